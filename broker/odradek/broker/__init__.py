@@ -1,0 +1,1 @@
+"""The Odradek broker: a Kafka-compatible server (see docs/broker.md)."""

@@ -1,0 +1,1 @@
+"""User command line: `odradek <command>`; tools that talk to brokers use confluent-kafka."""

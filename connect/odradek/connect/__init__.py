@@ -1,0 +1,1 @@
+"""Kafka Connect workers. Not implemented yet: see the issues."""

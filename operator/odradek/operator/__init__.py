@@ -1,0 +1,1 @@
+"""Kubernetes operator (kopf). Not implemented yet: see the issues."""
