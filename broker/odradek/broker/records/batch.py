@@ -137,7 +137,7 @@ def batch_size_at(buf: memoryview | bytes | bytearray, position: int) -> int | N
     """Total size of the batch starting at `position` if its length field is readable and sane, else None."""
     if len(buf) - position < LOG_OVERHEAD:
         return None
-    _, length = _OFFSET_AND_LENGTH.unpack_from(buf, position)
+    length: int = _OFFSET_AND_LENGTH.unpack_from(buf, position)[1]
     if length < MIN_BATCH_LENGTH:
         return None
     return length + LOG_OVERHEAD
