@@ -1,0 +1,183 @@
+"""A broker's static configuration, read the way `kafka-server-start` reads it.
+
+Sources, lowest precedence first: the declared defaults, an optional Java properties file, environment variables
+`ODRADEK_<KEY>` (dots become `_`, a literal `_` is written `__`, so `ODRADEK_LOG_DIRS` sets `log.dirs`), then
+`--override key=value` flags. Unknown keys are rejected with the offending key named.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from odradek.broker.config.definitions import (
+    BROKER_BY_NAME,
+    SYNONYM_SCALE,
+    TOPIC_BY_NAME,
+    TOPIC_SYNONYMS,
+    ConfigError,
+    ConfigValue,
+)
+
+ENV_PREFIX = "ODRADEK_"
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    name: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Listener:
+        name, sep, address = text.partition("://")
+        host, colon, port = address.rpartition(":")
+        if not sep or not colon or not port.isdigit():
+            raise ConfigError(f"Invalid listener {text!r}: expected NAME://host:port")
+        if name.upper() != "PLAINTEXT":
+            raise ConfigError(f"Listener {text!r}: only PLAINTEXT listeners are supported so far")
+        return cls(name.upper(), host.strip("[]") or "0.0.0.0", int(port))
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Explicitly set values (`explicit`) over the declared defaults; `get` answers for any declared key."""
+
+    explicit: Mapping[str, ConfigValue] = field(default_factory=dict)
+
+    def get(self, name: str) -> ConfigValue:
+        if name in self.explicit:
+            return self.explicit[name]
+        return BROKER_BY_NAME[name].default
+
+    def int(self, name: str) -> int:
+        value = self.get(name)
+        assert isinstance(value, int), name
+        return value
+
+    def bool(self, name: str) -> bool:
+        value = self.get(name)
+        assert isinstance(value, bool), name
+        return value
+
+    def str(self, name: str) -> str | None:
+        value = self.get(name)
+        assert value is None or isinstance(value, str), name
+        return value
+
+    @property
+    def node_id(self) -> int:
+        legacy = self.get("broker.id")
+        return legacy if isinstance(legacy, int) and "node.id" not in self.explicit else self.int("node.id")
+
+    @property
+    def log_dirs(self) -> list[Path]:
+        dirs = self.get("log.dirs")
+        if isinstance(dirs, list) and dirs:
+            return [Path(d) for d in dirs]
+        return [Path(self.str("log.dir") or "./data")]
+
+    @property
+    def listeners(self) -> list[Listener]:
+        value = self.get("listeners")
+        assert isinstance(value, list)
+        return [Listener.parse(item) for item in value]
+
+    @property
+    def advertised_listeners(self) -> list[Listener]:
+        value = self.get("advertised.listeners")
+        if not value:
+            return self.listeners
+        assert isinstance(value, list)
+        return [Listener.parse(item) for item in value]
+
+    @property
+    def rack(self) -> str | None:
+        return self.str("broker.rack") or self.str("rack")
+
+    def topic_default(self, topic_key: str) -> tuple[ConfigValue, str | None]:
+        """The broker-level default of a topic key and the broker key it came from (None: built-in default)."""
+        for synonym in TOPIC_SYNONYMS[topic_key]:
+            if synonym in self.explicit and self.explicit[synonym] is not None:
+                return _scaled(synonym, self.explicit[synonym]), synonym
+        for synonym in TOPIC_SYNONYMS[topic_key][1:]:
+            default = BROKER_BY_NAME[synonym].default
+            if default is not None:
+                return _scaled(synonym, default), None
+        return TOPIC_BY_NAME[topic_key].default, None
+
+    def with_overrides(self, values: Mapping[str, ConfigValue]) -> BrokerConfig:
+        return BrokerConfig({**self.explicit, **values})
+
+
+def _scaled(name: str, value: ConfigValue) -> ConfigValue:
+    scale = SYNONYM_SCALE.get(name)
+    if scale is None or not isinstance(value, int) or value < 0:
+        return value
+    return value * scale
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Java `.properties` syntax: `key=value` or `key: value`, `#`/`!` comments, `\\` line continuations."""
+    result: dict[str, str] = {}
+    pending = ""
+    for raw_line in text.splitlines():
+        line = pending + raw_line.strip()
+        pending = ""
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            pending = line[:-1]
+            continue
+        if not line or line[0] in "#!":
+            continue
+        cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        key, value = (line, "") if cut < 0 else (line[:cut], line[cut + 1 :])
+        result[key.strip()] = value.strip()
+    return result
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            key = name[len(ENV_PREFIX) :].lower().replace("__", "\0").replace("_", ".").replace("\0", "_")
+            result[key] = value
+    return result
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"Invalid override {text!r}: expected key=value")
+    return key.strip(), value
+
+
+def build(raw_layers: Iterable[Mapping[str, str]]) -> BrokerConfig:
+    """Merge raw string layers (later wins), reject unknown keys, parse and validate every value."""
+    merged: dict[str, str] = {}
+    for layer in raw_layers:
+        merged.update(layer)
+    unknown = sorted(key for key in merged if key not in BROKER_BY_NAME)
+    if unknown:
+        raise ConfigError(
+            f"Unknown configuration key(s): {', '.join(unknown)} (see docs/configuration.md for the keys)"
+        )
+    explicit = {key: BROKER_BY_NAME[key].parse(raw) for key, raw in merged.items()}
+    config = BrokerConfig(explicit)
+    for listener in config.listeners + config.advertised_listeners:
+        if not 0 <= listener.port <= 65535:
+            raise ConfigError(f"Invalid listener port {listener.port}")
+    return config
+
+
+def load(properties_file: str | None, overrides: Iterable[str], environ: Mapping[str, str] | None = None) -> BrokerConfig:
+    layers: list[Mapping[str, str]] = []
+    if properties_file:
+        try:
+            layers.append(parse_properties(Path(properties_file).read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigError(f"Cannot read {properties_file}: {exc.strerror}") from None
+    layers.append(env_overrides(os.environ if environ is None else environ))
+    layers.append(dict(parse_override(item) for item in overrides))
+    return build(layers)

@@ -1,0 +1,275 @@
+"""Configuration keys: one declaration per key, with Kafka's name, type, default, documentation and validity.
+
+Values are kept as Python values of the declared type (`int`, `float`, `bool`, `str`, `list[str]`, or `None`
+for an unset optional key). `parse_value` turns the strings of properties files, environment variables,
+`--override` flags and AlterConfigs requests into those values, with a clear message on a bad one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+LONG_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+
+
+class ConfigType(enum.IntEnum):
+    """Kafka's DescribeConfigs `ConfigType` codes."""
+
+    UNKNOWN = 0
+    BOOLEAN = 1
+    STRING = 2
+    INT = 3
+    SHORT = 4
+    LONG = 5
+    DOUBLE = 6
+    LIST = 7
+    CLASS = 8
+    PASSWORD = 9
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that cannot be accepted; the message names the key."""
+
+
+ConfigValue = int | float | bool | str | list[str] | None
+Validator = Callable[[ConfigValue], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigKey:
+    name: str
+    type: ConfigType
+    default: ConfigValue
+    doc: str
+    validator: Validator | None = None
+    dynamic: bool = False  # alterable at run time (broker keys), without a restart
+
+    def parse(self, raw: str) -> ConfigValue:
+        value = parse_value(self.name, self.type, raw)
+        self.check(value)
+        return value
+
+    def check(self, value: ConfigValue) -> None:
+        if self.validator is not None and value is not None:
+            problem = self.validator(value)
+            if problem:
+                raise ConfigError(f"Invalid value {render(value)} for configuration {self.name}: {problem}")
+
+
+def parse_value(name: str, kind: ConfigType, raw: str) -> ConfigValue:
+    text = raw.strip()
+    try:
+        if kind is ConfigType.BOOLEAN:
+            lowered = text.lower()
+            if lowered not in ("true", "false"):
+                raise ValueError("expected true or false")
+            return lowered == "true"
+        if kind in (ConfigType.INT, ConfigType.SHORT, ConfigType.LONG):
+            value = int(text)
+            limit = {ConfigType.INT: INT_MAX, ConfigType.SHORT: 2**15 - 1, ConfigType.LONG: LONG_MAX}[kind]
+            if not -limit - 1 <= value <= limit:
+                raise ValueError("out of range")
+            return value
+        if kind is ConfigType.DOUBLE:
+            return float(text)
+        if kind is ConfigType.LIST:
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return text
+    except ValueError as exc:
+        raise ConfigError(f"Invalid value {raw!r} for configuration {name}: {exc}") from None
+
+
+def render(value: ConfigValue) -> str:
+    """A value the way Kafka prints it in DescribeConfigs (lists comma-separated, booleans lower case)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)
+
+
+def at_least(minimum: float) -> Validator:
+    def check(value: ConfigValue) -> str | None:
+        assert isinstance(value, int | float)
+        return None if value >= minimum else f"Value must be at least {minimum}"
+
+    return check
+
+
+def between(low: float, high: float) -> Validator:
+    def check(value: ConfigValue) -> str | None:
+        assert isinstance(value, int | float)
+        return None if low <= value <= high else f"Value must be between {low} and {high}"
+
+    return check
+
+
+def one_of(*allowed: str) -> Validator:
+    def check(value: ConfigValue) -> str | None:
+        items = value if isinstance(value, list) else [value]
+        bad = [item for item in items if item not in allowed]
+        return f"String must be one of: {', '.join(allowed)}" if bad else None
+
+    return check
+
+
+COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+CLEANUP_POLICIES = ("delete", "compact")
+TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime")
+
+
+def _key(name: str, kind: ConfigType, default: ConfigValue, doc: str, *, validator: Validator | None = None,
+         dynamic: bool = False) -> ConfigKey:
+    return ConfigKey(name, kind, default, doc, validator, dynamic)
+
+
+T = ConfigType
+
+TOPIC_KEYS: tuple[ConfigKey, ...] = (
+    _key("cleanup.policy", T.LIST, ["delete"], "delete, compact, or both: how old segments are discarded.",
+         validator=one_of(*CLEANUP_POLICIES)),
+    _key("compression.type", T.STRING, "producer",
+         "Codec of stored batches; producer keeps what the producer sent.", validator=one_of(*COMPRESSION_TYPES)),
+    _key("delete.retention.ms", T.LONG, 86_400_000, "How long tombstones are kept on compacted topics.",
+         validator=at_least(0)),
+    _key("file.delete.delay.ms", T.LONG, 60_000, "Delay before a segment renamed .deleted is removed.",
+         validator=at_least(0)),
+    _key("flush.messages", T.LONG, LONG_MAX, "Fsync the log after this many messages.", validator=at_least(1)),
+    _key("flush.ms", T.LONG, LONG_MAX, "Fsync the log after this many milliseconds.", validator=at_least(0)),
+    _key("index.interval.bytes", T.INT, 4096, "Bytes of log between two offset index entries.",
+         validator=at_least(0)),
+    _key("max.compaction.lag.ms", T.LONG, LONG_MAX, "Longest time a record may stay uncompacted.",
+         validator=at_least(1)),
+    _key("max.message.bytes", T.INT, 1_048_588, "Largest record batch the topic accepts.", validator=at_least(0)),
+    _key("message.timestamp.after.max.ms", T.LONG, 3_600_000,
+         "How far a CreateTime timestamp may be ahead of the broker's clock.", validator=at_least(0)),
+    _key("message.timestamp.before.max.ms", T.LONG, LONG_MAX,
+         "How far a CreateTime timestamp may be behind the broker's clock.", validator=at_least(0)),
+    _key("message.timestamp.type", T.STRING, "CreateTime", "CreateTime or LogAppendTime.",
+         validator=one_of(*TIMESTAMP_TYPES)),
+    _key("min.cleanable.dirty.ratio", T.DOUBLE, 0.5, "Dirty fraction of the log that triggers compaction.",
+         validator=between(0, 1)),
+    _key("min.compaction.lag.ms", T.LONG, 0, "Shortest time a record stays uncompacted.", validator=at_least(0)),
+    _key("min.insync.replicas", T.INT, 1, "Replicas that must acknowledge an acks=all write.",
+         validator=at_least(1)),
+    _key("preallocate", T.BOOLEAN, False, "Preallocate segment files (accepted, no effect here)."),
+    _key("retention.bytes", T.LONG, -1, "Largest size of a partition before old segments go; -1 unlimited."),
+    _key("retention.ms", T.LONG, 604_800_000, "Longest time a segment is kept; -1 unlimited.",
+         validator=at_least(-1)),
+    _key("segment.bytes", T.INT, 1_073_741_824, "Size at which a segment is rolled.", validator=at_least(14)),
+    _key("segment.index.bytes", T.INT, 10_485_760, "Size of a segment's offset and time indexes.",
+         validator=at_least(4)),
+    _key("segment.jitter.ms", T.LONG, 0, "Random jitter subtracted from segment.ms.", validator=at_least(0)),
+    _key("segment.ms", T.LONG, 604_800_000, "Age at which a segment is rolled.", validator=at_least(1)),
+    _key("unclean.leader.election.enable", T.BOOLEAN, False, "Allow an out-of-sync replica to become leader."),
+)
+
+# Topic key -> the broker keys that set its default, highest precedence first (Kafka's synonyms).
+TOPIC_SYNONYMS: Mapping[str, tuple[str, ...]] = {
+    "cleanup.policy": ("log.cleanup.policy",),
+    "compression.type": ("compression.type",),
+    "delete.retention.ms": ("log.cleaner.delete.retention.ms",),
+    "file.delete.delay.ms": ("log.segment.delete.delay.ms",),
+    "flush.messages": ("log.flush.interval.messages",),
+    "flush.ms": ("log.flush.interval.ms",),
+    "index.interval.bytes": ("log.index.interval.bytes",),
+    "max.compaction.lag.ms": ("log.cleaner.max.compaction.lag.ms",),
+    "max.message.bytes": ("message.max.bytes",),
+    "message.timestamp.after.max.ms": ("log.message.timestamp.after.max.ms",),
+    "message.timestamp.before.max.ms": ("log.message.timestamp.before.max.ms",),
+    "message.timestamp.type": ("log.message.timestamp.type",),
+    "min.cleanable.dirty.ratio": ("log.cleaner.min.cleanable.ratio",),
+    "min.compaction.lag.ms": ("log.cleaner.min.compaction.lag.ms",),
+    "min.insync.replicas": ("min.insync.replicas",),
+    "preallocate": ("log.preallocate",),
+    "retention.bytes": ("log.retention.bytes",),
+    "retention.ms": ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
+    "segment.bytes": ("log.segment.bytes",),
+    "segment.index.bytes": ("log.index.size.max.bytes",),
+    "segment.jitter.ms": ("log.roll.jitter.ms", "log.roll.jitter.hours"),
+    "segment.ms": ("log.roll.ms", "log.roll.hours"),
+    "unclean.leader.election.enable": ("unclean.leader.election.enable",),
+}
+
+# Broker keys whose value is stated in a coarser unit than the topic key they feed.
+SYNONYM_SCALE: Mapping[str, int] = {
+    "log.retention.minutes": 60_000,
+    "log.retention.hours": 3_600_000,
+    "log.roll.hours": 3_600_000,
+    "log.roll.jitter.hours": 3_600_000,
+}
+
+
+def _topic_default_key(topic_key: str, broker_name: str, kind: ConfigType | None = None,
+                       default: ConfigValue = None) -> ConfigKey:
+    base = TOPIC_BY_NAME[topic_key]
+    return ConfigKey(
+        broker_name, kind or base.type, base.default if default is None else default,
+        f"Default for topics' {topic_key}: {base.doc}", base.validator, dynamic=True,
+    )
+
+
+TOPIC_BY_NAME: Mapping[str, ConfigKey] = {key.name: key for key in TOPIC_KEYS}
+
+_LOG_DEFAULTS: tuple[ConfigKey, ...] = tuple(
+    _topic_default_key(topic_key, synonyms[0]) for topic_key, synonyms in TOPIC_SYNONYMS.items()
+) + (
+    ConfigKey("log.retention.minutes", T.INT, None, "Default retention in minutes (log.retention.ms wins).",
+              at_least(-1)),
+    ConfigKey("log.retention.hours", T.INT, 168, "Default retention in hours (lowest precedence).", at_least(-1)),
+    ConfigKey("log.roll.hours", T.INT, 168, "Default segment.ms in hours (log.roll.ms wins).", at_least(1)),
+    ConfigKey("log.roll.jitter.hours", T.INT, 0, "Default segment.jitter.ms in hours.", at_least(0)),
+)
+
+BROKER_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("node.id", T.INT, 1, "This broker's id (broker.id is a synonym).", at_least(0)),
+    ConfigKey("broker.id", T.INT, None, "Synonym of node.id.", at_least(0)),
+    ConfigKey("listeners", T.LIST, ["PLAINTEXT://127.0.0.1:9092"],
+              "Addresses the broker listens on, as NAME://host:port (only PLAINTEXT for now)."),
+    ConfigKey("advertised.listeners", T.LIST, None,
+              "Addresses given to clients in Metadata; defaults to listeners."),
+    ConfigKey("log.dirs", T.LIST, None, "Data directories; a new partition goes to the one with fewest partitions."),
+    ConfigKey("log.dir", T.STRING, "./data", "Data directory used when log.dirs is not set."),
+    ConfigKey("num.partitions", T.INT, 1, "Partitions of an auto-created topic or of CreateTopics with -1.",
+              at_least(1)),
+    ConfigKey("default.replication.factor", T.INT, 1, "Replication factor of auto-created topics.", at_least(1)),
+    ConfigKey("auto.create.topics.enable", T.BOOLEAN, True, "Create a topic when Metadata asks for one."),
+    ConfigKey("delete.topic.enable", T.BOOLEAN, True, "Allow DeleteTopics."),
+    ConfigKey("log.retention.check.interval.ms", T.LONG, 300_000, "How often retention runs.", at_least(1)),
+    ConfigKey("log.cleaner.enable", T.BOOLEAN, True, "Run the log cleaner for compacted topics."),
+    ConfigKey("log.cleaner.backoff.ms", T.LONG, 15_000, "Pause between cleaner passes with nothing to do.",
+              at_least(0)),
+    ConfigKey("log.flush.scheduler.interval.ms", T.LONG, LONG_MAX, "How often dirty logs are checked for flush.",
+              at_least(0)),
+    ConfigKey("log.flush.offset.checkpoint.interval.ms", T.INT, 60_000, "How often recovery points are saved.",
+              at_least(0)),
+    ConfigKey("log.flush.start.offset.checkpoint.interval.ms", T.INT, 60_000,
+              "How often log start offsets are saved.", at_least(0)),
+    ConfigKey("socket.request.max.bytes", T.INT, 104_857_600, "Largest request frame accepted.", at_least(1)),
+    ConfigKey("connections.max.idle.ms", T.LONG, 600_000, "Idle connections are closed after this long.",
+              at_least(1)),
+    ConfigKey("queued.max.requests", T.INT, 500, "Requests read ahead per connection before reading pauses.",
+              at_least(1)),
+    ConfigKey("replica.lag.time.max.ms", T.LONG, 30_000, "Time a follower may lag before leaving the ISR."),
+    ConfigKey("fetch.max.bytes", T.INT, 57_671_680, "Upper bound of a fetch response.", at_least(0)),
+    ConfigKey("metrics.port", T.INT, 9404, "Port of the Prometheus /metrics endpoint; 0 turns it off.",
+              between(0, 65535)),
+    ConfigKey("metrics.host", T.STRING, "127.0.0.1", "Address of the Prometheus /metrics endpoint."),
+    ConfigKey("metadata.store", T.STRING, "embedded", "Cluster metadata backend: embedded (single node).",
+              one_of("embedded")),
+    ConfigKey("cluster.id", T.STRING, None, "Cluster id to use when the metadata store has none yet."),
+    ConfigKey("rack", T.STRING, None, "Rack of this broker (broker.rack)."),
+    ConfigKey("broker.rack", T.STRING, None, "Rack of this broker, given to clients in Metadata."),
+    ConfigKey("controlled.shutdown.enable", T.BOOLEAN, True, "Accepted for compatibility; no effect on one node."),
+    ConfigKey("shutdown.timeout.ms", T.LONG, 30_000, "Time allowed for in-flight requests at shutdown.",
+              at_least(0)),
+    *_LOG_DEFAULTS,
+)
+
+BROKER_BY_NAME: Mapping[str, ConfigKey] = {key.name: key for key in BROKER_KEYS}
+assert len(BROKER_BY_NAME) == len(BROKER_KEYS), "a broker key is declared twice"

@@ -1,0 +1,186 @@
+"""The broker's socket server: the only module that touches sockets.
+
+Framing: every request and response is a 4-byte big-endian size followed by that many bytes. A size below the
+smallest request header or above `socket.request.max.bytes` closes the connection before anything is allocated
+(Kafka's `InvalidReceiveException`). The dispatcher turns one request frame into response chunks, or `None` when no
+response is due (Produce with acks=0).
+
+Ordering: as in Kafka, a connection's requests are handled one at a time, in arrival order, so appends from one
+producer connection land in the order sent and responses go back in request order. The reader keeps reading
+ahead (up to `queued.max.requests` frames), so pipelined requests cost no extra round trip.
+
+Zero copy: a response chunk may be a `FileRegion`; on plaintext connections it goes out with `loop.sendfile`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import struct
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from odradek.broker.protocol.errors import ProtocolError
+from odradek.broker.protocol.frames import FileRegion
+
+log = logging.getLogger(__name__)
+
+_SIZE = struct.Struct(">i")
+MIN_REQUEST_SIZE = 8  # api_key, api_version, correlation_id
+
+Chunk = bytes | bytearray | memoryview | FileRegion
+
+
+@dataclass(slots=True)
+class ConnectionInfo:
+    connection_id: int
+    peer_host: str
+    peer_port: int
+    listener: str
+    opened_monotonic: float = field(default_factory=time.monotonic)
+
+
+Dispatcher = Callable[[memoryview, ConnectionInfo], Awaitable[Sequence[Chunk] | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    max_request_bytes: int = 104_857_600
+    idle_timeout_s: float = 600.0
+    read_ahead: int = 500
+
+
+class ConnectionClosed(Exception):
+    """The peer sent something that ends its connection (bad size, malformed request)."""
+
+
+class KafkaServer:
+    def __init__(self, dispatcher: Dispatcher, limits: ServerLimits, listener: str = "PLAINTEXT") -> None:
+        self._dispatch = dispatcher
+        self._limits = limits
+        self._listener = listener
+        self._server: asyncio.Server | None = None
+        self._connections: dict[int, asyncio.Task[None]] = {}
+        self._next_id = 0
+        self._closing = False
+        self.on_connection_count: Callable[[int], None] = lambda count: None
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on host:port (port 0 picks a free one) and return the bound port."""
+        self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True, limit=1 << 20)
+        sockets = self._server.sockets
+        return int(sockets[0].getsockname()[1])
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop accepting, let each connection finish its current request (up to grace_s), then close them."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        tasks = list(self._connections.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing:
+            writer.close()
+            return
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        self._next_id += 1
+        info = ConnectionInfo(self._next_id, str(peer[0]), int(peer[1]), self._listener)
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[info.connection_id] = task
+        self.on_connection_count(len(self._connections))
+        try:
+            await self._serve(reader, writer, info)
+        except (ConnectionClosed, ConnectionError, asyncio.IncompleteReadError, TimeoutError) as exc:
+            log.debug("connection %s from %s closed: %s", info.connection_id, info.peer_host, exc)
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the boundary: one connection's failure never reaches the others
+            log.exception("connection %s from %s failed", info.connection_id, info.peer_host)
+        finally:
+            self._connections.pop(info.connection_id, None)
+            self.on_connection_count(len(self._connections))
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo) -> None:
+        frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
+        read_task = asyncio.create_task(self._read_frames(reader, frames))
+        try:
+            while True:
+                frame = await frames.get()
+                if frame is None:
+                    break
+                try:
+                    chunks = await self._dispatch(frame, info)
+                except ProtocolError as exc:
+                    raise ConnectionClosed(f"malformed request: {exc}") from exc
+                if chunks is not None:
+                    await self._write(writer, chunks)
+                if self._closing and frames.empty():
+                    break
+        finally:
+            read_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await read_task
+        if read_task.done() and not read_task.cancelled() and read_task.exception() is not None:
+            raise ConnectionClosed(str(read_task.exception()))
+
+    async def _read_frames(self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None]) -> None:
+        try:
+            while not self._closing:
+                async with asyncio.timeout(self._limits.idle_timeout_s):
+                    head = await reader.readexactly(4)
+                size = _SIZE.unpack(head)[0]
+                if size < MIN_REQUEST_SIZE or size > self._limits.max_request_bytes:
+                    raise ConnectionClosed(
+                        f"invalid request size {size} (limit socket.request.max.bytes={self._limits.max_request_bytes})"
+                    )
+                body = await reader.readexactly(size)
+                await frames.put(memoryview(body))
+        finally:
+            with contextlib.suppress(asyncio.QueueFull):
+                frames.put_nowait(None)
+
+    async def _write(self, writer: asyncio.StreamWriter, chunks: Sequence[Chunk]) -> None:
+        total = sum(chunk.size if isinstance(chunk, FileRegion) else len(chunk) for chunk in chunks)
+        pending: list[bytes | bytearray | memoryview] = [_SIZE.pack(total)]
+        try:
+            for chunk in chunks:
+                if isinstance(chunk, FileRegion):
+                    if pending:
+                        writer.writelines(pending)
+                        pending = []
+                    await self._send_file(writer, chunk)
+                else:
+                    pending.append(chunk)
+            if pending:
+                writer.writelines(pending)
+            await writer.drain()
+        finally:
+            for chunk in chunks:
+                if isinstance(chunk, FileRegion):
+                    chunk.close()
+
+    async def _send_file(self, writer: asyncio.StreamWriter, region: FileRegion) -> None:
+        await writer.drain()
+        loop = asyncio.get_running_loop()
+        with os.fdopen(os.dup(region.fd), "rb", closefd=True) as file:
+            sent = await loop.sendfile(writer.transport, file, region.position, region.size, fallback=True)
+        if sent != region.size:
+            raise ConnectionClosed(f"file shrank under a fetch: sent {sent} of {region.size} bytes")

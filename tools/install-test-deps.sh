@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Debian packages the tests use: kcat (librdkafka's CLI, a real client nobody here wrote).
+set -euo pipefail
+packages=(kcat)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
