@@ -1,0 +1,259 @@
+"""Write RecordBatch v2 batches: new ones, transaction markers, rebuilt (recompressed or compacted) ones.
+
+The layout is the one in ``records.batch`` (61-byte header) and ``records.record`` (varint records). The
+builder computes the CRC-32C over bytes [21, end) last, after every other field is in place. Like Kafka's
+``MemoryRecordsBuilder``, baseTimestamp is the first record's timestamp and maxTimestamp the largest one, or
+the log append time for a LogAppendTime batch. ``set_max_timestamp`` rewrites maxTimestamp and the
+timestamp-type attribute of a stored batch in place and recomputes its CRC (LogAppendTime topics).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+
+import crc32c
+from odradek.broker.records.batch import (
+    _HEADER,  # one definition of the header layout
+    ATTRIBUTES_OFFSET,
+    CONTROL_MASK,
+    CRC_OFFSET,
+    CURRENT_MAGIC,
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    NO_PARTITION_LEADER_EPOCH,
+    NO_PRODUCER_ID,
+    TIMESTAMP_TYPE_MASK,
+    TRANSACTIONAL_MASK,
+    BatchHeader,
+)
+from odradek.broker.records.compression import compress
+from odradek.broker.records.record import Header, Record, control_key, txn_marker_value
+
+NO_TIMESTAMP = -1
+MAX_TIMESTAMP_OFFSET = 35
+
+RecordInput = tuple[bytes | None, bytes | None, Sequence[Header], int]
+"""(key, value, headers, timestamp) of one record to write."""
+
+_Entry = tuple[bytes | None, bytes | None, Sequence[Header], int, int]
+
+_CRC = struct.Struct(">I")
+_ATTRIBUTES = struct.Struct(">h")
+_INT64 = struct.Struct(">q")
+
+
+def build_batch(
+    records: Sequence[RecordInput],
+    base_offset: int = 0,
+    codec: int = 0,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    transactional: bool = False,
+    control: bool = False,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+    timestamp_type_log_append: bool = False,
+    log_append_time_ms: int = NO_TIMESTAMP,
+    level: int | None = None,
+) -> bytes:
+    """One batch holding `records` at consecutive offsets from `base_offset`."""
+    entries: list[_Entry] = [
+        (key, value, headers, timestamp, delta)
+        for delta, (key, value, headers, timestamp) in enumerate(records)
+    ]
+    attributes = _attributes(codec, transactional, control, timestamp_type_log_append)
+    fields = _Fields(
+        base_offset, partition_leader_epoch, attributes, producer_id, producer_epoch, base_sequence
+    )
+    return _encode(entries, fields, len(entries) - 1, log_append_time_ms, level)
+
+
+def build_control_batch(
+    commit: bool,
+    producer_id: int,
+    producer_epoch: int,
+    coordinator_epoch: int = 0,
+    base_offset: int = 0,
+    timestamp: int = NO_TIMESTAMP,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+) -> bytes:
+    """A transaction marker: a transactional control batch with one COMMIT (1) or ABORT (0) record."""
+    key = control_key(1 if commit else 0)
+    record: RecordInput = (key, txn_marker_value(coordinator_epoch), (), timestamp)
+    return build_batch(
+        [record],
+        base_offset=base_offset,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        transactional=True,
+        control=True,
+        partition_leader_epoch=partition_leader_epoch,
+    )
+
+
+def rebuild_batch(
+    header: BatchHeader, records: Iterable[Record], codec: int, level: int | None = None
+) -> bytes:
+    """Rewrite a batch with `codec`, keeping its offsets, lastOffsetDelta, producer fields and flags.
+
+    `records` may be a subset of the batch's records (compaction); an empty subset gives an empty batch that
+    still covers the original offset range, as Kafka keeps for producer state.
+    """
+    entries: list[_Entry] = [
+        (r.key, r.value, r.headers, r.timestamp, r.offset - header.base_offset) for r in records
+    ]
+    attributes = (header.attributes & ~0x07) | codec
+    fields = _Fields(
+        header.base_offset,
+        header.partition_leader_epoch,
+        attributes,
+        header.producer_id,
+        header.producer_epoch,
+        header.base_sequence,
+    )
+    log_append = header.max_timestamp if header.is_log_append_time else NO_TIMESTAMP
+    if not entries:
+        return _encode_empty(header, fields)
+    return _encode(entries, fields, header.last_offset_delta, log_append, level)
+
+
+def set_max_timestamp(
+    buf: bytearray | memoryview, header: BatchHeader, log_append: bool, timestamp: int
+) -> None:
+    """Rewrite maxTimestamp and the timestamp-type bit in place, then the CRC (it covers both)."""
+    attributes = (
+        header.attributes | TIMESTAMP_TYPE_MASK if log_append else header.attributes & ~TIMESTAMP_TYPE_MASK
+    )
+    _ATTRIBUTES.pack_into(buf, header.position + ATTRIBUTES_OFFSET, attributes)
+    _INT64.pack_into(buf, header.position + MAX_TIMESTAMP_OFFSET, timestamp)
+    view = memoryview(buf)[header.position + ATTRIBUTES_OFFSET : header.position + header.size]
+    _CRC.pack_into(buf, header.position + CRC_OFFSET, crc32c.crc32c(view))
+
+
+class _Fields:
+    """Header fields that do not depend on the records."""
+
+    __slots__ = (
+        "attributes",
+        "base_offset",
+        "base_sequence",
+        "leader_epoch",
+        "producer_epoch",
+        "producer_id",
+    )
+
+    def __init__(
+        self,
+        base_offset: int,
+        leader_epoch: int,
+        attributes: int,
+        producer_id: int,
+        producer_epoch: int,
+        base_sequence: int,
+    ) -> None:
+        self.base_offset = base_offset
+        self.leader_epoch = leader_epoch
+        self.attributes = attributes
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.base_sequence = base_sequence
+
+
+def _attributes(codec: int, transactional: bool, control: bool, log_append: bool) -> int:
+    attributes = codec & 0x07
+    if log_append:
+        attributes |= TIMESTAMP_TYPE_MASK
+    if transactional:
+        attributes |= TRANSACTIONAL_MASK
+    if control:
+        attributes |= CONTROL_MASK
+    return attributes
+
+
+def _encode(
+    entries: list[_Entry], fields: _Fields, last_offset_delta: int, log_append_time: int, level: int | None
+) -> bytes:
+    base_timestamp = entries[0][3] if entries else NO_TIMESTAMP
+    body = bytearray()
+    max_timestamp = NO_TIMESTAMP
+    for key, value, headers, timestamp, offset_delta in entries:
+        _append_record(body, key, value, headers, timestamp - base_timestamp, offset_delta)
+        max_timestamp = max(max_timestamp, timestamp)
+    if fields.attributes & TIMESTAMP_TYPE_MASK and log_append_time != NO_TIMESTAMP:
+        max_timestamp = log_append_time
+    section = compress(fields.attributes & 0x07, body, level)
+    return _assemble(fields, last_offset_delta, base_timestamp, max_timestamp, len(entries), section)
+
+
+def _encode_empty(header: BatchHeader, fields: _Fields) -> bytes:
+    return _assemble(fields, header.last_offset_delta, header.base_timestamp, header.max_timestamp, 0, b"")
+
+
+def _assemble(
+    fields: _Fields,
+    last_offset_delta: int,
+    base_timestamp: int,
+    max_timestamp: int,
+    count: int,
+    section: bytes,
+) -> bytes:
+    out = bytearray(HEADER_SIZE + len(section))
+    _HEADER.pack_into(
+        out,
+        0,
+        fields.base_offset,
+        len(out) - LOG_OVERHEAD,
+        fields.leader_epoch,
+        CURRENT_MAGIC,
+        0,
+        fields.attributes,
+        last_offset_delta,
+        base_timestamp,
+        max_timestamp,
+        fields.producer_id,
+        fields.producer_epoch,
+        fields.base_sequence,
+        count,
+    )
+    out[HEADER_SIZE:] = section
+    _CRC.pack_into(out, CRC_OFFSET, crc32c.crc32c(memoryview(out)[ATTRIBUTES_OFFSET:]))
+    return bytes(out)
+
+
+def _append_record(
+    out: bytearray,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[Header],
+    timestamp_delta: int,
+    offset_delta: int,
+) -> None:
+    body = bytearray(b"\x00")
+    _varint(body, timestamp_delta)
+    _varint(body, offset_delta)
+    _nullable(body, key)
+    _nullable(body, value)
+    _varint(body, len(headers))
+    for header_key, header_value in headers:
+        _nullable(body, header_key.encode())
+        _nullable(body, header_value)
+    _varint(out, len(body))
+    out += body
+
+
+def _nullable(out: bytearray, data: bytes | None) -> None:
+    if data is None:
+        _varint(out, -1)
+        return
+    _varint(out, len(data))
+    out += data
+
+
+def _varint(out: bytearray, value: int) -> None:
+    """Zigzag varint (sint64 encoding works for both varint and varlong)."""
+    encoded = (value << 1) ^ (value >> 63)
+    while encoded > 0x7F:
+        out.append((encoded & 0x7F) | 0x80)
+        encoded >>= 7
+    out.append(encoded)
