@@ -1,0 +1,510 @@
+#!/usr/bin/env python3
+"""Odradek benchmark (issue 2, section 11): one command measures the floors and the broker workloads.
+
+    python bench/run.py            # full run (W1 1,000,000 x 100 B; W2 2 GiB of 1 MiB records; LAT 10 s)
+    python bench/run.py --quick    # scaled-down smoke run
+    python bench/run.py --floors-only
+
+Floors (no broker involved):
+  client ceiling   Producer.produce() calls/s of 100 B records into a producer whose bootstrap port has
+                   no listener (nothing is ever sent: only the produce() call path of librdkafka).
+  loopback TCP     a sender thread sendall()s 1 MiB buffers to a receiver thread recv_into()ing a 1 MiB
+                   buffer over 127.0.0.1; MiB/s.
+  loopback RTT     100 B ping-pong over one loopback TCP connection (TCP_NODELAY); p50/p99 round trip.
+  write+fdatasync  1 MiB write()s to a new file in the data directory, fdatasync() every 64 MiB and at
+                   the end; MiB/s over the whole run including the last fdatasync.
+Workloads (confluent-kafka against a broker this script starts on a free port, log.dirs in a temp dir):
+  W1   records of 100 B, acks=all, default batching, produced then consumed (assign mode, from the start).
+  W2   records of 1 MiB (message.max.bytes raised on producer, topic max.message.bytes raised), same shape.
+  LAT  1,000 records/s of 100 B with linger.ms=0, acks=all; latency from produce() to the delivery callback,
+       polling tightly between sends.
+Each figure is printed with its ratio to its floor and its target; a JSON goes to bench/out/.
+MB here is MiB (1024 * 1024 bytes), as in Kafka's perf tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+MIB = 1024 * 1024
+HERE = Path(__file__).resolve().parent
+BROKER_START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    w1_records: int
+    w2_bytes: int
+    lat_seconds: float
+    ceiling_records: int
+    tcp_bytes: int
+    rtt_rounds: int
+    disk_bytes: int
+
+
+FULL = Sizes(1_000_000, 2 * 1024 * MIB, 10.0, 1_000_000, 4 * 1024 * MIB, 20_000, 2 * 1024 * MIB)
+QUICK = Sizes(100_000, 128 * MIB, 2.0, 200_000, 512 * MIB, 5_000, 256 * MIB)
+
+
+# ---------------------------------------------------------------- floors
+
+
+def floor_client_ceiling(records: int) -> dict[str, float]:
+    """produce() calls/s with nowhere to send: the Python + librdkafka cost of the call alone."""
+    with closed_port() as port:
+        producer = Producer(
+            {
+                "bootstrap.servers": f"127.0.0.1:{port}",
+                "log_level": 0,
+                "queue.buffering.max.messages": max(records * 2, 100_000),
+                "queue.buffering.max.kbytes": 2_000_000,
+                "message.timeout.ms": 600_000,
+            }
+        )
+        payload = b"x" * 100
+        produce = producer.produce
+        start = time.perf_counter()
+        for _ in range(records):
+            produce("ceiling", payload)
+        elapsed = time.perf_counter() - start
+        producer.purge()
+        producer.flush(0)
+    return {"records": records, "seconds": elapsed, "records_per_s": records / elapsed}
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port with no listener (bound, not listening, so no one else takes it meanwhile)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def floor_loopback_tcp(total: int) -> dict[str, float]:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    received = [0]
+
+    def receive() -> None:
+        conn, _ = server.accept()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MIB)
+        buf = bytearray(MIB)
+        view = memoryview(buf)
+        while True:
+            n = conn.recv_into(view)
+            if n == 0:
+                break
+            received[0] += n
+        conn.close()
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    client = socket.create_connection(("127.0.0.1", port))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MIB)
+    chunk = os.urandom(MIB)
+    start = time.perf_counter()
+    for _ in range(total // MIB):
+        client.sendall(chunk)
+    client.shutdown(socket.SHUT_WR)
+    thread.join(timeout=120)
+    elapsed = time.perf_counter() - start
+    client.close()
+    server.close()
+    return {"bytes": received[0], "seconds": elapsed, "mb_per_s": received[0] / MIB / elapsed}
+
+
+def floor_loopback_rtt(rounds: int) -> dict[str, float]:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def echo() -> None:
+        conn, _ = server.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while data := conn.recv(65536):
+            conn.sendall(data)
+        conn.close()
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    client = socket.create_connection(("127.0.0.1", port))
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    payload = b"p" * 100
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter_ns()
+        client.sendall(payload)
+        got = 0
+        while got < len(payload):
+            got += len(client.recv(65536))
+        samples.append((time.perf_counter_ns() - t0) / 1e6)
+    client.close()
+    thread.join(timeout=10)
+    server.close()
+    p50, p99 = quantiles(samples, 0.50, 0.99)
+    return {"rounds": rounds, "p50_ms": p50, "p99_ms": p99}
+
+
+def floor_write_fdatasync(directory: Path, total: int, sync_every: int = 64 * MIB) -> dict[str, float]:
+    path = directory / "fdatasync-floor.bin"
+    chunk = os.urandom(MIB)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        start = time.perf_counter()
+        unsynced = 0
+        for _ in range(total // MIB):
+            os.write(fd, chunk)
+            unsynced += MIB
+            if unsynced >= sync_every:
+                os.fdatasync(fd)
+                unsynced = 0
+        os.fdatasync(fd)
+        elapsed = time.perf_counter() - start
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    return {"bytes": total, "seconds": elapsed, "mb_per_s": total / MIB / elapsed, "sync_every_mib": 64}
+
+
+def quantiles(samples: list[float], *points: float) -> list[float]:
+    ordered = sorted(samples)
+    return (
+        [ordered[min(int(p * len(ordered)), len(ordered) - 1)] for p in points]
+        if ordered
+        else [0.0] * len(points)
+    )
+
+
+# ---------------------------------------------------------------- broker
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"broker exited early with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"broker did not listen on port {port} within {timeout_s:.0f} s")
+
+
+@contextlib.contextmanager
+def broker_process(data_dir: Path, log_path: Path) -> Iterator[str]:
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "odradek.broker",
+        "--override", f"log.dirs={data_dir}",
+        "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
+        "--override", "metrics.port=0",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(port, proc, BROKER_START_TIMEOUT_S)
+            yield f"127.0.0.1:{port}"
+        finally:
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def create_topic(bootstrap: str, name: str, config: dict[str, str] | None = None) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=1, replication_factor=1, config=config or {})]
+    )
+    futures[name].result(timeout=30)
+
+
+# ---------------------------------------------------------------- workloads
+
+
+def produce_workload(
+    bootstrap: str, topic: str, records: int, size: int, extra: dict[str, Any]
+) -> dict[str, float]:
+    """Produce `records` values of `size` bytes as fast as the producer accepts them; time until all acked."""
+    failures: list[str] = []
+
+    def on_error(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "log_level": 0,
+            "acks": "all",
+            "delivery.report.only.error": True,
+            "on_delivery": on_error,
+            **extra,
+        }
+    )
+    payload = os.urandom(size)
+    produce, poll = producer.produce, producer.poll
+    start = time.perf_counter()
+    for i in range(records):
+        while True:
+            try:
+                produce(topic, payload)
+                break
+            except BufferError:
+                poll(0.005)
+        if i % 10_000 == 0:
+            poll(0)
+    deadline = time.monotonic() + 600
+    while len(producer) and time.monotonic() < deadline:
+        producer.flush(1.0)
+    elapsed = time.perf_counter() - start
+    if failures or len(producer):
+        raise RuntimeError(
+            f"produce to {topic}: {len(failures)} failed ({failures[:1]}), {len(producer)} pending"
+        )
+    return {
+        "records": records,
+        "seconds": elapsed,
+        "records_per_s": records / elapsed,
+        "mb_per_s": records * size / MIB / elapsed,
+    }
+
+
+def consume_workload(bootstrap: str, topic: str, records: int, extra: dict[str, Any]) -> dict[str, float]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "log_level": 0,
+            "group.id": "odradek-bench",
+            "enable.auto.commit": False,
+            "check.crcs": False,
+            **extra,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, -2)])
+    count = size = 0
+    start = time.perf_counter()
+    last = time.monotonic()
+    while count < records and time.monotonic() - last < 30:
+        batch = consumer.consume(num_messages=min(10_000, records - count), timeout=0.5)
+        if batch:
+            last = time.monotonic()
+        for msg in batch:
+            if msg.error() is not None:
+                continue
+            count += 1
+            size += len(msg.value() or b"")
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    if count < records:
+        raise RuntimeError(f"consume {topic}: got {count} of {records} records (30 s without data)")
+    return {
+        "records": count,
+        "seconds": elapsed,
+        "records_per_s": count / elapsed,
+        "mb_per_s": size / MIB / elapsed,
+    }
+
+
+def latency_workload(bootstrap: str, topic: str, seconds: float, rate: int = 1000) -> dict[str, float]:
+    samples: list[float] = []
+    sent_at: dict[int, int] = {}
+    failures: list[str] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        now = time.perf_counter_ns()
+        if err is not None:
+            failures.append(str(err))
+            return
+        key = int(msg.key())
+        samples.append((now - sent_at.pop(key)) / 1e6)
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "log_level": 0,
+            "acks": "all",
+            "linger.ms": 0,
+            "on_delivery": on_delivery,
+        }
+    )
+    # Warm up the connection and metadata so the first sample is not a connect.
+    producer.produce(topic, b"warmup", key=b"-1")
+    sent_at[-1] = time.perf_counter_ns()
+    producer.flush(10)
+    samples.clear()
+    payload = b"l" * 100
+    total = int(seconds * rate)
+    start = time.perf_counter()
+    for i in range(total):
+        due = start + i / rate
+        while (ahead := due - time.perf_counter()) > 0:
+            producer.poll(ahead if ahead > 0.001 else 0)
+        sent_at[i] = time.perf_counter_ns()
+        producer.produce(topic, payload, key=str(i).encode())
+        producer.poll(0)
+    producer.flush(30)
+    if failures:
+        raise RuntimeError(f"latency run: {len(failures)} failures ({failures[0]})")
+    p50, p99, p999 = quantiles(samples, 0.50, 0.99, 0.999)
+    return {"records": len(samples), "p50_ms": p50, "p99_ms": p99, "p999_ms": p999, "max_ms": max(samples)}
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def report(
+    name: str, value: float, unit: str, floor: float | None, floor_name: str, target: str = ""
+) -> None:
+    ratio = f"{value / floor:7.3f} x {floor_name}" if floor else ""
+    print(f"  {name:<22} {value:14.3f} {unit:<11} {ratio}  {target}", flush=True)
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = 0
+    with contextlib.suppress(OSError), open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return {
+        "uname": " ".join(os.uname()),
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def run_floors(sizes: Sizes, data_dir: Path) -> dict[str, Any]:
+    print("Floors", flush=True)
+    floors: dict[str, Any] = {}
+    floors["client_ceiling"] = floor_client_ceiling(sizes.ceiling_records)
+    report("client ceiling", floors["client_ceiling"]["records_per_s"], "records/s", None, "")
+    floors["loopback_tcp"] = floor_loopback_tcp(sizes.tcp_bytes)
+    report("loopback TCP", floors["loopback_tcp"]["mb_per_s"], "MiB/s", None, "")
+    floors["loopback_rtt"] = floor_loopback_rtt(sizes.rtt_rounds)
+    report("loopback RTT p50", floors["loopback_rtt"]["p50_ms"], "ms", None, "")
+    report("loopback RTT p99", floors["loopback_rtt"]["p99_ms"], "ms", None, "")
+    floors["write_fdatasync"] = floor_write_fdatasync(data_dir, sizes.disk_bytes)
+    report("write+fdatasync", floors["write_fdatasync"]["mb_per_s"], "MiB/s", None, "")
+    return floors
+
+
+def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any]) -> dict[str, Any]:
+    ceiling = floors["client_ceiling"]["records_per_s"]
+    tcp = floors["loopback_tcp"]["mb_per_s"]
+    disk = floors["write_fdatasync"]["mb_per_s"]
+    rtt99 = floors["loopback_rtt"]["p99_ms"]
+    results: dict[str, Any] = {}
+    print("Workloads", flush=True)
+    create_topic(bootstrap, "bench-w1")
+    w1p = results["w1_produce"] = produce_workload(bootstrap, "bench-w1", sizes.w1_records, 100, {})
+    report("W1 produce", w1p["records_per_s"], "records/s", ceiling, "client ceiling", "target >= 600000")
+    w1c = results["w1_consume"] = consume_workload(bootstrap, "bench-w1", sizes.w1_records, {})
+    report("W1 consume", w1c["records_per_s"], "records/s", ceiling, "client ceiling",
+           f"target >= {1.5 * w1p['records_per_s']:.0f} (1.5 x produce)")  # fmt: skip
+    big = 8 * MIB
+    create_topic(bootstrap, "bench-w2", {"max.message.bytes": str(big)})
+    w2_records = sizes.w2_bytes // MIB
+    w2p = results["w2_produce"] = produce_workload(
+        bootstrap, "bench-w2", w2_records, MIB, {"message.max.bytes": big, "batch.size": big}
+    )
+    report("W2 produce", w2p["mb_per_s"], "MiB/s", disk, "write+fdatasync",
+           f"target >= {0.5 * disk:.0f} (50% of write+fdatasync)")  # fmt: skip
+    w2c = results["w2_consume"] = consume_workload(
+        bootstrap, "bench-w2", w2_records,
+        {
+            "max.partition.fetch.bytes": big,
+            "fetch.max.bytes": 64 * MIB,
+            "receive.message.max.bytes": 100 * MIB,
+        },
+    )  # fmt: skip
+    report("W2 consume", w2c["mb_per_s"], "MiB/s", tcp, "loopback TCP", "target >= 1000")
+    create_topic(bootstrap, "bench-lat")
+    lat = results["lat"] = latency_workload(bootstrap, "bench-lat", sizes.lat_seconds)
+    report("LAT p50", lat["p50_ms"], "ms", floors["loopback_rtt"]["p50_ms"], "loopback RTT p50")
+    report("LAT p99", lat["p99_ms"], "ms", rtt99, "loopback RTT p99", "target < 2 ms")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="scaled-down sizes for a smoke run")
+    parser.add_argument("--floors-only", action="store_true", help="measure only the floors (no broker)")
+    parser.add_argument("--bootstrap-server", help="use this running broker instead of starting one")
+    parser.add_argument(
+        "--data-dir", type=Path, help="parent of the temp dir for broker logs and the disk floor"
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="directory for the JSON result")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="odradek-bench-", dir=args.data_dir))
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "mode": "quick" if args.quick else "full",
+        "sizes": vars(sizes),
+    }
+    print(json.dumps(result["machine"]), flush=True)
+    try:
+        result["floors"] = run_floors(sizes, work)
+        if not args.floors_only:
+            if args.bootstrap_server:
+                result["workloads"] = run_workloads(sizes, args.bootstrap_server, result["floors"])
+            else:
+                with broker_process(work / "logs", work / "broker.log") as bootstrap:
+                    result["workloads"] = run_workloads(sizes, bootstrap, result["floors"])
+    except (RuntimeError, KafkaException, OSError) as exc:
+        result["error"] = str(exc)
+        print(f"bench failed: {exc}", file=sys.stderr)
+        log = work / "broker.log"
+        if log.exists():
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out / f"bench-{result['mode']}-{stamp}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 1 if "error" in result else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

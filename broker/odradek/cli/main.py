@@ -1,0 +1,55 @@
+"""`odradek <command> [options]`: the user command line, mirroring Kafka's tools (docs/cli.md).
+
+Exit codes: 0 success; 1 an error, reported as one line on stderr (no traceback for expected errors);
+2 bad usage (argparse); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from odradek.cli import (
+    configs,
+    console_consumer,
+    console_producer,
+    consumer_perf,
+    delegate,
+    delete_records,
+    producer_perf,
+    topics,
+)
+from odradek.cli.common import CliError
+
+_TOOLS = (topics, configs, delete_records, console_producer, console_consumer, producer_perf, consumer_perf)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="odradek", description="Odradek command line: Kafka's tools, spoken through confluent-kafka."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    delegate.add_parsers(subparsers)
+    for tool in _TOOLS:
+        tool.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list and args_list[0] in delegate.TARGETS:
+            return delegate.run(args_list[0], args_list[1:])
+        args = build_parser().parse_args(args_list)
+        code: int = args.run(args)
+        return code
+    except CliError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output closed early (e.g. piped into `head`): not an error worth a traceback.
+        sys.stderr.close()
+        return 1
