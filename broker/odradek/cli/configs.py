@@ -22,6 +22,7 @@ from odradek.cli.common import (
     admin_client,
     kafka_admin,
     parse_key_values,
+    probe_metadata,
     wait,
 )
 
@@ -110,7 +111,7 @@ def _resource(entity_type: str, name: str) -> Any:
 
 def _describe(args: argparse.Namespace, entity_type: str, name: str) -> int:
     admin = admin_client(args)
-    if entity_type == "topics" and name not in admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics:
+    if entity_type == "topics" and name not in probe_metadata(admin, args.bootstrap_server).topics:
         raise CliError(f"The topic '{name}' does not exist.")
     resource = _resource(entity_type, name)
     futures = admin.describe_configs([resource], request_timeout=ADMIN_TIMEOUT_S)
@@ -172,7 +173,7 @@ def _alter(args: argparse.Namespace, entity_type: str, name: str) -> int:
     if overlap := sorted(set(additions) & set(deletions)):
         raise CliError(f"Config(s) both added and deleted: {','.join(overlap)}")
     admin = admin_client(args)
-    if entity_type == "topics" and name not in admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics:
+    if entity_type == "topics" and name not in probe_metadata(admin, args.bootstrap_server).topics:
         raise CliError(f"The topic '{name}' does not exist.")
     resource = _resource(entity_type, name)
     for key, value in additions.items():

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from confluent_kafka import KafkaException
 from odradek.cli import (
     configs,
     console_consumer,
@@ -20,7 +21,7 @@ from odradek.cli import (
     producer_perf,
     topics,
 )
-from odradek.cli.common import CliError
+from odradek.cli.common import CliError, describe_kafka_error
 
 _TOOLS = (topics, configs, delete_records, console_producer, console_consumer, producer_perf, consumer_perf)
 
@@ -46,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except CliError as exc:
         print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KafkaException as exc:
+        # Safety net: a client failure no tool anticipated still ends as one line, not a traceback.
+        print(f"Error: {describe_kafka_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -14,13 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaException
 from odradek.cli.common import (
     ADMIN_TIMEOUT_S,
     CliError,
     add_bootstrap_options,
     admin_client,
+    describe_kafka_error,
     kafka_admin,
     parse_assignments,
+    probe_metadata,
     wait,
 )
 
@@ -126,7 +129,7 @@ def _create(args: argparse.Namespace) -> int:
 
 def _matching_topics(admin: Any, args: argparse.Namespace) -> list[str]:
     """Sorted topic names, filtered by --topic (exact name or full-match regular expression)."""
-    metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
+    metadata = probe_metadata(admin, args.bootstrap_server)
     names = sorted(metadata.topics)
     if args.exclude_internal:
         names = [n for n in names if not n.startswith("__")]
@@ -181,7 +184,10 @@ def _describe_via_metadata(
     admin: Any, names: Sequence[str], configs: Mapping[str, tuple[tuple[str, str], ...]]
 ) -> list[TopicView]:
     """Fallback when DescribeTopics is not available: Metadata carries no topic id here."""
-    metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
+    try:
+        metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
+    except KafkaException as exc:
+        raise CliError(f"Describing topics failed: {describe_kafka_error(exc)}") from None
     views = []
     for name in names:
         topic = metadata.topics.get(name)
