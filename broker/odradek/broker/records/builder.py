@@ -114,6 +114,7 @@ def rebuild_batch(
     )
     log_append = header.max_timestamp if header.is_log_append_time else NO_TIMESTAMP
     if not entries:
+        fields.attributes &= ~0x07  # an empty batch is written uncompressed, as Kafka's writeEmptyHeader does
         return _encode_empty(header, fields)
     return _encode(entries, fields, header.last_offset_delta, log_append, level)
 

@@ -13,7 +13,8 @@ Codec ids (attributes bits 0-2): 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd. What c
 
   We write the xerial framing with 32 KiB blocks, as Kafka's Java client and broker do (``SnappyCompression``
   wraps ``SnappyOutputStream``).
-- lz4: an LZ4 frame (magic 0x184D2204) with independent blocks and the header checksum fixed by KIP-57.
+- lz4: an LZ4 frame (magic 0x184D2204) with the header checksum fixed by KIP-57. We write independent
+  blocks without a content checksum, as Java's ``KafkaLZ4BlockOutputStream`` does.
 - zstd: one or more zstd frames; librdkafka and zstd-jni stream them, so the frame header carries no content
   size. One-shot APIs that need the size (``ZstdDecompressor().decompress()``) fail on those; we decode into a
   bounded buffer instead.
@@ -86,7 +87,7 @@ def compress(codec: int, data: bytes | bytearray | memoryview, level: int | None
     if codec == SNAPPY:
         return _xerial_compress(raw)
     if codec == LZ4:
-        return bytes(cramjam.lz4.compress(raw) if level is None else cramjam.lz4.compress(raw, level=level))
+        return _lz4_compress(raw, level)
     if codec == ZSTD:
         return bytes(cramjam.zstd.compress(raw) if level is None else cramjam.zstd.compress(raw, level=level))
     raise ValueError(f"unknown compression codec {codec}")
@@ -149,6 +150,13 @@ def _xerial_decompress(data: bytes, max_size: int) -> bytes:
         parts.append(part)
         position += length
     return b"".join(parts)
+
+
+def _lz4_compress(raw: bytes, level: int | None) -> bytes:
+    """Independent blocks: Kafka's KafkaLZ4BlockInputStream refuses linked ones ("Dependent block stream")."""
+    compressor = cramjam.lz4.Compressor(level=level, content_checksum=False, block_linked=False)
+    compressor.compress(raw)
+    return bytes(compressor.finish())
 
 
 def _xerial_compress(raw: bytes) -> bytes:
