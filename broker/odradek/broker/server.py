@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -178,9 +179,53 @@ class KafkaServer:
                     chunk.close()
 
     async def _send_file(self, writer: asyncio.StreamWriter, region: FileRegion) -> None:
+        """os.sendfile straight from the segment's page cache to the socket.
+
+        The transport's own buffer is flushed first so bytes stay in order. The first sendfile call runs on the
+        loop thread (non-blocking: it usually sends everything); a remainder left by a full socket buffer is sent
+        from a worker thread that polls the socket for writability, so the loop never blocks. uvloop has no
+        `loop.sendfile`, and this works the same on both loops.
+        """
+        await _flush_transport(writer)
+        sock = writer.get_extra_info("socket")
+        if sock is None:
+            writer.write(region.read())
+            return
+        fd = sock.fileno()
+        sent = _sendfile_some(fd, region, 0)
+        if sent < region.size:
+            timeout_ms = int(self._limits.idle_timeout_s * 1000)
+            await asyncio.to_thread(_sendfile_rest, fd, region, sent, timeout_ms)
+
+
+async def _flush_transport(writer: asyncio.StreamWriter) -> None:
+    transport = writer.transport
+    if not transport.get_write_buffer_size():
+        return
+    low, high = transport.get_write_buffer_limits()
+    transport.set_write_buffer_limits(high=0, low=0)
+    try:
         await writer.drain()
-        loop = asyncio.get_running_loop()
-        with os.fdopen(os.dup(region.fd), "rb", closefd=True) as file:
-            sent = await loop.sendfile(writer.transport, file, region.position, region.size, fallback=True)
-        if sent != region.size:
-            raise ConnectionClosed(f"file shrank under a fetch: sent {sent} of {region.size} bytes")
+    finally:
+        transport.set_write_buffer_limits(high=high, low=low)
+
+
+def _sendfile_some(fd: int, region: FileRegion, done: int) -> int:
+    while done < region.size:
+        try:
+            n = os.sendfile(fd, region.fd, region.position + done, region.size - done)
+        except BlockingIOError:
+            return done
+        if n == 0:
+            raise ConnectionClosed(f"file shrank under a fetch: sent {done} of {region.size} bytes")
+        done += n
+    return done
+
+
+def _sendfile_rest(fd: int, region: FileRegion, done: int, timeout_ms: int) -> None:
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    while done < region.size:
+        if not poller.poll(timeout_ms):
+            raise ConnectionClosed("peer stopped reading during a fetch response")
+        done = _sendfile_some(fd, region, done)

@@ -14,6 +14,7 @@ Waiting is event-driven: `wait_for_hw(offset)` returns a future completed when t
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -43,7 +44,7 @@ class PartitionState:
 class Partition:
     topic: str
     index: int
-    topic_id: bytes
+    topic_id: uuid.UUID
     node_id: int
     log: Log
     state: PartitionState
@@ -96,6 +97,7 @@ class Partition:
         if candidate <= self.high_watermark:
             return False
         self.high_watermark = candidate
+        self.log.update_high_watermark(candidate)
         self._complete_waiters()
         return True
 

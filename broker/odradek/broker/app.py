@@ -1,0 +1,184 @@
+"""The composition root: build a broker from its configuration, run it, stop it cleanly.
+
+Start-up order: log dirs opened and recovered (LogManager), metadata store opened, cluster id ensured, this
+broker registered under a lease, metadata cache started (its listener keeps the replica manager's partitions in
+line with the image), listeners bound, metrics endpoint started.
+
+Shutdown (SIGTERM/SIGINT): stop accepting, let in-flight requests finish (`shutdown.timeout.ms`), stop the
+storage tasks, flush every log, write checkpoints and the clean-shutdown marker, close the metadata store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+
+from odradek.broker.config.broker import BrokerConfig
+from odradek.broker.config.definitions import ConfigError
+from odradek.broker.config.topic import log_config, parse_topic_configs
+from odradek.broker.handlers import all_handlers
+from odradek.broker.handlers.context import BrokerServices
+from odradek.broker.handlers.dispatch import Dispatcher
+from odradek.broker.handlers.registry import Registry
+from odradek.broker.log.manager import LogManager
+from odradek.broker.metadata.cache import MetadataCache
+from odradek.broker.metadata.controller import Controller, ControllerError
+from odradek.broker.metadata.embedded import EmbeddedMetadataStore
+from odradek.broker.metadata.image import Endpoint, MetadataDelta, MetadataImage
+from odradek.broker.metrics.broker import BrokerMetrics
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.replication.replica_manager import ReplicaManager
+from odradek.broker.server import KafkaServer, ServerLimits
+
+log = logging.getLogger("odradek.broker")
+
+METADATA_DIR = "__cluster_metadata"
+LEASE_TTL_S = 10
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _validate_topic_configs(configs: dict[str, str]) -> None:
+    try:
+        parse_topic_configs(configs)
+    except ConfigError as exc:
+        raise ControllerError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+
+
+@dataclass(slots=True)
+class RunningBroker:
+    config: BrokerConfig
+    store: EmbeddedMetadataStore
+    cache: MetadataCache
+    replica_manager: ReplicaManager
+    servers: list[KafkaServer]
+    ports: list[int]
+    lease_id: int
+    keepalive: asyncio.Task[None]
+    metrics: BrokerMetrics
+    metrics_port: int | None = None
+
+    async def stop(self) -> None:
+        grace = self.config.int("shutdown.timeout.ms") / 1000.0
+        await asyncio.gather(*(server.stop(grace) for server in self.servers))
+        self.keepalive.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.keepalive
+        await self.cache.stop()
+        await self.replica_manager.stop()
+        with contextlib.suppress(Exception):
+            await self.store.revoke(self.lease_id)
+        await self.store.close()
+
+
+async def start(config: BrokerConfig) -> RunningBroker:
+    node_id = config.node_id
+    metrics = BrokerMetrics()
+    dirs = config.log_dirs
+    logs = await asyncio.to_thread(LogManager.open, dirs, log_config({}, config))
+    store = await EmbeddedMetadataStore.open(str(dirs[0] / METADATA_DIR))
+    controller = Controller(
+        store,
+        validate_configs=_validate_topic_configs,
+        default_num_partitions=config.int("num.partitions"),
+        default_replication_factor=config.int("default.replication.factor"),
+    )
+    cluster_id = config.str("cluster.id")
+    if cluster_id:
+        await _seed_cluster_id(store, cluster_id)
+    await controller.ensure_cluster_id()
+    manager = ReplicaManager(node_id, config, logs, metrics, now_ms)
+    cache = MetadataCache(store)
+
+    def on_metadata(image: MetadataImage, delta: MetadataDelta) -> None:
+        manager.apply_image(image)
+
+    cache.add_listener(on_metadata)
+    registry = Registry(all_handlers())
+    services = BrokerServices(node_id, config, registry, cache, controller, manager, metrics, now_ms,
+                              lambda: store.revision)
+    dispatcher = Dispatcher(registry, services)
+    limits = ServerLimits(
+        max_request_bytes=config.int("socket.request.max.bytes"),
+        idle_timeout_s=config.int("connections.max.idle.ms") / 1000.0,
+        read_ahead=config.int("queued.max.requests"),
+    )
+    servers, ports = [], []
+    for listener in config.listeners:
+        server = KafkaServer(dispatcher, limits, listener.name)
+        server.on_connection_count = lambda n, name=listener.name: metrics.connections.labels(name).set(n)
+        ports.append(await server.start(listener.host, listener.port))
+        servers.append(server)
+    lease_id = await store.grant_lease(LEASE_TTL_S)
+    advertised = _advertised(config, ports)
+    first = advertised[0]
+    await controller.register_broker(node_id, first.host, first.port, rack=config.rack, listeners=advertised,
+                                     lease_id=lease_id)
+    await cache.start()
+    manager.start()
+    keepalive = asyncio.create_task(_keep_alive(store, lease_id))
+    broker = RunningBroker(config, store, cache, manager, servers, ports, lease_id, keepalive, metrics)
+    broker.metrics_port = _start_metrics(config, metrics)
+    log.info("broker %s started: listeners %s, log dirs %s, cluster %s", node_id,
+             ", ".join(f"{e.name}://{e.host}:{e.port}" for e in advertised), ", ".join(map(str, dirs)),
+             cache.image.cluster_id)
+    return broker
+
+
+def _advertised(config: BrokerConfig, bound_ports: list[int]) -> list[Endpoint]:
+    """Advertised listeners; a listener bound to port 0 advertises the port it got."""
+    if config.get("advertised.listeners"):
+        return [Endpoint(item.name, item.host, item.port) for item in config.advertised_listeners]
+    endpoints = []
+    for item, port in zip(config.listeners, bound_ports, strict=True):
+        host = item.host if item.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        endpoints.append(Endpoint(item.name, host, port))
+    return endpoints
+
+
+async def _seed_cluster_id(store: EmbeddedMetadataStore, cluster_id: str) -> None:
+    from odradek.broker.metadata.keyspace import CLUSTER_ID_KEY
+    from odradek.broker.metadata.store import Compare, Op
+
+    await store.txn([Compare.absent(CLUSTER_ID_KEY)], [Op.put(CLUSTER_ID_KEY, cluster_id.encode())], [])
+
+
+async def _keep_alive(store: EmbeddedMetadataStore, lease_id: int) -> None:
+    while True:
+        await asyncio.sleep(LEASE_TTL_S / 3)
+        try:
+            await store.keepalive(lease_id)
+        except Exception:
+            log.exception("broker registration keepalive failed")
+
+
+def _start_metrics(config: BrokerConfig, metrics: BrokerMetrics) -> int | None:
+    port = config.int("metrics.port")
+    if port == 0:
+        return None
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr=config.str("metrics.host") or "127.0.0.1",
+                                        registry=metrics.registry)
+    return int(server.server_port)
+
+
+async def run(config: BrokerConfig) -> int:
+    """Run until SIGTERM or SIGINT; returns the process exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    broker = await start(config)
+    print(f"odradek broker {config.node_id} listening on port(s) {', '.join(map(str, broker.ports))}", flush=True)
+    await stop.wait()
+    log.info("shutting down")
+    await broker.stop()
+    log.info("stopped cleanly")
+    return 0

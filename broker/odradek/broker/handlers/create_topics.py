@@ -1,0 +1,79 @@
+"""CreateTopics (key 19), v2-7: partitions, replication factor or explicit assignments, configs, validate_only.
+
+num_partitions / replication_factor of -1 take the broker defaults (`num.partitions`,
+`default.replication.factor`, KIP-464). Configs are validated against the declared topic keys (INVALID_CONFIG
+with the key named). From v5 the response carries the topic id, partitions, replication factor and the effective
+configs (omitted when the request had topic-config errors).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from odradek.broker.config.definitions import ConfigError
+from odradek.broker.config.topic import describe_topic, parse_topic_configs
+from odradek.broker.handlers.context import RequestContext
+from odradek.broker.metadata.controller import ControllerError
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.protocol.messages.create_topics_request import CreatableTopic, CreateTopicsRequest
+from odradek.broker.protocol.messages.create_topics_response import (
+    CreatableTopicConfigs,
+    CreatableTopicResult,
+    CreateTopicsResponse,
+)
+
+API_KEY = 19
+VERSIONS = (2, 7)
+
+
+async def handle(request: CreateTopicsRequest, ctx: RequestContext) -> CreateTopicsResponse:
+    seen: dict[str, int] = {}
+    for topic in request.topics:
+        seen[topic.name] = seen.get(topic.name, 0) + 1
+    results = []
+    for topic in request.topics:
+        if seen[topic.name] > 1:
+            results.append(CreatableTopicResult(name=topic.name, error_code=ErrorCode.INVALID_REQUEST,
+                                                error_message="Duplicate topic name in the request"))
+            continue
+        results.append(await _create(topic, request.validate_only, ctx))
+    return CreateTopicsResponse(topics=results)
+
+
+async def _create(topic: CreatableTopic, validate_only: bool, ctx: RequestContext) -> CreatableTopicResult:
+    services = ctx.services
+    config = services.config
+    result = CreatableTopicResult(name=topic.name)
+    raw = {c.name: c.value for c in topic.configs}
+    try:
+        parse_topic_configs(raw)
+    except ConfigError as exc:
+        result.error_code, result.error_message = ErrorCode.INVALID_CONFIG, str(exc)
+        return result
+    assignments = {a.partition_index: list(a.broker_ids) for a in topic.assignments} or None
+    if assignments and (topic.num_partitions != -1 or topic.replication_factor != -1):
+        result.error_code = ErrorCode.INVALID_REQUEST
+        result.error_message = "Both numPartitions or replicationFactor and replicasAssignments were set."
+        return result
+    partitions = topic.num_partitions if topic.num_partitions != -1 else config.int("num.partitions")
+    factor = topic.replication_factor if topic.replication_factor != -1 else config.int("default.replication.factor")
+    try:
+        created = await services.controller.create_topic(
+            topic.name, partitions, factor, {k: v for k, v in raw.items() if v is not None}, assignments,
+            validate_only,
+        )
+    except ControllerError as exc:
+        result.error_code, result.error_message = exc.error_code, exc.message
+        return result
+    if not validate_only:
+        await services.sync_metadata()
+    result.topic_id = uuid.UUID(created.topic_id) if created.topic_id else uuid.UUID(int=0)
+    result.num_partitions = created.num_partitions
+    first = created.partitions.get(0)
+    result.replication_factor = len(first.replicas) if first is not None else factor
+    result.configs = [
+        CreatableTopicConfigs(name=e.name, value=e.value, read_only=e.read_only, config_source=e.source,
+                              is_sensitive=e.sensitive)
+        for e in describe_topic(created.configs, config)
+    ]
+    return result

@@ -1,0 +1,49 @@
+"""DeleteTopics (key 20), v1-6: by name (v1-5 `topic_names`, v6 `topics`) or by topic id (v6).
+
+Refused with TOPIC_DELETION_DISABLED when `delete.topic.enable=false`. The partitions' logs are renamed
+`<topic>-<n>.<uuid>-delete` and removed by the log manager.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from odradek.broker.handlers.context import RequestContext
+from odradek.broker.metadata.controller import ControllerError
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.protocol.messages.delete_topics_request import DeleteTopicsRequest
+from odradek.broker.protocol.messages.delete_topics_response import DeletableTopicResult, DeleteTopicsResponse
+from odradek.broker.protocol.primitives import UUID_ZERO
+
+API_KEY = 20
+VERSIONS = (1, 6)
+
+
+async def handle(request: DeleteTopicsRequest, ctx: RequestContext) -> DeleteTopicsResponse:
+    services = ctx.services
+    wanted: list[tuple[str | None, uuid.UUID]] = [(name, UUID_ZERO) for name in request.topic_names]
+    wanted += [(t.name, t.topic_id) for t in request.topics]
+    results = []
+    for name, topic_id in wanted:
+        result = DeletableTopicResult(name=name, topic_id=topic_id)
+        image = services.metadata.image
+        if name is None:
+            found = image.topic_by_id(str(topic_id))
+            if found is None:
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_ID
+                results.append(result)
+                continue
+            name = result.name = found.name
+        if not services.config.bool("delete.topic.enable"):
+            result.error_code = ErrorCode.TOPIC_DELETION_DISABLED
+        else:
+            try:
+                existing = image.topics.get(name)
+                if existing is not None:
+                    result.topic_id = uuid.UUID(existing.topic_id)
+                await services.controller.delete_topic(name)
+                await services.sync_metadata()
+            except ControllerError as exc:
+                result.error_code, result.error_message = exc.error_code, exc.message
+        results.append(result)
+    return DeleteTopicsResponse(responses=results)

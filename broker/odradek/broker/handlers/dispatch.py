@@ -1,0 +1,94 @@
+"""From one request frame to response chunks: header, version check, decode, handle, encode.
+
+- Unknown API key, or a version outside what is served: the connection is closed (Kafka does the same), except
+  ApiVersions, which answers any version with a v0 body carrying UNSUPPORTED_VERSION and the served ranges, so
+  that a client newer than the broker can fall back (KIP-511).
+- A request that does not decode raises `ProtocolError`: the server closes that connection only.
+- A handler returns a response message, `None` (no response, Produce acks=0) or `Encoded` chunks (Fetch builds
+  its own body so record data can be sent with sendfile).
+- The response header is v1 for flexible versions, except ApiVersions whose header is always v0.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from odradek.broker.handlers.context import BrokerServices, RequestContext
+from odradek.broker.handlers.registry import Registry
+from odradek.broker.protocol.errors import ErrorCode, ProtocolError
+from odradek.broker.protocol.frames import FileRegion
+from odradek.broker.protocol.headers import (
+    RequestHeader,
+    decode_request_header,
+    encode_response_header,
+    response_header_version,
+)
+from odradek.broker.protocol.messages import api_versions_response
+from odradek.broker.protocol.primitives import Reader
+
+API_VERSIONS_KEY = 18
+
+Chunk = bytes | bytearray | memoryview | FileRegion
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A response body already encoded by its handler (without the response header)."""
+
+    chunks: Sequence[Chunk]
+
+
+class Dispatcher:
+    def __init__(self, registry: Registry, services: BrokerServices) -> None:
+        self._registry = registry
+        self._services = services
+
+    async def __call__(self, frame: memoryview, connection: object) -> Sequence[Chunk] | None:
+        started = time.monotonic()
+        header, body_offset = decode_request_header(frame)
+        spec = self._registry.get(header.api_key)
+        if spec is None:
+            raise ProtocolError(f"unknown API key {header.api_key}")
+        if not spec.serves(header.api_version):
+            if header.api_key == API_VERSIONS_KEY:
+                return self._unsupported_api_versions(header)
+            raise ProtocolError(f"{spec.name} v{header.api_version} is not supported")
+        request = spec.request_module.decode(Reader(frame[body_offset:]), header.api_version)
+        context = RequestContext(
+            header,
+            getattr(connection, "peer_host", "?"),
+            getattr(connection, "connection_id", 0),
+            getattr(connection, "listener", "PLAINTEXT"),
+            self._services,
+        )
+        metrics = self._services.metrics
+        try:
+            response = await spec.handle(request, context)
+        except Exception:
+            metrics.request_failed(spec.name)
+            raise
+        finally:
+            metrics.request_done(spec.name, (time.monotonic() - started) * 1000.0)
+        if response is None:
+            return None
+        out = bytearray()
+        encode_response_header(out, header.correlation_id, response_header_version(header.api_key, header.api_version))
+        if isinstance(response, Encoded):
+            return [out, *response.chunks]
+        spec.response_module.encode(out, response, header.api_version)
+        return [out]
+
+    def _unsupported_api_versions(self, header: RequestHeader) -> Sequence[Chunk]:
+        response = api_versions_response.ApiVersionsResponse(
+            error_code=ErrorCode.UNSUPPORTED_VERSION,
+            api_keys=[
+                api_versions_response.ApiVersion(api_key=key, min_version=low, max_version=high)
+                for key, low, high in self._registry.advertised()
+            ],
+        )
+        out = bytearray()
+        encode_response_header(out, header.correlation_id, 0)
+        api_versions_response.encode(out, response, 0)
+        return [out]

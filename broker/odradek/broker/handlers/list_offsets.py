@@ -1,0 +1,43 @@
+"""ListOffsets (key 2), v1-10: earliest (-2), latest (-1), max timestamp (-3), by timestamp (time index).
+
+isolation_level 1 (read_committed) answers latest with the last stable offset. -4 (earliest local) is the
+earliest offset (no tiered storage); -5 (latest tiered) answers offset -1, as Kafka does without remote storage.
+Not implemented: v0's old_style_offsets (v0 is not served).
+"""
+
+from __future__ import annotations
+
+from odradek.broker.handlers.context import RequestContext
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.protocol.messages.list_offsets_request import ListOffsetsRequest
+from odradek.broker.protocol.messages.list_offsets_response import (
+    ListOffsetsPartitionResponse,
+    ListOffsetsResponse,
+    ListOffsetsTopicResponse,
+)
+from odradek.broker.replication.partition import PartitionError
+
+API_KEY = 2
+VERSIONS = (1, 10)
+
+
+async def handle(request: ListOffsetsRequest, ctx: RequestContext) -> ListOffsetsResponse:
+    manager = ctx.services.replica_manager
+    committed = request.isolation_level == 1
+    topics = []
+    for topic in request.topics:
+        partitions = []
+        for part in topic.partitions:
+            response = ListOffsetsPartitionResponse(partition_index=part.partition_index)
+            try:
+                offset, timestamp, epoch = manager.list_offset(
+                    topic.name, part.partition_index, part.timestamp, part.current_leader_epoch, committed
+                )
+                response.offset, response.timestamp, response.leader_epoch = offset, timestamp, epoch
+            except PartitionError as exc:
+                response.error_code = exc.error_code
+            if ctx.version == 1 and response.offset == -1 and response.error_code == ErrorCode.NONE:
+                response.timestamp = -1
+            partitions.append(response)
+        topics.append(ListOffsetsTopicResponse(name=topic.name, partitions=partitions))
+    return ListOffsetsResponse(topics=topics)

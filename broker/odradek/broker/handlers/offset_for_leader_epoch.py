@@ -1,0 +1,38 @@
+"""OffsetForLeaderEpoch (key 23), v2-4: the end offset of a leader epoch, from the leader-epoch cache (KIP-101/279).
+
+Answers the largest epoch <= the requested one and its end offset (the start offset of the next epoch, or the log
+end offset for the latest epoch); UNDEFINED (-1, -1) when the epoch is older than the cache. current_leader_epoch
+fences stale leaders (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH, KIP-320).
+"""
+
+from __future__ import annotations
+
+from odradek.broker.handlers.context import RequestContext
+from odradek.broker.protocol.messages.offset_for_leader_epoch_request import OffsetForLeaderEpochRequest
+from odradek.broker.protocol.messages.offset_for_leader_epoch_response import (
+    EpochEndOffset,
+    OffsetForLeaderEpochResponse,
+    OffsetForLeaderTopicResult,
+)
+from odradek.broker.replication.partition import PartitionError
+
+API_KEY = 23
+VERSIONS = (2, 4)
+
+
+async def handle(request: OffsetForLeaderEpochRequest, ctx: RequestContext) -> OffsetForLeaderEpochResponse:
+    manager = ctx.services.replica_manager
+    topics = []
+    for topic in request.topics:
+        results = []
+        for part in topic.partitions:
+            result = EpochEndOffset(partition=part.partition)
+            try:
+                result.leader_epoch, result.end_offset = manager.end_offset_for_epoch(
+                    topic.topic, part.partition, part.current_leader_epoch, part.leader_epoch
+                )
+            except PartitionError as exc:
+                result.error_code = exc.error_code
+            results.append(result)
+        topics.append(OffsetForLeaderTopicResult(topic=topic.topic, partitions=results))
+    return OffsetForLeaderEpochResponse(topics=topics)
