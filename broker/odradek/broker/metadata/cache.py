@@ -1,0 +1,181 @@
+"""``MetadataCache``: the broker's current ``MetadataImage``, kept up to date by a store watch.
+
+Start-up reads every model key in one transaction (one consistent revision R), then watches ``/`` from R + 1.
+Each watch batch is one store revision: the builder applies its events, a new image replaces the old one, and
+listeners run in registration order with ``(image, delta)``; a listener may be a plain function or a
+coroutine function (awaited before the next batch is applied, so listeners see every image in order). If the
+watch history is compacted or the watch fails, the cache re-reads everything and reports the difference as
+one delta.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+
+from odradek.broker.metadata.image import (
+    BROKERS_PREFIX,
+    CLUSTER_ID_KEY,
+    PARTITIONS_PREFIX,
+    TOPICS_PREFIX,
+    ImageBuilder,
+    MetadataDelta,
+    MetadataImage,
+)
+from odradek.broker.metadata.store import (
+    CompactedError,
+    EventType,
+    MetadataStore,
+    Op,
+    StoreClosedError,
+    WatchEvent,
+    WatchStream,
+)
+
+__all__ = ["MetadataCache", "MetadataListener"]
+
+log = logging.getLogger(__name__)
+
+MetadataListener = Callable[[MetadataImage, MetadataDelta], Awaitable[None] | None]
+
+_RELOAD_BACKOFF_S = 1.0
+
+
+class MetadataCache:
+    """Holds ``image``; call ``await start()`` once, ``await stop()`` at shutdown."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self._store = store
+        self._builder = ImageBuilder()
+        self._image = MetadataImage()
+        self._listeners: list[MetadataListener] = []
+        self._waiters: list[tuple[int, asyncio.Future[MetadataImage]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._watch: WatchStream | None = None
+
+    @property
+    def image(self) -> MetadataImage:
+        return self._image
+
+    def add_listener(self, listener: MetadataListener) -> Callable[[], None]:
+        """Registers ``listener(image, delta)``; returns a function that unregisters it.
+
+        Listeners added before ``start()`` are first called with every topic and broker as changed.
+        """
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    async def start(self) -> None:
+        """Loads the current model and starts following the store."""
+        revision = await self._reload()
+        self._watch = self._store.watch(b"/", start_revision=revision + 1)
+        self._task = asyncio.get_running_loop().create_task(self._follow(), name="metadata-cache")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._watch is not None:
+            await self._watch.aclose()
+        for _, future in self._waiters:
+            future.cancel()
+        self._waiters.clear()
+
+    async def wait_for_revision(self, revision: int) -> MetadataImage:
+        """The first image at or after store revision ``revision`` (read-your-writes after a write)."""
+        if self._image.revision >= revision:
+            return self._image
+        future: asyncio.Future[MetadataImage] = asyncio.get_running_loop().create_future()
+        self._waiters.append((revision, future))
+        return await future
+
+    async def _reload(self) -> int:
+        prefixes = [BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX]
+        ops = [Op.get(CLUSTER_ID_KEY)] + [Op.get(p, prefix=True) for p in prefixes]
+        result = await self._store.txn([], ops, [])
+        kvs = [kv for response in result.responses for kv in response.kvs]
+        builder, image = ImageBuilder.from_kvs(kvs, result.revision)
+        previous = self._image
+        changed_topics = {
+            t
+            for t in set(previous.topics) | set(image.topics)
+            if previous.topics.get(t) != image.topics.get(t)
+        }
+        changed_brokers = {
+            b
+            for b in set(previous.brokers) | set(image.brokers)
+            if previous.brokers.get(b) != image.brokers.get(b)
+        }
+        self._builder = builder
+        await self._publish(image, frozenset(changed_topics), frozenset(changed_brokers))
+        return result.revision
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                assert self._watch is not None
+                async for batch in self._watch:
+                    await self._apply(batch)
+                return  # the store closed
+            except CompactedError as e:
+                log.warning("metadata watch compacted (%s); reloading", e)
+            except StoreClosedError:
+                return
+            except Exception:
+                log.exception("metadata watch failed; reloading in %.1f s", _RELOAD_BACKOFF_S)
+                await asyncio.sleep(_RELOAD_BACKOFF_S)
+            try:
+                revision = await self._reload()
+            except StoreClosedError:
+                return
+            except Exception:
+                log.exception("metadata reload failed")
+                continue
+            self._watch = self._store.watch(b"/", start_revision=revision + 1)
+
+    async def _apply(self, batch: list[WatchEvent]) -> None:
+        topics: set[str] = set()
+        brokers: set[int] = set()
+        for event in batch:
+            kv = event.kv if event.type is EventType.PUT else None
+            topic, broker = self._builder.apply(event.kv.key, kv)
+            if topic is not None:
+                topics.add(topic)
+            if broker is not None:
+                brokers.add(broker)
+        revision = batch[0].revision
+        if topics or brokers or event_touches_cluster_id(batch):
+            image = self._builder.build(self._image, revision, topics)
+            await self._publish(image, frozenset(topics), frozenset(brokers))
+        else:
+            self._set_image(dataclasses.replace(self._image, revision=revision))
+
+    async def _publish(self, image: MetadataImage, topics: frozenset[str], brokers: frozenset[int]) -> None:
+        delta = MetadataDelta(self._image, image, topics, brokers)
+        self._set_image(image)
+        for listener in list(self._listeners):
+            try:
+                result = listener(image, delta)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("metadata listener %r failed", listener)
+
+    def _set_image(self, image: MetadataImage) -> None:
+        self._image = image
+        ready = [(r, f) for r, f in self._waiters if r <= image.revision]
+        if ready:
+            self._waiters = [(r, f) for r, f in self._waiters if r > image.revision]
+            for _, future in ready:
+                if not future.done():
+                    future.set_result(image)
+
+
+def event_touches_cluster_id(batch: list[WatchEvent]) -> bool:
+    return any(e.kv.key == CLUSTER_ID_KEY for e in batch)

@@ -1,0 +1,459 @@
+"""``Controller``: validated writes of the cluster model (topics, partitions, configs, brokers, cluster id).
+
+It speaks only the ``MetadataStore`` interface, so it runs unchanged on the embedded store and on etcd. Every
+write is one transaction guarded by compares (``create_revision == 0`` to create, ``mod_revision == seen`` to
+change) plus the ``fencing`` compares (later: the controller key's create_revision, see DESIGN.md section 2).
+A lost race re-reads and retries up to ``max_retries`` times. Errors are ``ControllerError`` with Kafka's
+error codes.
+Key layout and JSON: ``image``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import random
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from odradek.broker.metadata.errors import ControllerError, ErrorCode
+from odradek.broker.metadata.image import (
+    BROKERS_PREFIX,
+    CLUSTER_ID_KEY,
+    BrokerImage,
+    Endpoint,
+    PartitionImage,
+    TopicImage,
+    TopicRecord,
+    broker_key,
+    partition_key,
+    partitions_prefix,
+    topic_key,
+)
+from odradek.broker.metadata.placement import assign_replicas
+from odradek.broker.metadata.store import Compare, MetadataStore, Op, TxnResult
+
+__all__ = ["ConfigValidator", "Controller", "ControllerError", "new_cluster_id", "validate_topic_name"]
+
+ConfigValidator = Callable[[dict[str, str]], None]
+
+MAX_TOPIC_NAME_LENGTH = 249
+_LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
+
+
+def _accept_all(configs: dict[str, str]) -> None:
+    return None
+
+
+def _no_fencing() -> Sequence[Compare]:
+    return ()
+
+
+def new_cluster_id() -> str:
+    """22 characters: base64url (no padding) of a random uuid4, like Kafka's ``Uuid.randomUuid()``."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+
+
+def validate_topic_name(name: str) -> None:
+    """Kafka's ``Topic.validate``: not empty, ``.`` or ``..``; at most 249 of ``[a-zA-Z0-9._-]``."""
+    if not name:
+        raise ControllerError(ErrorCode.INVALID_TOPIC_EXCEPTION, "Topic name is illegal, it can't be empty")
+    if name in (".", ".."):
+        raise ControllerError(ErrorCode.INVALID_TOPIC_EXCEPTION, 'Topic name cannot be "." or ".."')
+    if len(name) > MAX_TOPIC_NAME_LENGTH:
+        raise ControllerError(
+            ErrorCode.INVALID_TOPIC_EXCEPTION,
+            f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, "
+            f"topic name: {name}",
+        )
+    if not _LEGAL_TOPIC_NAME.fullmatch(name):
+        raise ControllerError(
+            ErrorCode.INVALID_TOPIC_EXCEPTION,
+            f"Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' "
+            "and '-'",
+        )
+
+
+class Controller:
+    """The controller's writes. ``validate_configs`` receives a topic's full override map and raises
+    ``ControllerError`` (normally INVALID_CONFIG) to refuse it; the default accepts everything."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        *,
+        validate_configs: ConfigValidator = _accept_all,
+        default_num_partitions: int = 1,
+        default_replication_factor: int = 1,
+        max_partitions: int = 100_000,
+        fencing: Callable[[], Sequence[Compare]] = _no_fencing,
+        max_retries: int = 10,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._validate_configs = validate_configs
+        self.default_num_partitions = default_num_partitions
+        self.default_replication_factor = default_replication_factor
+        self._max_partitions = max_partitions
+        self._fencing = fencing
+        self._max_retries = max_retries
+        self._rng = rng or random.Random()
+
+    # -- cluster and brokers -------------------------------------------------------------------------------
+
+    async def ensure_cluster_id(self, cluster_id: str | None = None) -> str:
+        """The stored cluster id; if there is none yet, stores ``cluster_id`` (or a new random one) first."""
+        result = await self._store.txn(
+            [Compare.absent(CLUSTER_ID_KEY)],
+            [Op.put(CLUSTER_ID_KEY, (cluster_id or new_cluster_id()).encode())],
+            [Op.get(CLUSTER_ID_KEY)],
+        )
+        return result.responses[0].kvs[0].value.decode()
+
+    async def live_brokers(self) -> dict[int, BrokerImage]:
+        """Registered brokers by id (registrations are lease-bound, so these are the live ones)."""
+        brokers = {}
+        for kv in (await self._store.range(BROKERS_PREFIX)).kvs:
+            broker_id = int(kv.key[len(BROKERS_PREFIX) :])
+            brokers[broker_id] = BrokerImage.from_json(broker_id, kv.value)
+        return dict(sorted(brokers.items()))
+
+    async def register_broker(
+        self,
+        broker_id: int,
+        host: str,
+        port: int,
+        *,
+        rack: str | None = None,
+        listeners: Sequence[Endpoint] = (),
+        lease_id: int,
+    ) -> BrokerImage:
+        """Writes ``/brokers/<id>`` attached to ``lease_id`` (from ``store.grant_lease``).
+
+        Another live registration of the same id under a different lease is refused with
+        DUPLICATE_BROKER_REGISTRATION (it disappears when its lease expires); the same lease may re-register.
+        """
+        image = BrokerImage(broker_id, host, port, rack, tuple(listeners))
+        key = broker_key(broker_id)
+        for _ in range(self._max_retries):
+            current = await self._store.get(key)
+            if current is not None and current.lease != lease_id:
+                raise ControllerError(
+                    ErrorCode.DUPLICATE_BROKER_REGISTRATION,
+                    f"broker {broker_id} is already registered by another live process "
+                    f"(lease {current.lease})",
+                )
+            seen = current.mod_revision if current else 0
+            result = await self._store.txn(
+                [Compare.unchanged(key, seen)], [Op.put(key, image.to_json(), lease_id)], []
+            )
+            if result.succeeded:
+                return image
+        raise self._too_many_conflicts(f"broker {broker_id}")
+
+    # -- topics --------------------------------------------------------------------------------------------
+
+    async def create_topic(
+        self,
+        name: str,
+        num_partitions: int = -1,
+        replication_factor: int = -1,
+        configs: Mapping[str, str] | None = None,
+        assignments: Mapping[int, Sequence[int]] | None = None,
+        validate_only: bool = False,
+    ) -> TopicImage:
+        """Creates a topic (Kafka's CreateTopics semantics; -1 means the broker default).
+
+        Returns the topic as written (``mod_revision``: the store revision of the write; 0 if validate_only).
+        """
+        validate_topic_name(name)
+        overrides = dict(configs or {})
+        for _ in range(self._max_retries):
+            if await self._store.get(topic_key(name)) is not None:
+                raise ControllerError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+            brokers = list(await self.live_brokers())
+            plan = self._plan_assignment(num_partitions, replication_factor, assignments, brokers)
+            self._validate_configs(dict(overrides))
+            record = TopicRecord(str(uuid.uuid4()), len(plan), overrides)
+            if validate_only:
+                return _topic_image(name, record, plan, 0)
+            ops = [Op.put(topic_key(name), record.to_json())]
+            ops += [
+                Op.put(partition_key(name, p), _new_partition(name, p, r).to_json()) for p, r in plan.items()
+            ]
+            result = await self._write([Compare.absent(topic_key(name))], ops)
+            if result.succeeded:
+                return _topic_image(name, record, plan, result.revision)
+        raise self._too_many_conflicts(f"topic {name}")
+
+    def _plan_assignment(
+        self,
+        num_partitions: int,
+        replication_factor: int,
+        assignments: Mapping[int, Sequence[int]] | None,
+        brokers: list[int],
+    ) -> dict[int, list[int]]:
+        if assignments is not None:
+            if num_partitions != -1 or replication_factor != -1:
+                raise ControllerError(
+                    ErrorCode.INVALID_REQUEST,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. "
+                    "Both cannot be used at the same time.",
+                )
+            if sorted(assignments) != list(range(len(assignments))) or not assignments:
+                raise ControllerError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    "Partitions should be a consecutive 0-based integer sequence",
+                )
+            plan = {p: list(assignments[p]) for p in sorted(assignments)}
+            self._check_manual(plan.values(), brokers, None)
+            return plan
+        partitions = self.default_num_partitions if num_partitions == -1 else num_partitions
+        factor = self.default_replication_factor if replication_factor == -1 else replication_factor
+        self._check_partition_count(partitions)
+        self._check_replication_factor(factor, brokers)
+        return assign_replicas(brokers, partitions, factor, rng=self._rng)
+
+    def _check_partition_count(self, partitions: int) -> None:
+        if partitions <= 0:
+            raise ControllerError(ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+        if partitions > self._max_partitions:
+            raise ControllerError(
+                ErrorCode.INVALID_PARTITIONS,
+                f"Number of partitions {partitions} is larger than the limit of {self._max_partitions}.",
+            )
+
+    @staticmethod
+    def _check_replication_factor(factor: int, brokers: list[int]) -> None:
+        if factor <= 0:
+            raise ControllerError(
+                ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0."
+            )
+        if factor > len(brokers):
+            raise ControllerError(
+                ErrorCode.INVALID_REPLICATION_FACTOR,
+                f"Unable to replicate the partition {factor} time(s): The target replication factor "
+                f"of {factor} cannot be reached because only {len(brokers)} broker(s) are registered.",
+            )
+
+    @staticmethod
+    def _check_manual(lists: Iterable[Sequence[int]], brokers: list[int], factor: int | None) -> None:
+        live = set(brokers)
+        for replicas in lists:
+            if not replicas:
+                raise ControllerError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    "The manual partition assignment includes an empty replica list.",
+                )
+            if len(set(replicas)) != len(replicas):
+                raise ControllerError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    "The manual partition assignment includes the broker(s) more than once: "
+                    f"{list(replicas)}",
+                )
+            unknown = [b for b in replicas if b not in live]
+            if unknown:
+                raise ControllerError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    f"The manual partition assignment includes broker {unknown[0]}, "
+                    "but no such broker is registered.",
+                )
+            factor = len(replicas) if factor is None else factor
+            if len(replicas) != factor:
+                raise ControllerError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    f"The manual partition assignment includes a partition with {len(replicas)} replica(s), "
+                    f"but this is not consistent with previous partitions, which have {factor} replica(s).",
+                )
+
+    async def delete_topic(self, name: str) -> TopicImage:
+        """Deletes the topic and all its partitions in one transaction; returns what was deleted."""
+        for _ in range(self._max_retries):
+            topic = await self.describe_topic(name)
+            ops = [Op.delete(topic_key(name)), Op.delete(partitions_prefix(name), prefix=True)]
+            result = await self._write([Compare.unchanged(topic_key(name), topic.mod_revision)], ops)
+            if result.succeeded:
+                return topic
+        raise self._too_many_conflicts(f"topic {name}")
+
+    async def describe_topic(self, name: str) -> TopicImage:
+        """The topic as stored now (not from a cache); UNKNOWN_TOPIC_OR_PARTITION if absent."""
+        kv = await self._store.get(topic_key(name))
+        if kv is None:
+            raise ControllerError(
+                ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                f"This server does not host this topic-partition: {name}",
+            )
+        record = TopicRecord.from_json(kv.value)
+        partitions = {}
+        for pkv in (await self._store.range(partitions_prefix(name))).kvs:
+            partition = int(pkv.key[len(partitions_prefix(name)) :])
+            partitions[partition] = PartitionImage.from_json(name, partition, pkv.value, pkv.mod_revision)
+        return TopicImage(
+            name,
+            record.topic_id,
+            record.partitions,
+            record.configs,
+            dict(sorted(partitions.items())),
+            kv.mod_revision,
+        )
+
+    async def create_partitions(
+        self,
+        name: str,
+        new_total: int,
+        assignments: Sequence[Sequence[int]] | None = None,
+        validate_only: bool = False,
+    ) -> TopicImage:
+        """Grows a topic to ``new_total`` partitions (CreatePartitions).
+
+        ``assignments`` lists the replicas of the new partitions only, in order.
+        """
+        for _ in range(self._max_retries):
+            topic = await self.describe_topic(name)
+            current = topic.num_partitions
+            if new_total < current:
+                raise ControllerError(
+                    ErrorCode.INVALID_PARTITIONS,
+                    f"Topic currently has {current} partitions, "
+                    f"which is higher than the requested {new_total}.",
+                )
+            if new_total == current:
+                raise ControllerError(
+                    ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partitions."
+                )
+            self._check_partition_count(new_total)
+            plan = await self._plan_new_partitions(topic, new_total, assignments)
+            record = TopicRecord(topic.topic_id, new_total, topic.configs)
+            parts = dict(topic.partitions)
+            if validate_only:
+                parts.update({p: _new_partition(name, p, r) for p, r in plan.items()})
+                return TopicImage(name, topic.topic_id, new_total, topic.configs, parts, topic.mod_revision)
+            ops = [Op.put(topic_key(name), record.to_json())]
+            ops += [
+                Op.put(partition_key(name, p), _new_partition(name, p, r).to_json()) for p, r in plan.items()
+            ]
+            compares = [Compare.unchanged(topic_key(name), topic.mod_revision)]
+            compares += [Compare.absent(partition_key(name, p)) for p in plan]
+            result = await self._write(compares, ops)
+            if result.succeeded:
+                parts.update({p: _new_partition(name, p, r, result.revision) for p, r in plan.items()})
+                return TopicImage(name, topic.topic_id, new_total, topic.configs, parts, result.revision)
+        raise self._too_many_conflicts(f"topic {name}")
+
+    async def _plan_new_partitions(
+        self, topic: TopicImage, new_total: int, assignments: Sequence[Sequence[int]] | None
+    ) -> dict[int, list[int]]:
+        brokers = list(await self.live_brokers())
+        added = new_total - topic.num_partitions
+        first = topic.partitions.get(0)
+        factor = len(first.replicas) if first else self.default_replication_factor
+        if assignments is not None:
+            if len(assignments) != added:
+                raise ControllerError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    f"Attempted to add {added} additional partition(s), "
+                    f"but only {len(assignments)} assignment(s) were specified.",
+                )
+            self._check_manual(assignments, brokers, factor)
+            return {topic.num_partitions + i: list(r) for i, r in enumerate(assignments)}
+        self._check_replication_factor(factor, brokers)
+        ids = sorted(brokers)
+        start = next((i for i, b in enumerate(ids) if first and b >= first.replicas[0]), 0)
+        return assign_replicas(
+            ids, added, factor, start_partition=topic.num_partitions, start_index=start, replica_shift=start
+        )
+
+    async def alter_topic_configs(
+        self,
+        name: str,
+        set_configs: Mapping[str, str] | None = None,
+        delete_configs: Iterable[str] = (),
+        validate_only: bool = False,
+        *,
+        replace: bool = False,
+    ) -> TopicImage:
+        """Sets and removes config overrides (IncrementalAlterConfigs); ``replace=True`` makes ``set_configs``
+        the whole override map (legacy AlterConfigs). The validator sees the resulting map."""
+        for _ in range(self._max_retries):
+            topic = await self.describe_topic(name)
+            configs = {} if replace else dict(topic.configs)
+            configs.update(set_configs or {})
+            for key in delete_configs:
+                configs.pop(key, None)
+            self._validate_configs(dict(configs))
+            record = TopicRecord(topic.topic_id, topic.num_partitions, configs)
+            if validate_only:
+                return _replace_configs(topic, configs, topic.mod_revision)
+            result = await self._write(
+                [Compare.unchanged(topic_key(name), topic.mod_revision)],
+                [Op.put(topic_key(name), record.to_json())],
+            )
+            if result.succeeded:
+                return _replace_configs(topic, configs, result.revision)
+        raise self._too_many_conflicts(f"topic {name}")
+
+    # -- partitions ----------------------------------------------------------------------------------------
+
+    async def update_partition(
+        self,
+        current: PartitionImage,
+        *,
+        leader: int | None = None,
+        isr: Sequence[int] | None = None,
+        replicas: Sequence[int] | None = None,
+    ) -> PartitionImage:
+        """CAS-updates one partition's state from ``current`` (as last read): a new leader bumps
+        ``leader_epoch``, any change bumps ``partition_epoch``. No retry: if the partition changed meanwhile,
+        raises INVALID_UPDATE_VERSION and the caller re-reads and decides again (Kafka's AlterPartition)."""
+        new_leader = current.leader if leader is None else leader
+        updated = PartitionImage(
+            current.topic,
+            current.partition,
+            tuple(current.replicas if replicas is None else replicas),
+            new_leader,
+            current.leader_epoch + (1 if new_leader != current.leader else 0),
+            tuple(current.isr if isr is None else isr),
+            current.partition_epoch + 1,
+        )
+        key = partition_key(current.topic, current.partition)
+        result = await self._write(
+            [Compare.unchanged(key, current.mod_revision)], [Op.put(key, updated.to_json())]
+        )
+        if not result.succeeded:
+            raise ControllerError(
+                ErrorCode.INVALID_UPDATE_VERSION,
+                f"partition {current.topic}-{current.partition} changed since revision "
+                f"{current.mod_revision}",
+            )
+        return dataclasses.replace(updated, mod_revision=result.revision)
+
+    # -- plumbing ------------------------------------------------------------------------------------------
+
+    async def _write(self, compares: list[Compare], success: list[Op]) -> TxnResult:
+        """One guarded write; NOT_CONTROLLER if it failed because the fencing compares no longer hold."""
+        fencing = list(self._fencing())
+        result = await self._store.txn(compares + fencing, success, [])
+        if not result.succeeded and fencing and not (await self._store.txn(fencing, [], [])).succeeded:
+            raise ControllerError(ErrorCode.NOT_CONTROLLER, "this broker is no longer the controller")
+        return result
+
+    def _too_many_conflicts(self, what: str) -> ControllerError:
+        return ControllerError(
+            ErrorCode.REQUEST_TIMED_OUT,
+            f"{what} kept changing concurrently; gave up after {self._max_retries} tries",
+        )
+
+
+def _new_partition(topic: str, partition: int, replicas: list[int], revision: int = 0) -> PartitionImage:
+    return PartitionImage(topic, partition, tuple(replicas), replicas[0], 0, tuple(replicas), 0, revision)
+
+
+def _topic_image(name: str, record: TopicRecord, plan: dict[int, list[int]], revision: int) -> TopicImage:
+    parts = {p: _new_partition(name, p, r, revision) for p, r in plan.items()}
+    return TopicImage(name, record.topic_id, record.partitions, dict(record.configs), parts, revision)
+
+
+def _replace_configs(topic: TopicImage, configs: dict[str, str], revision: int) -> TopicImage:
+    return TopicImage(topic.name, topic.topic_id, topic.num_partitions, configs, topic.partitions, revision)

@@ -1,0 +1,332 @@
+"""The cluster model in the ``MetadataStore``: key layout, JSON records and the immutable ``MetadataImage``.
+
+Key layout (keys and values are UTF-8; JSON is compact with sorted keys)::
+
+    /cluster/id                       the cluster id: 22 characters, base64url of a uuid4 without padding
+                                      (plain text, not JSON), like Kafka's
+    /brokers/<id>                     a live broker, attached to the broker's lease (decimal id):
+                                      {"host": "h", "port": 9092, "rack": null | "r",
+                                       "listeners": [{"name": "PLAINTEXT", "host": "h", "port": 9092,
+                                                      "security_protocol": "PLAINTEXT"}, ...]}
+    /topics/<name>                    {"topic_id": "<uuid string>", "partitions": 3,
+                                       "configs": {"cleanup.policy": "compact", ...}}   (overrides only)
+    /partitions/<topic>/<partition>   {"replicas": [1, 2], "leader": 1, "leader_epoch": 0,
+                                       "isr": [1, 2], "partition_epoch": 0}             (decimal partition)
+
+Topic names never contain ``/`` (legal characters are ``[a-zA-Z0-9._-]``), so ``/partitions/<topic>/`` is
+an exact prefix for one topic's partitions. A topic and all its partitions are created and deleted in one
+transaction, so every revision of the store holds a consistent topic. Records that fail to parse are logged
+and skipped by readers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from odradek.broker.metadata.store import KeyValue
+
+__all__ = [
+    "BROKERS_PREFIX",
+    "CLUSTER_ID_KEY",
+    "PARTITIONS_PREFIX",
+    "TOPICS_PREFIX",
+    "BrokerImage",
+    "Endpoint",
+    "ImageBuilder",
+    "MetadataDelta",
+    "MetadataImage",
+    "PartitionImage",
+    "TopicImage",
+    "TopicRecord",
+    "broker_key",
+    "partition_key",
+    "partitions_prefix",
+    "topic_key",
+]
+
+log = logging.getLogger(__name__)
+
+CLUSTER_ID_KEY = b"/cluster/id"
+BROKERS_PREFIX = b"/brokers/"
+TOPICS_PREFIX = b"/topics/"
+PARTITIONS_PREFIX = b"/partitions/"
+MODEL_PREFIXES = (CLUSTER_ID_KEY, BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX)
+
+
+def broker_key(broker_id: int) -> bytes:
+    return BROKERS_PREFIX + str(broker_id).encode()
+
+
+def topic_key(name: str) -> bytes:
+    return TOPICS_PREFIX + name.encode()
+
+
+def partitions_prefix(topic: str) -> bytes:
+    return PARTITIONS_PREFIX + topic.encode() + b"/"
+
+
+def partition_key(topic: str, partition: int) -> bytes:
+    return partitions_prefix(topic) + str(partition).encode()
+
+
+def _dumps(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _ints(values: Any) -> tuple[int, ...]:
+    if not isinstance(values, list):
+        raise ValueError(f"expected a list, got {values!r}")
+    return tuple(_int(v) for v in values)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One listener of a broker, as advertised to clients."""
+
+    name: str
+    host: str
+    port: int
+    security_protocol: str = "PLAINTEXT"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerImage:
+    broker_id: int
+    host: str
+    port: int
+    rack: str | None = None
+    listeners: tuple[Endpoint, ...] = ()
+
+    def to_json(self) -> bytes:
+        listeners = [
+            {"name": e.name, "host": e.host, "port": e.port, "security_protocol": e.security_protocol}
+            for e in self.listeners
+        ]
+        return _dumps({"host": self.host, "port": self.port, "rack": self.rack, "listeners": listeners})
+
+    @classmethod
+    def from_json(cls, broker_id: int, data: bytes) -> BrokerImage:
+        doc = json.loads(data)
+        rack = doc.get("rack")
+        listeners = tuple(
+            Endpoint(_str(e["name"]), _str(e["host"]), _int(e["port"]), _str(e["security_protocol"]))
+            for e in doc.get("listeners", [])
+        )
+        return cls(
+            broker_id, _str(doc["host"]), _int(doc["port"]), None if rack is None else _str(rack), listeners
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRecord:
+    """The value of ``/topics/<name>``."""
+
+    topic_id: str
+    partitions: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return _dumps(
+            {"topic_id": self.topic_id, "partitions": self.partitions, "configs": dict(self.configs)}
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> TopicRecord:
+        doc = json.loads(data)
+        configs = doc.get("configs", {})
+        if not isinstance(configs, dict):
+            raise ValueError("configs must be an object")
+        return cls(
+            _str(doc["topic_id"]),
+            _int(doc["partitions"]),
+            {_str(k): _str(v) for k, v in configs.items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionImage:
+    """The value of ``/partitions/<topic>/<partition>``; ``mod_revision`` is that key's, for CAS updates."""
+
+    topic: str
+    partition: int
+    replicas: tuple[int, ...]
+    leader: int
+    leader_epoch: int
+    isr: tuple[int, ...]
+    partition_epoch: int = 0
+    mod_revision: int = 0
+
+    def to_json(self) -> bytes:
+        return _dumps(
+            {
+                "replicas": list(self.replicas),
+                "leader": self.leader,
+                "leader_epoch": self.leader_epoch,
+                "isr": list(self.isr),
+                "partition_epoch": self.partition_epoch,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, topic: str, partition: int, data: bytes, mod_revision: int = 0) -> PartitionImage:
+        doc = json.loads(data)
+        return cls(
+            topic,
+            partition,
+            _ints(doc["replicas"]),
+            _int(doc["leader"]),
+            _int(doc["leader_epoch"]),
+            _ints(doc["isr"]),
+            _int(doc.get("partition_epoch", 0)),
+            mod_revision,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TopicImage:
+    """A topic with its partitions. ``mod_revision`` is that of ``/topics/<name>`` (for CAS updates)."""
+
+    name: str
+    topic_id: str
+    num_partitions: int
+    configs: Mapping[str, str]
+    partitions: Mapping[int, PartitionImage]
+    mod_revision: int = 0
+
+    @property
+    def record(self) -> TopicRecord:
+        return TopicRecord(self.topic_id, self.num_partitions, self.configs)
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataImage:
+    """The whole cluster model at store revision ``revision`` (immutable; replaced, never changed)."""
+
+    revision: int = 0
+    cluster_id: str | None = None
+    brokers: Mapping[int, BrokerImage] = field(default_factory=dict)
+    topics: Mapping[str, TopicImage] = field(default_factory=dict)
+
+    def topic_by_id(self, topic_id: str) -> TopicImage | None:
+        return next((t for t in self.topics.values() if t.topic_id == topic_id), None)
+
+    def partition(self, topic: str, partition: int) -> PartitionImage | None:
+        image = self.topics.get(topic)
+        return image.partitions.get(partition) if image else None
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataDelta:
+    """What changed between two images: topics and brokers whose keys were written or deleted.
+
+    ``created_topics``/``deleted_topics`` treat a topic deleted and re-created under the same name (a new
+    topic id) as both, so a ReplicaManager removes the old logs before creating the new ones.
+    """
+
+    previous: MetadataImage
+    image: MetadataImage
+    changed_topics: frozenset[str]
+    changed_brokers: frozenset[int]
+
+    @property
+    def deleted_topics(self) -> frozenset[str]:
+        return frozenset(t for t in self.changed_topics if t in self.previous.topics and not self._same_id(t))
+
+    @property
+    def created_topics(self) -> frozenset[str]:
+        return frozenset(t for t in self.changed_topics if t in self.image.topics and not self._same_id(t))
+
+    def _same_id(self, topic: str) -> bool:
+        old, new = self.previous.topics.get(topic), self.image.topics.get(topic)
+        return old is not None and new is not None and old.topic_id == new.topic_id
+
+
+class ImageBuilder:
+    """Mutable records decoded from store keys, turned into successive immutable ``MetadataImage`` values."""
+
+    def __init__(self) -> None:
+        self.cluster_id: str | None = None
+        self.brokers: dict[int, BrokerImage] = {}
+        self.topics: dict[str, tuple[TopicRecord, int]] = {}
+        self.partitions: dict[str, dict[int, PartitionImage]] = {}
+
+    def apply(self, key: bytes, kv: KeyValue | None) -> tuple[str | None, int | None]:
+        """Records a put (``kv``) or delete (``None``) of ``key``; returns the (topic, broker) it touched."""
+        try:
+            return self._apply(key, kv)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            log.warning("ignoring malformed metadata record %r: %s", key, e)
+            return None, None
+
+    def _apply(self, key: bytes, kv: KeyValue | None) -> tuple[str | None, int | None]:
+        if key == CLUSTER_ID_KEY:
+            self.cluster_id = kv.value.decode() if kv else None
+        elif key.startswith(BROKERS_PREFIX):
+            broker_id = int(key[len(BROKERS_PREFIX) :])
+            if kv is None:
+                self.brokers.pop(broker_id, None)
+            else:
+                self.brokers[broker_id] = BrokerImage.from_json(broker_id, kv.value)
+            return None, broker_id
+        elif key.startswith(TOPICS_PREFIX):
+            name = key[len(TOPICS_PREFIX) :].decode()
+            if kv is None:
+                self.topics.pop(name, None)
+            else:
+                self.topics[name] = (TopicRecord.from_json(kv.value), kv.mod_revision)
+            return name, None
+        elif key.startswith(PARTITIONS_PREFIX):
+            topic, _, number = key[len(PARTITIONS_PREFIX) :].decode().rpartition("/")
+            partition = int(number)
+            parts = self.partitions.setdefault(topic, {})
+            if kv is None:
+                parts.pop(partition, None)
+                if not parts:
+                    del self.partitions[topic]
+            else:
+                parts[partition] = PartitionImage.from_json(topic, partition, kv.value, kv.mod_revision)
+            return topic, None
+        return None, None
+
+    def topic_image(self, name: str) -> TopicImage | None:
+        entry = self.topics.get(name)
+        if entry is None:
+            return None
+        record, mod_revision = entry
+        parts = dict(sorted(self.partitions.get(name, {}).items()))
+        return TopicImage(name, record.topic_id, record.partitions, dict(record.configs), parts, mod_revision)
+
+    def build(self, previous: MetadataImage, revision: int, changed_topics: Iterable[str]) -> MetadataImage:
+        """A new image: unchanged topics are shared with ``previous``, changed ones rebuilt."""
+        topics = dict(previous.topics)
+        for name in changed_topics:
+            image = self.topic_image(name)
+            if image is None:
+                topics.pop(name, None)
+            else:
+                topics[name] = image
+        return MetadataImage(revision, self.cluster_id, dict(sorted(self.brokers.items())), topics)
+
+    @classmethod
+    def from_kvs(cls, kvs: Iterable[KeyValue], revision: int) -> tuple[ImageBuilder, MetadataImage]:
+        builder = cls()
+        for kv in kvs:
+            builder.apply(kv.key, kv)
+        image = builder.build(MetadataImage(), revision, list(builder.topics))
+        return builder, image

@@ -1,0 +1,81 @@
+"""``BrokerRegistration``: keeps ``/brokers/<id>`` alive with a lease and a keepalive task.
+
+``start()`` grants a lease of ``ttl_s`` seconds and registers through ``Controller.register_broker``; a task
+then renews the lease every ``ttl_s / 3`` seconds (``asyncio.sleep``, no polling of state). If a renewal
+finds the lease gone (the process was paused longer than the TTL, or the store restarted), it registers
+again with a new lease, as the etcd evaluation recommends (notes/etcd.md section 4). ``stop()`` revokes the
+lease, which removes the registration at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from odradek.broker.metadata.controller import Controller
+from odradek.broker.metadata.errors import ControllerError
+from odradek.broker.metadata.image import BrokerImage
+from odradek.broker.metadata.store import LeaseNotFoundError, MetadataStore, MetadataStoreError
+
+__all__ = ["BrokerRegistration"]
+
+log = logging.getLogger(__name__)
+
+
+class BrokerRegistration:
+    def __init__(
+        self, store: MetadataStore, controller: Controller, broker: BrokerImage, ttl_s: float = 10.0
+    ) -> None:
+        self._store = store
+        self._controller = controller
+        self.broker = broker
+        self.ttl_s = ttl_s
+        self.lease_id = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Registers; ``ControllerError`` DUPLICATE_BROKER_REGISTRATION if the id is live elsewhere."""
+        await self._register()
+        self._task = asyncio.get_running_loop().create_task(self._keep_alive(), name="broker-registration")
+
+    async def _register(self) -> None:
+        lease_id = await self._store.grant_lease(self.ttl_s)
+        b = self.broker
+        try:
+            await self._controller.register_broker(
+                b.broker_id, b.host, b.port, rack=b.rack, listeners=b.listeners, lease_id=lease_id
+            )
+        except BaseException:
+            with contextlib.suppress(MetadataStoreError):
+                await self._store.revoke(lease_id)
+            raise
+        self.lease_id = lease_id
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            try:
+                await self._store.keepalive(self.lease_id)
+            except LeaseNotFoundError:
+                log.warning(
+                    "broker %d: lease %d lost; registering again", self.broker.broker_id, self.lease_id
+                )
+                try:
+                    await self._register()
+                except (ControllerError, MetadataStoreError) as e:
+                    log.warning("broker %d: registration failed (%s); retrying", self.broker.broker_id, e)
+            except MetadataStoreError as e:
+                log.warning("broker %d: keepalive failed (%s); retrying", self.broker.broker_id, e)
+
+    async def stop(self) -> None:
+        """Stops renewing and revokes the lease (the registration disappears at once)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.lease_id:
+            with contextlib.suppress(MetadataStoreError):
+                await self._store.revoke(self.lease_id)
+            self.lease_id = 0
