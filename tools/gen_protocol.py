@@ -30,6 +30,7 @@ import keyword
 import re
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,7 +217,10 @@ def load_spec(file: str, text: str) -> Message:
 
 def load_specs() -> list[Message]:
     """All specs in the wheel, sorted by file name."""
-    res = importlib.resources.files(SPEC_PACKAGE)
+    with warnings.catch_warnings():
+        # importing kafka-python runs its legacy importlib.resources calls (DeprecationWarning on 3.11)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        res = importlib.resources.files(SPEC_PACKAGE)
     out = []
     for entry in sorted(res.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".json"):
