@@ -1,0 +1,678 @@
+"""`Log`: one partition's log, a folder of segments (Kafka's UnifiedLog + LocalLog, local storage only).
+
+Partition folder `<topic>-<partition>/`::
+
+    00000000000000000000.log/.index/.timeindex   segments (segment.py), sorted by base offset
+    leader-epoch-checkpoint                      LeaderEpochFileCache (leader_epoch_cache.py)
+    partition.metadata                           "version: 0\\ntopic_id: <base64url topic id>\\n"
+    *.deleted                                    segments removed by retention/truncation/cleaning, unlinked
+                                                 file.delete.delay.ms later (or at the next open)
+    *.cleaned, *.swap                            cleaner output (cleaner.py); at open a `.swap` completes the
+                                                 interrupted swap, a `.cleaned` is discarded
+
+The recovery point and log start offset live in per-dir checkpoints owned by `LogManager`.
+
+Threads: the event loop appends and reads; worker threads flush, apply retention and swap cleaned segments.
+`self._lock` serialises every change of the segment list and of the offsets; the segment list is replaced
+copy-on-write, so `read` works on a snapshot without taking the lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import random
+import shutil
+import threading
+import uuid
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from odradek.broker.log import files
+from odradek.broker.log.config import LogConfig
+from odradek.broker.log.leader_epoch_cache import LeaderEpochFileCache
+from odradek.broker.log.segment import FetchSlice, LogSegment, now_ms
+from odradek.broker.records.batch import read_header, stamp
+
+logger = logging.getLogger(__name__)
+
+PARTITION_METADATA = "partition.metadata"
+EARLIEST_TIMESTAMP = -2
+LATEST_TIMESTAMP = -1
+MAX_TIMESTAMP = -3
+EARLIEST_LOCAL_TIMESTAMP = -4
+NO_TIMESTAMP = -1
+OFFSET_OUT_OF_RANGE = 1  # ErrorCode.OFFSET_OUT_OF_RANGE; `log` stays free of the protocol package
+
+
+_Predicate = Callable[[LogSegment, LogSegment | None], bool]
+
+
+class OffsetOutOfRange(Exception):
+    """Kafka's OffsetOutOfRangeException; `error_code` is 1 (OFFSET_OUT_OF_RANGE)."""
+
+    error_code = OFFSET_OUT_OF_RANGE
+
+
+class UnexpectedAppendOffset(Exception):
+    """A follower append whose first offset is below the log end offset."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogAppendInfo:
+    first_offset: int
+    last_offset: int
+    max_timestamp: int
+    offset_of_max_timestamp: int
+    log_start_offset: int
+    valid_bytes: int
+    batch_count: int
+    log_append_time_ms: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class FetchDataInfo:
+    """What `Log.read` returns: `slice` is None when there is nothing to send."""
+
+    fetch_offset: int
+    slice: FetchSlice | None
+
+    @property
+    def size(self) -> int:
+        return 0 if self.slice is None else self.slice.size
+
+    def read_bytes(self) -> bytes:
+        return b"" if self.slice is None else self.slice.read_bytes()
+
+
+class TimestampAndOffset(NamedTuple):
+    offset: int
+    timestamp: int
+    leader_epoch: int  # -1 when unknown
+
+
+class Log:
+    def __init__(self, directory: Path, config: LogConfig, topic_id: uuid.UUID | None) -> None:
+        self.dir = directory
+        self.topic, self.partition = files.parse_partition_dir_name(directory.name)
+        self.config = config
+        self.topic_id = topic_id
+        self._lock = threading.Lock()
+        self._segments: tuple[LogSegment, ...] = ()
+        self._bases: tuple[int, ...] = ()
+        self._next_offset = 0
+        self._log_start_offset = 0
+        self._recovery_point = 0
+        self._high_watermark: int | None = None
+        self._pending_deletes: list[tuple[int, LogSegment]] = []
+        self._roll_jitter_ms = 0
+        self._dir_dirty = False
+        self.last_flush_ms = now_ms()
+        self.epoch_cache = LeaderEpochFileCache.in_dir(directory)
+
+    # -- opening ---------------------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        directory: Path | str,
+        config: LogConfig,
+        topic_id: uuid.UUID | None = None,
+        recovery_point: int = 0,
+        had_clean_shutdown: bool = False,
+        now_ms: int | None = None,
+        log_start_offset: int = 0,
+    ) -> Log:
+        """Open (or create) the partition folder, recovering from `recovery_point` after an unclean stop."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        log = cls(directory, config, topic_id)
+        log._load(recovery_point, had_clean_shutdown, log_start_offset, _now(now_ms))
+        return log
+
+    def _new_segment(self, base_offset: int, now: int, suffix: str = "") -> LogSegment:
+        return LogSegment(
+            self.dir,
+            base_offset,
+            index_interval_bytes=self.config.index_interval_bytes,
+            max_index_size=self.config.segment_index_bytes,
+            created_ms=now,
+            suffix=suffix,
+        )
+
+    def _load(self, recovery_point: int, clean: bool, log_start_offset: int, now: int) -> None:
+        self._load_partition_metadata()
+        swaps: list[Path] = []
+        for path in list(self.dir.iterdir()):
+            name = path.name
+            if (
+                name.endswith(files.DELETED_SUFFIX)
+                or name.endswith(files.CLEANED_SUFFIX)
+                or name.endswith(".tmp")
+            ):
+                path.unlink(missing_ok=True)
+            elif name.endswith(files.LOG_SUFFIX + files.SWAP_SUFFIX):
+                swaps.append(path)
+            elif name.endswith(files.SWAP_SUFFIX):
+                continue
+        segments: dict[int, LogSegment] = {}
+        for path in sorted(self.dir.glob("*" + files.LOG_SUFFIX)):
+            base = files.offset_from_file_name(path.name)
+            segment = self._new_segment(base, now)
+            if not segment.sanity_check():
+                logger.warning("rebuilding the indexes of %s", path)
+                segment.recover(self.config.max_message_bytes)
+            segments[base] = segment
+        for path in self.dir.glob("*" + files.INDEX_SUFFIX):
+            if files.offset_from_file_name(path.name) not in segments:
+                path.unlink()
+        for path in self.dir.glob("*" + files.TIME_INDEX_SUFFIX):
+            if files.offset_from_file_name(path.name) not in segments:
+                path.unlink()
+        for swap_path in swaps:
+            self._complete_swap(swap_path, segments, now)
+        if not segments:
+            segments[log_start_offset] = self._new_segment(log_start_offset, now)
+        ordered = [segments[base] for base in sorted(segments)]
+        if not clean:
+            ordered = self._recover(ordered, recovery_point)
+        self._set_segments(ordered)
+        self._next_offset = ordered[-1].read_next_offset()
+        self._log_start_offset = max(log_start_offset, ordered[0].base_offset)
+        if self._log_start_offset > self._next_offset:
+            self._truncate_fully_locked(self._log_start_offset, now)
+        self._recovery_point = self._next_offset if clean else min(recovery_point, self._next_offset)
+        self.epoch_cache.truncate_from_end(self._next_offset)
+        self.epoch_cache.truncate_from_start(self._log_start_offset)
+        self._pick_roll_jitter()
+
+    def _complete_swap(self, swap_path: Path, segments: dict[int, LogSegment], now: int) -> None:
+        """Finish a cleaner swap interrupted by a crash: the `.swap` replaces the live segments it covers."""
+        base = files.offset_from_file_name(swap_path.name)
+        swap = self._new_segment(base, now, suffix=files.SWAP_SUFFIX)
+        swap.recover(self.config.max_message_bytes)
+        end = swap.read_next_offset()
+        for old_base in [b for b in segments if base <= b < max(end, base + 1)]:
+            segments.pop(old_base).delete()
+        swap.change_suffix("")
+        segments[base] = swap
+
+    def _recover(self, segments: list[LogSegment], recovery_point: int) -> list[LogSegment]:
+        """Recover every segment from the one holding the recovery point; after the first corrupt one, the
+        later segments are deleted (Kafka's LogLoader)."""
+        bases = [s.base_offset for s in segments]
+        first = max(0, bisect_right(bases, recovery_point) - 1)
+        for index in range(first, len(segments)):
+            segment = segments[index]
+            truncated = segment.recover(self.config.max_message_bytes, self.epoch_cache)
+            if truncated > 0:
+                logger.warning(
+                    "Corruption found in segment %s of %s, truncating to offset %s (%d bytes)",
+                    segment.base_offset,
+                    self.dir,
+                    segment.read_next_offset(),
+                    truncated,
+                )
+                for later in segments[index + 1 :]:
+                    later.delete()
+                return segments[: index + 1]
+        return segments
+
+    def _load_partition_metadata(self) -> None:
+        path = self.dir / PARTITION_METADATA
+        if path.exists():
+            for line in path.read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key.strip() == "topic_id" and value.strip():
+                    stored = uuid.UUID(bytes=base64.urlsafe_b64decode(value.strip() + "=="))
+                    if self.topic_id is None:
+                        self.topic_id = stored
+                    elif stored != self.topic_id:
+                        raise ValueError(f"{self.dir}: topic id {stored} on disk, {self.topic_id} expected")
+        elif self.topic_id is not None:
+            encoded = base64.urlsafe_b64encode(self.topic_id.bytes).decode().rstrip("=")
+            tmp = path.with_name(PARTITION_METADATA + ".tmp")
+            tmp.write_text(f"version: 0\ntopic_id: {encoded}\n")
+            os.replace(tmp, path)
+
+    def _set_segments(self, segments: list[LogSegment]) -> None:
+        self._segments = tuple(segments)
+        self._bases = tuple(s.base_offset for s in segments)
+
+    def _pick_roll_jitter(self) -> None:
+        jitter = self.config.segment_jitter_ms
+        self._roll_jitter_ms = random.randint(0, jitter) if jitter > 0 else 0
+
+    # -- offsets ---------------------------------------------------------------------------------------------
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        return self._next_offset
+
+    @property
+    def recovery_point(self) -> int:
+        return self._recovery_point
+
+    @property
+    def high_watermark(self) -> int:
+        """The high watermark; follows the log end offset until `update_high_watermark` is called."""
+        hw = self._high_watermark
+        return self._next_offset if hw is None else min(hw, self._next_offset)
+
+    def update_high_watermark(self, offset: int | None) -> None:
+        """Set the high watermark (clamped to [log start, log end]); None: follow the log end offset."""
+        if offset is None:
+            self._high_watermark = None
+        else:
+            self._high_watermark = max(self._log_start_offset, min(offset, self._next_offset))
+
+    @property
+    def segments(self) -> tuple[LogSegment, ...]:
+        return self._segments
+
+    @property
+    def active_segment(self) -> LogSegment:
+        return self._segments[-1]
+
+    @property
+    def size_in_bytes(self) -> int:
+        return sum(s.size for s in self._segments)
+
+    @property
+    def num_segments(self) -> int:
+        return len(self._segments)
+
+    @property
+    def lock(self) -> threading.Lock:
+        """The lock held around segment-list changes (the cleaner swaps under it)."""
+        return self._lock
+
+    # -- appends ---------------------------------------------------------------------------------------------
+    def append_as_leader(
+        self, records: bytearray, leader_epoch: int, now_ms: int | None = None
+    ) -> LogAppendInfo:
+        """Append validated batches, assigning consecutive offsets from the log end offset and stamping the
+        leader epoch (in place, in `records`)."""
+        with self._lock:
+            offset = first = self._next_offset
+            max_ts, offset_of_max = NO_TIMESTAMP, first
+            position, end, count = 0, len(records), 0
+            while position < end:
+                header = read_header(records, position)
+                stamp(records, header, offset, leader_epoch)
+                offset += header.last_offset_delta + 1
+                if header.max_timestamp > max_ts:
+                    max_ts, offset_of_max = header.max_timestamp, offset - 1
+                position += header.size
+                count += 1
+            if count == 0:
+                raise ValueError("append of an empty record set")
+            info = LogAppendInfo(first, offset - 1, max_ts, offset_of_max, self._log_start_offset, end, count)
+            if leader_epoch >= 0:
+                latest = self.epoch_cache.latest_epoch
+                if latest is None or leader_epoch > latest:
+                    self.epoch_cache.assign(leader_epoch, first)
+            self._append_locked(records, info, _now(now_ms))
+        self._maybe_flush_by_count()
+        return info
+
+    def append_as_follower(
+        self, records: bytes | bytearray | memoryview, now_ms: int | None = None
+    ) -> LogAppendInfo:
+        """Append batches whose offsets and epochs the leader assigned (replication)."""
+        with self._lock:
+            position, end, count = 0, len(records), 0
+            first = last = -1
+            max_ts = NO_TIMESTAMP
+            offset_of_max = -1
+            while position < end:
+                header = read_header(records, position)
+                if count == 0:
+                    first = header.base_offset
+                    if first < self._next_offset:
+                        raise UnexpectedAppendOffset(
+                            f"first offset {first} is below the log end offset {self._next_offset}"
+                        )
+                elif header.base_offset <= last:
+                    raise UnexpectedAppendOffset(f"offsets are not increasing at {header.base_offset}")
+                last = header.last_offset
+                if header.max_timestamp > max_ts:
+                    max_ts, offset_of_max = header.max_timestamp, last
+                epoch = header.partition_leader_epoch
+                if epoch >= 0:
+                    latest = self.epoch_cache.latest_epoch
+                    if latest is None or epoch > latest:
+                        self.epoch_cache.assign(epoch, header.base_offset)
+                position += header.size
+                count += 1
+            if count == 0:
+                raise ValueError("append of an empty record set")
+            info = LogAppendInfo(first, last, max_ts, offset_of_max, self._log_start_offset, end, count)
+            self._append_locked(records, info, _now(now_ms))
+        self._maybe_flush_by_count()
+        return info
+
+    def _append_locked(self, records: bytes | bytearray | memoryview, info: LogAppendInfo, now: int) -> None:
+        segment = self._maybe_roll(len(records), info, now)
+        segment.append(info.last_offset, info.max_timestamp, info.offset_of_max_timestamp, records)
+        self._next_offset = info.last_offset + 1
+
+    def _should_roll(self, segment: LogSegment, size: int, info: LogAppendInfo, now: int) -> bool:
+        config = self.config
+        if segment.offset_index.is_full or segment.time_index.is_full:
+            return True
+        if not segment.can_convert_to_relative_offset(info.last_offset):
+            return True
+        if segment.size == 0:
+            return False
+        if segment.size > config.segment_bytes - size:
+            return True
+        waited = segment.time_waited_for_roll(now, info.max_timestamp)
+        return waited > config.segment_ms - self._roll_jitter_ms
+
+    def _maybe_roll(self, size: int, info: LogAppendInfo, now: int) -> LogSegment:
+        segment = self._segments[-1]
+        if self._should_roll(segment, size, info, now):
+            return self._roll_locked(info.first_offset, now)
+        return segment
+
+    def _roll_locked(self, new_base: int, now: int) -> LogSegment:
+        active = self._segments[-1]
+        if active.size == 0:
+            # An empty active segment is replaced rather than kept.
+            if active.base_offset == new_base:
+                return active
+            active.delete()
+            segments = list(self._segments[:-1])
+        else:
+            active.on_become_inactive()
+            segments = list(self._segments)
+        segment = self._new_segment(new_base, now)
+        segments.append(segment)
+        self._set_segments(segments)
+        self._pick_roll_jitter()
+        self._dir_dirty = True
+        return segment
+
+    def roll(self, now_ms: int | None = None) -> LogSegment:
+        """Start a new segment at the log end offset (used by tests and retention)."""
+        with self._lock:
+            return self._roll_locked(self._next_offset, _now(now_ms))
+
+    def _maybe_flush_by_count(self) -> None:
+        if self._next_offset - self._recovery_point >= self.config.flush_messages:
+            self.flush()
+
+    # -- reads -----------------------------------------------------------------------------------------------
+    def read(
+        self, fetch_offset: int, max_bytes: int, max_offset: int | None = None, min_one_message: bool = False
+    ) -> FetchDataInfo:
+        """Bytes from the batch holding `fetch_offset`, at most `max_bytes` (or one whole batch when
+        `min_one_message`), excluding batches at or after `max_offset` (e.g. the high watermark).
+
+        Raises OffsetOutOfRange outside [log start offset, log end offset]."""
+        end = self._next_offset
+        segments, bases = self._segments, self._bases
+        if fetch_offset == end:
+            return FetchDataInfo(fetch_offset, None)
+        if fetch_offset < self._log_start_offset or fetch_offset > end:
+            raise OffsetOutOfRange(
+                f"offset {fetch_offset} is outside [{self._log_start_offset}, {end}] for {self.dir.name}"
+            )
+        limit = end if max_offset is None else min(max_offset, end)
+        if fetch_offset >= limit:
+            return FetchDataInfo(fetch_offset, None)
+        index = max(0, bisect_right(bases, fetch_offset) - 1)
+        limit_index = bisect_right(bases, limit) - 1 if limit < end else len(segments)
+        while index < len(segments):
+            segment = segments[index]
+            if segment.base_offset >= limit:
+                break
+            max_position = segment.size
+            if index == limit_index:
+                batch = segment.translate_offset(limit)
+                if batch is not None:
+                    max_position = batch.position
+            data = segment.read(fetch_offset, max_bytes, max_position, min_one_message)
+            if data is not None:
+                return FetchDataInfo(fetch_offset, data)
+            index += 1
+        return FetchDataInfo(fetch_offset, None)
+
+    def offset_for_timestamp(self, timestamp: int) -> TimestampAndOffset | None:
+        """ListOffsets: -2 earliest, -4 earliest local, -1 latest, -3 max timestamp, else the first record
+        with a timestamp >= `timestamp`. None when nothing matches."""
+        if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
+            start = self._log_start_offset
+            epoch = self.epoch_cache.epoch_for_offset(start)
+            return TimestampAndOffset(start, NO_TIMESTAMP, -1 if epoch is None else epoch)
+        if timestamp == LATEST_TIMESTAMP:
+            epoch = self.epoch_cache.latest_epoch
+            return TimestampAndOffset(self._next_offset, NO_TIMESTAMP, -1 if epoch is None else epoch)
+        segments = self._segments
+        if timestamp == MAX_TIMESTAMP:
+            best: LogSegment | None = None
+            for segment in segments:
+                if best is None or segment.max_timestamp_so_far > best.max_timestamp_so_far:
+                    best = segment
+            if best is None:
+                return None
+            found = best.find_offset_of_max_timestamp()
+            return None if found is None else TimestampAndOffset(found[1], found[0], found[2])
+        if timestamp < 0:
+            raise ValueError(f"unsupported special timestamp {timestamp}")
+        for segment in segments:
+            if segment.largest_timestamp >= timestamp:
+                found = segment.find_offset_by_timestamp(timestamp, self._log_start_offset)
+                if found is not None:
+                    return TimestampAndOffset(found[1], found[0], found[2])
+        return None
+
+    # -- log start offset, truncation ------------------------------------------------------------------------
+    def maybe_increment_log_start_offset(self, new_start: int) -> bool:
+        """Move the log start offset up (DeleteRecords). Segments below it go at the next retention run."""
+        if new_start > self._next_offset:
+            raise OffsetOutOfRange(f"new log start offset {new_start} is beyond the log end offset")
+        with self._lock:
+            if new_start <= self._log_start_offset:
+                return False
+            self._log_start_offset = new_start
+            if self._high_watermark is not None and self._high_watermark < new_start:
+                self._high_watermark = new_start
+            self.epoch_cache.truncate_from_start(new_start)
+            return True
+
+    def truncate_to(self, offset: int, now_ms: int | None = None) -> bool:
+        """Remove everything at and above `offset` (whole batches). Returns False when nothing was removed."""
+        if offset < 0:
+            raise ValueError(f"cannot truncate to a negative offset {offset}")
+        if offset >= self._next_offset:
+            return False
+        now = _now(now_ms)
+        with self._lock:
+            if self._bases[0] > offset:
+                self._truncate_fully_locked(offset, now)
+                return True
+            keep = [s for s in self._segments if s.base_offset <= offset]
+            for segment in self._segments[len(keep) :]:
+                self._schedule_delete(segment, now)
+            keep[-1].truncate_to(offset)
+            self._set_segments(keep)
+            self._next_offset = keep[-1].read_next_offset()
+            self.epoch_cache.truncate_from_end(self._next_offset)
+            self._log_start_offset = min(self._log_start_offset, self._next_offset)
+            self._recovery_point = min(self._recovery_point, self._next_offset)
+            if self._high_watermark is not None:
+                self._high_watermark = min(self._high_watermark, self._next_offset)
+            return True
+
+    def truncate_fully_and_start_at(self, offset: int, now_ms: int | None = None) -> None:
+        """Drop every segment and start an empty log at `offset` (a follower behind the leader's start)."""
+        with self._lock:
+            self._truncate_fully_locked(offset, _now(now_ms))
+
+    def _truncate_fully_locked(self, offset: int, now: int) -> None:
+        for segment in self._segments:
+            self._schedule_delete(segment, now)
+        self._set_segments([self._new_segment(offset, now)])
+        self._next_offset = offset
+        self._log_start_offset = offset
+        self._recovery_point = offset
+        if self._high_watermark is not None:
+            self._high_watermark = offset
+        self.epoch_cache.clear()
+        self._dir_dirty = True
+
+    # -- retention -------------------------------------------------------------------------------------------
+    def delete_old_segments(self, now_ms: int | None = None, high_watermark: int | None = None) -> int:
+        """Apply retention.ms and retention.bytes (cleanup.policy containing delete) and the log start offset
+        (always). Segments go to `.deleted`; returns how many were removed."""
+        now = _now(now_ms)
+        hw = self.high_watermark if high_watermark is None else high_watermark
+        deleted = self._delete_segments(
+            lambda s, nxt: nxt is not None and nxt.base_offset <= self._log_start_offset, hw, now
+        )
+        if self.config.delete:
+            deleted += self._delete_by_size(hw, now)
+            retention_ms = self.config.retention_ms
+            if retention_ms >= 0:
+                deleted += self._delete_segments(
+                    lambda s, nxt: now - s.largest_timestamp > retention_ms, hw, now
+                )
+        return deleted
+
+    def _delete_by_size(self, hw: int, now: int) -> int:
+        retention_bytes = self.config.retention_bytes
+        if retention_bytes < 0:
+            return 0
+        excess = self.size_in_bytes - retention_bytes
+        if excess <= 0:
+            return 0
+
+        def should_delete(segment: LogSegment, _next: LogSegment | None) -> bool:
+            nonlocal excess
+            if excess - segment.size >= 0:
+                excess -= segment.size
+                return True
+            return False
+
+        return self._delete_segments(should_delete, hw, now)
+
+    def _delete_segments(self, predicate: _Predicate, hw: int, now: int) -> int:
+        with self._lock:
+            segments = self._segments
+            doomed: list[LogSegment] = []
+            for index, segment in enumerate(segments):
+                nxt = segments[index + 1] if index + 1 < len(segments) else None
+                upper = nxt.base_offset if nxt is not None else self._next_offset
+                if nxt is None and segment.size == 0:
+                    break
+                if hw >= upper and predicate(segment, nxt):
+                    doomed.append(segment)
+                else:
+                    break
+            if not doomed:
+                return 0
+            if len(doomed) == len(segments):
+                self._roll_locked(self._next_offset, now)
+            remaining = [s for s in self._segments if s not in doomed]
+            self._set_segments(remaining)
+            for segment in doomed:
+                self._schedule_delete(segment, now)
+            if remaining[0].base_offset > self._log_start_offset:
+                self._log_start_offset = remaining[0].base_offset
+                self.epoch_cache.truncate_from_start(self._log_start_offset)
+            self._recovery_point = max(self._recovery_point, self._log_start_offset)
+            return len(doomed)
+
+    def _schedule_delete(self, segment: LogSegment, now: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            segment.rename_to_deleted()
+        self._pending_deletes.append((now + self.config.file_delete_delay_ms, segment))
+
+    def delete_expired_files(self, now_ms: int | None = None) -> int:
+        """Unlink `.deleted` segments whose file.delete.delay.ms has passed. Returns how many."""
+        now = _now(now_ms)
+        with self._lock:
+            due = [s for t, s in self._pending_deletes if t <= now]
+            self._pending_deletes = [(t, s) for t, s in self._pending_deletes if t > now]
+        for segment in due:
+            segment.delete()
+        return len(due)
+
+    def replace_segments(self, new_segment: LogSegment, old_segments: list[LogSegment], now_ms: int) -> bool:
+        """Cleaner swap: `new_segment` (suffix `.swap`) replaces `old_segments`, atomically for readers.
+
+        Returns False (and deletes the new segment) if the old segments are no longer all in the log
+        (retention or truncation ran meanwhile)."""
+        with self._lock:
+            current = list(self._segments)
+            if any(s not in current for s in old_segments) or old_segments[-1] is current[-1]:
+                new_segment.delete()
+                return False
+            first = current.index(old_segments[0])
+            for segment in old_segments:
+                self._schedule_delete(segment, now_ms)
+            new_segment.change_suffix("")
+            rest = [s for s in current if s not in old_segments]
+            rest.insert(first, new_segment)
+            self._set_segments(rest)
+            return True
+
+    # -- flush, config, lifecycle ----------------------------------------------------------------------------
+    def flush(self, up_to_offset: int | None = None) -> None:
+        """fsync segments holding offsets in [recovery point, up_to_offset) and move the recovery point."""
+        offset = self._next_offset if up_to_offset is None else min(up_to_offset, self._next_offset)
+        if offset <= self._recovery_point:
+            return
+        segments, bases = self._segments, self._bases
+        first = max(0, bisect_right(bases, self._recovery_point) - 1)
+        for segment in segments[first:]:
+            if segment.base_offset >= offset:
+                break
+            if not segment.file.closed:
+                segment.flush()
+        if self._dir_dirty:
+            self._dir_dirty = False
+            _fsync_dir(self.dir)
+        with self._lock:
+            self._recovery_point = max(self._recovery_point, offset)
+        self.last_flush_ms = now_ms()
+
+    def update_config(self, config: LogConfig) -> None:
+        self.config = config
+        self._pick_roll_jitter()
+        for segment in self._segments:
+            segment.index_interval_bytes = config.index_interval_bytes
+
+    def close(self) -> None:
+        with self._lock:
+            for segment in self._segments:
+                segment.close()
+            for _, segment in self._pending_deletes:
+                segment.delete()
+            self._pending_deletes.clear()
+
+    def delete(self) -> None:
+        """Close and remove the whole partition folder."""
+        self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _now(now_ms_value: int | None) -> int:
+    return now_ms() if now_ms_value is None else now_ms_value
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

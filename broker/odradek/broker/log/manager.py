@@ -1,0 +1,231 @@
+"""`LogManager`: the partitions of one broker across its `log.dirs` (Kafka's LogManager).
+
+Per log dir::
+
+    <topic>-<partition>/                  a partition folder (log.py)
+    <topic>-<partition>.<uuid>-delete/    a deleted partition waiting for removal
+    recovery-point-offset-checkpoint      "0\\nN\\ntopic partition offset\\n..." (checkpoint.py)
+    log-start-offset-checkpoint           same format
+    cleaner-offset-checkpoint             same format, written by the cleaner (cleaner.py)
+    .kafka_cleanshutdown                  written last by `shutdown`, removed once the logs are loaded;
+                                          content {"version":0,"brokerEpoch":N} as Kafka 4 writes it
+
+Scheduling is the caller's: the broker runs `run_retention`, `delete_expired_files`, `flush_dirty` and
+`checkpoint_recovery_points` from timers in worker threads. All methods are synchronous.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from odradek.broker.log import checkpoint, files
+from odradek.broker.log.config import LogConfig
+from odradek.broker.log.log import Log
+from odradek.broker.log.segment import now_ms
+
+logger = logging.getLogger(__name__)
+
+CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
+RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
+LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
+CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
+DELETE_DIR_SUFFIX = "-delete"
+
+TopicPartition = tuple[str, int]
+
+
+class LogManager:
+    def __init__(
+        self,
+        log_dirs: Sequence[str | Path],
+        default_config: LogConfig,
+        config_for_topic: Callable[[str], LogConfig] | None = None,
+    ) -> None:
+        if not log_dirs:
+            raise ValueError("at least one log dir is needed")
+        self.log_dirs = [Path(d) for d in log_dirs]
+        self.default_config = default_config
+        self._config_for_topic = config_for_topic
+        self._lock = threading.Lock()
+        self._logs: dict[TopicPartition, Log] = {}
+        self._pending_dir_deletes: list[tuple[int, Path]] = []
+        self.file_delete_delay_ms = default_config.file_delete_delay_ms
+
+    @classmethod
+    def open(
+        cls,
+        log_dirs: Sequence[str | Path],
+        default_config: LogConfig,
+        config_for_topic: Callable[[str], LogConfig] | None = None,
+        now_ms: int | None = None,
+    ) -> LogManager:
+        manager = cls(log_dirs, default_config, config_for_topic)
+        manager.load_logs(now_ms)
+        return manager
+
+    def config_for(self, topic: str) -> LogConfig:
+        return self._config_for_topic(topic) if self._config_for_topic else self.default_config
+
+    # -- loading ---------------------------------------------------------------------------------------------
+    def load_logs(self, now_ms_value: int | None = None) -> None:
+        """Open every partition folder; recover from the recovery points unless the dir shut down cleanly."""
+        for log_dir in self.log_dirs:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            marker = log_dir / CLEAN_SHUTDOWN_FILE
+            clean = marker.exists()
+            try:
+                recovery_points = checkpoint.read_offsets(log_dir / RECOVERY_POINT_CHECKPOINT)
+                start_offsets = checkpoint.read_offsets(log_dir / LOG_START_OFFSET_CHECKPOINT)
+            except (checkpoint.CorruptCheckpoint, ValueError):
+                logger.warning("unreadable checkpoints in %s: recovering every log from offset 0", log_dir)
+                recovery_points, start_offsets, clean = {}, {}, False
+            for path in sorted(log_dir.iterdir()):
+                if not path.is_dir():
+                    continue
+                if path.name.endswith(DELETE_DIR_SUFFIX):
+                    shutil.rmtree(path, ignore_errors=True)
+                    continue
+                try:
+                    tp = files.parse_partition_dir_name(path.name)
+                except ValueError:
+                    continue
+                if tp in self._logs:
+                    raise RuntimeError(f"{tp} is in two log dirs: {self._logs[tp].dir} and {path}")
+                self._logs[tp] = Log.open(
+                    path,
+                    self.config_for(tp[0]),
+                    None,
+                    recovery_point=recovery_points.get(tp, 0),
+                    had_clean_shutdown=clean,
+                    now_ms=now_ms_value,
+                    log_start_offset=start_offsets.get(tp, 0),
+                )
+            marker.unlink(missing_ok=True)
+
+    # -- partitions ------------------------------------------------------------------------------------------
+    def get_log(self, topic: str, partition: int) -> Log | None:
+        return self._logs.get((topic, partition))
+
+    def all_logs(self) -> list[Log]:
+        return list(self._logs.values())
+
+    def get_or_create_log(
+        self, topic: str, partition: int, topic_id: uuid.UUID | None = None, config: LogConfig | None = None
+    ) -> Log:
+        """The partition's log, created in the log dir holding the fewest partitions if absent."""
+        with self._lock:
+            existing = self._logs.get((topic, partition))
+            if existing is not None:
+                if config is not None and existing.config != config:
+                    existing.update_config(config)
+                return existing
+            counts = {d: 0 for d in self.log_dirs}
+            for log in self._logs.values():
+                parent = log.dir.parent
+                if parent in counts:
+                    counts[parent] += 1
+            target = min(self.log_dirs, key=lambda d: counts[d])
+            log = Log.open(
+                target / files.partition_dir_name(topic, partition),
+                config or self.config_for(topic),
+                topic_id,
+                had_clean_shutdown=True,
+            )
+            self._logs[(topic, partition)] = log
+            return log
+
+    def delete_log(self, topic: str, partition: int, now_ms_value: int | None = None) -> bool:
+        """Close the log and rename its folder `<topic>-<partition>.<uuid>-delete`; the folder is removed by
+        `delete_expired_files` after file.delete.delay.ms. Returns False if there was no such log."""
+        with self._lock:
+            log = self._logs.pop((topic, partition), None)
+        if log is None:
+            return False
+        log.close()
+        target = log.dir.with_name(f"{log.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+        os.replace(log.dir, target)
+        checkpoint.fsync_dir(target.parent)
+        due = (now_ms() if now_ms_value is None else now_ms_value) + self.file_delete_delay_ms
+        with self._lock:
+            self._pending_dir_deletes.append((due, target))
+        return True
+
+    # -- periodic work ---------------------------------------------------------------------------------------
+    def checkpoint_recovery_points(self) -> None:
+        """Write recovery-point-offset-checkpoint and log-start-offset-checkpoint in every log dir."""
+        logs = self.all_logs()
+        for log_dir in self.log_dirs:
+            mine = [log for log in logs if log.dir.parent == log_dir]
+            checkpoint.write_offsets(
+                log_dir / RECOVERY_POINT_CHECKPOINT,
+                {(lg.topic, lg.partition): lg.recovery_point for lg in mine},
+            )
+            checkpoint.write_offsets(
+                log_dir / LOG_START_OFFSET_CHECKPOINT,
+                {(lg.topic, lg.partition): lg.log_start_offset for lg in mine},
+            )
+
+    def run_retention(self, now_ms_value: int | None = None) -> int:
+        """Apply retention to every log (up to its high watermark). Returns the number of segments removed."""
+        now = now_ms() if now_ms_value is None else now_ms_value
+        removed = 0
+        for log in self.all_logs():
+            removed += log.delete_old_segments(now, log.high_watermark)
+        if removed:
+            self.checkpoint_recovery_points()
+        return removed
+
+    def delete_expired_files(self, now_ms_value: int | None = None) -> int:
+        """Unlink `.deleted` segments and `-delete` folders whose delay has passed. Returns how many."""
+        now = now_ms() if now_ms_value is None else now_ms_value
+        count = 0
+        for log in self.all_logs():
+            count += log.delete_expired_files(now)
+        with self._lock:
+            due = [p for t, p in self._pending_dir_deletes if t <= now]
+            self._pending_dir_deletes = [(t, p) for t, p in self._pending_dir_deletes if t > now]
+        for path in due:
+            shutil.rmtree(path, ignore_errors=True)
+        return count + len(due)
+
+    def flush_dirty(self, now_ms_value: int | None = None) -> int:
+        """fsync rolled segments not yet flushed, and logs whose flush.ms has passed. Returns logs flushed."""
+        now = now_ms() if now_ms_value is None else now_ms_value
+        flushed = 0
+        for log in self.all_logs():
+            if now - log.last_flush_ms >= log.config.flush_ms:
+                log.flush()
+                flushed += 1
+            elif log.recovery_point < log.active_segment.base_offset:
+                log.flush(log.active_segment.base_offset)
+                flushed += 1
+        return flushed
+
+    def cleaner_checkpoint_path(self, log: Log) -> Path:
+        return log.dir.parent / CLEANER_OFFSET_CHECKPOINT
+
+    def shutdown(self, broker_epoch: int = -1) -> None:
+        """Flush and close every log, write the checkpoints, then the clean-shutdown marker in each dir."""
+        for log in self.all_logs():
+            log.flush()
+        self.checkpoint_recovery_points()
+        for log in self.all_logs():
+            log.close()
+        for log_dir in self.log_dirs:
+            marker = log_dir / CLEAN_SHUTDOWN_FILE
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, json.dumps({"version": 0, "brokerEpoch": broker_epoch}).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            checkpoint.fsync_dir(log_dir)
+        with self._lock:
+            self._logs.clear()

@@ -1,0 +1,101 @@
+import json
+import uuid
+from pathlib import Path
+
+from log_batches import simple_batch
+from odradek.broker.log.config import LogConfig
+from odradek.broker.log.manager import LogManager
+
+NOW = 1_700_000_000_000
+
+
+def test_placement_in_fewest_partitions_dir(tmp_path: Path) -> None:
+    dirs = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    manager = LogManager.open(dirs, LogConfig())
+    try:
+        logs = [manager.get_or_create_log("t", p) for p in range(6)]
+        assert sorted(log.dir.parent.name for log in logs) == ["a", "a", "b", "b", "c", "c"]
+        assert manager.get_or_create_log("t", 0) is logs[0]
+        assert manager.get_log("t", 9) is None
+    finally:
+        manager.shutdown()
+
+
+def test_clean_shutdown_then_restart(tmp_path: Path) -> None:
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    topic_id = uuid.uuid4()
+    manager = LogManager.open(dirs, LogConfig())
+    for p in range(2):
+        log = manager.get_or_create_log("orders", p, topic_id)
+        for _ in range(3):
+            log.append_as_leader(simple_batch(2), 0, now_ms=NOW)
+    manager.shutdown(broker_epoch=7)
+    for d in dirs:
+        marker = json.loads((d / ".kafka_cleanshutdown").read_text())
+        assert marker == {"version": 0, "brokerEpoch": 7}
+        assert (d / "recovery-point-offset-checkpoint").read_text().startswith("0\n1\norders ")
+    again = LogManager.open(dirs, LogConfig())
+    try:
+        for p in range(2):
+            log = again.get_log("orders", p)
+            assert log is not None and log.log_end_offset == 6 and log.recovery_point == 6
+            assert log.topic_id == topic_id
+        assert not any((d / ".kafka_cleanshutdown").exists() for d in dirs)
+    finally:
+        again.shutdown()
+
+
+def test_unclean_restart_recovers_from_checkpoint(tmp_path: Path) -> None:
+    manager = LogManager.open([tmp_path], LogConfig())
+    log = manager.get_or_create_log("t", 0)
+    log.append_as_leader(simple_batch(2), 0, now_ms=NOW)
+    log.flush()
+    manager.checkpoint_recovery_points()
+    log.append_as_leader(simple_batch(2), 0, now_ms=NOW)
+    log.maybe_increment_log_start_offset(1)
+    manager.checkpoint_recovery_points()
+    log.close()  # "crash": no marker
+    assert (tmp_path / "recovery-point-offset-checkpoint").read_text() == "0\n1\nt 0 2\n"
+    again = LogManager.open([tmp_path], LogConfig())
+    try:
+        reopened = again.get_log("t", 0)
+        assert reopened is not None
+        assert (reopened.log_start_offset, reopened.log_end_offset) == (1, 4)
+    finally:
+        again.shutdown()
+
+
+def test_delete_log_and_retention(tmp_path: Path) -> None:
+    config = LogConfig(retention_ms=1000, file_delete_delay_ms=500)
+    manager = LogManager.open([tmp_path], config)
+    try:
+        log = manager.get_or_create_log("gone", 0)
+        log.append_as_leader(simple_batch(1, ts=NOW), 0, now_ms=NOW)
+        assert manager.delete_log("gone", 0, now_ms_value=NOW)
+        assert manager.get_log("gone", 0) is None
+        assert [p.name.endswith("-delete") for p in tmp_path.iterdir() if p.is_dir()] == [True]
+        assert manager.delete_expired_files(NOW + 500) == 1
+        assert [p for p in tmp_path.iterdir() if p.is_dir()] == []
+        kept = manager.get_or_create_log("kept", 0)
+        kept.append_as_leader(simple_batch(1, ts=NOW), 0, now_ms=NOW)
+        assert manager.run_retention(NOW + 5000) == 1
+        assert kept.log_start_offset == 1
+        assert manager.delete_expired_files(NOW + 5000) == 0
+        assert manager.delete_expired_files(NOW + 5500) == 1
+        assert "kept 0 1" in (tmp_path / "log-start-offset-checkpoint").read_text()
+    finally:
+        manager.shutdown()
+
+
+def test_flush_dirty_after_roll(tmp_path: Path) -> None:
+    batch = simple_batch(1)
+    manager = LogManager.open([tmp_path], LogConfig(segment_bytes=len(batch)))
+    try:
+        log = manager.get_or_create_log("t", 0)
+        for _ in range(3):
+            log.append_as_leader(bytearray(batch), 0, now_ms=NOW)
+        assert log.recovery_point == 0
+        assert manager.flush_dirty(NOW) == 1
+        assert log.recovery_point == 2
+    finally:
+        manager.shutdown()
