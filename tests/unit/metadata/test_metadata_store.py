@@ -338,3 +338,20 @@ def test_prefix_end() -> None:
     assert prefix_end(b"/brokers/") == b"/brokers0"
     assert prefix_end(b"a\xff") == b"b"
     assert prefix_end(b"") == b"\0"
+
+
+def test_cancelled_caller_does_not_interrupt_a_commit(tmp_path: Path) -> None:
+    async def body(store: EmbeddedMetadataStore) -> None:
+        watch = store.watch(b"/")
+        for _ in range(5):
+            task = asyncio.ensure_future(store.put(b"/k", b"v"))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        batches = [await next_batch(watch) for _ in range(5)]
+        assert [b[0].revision for b in batches] == [1, 2, 3, 4, 5]
+        assert (await store.put(b"/k2", b"x")).mod_revision == 6, "the store is still open and consistent"
+
+    run_with_store(tmp_path, body)

@@ -103,14 +103,10 @@ class MetadataCache:
         builder, image = ImageBuilder.from_kvs(kvs, result.revision)
         previous = self._image
         changed_topics = {
-            t
-            for t in set(previous.topics) | set(image.topics)
-            if previous.topics.get(t) != image.topics.get(t)
+            t for t in set(previous.topics) | set(image.topics) if previous.topics.get(t) != image.topics.get(t)
         }
         changed_brokers = {
-            b
-            for b in set(previous.brokers) | set(image.brokers)
-            if previous.brokers.get(b) != image.brokers.get(b)
+            b for b in set(previous.brokers) | set(image.brokers) if previous.brokers.get(b) != image.brokers.get(b)
         }
         self._builder = builder
         await self._publish(image, frozenset(changed_topics), frozenset(changed_brokers))
@@ -123,21 +119,28 @@ class MetadataCache:
                 async for batch in self._watch:
                     await self._apply(batch)
                 return  # the store closed
-            except CompactedError as e:
-                log.warning("metadata watch compacted (%s); reloading", e)
             except StoreClosedError:
                 return
+            except CompactedError as e:
+                log.warning("metadata watch compacted (%s); reloading", e)
             except Exception:
                 log.exception("metadata watch failed; reloading in %.1f s", _RELOAD_BACKOFF_S)
                 await asyncio.sleep(_RELOAD_BACKOFF_S)
             try:
-                revision = await self._reload()
+                revision = await self._reload_until_done()
+                self._watch = self._store.watch(b"/", start_revision=revision + 1)
             except StoreClosedError:
                 return
+
+    async def _reload_until_done(self) -> int:
+        while True:
+            try:
+                return await self._reload()
+            except StoreClosedError:
+                raise
             except Exception:
-                log.exception("metadata reload failed")
-                continue
-            self._watch = self._store.watch(b"/", start_revision=revision + 1)
+                log.exception("metadata reload failed; retrying in %.1f s", _RELOAD_BACKOFF_S)
+                await asyncio.sleep(_RELOAD_BACKOFF_S)
 
     async def _apply(self, batch: list[WatchEvent]) -> None:
         topics: set[str] = set()

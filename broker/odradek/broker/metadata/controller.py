@@ -64,14 +64,12 @@ def validate_topic_name(name: str) -> None:
     if len(name) > MAX_TOPIC_NAME_LENGTH:
         raise ControllerError(
             ErrorCode.INVALID_TOPIC_EXCEPTION,
-            f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, "
-            f"topic name: {name}",
+            f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, topic name: {name}",
         )
     if not _LEGAL_TOPIC_NAME.fullmatch(name):
         raise ControllerError(
             ErrorCode.INVALID_TOPIC_EXCEPTION,
-            f"Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' "
-            "and '-'",
+            f"Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'",
         )
 
 
@@ -141,13 +139,10 @@ class Controller:
             if current is not None and current.lease != lease_id:
                 raise ControllerError(
                     ErrorCode.DUPLICATE_BROKER_REGISTRATION,
-                    f"broker {broker_id} is already registered by another live process "
-                    f"(lease {current.lease})",
+                    f"broker {broker_id} is already registered by another live process (lease {current.lease})",
                 )
             seen = current.mod_revision if current else 0
-            result = await self._store.txn(
-                [Compare.unchanged(key, seen)], [Op.put(key, image.to_json(), lease_id)], []
-            )
+            result = await self._store.txn([Compare.unchanged(key, seen)], [Op.put(key, image.to_json(), lease_id)], [])
             if result.succeeded:
                 return image
         raise self._too_many_conflicts(f"broker {broker_id}")
@@ -179,9 +174,7 @@ class Controller:
             if validate_only:
                 return _topic_image(name, record, plan, 0)
             ops = [Op.put(topic_key(name), record.to_json())]
-            ops += [
-                Op.put(partition_key(name, p), _new_partition(name, p, r).to_json()) for p, r in plan.items()
-            ]
+            ops += [Op.put(partition_key(name, p), _new_partition(name, p, r).to_json()) for p, r in plan.items()]
             result = await self._write([Compare.absent(topic_key(name))], ops)
             if result.succeeded:
                 return _topic_image(name, record, plan, result.revision)
@@ -227,9 +220,7 @@ class Controller:
     @staticmethod
     def _check_replication_factor(factor: int, brokers: list[int]) -> None:
         if factor <= 0:
-            raise ControllerError(
-                ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0."
-            )
+            raise ControllerError(ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0.")
         if factor > len(brokers):
             raise ControllerError(
                 ErrorCode.INVALID_REPLICATION_FACTOR,
@@ -249,15 +240,13 @@ class Controller:
             if len(set(replicas)) != len(replicas):
                 raise ControllerError(
                     ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                    "The manual partition assignment includes the broker(s) more than once: "
-                    f"{list(replicas)}",
+                    f"The manual partition assignment includes the broker(s) more than once: {list(replicas)}",
                 )
             unknown = [b for b in replicas if b not in live]
             if unknown:
                 raise ControllerError(
                     ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                    f"The manual partition assignment includes broker {unknown[0]}, "
-                    "but no such broker is registered.",
+                    f"The manual partition assignment includes broker {unknown[0]}, but no such broker is registered.",
                 )
             factor = len(replicas) if factor is None else factor
             if len(replicas) != factor:
@@ -316,13 +305,10 @@ class Controller:
             if new_total < current:
                 raise ControllerError(
                     ErrorCode.INVALID_PARTITIONS,
-                    f"Topic currently has {current} partitions, "
-                    f"which is higher than the requested {new_total}.",
+                    f"Topic currently has {current} partitions, which is higher than the requested {new_total}.",
                 )
             if new_total == current:
-                raise ControllerError(
-                    ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partitions."
-                )
+                raise ControllerError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partitions.")
             self._check_partition_count(new_total)
             plan = await self._plan_new_partitions(topic, new_total, assignments)
             record = TopicRecord(topic.topic_id, new_total, topic.configs)
@@ -331,9 +317,7 @@ class Controller:
                 parts.update({p: _new_partition(name, p, r) for p, r in plan.items()})
                 return TopicImage(name, topic.topic_id, new_total, topic.configs, parts, topic.mod_revision)
             ops = [Op.put(topic_key(name), record.to_json())]
-            ops += [
-                Op.put(partition_key(name, p), _new_partition(name, p, r).to_json()) for p, r in plan.items()
-            ]
+            ops += [Op.put(partition_key(name, p), _new_partition(name, p, r).to_json()) for p, r in plan.items()]
             compares = [Compare.unchanged(topic_key(name), topic.mod_revision)]
             compares += [Compare.absent(partition_key(name, p)) for p in plan]
             result = await self._write(compares, ops)
@@ -418,14 +402,11 @@ class Controller:
             current.partition_epoch + 1,
         )
         key = partition_key(current.topic, current.partition)
-        result = await self._write(
-            [Compare.unchanged(key, current.mod_revision)], [Op.put(key, updated.to_json())]
-        )
+        result = await self._write([Compare.unchanged(key, current.mod_revision)], [Op.put(key, updated.to_json())])
         if not result.succeeded:
             raise ControllerError(
                 ErrorCode.INVALID_UPDATE_VERSION,
-                f"partition {current.topic}-{current.partition} changed since revision "
-                f"{current.mod_revision}",
+                f"partition {current.topic}-{current.partition} changed since revision {current.mod_revision}",
             )
         return dataclasses.replace(updated, mod_revision=result.revision)
 

@@ -24,8 +24,9 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from odradek.broker.metadata.journal import Change, JournalEntry, MetadataDirectory
 from odradek.broker.metadata.keyspace import KeySpace, plan_txn
@@ -45,6 +46,8 @@ from odradek.broker.metadata.store import (
 __all__ = ["METADATA_DIR_NAME", "EmbeddedMetadataStore", "default_metadata_path"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 METADATA_DIR_NAME = "__cluster_metadata"
 
@@ -147,12 +150,8 @@ class EmbeddedMetadataStore:
         directory = MetadataDirectory(path, fsync=fsync)
         recovered = await asyncio.to_thread(directory.open)
         if recovered.truncated_bytes:
-            log.warning(
-                "metadata journal in %s: dropped a torn tail of %d bytes", path, recovered.truncated_bytes
-            )
-        store = cls(
-            directory, clock=clock, snapshot_every=snapshot_every, history_revisions=history_revisions
-        )
+            log.warning("metadata journal in %s: dropped a torn tail of %d bytes", path, recovered.truncated_bytes)
+        store = cls(directory, clock=clock, snapshot_every=snapshot_every, history_revisions=history_revisions)
         store._space = KeySpace(recovered.kvs, recovered.snapshot_revision)
         store._compact_revision = recovered.snapshot_revision
         for entry in recovered.entries:
@@ -188,6 +187,9 @@ class EmbeddedMetadataStore:
     # -- writes --------------------------------------------------------------------------------------------
 
     async def txn(self, compares: list[Compare], success: list[Op], failure: list[Op]) -> TxnResult:
+        return await self._shielded(self._txn(compares, success, failure))
+
+    async def _txn(self, compares: list[Compare], success: list[Op], failure: list[Op]) -> TxnResult:
         async with self._lock:
             self._check_open()
             plan = plan_txn(self._space, compares, success, failure)
@@ -206,13 +208,21 @@ class EmbeddedMetadataStore:
         result = await self.txn([], [Op.delete(key, prefix=prefix)], [])
         return result.responses[0].deleted
 
+    async def _shielded(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Runs a write in its own task, so a cancelled caller cannot interrupt a commit half-way (it just
+        stops waiting; the outcome is then unknown to it, as with a timed-out etcd request)."""
+        task = self._loop.create_task(coro)
+        task.add_done_callback(_consume_exception)
+        return await asyncio.shield(task)
+
     async def _commit(self, changes: tuple[Change, ...]) -> None:
         """Journals, applies and publishes one write transaction; the caller holds the lock."""
         revision = self._space.revision + 1
         try:
             await asyncio.to_thread(self._dir.append, JournalEntry(revision, changes))
-        except BaseException:
-            log.exception("metadata journal write failed; closing the store")
+        except BaseException as e:
+            if isinstance(e, Exception):
+                log.exception("metadata journal write failed; closing the store")
             self._shut_down()
             raise
         for change in changes:
@@ -292,6 +302,9 @@ class EmbeddedMetadataStore:
         return lease.ttl
 
     async def revoke(self, lease_id: int) -> None:
+        await self._shielded(self._revoke(lease_id))
+
+    async def _revoke(self, lease_id: int) -> None:
         async with self._lock:
             self._check_open()
             lease = self._leases.pop(lease_id, None)
@@ -315,9 +328,7 @@ class EmbeddedMetadataStore:
         return ended
 
     async def _end_lease(self, lease: _Lease) -> None:
-        keys = sorted(
-            k for k in lease.keys if (kv := self._space.get(k)) is not None and kv.lease == lease.lease_id
-        )
+        keys = sorted(k for k in lease.keys if (kv := self._space.get(k)) is not None and kv.lease == lease.lease_id)
         if keys:
             await self._commit(tuple(Change(k, None) for k in keys))
 
@@ -358,6 +369,11 @@ class EmbeddedMetadataStore:
         task = self._expiry_task
         if task is not None and not task.done() and task is not asyncio.current_task():
             await task
+
+
+def _consume_exception(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def default_metadata_path(log_dirs: list[str]) -> str:

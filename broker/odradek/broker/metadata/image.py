@@ -128,9 +128,7 @@ class BrokerImage:
             Endpoint(_str(e["name"]), _str(e["host"]), _int(e["port"]), _str(e["security_protocol"]))
             for e in doc.get("listeners", [])
         )
-        return cls(
-            broker_id, _str(doc["host"]), _int(doc["port"]), None if rack is None else _str(rack), listeners
-        )
+        return cls(broker_id, _str(doc["host"]), _int(doc["port"]), None if rack is None else _str(rack), listeners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +140,7 @@ class TopicRecord:
     configs: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        return _dumps(
-            {"topic_id": self.topic_id, "partitions": self.partitions, "configs": dict(self.configs)}
-        )
+        return _dumps({"topic_id": self.topic_id, "partitions": self.partitions, "configs": dict(self.configs)})
 
     @classmethod
     def from_json(cls, data: bytes) -> TopicRecord:

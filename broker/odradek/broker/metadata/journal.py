@@ -144,10 +144,7 @@ def _int(value: Any) -> int:
 
 
 def _encode_snapshot(revision: int, kvs: Iterable[KeyValue]) -> bytes:
-    rows = [
-        [_b64(kv.key), _b64(kv.value), kv.create_revision, kv.mod_revision, kv.version, kv.lease]
-        for kv in kvs
-    ]
+    rows = [[_b64(kv.key), _b64(kv.value), kv.create_revision, kv.mod_revision, kv.version, kv.lease] for kv in kvs]
     return json.dumps({"rev": revision, "kvs": rows}, separators=(",", ":")).encode()
 
 

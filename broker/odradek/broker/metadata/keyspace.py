@@ -117,9 +117,7 @@ class _Overlay:
         return tuple(out)
 
 
-def plan_txn(
-    space: KeySpace, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op]
-) -> TxnPlan:
+def plan_txn(space: KeySpace, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op]) -> TxnPlan:
     """Evaluates a transaction against ``space`` as revision ``space.revision + 1`` without modifying it."""
     succeeded = all(c.holds(space.get(c.key)) for c in compares)
     overlay = _Overlay(space, space.revision + 1)

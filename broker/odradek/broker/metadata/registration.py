@@ -24,9 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class BrokerRegistration:
-    def __init__(
-        self, store: MetadataStore, controller: Controller, broker: BrokerImage, ttl_s: float = 10.0
-    ) -> None:
+    def __init__(self, store: MetadataStore, controller: Controller, broker: BrokerImage, ttl_s: float = 10.0) -> None:
         self._store = store
         self._controller = controller
         self.broker = broker
@@ -58,9 +56,7 @@ class BrokerRegistration:
             try:
                 await self._store.keepalive(self.lease_id)
             except LeaseNotFoundError:
-                log.warning(
-                    "broker %d: lease %d lost; registering again", self.broker.broker_id, self.lease_id
-                )
+                log.warning("broker %d: lease %d lost; registering again", self.broker.broker_id, self.lease_id)
                 try:
                     await self._register()
                 except (ControllerError, MetadataStoreError) as e:

@@ -123,9 +123,7 @@ class Compare:
     def __post_init__(self) -> None:
         wants_bytes = self.target is CompareTarget.VALUE
         if wants_bytes != isinstance(self.operand, bytes):
-            raise TypeError(
-                f"compare on {self.target.value} needs a {'bytes' if wants_bytes else 'int'} operand"
-            )
+            raise TypeError(f"compare on {self.target.value} needs a {'bytes' if wants_bytes else 'int'} operand")
 
     @classmethod
     def value(cls, key: bytes, result: CompareResult, value: bytes) -> Compare:
