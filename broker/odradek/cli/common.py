@@ -154,3 +154,14 @@ def probe_metadata(client: Any, bootstrap: str, topic: str | None = None) -> Any
         return client.list_topics(topic=topic, timeout=CONNECT_TIMEOUT_S)
     except KafkaException as exc:
         raise unreachable(bootstrap, exc) from None
+
+
+def config_source_name(source: Any) -> str:
+    """ConfigEntry.source as Kafka's enum name; confluent-kafka gives a ConfigSource or a plain int."""
+    name = getattr(source, "name", None)
+    if isinstance(name, str):
+        return name
+    try:
+        return str(kafka_admin().ConfigSource(int(source)).name)
+    except ValueError:
+        return "UNKNOWN_CONFIG"

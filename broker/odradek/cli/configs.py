@@ -20,6 +20,7 @@ from odradek.cli.common import (
     CliError,
     add_bootstrap_options,
     admin_client,
+    config_source_name,
     kafka_admin,
     parse_key_values,
     probe_metadata,
@@ -122,9 +123,14 @@ def _describe(args: argparse.Namespace, entity_type: str, name: str) -> int:
 
 
 def _entry_view(entry: Any) -> EntryView:
-    synonyms = tuple((s.source.name, s.name, s.value) for s in entry.synonyms.values())
+    synonyms = tuple((config_source_name(s.source), s.name, s.value) for s in entry.synonyms.values())
     return EntryView(
-        entry.name, entry.value, entry.source.name, bool(entry.is_sensitive), bool(entry.is_default), synonyms
+        entry.name,
+        entry.value,
+        config_source_name(entry.source),
+        bool(entry.is_sensitive),
+        bool(entry.is_default),
+        synonyms,
     )
 
 

@@ -20,6 +20,7 @@ from odradek.cli.common import (
     CliError,
     add_bootstrap_options,
     admin_client,
+    config_source_name,
     describe_kafka_error,
     kafka_admin,
     parse_assignments,
@@ -209,7 +210,7 @@ def _topic_overrides(admin: Any, names: Sequence[str]) -> dict[str, tuple[tuple[
     for resource, future in futures.items():
         entries = wait(future, f"describing configs of topic {resource.name}")
         result[resource.name] = overridden_configs(
-            (e.name, e.value, e.source.name, bool(e.is_default)) for e in entries.values()
+            (e.name, e.value, config_source_name(e.source), bool(e.is_default)) for e in entries.values()
         )
     return result
 
