@@ -14,11 +14,18 @@ from odradek.broker.config.definitions import ConfigError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="odradek broker", description="Run an Odradek broker.")
     parser.add_argument("properties", nargs="?", help="a server.properties file (Kafka's key names)")
-    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="set a configuration key, overriding the file and the environment")
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a configuration key, overriding the file and the environment",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = load(args.properties, args.override)
     except ConfigError as exc:

@@ -15,6 +15,8 @@ import contextlib
 import logging
 import signal
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from odradek.broker.config.broker import BrokerConfig
@@ -31,7 +33,8 @@ from odradek.broker.metadata.embedded import EmbeddedMetadataStore
 from odradek.broker.metadata.image import Endpoint, MetadataDelta, MetadataImage
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.replication.replica_manager import ReplicaManager
+from odradek.broker.replication.partition import PartitionState
+from odradek.broker.replication.replica_manager import ReplicaAssignment, ReplicaManager
 from odradek.broker.server import KafkaServer, ServerLimits
 
 log = logging.getLogger("odradek.broker")
@@ -65,7 +68,7 @@ class RunningBroker:
     metrics_port: int | None = None
 
     async def stop(self) -> None:
-        grace = self.config.int("shutdown.timeout.ms") / 1000.0
+        grace = self.config.get_int("shutdown.timeout.ms") / 1000.0
         await asyncio.gather(*(server.stop(grace) for server in self.servers))
         self.keepalive.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -86,10 +89,10 @@ async def start(config: BrokerConfig) -> RunningBroker:
     controller = Controller(
         store,
         validate_configs=_validate_topic_configs,
-        default_num_partitions=config.int("num.partitions"),
-        default_replication_factor=config.int("default.replication.factor"),
+        default_num_partitions=config.get_int("num.partitions"),
+        default_replication_factor=config.get_int("default.replication.factor"),
     )
-    cluster_id = config.str("cluster.id")
+    cluster_id = config.get_str("cluster.id")
     if cluster_id:
         await _seed_cluster_id(store, cluster_id)
     await controller.ensure_cluster_id()
@@ -97,38 +100,65 @@ async def start(config: BrokerConfig) -> RunningBroker:
     cache = MetadataCache(store)
 
     def on_metadata(image: MetadataImage, delta: MetadataDelta) -> None:
-        manager.apply_image(image)
+        manager.apply_assignments(replica_assignments(image))
 
     cache.add_listener(on_metadata)
     registry = Registry(all_handlers())
-    services = BrokerServices(node_id, config, registry, cache, controller, manager, metrics, now_ms,
-                              lambda: store.revision)
+    services = BrokerServices(
+        node_id, config, registry, cache, controller, manager, metrics, now_ms, lambda: store.revision
+    )
     dispatcher = Dispatcher(registry, services)
     limits = ServerLimits(
-        max_request_bytes=config.int("socket.request.max.bytes"),
-        idle_timeout_s=config.int("connections.max.idle.ms") / 1000.0,
-        read_ahead=config.int("queued.max.requests"),
+        max_request_bytes=config.get_int("socket.request.max.bytes"),
+        idle_timeout_s=config.get_int("connections.max.idle.ms") / 1000.0,
+        read_ahead=config.get_int("queued.max.requests"),
     )
     servers, ports = [], []
     for listener in config.listeners:
         server = KafkaServer(dispatcher, limits, listener.name)
-        server.on_connection_count = lambda n, name=listener.name: metrics.connections.labels(name).set(n)
+        server.on_connection_count = _connection_gauge(metrics, listener.name)
         ports.append(await server.start(listener.host, listener.port))
         servers.append(server)
     lease_id = await store.grant_lease(LEASE_TTL_S)
     advertised = _advertised(config, ports)
     first = advertised[0]
-    await controller.register_broker(node_id, first.host, first.port, rack=config.rack, listeners=advertised,
-                                     lease_id=lease_id)
+    await controller.register_broker(
+        node_id, first.host, first.port, rack=config.rack, listeners=advertised, lease_id=lease_id
+    )
     await cache.start()
     manager.start()
     keepalive = asyncio.create_task(_keep_alive(store, lease_id))
     broker = RunningBroker(config, store, cache, manager, servers, ports, lease_id, keepalive, metrics)
     broker.metrics_port = _start_metrics(config, metrics)
-    log.info("broker %s started: listeners %s, log dirs %s, cluster %s", node_id,
-             ", ".join(f"{e.name}://{e.host}:{e.port}" for e in advertised), ", ".join(map(str, dirs)),
-             cache.image.cluster_id)
+    log.info(
+        "broker %s started: listeners %s, log dirs %s, cluster %s",
+        node_id,
+        ", ".join(f"{e.name}://{e.host}:{e.port}" for e in advertised),
+        ", ".join(map(str, dirs)),
+        cache.image.cluster_id,
+    )
     return broker
+
+
+def _connection_gauge(metrics: BrokerMetrics, listener: str) -> Callable[[int], None]:
+    def update(count: int) -> None:
+        metrics.connections.labels(listener).set(count)
+
+    return update
+
+
+def replica_assignments(image: MetadataImage) -> list[ReplicaAssignment]:
+    return [
+        ReplicaAssignment(
+            topic.name,
+            part.partition,
+            uuid.UUID(topic.topic_id),
+            topic.configs,
+            PartitionState(part.leader, part.leader_epoch, part.partition_epoch, part.replicas, part.isr),
+        )
+        for topic in image.topics.values()
+        for part in topic.partitions.values()
+    ]
 
 
 def _advertised(config: BrokerConfig, bound_ports: list[int]) -> list[Endpoint]:
@@ -143,7 +173,7 @@ def _advertised(config: BrokerConfig, bound_ports: list[int]) -> list[Endpoint]:
 
 
 async def _seed_cluster_id(store: EmbeddedMetadataStore, cluster_id: str) -> None:
-    from odradek.broker.metadata.keyspace import CLUSTER_ID_KEY
+    from odradek.broker.metadata.image import CLUSTER_ID_KEY
     from odradek.broker.metadata.store import Compare, Op
 
     await store.txn([Compare.absent(CLUSTER_ID_KEY)], [Op.put(CLUSTER_ID_KEY, cluster_id.encode())], [])
@@ -159,13 +189,14 @@ async def _keep_alive(store: EmbeddedMetadataStore, lease_id: int) -> None:
 
 
 def _start_metrics(config: BrokerConfig, metrics: BrokerMetrics) -> int | None:
-    port = config.int("metrics.port")
+    port = config.get_int("metrics.port")
     if port == 0:
         return None
     from prometheus_client import start_http_server
 
-    server, _thread = start_http_server(port, addr=config.str("metrics.host") or "127.0.0.1",
-                                        registry=metrics.registry)
+    server, _thread = start_http_server(
+        port, addr=config.get_str("metrics.host") or "127.0.0.1", registry=metrics.registry
+    )
     return int(server.server_port)
 
 
@@ -176,7 +207,10 @@ async def run(config: BrokerConfig) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     broker = await start(config)
-    print(f"odradek broker {config.node_id} listening on port(s) {', '.join(map(str, broker.ports))}", flush=True)
+    print(
+        f"odradek broker {config.node_id} listening on port(s) {', '.join(map(str, broker.ports))}",
+        flush=True,
+    )
     await stop.wait()
     log.info("shutting down")
     await broker.stop()

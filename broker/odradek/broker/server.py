@@ -119,7 +119,9 @@ class KafkaServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo
+    ) -> None:
         frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
         read_task = asyncio.create_task(self._read_frames(reader, frames))
         try:
@@ -142,7 +144,9 @@ class KafkaServer:
         if read_task.done() and not read_task.cancelled() and read_task.exception() is not None:
             raise ConnectionClosed(str(read_task.exception()))
 
-    async def _read_frames(self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None]) -> None:
+    async def _read_frames(
+        self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None]
+    ) -> None:
         try:
             while not self._closing:
                 async with asyncio.timeout(self._limits.idle_timeout_s):

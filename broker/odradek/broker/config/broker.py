@@ -52,17 +52,17 @@ class BrokerConfig:
             return self.explicit[name]
         return BROKER_BY_NAME[name].default
 
-    def int(self, name: str) -> int:
+    def get_int(self, name: str) -> int:
         value = self.get(name)
         assert isinstance(value, int), name
         return value
 
-    def bool(self, name: str) -> bool:
+    def get_bool(self, name: str) -> bool:
         value = self.get(name)
         assert isinstance(value, bool), name
         return value
 
-    def str(self, name: str) -> str | None:
+    def get_str(self, name: str) -> str | None:
         value = self.get(name)
         assert value is None or isinstance(value, str), name
         return value
@@ -70,14 +70,16 @@ class BrokerConfig:
     @property
     def node_id(self) -> int:
         legacy = self.get("broker.id")
-        return legacy if isinstance(legacy, int) and "node.id" not in self.explicit else self.int("node.id")
+        return (
+            legacy if isinstance(legacy, int) and "node.id" not in self.explicit else self.get_int("node.id")
+        )
 
     @property
     def log_dirs(self) -> list[Path]:
         dirs = self.get("log.dirs")
         if isinstance(dirs, list) and dirs:
             return [Path(d) for d in dirs]
-        return [Path(self.str("log.dir") or "./data")]
+        return [Path(self.get_str("log.dir") or "./data")]
 
     @property
     def listeners(self) -> list[Listener]:
@@ -95,7 +97,7 @@ class BrokerConfig:
 
     @property
     def rack(self) -> str | None:
-        return self.str("broker.rack") or self.str("rack")
+        return self.get_str("broker.rack") or self.get_str("rack")
 
     def topic_default(self, topic_key: str) -> tuple[ConfigValue, str | None]:
         """The broker-level default of a topic key and the broker key it came from (None: built-in default)."""
@@ -171,7 +173,9 @@ def build(raw_layers: Iterable[Mapping[str, str]]) -> BrokerConfig:
     return config
 
 
-def load(properties_file: str | None, overrides: Iterable[str], environ: Mapping[str, str] | None = None) -> BrokerConfig:
+def load(
+    properties_file: str | None, overrides: Iterable[str], environ: Mapping[str, str] | None = None
+) -> BrokerConfig:
     layers: list[Mapping[str, str]] = []
     if properties_file:
         try:

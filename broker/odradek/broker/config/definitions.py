@@ -123,47 +123,125 @@ CLEANUP_POLICIES = ("delete", "compact")
 TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime")
 
 
-def _key(name: str, kind: ConfigType, default: ConfigValue, doc: str, *, validator: Validator | None = None,
-         dynamic: bool = False) -> ConfigKey:
+def _key(
+    name: str,
+    kind: ConfigType,
+    default: ConfigValue,
+    doc: str,
+    *,
+    validator: Validator | None = None,
+    dynamic: bool = False,
+) -> ConfigKey:
     return ConfigKey(name, kind, default, doc, validator, dynamic)
 
 
 T = ConfigType
 
 TOPIC_KEYS: tuple[ConfigKey, ...] = (
-    _key("cleanup.policy", T.LIST, ["delete"], "delete, compact, or both: how old segments are discarded.",
-         validator=one_of(*CLEANUP_POLICIES)),
-    _key("compression.type", T.STRING, "producer",
-         "Codec of stored batches; producer keeps what the producer sent.", validator=one_of(*COMPRESSION_TYPES)),
-    _key("delete.retention.ms", T.LONG, 86_400_000, "How long tombstones are kept on compacted topics.",
-         validator=at_least(0)),
-    _key("file.delete.delay.ms", T.LONG, 60_000, "Delay before a segment renamed .deleted is removed.",
-         validator=at_least(0)),
+    _key(
+        "cleanup.policy",
+        T.LIST,
+        ["delete"],
+        "delete, compact, or both: how old segments are discarded.",
+        validator=one_of(*CLEANUP_POLICIES),
+    ),
+    _key(
+        "compression.type",
+        T.STRING,
+        "producer",
+        "Codec of stored batches; producer keeps what the producer sent.",
+        validator=one_of(*COMPRESSION_TYPES),
+    ),
+    _key(
+        "delete.retention.ms",
+        T.LONG,
+        86_400_000,
+        "How long tombstones are kept on compacted topics.",
+        validator=at_least(0),
+    ),
+    _key(
+        "file.delete.delay.ms",
+        T.LONG,
+        60_000,
+        "Delay before a segment renamed .deleted is removed.",
+        validator=at_least(0),
+    ),
     _key("flush.messages", T.LONG, LONG_MAX, "Fsync the log after this many messages.", validator=at_least(1)),
     _key("flush.ms", T.LONG, LONG_MAX, "Fsync the log after this many milliseconds.", validator=at_least(0)),
-    _key("index.interval.bytes", T.INT, 4096, "Bytes of log between two offset index entries.",
-         validator=at_least(0)),
-    _key("max.compaction.lag.ms", T.LONG, LONG_MAX, "Longest time a record may stay uncompacted.",
-         validator=at_least(1)),
-    _key("max.message.bytes", T.INT, 1_048_588, "Largest record batch the topic accepts.", validator=at_least(0)),
-    _key("message.timestamp.after.max.ms", T.LONG, 3_600_000,
-         "How far a CreateTime timestamp may be ahead of the broker's clock.", validator=at_least(0)),
-    _key("message.timestamp.before.max.ms", T.LONG, LONG_MAX,
-         "How far a CreateTime timestamp may be behind the broker's clock.", validator=at_least(0)),
-    _key("message.timestamp.type", T.STRING, "CreateTime", "CreateTime or LogAppendTime.",
-         validator=one_of(*TIMESTAMP_TYPES)),
-    _key("min.cleanable.dirty.ratio", T.DOUBLE, 0.5, "Dirty fraction of the log that triggers compaction.",
-         validator=between(0, 1)),
+    _key(
+        "index.interval.bytes",
+        T.INT,
+        4096,
+        "Bytes of log between two offset index entries.",
+        validator=at_least(0),
+    ),
+    _key(
+        "max.compaction.lag.ms",
+        T.LONG,
+        LONG_MAX,
+        "Longest time a record may stay uncompacted.",
+        validator=at_least(1),
+    ),
+    _key(
+        "max.message.bytes",
+        T.INT,
+        1_048_588,
+        "Largest record batch the topic accepts.",
+        validator=at_least(0),
+    ),
+    _key(
+        "message.timestamp.after.max.ms",
+        T.LONG,
+        3_600_000,
+        "How far a CreateTime timestamp may be ahead of the broker's clock.",
+        validator=at_least(0),
+    ),
+    _key(
+        "message.timestamp.before.max.ms",
+        T.LONG,
+        LONG_MAX,
+        "How far a CreateTime timestamp may be behind the broker's clock.",
+        validator=at_least(0),
+    ),
+    _key(
+        "message.timestamp.type",
+        T.STRING,
+        "CreateTime",
+        "CreateTime or LogAppendTime.",
+        validator=one_of(*TIMESTAMP_TYPES),
+    ),
+    _key(
+        "min.cleanable.dirty.ratio",
+        T.DOUBLE,
+        0.5,
+        "Dirty fraction of the log that triggers compaction.",
+        validator=between(0, 1),
+    ),
     _key("min.compaction.lag.ms", T.LONG, 0, "Shortest time a record stays uncompacted.", validator=at_least(0)),
-    _key("min.insync.replicas", T.INT, 1, "Replicas that must acknowledge an acks=all write.",
-         validator=at_least(1)),
+    _key(
+        "min.insync.replicas",
+        T.INT,
+        1,
+        "Replicas that must acknowledge an acks=all write.",
+        validator=at_least(1),
+    ),
     _key("preallocate", T.BOOLEAN, False, "Preallocate segment files (accepted, no effect here)."),
     _key("retention.bytes", T.LONG, -1, "Largest size of a partition before old segments go; -1 unlimited."),
-    _key("retention.ms", T.LONG, 604_800_000, "Longest time a segment is kept; -1 unlimited.",
-         validator=at_least(-1)),
+    _key(
+        "retention.ms",
+        T.LONG,
+        604_800_000,
+        "Longest time a segment is kept; -1 unlimited.",
+        validator=at_least(-1),
+    ),
     _key("segment.bytes", T.INT, 1_073_741_824, "Size at which a segment is rolled.", validator=at_least(14)),
-    _key("segment.index.bytes", T.INT, 10_485_760, "Size of a segment's offset and time indexes.",
-         validator=at_least(4)),
+    _key(
+        "segment.index.bytes",
+        T.INT,
+        10_485_760,
+        "Size of a segment's offset and time indexes.",
+        validator=at_least(4),
+    ),
     _key("segment.jitter.ms", T.LONG, 0, "Random jitter subtracted from segment.ms.", validator=at_least(0)),
     _key("segment.ms", T.LONG, 604_800_000, "Age at which a segment is rolled.", validator=at_least(1)),
     _key("unclean.leader.election.enable", T.BOOLEAN, False, "Allow an out-of-sync replica to become leader."),
@@ -205,22 +283,27 @@ SYNONYM_SCALE: Mapping[str, int] = {
 }
 
 
-def _topic_default_key(topic_key: str, broker_name: str, kind: ConfigType | None = None,
-                       default: ConfigValue = None) -> ConfigKey:
+def _topic_default_key(
+    topic_key: str, broker_name: str, kind: ConfigType | None = None, default: ConfigValue = None
+) -> ConfigKey:
     base = TOPIC_BY_NAME[topic_key]
     return ConfigKey(
-        broker_name, kind or base.type, base.default if default is None else default,
-        f"Default for topics' {topic_key}: {base.doc}", base.validator, dynamic=True,
+        broker_name,
+        kind or base.type,
+        base.default if default is None else default,
+        f"Default for topics' {topic_key}: {base.doc}",
+        base.validator,
+        dynamic=True,
     )
 
 
 TOPIC_BY_NAME: Mapping[str, ConfigKey] = {key.name: key for key in TOPIC_KEYS}
 
-_LOG_DEFAULTS: tuple[ConfigKey, ...] = tuple(
-    _topic_default_key(topic_key, synonyms[0]) for topic_key, synonyms in TOPIC_SYNONYMS.items()
-) + (
-    ConfigKey("log.retention.minutes", T.INT, None, "Default retention in minutes (log.retention.ms wins).",
-              at_least(-1)),
+_LOG_DEFAULTS: tuple[ConfigKey, ...] = (
+    *tuple(_topic_default_key(topic_key, synonyms[0]) for topic_key, synonyms in TOPIC_SYNONYMS.items()),
+    ConfigKey(
+        "log.retention.minutes", T.INT, None, "Default retention in minutes (log.retention.ms wins).", at_least(-1)
+    ),
     ConfigKey("log.retention.hours", T.INT, 168, "Default retention in hours (lowest precedence).", at_least(-1)),
     ConfigKey("log.roll.hours", T.INT, 168, "Default segment.ms in hours (log.roll.ms wins).", at_least(1)),
     ConfigKey("log.roll.jitter.hours", T.INT, 0, "Default segment.jitter.ms in hours.", at_least(0)),
@@ -229,45 +312,92 @@ _LOG_DEFAULTS: tuple[ConfigKey, ...] = tuple(
 BROKER_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("node.id", T.INT, 1, "This broker's id (broker.id is a synonym).", at_least(0)),
     ConfigKey("broker.id", T.INT, None, "Synonym of node.id.", at_least(0)),
-    ConfigKey("listeners", T.LIST, ["PLAINTEXT://127.0.0.1:9092"],
-              "Addresses the broker listens on, as NAME://host:port (only PLAINTEXT for now)."),
-    ConfigKey("advertised.listeners", T.LIST, None,
-              "Addresses given to clients in Metadata; defaults to listeners."),
+    ConfigKey(
+        "listeners",
+        T.LIST,
+        ["PLAINTEXT://127.0.0.1:9092"],
+        "Addresses the broker listens on, as NAME://host:port (only PLAINTEXT for now).",
+    ),
+    ConfigKey("advertised.listeners", T.LIST, None, "Addresses given to clients in Metadata; defaults to listeners."),
     ConfigKey("log.dirs", T.LIST, None, "Data directories; a new partition goes to the one with fewest partitions."),
     ConfigKey("log.dir", T.STRING, "./data", "Data directory used when log.dirs is not set."),
-    ConfigKey("num.partitions", T.INT, 1, "Partitions of an auto-created topic or of CreateTopics with -1.",
-              at_least(1)),
+    ConfigKey(
+        "num.partitions",
+        T.INT,
+        1,
+        "Partitions of an auto-created topic or of CreateTopics with -1.",
+        at_least(1),
+    ),
     ConfigKey("default.replication.factor", T.INT, 1, "Replication factor of auto-created topics.", at_least(1)),
     ConfigKey("auto.create.topics.enable", T.BOOLEAN, True, "Create a topic when Metadata asks for one."),
     ConfigKey("delete.topic.enable", T.BOOLEAN, True, "Allow DeleteTopics."),
     ConfigKey("log.retention.check.interval.ms", T.LONG, 300_000, "How often retention runs.", at_least(1)),
     ConfigKey("log.cleaner.enable", T.BOOLEAN, True, "Run the log cleaner for compacted topics."),
-    ConfigKey("log.cleaner.backoff.ms", T.LONG, 15_000, "Pause between cleaner passes with nothing to do.",
-              at_least(0)),
-    ConfigKey("log.flush.scheduler.interval.ms", T.LONG, LONG_MAX, "How often dirty logs are checked for flush.",
-              at_least(0)),
-    ConfigKey("log.flush.offset.checkpoint.interval.ms", T.INT, 60_000, "How often recovery points are saved.",
-              at_least(0)),
-    ConfigKey("log.flush.start.offset.checkpoint.interval.ms", T.INT, 60_000,
-              "How often log start offsets are saved.", at_least(0)),
+    ConfigKey(
+        "log.cleaner.backoff.ms",
+        T.LONG,
+        15_000,
+        "Pause between cleaner passes with nothing to do.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "log.flush.scheduler.interval.ms",
+        T.LONG,
+        LONG_MAX,
+        "How often dirty logs are checked for flush.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "log.flush.offset.checkpoint.interval.ms",
+        T.INT,
+        60_000,
+        "How often recovery points are saved.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "log.flush.start.offset.checkpoint.interval.ms",
+        T.INT,
+        60_000,
+        "How often log start offsets are saved.",
+        at_least(0),
+    ),
     ConfigKey("socket.request.max.bytes", T.INT, 104_857_600, "Largest request frame accepted.", at_least(1)),
-    ConfigKey("connections.max.idle.ms", T.LONG, 600_000, "Idle connections are closed after this long.",
-              at_least(1)),
-    ConfigKey("queued.max.requests", T.INT, 500, "Requests read ahead per connection before reading pauses.",
-              at_least(1)),
+    ConfigKey(
+        "connections.max.idle.ms",
+        T.LONG,
+        600_000,
+        "Idle connections are closed after this long.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "queued.max.requests",
+        T.INT,
+        500,
+        "Requests read ahead per connection before reading pauses.",
+        at_least(1),
+    ),
     ConfigKey("replica.lag.time.max.ms", T.LONG, 30_000, "Time a follower may lag before leaving the ISR."),
     ConfigKey("fetch.max.bytes", T.INT, 57_671_680, "Upper bound of a fetch response.", at_least(0)),
-    ConfigKey("metrics.port", T.INT, 9404, "Port of the Prometheus /metrics endpoint; 0 turns it off.",
-              between(0, 65535)),
+    ConfigKey(
+        "metrics.port",
+        T.INT,
+        9404,
+        "Port of the Prometheus /metrics endpoint; 0 turns it off.",
+        between(0, 65535),
+    ),
     ConfigKey("metrics.host", T.STRING, "127.0.0.1", "Address of the Prometheus /metrics endpoint."),
-    ConfigKey("metadata.store", T.STRING, "embedded", "Cluster metadata backend: embedded (single node).",
-              one_of("embedded")),
+    ConfigKey(
+        "metadata.store",
+        T.STRING,
+        "embedded",
+        "Cluster metadata backend: embedded (single node).",
+        one_of("embedded"),
+    ),
     ConfigKey("cluster.id", T.STRING, None, "Cluster id to use when the metadata store has none yet."),
     ConfigKey("rack", T.STRING, None, "Rack of this broker (broker.rack)."),
     ConfigKey("broker.rack", T.STRING, None, "Rack of this broker, given to clients in Metadata."),
     ConfigKey("controlled.shutdown.enable", T.BOOLEAN, True, "Accepted for compatibility; no effect on one node."),
-    ConfigKey("shutdown.timeout.ms", T.LONG, 30_000, "Time allowed for in-flight requests at shutdown.",
-              at_least(0)),
+    ConfigKey("shutdown.timeout.ms", T.LONG, 30_000, "Time allowed for in-flight requests at shutdown.", at_least(0)),
     *_LOG_DEFAULTS,
 )
 

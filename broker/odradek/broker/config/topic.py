@@ -91,9 +91,13 @@ def _broker_synonyms(topic_key: str, broker: BrokerConfig) -> list[ConfigSynonym
     result = []
     for synonym in TOPIC_SYNONYMS[topic_key]:
         if synonym in broker.explicit:
-            result.append(ConfigSynonym(synonym, render(broker.explicit[synonym]), ConfigSource.STATIC_BROKER_CONFIG))
+            result.append(
+                ConfigSynonym(synonym, render(broker.explicit[synonym]), ConfigSource.STATIC_BROKER_CONFIG)
+            )
     primary = TOPIC_SYNONYMS[topic_key][0]
-    result.append(ConfigSynonym(primary, render(BROKER_BY_NAME[primary].default), ConfigSource.DEFAULT_CONFIG))
+    result.append(
+        ConfigSynonym(primary, render(BROKER_BY_NAME[primary].default), ConfigSource.DEFAULT_CONFIG)
+    )
     return result
 
 
@@ -116,7 +120,9 @@ def describe_broker(broker: BrokerConfig) -> list[ConfigEntry]:
         source = ConfigSource.STATIC_BROKER_CONFIG if explicit else ConfigSource.DEFAULT_CONFIG
         value = render(broker.get(key.name)) if broker.get(key.name) is not None else None
         synonyms = (ConfigSynonym(key.name, value, source),)
-        entries.append(ConfigEntry(key.name, value, source, not key.dynamic, False, key.type, key.doc, synonyms))
+        entries.append(
+            ConfigEntry(key.name, value, source, not key.dynamic, False, key.type, key.doc, synonyms)
+        )
     return entries
 
 

@@ -24,7 +24,18 @@ def all_handlers() -> list[ModuleType]:
     )
 
     return [
-        produce, fetch, list_offsets, metadata, offset_for_leader_epoch, api_versions, create_topics,
-        delete_topics, delete_records, describe_configs, alter_configs, create_partitions,
-        incremental_alter_configs, describe_cluster,
+        produce,
+        fetch,
+        list_offsets,
+        metadata,
+        offset_for_leader_epoch,
+        api_versions,
+        create_topics,
+        delete_topics,
+        delete_records,
+        describe_configs,
+        alter_configs,
+        create_partitions,
+        incremental_alter_configs,
+        describe_cluster,
     ]

@@ -30,7 +30,9 @@ class ResourceError(Exception):
 
 def check_broker_resource(services: BrokerServices, name: str) -> None:
     if name not in ("", str(services.node_id)):
-        raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {services.node_id}, got {name}")
+        raise ResourceError(
+            ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {services.node_id}, got {name}"
+        )
 
 
 def topic_overrides(services: BrokerServices, name: str) -> Mapping[str, str]:
@@ -55,18 +57,26 @@ def incremental(current: Mapping[str, str], ops: list[tuple[str, int, str | None
             result[name] = value
         elif op in (APPEND, SUBTRACT):
             if key.type is not ConfigType.LIST:
-                raise ResourceError(ErrorCode.INVALID_CONFIG, f"Config {name} is not a list: cannot APPEND/SUBTRACT")
+                raise ResourceError(
+                    ErrorCode.INVALID_CONFIG, f"Config {name} is not a list: cannot APPEND/SUBTRACT"
+                )
             base = [v for v in result.get(name, ",".join(key.default or [])).split(",") if v]  # type: ignore[arg-type]
             items = [v.strip() for v in (value or "").split(",") if v.strip()]
-            merged = base + [v for v in items if v not in base] if op == APPEND else [v for v in base if v not in items]
+            merged = (
+                base + [v for v in items if v not in base]
+                if op == APPEND
+                else [v for v in base if v not in items]
+            )
             result[name] = ",".join(merged)
         else:
             raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op}")
     return result
 
 
-async def replace_topic_configs(services: BrokerServices, name: str, configs: dict[str, str], validate_only: bool) -> None:
-    current = topic_overrides(services, name)
+async def replace_topic_configs(
+    services: BrokerServices, name: str, configs: dict[str, str], validate_only: bool
+) -> None:
+    topic_overrides(services, name)  # UNKNOWN_TOPIC_OR_PARTITION when absent
     try:
         parse_topic_configs(configs)
     except ConfigError as exc:

@@ -12,8 +12,8 @@ from odradek.broker.protocol.headers import RequestHeader
 
 if TYPE_CHECKING:
     from odradek.broker.handlers.registry import Registry
+    from odradek.broker.metadata.cache import MetadataCache
     from odradek.broker.metadata.controller import Controller
-    from odradek.broker.metadata.image import MetadataCache
     from odradek.broker.replication.replica_manager import ReplicaManager
 
 

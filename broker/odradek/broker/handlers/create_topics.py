@@ -33,8 +33,13 @@ async def handle(request: CreateTopicsRequest, ctx: RequestContext) -> CreateTop
     results = []
     for topic in request.topics:
         if seen[topic.name] > 1:
-            results.append(CreatableTopicResult(name=topic.name, error_code=ErrorCode.INVALID_REQUEST,
-                                                error_message="Duplicate topic name in the request"))
+            results.append(
+                CreatableTopicResult(
+                    name=topic.name,
+                    error_code=ErrorCode.INVALID_REQUEST,
+                    error_message="Duplicate topic name in the request",
+                )
+            )
             continue
         results.append(await _create(topic, request.validate_only, ctx))
     return CreateTopicsResponse(topics=results)
@@ -55,11 +60,19 @@ async def _create(topic: CreatableTopic, validate_only: bool, ctx: RequestContex
         result.error_code = ErrorCode.INVALID_REQUEST
         result.error_message = "Both numPartitions or replicationFactor and replicasAssignments were set."
         return result
-    partitions = topic.num_partitions if topic.num_partitions != -1 else config.int("num.partitions")
-    factor = topic.replication_factor if topic.replication_factor != -1 else config.int("default.replication.factor")
+    partitions = topic.num_partitions if topic.num_partitions != -1 else config.get_int("num.partitions")
+    factor = (
+        topic.replication_factor
+        if topic.replication_factor != -1
+        else config.get_int("default.replication.factor")
+    )
     try:
         created = await services.controller.create_topic(
-            topic.name, partitions, factor, {k: v for k, v in raw.items() if v is not None}, assignments,
+            topic.name,
+            partitions,
+            factor,
+            {k: v for k, v in raw.items() if v is not None},
+            assignments,
             validate_only,
         )
     except ControllerError as exc:
@@ -72,8 +85,13 @@ async def _create(topic: CreatableTopic, validate_only: bool, ctx: RequestContex
     first = created.partitions.get(0)
     result.replication_factor = len(first.replicas) if first is not None else factor
     result.configs = [
-        CreatableTopicConfigs(name=e.name, value=e.value, read_only=e.read_only, config_source=e.source,
-                              is_sensitive=e.sensitive)
+        CreatableTopicConfigs(
+            name=e.name,
+            value=e.value,
+            read_only=e.read_only,
+            config_source=e.source,
+            is_sensitive=e.sensitive,
+        )
         for e in describe_topic(created.configs, config)
     ]
     return result

@@ -34,7 +34,7 @@ async def handle(request: DeleteTopicsRequest, ctx: RequestContext) -> DeleteTop
                 results.append(result)
                 continue
             name = result.name = found.name
-        if not services.config.bool("delete.topic.enable"):
+        if not services.config.get_bool("delete.topic.enable"):
             result.error_code = ErrorCode.TOPIC_DELETION_DISABLED
         else:
             try:

@@ -9,7 +9,10 @@ from __future__ import annotations
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.describe_cluster_request import DescribeClusterRequest
-from odradek.broker.protocol.messages.describe_cluster_response import DescribeClusterBroker, DescribeClusterResponse
+from odradek.broker.protocol.messages.describe_cluster_response import (
+    DescribeClusterBroker,
+    DescribeClusterResponse,
+)
 
 API_KEY = 60
 VERSIONS = (0, 1)
@@ -20,13 +23,17 @@ async def handle(request: DescribeClusterRequest, ctx: RequestContext) -> Descri
     services = ctx.services
     image = services.metadata.image
     if request.endpoint_type != BROKERS:
-        return DescribeClusterResponse(error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
-                                       error_message="Only broker endpoints are served",
-                                       endpoint_type=request.endpoint_type)
+        return DescribeClusterResponse(
+            error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
+            error_message="Only broker endpoints are served",
+            endpoint_type=request.endpoint_type,
+        )
     return DescribeClusterResponse(
         endpoint_type=BROKERS,
         cluster_id=image.cluster_id or "",
         controller_id=services.controller_id,
-        brokers=[DescribeClusterBroker(broker_id=b.broker_id, host=b.host, port=b.port, rack=b.rack)
-                 for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)],
+        brokers=[
+            DescribeClusterBroker(broker_id=b.broker_id, host=b.host, port=b.port, rack=b.rack)
+            for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)
+        ],
     )

@@ -7,10 +7,19 @@ synonym (`log.retention.ms`, ...), then the default, and the synonyms list shows
 from __future__ import annotations
 
 from odradek.broker.config.topic import ConfigEntry, describe_broker, describe_topic
-from odradek.broker.handlers.configs import BROKER, TOPIC, ResourceError, check_broker_resource, topic_overrides
+from odradek.broker.handlers.configs import (
+    BROKER,
+    TOPIC,
+    ResourceError,
+    check_broker_resource,
+    topic_overrides,
+)
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.protocol.messages.describe_configs_request import DescribeConfigsRequest, DescribeConfigsResource
+from odradek.broker.protocol.messages.describe_configs_request import (
+    DescribeConfigsRequest,
+    DescribeConfigsResource,
+)
 from odradek.broker.protocol.messages.describe_configs_response import (
     DescribeConfigsResourceResult,
     DescribeConfigsResponse,
@@ -25,7 +34,9 @@ VERSIONS = (1, 4)
 async def handle(request: DescribeConfigsRequest, ctx: RequestContext) -> DescribeConfigsResponse:
     results = []
     for resource in request.resources:
-        result = DescribeConfigsResult(resource_type=resource.resource_type, resource_name=resource.resource_name)
+        result = DescribeConfigsResult(
+            resource_type=resource.resource_type, resource_name=resource.resource_name
+        )
         try:
             entries = _entries(resource, ctx)
         except ResourceError as exc:
@@ -34,7 +45,8 @@ async def handle(request: DescribeConfigsRequest, ctx: RequestContext) -> Descri
             keys = set(resource.configuration_keys) if resource.configuration_keys else None
             result.configs = [
                 _result(e, request.include_synonyms, request.include_documentation)
-                for e in entries if keys is None or e.name in keys
+                for e in entries
+                if keys is None or e.name in keys
             ]
         results.append(result)
     return DescribeConfigsResponse(results=results)
@@ -59,7 +71,8 @@ def _result(entry: ConfigEntry, synonyms: bool, documentation: bool) -> Describe
         is_default=entry.is_default,
         is_sensitive=entry.sensitive,
         synonyms=[DescribeConfigsSynonym(name=s.name, value=s.value, source=s.source) for s in entry.synonyms]
-        if synonyms else [],
+        if synonyms
+        else [],
         config_type=entry.type,
         documentation=entry.documentation if documentation else None,
     )

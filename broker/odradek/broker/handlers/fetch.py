@@ -24,7 +24,11 @@ from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.frames import FileRegion
 from odradek.broker.protocol.messages import fetch_response
 from odradek.broker.protocol.messages.fetch_request import FetchRequest
-from odradek.broker.protocol.messages.fetch_response import FetchableTopicResponse, FetchResponse, PartitionData
+from odradek.broker.protocol.messages.fetch_response import (
+    FetchableTopicResponse,
+    FetchResponse,
+    PartitionData,
+)
 from odradek.broker.protocol.primitives import I32, UUID_ZERO, w_uvarint
 from odradek.broker.replication.replica_manager import FetchPartition, FetchResult
 
@@ -50,8 +54,15 @@ async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchR
             if not name:
                 slots.append((name, topic_id, part.partition, ErrorCode.UNKNOWN_TOPIC_ID))
                 continue
-            wanted.append(FetchPartition(name, part.partition, part.fetch_offset, part.partition_max_bytes,
-                                         part.current_leader_epoch))
+            wanted.append(
+                FetchPartition(
+                    name,
+                    part.partition,
+                    part.fetch_offset,
+                    part.partition_max_bytes,
+                    part.current_leader_epoch,
+                )
+            )
             slots.append((name, topic_id, part.partition, None))
     results = await services.replica_manager.fetch(
         wanted, request.max_wait_ms, request.min_bytes, request.max_bytes, request.isolation_level == 1
@@ -59,8 +70,11 @@ async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchR
     return _encode(ctx, slots, results)
 
 
-def _encode(ctx: RequestContext, slots: list[tuple[str, uuid.UUID, int, ErrorCode | None]],
-            results: Sequence[FetchResult]) -> Encoded:
+def _encode(
+    ctx: RequestContext,
+    slots: list[tuple[str, uuid.UUID, int, ErrorCode | None]],
+    results: Sequence[FetchResult],
+) -> Encoded:
     metrics = ctx.services.metrics
     responses: list[FetchableTopicResponse] = []
     regions: list[tuple[bytes, FileRegion]] = []
@@ -80,8 +94,9 @@ def _encode(ctx: RequestContext, slots: list[tuple[str, uuid.UUID, int, ErrorCod
             if result.error is ErrorCode.NONE:
                 segment_slice = result.data.slice if result.data is not None else None
                 if segment_slice is not None and segment_slice.size > 0:
-                    region = FileRegion.from_fd(segment_slice.file.fileno(), segment_slice.position,
-                                                segment_slice.size)
+                    region = FileRegion.from_fd(
+                        segment_slice.file.fileno(), segment_slice.position, segment_slice.size
+                    )
                     marker = os.urandom(16)
                     data.records = marker
                     regions.append((marker, region))

@@ -37,11 +37,14 @@ async def handle(request: MetadataRequest, ctx: RequestContext) -> MetadataRespo
             image = services.metadata.image
             if wanted.name is None:
                 found = image.topic_by_id(str(wanted.topic_id)) if wanted.topic_id != UUID_ZERO else None
-                topics.append(describe_topic(found) if found else
-                              error_topic(None, ErrorCode.UNKNOWN_TOPIC_ID, topic_id=wanted.topic_id))
+                topics.append(
+                    describe_topic(found)
+                    if found
+                    else error_topic(None, ErrorCode.UNKNOWN_TOPIC_ID, topic_id=wanted.topic_id)
+                )
                 continue
             found = image.topics.get(wanted.name)
-            if found is None and allow and services.config.bool("auto.create.topics.enable"):
+            if found is None and allow and services.config.get_bool("auto.create.topics.enable"):
                 topics.append(await auto_create(services, wanted.name))
             elif found is None:
                 topics.append(error_topic(wanted.name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))

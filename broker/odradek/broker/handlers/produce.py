@@ -35,8 +35,10 @@ async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceRespons
         results = []
         for part in topic.partition_data:
             if request.transactional_id is not None:
-                result = ProduceResult(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                                       message="transactions are not supported yet")
+                result = ProduceResult(
+                    ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                    message="transactions are not supported yet",
+                )
             elif part.records is None or len(part.records) == 0:
                 result = ProduceResult(ErrorCode.INVALID_RECORD, message="no records in the produce request")
             else:
@@ -69,7 +71,9 @@ def _partition_response(index: int, result: ProduceResult) -> PartitionProduceRe
         base_offset=result.base_offset,
         log_append_time_ms=result.log_append_time,
         log_start_offset=result.log_start_offset,
-        record_errors=[BatchIndexAndErrorMessage(batch_index=i, batch_index_error_message=m)
-                       for i, m in result.record_errors],
+        record_errors=[
+            BatchIndexAndErrorMessage(batch_index=i, batch_index_error_message=m)
+            for i, m in result.record_errors
+        ],
         error_message=result.message,
     )

@@ -8,7 +8,7 @@ disables compression unless Produce v0 is advertised).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -61,7 +61,10 @@ class Registry:
 
     def advertised(self) -> list[tuple[int, int, int]]:
         """(api_key, min_version, max_version) for ApiVersions, sorted by key."""
-        return [(s.api_key, s.min_version, s.max_version) for s in sorted(self._specs.values(), key=lambda s: s.api_key)]
+        return [
+            (s.api_key, s.min_version, s.max_version)
+            for s in sorted(self._specs.values(), key=lambda s: s.api_key)
+        ]
 
-    def __iter__(self) -> Iterable[HandlerSpec]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[HandlerSpec]:
         return iter(sorted(self._specs.values(), key=lambda s: s.api_key))

@@ -8,7 +8,10 @@ from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.metadata.image import TopicImage
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.protocol.messages.metadata_response import MetadataResponsePartition, MetadataResponseTopic
+from odradek.broker.protocol.messages.metadata_response import (
+    MetadataResponsePartition,
+    MetadataResponseTopic,
+)
 from odradek.broker.protocol.primitives import UUID_ZERO
 
 
@@ -41,7 +44,12 @@ async def auto_create(services: BrokerServices, name: str) -> MetadataResponseTo
     config = services.config
     try:
         topic = await services.controller.create_topic(
-            name, config.int("num.partitions"), config.int("default.replication.factor"), {}, None, False
+            name,
+            config.get_int("num.partitions"),
+            config.get_int("default.replication.factor"),
+            {},
+            None,
+            False,
         )
     except ControllerError as exc:
         if exc.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:

@@ -52,7 +52,9 @@ class _LatencyCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         quantiles = GaugeMetricFamily(
-            "kafka_network_requestmetrics_totaltimems", "Request total time in ms", labels=["request", "quantile"]
+            "kafka_network_requestmetrics_totaltimems",
+            "Request total time in ms",
+            labels=["request", "quantile"],
         )
         counts = GaugeMetricFamily(
             "kafka_network_requestmetrics_totaltimems_count", "Requests measured", labels=["request"]
@@ -111,14 +113,24 @@ class BrokerMetrics:
         self.bytes_out = _topic_counter(r, "bytesout", "Bytes sent to fetchers")
         self.total_produce = _topic_counter(r, "totalproducerequests", "Produce requests (per topic)")
         self.total_fetch = _topic_counter(r, "totalfetchrequests", "Fetch requests (per topic)")
-        self.failed_produce = _topic_counter(r, "failedproducerequests", "Failed produce requests (per topic)")
+        self.failed_produce = _topic_counter(
+            r, "failedproducerequests", "Failed produce requests (per topic)"
+        )
         self.failed_fetch = _topic_counter(r, "failedfetchrequests", "Failed fetch requests (per topic)")
         self.requests = Counter(
-            "kafka_network_requestmetrics_requests", "Requests by API and version", ["request", "version"], registry=r
+            "kafka_network_requestmetrics_requests",
+            "Requests by API and version",
+            ["request", "version"],
+            registry=r,
         )
-        self.errors = Counter("kafka_network_requestmetrics_errors", "Requests that raised", ["request"], registry=r)
+        self.errors = Counter(
+            "kafka_network_requestmetrics_errors", "Requests that raised", ["request"], registry=r
+        )
         self.connections = Gauge(
-            "kafka_server_socket_server_metrics_connection_count", "Open connections", ["listener"], registry=r
+            "kafka_server_socket_server_metrics_connection_count",
+            "Open connections",
+            ["listener"],
+            registry=r,
         )
         self._latency = _LatencyCollector()
         r.register(self._latency)

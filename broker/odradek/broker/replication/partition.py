@@ -92,7 +92,10 @@ class Partition:
             raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
     def maybe_advance_high_watermark(self) -> bool:
-        leos = [self.log.log_end_offset if r == self.node_id else self._follower_leo.get(r, 0) for r in self.state.isr]
+        leos = [
+            self.log.log_end_offset if r == self.node_id else self._follower_leo.get(r, 0)
+            for r in self.state.isr
+        ]
         candidate = min(leos) if leos else self.log.log_end_offset
         if candidate <= self.high_watermark:
             return False

@@ -1,7 +1,7 @@
 """The replica manager: this broker's partitions, and the produce, fetch and offset operations on them.
 
-It follows the cluster metadata (`apply_image`): partitions assigned to this broker get a local log, deleted topics
-lose theirs. Produce appends go through `log.validator` (Kafka's LogValidator) and the partition's log; acks=all
+It follows the cluster metadata (`apply_assignments`): partitions assigned to this broker get a local log,
+deleted topics lose theirs. Produce appends go through `log.validator` (Kafka's LogValidator) and the partition's log; acks=all
 waits for the high watermark (a future, completed by the partition when the HW moves). A fetch that finds fewer
 than `min_bytes` waits on the partitions' new-data futures until `max_wait_ms`: no polling.
 
@@ -15,16 +15,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.topic import log_config
-from odradek.broker.log.config import LogConfig
 from odradek.broker.log.log import FetchDataInfo, OffsetOutOfRange
 from odradek.broker.log.manager import LogManager
 from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
-from odradek.broker.metadata.image import MetadataImage, PartitionImage, TopicImage
 from odradek.broker.metrics.broker import BrokerMetrics, PartitionStats
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import InvalidRecordBatch
@@ -39,6 +37,17 @@ LATEST_TIMESTAMP = -1
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
 LATEST_TIERED_TIMESTAMP = -5
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaAssignment:
+    """What the metadata says about one partition (app.py translates the metadata image into these)."""
+
+    topic: str
+    partition: int
+    topic_id: uuid.UUID
+    configs: Mapping[str, str]
+    state: PartitionState
 
 
 @dataclass(slots=True)
@@ -75,7 +84,12 @@ class FetchResult:
 
 class ReplicaManager:
     def __init__(
-        self, node_id: int, config: BrokerConfig, logs: LogManager, metrics: BrokerMetrics, now_ms: Callable[[], int]
+        self,
+        node_id: int,
+        config: BrokerConfig,
+        logs: LogManager,
+        metrics: BrokerMetrics,
+        now_ms: Callable[[], int],
     ) -> None:
         self.node_id = node_id
         self.config = config
@@ -89,35 +103,41 @@ class ReplicaManager:
 
     # ---- metadata ----------------------------------------------------------------------------------------
 
-    def apply_image(self, image: MetadataImage) -> None:
-        """Create, update and delete local replicas so they match the metadata image."""
+    def apply_assignments(self, assignments: Iterable[ReplicaAssignment]) -> None:
+        """Create, update and delete local replicas so that exactly `assignments` exist here."""
         wanted: set[TopicPartition] = set()
-        for topic in image.topics.values():
-            config = log_config(topic.configs, self.config)
-            for part in topic.partitions.values():
-                if self.node_id in part.replicas:
-                    wanted.add((topic.name, part.partition))
-                    self._ensure_partition(topic, part, config)
+        for assignment in assignments:
+            if self.node_id in assignment.state.replicas:
+                wanted.add((assignment.topic, assignment.partition))
+                self._ensure_partition(assignment)
         for key in [key for key in self.partitions if key not in wanted]:
             self._remove_partition(key)
 
-    def _ensure_partition(self, topic: TopicImage, part: PartitionImage, config: LogConfig) -> None:
-        key = (topic.name, part.partition)
-        state = PartitionState(part.leader, part.leader_epoch, part.partition_epoch, tuple(part.replicas),
-                               tuple(part.isr))
+    def _ensure_partition(self, assignment: ReplicaAssignment) -> None:
+        key = (assignment.topic, assignment.partition)
+        config = log_config(assignment.configs, self.config)
         existing = self.partitions.get(key)
         if existing is not None:
-            existing.log.update_config(config)
-            existing.update_state(state)
+            if existing.log.config != config:
+                existing.log.update_config(config)
+            existing.update_state(assignment.state)
         else:
-            topic_id = uuid.UUID(topic.topic_id)
-            log = self.logs.get_or_create_log(topic.name, part.partition, topic_id, config)
-            self.partitions[key] = Partition(topic.name, part.partition, topic_id, self.node_id, log, state)
+            log = self.logs.get_or_create_log(
+                assignment.topic, assignment.partition, assignment.topic_id, config
+            )
+            self.partitions[key] = Partition(
+                assignment.topic,
+                assignment.partition,
+                assignment.topic_id,
+                self.node_id,
+                log,
+                assignment.state,
+            )
         self._validation[key] = ValidationConfig.from_log_config(config)
         partition = self.partitions[key]
         latest = partition.log.epoch_cache.latest_epoch
-        if partition.is_leader and (latest is None or part.leader_epoch > latest):
-            partition.log.epoch_cache.assign(part.leader_epoch, partition.log_end_offset)
+        if partition.is_leader and (latest is None or assignment.state.leader_epoch > latest):
+            partition.log.epoch_cache.assign(assignment.state.leader_epoch, partition.log_end_offset)
 
     def _remove_partition(self, key: TopicPartition) -> None:
         partition = self.partitions.pop(key)
@@ -139,7 +159,9 @@ class ReplicaManager:
 
     # ---- produce -----------------------------------------------------------------------------------------
 
-    def append_to_partition(self, topic: str, index: int, records: memoryview, acks: int) -> tuple[ProduceResult, Partition | None, int]:
+    def append_to_partition(
+        self, topic: str, index: int, records: memoryview, acks: int
+    ) -> tuple[ProduceResult, Partition | None, int]:
         """Validate and append one partition's records; returns the result and the offset acks=all waits for."""
         try:
             partition = self.get_leader(topic, index)
@@ -152,14 +174,21 @@ class ReplicaManager:
             return ProduceResult(exc.error_code, message=exc.message or None), None, -1
         except RecordValidationError as exc:
             self.metrics.produce_failed(topic)
-            return ProduceResult(ErrorCode(exc.error_code), record_errors=list(exc.record_errors),
-                                 message=exc.message), None, -1
+            return (
+                ProduceResult(
+                    ErrorCode(exc.error_code), record_errors=list(exc.record_errors), message=exc.message
+                ),
+                None,
+                -1,
+            )
         except InvalidRecordBatch as exc:
             self.metrics.produce_failed(topic)
             return ProduceResult(ErrorCode(exc.error_code), message=exc.message), None, -1
         partition.maybe_advance_high_watermark()
         self.metrics.produced(topic, checked.record_count, len(records))
-        result = ProduceResult(ErrorCode.NONE, info.first_offset, checked.log_append_time_ms, partition.log_start_offset)
+        result = ProduceResult(
+            ErrorCode.NONE, info.first_offset, checked.log_append_time_ms, partition.log_start_offset
+        )
         return result, partition, info.last_offset
 
     async def wait_for_acks(
@@ -180,7 +209,9 @@ class ReplicaManager:
 
     # ---- fetch -------------------------------------------------------------------------------------------
 
-    def read_partition(self, request: FetchPartition, max_bytes: int, min_one: bool, committed_only: bool) -> FetchResult:
+    def read_partition(
+        self, request: FetchPartition, max_bytes: int, min_one: bool, committed_only: bool
+    ) -> FetchResult:
         try:
             partition = self.get_leader(request.topic, request.partition, request.current_leader_epoch)
             limit = partition.last_stable_offset if committed_only else partition.high_watermark
@@ -189,26 +220,44 @@ class ReplicaManager:
             return FetchResult(exc.error_code)
         except OffsetOutOfRange:
             return self._out_of_range(request)
-        return FetchResult(ErrorCode.NONE, partition.high_watermark, partition.last_stable_offset,
-                           partition.log_start_offset, data)
+        return FetchResult(
+            ErrorCode.NONE,
+            partition.high_watermark,
+            partition.last_stable_offset,
+            partition.log_start_offset,
+            data,
+        )
 
     def _out_of_range(self, request: FetchPartition) -> FetchResult:
         partition = self.partitions[(request.topic, request.partition)]
-        return FetchResult(ErrorCode.OFFSET_OUT_OF_RANGE, partition.high_watermark, partition.last_stable_offset,
-                           partition.log_start_offset)
+        return FetchResult(
+            ErrorCode.OFFSET_OUT_OF_RANGE,
+            partition.high_watermark,
+            partition.last_stable_offset,
+            partition.log_start_offset,
+        )
 
-    def read_all(self, requests: list[FetchPartition], max_bytes: int, committed_only: bool) -> list[FetchResult]:
+    def read_all(
+        self, requests: list[FetchPartition], max_bytes: int, committed_only: bool
+    ) -> list[FetchResult]:
         """One pass over the fetch's partitions, honouring the response-wide max_bytes (first one always gets data)."""
         results = []
         budget = max_bytes
         for request in requests:
-            result = self.read_partition(request, max(budget, 0), min_one=budget == max_bytes, committed_only=committed_only)
+            result = self.read_partition(
+                request, max(budget, 0), min_one=budget == max_bytes, committed_only=committed_only
+            )
             budget -= result.size
             results.append(result)
         return results
 
     async def fetch(
-        self, requests: list[FetchPartition], max_wait_ms: int, min_bytes: int, max_bytes: int, committed_only: bool
+        self,
+        requests: list[FetchPartition],
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        committed_only: bool,
     ) -> list[FetchResult]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(max_wait_ms, 0) / 1000.0
@@ -219,8 +268,11 @@ class ReplicaManager:
             remaining = deadline - loop.time()
             if available >= min_bytes or errors or remaining <= 0 or not requests:
                 return results
-            futures = [self.partitions[(r.topic, r.partition)].new_data_future() for r in requests
-                       if (r.topic, r.partition) in self.partitions]
+            futures = [
+                self.partitions[(r.topic, r.partition)].new_data_future()
+                for r in requests
+                if (r.topic, r.partition) in self.partitions
+            ]
             if not futures:
                 return self.read_all(requests, max_bytes, committed_only)
             _, pending = await asyncio.wait(futures, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
@@ -229,8 +281,9 @@ class ReplicaManager:
 
     # ---- offsets -----------------------------------------------------------------------------------------
 
-    def list_offset(self, topic: str, index: int, timestamp: int, current_leader_epoch: int,
-                    committed_only: bool) -> tuple[int, int, int]:
+    def list_offset(
+        self, topic: str, index: int, timestamp: int, current_leader_epoch: int, committed_only: bool
+    ) -> tuple[int, int, int]:
         """(offset, timestamp, leader_epoch) for ListOffsets; -1 fields where Kafka answers -1."""
         partition = self.get_leader(topic, index, current_leader_epoch)
         log = partition.log
@@ -243,12 +296,15 @@ class ReplicaManager:
         if found is None:
             return -1, -1, -1
         offset, ts, epoch = found
-        if timestamp not in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP) and offset >= partition.high_watermark:
+        if (
+            timestamp not in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP)
+            and offset >= partition.high_watermark
+        ):
             return -1, -1, -1
         return offset, ts, epoch
 
     def delete_records(self, topic: str, index: int, offset: int) -> int:
-        """Advance the log start offset (DeleteRecords); -1 means up to the high watermark. Returns the low watermark."""
+        """Advance the log start offset (DeleteRecords; -1: up to the high watermark). Returns the low watermark."""
         partition = self.get_leader(topic, index)
         target = partition.high_watermark if offset == -1 else offset
         if target < 0 or target > partition.high_watermark:
@@ -256,7 +312,9 @@ class ReplicaManager:
         partition.log.maybe_increment_log_start_offset(target)
         return partition.log_start_offset
 
-    def end_offset_for_epoch(self, topic: str, index: int, current_leader_epoch: int, leader_epoch: int) -> tuple[int, int]:
+    def end_offset_for_epoch(
+        self, topic: str, index: int, current_leader_epoch: int, leader_epoch: int
+    ) -> tuple[int, int]:
         partition = self.get_leader(topic, index, current_leader_epoch)
         return partition.log.epoch_cache.end_offset_for(leader_epoch, partition.log_end_offset)
 
@@ -264,18 +322,23 @@ class ReplicaManager:
 
     def partition_stats(self) -> Iterator[PartitionStats]:
         for (topic, index), p in list(self.partitions.items()):
-            yield PartitionStats(topic, index, p.is_leader, len(p.state.isr) < len(p.state.replicas),
-                                 p.log.size_in_bytes, p.log_start_offset, p.log_end_offset)
+            yield PartitionStats(
+                topic,
+                index,
+                p.is_leader,
+                len(p.state.isr) < len(p.state.replicas),
+                p.log.size_in_bytes,
+                p.log_start_offset,
+                p.log_end_offset,
+            )
 
     def start(self) -> None:
         schedule = [
-            (self.config.int("log.retention.check.interval.ms"), self._retention),
-            (min(self.config.int("log.flush.offset.checkpoint.interval.ms"), 60_000), self._checkpoint),
+            (self.config.get_int("log.retention.check.interval.ms"), self._retention),
+            (min(self.config.get_int("log.flush.offset.checkpoint.interval.ms"), 60_000), self._checkpoint),
             (5_000, self._delete_expired),
             (1_000, self._flush_due),
         ]
-        if self.config.bool("log.cleaner.enable"):
-            schedule.append((self.config.int("log.cleaner.backoff.ms"), self._clean))
         for interval_ms, work in schedule:
             self._tasks.append(asyncio.create_task(self._every(interval_ms / 1000.0, work)))
 
@@ -298,9 +361,6 @@ class ReplicaManager:
 
     def _flush_due(self) -> None:
         self.logs.flush_dirty(self.now_ms())
-
-    def _clean(self) -> None:
-        self.logs.clean_logs(self.now_ms())
 
     async def stop(self) -> None:
         for task in self._tasks:
