@@ -11,7 +11,6 @@ storage tasks, flush every log, write checkpoints and the clean-shutdown marker,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -30,7 +29,8 @@ from odradek.broker.log.manager import LogManager
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controller import Controller, ControllerError
 from odradek.broker.metadata.embedded import EmbeddedMetadataStore
-from odradek.broker.metadata.image import Endpoint, MetadataDelta, MetadataImage
+from odradek.broker.metadata.image import BrokerImage, Endpoint, MetadataDelta, MetadataImage
+from odradek.broker.metadata.registration import BrokerRegistration
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.replication.partition import PartitionState
@@ -62,21 +62,16 @@ class RunningBroker:
     replica_manager: ReplicaManager
     servers: list[KafkaServer]
     ports: list[int]
-    lease_id: int
-    keepalive: asyncio.Task[None]
+    registration: BrokerRegistration
     metrics: BrokerMetrics
     metrics_port: int | None = None
 
     async def stop(self) -> None:
         grace = self.config.get_int("shutdown.timeout.ms") / 1000.0
         await asyncio.gather(*(server.stop(grace) for server in self.servers))
-        self.keepalive.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.keepalive
+        await self.registration.stop()
         await self.cache.stop()
         await self.replica_manager.stop()
-        with contextlib.suppress(Exception):
-            await self.store.revoke(self.lease_id)
         await self.store.close()
 
 
@@ -92,10 +87,7 @@ async def start(config: BrokerConfig) -> RunningBroker:
         default_num_partitions=config.get_int("num.partitions"),
         default_replication_factor=config.get_int("default.replication.factor"),
     )
-    cluster_id = config.get_str("cluster.id")
-    if cluster_id:
-        await _seed_cluster_id(store, cluster_id)
-    await controller.ensure_cluster_id()
+    await controller.ensure_cluster_id(config.get_str("cluster.id"))
     manager = ReplicaManager(node_id, config, logs, metrics, now_ms)
     cache = MetadataCache(store)
 
@@ -119,16 +111,15 @@ async def start(config: BrokerConfig) -> RunningBroker:
         server.on_connection_count = _connection_gauge(metrics, listener.name)
         ports.append(await server.start(listener.host, listener.port))
         servers.append(server)
-    lease_id = await store.grant_lease(LEASE_TTL_S)
     advertised = _advertised(config, ports)
     first = advertised[0]
-    await controller.register_broker(
-        node_id, first.host, first.port, rack=config.rack, listeners=advertised, lease_id=lease_id
+    registration = BrokerRegistration(
+        store, controller, BrokerImage(node_id, first.host, first.port, config.rack, tuple(advertised)), LEASE_TTL_S
     )
+    await registration.start()
     await cache.start()
     manager.start()
-    keepalive = asyncio.create_task(_keep_alive(store, lease_id))
-    broker = RunningBroker(config, store, cache, manager, servers, ports, lease_id, keepalive, metrics)
+    broker = RunningBroker(config, store, cache, manager, servers, ports, registration, metrics)
     broker.metrics_port = _start_metrics(config, metrics)
     log.info(
         "broker %s started: listeners %s, log dirs %s, cluster %s",
@@ -170,22 +161,6 @@ def _advertised(config: BrokerConfig, bound_ports: list[int]) -> list[Endpoint]:
         host = item.host if item.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         endpoints.append(Endpoint(item.name, host, port))
     return endpoints
-
-
-async def _seed_cluster_id(store: EmbeddedMetadataStore, cluster_id: str) -> None:
-    from odradek.broker.metadata.image import CLUSTER_ID_KEY
-    from odradek.broker.metadata.store import Compare, Op
-
-    await store.txn([Compare.absent(CLUSTER_ID_KEY)], [Op.put(CLUSTER_ID_KEY, cluster_id.encode())], [])
-
-
-async def _keep_alive(store: EmbeddedMetadataStore, lease_id: int) -> None:
-    while True:
-        await asyncio.sleep(LEASE_TTL_S / 3)
-        try:
-            await store.keepalive(lease_id)
-        except Exception:
-            log.exception("broker registration keepalive failed")
 
 
 def _start_metrics(config: BrokerConfig, metrics: BrokerMetrics) -> int | None:

@@ -54,3 +54,9 @@ def test_listeners_and_node_id() -> None:
     assert config.node_id == 7
     with pytest.raises(ConfigError, match="only PLAINTEXT"):
         _ = build([{"listeners": "SSL://h:1"}]).listeners
+
+
+def test_configuration_docs_are_generated_from_the_declarations() -> None:
+    from odradek.broker.config import docs
+
+    assert docs.main(["--check"]) == 0, "run: python -m odradek.broker.config.docs"

@@ -70,7 +70,7 @@ class Dispatcher:
             metrics.request_failed(spec.name)
             raise
         finally:
-            metrics.request_done(spec.name, (time.monotonic() - started) * 1000.0)
+            metrics.request_done(spec.name, (time.monotonic() - started) * 1000.0, header.api_version)
         if response is None:
             return None
         out = bytearray()
