@@ -60,8 +60,7 @@ class ApiInfo:
 
 
 APIS: dict[int, ApiInfo] = {
-    key: ApiInfo(key, name, cast(MessageModule, req), cast(MessageModule, resp))
-    for key, name, req, resp in MESSAGES
+    key: ApiInfo(key, name, cast(MessageModule, req), cast(MessageModule, resp)) for key, name, req, resp in MESSAGES
 }
 
 
