@@ -404,9 +404,7 @@ class Emitter:
                     body.append(f"    f_{f.py} = uuid.UUID(bytes=f_{f.py})")
             run.clear()
 
-        tagged = sorted(
-            (f for f in st.fields if flex and v in f.versions and v in f.tagged), key=lambda f: f.tag or 0
-        )
+        tagged = sorted((f for f in st.fields if flex and v in f.versions and v in f.tagged), key=lambda f: f.tag or 0)
         for f in st.fields:
             if v not in f.versions or f in tagged:
                 continue
@@ -522,9 +520,7 @@ class Emitter:
             body.append(f"    w += {self.sname(fmt)}.pack({args})")
             run.clear()
 
-        tagged = sorted(
-            (f for f in st.fields if flex and v in f.versions and v in f.tagged), key=lambda f: f.tag or 0
-        )
+        tagged = sorted((f for f in st.fields if flex and v in f.versions and v in f.tagged), key=lambda f: f.tag or 0)
         for f in st.fields:
             if v not in f.versions or f in tagged:
                 continue
