@@ -29,12 +29,7 @@ def _bytes_field(data: bytes | None) -> bytes:
 
 def encode_record(offset_delta: int, timestamp_delta: int, key: bytes | None, value: bytes | None) -> bytes:
     body = (
-        b"\x00"
-        + varint(timestamp_delta)
-        + varint(offset_delta)
-        + _bytes_field(key)
-        + _bytes_field(value)
-        + varint(0)
+        b"\x00" + varint(timestamp_delta) + varint(offset_delta) + _bytes_field(key) + _bytes_field(value) + varint(0)
     )
     return varint(len(body)) + body
 
@@ -54,9 +49,7 @@ def build_batch(
     assert records
     base_ts = records[0][2]
     deltas = list(offset_deltas) if offset_deltas is not None else list(range(len(records)))
-    body = b"".join(
-        encode_record(deltas[i], ts - base_ts, key, value) for i, (key, value, ts) in enumerate(records)
-    )
+    body = b"".join(encode_record(deltas[i], ts - base_ts, key, value) for i, (key, value, ts) in enumerate(records))
     if codec == 1:
         body = gzip.compress(body)
     elif codec == 2:
@@ -88,7 +81,5 @@ def build_batch(
     return batch
 
 
-def simple_batch(
-    count: int = 1, ts: int = 1_000, value_size: int = 10, key_prefix: bytes = b"k"
-) -> bytearray:
+def simple_batch(count: int = 1, ts: int = 1_000, value_size: int = 10, key_prefix: bytes = b"k") -> bytearray:
     return build_batch([(key_prefix + str(i).encode(), b"v" * value_size, ts + i) for i in range(count)])

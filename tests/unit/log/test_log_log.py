@@ -123,9 +123,7 @@ def test_indexes_rebuilt_when_deleted(tmp_path: Path) -> None:
     log = open_log(tmp_path, config)
     for i in range(20):
         log.append_as_leader(build_batch([(b"k", b"x" * 50, NOW + i)]), 0, now_ms=NOW)
-    entries = [
-        log.active_segment.offset_index.entry(i) for i in range(log.active_segment.offset_index.entries)
-    ]
+    entries = [log.active_segment.offset_index.entry(i) for i in range(log.active_segment.offset_index.entries)]
     log.close()
     (tmp_path / "topic-0" / "00000000000000000000.index").unlink()
     again = open_log(tmp_path, config, had_clean_shutdown=True)

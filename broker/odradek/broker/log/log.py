@@ -149,11 +149,7 @@ class Log:
         swaps: list[Path] = []
         for path in list(self.dir.iterdir()):
             name = path.name
-            if (
-                name.endswith(files.DELETED_SUFFIX)
-                or name.endswith(files.CLEANED_SUFFIX)
-                or name.endswith(".tmp")
-            ):
+            if name.endswith(files.DELETED_SUFFIX) or name.endswith(files.CLEANED_SUFFIX) or name.endswith(".tmp"):
                 path.unlink(missing_ok=True)
             elif name.endswith(files.LOG_SUFFIX + files.SWAP_SUFFIX):
                 swaps.append(path)
@@ -295,9 +291,7 @@ class Log:
         return self._lock
 
     # -- appends ---------------------------------------------------------------------------------------------
-    def append_as_leader(
-        self, records: bytearray, leader_epoch: int, now_ms: int | None = None
-    ) -> LogAppendInfo:
+    def append_as_leader(self, records: bytearray, leader_epoch: int, now_ms: int | None = None) -> LogAppendInfo:
         """Append validated batches, assigning consecutive offsets from the log end offset and stamping the
         leader epoch (in place, in `records`)."""
         with self._lock:
@@ -323,9 +317,7 @@ class Log:
         self._maybe_flush_by_count()
         return info
 
-    def append_as_follower(
-        self, records: bytes | bytearray | memoryview, now_ms: int | None = None
-    ) -> LogAppendInfo:
+    def append_as_follower(self, records: bytes | bytearray | memoryview, now_ms: int | None = None) -> LogAppendInfo:
         """Append batches whose offsets and epochs the leader assigned (replication)."""
         with self._lock:
             position, end, count = 0, len(records), 0
@@ -543,9 +535,7 @@ class Log:
             deleted += self._delete_by_size(hw, now)
             retention_ms = self.config.retention_ms
             if retention_ms >= 0:
-                deleted += self._delete_segments(
-                    lambda s, nxt: now - s.largest_timestamp > retention_ms, hw, now
-                )
+                deleted += self._delete_segments(lambda s, nxt: now - s.largest_timestamp > retention_ms, hw, now)
         return deleted
 
     def _delete_by_size(self, hw: int, now: int) -> int:

@@ -1,8 +1,10 @@
 """Per-record access to stored batches, for the cold paths only (compaction, timestamp search, dump-log).
 
-Isolated here until `records/record.py` lands; swap these functions for it then. Record layout inside a v2
-batch (after decompression of the records section when the codec is not 0), each field a zigzag varint unless
-noted::
+Isolated here: `records/record.py` decodes records but does not keep their raw encoding, which the cleaner
+reuses (re-encoding only the timestampDelta when it sets a delete horizon). Codecs come from records.
+
+Record layout inside a v2 batch (after decompression of the records section when the codec is not 0), each
+field a zigzag varint unless noted::
 
     length  attributes(int8)  timestampDelta(varlong)  offsetDelta  keyLength  key  valueLength  value
     headerCount  [headerKeyLength headerKey headerValueLength headerValue]...
@@ -13,13 +15,12 @@ LogAppendTime batches), its offset baseOffset + offsetDelta.
 
 from __future__ import annotations
 
-import gzip
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import cramjam
 import crc32c
+from odradek.broker.records import compression
 from odradek.broker.records.batch import (
     ATTRIBUTES_OFFSET,
     CORRUPT_MESSAGE,
@@ -30,10 +31,8 @@ from odradek.broker.records.batch import (
     InvalidRecordBatch,
 )
 
-CODEC_NONE, CODEC_GZIP, CODEC_SNAPPY, CODEC_LZ4, CODEC_ZSTD = 0, 1, 2, 3, 4
 CODEC_NAMES = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
-_XERIAL_MAGIC = b"\x82SNAPPY\x00"
-_XERIAL_BLOCK = 32 * 1024
+MAX_DECOMPRESSED = 1 << 30  # a cold-path sanity bound on one batch's decompressed records section
 
 
 def read_varint(buf: bytes | memoryview, position: int) -> tuple[int, int]:
@@ -63,47 +62,12 @@ def write_varint(value: int) -> bytes:
 
 
 def decompress(codec: int, data: bytes | memoryview) -> bytes:
-    if codec == CODEC_NONE:
-        return bytes(data)
-    if codec == CODEC_GZIP:
-        return gzip.decompress(data)
-    if codec == CODEC_SNAPPY:
-        raw = bytes(data)
-        if raw.startswith(_XERIAL_MAGIC):
-            out = bytearray()
-            position = 16
-            while position < len(raw):
-                (length,) = struct.unpack_from(">i", raw, position)
-                position += 4
-                out += bytes(cramjam.snappy.decompress_raw(raw[position : position + length]))
-                position += length
-            return bytes(out)
-        return bytes(cramjam.snappy.decompress_raw(raw))
-    if codec == CODEC_LZ4:
-        return bytes(cramjam.lz4.decompress(bytes(data)))
-    if codec == CODEC_ZSTD:
-        return bytes(cramjam.zstd.decompress(bytes(data)))
-    raise InvalidRecordBatch(CORRUPT_MESSAGE, f"unknown compression codec {codec}")
+    return compression.decompress(codec, data, MAX_DECOMPRESSED)
 
 
-def compress(codec: int, data: bytes, xerial: bool = True) -> bytes:
-    if codec == CODEC_NONE:
-        return data
-    if codec == CODEC_GZIP:
-        return gzip.compress(data)
-    if codec == CODEC_SNAPPY:
-        if not xerial:
-            return bytes(cramjam.snappy.compress_raw(data))
-        out = bytearray(_XERIAL_MAGIC + struct.pack(">ii", 1, 1))
-        for start in range(0, len(data), _XERIAL_BLOCK):
-            block = bytes(cramjam.snappy.compress_raw(data[start : start + _XERIAL_BLOCK]))
-            out += struct.pack(">i", len(block)) + block
-        return bytes(out)
-    if codec == CODEC_LZ4:
-        return bytes(cramjam.lz4.compress(data))
-    if codec == CODEC_ZSTD:
-        return bytes(cramjam.zstd.compress(data))
-    raise ValueError(f"unknown compression codec {codec}")
+def compress(codec: int, data: bytes) -> bytes:
+    """Same codec as the batch had; snappy in xerial framing and lz4 with independent blocks, as Java writes."""
+    return compression.compress(codec, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +113,7 @@ def iter_records(batch: bytes | memoryview, header: BatchHeader) -> Iterator[Sca
             key = data[cursor : cursor + key_length]
             cursor += key_length
         value_length, cursor = read_varint(data, cursor)
-        timestamp = (
-            header.max_timestamp if header.is_log_append_time else header.base_timestamp + timestamp_delta
-        )
+        timestamp = header.max_timestamp if header.is_log_append_time else header.base_timestamp + timestamp_delta
         yield ScannedRecord(
             offset=header.base_offset + offset_delta,
             timestamp=timestamp,
@@ -174,14 +136,15 @@ def build_batch(
     attributes: int,
     base_timestamp: int,
     max_timestamp: int,
-    xerial: bool = True,
 ) -> bytes:
     """A batch with `header`'s offsets, producer fields and codec holding `records` (encoded), CRC recomputed.
 
     baseOffset and lastOffsetDelta are kept (Kafka keeps the original last offset so the producer's last
     sequence survives compaction); recordCount is len(records).
     """
-    body = compress(attributes & 0x07, b"".join(records), xerial=xerial)
+    codec = attributes & 0x07 if records else 0  # an empty batch is written uncompressed, as Kafka does
+    attributes = (attributes & ~0x07) | codec
+    body = compress(codec, b"".join(records))
     batch_length = HEADER_SIZE - LOG_OVERHEAD + len(body)
     out = bytearray(
         _REBUILT_HEADER.pack(
@@ -203,7 +166,3 @@ def build_batch(
     out += body
     struct.pack_into(">I", out, CRC_OFFSET, crc32c.crc32c(memoryview(out)[ATTRIBUTES_OFFSET:]))
     return bytes(out)
-
-
-def is_xerial(batch: bytes | memoryview) -> bool:
-    return bytes(batch[HEADER_SIZE : HEADER_SIZE + len(_XERIAL_MAGIC)]) == _XERIAL_MAGIC

@@ -395,9 +395,7 @@ class LogSegment:
         if self.file.closed:
             return
         if self._max_timestamp is not None and self._max_timestamp != NO_TIMESTAMP:
-            self.time_index.maybe_append(
-                self._max_timestamp, self._offset_of_max_timestamp, skip_full_check=True
-            )
+            self.time_index.maybe_append(self._max_timestamp, self._offset_of_max_timestamp, skip_full_check=True)
         self.offset_index.close()
         self.time_index.close()
         self.file.close()
