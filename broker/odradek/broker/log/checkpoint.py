@@ -57,9 +57,7 @@ def read_lines(path: Path) -> list[list[str]]:
 
 
 def write_offsets(path: Path, offsets: Mapping[tuple[str, int], int]) -> None:
-    write_lines(
-        path, (f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(offsets.items()))
-    )
+    write_lines(path, (f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(offsets.items())))
 
 
 def read_offsets(path: Path) -> dict[tuple[str, int], int]:

@@ -51,9 +51,7 @@ class LeaderEpochFileCache:
         return (self._epochs[0], self._start_offsets[0]) if self._epochs else None
 
     def _flush(self) -> None:
-        checkpoint.write_lines(
-            self.path, (f"{e} {o}" for e, o in zip(self._epochs, self._start_offsets, strict=True))
-        )
+        checkpoint.write_lines(self.path, (f"{e} {o}" for e, o in zip(self._epochs, self._start_offsets, strict=True)))
 
     def assign(self, epoch: int, start_offset: int) -> bool:
         """Record that `epoch` starts at `start_offset`. Entries with an epoch >= `epoch` or a start offset >=
