@@ -1,0 +1,46 @@
+"""Fixtures for the integration tests: broker processes on 127.0.0.1 (see it_support.BrokerProcess).
+
+- `broker`: one broker per test module (fast client tests share it; each test uses its own topics).
+- `broker_factory`: function-scoped; `broker_factory({key: value}, metrics=...)` starts a fresh broker
+  in the test's tmp_path (durability and bad-input tests). Every process started is killed in the finalizer if still running.
+- `topic`: a topic name unique to the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from it_support import BrokerProcess, unique_topic
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    proc = BrokerProcess(tmp_path_factory.mktemp("broker"))
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.cleanup()
+
+
+@pytest.fixture
+def broker_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
+    started: list[BrokerProcess] = []
+
+    def make(overrides: dict[str, str] | None = None, metrics: bool = False) -> BrokerProcess:
+        proc = BrokerProcess(tmp_path / f"broker{len(started)}", overrides=overrides, metrics=metrics)
+        started.append(proc)
+        return proc.start()
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.cleanup()
+
+
+@pytest.fixture
+def topic(request: pytest.FixtureRequest) -> str:
+    return unique_topic(f"it-{request.node.name}")
