@@ -2,17 +2,26 @@
 
 - `broker`: one broker per test module (fast client tests share it; each test uses its own topics).
 - `broker_factory`: function-scoped; `broker_factory({key: value}, metrics=...)` starts a fresh broker
-  in the test's tmp_path (durability and bad-input tests). Every process started is killed in the finalizer if still running.
+  in the test's tmp_path (durability and bad-input tests). Every process started is killed in the finalizer
+  if still running.
 - `topic`: a topic name unique to the test.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from it_support import BrokerProcess, unique_topic
+
+with warnings.catch_warnings():
+    # kafka-python 3.0 loads its JSON specs with the deprecated importlib.resources.open_text at import time;
+    # pyproject turns warnings into errors, so import it once here, before the test modules are collected.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import kafka
+    import kafka.admin  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -385,3 +385,31 @@ def parse_api_versions_v0(frame: bytes, correlation_id: int, expect_error: int) 
     assert 0 <= n <= 1000
     apis = [struct.unpack_from(">hhh", frame, 10 + 6 * i) for i in range(n)]
     return [(int(a), int(b), int(c)) for a, b, c in apis]
+
+
+def raw_call(sock: socket.socket, api_key: int, version: int, message: Any, correlation_id: int = 1) -> Any:
+    """Send one request encoded with Odradek's generated codecs and decode the response (None if closed)."""
+    from odradek.broker.protocol.apis import request_message, response_message
+    from odradek.broker.protocol.headers import (
+        RequestHeader,
+        encode_request_header,
+        request_header_version,
+        response_header_version,
+    )
+    from odradek.broker.protocol.primitives import Reader
+
+    payload = bytearray()
+    header = RequestHeader(api_key, version, correlation_id, "odradek-it")
+    encode_request_header(payload, header, request_header_version(api_key, version))
+    request_message(api_key).encode(payload, message, version)
+    sock.sendall(struct.pack(">i", len(payload)) + payload)
+    frame = recv_frame(sock)
+    if frame is None:
+        return None
+    reader = Reader(frame)
+    (corr,) = struct.unpack_from(">i", frame, 0)
+    assert corr == correlation_id, f"correlation id {corr} != {correlation_id}"
+    reader.pos = 4
+    if response_header_version(api_key, version) >= 1:
+        reader.skip_tagged_fields()
+    return response_message(api_key).decode(reader, version)
