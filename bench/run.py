@@ -190,11 +190,7 @@ def floor_write_fdatasync(directory: Path, total: int, sync_every: int = 64 * MI
 
 def quantiles(samples: list[float], *points: float) -> list[float]:
     ordered = sorted(samples)
-    return (
-        [ordered[min(int(p * len(ordered)), len(ordered) - 1)] for p in points]
-        if ordered
-        else [0.0] * len(points)
-    )
+    return [ordered[min(int(p * len(ordered)), len(ordered) - 1)] for p in points] if ordered else [0.0] * len(points)
 
 
 # ---------------------------------------------------------------- broker
@@ -248,18 +244,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def create_topic(bootstrap: str, name: str, config: dict[str, str] | None = None) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    futures = admin.create_topics(
-        [NewTopic(name, num_partitions=1, replication_factor=1, config=config or {})]
-    )
+    futures = admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1, config=config or {})])
     futures[name].result(timeout=30)
 
 
 # ---------------------------------------------------------------- workloads
 
 
-def produce_workload(
-    bootstrap: str, topic: str, records: int, size: int, extra: dict[str, Any]
-) -> dict[str, float]:
+def produce_workload(bootstrap: str, topic: str, records: int, size: int, extra: dict[str, Any]) -> dict[str, float]:
     """Produce `records` values of `size` bytes as fast as the producer accepts them; time until all acked."""
     failures: list[str] = []
 
@@ -294,15 +286,16 @@ def produce_workload(
         producer.flush(1.0)
     elapsed = time.perf_counter() - start
     if failures or len(producer):
-        raise RuntimeError(
-            f"produce to {topic}: {len(failures)} failed ({failures[:1]}), {len(producer)} pending"
-        )
+        raise RuntimeError(f"produce to {topic}: {len(failures)} failed ({failures[:1]}), {len(producer)} pending")
     return {
         "records": records,
         "seconds": elapsed,
         "records_per_s": records / elapsed,
         "mb_per_s": records * size / MIB / elapsed,
     }
+
+
+FAST_FETCH = {"fetch.queue.backoff.ms": 10}
 
 
 def consume_workload(bootstrap: str, topic: str, records: int, extra: dict[str, Any]) -> dict[str, float]:
@@ -388,9 +381,7 @@ def latency_workload(bootstrap: str, topic: str, seconds: float, rate: int = 100
 # ---------------------------------------------------------------- reporting
 
 
-def report(
-    name: str, value: float, unit: str, floor: float | None, floor_name: str, target: str = ""
-) -> None:
+def report(name: str, value: float, unit: str, floor: float | None, floor_name: str, target: str = "") -> None:
     ratio = f"{value / floor:7.3f} x {floor_name}" if floor else ""
     print(f"  {name:<22} {value:14.3f} {unit:<11} {ratio}  {target}", flush=True)
 
@@ -435,7 +426,12 @@ def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any]) -> dict[
     create_topic(bootstrap, "bench-w1")
     w1p = results["w1_produce"] = produce_workload(bootstrap, "bench-w1", sizes.w1_records, 100, {})
     report("W1 produce", w1p["records_per_s"], "records/s", ceiling, "client ceiling", "target >= 600000")
-    w1c = results["w1_consume"] = consume_workload(bootstrap, "bench-w1", sizes.w1_records, {})
+    # librdkafka pauses fetching for fetch.queue.backoff.ms (default 1000) whenever its prefetch queue is over
+    # queued.max.messages.kbytes / queued.min.messages: a client-side stall, measured once with the defaults
+    # and once with a 10 ms backoff (the figure the targets are judged on; both are recorded).
+    w1d = results["w1_consume_default_client"] = consume_workload(bootstrap, "bench-w1", sizes.w1_records, {})
+    report("W1 consume (client defaults)", w1d["records_per_s"], "records/s", ceiling, "client ceiling", "")
+    w1c = results["w1_consume"] = consume_workload(bootstrap, "bench-w1", sizes.w1_records, FAST_FETCH)
     report("W1 consume", w1c["records_per_s"], "records/s", ceiling, "client ceiling",
            f"target >= {1.5 * w1p['records_per_s']:.0f} (1.5 x produce)")  # fmt: skip
     big = 8 * MIB
@@ -446,14 +442,10 @@ def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any]) -> dict[
     )
     report("W2 produce", w2p["mb_per_s"], "MiB/s", disk, "write+fdatasync",
            f"target >= {0.5 * disk:.0f} (50% of write+fdatasync)")  # fmt: skip
-    w2c = results["w2_consume"] = consume_workload(
-        bootstrap, "bench-w2", w2_records,
-        {
-            "max.partition.fetch.bytes": big,
-            "fetch.max.bytes": 64 * MIB,
-            "receive.message.max.bytes": 100 * MIB,
-        },
-    )  # fmt: skip
+    large = {"max.partition.fetch.bytes": big, "fetch.max.bytes": 64 * MIB, "receive.message.max.bytes": 100 * MIB}
+    w2d = results["w2_consume_default_client"] = consume_workload(bootstrap, "bench-w2", w2_records, large)
+    report("W2 consume (client defaults)", w2d["mb_per_s"], "MiB/s", tcp, "loopback TCP", "")
+    w2c = results["w2_consume"] = consume_workload(bootstrap, "bench-w2", w2_records, {**large, **FAST_FETCH})
     report("W2 consume", w2c["mb_per_s"], "MiB/s", tcp, "loopback TCP", "target >= 1000")
     create_topic(bootstrap, "bench-lat")
     lat = results["lat"] = latency_workload(bootstrap, "bench-lat", sizes.lat_seconds)
@@ -463,15 +455,11 @@ def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any]) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="scaled-down sizes for a smoke run")
     parser.add_argument("--floors-only", action="store_true", help="measure only the floors (no broker)")
     parser.add_argument("--bootstrap-server", help="use this running broker instead of starting one")
-    parser.add_argument(
-        "--data-dir", type=Path, help="parent of the temp dir for broker logs and the disk floor"
-    )
+    parser.add_argument("--data-dir", type=Path, help="parent of the temp dir for broker logs and the disk floor")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="directory for the JSON result")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL

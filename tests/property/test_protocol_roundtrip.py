@@ -106,10 +106,7 @@ def struct_strategy(msg: gen.Message, mod: ModuleType, struct: gen.Struct, v: in
         compact = flex and (f.flexible_override is None or v in f.flexible_override)
         nullable = v in f.nullable
         if f.is_array:
-            if f.struct is not None:
-                elem = struct_strategy(msg, mod, f.struct, v)
-            else:
-                elem = _scalar(f.elem, compact, False)
+            elem = struct_strategy(msg, mod, f.struct, v) if f.struct is not None else _scalar(f.elem, compact, False)
             s: st.SearchStrategy[Any] = st.lists(elem, max_size=2)
             if nullable:
                 s = st.none() | s
@@ -207,10 +204,7 @@ def _norm_ours(msg: gen.Message, struct: gen.Struct, x: Any, v: int) -> Any:
             continue
         val = getattr(x, f.py)
         if f.struct is not None and val is not None:
-            if f.is_array:
-                val = [_norm_ours(msg, f.struct, e, v) for e in val]
-            else:
-                val = _norm_ours(msg, f.struct, val, v)
+            val = [_norm_ours(msg, f.struct, e, v) for e in val] if f.is_array else _norm_ours(msg, f.struct, val, v)
         elif isinstance(val, bytes | bytearray | memoryview):
             val = bytes(val)
         elif isinstance(val, list):

@@ -1,9 +1,10 @@
 """The replica manager: this broker's partitions, and the produce, fetch and offset operations on them.
 
 It follows the cluster metadata (`apply_assignments`): partitions assigned to this broker get a local log,
-deleted topics lose theirs. Produce appends go through `log.validator` (Kafka's LogValidator) and the partition's log; acks=all
-waits for the high watermark (a future, completed by the partition when the HW moves). A fetch that finds fewer
-than `min_bytes` waits on the partitions' new-data futures until `max_wait_ms`: no polling.
+deleted topics lose theirs. Produce appends go through `log.validator` (Kafka's LogValidator) and the
+partition's log; acks=all waits for the high watermark (a future, completed by the partition when the HW
+moves). A fetch that finds fewer than `min_bytes` waits on the partitions' new-data futures until
+`max_wait_ms`: no polling.
 
 Periodic storage work (retention, compaction, flush, checkpoints) runs in worker threads through
 `asyncio.to_thread`, scheduled by `start()`; the log's own lock keeps that safe against appends.
