@@ -60,12 +60,11 @@ async def _create(topic: CreatableTopic, validate_only: bool, ctx: RequestContex
         result.error_code = ErrorCode.INVALID_REQUEST
         result.error_message = "Both numPartitions or replicationFactor and replicasAssignments were set."
         return result
-    partitions = topic.num_partitions if topic.num_partitions != -1 else config.get_int("num.partitions")
-    factor = (
-        topic.replication_factor
-        if topic.replication_factor != -1
-        else config.get_int("default.replication.factor")
-    )
+    # -1 takes the broker default (KIP-464), except with explicit assignments, which fix both.
+    partitions, factor = topic.num_partitions, topic.replication_factor
+    if assignments is None:
+        partitions = partitions if partitions != -1 else config.get_int("num.partitions")
+        factor = factor if factor != -1 else config.get_int("default.replication.factor")
     try:
         created = await services.controller.create_topic(
             topic.name,
