@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.topic import log_config
+from odradek.broker.log.cleaner import LogCleaner
 from odradek.broker.log.log import FetchDataInfo, OffsetOutOfRange
 from odradek.broker.log.manager import LogManager
 from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
@@ -100,6 +101,7 @@ class ReplicaManager:
         self.partitions: dict[TopicPartition, Partition] = {}
         self._validation: dict[TopicPartition, ValidationConfig] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._cleaner = LogCleaner()
         metrics.watch_partitions(self.partition_stats)
 
     # ---- metadata ----------------------------------------------------------------------------------------
@@ -340,6 +342,8 @@ class ReplicaManager:
             (5_000, self._delete_expired),
             (1_000, self._flush_due),
         ]
+        if self.config.get_bool("log.cleaner.enable"):
+            schedule.append((self.config.get_int("log.cleaner.backoff.ms"), self._clean))
         for interval_ms, work in schedule:
             self._tasks.append(asyncio.create_task(self._every(interval_ms / 1000.0, work)))
 
@@ -362,6 +366,9 @@ class ReplicaManager:
 
     def _flush_due(self) -> None:
         self.logs.flush_dirty(self.now_ms())
+
+    def _clean(self) -> None:
+        self._cleaner.clean_logs(self.logs.all_logs(), self.now_ms())
 
     async def stop(self) -> None:
         for task in self._tasks:
