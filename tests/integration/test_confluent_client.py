@@ -191,13 +191,6 @@ def test_create_topics_with_configs_and_validate_only(broker: BrokerProcess, top
     assert bad.value.args[0].code() == KafkaError.INVALID_CONFIG
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CreateTopics with replica assignments: librdkafka sends num_partitions=-1, replication_factor=-1 "
-    "(as Kafka requires); handlers/create_topics.py resolves -1 to num.partitions/default.replication.factor "
-    "before calling controller.create_topic, whose _plan_assignment then sees 1/1 plus assignments and answers "
-    "INVALID_REQUEST 'Both numPartitions or replicationFactor and replicasAssignments were set'",
-)
 def test_create_topics_with_replica_assignment(broker: BrokerProcess, topic: str) -> None:
     admin = ck_admin(broker.bootstrap)
     # librdkafka puts -1/-1 on the wire when replica_assignment is given (num_partitions is checked locally).
@@ -207,6 +200,11 @@ def test_create_topics_with_replica_assignment(broker: BrokerProcess, topic: str
     assert sorted(meta.topics[topic].partitions) == [0, 1, 2]
     for p in meta.topics[topic].partitions.values():
         assert p.leader == 1 and list(p.replicas) == [1]
+
+    bad = NewTopic(f"{topic}-bad", num_partitions=1, replication_factor=-1, replica_assignment=[[7]])
+    with pytest.raises(KafkaException) as exc:
+        admin.create_topics([bad], request_timeout=T)[f"{topic}-bad"].result(timeout=T)
+    assert exc.value.args[0].code() == KafkaError.INVALID_REPLICA_ASSIGNMENT
 
 
 def test_describe_configs_topic_synonyms_and_broker(broker: BrokerProcess, topic: str) -> None:
