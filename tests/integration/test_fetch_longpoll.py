@@ -5,13 +5,14 @@ Two views: raw Fetch v11 requests on a socket (exact timing of one request) and 
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 import uuid
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from it_support import BrokerProcess, ck_create_topic, ck_produce, raw_call, raw_connect
+from it_support import BrokerProcess, ck_create_topic, ck_produce, raw_call, raw_connect, recv_frame, request_frame
 from odradek.broker.protocol.messages.fetch_request import FetchPartition, FetchRequest, FetchTopic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -117,3 +118,28 @@ def test_consumer_long_poll_gets_record_well_before_max_wait(broker: BrokerProce
         consumer.close()
     assert msg is not None and msg.error() is None and msg.value() == b"late"
     assert received_after < 2.0, f"record reached the consumer {received_after:.2f} s after its ack (max wait 10 s)"
+
+
+def test_pipelined_requests_answered_in_order_behind_a_parked_fetch(broker: BrokerProcess, topic: str) -> None:
+    from odradek.broker.protocol.headers import RequestHeader, encode_request_header, request_header_version
+    from odradek.broker.protocol.messages import fetch_request
+
+    ck_create_topic(broker.bootstrap, topic)
+    payload = bytearray()
+    encode_request_header(payload, RequestHeader(FETCH, VERSION, 1, "it"), request_header_version(FETCH, VERSION))
+    fetch_request.encode(payload, _fetch(topic, 0, max_wait_ms=1500, min_bytes=1), VERSION)
+    frames = struct.pack(">i", len(payload)) + bytes(payload)
+    for corr in range(2, 22):  # ApiVersions v0 requests behind the parked fetch, in the same send
+        frames += request_frame(18, 0, corr, b"")
+    with raw_connect(broker.port, timeout=30) as sock:
+        start = time.monotonic()
+        sock.sendall(frames)
+        first = recv_frame(sock)
+        fetch_elapsed = time.monotonic() - start
+        order = [struct.unpack_from(">i", first or b"\xff\xff\xff\xff")[0]]
+        for _ in range(20):
+            frame = recv_frame(sock)
+            assert frame is not None
+            order.append(struct.unpack_from(">i", frame)[0])
+    assert order == list(range(1, 22)), order
+    assert fetch_elapsed >= 1.4, f"fetch answered after {fetch_elapsed:.2f} s although the partition is empty"
