@@ -18,7 +18,5 @@ async def handle(request: ApiVersionsRequest, ctx: RequestContext) -> ApiVersion
     advertised = ctx.services.registry.advertised()
     return ApiVersionsResponse(
         error_code=0,
-        api_keys=[
-            ApiVersion(api_key=key, min_version=low, max_version=high) for key, low, high in advertised
-        ],
+        api_keys=[ApiVersion(api_key=key, min_version=low, max_version=high) for key, low, high in advertised],
     )

@@ -7,7 +7,7 @@ yet, so altering a broker resource is refused with INVALID_REQUEST and says so).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from odradek.broker.config.definitions import TOPIC_BY_NAME, ConfigError, ConfigType
 from odradek.broker.config.topic import parse_topic_configs
@@ -30,9 +30,7 @@ class ResourceError(Exception):
 
 def check_broker_resource(services: BrokerServices, name: str) -> None:
     if name not in ("", str(services.node_id)):
-        raise ResourceError(
-            ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {services.node_id}, got {name}"
-        )
+        raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {services.node_id}, got {name}")
 
 
 def topic_overrides(services: BrokerServices, name: str) -> Mapping[str, str]:
@@ -57,16 +55,10 @@ def incremental(current: Mapping[str, str], ops: list[tuple[str, int, str | None
             result[name] = value
         elif op in (APPEND, SUBTRACT):
             if key.type is not ConfigType.LIST:
-                raise ResourceError(
-                    ErrorCode.INVALID_CONFIG, f"Config {name} is not a list: cannot APPEND/SUBTRACT"
-                )
+                raise ResourceError(ErrorCode.INVALID_CONFIG, f"Config {name} is not a list: cannot APPEND/SUBTRACT")
             base = [v for v in result.get(name, ",".join(key.default or [])).split(",") if v]  # type: ignore[arg-type]
             items = [v.strip() for v in (value or "").split(",") if v.strip()]
-            merged = (
-                base + [v for v in items if v not in base]
-                if op == APPEND
-                else [v for v in base if v not in items]
-            )
+            merged = base + [v for v in items if v not in base] if op == APPEND else [v for v in base if v not in items]
             result[name] = ",".join(merged)
         else:
             raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op}")
@@ -88,3 +80,29 @@ async def replace_topic_configs(
         await services.sync_metadata()
     except ControllerError as exc:
         raise ResourceError(ErrorCode(exc.error_code), exc.message) from None
+
+
+async def alter_resource(
+    services: BrokerServices,
+    resource_type: int,
+    name: str,
+    topic_configs: Callable[[], dict[str, str]],
+    validate_only: bool,
+) -> tuple[ErrorCode, str | None]:
+    """One resource of AlterConfigs / IncrementalAlterConfigs: `topic_configs()` computes the topic's new overrides.
+
+    Returns the resource's (error code, message); broker resources are refused until dynamic broker configs exist.
+    """
+    try:
+        if resource_type == TOPIC:
+            await replace_topic_configs(services, name, topic_configs(), validate_only)
+        elif resource_type == BROKER:
+            check_broker_resource(services, name)
+            raise ResourceError(
+                ErrorCode.INVALID_REQUEST, "Dynamic broker configs are not supported yet; set them in server.properties"
+            )
+        else:
+            raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource_type}")
+    except ResourceError as exc:
+        return exc.error_code, exc.message
+    return ErrorCode.NONE, None

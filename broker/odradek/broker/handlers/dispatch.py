@@ -74,9 +74,7 @@ class Dispatcher:
         if response is None:
             return None
         out = bytearray()
-        encode_response_header(
-            out, header.correlation_id, response_header_version(header.api_key, header.api_version)
-        )
+        encode_response_header(out, header.correlation_id, response_header_version(header.api_key, header.api_version))
         if isinstance(response, Encoded):
             return [out, *response.chunks]
         spec.response_module.encode(out, response, header.api_version)

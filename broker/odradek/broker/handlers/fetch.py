@@ -94,9 +94,7 @@ def _encode(
             if result.error is ErrorCode.NONE:
                 segment_slice = result.data.slice if result.data is not None else None
                 if segment_slice is not None and segment_slice.size > 0:
-                    region = FileRegion.from_fd(
-                        segment_slice.file.fileno(), segment_slice.position, segment_slice.size
-                    )
+                    region = FileRegion.from_fd(segment_slice.file.fileno(), segment_slice.position, segment_slice.size)
                     marker = os.urandom(16)
                     data.records = marker
                     regions.append((marker, region))

@@ -72,8 +72,7 @@ def _partition_response(index: int, result: ProduceResult) -> PartitionProduceRe
         log_append_time_ms=result.log_append_time,
         log_start_offset=result.log_start_offset,
         record_errors=[
-            BatchIndexAndErrorMessage(batch_index=i, batch_index_error_message=m)
-            for i, m in result.record_errors
+            BatchIndexAndErrorMessage(batch_index=i, batch_index_error_message=m) for i, m in result.record_errors
         ],
         error_message=result.message,
     )

@@ -62,8 +62,7 @@ class Registry:
     def advertised(self) -> list[tuple[int, int, int]]:
         """(api_key, min_version, max_version) for ApiVersions, sorted by key."""
         return [
-            (s.api_key, s.min_version, s.max_version)
-            for s in sorted(self._specs.values(), key=lambda s: s.api_key)
+            (s.api_key, s.min_version, s.max_version) for s in sorted(self._specs.values(), key=lambda s: s.api_key)
         ]
 
     def __iter__(self) -> Iterator[HandlerSpec]:
