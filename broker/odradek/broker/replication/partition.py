@@ -14,6 +14,7 @@ Waiting is event-driven: `wait_for_hw(offset)` returns a future completed when t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -92,10 +93,7 @@ class Partition:
             raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
     def maybe_advance_high_watermark(self) -> bool:
-        leos = [
-            self.log.log_end_offset if r == self.node_id else self._follower_leo.get(r, 0)
-            for r in self.state.isr
-        ]
+        leos = [self.log.log_end_offset if r == self.node_id else self._follower_leo.get(r, 0) for r in self.state.isr]
         candidate = min(leos) if leos else self.log.log_end_offset
         if candidate <= self.high_watermark:
             return False
@@ -122,6 +120,16 @@ class Partition:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._data_waiters.append(future)
         return future
+
+    def discard_waiter(self, future: asyncio.Future[None]) -> None:
+        """Forget a new-data waiter that timed out, so idle long-polls do not pile up futures."""
+        future.cancel()
+        with contextlib.suppress(ValueError):
+            self._data_waiters.remove(future)
+
+    @property
+    def waiter_count(self) -> int:
+        return len(self._data_waiters) + len(self._hw_waiters)
 
     def _complete_waiters(self) -> None:
         still: list[tuple[int, asyncio.Future[None]]] = []

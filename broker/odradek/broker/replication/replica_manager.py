@@ -125,9 +125,7 @@ class ReplicaManager:
                 existing.log.update_config(config)
             existing.update_state(assignment.state)
         else:
-            log = self.logs.get_or_create_log(
-                assignment.topic, assignment.partition, assignment.topic_id, config
-            )
+            log = self.logs.get_or_create_log(assignment.topic, assignment.partition, assignment.topic_id, config)
             self.partitions[key] = Partition(
                 assignment.topic,
                 assignment.partition,
@@ -178,9 +176,7 @@ class ReplicaManager:
         except RecordValidationError as exc:
             self.metrics.produce_failed(topic)
             return (
-                ProduceResult(
-                    ErrorCode(exc.error_code), record_errors=list(exc.record_errors), message=exc.message
-                ),
+                ProduceResult(ErrorCode(exc.error_code), record_errors=list(exc.record_errors), message=exc.message),
                 None,
                 -1,
             )
@@ -194,9 +190,7 @@ class ReplicaManager:
         )
         return result, partition, info.last_offset
 
-    async def wait_for_acks(
-        self, pending: Iterable[tuple[ProduceResult, Partition, int]], timeout_ms: int
-    ) -> None:
+    async def wait_for_acks(self, pending: Iterable[tuple[ProduceResult, Partition, int]], timeout_ms: int) -> None:
         """acks=all: wait until each partition's HW passes its last appended offset, or time out."""
         waits = {partition.wait_for_hw(last): result for result, partition, last in pending}
         if not waits:
@@ -240,9 +234,7 @@ class ReplicaManager:
             partition.log_start_offset,
         )
 
-    def read_all(
-        self, requests: list[FetchPartition], max_bytes: int, committed_only: bool
-    ) -> list[FetchResult]:
+    def read_all(self, requests: list[FetchPartition], max_bytes: int, committed_only: bool) -> list[FetchResult]:
         """One pass over the fetch's partitions, honouring the response-wide max_bytes (first one always gets data)."""
         results = []
         budget = max_bytes
@@ -271,16 +263,18 @@ class ReplicaManager:
             remaining = deadline - loop.time()
             if available >= min_bytes or errors or remaining <= 0 or not requests:
                 return results
-            futures = [
-                self.partitions[(r.topic, r.partition)].new_data_future()
-                for r in requests
-                if (r.topic, r.partition) in self.partitions
+            waiting = [
+                (partition, partition.new_data_future())
+                for partition in (self.partitions.get((r.topic, r.partition)) for r in requests)
+                if partition is not None
             ]
-            if not futures:
+            if not waiting:
                 return self.read_all(requests, max_bytes, committed_only)
-            _, pending = await asyncio.wait(futures, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            for future in pending:
-                future.cancel()
+            try:
+                await asyncio.wait([f for _, f in waiting], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for partition, future in waiting:
+                    partition.discard_waiter(future)
 
     # ---- offsets -----------------------------------------------------------------------------------------
 
@@ -299,10 +293,7 @@ class ReplicaManager:
         if found is None:
             return -1, -1, -1
         offset, ts, epoch = found
-        if (
-            timestamp not in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP)
-            and offset >= partition.high_watermark
-        ):
+        if timestamp not in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP) and offset >= partition.high_watermark:
             return -1, -1, -1
         return offset, ts, epoch
 
