@@ -11,6 +11,8 @@
   `kafka_log_log_{size,logstartoffset,logendoffset}{topic,partition}`: gauges read at scrape time from the
   partitions (`PartitionStats` supplied by the broker).
 - `kafka_server_socket_server_metrics_connection_count{listener}`.
+- kafka_exporter's `kafka_topic_*` (from the partitions, with `watch_partitions`) and `kafka_consumergroup_*`
+  (from the group coordinator, with `watch_groups`) series: see `consumer_lag`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from odradek.broker.metrics.consumer_lag import ConsumerGroupCollector, GroupOffsets, TopicOffsetsCollector
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -39,6 +42,7 @@ class PartitionStats:
     size_bytes: int
     log_start_offset: int
     log_end_offset: int
+    high_watermark: int
 
 
 class _LatencyCollector(Collector):
@@ -116,9 +120,7 @@ class BrokerMetrics:
         self.bytes_out = _topic_counter(r, "bytesout", "Bytes sent to fetchers")
         self.total_produce = _topic_counter(r, "totalproducerequests", "Produce requests (per topic)")
         self.total_fetch = _topic_counter(r, "totalfetchrequests", "Fetch requests (per topic)")
-        self.failed_produce = _topic_counter(
-            r, "failedproducerequests", "Failed produce requests (per topic)"
-        )
+        self.failed_produce = _topic_counter(r, "failedproducerequests", "Failed produce requests (per topic)")
         self.failed_fetch = _topic_counter(r, "failedfetchrequests", "Failed fetch requests (per topic)")
         self.requests = Counter(
             "kafka_network_requestmetrics_requests",
@@ -126,9 +128,7 @@ class BrokerMetrics:
             ["request", "version"],
             registry=r,
         )
-        self.errors = Counter(
-            "kafka_network_requestmetrics_errors", "Requests that raised", ["request"], registry=r
-        )
+        self.errors = Counter("kafka_network_requestmetrics_errors", "Requests that raised", ["request"], registry=r)
         self.connections = Gauge(
             "kafka_server_socket_server_metrics_connection_count",
             "Open connections",
@@ -137,9 +137,18 @@ class BrokerMetrics:
         )
         self._latency = _LatencyCollector()
         r.register(self._latency)
+        self._partitions: Callable[[], Iterable[PartitionStats]] = lambda: ()
 
     def watch_partitions(self, source: Callable[[], Iterable[PartitionStats]]) -> None:
+        """Report the partitions `source` yields (called at every scrape, from the metrics thread)."""
+        self._partitions = source
         self.registry.register(_PartitionCollector(source))
+        self.registry.register(TopicOffsetsCollector(source))
+
+    def watch_groups(self, source: Callable[[], Iterable[GroupOffsets]]) -> None:
+        """Report consumer-group offsets and lag for the groups `source` yields (called at every scrape, from the
+        metrics thread, so it must return a snapshot), against the partitions given to `watch_partitions`."""
+        self.registry.register(ConsumerGroupCollector(lambda: self._partitions(), source))
 
     def request_done(self, request: str, ms: float, version: int = -1) -> None:
         self._latency.observe(request, ms)

@@ -324,6 +324,7 @@ class ReplicaManager:
                 p.log.size_in_bytes,
                 p.log_start_offset,
                 p.log_end_offset,
+                p.high_watermark,
             )
 
     def start(self) -> None:
