@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Debian packages the tests use: kcat (librdkafka's CLI, a real client nobody here wrote).
+# Debian packages the tests use: kcat (librdkafka's CLI, a real client nobody here wrote) and prometheus
+# (tests/integration/test_prometheus_scrape.py runs /usr/bin/prometheus on loopback against the broker's /metrics).
 set -euo pipefail
-packages=(kcat)
+packages=(kcat prometheus)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -5,6 +5,8 @@
   in the test's tmp_path (durability and bad-input tests). Every process started is killed in the finalizer
   if still running.
 - `topic`: a topic name unique to the test.
+- `prometheus_factory`: function-scoped; `prometheus_factory(["127.0.0.1:<port>", ...])` starts Debian's
+  Prometheus scraping those targets every second (prometheus_support.PrometheusProcess), stopped in the finalizer.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from it_support import BrokerProcess, unique_topic
+from prometheus_support import PrometheusProcess
 
 with warnings.catch_warnings():
     # kafka-python 3.0 loads its JSON specs with the deprecated importlib.resources.open_text at import time;
@@ -53,3 +56,19 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
 @pytest.fixture
 def topic(request: pytest.FixtureRequest) -> str:
     return unique_topic(f"it-{request.node.name}")
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusProcess]]:
+    started: list[PrometheusProcess] = []
+
+    def make(targets: list[str], scrape_interval: str = "1s") -> PrometheusProcess:
+        proc = PrometheusProcess(tmp_path / f"prometheus{len(started)}", targets, scrape_interval)
+        started.append(proc)
+        return proc.start()
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.cleanup()
