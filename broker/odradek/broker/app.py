@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.definitions import ConfigError
 from odradek.broker.config.topic import log_config, parse_topic_configs
+from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator
+from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
 from odradek.broker.handlers import all_handlers
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.handlers.dispatch import Dispatcher
@@ -33,6 +35,7 @@ from odradek.broker.metadata.image import BrokerImage, Endpoint, MetadataDelta, 
 from odradek.broker.metadata.registration import BrokerRegistration
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.partition import PartitionState
 from odradek.broker.replication.replica_manager import ReplicaAssignment, ReplicaManager
 from odradek.broker.server import KafkaServer, ServerLimits
@@ -64,11 +67,17 @@ class RunningBroker:
     ports: list[int]
     registration: BrokerRegistration
     metrics: BrokerMetrics
+    group_coordinator: GroupCoordinator
+    tasks: list[asyncio.Task[None]]
     metrics_port: int | None = None
 
     async def stop(self) -> None:
         grace = self.config.get_int("shutdown.timeout.ms") / 1000.0
         await asyncio.gather(*(server.stop(grace) for server in self.servers))
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.group_coordinator.close()
         await self.registration.stop()
         await self.cache.stop()
         await self.replica_manager.stop()
@@ -90,15 +99,18 @@ async def start(config: BrokerConfig) -> RunningBroker:
     await controller.ensure_cluster_id(config.get_str("cluster.id"))
     manager = ReplicaManager(node_id, config, logs, metrics, now_ms)
     cache = MetadataCache(store)
+    coordinator = group_coordinator(config, manager, cache)
 
     def on_metadata(image: MetadataImage, delta: MetadataDelta) -> None:
         manager.apply_assignments(replica_assignments(image))
+        update_coordinator_partitions(coordinator, manager, image)
 
     cache.add_listener(on_metadata)
     registry = Registry(all_handlers())
     services = BrokerServices(
-        node_id, config, registry, cache, controller, manager, metrics, now_ms, lambda: store.revision
+        node_id, config, registry, cache, controller, manager, metrics, now_ms, lambda: store.revision, coordinator
     )
+    metrics.watch_groups(coordinator.group_offsets)
     dispatcher = Dispatcher(registry, services)
     limits = ServerLimits(
         max_request_bytes=config.get_int("socket.request.max.bytes"),
@@ -119,7 +131,8 @@ async def start(config: BrokerConfig) -> RunningBroker:
     await registration.start()
     await cache.start()
     manager.start()
-    broker = RunningBroker(config, store, cache, manager, servers, ports, registration, metrics)
+    tasks = [asyncio.create_task(_expire_offsets(coordinator, config.get_int("offsets.retention.check.interval.ms")))]
+    broker = RunningBroker(config, store, cache, manager, servers, ports, registration, metrics, coordinator, tasks)
     broker.metrics_port = _start_metrics(config, metrics)
     log.info(
         "broker %s started: listeners %s, log dirs %s, cluster %s",
@@ -129,6 +142,51 @@ async def start(config: BrokerConfig) -> RunningBroker:
         cache.image.cluster_id,
     )
     return broker
+
+
+def group_coordinator(config: BrokerConfig, manager: ReplicaManager, cache: MetadataCache) -> GroupCoordinator:
+    group_config = GroupConfig(
+        initial_rebalance_delay_ms=config.get_int("group.initial.rebalance.delay.ms"),
+        min_session_timeout_ms=config.get_int("group.min.session.timeout.ms"),
+        max_session_timeout_ms=config.get_int("group.max.session.timeout.ms"),
+        max_size=config.get_int("group.max.size"),
+        offset_metadata_max_bytes=config.get_int("offset.metadata.max.bytes"),
+        offsets_retention_ms=config.get_int("offsets.retention.minutes") * 60_000,
+    )
+    storage = PartitionRecordLog(manager, OFFSETS_TOPIC, lambda: config.get_int("offsets.commit.timeout.ms"))
+
+    def num_partitions() -> int:
+        topic = cache.image.topics.get(OFFSETS_TOPIC)
+        return 0 if topic is None else len(topic.partitions)
+
+    return GroupCoordinator(group_config, storage, num_partitions, now_ms)
+
+
+def update_coordinator_partitions(coordinator: GroupCoordinator, manager: ReplicaManager, image: MetadataImage) -> None:
+    """Load the groups of the __consumer_offsets partitions this broker leads; drop the others."""
+    topic = image.topics.get(OFFSETS_TOPIC)
+    leading = set()
+    if topic is not None:
+        for index in topic.partitions:
+            partition = manager.partitions.get((OFFSETS_TOPIC, index))
+            if partition is not None and partition.is_leader:
+                leading.add(index)
+    for index in sorted(coordinator.loaded - leading):
+        coordinator.on_resigned(index)
+    for index in sorted(leading - coordinator.loaded):
+        coordinator.on_elected(index)
+
+
+async def _expire_offsets(coordinator: GroupCoordinator, interval_ms: int) -> None:
+    while True:
+        await asyncio.sleep(interval_ms / 1000.0)
+        try:
+            removed = await coordinator.expire_offsets()
+        except Exception:
+            log.exception("offset expiration failed")
+            continue
+        if removed:
+            log.info("removed %d expired committed offsets", removed)
 
 
 def _connection_gauge(metrics: BrokerMetrics, listener: str) -> Callable[[int], None]:

@@ -398,6 +398,74 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("broker.rack", T.STRING, None, "Rack of this broker, given to clients in Metadata."),
     ConfigKey("controlled.shutdown.enable", T.BOOLEAN, True, "Accepted for compatibility; no effect on one node."),
     ConfigKey("shutdown.timeout.ms", T.LONG, 30_000, "Time allowed for in-flight requests at shutdown.", at_least(0)),
+    ConfigKey(
+        "group.initial.rebalance.delay.ms",
+        T.INT,
+        3000,
+        "How long the coordinator waits for more members before the first rebalance of an empty group.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "group.min.session.timeout.ms", T.INT, 6000, "Smallest session.timeout.ms a member may ask for.", at_least(0)
+    ),
+    ConfigKey(
+        "group.max.session.timeout.ms",
+        T.INT,
+        1_800_000,
+        "Largest session.timeout.ms a member may ask for.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "group.max.size",
+        T.INT,
+        2**31 - 1,
+        "Most members a classic group may have; a join beyond it gets GROUP_MAX_SIZE_REACHED.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "offsets.topic.num.partitions",
+        T.INT,
+        50,
+        "Partitions of __consumer_offsets (fixed once the topic exists).",
+        at_least(1),
+    ),
+    ConfigKey(
+        "offsets.topic.replication.factor",
+        T.SHORT,
+        3,
+        "Replication factor of __consumer_offsets (capped at the number of live brokers when it is created).",
+        at_least(1),
+    ),
+    ConfigKey("offsets.topic.segment.bytes", T.INT, 104_857_600, "segment.bytes of __consumer_offsets.", at_least(14)),
+    ConfigKey(
+        "offsets.retention.minutes",
+        T.INT,
+        10_080,
+        "Committed offsets of a group are kept this long after the group becomes empty (or, for a standalone "
+        "consumer, after the commit).",
+        at_least(1),
+    ),
+    ConfigKey(
+        "offsets.retention.check.interval.ms",
+        T.LONG,
+        600_000,
+        "How often expired committed offsets are removed.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "offset.metadata.max.bytes",
+        T.INT,
+        4096,
+        "Largest metadata string of an offset commit (OFFSET_METADATA_TOO_LARGE above).",
+        at_least(0),
+    ),
+    ConfigKey(
+        "offsets.commit.timeout.ms",
+        T.INT,
+        5000,
+        "How long an offset commit waits for __consumer_offsets to acknowledge the write.",
+        at_least(1),
+    ),
     *_LOG_DEFAULTS,
 )
 

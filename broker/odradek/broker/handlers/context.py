@@ -11,6 +11,7 @@ from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.headers import RequestHeader
 
 if TYPE_CHECKING:
+    from odradek.broker.group.coordinator import GroupCoordinator
     from odradek.broker.handlers.registry import Registry
     from odradek.broker.metadata.cache import MetadataCache
     from odradek.broker.metadata.controller import Controller
@@ -28,6 +29,7 @@ class BrokerServices:
     metrics: BrokerMetrics
     now_ms: Callable[[], int]
     store_revision: Callable[[], int]
+    group_coordinator: GroupCoordinator
 
     @property
     def controller_id(self) -> int:

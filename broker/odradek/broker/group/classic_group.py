@@ -1,0 +1,264 @@
+"""A classic consumer group: members, protocols, generation and committed offsets (Kafka's GroupMetadata).
+
+Pure bookkeeping; the coordinator owns the timers and the futures clients wait on, and stores them on the member
+objects as Kafka stores its callbacks. Protocol metadata and assignments are opaque bytes, passed through
+untouched; only the consumer protocol's subscription is parsed, leniently, to know which topics a group reads
+(OffsetDelete's GROUP_SUBSCRIBED_TO_TOPIC, retention of offsets for unsubscribed topics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from odradek.broker.group.offsets_topic import GroupRecord, MemberRecord, OffsetAndMetadata
+from odradek.broker.group.state import GroupState, check_transition
+
+CONSUMER_PROTOCOL_TYPE = "consumer"
+
+_I16 = struct.Struct(">h")
+_I32 = struct.Struct(">i")
+
+
+@dataclass(slots=True, eq=False)
+class Member:
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    rebalance_timeout_ms: int
+    session_timeout_ms: int
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]
+    assignment: bytes = b""
+    is_new: bool = True
+    # Futures the coordinator completes (JoinGroup and SyncGroup responses waiting for the rebalance).
+    join_future: asyncio.Future[Any] | None = None
+    sync_future: asyncio.Future[Any] | None = None
+    heartbeat_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def is_awaiting_join(self) -> bool:
+        return self.join_future is not None and not self.join_future.done()
+
+    @property
+    def is_awaiting_sync(self) -> bool:
+        return self.sync_future is not None and not self.sync_future.done()
+
+    @property
+    def is_static(self) -> bool:
+        return self.group_instance_id is not None
+
+    def protocol_names(self) -> list[str]:
+        return [name for name, _ in self.protocols]
+
+    def metadata(self, protocol: str) -> bytes:
+        for name, data in self.protocols:
+            if name == protocol:
+                return data
+        raise KeyError(protocol)
+
+    def matches(self, protocols: list[tuple[str, bytes]]) -> bool:
+        return self.protocols == protocols
+
+
+@dataclass(slots=True, eq=False)
+class CommittedOffset:
+    value: OffsetAndMetadata
+    log_offset: int  # where the commit sits in __consumer_offsets (a newer write always wins)
+
+
+@dataclass(slots=True, eq=False)
+class ClassicGroup:
+    group_id: str
+    partition: int
+    state: GroupState = GroupState.EMPTY
+    generation_id: int = 0
+    protocol_type: str | None = None
+    protocol_name: str | None = None
+    leader_id: str | None = None
+    current_state_timestamp: int = -1
+    members: dict[str, Member] = field(default_factory=dict)
+    static_members: dict[str, str] = field(default_factory=dict)  # group.instance.id -> member id
+    pending_members: dict[str, asyncio.TimerHandle | None] = field(default_factory=dict)  # KIP-394
+    offsets: dict[tuple[str, int], CommittedOffset] = field(default_factory=dict)
+    new_member_added: bool = False
+    in_initial_delay: bool = False
+    join_timer: asyncio.TimerHandle | None = None
+    sync_timer: asyncio.TimerHandle | None = None
+    pending_sync: set[str] = field(default_factory=set)
+
+    # ---- state ------------------------------------------------------------------------------------------
+
+    def transition_to(self, target: GroupState, now_ms: int) -> None:
+        check_transition(self.group_id, self.state, target)
+        self.state = target
+        self.current_state_timestamp = now_ms
+
+    def is_in(self, *states: GroupState) -> bool:
+        return self.state in states
+
+    # ---- members ----------------------------------------------------------------------------------------
+
+    def add(self, member: Member) -> None:
+        if not self.members:
+            self.protocol_type = member.protocol_type
+        if self.leader_id is None:
+            self.leader_id = member.member_id
+        self.members[member.member_id] = member
+        if member.group_instance_id is not None:
+            self.static_members[member.group_instance_id] = member.member_id
+        self.pending_members.pop(member.member_id, None)
+
+    def remove(self, member_id: str) -> Member | None:
+        member = self.members.pop(member_id, None)
+        if member is None:
+            return None
+        if member.group_instance_id is not None and self.static_members.get(member.group_instance_id) == member_id:
+            del self.static_members[member.group_instance_id]
+        self.pending_sync.discard(member_id)
+        if self.leader_id == member_id:
+            self.leader_id = next(iter(self.members), None)
+        return member
+
+    def replace_static_member(self, instance_id: str, old_member_id: str, new_member_id: str) -> Member:
+        member = self.members.pop(old_member_id)
+        member.member_id = new_member_id
+        self.members[new_member_id] = member
+        self.static_members[instance_id] = new_member_id
+        if self.leader_id == old_member_id:
+            self.leader_id = new_member_id
+        if old_member_id in self.pending_sync:
+            self.pending_sync.discard(old_member_id)
+            self.pending_sync.add(new_member_id)
+        return member
+
+    def static_member_id(self, instance_id: str | None) -> str | None:
+        return None if instance_id is None else self.static_members.get(instance_id)
+
+    def is_static_member_fenced(self, member_id: str, instance_id: str | None) -> bool:
+        if instance_id is None:
+            return False
+        known = self.static_members.get(instance_id)
+        return known is not None and known != member_id
+
+    def has_all_members_joined(self) -> bool:
+        return all(m.is_awaiting_join for m in self.members.values()) and not self.pending_members
+
+    def not_yet_rejoined(self) -> list[Member]:
+        return [m for m in self.members.values() if not m.is_awaiting_join]
+
+    def maybe_elect_new_joined_leader(self) -> bool:
+        """Keep a leader that rejoined, else pick a member that did; False if none rejoined."""
+        leader = self.members.get(self.leader_id or "")
+        if leader is not None and leader.is_awaiting_join:
+            return True
+        for member in self.members.values():
+            if member.is_awaiting_join:
+                self.leader_id = member.member_id
+                return True
+        return False
+
+    def rebalance_timeout_ms(self) -> int:
+        return max((m.rebalance_timeout_ms for m in self.members.values()), default=0)
+
+    # ---- protocols --------------------------------------------------------------------------------------
+
+    def candidate_protocols(self) -> list[str]:
+        """Protocols every member supports, in the first member's order of preference."""
+        members = list(self.members.values())
+        if not members:
+            return []
+        common = set(members[0].protocol_names())
+        for member in members[1:]:
+            common &= set(member.protocol_names())
+        return [name for name in members[0].protocol_names() if name in common]
+
+    def supports_protocols(self, protocol_type: str, protocols: list[str]) -> bool:
+        if not self.members:
+            return bool(protocol_type) and bool(protocols)
+        if self.protocol_type != protocol_type:
+            return False
+        common = set(self.candidate_protocols())
+        return any(name in common for name in protocols)
+
+    def select_protocol(self) -> str:
+        """Each member votes for its most preferred candidate; the most votes wins (ties: first member's order)."""
+        candidates = self.candidate_protocols()
+        if not candidates:
+            raise ValueError(f"group {self.group_id} has no protocol all members support")
+        votes = dict.fromkeys(candidates, 0)
+        for member in self.members.values():
+            choice = next(name for name in member.protocol_names() if name in votes)
+            votes[choice] += 1
+        return max(candidates, key=lambda name: (votes[name], -candidates.index(name)))
+
+    def subscribed_topics(self) -> set[str] | None:
+        """Topics the members subscribe to, for the consumer protocol; None when not known."""
+        if self.protocol_type != CONSUMER_PROTOCOL_TYPE or self.protocol_name is None:
+            return None
+        topics: set[str] = set()
+        for member in self.members.values():
+            try:
+                parsed = parse_subscription_topics(member.metadata(self.protocol_name))
+            except (KeyError, ValueError):
+                return None
+            topics.update(parsed)
+        return topics
+
+    def is_subscribed_to(self, topic: str) -> bool:
+        topics = self.subscribed_topics()
+        return True if topics is None else topic in topics
+
+    # ---- records ----------------------------------------------------------------------------------------
+
+    def to_record(self) -> GroupRecord:
+        protocol = self.protocol_name
+        members = tuple(
+            MemberRecord(
+                m.member_id,
+                m.group_instance_id,
+                m.client_id,
+                m.client_host,
+                m.rebalance_timeout_ms,
+                m.session_timeout_ms,
+                m.metadata(protocol) if protocol is not None and protocol in m.protocol_names() else b"",
+                m.assignment,
+            )
+            for m in self.members.values()
+        )
+        return GroupRecord(
+            self.protocol_type or "",
+            self.generation_id,
+            protocol,
+            self.leader_id,
+            self.current_state_timestamp,
+            members,
+        )
+
+    def summary_state(self) -> str:
+        return self.state.value
+
+
+def parse_subscription_topics(data: bytes) -> list[str]:
+    """Topics of a ConsumerProtocolSubscription (any version: int16 version, then [topic string])."""
+    view = memoryview(data)
+    if len(view) < 6:
+        raise ValueError("subscription too short")
+    (count,) = _I32.unpack_from(view, 2)
+    if count < 0 or count > len(view):
+        raise ValueError("bad topic count")
+    pos = 6
+    topics = []
+    for _ in range(count):
+        if pos + 2 > len(view):
+            raise ValueError("truncated subscription")
+        (size,) = _I16.unpack_from(view, pos)
+        pos += 2
+        if size < 0 or pos + size > len(view):
+            raise ValueError("bad topic name length")
+        topics.append(bytes(view[pos : pos + size]).decode("utf-8", errors="replace"))
+        pos += size
+    return topics

@@ -1,0 +1,58 @@
+"""DescribeGroups (key 15), v0-6: state, protocol and members of groups.
+
+Member metadata, assignment and the protocol name are given only while the group is Stable, as Kafka does.
+An unknown group is described as state Dead with error NONE before v6, GROUP_ID_NOT_FOUND from v6.
+"""
+
+from __future__ import annotations
+
+from odradek.broker.handlers.context import RequestContext
+from odradek.broker.handlers.groups import coordinator
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.protocol.messages.describe_groups_request import DescribeGroupsRequest
+from odradek.broker.protocol.messages.describe_groups_response import (
+    DescribedGroup,
+    DescribedGroupMember,
+    DescribeGroupsResponse,
+)
+
+API_KEY = 15
+VERSIONS = (0, 6)
+
+# Kafka's AclOperation bits a group supports (DELETE 6, READ 3, DESCRIBE 8); everyone is allowed until ACLs exist.
+GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
+
+
+async def handle(request: DescribeGroupsRequest, ctx: RequestContext) -> DescribeGroupsResponse:
+    coord = coordinator(ctx)
+    groups = []
+    for group_id in request.groups:
+        d = coord.describe_group(group_id)
+        error = d.error
+        if error == ErrorCode.GROUP_ID_NOT_FOUND and ctx.version < 6:
+            error = ErrorCode.NONE
+        groups.append(
+            DescribedGroup(
+                error_code=error,
+                error_message=None,
+                group_id=group_id,
+                group_state=d.state,
+                protocol_type=d.protocol_type,
+                protocol_data=d.protocol,
+                members=[
+                    DescribedGroupMember(
+                        member_id=m.member_id,
+                        group_instance_id=m.group_instance_id,
+                        client_id=m.client_id,
+                        client_host=m.client_host,
+                        member_metadata=m.metadata,
+                        member_assignment=m.assignment,
+                    )
+                    for m in d.members
+                ],
+                authorized_operations=GROUP_OPERATIONS
+                if request.include_authorized_operations and error == ErrorCode.NONE
+                else -(2**31),
+            )
+        )
+    return DescribeGroupsResponse(groups=groups)

@@ -1,0 +1,56 @@
+"""FindCoordinator (key 10), v0-6: the broker coordinating a group (key_type 0); batched keys from v4.
+
+The coordinator of a group is the leader of its `__consumer_offsets` partition, which is created on the first
+lookup. Transaction coordinators (key_type 1) are not served yet: COORDINATOR_NOT_AVAILABLE. An empty key is
+INVALID_REQUEST, an unknown key type INVALID_REQUEST.
+"""
+
+from __future__ import annotations
+
+from odradek.broker.handlers.context import RequestContext
+from odradek.broker.handlers.groups import coordinator_partition, ensure_offsets_topic
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.protocol.messages.find_coordinator_request import FindCoordinatorRequest
+from odradek.broker.protocol.messages.find_coordinator_response import Coordinator, FindCoordinatorResponse
+
+API_KEY = 10
+VERSIONS = (0, 6)
+
+GROUP, TRANSACTION = 0, 1
+
+
+async def _find(ctx: RequestContext, key: str, key_type: int) -> Coordinator:
+    result = Coordinator(key=key, node_id=-1, host="", port=-1)
+    services = ctx.services
+    if key_type not in (GROUP, TRANSACTION) or not key:
+        result.error_code = ErrorCode.INVALID_REQUEST
+        return result
+    if key_type == TRANSACTION:
+        result.error_code = ErrorCode.COORDINATOR_NOT_AVAILABLE
+        result.error_message = "transactions are not supported yet"
+        return result
+    error = await ensure_offsets_topic(services)
+    partition = coordinator_partition(services, key) if error == ErrorCode.NONE else None
+    broker = services.metadata.image.brokers.get(partition.leader) if partition is not None else None
+    if broker is None:
+        result.error_code = ErrorCode.COORDINATOR_NOT_AVAILABLE
+        return result
+    endpoint = next((e for e in broker.listeners if e.name == ctx.listener), None)
+    host, port = (endpoint.host, endpoint.port) if endpoint is not None else (broker.host, broker.port)
+    result.node_id, result.host, result.port = broker.broker_id, host, port
+    return result
+
+
+async def handle(request: FindCoordinatorRequest, ctx: RequestContext) -> FindCoordinatorResponse:
+    if ctx.version >= 4:
+        return FindCoordinatorResponse(
+            coordinators=[await _find(ctx, key, request.key_type) for key in request.coordinator_keys]
+        )
+    found = await _find(ctx, request.key, request.key_type if ctx.version >= 1 else GROUP)
+    return FindCoordinatorResponse(
+        error_code=found.error_code,
+        error_message=found.error_message,
+        node_id=found.node_id,
+        host=found.host,
+        port=found.port,
+    )

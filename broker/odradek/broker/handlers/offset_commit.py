@@ -1,0 +1,73 @@
+"""OffsetCommit (key 8), v2-9: store a group's consumed positions in __consumer_offsets.
+
+Generation -1 with an empty member id commits for a group without members (standalone consumers, admin
+resets); otherwise the member and generation must be current (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
+REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID). Partitions of topics that do not exist get
+UNKNOWN_TOPIC_OR_PARTITION; metadata over `offset.metadata.max.bytes` gets OFFSET_METADATA_TOO_LARGE.
+v2-4's retention_time_ms sets an expire timestamp as Kafka did. v10 (topic ids) is not served.
+"""
+
+from __future__ import annotations
+
+from odradek.broker.group.coordinator import OffsetCommitEntry
+from odradek.broker.handlers.context import RequestContext
+from odradek.broker.handlers.groups import coordinator
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.protocol.messages.offset_commit_request import OffsetCommitRequest
+from odradek.broker.protocol.messages.offset_commit_response import (
+    OffsetCommitResponse,
+    OffsetCommitResponsePartition,
+    OffsetCommitResponseTopic,
+)
+
+API_KEY = 8
+VERSIONS = (2, 9)
+
+
+async def handle(request: OffsetCommitRequest, ctx: RequestContext) -> OffsetCommitResponse:
+    services = ctx.services
+    image = services.metadata.image
+    now = services.now_ms()
+    expire = now + request.retention_time_ms if ctx.version <= 4 and request.retention_time_ms >= 0 else -1
+    errors: dict[tuple[str, int], ErrorCode] = {}
+    entries: list[OffsetCommitEntry] = []
+    for topic in request.topics:
+        known = image.topics.get(topic.name)
+        for part in topic.partitions:
+            if known is None or part.partition_index not in known.partitions:
+                errors[(topic.name, part.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
+            entries.append(
+                OffsetCommitEntry(
+                    topic.name,
+                    part.partition_index,
+                    part.committed_offset,
+                    part.committed_leader_epoch if ctx.version >= 6 else -1,
+                    part.committed_metadata,
+                    expire,
+                )
+            )
+    if entries:
+        results = await coordinator(ctx).commit_offsets(
+            request.group_id,
+            request.generation_id_or_member_epoch,
+            request.member_id,
+            request.group_instance_id if ctx.version >= 7 else None,
+            entries,
+        )
+        for entry, error in zip(entries, results, strict=True):
+            errors[(entry.topic, entry.partition)] = error
+    return OffsetCommitResponse(
+        topics=[
+            OffsetCommitResponseTopic(
+                name=topic.name,
+                partitions=[
+                    OffsetCommitResponsePartition(
+                        partition_index=p.partition_index, error_code=errors[(topic.name, p.partition_index)]
+                    )
+                    for p in topic.partitions
+                ],
+            )
+            for topic in request.topics
+        ]
+    )

@@ -1,0 +1,72 @@
+"""A coordinator's internal topic seen as a record log: append (key, value) records with acks=all and read
+every record back (used by the group coordinator over `__consumer_offsets`; structurally its CoordinatorLog).
+
+Appends build one uncompressed RecordBatch v2 with CreateTime = now and go through the normal leader append
+(validation, leader epoch, high watermark), then wait for the ISR for at most `timeout_ms`
+(`offsets.commit.timeout.ms`). Reads walk the partition from its log start offset to its high watermark,
+skipping control batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+from odradek.broker.log.log import OffsetOutOfRange
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.records.batch import batch_size_at, iter_batches
+from odradek.broker.records.builder import build_batch
+from odradek.broker.records.record import iter_records
+from odradek.broker.replication.partition import PartitionError
+from odradek.broker.replication.replica_manager import ReplicaManager
+
+READ_CHUNK = 4 * 1024 * 1024
+MAX_DECOMPRESSED = 256 * 1024 * 1024
+
+
+class PartitionRecordLog:
+    def __init__(self, manager: ReplicaManager, topic: str, timeout_ms: Callable[[], int]) -> None:
+        self.manager = manager
+        self.topic = topic
+        self.timeout_ms = timeout_ms
+
+    async def append(self, partition: int, records: Sequence[tuple[bytes, bytes | None]]) -> tuple[ErrorCode, int]:
+        now = self.manager.now_ms()
+        batch = build_batch([(key, value, (), now) for key, value in records])
+        result, leader, last_offset = self.manager.append_to_partition(self.topic, partition, memoryview(batch), -1)
+        if leader is None:
+            return ErrorCode(result.error), -1
+        await self.manager.wait_for_acks([(result, leader, last_offset)], self.timeout_ms())
+        return ErrorCode(result.error), last_offset
+
+    def read(self, partition: int) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+        try:
+            p = self.manager.get_partition(self.topic, partition)
+        except PartitionError:
+            return
+        offset, end = p.log_start_offset, p.high_watermark
+        while offset < end:
+            try:
+                data = p.log.read(offset, READ_CHUNK, end, min_one_message=True).read_bytes()
+            except OffsetOutOfRange:
+                return
+            complete = _complete_prefix(data)
+            if complete == 0:
+                return
+            for header in iter_batches(memoryview(data)[:complete]):
+                if header.next_offset <= offset:
+                    continue
+                if not header.is_control:
+                    for record in iter_records(data, header, MAX_DECOMPRESSED):
+                        if record.offset >= offset:
+                            yield record.offset, record.key, record.value
+                offset = header.next_offset
+
+
+def _complete_prefix(data: bytes) -> int:
+    """Length of the whole batches at the start of `data` (a read may end inside a batch)."""
+    position = 0
+    while True:
+        size = batch_size_at(data, position)
+        if size is None or position + size > len(data):
+            return position
+        position += size
