@@ -665,6 +665,7 @@ class GroupCoordinator:
             group.join_timer = loop.call_later(delay / 1000.0, self._initial_join_expired, group, remaining)
         else:
             group.join_timer = loop.call_later(rebalance_timeout / 1000.0, self._join_expired, group)
+            self._maybe_complete_join(group)
 
     def _initial_join_expired(self, group: ClassicGroup, remaining_ms: int) -> None:
         group.join_timer = None
