@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 
 import pytest
 from it_support import BrokerProcess, ck_consume, ck_create_topic, ck_produce
@@ -77,3 +78,38 @@ def test_query_offsets_by_timestamp(broker: BrokerProcess, topic: str) -> None:
     out = kcat("-b", broker.bootstrap, "-Q", "-t", f"{topic}:0:{base}")
     assert f"{topic} [0] offset 0" in out, out
     ck_produce(broker.bootstrap, topic, [b"later"])  # the partition still takes writes after the queries
+
+
+def test_balanced_consumer_group(broker_factory: Callable[..., BrokerProcess], topic: str) -> None:
+    """kcat -G (librdkafka 2.0.2's balanced consumer): joins a group, consumes everything, commits on exit."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    broker = broker_factory({"group.initial.rebalance.delay.ms": "0"})
+    ck_create_topic(broker.bootstrap, topic, partitions=2)
+    for partition in (0, 1):
+        ck_produce(broker.bootstrap, topic, [f"{partition}-{i}".encode() for i in range(5)], partition=partition)
+    out = kcat(
+        "-b",
+        broker.bootstrap,
+        "-G",
+        "kcat-group",
+        topic,
+        "-o",
+        "beginning",
+        "-c",
+        "10",
+        "-f",
+        "%p %o %s\\n",
+        "-X",
+        "enable.auto.commit=true",
+        "-X",
+        "auto.commit.interval.ms=100",
+    )
+    lines = sorted(out.split("\n")[:-1])
+    assert lines == sorted(f"{p} {i} {p}-{i}" for p in (0, 1) for i in range(5))
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "kcat-group"})
+    try:
+        committed = consumer.committed([TopicPartition(topic, p) for p in (0, 1)], timeout=10)
+    finally:
+        consumer.close()
+    assert [tp.offset for tp in committed] == [5, 5]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.metadata.image import TopicImage
@@ -41,6 +42,13 @@ def error_topic(name: str | None, error: ErrorCode, topic_id: uuid.UUID = UUID_Z
 
 
 async def auto_create(services: BrokerServices, name: str) -> MetadataResponseTopic:
+    if name == OFFSETS_TOPIC:
+        # As Kafka does, the internal topic is created with its own settings, never the defaults.
+        from odradek.broker.handlers.groups import ensure_offsets_topic
+
+        await ensure_offsets_topic(services)
+        offsets = services.metadata.image.topics.get(name)
+        return describe_topic(offsets) if offsets is not None else error_topic(name, ErrorCode.LEADER_NOT_AVAILABLE)
     config = services.config
     try:
         topic = await services.controller.create_topic(
