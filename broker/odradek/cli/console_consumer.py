@@ -1,19 +1,34 @@
-"""`odradek console-consumer`: print records, as kafka-console-consumer.sh, in partition-assignment mode.
+"""`odradek console-consumer`: print records, as kafka-console-consumer.sh.
 
-Assigns `--partition` (or every partition of `--topic`) from `--offset` (earliest, latest or a number;
-`--from-beginning` means earliest; default latest). Each record is printed as Kafka's DefaultMessageFormatter
-does: optional `CreateTime:ts`, `Partition:p`, `Offset:o`, key, each followed by `key.separator`
-(default TAB), then the value and `line.separator` (default newline); a null key or value prints `null`.
-At the end `Processed a total of N messages` goes to stderr.
-Subscribe mode (`--group`) is not implemented yet and is refused.
+Two modes, chosen as Kafka chooses them:
+
+- Subscribe mode, when a consumer group is given (`--group G`, or `group.id` in `--consumer-property` /
+  `--consumer.config`; all given values must agree): the consumer joins the group and subscribes to `--topic` or
+  to the topics whose names fully match `--include REGEX`. Where the group has a committed offset it resumes
+  there; elsewhere `auto.offset.reset` decides, which is `earliest` with `--from-beginning` and `latest` otherwise
+  (an explicit conflicting `auto.offset.reset` is refused). Offsets are committed as by any consumer
+  (`enable.auto.commit`, librdkafka's default true), only for records printed, and once more on exit; on exit,
+  Ctrl-C or SIGTERM the consumer closes, which commits and leaves the group. `--partition` and `--offset` cannot
+  be combined with a group.
+- Assign mode, without a group: assigns `--partition` (or every partition of `--topic`, or of every topic matching
+  `--include`) from `--offset` (earliest, latest or a number; `--from-beginning` means earliest; default latest),
+  with a throw-away group id and no commits.
+
+Each record is printed as Kafka's DefaultMessageFormatter does: optional `CreateTime:ts`, `Partition:p`,
+`Offset:o`, key, each followed by `key.separator` (default TAB), then the value and `line.separator` (default
+newline); a null key or value prints `null`. At the end `Processed a total of N messages` goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
+import signal
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -22,6 +37,7 @@ from odradek.cli.common import (
     add_bootstrap_options,
     client_config,
     describe_kafka_error,
+    load_properties_file,
     parse_assignments,
     parse_key_values,
     probe_metadata,
@@ -46,24 +62,81 @@ class RecordFormat:
 
 def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "console-consumer", help="print records of a topic (kafka-console-consumer, assign mode)"
+        "console-consumer", help="print records of topics (kafka-console-consumer)"
     )
     add_bootstrap_options(parser, config_flag="--consumer.config")
-    parser.add_argument("--topic", required=True)
-    parser.add_argument("--partition", type=int, help="consume only this partition (default: all of them)")
+    parser.add_argument("--topic", help="the topic to consume (this or --include)")
+    parser.add_argument("--include", metavar="REGEX", help="consume every topic whose name fully matches REGEX")
+    parser.add_argument("--partition", type=int, help="consume only this partition (assign mode; needs --topic)")
+    parser.add_argument("--offset", default=None, help="assign mode: earliest, latest or an offset (default latest)")
     parser.add_argument(
-        "--offset", default=None, help="earliest, latest or an offset number (default latest)"
+        "--from-beginning", action="store_true", help="start at the earliest offset where no offset is committed"
     )
-    parser.add_argument("--from-beginning", action="store_true", help="start at the earliest offset")
     parser.add_argument("--max-messages", type=int, help="exit after this many records")
     parser.add_argument("--timeout-ms", type=int, help="exit when no record arrives for this long")
-    parser.add_argument(
-        "--property", action="append", metavar="K=V[,K2=V2]", help="print.key, print.offset, ..."
-    )
+    parser.add_argument("--property", action="append", metavar="K=V[,K2=V2]", help="print.key, print.offset, ...")
     parser.add_argument("--consumer-property", action="append", metavar="K=V", help="consumer config entry")
-    parser.add_argument("--group", help="(not supported yet: subscribe mode comes later)")
+    parser.add_argument("--group", help="consumer group id: subscribe, commit offsets, take part in rebalances")
     parser.add_argument("--isolation-level", choices=("read_uncommitted", "read_committed"))
     parser.set_defaults(run=run)
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """How to consume: `group` None means assign mode; exactly one of `topic` and `include` is set."""
+
+    group: str | None
+    topic: str | None
+    include: str | None
+    partition: int | None
+    offset: int
+
+
+def consumer_mode(
+    *,
+    topic: str | None,
+    include: str | None,
+    partition: int | None,
+    offset: str | None,
+    from_beginning: bool,
+    group_ids: Sequence[str],
+) -> Mode:
+    """Kafka's ConsoleConsumerOptions rules for topic/include/partition/offset/group, with its messages."""
+    if (topic is None) == (include is None):
+        raise CliError("Exactly one of --topic or --include is required")
+    if partition is not None and topic is None:
+        raise CliError("The topic is required when partition is specified.")
+    distinct = list(dict.fromkeys(group_ids))
+    if len(distinct) > 1:
+        raise CliError(
+            "The group ids provided in different places (directly using '--group', via '--consumer-property', "
+            "or via '--consumer.config') do not match. Detected group ids: " + ", ".join(f"'{g}'" for g in distinct)
+        )
+    group = distinct[0] if distinct else None
+    if group is not None and partition is not None:
+        raise CliError("Options group and partition cannot be specified together.")
+    if group is not None and offset is not None:
+        raise CliError("The partition is required when offset is specified.")
+    return Mode(group, topic, include, partition, start_offset(offset, from_beginning))
+
+
+def auto_offset_reset(properties: Mapping[str, str], from_beginning: bool) -> str:
+    """auto.offset.reset in subscribe mode: an explicit value wins, else earliest with --from-beginning, else latest."""
+    explicit = properties.get("auto.offset.reset")
+    if explicit is None:
+        return "earliest" if from_beginning else "latest"
+    if from_beginning and explicit != "earliest":
+        raise CliError(
+            f"Can't simultaneously specify --from-beginning and 'auto.offset.reset={explicit}', "
+            "please remove one option"
+        )
+    return explicit
+
+
+def subscription_pattern(include: str) -> str:
+    """librdkafka subscribes to a regex when the name starts with `^`; anchored so it matches whole names (Java's
+    Pattern.matcher(topic).matches(), as Kafka uses it)."""
+    return f"^({include})$"
 
 
 def start_offset(offset: str | None, from_beginning: bool) -> int:
@@ -79,9 +152,7 @@ def start_offset(offset: str | None, from_beginning: bool) -> int:
     try:
         value = int(offset)
     except ValueError:
-        raise CliError(
-            f"The provided offset value '{offset}' is incorrect: use earliest, latest or a number"
-        ) from None
+        raise CliError(f"The provided offset value '{offset}' is incorrect: use earliest, latest or a number") from None
     if value < 0:
         raise CliError(f"The provided offset value '{offset}' is incorrect: offsets are non-negative")
     return value
@@ -141,33 +212,86 @@ def format_record(
 
 
 def run(args: argparse.Namespace) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
-    if args.group:
-        raise CliError("--group (subscribe mode) is not supported yet; use --partition or all partitions")
     if args.max_messages is not None and args.max_messages < 0:
         raise CliError("--max-messages must be non-negative")
-    offset = start_offset(args.offset, args.from_beginning)
     properties: dict[str, str] = {}
     for item in args.property or ():
         properties.update(parse_key_values(item))
     fmt = record_format(properties)
     extra = parse_assignments(args.consumer_property)
+    file_props = load_properties_file(args.command_config) if args.command_config else {}
+    group_ids = [g for g in (args.group, file_props.get("group.id"), extra.get("group.id")) if g is not None]
+    mode = consumer_mode(
+        topic=args.topic,
+        include=args.include,
+        partition=args.partition,
+        offset=args.offset,
+        from_beginning=args.from_beginning,
+        group_ids=group_ids,
+    )
     if args.isolation_level:
         extra["isolation.level"] = args.isolation_level
-    config = client_config(
-        args, extra, **{"group.id": f"console-consumer-{os.getpid()}", "enable.auto.commit": False}
-    )
-    consumer = Consumer(config)
-    try:
-        metadata = probe_metadata(consumer, args.bootstrap_server, args.topic)
-        partitions = _partitions(metadata, args.topic, args.partition)
-        consumer.assign([TopicPartition(args.topic, p, offset) for p in partitions])
-        count = consume_loop(consumer, fmt, sys.stdout.buffer, args.max_messages, args.timeout_ms)
-    finally:
-        consumer.close()
+    if mode.group is None:
+        defaults: dict[str, Any] = {"group.id": f"console-consumer-{os.getpid()}", "enable.auto.commit": False}
+    else:
+        reset = auto_offset_reset({**file_props, **extra}, args.from_beginning)
+        defaults = {"client.id": "console-consumer", "auto.offset.reset": reset}
+        extra["group.id"] = mode.group
+    config = client_config(args, extra, **defaults)
+    with _sigterm_as_interrupt():
+        count = _consume(args, mode, fmt, config)
     print(f"Processed a total of {count} messages", file=sys.stderr)
     return 0
+
+
+def _consume(args: argparse.Namespace, mode: Mode, fmt: RecordFormat, config: dict[str, Any]) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(config)
+    try:
+        if mode.group is not None:
+            probe_metadata(consumer, args.bootstrap_server)
+            consumer.subscribe([mode.topic if mode.topic is not None else subscription_pattern(mode.include or "")])
+        else:
+            metadata = probe_metadata(consumer, args.bootstrap_server, mode.topic)
+            assignment = [
+                TopicPartition(topic, p, mode.offset)
+                for topic in _assign_topics(metadata, mode)
+                for p in _partitions(metadata, topic, mode.partition)
+            ]
+            consumer.assign(assignment)
+        return consume_loop(consumer, fmt, sys.stdout.buffer, args.max_messages, args.timeout_ms)
+    finally:
+        # Commits the offsets of printed records (group mode) and leaves the group; bounded by librdkafka.
+        consumer.close()
+
+
+def _assign_topics(metadata: Any, mode: Mode) -> list[str]:
+    if mode.topic is not None:
+        return [mode.topic]
+    try:
+        regex = re.compile(mode.include or "")
+    except re.error as exc:
+        raise CliError(f"Invalid --include regular expression: {exc}") from None
+    return sorted(t for t in metadata.topics if regex.fullmatch(t))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the consumer like Ctrl-C (Kafka's shutdown hook): close, commit, leave the group."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (tests calling main() from a worker): leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _partitions(metadata: Any, topic: str, partition: int | None) -> list[int]:

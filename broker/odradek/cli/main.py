@@ -15,6 +15,7 @@ from odradek.cli import (
     configs,
     console_consumer,
     console_producer,
+    consumer_groups,
     consumer_perf,
     delegate,
     delete_records,
@@ -23,7 +24,16 @@ from odradek.cli import (
 )
 from odradek.cli.common import CliError, describe_kafka_error
 
-_TOOLS = (topics, configs, delete_records, console_producer, console_consumer, producer_perf, consumer_perf)
+_TOOLS = (
+    topics,
+    configs,
+    delete_records,
+    console_producer,
+    console_consumer,
+    consumer_groups,
+    producer_perf,
+    consumer_perf,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

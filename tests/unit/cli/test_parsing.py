@@ -63,9 +63,7 @@ def test_entity_type_choices() -> None:
 
 
 def test_add_config_and_delete_config_parsing() -> None:
-    assert parse_key_values(
-        "retention.ms=1000, cleanup.policy=compact,ssl.endpoint.identification.algorithm="
-    ) == {
+    assert parse_key_values("retention.ms=1000, cleanup.policy=compact,ssl.endpoint.identification.algorithm=") == {
         "retention.ms": "1000",
         "cleanup.policy": "compact",
         "ssl.endpoint.identification.algorithm": "",
@@ -128,10 +126,10 @@ def test_console_consumer_offsets() -> None:
         start_offset("5", True)
 
 
-def test_console_consumer_group_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main.main(["console-consumer", "--topic", "t", "--group", "g"]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--group" in err and "not supported yet" in err
+def test_console_consumer_group_and_include_options() -> None:
+    args = parse("console-consumer", "--include", "orders-.*", "--group", "g", "--from-beginning")
+    assert args.topic is None and args.include == "orders-.*" and args.group == "g" and args.from_beginning
+    assert cli_main.main(["console-consumer", "--group", "g"]) == 1  # neither --topic nor --include
 
 
 def test_perf_test_options() -> None:
