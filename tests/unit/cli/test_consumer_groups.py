@@ -8,11 +8,14 @@ with Python's %-formatting, so a test compares against the Java format string ra
 from __future__ import annotations
 
 import argparse
+import socket
+import time
 from typing import Any
 
 import pytest
 from odradek.cli import group_views as views
 from odradek.cli import main as cli_main
+from odradek.cli import rdkafka_admin
 from odradek.cli.common import CliError
 from odradek.cli.console_consumer import (
     OFFSET_BEGINNING,
@@ -495,3 +498,23 @@ def test_console_consumer_group_options_refused_before_connecting(capsys: pytest
     assert capsys.readouterr().err == "Error: Options group and partition cannot be specified together.\n"
     assert cli_main.main([*argv, "--consumer-property", "group.id=other"]) == 1
     assert "do not match" in capsys.readouterr().err
+
+
+# -- OffsetDelete through librdkafka's C API -------------------------------------------------------------------
+
+
+def test_rdkafka_admin_loads_the_bundled_librdkafka() -> None:
+    assert rdkafka_admin.error_text(69) == "Broker: The group id does not exist"
+    assert "subscribed" in rdkafka_admin.error_text(86)
+
+
+def test_rdkafka_admin_reports_a_request_error_and_bad_config() -> None:
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        config = {"bootstrap.servers": f"127.0.0.1:{sock.getsockname()[1]}", "log_level": 0}
+        started = time.monotonic()
+        result = rdkafka_admin.delete_consumer_group_offsets(config, "g", [("t", 0)], timeout_s=0.5)
+    assert result.error_code == -185 and "Timed out" in result.error_text and result.partitions == {}
+    assert time.monotonic() - started < 10
+    with pytest.raises(CliError, match=r"^Invalid client configuration no\.such\.key=1: No such configuration"):
+        rdkafka_admin.delete_consumer_group_offsets({"no.such.key": "1"}, "g", [("t", 0)], timeout_s=0.5)
