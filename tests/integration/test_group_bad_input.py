@@ -9,8 +9,7 @@ its committed offsets are intact, and a confluent-kafka consumer in a group of i
 
 Expected errors come from Apache Kafka's classic group coordinator (the Java `GroupCoordinatorService`,
 `GroupMetadataManager`, `OffsetMetadataManager` and `classic.ClassicGroup` of group-coordinator/, and the Scala
-`GroupCoordinator`/`GroupMetadataManager` of core/ before it); the source is named next to each case. Cases where
-Odradek answers differently are `xfail(strict=True)` with the difference in the reason.
+`GroupCoordinator`/`GroupMetadataManager` of core/ before it); the source is named next to each case.
 """
 
 from __future__ import annotations
@@ -626,13 +625,6 @@ def test_join_current_member_with_other_protocol_type(gbroker: BrokerProcess, he
     assert_group_healthy(gbroker, healthy, consumer=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Odradek checks the protocols before group.max.size (coordinator._join_unknown_member) and answers "
-    "INCONSISTENT_GROUP_PROTOCOL; Kafka checks the size first (GroupMetadataManager.classicGroupJoinToClassicGroup: "
-    "acceptJoiningMember before classicGroupJoinNewMember; Scala GroupCoordinator.handleJoinGroup likewise): "
-    "GROUP_MAX_SIZE_REACHED",
-)
 def test_join_full_group_with_other_protocol_type_gets_max_size(gbroker: BrokerProcess, healthy: Group) -> None:
     conn = Conn(gbroker.port)
     try:
@@ -760,14 +752,6 @@ def test_fenced_static_member(gbroker: BrokerProcess) -> None:
         group.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A static leader rejoining a Stable group with JoinGroup v5-8 gets its new member id as `leader` from "
-    "Odradek (coordinator._replace_static_member returns group.leader_id after the replacement); Kafka returns the "
-    "OLD leader id so the client does not run a trivial assignment (GroupMetadataManager."
-    "updateStaticMemberThenRebalanceOrCompleteJoin: setLeader(currentLeader) unless supportsSkippingAssignment, "
-    "Scala GroupCoordinator.updateStaticMemberAndRebalance: leaderId = currentLeader)",
-)
 def test_static_leader_rejoin_before_v9_gets_old_leader_id(gbroker: BrokerProcess) -> None:
     group = form_group(gbroker.port, new_group_id("static-leader"), instance_ids=("inst-a", None))
     try:
@@ -806,13 +790,6 @@ def test_static_leader_rejoin_v9_skips_assignment(gbroker: BrokerProcess) -> Non
         group.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A current dynamic member naming a group.instance.id the group does not know is accepted by Odradek "
-    "(ClassicGroup.is_static_member_fenced is False for an unknown instance id and the member id alone is "
-    "checked); Kafka's ClassicGroup.validateMember answers UNKNOWN_MEMBER_ID when the instance id is not a static "
-    "member (used by Heartbeat, SyncGroup, OffsetCommit and JoinGroup of an existing member)",
-)
 @pytest.mark.parametrize("api", ["heartbeat", "sync", "commit", "join"])
 def test_current_member_with_unknown_instance_id(gbroker: BrokerProcess, healthy: Group, api: str) -> None:
     m, gid, gen = healthy.follower, healthy.group_id, healthy.generation
@@ -842,13 +819,6 @@ def test_sync_group_with_other_protocol(gbroker: BrokerProcess, healthy: Group) 
     assert_group_healthy(gbroker, healthy, consumer=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SyncGroup v5 with a null protocol type or name: Kafka answers INCONSISTENT_GROUP_PROTOCOL "
-    "(KafkaApis.handleSyncGroupRequest: !syncGroupRequest.areMandatoryProtocolTypeAndNamePresent(), 'Starting "
-    "from version 5, ProtocolType and ProtocolName fields are mandatory'); Odradek treats null as not given and "
-    "answers NONE with the assignment",
-)
 @pytest.mark.parametrize("missing", ["type", "name"])
 def test_sync_group_v5_without_protocol(gbroker: BrokerProcess, healthy: Group, missing: str) -> None:
     m, gid, gen = healthy.follower, healthy.group_id, healthy.generation
@@ -861,14 +831,6 @@ def test_sync_group_v5_without_protocol(gbroker: BrokerProcess, healthy: Group, 
     assert error == E.INCONSISTENT_GROUP_PROTOCOL, E(error).name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="An empty group id: Kafka answers INVALID_GROUP_ID for Heartbeat, SyncGroup, LeaveGroup and OffsetDelete "
-    "(GroupCoordinatorService: isGroupIdNotEmpty checks; Scala GroupCoordinator.validateGroupStatus/"
-    'isValidGroupId allows "" only for OffsetCommit, OffsetFetch, DescribeGroups and DeleteGroups); Odradek '
-    'looks the group "" up and answers UNKNOWN_MEMBER_ID (Heartbeat, SyncGroup, per member for LeaveGroup) or '
-    "GROUP_ID_NOT_FOUND (OffsetDelete)",
-)
 @pytest.mark.parametrize("api", ["heartbeat", "sync", "leave", "offset_delete"])
 def test_empty_group_id_elsewhere(gbroker: BrokerProcess, api: str) -> None:
     conn = Conn(gbroker.port)
@@ -910,13 +872,6 @@ def test_offset_metadata_too_large_only_for_that_partition(gbroker: BrokerProces
     assert_group_healthy(gbroker, healthy, consumer=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="offset.metadata.max.bytes is compared with the metadata's UTF-8 byte length by Odradek "
-    "(coordinator.commit_offsets: len(metadata.encode())), but with Java's String.length() (UTF-16 code units) by "
-    "Kafka (OffsetMetadataManager.isMetadataInvalid: metadata.length() > offsetMetadataMaxSize; Scala "
-    "GroupMetadataManager.validateOffsetMetadataLength): 2049 x U+00E9 = 4098 bytes but 2049 chars is accepted",
-)
 def test_offset_metadata_limit_counts_characters(gbroker: BrokerProcess, healthy: Group) -> None:
     leader = healthy.member(healthy.leader)
     request = commit_request(healthy.group_id, healthy.generation, leader.member_id, {(OTHER, 0): (1, "\u00e9" * 2049)})
@@ -966,12 +921,6 @@ def test_commit_with_generation_into_unknown_group_before_v9(gbroker: BrokerProc
         conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OffsetCommit v9 with generation >= 0 into a group that does not exist: Kafka answers GROUP_ID_NOT_FOUND "
-    "('Starting from version 9 of the OffsetCommit API, we return GROUP_ID_NOT_FOUND', OffsetMetadataManager."
-    "validateOffsetCommit); Odradek answers ILLEGAL_GENERATION for every version",
-)
 def test_commit_with_generation_into_unknown_group_v9(gbroker: BrokerProcess) -> None:
     conn = Conn(gbroker.port)
     try:
@@ -1030,12 +979,6 @@ def test_find_coordinator_unknown_key_type(gbroker: BrokerProcess) -> None:
         conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="An empty group key: Odradek answers INVALID_REQUEST (handlers/find_coordinator.py), Kafka has no such "
-    'check (KafkaApis.getCoordinator: groupCoordinator.partitionFor("") = abs("".hashCode) % n = partition 0) '
-    "and answers NONE with that partition's leader",
-)
 @pytest.mark.parametrize("version", [3, 4])
 def test_find_coordinator_empty_group_key(gbroker: BrokerProcess, version: int) -> None:
     conn = Conn(gbroker.port)

@@ -15,6 +15,7 @@ from typing import Any
 
 from odradek.broker.group.offsets_topic import GroupRecord, MemberRecord, OffsetAndMetadata
 from odradek.broker.group.state import GroupState, check_transition
+from odradek.broker.protocol.errors import ErrorCode
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
 
@@ -138,11 +139,17 @@ class ClassicGroup:
     def static_member_id(self, instance_id: str | None) -> str | None:
         return None if instance_id is None else self.static_members.get(instance_id)
 
-    def is_static_member_fenced(self, member_id: str, instance_id: str | None) -> bool:
-        if instance_id is None:
-            return False
-        known = self.static_members.get(instance_id)
-        return known is not None and known != member_id
+    def validate_member(self, member_id: str, instance_id: str | None) -> ErrorCode:
+        """Kafka's ClassicGroup.validateMember: the instance id must be this member's, the member known."""
+        if instance_id is not None:
+            known = self.static_members.get(instance_id)
+            if known is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID
+            if known != member_id:
+                return ErrorCode.FENCED_INSTANCE_ID
+        if member_id not in self.members:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        return ErrorCode.NONE
 
     def has_all_members_joined(self) -> bool:
         return all(m.is_awaiting_join for m in self.members.values()) and not self.pending_members

@@ -396,11 +396,11 @@ class GroupCoordinator:
     ) -> JoinResult:
         if group.is_in(S.DEAD):
             return JoinResult(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-        if not group.supports_protocols(protocol_type, [name for name, _ in protocols]):
-            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
         existing_id = group.static_member_id(instance_id)
         if existing_id is None and len(group.members) + len(group.pending_members) >= self.config.max_size:
             return JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED)
+        if not group.supports_protocols(protocol_type, [name for name, _ in protocols]):
+            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
         new_member_id = f"{client_id}-{uuid.uuid4()}"
         if instance_id is not None:
             if existing_id is not None:
@@ -476,11 +476,10 @@ class GroupCoordinator:
                 protocols,
                 from_pending=True,
             )
-        if group.is_static_member_fenced(member_id, instance_id):
-            return JoinResult(ErrorCode.FENCED_INSTANCE_ID, member_id)
-        member = group.members.get(member_id)
-        if member is None:
-            return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id)
+        error = group.validate_member(member_id, instance_id)
+        if error is not ErrorCode.NONE:
+            return JoinResult(error, member_id)
+        member = group.members[member_id]
         if group.is_in(S.PREPARING_REBALANCE):
             return await self._update_member_and_rebalance(
                 group, member, protocols, session_timeout_ms, rebalance_timeout_ms
@@ -596,6 +595,7 @@ class GroupCoordinator:
             assert old.sync_future is not None
             old.sync_future.set_result(SyncResult(ErrorCode.FENCED_INSTANCE_ID))
         old_protocols = old.protocols
+        current_leader = group.leader_id
         member = group.replace_static_member(instance_id, old_member_id, new_member_id)
         member.session_timeout_ms = session_timeout_ms
         member.rebalance_timeout_ms = rebalance_timeout_ms
@@ -613,6 +613,8 @@ class GroupCoordinator:
                     member.protocols = old_protocols
                     group.replace_static_member(instance_id, new_member_id, old_member_id)
                     return JoinResult(error)
+                # A rejoining static leader must not run the assignment again: v9+ says so with skip_assignment;
+                # older versions get the leader's previous member id, so the client does not see itself as leader.
                 is_leader = group.leader_id == new_member_id
                 return JoinResult(
                     ErrorCode.NONE,
@@ -620,7 +622,7 @@ class GroupCoordinator:
                     group.generation_id,
                     group.protocol_type,
                     group.protocol_name,
-                    group.leader_id or "",
+                    new_member_id if is_leader and supports_skip_assignment else (current_leader or ""),
                     skip_assignment=is_leader and supports_skip_assignment,
                     members=self._member_list(group) if is_leader and supports_skip_assignment else [],
                 )
@@ -838,6 +840,8 @@ class GroupCoordinator:
         protocol_name: str | None,
         assignments: list[tuple[str, bytes]],
     ) -> SyncResult:
+        if not group_id:
+            return SyncResult(ErrorCode.INVALID_GROUP_ID)
         try:
             self._check_coordinator(group_id)
         except CoordinatorError as exc:
@@ -847,11 +851,10 @@ class GroupCoordinator:
             return SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)
         if group.is_in(S.DEAD):
             return SyncResult(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-        if group.is_static_member_fenced(member_id, group_instance_id):
-            return SyncResult(ErrorCode.FENCED_INSTANCE_ID)
-        member = group.members.get(member_id)
-        if member is None:
-            return SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)
+        error = group.validate_member(member_id, group_instance_id)
+        if error is not ErrorCode.NONE:
+            return SyncResult(error)
+        member = group.members[member_id]
         if generation_id != group.generation_id:
             return SyncResult(ErrorCode.ILLEGAL_GENERATION)
         if (protocol_type is not None and protocol_type != group.protocol_type) or (
@@ -900,6 +903,8 @@ class GroupCoordinator:
     # ==== Heartbeat, LeaveGroup ================================================================================
 
     def heartbeat(self, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int) -> ErrorCode:
+        if not group_id:
+            return ErrorCode.INVALID_GROUP_ID
         try:
             self._check_coordinator(group_id)
         except CoordinatorError as exc:
@@ -909,11 +914,10 @@ class GroupCoordinator:
             return ErrorCode.UNKNOWN_MEMBER_ID
         if group.is_in(S.DEAD):
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        if group.is_static_member_fenced(member_id, group_instance_id):
-            return ErrorCode.FENCED_INSTANCE_ID
-        member = group.members.get(member_id)
-        if member is None or group.is_in(S.EMPTY):
-            return ErrorCode.UNKNOWN_MEMBER_ID
+        error = group.validate_member(member_id, group_instance_id)
+        if error is not ErrorCode.NONE or group.is_in(S.EMPTY):
+            return error if error is not ErrorCode.NONE else ErrorCode.UNKNOWN_MEMBER_ID
+        member = group.members[member_id]
         if generation_id != group.generation_id:
             return ErrorCode.ILLEGAL_GENERATION
         self._heartbeat(group, member)
@@ -923,6 +927,8 @@ class GroupCoordinator:
 
     def leave_group(self, group_id: str, leaving: list[LeaveMember]) -> tuple[ErrorCode, list[ErrorCode]]:
         """(group error, one error per leaving member)."""
+        if not group_id:
+            return ErrorCode.INVALID_GROUP_ID, [ErrorCode.INVALID_GROUP_ID] * len(leaving)
         try:
             self._check_coordinator(group_id)
         except CoordinatorError as exc:
@@ -968,7 +974,10 @@ class GroupCoordinator:
         member_id: str,
         group_instance_id: str | None,
         entries: list[OffsetCommitEntry],
+        unknown_group_error: ErrorCode = ErrorCode.ILLEGAL_GENERATION,
     ) -> list[ErrorCode]:
+        """Commit offsets; a commit with a generation into a group that does not exist gets
+        `unknown_group_error` (ILLEGAL_GENERATION before OffsetCommit v9, GROUP_ID_NOT_FOUND from v9)."""
         try:
             partition = self._check_coordinator(group_id)
         except CoordinatorError as exc:
@@ -976,7 +985,7 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         if group is None:
             if generation_id >= 0:
-                return [ErrorCode.ILLEGAL_GENERATION] * len(entries)
+                return [unknown_group_error] * len(entries)
             group = self.groups[group_id] = ClassicGroup(group_id, partition)
         error = self._validate_commit(group, generation_id, member_id, group_instance_id)
         if error is not ErrorCode.NONE:
@@ -990,7 +999,7 @@ class GroupCoordinator:
         accepted: list[tuple[tuple[str, int], OffsetAndMetadata]] = []
         for entry in entries:
             metadata = entry.metadata or ""
-            if len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+            if len(metadata.encode("utf-16-le")) // 2 > self.config.offset_metadata_max_bytes:  # Java length()
                 results.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 continue
             value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, entry.expire_timestamp)
@@ -1020,12 +1029,11 @@ class GroupCoordinator:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if generation_id < 0 and group.is_in(S.EMPTY):
             return ErrorCode.NONE  # a standalone consumer, or an admin reset on an inactive group
-        if group.is_static_member_fenced(member_id, instance_id):
-            return ErrorCode.FENCED_INSTANCE_ID
+        error = group.validate_member(member_id, instance_id)
+        if error is not ErrorCode.NONE:
+            return error
         if group.is_in(S.COMPLETING_REBALANCE):
             return ErrorCode.REBALANCE_IN_PROGRESS
-        if member_id not in group.members:
-            return ErrorCode.UNKNOWN_MEMBER_ID
         if generation_id != group.generation_id:
             return ErrorCode.ILLEGAL_GENERATION
         return ErrorCode.NONE
@@ -1051,6 +1059,8 @@ class GroupCoordinator:
     async def delete_offsets(
         self, group_id: str, partitions: list[tuple[str, int]]
     ) -> tuple[ErrorCode, list[ErrorCode]]:
+        if not group_id:
+            return ErrorCode.INVALID_GROUP_ID, []
         try:
             self._check_coordinator(group_id)
         except CoordinatorError as exc:

@@ -1,8 +1,8 @@
 """FindCoordinator (key 10), v0-6: the broker coordinating a group (key_type 0); batched keys from v4.
 
 The coordinator of a group is the leader of its `__consumer_offsets` partition, which is created on the first
-lookup. Transaction coordinators (key_type 1) are not served yet: COORDINATOR_NOT_AVAILABLE. An empty key is
-INVALID_REQUEST, an unknown key type INVALID_REQUEST.
+lookup. Transaction coordinators (key_type 1) are not served yet: COORDINATOR_NOT_AVAILABLE. An unknown key type
+is INVALID_REQUEST; an empty key is answered like any other (Kafka maps it to partition 0).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ GROUP, TRANSACTION = 0, 1
 async def _find(ctx: RequestContext, key: str, key_type: int) -> Coordinator:
     result = Coordinator(key=key, node_id=-1, host="", port=-1)
     services = ctx.services
-    if key_type not in (GROUP, TRANSACTION) or not key:
+    if key_type not in (GROUP, TRANSACTION):
         result.error_code = ErrorCode.INVALID_REQUEST
         return result
     if key_type == TRANSACTION:

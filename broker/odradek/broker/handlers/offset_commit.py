@@ -54,6 +54,7 @@ async def handle(request: OffsetCommitRequest, ctx: RequestContext) -> OffsetCom
             request.member_id,
             request.group_instance_id if ctx.version >= 7 else None,
             entries,
+            ErrorCode.GROUP_ID_NOT_FOUND if ctx.version >= 9 else ErrorCode.ILLEGAL_GENERATION,
         )
         for entry, error in zip(entries, results, strict=True):
             errors[(entry.topic, entry.partition)] = error

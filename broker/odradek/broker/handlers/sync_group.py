@@ -1,12 +1,13 @@
 """SyncGroup (key 14), v0-5: the leader sends the assignment, every member receives its own.
 
-From v5 the protocol type and name are checked against the group's (INCONSISTENT_GROUP_PROTOCOL).
+From v5 the protocol type and name are mandatory and checked against the group's (INCONSISTENT_GROUP_PROTOCOL).
 """
 
 from __future__ import annotations
 
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator
+from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.sync_group_request import SyncGroupRequest
 from odradek.broker.protocol.messages.sync_group_response import SyncGroupResponse
 
@@ -16,6 +17,8 @@ VERSIONS = (0, 5)
 
 async def handle(request: SyncGroupRequest, ctx: RequestContext) -> SyncGroupResponse:
     version = ctx.version
+    if version >= 5 and (request.protocol_type is None or request.protocol_name is None):
+        return SyncGroupResponse(error_code=ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
     result = await coordinator(ctx).sync_group(
         group_id=request.group_id,
         generation_id=request.generation_id,
