@@ -187,3 +187,30 @@ def test_sigterm_exits_zero_and_writes_clean_shutdown_marker(broker_factory: Any
     assert [m.value() for m in ck_consume(broker.bootstrap, topic, 3)] == [b"a", b"b", b"c"]
     assert broker.stop() == 0
     assert (broker.log_dir / CLEAN_SHUTDOWN).exists()
+
+
+def test_sigterm_does_not_wait_for_idle_connections_or_parked_joins(broker_factory: Any) -> None:
+    """An idle client connection and a JoinGroup parked in a rebalance must not hold the shutdown for
+    shutdown.timeout.ms: idle connections are closed, the coordinator resigns (the join gets NOT_COORDINATOR)."""
+    import time
+
+    from confluent_kafka import Consumer, Producer
+
+    broker: BrokerProcess = broker_factory({"group.initial.rebalance.delay.ms": "60000"})
+    ck_create_topic(broker.bootstrap, "idle")
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce("idle", b"x")
+    assert producer.flush(10) == 0  # the producer's connection stays open and idle
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "parked"})
+    consumer.subscribe(["idle"])
+    deadline = time.monotonic() + 10
+    while "preparing to rebalance group parked" not in broker.output() and time.monotonic() < deadline:
+        consumer.poll(0.1)  # the JoinGroup now waits for the 60 s initial rebalance delay
+    assert "preparing to rebalance group parked" in broker.output()
+    started = time.monotonic()
+    try:
+        assert broker.stop(timeout=10) == 0
+    finally:
+        consumer.close()
+        del producer
+    assert time.monotonic() - started < 5

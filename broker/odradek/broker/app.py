@@ -4,8 +4,8 @@ Start-up order: log dirs opened and recovered (LogManager), metadata store opene
 broker registered under a lease, metadata cache started (its listener keeps the replica manager's partitions in
 line with the image), listeners bound, metrics endpoint started.
 
-Shutdown (SIGTERM/SIGINT): stop accepting, let in-flight requests finish (`shutdown.timeout.ms`), stop the
-storage tasks, flush every log, write checkpoints and the clean-shutdown marker, close the metadata store.
+Shutdown (SIGTERM/SIGINT): resign as group coordinator, stop accepting, close idle connections, let in-flight
+requests finish (`shutdown.timeout.ms`), stop the storage tasks, flush every log, write checkpoints and the clean-shutdown marker, close the metadata store.
 """
 
 from __future__ import annotations
@@ -73,11 +73,13 @@ class RunningBroker:
 
     async def stop(self) -> None:
         grace = self.config.get_int("shutdown.timeout.ms") / 1000.0
+        # Resign as group coordinator first: JoinGroup/SyncGroup requests parked for a rebalance are answered
+        # NOT_COORDINATOR at once (clients find the coordinator again) instead of holding the shutdown.
+        self.group_coordinator.close()
         await asyncio.gather(*(server.stop(grace) for server in self.servers))
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.group_coordinator.close()
         await self.registration.stop()
         await self.cache.stop()
         await self.replica_manager.stop()

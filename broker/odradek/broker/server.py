@@ -65,6 +65,7 @@ class KafkaServer:
         self._listener = listener
         self._server: asyncio.Server | None = None
         self._connections: dict[int, asyncio.Task[None]] = {}
+        self._busy: set[int] = set()  # connections with a request being handled
         self._next_id = 0
         self._closing = False
         self.on_connection_count: Callable[[int], None] = lambda count: None
@@ -80,10 +81,13 @@ class KafkaServer:
         return int(sockets[0].getsockname()[1])
 
     async def stop(self, grace_s: float) -> None:
-        """Stop accepting, let each connection finish its current request (up to grace_s), then close them."""
+        """Stop accepting, close idle connections, let the others finish their current request (up to grace_s)."""
         self._closing = True
         if self._server is not None:
             self._server.close()
+        for connection_id, task in list(self._connections.items()):
+            if connection_id not in self._busy:
+                task.cancel()
         tasks = list(self._connections.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace_s)
@@ -119,9 +123,7 @@ class KafkaServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo
-    ) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo) -> None:
         frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
         read_task = asyncio.create_task(self._read_frames(reader, frames))
         try:
@@ -129,12 +131,15 @@ class KafkaServer:
                 frame = await frames.get()
                 if frame is None:
                     break
+                self._busy.add(info.connection_id)
                 try:
                     chunks = await self._dispatch(frame, info)
+                    if chunks is not None:
+                        await self._write(writer, chunks)
                 except ProtocolError as exc:
                     raise ConnectionClosed(f"malformed request: {exc}") from exc
-                if chunks is not None:
-                    await self._write(writer, chunks)
+                finally:
+                    self._busy.discard(info.connection_id)
                 if self._closing and frames.empty():
                     break
         finally:
@@ -144,9 +149,7 @@ class KafkaServer:
         if read_task.done() and not read_task.cancelled() and read_task.exception() is not None:
             raise ConnectionClosed(str(read_task.exception()))
 
-    async def _read_frames(
-        self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None]
-    ) -> None:
+    async def _read_frames(self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None]) -> None:
         try:
             while not self._closing:
                 async with asyncio.timeout(self._limits.idle_timeout_s):

@@ -1032,10 +1032,11 @@ class GroupCoordinator:
         error = group.validate_member(member_id, instance_id)
         if error is not ErrorCode.NONE:
             return error
-        if group.is_in(S.COMPLETING_REBALANCE):
-            return ErrorCode.REBALANCE_IN_PROGRESS
         if generation_id != group.generation_id:
             return ErrorCode.ILLEGAL_GENERATION
+        if group.is_in(S.COMPLETING_REBALANCE):
+            # The member has the new generation from JoinGroup but not its assignment yet.
+            return ErrorCode.REBALANCE_IN_PROGRESS
         return ErrorCode.NONE
 
     def fetch_offsets(
