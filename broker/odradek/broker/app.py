@@ -5,7 +5,8 @@ broker registered under a lease, metadata cache started (its listener keeps the 
 line with the image), listeners bound, metrics endpoint started.
 
 Shutdown (SIGTERM/SIGINT): resign as group coordinator, stop accepting, close idle connections, let in-flight
-requests finish (`shutdown.timeout.ms`), stop the storage tasks, flush every log, write checkpoints and the clean-shutdown marker, close the metadata store.
+requests finish (`shutdown.timeout.ms`), stop the storage tasks, flush every log, write checkpoints and the
+clean-shutdown marker, close the metadata store.
 """
 
 from __future__ import annotations
