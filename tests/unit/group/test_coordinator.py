@@ -10,6 +10,7 @@ import pytest
 from odradek.broker.group.coordinator import (
     GroupConfig,
     GroupCoordinator,
+    JoinRequest,
     JoinResult,
     LeaveMember,
     OffsetCommitEntry,
@@ -72,17 +73,11 @@ async def join(
     rebalance_ms: int = 10_000,
     protocol_type: str = "consumer",
 ) -> JoinResult:
+    protocols = protocols if protocols is not None else [("range", subscription("t"))]
     return await c.join_group(
-        group,
-        member_id,
-        instance,
-        "client",
-        "/127.0.0.1",
-        session_ms,
-        rebalance_ms,
-        protocol_type,
-        protocols if protocols is not None else [("range", subscription("t"))],
-        require_known_member_id=True,
+        JoinRequest(
+            group, member_id, instance, "client", "/127.0.0.1", session_ms, rebalance_ms, protocol_type, protocols
+        )
     )
 
 
@@ -325,7 +320,7 @@ async def test_not_coordinator_and_loading_errors() -> None:
     assert (await join(c)).error == E.NOT_COORDINATOR
     assert c.heartbeat("g", "m", None, 1) == E.NOT_COORDINATOR
     assert (
-        await c.join_group("", "", None, "c", "h", 10_000, 10_000, "consumer", [], True)
+        await c.join_group(JoinRequest("", "", None, "c", "h", 10_000, 10_000, "consumer", []))
     ).error == E.INVALID_GROUP_ID
 
 

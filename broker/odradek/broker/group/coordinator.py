@@ -90,6 +90,26 @@ class CoordinatorError(Exception):
         self.error = error
 
 
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """A JoinGroup as the coordinator sees it (v0's rebalance timeout is its session timeout)."""
+
+    group_id: str
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]
+    require_known_member_id: bool = True
+    supports_skip_assignment: bool = False
+
+    def protocol_names(self) -> list[str]:
+        return [name for name, _ in self.protocols]
+
+
 @dataclass(slots=True)
 class JoinMember:
     member_id: str
@@ -329,175 +349,69 @@ class GroupCoordinator:
 
     # ==== JoinGroup ============================================================================================
 
-    async def join_group(
-        self,
-        group_id: str,
-        member_id: str,
-        group_instance_id: str | None,
-        client_id: str,
-        client_host: str,
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        protocol_type: str,
-        protocols: list[tuple[str, bytes]],
-        require_known_member_id: bool,
-        supports_skip_assignment: bool = False,
-    ) -> JoinResult:
-        if not group_id:
+    async def join_group(self, request: JoinRequest) -> JoinResult:
+        member_id = request.member_id
+        if not request.group_id:
             return JoinResult(ErrorCode.INVALID_GROUP_ID, member_id)
         try:
-            partition = self._check_coordinator(group_id)
+            partition = self._check_coordinator(request.group_id)
         except CoordinatorError as exc:
             return JoinResult(exc.error, member_id)
-        if not self.config.min_session_timeout_ms <= session_timeout_ms <= self.config.max_session_timeout_ms:
+        timeout = request.session_timeout_ms
+        if not self.config.min_session_timeout_ms <= timeout <= self.config.max_session_timeout_ms:
             return JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, member_id)
-        group = self.groups.get(group_id)
+        group = self.groups.get(request.group_id)
         if member_id == "":
             if group is None:
-                group = self.groups[group_id] = ClassicGroup(group_id, partition)
-            return await self._join_unknown_member(
-                group,
-                group_instance_id,
-                client_id,
-                client_host,
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocol_type,
-                protocols,
-                require_known_member_id,
-                supports_skip_assignment,
-            )
+                group = self.groups[request.group_id] = ClassicGroup(request.group_id, partition)
+            return await self._join_unknown_member(group, request)
         if group is None:
             return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id)
-        return await self._join_known_member(
-            group,
-            member_id,
-            group_instance_id,
-            client_id,
-            client_host,
-            session_timeout_ms,
-            rebalance_timeout_ms,
-            protocol_type,
-            protocols,
-        )
+        return await self._join_known_member(group, request)
 
-    async def _join_unknown_member(
-        self,
-        group: ClassicGroup,
-        instance_id: str | None,
-        client_id: str,
-        client_host: str,
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        protocol_type: str,
-        protocols: list[tuple[str, bytes]],
-        require_known_member_id: bool,
-        supports_skip_assignment: bool,
-    ) -> JoinResult:
+    async def _join_unknown_member(self, group: ClassicGroup, request: JoinRequest) -> JoinResult:
         if group.is_in(S.DEAD):
             return JoinResult(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        instance_id = request.group_instance_id
         existing_id = group.static_member_id(instance_id)
         if existing_id is None and len(group.members) + len(group.pending_members) >= self.config.max_size:
             return JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED)
-        if not group.supports_protocols(protocol_type, [name for name, _ in protocols]):
+        if not group.supports_protocols(request.protocol_type, request.protocol_names()):
             return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
-        new_member_id = f"{client_id}-{uuid.uuid4()}"
-        if instance_id is not None:
-            if existing_id is not None:
-                return await self._replace_static_member(
-                    group,
-                    instance_id,
-                    existing_id,
-                    new_member_id,
-                    session_timeout_ms,
-                    rebalance_timeout_ms,
-                    protocols,
-                    supports_skip_assignment,
-                )
-            return await self._add_member_and_rebalance(
-                group,
-                new_member_id,
-                instance_id,
-                client_id,
-                client_host,
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocol_type,
-                protocols,
-            )
-        if require_known_member_id:
+        new_member_id = f"{request.client_id}-{uuid.uuid4()}"
+        if instance_id is not None and existing_id is not None:
+            return await self._replace_static_member(group, request, existing_id, new_member_id)
+        if instance_id is None and request.require_known_member_id:
             # KIP-394: remember the id and ask the client to join again with it.
-            loop = asyncio.get_running_loop()
-            group.pending_members[new_member_id] = loop.call_later(
-                session_timeout_ms / 1000.0, self._expire_pending_member, group, new_member_id
+            group.pending_members[new_member_id] = asyncio.get_running_loop().call_later(
+                request.session_timeout_ms / 1000.0, self._expire_pending_member, group, new_member_id
             )
             return JoinResult(ErrorCode.MEMBER_ID_REQUIRED, new_member_id)
-        return await self._add_member_and_rebalance(
-            group,
-            new_member_id,
-            None,
-            client_id,
-            client_host,
-            session_timeout_ms,
-            rebalance_timeout_ms,
-            protocol_type,
-            protocols,
-        )
+        return await self._add_member_and_rebalance(group, request, new_member_id)
 
-    async def _join_known_member(
-        self,
-        group: ClassicGroup,
-        member_id: str,
-        instance_id: str | None,
-        client_id: str,
-        client_host: str,
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        protocol_type: str,
-        protocols: list[tuple[str, bytes]],
-    ) -> JoinResult:
+    async def _join_known_member(self, group: ClassicGroup, request: JoinRequest) -> JoinResult:
+        member_id = request.member_id
         if group.is_in(S.DEAD):
             return JoinResult(ErrorCode.COORDINATOR_NOT_AVAILABLE, member_id)
-        if not group.supports_protocols(protocol_type, [name for name, _ in protocols]):
+        if not group.supports_protocols(request.protocol_type, request.protocol_names()):
             return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id)
         if member_id in group.pending_members:
             timer = group.pending_members.pop(member_id)
             if timer is not None:
                 timer.cancel()
-            return await self._add_member_and_rebalance(
-                group,
-                member_id,
-                instance_id,
-                client_id,
-                client_host,
-                session_timeout_ms,
-                rebalance_timeout_ms,
-                protocol_type,
-                protocols,
-                from_pending=True,
-            )
-        error = group.validate_member(member_id, instance_id)
+            return await self._add_member_and_rebalance(group, request, member_id)
+        error = group.validate_member(member_id, request.group_instance_id)
         if error is not ErrorCode.NONE:
             return JoinResult(error, member_id)
         member = group.members[member_id]
         if group.is_in(S.PREPARING_REBALANCE):
-            return await self._update_member_and_rebalance(
-                group, member, protocols, session_timeout_ms, rebalance_timeout_ms
-            )
-        if group.is_in(S.COMPLETING_REBALANCE):
-            if member.matches(protocols):
-                # The member missed the join response (e.g. a retry): answer with the current generation.
-                self._heartbeat(group, member)
-                return self._current_join_result(group, member)
-            return await self._update_member_and_rebalance(
-                group, member, protocols, session_timeout_ms, rebalance_timeout_ms
-            )
-        if group.is_in(S.STABLE):
-            if group.leader_id == member_id or not member.matches(protocols):
-                # The leader rejoining or a changed subscription starts a rebalance.
-                return await self._update_member_and_rebalance(
-                    group, member, protocols, session_timeout_ms, rebalance_timeout_ms
-                )
+            return await self._update_member_and_rebalance(group, member, request)
+        if group.is_in(S.COMPLETING_REBALANCE, S.STABLE):
+            # In Stable the leader rejoining or a changed subscription starts a rebalance; a member that only
+            # missed its join response (a retry) gets the current generation.
+            leader_rejoins = group.is_in(S.STABLE) and group.leader_id == member_id
+            if leader_rejoins or not member.matches(request.protocols):
+                return await self._update_member_and_rebalance(group, member, request)
             self._heartbeat(group, member)
             return self._current_join_result(group, member)
         return JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id)
@@ -522,28 +436,16 @@ class GroupCoordinator:
             if protocol in m.protocol_names()
         ]
 
-    async def _add_member_and_rebalance(
-        self,
-        group: ClassicGroup,
-        member_id: str,
-        instance_id: str | None,
-        client_id: str,
-        client_host: str,
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        protocol_type: str,
-        protocols: list[tuple[str, bytes]],
-        from_pending: bool = False,
-    ) -> JoinResult:
+    async def _add_member_and_rebalance(self, group: ClassicGroup, request: JoinRequest, member_id: str) -> JoinResult:
         member = Member(
             member_id,
-            instance_id,
-            client_id,
-            client_host,
-            rebalance_timeout_ms,
-            session_timeout_ms,
-            protocol_type,
-            protocols,
+            request.group_instance_id,
+            request.client_id,
+            request.client_host,
+            request.rebalance_timeout_ms,
+            request.session_timeout_ms,
+            request.protocol_type,
+            request.protocols,
         )
         future: asyncio.Future[JoinResult] = asyncio.get_running_loop().create_future()
         member.join_future = future
@@ -556,16 +458,11 @@ class GroupCoordinator:
         return await future
 
     async def _update_member_and_rebalance(
-        self,
-        group: ClassicGroup,
-        member: Member,
-        protocols: list[tuple[str, bytes]],
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
+        self, group: ClassicGroup, member: Member, request: JoinRequest
     ) -> JoinResult:
-        member.protocols = protocols
-        member.session_timeout_ms = session_timeout_ms
-        member.rebalance_timeout_ms = rebalance_timeout_ms
+        member.protocols = request.protocols
+        member.session_timeout_ms = request.session_timeout_ms
+        member.rebalance_timeout_ms = request.rebalance_timeout_ms
         if member.is_awaiting_join:
             assert member.join_future is not None
             member.join_future.set_result(JoinResult(ErrorCode.REBALANCE_IN_PROGRESS, member.member_id))
@@ -577,16 +474,10 @@ class GroupCoordinator:
         return await future
 
     async def _replace_static_member(
-        self,
-        group: ClassicGroup,
-        instance_id: str,
-        old_member_id: str,
-        new_member_id: str,
-        session_timeout_ms: int,
-        rebalance_timeout_ms: int,
-        protocols: list[tuple[str, bytes]],
-        supports_skip_assignment: bool,
+        self, group: ClassicGroup, request: JoinRequest, old_member_id: str, new_member_id: str
     ) -> JoinResult:
+        instance_id = request.group_instance_id
+        assert instance_id is not None
         old = group.members[old_member_id]
         if old.is_awaiting_join:
             assert old.join_future is not None
@@ -597,40 +488,33 @@ class GroupCoordinator:
         old_protocols = old.protocols
         current_leader = group.leader_id
         member = group.replace_static_member(instance_id, old_member_id, new_member_id)
-        member.session_timeout_ms = session_timeout_ms
-        member.rebalance_timeout_ms = rebalance_timeout_ms
+        if not group.is_in(S.STABLE):
+            return await self._update_member_and_rebalance(group, member, request)
+        member.protocols = request.protocols
+        if not (group.protocol_name and group.candidate_protocols() and group.select_protocol() == group.protocol_name):
+            return await self._update_member_and_rebalance(group, member, request)
+        # Stable and the protocol stays: persist the new member id, no rebalance.
+        member.session_timeout_ms = request.session_timeout_ms
+        member.rebalance_timeout_ms = request.rebalance_timeout_ms
         self._heartbeat(group, member)
-        if group.is_in(S.STABLE):
-            member.protocols = protocols
-            if (
-                group.protocol_name is not None
-                and group.candidate_protocols()
-                and group.select_protocol() == group.protocol_name
-            ):
-                error, _ = await self._store_group(group)
-                if error is not ErrorCode.NONE:
-                    # Undo, as Kafka does, so the old id keeps working.
-                    member.protocols = old_protocols
-                    group.replace_static_member(instance_id, new_member_id, old_member_id)
-                    return JoinResult(error)
-                # A rejoining static leader must not run the assignment again: v9+ says so with skip_assignment;
-                # older versions get the leader's previous member id, so the client does not see itself as leader.
-                is_leader = group.leader_id == new_member_id
-                return JoinResult(
-                    ErrorCode.NONE,
-                    new_member_id,
-                    group.generation_id,
-                    group.protocol_type,
-                    group.protocol_name,
-                    new_member_id if is_leader and supports_skip_assignment else (current_leader or ""),
-                    skip_assignment=is_leader and supports_skip_assignment,
-                    members=self._member_list(group) if is_leader and supports_skip_assignment else [],
-                )
-            return await self._update_member_and_rebalance(
-                group, member, protocols, session_timeout_ms, rebalance_timeout_ms
-            )
-        return await self._update_member_and_rebalance(
-            group, member, protocols, session_timeout_ms, rebalance_timeout_ms
+        error, _ = await self._store_group(group)
+        if error is not ErrorCode.NONE:
+            # Undo, as Kafka does, so the old id keeps working.
+            member.protocols = old_protocols
+            group.replace_static_member(instance_id, new_member_id, old_member_id)
+            return JoinResult(error)
+        # A rejoining static leader must not run the assignment again: v9+ says so with skip_assignment;
+        # older versions get the leader's previous member id, so the client does not see itself as leader.
+        skip = group.leader_id == new_member_id and request.supports_skip_assignment
+        return JoinResult(
+            ErrorCode.NONE,
+            new_member_id,
+            group.generation_id,
+            group.protocol_type,
+            group.protocol_name,
+            new_member_id if skip else (current_leader or ""),
+            skip_assignment=skip,
+            members=self._member_list(group) if skip else [],
         )
 
     def _expire_pending_member(self, group: ClassicGroup, member_id: str) -> None:

@@ -7,6 +7,7 @@ that rejoined a stable group to skip the assignment (KIP-814). v0/v1 stay served
 
 from __future__ import annotations
 
+from odradek.broker.group.coordinator import JoinRequest
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator
 from odradek.broker.protocol.messages.join_group_request import JoinGroupRequest
@@ -20,17 +21,19 @@ async def handle(request: JoinGroupRequest, ctx: RequestContext) -> JoinGroupRes
     version = ctx.version
     rebalance_timeout = request.rebalance_timeout_ms if version >= 1 else request.session_timeout_ms
     result = await coordinator(ctx).join_group(
-        group_id=request.group_id,
-        member_id=request.member_id,
-        group_instance_id=request.group_instance_id if version >= 5 else None,
-        client_id=ctx.header.client_id or "",
-        client_host=f"/{ctx.client_host}",
-        session_timeout_ms=request.session_timeout_ms,
-        rebalance_timeout_ms=rebalance_timeout,
-        protocol_type=request.protocol_type,
-        protocols=[(p.name, bytes(p.metadata)) for p in request.protocols],
-        require_known_member_id=version >= 4,
-        supports_skip_assignment=version >= 9,
+        JoinRequest(
+            group_id=request.group_id,
+            member_id=request.member_id,
+            group_instance_id=request.group_instance_id if version >= 5 else None,
+            client_id=ctx.header.client_id or "",
+            client_host=f"/{ctx.client_host}",
+            session_timeout_ms=request.session_timeout_ms,
+            rebalance_timeout_ms=rebalance_timeout,
+            protocol_type=request.protocol_type,
+            protocols=[(p.name, bytes(p.metadata)) for p in request.protocols],
+            require_known_member_id=version >= 4,
+            supports_skip_assignment=version >= 9,
+        )
     )
     return JoinGroupResponse(
         error_code=result.error,
