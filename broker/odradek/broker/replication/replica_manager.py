@@ -192,9 +192,10 @@ class ReplicaManager:
 
     async def wait_for_acks(self, pending: Iterable[tuple[ProduceResult, Partition, int]], timeout_ms: int) -> None:
         """acks=all: wait until each partition's HW passes its last appended offset, or time out."""
+        pending = [(r, p, last) for r, p, last in pending if p.high_watermark <= last]
+        if not pending:
+            return  # already replicated (always so with one replica): no timer, no extra loop turn
         waits = {partition.wait_for_hw(last): result for result, partition, last in pending}
-        if not waits:
-            return
         done, not_done = await asyncio.wait(waits, timeout=max(timeout_ms, 0) / 1000.0)
         for future in not_done:
             future.cancel()
