@@ -52,13 +52,16 @@ def subscription(*topics: str) -> bytes:
 CONFIG = GroupConfig(initial_rebalance_delay_ms=0, min_session_timeout_ms=10, offsets_retention_ms=1000)
 
 
-def make(
+async def make(
     storage: MemoryLog | None = None, config: GroupConfig = CONFIG, clock: list[int] | None = None
 ) -> GroupCoordinator:
     now = clock if clock is not None else [1_000_000]
     coordinator = GroupCoordinator(config, storage or MemoryLog(), lambda: PARTITIONS, lambda: now[0])
     for p in range(PARTITIONS):
         coordinator.on_elected(p)
+    assert coordinator.loading == set(range(PARTITIONS))  # loads run in the background
+    await coordinator.wait_loaded()
+    assert coordinator.loaded == set(range(PARTITIONS))
     return coordinator
 
 
@@ -89,7 +92,7 @@ async def join_new(c: GroupCoordinator, **kwargs: object) -> JoinResult:
 
 
 async def test_first_join_needs_a_member_id_then_forms_generation_one() -> None:
-    c = make()
+    c = await make()
     first = await join(c)
     assert first.error == E.MEMBER_ID_REQUIRED and first.member_id.startswith("client-")
     result = await join(c, first.member_id)
@@ -103,7 +106,7 @@ async def test_first_join_needs_a_member_id_then_forms_generation_one() -> None:
 
 
 async def test_second_member_triggers_rebalance_and_both_get_the_next_generation() -> None:
-    c = make()
+    c = await make()
     a = await join_new(c)
     await c.sync_group("g", 1, a.member_id, None, None, None, [(a.member_id, b"all")])
     b_first = await join(c)
@@ -129,7 +132,7 @@ async def test_second_member_triggers_rebalance_and_both_get_the_next_generation
 
 
 async def test_commits_during_completing_rebalance_are_refused() -> None:
-    c = make()
+    c = await make()
     a = await join_new(c)
     assert c.groups["g"].state is GroupState.COMPLETING_REBALANCE
     assert await c.commit_offsets("g", 1, a.member_id, None, [OffsetCommitEntry("t", 0, 1)]) == [
@@ -138,7 +141,7 @@ async def test_commits_during_completing_rebalance_are_refused() -> None:
 
 
 async def test_session_timeout_removes_a_silent_member() -> None:
-    c = make()
+    c = await make()
     a = await join_new(c, session_ms=50)
     await c.sync_group("g", 1, a.member_id, None, None, None, [])
     await asyncio.sleep(0.15)
@@ -148,7 +151,7 @@ async def test_session_timeout_removes_a_silent_member() -> None:
 
 
 async def test_member_that_does_not_rejoin_is_removed_after_the_rebalance_timeout() -> None:
-    c = make()
+    c = await make()
     a = await join_new(c, rebalance_ms=100)
     await c.sync_group("g", 1, a.member_id, None, None, None, [])
     b = await join(c)
@@ -161,7 +164,7 @@ async def test_member_that_does_not_rejoin_is_removed_after_the_rebalance_timeou
 
 
 async def test_member_that_does_not_sync_is_removed_and_the_group_rebalances() -> None:
-    c = make()
+    c = await make()
     a = await join_new(c, rebalance_ms=80)
     # The leader never sends SyncGroup.
     await asyncio.sleep(0.2)
@@ -170,7 +173,7 @@ async def test_member_that_does_not_sync_is_removed_and_the_group_rebalances() -
 
 
 async def test_initial_rebalance_delay_collects_members_into_one_generation() -> None:
-    c = make(config=GroupConfig(initial_rebalance_delay_ms=100, min_session_timeout_ms=10))
+    c = await make(config=GroupConfig(initial_rebalance_delay_ms=100, min_session_timeout_ms=10))
     a_id = (await join(c)).member_id
     b_id = (await join(c)).member_id
     a_task = asyncio.create_task(join(c, a_id))
@@ -181,7 +184,7 @@ async def test_initial_rebalance_delay_collects_members_into_one_generation() ->
 
 
 async def test_protocol_chosen_by_vote_among_common_protocols() -> None:
-    c = make()
+    c = await make()
     one = [("roundrobin", b"1"), ("range", b"1")]
     two = [("range", b"2"), ("roundrobin", b"2")]
     three = [("range", b"3"), ("sticky", b"3")]
@@ -196,7 +199,7 @@ async def test_protocol_chosen_by_vote_among_common_protocols() -> None:
 
 
 async def test_static_member_rejoins_a_stable_group_without_rebalance() -> None:
-    c = make(config=GroupConfig(initial_rebalance_delay_ms=50, min_session_timeout_ms=10))
+    c = await make(config=GroupConfig(initial_rebalance_delay_ms=50, min_session_timeout_ms=10))
     # Static members get their id at once (no MEMBER_ID_REQUIRED round trip).
     results = await asyncio.gather(join(c, instance="i-a"), join(c, instance="i-b"))
     assert [r.error for r in results] == [E.NONE, E.NONE]
@@ -230,7 +233,7 @@ async def test_static_member_rejoins_a_stable_group_without_rebalance() -> None:
 
 
 async def test_leave_group_batch_and_unknown_members() -> None:
-    c = make()
+    c = await make()
     a = await join_new(c)
     await c.sync_group("g", 1, a.member_id, None, None, None, [])
     error, errors = c.leave_group("g", [LeaveMember(a.member_id, None), LeaveMember("ghost", None)])
@@ -240,13 +243,13 @@ async def test_leave_group_batch_and_unknown_members() -> None:
 
 async def test_offsets_and_groups_are_rebuilt_from_the_log() -> None:
     storage = MemoryLog()
-    c = make(storage)
+    c = await make(storage)
     a = await join_new(c)
     await c.sync_group("g", 1, a.member_id, None, None, None, [(a.member_id, b"assignment")])
     assert await c.commit_offsets("g", 1, a.member_id, None, [OffsetCommitEntry("t", 0, 10, 3, "m")]) == [E.NONE]
     assert await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 1, 7)]) == [E.NONE]
     c.close()
-    restarted = make(storage)
+    restarted = await make(storage)
     group = restarted.groups["g"]
     assert group.state is GroupState.STABLE and group.generation_id == 1
     assert group.members[a.member_id].assignment == b"assignment"
@@ -263,7 +266,9 @@ async def test_offsets_and_groups_are_rebuilt_from_the_log() -> None:
 
 
 async def test_offset_metadata_too_large_only_fails_that_partition() -> None:
-    c = make(config=GroupConfig(initial_rebalance_delay_ms=0, min_session_timeout_ms=10, offset_metadata_max_bytes=4))
+    c = await make(
+        config=GroupConfig(initial_rebalance_delay_ms=0, min_session_timeout_ms=10, offset_metadata_max_bytes=4)
+    )
     errors = await c.commit_offsets(
         "solo",
         -1,
@@ -276,7 +281,7 @@ async def test_offset_metadata_too_large_only_fails_that_partition() -> None:
 
 async def test_write_failures_map_to_coordinator_errors() -> None:
     storage = MemoryLog()
-    c = make(storage)
+    c = await make(storage)
     storage.fail = E.NOT_LEADER_OR_FOLLOWER
     assert await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, 1)]) == [E.NOT_COORDINATOR]
     storage.fail = E.RECORD_LIST_TOO_LARGE
@@ -288,7 +293,7 @@ async def test_write_failures_map_to_coordinator_errors() -> None:
 
 
 async def test_delete_groups_and_offsets() -> None:
-    c = make()
+    c = await make()
     a = await join_new(c, protocols=[("range", subscription("t"))])
     await c.sync_group("g", 1, a.member_id, None, None, None, [])
     await c.commit_offsets("g", 1, a.member_id, None, [OffsetCommitEntry("t", 0, 1), OffsetCommitEntry("u", 0, 1)])
@@ -303,7 +308,7 @@ async def test_delete_groups_and_offsets() -> None:
 
 async def test_offsets_expire_after_retention_once_the_group_is_empty() -> None:
     clock = [1_000_000]
-    c = make(clock=clock)
+    c = await make(clock=clock)
     await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, 1)])
     clock[0] += 500
     await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 1, 1)])
@@ -325,19 +330,19 @@ async def test_not_coordinator_and_loading_errors() -> None:
 
 
 async def test_invalid_session_timeout() -> None:
-    c = make(config=GroupConfig(min_session_timeout_ms=6000, max_session_timeout_ms=10_000))
+    c = await make(config=GroupConfig(min_session_timeout_ms=6000, max_session_timeout_ms=10_000))
     assert (await join(c, session_ms=5999)).error == E.INVALID_SESSION_TIMEOUT
     assert (await join(c, session_ms=10_001)).error == E.INVALID_SESSION_TIMEOUT
 
 
 async def test_group_max_size() -> None:
-    c = make(config=GroupConfig(initial_rebalance_delay_ms=0, min_session_timeout_ms=10, max_size=1))
+    c = await make(config=GroupConfig(initial_rebalance_delay_ms=0, min_session_timeout_ms=10, max_size=1))
     await join_new(c)
     assert (await join(c)).error == E.GROUP_MAX_SIZE_REACHED
 
 
 async def test_resigning_fails_waiting_members_with_not_coordinator() -> None:
-    c = make(config=GroupConfig(initial_rebalance_delay_ms=10_000, min_session_timeout_ms=10))
+    c = await make(config=GroupConfig(initial_rebalance_delay_ms=10_000, min_session_timeout_ms=10))
     first = await join(c)
     task = asyncio.create_task(join(c, first.member_id))
     await asyncio.sleep(0.01)
@@ -347,3 +352,25 @@ async def test_resigning_fails_waiting_members_with_not_coordinator() -> None:
 
 
 pytestmark = pytest.mark.timeout(10)
+
+
+async def test_requests_during_a_load_get_load_in_progress_and_a_resign_discards_it() -> None:
+    storage = MemoryLog()
+    first = await make(storage)
+    await first.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, 7)])
+    first.close()
+    c = GroupCoordinator(CONFIG, storage, lambda: PARTITIONS, lambda: 0)
+    partition = c.partition_for("solo")
+    c.on_elected(partition)
+    assert c.fetch_offsets("solo", None) == (E.COORDINATOR_LOAD_IN_PROGRESS, [])
+    assert c.heartbeat("solo", "m", None, 1) == E.COORDINATOR_LOAD_IN_PROGRESS
+    await c.wait_loaded()
+    error, rows = c.fetch_offsets("solo", None)
+    assert error == E.NONE and [(t, p, v.offset if v else None) for t, p, v in rows] == [("t", 0, 7)]
+    # Resigning while a load runs: its result is dropped, nothing is coordinated.
+    c.on_resigned(partition)
+    c.on_elected(partition)
+    c.on_resigned(partition)
+    await c.wait_loaded()
+    assert partition not in c.loaded and "solo" not in c.groups
+    assert c.fetch_offsets("solo", None)[0] == E.NOT_COORDINATOR

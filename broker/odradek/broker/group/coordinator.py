@@ -3,8 +3,8 @@
 A group lives in the `__consumer_offsets` partition `partition_for(group_id)`; the broker leading that partition
 is the group's coordinator. The coordinator keeps every group of its partitions in memory, writes each change
 (offset commits, group metadata after a rebalance, tombstones) to the partition through `CoordinatorLog`, and
-rebuilds the groups from the partition when it becomes its leader (`on_elected`), so offsets and group state
-survive restarts and SIGKILL.
+rebuilds the groups from the partition in a worker thread when it becomes its leader (`on_elected`), so offsets
+and group state survive restarts and SIGKILL.
 
 Semantics follow Apache Kafka's classic GroupCoordinator:
 - JoinGroup: a new dynamic member at v4+ first gets MEMBER_ID_REQUIRED with its id (KIP-394) and joins again with
@@ -218,6 +218,7 @@ class GroupCoordinator:
         self.groups: dict[str, ClassicGroup] = {}
         self.loaded: set[int] = set()
         self.loading: set[int] = set()
+        self._loads: dict[int, asyncio.Task[None]] = {}
 
     # ==== partitions ===========================================================================================
 
@@ -241,30 +242,69 @@ class GroupCoordinator:
         return n > 0 and partition_for(group_id, n) in self.loaded | self.loading
 
     def on_elected(self, partition: int) -> None:
-        """This broker leads `partition` of __consumer_offsets: load its groups and offsets."""
+        """This broker leads `partition` of __consumer_offsets: load its groups and offsets in the background.
+
+        Until the load is done, requests for its groups get COORDINATOR_LOAD_IN_PROGRESS (clients retry)."""
         if partition in self.loaded or partition in self.loading:
             return
         self.loading.add(partition)
-        try:
-            self._load(partition)
-        finally:
-            self.loading.discard(partition)
-        self.loaded.add(partition)
+        self._loads[partition] = asyncio.get_running_loop().create_task(self._load(partition))
 
     def on_resigned(self, partition: int) -> None:
         """Another broker leads `partition` now (or it is gone): forget its groups, fail their waiters."""
         self.loaded.discard(partition)
+        self.loading.discard(partition)
+        task = self._loads.pop(partition, None)
+        if task is not None:
+            task.cancel()
         for group in [g for g in self.groups.values() if g.partition == partition]:
             self._unload(group, ErrorCode.NOT_COORDINATOR)
 
-    def _load(self, partition: int) -> None:
+    async def wait_loaded(self) -> None:
+        """Wait for the loads in progress (tests, and start-up if one wants every partition ready)."""
+        await asyncio.gather(*self._loads.values(), return_exceptions=True)
+
+    async def _load(self, partition: int) -> None:
+        try:
+            # Reading and decoding the partition is file I/O: a worker thread, not the event loop. Nothing
+            # appends to the partition meanwhile: its groups answer COORDINATOR_LOAD_IN_PROGRESS.
+            groups, offsets, count = await asyncio.to_thread(self._replay, partition)
+        except Exception:
+            log.exception("loading __consumer_offsets-%d failed", partition)
+            self.loading.discard(partition)
+            return
+        finally:
+            self._loads.pop(partition, None)
+        if partition not in self.loading:
+            return  # resigned while loading
+        self.loading.discard(partition)
+        for group_id, record in groups.items():
+            self._restore_group(group_id, partition, record)
+        for (group_id, topic, index), (value, position) in offsets.items():
+            group = self.groups.get(group_id)
+            if group is None:
+                group = self.groups[group_id] = ClassicGroup(group_id, partition)
+            group.offsets[(topic, index)] = CommittedOffset(value, position)
+        self.loaded.add(partition)
+        log.log(
+            logging.INFO if count else logging.DEBUG,
+            "loaded __consumer_offsets-%d: %d records, %d groups",
+            partition,
+            count,
+            sum(1 for g in self.groups.values() if g.partition == partition),
+        )
+
+    def _replay(
+        self, partition: int
+    ) -> tuple[dict[str, GroupRecord], dict[tuple[str, str, int], tuple[OffsetAndMetadata, int]], int]:
+        """The latest group record and offset commit per key in the partition (tombstones remove them)."""
         offsets: dict[tuple[str, str, int], tuple[OffsetAndMetadata, int]] = {}
         groups: dict[str, GroupRecord] = {}
-        removed_groups: set[str] = set()
         count = 0
         for position, key_bytes, value_bytes in self.storage.read(partition):
             if key_bytes is None:
                 continue
+            count += 1
             try:
                 key = decode_key(key_bytes)
                 if isinstance(key, OffsetKey):
@@ -276,29 +316,13 @@ class GroupCoordinator:
                 elif isinstance(key, GroupKey):
                     if value_bytes is None:
                         groups.pop(key.group, None)
-                        removed_groups.add(key.group)
                     else:
                         groups[key.group] = decode_group_value(value_bytes)
-                        removed_groups.discard(key.group)
             except OffsetsTopicFormatError as exc:
                 log.warning(
                     "skipping unreadable record at offset %d of __consumer_offsets-%d: %s", position, partition, exc
                 )
-            count += 1
-        for group_id, record in groups.items():
-            self._restore_group(group_id, partition, record)
-        for (group_id, topic, index), (value, position) in offsets.items():
-            group = self.groups.get(group_id)
-            if group is None:
-                group = self.groups[group_id] = ClassicGroup(group_id, partition)
-            group.offsets[(topic, index)] = CommittedOffset(value, position)
-        log.log(
-            logging.INFO if count else logging.DEBUG,
-            "loaded __consumer_offsets-%d: %d records, %d groups",
-            partition,
-            count,
-            sum(1 for g in self.groups.values() if g.partition == partition),
-        )
+        return groups, offsets, count
 
     def _restore_group(self, group_id: str, partition: int, record: GroupRecord) -> None:
         group = ClassicGroup(group_id, partition)
@@ -343,6 +367,10 @@ class GroupCoordinator:
         self.groups.pop(group.group_id, None)
 
     def close(self) -> None:
+        for task in self._loads.values():
+            task.cancel()
+        self._loads.clear()
+        self.loading.clear()
         for group in list(self.groups.values()):
             self._unload(group, ErrorCode.NOT_COORDINATOR)
         self.loaded.clear()

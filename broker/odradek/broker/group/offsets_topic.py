@@ -33,6 +33,7 @@ from odradek.broker.protocol.primitives import (
     w_compact_string,
     w_nullable_string,
     w_string,
+    w_uvarint,
 )
 
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -179,16 +180,9 @@ def encode_group_value(value: GroupRecord, version: int = GROUP_VALUE_VERSION) -
 
 def _array_len(out: bytearray, n: int, flexible: bool) -> None:
     if flexible:
-        _uvarint(out, n + 1)
+        w_uvarint(out, n + 1)
     else:
         out += _I32.pack(n)
-
-
-def _uvarint(out: bytearray, value: int) -> None:
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
 
 
 # ---- decoding -----------------------------------------------------------------------------------------------

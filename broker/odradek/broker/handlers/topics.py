@@ -6,6 +6,7 @@ import uuid
 
 from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
 from odradek.broker.handlers.context import BrokerServices
+from odradek.broker.handlers.groups import ensure_offsets_topic
 from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.metadata.image import TopicImage
 from odradek.broker.protocol.errors import ErrorCode
@@ -44,8 +45,6 @@ def error_topic(name: str | None, error: ErrorCode, topic_id: uuid.UUID = UUID_Z
 async def auto_create(services: BrokerServices, name: str) -> MetadataResponseTopic:
     if name == OFFSETS_TOPIC:
         # As Kafka does, the internal topic is created with its own settings, never the defaults.
-        from odradek.broker.handlers.groups import ensure_offsets_topic
-
         await ensure_offsets_topic(services)
         offsets = services.metadata.image.topics.get(name)
         return describe_topic(offsets) if offsets is not None else error_topic(name, ErrorCode.LEADER_NOT_AVAILABLE)
