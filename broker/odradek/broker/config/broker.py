@@ -1,8 +1,13 @@
-"""A broker's static configuration, read the way `kafka-server-start` reads it.
+"""A broker's configuration: the static one, read the way `kafka-server-start` reads it, and the dynamic layers.
 
-Sources, lowest precedence first: the declared defaults, an optional Java properties file, environment variables
-`ODRADEK_<KEY>` (dots become `_`, a literal `_` is written `__`, so `ODRADEK_LOG_DIRS` sets `log.dirs`), then
-`--override key=value` flags. Unknown keys are rejected with the offending key named.
+Static sources, lowest precedence first: the declared defaults, an optional Java properties file, environment
+variables `ODRADEK_<KEY>` (dots become `_`, a literal `_` is written `__`, so `ODRADEK_LOG_DIRS` sets
+`log.dirs`), then `--override key=value` flags. Unknown keys are rejected with the offending key named.
+
+Dynamic broker configs (AlterConfigs on a BROKER resource, kept in the metadata store) sit above the static ones:
+the cluster-wide default (resource "") over the static value, this broker's own (resource "<id>") over both, as
+Kafka's DynamicBrokerConfig. A dynamic value also hides the static values of its synonyms (`log.retention.ms` set
+dynamically wins over a static `log.retention.hours`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from odradek.broker.config.definitions import (
     TOPIC_SYNONYMS,
     ConfigError,
     ConfigValue,
+    broker_synonyms,
 )
 
 ENV_PREFIX = "ODRADEK_"
@@ -43,13 +49,26 @@ class Listener:
 
 @dataclass(frozen=True, slots=True)
 class BrokerConfig:
-    """Explicitly set values (`explicit`) over the declared defaults; `get` answers for any declared key."""
+    """Static values (`explicit`) over the declared defaults, under the dynamic layers; `get` answers for any
+    declared key with the value in force (`effective` holds every set value after the layers are merged)."""
 
     explicit: Mapping[str, ConfigValue] = field(default_factory=dict)
+    dynamic_default: Mapping[str, ConfigValue] = field(default_factory=dict)
+    dynamic_broker: Mapping[str, ConfigValue] = field(default_factory=dict)
+    effective: Mapping[str, ConfigValue] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        merged = dict(self.explicit)
+        for layer in (self.dynamic_default, self.dynamic_broker):
+            for name, value in layer.items():
+                for synonym in broker_synonyms(name):
+                    merged.pop(synonym, None)
+                merged[name] = value
+        object.__setattr__(self, "effective", merged)
 
     def get(self, name: str) -> ConfigValue:
-        if name in self.explicit:
-            return self.explicit[name]
+        if name in self.effective:
+            return self.effective[name]
         return BROKER_BY_NAME[name].default
 
     def get_int(self, name: str) -> int:
@@ -70,9 +89,7 @@ class BrokerConfig:
     @property
     def node_id(self) -> int:
         legacy = self.get("broker.id")
-        return (
-            legacy if isinstance(legacy, int) and "node.id" not in self.explicit else self.get_int("node.id")
-        )
+        return legacy if isinstance(legacy, int) and "node.id" not in self.explicit else self.get_int("node.id")
 
     @property
     def log_dirs(self) -> list[Path]:
@@ -102,8 +119,8 @@ class BrokerConfig:
     def topic_default(self, topic_key: str) -> tuple[ConfigValue, str | None]:
         """The broker-level default of a topic key and the broker key it came from (None: built-in default)."""
         for synonym in TOPIC_SYNONYMS[topic_key]:
-            if synonym in self.explicit and self.explicit[synonym] is not None:
-                return _scaled(synonym, self.explicit[synonym]), synonym
+            if synonym in self.effective and self.effective[synonym] is not None:
+                return _scaled(synonym, self.effective[synonym]), synonym
         for synonym in TOPIC_SYNONYMS[topic_key][1:]:
             default = BROKER_BY_NAME[synonym].default
             if default is not None:
@@ -111,7 +128,11 @@ class BrokerConfig:
         return TOPIC_BY_NAME[topic_key].default, None
 
     def with_overrides(self, values: Mapping[str, ConfigValue]) -> BrokerConfig:
-        return BrokerConfig({**self.explicit, **values})
+        return BrokerConfig({**self.explicit, **values}, self.dynamic_default, self.dynamic_broker)
+
+    def with_dynamic(self, default: Mapping[str, ConfigValue], broker: Mapping[str, ConfigValue]) -> BrokerConfig:
+        """The same static configuration under new dynamic layers (cluster-wide default, this broker's own)."""
+        return BrokerConfig(self.explicit, dict(default), dict(broker))
 
 
 def _scaled(name: str, value: ConfigValue) -> ConfigValue:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 LONG_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
@@ -34,7 +35,21 @@ class ConfigError(ValueError):
     """A configuration value or key that cannot be accepted; the message names the key."""
 
 
+class UpdateMode(enum.Enum):
+    """How a broker key may change at run time, in Kafka's words ("Update Mode" in its broker config docs).
+
+    READ_ONLY keys need a restart. PER_BROKER keys may be altered on a broker resource named by its id;
+    CLUSTER_WIDE keys also on the cluster-wide default (the broker resource named ""). Topic keys are always
+    alterable per topic and carry READ_ONLY here, which they do not use.
+    """
+
+    READ_ONLY = "read-only"
+    PER_BROKER = "per-broker"
+    CLUSTER_WIDE = "cluster-wide"
+
+
 ConfigValue = int | float | bool | str | list[str] | None
+T_num = TypeVar("T_num", int, float)
 Validator = Callable[[ConfigValue], str | None]
 
 
@@ -45,7 +60,11 @@ class ConfigKey:
     default: ConfigValue
     doc: str
     validator: Validator | None = None
-    dynamic: bool = False  # alterable at run time (broker keys), without a restart
+    update_mode: UpdateMode = UpdateMode.READ_ONLY  # broker keys: alterable at run time, and where
+
+    @property
+    def dynamic(self) -> bool:
+        return self.update_mode is not UpdateMode.READ_ONLY
 
     def parse(self, raw: str) -> ConfigValue:
         value = parse_value(self.name, self.type, raw)
@@ -68,18 +87,25 @@ def parse_value(name: str, kind: ConfigType, raw: str) -> ConfigValue:
                 raise ValueError("expected true or false")
             return lowered == "true"
         if kind in (ConfigType.INT, ConfigType.SHORT, ConfigType.LONG):
-            value = int(text)
+            value = _number(int, text, kind)
             limit = {ConfigType.INT: INT_MAX, ConfigType.SHORT: 2**15 - 1, ConfigType.LONG: LONG_MAX}[kind]
             if not -limit - 1 <= value <= limit:
-                raise ValueError("out of range")
+                raise ValueError(f"out of range of type {kind.name}")
             return value
         if kind is ConfigType.DOUBLE:
-            return float(text)
+            return _number(float, text, kind)
         if kind is ConfigType.LIST:
             return [item.strip() for item in text.split(",") if item.strip()]
         return text
     except ValueError as exc:
         raise ConfigError(f"Invalid value {raw!r} for configuration {name}: {exc}") from None
+
+
+def _number(convert: Callable[[str], T_num], text: str, kind: ConfigType) -> T_num:
+    try:
+        return convert(text)
+    except ValueError:
+        raise ValueError(f"Not a number of type {kind.name}") from None  # Kafka's ConfigDef wording
 
 
 def render(value: ConfigValue) -> str:
@@ -130,9 +156,8 @@ def _key(
     doc: str,
     *,
     validator: Validator | None = None,
-    dynamic: bool = False,
 ) -> ConfigKey:
-    return ConfigKey(name, kind, default, doc, validator, dynamic)
+    return ConfigKey(name, kind, default, doc, validator)
 
 
 T = ConfigType
@@ -293,7 +318,7 @@ def _topic_default_key(
         base.default if default is None else default,
         f"Default for topics' {topic_key}: {base.doc}",
         base.validator,
-        dynamic=True,
+        UpdateMode.CLUSTER_WIDE,  # Kafka's DynamicLogConfig: the first synonym of every topic key
     )
 
 
@@ -471,3 +496,24 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
 
 BROKER_BY_NAME: Mapping[str, ConfigKey] = {key.name: key for key in BROKER_KEYS}
 assert len(BROKER_BY_NAME) == len(BROKER_KEYS), "a broker key is declared twice"
+
+# Keys Kafka can alter at run time (DynamicBrokerConfig) that stay read-only here until their live effect exists:
+# altering them answers "Cannot update these configs dynamically" (docs/not-implemented.md).
+KAFKA_UPDATE_MODES_NOT_LIVE: Mapping[str, UpdateMode] = {
+    "listeners": UpdateMode.PER_BROKER,
+    "log.cleaner.backoff.ms": UpdateMode.CLUSTER_WIDE,
+}
+assert all(name in BROKER_BY_NAME and not BROKER_BY_NAME[name].dynamic for name in KAFKA_UPDATE_MODES_NOT_LIVE)
+
+# Broker keys that state one setting in different units, highest precedence first (Kafka's brokerConfigSynonyms):
+# DescribeConfigs lists them as synonyms of each other, and a dynamic value of one hides the static others.
+BROKER_SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
+    ("log.roll.ms", "log.roll.hours"),
+    ("log.roll.jitter.ms", "log.roll.jitter.hours"),
+)
+
+
+def broker_synonyms(name: str) -> tuple[str, ...]:
+    """The broker keys that are synonyms of `name` (itself included), highest precedence first."""
+    return next((group for group in BROKER_SYNONYM_GROUPS if name in group), (name,))

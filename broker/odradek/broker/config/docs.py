@@ -5,7 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from odradek.broker.config.definitions import BROKER_KEYS, TOPIC_KEYS, TOPIC_SYNONYMS, ConfigKey, render
+from odradek.broker.config.definitions import (
+    BROKER_KEYS,
+    KAFKA_UPDATE_MODES_NOT_LIVE,
+    TOPIC_KEYS,
+    TOPIC_SYNONYMS,
+    ConfigKey,
+    render,
+)
 
 HEADER = """# Configuration reference
 
@@ -17,6 +24,13 @@ environment variables `ODRADEK_<KEY>` (dots become `_`, a literal `_` is `__`), 
 flags, later sources winning. Unknown keys stop the broker with a message naming them. Topic keys are set per topic
 (CreateTopics, `odradek topics --create --config`, `odradek configs --alter`); their broker-level defaults are the
 broker keys listed as synonyms.
+
+The "update mode" column says which broker keys can change while the broker runs (Kafka's dynamic broker configs,
+"Updating Broker Configs" in its documentation): `read-only` keys need a restart; `cluster-wide` keys can be altered
+on the cluster-wide default (`odradek configs --alter --entity-type brokers --entity-default`) or on one broker
+(`--entity-name <id>`), the broker's own value winning; `per-broker` keys on one broker only. Dynamic values are
+kept in the metadata store, survive restarts and take effect at once: a dynamic `log.*` default applies to every
+topic without its own override. Where Kafka can alter a key at run time and Odradek cannot yet, the column says so.
 """
 
 
@@ -25,9 +39,18 @@ def _row(key: ConfigKey, extra: str = "") -> str:
     return f"| `{key.name}` | {key.type.name.lower()} | `{default}` | {key.doc}{extra} |"
 
 
+def _update_mode(key: ConfigKey) -> str:
+    kafka = KAFKA_UPDATE_MODES_NOT_LIVE.get(key.name)
+    return f"{key.update_mode.value} (Kafka: {kafka.value})" if kafka else key.update_mode.value
+
+
+def _broker_row(key: ConfigKey) -> str:
+    return _row(key).replace(" | ", f" | {_update_mode(key)} | ", 1)
+
+
 def render_markdown() -> str:
-    lines = [HEADER, "## Broker keys", "", "| key | type | default | meaning |", "|---|---|---|---|"]
-    lines += [_row(key) for key in BROKER_KEYS]
+    lines = [HEADER, "## Broker keys", "", "| key | update mode | type | default | meaning |", "|---|---|---|---|---|"]
+    lines += [_broker_row(key) for key in BROKER_KEYS]
     lines += ["", "## Topic keys", "", "| key | type | default | meaning |", "|---|---|---|---|"]
     for key in TOPIC_KEYS:
         synonyms = ", ".join(f"`{name}`" for name in TOPIC_SYNONYMS[key.name])

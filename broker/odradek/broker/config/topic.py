@@ -1,8 +1,14 @@
 """Effective topic and broker configuration, as DescribeConfigs shows it, and the LogConfig a partition uses.
 
-A topic key's value comes from, highest precedence first: the topic's own override (source TOPIC_CONFIG), the
-broker key that is its synonym when set (STATIC_BROKER_CONFIG, or DYNAMIC_* once dynamic broker configs are
-stored), then the built-in default (DEFAULT_CONFIG). DescribeConfigs lists those synonyms in that order.
+A topic key's value comes from, highest precedence first: the topic's own override (source TOPIC_CONFIG), then
+the broker key that is its synonym, from this broker's dynamic config (DYNAMIC_BROKER_CONFIG), the cluster-wide
+dynamic default (DYNAMIC_DEFAULT_BROKER_CONFIG) or server.properties and overrides (STATIC_BROKER_CONFIG), then
+the built-in default (DEFAULT_CONFIG). DescribeConfigs lists those synonyms in that order, as Kafka's ConfigHelper:
+for each source in turn, the synonyms set there.
+
+A broker key is described the same way over its own synonyms (`log.retention.ms`, `.minutes`, `.hours`), with the
+leading entries of other names dropped (Kafka's `dropWhile`). The cluster-wide default resource ("") lists only
+the keys set there, each with its DYNAMIC_DEFAULT_BROKER_CONFIG synonyms alone.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from odradek.broker.config.definitions import (
     TOPIC_KEYS,
     TOPIC_SYNONYMS,
     ConfigError,
+    ConfigKey,
     ConfigType,
     ConfigValue,
+    broker_synonyms,
     render,
 )
 from odradek.broker.log.config import LogConfig
@@ -87,17 +95,23 @@ def log_config(overrides: Mapping[str, str], broker: BrokerConfig) -> LogConfig:
     return LogConfig(cleanup_policy=tuple(policy), **fields)  # type: ignore[arg-type]
 
 
-def _broker_synonyms(topic_key: str, broker: BrokerConfig) -> list[ConfigSynonym]:
-    result = []
-    for synonym in TOPIC_SYNONYMS[topic_key]:
-        if synonym in broker.explicit:
-            result.append(
-                ConfigSynonym(synonym, render(broker.explicit[synonym]), ConfigSource.STATIC_BROKER_CONFIG)
-            )
-    primary = TOPIC_SYNONYMS[topic_key][0]
-    result.append(
-        ConfigSynonym(primary, render(BROKER_BY_NAME[primary].default), ConfigSource.DEFAULT_CONFIG)
+def _layers(broker: BrokerConfig) -> tuple[tuple[Mapping[str, ConfigValue], ConfigSource], ...]:
+    return (
+        (broker.dynamic_broker, ConfigSource.DYNAMIC_BROKER_CONFIG),
+        (broker.dynamic_default, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG),
+        (broker.explicit, ConfigSource.STATIC_BROKER_CONFIG),
     )
+
+
+def _broker_synonyms(topic_key: str, broker: BrokerConfig) -> list[ConfigSynonym]:
+    result = [
+        ConfigSynonym(synonym, render(layer[synonym]), source)
+        for layer, source in _layers(broker)
+        for synonym in TOPIC_SYNONYMS[topic_key]
+        if synonym in layer
+    ]
+    primary = TOPIC_SYNONYMS[topic_key][0]
+    result.append(ConfigSynonym(primary, render(BROKER_BY_NAME[primary].default), ConfigSource.DEFAULT_CONFIG))
     return result
 
 
@@ -113,16 +127,50 @@ def describe_topic(overrides: Mapping[str, str], broker: BrokerConfig) -> list[C
     return entries
 
 
+def _from_own_name(name: str, synonyms: list[ConfigSynonym]) -> tuple[ConfigSynonym, ...]:
+    """Kafka's `dropWhile(_.name != name)`: a synonym of higher precedence set elsewhere is not this key's own."""
+    first = next((i for i, synonym in enumerate(synonyms) if synonym.name == name), len(synonyms))
+    return tuple(synonyms[first:])
+
+
+def _broker_entry(key: ConfigKey, value: ConfigValue, synonyms: tuple[ConfigSynonym, ...]) -> ConfigEntry:
+    source = synonyms[0].source if synonyms else ConfigSource.DEFAULT_CONFIG
+    text = None if value is None else render(value)
+    return ConfigEntry(key.name, text, source, not key.dynamic, False, key.type, key.doc, synonyms)
+
+
 def describe_broker(broker: BrokerConfig) -> list[ConfigEntry]:
+    """This broker's resource ("<id>"): every key, with its value in force and where it comes from."""
     entries = []
     for key in BROKER_KEYS:
-        explicit = key.name in broker.explicit
-        source = ConfigSource.STATIC_BROKER_CONFIG if explicit else ConfigSource.DEFAULT_CONFIG
-        value = render(broker.get(key.name)) if broker.get(key.name) is not None else None
-        synonyms = (ConfigSynonym(key.name, value, source),)
-        entries.append(
-            ConfigEntry(key.name, value, source, not key.dynamic, False, key.type, key.doc, synonyms)
-        )
+        names = broker_synonyms(key.name)
+        found = [
+            ConfigSynonym(name, render(layer[name]), source)
+            for layer, source in _layers(broker)
+            for name in names
+            if name in layer
+        ]
+        found += [
+            ConfigSynonym(name, render(BROKER_BY_NAME[name].default), ConfigSource.DEFAULT_CONFIG)
+            for name in names
+            if BROKER_BY_NAME[name].default is not None
+        ]
+        entries.append(_broker_entry(key, broker.get(key.name), _from_own_name(key.name, found)))
+    return entries
+
+
+def describe_broker_default(broker: BrokerConfig) -> list[ConfigEntry]:
+    """The cluster-wide default resource (""): only the keys set there, as Kafka describes it."""
+    layer = broker.dynamic_default
+    entries = []
+    for key in BROKER_KEYS:
+        if key.name in layer:
+            found = [
+                ConfigSynonym(name, render(layer[name]), ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG)
+                for name in broker_synonyms(key.name)
+                if name in layer
+            ]
+            entries.append(_broker_entry(key, layer[key.name], _from_own_name(key.name, found)))
     return entries
 
 
@@ -132,6 +180,7 @@ __all__ = [
     "ConfigSource",
     "ConfigSynonym",
     "describe_broker",
+    "describe_broker_default",
     "describe_topic",
     "log_config",
     "parse_topic_configs",
