@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from odradek.broker.metadata.image import (
+    BROKER_CONFIGS_PREFIX,
     BROKERS_PREFIX,
     CLUSTER_ID_KEY,
     PARTITIONS_PREFIX,
@@ -25,6 +26,7 @@ from odradek.broker.metadata.image import (
     ImageBuilder,
     MetadataDelta,
     MetadataImage,
+    broker_config_resource,
 )
 from odradek.broker.metadata.store import (
     CompactedError,
@@ -96,7 +98,7 @@ class MetadataCache:
         return await future
 
     async def _reload(self) -> int:
-        prefixes = [BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX]
+        prefixes = [BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX, BROKER_CONFIGS_PREFIX]
         ops = [Op.get(CLUSTER_ID_KEY)] + [Op.get(p, prefix=True) for p in prefixes]
         result = await self._store.txn([], ops, [])
         kvs = [kv for response in result.responses for kv in response.kvs]
@@ -108,8 +110,13 @@ class MetadataCache:
         changed_brokers = {
             b for b in set(previous.brokers) | set(image.brokers) if previous.brokers.get(b) != image.brokers.get(b)
         }
+        changed_configs = {
+            name
+            for name in set(previous.broker_configs) | set(image.broker_configs)
+            if previous.broker_configs.get(name) != image.broker_configs.get(name)
+        }
         self._builder = builder
-        await self._publish(image, frozenset(changed_topics), frozenset(changed_brokers))
+        await self._publish(image, frozenset(changed_topics), frozenset(changed_brokers), frozenset(changed_configs))
         return result.revision
 
     async def _follow(self) -> None:
@@ -145,6 +152,7 @@ class MetadataCache:
     async def _apply(self, batch: list[WatchEvent]) -> None:
         topics: set[str] = set()
         brokers: set[int] = set()
+        configs: set[str] = set()
         for event in batch:
             kv = event.kv if event.type is EventType.PUT else None
             topic, broker = self._builder.apply(event.kv.key, kv)
@@ -152,15 +160,23 @@ class MetadataCache:
                 topics.add(topic)
             if broker is not None:
                 brokers.add(broker)
+            if (resource := broker_config_resource(event.kv.key)) is not None:
+                configs.add(resource)
         revision = batch[0].revision
-        if topics or brokers or event_touches_cluster_id(batch):
+        if topics or brokers or configs or event_touches_cluster_id(batch):
             image = self._builder.build(self._image, revision, topics)
-            await self._publish(image, frozenset(topics), frozenset(brokers))
+            await self._publish(image, frozenset(topics), frozenset(brokers), frozenset(configs))
         else:
             self._set_image(dataclasses.replace(self._image, revision=revision))
 
-    async def _publish(self, image: MetadataImage, topics: frozenset[str], brokers: frozenset[int]) -> None:
-        delta = MetadataDelta(self._image, image, topics, brokers)
+    async def _publish(
+        self,
+        image: MetadataImage,
+        topics: frozenset[str],
+        brokers: frozenset[int],
+        broker_configs: frozenset[str] = frozenset(),
+    ) -> None:
+        delta = MetadataDelta(self._image, image, topics, brokers, broker_configs)
         self._set_image(image)
         for listener in list(self._listeners):
             try:

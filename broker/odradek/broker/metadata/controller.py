@@ -1,5 +1,8 @@
 """``Controller``: validated writes of the cluster model (topics, partitions, configs, brokers, cluster id).
 
+Configs are those of topics (inside ``/topics/<name>``) and the dynamic broker configs of BROKER resources
+(``/configs/brokers/<id>``, and ``<default>`` for the cluster-wide default named "").
+
 It speaks only the ``MetadataStore`` interface, so it runs unchanged on the embedded store and on etcd. Every
 write is one transaction guarded by compares (``create_revision == 0`` to create, ``mod_revision == seen`` to
 change) plus the ``fencing`` compares (later: the controller key's create_revision, see DESIGN.md section 2).
@@ -21,11 +24,13 @@ from odradek.broker.metadata.errors import ControllerError, ErrorCode
 from odradek.broker.metadata.image import (
     BROKERS_PREFIX,
     CLUSTER_ID_KEY,
+    BrokerConfigRecord,
     BrokerImage,
     Endpoint,
     PartitionImage,
     TopicImage,
     TopicRecord,
+    broker_config_key,
     broker_key,
     partition_key,
     partitions_prefix,
@@ -34,15 +39,28 @@ from odradek.broker.metadata.image import (
 from odradek.broker.metadata.placement import assign_replicas
 from odradek.broker.metadata.store import Compare, MetadataStore, Op, TxnResult
 
-__all__ = ["ConfigValidator", "Controller", "ControllerError", "new_cluster_id", "validate_topic_name"]
+__all__ = [
+    "BrokerConfigValidator",
+    "ConfigValidator",
+    "Controller",
+    "ControllerError",
+    "new_cluster_id",
+    "validate_broker_resource_name",
+    "validate_topic_name",
+]
 
 ConfigValidator = Callable[[dict[str, str]], None]
+BrokerConfigValidator = Callable[[str, dict[str, str]], None]
 
 MAX_TOPIC_NAME_LENGTH = 249
 _LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
 
 
 def _accept_all(configs: dict[str, str]) -> None:
+    return None
+
+
+def _accept_all_broker_configs(resource_name: str, configs: dict[str, str]) -> None:
     return None
 
 
@@ -73,15 +91,23 @@ def validate_topic_name(name: str) -> None:
         )
 
 
+def validate_broker_resource_name(name: str) -> None:
+    """A BROKER config resource is "" (the cluster-wide default) or a non-negative decimal broker id."""
+    if name and (not name.isdigit() or not name.isascii()):
+        raise ControllerError(ErrorCode.INVALID_REQUEST, "Unable to parse broker name as a base 10 number.")
+
+
 class Controller:
     """The controller's writes. ``validate_configs`` receives a topic's full override map and raises
-    ``ControllerError`` (normally INVALID_CONFIG) to refuse it; the default accepts everything."""
+    ``ControllerError`` (normally INVALID_CONFIG) to refuse it; ``validate_broker_configs`` does the same for
+    a BROKER resource's name and full dynamic config map. The defaults accept everything."""
 
     def __init__(
         self,
         store: MetadataStore,
         *,
         validate_configs: ConfigValidator = _accept_all,
+        validate_broker_configs: BrokerConfigValidator = _accept_all_broker_configs,
         default_num_partitions: int = 1,
         default_replication_factor: int = 1,
         max_partitions: int = 100_000,
@@ -91,6 +117,7 @@ class Controller:
     ) -> None:
         self._store = store
         self._validate_configs = validate_configs
+        self._validate_broker_configs = validate_broker_configs
         self.default_num_partitions = default_num_partitions
         self.default_replication_factor = default_replication_factor
         self._max_partitions = max_partitions
@@ -377,6 +404,43 @@ class Controller:
             if result.succeeded:
                 return _replace_configs(topic, configs, result.revision)
         raise self._too_many_conflicts(f"topic {name}")
+
+    # -- dynamic broker configs ----------------------------------------------------------------------------
+
+    async def broker_configs(self, resource_name: str) -> dict[str, str]:
+        """The dynamic configs stored for a BROKER resource ("" the cluster-wide default), as read now."""
+        validate_broker_resource_name(resource_name)
+        kv = await self._store.get(broker_config_key(resource_name))
+        return {} if kv is None else dict(BrokerConfigRecord.from_json(kv.value).configs)
+
+    async def alter_broker_configs(
+        self,
+        resource_name: str,
+        set_configs: Mapping[str, str] | None = None,
+        delete_configs: Iterable[str] = (),
+        validate_only: bool = False,
+        *,
+        replace: bool = False,
+    ) -> dict[str, str]:
+        """Sets and removes dynamic configs of a BROKER resource, as ``alter_topic_configs`` does for a topic
+        (``replace=True``: legacy AlterConfigs). An empty result deletes the key. Returns the resulting map."""
+        validate_broker_resource_name(resource_name)
+        key = broker_config_key(resource_name)
+        for _ in range(self._max_retries):
+            current = await self._store.get(key)
+            configs = {} if replace or current is None else dict(BrokerConfigRecord.from_json(current.value).configs)
+            configs.update(set_configs or {})
+            for name in delete_configs:
+                configs.pop(name, None)
+            self._validate_broker_configs(resource_name, dict(configs))
+            if validate_only:
+                return configs
+            compare = Compare.unchanged(key, current.mod_revision) if current else Compare.absent(key)
+            write = Op.put(key, BrokerConfigRecord(configs).to_json()) if configs else Op.delete(key)
+            result = await self._write([compare], [write])
+            if result.succeeded:
+                return configs
+        raise self._too_many_conflicts(f"broker config resource {resource_name!r}")
 
     # -- partitions ----------------------------------------------------------------------------------------
 

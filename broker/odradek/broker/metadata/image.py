@@ -12,6 +12,10 @@ Key layout (keys and values are UTF-8; JSON is compact with sorted keys)::
                                        "configs": {"cleanup.policy": "compact", ...}}   (overrides only)
     /partitions/<topic>/<partition>   {"replicas": [1, 2], "leader": 1, "leader_epoch": 0,
                                        "isr": [1, 2], "partition_epoch": 0}             (decimal partition)
+    /configs/brokers/<id>             dynamic broker configs of one broker (decimal id), as set by AlterConfigs:
+                                      {"configs": {"log.retention.ms": "3600000", ...}}  (string values)
+    /configs/brokers/<default>        the cluster-wide dynamic defaults (the BROKER resource named ""), same JSON;
+                                      ZooKeeper-era Kafka's name for it. No key: nothing set at that level.
 
 Topic names never contain ``/`` (legal characters are ``[a-zA-Z0-9._-]``), so ``/partitions/<topic>/`` is
 an exact prefix for one topic's partitions. A topic and all its partitions are created and deleted in one
@@ -31,9 +35,11 @@ from odradek.broker.metadata.store import KeyValue
 
 __all__ = [
     "BROKERS_PREFIX",
+    "BROKER_CONFIGS_PREFIX",
     "CLUSTER_ID_KEY",
     "PARTITIONS_PREFIX",
     "TOPICS_PREFIX",
+    "BrokerConfigRecord",
     "BrokerImage",
     "Endpoint",
     "ImageBuilder",
@@ -42,6 +48,8 @@ __all__ = [
     "PartitionImage",
     "TopicImage",
     "TopicRecord",
+    "broker_config_key",
+    "broker_config_resource",
     "broker_key",
     "partition_key",
     "partitions_prefix",
@@ -54,11 +62,18 @@ CLUSTER_ID_KEY = b"/cluster/id"
 BROKERS_PREFIX = b"/brokers/"
 TOPICS_PREFIX = b"/topics/"
 PARTITIONS_PREFIX = b"/partitions/"
-MODEL_PREFIXES = (CLUSTER_ID_KEY, BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX)
+BROKER_CONFIGS_PREFIX = b"/configs/brokers/"
+DEFAULT_RESOURCE = "<default>"
+MODEL_PREFIXES = (CLUSTER_ID_KEY, BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX, BROKER_CONFIGS_PREFIX)
 
 
 def broker_key(broker_id: int) -> bytes:
     return BROKERS_PREFIX + str(broker_id).encode()
+
+
+def broker_config_key(resource_name: str) -> bytes:
+    """The key of a BROKER config resource: a broker id, or "" for the cluster-wide default."""
+    return BROKER_CONFIGS_PREFIX + (resource_name or DEFAULT_RESOURCE).encode()
 
 
 def topic_key(name: str) -> bytes:
@@ -156,6 +171,23 @@ class TopicRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerConfigRecord:
+    """The value of ``/configs/brokers/<id|<default>>``."""
+
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return _dumps({"configs": dict(self.configs)})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> BrokerConfigRecord:
+        configs = json.loads(data).get("configs", {})
+        if not isinstance(configs, dict):
+            raise ValueError("configs must be an object")
+        return cls({_str(k): _str(v) for k, v in configs.items()})
+
+
+@dataclass(frozen=True, slots=True)
 class PartitionImage:
     """The value of ``/partitions/<topic>/<partition>``; ``mod_revision`` is that key's, for CAS updates."""
 
@@ -218,6 +250,7 @@ class MetadataImage:
     cluster_id: str | None = None
     brokers: Mapping[int, BrokerImage] = field(default_factory=dict)
     topics: Mapping[str, TopicImage] = field(default_factory=dict)
+    broker_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # resource name ("" default)
 
     def topic_by_id(self, topic_id: str) -> TopicImage | None:
         return next((t for t in self.topics.values() if t.topic_id == topic_id), None)
@@ -233,12 +266,14 @@ class MetadataDelta:
 
     ``created_topics``/``deleted_topics`` treat a topic deleted and re-created under the same name (a new
     topic id) as both, so a ReplicaManager removes the old logs before creating the new ones.
+    ``changed_broker_configs`` names the BROKER config resources written ("" for the cluster-wide default).
     """
 
     previous: MetadataImage
     image: MetadataImage
     changed_topics: frozenset[str]
     changed_brokers: frozenset[int]
+    changed_broker_configs: frozenset[str] = frozenset()
 
     @property
     def deleted_topics(self) -> frozenset[str]:
@@ -261,9 +296,12 @@ class ImageBuilder:
         self.brokers: dict[int, BrokerImage] = {}
         self.topics: dict[str, tuple[TopicRecord, int]] = {}
         self.partitions: dict[str, dict[int, PartitionImage]] = {}
+        self.broker_configs: dict[str, dict[str, str]] = {}
 
     def apply(self, key: bytes, kv: KeyValue | None) -> tuple[str | None, int | None]:
-        """Records a put (``kv``) or delete (``None``) of ``key``; returns the (topic, broker) it touched."""
+        """Records a put (``kv``) or delete (``None``) of ``key``; returns the (topic, broker) it touched.
+
+        A broker config resource touched is neither: ``broker_config_resource(key)`` names it."""
         try:
             return self._apply(key, kv)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
@@ -298,6 +336,11 @@ class ImageBuilder:
             else:
                 parts[partition] = PartitionImage.from_json(topic, partition, kv.value, kv.mod_revision)
             return topic, None
+        elif (resource := broker_config_resource(key)) is not None:
+            if kv is None:
+                self.broker_configs.pop(resource, None)
+            else:
+                self.broker_configs[resource] = dict(BrokerConfigRecord.from_json(kv.value).configs)
         return None, None
 
     def topic_image(self, name: str) -> TopicImage | None:
@@ -317,7 +360,8 @@ class ImageBuilder:
                 topics.pop(name, None)
             else:
                 topics[name] = image
-        return MetadataImage(revision, self.cluster_id, dict(sorted(self.brokers.items())), topics)
+        configs = {name: dict(values) for name, values in sorted(self.broker_configs.items())}
+        return MetadataImage(revision, self.cluster_id, dict(sorted(self.brokers.items())), topics, configs)
 
     @classmethod
     def from_kvs(cls, kvs: Iterable[KeyValue], revision: int) -> tuple[ImageBuilder, MetadataImage]:
@@ -326,3 +370,11 @@ class ImageBuilder:
             builder.apply(kv.key, kv)
         image = builder.build(MetadataImage(), revision, list(builder.topics))
         return builder, image
+
+
+def broker_config_resource(key: bytes) -> str | None:
+    """The BROKER config resource name of a ``/configs/brokers/`` key ("" for the default), else None."""
+    if not key.startswith(BROKER_CONFIGS_PREFIX):
+        return None
+    name = key[len(BROKER_CONFIGS_PREFIX) :].decode()
+    return "" if name == DEFAULT_RESOURCE else name
