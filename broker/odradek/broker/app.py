@@ -4,6 +4,11 @@ Start-up order: log dirs opened and recovered (LogManager), metadata store opene
 broker registered under a lease, metadata cache started (its listener keeps the replica manager's partitions in
 line with the image), listeners bound, metrics endpoint started.
 
+Dynamic broker configs: the metadata listener lays the stored cluster-wide default (`/configs/brokers/<default>`)
+and this broker's own (`/configs/brokers/<id>`) over the static configuration whenever either changes, and at
+start-up from the first image, before partitions are created; the replica manager then recomputes every
+partition's LogConfig, so a dynamic `log.*` default reaches existing topics without overrides at once.
+
 Shutdown (SIGTERM/SIGINT): resign as group coordinator, stop accepting, close idle connections, let in-flight
 requests finish (`shutdown.timeout.ms`), stop the storage tasks, flush every log, write checkpoints and the
 clean-shutdown marker, close the metadata store.
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.definitions import ConfigError
+from odradek.broker.config.dynamic import UnknownConfigError, load_dynamic, validate_dynamic
 from odradek.broker.config.topic import log_config, parse_topic_configs
 from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator
 from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
@@ -56,6 +62,26 @@ def _validate_topic_configs(configs: dict[str, str]) -> None:
         parse_topic_configs(configs)
     except ConfigError as exc:
         raise ControllerError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+
+
+def _validate_broker_configs(resource_name: str, configs: dict[str, str]) -> None:
+    try:
+        validate_dynamic(configs, per_broker=resource_name != "")
+    except UnknownConfigError as exc:
+        raise ControllerError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+    except ConfigError as exc:
+        raise ControllerError(ErrorCode.INVALID_REQUEST, str(exc)) from None
+
+
+def dynamic_config(static: BrokerConfig, image: MetadataImage, node_id: int) -> BrokerConfig:
+    """The static configuration under the dynamic broker configs stored in `image` (invalid entries skipped)."""
+    default, bad_default = load_dynamic(image.broker_configs.get("", {}), per_broker=False)
+    own, bad_own = load_dynamic(image.broker_configs.get(str(node_id), {}), per_broker=True)
+    for problem in bad_default:
+        log.error("cluster-wide dynamic broker config ignored: %s", problem)
+    for problem in bad_own:
+        log.error("dynamic config of broker %s ignored: %s", node_id, problem)
+    return static.with_dynamic(default, own)
 
 
 @dataclass(slots=True)
@@ -96,6 +122,7 @@ async def start(config: BrokerConfig) -> RunningBroker:
     controller = Controller(
         store,
         validate_configs=_validate_topic_configs,
+        validate_broker_configs=_validate_broker_configs,
         default_num_partitions=config.get_int("num.partitions"),
         default_replication_factor=config.get_int("default.replication.factor"),
     )
@@ -105,6 +132,14 @@ async def start(config: BrokerConfig) -> RunningBroker:
     coordinator = group_coordinator(config, manager, cache)
 
     def on_metadata(image: MetadataImage, delta: MetadataDelta) -> None:
+        if delta.changed_broker_configs & {"", str(node_id)}:
+            services.config = manager.config = dynamic_config(config, image, node_id)
+            log.info(
+                "dynamic broker configs in force: cluster-wide default %s, broker %s %s",
+                dict(services.config.dynamic_default),
+                node_id,
+                dict(services.config.dynamic_broker),
+            )
         manager.apply_assignments(replica_assignments(image))
         update_coordinator_partitions(coordinator, manager, image)
 

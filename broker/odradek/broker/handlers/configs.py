@@ -1,15 +1,22 @@
-"""Shared by DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: resources and how to change topics.
+"""Shared by DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: resources and how to change them.
 
 Resource types (Kafka's `ConfigResource.Type`): TOPIC 2, BROKER 4. Topic configs are the topic's overrides in the
-metadata store; broker configs are this broker's static configuration (dynamic broker configs are not stored
-yet, so altering a broker resource is refused with INVALID_REQUEST and says so).
+metadata store. A BROKER resource is this broker's id (per-broker dynamic configs) or "" (the cluster-wide dynamic
+default); both are stored in the metadata store (`/configs/brokers/...`) and app.py applies them to the running
+broker from its metadata listener, as soon as the write is committed and again at start-up.
+
+A broker resource is checked in Kafka's order (ConfigAdminManager.preprocess, then DynamicBrokerConfig):
+duplicate names and null values (INVALID_REQUEST), the resource name (INVALID_REQUEST "Unexpected broker id"),
+the incremental operations (INVALID_CONFIG for APPEND/SUBTRACT on a non-list or an unknown key), then the
+resulting whole map (`config.dynamic.validate_dynamic`: INVALID_REQUEST, except unknown keys: INVALID_CONFIG).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 
-from odradek.broker.config.definitions import TOPIC_BY_NAME, ConfigError, ConfigType
+from odradek.broker.config.definitions import BROKER_BY_NAME, TOPIC_BY_NAME, ConfigError, ConfigKey, ConfigType
+from odradek.broker.config.dynamic import UnknownConfigError, validate_dynamic
 from odradek.broker.config.topic import parse_topic_configs
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.metadata.controller import ControllerError
@@ -20,6 +27,9 @@ BROKER = 4
 
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
+# (name, operation, value) of one config entry; legacy AlterConfigs entries are SETs of the whole new map.
+ConfigOp = tuple[str, int, str | None]
+
 
 class ResourceError(Exception):
     def __init__(self, error_code: ErrorCode, message: str) -> None:
@@ -29,8 +39,39 @@ class ResourceError(Exception):
 
 
 def check_broker_resource(services: BrokerServices, name: str) -> None:
-    if name not in ("", str(services.node_id)):
-        raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {services.node_id}, got {name}")
+    """DescribeConfigs' check (Kafka's ConfigHelper): "" or this broker's id."""
+    if name == "":
+        return
+    if not name.lstrip("-").isdigit():
+        raise ResourceError(ErrorCode.INVALID_REQUEST, f"Broker id must be an integer, but it is: {name}")
+    if int(name) != services.node_id:
+        raise ResourceError(
+            ErrorCode.INVALID_REQUEST,
+            f"Unexpected broker id, expected {services.node_id} or empty string, but received {name}",
+        )
+
+
+def check_broker_alter_resource(services: BrokerServices, name: str) -> None:
+    """AlterConfigs' check (Kafka's ConfigAdminManager): "" or this broker's id; another broker's id is refused,
+    since there is no other broker to forward the change to."""
+    if name == "":
+        return
+    if not name.lstrip("-").isdigit():
+        raise ResourceError(ErrorCode.INVALID_REQUEST, f"Node id must be an integer, but it is: {name}")
+    if int(name) != services.node_id:
+        raise ResourceError(
+            ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {services.node_id}, but received {name}"
+        )
+
+
+def check_broker_entries(entries: Sequence[ConfigOp], legacy: bool) -> None:
+    """Kafka's preprocess checks of one broker resource: each name once, no null value to set."""
+    names = [name for name, _, _ in entries]
+    null_names = [name for name, op, value in entries if value is None and (legacy or op != DELETE)]
+    if len(set(names)) != len(names):
+        raise ResourceError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
+    if null_names:
+        raise ResourceError(ErrorCode.INVALID_REQUEST, f"Null value not supported for : {', '.join(null_names)}")
 
 
 def topic_overrides(services: BrokerServices, name: str) -> Mapping[str, str]:
@@ -40,13 +81,19 @@ def topic_overrides(services: BrokerServices, name: str) -> Mapping[str, str]:
     return topic.configs
 
 
-def incremental(current: Mapping[str, str], ops: list[tuple[str, int, str | None]]) -> dict[str, str]:
-    """Apply SET/DELETE/APPEND/SUBTRACT operations to a topic's overrides (APPEND/SUBTRACT only on lists)."""
+def incremental(
+    current: Mapping[str, str],
+    ops: Sequence[ConfigOp],
+    keys: Mapping[str, ConfigKey] = TOPIC_BY_NAME,
+    unknown: str = "Unknown topic config name",
+) -> dict[str, str]:
+    """Apply SET/DELETE/APPEND/SUBTRACT operations to a config map (APPEND/SUBTRACT only on list keys, starting
+    from the declared default when the map does not hold the key, as Kafka's prepareIncrementalConfigs)."""
     result = dict(current)
     for name, op, value in ops:
-        key = TOPIC_BY_NAME.get(name)
+        key = keys.get(name)
         if key is None:
-            raise ResourceError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
+            raise ResourceError(ErrorCode.INVALID_CONFIG, f"{unknown}: {name}")
         if op == DELETE:
             result.pop(name, None)
         elif op == SET:
@@ -54,15 +101,35 @@ def incremental(current: Mapping[str, str], ops: list[tuple[str, int, str | None
                 raise ResourceError(ErrorCode.INVALID_CONFIG, f"Null value not supported for {name}")
             result[name] = value
         elif op in (APPEND, SUBTRACT):
-            if key.type is not ConfigType.LIST:
-                raise ResourceError(ErrorCode.INVALID_CONFIG, f"Config {name} is not a list: cannot APPEND/SUBTRACT")
-            base = [v for v in result.get(name, ",".join(key.default or [])).split(",") if v]  # type: ignore[arg-type]
-            items = [v.strip() for v in (value or "").split(",") if v.strip()]
-            merged = base + [v for v in items if v not in base] if op == APPEND else [v for v in base if v not in items]
-            result[name] = ",".join(merged)
+            result[name] = _list_op(key, result.get(name), op, value)
         else:
             raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op}")
     return result
+
+
+def _list_op(key: ConfigKey, current: str | None, op: int, value: str | None) -> str:
+    if key.type is not ConfigType.LIST:
+        verb = "append" if op == APPEND else "subtract"
+        raise ResourceError(ErrorCode.INVALID_CONFIG, f"Config value {verb} is not allowed for config key: {key.name}")
+    default = key.default if isinstance(key.default, list) else []
+    base = [v for v in (",".join(default) if current is None else current).split(",") if v]
+    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    merged = base + [v for v in items if v not in base] if op == APPEND else [v for v in base if v not in items]
+    return ",".join(merged)
+
+
+def _new_topic_configs(current: Mapping[str, str], entries: Sequence[ConfigOp], legacy: bool) -> dict[str, str]:
+    if not legacy:
+        return incremental(current, entries)
+    if any(value is None for _, _, value in entries):
+        raise ResourceError(ErrorCode.INVALID_CONFIG, "Null values are not allowed in AlterConfigs")
+    return {name: value for name, _, value in entries if value is not None}
+
+
+def _new_broker_configs(current: Mapping[str, str], entries: Sequence[ConfigOp], legacy: bool) -> dict[str, str]:
+    if legacy:
+        return {name: value for name, _, value in entries if value is not None}
+    return incremental(current, entries, BROKER_BY_NAME, "Unknown config name")
 
 
 async def replace_topic_configs(
@@ -82,25 +149,49 @@ async def replace_topic_configs(
         raise ResourceError(ErrorCode(exc.error_code), exc.message) from None
 
 
+def validate_broker_configs(name: str, configs: Mapping[str, str]) -> None:
+    """A broker resource's whole dynamic map, or ResourceError with Kafka's code and message."""
+    try:
+        validate_dynamic(configs, per_broker=name != "")
+    except UnknownConfigError as exc:
+        raise ResourceError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+    except ConfigError as exc:
+        raise ResourceError(ErrorCode.INVALID_REQUEST, str(exc)) from None
+
+
+async def replace_broker_configs(
+    services: BrokerServices, name: str, configs: dict[str, str], validate_only: bool
+) -> None:
+    validate_broker_configs(name, configs)
+    if validate_only:
+        return
+    try:
+        await services.controller.alter_broker_configs(name, configs, (), replace=True)
+        await services.sync_metadata()
+    except ControllerError as exc:
+        raise ResourceError(ErrorCode(exc.error_code), exc.message) from None
+
+
 async def alter_resource(
     services: BrokerServices,
     resource_type: int,
     name: str,
-    topic_configs: Callable[[], dict[str, str]],
+    entries: Sequence[ConfigOp],
     validate_only: bool,
+    *,
+    legacy: bool,
 ) -> tuple[ErrorCode, str | None]:
-    """One resource of AlterConfigs / IncrementalAlterConfigs: `topic_configs()` computes the topic's new overrides.
-
-    Returns the resource's (error code, message); broker resources are refused until dynamic broker configs exist.
-    """
+    """One resource of AlterConfigs (`legacy`: the entries are the whole new map) or IncrementalAlterConfigs
+    (the entries are operations on the stored map). Returns the resource's (error code, message)."""
     try:
         if resource_type == TOPIC:
-            await replace_topic_configs(services, name, topic_configs(), validate_only)
+            configs = _new_topic_configs(topic_overrides(services, name), entries, legacy)
+            await replace_topic_configs(services, name, configs, validate_only)
         elif resource_type == BROKER:
-            check_broker_resource(services, name)
-            raise ResourceError(
-                ErrorCode.INVALID_REQUEST, "Dynamic broker configs are not supported yet; set them in server.properties"
-            )
+            check_broker_entries(entries, legacy)
+            check_broker_alter_resource(services, name)
+            current = services.metadata.image.broker_configs.get(name, {})
+            await replace_broker_configs(services, name, _new_broker_configs(current, entries, legacy), validate_only)
         else:
             raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource_type}")
     except ResourceError as exc:

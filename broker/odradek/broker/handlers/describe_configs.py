@@ -1,12 +1,14 @@
 """DescribeConfigs (key 32), v1-4: topic and broker configs with their source, synonyms (v1+) and docs (v3+).
 
 Every declared key is listed (`configuration_keys` filters); topic values resolve topic override, then the broker
-synonym (`log.retention.ms`, ...), then the default, and the synonyms list shows that chain in Kafka's order.
+synonym (`log.retention.ms`, ...) from the dynamic per-broker, dynamic cluster-wide default and static layers,
+then the default, and the synonyms list shows that chain in Kafka's order. The broker resource "<id>" lists every
+broker key with its value in force; the cluster-wide default resource "" lists only the keys set there.
 """
 
 from __future__ import annotations
 
-from odradek.broker.config.topic import ConfigEntry, describe_broker, describe_topic
+from odradek.broker.config.topic import ConfigEntry, describe_broker, describe_broker_default, describe_topic
 from odradek.broker.handlers.configs import (
     BROKER,
     TOPIC,
@@ -56,6 +58,8 @@ def _entries(resource: DescribeConfigsResource, ctx: RequestContext) -> list[Con
         return describe_topic(topic_overrides(services, resource.resource_name), services.config)
     if resource.resource_type == BROKER:
         check_broker_resource(services, resource.resource_name)
+        if resource.resource_name == "":
+            return describe_broker_default(services.config)
         return describe_broker(services.config)
     raise ResourceError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource.resource_type}")
 
