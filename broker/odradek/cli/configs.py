@@ -2,10 +2,15 @@
 
 Describe prints Kafka's format:
 `Dynamic configs for topic t are:` (or `All configs for ...` with --all), then one line per entry
-`  name=value sensitive=false synonyms={SOURCE:name=value, ...}` (sensitive values print as `null`).
+`  name=value sensitive=false synonyms={SOURCE:name=value, ...}` (sensitive values print as `null`), every
+synonym in the broker's order (DescribeConfigs goes through librdkafka's C API: see rdkafka_admin).
 Alter uses IncrementalAlterConfigs (SET for --add-config, DELETE for --delete-config) and prints
-`Completed updating config for topic t.`, `... for broker 1.` or
-`Completed updating default config for brokers in the cluster.`
+`Completed updating config for topic t.` or `... for broker 1.`
+
+Brokers: `--entity-name <id>` describes or alters one broker's dynamic configs; `--describe` without a name
+describes every live broker. The cluster-wide default (`--entity-default`, Kafka's BROKER resource named "")
+cannot be reached through librdkafka, which refuses an empty resource name and routes every BROKER resource to
+the broker its name parses as; the tool says so instead of sending something else.
 """
 
 from __future__ import annotations
@@ -15,17 +20,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaError
+from odradek.cli import rdkafka_admin
 from odradek.cli.common import (
     ADMIN_TIMEOUT_S,
     CliError,
     add_bootstrap_options,
     admin_client,
+    client_config,
     config_source_name,
     kafka_admin,
     parse_key_values,
     probe_metadata,
     wait,
 )
+
+_TOPIC, _BROKER = 2, 4  # Kafka's ConfigResource.Type codes
 
 _DYNAMIC_SOURCE = {
     "topics": "DYNAMIC_TOPIC_CONFIG",
@@ -82,9 +92,7 @@ def resolve_entity(args: argparse.Namespace) -> tuple[str, str]:
             raise CliError("--entity-name is required (or --entity-default for brokers)")
         return "brokers", ""
     if args.entity_type == "brokers" and not args.entity_name.isdigit():
-        raise CliError(
-            f"The entity name for brokers must be a valid integer broker id, found: {args.entity_name}"
-        )
+        raise CliError(f"The entity name for brokers must be a valid integer broker id, found: {args.entity_name}")
     return args.entity_type, args.entity_name
 
 
@@ -95,11 +103,24 @@ def entity_label(entity_type: str, name: str) -> str:
     return f"{'topic' if entity_type == 'topics' else 'broker'} {name}"
 
 
+DEFAULT_BROKER_UNREACHABLE = (
+    'the cluster-wide default broker config (--entity-default, the BROKER resource named "") cannot be sent '
+    "through librdkafka, which needs a broker id as the resource name; alter it with Apache Kafka's "
+    "kafka-configs.sh --entity-default (or any Java AdminClient), or set a value per broker with --entity-name "
+    "<id>. --describe --all --entity-name <id> shows values taken from it as DYNAMIC_DEFAULT_BROKER_CONFIG."
+)
+
+
 def run(args: argparse.Namespace) -> int:
     entity_type, name = resolve_entity(args)
     if args.describe:
         if args.add_config or args.delete_config:
             raise CliError("--add-config and --delete-config are only valid with --alter")
+        if entity_type == "brokers" and name == "" and not args.entity_default:
+            return _describe_all_brokers(args)
+    if entity_type == "brokers" and name == "":
+        raise CliError(DEFAULT_BROKER_UNREACHABLE)
+    if args.describe:
         return _describe(args, entity_type, name)
     return _alter(args, entity_type, name)
 
@@ -114,29 +135,45 @@ def _describe(args: argparse.Namespace, entity_type: str, name: str) -> int:
     admin = admin_client(args)
     if entity_type == "topics" and name not in probe_metadata(admin, args.bootstrap_server).topics:
         raise CliError(f"The topic '{name}' does not exist.")
-    resource = _resource(entity_type, name)
-    futures = admin.describe_configs([resource], request_timeout=ADMIN_TIMEOUT_S)
-    entries = wait(futures[resource], f"describing configs of {entity_label(entity_type, name)}")
-    views = [_entry_view(e) for e in entries.values()]
+    views = describe_entries(args, entity_type, name)
     print("\n".join(format_describe(entity_type, name, views, describe_all=args.all)))
     return 0
 
 
-def _entry_view(entry: Any) -> EntryView:
-    synonyms = tuple((config_source_name(s.source), s.name, s.value) for s in entry.synonyms.values())
-    return EntryView(
-        entry.name,
-        entry.value,
-        config_source_name(entry.source),
-        bool(entry.is_sensitive),
-        bool(entry.is_default),
-        synonyms,
-    )
+def _describe_all_brokers(args: argparse.Namespace) -> int:
+    """Kafka's `--describe --entity-type brokers` without a name: each live broker in turn."""
+    admin = admin_client(args)
+    for broker_id in sorted(probe_metadata(admin, args.bootstrap_server).brokers):
+        views = describe_entries(args, "brokers", str(broker_id))
+        print("\n".join(format_describe("brokers", str(broker_id), views, describe_all=args.all)))
+    return 0
 
 
-def format_describe(
-    entity_type: str, name: str, entries: Iterable[EntryView], *, describe_all: bool
-) -> list[str]:
+def describe_entries(args: argparse.Namespace, entity_type: str, name: str) -> list[EntryView]:
+    """DescribeConfigs through librdkafka's C API, which keeps every synonym (see rdkafka_admin)."""
+    resource_type = _TOPIC if entity_type == "topics" else _BROKER
+    code, text, entries = rdkafka_admin.describe_configs(client_config(args), resource_type, name, ADMIN_TIMEOUT_S)
+    if code:
+        label = kafka_error_name(code)
+        raise CliError(f"describing configs of {entity_label(entity_type, name)} failed: {text} ({label})")
+    return [
+        EntryView(
+            e.name,
+            e.value,
+            config_source_name(e.source),
+            e.is_sensitive,
+            e.is_default,
+            tuple((config_source_name(code), syn_name, value) for code, syn_name, value in e.synonyms),
+        )
+        for e in entries
+    ]
+
+
+def kafka_error_name(code: int) -> str:
+    return str(KafkaError(code).name())
+
+
+def format_describe(entity_type: str, name: str, entries: Iterable[EntryView], *, describe_all: bool) -> list[str]:
     """Kafka's describe output: a heading and one indented line per (dynamic, unless describe_all) entry."""
     kind = "broker-default" if entity_type == "brokers" and name == "" else entity_type
     wanted = _DYNAMIC_SOURCE[kind]
@@ -157,9 +194,7 @@ def format_entry(entry: EntryView) -> str:
         f"{source}:{syn_name}={'null' if entry.is_sensitive or syn_value is None else syn_value}"
         for source, syn_name, syn_value in entry.synonyms
     )
-    return (
-        f"{entry.name}={value} sensitive={'true' if entry.is_sensitive else 'false'} synonyms={{{synonyms}}}"
-    )
+    return f"{entry.name}={value} sensitive={'true' if entry.is_sensitive else 'false'} synonyms={{{synonyms}}}"
 
 
 def parse_deletions(items: Sequence[str] | None) -> list[str]:
@@ -188,8 +223,5 @@ def _alter(args: argparse.Namespace, entity_type: str, name: str) -> int:
         resource.add_incremental_config(kadmin.ConfigEntry(key, None, incremental_operation=delete_op))
     futures = admin.incremental_alter_configs([resource], request_timeout=ADMIN_TIMEOUT_S)
     wait(futures[resource], f"altering configs of {entity_label(entity_type, name)}")
-    if entity_type == "brokers" and name == "":
-        print("Completed updating default config for brokers in the cluster.")
-    else:
-        print(f"Completed updating config for {entity_label(entity_type, name)}.")
+    print(f"Completed updating config for {entity_label(entity_type, name)}.")
     return 0

@@ -5,6 +5,10 @@ confluent-kafka 2.16 has no `delete_consumer_group_offsets`, but the librdkafka 
 librdkafka handle configured like the tool's AdminClient, so the request still comes from librdkafka (DESIGN.md
 section 3: no Kafka client of our own), with the same bootstrap, security settings and coordinator lookup.
 
+`describe_configs` is `rd_kafka_DescribeConfigs` read through the C API because confluent-kafka's Python
+ConfigEntry keeps synonyms in a dict keyed by name: when several levels set the same name (a dynamic
+`log.retention.ms` over its default) only the last survives, where kafka-configs.sh prints them all in order.
+
 C structures used (rdkafka.h, stable ABI since librdkafka 1.0):
   rd_kafka_topic_partition_t      {char *topic; int32 partition; int64 offset; void *metadata;
                                    size_t metadata_size; void *opaque; int err; void *_private}
@@ -56,6 +60,18 @@ class OffsetDeleteResult:
     partitions: Mapping[tuple[str, int], int]
 
 
+@dataclass(frozen=True, slots=True)
+class DescribedEntry:
+    """One config entry as DescribeConfigs returned it; synonyms as (source code, name, value), in order."""
+
+    name: str
+    value: str | None
+    source: int
+    is_sensitive: bool
+    is_default: bool
+    synonyms: tuple[tuple[int, str, str | None], ...]
+
+
 @functools.cache
 def _library() -> Any:
     """The librdkafka that confluent-kafka loaded (its wheel bundles one), else the system's."""
@@ -101,6 +117,20 @@ def _declare(lib: Any) -> None:
         ),
         "rd_kafka_group_result_error": (p, [p]),
         "rd_kafka_group_result_partitions": (ctypes.POINTER(_TopicPartitionList), [p]),
+        "rd_kafka_ConfigResource_new": (p, [i, c]),
+        "rd_kafka_ConfigResource_destroy": (None, [p]),
+        "rd_kafka_DescribeConfigs": (None, [p, ctypes.POINTER(p), ctypes.c_size_t, p, p]),
+        "rd_kafka_event_DescribeConfigs_result": (p, [p]),
+        "rd_kafka_DescribeConfigs_result_resources": (ctypes.POINTER(p), [p, ctypes.POINTER(ctypes.c_size_t)]),
+        "rd_kafka_ConfigResource_error": (i, [p]),
+        "rd_kafka_ConfigResource_error_string": (c, [p]),
+        "rd_kafka_ConfigResource_configs": (ctypes.POINTER(p), [p, ctypes.POINTER(ctypes.c_size_t)]),
+        "rd_kafka_ConfigEntry_name": (c, [p]),
+        "rd_kafka_ConfigEntry_value": (c, [p]),
+        "rd_kafka_ConfigEntry_source": (i, [p]),
+        "rd_kafka_ConfigEntry_is_sensitive": (i, [p]),
+        "rd_kafka_ConfigEntry_is_default": (i, [p]),
+        "rd_kafka_ConfigEntry_synonyms": (ctypes.POINTER(p), [p, ctypes.POINTER(ctypes.c_size_t)]),
         "rd_kafka_error_code": (i, [p]),
         "rd_kafka_error_string": (c, [p]),
         "rd_kafka_err2str": (c, [i]),
@@ -154,6 +184,85 @@ def delete_consumer_group_offsets(
         if queue:
             lib.rd_kafka_queue_destroy(queue)
         lib.rd_kafka_destroy(rk)
+
+
+def describe_configs(
+    config: Mapping[str, Any], resource_type: int, name: str, timeout_s: float
+) -> tuple[int, str, list[DescribedEntry]]:
+    """rd_kafka_DescribeConfigs for one resource: (error code, error text, entries); waits at most timeout_s."""
+    lib = _library()
+    rk = _new_handle(lib, config)
+    queue = options = resource = None
+    try:
+        queue = lib.rd_kafka_queue_new(rk)
+        options = lib.rd_kafka_AdminOptions_new(rk, _RD_KAFKA_ADMIN_OP_ANY)
+        errstr = ctypes.create_string_buffer(_ERRSTR_SIZE)
+        timeout_ms = int(timeout_s * 1000)
+        if lib.rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, _ERRSTR_SIZE) != 0:
+            raise CliError(f"librdkafka: {errstr.value.decode(errors='replace')}")
+        resource = lib.rd_kafka_ConfigResource_new(resource_type, name.encode())
+        if not resource:
+            raise CliError(f"librdkafka cannot name the resource {name!r} of type {resource_type}")
+        lib.rd_kafka_DescribeConfigs(rk, (ctypes.c_void_p * 1)(resource), 1, options, queue)
+        event = lib.rd_kafka_queue_poll(queue, timeout_ms + 5000)
+        if not event:
+            raise CliError(f"Timed out after {timeout_s:.0f} s waiting for DescribeConfigs")
+        try:
+            return _read_describe(lib, event)
+        finally:
+            lib.rd_kafka_event_destroy(event)
+    finally:
+        if resource:
+            lib.rd_kafka_ConfigResource_destroy(resource)
+        if options:
+            lib.rd_kafka_AdminOptions_destroy(options)
+        if queue:
+            lib.rd_kafka_queue_destroy(queue)
+        lib.rd_kafka_destroy(rk)
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode(errors="replace")
+
+
+def _array(lib_call: Any, owner: Any) -> list[Any]:
+    count = ctypes.c_size_t(0)
+    items = lib_call(owner, ctypes.byref(count))
+    return [items[index] for index in range(count.value)] if items else []
+
+
+def _read_describe(lib: Any, event: Any) -> tuple[int, str, list[DescribedEntry]]:
+    code = lib.rd_kafka_event_error(event)
+    if code != 0:
+        return code, _text(lib.rd_kafka_event_error_string(event)) or error_text(code), []
+    result = lib.rd_kafka_event_DescribeConfigs_result(event)
+    resources = _array(lib.rd_kafka_DescribeConfigs_result_resources, result) if result else []
+    if not resources:
+        raise CliError("librdkafka returned no resource for DescribeConfigs")
+    code = lib.rd_kafka_ConfigResource_error(resources[0])
+    if code != 0:
+        return code, _text(lib.rd_kafka_ConfigResource_error_string(resources[0])) or error_text(code), []
+    entries = []
+    for entry in _array(lib.rd_kafka_ConfigResource_configs, resources[0]):
+        synonyms = tuple(
+            (
+                int(lib.rd_kafka_ConfigEntry_source(synonym)),
+                _text(lib.rd_kafka_ConfigEntry_name(synonym)) or "",
+                _text(lib.rd_kafka_ConfigEntry_value(synonym)),
+            )
+            for synonym in _array(lib.rd_kafka_ConfigEntry_synonyms, entry)
+        )
+        entries.append(
+            DescribedEntry(
+                _text(lib.rd_kafka_ConfigEntry_name(entry)) or "",
+                _text(lib.rd_kafka_ConfigEntry_value(entry)),
+                int(lib.rd_kafka_ConfigEntry_source(entry)),
+                bool(lib.rd_kafka_ConfigEntry_is_sensitive(entry)),
+                bool(lib.rd_kafka_ConfigEntry_is_default(entry)),
+                synonyms,
+            )
+        )
+    return 0, "", entries
 
 
 def _new_handle(lib: Any, config: Mapping[str, Any]) -> Any:

@@ -204,3 +204,13 @@ def test_delegate_passes_arguments_verbatim(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(importlib, "import_module", lambda name: fake)
     assert cli_main.main(["broker", "server.properties", "--override", "a=b"]) == 3
     assert seen == [["server.properties", "--override", "a=b"]]
+
+
+def test_configs_entity_default_is_refused_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    """librdkafka cannot name the cluster-wide default broker resource (""); say so, send nothing else."""
+    for action in (["--alter", "--add-config", "log.retention.ms=1"], ["--describe"]):
+        argv = ["configs", "--bootstrap-server", "127.0.0.1:1", "--entity-type", "brokers", "--entity-default"]
+        assert cli_main.main([*argv, *action]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("Error: the cluster-wide default broker config") and "librdkafka" in err
+        assert "--entity-name <id>" in err
