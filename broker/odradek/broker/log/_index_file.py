@@ -59,6 +59,11 @@ class IndexFile:
                 os.ftruncate(self._fd, self.entries * self.entry_size)
         return self._fd
 
+    def create(self) -> None:
+        """Create the file, empty, if it does not exist (without keeping it open)."""
+        if self._fd is None:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644))
+
     def _write(self, data: bytes) -> None:
         fd = self._file()
         view = memoryview(data)

@@ -27,10 +27,18 @@ class CorruptCheckpoint(Exception):
 def write_lines(path: Path, entries: Iterable[str]) -> None:
     items = list(entries)
     text = f"{VERSION}\n{len(items)}\n" + "".join(f"{item}\n" for item in items)
+    write_atomically(path, text.encode())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash or power loss leaves either the old file or the new one whole:
+    `<path>.tmp` written and fsynced, renamed over `path`, then the folder fsynced."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        os.write(fd, text.encode())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from odradek.broker.log import files
+from odradek.broker.log import checkpoint, files
 from odradek.broker.log.config import LogConfig
 from odradek.broker.log.leader_epoch_cache import LeaderEpochFileCache
 from odradek.broker.log.segment import FetchSlice, LogSegment, now_ms
@@ -112,6 +112,7 @@ class Log:
         self._pending_deletes: list[tuple[int, LogSegment]] = []
         self._roll_jitter_ms = 0
         self._dir_dirty = False
+        self._recovery_gap: int | None = None
         self.last_flush_ms = now_ms()
         self.epoch_cache = LeaderEpochFileCache.in_dir(directory)
 
@@ -126,12 +127,18 @@ class Log:
         had_clean_shutdown: bool = False,
         now_ms: int | None = None,
         log_start_offset: int = 0,
+        config_is_final: bool = True,
     ) -> Log:
-        """Open (or create) the partition folder, recovering from `recovery_point` after an unclean stop."""
+        """Open (or create) the partition folder, recovering from `recovery_point` after an unclean stop.
+
+        `config_is_final=False`: `config` is a placeholder until the topic's own is known; a gap in the offsets
+        found by recovery is then left for `resolve_recovery_gap` (see there)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         log = cls(directory, config, topic_id)
         log._load(recovery_point, had_clean_shutdown, log_start_offset, _now(now_ms))
+        if config_is_final:
+            log.resolve_recovery_gap()
         return log
 
     def _new_segment(self, base_offset: int, now: int, suffix: str = "") -> LogSegment:
@@ -161,7 +168,20 @@ class Log:
             segment = self._new_segment(base, now)
             if not segment.sanity_check():
                 logger.warning("rebuilding the indexes of %s", path)
-                segment.recover(self.config.max_message_bytes)
+                truncated = segment.recover(self.config.max_message_bytes)
+                if truncated > 0:
+                    next_offset = segment.read_next_offset()
+                    logger.warning(
+                        "Corruption found in segment %s of %s while rebuilding its indexes, truncating to offset %s"
+                        " (%d bytes)",
+                        base,
+                        self.dir,
+                        next_offset,
+                        truncated,
+                    )
+                    # Later segments would leave a hole: `resolve_recovery_gap` deals with it as with one found by
+                    # recovery.
+                    self._note_gap(next_offset)
             segments[base] = segment
         for path in self.dir.glob("*" + files.INDEX_SUFFIX):
             if files.offset_from_file_name(path.name) not in segments:
@@ -199,24 +219,69 @@ class Log:
 
     def _recover(self, segments: list[LogSegment], recovery_point: int) -> list[LogSegment]:
         """Recover every segment from the one holding the recovery point; after the first corrupt one, the
-        later segments are deleted (Kafka's LogLoader)."""
+        later segments are deleted (Kafka's LogLoader).
+
+        Also notes the first segment that ends before the next segment's base offset (`recovery_gap`): in a log
+        that is not compacted offsets are contiguous, so the missing ones were lost (a power loss took the
+        unflushed tail of a rolled segment while the next segment's file survived). Whether it is a loss depends
+        on cleanup.policy, so `resolve_recovery_gap` decides, once the topic's config is known."""
         bases = [s.base_offset for s in segments]
         first = max(0, bisect_right(bases, recovery_point) - 1)
         for index in range(first, len(segments)):
             segment = segments[index]
             truncated = segment.recover(self.config.max_message_bytes, self.epoch_cache)
+            next_offset = segment.read_next_offset()
             if truncated > 0:
                 logger.warning(
                     "Corruption found in segment %s of %s, truncating to offset %s (%d bytes)",
                     segment.base_offset,
                     self.dir,
-                    segment.read_next_offset(),
+                    next_offset,
                     truncated,
                 )
                 for later in segments[index + 1 :]:
                     later.delete()
                 return segments[: index + 1]
+            if index + 1 < len(segments) and next_offset < bases[index + 1]:
+                self._note_gap(next_offset)
         return segments
+
+    def _note_gap(self, offset: int) -> None:
+        gap = self._recovery_gap
+        self._recovery_gap = offset if gap is None else min(gap, offset)
+
+    @property
+    def recovery_gap(self) -> int | None:
+        """The lowest offset at which a segment ends before the next segment starts, found while loading: by
+        recovery after an unclean stop, or by an index rebuild that truncated a corrupt batch (None if there is
+        none, or once `resolve_recovery_gap` ran)."""
+        return self._recovery_gap
+
+    def resolve_recovery_gap(self) -> bool:
+        """Truncate at `recovery_gap` unless the log is compacted. Returns True if it truncated.
+
+        Unlike Kafka, which keeps the later segments and so leaves a hole below the log end offset, a log that is
+        not compacted is cut where its offsets stop being contiguous, as after a corrupt batch. A compacted log
+        has legitimate gaps (the cleaner removes records, and even a segment's last batches), so it is kept, as
+        Kafka keeps it. `Log.open` calls this at once unless told that its config is a placeholder
+        (`LogManager` opens logs before it knows the topics' configs, and calls it from `get_or_create_log`)."""
+        gap = self._recovery_gap
+        self._recovery_gap = None
+        if gap is None or gap >= self._next_offset:
+            return False
+        if self.config.compact:
+            logger.info("offsets of %s are not contiguous at %s: kept, the log is compacted", self.dir, gap)
+            return False
+        following = next((s.base_offset for s in self._segments if s.base_offset > gap), self._next_offset)
+        logger.warning(
+            "Corruption found in %s: a segment ends at offset %s but the next one starts at %s (records lost "
+            "before a flush, or cut at a corrupt batch); truncating to offset %s",
+            self.dir,
+            gap,
+            following,
+            gap,
+        )
+        return self.truncate_to(gap)
 
     def _load_partition_metadata(self) -> None:
         path = self.dir / PARTITION_METADATA
@@ -231,9 +296,9 @@ class Log:
                         raise ValueError(f"{self.dir}: topic id {stored} on disk, {self.topic_id} expected")
         elif self.topic_id is not None:
             encoded = base64.urlsafe_b64encode(self.topic_id.bytes).decode().rstrip("=")
-            tmp = path.with_name(PARTITION_METADATA + ".tmp")
-            tmp.write_text(f"version: 0\ntopic_id: {encoded}\n")
-            os.replace(tmp, path)
+            # fsynced before the rename, as Kafka's PartitionMetadataFile: otherwise a power loss can leave a
+            # partition.metadata with a torn tail, and the log would not load.
+            checkpoint.write_atomically(path, f"version: 0\ntopic_id: {encoded}\n".encode())
 
     def _set_segments(self, segments: list[LogSegment]) -> None:
         self._segments = tuple(segments)

@@ -10,6 +10,10 @@ Per log dir::
     .kafka_cleanshutdown                  written last by `shutdown`, removed once the logs are loaded;
                                           content {"version":0,"brokerEpoch":N} as Kafka 4 writes it
 
+Without `config_for_topic` (the broker's case: topic configs come from the metadata, opened later) logs are loaded
+with the default config as a placeholder; `get_or_create_log` then applies the topic's config and settles what
+recovery left for it (`Log.resolve_recovery_gap`).
+
 Scheduling is the caller's: the broker runs `run_retention`, `delete_expired_files`, `flush_dirty` and
 `checkpoint_recovery_points` from timers in worker threads. All methods are synchronous.
 """
@@ -106,6 +110,7 @@ class LogManager:
                     had_clean_shutdown=clean,
                     now_ms=now_ms_value,
                     log_start_offset=start_offsets.get(tp, 0),
+                    config_is_final=self._config_for_topic is not None,
                 )
             marker.unlink(missing_ok=True)
 
@@ -125,6 +130,8 @@ class LogManager:
             if existing is not None:
                 if config is not None and existing.config != config:
                     existing.update_config(config)
+                # Loaded with a placeholder config: only now is it known whether the topic is compacted.
+                existing.resolve_recovery_gap()
                 return existing
             counts = {d: 0 for d in self.log_dirs}
             for log in self._logs.values():

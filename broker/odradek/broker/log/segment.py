@@ -106,8 +106,14 @@ class LogSegment:
             base_offset,
             max_index_size,
         )
+        new = not self.log_path.exists()
         self.file = io.FileIO(self.log_path, "a+")
         self._fd = self.file.fileno()
+        if new:
+            # Empty index files from the start (entries are appended lazily), so that a segment too small for an
+            # index entry does not look like one whose indexes were lost (`sanity_check`) at every load.
+            self.offset_index.create()
+            self.time_index.create()
         self._size = os.fstat(self._fd).st_size
         self.created_ms = now_ms() if created_ms is None else created_ms
         self._bytes_since_last_index_entry = 0
