@@ -1,8 +1,10 @@
-"""Durability with real processes: SIGKILL keeps every acknowledged record; a torn or corrupt tail is truncated
-at the last intact batch on restart; SIGTERM exits 0 and leaves `.kafka_cleanshutdown`.
+"""Durability with real processes: SIGKILL keeps every acknowledged record; a torn or corrupt tail, or a corrupt
+batch in the middle of the log, is truncated at the last intact batch on restart (later segments deleted); a
+corrupt batch below the recovery point is not rescanned (as in Kafka; the client's CRC check catches it); SIGTERM
+exits 0 and leaves `.kafka_cleanshutdown`. Power loss is in test_power_loss.py.
 
 Each test starts its own broker (function scope) so it can kill it and edit its files. The segment edits follow
-../shared/notes/reliability.md section 2.3 (a) and (b).
+../shared/notes/reliability.md section 2.3 (a) to (d).
 """
 
 from __future__ import annotations
@@ -170,6 +172,137 @@ def test_zeros_appended_after_last_batch(broker_factory: Any) -> None:
     with open(segment, "ab") as f:
         f.write(b"\x00" * 4096)  # a preallocated page that never got data
     _check_recovered(broker, topic, values, 60)
+
+
+def _all_batches(folder: Path) -> list[tuple[Path, tuple[int, int, int, int]]]:
+    """(segment, (position, size, base offset, record count)) of every batch in a partition folder, in order."""
+    return [(segment, batch) for segment in sorted(folder.glob("*.log")) for batch in _batches(segment)]
+
+
+def _flip(segment: Path, position: int) -> None:
+    data = bytearray(segment.read_bytes())
+    data[position] ^= 0xFF
+    segment.write_bytes(bytes(data))
+
+
+def _consume_checked(bootstrap: str, topic: str, check_crcs: bool, end: int) -> tuple[dict[int, bytes], list[str]]:
+    """Read [0, end) (bounded): the records delivered by offset and the consumer errors, as strings."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"crc-{random.random()}",
+            "enable.auto.commit": False,
+            "check.crcs": check_crcs,
+        }
+    )
+    got: dict[int, bytes] = {}
+    errors: list[str] = []
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and (not got or max(got) < end - 1):
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                errors.append(str(msg.error()))
+                if len(errors) > 50:
+                    break
+                continue
+            got[msg.offset()] = msg.value()
+    finally:
+        consumer.close()
+    return got, errors
+
+
+def test_corrupt_middle_batch_truncates_there_and_drops_later_segments(broker_factory: Any) -> None:
+    """Section 2.3 (d): after an unclean stop recovery scans from the recovery point (0 here: no checkpoint has
+    been written yet), truncates at the first batch whose CRC-32C fails and deletes every later segment, as
+    Kafka's LogLoader; the records before it are served, nothing from it on, and appends continue there."""
+    broker: BrokerProcess = broker_factory()
+    topic = "middle"
+    ck_create_topic(broker.bootstrap, topic, config={"segment.bytes": "2000"})
+    values = _produce_batches(broker.bootstrap, topic, batches=12, per_batch=10)
+    assert ck_watermarks(broker.bootstrap, topic) == (0, 120)
+    broker.kill()
+    folder = broker.partition_dir(topic)
+    segments = sorted(folder.glob("*.log"))
+    assert len(segments) >= 4, segments
+    assert not (broker.log_dir / "recovery-point-offset-checkpoint").exists()
+    # A batch in a middle segment, not its first: records before it in the same segment must stay.
+    middle = segments[len(segments) // 2]
+    batches = _batches(middle)
+    assert len(batches) >= 2, batches
+    pos, size, base, _ = batches[1]
+    _flip(middle, pos + random.Random(3).randint(21, size - 1))  # CRC-32C covers [21, end) of the batch
+
+    broker.restart()
+    assert ck_watermarks(broker.bootstrap, topic) == (0, base)
+    assert sorted(folder.glob("*.log")) == [s for s in segments if s <= middle], "later segments not deleted"
+    assert f"Corruption found in segment {int(middle.name.split('.')[0])}" in broker.output()
+    got = ck_consume(broker.bootstrap, topic, base, extra={"check.crcs": True})
+    assert [m.offset() for m in got] == list(range(base))
+    assert [m.value() for m in got] == values[:base]
+    acked = ck_produce(broker.bootstrap, topic, [b"new-1", b"new-2"])
+    assert [off for _, off, _ in acked] == [base, base + 1]
+    got = ck_consume(broker.bootstrap, topic, 2, offset=base, extra={"check.crcs": True})
+    assert [m.value() for m in got] == [b"new-1", b"new-2"]
+    broker.kill()
+    broker.restart()
+    assert ck_watermarks(broker.bootstrap, topic) == (0, base + 2)
+
+
+def test_corrupt_batch_below_the_recovery_point_is_not_rescanned(broker_factory: Any) -> None:
+    """Data that was flushed (below the recovery point, or anything after a clean stop) is not verified again at
+    start-up, as in Kafka, and fetches send segment bytes as they are (zero copy): a byte flipped there later
+    (bit rot, an edit) reaches the client, whose CRC check (check.crcs) is what catches it. Forcing a full
+    rescan (no clean-shutdown marker, no recovery-point checkpoint) truncates at that batch. docs/broker.md
+    describes this."""
+    broker: BrokerProcess = broker_factory()
+    topic = "flushed"
+    ck_create_topic(broker.bootstrap, topic, config={"segment.bytes": "2000"})
+    values = _produce_batches(broker.bootstrap, topic, batches=8, per_batch=10)
+    assert broker.stop() == 0  # clean: everything flushed, recovery point 80 checkpointed
+    folder = broker.partition_dir(topic)
+    segments = sorted(folder.glob("*.log"))
+    assert len(segments) >= 3, segments
+    first = segments[0]
+    batches = _batches(first)
+    assert len(batches) >= 2, batches
+    pos, size, base, count = batches[1]
+    # The last byte of a record is its header count (0); the one before is the last byte of its value.
+    _flip(first, pos + size - 2)
+    bad_offset = base + count - 1
+    altered = bytearray(values[bad_offset])
+    altered[-1] ^= 0xFF
+
+    broker.restart()  # clean shutdown marker: no recovery at all
+    assert ck_watermarks(broker.bootstrap, topic) == (0, 80)
+    got, errors = _consume_checked(broker.bootstrap, topic, check_crcs=False, end=80)
+    assert got.get(bad_offset) == bytes(altered), "the broker served the flipped byte; check.crcs=false takes it"
+    got, errors = _consume_checked(broker.bootstrap, topic, check_crcs=True, end=80)
+    assert any("crc" in e.lower() for e in errors), errors
+    assert all(got[o] == values[o] for o in got), "a record failing its CRC check was delivered"
+    assert not any(base <= o <= bad_offset for o in got)
+
+    # Unclean stop: recovery starts at the segment holding the checkpointed recovery point (80), so the
+    # corrupt batch in the first segment is still not looked at.
+    broker.kill()
+    broker.restart()
+    assert "Corruption found" not in broker.output()
+    assert ck_watermarks(broker.bootstrap, topic) == (0, 80)
+
+    # A full rescan, forced by removing the marker and the recovery-point checkpoint, truncates there.
+    assert broker.stop() == 0
+    (broker.log_dir / CLEAN_SHUTDOWN).unlink()
+    (broker.log_dir / "recovery-point-offset-checkpoint").unlink()
+    broker.restart()
+    assert ck_watermarks(broker.bootstrap, topic) == (0, base)
+    assert sorted(folder.glob("*.log")) == [first]
+    assert "Corruption found in segment 0" in broker.output()
+    assert [m.value() for m in ck_consume(broker.bootstrap, topic, base, extra={"check.crcs": True})] == values[:base]
 
 
 def test_sigterm_exits_zero_and_writes_clean_shutdown_marker(broker_factory: Any) -> None:
