@@ -28,8 +28,10 @@ import argparse
 import contextlib
 import datetime
 import json
+import multiprocessing
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -44,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 MIB = 1024 * 1024
 HERE = Path(__file__).resolve().parent
@@ -215,7 +218,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float) ->
 
 
 @contextlib.contextmanager
-def broker_process(data_dir: Path, log_path: Path) -> Iterator[str]:
+def broker_process(data_dir: Path, log_path: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     cmd = [
         sys.executable, "-m", "odradek.broker",
@@ -227,7 +230,7 @@ def broker_process(data_dir: Path, log_path: Path) -> Iterator[str]:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_port(port, proc, BROKER_START_TIMEOUT_S)
-            yield f"127.0.0.1:{port}"
+            yield f"127.0.0.1:{port}", proc.pid
         finally:
             stop(proc)
 
@@ -242,9 +245,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-def create_topic(bootstrap: str, name: str, config: dict[str, str] | None = None) -> None:
+def create_topic(bootstrap: str, name: str, config: dict[str, str] | None = None, partitions: int = 1) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    futures = admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1, config=config or {})])
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
+    )
     futures[name].result(timeout=30)
 
 
@@ -301,9 +306,32 @@ def settle() -> None:
 
 
 FAST_FETCH = {"fetch.queue.backoff.ms": 10}
+# W2 consumer settings: fetch up to 8 MiB per partition per Fetch (8 x 1 MiB records) and accept big responses.
+LARGE_FETCH = {
+    "max.partition.fetch.bytes": 8 * MIB,
+    "fetch.max.bytes": 64 * MIB,
+    "receive.message.max.bytes": 100 * MIB,
+}
 
 
-def consume_workload(bootstrap: str, topic: str, records: int, extra: dict[str, Any]) -> dict[str, float]:
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (all its threads), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def consume_records(
+    bootstrap: str, topic: str, partition: int, records: int, extra: dict[str, Any], go: Any = None
+) -> dict[str, float]:
+    """Consume `records` records of one partition from the start (assign mode); rate and this process's CPU.
+
+    The consumer connects first; the clock starts at assign(), before which nothing is fetched. With `go` (a
+    multiprocessing Event) the clock starts when `go` is set, so that parallel consumers start together."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -314,9 +342,16 @@ def consume_workload(bootstrap: str, topic: str, records: int, extra: dict[str, 
             **extra,
         }
     )
-    consumer.assign([TopicPartition(topic, 0, -2)])
+    consumer.list_topics(topic, timeout=30)  # connected before the clock starts; nothing fetched yet
+    if records < 0:  # this partition's share: everything in it now
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+        records = high - low
+    if go is not None:
+        go.wait(60)
     count = size = 0
+    cpu0 = own_cpu_s()
     start = time.perf_counter()
+    consumer.assign([TopicPartition(topic, partition, -2)])
     last = time.monotonic()
     while count < records and time.monotonic() - last < 30:
         batch = consumer.consume(num_messages=min(10_000, records - count), timeout=0.5)
@@ -327,15 +362,65 @@ def consume_workload(bootstrap: str, topic: str, records: int, extra: dict[str, 
                 continue
             count += 1
             size += len(msg.value() or b"")
-    elapsed = time.perf_counter() - start
+    end = time.perf_counter()
+    cpu = own_cpu_s() - cpu0
     consumer.close()
     if count < records:
-        raise RuntimeError(f"consume {topic}: got {count} of {records} records (30 s without data)")
+        raise RuntimeError(f"consume {topic}/{partition}: got {count} of {records} records (30 s without data)")
+    return {"records": count, "bytes": size, "start": start, "end": end, "client_cpu_s": cpu}
+
+
+def _consume_child(args: tuple[str, str, int, int, dict[str, Any]], go: Any, results: Any) -> None:
+    bootstrap, topic, partition, records, extra = args
+    try:
+        results.put(consume_records(bootstrap, topic, partition, records, extra, go=go))
+    except Exception as exc:  # reported to the parent, which raises
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def consume_workload(
+    bootstrap: str, topic: str, records: int, extra: dict[str, Any], consumers: int = 1, broker_pid: int | None = None
+) -> dict[str, float]:
+    """Consume `records` records from a topic with `consumers` partitions, one consumer process per partition
+    (in this process when there is one), all from the start; with several, each reads its partition to its
+    high watermark and the total must be `records`. Rate over the whole run, with the CPU the
+    consumers and the broker used in it (in cores: 1.0 is one core busy the whole time)."""
+    settle()
+    broker0 = process_cpu_s(broker_pid) if broker_pid else 0.0
+    if consumers == 1:
+        parts = [consume_records(bootstrap, topic, 0, records, extra)]
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        go, results = ctx.Event(), ctx.Queue()
+        procs = [
+            ctx.Process(target=_consume_child, args=((bootstrap, topic, p, -1, extra), go, results))
+            for p in range(consumers)
+        ]
+        for proc in procs:
+            proc.start()
+        time.sleep(3)  # let every child connect and assign before the clock starts
+        broker0 = process_cpu_s(broker_pid) if broker_pid else 0.0
+        go.set()
+        parts = [results.get(timeout=120) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=30)
+        errors = [str(part["error"]) for part in parts if "error" in part]
+        if errors:
+            raise RuntimeError(f"consume {topic}: {'; '.join(errors)}")
+        if sum(int(p["records"]) for p in parts) != records:
+            raise RuntimeError(f"consume {topic}: the partitions held {[p['records'] for p in parts]}, not {records}")
+    broker_cpu = process_cpu_s(broker_pid) - broker0 if broker_pid else float("nan")
+    elapsed = max(float(p["end"]) for p in parts) - min(float(p["start"]) for p in parts)
+    count = sum(int(p["records"]) for p in parts)
+    size = sum(int(p["bytes"]) for p in parts)
     return {
         "records": count,
+        "consumers": consumers,
         "seconds": elapsed,
         "records_per_s": count / elapsed,
         "mb_per_s": size / MIB / elapsed,
+        "client_cores": sum(float(p["client_cpu_s"]) for p in parts) / elapsed,
+        "broker_cores": broker_cpu / elapsed,
     }
 
 
@@ -421,7 +506,17 @@ def run_floors(sizes: Sizes, data_dir: Path) -> dict[str, Any]:
     return floors
 
 
-def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any]) -> dict[str, Any]:
+def report_consume(name: str, result: dict[str, float], unit: str, floor: float, floor_name: str, target: str) -> None:
+    value = result["records_per_s"] if unit == "records/s" else result["mb_per_s"]
+    report(name, value, unit, floor, floor_name, target)
+    print(
+        f"    {result['consumers']:.0f} consumer process(es): {result['client_cores']:.2f} cores; "
+        f"broker {result['broker_cores']:.2f} cores",
+        flush=True,
+    )
+
+
+def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any], broker_pid: int | None) -> dict[str, Any]:
     ceiling = floors["client_ceiling"]["records_per_s"]
     tcp = floors["loopback_tcp"]["mb_per_s"]
     disk = floors["write_fdatasync"]["mb_per_s"]
@@ -431,28 +526,52 @@ def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any]) -> dict[
     create_topic(bootstrap, "bench-w1")
     w1p = results["w1_produce"] = produce_workload(bootstrap, "bench-w1", sizes.w1_records, 100, {})
     report("W1 produce", w1p["records_per_s"], "records/s", ceiling, "client ceiling", "target >= 600000")
+    w1_target = f"target >= {1.5 * w1p['records_per_s']:.0f} (1.5 x produce)"
     # librdkafka pauses fetching for fetch.queue.backoff.ms (default 1000) whenever its prefetch queue is over
     # queued.max.messages.kbytes / queued.min.messages: a client-side stall, measured once with the defaults
-    # and once with a 10 ms backoff (the figure the targets are judged on; both are recorded).
-    w1d = results["w1_consume_default_client"] = consume_workload(bootstrap, "bench-w1", sizes.w1_records, {})
-    report("W1 consume (client defaults)", w1d["records_per_s"], "records/s", ceiling, "client ceiling", "")
-    w1c = results["w1_consume"] = consume_workload(bootstrap, "bench-w1", sizes.w1_records, FAST_FETCH)
-    report("W1 consume", w1c["records_per_s"], "records/s", ceiling, "client ceiling",
-           f"target >= {1.5 * w1p['records_per_s']:.0f} (1.5 x produce)")  # fmt: skip
+    # and once with a 10 ms backoff (the figure the targets are judged on; all variants are recorded).
+    w1d = results["w1_consume_default_client"] = consume_workload(
+        bootstrap, "bench-w1", sizes.w1_records, {}, broker_pid=broker_pid
+    )
+    report_consume("W1 consume (client defaults)", w1d, "records/s", ceiling, "client ceiling", "")
+    w1c = results["w1_consume"] = consume_workload(
+        bootstrap, "bench-w1", sizes.w1_records, FAST_FETCH, broker_pid=broker_pid
+    )
+    report_consume("W1 consume", w1c, "records/s", ceiling, "client ceiling", w1_target)
+    # The same records in a 2-partition topic read by two consumer processes at once: how far the broker
+    # goes when one Python consumer process is not the limit.
+    settle()
+    create_topic(bootstrap, "bench-w1x2", partitions=2)
+    w1p2 = results["w1x2_produce"] = produce_workload(bootstrap, "bench-w1x2", sizes.w1_records, 100, {})
+    report("W1 produce (2 partitions)", w1p2["records_per_s"], "records/s", ceiling, "client ceiling", "")
+    w1c2 = results["w1x2_consume"] = consume_workload(
+        bootstrap, "bench-w1x2", sizes.w1_records, FAST_FETCH, consumers=2, broker_pid=broker_pid
+    )
+    report_consume("W1 consume (2 partitions, 2 consumers)", w1c2, "records/s", ceiling, "client ceiling", w1_target)
     big = 8 * MIB
+    w2_records = sizes.w2_bytes // MIB
+    w2_producer = {"message.max.bytes": big, "batch.size": big}
     settle()
     create_topic(bootstrap, "bench-w2", {"max.message.bytes": str(big)})
-    w2_records = sizes.w2_bytes // MIB
-    w2p = results["w2_produce"] = produce_workload(
-        bootstrap, "bench-w2", w2_records, MIB, {"message.max.bytes": big, "batch.size": big}
-    )
+    w2p = results["w2_produce"] = produce_workload(bootstrap, "bench-w2", w2_records, MIB, w2_producer)
     report("W2 produce", w2p["mb_per_s"], "MiB/s", disk, "write+fdatasync",
            f"target >= {0.5 * disk:.0f} (50% of write+fdatasync)")  # fmt: skip
-    large = {"max.partition.fetch.bytes": big, "fetch.max.bytes": 64 * MIB, "receive.message.max.bytes": 100 * MIB}
-    w2d = results["w2_consume_default_client"] = consume_workload(bootstrap, "bench-w2", w2_records, large)
-    report("W2 consume (client defaults)", w2d["mb_per_s"], "MiB/s", tcp, "loopback TCP", "")
-    w2c = results["w2_consume"] = consume_workload(bootstrap, "bench-w2", w2_records, {**large, **FAST_FETCH})
-    report("W2 consume", w2c["mb_per_s"], "MiB/s", tcp, "loopback TCP", "target >= 1000")
+    w2d = results["w2_consume_default_client"] = consume_workload(
+        bootstrap, "bench-w2", w2_records, LARGE_FETCH, broker_pid=broker_pid
+    )
+    report_consume("W2 consume (client defaults)", w2d, "MiB/s", tcp, "loopback TCP", "")
+    w2c = results["w2_consume"] = consume_workload(
+        bootstrap, "bench-w2", w2_records, {**LARGE_FETCH, **FAST_FETCH}, broker_pid=broker_pid
+    )
+    report_consume("W2 consume", w2c, "MiB/s", tcp, "loopback TCP", "target >= 1000")
+    settle()
+    create_topic(bootstrap, "bench-w2x2", {"max.message.bytes": str(big)}, partitions=2)
+    w2p2 = results["w2x2_produce"] = produce_workload(bootstrap, "bench-w2x2", w2_records, MIB, w2_producer)
+    report("W2 produce (2 partitions)", w2p2["mb_per_s"], "MiB/s", disk, "write+fdatasync", "")
+    w2c2 = results["w2x2_consume"] = consume_workload(
+        bootstrap, "bench-w2x2", w2_records, {**LARGE_FETCH, **FAST_FETCH}, consumers=2, broker_pid=broker_pid
+    )
+    report_consume("W2 consume (2 partitions, 2 consumers)", w2c2, "MiB/s", tcp, "loopback TCP", "target >= 1000")
     settle()
     create_topic(bootstrap, "bench-lat")
     lat = results["lat"] = latency_workload(bootstrap, "bench-lat", sizes.lat_seconds)
@@ -482,10 +601,10 @@ def main(argv: list[str] | None = None) -> int:
         result["floors"] = run_floors(sizes, work)
         if not args.floors_only:
             if args.bootstrap_server:
-                result["workloads"] = run_workloads(sizes, args.bootstrap_server, result["floors"])
+                result["workloads"] = run_workloads(sizes, args.bootstrap_server, result["floors"], None)
             else:
-                with broker_process(work / "logs", work / "broker.log") as bootstrap:
-                    result["workloads"] = run_workloads(sizes, bootstrap, result["floors"])
+                with broker_process(work / "logs", work / "broker.log") as (bootstrap, pid):
+                    result["workloads"] = run_workloads(sizes, bootstrap, result["floors"], pid)
     except (RuntimeError, KafkaException, OSError) as exc:
         result["error"] = str(exc)
         print(f"bench failed: {exc}", file=sys.stderr)
