@@ -9,7 +9,7 @@ import pytest
 from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records import compression
-from odradek.broker.records.batch import iter_batches, read_header
+from odradek.broker.records.batch import compute_crc, iter_batches, read_header
 from odradek.broker.records.builder import build_batch, build_control_batch, set_max_timestamp
 from odradek.broker.records.record import iter_records
 
@@ -134,6 +134,21 @@ def test_producer_set_log_append_time_on_log_append_topic() -> None:
     buf = _batch(timestamp_type_log_append=True)
     error = _error(buf, ValidationConfig(log_append_time=True))
     assert error.error_code == ErrorCode.INVALID_TIMESTAMP and len(error.record_errors) == 3
+
+
+def test_log_append_time_errors_follow_the_records_not_the_header_count() -> None:
+    """Found by tests/fuzz/fuzz_record_batch.py: one error per *header* recordCount made a ~100-byte produce
+    allocate gigabytes (2**31 - 1 tuples). Kafka's LogValidator reports per record it iterates, and a batch
+    holding fewer records than its count is refused as malformed first. (1,000,000 here: enough to fail
+    clearly before the fix without exhausting memory; tests/fuzz/regressions replays the 2**29 case.)"""
+    count = 1_000_000
+    buf = _batch(timestamp_type_log_append=True)
+    struct.pack_into(">i", buf, 23, count - 1)  # lastOffsetDelta + 1 == recordCount, as a client must send
+    struct.pack_into(">i", buf, 57, count)
+    struct.pack_into(">I", buf, 17, compute_crc(buf, read_header(buf)))
+    error = _error(buf, ValidationConfig(log_append_time=True))
+    assert error.error_code in (ErrorCode.INVALID_RECORD, ErrorCode.CORRUPT_MESSAGE)
+    assert len(error.record_errors) <= 3
 
 
 def test_null_key_on_compacted_topic() -> None:
