@@ -41,8 +41,13 @@ def free_port() -> int:
         return port
 
 
+# Test-run switches share the ODRADEK_ prefix from which the broker reads configuration keys (ODRADEK_<KEY>); a broker
+# given ODRADEK_SLOW=1 would refuse to start ("Unknown configuration key(s): slow"), so they are not passed on.
+TEST_ONLY_ENV = ("ODRADEK_SLOW", "ODRADEK_FUZZ_")
+
+
 def broker_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(TEST_ONLY_ENV)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "broker"), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
