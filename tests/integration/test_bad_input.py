@@ -8,6 +8,7 @@ acknowledged before are still there.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import struct
@@ -16,6 +17,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import crc32c
 import pytest
 from it_support import (
     BrokerProcess,
@@ -30,6 +32,17 @@ from it_support import (
     recv_frame,
     request_frame,
 )
+from odradek.broker.protocol import headers
+from odradek.broker.protocol.messages import fetch_request
+from odradek.broker.protocol.messages.create_partitions_request import CreatePartitionsRequest, CreatePartitionsTopic
+from odradek.broker.protocol.messages.create_topics_request import CreatableTopic, CreateTopicsRequest
+from odradek.broker.protocol.messages.fetch_request import FetchPartition, FetchRequest, FetchTopic
+from odradek.broker.protocol.messages.list_offsets_request import (
+    ListOffsetsPartition,
+    ListOffsetsRequest,
+    ListOffsetsTopic,
+)
+from odradek.broker.protocol.messages.metadata_request import MetadataRequest, MetadataRequestTopic
 from odradek.broker.protocol.messages.produce_request import PartitionProduceData, ProduceRequest, TopicProduceData
 from odradek.broker.records.builder import build_batch
 
@@ -254,3 +267,137 @@ def test_many_bad_connections_at_once(victim: BrokerProcess) -> None:
         for sock in socks:
             sock.close()
     assert_healthy(victim)
+
+
+# -- found by fuzzing (tests/integration/test_fuzz_live.py, tests/fuzz) ------------------------------------------
+
+
+def assert_log_clean(broker: BrokerProcess) -> None:
+    text = broker.output()
+    for marker in ("Traceback", "Task exception was never retrieved", " ERROR "):
+        assert marker not in text, f"{marker!r} in the broker log:\n{broker.tail()}"
+
+
+def _list_offsets(timestamp: int) -> ListOffsetsRequest:
+    partition = ListOffsetsPartition(partition_index=0, timestamp=timestamp)
+    return ListOffsetsRequest(topics=[ListOffsetsTopic(name=TOPIC, partitions=[partition])])
+
+
+@pytest.mark.parametrize("timestamp", [-34, -7, -(2**63)])
+def test_list_offsets_unknown_negative_timestamp_is_a_search(victim: BrokerProcess, timestamp: int) -> None:
+    """Kafka searches any target other than -1..-5 like a timestamp (UnifiedLog.fetchOffsetByTimestamp): every
+    record's timestamp is above a negative one, so the answer is the first record. The broker raised ValueError and
+    closed the connection."""
+    with raw_connect(victim.port) as sock:
+        response = raw_call(sock, 2, 7, _list_offsets(timestamp))
+        assert response is not None, "connection closed"
+        [part] = response.topics[0].partitions
+        assert (part.error_code, part.offset) == (0, 0)
+        assert part.timestamp > 0
+        assert raw_call(sock, 2, 7, _list_offsets(-1), correlation_id=2).topics[0].partitions[0].offset == len(BEFORE)
+    assert_log_clean(victim)
+    assert_healthy(victim)
+
+
+def _fetch(offset: int, partition_max_bytes: int) -> FetchRequest:
+    partition = FetchPartition(partition=0, fetch_offset=offset, partition_max_bytes=partition_max_bytes)
+    topics = [FetchTopic(topic=TOPIC, partitions=[partition])]
+    return FetchRequest(max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, topics=topics)
+
+
+def test_fetch_negative_partition_max_bytes(victim: BrokerProcess) -> None:
+    """Kafka's LogSegment.read throws IllegalArgumentException for a negative size when there is data to read,
+    answered as UNKNOWN_SERVER_ERROR for the partition; an empty read is answered normally. The broker raised
+    ValueError and closed the connection."""
+    with raw_connect(victim.port) as sock:
+        response = raw_call(sock, 1, 11, _fetch(0, -5))
+        assert response is not None, "connection closed"
+        assert response.responses[0].partitions[0].error_code == -1
+        response = raw_call(sock, 1, 11, _fetch(len(BEFORE), -5), correlation_id=2)
+        [part] = response.responses[0].partitions
+        assert (part.error_code, part.high_watermark) == (0, len(BEFORE))
+        assert not part.records
+    assert_log_clean(victim)
+    assert_healthy(victim)
+
+
+def test_create_topics_partition_cap(victim: BrokerProcess) -> None:
+    """Kafka's controller refuses a CreateTopics asking for more than 10,000 partitions in all (POLICY_VIOLATION for
+    every topic). The broker tried to create 32,767 partitions: minutes with the event loop held, a descriptor each."""
+    huge = CreateTopicsRequest(topics=[CreatableTopic(name="huge", num_partitions=2**15 - 1, replication_factor=1)])
+    split = CreateTopicsRequest(
+        topics=[
+            CreatableTopic(name="half-a", num_partitions=5_000, replication_factor=1),
+            CreatableTopic(name="half-b", num_partitions=5_001, replication_factor=1),
+        ]
+    )
+    with raw_connect(victim.port) as sock:
+        start = time.monotonic()
+        for i, request in enumerate((huge, split)):
+            response = raw_call(sock, 19, 5, request, correlation_id=i + 1)
+            assert [(t.error_code, t.error_message) for t in response.topics] == [
+                (44, "Excessively large number of partitions per request.")
+            ] * len(request.topics)
+        assert time.monotonic() - start < 5
+        metadata = raw_call(sock, 3, 1, MetadataRequest(topics=None), correlation_id=9)
+        assert {t.name for t in metadata.topics} & {"huge", "half-a", "half-b"} == set()
+    assert_log_clean(victim)
+    assert_healthy(victim)
+
+
+def test_create_partitions_cap(victim: BrokerProcess) -> None:
+    """More than 10,000 new partitions in one CreatePartitions: POLICY_VIOLATION, as Kafka's controller (its
+    MAX_RECORDS_PER_USER_OP); the topic keeps its one partition."""
+    request = CreatePartitionsRequest(topics=[CreatePartitionsTopic(name=TOPIC, count=2**15 - 1)], timeout_ms=5000)
+    with raw_connect(victim.port) as sock:
+        response = raw_call(sock, 37, 2, request)
+        assert [(r.error_code, r.error_message) for r in response.results] == [
+            (44, "Unable to perform excessively large batch operation.")
+        ]
+        metadata = raw_call(sock, 3, 1, MetadataRequest(topics=[MetadataRequestTopic(name=TOPIC)]), correlation_id=2)
+        assert len(metadata.topics[0].partitions) == 1
+    assert_log_clean(victim)
+    assert_healthy(victim)
+
+
+def test_closed_connection_releases_its_socket_during_a_long_poll(victim: BrokerProcess) -> None:
+    """A client sends a Fetch that may wait 24 days and goes away: the broker closes its side at once, as Kafka's
+    selector does, instead of holding the descriptor until the wait ends (20 such clients held 20 descriptors)."""
+    pid = victim.pid
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    request = _fetch(0, 1 << 20)
+    request.max_wait_ms, request.min_bytes = 2**31 - 1, 2**30
+    payload = bytearray()
+    header = headers.RequestHeader(1, 11, 1, "parked")
+    headers.encode_request_header(payload, header, headers.request_header_version(1, 11))
+    fetch_request.encode(payload, request, 11)
+    for _ in range(20):
+        with raw_connect(victim.port) as sock:
+            sock.sendall(struct.pack(">i", len(payload)) + payload)
+            time.sleep(0.02)
+    deadline = time.monotonic() + 5
+    while len(os.listdir(f"/proc/{pid}/fd")) > before + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(os.listdir(f"/proc/{pid}/fd")) <= before + 2, "sockets of closed connections still open"
+    assert_log_clean(victim)
+    assert_healthy(victim)
+
+
+def test_log_append_time_batch_with_a_huge_record_count(broker_factory: Callable[..., BrokerProcess]) -> None:
+    """A ~100-byte batch claiming 2**31 - 1 records, with the LogAppendTime attribute, to a LogAppendTime topic: the
+    validator built one error per claimed record (gigabytes). Kafka iterates the records first, so the batch is
+    refused as malformed (INVALID_RECORD) and the broker stays up. (tests/fuzz/fuzz_record_batch.py found it.)"""
+    broker = broker_factory({"log.message.timestamp.type": "LogAppendTime"})
+    ck_create_topic(broker.bootstrap, TOPIC)
+    batch = bytearray(build_batch([(b"k", b"v", [], int(time.time() * 1000))], timestamp_type_log_append=True))
+    struct.pack_into(">i", batch, 23, 2**31 - 2)  # lastOffsetDelta + 1 == recordCount, as a client must send
+    struct.pack_into(">i", batch, 57, 2**31 - 1)
+    struct.pack_into(">I", batch, 17, crc32c.crc32c(bytes(batch[21:])))
+    rss = _rss_kib(broker.pid)
+    with raw_connect(broker.port) as sock:
+        response = raw_call(sock, PRODUCE, 9, _produce_request(bytes(batch)))
+        assert response is not None, "connection closed"
+        assert _partition_error(response) in (2, 87)
+    assert _rss_kib(broker.pid) - rss < 64 * 1024
+    assert broker.alive()
+    assert_log_clean(broker)

@@ -126,6 +126,7 @@ class KafkaServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo) -> None:
         frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
         read_task = asyncio.create_task(self._read_frames(reader, frames))
+        read_task.add_done_callback(lambda task: _close_if_peer_gone(task, writer))
         try:
             while True:
                 frame = await frames.get()
@@ -134,7 +135,7 @@ class KafkaServer:
                 self._busy.add(info.connection_id)
                 try:
                     chunks = await self._dispatch(frame, info)
-                    if chunks is not None:
+                    if chunks is not None and not writer.is_closing():
                         await self._write(writer, chunks)
                 except ProtocolError as exc:
                     raise ConnectionClosed(f"malformed request: {exc}") from exc
@@ -203,6 +204,16 @@ class KafkaServer:
         if sent < region.size:
             timeout_ms = int(self._limits.idle_timeout_s * 1000)
             await asyncio.to_thread(_sendfile_rest, fd, region, sent, timeout_ms)
+
+
+def _close_if_peer_gone(read_task: asyncio.Task[None], writer: asyncio.StreamWriter) -> None:
+    """The peer closed or reset: release the socket now, as Kafka's selector does, even if a request is still being
+    handled (a long-poll Fetch or a JoinGroup can wait for days); its response is then dropped. Found by fuzzing:
+    every client that sent a long-poll Fetch and went away held a descriptor until the wait ended."""
+    if read_task.cancelled():
+        return
+    if isinstance(read_task.exception(), asyncio.IncompleteReadError | ConnectionError):
+        writer.close()
 
 
 async def _flush_transport(writer: asyncio.StreamWriter) -> None:

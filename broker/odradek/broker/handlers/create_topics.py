@@ -3,7 +3,8 @@
 num_partitions / replication_factor of -1 take the broker defaults (`num.partitions`,
 `default.replication.factor`, KIP-464). Configs are validated against the declared topic keys (INVALID_CONFIG
 with the key named). From v5 the response carries the topic id, partitions, replication factor and the effective
-configs (omitted when the request had topic-config errors).
+configs (omitted when the request had topic-config errors). A request for more than 10,000 partitions in all is
+refused with POLICY_VIOLATION for every topic, as Kafka's controller does.
 """
 
 from __future__ import annotations
@@ -24,12 +25,28 @@ from odradek.broker.protocol.messages.create_topics_response import (
 
 API_KEY = 19
 VERSIONS = (2, 7)
+# Kafka's ReplicationControlManager.MAX_PARTITIONS_PER_BATCH: one request may not create more partitions than this
+# (validateTotalNumberOfPartitions, POLICY_VIOLATION for every topic). Without it one small request could ask for
+# 100,000 partitions per topic and hold the event loop for minutes and every descriptor (found by fuzzing).
+MAX_PARTITIONS_PER_REQUEST = 10_000
+TOO_MANY_PARTITIONS = "Excessively large number of partitions per request."
 
 
 async def handle(request: CreateTopicsRequest, ctx: RequestContext) -> CreateTopicsResponse:
     seen: dict[str, int] = {}
     for topic in request.topics:
         seen[topic.name] = seen.get(topic.name, 0) + 1
+    default_partitions = ctx.services.config.get_int("num.partitions")
+    unique = [topic for topic in request.topics if seen[topic.name] == 1]
+    if _total_partitions(unique, default_partitions) > MAX_PARTITIONS_PER_REQUEST:
+        return CreateTopicsResponse(
+            topics=[
+                CreatableTopicResult(
+                    name=topic.name, error_code=ErrorCode.POLICY_VIOLATION, error_message=TOO_MANY_PARTITIONS
+                )
+                for topic in request.topics
+            ]
+        )
     results = []
     for topic in request.topics:
         if seen[topic.name] > 1:
@@ -43,6 +60,19 @@ async def handle(request: CreateTopicsRequest, ctx: RequestContext) -> CreateTop
             continue
         results.append(await _create(topic, request.validate_only, ctx))
     return CreateTopicsResponse(topics=results)
+
+
+def _total_partitions(topics: list[CreatableTopic], default_partitions: int) -> int:
+    """Kafka's count: assignments if given, else num_partitions (-1: the default; other values <= 0 count 0)."""
+    total = 0
+    for topic in topics:
+        if topic.assignments:
+            total += len(topic.assignments)
+        elif topic.num_partitions == -1:
+            total += default_partitions
+        elif topic.num_partitions > 0:
+            total += topic.num_partitions
+    return total
 
 
 async def _create(topic: CreatableTopic, validate_only: bool, ctx: RequestContext) -> CreatableTopicResult:

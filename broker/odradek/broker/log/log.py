@@ -523,8 +523,8 @@ class Log:
                 return None
             found = best.find_offset_of_max_timestamp()
             return None if found is None else TimestampAndOffset(found[1], found[0], found[2])
-        if timestamp < 0:
-            raise ValueError(f"unsupported special timestamp {timestamp}")
+        # Any other target, negative ones included, is searched for like a timestamp, as Kafka's
+        # UnifiedLog.fetchOffsetByTimestamp does (a ValueError here closed the connection; found by fuzzing).
         for segment in segments:
             if segment.largest_timestamp >= timestamp:
                 found = segment.find_offset_by_timestamp(timestamp, self._log_start_offset)

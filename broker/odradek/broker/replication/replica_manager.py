@@ -213,7 +213,15 @@ class ReplicaManager:
         try:
             partition = self.get_leader(request.topic, request.partition, request.current_leader_epoch)
             limit = partition.last_stable_offset if committed_only else partition.high_watermark
-            data = partition.log.read(request.fetch_offset, min(max_bytes, request.max_bytes), limit, min_one)
+            size = min(max_bytes, request.max_bytes)
+            if size < 0:
+                # A negative partition_max_bytes: Kafka's LogSegment.read throws IllegalArgumentException once there
+                # is something to read, answered for the partition as UNKNOWN_SERVER_ERROR (here a ValueError closed
+                # the connection; found by fuzzing). An empty read is answered as usual.
+                if partition.log.read(request.fetch_offset, 0, limit).slice is not None:
+                    return FetchResult(ErrorCode.UNKNOWN_SERVER_ERROR)
+                size = 0
+            data = partition.log.read(request.fetch_offset, size, limit, min_one)
         except PartitionError as exc:
             return FetchResult(exc.error_code)
         except OffsetOutOfRange:
