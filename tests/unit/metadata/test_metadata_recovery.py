@@ -141,3 +141,29 @@ def test_torn_snapshot_tmp_is_ignored(tmp_path: Path) -> None:
     (source / "snapshot.tmp").write_bytes(b"\x00\x00\x00\x10torn")
     run(reopen_and_check(source, states, 8))
     assert not (source / "snapshot.tmp").exists()
+
+
+def test_a_new_store_folder_is_fsynced_into_its_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creating the folder is a change of the parent folder: without an fsync of the parent a power loss can
+    drop the folder, journal and all, after commits that were fsynced inside it."""
+    import os
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    parent = tmp_path / "logs"
+    parent.mkdir()
+    directory = MetadataDirectory(str(parent / "__cluster_metadata"))
+    directory.open()
+    directory.close()
+    assert str(parent) in synced
+    synced.clear()
+    again = MetadataDirectory(str(parent / "__cluster_metadata"))
+    again.open()
+    again.close()
+    assert str(parent) not in synced  # only when the folder is new

@@ -168,8 +168,14 @@ class MetadataDirectory:
         self.journal_bytes = 0
 
     def open(self) -> Recovered:
-        """Locks the folder (creating it), loads the snapshot, replays and repairs the journal."""
+        """Locks the folder (creating it), loads the snapshot, replays and repairs the journal.
+
+        A folder created here is made durable in its parent (fsync of the parent folder), so a power loss right
+        after the first commit cannot lose the whole store."""
+        created = not os.path.isdir(self.path)
         os.makedirs(self.path, exist_ok=True)
+        if created:
+            self._sync_dir(os.path.dirname(os.path.abspath(self.path)))
         self._lock_fd = os.open(os.path.join(self.path, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -273,10 +279,10 @@ class MetadataDirectory:
         if self._fsync:
             os.fsync(fd)
 
-    def _sync_dir(self) -> None:
+    def _sync_dir(self, path: str | None = None) -> None:
         if not self._fsync:
             return
-        fd = os.open(self.path, os.O_RDONLY)
+        fd = os.open(self.path if path is None else path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
