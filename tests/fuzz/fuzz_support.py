@@ -631,9 +631,11 @@ def run_harness(
     else:
         write_seeds(Path(corpus_dirs[0]), seeds)
     if _use_atheris(argv):
+        from importlib.metadata import version
+
         import atheris
 
-        print(f"{name}: atheris {getattr(atheris, '__version__', '?')} (libFuzzer), corpus {corpus_dirs}", flush=True)
+        print(f"{name}: atheris {version('atheris')} (libFuzzer), corpus {corpus_dirs}", flush=True)
         atheris.Setup([a for a in argv if a != "--pure"], check)
         atheris.Fuzz()
         return 0  # not reached: libFuzzer exits

@@ -73,6 +73,7 @@ FD_SLACK = 24  # descriptors above baseline + our open connections + FDS_PER_PAR
 FDS_PER_PARTITION = 4
 LOG_MARKERS = ("Traceback", "Task exception was never retrieved", "Unhandled", "Exception in callback", " ERROR ")
 PRECIOUS = [f"precious-{i}".encode() for i in range(200)]
+GOLDEN_TOPIC = "golden"  # the topic of the golden Produce frames (tests/golden)
 
 
 # -- process measurements ------------------------------------------------------------------------------------
@@ -393,6 +394,12 @@ def fuzz_broker(broker_factory: Callable[..., BrokerProcess], seed: int, frames:
     precious = f"precious-{seed}"
     ck_create_topic(broker.bootstrap, precious)
     ck_create_topic(broker.bootstrap, SEED_TOPIC)
+    # The golden Produce frames write to "golden": compacted and LogAppendTime there, so that their mutations go
+    # through the validator's decoding paths (per-record checks, keys, timestamps) while the built frames take the
+    # default fast path.
+    ck_create_topic(
+        broker.bootstrap, GOLDEN_TOPIC, config={"cleanup.policy": "compact", "message.timestamp.type": "LogAppendTime"}
+    )
     acked = ck_produce(broker.bootstrap, precious, PRECIOUS, extra={"acks": "all"})
     assert [offset for _, offset, _ in acked] == list(range(len(PRECIOUS)))
     ck_produce(broker.bootstrap, SEED_TOPIC, [b"seed-%d" % i for i in range(20)], extra={"acks": "all"})
