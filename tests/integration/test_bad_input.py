@@ -2,8 +2,9 @@
 
 Each case gets its own broker (`socket.request.max.bytes` = 1 MiB) holding a few acknowledged records. After the
 bad input: the offending connection got the right answer or was closed, the process is alive, a fresh
-connection completes an ApiVersions round trip, confluent-kafka still produces and consumes, and the records
-acknowledged before are still there.
+connection completes an ApiVersions round trip, confluent-kafka still produces and consumes, the records
+acknowledged before are still there, and the broker log holds no traceback or ERROR line. The cases at the end are
+regressions for what fuzzing found (test_fuzz_live.py, tests/fuzz).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def assert_healthy(broker: BrokerProcess) -> None:
     assert acked[0][1] >= n
     assert [m.value() for m in ck_consume(broker.bootstrap, TOPIC, 1, offset=acked[0][1])] == [b"after"]
     assert broker.alive()
+    assert_log_clean(broker)
 
 
 def _produce_request(records: bytes) -> ProduceRequest:
