@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import gc
 import json
 import multiprocessing
 import os
@@ -313,6 +314,16 @@ LARGE_FETCH = {
     "receive.message.max.bytes": 100 * MIB,
 }
 
+# glibc malloc settings for the consumer process (read by glibc when the process starts): one arena, blocks up to
+# 32 MiB from the heap instead of fresh mmap()s, and freed memory kept rather than returned to the kernel. With the
+# defaults, each fetched MiB is received into, and copied out to, freshly mapped pages that are then unmapped again:
+# the consumer spends most of its CPU in page faults (see bench/RESULTS.md).
+MALLOC_TUNED = {
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(32 * MIB),
+    "MALLOC_TRIM_THRESHOLD_": str(1024 * MIB),
+}
+
 
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process `pid` so far (all its threads), from /proc/<pid>/stat."""
@@ -325,13 +336,26 @@ def own_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def own_sys_s_and_faults() -> tuple[float, int]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_stime, usage.ru_minflt
+
+
 def consume_records(
-    bootstrap: str, topic: str, partition: int, records: int, extra: dict[str, Any], go: Any = None
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    records: int,
+    extra: dict[str, Any],
+    go: Any = None,
+    gc_off: bool = False,
 ) -> dict[str, float]:
     """Consume `records` records of one partition from the start (assign mode); rate and this process's CPU.
 
     The consumer connects first; the clock starts at assign(), before which nothing is fetched. With `go` (a
-    multiprocessing Event) the clock starts when `go` is set, so that parallel consumers start together."""
+    multiprocessing Event) the clock starts when `go` is set, so that parallel consumers start together. `gc_off`
+    turns Python's cyclic garbage collector off meanwhile: every `Message` is a tracked object, and the
+    collections that 10,000 of them per `consume()` trigger cost the main thread about a fifth of its time."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -349,7 +373,10 @@ def consume_records(
     if go is not None:
         go.wait(60)
     count = size = 0
+    if gc_off:
+        gc.disable()
     cpu0 = own_cpu_s()
+    sys0, faults0 = own_sys_s_and_faults()
     start = time.perf_counter()
     consumer.assign([TopicPartition(topic, partition, -2)])
     last = time.monotonic()
@@ -364,41 +391,65 @@ def consume_records(
             size += len(msg.value() or b"")
     end = time.perf_counter()
     cpu = own_cpu_s() - cpu0
+    sys1, faults1 = own_sys_s_and_faults()
+    gc.enable()
     consumer.close()
     if count < records:
         raise RuntimeError(f"consume {topic}/{partition}: got {count} of {records} records (30 s without data)")
-    return {"records": count, "bytes": size, "start": start, "end": end, "client_cpu_s": cpu}
+    return {
+        "records": count,
+        "bytes": size,
+        "start": start,
+        "end": end,
+        "client_cpu_s": cpu,
+        "client_sys_s": sys1 - sys0,
+        "client_page_faults": faults1 - faults0,
+    }
 
 
-def _consume_child(args: tuple[str, str, int, int, dict[str, Any]], go: Any, results: Any) -> None:
-    bootstrap, topic, partition, records, extra = args
+def _consume_child(args: tuple[str, str, int, int, dict[str, Any], bool], go: Any, results: Any) -> None:
+    bootstrap, topic, partition, records, extra, gc_off = args
     try:
-        results.put(consume_records(bootstrap, topic, partition, records, extra, go=go))
+        results.put(consume_records(bootstrap, topic, partition, records, extra, go=go, gc_off=gc_off))
     except Exception as exc:  # reported to the parent, which raises
         results.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
 def consume_workload(
-    bootstrap: str, topic: str, records: int, extra: dict[str, Any], consumers: int = 1, broker_pid: int | None = None
+    bootstrap: str,
+    topic: str,
+    records: int,
+    extra: dict[str, Any],
+    consumers: int = 1,
+    broker_pid: int | None = None,
+    tuned: bool = False,
 ) -> dict[str, float]:
     """Consume `records` records from a topic with `consumers` partitions, one consumer process per partition
-    (in this process when there is one), all from the start; with several, each reads its partition to its
-    high watermark and the total must be `records`. Rate over the whole run, with the CPU the
-    consumers and the broker used in it (in cores: 1.0 is one core busy the whole time)."""
+    (in this process when there is one and not `tuned`), all from the start; with several, each reads its
+    partition to its high watermark and the total must be `records`. `tuned` runs the consumer process(es) with
+    the client-side tuning of `MALLOC_TUNED` and `gc_off` (see there). Rate over the
+    whole run, with the CPU the consumers and the broker used in it (in cores: 1.0 is one core busy the whole
+    time)."""
     settle()
     broker0 = process_cpu_s(broker_pid) if broker_pid else 0.0
-    if consumers == 1:
+    if consumers == 1 and not tuned:
         parts = [consume_records(bootstrap, topic, 0, records, extra)]
     else:
         ctx = multiprocessing.get_context("spawn")
         go, results = ctx.Event(), ctx.Queue()
         procs = [
-            ctx.Process(target=_consume_child, args=((bootstrap, topic, p, -1, extra), go, results))
+            ctx.Process(target=_consume_child, args=((bootstrap, topic, p, -1, extra, tuned), go, results))
             for p in range(consumers)
         ]
-        for proc in procs:
-            proc.start()
-        time.sleep(3)  # let every child connect and assign before the clock starts
+        saved = dict(os.environ)
+        os.environ.update(MALLOC_TUNED if tuned else {})
+        try:
+            for proc in procs:
+                proc.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        time.sleep(3)  # let every child connect before the clock starts
         broker0 = process_cpu_s(broker_pid) if broker_pid else 0.0
         go.set()
         parts = [results.get(timeout=120) for _ in procs]
@@ -420,6 +471,8 @@ def consume_workload(
         "records_per_s": count / elapsed,
         "mb_per_s": size / MIB / elapsed,
         "client_cores": sum(float(p["client_cpu_s"]) for p in parts) / elapsed,
+        "client_sys_cores": sum(float(p["client_sys_s"]) for p in parts) / elapsed,
+        "client_page_faults_per_mib": sum(int(p["client_page_faults"]) for p in parts) / max(size / MIB, 1e-9),
         "broker_cores": broker_cpu / elapsed,
     }
 
@@ -510,8 +563,9 @@ def report_consume(name: str, result: dict[str, float], unit: str, floor: float,
     value = result["records_per_s"] if unit == "records/s" else result["mb_per_s"]
     report(name, value, unit, floor, floor_name, target)
     print(
-        f"    {result['consumers']:.0f} consumer process(es): {result['client_cores']:.2f} cores; "
-        f"broker {result['broker_cores']:.2f} cores",
+        f"    {result['consumers']:.0f} consumer process(es): {result['client_cores']:.2f} cores "
+        f"({result['client_sys_cores']:.2f} in the kernel, {result['client_page_faults_per_mib']:.0f} page faults per "
+        f"MiB); broker {result['broker_cores']:.2f} cores",
         flush=True,
     )
 
@@ -538,6 +592,10 @@ def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any], broker_p
         bootstrap, "bench-w1", sizes.w1_records, FAST_FETCH, broker_pid=broker_pid
     )
     report_consume("W1 consume", w1c, "records/s", ceiling, "client ceiling", w1_target)
+    w1t = results["w1_consume_client_tuned"] = consume_workload(
+        bootstrap, "bench-w1", sizes.w1_records, FAST_FETCH, broker_pid=broker_pid, tuned=True
+    )
+    report_consume("W1 consume (client tuned)", w1t, "records/s", ceiling, "client ceiling", w1_target)
     # The same records in a 2-partition topic read by two consumer processes at once: how far the broker
     # goes when one Python consumer process is not the limit.
     settle()
@@ -548,6 +606,10 @@ def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any], broker_p
         bootstrap, "bench-w1x2", sizes.w1_records, FAST_FETCH, consumers=2, broker_pid=broker_pid
     )
     report_consume("W1 consume (2 partitions, 2 consumers)", w1c2, "records/s", ceiling, "client ceiling", w1_target)
+    w1t2 = results["w1x2_consume_client_tuned"] = consume_workload(
+        bootstrap, "bench-w1x2", sizes.w1_records, FAST_FETCH, consumers=2, broker_pid=broker_pid, tuned=True
+    )
+    report_consume("W1 consume (2 x 2, client tuned)", w1t2, "records/s", ceiling, "client ceiling", w1_target)
     big = 8 * MIB
     w2_records = sizes.w2_bytes // MIB
     w2_producer = {"message.max.bytes": big, "batch.size": big}
@@ -564,6 +626,10 @@ def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any], broker_p
         bootstrap, "bench-w2", w2_records, {**LARGE_FETCH, **FAST_FETCH}, broker_pid=broker_pid
     )
     report_consume("W2 consume", w2c, "MiB/s", tcp, "loopback TCP", "target >= 1000")
+    w2m = results["w2_consume_client_tuned"] = consume_workload(
+        bootstrap, "bench-w2", w2_records, {**LARGE_FETCH, **FAST_FETCH}, broker_pid=broker_pid, tuned=True
+    )
+    report_consume("W2 consume (client tuned)", w2m, "MiB/s", tcp, "loopback TCP", "target >= 1000")
     settle()
     create_topic(bootstrap, "bench-w2x2", {"max.message.bytes": str(big)}, partitions=2)
     w2p2 = results["w2x2_produce"] = produce_workload(bootstrap, "bench-w2x2", w2_records, MIB, w2_producer)
@@ -572,6 +638,10 @@ def run_workloads(sizes: Sizes, bootstrap: str, floors: dict[str, Any], broker_p
         bootstrap, "bench-w2x2", w2_records, {**LARGE_FETCH, **FAST_FETCH}, consumers=2, broker_pid=broker_pid
     )
     report_consume("W2 consume (2 partitions, 2 consumers)", w2c2, "MiB/s", tcp, "loopback TCP", "target >= 1000")
+    w2m2 = results["w2x2_consume_client_tuned"] = consume_workload(
+        bootstrap, "bench-w2x2", w2_records, {**LARGE_FETCH, **FAST_FETCH}, 2, broker_pid, tuned=True
+    )
+    report_consume("W2 consume (2 x 2, client tuned)", w2m2, "MiB/s", tcp, "loopback TCP", "target >= 1000")
     settle()
     create_topic(bootstrap, "bench-lat")
     lat = results["lat"] = latency_workload(bootstrap, "bench-lat", sizes.lat_seconds)
