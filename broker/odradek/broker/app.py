@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.definitions import ConfigError
-from odradek.broker.config.dynamic import UnknownConfigError, load_dynamic, validate_dynamic
+from odradek.broker.config.dynamic import dynamic_refusal, load_dynamic
 from odradek.broker.config.topic import log_config, parse_topic_configs
 from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator
 from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
@@ -65,12 +65,9 @@ def _validate_topic_configs(configs: dict[str, str]) -> None:
 
 
 def _validate_broker_configs(resource_name: str, configs: dict[str, str]) -> None:
-    try:
-        validate_dynamic(configs, per_broker=resource_name != "")
-    except UnknownConfigError as exc:
-        raise ControllerError(ErrorCode.INVALID_CONFIG, str(exc)) from None
-    except ConfigError as exc:
-        raise ControllerError(ErrorCode.INVALID_REQUEST, str(exc)) from None
+    refusal = dynamic_refusal(resource_name, configs)
+    if refusal is not None:
+        raise ControllerError(*refusal)
 
 
 def dynamic_config(static: BrokerConfig, image: MetadataImage, node_id: int) -> BrokerConfig:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from odradek.broker.config.definitions import BROKER_BY_NAME, ConfigError, ConfigKey, ConfigValue, UpdateMode
+from odradek.broker.protocol.errors import ErrorCode
 
 
 class UnknownConfigError(ConfigError):
@@ -58,6 +59,19 @@ def validate_dynamic(
     return parsed
 
 
+def dynamic_refusal(resource_name: str, raw: Mapping[str, str]) -> tuple[ErrorCode, str] | None:
+    """Kafka's answer to setting BROKER resource `resource_name` ("" is the cluster-wide default) to the whole map
+    `raw`: None if it is valid, else (error code, message), INVALID_CONFIG for an unknown key and INVALID_REQUEST
+    for every other refusal."""
+    try:
+        validate_dynamic(raw, per_broker=resource_name != "")
+    except UnknownConfigError as exc:
+        return ErrorCode.INVALID_CONFIG, str(exc)
+    except ConfigError as exc:
+        return ErrorCode.INVALID_REQUEST, str(exc)
+    return None
+
+
 def load_dynamic(raw: Mapping[str, str], per_broker: bool) -> tuple[dict[str, ConfigValue], list[str]]:
     """Stored dynamic configs as values, leaving out (and describing) each entry that does not validate."""
     values: dict[str, ConfigValue] = {}
@@ -70,4 +84,4 @@ def load_dynamic(raw: Mapping[str, str], per_broker: bool) -> tuple[dict[str, Co
     return values, problems
 
 
-__all__ = ["UnknownConfigError", "check_known", "kafka_set", "load_dynamic", "validate_dynamic"]
+__all__ = ["UnknownConfigError", "check_known", "dynamic_refusal", "kafka_set", "load_dynamic", "validate_dynamic"]

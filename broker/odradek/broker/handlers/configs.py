@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from odradek.broker.config.definitions import BROKER_BY_NAME, TOPIC_BY_NAME, ConfigError, ConfigKey, ConfigType
-from odradek.broker.config.dynamic import UnknownConfigError, validate_dynamic
+from odradek.broker.config.dynamic import dynamic_refusal
 from odradek.broker.config.topic import parse_topic_configs
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.metadata.controller import ControllerError
@@ -151,12 +151,9 @@ async def replace_topic_configs(
 
 def validate_broker_configs(name: str, configs: Mapping[str, str]) -> None:
     """A broker resource's whole dynamic map, or ResourceError with Kafka's code and message."""
-    try:
-        validate_dynamic(configs, per_broker=name != "")
-    except UnknownConfigError as exc:
-        raise ResourceError(ErrorCode.INVALID_CONFIG, str(exc)) from None
-    except ConfigError as exc:
-        raise ResourceError(ErrorCode.INVALID_REQUEST, str(exc)) from None
+    refusal = dynamic_refusal(name, configs)
+    if refusal is not None:
+        raise ResourceError(*refusal)
 
 
 async def replace_broker_configs(
