@@ -17,12 +17,13 @@ C structures used (rdkafka.h, stable ABI since librdkafka 1.0):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import glob
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,13 +148,29 @@ def error_text(code: int) -> str:
     return raw.decode(errors="replace") if raw else str(code)
 
 
-def delete_consumer_group_offsets(
-    config: Mapping[str, Any], group: str, partitions: Sequence[tuple[str, int]], timeout_s: float
-) -> OffsetDeleteResult:
-    """rd_kafka_DeleteConsumerGroupOffsets for one group; waits at most timeout_s (plus a little) for the answer."""
+@dataclass
+class _AdminCall:
+    """A short-lived librdkafka handle with a result queue and admin options (request timeout set)."""
+
+    lib: Any
+    rk: Any
+    queue: Any
+    options: Any
+    timeout_ms: int
+
+    def wait(self, what: str) -> Any:
+        """The result event (the caller destroys it); CliError after the request timeout plus 5 s."""
+        event = self.lib.rd_kafka_queue_poll(self.queue, self.timeout_ms + 5000)
+        if not event:
+            raise CliError(f"Timed out after {self.timeout_ms / 1000:.0f} s waiting for {what}")
+        return event
+
+
+@contextlib.contextmanager
+def _admin_call(config: Mapping[str, Any], timeout_s: float) -> Iterator[_AdminCall]:
     lib = _library()
     rk = _new_handle(lib, config)
-    queue = options = request = tplist = None
+    queue = options = None
     try:
         queue = lib.rd_kafka_queue_new(rk)
         options = lib.rd_kafka_AdminOptions_new(rk, _RD_KAFKA_ADMIN_OP_ANY)
@@ -161,64 +178,59 @@ def delete_consumer_group_offsets(
         timeout_ms = int(timeout_s * 1000)
         if lib.rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, _ERRSTR_SIZE) != 0:
             raise CliError(f"librdkafka: {errstr.value.decode(errors='replace')}")
-        tplist = lib.rd_kafka_topic_partition_list_new(max(1, len(partitions)))
-        for topic, partition in partitions:
-            lib.rd_kafka_topic_partition_list_add(tplist, topic.encode(), partition)
-        request = lib.rd_kafka_DeleteConsumerGroupOffsets_new(group.encode(), tplist)
-        requests = (ctypes.c_void_p * 1)(request)
-        lib.rd_kafka_DeleteConsumerGroupOffsets(rk, requests, 1, options, queue)
-        event = lib.rd_kafka_queue_poll(queue, timeout_ms + 5000)
-        if not event:
-            raise CliError(f"Timed out after {timeout_s:.0f} s waiting for deleting offsets of group {group}")
-        try:
-            return _read_result(lib, event, partitions)
-        finally:
-            lib.rd_kafka_event_destroy(event)
+        yield _AdminCall(lib, rk, queue, options, timeout_ms)
     finally:
-        if request:
-            lib.rd_kafka_DeleteConsumerGroupOffsets_destroy(request)
-        if tplist:
-            lib.rd_kafka_topic_partition_list_destroy(tplist)
         if options:
             lib.rd_kafka_AdminOptions_destroy(options)
         if queue:
             lib.rd_kafka_queue_destroy(queue)
         lib.rd_kafka_destroy(rk)
+
+
+def delete_consumer_group_offsets(
+    config: Mapping[str, Any], group: str, partitions: Sequence[tuple[str, int]], timeout_s: float
+) -> OffsetDeleteResult:
+    """rd_kafka_DeleteConsumerGroupOffsets for one group; waits at most timeout_s (plus a little) for the answer."""
+    with _admin_call(config, timeout_s) as call:
+        lib = call.lib
+        request = tplist = None
+        try:
+            tplist = lib.rd_kafka_topic_partition_list_new(max(1, len(partitions)))
+            for topic, partition in partitions:
+                lib.rd_kafka_topic_partition_list_add(tplist, topic.encode(), partition)
+            request = lib.rd_kafka_DeleteConsumerGroupOffsets_new(group.encode(), tplist)
+            requests = (ctypes.c_void_p * 1)(request)
+            lib.rd_kafka_DeleteConsumerGroupOffsets(call.rk, requests, 1, call.options, call.queue)
+            event = call.wait(f"deleting offsets of group {group}")
+            try:
+                return _read_result(lib, event, partitions)
+            finally:
+                lib.rd_kafka_event_destroy(event)
+        finally:
+            if request:
+                lib.rd_kafka_DeleteConsumerGroupOffsets_destroy(request)
+            if tplist:
+                lib.rd_kafka_topic_partition_list_destroy(tplist)
 
 
 def describe_configs(
     config: Mapping[str, Any], resource_type: int, name: str, timeout_s: float
 ) -> tuple[int, str, list[DescribedEntry]]:
     """rd_kafka_DescribeConfigs for one resource: (error code, error text, entries); waits at most timeout_s."""
-    lib = _library()
-    rk = _new_handle(lib, config)
-    queue = options = resource = None
-    try:
-        queue = lib.rd_kafka_queue_new(rk)
-        options = lib.rd_kafka_AdminOptions_new(rk, _RD_KAFKA_ADMIN_OP_ANY)
-        errstr = ctypes.create_string_buffer(_ERRSTR_SIZE)
-        timeout_ms = int(timeout_s * 1000)
-        if lib.rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, _ERRSTR_SIZE) != 0:
-            raise CliError(f"librdkafka: {errstr.value.decode(errors='replace')}")
+    with _admin_call(config, timeout_s) as call:
+        lib = call.lib
         resource = lib.rd_kafka_ConfigResource_new(resource_type, name.encode())
         if not resource:
             raise CliError(f"librdkafka cannot name the resource {name!r} of type {resource_type}")
-        lib.rd_kafka_DescribeConfigs(rk, (ctypes.c_void_p * 1)(resource), 1, options, queue)
-        event = lib.rd_kafka_queue_poll(queue, timeout_ms + 5000)
-        if not event:
-            raise CliError(f"Timed out after {timeout_s:.0f} s waiting for DescribeConfigs")
         try:
-            return _read_describe(lib, event)
+            lib.rd_kafka_DescribeConfigs(call.rk, (ctypes.c_void_p * 1)(resource), 1, call.options, call.queue)
+            event = call.wait("DescribeConfigs")
+            try:
+                return _read_describe(lib, event)
+            finally:
+                lib.rd_kafka_event_destroy(event)
         finally:
-            lib.rd_kafka_event_destroy(event)
-    finally:
-        if resource:
             lib.rd_kafka_ConfigResource_destroy(resource)
-        if options:
-            lib.rd_kafka_AdminOptions_destroy(options)
-        if queue:
-            lib.rd_kafka_queue_destroy(queue)
-        lib.rd_kafka_destroy(rk)
 
 
 def _text(raw: bytes | None) -> str | None:
