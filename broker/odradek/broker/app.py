@@ -21,7 +21,7 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from odradek.broker.config.broker import BrokerConfig
@@ -128,8 +128,13 @@ async def start(config: BrokerConfig) -> RunningBroker:
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache)
 
-    def on_metadata(image: MetadataImage, delta: MetadataDelta) -> None:
+    full_pass = True  # look at every topic: after a failed or interrupted pass, which may have left some behind
+
+    async def on_metadata(image: MetadataImage, delta: MetadataDelta) -> None:
+        nonlocal full_pass
+        topics: frozenset[str] | None = None if full_pass else delta.changed_topics  # only these changed ...
         if delta.changed_broker_configs & {"", str(node_id)}:
+            topics = None  # ... unless a dynamic log.* default changed every topic's config
             services.config = manager.config = dynamic_config(config, image, node_id)
             log.info(
                 "dynamic broker configs in force: cluster-wide default %s, broker %s %s",
@@ -137,7 +142,11 @@ async def start(config: BrokerConfig) -> RunningBroker:
                 node_id,
                 dict(services.config.dynamic_broker),
             )
-        manager.apply_assignments(replica_assignments(image))
+        # Awaited: logs are created and deleted in a worker thread while the event loop serves other requests, and
+        # the cache applies the next metadata change only after this one (`sync_replicas` waits for it).
+        full_pass = True
+        await manager.apply_assignments(replica_assignments(image, topics), topics)
+        full_pass = False
         update_coordinator_partitions(coordinator, manager, image)
 
     cache.add_listener(on_metadata)
@@ -231,18 +240,23 @@ def _connection_gauge(metrics: BrokerMetrics, listener: str) -> Callable[[int], 
     return update
 
 
-def replica_assignments(image: MetadataImage) -> list[ReplicaAssignment]:
-    return [
-        ReplicaAssignment(
-            topic.name,
-            part.partition,
-            uuid.UUID(topic.topic_id),
-            topic.configs,
-            PartitionState(part.leader, part.leader_epoch, part.partition_epoch, part.replicas, part.isr),
-        )
-        for topic in image.topics.values()
-        for part in topic.partitions.values()
-    ]
+def replica_assignments(image: MetadataImage, topics: Collection[str] | None = None) -> list[ReplicaAssignment]:
+    """The assignments of every partition of `topics` (all topics: None) in the image."""
+    chosen = image.topics.values() if topics is None else (image.topics[t] for t in topics if t in image.topics)
+    assignments = []
+    for topic in chosen:
+        topic_id = uuid.UUID(topic.topic_id)
+        assignments += [
+            ReplicaAssignment(
+                topic.name,
+                part.partition,
+                topic_id,
+                topic.configs,
+                PartitionState(part.leader, part.leader_epoch, part.partition_epoch, part.replicas, part.isr),
+            )
+            for part in topic.partitions.values()
+        ]
+    return assignments
 
 
 def _advertised(config: BrokerConfig, bound_ports: list[int]) -> list[Endpoint]:

@@ -2,9 +2,11 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
 from log_batches import simple_batch
+from odradek.broker.log import checkpoint
 from odradek.broker.log.config import LogConfig
-from odradek.broker.log.manager import LogManager
+from odradek.broker.log.manager import LogManager, LogSpec
 
 NOW = 1_700_000_000_000
 
@@ -97,5 +99,53 @@ def test_flush_dirty_after_roll(tmp_path: Path) -> None:
         assert log.recovery_point == 0
         assert manager.flush_dirty(NOW) == 1
         assert log.recovery_point == 2
+    finally:
+        manager.shutdown()
+
+
+def test_batch_creation_places_by_counts_kept_across_load_and_delete(tmp_path: Path) -> None:
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    manager = LogManager.open(dirs, LogConfig())
+    topic_id = uuid.uuid4()
+    logs = manager.get_or_create_logs([LogSpec("t", p, topic_id) for p in range(4)])
+    assert [log.partition for log in logs] == [0, 1, 2, 3]
+    assert sorted(log.dir.parent.name for log in logs) == ["a", "a", "b", "b"]
+    assert manager.get_or_create_logs([LogSpec("t", 1), LogSpec("t", 4, topic_id)])[0] is logs[1]
+    manager.shutdown()
+
+    again = LogManager.open(dirs, LogConfig())  # counts rebuilt from the folders found: a 3 / b 2 or a 2 / b 3
+    try:
+        fuller = max(dirs, key=lambda d: sum(1 for p in d.iterdir() if p.is_dir()))
+        emptier = min(dirs, key=lambda d: sum(1 for p in d.iterdir() if p.is_dir()))
+        assert again.get_or_create_log("u", 0).dir.parent == emptier
+        # Deleting two partitions of the fuller dir makes it the emptier one.
+        gone = [(lg.topic, lg.partition) for lg in again.all_logs() if lg.dir.parent == fuller][:2]
+        assert again.delete_logs([*gone, ("missing", 0)], now_ms_value=NOW) == 2
+        assert again.get_or_create_log("u", 1).dir.parent == fuller
+        assert len(list(fuller.glob("*-delete"))) == 2
+    finally:
+        again.shutdown()
+
+
+def test_new_partition_folder_and_its_files_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[Path] = []
+    real_fsync_dir = checkpoint.fsync_dir
+
+    def spy(directory: Path) -> None:
+        synced.append(Path(directory))
+        real_fsync_dir(directory)
+
+    monkeypatch.setattr(checkpoint, "fsync_dir", spy)
+    manager = LogManager.open([tmp_path], LogConfig())
+    try:
+        logs = manager.get_or_create_logs([LogSpec("t", p, uuid.uuid4()) for p in range(3)])
+        # partition.metadata written atomically in each new folder (which also makes its segment files durable),
+        # then the log dir once for the three new folders.
+        assert synced.count(tmp_path) == 1 and synced[-1] == tmp_path
+        assert all(synced.count(log.dir) >= 1 for log in logs)
+        assert all((log.dir / "partition.metadata").exists() for log in logs)
+        synced.clear()
+        manager.get_or_create_logs([LogSpec("t", 0)])  # existing: no file work
+        assert synced == []
     finally:
         manager.shutdown()

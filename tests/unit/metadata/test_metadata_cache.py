@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -104,6 +105,46 @@ def test_watch_keeps_image_current_and_calls_listeners(tmp_path: Path) -> None:
             image = await cache.wait_for_revision(store.revision)
             assert image.brokers == {} and seen[-1][1].changed_brokers == {1}
             assert calls == [{"t"}] * 5
+        finally:
+            await cache.stop()
+            await store.close()
+
+    run(main())
+
+
+def test_wait_for_applied_waits_for_async_listeners(tmp_path: Path) -> None:
+    async def main() -> None:
+        store, controller = await setup(tmp_path)
+        cache = MetadataCache(store)
+        gate = asyncio.Event()
+        applied: list[int] = []
+
+        async def slow_listener(image: MetadataImage, delta: MetadataDelta) -> None:
+            if "slow" in delta.changed_topics:
+                await gate.wait()  # e.g. the replica manager creating logs in a worker thread
+            applied.append(image.revision)
+
+        cache.add_listener(slow_listener)
+        await cache.start()
+        try:
+            assert (await cache.wait_for_applied(store.revision)).revision == store.revision  # nothing pending
+            created = await controller.create_topic("slow", 2, 1)
+            image = await cache.wait_for_revision(created.mod_revision)
+            assert "slow" in image.topics  # visible at once ...
+            waiting = asyncio.ensure_future(cache.wait_for_applied(created.mod_revision))
+            later = asyncio.ensure_future(cache.wait_for_applied(created.mod_revision + 1))
+            await asyncio.sleep(0.05)
+            assert not waiting.done() and applied[-1] < created.mod_revision  # ... applied only after the listener
+            await store.put(b"/unrelated", b"x")  # queued behind the slow listener
+            await asyncio.sleep(0.05)
+            assert not later.done()
+            gate.set()
+            assert (await asyncio.wait_for(waiting, 2)).revision >= created.mod_revision
+            assert (await asyncio.wait_for(later, 2)).revision == store.revision
+            with contextlib.suppress(TimeoutError):  # cancelled by its timeout, then released: no error
+                await asyncio.wait_for(cache.wait_for_applied(store.revision + 10), 0.01)
+            await store.put(b"/unrelated", b"y")
+            assert (await asyncio.wait_for(cache.wait_for_applied(store.revision), 2)).revision == store.revision
         finally:
             await cache.stop()
             await store.close()

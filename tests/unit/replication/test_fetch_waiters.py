@@ -21,7 +21,7 @@ def _manager(tmp_path: Path) -> ReplicaManager:
     logs = LogManager.open([tmp_path], log_config({}, config))
     manager = ReplicaManager(1, config, logs, BrokerMetrics(), lambda: int(time.time() * 1000))
     state = PartitionState(leader_id=1, leader_epoch=0, partition_epoch=0, replicas=(1,), isr=(1,))
-    manager.apply_assignments([ReplicaAssignment("t", 0, uuid.uuid4(), {}, state)])
+    asyncio.run(manager.apply_assignments([ReplicaAssignment("t", 0, uuid.uuid4(), {}, state)]))
     return manager
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +17,16 @@ if TYPE_CHECKING:
     from odradek.broker.metadata.cache import MetadataCache
     from odradek.broker.metadata.controller import Controller
     from odradek.broker.replication.replica_manager import ReplicaManager
+
+
+# CreateTopics / CreatePartitions / DeleteTopics wait for this broker to create or delete the logs at most their
+# timeout_ms, and at most this long (also when timeout_ms is 0, librdkafka's default): a client's own request
+# timeout (30 s in Java) must not expire first, or it would retry and be told TOPIC_ALREADY_EXISTS.
+MAX_REPLICA_WAIT_S = 10.0
+
+
+def replica_wait_s(timeout_ms: int) -> float:
+    return min(timeout_ms / 1000.0, MAX_REPLICA_WAIT_S) if timeout_ms > 0 else MAX_REPLICA_WAIT_S
 
 
 @dataclass(slots=True)
@@ -39,6 +50,18 @@ class BrokerServices:
     async def sync_metadata(self) -> None:
         """Wait until the metadata cache has applied every committed write (read-your-writes for admin APIs)."""
         await self.metadata.wait_for_revision(self.store_revision())
+
+    async def sync_replicas(self, timeout_s: float) -> bool:
+        """`sync_metadata`, then wait until this broker has acted on those writes too (the logs of new local
+        partitions exist, those of deleted ones are gone), at most `timeout_s`; returns False if that was not
+        enough."""
+        revision = self.store_revision()
+        await self.metadata.wait_for_revision(revision)
+        try:
+            await asyncio.wait_for(self.metadata.wait_for_applied(revision), max(timeout_s, 0.0))
+        except TimeoutError:
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)

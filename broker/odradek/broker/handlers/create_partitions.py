@@ -3,13 +3,16 @@
 A count not above the current one is INVALID_PARTITIONS; assignments must list one replica set per new
 partition (INVALID_REPLICA_ASSIGNMENT otherwise); validate_only checks without changing anything. More than 10,000
 new partitions in one request are refused with POLICY_VIOLATION for every topic, as Kafka's controller does.
+As CreateTopics, the response waits for this broker to create the new logs at most `timeout_ms` and at most 10 s,
+and is answered without error after that.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
-from odradek.broker.handlers.context import RequestContext
+from odradek.broker.handlers.context import RequestContext, replica_wait_s
 from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.create_partitions_request import CreatePartitionsRequest
@@ -45,6 +48,8 @@ async def handle(request: CreatePartitionsRequest, ctx: RequestContext) -> Creat
                 for topic in request.topics
             ]
         )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + replica_wait_s(request.timeout_ms)
     for topic in request.topics:
         result = CreatePartitionsTopicResult(name=topic.name)
         if names[topic.name] > 1:
@@ -57,7 +62,7 @@ async def handle(request: CreatePartitionsRequest, ctx: RequestContext) -> Creat
                     topic.name, topic.count, assignments, request.validate_only
                 )
                 if not request.validate_only:
-                    await ctx.services.sync_metadata()
+                    await ctx.services.sync_replicas(deadline - loop.time())
             except ControllerError as exc:
                 result.error_code, result.error_message = exc.error_code, exc.message
         results.append(result)

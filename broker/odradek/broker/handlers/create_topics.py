@@ -5,15 +5,22 @@ num_partitions / replication_factor of -1 take the broker defaults (`num.partiti
 with the key named). From v5 the response carries the topic id, partitions, replication factor and the effective
 configs (omitted when the request had topic-config errors). A request for more than 10,000 partitions in all is
 refused with POLICY_VIOLATION for every topic, as Kafka's controller does.
+
+The response waits until this broker has created the new partitions' logs (in a worker thread: the event loop
+keeps serving), for the whole request at most `timeout_ms` and at most 10 s (`MAX_REPLICA_WAIT_S`, also when
+`timeout_ms` is 0, librdkafka's default). Past that the topics are created all the same and answered without
+error, as KRaft answers once the topic is committed; Metadata reports the partitions whose log is not there yet
+LEADER_NOT_AVAILABLE.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from odradek.broker.config.definitions import ConfigError
 from odradek.broker.config.topic import describe_topic, parse_topic_configs
-from odradek.broker.handlers.context import RequestContext
+from odradek.broker.handlers.context import RequestContext, replica_wait_s
 from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.create_topics_request import CreatableTopic, CreateTopicsRequest
@@ -48,6 +55,8 @@ async def handle(request: CreateTopicsRequest, ctx: RequestContext) -> CreateTop
             ]
         )
     results = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + replica_wait_s(request.timeout_ms)
     for topic in request.topics:
         if seen[topic.name] > 1:
             results.append(
@@ -58,7 +67,7 @@ async def handle(request: CreateTopicsRequest, ctx: RequestContext) -> CreateTop
                 )
             )
             continue
-        results.append(await _create(topic, request.validate_only, ctx))
+        results.append(await _create(topic, request.validate_only, ctx, deadline - loop.time()))
     return CreateTopicsResponse(topics=results)
 
 
@@ -75,7 +84,9 @@ def _total_partitions(topics: list[CreatableTopic], default_partitions: int) -> 
     return total
 
 
-async def _create(topic: CreatableTopic, validate_only: bool, ctx: RequestContext) -> CreatableTopicResult:
+async def _create(
+    topic: CreatableTopic, validate_only: bool, ctx: RequestContext, wait_s: float
+) -> CreatableTopicResult:
     services = ctx.services
     config = services.config
     result = CreatableTopicResult(name=topic.name)
@@ -108,7 +119,7 @@ async def _create(topic: CreatableTopic, validate_only: bool, ctx: RequestContex
         result.error_code, result.error_message = exc.error_code, exc.message
         return result
     if not validate_only:
-        await services.sync_metadata()
+        await services.sync_replicas(wait_s)
     result.topic_id = uuid.UUID(created.topic_id) if created.topic_id else uuid.UUID(int=0)
     result.num_partitions = created.num_partitions
     first = created.partitions.get(0)

@@ -1,14 +1,16 @@
 """DeleteTopics (key 20), v1-6: by name (v1-5 `topic_names`, v6 `topics`) or by topic id (v6).
 
-Refused with TOPIC_DELETION_DISABLED when `delete.topic.enable=false`. The partitions' logs are renamed
-`<topic>-<n>.<uuid>-delete` and removed by the log manager.
+Refused with TOPIC_DELETION_DISABLED when `delete.topic.enable=false`. The partitions stop being served at once;
+their logs are renamed `<topic>-<n>.<uuid>-delete` in a worker thread (the answer waits for it, at most
+`timeout_ms` and 10 s) and removed by the log manager after file.delete.delay.ms.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
-from odradek.broker.handlers.context import RequestContext
+from odradek.broker.handlers.context import RequestContext, replica_wait_s
 from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.delete_topics_request import DeleteTopicsRequest
@@ -24,6 +26,8 @@ async def handle(request: DeleteTopicsRequest, ctx: RequestContext) -> DeleteTop
     wanted: list[tuple[str | None, uuid.UUID]] = [(name, UUID_ZERO) for name in request.topic_names]
     wanted += [(t.name, t.topic_id) for t in request.topics]
     results = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + replica_wait_s(request.timeout_ms)
     for name, topic_id in wanted:
         result = DeletableTopicResult(name=name, topic_id=topic_id)
         image = services.metadata.image
@@ -42,7 +46,7 @@ async def handle(request: DeleteTopicsRequest, ctx: RequestContext) -> DeleteTop
                 if existing is not None:
                     result.topic_id = uuid.UUID(existing.topic_id)
                 await services.controller.delete_topic(name)
-                await services.sync_metadata()
+                await services.sync_replicas(deadline - loop.time())
             except ControllerError as exc:
                 result.error_code, result.error_message = exc.error_code, exc.message
         results.append(result)

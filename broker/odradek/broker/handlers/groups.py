@@ -14,6 +14,10 @@ from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.metadata.image import PartitionImage
 from odradek.broker.protocol.errors import ErrorCode
 
+# How long creating __consumer_offsets waits for this broker to create its logs (clients retry a coordinator that
+# is still loading).
+OFFSETS_TOPIC_WAIT_S = 10.0
+
 
 def coordinator(ctx: RequestContext) -> GroupCoordinator:
     return ctx.services.group_coordinator
@@ -38,7 +42,7 @@ async def ensure_offsets_topic(services: BrokerServices) -> ErrorCode:
     except ControllerError as exc:
         if exc.error_code != ErrorCode.TOPIC_ALREADY_EXISTS:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
-    await services.sync_metadata()
+    await services.sync_replicas(OFFSETS_TOPIC_WAIT_S)
     return ErrorCode.NONE if OFFSETS_TOPIC in services.metadata.image.topics else ErrorCode.COORDINATOR_NOT_AVAILABLE
 
 

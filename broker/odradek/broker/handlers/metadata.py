@@ -3,14 +3,16 @@
 Topics: `None` (v1+) or an empty list (v0) means every topic. A missing topic is created when both the request
 (`allow_auto_topic_creation`, implied at v0-3) and the broker (`auto.create.topics.enable`) allow it, with
 `num.partitions` and `default.replication.factor`; the response then already describes it (one node: the
-metadata commit is local). Topic ids in the request (v10+) are resolved to names.
+metadata commit is local). Topic ids in the request (v10+) are resolved to names. A partition led here whose log
+is still being created (a large CreateTopics or CreatePartitions in progress) is LEADER_NOT_AVAILABLE with leader
+-1 until its log exists; clients retry.
 Not implemented: authorized operations (left at Kafka's "not requested" value); offline replicas are empty.
 """
 
 from __future__ import annotations
 
 from odradek.broker.handlers.context import RequestContext
-from odradek.broker.handlers.topics import auto_create, describe_topic, error_topic
+from odradek.broker.handlers.topics import auto_create, describe_topic, error_topic, pending_here
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.metadata_request import MetadataRequest
 from odradek.broker.protocol.messages.metadata_response import (
@@ -28,9 +30,10 @@ async def handle(request: MetadataRequest, ctx: RequestContext) -> MetadataRespo
     services = ctx.services
     all_topics = request.topics is None or (ctx.version == 0 and not request.topics)
     topics: list[MetadataResponseTopic] = []
+    pending = pending_here(services)
     if all_topics:
         image = services.metadata.image
-        topics = [describe_topic(t) for name, t in sorted(image.topics.items())]
+        topics = [describe_topic(t, pending) for name, t in sorted(image.topics.items())]
     else:
         allow = request.allow_auto_topic_creation or ctx.version < 4
         for wanted in request.topics or []:
@@ -38,7 +41,7 @@ async def handle(request: MetadataRequest, ctx: RequestContext) -> MetadataRespo
             if wanted.name is None:
                 found = image.topic_by_id(str(wanted.topic_id)) if wanted.topic_id != UUID_ZERO else None
                 topics.append(
-                    describe_topic(found)
+                    describe_topic(found, pending)
                     if found
                     else error_topic(None, ErrorCode.UNKNOWN_TOPIC_ID, topic_id=wanted.topic_id)
                 )
@@ -49,7 +52,7 @@ async def handle(request: MetadataRequest, ctx: RequestContext) -> MetadataRespo
             elif found is None:
                 topics.append(error_topic(wanted.name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
             else:
-                topics.append(describe_topic(found))
+                topics.append(describe_topic(found, pending))
     image = services.metadata.image
     return MetadataResponse(
         brokers=[

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.handlers.groups import ensure_offsets_topic
 from odradek.broker.metadata.controller import ControllerError
-from odradek.broker.metadata.image import TopicImage
+from odradek.broker.metadata.image import PartitionImage, TopicImage
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.metadata_response import (
     MetadataResponsePartition,
@@ -16,25 +17,42 @@ from odradek.broker.protocol.messages.metadata_response import (
 )
 from odradek.broker.protocol.primitives import UUID_ZERO
 
+# How long auto-creation (Metadata, FindCoordinator) waits for this broker to create the new logs before answering
+# with the partitions still LEADER_NOT_AVAILABLE (what Kafka answers for a just auto-created topic).
+AUTO_CREATE_WAIT_S = 10.0
 
-def describe_topic(topic: TopicImage) -> MetadataResponseTopic:
+Pending = Callable[[str, int], bool]
+
+
+def pending_here(services: BrokerServices) -> Pending | None:
+    """Partitions led by this broker whose log is still being created (None: there are none)."""
+    manager = services.replica_manager
+    if manager is None or not manager.has_pending:
+        return None
+    return manager.is_pending
+
+
+def describe_topic(topic: TopicImage, pending: Pending | None = None) -> MetadataResponseTopic:
+    """The topic as Metadata describes it; `pending` partitions are LEADER_NOT_AVAILABLE with no leader."""
     return MetadataResponseTopic(
         error_code=0,
         name=topic.name,
         topic_id=uuid.UUID(topic.topic_id),
         is_internal=topic.name.startswith("__"),
-        partitions=[
-            MetadataResponsePartition(
-                error_code=0,
-                partition_index=p.partition,
-                leader_id=p.leader,
-                leader_epoch=p.leader_epoch,
-                replica_nodes=list(p.replicas),
-                isr_nodes=list(p.isr),
-                offline_replicas=[],
-            )
-            for _, p in sorted(topic.partitions.items())
-        ],
+        partitions=[_describe_partition(p, pending) for _, p in sorted(topic.partitions.items())],
+    )
+
+
+def _describe_partition(p: PartitionImage, pending: Pending | None) -> MetadataResponsePartition:
+    waiting = pending is not None and pending(p.topic, p.partition)
+    return MetadataResponsePartition(
+        error_code=ErrorCode.LEADER_NOT_AVAILABLE if waiting else 0,
+        partition_index=p.partition,
+        leader_id=-1 if waiting else p.leader,
+        leader_epoch=p.leader_epoch,
+        replica_nodes=list(p.replicas),
+        isr_nodes=list(p.isr),
+        offline_replicas=[],
     )
 
 
@@ -47,7 +65,9 @@ async def auto_create(services: BrokerServices, name: str) -> MetadataResponseTo
         # As Kafka does, the internal topic is created with its own settings, never the defaults.
         await ensure_offsets_topic(services)
         offsets = services.metadata.image.topics.get(name)
-        return describe_topic(offsets) if offsets is not None else error_topic(name, ErrorCode.LEADER_NOT_AVAILABLE)
+        if offsets is None:
+            return error_topic(name, ErrorCode.LEADER_NOT_AVAILABLE)
+        return describe_topic(offsets, pending_here(services))
     config = services.config
     try:
         topic = await services.controller.create_topic(
@@ -62,9 +82,9 @@ async def auto_create(services: BrokerServices, name: str) -> MetadataResponseTo
         if exc.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
             existing = services.metadata.image.topics.get(name)
             if existing is not None:
-                return describe_topic(existing)
+                return describe_topic(existing, pending_here(services))
             return error_topic(name, ErrorCode.LEADER_NOT_AVAILABLE)
         return error_topic(name, ErrorCode(exc.error_code))
-    await services.sync_metadata()
+    await services.sync_replicas(AUTO_CREATE_WAIT_S)
     current = services.metadata.image.topics.get(name)
-    return describe_topic(current or topic)
+    return describe_topic(current or topic, pending_here(services))

@@ -14,6 +14,10 @@ Without `config_for_topic` (the broker's case: topic configs come from the metad
 with the default config as a placeholder; `get_or_create_log` then applies the topic's config and settles what
 recovery left for it (`Log.resolve_recovery_gap`).
 
+Creating a partition (`get_or_create_logs`) costs a folder, three segment files, `partition.metadata` written
+atomically (two fsyncs) and, once per batch and log dir, an fsync of the log dir that makes the new folders
+durable: the broker calls it from a worker thread, never from its event loop.
+
 Scheduling is the caller's: the broker runs `run_retention`, `delete_expired_files`, `flush_dirty` and
 `checkpoint_recovery_points` from timers in worker threads. All methods are synchronous.
 """
@@ -27,6 +31,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from odradek.broker.log import checkpoint, files
@@ -45,6 +50,16 @@ DELETE_DIR_SUFFIX = "-delete"
 TopicPartition = tuple[str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class LogSpec:
+    """A log wanted by `get_or_create_logs`; `config` None takes the topic's (or the default) config."""
+
+    topic: str
+    partition: int
+    topic_id: uuid.UUID | None = None
+    config: LogConfig | None = None
+
+
 class LogManager:
     def __init__(
         self,
@@ -59,6 +74,7 @@ class LogManager:
         self._config_for_topic = config_for_topic
         self._lock = threading.Lock()
         self._logs: dict[TopicPartition, Log] = {}
+        self._dir_counts = {d: 0 for d in self.log_dirs}  # partitions per log dir, for placing new ones
         self._pending_dir_deletes: list[tuple[int, Path]] = []
         self.file_delete_delay_ms = default_config.file_delete_delay_ms
 
@@ -112,6 +128,7 @@ class LogManager:
                     log_start_offset=start_offsets.get(tp, 0),
                     config_is_final=self._config_for_topic is not None,
                 )
+                self._dir_counts[log_dir] += 1
             marker.unlink(missing_ok=True)
 
     # -- partitions ------------------------------------------------------------------------------------------
@@ -125,44 +142,67 @@ class LogManager:
         self, topic: str, partition: int, topic_id: uuid.UUID | None = None, config: LogConfig | None = None
     ) -> Log:
         """The partition's log, created in the log dir holding the fewest partitions if absent."""
+        return self.get_or_create_logs([LogSpec(topic, partition, topic_id, config)])[0]
+
+    def get_or_create_logs(self, specs: Sequence[LogSpec]) -> list[Log]:
+        """The logs of `specs`, in order, the missing ones created (each in the log dir holding the fewest
+        partitions); then every log dir that got a new partition folder is fsynced once, for the whole batch."""
+        logs, new_dirs = [], set()
+        for spec in specs:
+            log, created = self._get_or_create(spec)
+            logs.append(log)
+            if created:
+                new_dirs.add(log.dir.parent)
+        for log_dir in sorted(new_dirs):
+            checkpoint.fsync_dir(log_dir)
+        return logs
+
+    def _get_or_create(self, spec: LogSpec) -> tuple[Log, bool]:
         with self._lock:
-            existing = self._logs.get((topic, partition))
+            existing = self._logs.get((spec.topic, spec.partition))
             if existing is not None:
-                if config is not None and existing.config != config:
-                    existing.update_config(config)
+                if spec.config is not None and existing.config != spec.config:
+                    existing.update_config(spec.config)
                 # Loaded with a placeholder config: only now is it known whether the topic is compacted.
                 existing.resolve_recovery_gap()
-                return existing
-            counts = {d: 0 for d in self.log_dirs}
-            for log in self._logs.values():
-                parent = log.dir.parent
-                if parent in counts:
-                    counts[parent] += 1
-            target = min(self.log_dirs, key=lambda d: counts[d])
+                return existing, False
+            target = min(self.log_dirs, key=lambda d: self._dir_counts[d])
             log = Log.open(
-                target / files.partition_dir_name(topic, partition),
-                config or self.config_for(topic),
-                topic_id,
+                target / files.partition_dir_name(spec.topic, spec.partition),
+                spec.config or self.config_for(spec.topic),
+                spec.topic_id,
                 had_clean_shutdown=True,
             )
-            self._logs[(topic, partition)] = log
-            return log
+            self._logs[(spec.topic, spec.partition)] = log
+            self._dir_counts[target] += 1
+            return log, True
 
     def delete_log(self, topic: str, partition: int, now_ms_value: int | None = None) -> bool:
         """Close the log and rename its folder `<topic>-<partition>.<uuid>-delete`; the folder is removed by
         `delete_expired_files` after file.delete.delay.ms. Returns False if there was no such log."""
-        with self._lock:
-            log = self._logs.pop((topic, partition), None)
-        if log is None:
-            return False
-        log.close()
-        target = log.dir.with_name(f"{log.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
-        os.replace(log.dir, target)
-        checkpoint.fsync_dir(target.parent)
+        return self.delete_logs([(topic, partition)], now_ms_value) == 1
+
+    def delete_logs(self, partitions: Sequence[TopicPartition], now_ms_value: int | None = None) -> int:
+        """`delete_log` for each partition, with one fsync per log dir for the whole batch. Returns how many
+        logs there were."""
         due = (now_ms() if now_ms_value is None else now_ms_value) + self.file_delete_delay_ms
+        renamed: list[Path] = []
+        for tp in partitions:
+            with self._lock:
+                log = self._logs.pop(tp, None)
+                if log is not None and log.dir.parent in self._dir_counts:
+                    self._dir_counts[log.dir.parent] -= 1
+            if log is None:
+                continue
+            log.close()
+            target = log.dir.with_name(f"{log.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+            os.replace(log.dir, target)
+            renamed.append(target)
+        for log_dir in sorted({target.parent for target in renamed}):
+            checkpoint.fsync_dir(log_dir)
         with self._lock:
-            self._pending_dir_deletes.append((due, target))
-        return True
+            self._pending_dir_deletes.extend((due, target) for target in renamed)
+        return len(renamed)
 
     # -- periodic work ---------------------------------------------------------------------------------------
     def checkpoint_recovery_points(self) -> None:
@@ -236,3 +276,4 @@ class LogManager:
             checkpoint.fsync_dir(log_dir)
         with self._lock:
             self._logs.clear()
+            self._dir_counts = dict.fromkeys(self.log_dirs, 0)

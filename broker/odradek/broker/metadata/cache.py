@@ -6,6 +6,10 @@ listeners run in registration order with ``(image, delta)``; a listener may be a
 coroutine function (awaited before the next batch is applied, so listeners see every image in order). If the
 watch history is compacted or the watch fails, the cache re-reads everything and reports the difference as
 one delta.
+
+Two waits for read-your-writes: ``wait_for_revision`` returns once the image includes a revision (listeners may
+still be running), ``wait_for_applied`` once every listener has also finished with it (for the broker: the
+replica manager has created the logs of new partitions in a worker thread).
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class MetadataCache:
         self._image = MetadataImage()
         self._listeners: list[MetadataListener] = []
         self._waiters: list[tuple[int, asyncio.Future[MetadataImage]]] = []
+        self._applied_revision = 0
+        self._applied_waiters: list[tuple[int, asyncio.Future[MetadataImage]]] = []
         self._task: asyncio.Task[None] | None = None
         self._watch: WatchStream | None = None
 
@@ -85,9 +91,10 @@ class MetadataCache:
                 await task
         if self._watch is not None:
             await self._watch.aclose()
-        for _, future in self._waiters:
+        for _, future in self._waiters + self._applied_waiters:
             future.cancel()
         self._waiters.clear()
+        self._applied_waiters.clear()
 
     async def wait_for_revision(self, revision: int) -> MetadataImage:
         """The first image at or after store revision ``revision`` (read-your-writes after a write)."""
@@ -95,6 +102,14 @@ class MetadataCache:
             return self._image
         future: asyncio.Future[MetadataImage] = asyncio.get_running_loop().create_future()
         self._waiters.append((revision, future))
+        return await future
+
+    async def wait_for_applied(self, revision: int) -> MetadataImage:
+        """Like ``wait_for_revision``, and the listeners have also finished with that image (or a later one)."""
+        if self._applied_revision >= revision:
+            return self._image
+        future: asyncio.Future[MetadataImage] = asyncio.get_running_loop().create_future()
+        self._applied_waiters.append((revision, future))
         return await future
 
     async def _reload(self) -> int:
@@ -168,6 +183,7 @@ class MetadataCache:
             await self._publish(image, frozenset(topics), frozenset(brokers), frozenset(configs))
         else:
             self._set_image(dataclasses.replace(self._image, revision=revision))
+            self._set_applied(revision)
 
     async def _publish(
         self,
@@ -185,15 +201,28 @@ class MetadataCache:
                     await result
             except Exception:
                 log.exception("metadata listener %r failed", listener)
+        self._set_applied(image.revision)
 
     def _set_image(self, image: MetadataImage) -> None:
         self._image = image
-        ready = [(r, f) for r, f in self._waiters if r <= image.revision]
-        if ready:
-            self._waiters = [(r, f) for r, f in self._waiters if r > image.revision]
-            for _, future in ready:
-                if not future.done():
-                    future.set_result(image)
+        self._waiters = _release(self._waiters, image.revision, image)
+
+    def _set_applied(self, revision: int) -> None:
+        self._applied_revision = max(self._applied_revision, revision)
+        self._applied_waiters = _release(self._applied_waiters, self._applied_revision, self._image)
+
+
+def _release(
+    waiters: list[tuple[int, asyncio.Future[MetadataImage]]], revision: int, image: MetadataImage
+) -> list[tuple[int, asyncio.Future[MetadataImage]]]:
+    """Complete the waiters for `revision` or earlier with `image`; returns the others."""
+    remaining = []
+    for wanted, future in waiters:
+        if wanted > revision:
+            remaining.append((wanted, future))
+        elif not future.done():
+            future.set_result(image)
+    return remaining
 
 
 def event_touches_cluster_id(batch: list[WatchEvent]) -> bool:

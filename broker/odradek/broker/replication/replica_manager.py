@@ -1,10 +1,16 @@
 """The replica manager: this broker's partitions, and the produce, fetch and offset operations on them.
 
 It follows the cluster metadata (`apply_assignments`): partitions assigned to this broker get a local log,
-deleted topics lose theirs. Produce appends go through `log.validator` (Kafka's LogValidator) and the
-partition's log; acks=all waits for the high watermark (a future, completed by the partition when the HW
-moves). A fetch that finds fewer than `min_bytes` waits on the partitions' new-data futures until
-`max_wait_ms`: no polling.
+deleted topics lose theirs. File work never runs on the event loop: a partition costs a folder, files and
+fsyncs (milliseconds; thousands of them held the loop for seconds). Removed partitions stop being served at once
+and their folders are renamed for deletion in a worker thread; new logs are created in a worker thread,
+`CREATE_CHUNK` partitions per call, and each chunk's partitions are served once their logs exist. Until then they
+are "pending": `get_partition` answers NOT_LEADER_OR_FOLLOWER (Kafka's answer for a partition in the metadata
+without a local replica yet) and `is_pending` lets Metadata report them LEADER_NOT_AVAILABLE.
+
+Produce appends go through `log.validator` (Kafka's LogValidator) and the partition's log; acks=all waits for
+the high watermark (a future, completed by the partition when the HW moves). A fetch that finds fewer than
+`min_bytes` waits on the partitions' new-data futures until `max_wait_ms`: no polling.
 
 Periodic storage work (retention, compaction, flush, checkpoints) runs in worker threads through
 `asyncio.to_thread`, scheduled by `start()`; the log's own lock keeps that safe against appends.
@@ -16,14 +22,16 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.topic import log_config
 from odradek.broker.log.cleaner import LogCleaner
-from odradek.broker.log.log import FetchDataInfo, OffsetOutOfRange
-from odradek.broker.log.manager import LogManager
+from odradek.broker.log.config import LogConfig
+from odradek.broker.log.log import FetchDataInfo, Log, OffsetOutOfRange
+from odradek.broker.log.manager import LogManager, LogSpec
 from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
 from odradek.broker.metrics.broker import BrokerMetrics, PartitionStats
 from odradek.broker.protocol.errors import ErrorCode
@@ -39,6 +47,11 @@ LATEST_TIMESTAMP = -1
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
 LATEST_TIERED_TIMESTAMP = -5
+_Arg = TypeVar("_Arg")
+_Result = TypeVar("_Result")
+
+# New partitions whose logs one worker-thread call creates; the event loop registers them in between.
+CREATE_CHUNK = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,54 +114,140 @@ class ReplicaManager:
         self.partitions: dict[TopicPartition, Partition] = {}
         self._validation: dict[TopicPartition, ValidationConfig] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._pending: dict[TopicPartition, ReplicaAssignment] = {}
+        self._file_work: asyncio.Future[Any] | None = None
         self._cleaner = LogCleaner()
         metrics.watch_partitions(self.partition_stats)
 
     # ---- metadata ----------------------------------------------------------------------------------------
 
-    def apply_assignments(self, assignments: Iterable[ReplicaAssignment]) -> None:
-        """Create, update and delete local replicas so that exactly `assignments` exist here."""
-        wanted: set[TopicPartition] = set()
-        for assignment in assignments:
-            if self.node_id in assignment.state.replicas:
-                wanted.add((assignment.topic, assignment.partition))
-                self._ensure_partition(assignment)
-        for key in [key for key in self.partitions if key not in wanted]:
-            self._remove_partition(key)
+    async def apply_assignments(
+        self, assignments: Iterable[ReplicaAssignment], topics: Collection[str] | None = None
+    ) -> None:
+        """Create, update and delete local replicas so that exactly `assignments` exist here; with `topics`, the
+        assignments are those of these topics only, and replicas of other topics are left as they are.
 
-    def _ensure_partition(self, assignment: ReplicaAssignment) -> None:
-        key = (assignment.topic, assignment.partition)
-        config = log_config(assignment.configs, self.config)
-        existing = self.partitions.get(key)
-        if existing is not None:
+        Updates and deletions happen at once; new replicas are pending until their logs are created (in a
+        worker thread, chunk by chunk) and are served from the moment their chunk is done. Returns when every
+        new replica is served."""
+        removed, new = self._update_assignments(assignments, topics)
+        if removed:
+            # Before any creation: a topic deleted and re-created under the same name reuses the folder names.
+            await self._in_worker(self.logs.delete_logs, removed)
+        if new:
+            await self._create_partitions(new)
+
+    def _update_assignments(
+        self, assignments: Iterable[ReplicaAssignment], topics: Collection[str] | None
+    ) -> tuple[list[TopicPartition], list[ReplicaAssignment]]:
+        """Apply what needs no file work: update replicas, stop serving removed ones. Returns the partitions whose
+        logs are to be deleted and the assignments of the replicas to be created."""
+        wanted: set[TopicPartition] = set()
+        removed: list[TopicPartition] = []
+        new: list[ReplicaAssignment] = []
+        configs: dict[str, tuple[Mapping[str, str], LogConfig, ValidationConfig]] = {}
+        for assignment in assignments:
+            if self.node_id not in assignment.state.replicas:
+                continue
+            key = (assignment.topic, assignment.partition)
+            wanted.add(key)
+            existing = self.partitions.get(key)
+            if existing is not None and existing.topic_id != assignment.topic_id:
+                removed.append(self._remove_partition(key))  # deleted and re-created under the same name
+                existing = None
+            if existing is None:
+                new.append(assignment)
+                continue
+            config, validation = self._configs_for(assignment, configs)
             if existing.log.config != config:
                 existing.log.update_config(config)
             existing.update_state(assignment.state)
-        else:
-            log = self.logs.get_or_create_log(assignment.topic, assignment.partition, assignment.topic_id, config)
-            self.partitions[key] = Partition(
-                assignment.topic,
-                assignment.partition,
-                assignment.topic_id,
-                self.node_id,
-                log,
-                assignment.state,
-            )
-        self._validation[key] = ValidationConfig.from_log_config(config)
-        partition = self.partitions[key]
-        latest = partition.log.epoch_cache.latest_epoch
-        if partition.is_leader and (latest is None or assignment.state.leader_epoch > latest):
-            partition.log.epoch_cache.assign(assignment.state.leader_epoch, partition.log_end_offset)
+            self._validation[key] = validation
+            self._assign_leader_epoch(existing)
+        gone = [key for key in self.partitions if key not in wanted and (topics is None or key[0] in topics)]
+        removed += [self._remove_partition(key) for key in gone]
+        return removed, new
 
-    def _remove_partition(self, key: TopicPartition) -> None:
+    def _configs_for(
+        self,
+        assignment: ReplicaAssignment,
+        seen: dict[str, tuple[Mapping[str, str], LogConfig, ValidationConfig]],
+    ) -> tuple[LogConfig, ValidationConfig]:
+        """The topic's log and validation configs, computed once per topic and call (all its partitions share
+        the same configs mapping)."""
+        cached = seen.get(assignment.topic)
+        if cached is None or cached[0] is not assignment.configs:
+            config = log_config(assignment.configs, self.config)
+            cached = (assignment.configs, config, ValidationConfig.from_log_config(config))
+            seen[assignment.topic] = cached
+        return cached[1], cached[2]
+
+    async def _create_partitions(self, new: list[ReplicaAssignment]) -> None:
+        configs: dict[str, tuple[Mapping[str, str], LogConfig, ValidationConfig]] = {}
+        pending = [(assignment, *self._configs_for(assignment, configs)) for assignment in new]
+        for assignment in new:
+            self._pending[(assignment.topic, assignment.partition)] = assignment
+        try:
+            for start in range(0, len(pending), CREATE_CHUNK):
+                chunk = pending[start : start + CREATE_CHUNK]
+                logs = await self._in_worker(self._open_logs, chunk)
+                for (assignment, _, validation), log in zip(chunk, logs, strict=True):
+                    self._add_partition(assignment, log, validation)
+        finally:
+            for assignment in new:
+                self._pending.pop((assignment.topic, assignment.partition), None)
+
+    async def _in_worker(self, work: Callable[[_Arg], _Result], arg: _Arg) -> _Result:
+        """`work(arg)` in a worker thread, shielded: a cancelled caller (shutdown) must not abandon a thread still
+        creating or deleting logs; `stop` waits for it before closing the logs."""
+        future = asyncio.ensure_future(asyncio.to_thread(work, arg))
+        self._file_work = future
+        return await asyncio.shield(future)
+
+    def _open_logs(self, chunk: list[tuple[ReplicaAssignment, LogConfig, ValidationConfig]]) -> list[Log]:
+        """Worker thread: create (or open) the chunk's logs, and write the first leader epoch of those led here,
+        so that no fsync of a new partition is left for the event loop."""
+        specs = [LogSpec(a.topic, a.partition, a.topic_id, config) for a, config, _ in chunk]
+        logs = self.logs.get_or_create_logs(specs)
+        for (assignment, _, _), log in zip(chunk, logs, strict=True):
+            if assignment.state.leader_id == self.node_id:
+                _assign_epoch(log, assignment.state.leader_epoch)
+        return logs
+
+    def _add_partition(self, assignment: ReplicaAssignment, log: Log, validation: ValidationConfig) -> None:
+        key = (assignment.topic, assignment.partition)
+        partition = Partition(
+            assignment.topic, assignment.partition, assignment.topic_id, self.node_id, log, assignment.state
+        )
+        self.partitions[key] = partition
+        self._validation[key] = validation
+        self._assign_leader_epoch(partition)
+
+    def _assign_leader_epoch(self, partition: Partition) -> None:
+        if partition.is_leader:
+            _assign_epoch(partition.log, partition.state.leader_epoch)
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    def is_pending(self, topic: str, index: int) -> bool:
+        """True while the partition is led here but its log is still being created."""
+        assignment = self._pending.get((topic, index))
+        return assignment is not None and assignment.state.leader_id == self.node_id
+
+    def _remove_partition(self, key: TopicPartition) -> TopicPartition:
+        """Stop serving the partition; its log is left for the caller to delete."""
         partition = self.partitions.pop(key)
         self._validation.pop(key, None)
         partition.fail_waiters(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        self.logs.delete_log(key[0], key[1])
+        return key
 
     def get_partition(self, topic: str, index: int) -> Partition:
         partition = self.partitions.get((topic, index))
         if partition is None:
+            if (topic, index) in self._pending:
+                raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER, "the partition's log is being created")
             raise PartitionError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         return partition
 
@@ -377,9 +476,18 @@ class ReplicaManager:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._file_work is not None:
+            await asyncio.gather(self._file_work, return_exceptions=True)
         for partition in self.partitions.values():
             partition.fail_waiters(ErrorCode.NOT_LEADER_OR_FOLLOWER)
         self.logs.shutdown()
+
+
+def _assign_epoch(log: Log, leader_epoch: int) -> None:
+    """A leader's epoch starts at its log end offset, unless the cache already has it (or a later one)."""
+    latest = log.epoch_cache.latest_epoch
+    if latest is None or leader_epoch > latest:
+        log.epoch_cache.assign(leader_epoch, log.log_end_offset)
 
 
 def _or_minus_one(value: int | None) -> int:
