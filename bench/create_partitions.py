@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -38,21 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewPartitions, NewTopic
+from run import BROKER_START_TIMEOUT_S, free_port, stop, wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
-BROKER_START_TIMEOUT_S = 30.0
 STEP_TIMEOUT_S = 300.0
 # Between the answer and "ready" (only when the broker answered before every log existed: more than 10 s of
 # creation), Metadata is polled this often; describing thousands of partitions costs the broker's loop too.
 READY_POLL_S = 0.25
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
@@ -69,24 +62,10 @@ def broker_process(data_dir: Path, log_path: Path) -> Iterator[str]:
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            deadline = time.monotonic() + BROKER_START_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"broker exited early with code {proc.returncode}")
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"broker did not listen on port {port}")
-                time.sleep(0.1)
+            wait_for_port(port, proc, BROKER_START_TIMEOUT_S)
             yield f"127.0.0.1:{port}"
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            stop(proc, timeout_s=60)  # thousands of partitions take a while to close
 
 
 # ---------------------------------------------------------------- the prober

@@ -71,7 +71,8 @@ from typing import Any
 
 import confluent_kafka
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from run import BROKER_START_TIMEOUT_S, free_port, machine, quantiles, stop, wait_for_port
 
 HERE = Path(__file__).resolve().parent
