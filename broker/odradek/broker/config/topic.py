@@ -14,7 +14,7 @@ the keys set there, each with its DYNAMIC_DEFAULT_BROKER_CONFIG synonyms alone.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from odradek.broker.config.broker import BrokerConfig
@@ -103,13 +103,18 @@ def _layers(broker: BrokerConfig) -> tuple[tuple[Mapping[str, ConfigValue], Conf
     )
 
 
-def _broker_synonyms(topic_key: str, broker: BrokerConfig) -> list[ConfigSynonym]:
-    result = [
-        ConfigSynonym(synonym, render(layer[synonym]), source)
+def _set_synonyms(names: Sequence[str], broker: BrokerConfig) -> list[ConfigSynonym]:
+    """The broker keys among `names` set in some layer, highest layer first (each layer in the order of `names`)."""
+    return [
+        ConfigSynonym(name, render(layer[name]), source)
         for layer, source in _layers(broker)
-        for synonym in TOPIC_SYNONYMS[topic_key]
-        if synonym in layer
+        for name in names
+        if name in layer
     ]
+
+
+def _broker_synonyms(topic_key: str, broker: BrokerConfig) -> list[ConfigSynonym]:
+    result = _set_synonyms(TOPIC_SYNONYMS[topic_key], broker)
     primary = TOPIC_SYNONYMS[topic_key][0]
     result.append(ConfigSynonym(primary, render(BROKER_BY_NAME[primary].default), ConfigSource.DEFAULT_CONFIG))
     return result
@@ -144,12 +149,7 @@ def describe_broker(broker: BrokerConfig) -> list[ConfigEntry]:
     entries = []
     for key in BROKER_KEYS:
         names = broker_synonyms(key.name)
-        found = [
-            ConfigSynonym(name, render(layer[name]), source)
-            for layer, source in _layers(broker)
-            for name in names
-            if name in layer
-        ]
+        found = _set_synonyms(names, broker)
         found += [
             ConfigSynonym(name, render(BROKER_BY_NAME[name].default), ConfigSource.DEFAULT_CONFIG)
             for name in names
