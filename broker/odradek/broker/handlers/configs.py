@@ -38,29 +38,19 @@ class ResourceError(Exception):
         self.message = message
 
 
-def check_broker_resource(services: BrokerServices, name: str) -> None:
-    """DescribeConfigs' check (Kafka's ConfigHelper): "" or this broker's id."""
+def check_broker_resource(services: BrokerServices, name: str, *, alter: bool = False) -> None:
+    """A BROKER resource name must be "" or this broker's id; another broker's id is refused (there is no other
+    broker to forward to). Kafka words the refusal differently for DescribeConfigs (ConfigHelper) and for
+    AlterConfigs (`alter`, ConfigAdminManager)."""
     if name == "":
         return
     if not name.lstrip("-").isdigit():
-        raise ResourceError(ErrorCode.INVALID_REQUEST, f"Broker id must be an integer, but it is: {name}")
+        what = "Node id" if alter else "Broker id"
+        raise ResourceError(ErrorCode.INVALID_REQUEST, f"{what} must be an integer, but it is: {name}")
     if int(name) != services.node_id:
+        expected = f"{services.node_id}" if alter else f"{services.node_id} or empty string"
         raise ResourceError(
-            ErrorCode.INVALID_REQUEST,
-            f"Unexpected broker id, expected {services.node_id} or empty string, but received {name}",
-        )
-
-
-def check_broker_alter_resource(services: BrokerServices, name: str) -> None:
-    """AlterConfigs' check (Kafka's ConfigAdminManager): "" or this broker's id; another broker's id is refused,
-    since there is no other broker to forward the change to."""
-    if name == "":
-        return
-    if not name.lstrip("-").isdigit():
-        raise ResourceError(ErrorCode.INVALID_REQUEST, f"Node id must be an integer, but it is: {name}")
-    if int(name) != services.node_id:
-        raise ResourceError(
-            ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {services.node_id}, but received {name}"
+            ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {expected}, but received {name}"
         )
 
 
@@ -186,7 +176,7 @@ async def alter_resource(
             await replace_topic_configs(services, name, configs, validate_only)
         elif resource_type == BROKER:
             check_broker_entries(entries, legacy)
-            check_broker_alter_resource(services, name)
+            check_broker_resource(services, name, alter=True)
             current = services.metadata.image.broker_configs.get(name, {})
             await replace_broker_configs(services, name, _new_broker_configs(current, entries, legacy), validate_only)
         else:
