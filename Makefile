@@ -15,6 +15,7 @@ install-test:
 
 check:
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
 	lint-imports
 	$(PYTHON) tools/gen_protocol.py --check

@@ -76,9 +76,7 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 proc.wait(timeout=10)
 
 
-def odradek(
-    *args: str, stdin: bytes | None = None, timeout: float = CLI_TIMEOUT_S
-) -> subprocess.CompletedProcess[str]:
+def odradek(*args: str, stdin: bytes | None = None, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "odradek.cli", *args],
         input=stdin.decode() if stdin is not None else None,
@@ -93,9 +91,7 @@ def odradek(
 
 def ok(*args: str, stdin: bytes | None = None) -> str:
     proc = odradek(*args, stdin=stdin)
-    assert proc.returncode == 0, (
-        f"odradek {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    )
+    assert proc.returncode == 0, f"odradek {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
 
@@ -137,9 +133,7 @@ def test_topics_lifecycle(bootstrap: str) -> None:
         time.sleep(0.2)
     assert "cli-life" not in ok("topics", *b, "--list").split()
     missing = odradek("topics", *b, "--describe", "--topic", "cli-life")
-    assert (
-        missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
-    )
+    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_console_producer_then_consumer(bootstrap: str) -> None:
@@ -172,9 +166,7 @@ def test_console_producer_then_consumer(bootstrap: str) -> None:
     tail = ok("console-consumer", *b, "--topic", "cli-console", "--partition", "0", "--offset", "1",
               "--max-messages", "1", "--timeout-ms", "10000")  # fmt: skip
     assert tail.splitlines() == ["world"]
-    bad = odradek(
-        "console-producer", *b, "--topic", "cli-console", "--property", "parse.key=true", stdin=b"nokey\n"
-    )
+    bad = odradek("console-producer", *b, "--topic", "cli-console", "--property", "parse.key=true", stdin=b"nokey\n")
     assert bad.returncode == 1 and "No key separator found on line number 1" in bad.stderr
 
 
@@ -184,21 +176,15 @@ def test_configs_alter_and_describe(bootstrap: str) -> None:
     out = ok("configs", *b, "--alter", "--entity-type", "topics", "--entity-name", "cli-configs",
              "--add-config", "retention.ms=3600000,cleanup.policy=compact")  # fmt: skip
     assert out.strip() == "Completed updating config for topic cli-configs."
-    lines = ok(
-        "configs", *b, "--describe", "--entity-type", "topics", "--entity-name", "cli-configs"
-    ).splitlines()
+    lines = ok("configs", *b, "--describe", "--entity-type", "topics", "--entity-name", "cli-configs").splitlines()
     assert lines[0] == "Dynamic configs for topic cli-configs are:"
     assert any(line.startswith("  retention.ms=3600000 sensitive=false synonyms={") for line in lines[1:])
     assert any(line.startswith("  cleanup.policy=compact ") for line in lines[1:])
     ok("configs", *b, "--alter", "--entity-type", "topics", "--entity-name", "cli-configs",
        "--delete-config", "cleanup.policy")  # fmt: skip
-    lines = ok(
-        "configs", *b, "--describe", "--entity-type", "topics", "--entity-name", "cli-configs"
-    ).splitlines()
+    lines = ok("configs", *b, "--describe", "--entity-type", "topics", "--entity-name", "cli-configs").splitlines()
     assert not any(line.startswith("  cleanup.policy=") for line in lines)
-    every = ok(
-        "configs", *b, "--describe", "--all", "--entity-type", "topics", "--entity-name", "cli-configs"
-    )
+    every = ok("configs", *b, "--describe", "--all", "--entity-type", "topics", "--entity-name", "cli-configs")
     assert "  cleanup.policy=delete " in every
     broker = ok("configs", *b, "--describe", "--all", "--entity-type", "brokers", "--entity-name", "1")
     assert broker.splitlines()[0] == "All configs for broker 1 are:"
@@ -209,9 +195,7 @@ def test_delete_records(bootstrap: str, tmp_path: Path) -> None:
     ok("topics", *b, "--create", "--topic", "cli-delete", "--partitions", "1")
     ok("console-producer", *b, "--topic", "cli-delete", stdin=b"".join(b"r%d\n" % i for i in range(10)))
     spec = tmp_path / "offsets.json"
-    spec.write_text(
-        json.dumps({"partitions": [{"topic": "cli-delete", "partition": 0, "offset": 4}], "version": 1})
-    )
+    spec.write_text(json.dumps({"partitions": [{"topic": "cli-delete", "partition": 0, "offset": 4}], "version": 1}))
     out = ok("delete-records", *b, "--offset-json-file", str(spec))
     assert out.splitlines() == [
         "Executing records delete operation",

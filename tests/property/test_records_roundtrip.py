@@ -26,9 +26,7 @@ def _as_tuples(data: list[RecordInput]) -> list[tuple[object, ...]]:
 
 @SETTINGS
 @given(records, codecs, st.integers(min_value=0, max_value=2**40), st.booleans())
-def test_build_then_decode(
-    data: list[RecordInput], codec: int, base_offset: int, transactional: bool
-) -> None:
+def test_build_then_decode(data: list[RecordInput], codec: int, base_offset: int, transactional: bool) -> None:
     batch = build_batch(
         data,
         base_offset=base_offset,

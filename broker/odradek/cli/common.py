@@ -86,9 +86,7 @@ def add_bootstrap_options(parser: argparse.ArgumentParser, *, config_flag: str =
     )
 
 
-def client_config(
-    args: argparse.Namespace, extra: Mapping[str, str] | None = None, **defaults: Any
-) -> dict[str, Any]:
+def client_config(args: argparse.Namespace, extra: Mapping[str, str] | None = None, **defaults: Any) -> dict[str, Any]:
     """Client configuration: defaults < --command-config file < per-tool extras; bootstrap from the flag.
 
     librdkafka's own logging is silenced (log_level 0): connection failures surface as `CliError` instead.

@@ -41,9 +41,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--topic", required=True)
     parser.add_argument("--property", action="append", metavar="K=V[,K2=V2]", help="parse.key, key.separator")
     parser.add_argument("--producer-property", action="append", metavar="K=V", help="producer config entry")
-    parser.add_argument(
-        "--partition", type=int, help="produce to this partition (default: the partitioner's)"
-    )
+    parser.add_argument("--partition", type=int, help="produce to this partition (default: the partitioner's)")
     parser.add_argument("--request-required-acks", default=None, help="acks: -1/all, 0 or 1")
     parser.add_argument("--compression-codec", default=None, help="none, gzip, snappy, lz4 or zstd")
     parser.set_defaults(run=run)
@@ -71,9 +69,7 @@ def parse_line(line: bytes, line_number: int, fmt: LineFormat) -> tuple[bytes | 
     if fmt.parse_key:
         cut = line.find(fmt.key_separator)
         if cut < 0:
-            raise CliError(
-                f"No key separator found on line number {line_number}: '{line.decode(errors='replace')}'"
-            )
+            raise CliError(f"No key separator found on line number {line_number}: '{line.decode(errors='replace')}'")
         key, value = line[:cut], line[cut + len(fmt.key_separator) :]
     if fmt.null_marker is not None:
         key = None if key == fmt.null_marker else key
@@ -121,9 +117,7 @@ def produce_lines(producer: Any, topic: str, partition: int | None, source: Bina
     if errors:
         raise CliError(f"Error when sending message to topic {topic}: {errors[0]}")
     if remaining:
-        raise CliError(
-            f"{remaining} message(s) not delivered to topic {topic} within {FLUSH_TIMEOUT_S:.0f} s"
-        )
+        raise CliError(f"{remaining} message(s) not delivered to topic {topic} within {FLUSH_TIMEOUT_S:.0f} s")
     return 0
 
 

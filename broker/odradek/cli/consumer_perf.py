@@ -60,9 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from confluent_kafka import Consumer, TopicPartition
 
     if args.group:
-        raise CliError(
-            "--group (subscribe mode) is not supported yet; consumer-perf-test assigns all partitions"
-        )
+        raise CliError("--group (subscribe mode) is not supported yet; consumer-perf-test assigns all partitions")
     if args.messages <= 0:
         raise CliError("--messages should be greater than zero")
     if args.reporting_interval <= 0:

@@ -32,9 +32,7 @@ def run(command: str, argv: Sequence[str]) -> int:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         if exc.name is not None and module_name.startswith(exc.name):
-            raise CliError(
-                f"odradek {command}: module {module_name} is not available in this installation"
-            ) from None
+            raise CliError(f"odradek {command}: module {module_name} is not available in this installation") from None
         raise
     target: Callable[[list[str]], int | None] = module.main
     result = target(list(argv))

@@ -88,9 +88,7 @@ def run(args: argparse.Namespace) -> int:
     admin = admin_client(args)
     print("Executing records delete operation")
     partitions = [TopicPartition(r.topic, r.partition, r.offset) for r in requests]
-    futures = admin.delete_records(
-        partitions, request_timeout=ADMIN_TIMEOUT_S, operation_timeout=ADMIN_TIMEOUT_S
-    )
+    futures = admin.delete_records(partitions, request_timeout=ADMIN_TIMEOUT_S, operation_timeout=ADMIN_TIMEOUT_S)
     print("Records delete operation completed:")
     failed = False
     for tp, future in futures.items():

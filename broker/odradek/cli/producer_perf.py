@@ -54,9 +54,7 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     if args.bootstrap_server:
         config["bootstrap.servers"] = args.bootstrap_server
     if "bootstrap.servers" not in config:
-        raise CliError(
-            "--bootstrap-server, --producer-props bootstrap.servers=... or --producer.config is required"
-        )
+        raise CliError("--bootstrap-server, --producer-props bootstrap.servers=... or --producer.config is required")
     return config
 
 

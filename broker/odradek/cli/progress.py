@@ -20,9 +20,7 @@ def render(done: int, total: int, unit: str, elapsed_s: float) -> str:
 
 
 class ProgressBar:
-    def __init__(
-        self, total: int, unit: str, enabled: bool | None = None, stream: TextIO | None = None
-    ) -> None:
+    def __init__(self, total: int, unit: str, enabled: bool | None = None, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stderr
         self._enabled = self._stream.isatty() if enabled is None else enabled
         self._total = total

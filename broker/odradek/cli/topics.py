@@ -62,20 +62,12 @@ def add_parser(subparsers: Any) -> None:
         ("--delete", "delete a topic"),
     ):
         action.add_argument(flag, action="store_true", help=text)
-    parser.add_argument(
-        "--topic", help="topic name; for list/describe/alter/delete also a regular expression"
-    )
-    parser.add_argument(
-        "--partitions", type=int, help="partition count (create: default broker's num.partitions)"
-    )
+    parser.add_argument("--topic", help="topic name; for list/describe/alter/delete also a regular expression")
+    parser.add_argument("--partitions", type=int, help="partition count (create: default broker's num.partitions)")
     parser.add_argument("--replication-factor", type=int, help="replication factor (create)")
-    parser.add_argument(
-        "--config", action="append", metavar="KEY=VALUE", help="topic config override (create)"
-    )
+    parser.add_argument("--config", action="append", metavar="KEY=VALUE", help="topic config override (create)")
     parser.add_argument("--if-not-exists", action="store_true", help="create only if the topic is absent")
-    parser.add_argument(
-        "--if-exists", action="store_true", help="alter/describe/delete only if the topic exists"
-    )
+    parser.add_argument("--if-exists", action="store_true", help="alter/describe/delete only if the topic exists")
     parser.add_argument("--exclude-internal", action="store_true", help="leave out internal topics")
     parser.set_defaults(run=run)
 
@@ -115,9 +107,7 @@ def _create(args: argparse.Namespace) -> int:
         replication_factor=args.replication_factor if args.replication_factor is not None else -1,
         config=configs,
     )
-    futures = admin.create_topics(
-        [new_topic], request_timeout=ADMIN_TIMEOUT_S, operation_timeout=ADMIN_TIMEOUT_S
-    )
+    futures = admin.create_topics([new_topic], request_timeout=ADMIN_TIMEOUT_S, operation_timeout=ADMIN_TIMEOUT_S)
     try:
         wait(futures[args.topic], f"creating topic {args.topic}")
     except CliError as exc:
@@ -250,9 +240,7 @@ def _ids(ids: Sequence[int]) -> str:
 
 def _alter(admin: Any, args: argparse.Namespace, names: Sequence[str]) -> int:
     if args.partitions is None:
-        raise CliError(
-            "--partitions is required with --alter (use `odradek configs` to change topic configs)"
-        )
+        raise CliError("--partitions is required with --alter (use `odradek configs` to change topic configs)")
     if not names:
         return 0
     futures = admin.create_partitions(
@@ -268,9 +256,7 @@ def _alter(admin: Any, args: argparse.Namespace, names: Sequence[str]) -> int:
 def _delete(admin: Any, names: Sequence[str]) -> int:
     if not names:
         return 0
-    futures = admin.delete_topics(
-        list(names), request_timeout=ADMIN_TIMEOUT_S, operation_timeout=ADMIN_TIMEOUT_S
-    )
+    futures = admin.delete_topics(list(names), request_timeout=ADMIN_TIMEOUT_S, operation_timeout=ADMIN_TIMEOUT_S)
     for name in names:
         wait(futures[name], f"deleting topic {name}")
     return 0

@@ -81,9 +81,7 @@ def test_configs_describe_dynamic_only() -> None:
 
 def test_configs_describe_broker_and_default_headings() -> None:
     entry = _entry("log.retention.ms", "1", "DYNAMIC_BROKER_CONFIG")
-    assert (
-        format_describe("brokers", "1", [entry], describe_all=False)[0] == "Dynamic configs for broker 1 are:"
-    )
+    assert format_describe("brokers", "1", [entry], describe_all=False)[0] == "Dynamic configs for broker 1 are:"
     assert format_describe("brokers", "", [entry], describe_all=False) == [
         "Default configs for brokers in the cluster are:"
     ]
@@ -160,8 +158,7 @@ def test_consumer_header_and_row() -> None:
     start = int(datetime.datetime(2024, 1, 2, 3, 4, 5, 678000).timestamp() * 1000)
     row = format_consumer_row(ConsumerResult(start, start + 2000, 2 * 1024 * 1024, 1000))
     assert row == (
-        "2024-01-02 03:04:05:678, 2024-01-02 03:04:07:678, "
-        "2.0000, 1.0000, 1000, 500.0000, 0, 2000, 1.0000, 500.0000"
+        "2024-01-02 03:04:05:678, 2024-01-02 03:04:07:678, 2.0000, 1.0000, 1000, 500.0000, 0, 2000, 1.0000, 500.0000"
     )
 
 

@@ -133,9 +133,7 @@ def test_create_topic_errors(tmp_path: Path, kwargs: dict[str, object], code: Er
     def validate(configs: dict[str, str]) -> None:
         unknown = set(configs) - {"cleanup.policy", "retention.ms"}
         if unknown:
-            raise ControllerError(
-                ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {sorted(unknown)[0]}"
-            )
+            raise ControllerError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {sorted(unknown)[0]}")
 
     async def body(store: EmbeddedMetadataStore, controller: Controller) -> None:
         revision = store.revision
@@ -154,9 +152,7 @@ def test_create_existing_topic_fails(tmp_path: Path) -> None:
     async def body(store: EmbeddedMetadataStore, controller: Controller) -> None:
         await controller.create_topic("dup", 1, 1)
         await expect_error(ErrorCode.TOPIC_ALREADY_EXISTS, controller.create_topic("dup", 1, 1))
-        await expect_error(
-            ErrorCode.TOPIC_ALREADY_EXISTS, controller.create_topic("dup", 1, 1, validate_only=True)
-        )
+        await expect_error(ErrorCode.TOPIC_ALREADY_EXISTS, controller.create_topic("dup", 1, 1, validate_only=True))
 
     with_cluster(tmp_path, body)
 
@@ -192,15 +188,9 @@ def test_create_partitions(tmp_path: Path) -> None:
         assert dry.num_partitions == 7 and (await controller.describe_topic("grow")).num_partitions == 6
         await expect_error(ErrorCode.INVALID_PARTITIONS, controller.create_partitions("grow", 6))
         await expect_error(ErrorCode.INVALID_PARTITIONS, controller.create_partitions("grow", 3))
-        await expect_error(
-            ErrorCode.INVALID_REPLICA_ASSIGNMENT, controller.create_partitions("grow", 8, [[1, 2]])
-        )
-        await expect_error(
-            ErrorCode.INVALID_REPLICA_ASSIGNMENT, controller.create_partitions("grow", 7, [[1]])
-        )
-        await expect_error(
-            ErrorCode.INVALID_REPLICA_ASSIGNMENT, controller.create_partitions("grow", 7, [[1, 7]])
-        )
+        await expect_error(ErrorCode.INVALID_REPLICA_ASSIGNMENT, controller.create_partitions("grow", 8, [[1, 2]]))
+        await expect_error(ErrorCode.INVALID_REPLICA_ASSIGNMENT, controller.create_partitions("grow", 7, [[1]]))
+        await expect_error(ErrorCode.INVALID_REPLICA_ASSIGNMENT, controller.create_partitions("grow", 7, [[1, 7]]))
         await expect_error(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, controller.create_partitions("nope", 3))
 
     with_cluster(tmp_path, body)
@@ -234,9 +224,7 @@ def test_register_broker_is_lease_bound_and_exclusive(tmp_path: Path) -> None:
     async def body(store: EmbeddedMetadataStore, controller: Controller) -> None:
         lease = await store.grant_lease(30)
         listeners = [Endpoint("PLAINTEXT", "h", 9092)]
-        broker = await controller.register_broker(
-            7, "h", 9092, rack="r1", listeners=listeners, lease_id=lease
-        )
+        broker = await controller.register_broker(7, "h", 9092, rack="r1", listeners=listeners, lease_id=lease)
         assert (await controller.live_brokers())[7] == broker
         assert (await store.get(broker_key(7))).lease == lease  # type: ignore[union-attr]
         again = await controller.register_broker(7, "h2", 9093, lease_id=lease)

@@ -17,10 +17,7 @@ State = dict[bytes, tuple[bytes, int, int, int]]
 
 
 async def snapshot_state(store: EmbeddedMetadataStore) -> State:
-    return {
-        kv.key: (kv.value, kv.create_revision, kv.mod_revision, kv.version)
-        for kv in (await store.range(b"")).kvs
-    }
+    return {kv.key: (kv.value, kv.create_revision, kv.mod_revision, kv.version) for kv in (await store.range(b"")).kvs}
 
 
 async def write_history(path: Path, seed: int, count: int) -> list[State]:
@@ -70,9 +67,7 @@ def test_truncated_journal_recovers_a_committed_prefix(tmp_path: Path, seed: int
     ends = frame_ends(journal)
     assert len(ends) == 26
     rng = random.Random(seed)
-    cuts = sorted(
-        {*ends, *(e + 1 for e in ends), *(e - 1 for e in ends[1:]), *rng.sample(range(len(journal)), 60)}
-    )
+    cuts = sorted({*ends, *(e + 1 for e in ends), *(e - 1 for e in ends[1:]), *rng.sample(range(len(journal)), 60)})
     for cut in cuts:
         if cut > len(journal):
             continue

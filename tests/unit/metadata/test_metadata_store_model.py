@@ -96,9 +96,7 @@ class StoreMachine(RuleBasedStateMachine):
         current = self.model.get(key)
         expected = (current.mod_revision if current else 0) + (1 if stale else 0)
         result = self.run(
-            self.store.txn(
-                [Compare.unchanged(key, expected)], [Op.put(key, value), Op.delete(other)], [Op.get(key)]
-            )
+            self.store.txn([Compare.unchanged(key, expected)], [Op.put(key, value), Op.delete(other)], [Op.get(key)])
         )
         assert result.succeeded is not stale
         if stale:

@@ -16,9 +16,7 @@ def test_stdlib_operator_is_not_shadowed() -> None:
 
 def test_stdlib_operator_in_a_fresh_interpreter_with_operator_package_imported() -> None:
     code = "import odradek.operator, operator, asyncio; print(operator.__file__); print(odradek.operator.__name__)"
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout.split()
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
     assert Path(out[0]).resolve().parent == Path(sysconfig.get_paths()["stdlib"]).resolve()
     assert out[1] == "odradek.operator"
 

@@ -39,11 +39,7 @@ def kafka_records(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     monkeypatch.setattr(kafka.codec, "lz4", SimpleNamespace())
     monkeypatch.setattr(kafka.codec, "zstd", SimpleNamespace())
     monkeypatch.setattr(default_records, "lz4_encode", lambda data: bytes(cramjam.lz4.compress(bytes(data))))
-    monkeypatch.setattr(
-        default_records, "lz4_decode", lambda data: bytes(cramjam.lz4.decompress(bytes(data)))
-    )
+    monkeypatch.setattr(default_records, "lz4_decode", lambda data: bytes(cramjam.lz4.decompress(bytes(data))))
     monkeypatch.setattr(default_records, "zstd_encode", _zstd_stream_compress)
-    monkeypatch.setattr(
-        default_records, "zstd_decode", lambda data: bytes(cramjam.zstd.decompress(bytes(data)))
-    )
+    monkeypatch.setattr(default_records, "zstd_decode", lambda data: bytes(cramjam.zstd.decompress(bytes(data))))
     yield default_records

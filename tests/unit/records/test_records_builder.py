@@ -39,9 +39,7 @@ def _decode(data: bytes) -> list[Record]:
 
 @pytest.mark.parametrize("codec", CODECS)
 def test_build_then_iter(codec: int) -> None:
-    data = build_batch(
-        RECORDS, base_offset=100, codec=codec, producer_id=7, producer_epoch=2, base_sequence=9
-    )
+    data = build_batch(RECORDS, base_offset=100, codec=codec, producer_id=7, producer_epoch=2, base_sequence=9)
     (header,) = list(iter_batches(data))
     assert header.compression == codec
     assert (header.base_offset, header.last_offset_delta, header.record_count) == (100, 3, 4)

@@ -125,9 +125,7 @@ def test_timestamp_before_max_checks_every_record() -> None:
 
 def test_no_timestamp_is_not_checked() -> None:
     records = [(b"a", b"1", [], -1)]
-    validate_records(
-        _batch(records), ValidationConfig(timestamp_before_max_ms=0, timestamp_after_max_ms=0), NOW
-    )
+    validate_records(_batch(records), ValidationConfig(timestamp_before_max_ms=0, timestamp_after_max_ms=0), NOW)
 
 
 def test_producer_set_log_append_time_on_log_append_topic() -> None:

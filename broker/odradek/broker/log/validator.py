@@ -50,9 +50,7 @@ DEFAULT_MAX_DECOMPRESSED = 128 * 1024 * 1024
 class RecordValidationError(Exception):
     """The records are refused: `error_code` for the partition, `record_errors` as (batch index, message)."""
 
-    def __init__(
-        self, error_code: int, message: str, record_errors: list[tuple[int, str]] | None = None
-    ) -> None:
+    def __init__(self, error_code: int, message: str, record_errors: list[tuple[int, str]] | None = None) -> None:
         super().__init__(message)
         self.error_code = error_code
         self.message = message
@@ -158,9 +156,7 @@ def _single_batch(buf: bytearray, is_from_client: bool) -> BatchHeader:
         raise RecordValidationError(exc.error_code, exc.message) from exc
     if len(headers) > 1:
         if is_from_client:
-            raise _invalid(
-                "Produce requests are only allowed to contain exactly one record batch per partition"
-            )
+            raise _invalid("Produce requests are only allowed to contain exactly one record batch per partition")
         raise _invalid("Compressed outer record has more than one batch")
     return headers[0]
 
@@ -168,9 +164,7 @@ def _single_batch(buf: bytearray, is_from_client: bool) -> BatchHeader:
 def _check_batch(buf: bytearray, header: BatchHeader, config: ValidationConfig, is_from_client: bool) -> None:
     """UnifiedLog.analyzeAndValidateRecords and LogValidator.validateBatch, in Kafka's order."""
     if is_from_client and header.base_offset != 0:
-        raise _invalid(
-            f"The baseOffset of the record batch in the append should be 0, but it is {header.base_offset}"
-        )
+        raise _invalid(f"The baseOffset of the record batch in the append should be 0, but it is {header.base_offset}")
     if header.size > config.max_message_bytes:
         raise RecordValidationError(
             ErrorCode.MESSAGE_TOO_LARGE,
@@ -192,8 +186,7 @@ def _check_batch(buf: bytearray, header: BatchHeader, config: ValidationConfig, 
         raise _invalid("Clients are not allowed to write control records")
     if header.has_producer_id and header.base_sequence < 0:
         raise _invalid(
-            f"Invalid sequence number {header.base_sequence} in record batch with producerId "
-            f"{header.producer_id}"
+            f"Invalid sequence number {header.base_sequence} in record batch with producerId {header.producer_id}"
         )
 
 
@@ -227,9 +220,7 @@ def _check_timestamps(
     """LogValidator.validateTimestamp; returns the batch's max timestamp (decoded when `records` are)."""
     if config.log_append_time:
         if header.is_log_append_time:
-            message = (
-                "Invalid timestamp type in message. Producer should not set timestamp type to LogAppendTime."
-            )
+            message = "Invalid timestamp type in message. Producer should not set timestamp type to LogAppendTime."
             # One error per record actually there, as Kafka's LogValidator iterating the records: never per the
             # header's recordCount, which the producer chose (2**31 - 1 of them cost gigabytes; found by fuzzing).
             found = records if records is not None else _decode(buf, header, config)
@@ -246,9 +237,7 @@ def _check_timestamps(
         if record.timestamp != NO_TIMESTAMP and not _in_range(record.timestamp, config, now_ms)
     ]
     if header.is_log_append_time and header.max_timestamp == NO_TIMESTAMP:
-        message = (
-            "Invalid timestamp type in message. Producer should not set timestamp type to LogAppendTime."
-        )
+        message = "Invalid timestamp type in message. Producer should not set timestamp type to LogAppendTime."
         errors = [(i, message) for i in range(len(records))]
     if errors:
         raise _timestamp_errors(errors)

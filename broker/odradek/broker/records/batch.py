@@ -163,13 +163,9 @@ def iter_batches(buf: memoryview | bytes | bytearray, verify_crc: bool = True) -
             raise InvalidRecordBatch(CORRUPT_MESSAGE, f"record batch at position {position} has a bad length")
         header = read_header(buf, position)
         if header.record_count < 0 or header.last_offset_delta < 0:
-            raise InvalidRecordBatch(
-                INVALID_RECORD, "record batch has a negative record count or offset delta"
-            )
+            raise InvalidRecordBatch(INVALID_RECORD, "record batch has a negative record count or offset delta")
         if verify_crc and compute_crc(buf, header) != header.crc:
-            raise InvalidRecordBatch(
-                CORRUPT_MESSAGE, f"record batch at position {position} fails its CRC-32C"
-            )
+            raise InvalidRecordBatch(CORRUPT_MESSAGE, f"record batch at position {position} fails its CRC-32C")
         yield header
         position += size
 

@@ -59,13 +59,10 @@ def build_batch(
 ) -> bytes:
     """One batch holding `records` at consecutive offsets from `base_offset`."""
     entries: list[_Entry] = [
-        (key, value, headers, timestamp, delta)
-        for delta, (key, value, headers, timestamp) in enumerate(records)
+        (key, value, headers, timestamp, delta) for delta, (key, value, headers, timestamp) in enumerate(records)
     ]
     attributes = _attributes(codec, transactional, control, timestamp_type_log_append)
-    fields = _Fields(
-        base_offset, partition_leader_epoch, attributes, producer_id, producer_epoch, base_sequence
-    )
+    fields = _Fields(base_offset, partition_leader_epoch, attributes, producer_id, producer_epoch, base_sequence)
     return _encode(entries, fields, len(entries) - 1, log_append_time_ms, level)
 
 
@@ -92,17 +89,13 @@ def build_control_batch(
     )
 
 
-def rebuild_batch(
-    header: BatchHeader, records: Iterable[Record], codec: int, level: int | None = None
-) -> bytes:
+def rebuild_batch(header: BatchHeader, records: Iterable[Record], codec: int, level: int | None = None) -> bytes:
     """Rewrite a batch with `codec`, keeping its offsets, lastOffsetDelta, producer fields and flags.
 
     `records` may be a subset of the batch's records (compaction); an empty subset gives an empty batch that
     still covers the original offset range, as Kafka keeps for producer state.
     """
-    entries: list[_Entry] = [
-        (r.key, r.value, r.headers, r.timestamp, r.offset - header.base_offset) for r in records
-    ]
+    entries: list[_Entry] = [(r.key, r.value, r.headers, r.timestamp, r.offset - header.base_offset) for r in records]
     attributes = (header.attributes & ~0x07) | codec
     fields = _Fields(
         header.base_offset,
@@ -119,13 +112,9 @@ def rebuild_batch(
     return _encode(entries, fields, header.last_offset_delta, log_append, level)
 
 
-def set_max_timestamp(
-    buf: bytearray | memoryview, header: BatchHeader, log_append: bool, timestamp: int
-) -> None:
+def set_max_timestamp(buf: bytearray | memoryview, header: BatchHeader, log_append: bool, timestamp: int) -> None:
     """Rewrite maxTimestamp and the timestamp-type bit in place, then the CRC (it covers both)."""
-    attributes = (
-        header.attributes | TIMESTAMP_TYPE_MASK if log_append else header.attributes & ~TIMESTAMP_TYPE_MASK
-    )
+    attributes = header.attributes | TIMESTAMP_TYPE_MASK if log_append else header.attributes & ~TIMESTAMP_TYPE_MASK
     _ATTRIBUTES.pack_into(buf, header.position + ATTRIBUTES_OFFSET, attributes)
     _INT64.pack_into(buf, header.position + MAX_TIMESTAMP_OFFSET, timestamp)
     view = memoryview(buf)[header.position + ATTRIBUTES_OFFSET : header.position + header.size]

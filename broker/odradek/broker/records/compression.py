@@ -72,9 +72,7 @@ def decompress(codec: int, data: bytes | bytearray | memoryview, max_size: int) 
     except InvalidRecordBatch:
         raise
     except Exception as exc:  # cramjam and zlib raise several types for corrupt input
-        raise InvalidRecordBatch(
-            CORRUPT_MESSAGE, f"failed to decompress {CODEC_NAMES[codec]} records: {exc}"
-        ) from exc
+        raise InvalidRecordBatch(CORRUPT_MESSAGE, f"failed to decompress {CODEC_NAMES[codec]} records: {exc}") from exc
 
 
 def compress(codec: int, data: bytes | bytearray | memoryview, level: int | None = None) -> bytes:

@@ -74,9 +74,7 @@ def records_section(buf: bytes | bytearray | memoryview, header: BatchHeader, ma
     return decompress(header.compression, body, max_decompressed)
 
 
-def iter_records(
-    buf: bytes | bytearray | memoryview, header: BatchHeader, max_decompressed: int
-) -> Iterator[Record]:
+def iter_records(buf: bytes | bytearray | memoryview, header: BatchHeader, max_decompressed: int) -> Iterator[Record]:
     """Decode every record of one batch, checking each length against the bytes left.
 
     Raises InvalidRecordBatch (INVALID_RECORD, or CORRUPT_MESSAGE for undecodable compressed data) when the

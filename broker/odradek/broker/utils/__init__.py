@@ -1,0 +1,1 @@
+"""Small primitives shared by the broker's services (clock and scheduler)."""
