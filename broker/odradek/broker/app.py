@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -233,7 +234,11 @@ async def run(config: BrokerConfig) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    broker = await start(config)
+    try:
+        broker = await start(config)
+    except ConfigError as exc:  # found only at start-up, e.g. a metadata.store.url that cannot be opened
+        print(f"odradek broker: {exc}", file=sys.stderr)
+        return 2
     print(
         f"odradek broker {config.node_id} listening on port(s) {', '.join(map(str, broker.ports))}",
         flush=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from pathlib import Path
@@ -79,6 +80,9 @@ def test_a_broker_that_loses_the_campaign_knows_the_controller_and_is_fenced(tmp
             await controller.create_topic("t", 1, 1)
         assert info.value.error_code == ErrorCode.NOT_CONTROLLER
         await winner.stop()
+        with pytest.raises(ControllerError) as info:  # nobody holds the claim: no write goes through
+            await controller.create_topic("t", 1, 1)
+        assert info.value.error_code == ErrorCode.NOT_CONTROLLER
         await loser.campaign()  # the key is free again
         assert (loser.is_controller, loser.controller_id) == (True, 2)
         await controller.create_topic("t", 1, 1)
@@ -99,6 +103,31 @@ def test_reopening_the_embedded_store_frees_the_claim(tmp_path: Path) -> None:
         election = ControllerElection(store, 1)
         await election.campaign()
         assert election.is_controller
+        await store.close()
+
+    run(main())
+
+
+def test_a_lost_claim_is_taken_again_under_a_new_lease_and_writes_resume(tmp_path: Path) -> None:
+    async def main() -> None:
+        clock = FakeClock()
+        store = await EmbeddedMetadataStore.open(str(tmp_path), clock=clock)
+        election = ControllerElection(store, 1, ttl_s=0.03)  # renewal tick every 10 ms (real time)
+        await election.start()
+        controller = await registered_controller(store, election)
+        first = await store.get(CONTROLLER_KEY)
+        assert first is not None
+        clock.advance(1)
+        await store.expire_leases()  # paused past the TTL: the claim is gone
+        for _ in range(200):  # bounded: 2 s at most
+            claim = await store.get(CONTROLLER_KEY)
+            if claim is not None and election.is_controller:
+                break
+            await asyncio.sleep(0.01)
+        assert claim is not None and claim.create_revision > first.create_revision
+        assert claim.lease == election.lease_id != first.lease
+        await controller.create_topic("after", 1, 1)
+        await election.stop()
         await store.close()
 
     run(main())
