@@ -1,17 +1,17 @@
-"""The composition root: build a broker from its configuration, run it, stop it cleanly.
+"""The composition root: build a broker from its configuration, run it, stop it cleanly. Wiring only.
 
-Start-up order: log dirs opened and recovered (LogManager), metadata store opened, cluster id ensured, this
-broker registered under a lease, metadata cache started (its listener keeps the replica manager's partitions in
-line with the image), listeners bound, metrics endpoint started.
-
-Dynamic broker configs: the metadata listener lays the stored cluster-wide default (`/configs/brokers/<default>`)
-and this broker's own (`/configs/brokers/<id>`) over the static configuration whenever either changes, and at
-start-up from the first image, before partitions are created; the replica manager then recomputes every
-partition's LogConfig, so a dynamic `log.*` default reaches existing topics without overrides at once.
+Start-up, in dependency order: log dirs opened and recovered (LogManager); the metadata store opened from
+`metadata.store.url` (`metadata.opener.open_store`; empty: `embedded://<log.dirs[0]>/__cluster_metadata`);
+the controller claim taken (`ControllerElection`, whose fence every Controller write carries); cluster id
+ensured; replica manager, group coordinator and request services built; the metadata publisher
+(`publisher.BrokerMetadataPublisher`) registered with the metadata cache, with the group coordinator for
+`__consumer_offsets` and the services as a config listener; listeners bound; this broker registered under a
+lease; the cache started (its first image creates the partitions and applies the dynamic broker configs);
+metrics endpoint started. What a metadata change does is the publisher's business, not this module's.
 
 Shutdown (SIGTERM/SIGINT): resign as group coordinator, stop accepting, close idle connections, let in-flight
 requests finish (`shutdown.timeout.ms`), stop the storage tasks, flush every log, write checkpoints and the
-clean-shutdown marker, close the metadata store.
+clean-shutdown marker, give up the controller claim, close the metadata store.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
-import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.definitions import ConfigError
-from odradek.broker.config.dynamic import dynamic_refusal, load_dynamic
+from odradek.broker.config.dynamic import dynamic_refusal
 from odradek.broker.config.topic import log_config, parse_topic_configs
 from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator
 from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
@@ -37,19 +37,20 @@ from odradek.broker.handlers.registry import Registry
 from odradek.broker.log.manager import LogManager
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controller import Controller, ControllerError
-from odradek.broker.metadata.embedded import EmbeddedMetadataStore
-from odradek.broker.metadata.image import BrokerImage, Endpoint, MetadataDelta, MetadataImage
+from odradek.broker.metadata.election import ControllerElection
+from odradek.broker.metadata.image import BrokerImage, Endpoint
+from odradek.broker.metadata.opener import open_store, store_url
 from odradek.broker.metadata.registration import BrokerRegistration
+from odradek.broker.metadata.store import MetadataStore
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
-from odradek.broker.replication.partition import PartitionState
-from odradek.broker.replication.replica_manager import ReplicaAssignment, ReplicaManager
+from odradek.broker.replication.replica_manager import ReplicaManager
 from odradek.broker.server import KafkaServer, ServerLimits
 
 log = logging.getLogger("odradek.broker")
 
-METADATA_DIR = "__cluster_metadata"
 LEASE_TTL_S = 10
 
 
@@ -70,22 +71,13 @@ def _validate_broker_configs(resource_name: str, configs: dict[str, str]) -> Non
         raise ControllerError(*refusal)
 
 
-def dynamic_config(static: BrokerConfig, image: MetadataImage, node_id: int) -> BrokerConfig:
-    """The static configuration under the dynamic broker configs stored in `image` (invalid entries skipped)."""
-    default, bad_default = load_dynamic(image.broker_configs.get("", {}), per_broker=False)
-    own, bad_own = load_dynamic(image.broker_configs.get(str(node_id), {}), per_broker=True)
-    for problem in bad_default:
-        log.error("cluster-wide dynamic broker config ignored: %s", problem)
-    for problem in bad_own:
-        log.error("dynamic config of broker %s ignored: %s", node_id, problem)
-    return static.with_dynamic(default, own)
-
-
 @dataclass(slots=True)
 class RunningBroker:
     config: BrokerConfig
-    store: EmbeddedMetadataStore
+    store: MetadataStore
+    election: ControllerElection
     cache: MetadataCache
+    publisher: BrokerMetadataPublisher
     replica_manager: ReplicaManager
     servers: list[KafkaServer]
     ports: list[int]
@@ -107,6 +99,7 @@ class RunningBroker:
         await self.registration.stop()
         await self.cache.stop()
         await self.replica_manager.stop()
+        await self.election.stop()
         await self.store.close()
 
 
@@ -115,45 +108,29 @@ async def start(config: BrokerConfig) -> RunningBroker:
     metrics = BrokerMetrics()
     dirs = config.log_dirs
     logs = await asyncio.to_thread(LogManager.open, dirs, log_config({}, config))
-    store = await EmbeddedMetadataStore.open(str(dirs[0] / METADATA_DIR))
+    store = await open_store(store_url(config.get_str("metadata.store.url"), dirs))
+    election = ControllerElection(store, node_id, LEASE_TTL_S)
+    await election.start()
     controller = Controller(
         store,
         validate_configs=_validate_topic_configs,
         validate_broker_configs=_validate_broker_configs,
         default_num_partitions=config.get_int("num.partitions"),
         default_replication_factor=config.get_int("default.replication.factor"),
+        fence=election,
     )
     await controller.ensure_cluster_id(config.get_str("cluster.id"))
     manager = ReplicaManager(node_id, config, logs, metrics, now_ms)
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache)
-
-    full_pass = True  # look at every topic: after a failed or interrupted pass, which may have left some behind
-
-    async def on_metadata(image: MetadataImage, delta: MetadataDelta) -> None:
-        nonlocal full_pass
-        topics: frozenset[str] | None = None if full_pass else delta.changed_topics  # only these changed ...
-        if delta.changed_broker_configs & {"", str(node_id)}:
-            topics = None  # ... unless a dynamic log.* default changed every topic's config
-            services.config = manager.config = dynamic_config(config, image, node_id)
-            log.info(
-                "dynamic broker configs in force: cluster-wide default %s, broker %s %s",
-                dict(services.config.dynamic_default),
-                node_id,
-                dict(services.config.dynamic_broker),
-            )
-        # Awaited: logs are created and deleted in a worker thread while the event loop serves other requests, and
-        # the cache applies the next metadata change only after this one (`sync_replicas` waits for it).
-        full_pass = True
-        await manager.apply_assignments(replica_assignments(image, topics), topics)
-        full_pass = False
-        update_coordinator_partitions(coordinator, manager, image)
-
-    cache.add_listener(on_metadata)
     registry = Registry(all_handlers())
     services = BrokerServices(
         node_id, config, registry, cache, controller, manager, metrics, now_ms, lambda: store.revision, coordinator
     )
+    publisher = BrokerMetadataPublisher(node_id, config, manager)
+    publisher.add_config_listener(services.update_config)
+    publisher.register_coordinator(OFFSETS_TOPIC, coordinator)
+    cache.add_listener(publisher.publish)
     metrics.watch_groups(coordinator.group_offsets)
     dispatcher = Dispatcher(registry, services)
     limits = ServerLimits(
@@ -176,14 +153,17 @@ async def start(config: BrokerConfig) -> RunningBroker:
     await cache.start()
     manager.start()
     tasks = [asyncio.create_task(_expire_offsets(coordinator, config.get_int("offsets.retention.check.interval.ms")))]
-    broker = RunningBroker(config, store, cache, manager, servers, ports, registration, metrics, coordinator, tasks)
+    broker = RunningBroker(
+        config, store, election, cache, publisher, manager, servers, ports, registration, metrics, coordinator, tasks
+    )
     broker.metrics_port = _start_metrics(config, metrics)
     log.info(
-        "broker %s started: listeners %s, log dirs %s, cluster %s",
+        "broker %s started: listeners %s, log dirs %s, cluster %s, controller %s",
         node_id,
         ", ".join(f"{e.name}://{e.host}:{e.port}" for e in advertised),
         ", ".join(map(str, dirs)),
         cache.image.cluster_id,
+        controller.controller_id,
     )
     return broker
 
@@ -206,21 +186,6 @@ def group_coordinator(config: BrokerConfig, manager: ReplicaManager, cache: Meta
     return GroupCoordinator(group_config, storage, num_partitions, now_ms)
 
 
-def update_coordinator_partitions(coordinator: GroupCoordinator, manager: ReplicaManager, image: MetadataImage) -> None:
-    """Load the groups of the __consumer_offsets partitions this broker leads; drop the others."""
-    topic = image.topics.get(OFFSETS_TOPIC)
-    leading = set()
-    if topic is not None:
-        for index in topic.partitions:
-            partition = manager.partitions.get((OFFSETS_TOPIC, index))
-            if partition is not None and partition.is_leader:
-                leading.add(index)
-    for index in sorted(coordinator.loaded - leading):
-        coordinator.on_resigned(index)
-    for index in sorted(leading - coordinator.loaded):
-        coordinator.on_elected(index)
-
-
 async def _expire_offsets(coordinator: GroupCoordinator, interval_ms: int) -> None:
     while True:
         await asyncio.sleep(interval_ms / 1000.0)
@@ -238,25 +203,6 @@ def _connection_gauge(metrics: BrokerMetrics, listener: str) -> Callable[[int], 
         metrics.connections.labels(listener).set(count)
 
     return update
-
-
-def replica_assignments(image: MetadataImage, topics: Collection[str] | None = None) -> list[ReplicaAssignment]:
-    """The assignments of every partition of `topics` (all topics: None) in the image."""
-    chosen = image.topics.values() if topics is None else (image.topics[t] for t in topics if t in image.topics)
-    assignments = []
-    for topic in chosen:
-        topic_id = uuid.UUID(topic.topic_id)
-        assignments += [
-            ReplicaAssignment(
-                topic.name,
-                part.partition,
-                topic_id,
-                topic.configs,
-                PartitionState(part.leader, part.leader_epoch, part.partition_epoch, part.replicas, part.isr),
-            )
-            for part in topic.partitions.values()
-        ]
-    return assignments
 
 
 def _advertised(config: BrokerConfig, bound_ports: list[int]) -> list[Endpoint]:
@@ -288,7 +234,11 @@ async def run(config: BrokerConfig) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    broker = await start(config)
+    try:
+        broker = await start(config)
+    except ConfigError as exc:  # found only at start-up, e.g. a metadata.store.url that cannot be opened
+        print(f"odradek broker: {exc}", file=sys.stderr)
+        return 2
     print(
         f"odradek broker {config.node_id} listening on port(s) {', '.join(map(str, broker.ports))}",
         flush=True,

@@ -58,7 +58,7 @@ async def make(
     now = clock if clock is not None else [1_000_000]
     coordinator = GroupCoordinator(config, storage or MemoryLog(), lambda: PARTITIONS, lambda: now[0])
     for p in range(PARTITIONS):
-        coordinator.on_elected(p)
+        coordinator.on_elected(p, 0)
     assert coordinator.loading == set(range(PARTITIONS))  # loads run in the background
     await coordinator.wait_loaded()
     assert coordinator.loaded == set(range(PARTITIONS))
@@ -346,7 +346,7 @@ async def test_resigning_fails_waiting_members_with_not_coordinator() -> None:
     first = await join(c)
     task = asyncio.create_task(join(c, first.member_id))
     await asyncio.sleep(0.01)
-    c.on_resigned(c.partition_for("g"))
+    c.on_resigned(c.partition_for("g"), None)
     assert (await task).error == E.NOT_COORDINATOR
     assert "g" not in c.groups
 
@@ -361,16 +361,16 @@ async def test_requests_during_a_load_get_load_in_progress_and_a_resign_discards
     first.close()
     c = GroupCoordinator(CONFIG, storage, lambda: PARTITIONS, lambda: 0)
     partition = c.partition_for("solo")
-    c.on_elected(partition)
+    c.on_elected(partition, 0)
     assert c.fetch_offsets("solo", None) == (E.COORDINATOR_LOAD_IN_PROGRESS, [])
     assert c.heartbeat("solo", "m", None, 1) == E.COORDINATOR_LOAD_IN_PROGRESS
     await c.wait_loaded()
     error, rows = c.fetch_offsets("solo", None)
     assert error == E.NONE and [(t, p, v.offset if v else None) for t, p, v in rows] == [("t", 0, 7)]
     # Resigning while a load runs: its result is dropped, nothing is coordinated.
-    c.on_resigned(partition)
-    c.on_elected(partition)
-    c.on_resigned(partition)
+    c.on_resigned(partition, None)
+    c.on_elected(partition, 0)
+    c.on_resigned(partition, None)
     await c.wait_loaded()
     assert partition not in c.loaded and "solo" not in c.groups
     assert c.fetch_offsets("solo", None)[0] == E.NOT_COORDINATOR

@@ -5,29 +5,41 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from odradek.broker.app import _validate_broker_configs, _validate_topic_configs, dynamic_config
-from odradek.broker.config.broker import build
+from odradek.broker.app import _validate_broker_configs, _validate_topic_configs
+from odradek.broker.config.broker import BrokerConfig, build
 from odradek.broker.config.topic import ConfigSource
 from odradek.broker.handlers import alter_configs, describe_configs, incremental_alter_configs
 from odradek.broker.handlers.context import BrokerServices, RequestContext
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controller import Controller
 from odradek.broker.metadata.embedded import EmbeddedMetadataStore
-from odradek.broker.metadata.image import MetadataDelta, MetadataImage
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages import alter_configs_request as legacy
 from odradek.broker.protocol.messages import incremental_alter_configs_request as inc
 from odradek.broker.protocol.messages.describe_configs_request import DescribeConfigsRequest, DescribeConfigsResource
+from odradek.broker.publisher import BrokerMetadataPublisher
+from odradek.broker.replication.replica_manager import ReplicaAssignment
 
 BROKER, TOPIC = 4, 2
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 STATIC = {"log.retention.ms": "1000", "log.dirs": "/tmp/unused"}
 
 Body = Callable[[RequestContext, EmbeddedMetadataStore], Awaitable[None]]
+
+
+class NoReplicas:
+    """A replica manager with no partitions: these tests look only at configs."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.partitions: dict[tuple[str, int], object] = {}
+
+    async def apply_assignments(self, assignments: Iterable[ReplicaAssignment], topics: object = None) -> None:
+        return None
 
 
 def with_broker(path: Path, body: Body) -> None:
@@ -56,11 +68,9 @@ def with_broker(path: Path, body: Body) -> None:
             None,  # type: ignore[arg-type]
         )
 
-        def on_metadata(image: MetadataImage, delta: MetadataDelta) -> None:  # app.py's listener, config part
-            if delta.changed_broker_configs & {"", "1"}:
-                services.config = dynamic_config(static, image, 1)
-
-        cache.add_listener(on_metadata)
+        publisher = BrokerMetadataPublisher(1, static, NoReplicas(static))  # as app.py wires it, minus replicas
+        publisher.add_config_listener(services.update_config)
+        cache.add_listener(publisher.publish)
         await cache.start()
         try:
             await body(RequestContext(None, "127.0.0.1", 1, "PLAINTEXT", services), store)  # type: ignore[arg-type]

@@ -257,8 +257,14 @@ def test_update_partition_bumps_epochs_and_detects_conflicts(tmp_path: Path) -> 
 def test_fencing_failure_is_not_controller(tmp_path: Path) -> None:
     async def body(store: EmbeddedMetadataStore, controller: Controller) -> None:
         held = await store.put(b"/controller", b"me")
-        fence = [Compare.create_revision(b"/controller", CompareResult.EQUAL, held.create_revision)]
-        fenced = Controller(store, fencing=lambda: fence)
+
+        class HeldFence:
+            controller_id = 1
+
+            def compares(self) -> list[Compare]:
+                return [Compare.create_revision(b"/controller", CompareResult.EQUAL, held.create_revision)]
+
+        fenced = Controller(store, fence=HeldFence())
         await fenced.create_topic("ok", 1, 1)
         await store.delete(b"/controller")
         await store.put(b"/controller", b"someone else")

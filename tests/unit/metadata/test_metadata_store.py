@@ -1,4 +1,6 @@
-"""Semantics of the embedded MetadataStore: CAS, ops, watches, leases, persistence."""
+"""MetadataStore semantics. Tests taking ``backend`` are the interface's conformance suite (CAS, ops, watches,
+leases) and run on every backend of store_backends.py; the others test the embedded store's own parts (its
+history limit, lease timer, journal, snapshots and folder lock)."""
 
 from __future__ import annotations
 
@@ -21,8 +23,21 @@ from odradek.broker.metadata.store import (
     StoreClosedError,
     prefix_end,
 )
+from store_backends import StoreBackend
 
 StoreTest = Callable[[EmbeddedMetadataStore], Awaitable[None]]
+ConformanceTest = Callable[[MetadataStore], Awaitable[None]]
+
+
+def run_on(backend: StoreBackend, path: Path, body: ConformanceTest, clock: FakeClock | None = None) -> None:
+    async def main() -> None:
+        store = await backend.open(path, clock or FakeClock())
+        try:
+            await asyncio.wait_for(body(store), 10)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
 
 
 def run_with_store(
@@ -48,8 +63,8 @@ def test_store_satisfies_protocol(tmp_path: Path) -> None:
     run_with_store(tmp_path, body)
 
 
-def test_put_get_versions_and_revisions(tmp_path: Path) -> None:
-    async def body(store: EmbeddedMetadataStore) -> None:
+def test_put_get_versions_and_revisions(backend: StoreBackend, tmp_path: Path) -> None:
+    async def body(store: MetadataStore) -> None:
         assert store.revision == 0
         kv1 = await store.put(b"/a", b"1")
         assert (kv1.create_revision, kv1.mod_revision, kv1.version, kv1.lease) == (1, 1, 1, 0)
@@ -62,11 +77,11 @@ def test_put_get_versions_and_revisions(tmp_path: Path) -> None:
         kv3 = await store.put(b"/a", b"3")
         assert (kv3.create_revision, kv3.version) == (4, 1), "a re-created key starts over"
 
-    run_with_store(tmp_path, body)
+    run_on(backend, tmp_path, body)
 
 
-def test_range_prefix_and_delete_prefix(tmp_path: Path) -> None:
-    async def body(store: EmbeddedMetadataStore) -> None:
+def test_range_prefix_and_delete_prefix(backend: StoreBackend, tmp_path: Path) -> None:
+    async def body(store: MetadataStore) -> None:
         for key in [b"/t/b", b"/t/a", b"/u/a", b"/t"]:
             await store.put(key, key)
         result = await store.range(b"/t/")
@@ -77,11 +92,11 @@ def test_range_prefix_and_delete_prefix(tmp_path: Path) -> None:
         assert store.revision == 5, "one delete-prefix is one revision"
         assert [kv.key for kv in (await store.range(b"")).kvs] == [b"/t", b"/u/a"]
 
-    run_with_store(tmp_path, body)
+    run_on(backend, tmp_path, body)
 
 
-def test_txn_cas_success_and_failure_branches(tmp_path: Path) -> None:
-    async def body(store: EmbeddedMetadataStore) -> None:
+def test_txn_cas_success_and_failure_branches(backend: StoreBackend, tmp_path: Path) -> None:
+    async def body(store: MetadataStore) -> None:
         create = [Compare.absent(b"/k")]
         r1 = await store.txn(create, [Op.put(b"/k", b"v1")], [Op.get(b"/k")])
         assert r1.succeeded and r1.revision == 1
@@ -95,7 +110,7 @@ def test_txn_cas_success_and_failure_branches(tmp_path: Path) -> None:
         assert not r4.succeeded and r4.responses == ()
         assert (await store.get(b"/k")).value == b"v2"  # type: ignore[union-attr]
 
-    run_with_store(tmp_path, body)
+    run_on(backend, tmp_path, body)
 
 
 @pytest.mark.parametrize(
@@ -120,14 +135,14 @@ def test_txn_cas_success_and_failure_branches(tmp_path: Path) -> None:
         (Compare.value(b"/missing", CompareResult.NOT_EQUAL, b"x"), False),
     ],
 )
-def test_compare_targets(tmp_path: Path, compare: Compare, expected: bool) -> None:
-    async def body(store: EmbeddedMetadataStore) -> None:
+def test_compare_targets(backend: StoreBackend, tmp_path: Path, compare: Compare, expected: bool) -> None:
+    async def body(store: MetadataStore) -> None:
         await store.put(b"/k", b"a")
         await store.put(b"/k", b"b")
         result = await store.txn([compare], [Op.get(b"/k")], [])
         assert result.succeeded is expected
 
-    run_with_store(tmp_path, body)
+    run_on(backend, tmp_path, body)
 
 
 def test_compare_operand_type_is_checked() -> None:
@@ -137,8 +152,8 @@ def test_compare_operand_type_is_checked() -> None:
         Compare.version(b"/k", CompareResult.EQUAL, b"1")  # type: ignore[arg-type]
 
 
-def test_txn_ops_see_earlier_writes_and_are_one_revision(tmp_path: Path) -> None:
-    async def body(store: EmbeddedMetadataStore) -> None:
+def test_txn_ops_see_earlier_writes_and_are_one_revision(backend: StoreBackend, tmp_path: Path) -> None:
+    async def body(store: MetadataStore) -> None:
         await store.put(b"/p/old", b"o")
         ops = [
             Op.put(b"/p/a", b"1"),
@@ -154,11 +169,11 @@ def test_txn_ops_see_earlier_writes_and_are_one_revision(tmp_path: Path) -> None
         noop = await store.txn([], [Op.put(b"/n", b"x"), Op.delete(b"/n")], [])
         assert noop.revision == 2, "put then delete of a new key changes nothing"
 
-    run_with_store(tmp_path, body)
+    run_on(backend, tmp_path, body)
 
 
-def test_watch_live_and_replay_from_revision(tmp_path: Path) -> None:
-    async def body(store: EmbeddedMetadataStore) -> None:
+def test_watch_live_and_replay_from_revision(backend: StoreBackend, tmp_path: Path) -> None:
+    async def body(store: MetadataStore) -> None:
         live = store.watch(b"/w/")
         await store.put(b"/w/a", b"1")
         await store.put(b"/other", b"x")
@@ -183,7 +198,7 @@ def test_watch_live_and_replay_from_revision(tmp_path: Path) -> None:
         with pytest.raises(StopAsyncIteration):
             await replay.__anext__()
 
-    run_with_store(tmp_path, body)
+    run_on(backend, tmp_path, body)
 
 
 def test_watch_compacted_revision_raises(tmp_path: Path) -> None:
@@ -199,9 +214,9 @@ def test_watch_compacted_revision_raises(tmp_path: Path) -> None:
     run_with_store(tmp_path, body, history_revisions=2)
 
 
-def test_watch_ends_when_store_closes(tmp_path: Path) -> None:
+def test_watch_ends_when_store_closes(backend: StoreBackend, tmp_path: Path) -> None:
     async def main() -> None:
-        store = await EmbeddedMetadataStore.open(str(tmp_path))
+        store = await backend.open(tmp_path, FakeClock())
         watch = store.watch(b"")
         waiter = asyncio.ensure_future(watch.__anext__())
         await asyncio.sleep(0)
@@ -214,10 +229,10 @@ def test_watch_ends_when_store_closes(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_lease_expiry_with_fake_clock_deletes_keys_and_emits_events(tmp_path: Path) -> None:
+def test_lease_expiry_with_fake_clock_deletes_keys_and_emits_events(backend: StoreBackend, tmp_path: Path) -> None:
     clock = FakeClock()
 
-    async def body(store: EmbeddedMetadataStore) -> None:
+    async def body(store: MetadataStore) -> None:
         lease = await store.grant_lease(10)
         other = await store.grant_lease(30)
         await store.put(b"/brokers/1", b"b1", lease)
@@ -225,12 +240,11 @@ def test_lease_expiry_with_fake_clock_deletes_keys_and_emits_events(tmp_path: Pa
         await store.put(b"/brokers/3", b"b3", other)
         assert (await store.get(b"/brokers/1")).lease == lease  # type: ignore[union-attr]
         watch = store.watch(b"/brokers/")
-        clock.advance(9)
+        await backend.let_time_pass(store, clock, 9)
         assert await store.keepalive(lease) == 10
-        clock.advance(9)
-        assert await store.expire_leases() == 0
-        clock.advance(2)
-        assert await store.expire_leases() == 1
+        await backend.let_time_pass(store, clock, 9)
+        assert len((await store.range(b"/brokers/")).kvs) == 3, "kept alive 9 s ago: not expired yet"
+        await backend.let_time_pass(store, clock, 2)
         events = await next_batch(watch)
         assert [(e.type, e.kv.key) for e in events] == [
             (EventType.DELETE, b"/brokers/1"),
@@ -246,20 +260,20 @@ def test_lease_expiry_with_fake_clock_deletes_keys_and_emits_events(tmp_path: Pa
         with pytest.raises(LeaseNotFoundError):
             await store.revoke(other)
 
-    run_with_store(tmp_path, body, clock)
+    run_on(backend, tmp_path, body, clock)
 
 
-def test_put_without_lease_detaches_key(tmp_path: Path) -> None:
+def test_put_without_lease_detaches_key(backend: StoreBackend, tmp_path: Path) -> None:
     clock = FakeClock()
 
-    async def body(store: EmbeddedMetadataStore) -> None:
+    async def body(store: MetadataStore) -> None:
         lease = await store.grant_lease(5)
         await store.put(b"/k", b"leased", lease)
         await store.put(b"/k", b"plain")
         await store.revoke(lease)
         assert (await store.get(b"/k")).value == b"plain"  # type: ignore[union-attr]
 
-    run_with_store(tmp_path, body, clock)
+    run_on(backend, tmp_path, body, clock)
 
 
 def test_lease_timer_fires_on_the_real_clock(tmp_path: Path) -> None:
@@ -340,8 +354,8 @@ def test_prefix_end() -> None:
     assert prefix_end(b"") == b"\0"
 
 
-def test_cancelled_caller_does_not_interrupt_a_commit(tmp_path: Path) -> None:
-    async def body(store: EmbeddedMetadataStore) -> None:
+def test_cancelled_caller_does_not_interrupt_a_commit(backend: StoreBackend, tmp_path: Path) -> None:
+    async def body(store: MetadataStore) -> None:
         watch = store.watch(b"/")
         for _ in range(5):
             task = asyncio.ensure_future(store.put(b"/k", b"v"))
@@ -354,4 +368,4 @@ def test_cancelled_caller_does_not_interrupt_a_commit(tmp_path: Path) -> None:
         assert [b[0].revision for b in batches] == [1, 2, 3, 4, 5]
         assert (await store.put(b"/k2", b"x")).mod_revision == 6, "the store is still open and consistent"
 
-    run_with_store(tmp_path, body)
+    run_on(backend, tmp_path, body)

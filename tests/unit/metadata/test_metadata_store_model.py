@@ -1,17 +1,20 @@
-"""Hypothesis state machine: the embedded store against a dict model, across reopens and snapshots."""
+"""Conformance: a Hypothesis state machine runs each MetadataStore backend against a dict model (puts, leased
+puts, revokes, deletes, CAS, reopens, watch replays), checking revisions, KeyValues and events after every step."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from odradek.broker.metadata.embedded import EmbeddedMetadataStore
-from odradek.broker.metadata.store import Compare, EventType, KeyValue, Op
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from metadata_testing import FakeClock
+from odradek.broker.metadata.store import Compare, EventType, KeyValue, MetadataStore, Op
+from store_backends import StoreBackend
 
 T = TypeVar("T")
 Model = dict[bytes, KeyValue]
@@ -22,11 +25,13 @@ VALUES = st.binary(max_size=8)
 
 
 class StoreMachine(RuleBasedStateMachine):
-    def __init__(self) -> None:
+    def __init__(self, backend: StoreBackend) -> None:
         super().__init__()
+        self.backend = backend
+        self.clock = FakeClock()
         self.loop = asyncio.new_event_loop()
-        self.folder = tempfile.mkdtemp(prefix="odradek-md-")
-        self.store = self.run(EmbeddedMetadataStore.open(self.folder, snapshot_every=7, fsync=False))
+        self.folder = Path(tempfile.mkdtemp(prefix="odradek-md-"))
+        self.store: MetadataStore = self.run(backend.open(self.folder, self.clock))
         self.model: Model = {}
         self.history: list[Model] = [{}]  # model after each revision
         self.lease = 0
@@ -115,14 +120,14 @@ class StoreMachine(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.run(self.store.close())
-        self.store = self.run(EmbeddedMetadataStore.open(self.folder, snapshot_every=7, fsync=False))
-        if self.lease:
+        self.store = self.run(self.backend.open(self.folder, self.clock))
+        if self.lease and self.backend.reopen_ends_leases:
             self.drop_lease_keys(self.lease)
             self.lease = 0
 
     @rule(data=st.data())
     def watch_replay(self, data: st.DataObject) -> None:
-        first = self.store.compact_revision + 1
+        first = self.backend.oldest_watchable(self.store)
         if first > self.revision:
             return
         start = data.draw(st.integers(first, self.revision))
@@ -148,5 +153,7 @@ class StoreMachine(RuleBasedStateMachine):
         assert [kv.key for kv in kvs] == sorted(self.model)
 
 
-StoreMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
-test_store_against_model = StoreMachine.TestCase
+def test_store_against_model(backend: StoreBackend) -> None:
+    run_state_machine_as_test(
+        lambda: StoreMachine(backend), settings=settings(max_examples=60, stateful_step_count=30, deadline=None)
+    )

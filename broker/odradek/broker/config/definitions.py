@@ -418,6 +418,13 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         "Cluster metadata backend: embedded (single node).",
         one_of("embedded"),
     ),
+    ConfigKey(
+        "metadata.store.url",
+        T.STRING,
+        "",
+        "Where the cluster metadata lives: embedded://PATH (a folder of this broker; empty: "
+        "embedded://<first of log.dirs>/__cluster_metadata); etcd://host:port,... is not implemented yet.",
+    ),
     ConfigKey("cluster.id", T.STRING, None, "Cluster id to use when the metadata store has none yet."),
     ConfigKey("rack", T.STRING, None, "Rack of this broker (broker.rack)."),
     ConfigKey("broker.rack", T.STRING, None, "Rack of this broker, given to clients in Metadata."),

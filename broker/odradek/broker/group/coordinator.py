@@ -241,8 +241,9 @@ class GroupCoordinator:
         n = self.num_partitions()
         return n > 0 and partition_for(group_id, n) in self.loaded | self.loading
 
-    def on_elected(self, partition: int) -> None:
+    def on_elected(self, partition: int, leader_epoch: int) -> None:
         """This broker leads `partition` of __consumer_offsets: load its groups and offsets in the background.
+        (`leader_epoch` is not used yet: the coordinator runtime will fence stale loads with it.)
 
         Until the load is done, requests for its groups get COORDINATOR_LOAD_IN_PROGRESS (clients retry)."""
         if partition in self.loaded or partition in self.loading:
@@ -250,8 +251,9 @@ class GroupCoordinator:
         self.loading.add(partition)
         self._loads[partition] = asyncio.get_running_loop().create_task(self._load(partition))
 
-    def on_resigned(self, partition: int) -> None:
-        """Another broker leads `partition` now (or it is gone): forget its groups, fail their waiters."""
+    def on_resigned(self, partition: int, leader_epoch: int | None) -> None:
+        """Another broker leads `partition` now (or it is gone: `leader_epoch` None): forget its groups, fail
+        their waiters. (`leader_epoch` is not used yet.)"""
         self.loaded.discard(partition)
         self.loading.discard(partition)
         task = self._loads.pop(partition, None)

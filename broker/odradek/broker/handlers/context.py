@@ -44,8 +44,12 @@ class BrokerServices:
 
     @property
     def controller_id(self) -> int:
-        """With the embedded metadata store this broker is the controller."""
-        return self.node_id
+        """The controller's broker id as the controller's fence knows it (-1: none known)."""
+        return self.controller.controller_id
+
+    def update_config(self, config: BrokerConfig) -> None:
+        """The dynamic broker configs in force changed (a listener of the metadata publisher)."""
+        self.config = config
 
     async def sync_metadata(self) -> None:
         """Wait until the metadata cache has applied every committed write (read-your-writes for admin APIs)."""

@@ -1,4 +1,5 @@
-"""``MetadataCache``: the broker's current ``MetadataImage``, kept up to date by a store watch.
+"""``MetadataCache``: the broker's current ``MetadataImage``, kept up to date by a store watch (Kafka's
+MetadataLoader; its listener on a broker is ``publisher.BrokerMetadataPublisher``, which acts on each change).
 
 Start-up reads every model key in one transaction (one consistent revision R), then watches ``/`` from R + 1.
 Each watch batch is one store revision: the builder applies its events, a new image replaces the old one, and

@@ -5,7 +5,8 @@ Configs are those of topics (inside ``/topics/<name>``) and the dynamic broker c
 
 It speaks only the ``MetadataStore`` interface, so it runs unchanged on the embedded store and on etcd. Every
 write is one transaction guarded by compares (``create_revision == 0`` to create, ``mod_revision == seen`` to
-change) plus the ``fencing`` compares (later: the controller key's create_revision, see DESIGN.md section 2).
+change) plus the ``fence``'s compares (``election.ControllerElection``: the controller key's create_revision,
+DESIGN.md section 2); a write refused because the fence no longer holds is NOT_CONTROLLER.
 A lost race re-reads and retries up to ``max_retries`` times. Errors are ``ControllerError`` with Kafka's
 error codes.
 Key layout and JSON: ``image``.
@@ -19,6 +20,7 @@ import random
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from odradek.broker.metadata.errors import ControllerError, ErrorCode
 from odradek.broker.metadata.image import (
@@ -44,6 +46,8 @@ __all__ = [
     "ConfigValidator",
     "Controller",
     "ControllerError",
+    "ControllerFence",
+    "Unfenced",
     "new_cluster_id",
     "validate_broker_resource_name",
     "validate_topic_name",
@@ -64,8 +68,26 @@ def _accept_all_broker_configs(resource_name: str, configs: dict[str, str]) -> N
     return None
 
 
-def _no_fencing() -> Sequence[Compare]:
-    return ()
+class ControllerFence(Protocol):
+    """Who the controller is, and the compares that hold only while this process is it."""
+
+    @property
+    def controller_id(self) -> int:
+        """The controller's broker id; -1 when none is known."""
+        ...
+
+    def compares(self) -> Sequence[Compare]:
+        """Added to every controller write; they hold only while this process is the controller."""
+        ...
+
+
+class Unfenced:
+    """No fence and no known controller: a ``Controller`` used by tools and tests outside a broker."""
+
+    controller_id = -1
+
+    def compares(self) -> Sequence[Compare]:
+        return ()
 
 
 def new_cluster_id() -> str:
@@ -111,7 +133,7 @@ class Controller:
         default_num_partitions: int = 1,
         default_replication_factor: int = 1,
         max_partitions: int = 100_000,
-        fencing: Callable[[], Sequence[Compare]] = _no_fencing,
+        fence: ControllerFence | None = None,
         max_retries: int = 10,
         rng: random.Random | None = None,
     ) -> None:
@@ -121,9 +143,14 @@ class Controller:
         self.default_num_partitions = default_num_partitions
         self.default_replication_factor = default_replication_factor
         self._max_partitions = max_partitions
-        self._fencing = fencing
+        self._fence: ControllerFence = fence or Unfenced()
         self._max_retries = max_retries
         self._rng = rng or random.Random()
+
+    @property
+    def controller_id(self) -> int:
+        """The controller's broker id, as the fence knows it (-1: none known)."""
+        return self._fence.controller_id
 
     # -- cluster and brokers -------------------------------------------------------------------------------
 
@@ -478,7 +505,7 @@ class Controller:
 
     async def _write(self, compares: list[Compare], success: list[Op]) -> TxnResult:
         """One guarded write; NOT_CONTROLLER if it failed because the fencing compares no longer hold."""
-        fencing = list(self._fencing())
+        fencing = list(self._fence.compares())
         result = await self._store.txn(compares + fencing, success, [])
         if not result.succeeded and fencing and not (await self._store.txn(fencing, [], [])).succeeded:
             raise ControllerError(ErrorCode.NOT_CONTROLLER, "this broker is no longer the controller")

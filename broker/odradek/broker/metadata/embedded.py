@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -43,7 +42,7 @@ from odradek.broker.metadata.store import (
     WatchEvent,
 )
 
-__all__ = ["METADATA_DIR_NAME", "EmbeddedMetadataStore", "default_metadata_path"]
+__all__ = ["METADATA_DIR_NAME", "EmbeddedMetadataStore"]
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +144,8 @@ class EmbeddedMetadataStore:
     ) -> EmbeddedMetadataStore:
         """Opens (creating if needed) the store in folder ``path``, recovering from a torn journal tail.
 
-        ``path`` is the metadata folder itself, normally ``os.path.join(log_dirs[0], METADATA_DIR_NAME)``.
+        ``path`` is the metadata folder itself, normally ``<log.dirs[0]>/__cluster_metadata``
+        (``opener.default_store_url``).
         """
         directory = MetadataDirectory(path, fsync=fsync)
         recovered = await asyncio.to_thread(directory.open)
@@ -374,8 +374,3 @@ class EmbeddedMetadataStore:
 def _consume_exception(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def default_metadata_path(log_dirs: list[str]) -> str:
-    """The metadata folder for a broker: ``<log.dirs[0]>/__cluster_metadata``."""
-    return os.path.join(log_dirs[0], METADATA_DIR_NAME)

@@ -16,6 +16,8 @@ Key layout (keys and values are UTF-8; JSON is compact with sorted keys)::
                                       {"configs": {"log.retention.ms": "3600000", ...}}  (string values)
     /configs/brokers/<default>        the cluster-wide dynamic defaults (the BROKER resource named ""), same JSON;
                                       ZooKeeper-era Kafka's name for it. No key: nothing set at that level.
+    /controller                       the controller's claim, attached to its lease: {"broker_id": 1}; every
+                                      controller write compares this key's create_revision (``election``)
 
 Topic names never contain ``/`` (legal characters are ``[a-zA-Z0-9._-]``), so ``/partitions/<topic>/`` is
 an exact prefix for one topic's partitions. A topic and all its partitions are created and deleted in one
@@ -37,6 +39,7 @@ __all__ = [
     "BROKERS_PREFIX",
     "BROKER_CONFIGS_PREFIX",
     "CLUSTER_ID_KEY",
+    "CONTROLLER_KEY",
     "PARTITIONS_PREFIX",
     "TOPICS_PREFIX",
     "BrokerConfigRecord",
@@ -59,6 +62,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CLUSTER_ID_KEY = b"/cluster/id"
+CONTROLLER_KEY = b"/controller"
 BROKERS_PREFIX = b"/brokers/"
 TOPICS_PREFIX = b"/topics/"
 PARTITIONS_PREFIX = b"/partitions/"
@@ -244,16 +248,24 @@ class TopicImage:
 
 @dataclass(frozen=True, slots=True)
 class MetadataImage:
-    """The whole cluster model at store revision ``revision`` (immutable; replaced, never changed)."""
+    """The whole cluster model at store revision ``revision`` (immutable; replaced, never changed).
+
+    ``topic_by_id`` is a dict lookup: the index is built once, when the image is made (Fetch v13+ and Metadata
+    look up every requested topic by id)."""
 
     revision: int = 0
     cluster_id: str | None = None
     brokers: Mapping[int, BrokerImage] = field(default_factory=dict)
     topics: Mapping[str, TopicImage] = field(default_factory=dict)
     broker_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # resource name ("" default)
+    _topics_by_id: Mapping[str, TopicImage] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Frozen: the one assignment, at construction (dataclasses.replace constructs a new image too).
+        object.__setattr__(self, "_topics_by_id", {t.topic_id: t for t in self.topics.values()})
 
     def topic_by_id(self, topic_id: str) -> TopicImage | None:
-        return next((t for t in self.topics.values() if t.topic_id == topic_id), None)
+        return self._topics_by_id.get(topic_id)
 
     def partition(self, topic: str, partition: int) -> PartitionImage | None:
         image = self.topics.get(topic)

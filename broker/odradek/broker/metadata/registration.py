@@ -1,26 +1,22 @@
 """``BrokerRegistration``: keeps ``/brokers/<id>`` alive with a lease and a keepalive task.
 
 ``start()`` grants a lease of ``ttl_s`` seconds and registers through ``Controller.register_broker``; a task
-then renews the lease every ``ttl_s / 3`` seconds (``asyncio.sleep``, no polling of state). If a renewal
-finds the lease gone (the process was paused longer than the TTL, or the store restarted), it registers
-again with a new lease, as the etcd evaluation recommends (notes/etcd.md section 4). ``stop()`` revokes the
-lease, which removes the registration at once.
+then renews the lease (``lease.keep_lease_alive``) and, if a renewal finds it gone, registers again with a new
+lease, as the etcd evaluation recommends (notes/etcd.md section 4). ``stop()`` revokes the lease, which
+removes the registration at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 from odradek.broker.metadata.controller import Controller
-from odradek.broker.metadata.errors import ControllerError
 from odradek.broker.metadata.image import BrokerImage
-from odradek.broker.metadata.store import LeaseNotFoundError, MetadataStore, MetadataStoreError
+from odradek.broker.metadata.lease import keep_lease_alive
+from odradek.broker.metadata.store import MetadataStore, MetadataStoreError
 
 __all__ = ["BrokerRegistration"]
-
-log = logging.getLogger(__name__)
 
 
 class BrokerRegistration:
@@ -51,18 +47,9 @@ class BrokerRegistration:
         self.lease_id = lease_id
 
     async def _keep_alive(self) -> None:
-        while True:
-            await asyncio.sleep(self.ttl_s / 3)
-            try:
-                await self._store.keepalive(self.lease_id)
-            except LeaseNotFoundError:
-                log.warning("broker %d: lease %d lost; registering again", self.broker.broker_id, self.lease_id)
-                try:
-                    await self._register()
-                except (ControllerError, MetadataStoreError) as e:
-                    log.warning("broker %d: registration failed (%s); retrying", self.broker.broker_id, e)
-            except MetadataStoreError as e:
-                log.warning("broker %d: keepalive failed (%s); retrying", self.broker.broker_id, e)
+        await keep_lease_alive(
+            self._store, self.ttl_s, lambda: self.lease_id, self._register, f"broker {self.broker.broker_id}"
+        )
 
     async def stop(self) -> None:
         """Stops renewing and revokes the lease (the registration disappears at once)."""

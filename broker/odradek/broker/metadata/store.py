@@ -1,6 +1,7 @@
 """The ``MetadataStore`` interface: a small key-value store modelled on etcd v3.
 
-Every implementation (``embedded.EmbeddedMetadataStore`` now, an etcd gateway client later) gives these
+Every implementation (``embedded.EmbeddedMetadataStore`` now, an etcd gateway client later; both opened by
+``opener.open_store(url)``) gives these
 guarantees, which the controller and the metadata cache rely on:
 
 - Keys and values are ``bytes``. The store has one global *revision*, an integer that starts at 0 for an
@@ -283,6 +284,12 @@ class WatchStream(Protocol):
 
 class MetadataStore(Protocol):
     """The cluster-metadata store (see the module docstring for the guarantees)."""
+
+    @property
+    def revision(self) -> int:
+        """The newest store revision this client knows to be committed: its own last write or a later revision
+        it has read (etcd: the highest response-header revision seen). Read-your-writes waits use it."""
+        ...
 
     async def get(self, key: bytes) -> KeyValue | None:
         """The key's current state, or ``None``."""

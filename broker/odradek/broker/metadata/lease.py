@@ -1,0 +1,43 @@
+"""``keep_lease_alive``: the renewal loop shared by everything this broker holds under a store lease.
+
+The broker registration (``/brokers/<id>``) and the controller claim (``/controller``) each hold a lease of
+``ttl_s`` seconds. The loop renews it every ``ttl_s / 3`` seconds (``asyncio.sleep``, no polling of state); when a
+renewal finds the lease gone (the process was paused longer than the TTL, or the store restarted, notes/etcd.md
+section 4), ``reacquire`` runs: it takes a new lease and writes the key again. Store and controller errors are
+logged and retried at the next tick; the loop ends only when its task is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from odradek.broker.metadata.errors import ControllerError
+from odradek.broker.metadata.store import LeaseNotFoundError, MetadataStore, MetadataStoreError
+
+__all__ = ["keep_lease_alive"]
+
+log = logging.getLogger(__name__)
+
+
+async def keep_lease_alive(
+    store: MetadataStore,
+    ttl_s: float,
+    lease_id: Callable[[], int],
+    reacquire: Callable[[], Awaitable[None]],
+    what: str,
+) -> None:
+    """Renews ``lease_id()`` every ``ttl_s / 3`` s; calls ``reacquire()`` when it is gone (0: none held)."""
+    while True:
+        await asyncio.sleep(ttl_s / 3)
+        try:
+            await store.keepalive(lease_id())
+        except LeaseNotFoundError:
+            log.warning("%s: lease %d lost; acquiring it again", what, lease_id())
+            try:
+                await reacquire()
+            except (ControllerError, MetadataStoreError) as e:
+                log.warning("%s: acquiring failed (%s); retrying", what, e)
+        except MetadataStoreError as e:
+            log.warning("%s: keepalive failed (%s); retrying", what, e)

@@ -1,0 +1,48 @@
+"""``open_store(url)``: the one place that turns a metadata store URL into a ``MetadataStore``.
+
+URL schemes (tansu's shape: the engine is chosen by scheme, everything above speaks only ``MetadataStore``):
+
+- ``embedded://PATH``: ``EmbeddedMetadataStore`` journaled in folder ``PATH`` (absolute or relative to the working
+  directory: ``embedded:///var/lib/odradek/__cluster_metadata``, ``embedded://data/__cluster_metadata``);
+- ``etcd://host:port,host:port,...``: reserved for the etcd gateway client (DESIGN.md section 2); refused with a
+  ``ConfigError`` until it exists.
+
+This module is the only importer of ``metadata.embedded`` (an import-linter "protected" contract), so nothing
+else can come to depend on the embedded store's extras (``revision`` aside, which every store has).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from odradek.broker.config.definitions import ConfigError
+from odradek.broker.metadata.embedded import METADATA_DIR_NAME, EmbeddedMetadataStore
+from odradek.broker.metadata.store import MetadataStore
+
+__all__ = ["EMBEDDED_SCHEME", "ETCD_SCHEME", "default_store_url", "open_store", "store_url"]
+
+EMBEDDED_SCHEME = "embedded://"
+ETCD_SCHEME = "etcd://"
+
+
+def default_store_url(log_dirs: Sequence[str | os.PathLike[str]]) -> str:
+    """``embedded://<log.dirs[0]>/__cluster_metadata``: where every broker so far has kept its metadata."""
+    return EMBEDDED_SCHEME + os.path.join(os.fspath(log_dirs[0]), METADATA_DIR_NAME)
+
+
+def store_url(configured: str | None, log_dirs: Sequence[str | os.PathLike[str]]) -> str:
+    """``metadata.store.url`` as configured, or the embedded default when it is empty."""
+    return configured or default_store_url(log_dirs)
+
+
+async def open_store(url: str) -> MetadataStore:
+    """Opens the store that ``url`` names; ``ConfigError`` for an unknown scheme, an empty path or etcd (yet)."""
+    if url.startswith(EMBEDDED_SCHEME):
+        path = url[len(EMBEDDED_SCHEME) :]
+        if not path:
+            raise ConfigError(f"metadata.store.url {url!r}: embedded:// needs a folder, e.g. embedded://data/meta")
+        return await EmbeddedMetadataStore.open(path)
+    if url.startswith(ETCD_SCHEME):
+        raise ConfigError(f"metadata.store.url {url!r}: the etcd metadata store is not implemented yet")
+    raise ConfigError(f"metadata.store.url {url!r}: unknown scheme (expected embedded://PATH or etcd://host:port,...)")
