@@ -527,6 +527,8 @@ assert len(BROKER_BY_NAME) == len(BROKER_KEYS), "a broker key is declared twice"
 # altering them answers "Cannot update these configs dynamically" (docs/not-implemented.md).
 KAFKA_UPDATE_MODES_NOT_LIVE: Mapping[str, UpdateMode] = {
     "listeners": UpdateMode.PER_BROKER,
+    "advertised.listeners": UpdateMode.PER_BROKER,
+    "listener.security.protocol.map": UpdateMode.PER_BROKER,
     "log.cleaner.backoff.ms": UpdateMode.CLUSTER_WIDE,
 }
 assert all(name in BROKER_BY_NAME and not BROKER_BY_NAME[name].dynamic for name in KAFKA_UPDATE_MODES_NOT_LIVE)
