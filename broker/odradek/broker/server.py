@@ -103,7 +103,7 @@ class ConnectionInfo:
     peer_host: str
     peer_port: int
     listener: str
-    authenticator: Authenticator
+    authenticator: Authenticator = field(default_factory=lambda: plaintext_authenticator("?", "PLAINTEXT"))
     zero_copy: bool = True
     opened_monotonic: float = field(default_factory=time.monotonic)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.topics import LeaderCheck, auto_create, describe_topic, error_topic, pending_here
-from odradek.broker.metadata.image import MetadataImage, TopicImage
+from odradek.broker.metadata.image import MetadataImage
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.metadata_request import MetadataRequest
 from odradek.broker.protocol.messages.metadata_response import (
@@ -45,7 +45,8 @@ async def handle(request: MetadataRequest, ctx: RequestContext) -> MetadataRespo
     all_topics = request.topics is None or (ctx.version == 0 and not request.topics)
     if all_topics:
         describable = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, image.topics, log_if_denied=False)
-        topics = [_describe(ctx, t) for name, t in sorted(image.topics.items()) if name in describable]
+        pending, check = pending_here(services), _leader_check(ctx)
+        topics = [describe_topic(t, pending, check) for name, t in sorted(image.topics.items()) if name in describable]
     else:
         topics = await _requested(request, ctx)
     image = services.metadata.image
@@ -79,6 +80,7 @@ async def _requested(request: MetadataRequest, ctx: RequestContext) -> list[Meta
     allow = request.allow_auto_topic_creation or ctx.version < 4
     creatable = _creatable(ctx, [n for n in names if n is not None and n not in image.topics], allow)
     topics: list[MetadataResponseTopic] = []
+    check = _leader_check(ctx)
     for entry, name in zip(wanted, names, strict=True):
         if name is None:
             topics.append(error_topic(None, ErrorCode.UNKNOWN_TOPIC_ID, topic_id=entry.topic_id))
@@ -92,22 +94,22 @@ async def _requested(request: MetadataRequest, ctx: RequestContext) -> list[Meta
                 )
             )
         else:
-            topics.append(await _existing_or_created(ctx, name, allow, creatable))
+            topics.append(await _existing_or_created(ctx, name, allow, creatable, check))
     return topics
 
 
 async def _existing_or_created(
-    ctx: RequestContext, name: str, allow: bool, creatable: set[str]
+    ctx: RequestContext, name: str, allow: bool, creatable: set[str], check: LeaderCheck
 ) -> MetadataResponseTopic:
     services = ctx.services
     found = services.metadata.image.topics.get(name)
     if found is not None:
-        return _describe(ctx, found)
+        return describe_topic(found, pending_here(services), check)
     if not (allow and services.config.get_bool("auto.create.topics.enable")):
         return error_topic(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     if name not in creatable:
         return error_topic(name, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
-    return await auto_create(services, name, _leader_check(ctx))
+    return await auto_create(services, name, check)
 
 
 def _creatable(ctx: RequestContext, missing: list[str], allow: bool) -> set[str]:
@@ -125,10 +127,6 @@ def _name_of(image: MetadataImage, topic_id: object) -> str | None:
         return None
     found = image.topic_by_id(str(topic_id))
     return found.name if found is not None else None
-
-
-def _describe(ctx: RequestContext, topic: TopicImage) -> MetadataResponseTopic:
-    return describe_topic(topic, pending_here(ctx.services), _leader_check(ctx))
 
 
 def _leader_check(ctx: RequestContext) -> LeaderCheck:
