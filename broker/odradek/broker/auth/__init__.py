@@ -5,5 +5,5 @@
 - `authorizer`: Kafka's Authorizer interface, its enums with Kafka's codes, and the allow-everything default.
 
 The transport side (how a listener's connections are set up: plaintext today, TLS later) is the server's
-`ChannelBuilder`; SASL and ACLs plug in here (docs/broker.md, "Listeners and security").
+`ChannelBuilder`; SASL and ACLs plug in here (docs/broker.md, "Where security plugs in").
 """
