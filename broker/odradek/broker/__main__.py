@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from odradek.broker.config.broker import load
+from odradek.broker.config.broker import BrokerConfig, load
 from odradek.broker.config.definitions import ConfigError
 
 
@@ -29,6 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"odradek broker: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _run(config)
+    except ConfigError as exc:  # found at start-up: a listener whose security protocol is not served yet
+        print(f"odradek broker: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(config: BrokerConfig) -> int:
     from odradek.broker.app import run
 
     try:

@@ -47,7 +47,7 @@ from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
-from odradek.broker.server import KafkaServer, ServerLimits
+from odradek.broker.server import KafkaServer, ServerLimits, channel_builder
 
 log = logging.getLogger("odradek.broker")
 
@@ -105,6 +105,7 @@ class RunningBroker:
 
 async def start(config: BrokerConfig) -> RunningBroker:
     node_id = config.node_id
+    channels = {listener.name: channel_builder(listener) for listener in config.listeners}  # refused before any I/O
     metrics = BrokerMetrics()
     dirs = config.log_dirs
     logs = await asyncio.to_thread(LogManager.open, dirs, log_config({}, config))
@@ -140,7 +141,7 @@ async def start(config: BrokerConfig) -> RunningBroker:
     )
     servers, ports = [], []
     for listener in config.listeners:
-        server = KafkaServer(dispatcher, limits, listener.name)
+        server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name])
         server.on_connection_count = _connection_gauge(metrics, listener.name)
         ports.append(await server.start(listener.host, listener.port))
         servers.append(server)
@@ -208,11 +209,14 @@ def _connection_gauge(metrics: BrokerMetrics, listener: str) -> Callable[[int], 
 def _advertised(config: BrokerConfig, bound_ports: list[int]) -> list[Endpoint]:
     """Advertised listeners; a listener bound to port 0 advertises the port it got."""
     if config.get("advertised.listeners"):
-        return [Endpoint(item.name, item.host, item.port) for item in config.advertised_listeners]
+        return [
+            Endpoint(item.name, item.host, item.port, item.security_protocol.name)
+            for item in config.advertised_listeners
+        ]
     endpoints = []
     for item, port in zip(config.listeners, bound_ports, strict=True):
         host = item.host if item.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        endpoints.append(Endpoint(item.name, host, port))
+        endpoints.append(Endpoint(item.name, host, port, item.security_protocol.name))
     return endpoints
 
 

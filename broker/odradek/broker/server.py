@@ -9,7 +9,14 @@ Ordering: as in Kafka, a connection's requests are handled one at a time, in arr
 producer connection land in the order sent and responses go back in request order. The reader keeps reading
 ahead (up to `queued.max.requests` frames), so pipelined requests cost no extra round trip.
 
-Zero copy: a response chunk may be a `FileRegion`; on plaintext connections it goes out with `loop.sendfile`.
+Channels (Kafka's ChannelBuilder): each listener has a security protocol (`listener.security.protocol.map`), and
+its `ChannelBuilder` decides how a connection is set up: the transport (plaintext today; TLS with the security
+issue) and the connection's `Authenticator` (PLAINTEXT: authenticated at once as `User:ANONYMOUS`). A listener
+whose protocol has no builder yet stops the broker at start-up with a ConfigError.
+
+Zero copy: a response chunk may be a `FileRegion`. On a plaintext transport it goes out with `os.sendfile`
+straight from the page cache to the socket; on any other transport (TLS) sendfile would bypass the encryption, so
+the region's bytes are read in bounded chunks and written through the transport.
 """
 
 from __future__ import annotations
@@ -19,11 +26,16 @@ import contextlib
 import logging
 import os
 import select
+import ssl
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from odradek.broker.auth.authenticator import Authenticator, plaintext_authenticator
+from odradek.broker.config.broker import Listener, SecurityProtocol
+from odradek.broker.config.definitions import ConfigError
 from odradek.broker.protocol.errors import ProtocolError
 from odradek.broker.protocol.frames import FileRegion
 
@@ -31,17 +43,73 @@ log = logging.getLogger(__name__)
 
 _SIZE = struct.Struct(">i")
 MIN_REQUEST_SIZE = 8  # api_key, api_version, correlation_id
+REGION_CHUNK_BYTES = 256 * 1024  # a file region sent through a non-plaintext transport is read this much at a time
 
 Chunk = bytes | bytearray | memoryview | FileRegion
 
 
+class ChannelBuilder(Protocol):
+    """How the connections of one listener are set up (Kafka's ChannelBuilder)."""
+
+    @property
+    def security_protocol(self) -> SecurityProtocol: ...
+
+    @property
+    def zero_copy(self) -> bool:
+        """Whether the transport is the raw socket, so that file regions may be sent with sendfile."""
+        ...
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context `asyncio.start_server` wraps connections in (None: plaintext)."""
+        ...
+
+    def authenticator(self, peer_host: str, listener: str) -> Authenticator:
+        """A new connection's authentication state."""
+        ...
+
+
+class PlaintextChannelBuilder:
+    """PLAINTEXT: the socket as it is, no authentication exchange, principal `User:ANONYMOUS`."""
+
+    security_protocol = SecurityProtocol.PLAINTEXT
+    zero_copy = True
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return None
+
+    def authenticator(self, peer_host: str, listener: str) -> Authenticator:
+        return plaintext_authenticator(peer_host, listener)
+
+
+NOT_IMPLEMENTED_PROTOCOL = (
+    "Listener {name} uses security protocol {protocol}, which is not implemented yet: only PLAINTEXT listeners are "
+    "served until the security issue (TLS, SASL and ACLs, issue 11) lands; map {name} to PLAINTEXT in "
+    "listener.security.protocol.map"
+)
+
+
+def channel_builder(listener: Listener) -> ChannelBuilder:
+    """The channel builder of a listener's security protocol (ConfigError for the ones not implemented yet)."""
+    if listener.security_protocol is SecurityProtocol.PLAINTEXT:
+        return PlaintextChannelBuilder()
+    raise ConfigError(NOT_IMPLEMENTED_PROTOCOL.format(name=listener.name, protocol=listener.security_protocol.name))
+
+
 @dataclass(slots=True)
 class ConnectionInfo:
+    """One connection: where it came from, on which listener, and its authentication (state and principal)."""
+
     connection_id: int
     peer_host: str
     peer_port: int
     listener: str
+    authenticator: Authenticator = field(default_factory=lambda: plaintext_authenticator("?", "PLAINTEXT"))
+    zero_copy: bool = True
     opened_monotonic: float = field(default_factory=time.monotonic)
+
+    @property
+    def security_protocol(self) -> SecurityProtocol:
+        return self.authenticator.security_protocol
 
 
 Dispatcher = Callable[[memoryview, ConnectionInfo], Awaitable[Sequence[Chunk] | None]]
@@ -59,10 +127,17 @@ class ConnectionClosed(Exception):
 
 
 class KafkaServer:
-    def __init__(self, dispatcher: Dispatcher, limits: ServerLimits, listener: str = "PLAINTEXT") -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        limits: ServerLimits,
+        listener: str = "PLAINTEXT",
+        channel: ChannelBuilder | None = None,
+    ) -> None:
         self._dispatch = dispatcher
         self._limits = limits
         self._listener = listener
+        self._channel: ChannelBuilder = channel or PlaintextChannelBuilder()
         self._server: asyncio.Server | None = None
         self._connections: dict[int, asyncio.Task[None]] = {}
         self._busy: set[int] = set()  # connections with a request being handled
@@ -76,7 +151,9 @@ class KafkaServer:
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (port 0 picks a free one) and return the bound port."""
-        self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True, limit=1 << 20)
+        self._server = await asyncio.start_server(
+            self._accept, host, port, reuse_address=True, limit=1 << 20, ssl=self._channel.ssl_context()
+        )
         sockets = self._server.sockets
         return int(sockets[0].getsockname()[1])
 
@@ -103,7 +180,11 @@ class KafkaServer:
             return
         peer = writer.get_extra_info("peername") or ("?", 0)
         self._next_id += 1
-        info = ConnectionInfo(self._next_id, str(peer[0]), int(peer[1]), self._listener)
+        host = str(peer[0])
+        authenticator = self._channel.authenticator(host, self._listener)
+        info = ConnectionInfo(
+            self._next_id, host, int(peer[1]), self._listener, authenticator, zero_copy=self._channel.zero_copy
+        )
         task = asyncio.current_task()
         assert task is not None
         self._connections[info.connection_id] = task
@@ -136,7 +217,7 @@ class KafkaServer:
                 try:
                     chunks = await self._dispatch(frame, info)
                     if chunks is not None and not writer.is_closing():
-                        await self._write(writer, chunks)
+                        await self._write(writer, chunks, info.zero_copy)
                 except ProtocolError as exc:
                     raise ConnectionClosed(f"malformed request: {exc}") from exc
                 finally:
@@ -166,7 +247,7 @@ class KafkaServer:
             with contextlib.suppress(asyncio.QueueFull):
                 frames.put_nowait(None)
 
-    async def _write(self, writer: asyncio.StreamWriter, chunks: Sequence[Chunk]) -> None:
+    async def _write(self, writer: asyncio.StreamWriter, chunks: Sequence[Chunk], zero_copy: bool = True) -> None:
         total = sum(chunk.size if isinstance(chunk, FileRegion) else len(chunk) for chunk in chunks)
         pending: list[bytes | bytearray | memoryview] = [_SIZE.pack(total)]
         try:
@@ -175,7 +256,7 @@ class KafkaServer:
                     if pending:
                         writer.writelines(pending)
                         pending = []
-                    await self._send_file(writer, chunk)
+                    await self._send_region(writer, chunk, zero_copy)
                 else:
                     pending.append(chunk)
             if pending:
@@ -186,24 +267,41 @@ class KafkaServer:
                 if isinstance(chunk, FileRegion):
                     chunk.close()
 
-    async def _send_file(self, writer: asyncio.StreamWriter, region: FileRegion) -> None:
-        """os.sendfile straight from the segment's page cache to the socket.
-
-        The transport's own buffer is flushed first so bytes stay in order. The first sendfile call runs on the
-        loop thread (non-blocking: it usually sends everything); a remainder left by a full socket buffer is sent
-        from a worker thread that polls the socket for writability, so the loop never blocks. uvloop has no
-        `loop.sendfile`, and this works the same on both loops.
-        """
+    async def _send_region(self, writer: asyncio.StreamWriter, region: FileRegion, zero_copy: bool) -> None:
+        """A file region, after the transport's own buffer so bytes stay in order: sendfile on a plaintext
+        transport (the channel says so, and the transport is not TLS), else read and written through the
+        transport in chunks of REGION_CHUNK_BYTES, each drained before the next is read."""
         await _flush_transport(writer)
         sock = writer.get_extra_info("socket")
-        if sock is None:
-            writer.write(region.read())
-            return
-        fd = sock.fileno()
+        if zero_copy and sock is not None and writer.get_extra_info("ssl_object") is None:
+            await self._send_file(sock.fileno(), region)
+        else:
+            await write_region(writer, region)
+
+    async def _send_file(self, fd: int, region: FileRegion) -> None:
+        """os.sendfile straight from the segment's page cache to the socket.
+
+        The first sendfile call runs on the loop thread (non-blocking: it usually sends everything); a remainder
+        left by a full socket buffer is sent from a worker thread that polls the socket for writability, so the
+        loop never blocks. uvloop has no `loop.sendfile`, and this works the same on both loops.
+        """
         sent = _sendfile_some(fd, region, 0)
         if sent < region.size:
             timeout_ms = int(self._limits.idle_timeout_s * 1000)
             await asyncio.to_thread(_sendfile_rest, fd, region, sent, timeout_ms)
+
+
+async def write_region(writer: asyncio.StreamWriter, region: FileRegion, chunk_bytes: int = REGION_CHUNK_BYTES) -> None:
+    """A file region's bytes through the transport (TLS encrypts them), never more than `chunk_bytes` in memory
+    beyond what the transport buffers: a 100 MB fetch response is not read whole."""
+    done = 0
+    while done < region.size:
+        data = os.pread(region.fd, min(chunk_bytes, region.size - done), region.position + done)
+        if not data:
+            raise ConnectionClosed(f"file shrank under a fetch: sent {done} of {region.size} bytes")
+        writer.write(data)
+        await writer.drain()
+        done += len(data)
 
 
 def _close_if_peer_gone(read_task: asyncio.Task[None], writer: asyncio.StreamWriter) -> None:

@@ -52,8 +52,12 @@ def test_listeners_and_node_id() -> None:
     assert config.listeners[0].port == 19092
     assert config.advertised_listeners == config.listeners
     assert config.node_id == 7
-    with pytest.raises(ConfigError, match="only PLAINTEXT"):
-        _ = build([{"listeners": "SSL://h:1"}]).listeners
+    # An SSL listener is valid configuration (refused at start-up by the server's channel builder until TLS exists:
+    # tests/unit/config/test_listener_config.py); a name without a security protocol is not.
+    ssl = build([{"listeners": "SSL://h:1", "security.inter.broker.protocol": "SSL"}]).listeners[0]
+    assert (ssl.name, ssl.security_protocol.name) == ("SSL", "SSL")
+    with pytest.raises(ConfigError, match="No security protocol defined for listener CLIENT"):
+        _ = build([{"listeners": "CLIENT://h:1"}]).listeners
 
 
 def test_configuration_docs_are_generated_from_the_declarations() -> None:

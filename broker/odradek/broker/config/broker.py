@@ -12,6 +12,7 @@ dynamically wins over a static `log.retention.hours`).
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,21 +31,65 @@ from odradek.broker.config.definitions import (
 ENV_PREFIX = "ODRADEK_"
 
 
+class SecurityProtocol(enum.IntEnum):
+    """Kafka's SecurityProtocol, with its ids: how a listener's connections are set up and authenticated."""
+
+    PLAINTEXT = 0
+    SSL = 1
+    SASL_PLAINTEXT = 2
+    SASL_SSL = 3
+
+    @classmethod
+    def for_name(cls, name: str, config_name: str) -> SecurityProtocol:
+        try:
+            return cls[name.strip().upper()]
+        except KeyError:
+            raise ConfigError(f"Invalid security protocol `{name.strip()}` defined in {config_name}") from None
+
+
+def parse_security_protocol_map(text: str) -> dict[str, SecurityProtocol]:
+    """`listener.security.protocol.map`: `NAME:PROTOCOL` pairs separated by commas; names are upper-cased (Kafka's
+    ListenerName.normalised) and may appear once each."""
+    result: dict[str, SecurityProtocol] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, colon, protocol = item.partition(":")
+        if not colon or not name.strip() or not protocol.strip():
+            raise ConfigError(
+                f"Error parsing configuration property '{PROTOCOL_MAP_KEY}': entry {item!r} is not NAME:PROTOCOL"
+            )
+        key = name.strip().upper()
+        if key in result:
+            raise ConfigError(f"Error parsing configuration property '{PROTOCOL_MAP_KEY}': {key} appears twice")
+        result[key] = SecurityProtocol.for_name(protocol, PROTOCOL_MAP_KEY)
+    return result
+
+
+PROTOCOL_MAP_KEY = "listener.security.protocol.map"
+
+
 @dataclass(frozen=True, slots=True)
 class Listener:
+    """One `NAME://host:port` of `listeners` or `advertised.listeners`, with the security protocol its name maps
+    to in `listener.security.protocol.map`. An empty host binds every interface (0.0.0.0)."""
+
     name: str
     host: str
     port: int
+    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
 
     @classmethod
-    def parse(cls, text: str) -> Listener:
+    def parse(cls, text: str, protocols: Mapping[str, SecurityProtocol]) -> Listener:
         name, sep, address = text.partition("://")
         host, colon, port = address.rpartition(":")
-        if not sep or not colon or not port.isdigit():
-            raise ConfigError(f"Invalid listener {text!r}: expected NAME://host:port")
-        if name.upper() != "PLAINTEXT":
-            raise ConfigError(f"Listener {text!r}: only PLAINTEXT listeners are supported so far")
-        return cls(name.upper(), host.strip("[]") or "0.0.0.0", int(port))
+        if not sep or not name or not colon or not port.isdigit():
+            raise ConfigError(f"Unable to parse {text} to a broker endpoint: expected NAME://host:port")
+        name = name.upper()
+        protocol = protocols.get(name)
+        if protocol is None:
+            raise ConfigError(f"No security protocol defined for listener {name} (see {PROTOCOL_MAP_KEY})")
+        return cls(name, host.strip("[]") or "0.0.0.0", int(port), protocol)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +144,15 @@ class BrokerConfig:
         return [Path(self.get_str("log.dir") or "./data")]
 
     @property
+    def listener_security_protocol_map(self) -> dict[str, SecurityProtocol]:
+        return parse_security_protocol_map(self.get_str(PROTOCOL_MAP_KEY) or "")
+
+    @property
     def listeners(self) -> list[Listener]:
         value = self.get("listeners")
         assert isinstance(value, list)
-        return [Listener.parse(item) for item in value]
+        protocols = self.listener_security_protocol_map
+        return [Listener.parse(item, protocols) for item in value]
 
     @property
     def advertised_listeners(self) -> list[Listener]:
@@ -110,7 +160,31 @@ class BrokerConfig:
         if not value:
             return self.listeners
         assert isinstance(value, list)
-        return [Listener.parse(item) for item in value]
+        protocols = self.listener_security_protocol_map
+        return [Listener.parse(item, protocols) for item in value]
+
+    @property
+    def inter_broker_listener(self) -> tuple[str, SecurityProtocol]:
+        """The listener brokers use to talk to each other and its security protocol (Kafka's
+        getInterBrokerListenerNameAndSecurityProtocol): `inter.broker.listener.name` if set, else the listener named
+        after `security.inter.broker.protocol`."""
+        name = self.get_str("inter.broker.listener.name")
+        if name is None:
+            protocol = SecurityProtocol.for_name(
+                self.get_str("security.inter.broker.protocol") or "", "security.inter.broker.protocol"
+            )
+            return protocol.name, protocol
+        if "security.inter.broker.protocol" in self.explicit:
+            raise ConfigError(
+                "Only one of inter.broker.listener.name and security.inter.broker.protocol should be set."
+            )
+        found = self.listener_security_protocol_map.get(name.strip().upper())
+        if found is None:
+            raise ConfigError(
+                f"Listener with name {name.strip().upper()} defined in inter.broker.listener.name not found in "
+                f"{PROTOCOL_MAP_KEY}."
+            )
+        return name.strip().upper(), found
 
     @property
     def rack(self) -> str | None:
@@ -188,10 +262,37 @@ def build(raw_layers: Iterable[Mapping[str, str]]) -> BrokerConfig:
         )
     explicit = {key: BROKER_BY_NAME[key].parse(raw) for key, raw in merged.items()}
     config = BrokerConfig(explicit)
-    for listener in config.listeners + config.advertised_listeners:
+    _validate_listeners(config)
+    return config
+
+
+def _validate_listeners(config: BrokerConfig) -> None:
+    """Kafka's listener checks (KafkaConfig.validateValues, SocketServerConfigs): every listener name mapped to a
+    security protocol, names and ports unique among `listeners`, advertised names a subset of them, the
+    inter-broker listener among the advertised ones."""
+    listeners, advertised = config.listeners, config.advertised_listeners
+    for listener in listeners + advertised:
         if not 0 <= listener.port <= 65535:
             raise ConfigError(f"Invalid listener port {listener.port}")
-    return config
+    names = [listener.name for listener in listeners]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Each listener must have a different name, listeners: {','.join(names)}")
+    ports = [listener.port for listener in listeners if listener.port != 0]
+    if len(set(ports)) != len(ports):
+        raise ConfigError(f"Each listener must have a different port, listeners: {','.join(names)}")
+    advertised_names = {listener.name for listener in advertised}
+    if not advertised_names <= set(names):
+        raise ConfigError(
+            "advertised.listeners listener names must be equal to or a subset of the ones defined in listeners. "
+            f"Found {','.join(sorted(advertised_names))}. The valid options based on the current configuration are "
+            f"{','.join(names)}"
+        )
+    inter_broker, _ = config.inter_broker_listener
+    if inter_broker not in advertised_names:
+        raise ConfigError(
+            "inter.broker.listener.name must be a listener name defined in advertised.listeners. The valid options "
+            f"based on currently configured listeners are {','.join(sorted(advertised_names))}"
+        )
 
 
 def load(

@@ -147,6 +147,7 @@ def one_of(*allowed: str) -> Validator:
 COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 CLEANUP_POLICIES = ("delete", "compact")
 TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime")
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")  # Kafka's SecurityProtocol names
 
 
 def _key(
@@ -341,9 +342,34 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         "listeners",
         T.LIST,
         ["PLAINTEXT://127.0.0.1:9092"],
-        "Addresses the broker listens on, as NAME://host:port (only PLAINTEXT for now).",
+        "Addresses the broker listens on, as NAME://host:port; each NAME must be mapped in "
+        "listener.security.protocol.map (only PLAINTEXT listeners are served for now).",
     ),
-    ConfigKey("advertised.listeners", T.LIST, None, "Addresses given to clients in Metadata; defaults to listeners."),
+    ConfigKey(
+        "advertised.listeners",
+        T.LIST,
+        None,
+        "Addresses given to clients in Metadata, NAME://host:port; defaults to listeners. A client is answered with "
+        "the addresses of the listener it connected to.",
+    ),
+    ConfigKey(
+        "listener.security.protocol.map",
+        T.STRING,
+        ",".join(f"{p}:{p}" for p in SECURITY_PROTOCOLS),
+        "Security protocol of each listener name, as NAME:PROTOCOL pairs (e.g. CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT).",
+    ),
+    ConfigKey(
+        "inter.broker.listener.name",
+        T.STRING,
+        None,
+        "Listener used between brokers; must be advertised. Set it or security.inter.broker.protocol, not both.",
+    ),
+    ConfigKey(
+        "security.inter.broker.protocol",
+        T.STRING,
+        "PLAINTEXT",
+        "Security protocol between brokers when inter.broker.listener.name is not set (the listener of that name).",
+    ),
     ConfigKey("log.dirs", T.LIST, None, "Data directories; a new partition goes to the one with fewest partitions."),
     ConfigKey("log.dir", T.STRING, "./data", "Data directory used when log.dirs is not set."),
     ConfigKey(
@@ -508,6 +534,8 @@ assert len(BROKER_BY_NAME) == len(BROKER_KEYS), "a broker key is declared twice"
 # altering them answers "Cannot update these configs dynamically" (docs/not-implemented.md).
 KAFKA_UPDATE_MODES_NOT_LIVE: Mapping[str, UpdateMode] = {
     "listeners": UpdateMode.PER_BROKER,
+    "advertised.listeners": UpdateMode.PER_BROKER,
+    "listener.security.protocol.map": UpdateMode.PER_BROKER,
     "log.cleaner.backoff.ms": UpdateMode.CLUSTER_WIDE,
 }
 assert all(name in BROKER_BY_NAME and not BROKER_BY_NAME[name].dynamic for name in KAFKA_UPDATE_MODES_NOT_LIVE)

@@ -1,12 +1,14 @@
 """AlterConfigs (key 33), v0-2: replace a resource's whole set of configs (the legacy, non-incremental API).
 
 A topic resource's overrides, or a broker resource's dynamic configs ("<id>" or "" for the cluster-wide default):
-keys left out of the request are removed, as Kafka does.
+keys left out of the request are removed, as Kafka does. Authorization as IncrementalAlterConfigs: ALTER_CONFIGS
+on the cluster (broker resources) or the topic, CLUSTER_ or TOPIC_AUTHORIZATION_FAILED with no message.
 """
 
 from __future__ import annotations
 
-from odradek.broker.handlers.configs import SET, alter_resource
+from odradek.broker.auth.authorizer import AclOperation
+from odradek.broker.handlers.configs import SET, alter_resource, config_authorization_error
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.protocol.messages.alter_configs_request import AlterConfigsRequest
 from odradek.broker.protocol.messages.alter_configs_response import (
@@ -22,14 +24,20 @@ async def handle(request: AlterConfigsRequest, ctx: RequestContext) -> AlterConf
     responses = []
     for resource in request.resources:
         entries = [(c.name, SET, c.value) for c in resource.configs]
-        error, message = await alter_resource(
-            ctx.services,
-            resource.resource_type,
-            resource.resource_name,
-            entries,
-            request.validate_only,
-            legacy=True,
+        denied = config_authorization_error(
+            ctx, resource.resource_type, resource.resource_name, AclOperation.ALTER_CONFIGS
         )
+        if denied is not None:
+            error, message = denied, None  # Kafka's configsAuthorizationApiError: no message
+        else:
+            error, message = await alter_resource(
+                ctx.services,
+                resource.resource_type,
+                resource.resource_name,
+                entries,
+                request.validate_only,
+                legacy=True,
+            )
         responses.append(
             AlterConfigsResourceResponse(
                 error_code=error,

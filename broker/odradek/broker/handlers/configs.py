@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.config.definitions import BROKER_BY_NAME, TOPIC_BY_NAME, ConfigError, ConfigKey, ConfigType
 from odradek.broker.config.dynamic import dynamic_refusal
 from odradek.broker.config.topic import parse_topic_configs
-from odradek.broker.handlers.context import BrokerServices
+from odradek.broker.handlers.context import BrokerServices, RequestContext
 from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.protocol.errors import ErrorCode
 
@@ -36,6 +37,26 @@ class ResourceError(Exception):
         super().__init__(message)
         self.error_code = error_code
         self.message = message
+
+
+# Kafka's default messages of the two errors (Errors.X.message()), which DescribeConfigs puts in the response.
+AUTHORIZATION_MESSAGES = {
+    ErrorCode.CLUSTER_AUTHORIZATION_FAILED: "Cluster authorization failed.",
+    ErrorCode.TOPIC_AUTHORIZATION_FAILED: "Topic authorization failed.",
+}
+
+
+def config_authorization_error(
+    ctx: RequestContext, resource_type: int, name: str, operation: AclOperation
+) -> ErrorCode | None:
+    """DESCRIBE_CONFIGS or ALTER_CONFIGS on the resource, as KafkaApis asks: a BROKER resource's configs are the
+    cluster's (CLUSTER_AUTHORIZATION_FAILED), a TOPIC's the topic's (TOPIC_AUTHORIZATION_FAILED); None if allowed or
+    the type is not one of them (refused later as unsupported)."""
+    if resource_type == BROKER and not ctx.authorize(operation, ResourceType.CLUSTER):
+        return ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    if resource_type == TOPIC and not ctx.authorize(operation, ResourceType.TOPIC, name):
+        return ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    return None
 
 
 def check_broker_resource(services: BrokerServices, name: str, *, alter: bool = False) -> None:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from odradek.broker.config.broker import BrokerConfig
+from odradek.broker.auth.authorizer import (
+    CLUSTER_NAME,
+    SUPPORTED_OPERATIONS,
+    AclOperation,
+    Action,
+    AllowEverythingAuthorizer,
+    AuthorizationResult,
+    Authorizer,
+    ResourcePattern,
+    ResourceType,
+    operations_bit_field,
+)
+from odradek.broker.auth.principal import ANONYMOUS, KafkaPrincipal
+from odradek.broker.config.broker import BrokerConfig, SecurityProtocol
+from odradek.broker.metadata.image import BrokerImage, Endpoint
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.headers import RequestHeader
 
@@ -41,6 +55,7 @@ class BrokerServices:
     now_ms: Callable[[], int]
     store_revision: Callable[[], int]
     group_coordinator: GroupCoordinator
+    authorizer: Authorizer = field(default_factory=AllowEverythingAuthorizer)
 
     @property
     def controller_id(self) -> int:
@@ -70,12 +85,91 @@ class BrokerServices:
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
+    """One request as a handler sees it: the header, the connection it came on (listener, security protocol,
+    principal) and the broker's services. It is also Kafka's AuthorizableRequestContext, handed to the authorizer.
+
+    `authorize` and `authorized` are where handlers ask the authorizer, at the points KafkaApis does; each handler
+    maps a denial to its API's error code (TOPIC_, GROUP_, CLUSTER_AUTHORIZATION_FAILED)."""
+
     header: RequestHeader
     client_host: str
     connection_id: int
     listener: str
     services: BrokerServices
+    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    principal: KafkaPrincipal = ANONYMOUS
 
     @property
     def version(self) -> int:
         return self.header.api_version
+
+    # AuthorizableRequestContext
+    @property
+    def listener_name(self) -> str:
+        return self.listener
+
+    @property
+    def client_address(self) -> str:
+        return self.client_host
+
+    @property
+    def request_type(self) -> int:
+        return self.header.api_key
+
+    @property
+    def request_version(self) -> int:
+        return self.header.api_version
+
+    @property
+    def client_id(self) -> str | None:
+        return self.header.client_id
+
+    @property
+    def correlation_id(self) -> int:
+        return self.header.correlation_id
+
+    def authorize(
+        self,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: str = CLUSTER_NAME,
+        *,
+        reference_count: int = 1,
+        log_if_denied: bool = True,
+    ) -> bool:
+        """Whether the principal may do `operation` on the named resource (Kafka's AuthHelper.authorize)."""
+        action = Action(operation, ResourcePattern(resource_type, name), reference_count, True, log_if_denied)
+        return self.services.authorizer.authorize(self, [action])[0] is AuthorizationResult.ALLOWED
+
+    def authorized(
+        self, operation: AclOperation, resource_type: ResourceType, names: Iterable[str], *, log_if_denied: bool = True
+    ) -> set[str]:
+        """The names among `names` the principal may do `operation` on, one check per distinct name with the
+        number of times it was named (Kafka's AuthHelper.filterByAuthorized)."""
+        counts: dict[str, int] = {}
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+        actions = [
+            Action(operation, ResourcePattern(resource_type, name), count, True, log_if_denied)
+            for name, count in counts.items()
+        ]
+        results = self.services.authorizer.authorize(self, actions) if actions else []
+        return {a.resource.name for a, r in zip(actions, results, strict=True) if r is AuthorizationResult.ALLOWED}
+
+    def authorized_operations(self, resource_type: ResourceType, name: str = CLUSTER_NAME) -> int:
+        """The bit field of the operations allowed on a resource, among those its type supports (Kafka's
+        AuthHelper.authorizedOperations; audit logging off, as there)."""
+        supported = SUPPORTED_OPERATIONS[resource_type]
+        actions = [Action(op, ResourcePattern(resource_type, name), 1, False, False) for op in supported]
+        results = self.services.authorizer.authorize(self, actions)
+        return operations_bit_field(
+            a.operation for a, r in zip(actions, results, strict=True) if r is AuthorizationResult.ALLOWED
+        )
+
+    def endpoint(self, broker: BrokerImage) -> Endpoint | None:
+        """The broker's endpoint on the listener this request came in on, None if it has no such listener (Kafka
+        answers with the request's listener: a client of the INTERNAL listener is told INTERNAL addresses). A
+        broker registered without listeners is reached at its host:port on any listener."""
+        if not broker.listeners:
+            return Endpoint(self.listener, broker.host, broker.port, self.security_protocol.name)
+        return next((e for e in broker.listeners if e.name == self.listener), None)

@@ -4,7 +4,8 @@ A count not above the current one is INVALID_PARTITIONS; assignments must list o
 partition (INVALID_REPLICA_ASSIGNMENT otherwise); validate_only checks without changing anything. More than 10,000
 new partitions in one request are refused with POLICY_VIOLATION for every topic, as Kafka's controller does.
 As CreateTopics, the response waits for this broker to create the new logs at most `timeout_ms` and at most 10 s,
-and is answered without error after that.
+and is answered without error after that. Authorization: ALTER on the topic, else TOPIC_AUTHORIZATION_FAILED
+"The topic authorization is failed." (Kafka's wording).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext, replica_wait_s
 from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.protocol.errors import ErrorCode
@@ -50,11 +52,15 @@ async def handle(request: CreatePartitionsRequest, ctx: RequestContext) -> Creat
         )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + replica_wait_s(request.timeout_ms)
+    allowed = ctx.authorized(AclOperation.ALTER, ResourceType.TOPIC, names)
     for topic in request.topics:
         result = CreatePartitionsTopicResult(name=topic.name)
         if names[topic.name] > 1:
             result.error_code = ErrorCode.INVALID_REQUEST
             result.error_message = "Duplicate topic in the request"
+        elif topic.name not in allowed:
+            result.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            result.error_message = "The topic authorization is failed."
         else:
             assignments = [list(a.broker_ids) for a in topic.assignments] if topic.assignments else None
             try:

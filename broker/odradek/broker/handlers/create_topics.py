@@ -11,6 +11,11 @@ keeps serving), for the whole request at most `timeout_ms` and at most 10 s (`MA
 `timeout_ms` is 0, librdkafka's default). Past that the topics are created all the same and answered without
 error, as KRaft answers once the topic is committed; Metadata reports the partitions whose log is not there yet
 LEADER_NOT_AVAILABLE.
+
+Authorization (KafkaApis / ControllerApis.createTopics): CREATE on the cluster allows every topic, else CREATE on
+each topic; a denied topic is TOPIC_AUTHORIZATION_FAILED "Authorization failed.". A created topic the principal
+may not DESCRIBE_CONFIGS is answered without its configs, partitions and replication factor, with
+topic_config_error_code TOPIC_AUTHORIZATION_FAILED.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.config.definitions import ConfigError
 from odradek.broker.config.topic import describe_topic, parse_topic_configs
 from odradek.broker.handlers.context import RequestContext, replica_wait_s
@@ -57,6 +63,12 @@ async def handle(request: CreateTopicsRequest, ctx: RequestContext) -> CreateTop
     results = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + replica_wait_s(request.timeout_ms)
+    names = [topic.name for topic in unique]
+    if ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER, log_if_denied=False):
+        creatable = set(names)
+    else:
+        creatable = ctx.authorized(AclOperation.CREATE, ResourceType.TOPIC, names)
+    describable = ctx.authorized(AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, creatable, log_if_denied=False)
     for topic in request.topics:
         if seen[topic.name] > 1:
             results.append(
@@ -67,7 +79,23 @@ async def handle(request: CreateTopicsRequest, ctx: RequestContext) -> CreateTop
                 )
             )
             continue
-        results.append(await _create(topic, request.validate_only, ctx, deadline - loop.time()))
+        if topic.name not in creatable:
+            results.append(
+                CreatableTopicResult(
+                    name=topic.name,
+                    error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                    error_message="Authorization failed.",
+                )
+            )
+            continue
+        result = await _create(topic, request.validate_only, ctx, deadline - loop.time())
+        if topic.name not in describable and result.error_code == ErrorCode.NONE:
+            result = CreatableTopicResult(
+                name=result.name,
+                topic_id=result.topic_id,
+                topic_config_error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+            )
+        results.append(result)
     return CreateTopicsResponse(topics=results)
 
 

@@ -3,6 +3,9 @@
 Refused with TOPIC_DELETION_DISABLED when `delete.topic.enable=false`. The partitions stop being served at once;
 their logs are renamed `<topic>-<n>.<uuid>-delete` in a worker thread (the answer waits for it, at most
 `timeout_ms` and 10 s) and removed by the log manager after file.delete.delay.ms.
+
+Authorization (KafkaApis.handleDeleteTopicsRequest): DELETE on each topic, TOPIC_AUTHORIZATION_FAILED if denied;
+a topic named by id also needs DESCRIBE, and without it the name is left out of the answer.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext, replica_wait_s
 from odradek.broker.metadata.controller import ControllerError
 from odradek.broker.protocol.errors import ErrorCode
@@ -38,7 +42,13 @@ async def handle(request: DeleteTopicsRequest, ctx: RequestContext) -> DeleteTop
                 results.append(result)
                 continue
             name = result.name = found.name
-        if not services.config.get_bool("delete.topic.enable"):
+            if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+                result.name, result.error_code = None, ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                results.append(result)
+                continue
+        if not ctx.authorize(AclOperation.DELETE, ResourceType.TOPIC, name):
+            result.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        elif not services.config.get_bool("delete.topic.enable"):
             result.error_code = ErrorCode.TOPIC_DELETION_DISABLED
         else:
             try:

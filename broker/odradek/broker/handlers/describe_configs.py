@@ -4,16 +4,21 @@ Every declared key is listed (`configuration_keys` filters); topic values resolv
 synonym (`log.retention.ms`, ...) from the dynamic per-broker, dynamic cluster-wide default and static layers,
 then the default, and the synonyms list shows that chain in Kafka's order. The broker resource "<id>" lists every
 broker key with its value in force; the cluster-wide default resource "" lists only the keys set there.
+Authorization: DESCRIBE_CONFIGS on the cluster for a broker resource, on the topic for a topic resource
+(CLUSTER_/TOPIC_AUTHORIZATION_FAILED with Kafka's message, no configs).
 """
 
 from __future__ import annotations
 
+from odradek.broker.auth.authorizer import AclOperation
 from odradek.broker.config.topic import ConfigEntry, describe_broker, describe_broker_default, describe_topic
 from odradek.broker.handlers.configs import (
+    AUTHORIZATION_MESSAGES,
     BROKER,
     TOPIC,
     ResourceError,
     check_broker_resource,
+    config_authorization_error,
     topic_overrides,
 )
 from odradek.broker.handlers.context import RequestContext
@@ -37,6 +42,13 @@ async def handle(request: DescribeConfigsRequest, ctx: RequestContext) -> Descri
     results = []
     for resource in request.resources:
         result = DescribeConfigsResult(resource_type=resource.resource_type, resource_name=resource.resource_name)
+        denied = config_authorization_error(
+            ctx, resource.resource_type, resource.resource_name, AclOperation.DESCRIBE_CONFIGS
+        )
+        if denied is not None:
+            result.error_code, result.error_message = denied, AUTHORIZATION_MESSAGES[denied]
+            results.append(result)
+            continue
         try:
             entries = _entries(resource, ctx)
         except ResourceError as exc:

@@ -2,10 +2,13 @@
 
 Member metadata, assignment and the protocol name are given only while the group is Stable, as Kafka does.
 An unknown group is described as state Dead with error NONE before v6, GROUP_ID_NOT_FOUND from v6.
+Authorization: DESCRIBE on each group, else that group is GROUP_AUTHORIZATION_FAILED; authorized operations are
+the group's allowed operations (READ, DESCRIBE, DELETE bits) when asked for.
 """
 
 from __future__ import annotations
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator
 from odradek.broker.protocol.errors import ErrorCode
@@ -19,14 +22,14 @@ from odradek.broker.protocol.messages.describe_groups_response import (
 API_KEY = 15
 VERSIONS = (0, 6)
 
-# Kafka's AclOperation bits a group supports (DELETE 6, READ 3, DESCRIBE 8); everyone is allowed until ACLs exist.
-GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
-
 
 async def handle(request: DescribeGroupsRequest, ctx: RequestContext) -> DescribeGroupsResponse:
     coord = coordinator(ctx)
     groups = []
     for group_id in request.groups:
+        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            groups.append(DescribedGroup(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, group_id=group_id))
+            continue
         d = coord.describe_group(group_id)
         error = d.error
         if error == ErrorCode.GROUP_ID_NOT_FOUND and ctx.version < 6:
@@ -50,7 +53,7 @@ async def handle(request: DescribeGroupsRequest, ctx: RequestContext) -> Describ
                     )
                     for m in d.members
                 ],
-                authorized_operations=GROUP_OPERATIONS
+                authorized_operations=ctx.authorized_operations(ResourceType.GROUP, group_id)
                 if request.include_authorized_operations and error == ErrorCode.NONE
                 else -(2**31),
             )

@@ -7,6 +7,10 @@
 - A handler returns a response message, `None` (no response, Produce acks=0) or `Encoded` chunks (Fetch builds
   its own body so record data can be sent with sendfile).
 - The response header is v1 for flexible versions, except ApiVersions whose header is always v0.
+- Authentication gate: until the connection's authenticator completes, only ApiVersions, SaslHandshake and
+  SaslAuthenticate are handled; any other request closes the connection (Kafka's SaslServerAuthenticator raises
+  IllegalSaslStateException and drops it), before the body is decoded. PLAINTEXT connections are authenticated
+  from the start, so the gate matters from the SASL listeners of the security issue on.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+from odradek.broker.auth.authenticator import Authenticator
 from odradek.broker.handlers.context import BrokerServices, RequestContext
 from odradek.broker.handlers.registry import Registry
 from odradek.broker.protocol.errors import ErrorCode, ProtocolError
@@ -33,6 +39,24 @@ API_VERSIONS_KEY = 18
 Chunk = bytes | bytearray | memoryview | FileRegion
 
 
+class Connection(Protocol):
+    """What the dispatcher needs of a connection (the server's ConnectionInfo)."""
+
+    @property
+    def connection_id(self) -> int: ...
+    @property
+    def peer_host(self) -> str: ...
+    @property
+    def listener(self) -> str: ...
+    @property
+    def authenticator(self) -> Authenticator: ...
+
+
+class IllegalSaslState(ProtocolError):
+    """A request other than ApiVersions/SaslHandshake/SaslAuthenticate before authentication: the connection is
+    closed (Kafka's IllegalSaslStateException)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """A response body already encoded by its handler (without the response header)."""
@@ -45,9 +69,15 @@ class Dispatcher:
         self._registry = registry
         self._services = services
 
-    async def __call__(self, frame: memoryview, connection: object) -> Sequence[Chunk] | None:
+    async def __call__(self, frame: memoryview, connection: Connection) -> Sequence[Chunk] | None:
         started = time.monotonic()
         header, body_offset = decode_request_header(frame)
+        authenticator = connection.authenticator
+        if not authenticator.allows(header.api_key):
+            raise IllegalSaslState(
+                f"Unexpected Kafka request of type {header.api_key} during SASL handshake "
+                f"(connection {connection.connection_id} is {authenticator.state.value})"
+            )
         spec = self._registry.get(header.api_key)
         if spec is None:
             raise ProtocolError(f"unknown API key {header.api_key}")
@@ -58,10 +88,12 @@ class Dispatcher:
         request = spec.request_module.decode(Reader(frame[body_offset:]), header.api_version)
         context = RequestContext(
             header,
-            getattr(connection, "peer_host", "?"),
-            getattr(connection, "connection_id", 0),
-            getattr(connection, "listener", "PLAINTEXT"),
+            connection.peer_host,
+            connection.connection_id,
+            connection.listener,
             self._services,
+            authenticator.security_protocol,
+            authenticator.principal,
         )
         metrics = self._services.metrics
         try:

@@ -3,10 +3,16 @@
 The coordinator of a group is the leader of its `__consumer_offsets` partition, which is created on the first
 lookup. Transaction coordinators (key_type 1) are not served yet: COORDINATOR_NOT_AVAILABLE. An unknown key type
 is INVALID_REQUEST; an empty key is answered like any other (Kafka maps it to partition 0).
+
+The coordinator is given with its endpoint on the request's listener; a coordinator without that listener is
+COORDINATOR_NOT_AVAILABLE, as Kafka's getAliveBrokerNode(leader, listener) finding none. Authorization: DESCRIBE
+on the group (GROUP_AUTHORIZATION_FAILED) or on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+before anything else, so that `__consumer_offsets` is not created for a principal that may not use it.
 """
 
 from __future__ import annotations
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator_partition, ensure_offsets_topic
 from odradek.broker.protocol.errors import ErrorCode
@@ -25,6 +31,12 @@ async def _find(ctx: RequestContext, key: str, key_type: int) -> Coordinator:
     if key_type not in (GROUP, TRANSACTION):
         result.error_code = ErrorCode.INVALID_REQUEST
         return result
+    if key_type == GROUP and not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, key):
+        result.error_code = ErrorCode.GROUP_AUTHORIZATION_FAILED
+        return result
+    if key_type == TRANSACTION and not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
+        result.error_code = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        return result
     if key_type == TRANSACTION:
         result.error_code = ErrorCode.COORDINATOR_NOT_AVAILABLE
         result.error_message = "transactions are not supported yet"
@@ -32,12 +44,11 @@ async def _find(ctx: RequestContext, key: str, key_type: int) -> Coordinator:
     error = await ensure_offsets_topic(services)
     partition = coordinator_partition(services, key) if error == ErrorCode.NONE else None
     broker = services.metadata.image.brokers.get(partition.leader) if partition is not None else None
-    if broker is None:
+    endpoint = ctx.endpoint(broker) if broker is not None else None
+    if broker is None or endpoint is None:
         result.error_code = ErrorCode.COORDINATOR_NOT_AVAILABLE
         return result
-    endpoint = next((e for e in broker.listeners if e.name == ctx.listener), None)
-    host, port = (endpoint.host, endpoint.port) if endpoint is not None else (broker.host, broker.port)
-    result.node_id, result.host, result.port = broker.broker_id, host, port
+    result.node_id, result.host, result.port = broker.broker_id, endpoint.host, endpoint.port
     return result
 
 

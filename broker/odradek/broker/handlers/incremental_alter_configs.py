@@ -2,11 +2,14 @@
 
 A topic resource's overrides, or a broker resource's dynamic configs ("<id>" or "" for the cluster-wide
 default). APPEND/SUBTRACT apply to list keys only (`cleanup.policy`, `log.cleanup.policy`).
+Authorization: ALTER_CONFIGS on the cluster (broker resources) or the topic; a denial is CLUSTER_ or
+TOPIC_AUTHORIZATION_FAILED for that resource, with no message (Kafka's configsAuthorizationApiError).
 """
 
 from __future__ import annotations
 
-from odradek.broker.handlers.configs import alter_resource
+from odradek.broker.auth.authorizer import AclOperation
+from odradek.broker.handlers.configs import alter_resource, config_authorization_error
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.protocol.messages.incremental_alter_configs_request import IncrementalAlterConfigsRequest
 from odradek.broker.protocol.messages.incremental_alter_configs_response import (
@@ -22,14 +25,20 @@ async def handle(request: IncrementalAlterConfigsRequest, ctx: RequestContext) -
     responses = []
     for resource in request.resources:
         entries = [(c.name, c.config_operation, c.value) for c in resource.configs]
-        error, message = await alter_resource(
-            ctx.services,
-            resource.resource_type,
-            resource.resource_name,
-            entries,
-            request.validate_only,
-            legacy=False,
+        denied = config_authorization_error(
+            ctx, resource.resource_type, resource.resource_name, AclOperation.ALTER_CONFIGS
         )
+        if denied is not None:
+            error, message = denied, None  # Kafka's configsAuthorizationApiError: no message
+        else:
+            error, message = await alter_resource(
+                ctx.services,
+                resource.resource_type,
+                resource.resource_name,
+                entries,
+                request.validate_only,
+                legacy=False,
+            )
         responses.append(
             AlterConfigsResourceResponse(
                 error_code=error,

@@ -3,13 +3,16 @@
 v0 has no rebalance timeout (the session timeout is used); from v4 a new dynamic member first gets
 MEMBER_ID_REQUIRED with its member id (KIP-394); v5 adds group.instance.id (KIP-345); v9 tells a static leader
 that rejoined a stable group to skip the assignment (KIP-814). v0/v1 stay served (KAFKA-19444).
+Authorization: READ on the group, else GROUP_AUTHORIZATION_FAILED.
 """
 
 from __future__ import annotations
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.group.coordinator import JoinRequest
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator
+from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.join_group_request import JoinGroupRequest
 from odradek.broker.protocol.messages.join_group_response import JoinGroupResponse, JoinGroupResponseMember
 
@@ -19,6 +22,8 @@ VERSIONS = (0, 9)
 
 async def handle(request: JoinGroupRequest, ctx: RequestContext) -> JoinGroupResponse:
     version = ctx.version
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return JoinGroupResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     rebalance_timeout = request.rebalance_timeout_ms if version >= 1 else request.session_timeout_ms
     result = await coordinator(ctx).join_group(
         JoinRequest(

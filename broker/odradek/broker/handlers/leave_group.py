@@ -1,11 +1,13 @@
 """LeaveGroup (key 13), v0-5: members leave (one member id before v3, a batch of members from v3).
 
 For v0-2 the single member's error is the response's error; from v3 each member has its own error and the
-top-level error is set only when the whole request failed (e.g. NOT_COORDINATOR).
+top-level error is set only when the whole request failed (e.g. NOT_COORDINATOR, or GROUP_AUTHORIZATION_FAILED
+without READ on the group).
 """
 
 from __future__ import annotations
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.group.coordinator import LeaveMember
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator
@@ -18,6 +20,8 @@ VERSIONS = (0, 5)
 
 
 async def handle(request: LeaveGroupRequest, ctx: RequestContext) -> LeaveGroupResponse:
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return LeaveGroupResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if ctx.version < 3:
         leaving = [LeaveMember(request.member_id, None)]
     else:

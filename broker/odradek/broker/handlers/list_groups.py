@@ -1,8 +1,13 @@
 """ListGroups (key 16), v0-5: the groups this broker coordinates; states filter (v4+, case-insensitive) and
-types filter (v5+: only "classic" groups exist here, so any other type filters everything out)."""
+types filter (v5+: only "classic" groups exist here, so any other type filters everything out).
+
+Authorization (KafkaApis.handleListGroupsRequest): DESCRIBE on the cluster lists every group, else only the groups
+the principal may DESCRIBE; never an error.
+"""
 
 from __future__ import annotations
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.group.state import STATE_BY_NAME, GroupState
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator
@@ -23,9 +28,13 @@ async def handle(request: ListGroupsRequest, ctx: RequestContext) -> ListGroupsR
             return ListGroupsResponse(groups=[])
     if ctx.version >= 5 and request.types_filter and GROUP_TYPE not in {t.lower() for t in request.types_filter}:
         return ListGroupsResponse(groups=[])
+    listed = coordinator(ctx).list_groups(states)
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, log_if_denied=False):
+        allowed = ctx.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, [g.group_id for g in listed])
+        listed = [g for g in listed if g.group_id in allowed]
     return ListGroupsResponse(
         groups=[
             ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state, group_type=GROUP_TYPE)
-            for g in coordinator(ctx).list_groups(states)
+            for g in listed
         ]
     )

@@ -2,11 +2,13 @@
 
 isolation_level 1 (read_committed) answers latest with the last stable offset. -4 (earliest local) is the
 earliest offset (no tiered storage); -5 (latest tiered) answers offset -1, as Kafka does without remote storage.
+Authorization: DESCRIBE on the topic, else TOPIC_AUTHORIZATION_FAILED for each of its partitions.
 Not implemented: v0's old_style_offsets (v0 is not served).
 """
 
 from __future__ import annotations
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.list_offsets_request import ListOffsetsRequest
@@ -25,10 +27,15 @@ async def handle(request: ListOffsetsRequest, ctx: RequestContext) -> ListOffset
     manager = ctx.services.replica_manager
     committed = request.isolation_level == 1
     topics = []
+    allowed = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, [t.name for t in request.topics])
     for topic in request.topics:
         partitions = []
         for part in topic.partitions:
             response = ListOffsetsPartitionResponse(partition_index=part.partition_index)
+            if topic.name not in allowed:
+                response.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                partitions.append(response)
+                continue
             try:
                 offset, timestamp, epoch = manager.list_offset(
                     topic.name, part.partition_index, part.timestamp, part.current_leader_epoch, committed

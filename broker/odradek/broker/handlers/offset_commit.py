@@ -5,10 +5,14 @@ resets); otherwise the member and generation must be current (UNKNOWN_MEMBER_ID,
 REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID). Partitions of topics that do not exist get
 UNKNOWN_TOPIC_OR_PARTITION; metadata over `offset.metadata.max.bytes` gets OFFSET_METADATA_TOO_LARGE.
 v2-4's retention_time_ms sets an expire timestamp as Kafka did. v10 (topic ids) is not served.
+Authorization (KafkaApis.handleOffsetCommitRequest): READ on the group, else every partition is
+GROUP_AUTHORIZATION_FAILED; then READ on each topic, else its partitions are TOPIC_AUTHORIZATION_FAILED (checked
+before the topic's existence).
 """
 
 from __future__ import annotations
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.group.coordinator import OffsetCommitEntry
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator
@@ -31,22 +35,32 @@ async def handle(request: OffsetCommitRequest, ctx: RequestContext) -> OffsetCom
     expire = now + request.retention_time_ms if ctx.version <= 4 and request.retention_time_ms >= 0 else -1
     errors: dict[tuple[str, int], ErrorCode] = {}
     entries: list[OffsetCommitEntry] = []
+    group_allowed = ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id)
+    readable = (
+        ctx.authorized(AclOperation.READ, ResourceType.TOPIC, [t.name for t in request.topics])
+        if group_allowed
+        else set()
+    )
     for topic in request.topics:
         known = image.topics.get(topic.name)
         for part in topic.partitions:
-            if known is None or part.partition_index not in known.partitions:
+            if not group_allowed:
+                errors[(topic.name, part.partition_index)] = ErrorCode.GROUP_AUTHORIZATION_FAILED
+            elif topic.name not in readable:
+                errors[(topic.name, part.partition_index)] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif known is None or part.partition_index not in known.partitions:
                 errors[(topic.name, part.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                continue
-            entries.append(
-                OffsetCommitEntry(
-                    topic.name,
-                    part.partition_index,
-                    part.committed_offset,
-                    part.committed_leader_epoch if ctx.version >= 6 else -1,
-                    part.committed_metadata,
-                    expire,
+            else:
+                entries.append(
+                    OffsetCommitEntry(
+                        topic.name,
+                        part.partition_index,
+                        part.committed_offset,
+                        part.committed_leader_epoch if ctx.version >= 6 else -1,
+                        part.committed_metadata,
+                        expire,
+                    )
                 )
-            )
     if entries:
         results = await coordinator(ctx).commit_offsets(
             request.group_id,

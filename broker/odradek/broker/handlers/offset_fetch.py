@@ -4,11 +4,14 @@ several groups in one request from v8.
 A partition without a committed offset answers offset -1, leader epoch -1 and empty metadata. Coordinator
 errors go to every partition for v1, to the top-level error for v2-7 and to the group's error from v8.
 require_stable has no effect until transactional offset commits exist. v10 (topic ids) is not served.
+Authorization (KafkaApis.handleOffsetFetchRequest): DESCRIBE on the group, else GROUP_AUTHORIZATION_FAILED where
+coordinator errors go; DESCRIBE on each topic: asked for all topics, the others are left out; asked by name, a
+denied topic's partitions are TOPIC_AUTHORIZATION_FAILED with offset -1.
 """
 
 from __future__ import annotations
 
-from odradek.broker.group.coordinator import GroupCoordinator
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator
 from odradek.broker.protocol.errors import ErrorCode
@@ -28,18 +31,23 @@ VERSIONS = (1, 9)
 Found = dict[str, list[tuple[int, int, int, str, ErrorCode]]]
 
 
-def _fetch(
-    coord: GroupCoordinator, group_id: str, wanted: list[tuple[str, list[int]]] | None
-) -> tuple[ErrorCode, Found]:
+def _fetch(ctx: RequestContext, group_id: str, wanted: list[tuple[str, list[int]]] | None) -> tuple[ErrorCode, Found]:
     partitions = None if wanted is None else [(t, p) for t, parts in wanted for p in parts]
-    error, rows = coord.fetch_offsets(group_id, partitions)
     found: Found = {}
+    if ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+        error, rows = coordinator(ctx).fetch_offsets(group_id, partitions)
+    else:
+        error, rows = ErrorCode.GROUP_AUTHORIZATION_FAILED, []
     if error != ErrorCode.NONE:
         for topic, index in partitions or []:
             found.setdefault(topic, []).append((index, -1, -1, "", error))
         return error, found
+    describable = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, [topic for topic, _, _ in rows])
     for topic, index, value in rows:
-        if value is None:
+        if topic not in describable:
+            if partitions is not None:  # asked by name: refused; asked for all: left out
+                found.setdefault(topic, []).append((index, -1, -1, "", ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+        elif value is None:
             found.setdefault(topic, []).append((index, -1, -1, "", ErrorCode.NONE))
         else:
             found.setdefault(topic, []).append(
@@ -49,13 +57,12 @@ def _fetch(
 
 
 async def handle(request: OffsetFetchRequest, ctx: RequestContext) -> OffsetFetchResponse:
-    coord = coordinator(ctx)
     version = ctx.version
     if version >= 8:
         groups = []
         for group in request.groups:
             wanted = None if group.topics is None else [(t.name, t.partition_indexes) for t in group.topics]
-            error, found = _fetch(coord, group.group_id, wanted)
+            error, found = _fetch(ctx, group.group_id, wanted)
             groups.append(
                 OffsetFetchResponseGroup(
                     group_id=group.group_id,
@@ -67,9 +74,13 @@ async def handle(request: OffsetFetchRequest, ctx: RequestContext) -> OffsetFetc
                             name=topic,
                             partitions=[
                                 OffsetFetchResponsePartitions(
-                                    partition_index=i, committed_offset=o, committed_leader_epoch=e, metadata=m
+                                    partition_index=i,
+                                    committed_offset=o,
+                                    committed_leader_epoch=e,
+                                    metadata=m,
+                                    error_code=err,
                                 )
-                                for i, o, e, m, _ in rows
+                                for i, o, e, m, err in rows
                             ],
                         )
                         for topic, rows in found.items()
@@ -78,7 +89,7 @@ async def handle(request: OffsetFetchRequest, ctx: RequestContext) -> OffsetFetc
             )
         return OffsetFetchResponse(groups=groups)
     wanted = None if request.topics is None else [(t.name, t.partition_indexes) for t in request.topics]
-    error, found = _fetch(coord, request.group_id, wanted)
+    error, found = _fetch(ctx, request.group_id, wanted)
     topics = [
         OffsetFetchResponseTopic(
             name=topic,
@@ -88,7 +99,7 @@ async def handle(request: OffsetFetchRequest, ctx: RequestContext) -> OffsetFetc
                     committed_offset=o,
                     committed_leader_epoch=e,
                     metadata=m,
-                    error_code=err if version < 2 else ErrorCode.NONE,
+                    error_code=err,  # NONE or TOPIC_AUTHORIZATION_FAILED from v2 (coordinator errors: top level)
                 )
                 for i, o, e, m, err in rows
             ],

@@ -1,10 +1,12 @@
 """SyncGroup (key 14), v0-5: the leader sends the assignment, every member receives its own.
 
 From v5 the protocol type and name are mandatory and checked against the group's (INCONSISTENT_GROUP_PROTOCOL).
+Authorization: READ on the group, else GROUP_AUTHORIZATION_FAILED.
 """
 
 from __future__ import annotations
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.groups import coordinator
 from odradek.broker.protocol.errors import ErrorCode
@@ -17,6 +19,8 @@ VERSIONS = (0, 5)
 
 async def handle(request: SyncGroupRequest, ctx: RequestContext) -> SyncGroupResponse:
     version = ctx.version
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return SyncGroupResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if version >= 5 and (request.protocol_type is None or request.protocol_name is None):
         return SyncGroupResponse(error_code=ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
     result = await coordinator(ctx).sync_group(

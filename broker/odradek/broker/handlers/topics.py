@@ -22,6 +22,8 @@ from odradek.broker.protocol.primitives import UUID_ZERO
 AUTO_CREATE_WAIT_S = 10.0
 
 Pending = Callable[[str, int], bool]
+# The error of a partition whose leader cannot be given to this client (its listener missing on the leader), or NONE.
+LeaderCheck = Callable[[int], ErrorCode]
 
 
 def pending_here(services: BrokerServices) -> Pending | None:
@@ -32,23 +34,30 @@ def pending_here(services: BrokerServices) -> Pending | None:
     return manager.is_pending
 
 
-def describe_topic(topic: TopicImage, pending: Pending | None = None) -> MetadataResponseTopic:
-    """The topic as Metadata describes it; `pending` partitions are LEADER_NOT_AVAILABLE with no leader."""
+def describe_topic(
+    topic: TopicImage, pending: Pending | None = None, leader_check: LeaderCheck | None = None
+) -> MetadataResponseTopic:
+    """The topic as Metadata describes it; `pending` partitions are LEADER_NOT_AVAILABLE with no leader, and so are
+    those whose leader `leader_check` refuses (with its error)."""
     return MetadataResponseTopic(
         error_code=0,
         name=topic.name,
         topic_id=uuid.UUID(topic.topic_id),
         is_internal=topic.name.startswith("__"),
-        partitions=[_describe_partition(p, pending) for _, p in sorted(topic.partitions.items())],
+        partitions=[_describe_partition(p, pending, leader_check) for _, p in sorted(topic.partitions.items())],
     )
 
 
-def _describe_partition(p: PartitionImage, pending: Pending | None) -> MetadataResponsePartition:
-    waiting = pending is not None and pending(p.topic, p.partition)
+def _describe_partition(
+    p: PartitionImage, pending: Pending | None, leader_check: LeaderCheck | None
+) -> MetadataResponsePartition:
+    error = ErrorCode.LEADER_NOT_AVAILABLE if pending is not None and pending(p.topic, p.partition) else ErrorCode.NONE
+    if error == ErrorCode.NONE and leader_check is not None:
+        error = leader_check(p.leader)
     return MetadataResponsePartition(
-        error_code=ErrorCode.LEADER_NOT_AVAILABLE if waiting else 0,
+        error_code=error,
         partition_index=p.partition,
-        leader_id=-1 if waiting else p.leader,
+        leader_id=-1 if error != ErrorCode.NONE else p.leader,
         leader_epoch=p.leader_epoch,
         replica_nodes=list(p.replicas),
         isr_nodes=list(p.isr),
@@ -60,14 +69,16 @@ def error_topic(name: str | None, error: ErrorCode, topic_id: uuid.UUID = UUID_Z
     return MetadataResponseTopic(error_code=error, name=name, topic_id=topic_id, partitions=[])
 
 
-async def auto_create(services: BrokerServices, name: str) -> MetadataResponseTopic:
+async def auto_create(
+    services: BrokerServices, name: str, leader_check: LeaderCheck | None = None
+) -> MetadataResponseTopic:
     if name == OFFSETS_TOPIC:
         # As Kafka does, the internal topic is created with its own settings, never the defaults.
         await ensure_offsets_topic(services)
         offsets = services.metadata.image.topics.get(name)
         if offsets is None:
             return error_topic(name, ErrorCode.LEADER_NOT_AVAILABLE)
-        return describe_topic(offsets, pending_here(services))
+        return describe_topic(offsets, pending_here(services), leader_check)
     config = services.config
     try:
         topic = await services.controller.create_topic(
@@ -82,9 +93,9 @@ async def auto_create(services: BrokerServices, name: str) -> MetadataResponseTo
         if exc.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
             existing = services.metadata.image.topics.get(name)
             if existing is not None:
-                return describe_topic(existing, pending_here(services))
+                return describe_topic(existing, pending_here(services), leader_check)
             return error_topic(name, ErrorCode.LEADER_NOT_AVAILABLE)
         return error_topic(name, ErrorCode(exc.error_code))
     await services.sync_replicas(AUTO_CREATE_WAIT_S)
     current = services.metadata.image.topics.get(name)
-    return describe_topic(current or topic, pending_here(services))
+    return describe_topic(current or topic, pending_here(services), leader_check)
