@@ -46,6 +46,7 @@ from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.partition import PartitionState
 from odradek.broker.replication.replica_manager import ReplicaAssignment, ReplicaManager
 from odradek.broker.server import KafkaServer, ServerLimits
+from odradek.broker.utils.time import SystemTime
 
 log = logging.getLogger("odradek.broker")
 
@@ -203,7 +204,7 @@ def group_coordinator(config: BrokerConfig, manager: ReplicaManager, cache: Meta
         topic = cache.image.topics.get(OFFSETS_TOPIC)
         return 0 if topic is None else len(topic.partitions)
 
-    return GroupCoordinator(group_config, storage, num_partitions, now_ms)
+    return GroupCoordinator(group_config, storage, num_partitions, SystemTime())
 
 
 def update_coordinator_partitions(coordinator: GroupCoordinator, manager: ReplicaManager, image: MetadataImage) -> None:
