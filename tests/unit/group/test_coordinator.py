@@ -400,3 +400,45 @@ async def test_requests_during_a_load_get_load_in_progress_and_a_resign_discards
     await c.wait_loaded()
     assert partition not in c.loaded and c.group("solo") is None
     assert c.fetch_offsets("solo", None)[0] == E.NOT_COORDINATOR
+
+
+async def test_a_commit_acknowledged_late_does_not_overwrite_a_newer_one() -> None:
+    """Appends are ordered but their acknowledgements need not be: the record later in the log wins, in memory as
+    on reload (removing the 'newer commit wins' check fails this test)."""
+    storage = MemoryLog()
+    c = await make(storage)
+    storage.hold_acks = True
+
+    async def commit(offset: int) -> list[ErrorCode]:
+        return await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, offset)])
+
+    older = asyncio.create_task(commit(5))
+    await settle()
+    newer = asyncio.create_task(commit(9))
+    await settle()
+    storage.release(1)
+    assert await newer == [E.NONE]
+    storage.release(0)
+    assert await older == [E.NONE]
+
+    def committed(coordinator: GroupCoordinator) -> int | None:
+        rows = coordinator.fetch_offsets("solo", [("t", 0)])[1]
+        value = rows[0][2]
+        return None if value is None else value.offset
+
+    assert committed(c) == 9
+    # A deletion acknowledged after a newer commit does not remove it either.
+    deletion = asyncio.create_task(c.delete_offsets("solo", [("t", 0)]))
+    await settle()
+    recommit = asyncio.create_task(commit(11))
+    await settle()
+    storage.release(3)
+    await recommit
+    storage.release(2)
+    assert await deletion == (E.NONE, [E.NONE])
+    assert committed(c) == 11
+    storage.hold_acks = False
+    c.close()
+    restarted = await make(storage)
+    assert committed(restarted) == 11
+    restarted.close()

@@ -194,10 +194,9 @@ class CoordinatorRuntime(Generic[ShardT]):
         del self._contexts[partition]
         if entry.load is not None and not entry.load.done():
             entry.load.cancel()
-        entry.context.timer.cancel_all()
         if entry.shard is not None:
             entry.shard.on_unloaded()
-            entry.context.timer.cancel_all()  # on_unloaded must not leave timers behind
+        entry.context.timer.cancel_all()  # after on_unloaded, which may still touch timers
         log.info("%s resigned partition %d", self.name, partition)
 
     async def _load(self, entry: _Partition[ShardT]) -> None:
@@ -217,7 +216,7 @@ class CoordinatorRuntime(Generic[ShardT]):
         finally:
             entry.load = None
         if self._partitions.get(partition) is not entry:
-            return  # resigned while loading: drop what was read
+            return  # resigned while loading (cancellation normally stops us first): drop what was read
         entry.shard = shard
         entry.status = PartitionStatus.ACTIVE
         shard.on_loaded()
