@@ -373,7 +373,9 @@ class GroupMetadataManager:
             group.protocol_name = None
             group.handle(Ev.JOIN_COMPLETED_EMPTY, now)
             log.info("group %s is empty at generation %d", group.group_id, group.generation_id)
-            self.context.spawn(self._store_group_logged(group), f"storing empty group {group.group_id}")
+            # The record is taken now: by the time the write runs, the group may have members again.
+            record = group.to_record()
+            self.context.spawn(self._store_record_logged(group.group_id, record), f"storing group {group.group_id}")
             return
         group.protocol_name = group.select_protocol()
         group.handle(Ev.JOIN_COMPLETED, now)
@@ -641,10 +643,12 @@ class GroupMetadataManager:
     # ==== persistence ==========================================================================================
 
     async def store_group(self, group: ClassicGroup) -> tuple[ErrorCode, int]:
-        record = group.to_record()
-        return await self.context.append([(encode_group_key(GroupKey(group.group_id)), encode_group_value(record))])
+        return await self._store_record(group.group_id, group.to_record())
 
-    async def _store_group_logged(self, group: ClassicGroup) -> None:
-        error, _ = await self.store_group(group)
+    async def _store_record(self, group_id: str, record: GroupRecord) -> tuple[ErrorCode, int]:
+        return await self.context.append([(encode_group_key(GroupKey(group_id)), encode_group_value(record))])
+
+    async def _store_record_logged(self, group_id: str, record: GroupRecord) -> None:
+        error, _ = await self._store_record(group_id, record)
         if error is not ErrorCode.NONE:
-            log.warning("could not store metadata of group %s: %s", group.group_id, error.name)
+            log.warning("could not store metadata of group %s: %s", group_id, error.name)
