@@ -9,8 +9,9 @@ Invariants:
   formed again after a move, as in Kafka);
 - a group's generation never decreases while the coordinator stays, is never below the last persisted one, and
   after a reload is exactly the last persisted one; the persisted generation never decreases;
-- a Stable group's members all have assignments; members await a JoinGroup answer only while the group prepares
-  a rebalance, and a SyncGroup answer only while it completes one;
+- a Stable group's members all have assignments; a dynamic member of a group past its join phase was answered
+  that generation by JoinGroup (members that did not rejoin were removed); members await a JoinGroup answer only
+  while the group prepares a rebalance, and a SyncGroup answer only while it completes one;
 - every member has a session timer that has not passed (no member outlives its session unnoticed);
 - committed offsets are exactly the commits acknowledged to clients, and reload identically after a move;
 - a resigned partition leaves no timer behind.
@@ -90,6 +91,8 @@ class Simulation:
         self.leaders: dict[tuple[int, str, int], set[str]] = {}
         self.generations: dict[str, int] = {}
         self.persisted: dict[str, int] = {}
+        self.answered: set[tuple[str, str, int]] = set()  # (group, member, generation) a JoinGroup gave
+        self.orphans: list[tuple[str, asyncio.Task[JoinResult]]] = []  # joins of a client that restarted
         self.acknowledged: dict[str, dict[tuple[str, int], int]] = {g: {} for g in GROUPS}
         self.events: deque[str] = deque(maxlen=25)
         self.counter = 0
@@ -285,6 +288,8 @@ class Simulation:
     # ---- client bookkeeping -----------------------------------------------------------------------------
 
     def forget(self, client: Client) -> None:
+        if client.join is not None:
+            self.orphans.append((client.group_id, client.join))  # still a member if it completes
         client.incarnation += 1
         client.member_id = ""
         client.generation = -1
@@ -294,7 +299,10 @@ class Simulation:
         client.synced = False
 
     def collect(self) -> None:
-        """Clients read the answers that arrived."""
+        """Clients read the answers that arrived; answers to abandoned joins are only recorded."""
+        for group_id, task in [o for o in self.orphans if o[1].done()]:
+            self.orphans.remove((group_id, task))
+            self.record_join(group_id, task.result())
         for client in self.clients:
             if client.join is not None and client.join.done():
                 result = client.join.result()
@@ -320,11 +328,16 @@ class Simulation:
             client.generation = result.generation_id
             client.members = [m.member_id for m in result.members]
             client.synced = False
-            if result.members and result.leader == result.member_id and not result.skip_assignment:
-                key = (self.epoch, client.group_id, result.generation_id)
-                self.leaders.setdefault(key, set()).add(result.member_id)
+            self.record_join(client.group_id, result)
         elif result.error in (E.UNKNOWN_MEMBER_ID, E.FENCED_INSTANCE_ID):
             self.forget(client)
+
+    def record_join(self, group_id: str, result: JoinResult) -> None:
+        if result.error is not E.NONE:
+            return
+        self.answered.add((group_id, result.member_id, result.generation_id))
+        if result.members and result.leader == result.member_id and not result.skip_assignment:
+            self.leaders.setdefault((self.epoch, group_id, result.generation_id), set()).add(result.member_id)
 
     # ---- invariants -------------------------------------------------------------------------------------
 
@@ -367,6 +380,9 @@ class Simulation:
             for member in group.members.values():
                 deadline = context.timer.deadline(("heartbeat", group_id, member.member_id))
                 assert deadline is not None and deadline >= now, f"member {member.member_id} has no live session"
+                if group.state in (S.COMPLETING_REBALANCE, S.STABLE) and not member.is_static:
+                    answered = (group_id, member.member_id, group.generation_id) in self.answered
+                    assert answered, f"member {member.member_id} is in generation {group.generation_id} unanswered"
                 if group.state is S.STABLE:
                     assert member.assignment, f"member {member.member_id} of a Stable group has no assignment"
                 if member.is_awaiting_join:
