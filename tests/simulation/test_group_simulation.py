@@ -13,6 +13,7 @@ Invariants:
   that generation by JoinGroup (members that did not rejoin were removed); members await a JoinGroup answer only
   while the group prepares a rebalance, and a SyncGroup answer only while it completes one;
 - every member has a session timer that has not passed (no member outlives its session unnoticed);
+- heartbeats and commits are accepted only from the current generation (zombies are fenced);
 - committed offsets are exactly the commits acknowledged to clients, and reload identically after a move;
 - a resigned partition leaves no timer behind.
 
@@ -154,7 +155,7 @@ class Simulation:
             f"c{self.counter}",
             self.rng.choice(GROUPS),
             f"i{self.counter}" if static else None,
-            self.rng.choice((6000, 10_000)),
+            self.rng.choice((6000, 10_000, 30_000)),
             self.rng.choice((5000, 10_000, 30_000)),
         )
         self.clients.append(client)
@@ -207,8 +208,10 @@ class Simulation:
         client = self.pick()
         if client is None or not client.member_id or client.generation < 0:
             return
+        current = self.generation_of(client.group_id)
         error = self.coordinator.heartbeat(client.group_id, client.member_id, client.instance_id, client.generation)
         self.note(f"{client.name} heartbeat: {error.name}")
+        assert error is not E.NONE or client.generation == current, "heartbeat accepted from an old generation"
         if error in (E.REBALANCE_IN_PROGRESS, E.ILLEGAL_GENERATION) and (client.join is None or client.join.done()):
             self.start_join(client)
         elif error in (E.UNKNOWN_MEMBER_ID, E.FENCED_INSTANCE_ID):
@@ -224,9 +227,12 @@ class Simulation:
         if standalone or client is None:
             errors = await self.coordinator.commit_offsets(group_id, -1, "", None, entry)
         else:
+            current = self.generation_of(group_id)
             errors = await self.coordinator.commit_offsets(
                 group_id, client.generation, client.member_id, client.instance_id, entry
             )
+            fenced = client.generation != current and client.generation >= 0
+            assert errors != [E.NONE] or not fenced, "commit accepted from an old generation (a zombie)"
         self.note(f"commit {group_id} {topic}-{index}={offset}: {errors[0].name}")
         if errors == [E.NONE]:
             self.acknowledged[group_id][(topic, index)] = offset
@@ -331,6 +337,10 @@ class Simulation:
             self.record_join(client.group_id, result)
         elif result.error in (E.UNKNOWN_MEMBER_ID, E.FENCED_INSTANCE_ID):
             self.forget(client)
+
+    def generation_of(self, group_id: str) -> int | None:
+        group = self.coordinator.group(group_id)
+        return None if group is None else group.generation_id
 
     def record_join(self, group_id: str, result: JoinResult) -> None:
         if result.error is not E.NONE:
