@@ -1,4 +1,5 @@
-"""A classic consumer group: members, protocols, generation and committed offsets (Kafka's GroupMetadata).
+"""A classic consumer group: members, protocols and generation (Kafka's ClassicGroup); its committed offsets are
+the OffsetMetadataManager's.
 
 Pure bookkeeping; the coordinator owns the timers (keyed in the runtime's CoordinatorTimer) and the futures
 clients wait on, which it stores on the member objects as Kafka stores its callbacks. State changes go through
@@ -14,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from odradek.broker.group.offsets_topic import GroupRecord, MemberRecord, OffsetAndMetadata
+from odradek.broker.group.offsets_topic import GroupRecord, MemberRecord
 from odradek.broker.group.state import GroupEvent, GroupState, can_handle, next_state
 from odradek.broker.protocol.errors import ErrorCode
 
@@ -66,12 +67,6 @@ class Member:
 
 
 @dataclass(slots=True, eq=False)
-class CommittedOffset:
-    value: OffsetAndMetadata
-    log_offset: int  # where the commit sits in __consumer_offsets (a newer write always wins)
-
-
-@dataclass(slots=True, eq=False)
 class ClassicGroup:
     group_id: str
     partition: int
@@ -84,7 +79,6 @@ class ClassicGroup:
     members: dict[str, Member] = field(default_factory=dict)
     static_members: dict[str, str] = field(default_factory=dict)  # group.instance.id -> member id
     pending_members: set[str] = field(default_factory=set)  # KIP-394: ids given out, not joined yet
-    offsets: dict[tuple[str, int], CommittedOffset] = field(default_factory=dict)
     new_member_added: bool = False
     in_initial_delay: bool = False
     pending_sync: set[str] = field(default_factory=set)

@@ -13,10 +13,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from odradek.broker.coordinator.runtime import Record, ShardContext
 from odradek.broker.group.api import OffsetCommitEntry, commit_error, group_write_error
-from odradek.broker.group.classic_group import CONSUMER_PROTOCOL_TYPE, ClassicGroup, CommittedOffset
+from odradek.broker.group.classic_group import CONSUMER_PROTOCOL_TYPE, ClassicGroup
 from odradek.broker.group.config import GroupConfig
 from odradek.broker.group.group_metadata_manager import GroupMetadataManager
 from odradek.broker.group.offsets_topic import (
@@ -34,6 +35,14 @@ log = logging.getLogger("odradek.broker.group")
 
 S = GroupState
 TopicPartition = tuple[str, int]
+
+
+@dataclass(slots=True, eq=False)
+class CommittedOffset:
+    """A committed offset and the position of its record in __consumer_offsets (the newer record wins)."""
+
+    value: OffsetAndMetadata
+    log_offset: int  # where the commit sits in __consumer_offsets (a newer write always wins)
 
 
 class OffsetMetadataManager:
