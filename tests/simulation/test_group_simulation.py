@@ -24,6 +24,7 @@ kept for Kafka's new-member join timeout; today its session timeout removes it.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import struct
 from collections import deque
@@ -54,7 +55,8 @@ GROUPS = ("g1", "g2")
 TOPIC_PARTITIONS = (("t", 0), ("t", 1), ("u", 0))
 CONFIG = GroupConfig(initial_rebalance_delay_ms=3000, min_session_timeout_ms=6000, max_session_timeout_ms=60_000)
 STEPS = 400
-SEEDS = range(12)
+# More seeds for a longer exploration: ODRADEK_SIM_SEEDS=500 (a failing seed reruns alone: -k 'simulation[N]').
+SEEDS = range(int(os.environ.get("ODRADEK_SIM_SEEDS", "12")))
 
 
 def subscription() -> bytes:
@@ -402,5 +404,5 @@ class Simulation:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-async def test_group_simulation(seed: int) -> None:
-    await asyncio.wait_for(Simulation(seed).run(STEPS), timeout=30)
+def test_group_simulation(seed: int) -> None:
+    asyncio.run(asyncio.wait_for(Simulation(seed).run(STEPS), timeout=30))
