@@ -13,6 +13,7 @@ Invariants:
   that generation by JoinGroup (members that did not rejoin were removed); members await a JoinGroup answer only
   while the group prepares a rebalance, and a SyncGroup answer only while it completes one;
 - every member has a session timer that has not passed (no member outlives its session unnoticed);
+- SyncGroup gives each member the assignment the leader made for it;
 - heartbeats and commits are accepted only from the current generation (zombies are fenced);
 - committed offsets are exactly the commits acknowledged to clients, and reload identically after a move;
 - a resigned partition leaves no timer behind.
@@ -322,6 +323,11 @@ class Simulation:
                 self.note(f"{client.name} sync answer: {sync.error.name}")
                 if sync.error is E.NONE:
                     client.synced = True
+                    # The leader assigns b"assigned-<member id>"; a static member keeps its assignment under a new id.
+                    own = f"assigned-{client.member_id}".encode()
+                    assert sync.assignment == own or (
+                        client.instance_id and sync.assignment.startswith(b"assigned-")
+                    ), f"{client.name} got {sync.assignment!r}"
                 elif sync.error in (E.UNKNOWN_MEMBER_ID, E.FENCED_INSTANCE_ID):
                     self.forget(client)
 
