@@ -251,10 +251,6 @@ class CoordinatorRuntime(Generic[ShardT]):
     def context(self, partition: int) -> ShardContext | None:
         return self._contexts.get(partition)
 
-    def status(self, partition: int) -> PartitionStatus | None:
-        entry = self._partitions.get(partition)
-        return None if entry is None else entry.status
-
     @property
     def loaded(self) -> frozenset[int]:
         return frozenset(p for p, e in self._partitions.items() if e.status is PartitionStatus.ACTIVE)
