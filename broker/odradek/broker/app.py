@@ -48,6 +48,7 @@ from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
 from odradek.broker.server import KafkaServer, ServerLimits, channel_builder
+from odradek.broker.utils.time import SystemTime
 
 log = logging.getLogger("odradek.broker")
 
@@ -184,7 +185,7 @@ def group_coordinator(config: BrokerConfig, manager: ReplicaManager, cache: Meta
         topic = cache.image.topics.get(OFFSETS_TOPIC)
         return 0 if topic is None else len(topic.partitions)
 
-    return GroupCoordinator(group_config, storage, num_partitions, now_ms)
+    return GroupCoordinator(group_config, storage, num_partitions, SystemTime())
 
 
 async def _expire_offsets(coordinator: GroupCoordinator, interval_ms: int) -> None:

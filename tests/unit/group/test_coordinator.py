@@ -1,12 +1,14 @@
-"""GroupCoordinator flows against an in-memory __consumer_offsets (the coordinator itself is the real one)."""
+"""GroupCoordinator flows against an in-memory __consumer_offsets and a MockTime (the coordinator is the real one;
+timers fire when a test advances the clock, nothing sleeps)."""
 
 from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Iterator, Sequence
 
 import pytest
+from odradek.broker.coordinator.memory import InMemoryCoordinatorLog
+from odradek.broker.group.classic_group import ClassicGroup
 from odradek.broker.group.coordinator import (
     GroupConfig,
     GroupCoordinator,
@@ -17,29 +19,25 @@ from odradek.broker.group.coordinator import (
 )
 from odradek.broker.group.state import GroupState
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.utils.time import MockTime
 
 E = ErrorCode
 PARTITIONS = 4
 
 
-class MemoryLog:
-    """Records per partition, as the partition would hold them; `fail` makes the next appends fail."""
+MemoryLog = InMemoryCoordinatorLog
 
-    def __init__(self) -> None:
-        self.records: dict[int, list[tuple[int, bytes | None, bytes | None]]] = {}
-        self.fail: ErrorCode | None = None
 
-    async def append(self, partition: int, records: Sequence[tuple[bytes, bytes | None]]) -> tuple[ErrorCode, int]:
-        if self.fail is not None:
-            return self.fail, -1
-        log = self.records.setdefault(partition, [])
-        for key, value in records:
-            log.append((len(log), key, value))
+async def settle(turns: int = 10) -> None:
+    """Let parked tasks and background writes run (a bounded number of event-loop turns)."""
+    for _ in range(turns):
         await asyncio.sleep(0)
-        return E.NONE, len(log) - 1
 
-    def read(self, partition: int) -> Iterator[tuple[int, bytes | None, bytes | None]]:
-        yield from self.records.get(partition, [])
+
+def group_of(c: GroupCoordinator, group_id: str = "g") -> ClassicGroup:
+    group = c.group(group_id)
+    assert group is not None
+    return group
 
 
 def subscription(*topics: str) -> bytes:
@@ -53,10 +51,9 @@ CONFIG = GroupConfig(initial_rebalance_delay_ms=0, min_session_timeout_ms=10, of
 
 
 async def make(
-    storage: MemoryLog | None = None, config: GroupConfig = CONFIG, clock: list[int] | None = None
+    storage: MemoryLog | None = None, config: GroupConfig = CONFIG, time: MockTime | None = None
 ) -> GroupCoordinator:
-    now = clock if clock is not None else [1_000_000]
-    coordinator = GroupCoordinator(config, storage or MemoryLog(), lambda: PARTITIONS, lambda: now[0])
+    coordinator = GroupCoordinator(config, storage or MemoryLog(), lambda: PARTITIONS, time or MockTime())
     for p in range(PARTITIONS):
         coordinator.on_elected(p, 0)
     assert coordinator.loading == set(range(PARTITIONS))  # loads run in the background
@@ -77,11 +74,16 @@ async def join(
     protocol_type: str = "consumer",
 ) -> JoinResult:
     protocols = protocols if protocols is not None else [("range", subscription("t"))]
-    return await c.join_group(
-        JoinRequest(
-            group, member_id, instance, "client", "/127.0.0.1", session_ms, rebalance_ms, protocol_type, protocols
-        )
+    request = JoinRequest(
+        group, member_id, instance, "client", "/127.0.0.1", session_ms, rebalance_ms, protocol_type, protocols
     )
+    task = asyncio.create_task(c.join_group(request))
+    await settle()
+    if not task.done():
+        # Timers due now (a zero initial rebalance delay) run, as the event loop would run them next turn.
+        assert isinstance(c.time, MockTime)
+        c.time.advance(0)
+    return await task
 
 
 async def join_new(c: GroupCoordinator, **kwargs: object) -> JoinResult:
@@ -98,10 +100,10 @@ async def test_first_join_needs_a_member_id_then_forms_generation_one() -> None:
     result = await join(c, first.member_id)
     assert (result.error, result.generation_id, result.leader) == (E.NONE, 1, first.member_id)
     assert [m.member_id for m in result.members] == [first.member_id]
-    assert c.groups["g"].state is GroupState.COMPLETING_REBALANCE
+    assert group_of(c).state is GroupState.COMPLETING_REBALANCE
     sync = await c.sync_group("g", 1, first.member_id, None, "consumer", "range", [(first.member_id, b"A")])
     assert (sync.error, sync.assignment, sync.protocol_name) == (E.NONE, b"A", "range")
-    assert c.groups["g"].state is GroupState.STABLE
+    assert group_of(c).state is GroupState.STABLE
     assert c.heartbeat("g", first.member_id, None, 1) == E.NONE
 
 
@@ -111,8 +113,8 @@ async def test_second_member_triggers_rebalance_and_both_get_the_next_generation
     await c.sync_group("g", 1, a.member_id, None, None, None, [(a.member_id, b"all")])
     b_first = await join(c)
     b_task = asyncio.create_task(join(c, b_first.member_id))
-    await asyncio.sleep(0.01)
-    assert c.groups["g"].state is GroupState.PREPARING_REBALANCE
+    await settle()
+    assert group_of(c).state is GroupState.PREPARING_REBALANCE
     assert c.heartbeat("g", a.member_id, None, 1) == E.REBALANCE_IN_PROGRESS
     a2 = await join(c, a.member_id)
     b = await b_task
@@ -134,51 +136,71 @@ async def test_second_member_triggers_rebalance_and_both_get_the_next_generation
 async def test_commits_during_completing_rebalance_are_refused() -> None:
     c = await make()
     a = await join_new(c)
-    assert c.groups["g"].state is GroupState.COMPLETING_REBALANCE
+    assert group_of(c).state is GroupState.COMPLETING_REBALANCE
     assert await c.commit_offsets("g", 1, a.member_id, None, [OffsetCommitEntry("t", 0, 1)]) == [
         E.REBALANCE_IN_PROGRESS
     ]
 
 
 async def test_session_timeout_removes_a_silent_member() -> None:
-    c = await make()
+    time = MockTime()
+    c = await make(time=time)
     a = await join_new(c, session_ms=50)
     await c.sync_group("g", 1, a.member_id, None, None, None, [])
-    await asyncio.sleep(0.15)
-    group = c.groups["g"]
+    time.advance(49)
+    assert a.member_id in group_of(c).members
+    time.advance(1)
+    await settle()
+    group = group_of(c)
     assert a.member_id not in group.members
     assert group.state is GroupState.EMPTY and group.generation_id == 2
 
 
 async def test_member_that_does_not_rejoin_is_removed_after_the_rebalance_timeout() -> None:
-    c = await make()
+    time = MockTime()
+    c = await make(time=time)
     a = await join_new(c, rebalance_ms=100)
     await c.sync_group("g", 1, a.member_id, None, None, None, [])
     b = await join(c)
-    started = asyncio.get_running_loop().time()
-    result = await join(c, b.member_id, rebalance_ms=100)  # a never rejoins
+    task = asyncio.create_task(join(c, b.member_id, rebalance_ms=100))  # a never rejoins
+    await settle()
+    time.advance(99)
+    await settle()
+    assert not task.done()
+    time.advance(1)
+    result = await task
     assert result.generation_id == 2 and result.leader == b.member_id
-    assert asyncio.get_running_loop().time() - started >= 0.09
-    assert list(c.groups["g"].members) == [b.member_id]
+    assert list(group_of(c).members) == [b.member_id]
     assert c.heartbeat("g", a.member_id, None, 1) == E.UNKNOWN_MEMBER_ID
 
 
 async def test_member_that_does_not_sync_is_removed_and_the_group_rebalances() -> None:
-    c = await make()
+    time = MockTime()
+    c = await make(time=time)
     a = await join_new(c, rebalance_ms=80)
     # The leader never sends SyncGroup.
-    await asyncio.sleep(0.2)
-    group = c.groups["g"]
+    time.advance(79)
+    assert a.member_id in group_of(c).members
+    time.advance(1)
+    await settle()
+    group = group_of(c)
     assert a.member_id not in group.members and group.state is GroupState.EMPTY
 
 
 async def test_initial_rebalance_delay_collects_members_into_one_generation() -> None:
-    c = await make(config=GroupConfig(initial_rebalance_delay_ms=100, min_session_timeout_ms=10))
+    time = MockTime()
+    c = await make(config=GroupConfig(initial_rebalance_delay_ms=100, min_session_timeout_ms=10), time=time)
     a_id = (await join(c)).member_id
     b_id = (await join(c)).member_id
     a_task = asyncio.create_task(join(c, a_id))
-    await asyncio.sleep(0.03)
+    await settle()
+    time.advance(30)
     b_task = asyncio.create_task(join(c, b_id))
+    await settle()
+    time.advance(70)  # the delay, counted from a's join
+    await settle()
+    assert not a_task.done()  # b joined during the delay: it is extended once
+    time.advance(100)
     a, b = await asyncio.gather(a_task, b_task)
     assert a.generation_id == b.generation_id == 1
 
@@ -199,14 +221,18 @@ async def test_protocol_chosen_by_vote_among_common_protocols() -> None:
 
 
 async def test_static_member_rejoins_a_stable_group_without_rebalance() -> None:
-    c = await make(config=GroupConfig(initial_rebalance_delay_ms=50, min_session_timeout_ms=10))
+    time = MockTime()
+    c = await make(config=GroupConfig(initial_rebalance_delay_ms=50, min_session_timeout_ms=10), time=time)
     # Static members get their id at once (no MEMBER_ID_REQUIRED round trip).
-    results = await asyncio.gather(join(c, instance="i-a"), join(c, instance="i-b"))
+    joins = asyncio.gather(join(c, instance="i-a"), join(c, instance="i-b"))
+    await settle()
+    time.advance(100)
+    results = await joins
     assert [r.error for r in results] == [E.NONE, E.NONE]
     generation = results[0].generation_id
     leader = next(r for r in results if r.members)
     follower = next(r for r in results if not r.members)
-    group = c.groups["g"]
+    group = group_of(c)
     await asyncio.gather(
         c.sync_group(
             "g",
@@ -238,7 +264,7 @@ async def test_leave_group_batch_and_unknown_members() -> None:
     await c.sync_group("g", 1, a.member_id, None, None, None, [])
     error, errors = c.leave_group("g", [LeaveMember(a.member_id, None), LeaveMember("ghost", None)])
     assert (error, errors) == (E.NONE, [E.NONE, E.UNKNOWN_MEMBER_ID])
-    assert c.groups["g"].state is GroupState.EMPTY
+    assert group_of(c).state is GroupState.EMPTY
 
 
 async def test_offsets_and_groups_are_rebuilt_from_the_log() -> None:
@@ -250,7 +276,7 @@ async def test_offsets_and_groups_are_rebuilt_from_the_log() -> None:
     assert await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 1, 7)]) == [E.NONE]
     c.close()
     restarted = await make(storage)
-    group = restarted.groups["g"]
+    group = group_of(restarted)
     assert group.state is GroupState.STABLE and group.generation_id == 1
     assert group.members[a.member_id].assignment == b"assignment"
     error, rows = restarted.fetch_offsets("g", [("t", 0), ("t", 1)])
@@ -307,21 +333,21 @@ async def test_delete_groups_and_offsets() -> None:
 
 
 async def test_offsets_expire_after_retention_once_the_group_is_empty() -> None:
-    clock = [1_000_000]
-    c = await make(clock=clock)
+    time = MockTime()
+    c = await make(time=time)
     await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, 1)])
-    clock[0] += 500
+    time.advance(500)
     await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 1, 1)])
-    clock[0] += 600  # first commit is 1100 ms old, second 600 ms (retention 1000 ms)
+    time.advance(600)  # first commit is 1100 ms old, second 600 ms (retention 1000 ms)
     assert await c.expire_offsets() == 1
     assert [(t, p) for t, p, _ in c.fetch_offsets("solo", None)[1]] == [("t", 1)]
-    clock[0] += 1000
+    time.advance(1000)
     assert await c.expire_offsets() == 1
-    assert "solo" not in c.groups  # nothing left: the group is gone
+    assert c.group("solo") is None  # nothing left: the group is gone
 
 
 async def test_not_coordinator_and_loading_errors() -> None:
-    c = GroupCoordinator(CONFIG, MemoryLog(), lambda: PARTITIONS, lambda: 0)
+    c = GroupCoordinator(CONFIG, MemoryLog(), lambda: PARTITIONS, MockTime())
     assert (await join(c)).error == E.NOT_COORDINATOR
     assert c.heartbeat("g", "m", None, 1) == E.NOT_COORDINATOR
     assert (
@@ -345,10 +371,10 @@ async def test_resigning_fails_waiting_members_with_not_coordinator() -> None:
     c = await make(config=GroupConfig(initial_rebalance_delay_ms=10_000, min_session_timeout_ms=10))
     first = await join(c)
     task = asyncio.create_task(join(c, first.member_id))
-    await asyncio.sleep(0.01)
+    await settle()
     c.on_resigned(c.partition_for("g"), None)
     assert (await task).error == E.NOT_COORDINATOR
-    assert "g" not in c.groups
+    assert c.group("g") is None
 
 
 pytestmark = pytest.mark.timeout(10)
@@ -359,7 +385,7 @@ async def test_requests_during_a_load_get_load_in_progress_and_a_resign_discards
     first = await make(storage)
     await first.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, 7)])
     first.close()
-    c = GroupCoordinator(CONFIG, storage, lambda: PARTITIONS, lambda: 0)
+    c = GroupCoordinator(CONFIG, storage, lambda: PARTITIONS, MockTime())
     partition = c.partition_for("solo")
     c.on_elected(partition, 0)
     assert c.fetch_offsets("solo", None) == (E.COORDINATOR_LOAD_IN_PROGRESS, [])
@@ -372,5 +398,47 @@ async def test_requests_during_a_load_get_load_in_progress_and_a_resign_discards
     c.on_elected(partition, 0)
     c.on_resigned(partition, None)
     await c.wait_loaded()
-    assert partition not in c.loaded and "solo" not in c.groups
+    assert partition not in c.loaded and c.group("solo") is None
     assert c.fetch_offsets("solo", None)[0] == E.NOT_COORDINATOR
+
+
+async def test_a_commit_acknowledged_late_does_not_overwrite_a_newer_one() -> None:
+    """Appends are ordered but their acknowledgements need not be: the record later in the log wins, in memory as
+    on reload (removing the 'newer commit wins' check fails this test)."""
+    storage = MemoryLog()
+    c = await make(storage)
+    storage.hold_acks = True
+
+    async def commit(offset: int) -> list[ErrorCode]:
+        return await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, offset)])
+
+    older = asyncio.create_task(commit(5))
+    await settle()
+    newer = asyncio.create_task(commit(9))
+    await settle()
+    storage.release(1)
+    assert await newer == [E.NONE]
+    storage.release(0)
+    assert await older == [E.NONE]
+
+    def committed(coordinator: GroupCoordinator) -> int | None:
+        rows = coordinator.fetch_offsets("solo", [("t", 0)])[1]
+        value = rows[0][2]
+        return None if value is None else value.offset
+
+    assert committed(c) == 9
+    # A deletion acknowledged after a newer commit does not remove it either.
+    deletion = asyncio.create_task(c.delete_offsets("solo", [("t", 0)]))
+    await settle()
+    recommit = asyncio.create_task(commit(11))
+    await settle()
+    storage.release(3)
+    await recommit
+    storage.release(2)
+    assert await deletion == (E.NONE, [E.NONE])
+    assert committed(c) == 11
+    storage.hold_acks = False
+    c.close()
+    restarted = await make(storage)
+    assert committed(restarted) == 11
+    restarted.close()

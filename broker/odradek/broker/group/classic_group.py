@@ -1,9 +1,11 @@
-"""A classic consumer group: members, protocols, generation and committed offsets (Kafka's GroupMetadata).
+"""A classic consumer group: members, protocols and generation (Kafka's ClassicGroup); its committed offsets are
+the OffsetMetadataManager's.
 
-Pure bookkeeping; the coordinator owns the timers and the futures clients wait on, and stores them on the member
-objects as Kafka stores its callbacks. Protocol metadata and assignments are opaque bytes, passed through
-untouched; only the consumer protocol's subscription is parsed, leniently, to know which topics a group reads
-(OffsetDelete's GROUP_SUBSCRIBED_TO_TOPIC, retention of offsets for unsubscribed topics).
+Pure bookkeeping; the coordinator owns the timers (keyed in the runtime's CoordinatorTimer) and the futures
+clients wait on, which it stores on the member objects as Kafka stores its callbacks. State changes go through
+`handle(event)`, i.e. through the table of `group/state.py`. Protocol metadata and assignments are opaque bytes,
+passed through untouched; only the consumer protocol's subscription is parsed, leniently, to know which topics a
+group reads (OffsetDelete's GROUP_SUBSCRIBED_TO_TOPIC, retention of offsets for unsubscribed topics).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from odradek.broker.group.offsets_topic import GroupRecord, MemberRecord, OffsetAndMetadata
-from odradek.broker.group.state import GroupState, check_transition
+from odradek.broker.group.offsets_topic import GroupRecord, MemberRecord
+from odradek.broker.group.state import GroupEvent, GroupState, can_handle, next_state
 from odradek.broker.protocol.errors import ErrorCode
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
@@ -38,7 +40,6 @@ class Member:
     # Futures the coordinator completes (JoinGroup and SyncGroup responses waiting for the rebalance).
     join_future: asyncio.Future[Any] | None = None
     sync_future: asyncio.Future[Any] | None = None
-    heartbeat_timer: asyncio.TimerHandle | None = None
 
     @property
     def is_awaiting_join(self) -> bool:
@@ -66,12 +67,6 @@ class Member:
 
 
 @dataclass(slots=True, eq=False)
-class CommittedOffset:
-    value: OffsetAndMetadata
-    log_offset: int  # where the commit sits in __consumer_offsets (a newer write always wins)
-
-
-@dataclass(slots=True, eq=False)
 class ClassicGroup:
     group_id: str
     partition: int
@@ -83,20 +78,20 @@ class ClassicGroup:
     current_state_timestamp: int = -1
     members: dict[str, Member] = field(default_factory=dict)
     static_members: dict[str, str] = field(default_factory=dict)  # group.instance.id -> member id
-    pending_members: dict[str, asyncio.TimerHandle | None] = field(default_factory=dict)  # KIP-394
-    offsets: dict[tuple[str, int], CommittedOffset] = field(default_factory=dict)
+    pending_members: set[str] = field(default_factory=set)  # KIP-394: ids given out, not joined yet
     new_member_added: bool = False
     in_initial_delay: bool = False
-    join_timer: asyncio.TimerHandle | None = None
-    sync_timer: asyncio.TimerHandle | None = None
     pending_sync: set[str] = field(default_factory=set)
 
     # ---- state ------------------------------------------------------------------------------------------
 
-    def transition_to(self, target: GroupState, now_ms: int) -> None:
-        check_transition(self.group_id, self.state, target)
-        self.state = target
+    def handle(self, event: GroupEvent, now_ms: int) -> None:
+        """Move to the state the transition table gives for `event` (IllegalStateTransition if none)."""
+        self.state = next_state(self.group_id, self.state, event)
         self.current_state_timestamp = now_ms
+
+    def can_handle(self, event: GroupEvent) -> bool:
+        return can_handle(self.state, event)
 
     def is_in(self, *states: GroupState) -> bool:
         return self.state in states
@@ -111,7 +106,7 @@ class ClassicGroup:
         self.members[member.member_id] = member
         if member.group_instance_id is not None:
             self.static_members[member.group_instance_id] = member.member_id
-        self.pending_members.pop(member.member_id, None)
+        self.pending_members.discard(member.member_id)
 
     def remove(self, member_id: str) -> Member | None:
         member = self.members.pop(member_id, None)

@@ -1,0 +1,302 @@
+"""CoordinatorRuntime: hosts one shard of coordinator state per partition of an internal topic.
+
+Kafka's CoordinatorRuntime, reduced to what a single event loop needs. The runtime knows nothing about groups or
+transactions; a coordinator supplies a shard factory, and the runtime owns everything around the shards:
+
+- Ownership. `on_elected(partition, leader_epoch)` makes this broker the coordinator of `partition`: a fresh
+  shard is built and the partition's records are replayed into it in a worker thread. Meanwhile `shard()`
+  raises COORDINATOR_LOAD_IN_PROGRESS; for a partition not owned it raises NOT_COORDINATOR. The shard is
+  published (and `on_loaded` called on the event loop) only when the replay finished and the partition is still
+  owned by the same election: a resign during the load drops the half-built shard.
+  `on_resigned(partition, leader_epoch)` unloads the shard: every timer of the partition is cancelled, then
+  `on_unloaded` lets the shard fail its waiters.
+  Epochs follow Kafka: an election with an epoch not above the current one is stale and ignored while owned; a
+  resignation unloads when its epoch is None (partition gone, shutdown) or above the elected epoch. -1 means
+  "unknown epoch" (callers that do not track epochs).
+- Appends go through `CoordinatorLog` (the partition's leader append, acks=all); a context that no longer owns
+  its partition refuses to append (NOT_LEADER_OR_FOLLOWER, which coordinators map to NOT_COORDINATOR).
+- Timers (`CoordinatorTimer`, keyed: scheduling a key again replaces its timer) run on the injected `Time`, so
+  tests advance a MockTime; all of a partition's timers die with its shard.
+- Background writes (`ShardContext.spawn`) are tracked tasks: their failures are logged, `wait_idle` awaits
+  them, `close()` cancels them. No task is created without a reference.
+
+Invariants: a partition is in at most one of loading / loaded; a loaded partition has exactly one shard; no timer
+of a partition survives its resignation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.utils.time import Time, TimerHandle
+
+log = logging.getLogger("odradek.broker.coordinator")
+
+Record = tuple[bytes, bytes | None]
+"""A record of an internal topic: (key, value); value None is a tombstone."""
+
+
+class CoordinatorLog(Protocol):
+    """A coordinator's internal topic (wired by app.py over the replica manager)."""
+
+    async def append(self, partition: int, records: Sequence[Record]) -> tuple[ErrorCode, int]:
+        """Append (key, value) records (value None = tombstone) and wait for the ISR; (error, last offset).
+
+        The append itself happens before the first suspension, so appends keep the order of the calls."""
+        ...
+
+    def read(self, partition: int) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+        """(offset, key, value) of every record of the partition up to its high watermark."""
+        ...
+
+
+class CoordinatorError(Exception):
+    """A request cannot be served by this coordinator; `error` is what the client gets."""
+
+    def __init__(self, error: ErrorCode) -> None:
+        super().__init__(error.name)
+        self.error = error
+
+
+class CoordinatorShard(Protocol):
+    """The state of one partition (Kafka's CoordinatorShard). `replay` runs in a worker thread on a shard nobody
+    else sees yet; `on_loaded` and `on_unloaded` run on the event loop."""
+
+    def replay(self, offset: int, key: bytes, value: bytes | None) -> None: ...
+
+    def on_loaded(self) -> None: ...
+
+    def on_unloaded(self) -> None: ...
+
+
+ShardT = TypeVar("ShardT", bound=CoordinatorShard)
+
+
+class CoordinatorTimer:
+    """A partition's timers by key (Kafka's CoordinatorTimer): `schedule` replaces the key's timer, a timer
+    forgets its key when it fires, `cancel_all` runs on resignation."""
+
+    def __init__(self, time: Time) -> None:
+        self._time = time
+        self._timers: dict[Hashable, tuple[TimerHandle, float]] = {}
+
+    def schedule(self, key: Hashable, delay_ms: float, callback: Callable[..., object], *args: Any) -> None:
+        self.cancel(key)
+        handle = self._time.call_later(delay_ms, self._fire, key, callback, args)
+        self._timers[key] = (handle, self._time.monotonic_ms() + max(delay_ms, 0.0))
+
+    def _fire(self, key: Hashable, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self._timers.pop(key, None)
+        callback(*args)
+
+    def cancel(self, key: Hashable) -> None:
+        entry = self._timers.pop(key, None)
+        if entry is not None:
+            entry[0].cancel()
+
+    def is_scheduled(self, key: Hashable) -> bool:
+        return key in self._timers
+
+    def deadline(self, key: Hashable) -> float | None:
+        """The monotonic time (ms) the key's timer fires at, or None."""
+        entry = self._timers.get(key)
+        return None if entry is None else entry[1]
+
+    def cancel_all(self) -> None:
+        for handle, _ in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    def __len__(self) -> int:
+        return len(self._timers)
+
+
+class PartitionStatus(enum.Enum):
+    LOADING = "loading"
+    ACTIVE = "active"
+
+
+@dataclass(eq=False)
+class ShardContext:
+    """What a shard may use of the runtime: its partition, the clock, timers, appends and background writes."""
+
+    partition: int
+    leader_epoch: int
+    time: Time
+    timer: CoordinatorTimer
+    _runtime: CoordinatorRuntime[Any] = field(repr=False)
+
+    @property
+    def active(self) -> bool:
+        """This context still owns its partition (elected and not resigned since)."""
+        return self._runtime._contexts.get(self.partition) is self
+
+    async def append(self, records: Sequence[Record]) -> tuple[ErrorCode, int]:
+        if not self.active:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1
+        return await self._runtime.log.append(self.partition, records)
+
+    def spawn(self, write: Coroutine[Any, Any, None], description: str) -> None:
+        """Run `write` in the background, tracked by the runtime (errors are logged, close() cancels it)."""
+        self._runtime._spawn(write, f"{description} (partition {self.partition})")
+
+
+@dataclass(eq=False)
+class _Partition(Generic[ShardT]):
+    context: ShardContext
+    status: PartitionStatus = PartitionStatus.LOADING
+    shard: ShardT | None = None
+    load: asyncio.Task[None] | None = None
+
+
+class CoordinatorRuntime(Generic[ShardT]):
+    def __init__(self, name: str, log: CoordinatorLog, time: Time, new_shard: Callable[[ShardContext], ShardT]) -> None:
+        self.name = name
+        self.log = log
+        self.time = time
+        self._new_shard = new_shard
+        self._partitions: dict[int, _Partition[ShardT]] = {}
+        self._contexts: dict[int, ShardContext] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ---- ownership --------------------------------------------------------------------------------------
+
+    def on_elected(self, partition: int, leader_epoch: int = -1) -> None:
+        """This broker leads `partition`: load it in the background (a repeated or stale election is a no-op)."""
+        current = self._partitions.get(partition)
+        if current is not None:
+            current.context.leader_epoch = max(current.context.leader_epoch, leader_epoch)
+            return
+        context = ShardContext(partition, leader_epoch, self.time, CoordinatorTimer(self.time), self)
+        entry: _Partition[ShardT] = _Partition(context)
+        self._partitions[partition] = entry
+        self._contexts[partition] = context
+        entry.load = asyncio.get_running_loop().create_task(self._load(entry))
+
+    def on_resigned(self, partition: int, leader_epoch: int | None = None) -> None:
+        """Another broker leads `partition` (epoch given) or it is gone (None): unload its shard."""
+        entry = self._partitions.get(partition)
+        if entry is None:
+            return
+        if leader_epoch is not None and entry.context.leader_epoch >= 0 and leader_epoch <= entry.context.leader_epoch:
+            return  # a stale resignation, older than the election we serve
+        self._unload(entry)
+
+    def _unload(self, entry: _Partition[ShardT]) -> None:
+        partition = entry.context.partition
+        del self._partitions[partition]
+        del self._contexts[partition]
+        if entry.load is not None and not entry.load.done():
+            entry.load.cancel()
+        if entry.shard is not None:
+            entry.shard.on_unloaded()
+        entry.context.timer.cancel_all()  # after on_unloaded, which may still touch timers
+        log.info("%s resigned partition %d", self.name, partition)
+
+    async def _load(self, entry: _Partition[ShardT]) -> None:
+        partition = entry.context.partition
+        try:
+            shard = self._new_shard(entry.context)
+            # Reading and decoding the partition is file I/O: a worker thread, not the event loop. The shard is
+            # not published yet, so nothing else touches it meanwhile.
+            count = await asyncio.to_thread(self._replay, shard, partition)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: loading partition %d failed", self.name, partition)
+            if self._partitions.get(partition) is entry:
+                self._unload(entry)
+            return
+        finally:
+            entry.load = None
+        if self._partitions.get(partition) is not entry:
+            return  # resigned while loading (cancellation normally stops us first): drop what was read
+        entry.shard = shard
+        entry.status = PartitionStatus.ACTIVE
+        shard.on_loaded()
+        log.log(
+            logging.INFO if count else logging.DEBUG, "%s loaded partition %d: %d records", self.name, partition, count
+        )
+
+    def _replay(self, shard: ShardT, partition: int) -> int:
+        count = 0
+        for offset, key, value in self.log.read(partition):
+            if key is None:
+                continue
+            shard.replay(offset, key, value)
+            count += 1
+        return count
+
+    # ---- access -----------------------------------------------------------------------------------------
+
+    def shard(self, partition: int) -> ShardT:
+        """The loaded shard of `partition`; CoordinatorError LOAD_IN_PROGRESS while loading, else NOT_COORDINATOR."""
+        entry = self._partitions.get(partition)
+        if entry is None:
+            raise CoordinatorError(ErrorCode.NOT_COORDINATOR)
+        if entry.shard is None:
+            raise CoordinatorError(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        return entry.shard
+
+    def shards(self) -> list[ShardT]:
+        """Every loaded shard, by partition."""
+        return [e.shard for _, e in sorted(self._partitions.items()) if e.shard is not None]
+
+    def context(self, partition: int) -> ShardContext | None:
+        return self._contexts.get(partition)
+
+    @property
+    def loaded(self) -> frozenset[int]:
+        return frozenset(p for p, e in self._partitions.items() if e.status is PartitionStatus.ACTIVE)
+
+    @property
+    def loading(self) -> frozenset[int]:
+        return frozenset(p for p, e in self._partitions.items() if e.status is PartitionStatus.LOADING)
+
+    @property
+    def owned(self) -> frozenset[int]:
+        return frozenset(self._partitions)
+
+    # ---- background writes ------------------------------------------------------------------------------
+
+    def _spawn(self, write: Coroutine[Any, Any, None], description: str) -> None:
+        task = asyncio.get_running_loop().create_task(write)
+        self._background.add(task)
+        task.add_done_callback(lambda done: self._write_done(done, description))
+
+    def _write_done(self, task: asyncio.Task[None], description: str) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: background write failed: %s", self.name, description, exc_info=task.exception())
+
+    @property
+    def background_writes(self) -> int:
+        return len(self._background)
+
+    # ---- lifecycle --------------------------------------------------------------------------------------
+
+    async def wait_loaded(self) -> None:
+        """Wait for the loads in progress."""
+        loads = [e.load for e in self._partitions.values() if e.load is not None]
+        await asyncio.gather(*loads, return_exceptions=True)
+
+    async def wait_idle(self) -> None:
+        """Wait for the loads and background writes in progress (including writes they start)."""
+        while True:
+            pending = [e.load for e in self._partitions.values() if e.load is not None] + list(self._background)
+            if not pending:
+                return
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def close(self) -> None:
+        """Resign every partition and cancel the background writes still running."""
+        for entry in list(self._partitions.values()):
+            self._unload(entry)
+        for task in list(self._background):
+            task.cancel()
