@@ -46,6 +46,7 @@ from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.partition import PartitionState
 from odradek.broker.replication.replica_manager import ReplicaAssignment, ReplicaManager
 from odradek.broker.server import KafkaServer, ServerLimits
+from odradek.broker.utils.time import SystemTime
 
 log = logging.getLogger("odradek.broker")
 
@@ -124,7 +125,7 @@ async def start(config: BrokerConfig) -> RunningBroker:
         default_replication_factor=config.get_int("default.replication.factor"),
     )
     await controller.ensure_cluster_id(config.get_str("cluster.id"))
-    manager = ReplicaManager(node_id, config, logs, metrics, now_ms)
+    manager = ReplicaManager(node_id, config, logs, metrics, SystemTime())
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache)
 
