@@ -48,7 +48,10 @@ async def append(replicas: Replicas, topic: str, index: int, count: int = 1, val
 
 def test_a_wait_completes_only_once_min_bytes_are_there(replicas: Replicas) -> None:
     async def scenario() -> None:
-        size = len(replicas.batch())
+        size = await append(replicas, "t", 2)
+        waiting = fetch(replicas, params(min_bytes=size + 1), FetchPartition("t", 2, 0, BIG))
+        await replicas.settle()
+        assert not waiting.done()  # the data already there is less than min_bytes
         task = fetch(
             replicas, params(min_bytes=2 * size), FetchPartition("t", 0, 0, BIG), FetchPartition("t", 1, 0, BIG)
         )
@@ -60,6 +63,9 @@ def test_a_wait_completes_only_once_min_bytes_are_there(replicas: Replicas) -> N
         await replicas.settle()
         assert task.done()
         assert [result.size for result in task.result()] == [size, size]
+        replicas.time.advance(MAX_WAIT_MS)
+        await replicas.settle()
+        assert waiting.result()[0].size == size  # at max_wait: what is there
 
     asyncio.run(scenario())
 

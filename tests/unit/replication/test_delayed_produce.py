@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.records.builder import build_control_batch
 from odradek.broker.replication.api import AppendOrigin, ProduceEntry, ProduceResult
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 
@@ -178,5 +179,22 @@ def test_coordinator_log_appends_through_produce_and_reads_back(replicas: Replic
         await replicas.settle()
         assert timed_out.result() == (ErrorCode.REQUEST_TIMED_OUT, 2)
         assert await log.append(7, [(b"k", b"v")]) == (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1)
+
+    asyncio.run(scenario())
+
+
+def test_only_coordinators_may_append_control_batches(replicas: Replicas) -> None:
+    marker = build_control_batch(True, producer_id=7, producer_epoch=0, timestamp=replicas.time.wall_ms())
+
+    async def scenario() -> None:
+        (client,) = await replicas.manager.produce([ProduceEntry("t", 0, marker)], 1, 0, AppendOrigin.CLIENT)
+        assert (
+            client.error == ErrorCode.INVALID_RECORD
+            and client.message == "Clients are not allowed to write control records"
+        )
+        (coordinator,) = await replicas.manager.produce([ProduceEntry("t", 0, marker)], 1, 0, AppendOrigin.COORDINATOR)
+        assert coordinator.error == ErrorCode.NONE and coordinator.base_offset == 0
+        with pytest.raises(ValueError):
+            await replicas.manager.produce([ProduceEntry("t", 0, marker)], 1, 0, AppendOrigin.REPLICATION)
 
     asyncio.run(scenario())
