@@ -37,6 +37,23 @@ class ProducePartitionStatus:
     acks_pending: bool
 
 
+def settle(statuses: Sequence[ProducePartitionStatus], replicas: ReplicaChecker) -> bool:
+    """Apply the decision of each partition still waiting; True once none waits. The replica manager calls this
+    before it creates a DelayedProduce, so an append already below the HW (one replica) costs no operation."""
+    waiting = False
+    for status in statuses:
+        if not status.acks_pending:
+            continue
+        error = replicas.check_enough_replicas_reach_offset(status.key, status.required_offset)
+        if error is None:
+            waiting = True
+            continue
+        status.acks_pending = False
+        if error is not ErrorCode.NONE:
+            status.result = dataclasses.replace(status.result, error=error)
+    return not waiting
+
+
 class DelayedProduce(DelayedOperation[list[ProduceResult]]):
     def __init__(self, delay_ms: float, statuses: Sequence[ProducePartitionStatus], replicas: ReplicaChecker) -> None:
         super().__init__(delay_ms)
@@ -48,18 +65,7 @@ class DelayedProduce(DelayedOperation[list[ProduceResult]]):
         return [status.key for status in self._statuses if status.acks_pending]
 
     def try_complete(self) -> bool:
-        waiting = False
-        for status in self._statuses:
-            if not status.acks_pending:
-                continue
-            error = self._replicas.check_enough_replicas_reach_offset(status.key, status.required_offset)
-            if error is None:
-                waiting = True
-                continue
-            status.acks_pending = False
-            if error is not ErrorCode.NONE:
-                status.result = dataclasses.replace(status.result, error=error)
-        return False if waiting else self.force_complete()
+        return self.force_complete() if settle(self._statuses, self._replicas) else False
 
     def on_complete(self) -> list[ProduceResult]:
         return [

@@ -53,7 +53,7 @@ from odradek.broker.replication.api import (
     TopicPartition,
 )
 from odradek.broker.replication.delayed_fetch import DelayedFetch, FetchKey
-from odradek.broker.replication.delayed_produce import DelayedProduce, ProducePartitionStatus
+from odradek.broker.replication.delayed_produce import DelayedProduce, ProducePartitionStatus, settle
 from odradek.broker.replication.partition import OffsetMove, Partition, PartitionError, PartitionState
 from odradek.broker.replication.purgatory import DelayedOperationPurgatory
 from odradek.broker.utils.time import Time
@@ -268,7 +268,7 @@ class ReplicaManager:
         if origin is AppendOrigin.REPLICATION:
             raise ValueError("replicated records are appended by the replica fetcher, not produced")
         statuses = [self._append(entry, acks, origin) for entry in entries]
-        if acks != -1 or not any(status.acks_pending for status in statuses):
+        if acks != -1 or settle(statuses, self):
             return [status.result for status in statuses]
         operation = DelayedProduce(max(timeout_ms, 0), statuses, self)
         self.produce_purgatory.try_complete_else_watch(operation, operation.waiting_keys)
