@@ -108,18 +108,13 @@ class Partition:
         """Append validated records at the leader epoch, advance the HW if the ISR allows, and report what moved."""
         stable = self.last_stable_offset
         info = self.log.append_as_leader(records, self.state.leader_epoch)
-        moved = OffsetMove.LOG_END | self._advance_high_watermark()
-        if self.last_stable_offset != stable:
-            moved |= OffsetMove.LAST_STABLE_OFFSET
-        self._report(moved)
+        self._report(OffsetMove.LOG_END | self._advance_high_watermark(), stable)
         return info
 
     def maybe_advance_high_watermark(self) -> bool:
         stable = self.last_stable_offset
         moved = self._advance_high_watermark()
-        if self.last_stable_offset != stable:
-            moved |= OffsetMove.LAST_STABLE_OFFSET
-        self._report(moved)
+        self._report(moved, stable)
         return bool(moved)
 
     def check_enough_replicas_reach_offset(self, required_offset: int) -> ErrorCode | None:
@@ -146,6 +141,9 @@ class Partition:
         self.log.update_high_watermark(candidate)
         return OffsetMove.HIGH_WATERMARK
 
-    def _report(self, moved: OffsetMove) -> None:
+    def _report(self, moved: OffsetMove, stable_before: int) -> None:
+        """Tell the delayed operations what moved (the LSO too, if it differs from `stable_before`)."""
+        if self.last_stable_offset != stable_before:
+            moved |= OffsetMove.LAST_STABLE_OFFSET
         if moved and self.delayed_operations is not None:
             self.delayed_operations.offsets_moved(self, moved)
