@@ -14,7 +14,6 @@ fetches watching it (replication/purgatory.py).
 
 from __future__ import annotations
 
-import enum
 import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -30,17 +29,19 @@ class PartitionError(Exception):
         self.message = message
 
 
-class OffsetMove(enum.Flag):
-    """Which of a partition's offsets an event moved (each wakes the waits bounded by it)."""
+class OffsetMove:
+    """Bits of the offsets an event moved on a partition (each wakes the waits bounded by it). Plain ints rather
+    than an enum.Flag: these are combined and tested on every append, where Flag operators cost microseconds."""
 
     NONE = 0
-    LOG_END = enum.auto()
-    HIGH_WATERMARK = enum.auto()
-    LAST_STABLE_OFFSET = enum.auto()
+    LOG_END = 1
+    HIGH_WATERMARK = 2
+    LAST_STABLE_OFFSET = 4
 
 
 class DelayedOperations(Protocol):
-    def offsets_moved(self, partition: Partition, moved: OffsetMove) -> None: ...
+    def offsets_moved(self, partition: Partition, moved: int) -> None:
+        """`moved`: OffsetMove bits."""
 
 
 @dataclass(slots=True)
@@ -132,7 +133,7 @@ class Partition:
         self._follower_leo[replica_id] = fetch_offset
         self.maybe_advance_high_watermark()
 
-    def _advance_high_watermark(self) -> OffsetMove:
+    def _advance_high_watermark(self) -> int:
         leos = [self.log.log_end_offset if r == self.node_id else self._follower_leo.get(r, 0) for r in self.state.isr]
         candidate = min(leos) if leos else self.log.log_end_offset
         if candidate <= self.high_watermark:
@@ -141,7 +142,7 @@ class Partition:
         self.log.update_high_watermark(candidate)
         return OffsetMove.HIGH_WATERMARK
 
-    def _report(self, moved: OffsetMove, stable_before: int) -> None:
+    def _report(self, moved: int, stable_before: int) -> None:
         """Tell the delayed operations what moved (the LSO too, if it differs from `stable_before`)."""
         if self.last_stable_offset != stable_before:
             moved |= OffsetMove.LAST_STABLE_OFFSET

@@ -325,13 +325,15 @@ class ReplicaManager:
 
     # ---- delayed operations ------------------------------------------------------------------------------
 
-    def offsets_moved(self, partition: Partition, moved: OffsetMove) -> None:
-        """A partition's offsets moved: complete the waits that this can satisfy (Partition.delayed_operations)."""
-        if moved & OffsetMove.HIGH_WATERMARK:
+    def offsets_moved(self, partition: Partition, moved: int) -> None:
+        """A partition's offsets moved (OffsetMove bits): complete the waits this can satisfy. Called on every
+        append (Partition.delayed_operations), so nothing is built while nothing waits."""
+        if moved & OffsetMove.HIGH_WATERMARK and self.produce_purgatory.watched:
             self.produce_purgatory.check_and_complete((partition.topic, partition.index))
-        for offset, isolation in _FETCH_WAKES:
-            if moved & offset:
-                self.fetch_purgatory.check_and_complete((partition.topic, partition.index, isolation))
+        if self.fetch_purgatory.watched:
+            for offset, isolation in _FETCH_WAKES:
+                if moved & offset:
+                    self.fetch_purgatory.check_and_complete((partition.topic, partition.index, isolation))
 
     def _complete_delayed(self, key: TopicPartition) -> None:
         """Leadership or existence changed: every wait on the partition looks again (and fails if it must)."""
