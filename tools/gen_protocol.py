@@ -14,6 +14,11 @@ one module ``messages/<snake_case_of_name>.py`` is written, holding:
 Encoding writes only the fields of the requested version; values of fields the version lacks are dropped.
 A ``None`` in a version where the field is not nullable is written as the empty string/array/bytes.
 
+``records`` fields of response messages also accept a ``protocol.frames.Region`` (a slice of a file, e.g. a Fetch
+response's segment data): the encoder writes its length prefix and records the region in the
+``frames.RegionWriter`` it writes into, which then yields the body as chunks with the region between them
+(the bytes are never read here; the server sends them with sendfile). Only records fields do this.
+
 Usage: ``python tools/gen_protocol.py`` (write) or ``python tools/gen_protocol.py --check``
 (exit 1 on a diff).
 The spec model (``load_specs``) is also used by the tests to build Hypothesis strategies.
@@ -237,7 +242,8 @@ def _int_default(f: Field) -> str:
     return str(int(f.default, 0))
 
 
-def py_type(f: Field) -> str:
+def py_type(f: Field, regions: bool = False) -> str:
+    """`regions`: the field's message is a response, whose records fields may be file regions."""
     if f.is_array:
         inner = f.struct.name if f.struct else PY_SCALAR[f.elem]
         t = f"list[{inner}]"
@@ -245,6 +251,8 @@ def py_type(f: Field) -> str:
     if f.struct is not None:
         return f"{f.struct.name} | None"
     t = PY_SCALAR[f.type]
+    if f.type == "records" and regions:
+        t += " | Region"
     if f.type == "records" or (f.type in ("string", "bytes") and f.nullable_ever):
         return t + " | None"
     return t
@@ -276,11 +284,11 @@ def default_expr(f: Field) -> str:
     raise ValueError(t)
 
 
-def dataclass_field(f: Field) -> str:
+def dataclass_field(f: Field, regions: bool = False) -> str:
     d = default_expr(f)
     if d == "[]":
-        return f"    {f.py}: {py_type(f)} = field(default_factory=list)"
-    return f"    {f.py}: {py_type(f)} = {d}"
+        return f"    {f.py}: {py_type(f, regions)} = field(default_factory=list)"
+    return f"    {f.py}: {py_type(f, regions)} = {d}"
 
 
 class Emitter:
@@ -288,6 +296,7 @@ class Emitter:
 
     def __init__(self, msg: Message) -> None:
         self.msg = msg
+        self.regions = has_region_records(msg)
         self.structs: dict[str, str] = {}  # fmt -> name
         self.funcs: dict[str, str] = {}  # body text -> function name
         self.out: list[str] = []
@@ -494,6 +503,8 @@ class Emitter:
                 return f"{wv} += {expr}.bytes"
             return f"{wv} += {self.sname(FIXED[t][0])}.pack({expr})"
         base = "string" if t == "string" else "bytes"
+        if t == "records" and self.regions:
+            base = "records"  # frames.w_*records: bytes, or a file region recorded in the RegionWriter
         name = "w_" + ("compact_" if compact else "") + ("nullable_" if nullable else "") + base
         return f"{name}({wv}, {expr})"
 
@@ -546,6 +557,22 @@ class Emitter:
         return self._register(f"_e_{st.name}", f"(w: bytearray, m: {st.name}) -> None", body)
 
 
+_FRAMES_IMPORT = [
+    "from odradek.broker.protocol.frames import (",
+    "    Region,",
+    "    w_compact_nullable_records,",
+    "    w_compact_records,",
+    "    w_nullable_records,",
+    "    w_records,",
+    ")",
+]
+
+
+def has_region_records(msg: Message) -> bool:
+    """A response with records fields: those are typed and encoded to accept a file region too."""
+    return msg.kind == "response" and any(f.type == "records" for st in msg.structs for f in st.fields)
+
+
 def generate(msg: Message, source: str) -> str:
     em = Emitter(msg)
     versions = list(range(msg.valid.lo, msg.valid.hi + 1))
@@ -565,6 +592,7 @@ def generate(msg: Message, source: str) -> str:
         "from dataclasses import dataclass, field",
         "",
         "from odradek.broker.protocol.errors import ProtocolError",
+        *(_FRAMES_IMPORT if em.regions else []),
         "from odradek.broker.protocol.primitives import (",
         "    I32,",
         "    UUID_ZERO,",
@@ -600,7 +628,7 @@ def generate(msg: Message, source: str) -> str:
         lines += ["", "@dataclass(slots=True, kw_only=True)", f"class {st.name}:"]
         if not st.fields:
             lines.append("    pass")
-        lines += [dataclass_field(f) for f in st.fields]
+        lines += [dataclass_field(f, em.regions) for f in st.fields]
         lines.append("")
     lines.append("")
     for fmt, name in sorted(em.structs.items(), key=lambda kv: kv[1]):

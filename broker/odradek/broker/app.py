@@ -20,7 +20,6 @@ import asyncio
 import logging
 import signal
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,15 +47,11 @@ from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
 from odradek.broker.server import KafkaServer, ServerLimits, channel_builder
-from odradek.broker.utils.time import SystemTime
+from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger("odradek.broker")
 
 LEASE_TTL_S = 10
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _validate_topic_configs(configs: dict[str, str]) -> None:
@@ -104,7 +99,9 @@ class RunningBroker:
         await self.store.close()
 
 
-async def start(config: BrokerConfig) -> RunningBroker:
+async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker:
+    """Build and start a broker; `time` (the clock and scheduler of every service) defaults to the system's."""
+    time = SystemTime() if time is None else time
     node_id = config.node_id
     channels = {listener.name: channel_builder(listener) for listener in config.listeners}  # refused before any I/O
     metrics = BrokerMetrics()
@@ -122,12 +119,21 @@ async def start(config: BrokerConfig) -> RunningBroker:
         fence=election,
     )
     await controller.ensure_cluster_id(config.get_str("cluster.id"))
-    manager = ReplicaManager(node_id, config, logs, metrics, now_ms)
+    manager = ReplicaManager(node_id, config, logs, metrics, time)
     cache = MetadataCache(store)
-    coordinator = group_coordinator(config, manager, cache)
+    coordinator = group_coordinator(config, manager, cache, time)
     registry = Registry(all_handlers())
     services = BrokerServices(
-        node_id, config, registry, cache, controller, manager, metrics, now_ms, lambda: store.revision, coordinator
+        node_id,
+        config,
+        registry,
+        cache,
+        controller,
+        manager,
+        metrics,
+        time.wall_ms,
+        lambda: store.revision,
+        coordinator,
     )
     publisher = BrokerMetadataPublisher(node_id, config, manager)
     publisher.add_config_listener(services.update_config)
@@ -170,7 +176,9 @@ async def start(config: BrokerConfig) -> RunningBroker:
     return broker
 
 
-def group_coordinator(config: BrokerConfig, manager: ReplicaManager, cache: MetadataCache) -> GroupCoordinator:
+def group_coordinator(
+    config: BrokerConfig, manager: ReplicaManager, cache: MetadataCache, time: Time
+) -> GroupCoordinator:
     group_config = GroupConfig(
         initial_rebalance_delay_ms=config.get_int("group.initial.rebalance.delay.ms"),
         min_session_timeout_ms=config.get_int("group.min.session.timeout.ms"),
@@ -185,7 +193,7 @@ def group_coordinator(config: BrokerConfig, manager: ReplicaManager, cache: Meta
         topic = cache.image.topics.get(OFFSETS_TOPIC)
         return 0 if topic is None else len(topic.partitions)
 
-    return GroupCoordinator(group_config, storage, num_partitions, SystemTime())
+    return GroupCoordinator(group_config, storage, num_partitions, time)
 
 
 async def _expire_offsets(coordinator: GroupCoordinator, interval_ms: int) -> None:

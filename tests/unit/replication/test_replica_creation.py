@@ -19,8 +19,10 @@ from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.builder import build_batch
 from odradek.broker.replication import replica_manager
+from odradek.broker.replication.api import AppendOrigin, ProduceEntry
 from odradek.broker.replication.partition import PartitionError, PartitionState
 from odradek.broker.replication.replica_manager import ReplicaAssignment, ReplicaManager
+from odradek.broker.utils.time import SystemTime
 
 LEADER = PartitionState(leader_id=1, leader_epoch=3, partition_epoch=0, replicas=(1,), isr=(1,))
 CHUNK_DELAY_S = 0.2
@@ -51,7 +53,7 @@ def manager_in(tmp_path: Path) -> ReplicaManager:
     config = build([{"log.dirs": str(tmp_path)}])
     logs = SlowLogManager([tmp_path], log_config({}, config))
     logs.load_logs()
-    return ReplicaManager(1, config, logs, BrokerMetrics(), lambda: int(time.time() * 1000))
+    return ReplicaManager(1, config, logs, BrokerMetrics(), SystemTime())
 
 
 def assignments(topic: str, count: int, topic_id: uuid.UUID | None = None) -> list[ReplicaAssignment]:
@@ -96,7 +98,8 @@ def test_logs_are_created_off_the_event_loop_and_served_chunk_by_chunk(tmp_path:
         partition = manager.get_leader("t", count - 1)
         assert partition.log.epoch_cache.entries() == [(3, 0)]  # written by the worker thread
         batch = build_batch([(b"k", b"v", (), int(time.time() * 1000))])
-        result, _, _ = manager.append_to_partition("t", count - 1, memoryview(batch), 1)
+        entry = ProduceEntry("t", count - 1, batch)
+        (result,) = asyncio.run(manager.produce([entry], 1, 1000, AppendOrigin.CLIENT))
         assert result.error == ErrorCode.NONE
     finally:
         logs.shutdown()
@@ -109,7 +112,7 @@ def test_removed_and_recreated_topics(tmp_path: Path) -> None:
     async def scenario() -> None:
         await manager.apply_assignments(assignments("t", 2, old_id) + assignments("gone", 1))
         batch = build_batch([(b"k", b"v", (), int(time.time() * 1000))])
-        manager.append_to_partition("t", 0, memoryview(batch), 1)
+        await manager.produce([ProduceEntry("t", 0, batch)], 1, 1000, AppendOrigin.CLIENT)
         # "t" deleted and re-created with a new id in the same change, "gone" deleted.
         await manager.apply_assignments(assignments("t", 2, new_id))
 

@@ -4,8 +4,8 @@
   ApiVersions, which answers any version with a v0 body carrying UNSUPPORTED_VERSION and the served ranges, so
   that a client newer than the broker can fall back (KIP-511).
 - A request that does not decode raises `ProtocolError`: the server closes that connection only.
-- A handler returns a response message, `None` (no response, Produce acks=0) or `Encoded` chunks (Fetch builds
-  its own body so record data can be sent with sendfile).
+- A handler returns a response message, `None` (no response, Produce acks=0) or `Encoded` chunks (Fetch encodes
+  into a `RegionWriter`, so that its record data stays file regions, sent with sendfile).
 - The response header is v1 for flexible versions, except ApiVersions whose header is always v0.
 - Authentication gate: until the connection's authenticator completes, only ApiVersions, SaslHandshake and
   SaslAuthenticate are handled; any other request closes the connection (Kafka's SaslServerAuthenticator raises
@@ -24,7 +24,7 @@ from odradek.broker.auth.authenticator import Authenticator
 from odradek.broker.handlers.context import BrokerServices, RequestContext
 from odradek.broker.handlers.registry import Registry
 from odradek.broker.protocol.errors import ErrorCode, ProtocolError
-from odradek.broker.protocol.frames import FileRegion
+from odradek.broker.protocol.frames import Chunk
 from odradek.broker.protocol.headers import (
     RequestHeader,
     decode_request_header,
@@ -36,7 +36,7 @@ from odradek.broker.protocol.primitives import Reader
 
 API_VERSIONS_KEY = 18
 
-Chunk = bytes | bytearray | memoryview | FileRegion
+__all__ = ["Chunk", "Dispatcher", "Encoded"]
 
 
 class Connection(Protocol):

@@ -1,27 +1,30 @@
 """Fetch (key 1), v4-16: consumer fetches with long-poll, size limits and zero-copy record data.
 
-- `max_wait_ms` / `min_bytes`: the replica manager waits on the partitions' new-data futures (no polling).
+- `max_wait_ms` / `min_bytes`: the replica manager's fetch waits in its purgatory (DelayedFetch), woken by appends
+  and high-watermark moves (no polling).
 - `max_bytes` bounds the whole response and `partition_max_bytes` each partition; the first partition with data
   always gets at least one batch, so a batch larger than the limits still makes progress (Kafka's KIP-74 rule).
-- Record data is not copied: each partition's slice of its segment file goes out with sendfile (`FileRegion`).
+- Record data is not copied: each partition's slice of its segment file (`FileRecords`) is encoded as a file
+  region (`protocol.frames.RegionWriter`) and goes out with sendfile.
 - Fetch sessions (KIP-227) are declined the way Kafka declines them when its session cache is full: every
   response carries session id 0, so clients keep sending full fetch requests. An incremental fetch naming a
   session (id != 0 or epoch > 0) gets FETCH_SESSION_ID_NOT_FOUND.
-- isolation_level 1 (read_committed) reads up to the last stable offset (equal to the HW until transactions).
-Not implemented: follower fetches (replica_id >= 0) are served like consumer fetches until replication lands;
+- isolation_level 1 (read_committed) reads up to the last stable offset (equal to the HW until transactions);
+  a replica id >= 0 (v15+: replica_state) reads up to the log end offset (Kafka's FetchIsolation).
+Not implemented: follower fetch state (replica LEOs, ISR) comes with replication; a follower is served the
+consumer's way otherwise;
 rack-aware preferred read replicas (always -1); diverging epoch validation of `last_fetched_epoch`.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Sequence
 
 from odradek.broker.handlers.context import RequestContext
-from odradek.broker.handlers.dispatch import Chunk, Encoded
+from odradek.broker.handlers.dispatch import Encoded
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.protocol.frames import FileRegion
+from odradek.broker.protocol.frames import RegionWriter
 from odradek.broker.protocol.messages import fetch_response
 from odradek.broker.protocol.messages.fetch_request import FetchRequest
 from odradek.broker.protocol.messages.fetch_response import (
@@ -29,19 +32,17 @@ from odradek.broker.protocol.messages.fetch_response import (
     FetchResponse,
     PartitionData,
 )
-from odradek.broker.protocol.primitives import I32, UUID_ZERO, w_uvarint
-from odradek.broker.replication.replica_manager import FetchPartition, FetchResult
+from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition, FetchResult
 
 API_KEY = 1
 VERSIONS = (4, 16)
-FLEXIBLE_FROM = 12
+REPLICA_STATE_FROM = 15  # the replica id moved into the tagged ReplicaState
 
 
 async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchResponse:
     if request.session_id != 0 or request.session_epoch > 0:
         return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
-    services = ctx.services
-    image = services.metadata.image
+    image = ctx.services.metadata.image
     wanted: list[FetchPartition] = []
     slots: list[tuple[str, uuid.UUID, int, ErrorCode | None]] = []
     for topic in request.topics:
@@ -64,10 +65,22 @@ async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchR
                 )
             )
             slots.append((name, topic_id, part.partition, None))
-    results = await services.replica_manager.fetch(
-        wanted, request.max_wait_ms, request.min_bytes, request.max_bytes, request.isolation_level == 1
+    replica_id = _replica_id(request, ctx.version)
+    params = FetchParams(
+        replica_id,
+        request.max_wait_ms,
+        request.min_bytes,
+        request.max_bytes,
+        FetchIsolation.of(replica_id, request.isolation_level),
     )
+    results = await ctx.services.replica_manager.fetch(params, wanted)
     return _encode(ctx, slots, results)
+
+
+def _replica_id(request: FetchRequest, version: int) -> int:
+    if version >= REPLICA_STATE_FROM:
+        return request.replica_state.replica_id if request.replica_state is not None else -1
+    return request.replica_id
 
 
 def _encode(
@@ -75,9 +88,9 @@ def _encode(
     slots: list[tuple[str, uuid.UUID, int, ErrorCode | None]],
     results: Sequence[FetchResult],
 ) -> Encoded:
+    """The response body as chunks: each partition's records are its file slice, written by the codec as a region."""
     metrics = ctx.services.metrics
     responses: list[FetchableTopicResponse] = []
-    regions: list[tuple[bytes, FileRegion]] = []
     pending = iter(results)
     for name, topic_id, partition, error in slots:
         if not responses or responses[-1].topic != name or responses[-1].topic_id != topic_id:
@@ -92,45 +105,12 @@ def _encode(
             data.last_stable_offset = result.last_stable_offset
             data.log_start_offset = result.log_start_offset
             if result.error is ErrorCode.NONE:
-                segment_slice = result.data.slice if result.data is not None else None
-                if segment_slice is not None and segment_slice.size > 0:
-                    region = FileRegion.from_fd(segment_slice.file.fileno(), segment_slice.position, segment_slice.size)
-                    marker = os.urandom(16)
-                    data.records = marker
-                    regions.append((marker, region))
+                if result.records is not None:
+                    data.records = result.records
                 metrics.fetched(name, result.size)
             else:
                 metrics.fetch_failed(name)
         responses[-1].partitions.append(data)
-    body = bytearray()
+    body = RegionWriter()
     fetch_response.encode(body, FetchResponse(responses=responses), ctx.version)
-    return Encoded(splice_regions(body, regions, ctx.version >= FLEXIBLE_FROM))
-
-
-def splice_regions(body: bytearray, regions: list[tuple[bytes, FileRegion]], flexible: bool) -> list[Chunk]:
-    """Replace each 16-byte marker (and its length prefix) by the real length and the file region.
-
-    The generated encoder writes `records` as length-prefixed bytes; encoding a random 16-byte marker in their
-    place and splicing keeps one encoder for every version while the record data itself is never copied.
-    The compact prefix of 16 bytes is the single byte 17; the legacy prefix is an int32.
-    """
-    chunks: list[Chunk] = []
-    start = 0
-    prefix = 1 if flexible else 4
-    for marker, region in regions:
-        at = body.find(marker, start)
-        if at < 0:
-            raise AssertionError("fetch marker missing from the encoded body")
-        head = body[start : at - prefix]
-        if flexible:
-            w_uvarint(head, region.size + 1)
-        else:
-            head += I32.pack(region.size)
-        chunks.append(head)
-        chunks.append(region)
-        start = at + len(marker)
-    chunks.append(body[start:])
-    return chunks
-
-
-__all__ = ["UUID_ZERO", "handle", "splice_regions"]
+    return Encoded(body.chunks())

@@ -19,49 +19,36 @@ from odradek.broker.protocol.messages.produce_response import (
     ProduceResponse,
     TopicProduceResponse,
 )
-from odradek.broker.replication.partition import Partition
-from odradek.broker.replication.replica_manager import ProduceResult
+from odradek.broker.replication.api import AppendOrigin, ProduceEntry, ProduceResult
 
 API_KEY = 0
 VERSIONS = (0, 11)
 REJECTED_VERSIONS = (0, 2)
 
+_TRANSACTIONS_REFUSED = ProduceResult(
+    ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, message="transactions are not supported yet"
+)
+
 
 async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceResponse | None:
-    manager = ctx.services.replica_manager
-    pending: list[tuple[ProduceResult, Partition, int]] = []
-    topics: list[tuple[str, list[tuple[int, ProduceResult]]]] = []
-    for topic in request.topic_data:
-        results = []
-        for part in topic.partition_data:
-            if request.transactional_id is not None:
-                result = ProduceResult(
-                    ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                    message="transactions are not supported yet",
-                )
-            elif part.records is None or len(part.records) == 0:
-                result = ProduceResult(ErrorCode.INVALID_RECORD, message="no records in the produce request")
-            else:
-                result, partition, last = manager.append_to_partition(
-                    topic.name, part.index, memoryview(part.records), request.acks
-                )
-                if partition is not None and request.acks == -1:
-                    pending.append((result, partition, last))
-            results.append((part.index, result))
-        topics.append((topic.name, results))
+    entries = [
+        ProduceEntry(topic.name, part.index, part.records or b"")
+        for topic in request.topic_data
+        for part in topic.partition_data
+    ]
+    if request.transactional_id is not None:
+        results = [_TRANSACTIONS_REFUSED] * len(entries)
+    else:
+        manager = ctx.services.replica_manager
+        results = await manager.produce(entries, request.acks, request.timeout_ms, AppendOrigin.CLIENT)
     if request.acks == 0:
         return None
-    if pending:
-        await manager.wait_for_acks(pending, request.timeout_ms)
-    return ProduceResponse(
-        responses=[
-            TopicProduceResponse(
-                name=name,
-                partition_responses=[_partition_response(index, result) for index, result in results],
-            )
-            for name, results in topics
-        ]
-    )
+    responses: list[TopicProduceResponse] = []
+    pending = iter(results)
+    for topic in request.topic_data:
+        partitions = [_partition_response(part.index, next(pending)) for part in topic.partition_data]
+        responses.append(TopicProduceResponse(name=topic.name, partition_responses=partitions))
+    return ProduceResponse(responses=responses)
 
 
 def _partition_response(index: int, result: ProduceResult) -> PartitionProduceResponse:

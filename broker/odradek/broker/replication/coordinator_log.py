@@ -1,10 +1,10 @@
 """A coordinator's internal topic seen as a record log: append (key, value) records with acks=all and read
 every record back (used by the group coordinator over `__consumer_offsets`; structurally its CoordinatorLog).
 
-Appends build one uncompressed RecordBatch v2 with CreateTime = now and go through the normal leader append
-(validation, leader epoch, high watermark), then wait for the ISR for at most `timeout_ms`
-(`offsets.commit.timeout.ms`). Reads walk the partition from its log start offset to its high watermark,
-skipping control batches.
+Appends build one uncompressed RecordBatch v2 with CreateTime = now and go through `ReplicaManager.produce`
+with acks=all and origin COORDINATOR (validation, leader epoch, high watermark, then the wait for the ISR for
+at most `timeout_ms`, `offsets.commit.timeout.ms`), as a client's produce does. Reads walk the partition from
+its log start offset to its high watermark, skipping control batches.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import batch_size_at, iter_batches
 from odradek.broker.records.builder import build_batch
 from odradek.broker.records.record import iter_records
+from odradek.broker.replication.api import AppendOrigin, ProduceEntry
 from odradek.broker.replication.partition import PartitionError
 from odradek.broker.replication.replica_manager import ReplicaManager
 
@@ -30,13 +31,11 @@ class PartitionRecordLog:
         self.timeout_ms = timeout_ms
 
     async def append(self, partition: int, records: Sequence[tuple[bytes, bytes | None]]) -> tuple[ErrorCode, int]:
-        now = self.manager.now_ms()
+        now = self.manager.time.wall_ms()
         batch = build_batch([(key, value, (), now) for key, value in records])
-        result, leader, last_offset = self.manager.append_to_partition(self.topic, partition, memoryview(batch), -1)
-        if leader is None:
-            return ErrorCode(result.error), -1
-        await self.manager.wait_for_acks([(result, leader, last_offset)], self.timeout_ms())
-        return ErrorCode(result.error), last_offset
+        entry = ProduceEntry(self.topic, partition, batch)
+        (result,) = await self.manager.produce([entry], -1, self.timeout_ms(), AppendOrigin.COORDINATOR)
+        return result.error, result.last_offset
 
     def read(self, partition: int) -> Iterator[tuple[int, bytes | None, bytes | None]]:
         try:

@@ -7,19 +7,18 @@ State kept per partition (Kafka's `Partition`):
 - the high watermark (HW) = the smallest LEO in the ISR, never moving backwards. Consumers read below it and
   acks=all produce requests complete when it passes their last offset.
 
-Waiting is event-driven: `wait_for_hw(offset)` returns a future completed when the HW moves past the offset, and
-`new_data_future()` one completed at the next HW move; nothing polls.
+Nothing waits here: the partition tells its `delayed_operations` (the replica manager) what moved after an
+append or a high-watermark advance (`OffsetMove`), and the replica manager completes the delayed produces and
+fetches watching it (replication/purgatory.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from odradek.broker.log.log import Log
+from odradek.broker.log.log import Log, LogAppendInfo
 from odradek.broker.protocol.errors import ErrorCode
 
 
@@ -28,6 +27,21 @@ class PartitionError(Exception):
         super().__init__(message or error_code.name)
         self.error_code = error_code
         self.message = message
+
+
+class OffsetMove:
+    """Bits of the offsets an event moved on a partition (each wakes the waits bounded by it). Plain ints rather
+    than an enum.Flag: these are combined and tested on every append, where Flag operators cost microseconds."""
+
+    NONE = 0
+    LOG_END = 1
+    HIGH_WATERMARK = 2
+    LAST_STABLE_OFFSET = 4
+
+
+class DelayedOperations(Protocol):
+    def offsets_moved(self, partition: Partition, moved: int) -> None:
+        """`moved`: OffsetMove bits."""
 
 
 @dataclass(slots=True)
@@ -50,9 +64,8 @@ class Partition:
     log: Log
     state: PartitionState
     high_watermark: int = 0
+    delayed_operations: DelayedOperations | None = None
     _follower_leo: dict[int, int] = field(default_factory=dict)
-    _hw_waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
-    _data_waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.high_watermark = min(self.high_watermark or self.log.log_end_offset, self.log.log_end_offset)
@@ -92,64 +105,46 @@ class Partition:
         if not self.is_leader:
             raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
+    def append_records_as_leader(self, records: bytearray) -> LogAppendInfo:
+        """Append validated records at the leader epoch, advance the HW if the ISR allows, and report what moved."""
+        stable = self.last_stable_offset
+        info = self.log.append_as_leader(records, self.state.leader_epoch)
+        self._report(OffsetMove.LOG_END | self._advance_high_watermark(), stable)
+        return info
+
     def maybe_advance_high_watermark(self) -> bool:
-        leos = [self.log.log_end_offset if r == self.node_id else self._follower_leo.get(r, 0) for r in self.state.isr]
-        candidate = min(leos) if leos else self.log.log_end_offset
-        if candidate <= self.high_watermark:
-            return False
-        self.high_watermark = candidate
-        self.log.update_high_watermark(candidate)
-        self._complete_waiters()
-        return True
+        stable = self.last_stable_offset
+        moved = self._advance_high_watermark()
+        self._report(moved, stable)
+        return bool(moved)
+
+    def check_enough_replicas_reach_offset(self, required_offset: int) -> ErrorCode | None:
+        """An acks=all append ending before `required_offset`: None while the HW is below it, else its answer
+        (Kafka's Partition.checkEnoughReplicasReachOffset)."""
+        if not self.is_leader:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        if self.high_watermark < required_offset:
+            return None
+        if len(self.state.isr) < self.log.config.min_insync_replicas:
+            return ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        return ErrorCode.NONE
 
     def record_follower_fetch(self, replica_id: int, fetch_offset: int) -> None:
         self._follower_leo[replica_id] = fetch_offset
         self.maybe_advance_high_watermark()
 
-    def wait_for_hw(self, offset: int) -> asyncio.Future[None]:
-        """A future completed once the HW is above `offset` (the last offset of an acks=all append)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.high_watermark > offset:
-            future.set_result(None)
-        else:
-            self._hw_waiters.append((offset, future))
-        return future
+    def _advance_high_watermark(self) -> int:
+        leos = [self.log.log_end_offset if r == self.node_id else self._follower_leo.get(r, 0) for r in self.state.isr]
+        candidate = min(leos) if leos else self.log.log_end_offset
+        if candidate <= self.high_watermark:
+            return OffsetMove.NONE
+        self.high_watermark = candidate
+        self.log.update_high_watermark(candidate)
+        return OffsetMove.HIGH_WATERMARK
 
-    def new_data_future(self) -> asyncio.Future[None]:
-        """A future completed at the next HW move (a fetch long-poll waits on these)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._data_waiters.append(future)
-        return future
-
-    def discard_waiter(self, future: asyncio.Future[None]) -> None:
-        """Forget a new-data waiter that timed out, so idle long-polls do not pile up futures."""
-        future.cancel()
-        with contextlib.suppress(ValueError):
-            self._data_waiters.remove(future)
-
-    @property
-    def waiter_count(self) -> int:
-        return len(self._data_waiters) + len(self._hw_waiters)
-
-    def _complete_waiters(self) -> None:
-        still: list[tuple[int, asyncio.Future[None]]] = []
-        for offset, future in self._hw_waiters:
-            if future.done():
-                continue
-            if self.high_watermark > offset:
-                future.set_result(None)
-            else:
-                still.append((offset, future))
-        self._hw_waiters = still
-        waiters, self._data_waiters = self._data_waiters, []
-        for future in waiters:
-            if not future.done():
-                future.set_result(None)
-
-    def fail_waiters(self, error: ErrorCode) -> None:
-        """Leadership lost or partition deleted: every waiter learns it now rather than at its timeout."""
-        waiters: Sequence[asyncio.Future[None]] = [f for _, f in self._hw_waiters] + self._data_waiters
-        self._hw_waiters, self._data_waiters = [], []
-        for future in waiters:
-            if not future.done():
-                future.set_exception(PartitionError(error))
+    def _report(self, moved: int, stable_before: int) -> None:
+        """Tell the delayed operations what moved (the LSO too, if it differs from `stable_before`)."""
+        if self.last_stable_offset != stable_before:
+            moved |= OffsetMove.LAST_STABLE_OFFSET
+        if moved and self.delayed_operations is not None:
+            self.delayed_operations.offsets_moved(self, moved)

@@ -8,9 +8,14 @@ and their folders are renamed for deletion in a worker thread; new logs are crea
 are "pending": `get_partition` answers NOT_LEADER_OR_FOLLOWER (Kafka's answer for a partition in the metadata
 without a local replica yet) and `is_pending` lets Metadata report them LEADER_NOT_AVAILABLE.
 
-Produce appends go through `log.validator` (Kafka's LogValidator) and the partition's log; acks=all waits for
-the high watermark (a future, completed by the partition when the HW moves). A fetch that finds fewer than
-`min_bytes` waits on the partitions' new-data futures until `max_wait_ms`: no polling.
+`produce(entries, acks, timeout_ms, origin)` validates each partition's records (`log.validator`, Kafka's
+LogValidator) and appends them through the partition; acks=all then waits in the produce purgatory
+(`DelayedProduce`) until each partition's high watermark passes its append, and the call returns the final,
+immutable results. `fetch(params, requests)` reads every partition at the request's isolation; with fewer than
+`min_bytes` it waits in the fetch purgatory (`DelayedFetch`) until enough arrives, an error, or `max_wait_ms`.
+Partitions report what moved (`offsets_moved`: log end, high watermark, last stable offset) and the waits on
+those keys are checked then; leadership changes and removals complete their waits with the partition's error at
+once. Timeouts are timers on the injected `Time`: no polling loops.
 
 Periodic storage work (retention, compaction, flush, checkpoints) runs in worker threads through
 `asyncio.to_thread`, scheduled by `start()`; the log's own lock keeps that safe against appends.
@@ -22,25 +27,38 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.topic import log_config
 from odradek.broker.log.cleaner import LogCleaner
 from odradek.broker.log.config import LogConfig
-from odradek.broker.log.log import FetchDataInfo, Log, OffsetOutOfRange
+from odradek.broker.log.log import Log, OffsetOutOfRange
 from odradek.broker.log.manager import LogManager, LogSpec
 from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
 from odradek.broker.metrics.broker import BrokerMetrics, PartitionStats
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import InvalidRecordBatch
-from odradek.broker.replication.partition import Partition, PartitionError, PartitionState
+from odradek.broker.replication.api import (
+    AppendOrigin,
+    FetchIsolation,
+    FetchParams,
+    FetchPartition,
+    FetchResult,
+    FileRecords,
+    ProduceEntry,
+    ProduceResult,
+    TopicPartition,
+)
+from odradek.broker.replication.delayed_fetch import DelayedFetch, FetchKey
+from odradek.broker.replication.delayed_produce import DelayedProduce, ProducePartitionStatus, settle
+from odradek.broker.replication.partition import OffsetMove, Partition, PartitionError, PartitionState
+from odradek.broker.replication.purgatory import DelayedOperationPurgatory
+from odradek.broker.utils.time import Time
 
 logger = logging.getLogger(__name__)
-
-TopicPartition = tuple[str, int]
 
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
@@ -65,36 +83,12 @@ class ReplicaAssignment:
     state: PartitionState
 
 
-@dataclass(slots=True)
-class ProduceResult:
-    error: ErrorCode = ErrorCode.NONE
-    base_offset: int = -1
-    log_append_time: int = -1
-    log_start_offset: int = -1
-    record_errors: list[tuple[int, str]] = field(default_factory=list)
-    message: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FetchPartition:
-    topic: str
-    partition: int
-    fetch_offset: int
-    max_bytes: int
-    current_leader_epoch: int = -1
-
-
-@dataclass(slots=True)
-class FetchResult:
-    error: ErrorCode = ErrorCode.NONE
-    high_watermark: int = -1
-    last_stable_offset: int = -1
-    log_start_offset: int = -1
-    data: FetchDataInfo | None = None
-
-    @property
-    def size(self) -> int:
-        return self.data.size if self.data is not None else 0
+# The fetch waits an offset move can satisfy: those bounded by that offset.
+_FETCH_WAKES = (
+    (OffsetMove.LOG_END, FetchIsolation.LOG_END),
+    (OffsetMove.HIGH_WATERMARK, FetchIsolation.HIGH_WATERMARK),
+    (OffsetMove.LAST_STABLE_OFFSET, FetchIsolation.TXN_COMMITTED),
+)
 
 
 class ReplicaManager:
@@ -104,13 +98,16 @@ class ReplicaManager:
         config: BrokerConfig,
         logs: LogManager,
         metrics: BrokerMetrics,
-        now_ms: Callable[[], int],
+        time: Time,
     ) -> None:
         self.node_id = node_id
         self.config = config
         self.logs = logs
         self.metrics = metrics
-        self.now_ms = now_ms
+        self.time = time
+        self.produce_purgatory: DelayedOperationPurgatory[TopicPartition] = DelayedOperationPurgatory("Produce", time)
+        self.fetch_purgatory: DelayedOperationPurgatory[FetchKey] = DelayedOperationPurgatory("Fetch", time)
+        self._stopped = False
         self.partitions: dict[TopicPartition, Partition] = {}
         self._validation: dict[TopicPartition, ValidationConfig] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -164,6 +161,7 @@ class ReplicaManager:
             existing.update_state(assignment.state)
             self._validation[key] = validation
             self._assign_leader_epoch(existing)
+            self._complete_delayed(key)  # leadership may have moved away: its waits learn it now
         gone = [key for key in self.partitions if key not in wanted and (topics is None or key[0] in topics)]
         removed += [self._remove_partition(key) for key in gone]
         return removed, new
@@ -219,6 +217,7 @@ class ReplicaManager:
         partition = Partition(
             assignment.topic, assignment.partition, assignment.topic_id, self.node_id, log, assignment.state
         )
+        partition.delayed_operations = self
         self.partitions[key] = partition
         self._validation[key] = validation
         self._assign_leader_epoch(partition)
@@ -239,8 +238,9 @@ class ReplicaManager:
     def _remove_partition(self, key: TopicPartition) -> TopicPartition:
         """Stop serving the partition; its log is left for the caller to delete."""
         partition = self.partitions.pop(key)
+        partition.delayed_operations = None
         self._validation.pop(key, None)
-        partition.fail_waiters(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        self._complete_delayed(key)  # answered UNKNOWN_TOPIC_OR_PARTITION now, not at their timeout
         return key
 
     def get_partition(self, topic: str, index: int) -> Partition:
@@ -259,59 +259,121 @@ class ReplicaManager:
 
     # ---- produce -----------------------------------------------------------------------------------------
 
-    def append_to_partition(
-        self, topic: str, index: int, records: memoryview, acks: int
-    ) -> tuple[ProduceResult, Partition | None, int]:
-        """Validate and append one partition's records; returns the result and the offset acks=all waits for."""
+    async def produce(
+        self, entries: Sequence[ProduceEntry], acks: int, timeout_ms: int, origin: AppendOrigin
+    ) -> list[ProduceResult]:
+        """Append each entry (in order) and return one final result per entry: at once for acks 0 and 1; for
+        acks=all (-1) once every appended partition's HW passed its append, it failed, or `timeout_ms` ran out
+        (REQUEST_TIMED_OUT for the partitions still waiting)."""
+        if origin is AppendOrigin.REPLICATION:
+            raise ValueError("replicated records are appended by the replica fetcher, not produced")
+        statuses = [self._append(entry, acks, origin) for entry in entries]
+        if acks != -1 or settle(statuses, self):
+            return [status.result for status in statuses]
+        operation = DelayedProduce(max(timeout_ms, 0), statuses, self)
+        self.produce_purgatory.try_complete_else_watch(operation, operation.waiting_keys)
+        return await operation.future
+
+    def _append(self, entry: ProduceEntry, acks: int, origin: AppendOrigin) -> ProducePartitionStatus:
+        """Validate and append one partition's records; the status says what acks=all must wait for."""
+        key = (entry.topic, entry.partition)
+        result = self._append_result(entry, acks, origin)
+        if result.error is not ErrorCode.NONE:
+            return ProducePartitionStatus(key, -1, result, acks_pending=False)
+        return ProducePartitionStatus(key, result.last_offset + 1, result, acks_pending=acks == -1)
+
+    def _append_result(self, entry: ProduceEntry, acks: int, origin: AppendOrigin) -> ProduceResult:
+        if len(entry.records) == 0:
+            return ProduceResult(ErrorCode.INVALID_RECORD, message="no records in the produce request")
         try:
-            partition = self.get_leader(topic, index)
+            partition = self.get_leader(entry.topic, entry.partition)
             if acks == -1 and len(partition.state.isr) < partition.log.config.min_insync_replicas:
                 raise PartitionError(ErrorCode.NOT_ENOUGH_REPLICAS)
-            checked = validate_records(bytearray(records), self._validation[(topic, index)], self.now_ms())
-            info = partition.log.append_as_leader(checked.records, partition.state.leader_epoch)
-        except PartitionError as exc:
-            self.metrics.produce_failed(topic)
-            return ProduceResult(exc.error_code, message=exc.message or None), None, -1
-        except RecordValidationError as exc:
-            self.metrics.produce_failed(topic)
-            return (
-                ProduceResult(ErrorCode(exc.error_code), record_errors=list(exc.record_errors), message=exc.message),
-                None,
-                -1,
+            checked = validate_records(
+                bytearray(entry.records),
+                self._validation[(entry.topic, entry.partition)],
+                self.time.wall_ms(),
+                is_from_client=origin is AppendOrigin.CLIENT,
             )
+            info = partition.append_records_as_leader(checked.records)
+        except PartitionError as exc:
+            self.metrics.produce_failed(entry.topic)
+            return ProduceResult(exc.error_code, message=exc.message or None)
+        except RecordValidationError as exc:
+            self.metrics.produce_failed(entry.topic)
+            return ProduceResult(ErrorCode(exc.error_code), record_errors=tuple(exc.record_errors), message=exc.message)
         except InvalidRecordBatch as exc:
-            self.metrics.produce_failed(topic)
-            return ProduceResult(ErrorCode(exc.error_code), message=exc.message), None, -1
-        partition.maybe_advance_high_watermark()
-        self.metrics.produced(topic, checked.record_count, len(records))
-        result = ProduceResult(
-            ErrorCode.NONE, info.first_offset, checked.log_append_time_ms, partition.log_start_offset
+            self.metrics.produce_failed(entry.topic)
+            return ProduceResult(ErrorCode(exc.error_code), message=exc.message)
+        self.metrics.produced(entry.topic, checked.record_count, len(entry.records))
+        return ProduceResult(
+            ErrorCode.NONE,
+            info.first_offset,
+            checked.log_append_time_ms,
+            partition.log_start_offset,
+            last_offset=info.last_offset,
         )
-        return result, partition, info.last_offset
 
-    async def wait_for_acks(self, pending: Iterable[tuple[ProduceResult, Partition, int]], timeout_ms: int) -> None:
-        """acks=all: wait until each partition's HW passes its last appended offset, or time out."""
-        pending = [(r, p, last) for r, p, last in pending if p.high_watermark <= last]
-        if not pending:
-            return  # already replicated (always so with one replica): no timer, no extra loop turn
-        waits = {partition.wait_for_hw(last): result for result, partition, last in pending}
-        done, not_done = await asyncio.wait(waits, timeout=max(timeout_ms, 0) / 1000.0)
-        for future in not_done:
-            future.cancel()
-            waits[future].error = ErrorCode.REQUEST_TIMED_OUT
-        for future in done:
-            exc = future.exception()
-            if isinstance(exc, PartitionError):
-                waits[future].error = exc.error_code
+    def check_enough_replicas_reach_offset(self, key: TopicPartition, required_offset: int) -> ErrorCode | None:
+        """DelayedProduce's question: has the partition's HW reached `required_offset`, and with what answer?"""
+        if self._stopped:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        partition = self.partitions.get(key)
+        if partition is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return partition.check_enough_replicas_reach_offset(required_offset)
+
+    # ---- delayed operations ------------------------------------------------------------------------------
+
+    def offsets_moved(self, partition: Partition, moved: int) -> None:
+        """A partition's offsets moved (OffsetMove bits): complete the waits this can satisfy. Called on every
+        append (Partition.delayed_operations), so nothing is built while nothing waits."""
+        if moved & OffsetMove.HIGH_WATERMARK and self.produce_purgatory.watched:
+            self.produce_purgatory.check_and_complete((partition.topic, partition.index))
+        if self.fetch_purgatory.watched:
+            for offset, isolation in _FETCH_WAKES:
+                if moved & offset:
+                    self.fetch_purgatory.check_and_complete((partition.topic, partition.index, isolation))
+
+    def _complete_delayed(self, key: TopicPartition) -> None:
+        """Leadership or existence changed: every wait on the partition looks again (and fails if it must)."""
+        self.produce_purgatory.check_and_complete(key)
+        for _, isolation in _FETCH_WAKES:
+            self.fetch_purgatory.check_and_complete((*key, isolation))
 
     # ---- fetch -------------------------------------------------------------------------------------------
 
+    async def fetch(self, params: FetchParams, requests: Sequence[FetchPartition]) -> list[FetchResult]:
+        """Read every partition at `params.isolation`; answer at once with an error, `min_bytes` or more, or no
+        wait allowed; otherwise wait in the fetch purgatory (at most `max_wait_ms`) and answer a fresh read."""
+        results = self.read_all(params, requests)
+        if (
+            params.max_wait_ms <= 0
+            or not requests
+            or sum(result.size for result in results) >= params.min_bytes
+            or any(result.error is not ErrorCode.NONE for result in results)
+        ):
+            return results
+        operation = DelayedFetch(params, requests, self)
+        self.fetch_purgatory.try_complete_else_watch(operation, operation.keys)
+        return await operation.future
+
+    def read_all(self, params: FetchParams, requests: Sequence[FetchPartition]) -> list[FetchResult]:
+        """One pass over the fetch's partitions, honouring the response-wide max_bytes (first one always gets data)."""
+        results = []
+        budget = params.max_bytes
+        for request in requests:
+            result = self.read_partition(request, max(budget, 0), budget == params.max_bytes, params.isolation)
+            budget -= result.size
+            results.append(result)
+        return results
+
     def read_partition(
-        self, request: FetchPartition, max_bytes: int, min_one: bool, committed_only: bool
+        self, request: FetchPartition, max_bytes: int, min_one: bool, isolation: FetchIsolation
     ) -> FetchResult:
         try:
             partition = self.get_leader(request.topic, request.partition, request.current_leader_epoch)
-            limit = partition.last_stable_offset if committed_only else partition.high_watermark
+            limit = _fetch_limit(partition, isolation)
             size = min(max_bytes, request.max_bytes)
             if size < 0:
                 # A negative partition_max_bytes: Kafka's LogSegment.read throws IllegalArgumentException once there
@@ -325,13 +387,29 @@ class ReplicaManager:
             return FetchResult(exc.error_code)
         except OffsetOutOfRange:
             return self._out_of_range(request)
+        segment_slice = data.slice
+        records = None
+        if segment_slice is not None and segment_slice.size > 0:
+            records = FileRecords(segment_slice.file.fileno(), segment_slice.position, segment_slice.size)
         return FetchResult(
             ErrorCode.NONE,
             partition.high_watermark,
             partition.last_stable_offset,
             partition.log_start_offset,
-            data,
+            records,
         )
+
+    def bytes_available(self, params: FetchParams, request: FetchPartition) -> int | None:
+        """DelayedFetch's question: bytes readable for `request` at `params.isolation`, at most its max_bytes
+        (an index lookup, no record work); None when the partition answers an error."""
+        if self._stopped:
+            return None
+        try:
+            partition = self.get_leader(request.topic, request.partition, request.current_leader_epoch)
+            limit = _fetch_limit(partition, params.isolation)
+            return partition.log.read(request.fetch_offset, max(request.max_bytes, 0), limit).size
+        except (PartitionError, OffsetOutOfRange):
+            return None
 
     def _out_of_range(self, request: FetchPartition) -> FetchResult:
         partition = self.partitions[(request.topic, request.partition)]
@@ -341,48 +419,6 @@ class ReplicaManager:
             partition.last_stable_offset,
             partition.log_start_offset,
         )
-
-    def read_all(self, requests: list[FetchPartition], max_bytes: int, committed_only: bool) -> list[FetchResult]:
-        """One pass over the fetch's partitions, honouring the response-wide max_bytes (first one always gets data)."""
-        results = []
-        budget = max_bytes
-        for request in requests:
-            result = self.read_partition(
-                request, max(budget, 0), min_one=budget == max_bytes, committed_only=committed_only
-            )
-            budget -= result.size
-            results.append(result)
-        return results
-
-    async def fetch(
-        self,
-        requests: list[FetchPartition],
-        max_wait_ms: int,
-        min_bytes: int,
-        max_bytes: int,
-        committed_only: bool,
-    ) -> list[FetchResult]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(max_wait_ms, 0) / 1000.0
-        while True:
-            results = self.read_all(requests, max_bytes, committed_only)
-            available = sum(r.size for r in results)
-            errors = any(r.error is not ErrorCode.NONE for r in results)
-            remaining = deadline - loop.time()
-            if available >= min_bytes or errors or remaining <= 0 or not requests:
-                return results
-            waiting = [
-                (partition, partition.new_data_future())
-                for partition in (self.partitions.get((r.topic, r.partition)) for r in requests)
-                if partition is not None
-            ]
-            if not waiting:
-                return self.read_all(requests, max_bytes, committed_only)
-            try:
-                await asyncio.wait([f for _, f in waiting], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for partition, future in waiting:
-                    partition.discard_waiter(future)
 
     # ---- offsets -----------------------------------------------------------------------------------------
 
@@ -456,19 +492,19 @@ class ReplicaManager:
                 logger.exception("storage task %s failed", work.__name__)
 
     def _retention(self) -> None:
-        self.logs.run_retention(self.now_ms())
+        self.logs.run_retention(self.time.wall_ms())
 
     def _checkpoint(self) -> None:
         self.logs.checkpoint_recovery_points()
 
     def _delete_expired(self) -> None:
-        self.logs.delete_expired_files(self.now_ms())
+        self.logs.delete_expired_files(self.time.wall_ms())
 
     def _flush_due(self) -> None:
-        self.logs.flush_dirty(self.now_ms())
+        self.logs.flush_dirty(self.time.wall_ms())
 
     def _clean(self) -> None:
-        self._cleaner.clean_logs(self.logs.all_logs(), self.now_ms())
+        self._cleaner.clean_logs(self.logs.all_logs(), self.time.wall_ms())
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -478,8 +514,11 @@ class ReplicaManager:
                 await task
         if self._file_work is not None:
             await asyncio.gather(self._file_work, return_exceptions=True)
-        for partition in self.partitions.values():
-            partition.fail_waiters(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        self._stopped = True  # every wait is answered now: produces NOT_LEADER_OR_FOLLOWER, fetches what is there
+        for key in self.produce_purgatory.watched_keys():
+            self.produce_purgatory.check_and_complete(key)
+        for fetch_key in self.fetch_purgatory.watched_keys():
+            self.fetch_purgatory.check_and_complete(fetch_key)
         self.logs.shutdown()
 
 
@@ -488,6 +527,15 @@ def _assign_epoch(log: Log, leader_epoch: int) -> None:
     latest = log.epoch_cache.latest_epoch
     if latest is None or leader_epoch > latest:
         log.epoch_cache.assign(leader_epoch, log.log_end_offset)
+
+
+def _fetch_limit(partition: Partition, isolation: FetchIsolation) -> int:
+    """The offset a fetch at `isolation` reads below."""
+    if isolation is FetchIsolation.LOG_END:
+        return partition.log_end_offset
+    if isolation is FetchIsolation.TXN_COMMITTED:
+        return partition.last_stable_offset
+    return partition.high_watermark
 
 
 def _or_minus_one(value: int | None) -> int:

@@ -9,6 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from odradek.broker.protocol.errors import ProtocolError
+from odradek.broker.protocol.frames import (
+    Region,
+    w_compact_nullable_records,
+    w_compact_records,
+    w_nullable_records,
+    w_records,
+)
 from odradek.broker.protocol.primitives import (
     I32,
     UUID_ZERO,
@@ -84,7 +91,7 @@ class PartitionData:
     snapshot_id: SnapshotId | None = None
     aborted_transactions: list[AbortedTransaction] | None = field(default_factory=list)
     preferred_read_replica: int = -1
-    records: bytes | memoryview | None = None
+    records: bytes | memoryview | Region | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -319,7 +326,7 @@ def _e_PartitionData_0(w: bytearray, m: PartitionData) -> None:
         w += I32.pack(len(_a_aborted_transactions))
         for _e_aborted_transactions in _a_aborted_transactions:
             _e_AbortedTransaction_0(w, _e_aborted_transactions)
-    w_nullable_bytes(w, m.records)
+    w_nullable_records(w, m.records)
 
 
 def _e_FetchableTopicResponse_0(w: bytearray, m: FetchableTopicResponse) -> None:
@@ -347,7 +354,7 @@ def _e_PartitionData_1(w: bytearray, m: PartitionData) -> None:
         w += I32.pack(len(_a_aborted_transactions))
         for _e_aborted_transactions in _a_aborted_transactions:
             _e_AbortedTransaction_0(w, _e_aborted_transactions)
-    w_nullable_bytes(w, m.records)
+    w_nullable_records(w, m.records)
 
 
 def _e_FetchableTopicResponse_1(w: bytearray, m: FetchableTopicResponse) -> None:
@@ -384,7 +391,7 @@ def _e_PartitionData_2(w: bytearray, m: PartitionData) -> None:
         for _e_aborted_transactions in _a_aborted_transactions:
             _e_AbortedTransaction_0(w, _e_aborted_transactions)
     w += _S_i.pack(m.preferred_read_replica)
-    w_nullable_bytes(w, m.records)
+    w_nullable_records(w, m.records)
 
 
 def _e_FetchableTopicResponse_2(w: bytearray, m: FetchableTopicResponse) -> None:
@@ -433,7 +440,7 @@ def _e_PartitionData_3(w: bytearray, m: PartitionData) -> None:
         for _e_aborted_transactions in _a_aborted_transactions:
             _e_AbortedTransaction_1(w, _e_aborted_transactions)
     w += _S_i.pack(m.preferred_read_replica)
-    w_compact_nullable_bytes(w, m.records)
+    w_compact_nullable_records(w, m.records)
     _t: list[tuple[int, bytearray]] = []
     if m.diverging_epoch is not None:
         _w = bytearray()
