@@ -33,9 +33,10 @@ from pathlib import Path
 
 from odradek.broker.log import checkpoint, files
 from odradek.broker.log.log import Log
-from odradek.broker.log.record_scan import build_batch, iter_records
 from odradek.broker.log.segment import INT32_MAX, LogSegment
 from odradek.broker.records.batch import DELETE_HORIZON_MASK, BatchHeader, read_header
+from odradek.broker.records.builder import rebuild_batch
+from odradek.broker.records.record import iter_records
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def _clean_batch(
         if record.key is None or offsets.get(record.key, -1) > record.offset:
             removed += 1
             continue
-        if not record.has_value:
+        if record.value is None:
             if horizon_passed:
                 removed += 1
                 stats.tombstones_removed += 1
@@ -194,13 +195,7 @@ def _clean_batch(
         if not header.has_producer_id:
             return None
         # Keep an empty batch so the producer's last sequence survives (Kafka does the same).
-        return build_batch(
-            header,
-            [],
-            attributes=header.attributes & ~DELETE_HORIZON_MASK,
-            base_timestamp=header.base_timestamp,
-            max_timestamp=header.max_timestamp,
-        )
+        return rebuild_batch(header, [], 0, attributes=header.attributes & ~DELETE_HORIZON_MASK)
     attributes = header.attributes
     base_timestamp = header.base_timestamp
     if set_horizon:
@@ -209,14 +204,7 @@ def _clean_batch(
     elif not tombstones:
         attributes &= ~DELETE_HORIZON_MASK
         base_timestamp = header.base_timestamp if not has_horizon else kept[0].timestamp
-    log_append = header.is_log_append_time
-    max_timestamp = header.max_timestamp if log_append else max(r.timestamp for r in kept)
-    encoded = [
-        r.encode(None if base_timestamp == header.base_timestamp else r.timestamp - base_timestamp) for r in kept
-    ]
-    return build_batch(
-        header, encoded, attributes=attributes, base_timestamp=base_timestamp, max_timestamp=max_timestamp
-    )
+    return rebuild_batch(header, kept, header.compression, attributes=attributes, base_timestamp=base_timestamp)
 
 
 def _groups(segments: tuple[LogSegment, ...], max_size: int) -> list[list[LogSegment]]:

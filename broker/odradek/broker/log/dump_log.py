@@ -14,12 +14,12 @@ import argparse
 import os
 import struct
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 import crc32c
 from odradek.broker.log import files
-from odradek.broker.log.record_scan import CODEC_NAMES, iter_records, read_varint
 from odradek.broker.records.batch import (
     ATTRIBUTES_OFFSET,
     CURRENT_MAGIC,
@@ -30,6 +30,8 @@ from odradek.broker.records.batch import (
     InvalidRecordBatch,
     read_header,
 )
+from odradek.broker.records.compression import CODEC_NAMES
+from odradek.broker.records.record import iter_records
 
 _INT32 = struct.Struct(">i")
 
@@ -59,27 +61,15 @@ def _batch_line(header: BatchHeader, data: bytes) -> str:
     )
 
 
-def _record_lines(header: BatchHeader, data: bytes, print_data: bool) -> list[str]:
-    lines = []
+def _record_lines(header: BatchHeader, data: bytes, print_data: bool) -> Iterator[str]:
     timestamp_type = "LogAppendTime" if header.is_log_append_time else "CreateTime"
     for record in iter_records(data, header):
         offset_delta = record.offset - header.base_offset
         sequence = -1 if header.base_sequence < 0 else (header.base_sequence + offset_delta) % (2**31)
-        rest = record.rest
-        _, cursor = read_varint(rest, 0)  # offsetDelta
-        key_length, cursor = read_varint(rest, cursor)
-        cursor += max(key_length, 0)
-        value_length, cursor = read_varint(rest, cursor)
-        value = rest[cursor : cursor + value_length] if value_length >= 0 else None
-        cursor += max(value_length, 0)
-        header_count, cursor = read_varint(rest, cursor)
-        header_keys = []
-        for _ in range(max(header_count, 0)):
-            length, cursor = read_varint(rest, cursor)
-            header_keys.append(rest[cursor : cursor + length].decode("utf-8", "replace"))
-            cursor += length
-            length, cursor = read_varint(rest, cursor)
-            cursor += max(length, 0)
+        key_length = -1 if record.key is None else len(record.key)
+        value_length = -1 if record.value is None else len(record.value)
+        header_keys = [key for key, _ in record.headers]
+        value = record.value
         line = (
             f"| offset: {record.offset} {timestamp_type}: {record.timestamp} "
             f"keySize: {key_length} valueSize: {value_length} sequence: {sequence} "
@@ -89,8 +79,7 @@ def _record_lines(header: BatchHeader, data: bytes, print_data: bool) -> list[st
             key = "null" if record.key is None else record.key.decode("utf-8", "replace")
             payload = "null" if value is None else value.decode("utf-8", "replace")
             line += f" key: {key} payload: {payload}"
-        lines.append(line)
-    return lines
+        yield line
 
 
 def dump_log_file(path: Path, out: TextIO, deep: bool, print_data: bool) -> None:

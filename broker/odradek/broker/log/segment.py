@@ -26,7 +26,6 @@ import crc32c
 from odradek.broker.log import files
 from odradek.broker.log.leader_epoch_cache import LeaderEpochFileCache
 from odradek.broker.log.offset_index import OffsetIndex
-from odradek.broker.log.record_scan import iter_records
 from odradek.broker.log.time_index import NO_TIMESTAMP, TimeIndex
 from odradek.broker.records.batch import (
     ATTRIBUTES_OFFSET,
@@ -36,6 +35,7 @@ from odradek.broker.records.batch import (
     MIN_BATCH_LENGTH,
     read_header,
 )
+from odradek.broker.records.record import iter_records
 
 INT32_MAX = 2**31 - 1
 # baseOffset, batchLength, (skip to 23) lastOffsetDelta, (skip to 35) maxTimestamp: what the hot path needs.
