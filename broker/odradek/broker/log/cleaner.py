@@ -226,7 +226,7 @@ def _clean_group(
 ) -> bool:
     base = group[0].base_offset
     for suffix in (files.CLEANED_SUFFIX, files.SWAP_SUFFIX):
-        for kind in (files.LOG_SUFFIX, files.INDEX_SUFFIX, files.TIME_INDEX_SUFFIX):
+        for kind in files.SEGMENT_SUFFIXES:
             files.segment_file(log.dir, base, kind, suffix).unlink(missing_ok=True)
     cleaned = LogSegment(
         log.dir,
@@ -238,6 +238,9 @@ def _clean_group(
     try:
         for segment in group:
             stats.bytes_read += segment.size
+            # Transactional batches and markers are kept, so are the aborted transactions their markers ended.
+            for aborted in segment.txn_index.all_aborted_txns():
+                cleaned.txn_index.append(aborted)
             for header, data in _iter_batches(segment):
                 out = _clean_batch(header, data, offsets, now_ms, log.config.delete_retention_ms, stats)
                 if out is None:

@@ -124,6 +124,12 @@ def parse_control_record(record: Record) -> ControlRecord:
     return ControlRecord(kind, version, epoch)
 
 
+def read_control_record(buf: bytes | bytearray | memoryview, header: BatchHeader) -> ControlRecord | None:
+    """The control record of the control batch `header` describes (None if the batch holds no record)."""
+    first = next(iter_records(buf, header), None)
+    return None if first is None else parse_control_record(first)
+
+
 def control_key(kind: int, version: int = 0) -> bytes:
     return _CONTROL_KEY.pack(version, kind)
 
