@@ -63,7 +63,11 @@ class InvalidRecordBatch(Exception):
         self.message = message
 
 
+# Kafka error codes raised by the storage layers (records, log), as ints: these layers do not import the protocol
+# package's ErrorCode (tests/unit/records/test_records_error_codes.py checks that the values agree).
 CORRUPT_MESSAGE = 2
+MESSAGE_TOO_LARGE = 10
+INVALID_TIMESTAMP = 32
 UNSUPPORTED_FOR_MESSAGE_FORMAT = 43
 INVALID_RECORD = 87
 
