@@ -34,13 +34,12 @@ from pathlib import Path
 from odradek.broker.log import checkpoint, files
 from odradek.broker.log.log import Log
 from odradek.broker.log.segment import INT32_MAX, LogSegment
-from odradek.broker.records.batch import DELETE_HORIZON_MASK, BatchHeader, read_header
+from odradek.broker.records.batch import DELETE_HORIZON_MASK, HEADER_SIZE, BatchHeader, read_header
 from odradek.broker.records.builder import rebuild_batch
 from odradek.broker.records.record import iter_records
 
 logger = logging.getLogger(__name__)
 
-CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
 _checkpoint_lock = threading.Lock()
 
 
@@ -62,7 +61,7 @@ class CleanerStats:
 
 
 def checkpoint_path(log: Log) -> Path:
-    return log.dir.parent / CLEANER_OFFSET_CHECKPOINT
+    return log.dir.parent / files.CLEANER_OFFSET_CHECKPOINT
 
 
 def read_checkpoint(log: Log) -> int | None:
@@ -140,7 +139,7 @@ def _iter_batches(segment: LogSegment) -> Iterable[tuple[BatchHeader, bytes]]:
 def _has_expired_horizon(segments: Iterable[LogSegment], now_ms: int) -> bool:
     for segment in segments:
         for shallow in segment.scan_batches(0):
-            header = read_header(segment.read_batch_bytes(shallow.position, 61))
+            header = read_header(segment.read_batch_bytes(shallow.position, HEADER_SIZE))
             if header.attributes & DELETE_HORIZON_MASK and header.base_timestamp <= now_ms:
                 return True
     return False

@@ -25,21 +25,17 @@ from odradek.broker.records.batch import (
     CURRENT_MAGIC,
     DELETE_HORIZON_MASK,
     LOG_OVERHEAD,
+    MAGIC_OFFSET,
     MIN_BATCH_LENGTH,
     BatchHeader,
     InvalidRecordBatch,
     read_header,
+    sequence_at,
 )
 from odradek.broker.records.compression import CODEC_NAMES
 from odradek.broker.records.record import iter_records
 
 _INT32 = struct.Struct(">i")
-
-
-def _last_sequence(header: BatchHeader) -> int:
-    if header.base_sequence < 0:
-        return -1
-    return (header.base_sequence + header.last_offset_delta) % (2**31)
 
 
 def _batch_line(header: BatchHeader, data: bytes) -> str:
@@ -50,7 +46,7 @@ def _batch_line(header: BatchHeader, data: bytes) -> str:
     timestamp_type = "LogAppendTime" if header.is_log_append_time else "CreateTime"
     return (
         f"baseOffset: {header.base_offset} lastOffset: {header.last_offset} count: {header.record_count} "
-        f"baseSequence: {header.base_sequence} lastSequence: {_last_sequence(header)} "
+        f"baseSequence: {header.base_sequence} lastSequence: {header.last_sequence} "
         f"producerId: {header.producer_id} producerEpoch: {header.producer_epoch} "
         f"partitionLeaderEpoch: {header.partition_leader_epoch} "
         f"isTransactional: {str(header.is_transactional).lower()} "
@@ -65,7 +61,7 @@ def _record_lines(header: BatchHeader, data: bytes, print_data: bool) -> Iterato
     timestamp_type = "LogAppendTime" if header.is_log_append_time else "CreateTime"
     for record in iter_records(data, header):
         offset_delta = record.offset - header.base_offset
-        sequence = -1 if header.base_sequence < 0 else (header.base_sequence + offset_delta) % (2**31)
+        sequence = sequence_at(header.base_sequence, offset_delta)
         key_length = -1 if record.key is None else len(record.key)
         value_length = -1 if record.value is None else len(record.value)
         header_keys = [key for key, _ in record.headers]
@@ -91,7 +87,7 @@ def dump_log_file(path: Path, out: TextIO, deep: bool, print_data: bool) -> None
             break
         length = _INT32.unpack_from(data, position + 8)[0]
         size = length + LOG_OVERHEAD
-        if length < MIN_BATCH_LENGTH or position + size > len(data) or data[position + 16] != CURRENT_MAGIC:
+        if length < MIN_BATCH_LENGTH or position + size > len(data) or data[position + MAGIC_OFFSET] != CURRENT_MAGIC:
             break
         batch = data[position : position + size]
         header = read_header(data, position)

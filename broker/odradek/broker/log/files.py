@@ -23,6 +23,7 @@ DELETED_SUFFIX = ".deleted"
 CLEANED_SUFFIX = ".cleaned"
 SWAP_SUFFIX = ".swap"
 SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
+CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"  # per log dir, written by the cleaner
 
 
 def filename_prefix(offset: int) -> str:

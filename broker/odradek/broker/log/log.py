@@ -45,16 +45,17 @@ from odradek.broker.log.log_segments import LogSegments
 from odradek.broker.log.producer_state import AppendOrigin, ProducerAppendInfo, ProducerBatch, ProducerStateManager
 from odradek.broker.log.segment import FetchSlice, LogSegment, now_ms
 from odradek.broker.log.txn_index import AbortedTxn
-from odradek.broker.records.batch import NO_PRODUCER_ID, read_header, stamp
+from odradek.broker.records.batch import NO_PRODUCER_ID, NO_TIMESTAMP, read_header, stamp
 
 logger = logging.getLogger(__name__)
 
 PARTITION_METADATA = "partition.metadata"
+# ListOffsets target timestamps (Kafka's ListOffsetsRequest constants; the log does not import the protocol).
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
-NO_TIMESTAMP = -1
+LATEST_TIERED_TIMESTAMP = -5
 OFFSET_OUT_OF_RANGE = 1  # ErrorCode.OFFSET_OUT_OF_RANGE; `log` stays free of the protocol package
 
 

@@ -31,13 +31,10 @@ import enum
 from dataclasses import dataclass, replace
 
 from odradek.broker.log.txn_index import AbortedTxn, TransactionIndex
-from odradek.broker.records.batch import NO_PRODUCER_ID, BatchHeader
+from odradek.broker.records.batch import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, BatchHeader, sequence_at
 from odradek.broker.records.record import ABORT, read_control_record
 
 NUM_BATCHES_TO_RETAIN = 5  # Kafka keeps the metadata of a producer's last 5 batches (max.in.flight for idempotence)
-NO_SEQUENCE = -1
-NO_EPOCH = -1
-SEQUENCE_MAX = 2**31 - 1
 
 
 class AppendOrigin(enum.Enum):
@@ -75,9 +72,7 @@ class ProducerBatch:
 
     @property
     def last_sequence(self) -> int:
-        if self.base_sequence == NO_SEQUENCE:
-            return NO_SEQUENCE
-        return (self.base_sequence + self.last_offset - self.first_offset) % (SEQUENCE_MAX + 1)
+        return sequence_at(self.base_sequence, self.last_offset - self.first_offset)
 
     @classmethod
     def from_header(
@@ -122,7 +117,7 @@ class ProducerStateEntry:
     """The state of one producer id: epoch, last batches, the first offset of its open transaction."""
 
     producer_id: int
-    producer_epoch: int = NO_EPOCH
+    producer_epoch: int = NO_PRODUCER_EPOCH
     batches: tuple[BatchMetadata, ...] = ()
     coordinator_epoch: int = -1
     last_timestamp: int = -1

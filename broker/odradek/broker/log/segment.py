@@ -30,14 +30,16 @@ from odradek.broker.log import files
 from odradek.broker.log.leader_epoch_cache import LeaderEpochFileCache
 from odradek.broker.log.offset_index import OffsetIndex
 from odradek.broker.log.producer_state import ProducerStateManager
-from odradek.broker.log.time_index import NO_TIMESTAMP, TimeIndex
+from odradek.broker.log.time_index import TimeIndex
 from odradek.broker.log.txn_index import TransactionIndex
 from odradek.broker.records.batch import (
     ATTRIBUTES_OFFSET,
     CURRENT_MAGIC,
     HEADER_SIZE,
     LOG_OVERHEAD,
+    MAGIC_OFFSET,
     MIN_BATCH_LENGTH,
+    NO_TIMESTAMP,
     BatchHeader,
     InvalidRecordBatch,
     read_header,
@@ -380,7 +382,7 @@ class LogSegment:
                 break
             base, length, last_delta, batch_max_ts = _SHALLOW.unpack_from(view, valid)
             size = length + LOG_OVERHEAD
-            if length < MIN_BATCH_LENGTH or valid + size > end or view[valid + 16] != CURRENT_MAGIC:
+            if length < MIN_BATCH_LENGTH or valid + size > end or view[valid + MAGIC_OFFSET] != CURRENT_MAGIC:
                 break
             header = read_header(view, valid)
             if header.record_count < 0 or last_delta < 0 or base < previous_next_offset:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from odradek.broker.log.config import LONG_MAX
 from odradek.broker.records.batch import (
     CORRUPT_MESSAGE,
     CURRENT_MAGIC,
@@ -36,6 +37,7 @@ from odradek.broker.records.batch import (
     INVALID_TIMESTAMP,
     MAGIC_OFFSET,
     MESSAGE_TOO_LARGE,
+    NO_TIMESTAMP,
     UNSUPPORTED_FOR_MESSAGE_FORMAT,
     BatchHeader,
     InvalidRecordBatch,
@@ -46,8 +48,6 @@ from odradek.broker.records.builder import build_batch, set_max_timestamp
 from odradek.broker.records.compression import CODEC_IDS
 from odradek.broker.records.record import Record, iter_records
 
-LONG_MAX = 2**63 - 1
-NO_TIMESTAMP = -1
 DEFAULT_MAX_DECOMPRESSED = 128 * 1024 * 1024
 
 

@@ -23,17 +23,16 @@ from odradek.broker.records.batch import (
     CURRENT_MAGIC,
     HEADER_SIZE,
     LOG_OVERHEAD,
+    MAX_TIMESTAMP_OFFSET,
     NO_PARTITION_LEADER_EPOCH,
     NO_PRODUCER_ID,
+    NO_TIMESTAMP,
     TIMESTAMP_TYPE_MASK,
     TRANSACTIONAL_MASK,
     BatchHeader,
 )
 from odradek.broker.records.compression import compress
 from odradek.broker.records.record import Header, Record, control_key, txn_marker_value
-
-NO_TIMESTAMP = -1
-MAX_TIMESTAMP_OFFSET = 35
 
 RecordInput = tuple[bytes | None, bytes | None, Sequence[Header], int]
 """(key, value, headers, timestamp) of one record to write."""
