@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 from odradek.broker.log.config import LogConfig
 from odradek.broker.log.log import Log
-from odradek.broker.log.producer_state import AppendOrigin, ProducerStateError, ProducerStateManager
+from odradek.broker.log.producer_state import (
+    NUM_BATCHES_TO_RETAIN,
+    AppendOrigin,
+    ProducerStateError,
+    ProducerStateManager,
+)
 from odradek.broker.log.txn_index import AbortedTxn
+from odradek.broker.records.batch import BatchHeader, read_header
 from odradek.broker.records.builder import build_batch, build_control_batch
 
 NOW = 1_700_000_000_000
@@ -162,7 +168,7 @@ def test_nothing_changes_when_the_validation_hook_refuses(tmp_path: Path, monkey
     log = open_log(tmp_path / "t-0")
     log.append_as_leader(data(pid=1, epoch=0, seq=0), 0, now_ms=NOW)
 
-    def refuse(self: ProducerStateManager, current: object, batch: object) -> None:
+    def refuse(self: ProducerStateManager, current: object, header: object, first_offset: int) -> None:
         raise ProducerStateError(45, "out of order")
 
     monkeypatch.setattr(ProducerStateManager, "validate_batch", refuse)
@@ -176,25 +182,38 @@ def test_nothing_changes_when_the_validation_hook_refuses(tmp_path: Path, monkey
     assert log.log_end_offset == 4
 
 
-def test_epoch_bump_resets_batch_metadata() -> None:
-    from odradek.broker.log.producer_state import ProducerBatch
+def header_of(pid: int, epoch: int, seq: int, n: int) -> tuple[BatchHeader, bytes]:
+    batch = bytes(data(pid=pid, epoch=epoch, seq=seq, n=n))
+    return read_header(batch), batch
 
+
+def test_epoch_bump_resets_batch_metadata() -> None:
     state = ProducerStateManager()
     for i, epoch in enumerate([0, 0, 1]):
+        header, batch = header_of(7, epoch, i * 2, 2)
         info = state.prepare(AppendOrigin.CLIENT)
-        info.append(ProducerBatch(7, epoch, i * 2, i * 2, i * 2 + 1, NOW, False, False))
+        info.append(header, i * 2, batch)
         state.apply(info, i * 2 + 2, None)
     entry = state.producers[7]
     assert entry.producer_epoch == 1 and len(entry.batches) == 1
     assert entry.last_sequence == 5
+    assert entry.last_data_offset == 5
 
 
 def test_only_the_last_five_batches_are_kept() -> None:
-    from odradek.broker.log.producer_state import NUM_BATCHES_TO_RETAIN, ProducerBatch
-
     state = ProducerStateManager()
     info = state.prepare(AppendOrigin.CLIENT)
     for i in range(8):
-        info.append(ProducerBatch(7, 0, i, i, i, NOW, False, False))
+        header, batch = header_of(7, 0, i, 1)
+        info.append(header, i, batch)
     state.apply(info, 8, None)
     assert [b.first_offset for b in state.producers[7].batches] == list(range(8 - NUM_BATCHES_TO_RETAIN, 8))
+
+
+def test_sequences_wrap_at_int32_max() -> None:
+    state = ProducerStateManager()
+    header, batch = header_of(7, 0, 2**31 - 1, 3)
+    info = state.prepare(AppendOrigin.CLIENT)
+    info.append(header, 0, batch)
+    state.apply(info, 3, None)
+    assert state.producers[7].last_sequence == 1

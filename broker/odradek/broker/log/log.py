@@ -42,7 +42,7 @@ from odradek.broker.log import checkpoint, files
 from odradek.broker.log.config import LogConfig
 from odradek.broker.log.leader_epoch_cache import LeaderEpochFileCache
 from odradek.broker.log.log_segments import LogSegments
-from odradek.broker.log.producer_state import AppendOrigin, ProducerAppendInfo, ProducerBatch, ProducerStateManager
+from odradek.broker.log.producer_state import AppendOrigin, ProducerAppendInfo, ProducerStateManager
 from odradek.broker.log.segment import FetchSlice, LogSegment, now_ms
 from odradek.broker.log.txn_index import AbortedTxn
 from odradek.broker.records.batch import NO_PRODUCER_ID, NO_TIMESTAMP, read_header, stamp
@@ -450,12 +450,13 @@ class Log:
             offset = first = self._next_offset
             max_ts, offset_of_max = NO_TIMESTAMP, first
             position, end, count = 0, len(records), 0
-            producers = self._producer_state.prepare(origin)
+            producers: ProducerAppendInfo | None = None  # only built for batches with a producer id
             while position < end:
                 header = read_header(records, position)
                 stamp(records, header, offset, leader_epoch)
                 if header.producer_id != NO_PRODUCER_ID:
-                    producers.append(ProducerBatch.from_header(header, records, offset))
+                    producers = producers or self._producer_state.prepare(origin)
+                    producers.append(header, offset, records)
                 offset += header.last_offset_delta + 1
                 if header.max_timestamp > max_ts:
                     max_ts, offset_of_max = header.max_timestamp, offset - 1
@@ -481,7 +482,7 @@ class Log:
             first = last = -1
             max_ts = NO_TIMESTAMP
             offset_of_max = -1
-            producers = self._producer_state.prepare(AppendOrigin.REPLICATION)
+            producers: ProducerAppendInfo | None = None
             while position < end:
                 header = read_header(records, position)
                 if count == 0:
@@ -493,7 +494,8 @@ class Log:
                 elif header.base_offset <= last:
                     raise UnexpectedAppendOffset(f"offsets are not increasing at {header.base_offset}")
                 if header.producer_id != NO_PRODUCER_ID:
-                    producers.append(ProducerBatch.from_header(header, records))
+                    producers = producers or self._producer_state.prepare(AppendOrigin.REPLICATION)
+                    producers.append(header, header.base_offset, records)
                 last = header.last_offset
                 if header.max_timestamp > max_ts:
                     max_ts, offset_of_max = header.max_timestamp, last
@@ -518,7 +520,7 @@ class Log:
         max_ts: int,
         offset_of_max: int,
         count: int,
-        producers: ProducerAppendInfo,
+        producers: ProducerAppendInfo | None,
         now: int,
     ) -> LogAppendInfo:
         """Write to the (maybe rolled) active segment, then apply producer state: the step between offset
@@ -528,18 +530,15 @@ class Log:
         segment.append(last, max_ts, offset_of_max, records)
         self._next_offset = last + 1
         state = self._producer_state
-        state.apply(producers, self._next_offset, segment.txn_index)
-        state.on_high_watermark_updated(self.high_watermark)
-        return LogAppendInfo(
-            first,
-            last,
-            max_ts,
-            offset_of_max,
-            self._log_start_offset,
-            len(records),
-            count,
-            last_stable_offset=self.last_stable_offset,
-        )
+        if producers is None:
+            state.map_end_offset = self._next_offset
+        else:
+            state.apply(producers, self._next_offset, segment.txn_index)
+        hw = self.high_watermark
+        state.on_high_watermark_updated(hw)
+        unstable = state.first_unstable_offset
+        lso = hw if unstable is None or unstable >= hw else unstable
+        return LogAppendInfo(first, last, max_ts, offset_of_max, self._log_start_offset, len(records), count, -1, lso)
 
     def _should_roll(self, segment: LogSegment, size: int, first: int, last: int, max_ts: int, now: int) -> bool:
         config = self.config
@@ -555,7 +554,7 @@ class Log:
         return waited > config.segment_ms - self._roll_jitter_ms
 
     def _maybe_roll(self, size: int, first: int, last: int, max_ts: int, now: int) -> LogSegment:
-        segment = self._view.active
+        segment = self._view.segments[-1]
         if self._should_roll(segment, size, first, last, max_ts, now):
             return self._roll_locked(first, now)
         return segment

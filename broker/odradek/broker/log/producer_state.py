@@ -5,7 +5,7 @@ The step between offset assignment and the segment append. For every batch that 
 from its 61-byte header only (producer id, epoch, base sequence, offsets, max timestamp, transactional and
 control flags; a control batch's one record gives the marker type), an append:
 
-1. `prepare(origin)` opens a `ProducerAppendInfo`; `ProducerAppendInfo.append(batch)` runs the validation hook
+1. `prepare(origin)` opens a `ProducerAppendInfo`; `ProducerAppendInfo.append(header, ...)` runs the validation hook
    (`ProducerStateManager.validate_batch`) and computes the producer's new entry, without touching the state,
    so that a refused batch or a failed write leaves it as it was;
 2. after the segment write, `apply(info, txn_index)` commits the entries, registers the transactions started
@@ -28,11 +28,11 @@ Not thread-safe by itself: `Log` calls it under its lock.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from odradek.broker.log.txn_index import AbortedTxn, TransactionIndex
-from odradek.broker.records.batch import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, BatchHeader, sequence_at
-from odradek.broker.records.record import ABORT, read_control_record
+from odradek.broker.records.batch import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, BatchHeader
+from odradek.broker.records.record import ABORT, COMMIT, read_control_record
 
 NUM_BATCHES_TO_RETAIN = 5  # Kafka keeps the metadata of a producer's last 5 batches (max.in.flight for idempotence)
 
@@ -53,52 +53,6 @@ class ProducerStateError(Exception):
         super().__init__(message)
         self.error_code = error_code
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class ProducerBatch:
-    """What producer state reads from one batch: header fields at the offsets the log assigned."""
-
-    producer_id: int
-    producer_epoch: int
-    base_sequence: int
-    first_offset: int
-    last_offset: int
-    max_timestamp: int
-    is_transactional: bool
-    is_control: bool
-    control_type: int | None = None  # ABORT (0) or COMMIT (1) for a transaction marker
-    coordinator_epoch: int = -1
-
-    @property
-    def last_sequence(self) -> int:
-        return sequence_at(self.base_sequence, self.last_offset - self.first_offset)
-
-    @classmethod
-    def from_header(
-        cls, header: BatchHeader, buf: bytes | bytearray | memoryview, first_offset: int | None = None
-    ) -> ProducerBatch:
-        """From `header` (of the batch at `header.position` in `buf`); `first_offset` when the header was read
-        before the log stamped its base offset. Decodes the record of a control batch, nothing else."""
-        first = header.base_offset if first_offset is None else first_offset
-        control_type: int | None = None
-        coordinator_epoch = -1
-        if header.is_control:
-            marker = read_control_record(buf, header)
-            if marker is not None:
-                control_type, coordinator_epoch = marker.type, marker.coordinator_epoch
-        return cls(
-            header.producer_id,
-            header.producer_epoch,
-            header.base_sequence,
-            first,
-            first + header.last_offset_delta,
-            header.max_timestamp,
-            header.is_transactional,
-            header.is_control,
-            control_type,
-            coordinator_epoch,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,50 +117,61 @@ class ProducerAppendInfo:
         entry = self.entries.get(producer_id)
         return entry if entry is not None else self._manager.producers.get(producer_id)
 
-    def append(self, batch: ProducerBatch) -> None:
-        """Account for one batch (O(1)); batches without a producer id are ignored."""
-        if batch.producer_id == NO_PRODUCER_ID:
+    def append(self, header: BatchHeader, first_offset: int, buf: bytes | bytearray | memoryview) -> None:
+        """Account for one batch (O(1): header fields, and a control batch's one record). `header` describes the
+        batch at `header.position` in `buf`; `first_offset` is its base offset as the log assigned it (the
+        leader stamps it after reading the header). Batches without a producer id are ignored."""
+        producer_id = header.producer_id
+        if producer_id == NO_PRODUCER_ID:
             return
-        current = self.current(batch.producer_id)
+        current = self.entries.get(producer_id) or self._manager.producers.get(producer_id)
         if self.origin is AppendOrigin.CLIENT:
-            self._manager.validate_batch(current, batch)
-        entry = current if current is not None else ProducerStateEntry(batch.producer_id)
-        update = self._end_txn if batch.is_control else self._data_batch
-        self.entries[batch.producer_id] = update(entry, batch)
+            self._manager.validate_batch(current, header, first_offset)
+        entry = current if current is not None else ProducerStateEntry(producer_id)
+        if header.is_control:
+            self.entries[producer_id] = self._end_txn(entry, header, first_offset, buf)
+        else:
+            self.entries[producer_id] = self._data_batch(entry, header, first_offset)
 
-    def _data_batch(self, entry: ProducerStateEntry, batch: ProducerBatch) -> ProducerStateEntry:
-        batches = entry.batches if entry.producer_epoch == batch.producer_epoch else ()
+    def _data_batch(self, entry: ProducerStateEntry, header: BatchHeader, first_offset: int) -> ProducerStateEntry:
+        epoch = header.producer_epoch
+        batches = entry.batches if entry.producer_epoch == epoch else ()
+        last_offset = first_offset + header.last_offset_delta
         added = BatchMetadata(
-            batch.base_sequence, batch.last_sequence, batch.first_offset, batch.last_offset, batch.max_timestamp
+            header.base_sequence, header.last_sequence, first_offset, last_offset, header.max_timestamp
         )
         txn_first = entry.current_txn_first_offset
-        if batch.is_transactional and txn_first is None:
-            txn_first = batch.first_offset
-            self.started_txns.append(TxnMetadata(batch.producer_id, txn_first))
-        return replace(
-            entry,
-            producer_epoch=batch.producer_epoch,
-            batches=(*batches, added)[-NUM_BATCHES_TO_RETAIN:],
-            last_timestamp=batch.max_timestamp,
-            current_txn_first_offset=txn_first,
+        if txn_first is None and header.is_transactional:
+            txn_first = first_offset
+            self.started_txns.append(TxnMetadata(entry.producer_id, txn_first))
+        # Constructors rather than dataclasses.replace: this runs per batch of every idempotent producer.
+        return ProducerStateEntry(
+            entry.producer_id,
+            epoch,
+            (*batches, added)[-NUM_BATCHES_TO_RETAIN:],
+            entry.coordinator_epoch,
+            header.max_timestamp,
+            txn_first,
         )
 
-    def _end_txn(self, entry: ProducerStateEntry, batch: ProducerBatch) -> ProducerStateEntry:
+    def _end_txn(
+        self, entry: ProducerStateEntry, header: BatchHeader, first_offset: int, buf: bytes | bytearray | memoryview
+    ) -> ProducerStateEntry:
+        marker = read_control_record(buf, header)
         first = entry.current_txn_first_offset
-        if first is not None and batch.control_type is not None:
-            self.completed_txns.append(
-                CompletedTxn(batch.producer_id, first, batch.first_offset, batch.control_type == ABORT)
-            )
+        if first is not None and marker is not None and marker.type in (ABORT, COMMIT):
+            self.completed_txns.append(CompletedTxn(entry.producer_id, first, first_offset, marker.type == ABORT))
         # A marker for a producer with no open transaction changes nothing but the epoch (Kafka's
         # appendEndTxnMarker does the same; the coordinator may retry markers).
-        batches = entry.batches if entry.producer_epoch == batch.producer_epoch else ()
-        return replace(
-            entry,
-            producer_epoch=batch.producer_epoch,
-            batches=batches,
-            coordinator_epoch=max(entry.coordinator_epoch, batch.coordinator_epoch),
-            last_timestamp=batch.max_timestamp,
-            current_txn_first_offset=None,
+        epoch = header.producer_epoch
+        coordinator_epoch = entry.coordinator_epoch if marker is None else marker.coordinator_epoch
+        return ProducerStateEntry(
+            entry.producer_id,
+            epoch,
+            entry.batches if entry.producer_epoch == epoch else (),
+            max(entry.coordinator_epoch, coordinator_epoch),
+            header.max_timestamp,
+            None,
         )
 
 
@@ -221,12 +186,12 @@ class ProducerStateManager:
         self.map_end_offset = 0
 
     # -- the validation hook ---------------------------------------------------------------------------------
-    def validate_batch(self, current: ProducerStateEntry | None, batch: ProducerBatch) -> None:
+    def validate_batch(self, current: ProducerStateEntry | None, header: BatchHeader, first_offset: int) -> None:
         """Hook for the exactly-once issue: raise ProducerStateError to refuse a client batch (Kafka's
         ProducerAppendInfo.checkProducerEpoch, checkSequence and duplicate detection: INVALID_PRODUCER_EPOCH,
         OUT_OF_ORDER_SEQUENCE_NUMBER, DUPLICATE_SEQUENCE_NUMBER, INVALID_TXN_STATE). Accepts every batch today:
         the Produce handler refuses transactional produce, and idempotent producers are not checked yet."""
-        del current, batch
+        del current, header, first_offset
 
     # -- appends ---------------------------------------------------------------------------------------------
     def prepare(self, origin: AppendOrigin) -> ProducerAppendInfo:
@@ -251,7 +216,7 @@ class ProducerStateManager:
         """Apply one stored batch (loading, recovery, truncation): no validation."""
         if header.producer_id != NO_PRODUCER_ID:
             info = self.prepare(AppendOrigin.REPLICATION)
-            info.append(ProducerBatch.from_header(header, buf))
+            info.append(header, header.base_offset, buf)
             self.apply(info, header.next_offset, txn_index)
         else:
             self.map_end_offset = header.next_offset
@@ -267,12 +232,16 @@ class ProducerStateManager:
     def complete_txn(self, completed: CompletedTxn) -> None:
         txn = self._ongoing.pop(completed.first_offset, None)
         if txn is not None:
-            self._unreplicated[completed.first_offset] = replace(txn, last_offset=completed.last_offset)
+            self._unreplicated[completed.first_offset] = TxnMetadata(
+                txn.producer_id, txn.first_offset, completed.last_offset
+            )
 
     # -- offsets ---------------------------------------------------------------------------------------------
     @property
     def first_unstable_offset(self) -> int | None:
         """The first offset of the earliest ongoing or unreplicated transaction (None when there is none)."""
+        if not self._ongoing and not self._unreplicated:
+            return None
         candidates = [next(iter(self._ongoing), None), min(self._unreplicated, default=None)]
         offsets = [offset for offset in candidates if offset is not None]
         return min(offsets) if offsets else None

@@ -22,7 +22,7 @@ import os
 import struct
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import crc32c
@@ -254,12 +254,12 @@ class LogSegment:
                 if len(chunk) < HEADER_SIZE:
                     return
             try:
-                header = read_header(chunk, relative)
+                header = read_header(chunk, relative, file_position=position)
             except InvalidRecordBatch:
                 return
             if header.batch_length < MIN_BATCH_LENGTH or position + header.size > end:
                 return
-            yield replace(header, position=position)
+            yield header
             position += header.size
 
     def translate_offset(self, offset: int, starting_position: int = 0) -> ShallowBatch | None:

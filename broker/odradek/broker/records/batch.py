@@ -143,8 +143,12 @@ def sequence_at(base_sequence: int, offset_delta: int) -> int:
     return (base_sequence + offset_delta) % (1 << 31)
 
 
-def read_header(buf: memoryview | bytes | bytearray, position: int = 0) -> BatchHeader:
-    """Parse the header at `position`. Checks only that 61 bytes are there and that the magic is 2."""
+def read_header(
+    buf: memoryview | bytes | bytearray, position: int = 0, *, file_position: int | None = None
+) -> BatchHeader:
+    """Parse the header at `position`. Checks only that 61 bytes are there and that the magic is 2.
+
+    `file_position`: the `position` to record instead (a header read from a chunk of a file)."""
     if len(buf) - position < HEADER_SIZE:
         raise InvalidRecordBatch(CORRUPT_MESSAGE, f"batch header truncated at position {position}")
     fields = _HEADER.unpack_from(buf, position)
@@ -152,7 +156,7 @@ def read_header(buf: memoryview | bytes | bytearray, position: int = 0) -> Batch
         raise InvalidRecordBatch(
             UNSUPPORTED_FOR_MESSAGE_FORMAT, f"record batch magic {fields[3]} is not supported (only 2)"
         )
-    return BatchHeader(position, *fields)
+    return BatchHeader(position if file_position is None else file_position, *fields)
 
 
 def batch_size_at(buf: memoryview | bytes | bytearray, position: int) -> int | None:
