@@ -5,7 +5,8 @@
 Output follows Kafka's DumpLogSegments: "Dumping <file>", then for a .log "Log starting offset: N" and one line
 per batch (with --deep-iteration or --print-data-log also one "| offset: ..." line per record, with key and
 payload as UTF-8 under --print-data-log); for a .index "offset: N position: P" per entry; for a .timeindex
-"timestamp: T offset: N" per entry.
+"timestamp: T offset: N" per entry; for a .txnindex "version: V producerId: P firstOffset: F lastOffset: L
+lastStableOffset: S" per aborted transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TextIO
 
 import crc32c
 from odradek.broker.log import files
+from odradek.broker.log.txn_index import TransactionIndex
 from odradek.broker.records.batch import (
     ATTRIBUTES_OFFSET,
     CURRENT_MAGIC,
@@ -118,9 +120,17 @@ def dump_time_index_file(path: Path, out: TextIO) -> None:
         out.write(f"timestamp: {timestamp} offset: {base + relative}\n")
 
 
+def dump_txn_index_file(path: Path, out: TextIO) -> None:
+    for txn in TransactionIndex(path, files.offset_from_file_name(path.name)).all_aborted_txns():
+        out.write(
+            f"version: {txn.version} producerId: {txn.producer_id} firstOffset: {txn.first_offset} "
+            f"lastOffset: {txn.last_offset} lastStableOffset: {txn.last_stable_offset}\n"
+        )
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser = argparse.ArgumentParser(prog="odradek dump-log", description=__doc__.splitlines()[0])
-    parser.add_argument("--files", required=True, help="comma-separated .log, .index and .timeindex files")
+    parser.add_argument("--files", required=True, help="comma-separated .log, .index, .timeindex and .txnindex files")
     parser.add_argument("--print-data-log", action="store_true", help="print record keys and payloads")
     parser.add_argument("--deep-iteration", action="store_true", help="print every record, not only batches")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -140,6 +150,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             dump_index_file(path, stream)
         elif suffix == files.TIME_INDEX_SUFFIX:
             dump_time_index_file(path, stream)
+        elif suffix == files.TXN_INDEX_SUFFIX:
+            dump_txn_index_file(path, stream)
         else:
             stream.write(f"Ignoring unknown file {path}\n")
     return status
