@@ -208,9 +208,7 @@ class Log:
         ordered = [segments[base] for base in sorted(segments)]
         # Producer state is rebuilt from the log start: replayed over the segments recovery does not touch,
         # then by recovery itself over the others (snapshots, next issue, will shorten the replay).
-        first_recovered = (
-            len(ordered) if clean else max(0, bisect_right([s.base_offset for s in ordered], recovery_point) - 1)
-        )
+        first_recovered = len(ordered) if clean else LogSegments.of(ordered).floor_index(recovery_point)
         self._producer_state.truncate_fully_and_start_at(ordered[0].base_offset)
         for segment in ordered[:first_recovered]:
             self._replay_producer_state(segment, segment.base_offset in rebuild_txn_index)
@@ -540,7 +538,7 @@ class Log:
         lso = hw if unstable is None or unstable >= hw else unstable
         return LogAppendInfo(first, last, max_ts, offset_of_max, self._log_start_offset, len(records), count, -1, lso)
 
-    def _should_roll(self, segment: LogSegment, size: int, first: int, last: int, max_ts: int, now: int) -> bool:
+    def _should_roll(self, segment: LogSegment, size: int, last: int, max_ts: int, now: int) -> bool:
         config = self.config
         if segment.offset_index.is_full or segment.time_index.is_full:
             return True
@@ -555,7 +553,7 @@ class Log:
 
     def _maybe_roll(self, size: int, first: int, last: int, max_ts: int, now: int) -> LogSegment:
         segment = self._view.segments[-1]
-        if self._should_roll(segment, size, first, last, max_ts, now):
+        if self._should_roll(segment, size, last, max_ts, now):
             return self._roll_locked(first, now)
         return segment
 
