@@ -22,6 +22,7 @@ from typing import TextIO
 import crc32c
 from odradek.broker.log import files
 from odradek.broker.log.txn_index import TransactionIndex
+from odradek.broker.protocol.primitives import I32
 from odradek.broker.records.batch import (
     ATTRIBUTES_OFFSET,
     CURRENT_MAGIC,
@@ -36,8 +37,6 @@ from odradek.broker.records.batch import (
 )
 from odradek.broker.records.compression import CODEC_NAMES
 from odradek.broker.records.record import iter_records
-
-_INT32 = struct.Struct(">i")
 
 
 def _batch_line(header: BatchHeader, data: bytes) -> str:
@@ -87,7 +86,7 @@ def dump_log_file(path: Path, out: TextIO, deep: bool, print_data: bool) -> None
     while position < len(data):
         if len(data) - position < LOG_OVERHEAD:
             break
-        length = _INT32.unpack_from(data, position + 8)[0]
+        length = I32.unpack_from(data, position + 8)[0]
         size = length + LOG_OVERHEAD
         if length < MIN_BATCH_LENGTH or position + size > len(data) or data[position + MAGIC_OFFSET] != CURRENT_MAGIC:
             break

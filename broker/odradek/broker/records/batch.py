@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import crc32c
+from odradek.broker.protocol.primitives import I32, I64
 
 HEADER_SIZE = 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength: bytes not counted by batchLength
@@ -55,8 +56,6 @@ NO_TIMESTAMP = -1  # RecordBatch.NO_TIMESTAMP: also "no timestamp yet" in the ti
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
 _OFFSET_AND_LENGTH = struct.Struct(">qi")
-_INT64 = struct.Struct(">q")
-_INT32 = struct.Struct(">i")
 
 
 class InvalidRecordBatch(Exception):
@@ -198,5 +197,5 @@ def iter_batches(buf: memoryview | bytes | bytearray, verify_crc: bool = True) -
 
 def stamp(buf: bytearray | memoryview, header: BatchHeader, base_offset: int, leader_epoch: int) -> None:
     """Write baseOffset and partitionLeaderEpoch in place; the CRC stays valid (it does not cover them)."""
-    _INT64.pack_into(buf, header.position, base_offset)
-    _INT32.pack_into(buf, header.position + PARTITION_LEADER_EPOCH_OFFSET, leader_epoch)
+    I64.pack_into(buf, header.position, base_offset)
+    I32.pack_into(buf, header.position + PARTITION_LEADER_EPOCH_OFFSET, leader_epoch)

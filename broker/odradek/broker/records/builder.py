@@ -9,11 +9,10 @@ timestamp-type attribute of a stored batch in place and recomputes its CRC (LogA
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Sequence
 
 import crc32c
-from odradek.broker.protocol.primitives import w_varint, w_varlong
+from odradek.broker.protocol.primitives import I16, I64, U32, w_varint, w_varlong
 from odradek.broker.records.batch import (
     _HEADER,  # one definition of the header layout
     ATTRIBUTES_OFFSET,
@@ -38,10 +37,6 @@ RecordInput = tuple[bytes | None, bytes | None, Sequence[Header], int]
 """(key, value, headers, timestamp) of one record to write."""
 
 _Entry = tuple[bytes | None, bytes | None, Sequence[Header], int, int]
-
-_CRC = struct.Struct(">I")
-_ATTRIBUTES = struct.Struct(">h")
-_INT64 = struct.Struct(">q")
 
 
 def build_batch(
@@ -127,10 +122,10 @@ def rebuild_batch(
 def set_max_timestamp(buf: bytearray | memoryview, header: BatchHeader, log_append: bool, timestamp: int) -> None:
     """Rewrite maxTimestamp and the timestamp-type bit in place, then the CRC (it covers both)."""
     attributes = header.attributes | TIMESTAMP_TYPE_MASK if log_append else header.attributes & ~TIMESTAMP_TYPE_MASK
-    _ATTRIBUTES.pack_into(buf, header.position + ATTRIBUTES_OFFSET, attributes)
-    _INT64.pack_into(buf, header.position + MAX_TIMESTAMP_OFFSET, timestamp)
+    I16.pack_into(buf, header.position + ATTRIBUTES_OFFSET, attributes)
+    I64.pack_into(buf, header.position + MAX_TIMESTAMP_OFFSET, timestamp)
     view = memoryview(buf)[header.position + ATTRIBUTES_OFFSET : header.position + header.size]
-    _CRC.pack_into(buf, header.position + CRC_OFFSET, crc32c.crc32c(view))
+    U32.pack_into(buf, header.position + CRC_OFFSET, crc32c.crc32c(view))
 
 
 class _Fields:
@@ -225,7 +220,7 @@ def _assemble(
         count,
     )
     out[HEADER_SIZE:] = section
-    _CRC.pack_into(out, CRC_OFFSET, crc32c.crc32c(memoryview(out)[ATTRIBUTES_OFFSET:]))
+    U32.pack_into(out, CRC_OFFSET, crc32c.crc32c(memoryview(out)[ATTRIBUTES_OFFSET:]))
     return bytes(out)
 
 
