@@ -8,7 +8,7 @@ control flags; a control batch's one record gives the marker type), an append:
 1. `prepare(origin)` opens a `ProducerAppendInfo`; `ProducerAppendInfo.append(header, ...)` runs the validation hook
    (`ProducerStateManager.validate_batch`) and computes the producer's new entry, without touching the state,
    so that a refused batch or a failed write leaves it as it was;
-2. after the segment write, `apply(info, txn_index)` commits the entries, registers the transactions started
+2. after the segment write, `apply(info, next_offset, txn_index)` commits the entries, registers the transactions started
    (a transactional data batch of a producer with no open transaction opens one at its first offset) and
    completes those ended by a marker (COMMIT or ABORT control batch). An ABORT adds an `AbortedTxn` to the
    `.txnindex` of the segment holding the marker, with the LSO at that point.
@@ -22,7 +22,8 @@ per append; segment recovery per recovered batch (rebuilding the `.txnindex`); t
 the log from its start (`Log._reload_producer_state`, Kafka's truncateAndReload). Producer snapshots
 (`<offset>.snapshot`, Kafka's format) are the next issue's: they plug in as `load_snapshot(offset)` before the
 replay, which then starts at the snapshot offset instead of the log start, and `take_snapshot()` at each roll.
-Not thread-safe by itself: `Log` calls it under its lock.
+Not thread-safe by itself: `Log` calls it under its lock. Producers are never expired yet (Kafka's
+producer.id.expiration.ms belongs with the exactly-once issue), so `producers` holds every id a log has seen.
 """
 
 from __future__ import annotations
