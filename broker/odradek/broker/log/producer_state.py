@@ -10,8 +10,8 @@ control flags; a control batch's one record gives the marker type), an append:
    so that a refused batch or a failed write leaves it as it was;
 2. after the segment write, `apply(info, next_offset, txn_index)` commits the entries, registers the
    transactions started (a transactional data batch of a producer with no open transaction opens one at its
-   first offset) and completes those ended by a marker (COMMIT or ABORT control batch). An ABORT adds an `AbortedTxn` to the
-   `.txnindex` of the segment holding the marker, with the LSO at that point.
+   first offset) and completes those ended by a marker (COMMIT or ABORT control batch). An ABORT adds an
+   `AbortedTxn` to the `.txnindex` of the segment holding the marker, with the LSO at that point.
 
 A completed transaction stays *unreplicated* until the high watermark passes its marker. The first unstable
 offset is the smallest first offset of an ongoing or unreplicated transaction; the log's last stable offset is
