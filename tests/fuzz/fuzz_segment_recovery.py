@@ -1,5 +1,5 @@
 """Fuzz harness: segment recovery (`log.segment.LogSegment.recover`, the scan a broker runs on start-up after an
-unclean shutdown) on mutated segment files, then the cold-path record scanner (`log.record_scan.iter_records`,
+unclean shutdown) on mutated segment files, then the record decoder (`records.record.iter_records`,
 used by compaction, timestamp search and dump-log) on every batch recovery kept.
 
 Input: byte 0 bit 0 set means the CRC-32C of every batch is recomputed before the file is written (so mutations of
@@ -14,7 +14,7 @@ Oracle:
   last offset is within int32 of the segment base, and the CRC-32C matches; recovery stops at the first other one;
 - after recovery `read_next_offset()` is one past the last kept batch and `translate_offset` finds every kept
   batch through the rebuilt offset index;
-- `record_scan.iter_records` on a kept batch raises nothing but InvalidRecordBatch.
+- `records.record.iter_records` on a kept batch raises nothing but InvalidRecordBatch.
 
     python tests/fuzz/fuzz_segment_recovery.py -runs=20000 [-max_total_time=60] [CORPUS_DIR] [--pure]
 
@@ -36,9 +36,9 @@ from fuzz_support import instrumented, run_harness, segment_seeds
 with instrumented(__name__):
     import crc32c
     from odradek.broker.log.leader_epoch_cache import LeaderEpochFileCache
-    from odradek.broker.log.record_scan import iter_records
     from odradek.broker.log.segment import LogSegment
     from odradek.broker.records.batch import InvalidRecordBatch, read_header
+    from odradek.broker.records.record import iter_records
 
 FIX_CRC = 0x01
 INT32_MAX = 2**31 - 1

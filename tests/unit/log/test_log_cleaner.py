@@ -6,8 +6,8 @@ from log_batches import Record, build_batch
 from odradek.broker.log.cleaner import clean_log
 from odradek.broker.log.config import LogConfig
 from odradek.broker.log.log import Log
-from odradek.broker.log.record_scan import iter_records
 from odradek.broker.records.batch import iter_batches
+from odradek.broker.records.record import iter_records
 
 NOW = 1_700_000_000_000
 DAY = 24 * 3600 * 1000
@@ -31,8 +31,7 @@ def read_records(log: Log) -> list[tuple[int, bytes | None, bytes | None]]:
             batch = data[header.position : header.position + header.size]
             hdr = next(iter_batches(batch))
             for r in iter_records(batch, hdr):
-                value = r.rest  # value bytes are not separated; compare via has_value and offsets
-                out.append((r.offset, r.key, value if r.has_value else None))
+                out.append((r.offset, r.key, r.value))
     return out
 
 

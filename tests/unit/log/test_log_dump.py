@@ -57,3 +57,16 @@ def test_dump_reports_trailing_garbage(tmp_path: Path) -> None:
     assert lines[1] == "Log starting offset: 42"
     assert lines[2].startswith("baseOffset: 42 lastOffset: 42 count: 1")
     assert lines[3] == f"Found 100 invalid bytes at the end of {path.name}"
+
+
+def test_dump_txn_index(tmp_path: Path) -> None:
+    from odradek.broker.log.txn_index import AbortedTxn, TransactionIndex
+
+    path = tmp_path / "00000000000000000000.txnindex"
+    TransactionIndex(path, 0).append(AbortedTxn(7, 3, 9, 10))
+    out = io.StringIO()
+    assert main(["--files", str(path)], out) == 0
+    assert out.getvalue().splitlines() == [
+        f"Dumping {path}",
+        "version: 0 producerId: 7 firstOffset: 3 lastOffset: 9 lastStableOffset: 10",
+    ]

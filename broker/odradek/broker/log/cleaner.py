@@ -33,13 +33,13 @@ from pathlib import Path
 
 from odradek.broker.log import checkpoint, files
 from odradek.broker.log.log import Log
-from odradek.broker.log.record_scan import build_batch, iter_records
 from odradek.broker.log.segment import INT32_MAX, LogSegment
-from odradek.broker.records.batch import DELETE_HORIZON_MASK, BatchHeader, read_header
+from odradek.broker.records.batch import DELETE_HORIZON_MASK, HEADER_SIZE, BatchHeader, read_header
+from odradek.broker.records.builder import rebuild_batch
+from odradek.broker.records.record import iter_records
 
 logger = logging.getLogger(__name__)
 
-CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
 _checkpoint_lock = threading.Lock()
 
 
@@ -61,7 +61,7 @@ class CleanerStats:
 
 
 def checkpoint_path(log: Log) -> Path:
-    return log.dir.parent / CLEANER_OFFSET_CHECKPOINT
+    return log.dir.parent / files.CLEANER_OFFSET_CHECKPOINT
 
 
 def read_checkpoint(log: Log) -> int | None:
@@ -139,7 +139,7 @@ def _iter_batches(segment: LogSegment) -> Iterable[tuple[BatchHeader, bytes]]:
 def _has_expired_horizon(segments: Iterable[LogSegment], now_ms: int) -> bool:
     for segment in segments:
         for shallow in segment.scan_batches(0):
-            header = read_header(segment.read_batch_bytes(shallow.position, 61))
+            header = read_header(segment.read_batch_bytes(shallow.position, HEADER_SIZE))
             if header.attributes & DELETE_HORIZON_MASK and header.base_timestamp <= now_ms:
                 return True
     return False
@@ -179,7 +179,7 @@ def _clean_batch(
         if record.key is None or offsets.get(record.key, -1) > record.offset:
             removed += 1
             continue
-        if not record.has_value:
+        if record.value is None:
             if horizon_passed:
                 removed += 1
                 stats.tombstones_removed += 1
@@ -194,13 +194,7 @@ def _clean_batch(
         if not header.has_producer_id:
             return None
         # Keep an empty batch so the producer's last sequence survives (Kafka does the same).
-        return build_batch(
-            header,
-            [],
-            attributes=header.attributes & ~DELETE_HORIZON_MASK,
-            base_timestamp=header.base_timestamp,
-            max_timestamp=header.max_timestamp,
-        )
+        return rebuild_batch(header, [], 0, attributes=header.attributes & ~DELETE_HORIZON_MASK)
     attributes = header.attributes
     base_timestamp = header.base_timestamp
     if set_horizon:
@@ -209,14 +203,7 @@ def _clean_batch(
     elif not tombstones:
         attributes &= ~DELETE_HORIZON_MASK
         base_timestamp = header.base_timestamp if not has_horizon else kept[0].timestamp
-    log_append = header.is_log_append_time
-    max_timestamp = header.max_timestamp if log_append else max(r.timestamp for r in kept)
-    encoded = [
-        r.encode(None if base_timestamp == header.base_timestamp else r.timestamp - base_timestamp) for r in kept
-    ]
-    return build_batch(
-        header, encoded, attributes=attributes, base_timestamp=base_timestamp, max_timestamp=max_timestamp
-    )
+    return rebuild_batch(header, kept, header.compression, attributes=attributes, base_timestamp=base_timestamp)
 
 
 def _groups(segments: tuple[LogSegment, ...], max_size: int) -> list[list[LogSegment]]:
@@ -238,7 +225,7 @@ def _clean_group(
 ) -> bool:
     base = group[0].base_offset
     for suffix in (files.CLEANED_SUFFIX, files.SWAP_SUFFIX):
-        for kind in (files.LOG_SUFFIX, files.INDEX_SUFFIX, files.TIME_INDEX_SUFFIX):
+        for kind in files.SEGMENT_SUFFIXES:
             files.segment_file(log.dir, base, kind, suffix).unlink(missing_ok=True)
     cleaned = LogSegment(
         log.dir,
@@ -250,6 +237,9 @@ def _clean_group(
     try:
         for segment in group:
             stats.bytes_read += segment.size
+            # Transactional batches and markers are kept, so are the aborted transactions their markers ended.
+            for aborted in segment.txn_index.all_aborted_txns():
+                cleaned.txn_index.append(aborted)
             for header, data in _iter_batches(segment):
                 out = _clean_batch(header, data, offsets, now_ms, log.config.delete_retention_ms, stats)
                 if out is None:

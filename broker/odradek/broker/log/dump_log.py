@@ -5,7 +5,8 @@
 Output follows Kafka's DumpLogSegments: "Dumping <file>", then for a .log "Log starting offset: N" and one line
 per batch (with --deep-iteration or --print-data-log also one "| offset: ..." line per record, with key and
 payload as UTF-8 under --print-data-log); for a .index "offset: N position: P" per entry; for a .timeindex
-"timestamp: T offset: N" per entry.
+"timestamp: T offset: N" per entry; for a .txnindex "version: V producerId: P firstOffset: F lastOffset: L
+lastStableOffset: S" per aborted transaction.
 """
 
 from __future__ import annotations
@@ -14,30 +15,28 @@ import argparse
 import os
 import struct
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 import crc32c
 from odradek.broker.log import files
-from odradek.broker.log.record_scan import CODEC_NAMES, iter_records, read_varint
+from odradek.broker.log.txn_index import TransactionIndex
+from odradek.broker.protocol.primitives import I32
 from odradek.broker.records.batch import (
     ATTRIBUTES_OFFSET,
     CURRENT_MAGIC,
     DELETE_HORIZON_MASK,
     LOG_OVERHEAD,
+    MAGIC_OFFSET,
     MIN_BATCH_LENGTH,
     BatchHeader,
     InvalidRecordBatch,
     read_header,
+    sequence_at,
 )
-
-_INT32 = struct.Struct(">i")
-
-
-def _last_sequence(header: BatchHeader) -> int:
-    if header.base_sequence < 0:
-        return -1
-    return (header.base_sequence + header.last_offset_delta) % (2**31)
+from odradek.broker.records.compression import CODEC_NAMES
+from odradek.broker.records.record import iter_records
 
 
 def _batch_line(header: BatchHeader, data: bytes) -> str:
@@ -48,7 +47,7 @@ def _batch_line(header: BatchHeader, data: bytes) -> str:
     timestamp_type = "LogAppendTime" if header.is_log_append_time else "CreateTime"
     return (
         f"baseOffset: {header.base_offset} lastOffset: {header.last_offset} count: {header.record_count} "
-        f"baseSequence: {header.base_sequence} lastSequence: {_last_sequence(header)} "
+        f"baseSequence: {header.base_sequence} lastSequence: {header.last_sequence} "
         f"producerId: {header.producer_id} producerEpoch: {header.producer_epoch} "
         f"partitionLeaderEpoch: {header.partition_leader_epoch} "
         f"isTransactional: {str(header.is_transactional).lower()} "
@@ -59,27 +58,15 @@ def _batch_line(header: BatchHeader, data: bytes) -> str:
     )
 
 
-def _record_lines(header: BatchHeader, data: bytes, print_data: bool) -> list[str]:
-    lines = []
+def _record_lines(header: BatchHeader, data: bytes, print_data: bool) -> Iterator[str]:
     timestamp_type = "LogAppendTime" if header.is_log_append_time else "CreateTime"
     for record in iter_records(data, header):
         offset_delta = record.offset - header.base_offset
-        sequence = -1 if header.base_sequence < 0 else (header.base_sequence + offset_delta) % (2**31)
-        rest = record.rest
-        _, cursor = read_varint(rest, 0)  # offsetDelta
-        key_length, cursor = read_varint(rest, cursor)
-        cursor += max(key_length, 0)
-        value_length, cursor = read_varint(rest, cursor)
-        value = rest[cursor : cursor + value_length] if value_length >= 0 else None
-        cursor += max(value_length, 0)
-        header_count, cursor = read_varint(rest, cursor)
-        header_keys = []
-        for _ in range(max(header_count, 0)):
-            length, cursor = read_varint(rest, cursor)
-            header_keys.append(rest[cursor : cursor + length].decode("utf-8", "replace"))
-            cursor += length
-            length, cursor = read_varint(rest, cursor)
-            cursor += max(length, 0)
+        sequence = sequence_at(header.base_sequence, offset_delta)
+        key_length = -1 if record.key is None else len(record.key)
+        value_length = -1 if record.value is None else len(record.value)
+        header_keys = [key for key, _ in record.headers]
+        value = record.value
         line = (
             f"| offset: {record.offset} {timestamp_type}: {record.timestamp} "
             f"keySize: {key_length} valueSize: {value_length} sequence: {sequence} "
@@ -89,8 +76,7 @@ def _record_lines(header: BatchHeader, data: bytes, print_data: bool) -> list[st
             key = "null" if record.key is None else record.key.decode("utf-8", "replace")
             payload = "null" if value is None else value.decode("utf-8", "replace")
             line += f" key: {key} payload: {payload}"
-        lines.append(line)
-    return lines
+        yield line
 
 
 def dump_log_file(path: Path, out: TextIO, deep: bool, print_data: bool) -> None:
@@ -100,9 +86,9 @@ def dump_log_file(path: Path, out: TextIO, deep: bool, print_data: bool) -> None
     while position < len(data):
         if len(data) - position < LOG_OVERHEAD:
             break
-        length = _INT32.unpack_from(data, position + 8)[0]
+        length = I32.unpack_from(data, position + 8)[0]
         size = length + LOG_OVERHEAD
-        if length < MIN_BATCH_LENGTH or position + size > len(data) or data[position + 16] != CURRENT_MAGIC:
+        if length < MIN_BATCH_LENGTH or position + size > len(data) or data[position + MAGIC_OFFSET] != CURRENT_MAGIC:
             break
         batch = data[position : position + size]
         header = read_header(data, position)
@@ -133,9 +119,17 @@ def dump_time_index_file(path: Path, out: TextIO) -> None:
         out.write(f"timestamp: {timestamp} offset: {base + relative}\n")
 
 
+def dump_txn_index_file(path: Path, out: TextIO) -> None:
+    for txn in TransactionIndex(path, files.offset_from_file_name(path.name)).all_aborted_txns():
+        out.write(
+            f"version: {txn.version} producerId: {txn.producer_id} firstOffset: {txn.first_offset} "
+            f"lastOffset: {txn.last_offset} lastStableOffset: {txn.last_stable_offset}\n"
+        )
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser = argparse.ArgumentParser(prog="odradek dump-log", description=__doc__.splitlines()[0])
-    parser.add_argument("--files", required=True, help="comma-separated .log, .index and .timeindex files")
+    parser.add_argument("--files", required=True, help="comma-separated .log, .index, .timeindex and .txnindex files")
     parser.add_argument("--print-data-log", action="store_true", help="print record keys and payloads")
     parser.add_argument("--deep-iteration", action="store_true", help="print every record, not only batches")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -155,6 +149,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             dump_index_file(path, stream)
         elif suffix == files.TIME_INDEX_SUFFIX:
             dump_time_index_file(path, stream)
+        elif suffix == files.TXN_INDEX_SUFFIX:
+            dump_txn_index_file(path, stream)
         else:
             stream.write(f"Ignoring unknown file {path}\n")
     return status

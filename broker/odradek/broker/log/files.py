@@ -5,9 +5,9 @@ A segment is named by its base offset zero-padded to 20 digits "so that ls sorts
     00000000000000000000.log        records (RecordBatch v2, back to back)
     00000000000000000000.index      OffsetIndex
     00000000000000000000.timeindex  TimeIndex
-    00000000000000000000.txnindex   TransactionIndex (not written yet)
+    00000000000000000000.txnindex   TransactionIndex (only once the segment holds an ABORT marker)
 
-Suffixes appended to all three during maintenance: `.deleted` (waiting for file.delete.delay.ms), `.cleaned`
+Suffixes appended to all four during maintenance: `.deleted` (waiting for file.delete.delay.ms), `.cleaned`
 (cleaner output being written), `.swap` (cleaner output ready to replace the originals).
 """
 
@@ -23,6 +23,7 @@ DELETED_SUFFIX = ".deleted"
 CLEANED_SUFFIX = ".cleaned"
 SWAP_SUFFIX = ".swap"
 SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
+CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"  # per log dir, written by the cleaner
 
 
 def filename_prefix(offset: int) -> str:

@@ -2,7 +2,8 @@
 
 Partition folder `<topic>-<partition>/`::
 
-    00000000000000000000.log/.index/.timeindex   segments (segment.py), sorted by base offset
+    00000000000000000000.log/.index/.timeindex   segments (segment.py), sorted by base offset; a .txnindex
+                                                 (txn_index.py) for segments holding ABORT markers
     leader-epoch-checkpoint                      LeaderEpochFileCache (leader_epoch_cache.py)
     partition.metadata                           "version: 0\\ntopic_id: <base64url topic id>\\n"
     *.deleted                                    segments removed by retention/truncation/cleaning, unlinked
@@ -13,8 +14,12 @@ Partition folder `<topic>-<partition>/`::
 The recovery point and log start offset live in per-dir checkpoints owned by `LogManager`.
 
 Threads: the event loop appends and reads; worker threads flush, apply retention and swap cleaned segments.
-`self._lock` serialises every change of the segment list and of the offsets; the segment list is replaced
-copy-on-write, so `read` works on a snapshot without taking the lock.
+`self._lock` serialises every change of the segment list, the offsets and producer state; the segment list is
+one immutable `LogSegments` value replaced in one assignment, so `read` works on one snapshot without the lock.
+
+Producer state (producer_state.py) is updated between offset assignment and the segment write of every append,
+rebuilt on load (replay from the log start, then recovery of the unflushed tail) and after truncation; the log
+owns the last stable offset, min(first unstable offset, high watermark).
 """
 
 from __future__ import annotations
@@ -36,17 +41,21 @@ from typing import NamedTuple
 from odradek.broker.log import checkpoint, files
 from odradek.broker.log.config import LogConfig
 from odradek.broker.log.leader_epoch_cache import LeaderEpochFileCache
+from odradek.broker.log.log_segments import LogSegments
+from odradek.broker.log.producer_state import AppendOrigin, ProducerAppendInfo, ProducerStateManager
 from odradek.broker.log.segment import FetchSlice, LogSegment, now_ms
-from odradek.broker.records.batch import read_header, stamp
+from odradek.broker.log.txn_index import AbortedTxn
+from odradek.broker.records.batch import NO_PRODUCER_ID, NO_TIMESTAMP, read_header, stamp
 
 logger = logging.getLogger(__name__)
 
 PARTITION_METADATA = "partition.metadata"
+# ListOffsets target timestamps (Kafka's ListOffsetsRequest constants; the log does not import the protocol).
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
-NO_TIMESTAMP = -1
+LATEST_TIERED_TIMESTAMP = -5
 OFFSET_OUT_OF_RANGE = 1  # ErrorCode.OFFSET_OUT_OF_RANGE; `log` stays free of the protocol package
 
 
@@ -73,6 +82,7 @@ class LogAppendInfo:
     valid_bytes: int
     batch_count: int
     log_append_time_ms: int = -1
+    last_stable_offset: int = -1  # the log's LSO once the append is applied (-1: not reported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +113,8 @@ class Log:
         self.config = config
         self.topic_id = topic_id
         self._lock = threading.Lock()
-        self._segments: tuple[LogSegment, ...] = ()
-        self._bases: tuple[int, ...] = ()
+        self._view = LogSegments()  # replaced whole, never mutated: see log_segments.py
+        self._producer_state = ProducerStateManager()
         self._next_offset = 0
         self._log_start_offset = 0
         self._recovery_point = 0
@@ -163,11 +173,15 @@ class Log:
             elif name.endswith(files.SWAP_SUFFIX):
                 continue
         segments: dict[int, LogSegment] = {}
+        rebuild_txn_index: set[int] = set()  # segments whose .txnindex the producer-state replay rebuilds
         for path in sorted(self.dir.glob("*" + files.LOG_SUFFIX)):
             base = files.offset_from_file_name(path.name)
             segment = self._new_segment(base, now)
             if not segment.sanity_check():
                 logger.warning("rebuilding the indexes of %s", path)
+                if not segment.txn_index.sanity_check():
+                    segment.txn_index.reset()
+                    rebuild_txn_index.add(base)
                 truncated = segment.recover(self.config.max_message_bytes)
                 if truncated > 0:
                     next_offset = segment.read_next_offset()
@@ -183,19 +197,23 @@ class Log:
                     # recovery.
                     self._note_gap(next_offset)
             segments[base] = segment
-        for path in self.dir.glob("*" + files.INDEX_SUFFIX):
-            if files.offset_from_file_name(path.name) not in segments:
-                path.unlink()
-        for path in self.dir.glob("*" + files.TIME_INDEX_SUFFIX):
-            if files.offset_from_file_name(path.name) not in segments:
-                path.unlink()
+        for suffix in (files.INDEX_SUFFIX, files.TIME_INDEX_SUFFIX, files.TXN_INDEX_SUFFIX):
+            for path in self.dir.glob("*" + suffix):
+                if files.offset_from_file_name(path.name) not in segments:
+                    path.unlink()
         for swap_path in swaps:
             self._complete_swap(swap_path, segments, now)
         if not segments:
             segments[log_start_offset] = self._new_segment(log_start_offset, now)
         ordered = [segments[base] for base in sorted(segments)]
+        # Producer state is rebuilt from the log start: replayed over the segments recovery does not touch,
+        # then by recovery itself over the others (snapshots, next issue, will shorten the replay).
+        first_recovered = len(ordered) if clean else LogSegments.of(ordered).floor_index(recovery_point)
+        self._producer_state.truncate_fully_and_start_at(ordered[0].base_offset)
+        for segment in ordered[:first_recovered]:
+            self._replay_producer_state(segment, segment.base_offset in rebuild_txn_index)
         if not clean:
-            ordered = self._recover(ordered, recovery_point)
+            ordered = self._recover(ordered, first_recovered)
         self._set_segments(ordered)
         self._next_offset = ordered[-1].read_next_offset()
         self._log_start_offset = max(log_start_offset, ordered[0].base_offset)
@@ -204,6 +222,7 @@ class Log:
         self._recovery_point = self._next_offset if clean else min(recovery_point, self._next_offset)
         self.epoch_cache.truncate_from_end(self._next_offset)
         self.epoch_cache.truncate_from_start(self._log_start_offset)
+        self._producer_state.on_high_watermark_updated(self.high_watermark)
         self._pick_roll_jitter()
 
     def _complete_swap(self, swap_path: Path, segments: dict[int, LogSegment], now: int) -> None:
@@ -217,19 +236,19 @@ class Log:
         swap.change_suffix("")
         segments[base] = swap
 
-    def _recover(self, segments: list[LogSegment], recovery_point: int) -> list[LogSegment]:
-        """Recover every segment from the one holding the recovery point; after the first corrupt one, the
-        later segments are deleted (Kafka's LogLoader).
+    def _recover(self, segments: list[LogSegment], first: int) -> list[LogSegment]:
+        """Recover every segment from `segments[first]` (the one holding the recovery point), replaying their
+        batches into producer state and rebuilding their `.txnindex`; after the first corrupt one, the later
+        segments are deleted (Kafka's LogLoader).
 
         Also notes the first segment that ends before the next segment's base offset (`recovery_gap`): in a log
         that is not compacted offsets are contiguous, so the missing ones were lost (a power loss took the
         unflushed tail of a rolled segment while the next segment's file survived). Whether it is a loss depends
         on cleanup.policy, so `resolve_recovery_gap` decides, once the topic's config is known."""
         bases = [s.base_offset for s in segments]
-        first = max(0, bisect_right(bases, recovery_point) - 1)
         for index in range(first, len(segments)):
             segment = segments[index]
-            truncated = segment.recover(self.config.max_message_bytes, self.epoch_cache)
+            truncated = segment.recover(self.config.max_message_bytes, self.epoch_cache, self._producer_state)
             next_offset = segment.read_next_offset()
             if truncated > 0:
                 logger.warning(
@@ -245,6 +264,26 @@ class Log:
             if index + 1 < len(segments) and next_offset < bases[index + 1]:
                 self._note_gap(next_offset)
         return segments
+
+    def _replay_producer_state(self, segment: LogSegment, rebuild_txn_index: bool = False) -> None:
+        """Apply the producer fields of every batch of `segment` (headers only; a control batch's record)."""
+        txn_index = segment.txn_index if rebuild_txn_index else None
+        state = self._producer_state
+        for header in segment.scan_headers():
+            if header.is_control:  # the marker type is in its one record
+                data = segment.read_batch_bytes(header.position, header.size)
+                state.replay(read_header(data), data, txn_index)
+            else:
+                state.replay(header, b"", txn_index)
+
+    def _reload_producer_state(self) -> None:
+        """Rebuild producer state from the log start to the log end (Kafka's truncateAndReload, without
+        snapshots: the whole log's headers are read)."""
+        segments = self._view.segments
+        self._producer_state.truncate_fully_and_start_at(segments[0].base_offset)
+        for segment in segments:
+            self._replay_producer_state(segment)
+        self._producer_state.on_high_watermark_updated(self.high_watermark)
 
     def _note_gap(self, offset: int) -> None:
         gap = self._recovery_gap
@@ -272,7 +311,7 @@ class Log:
         if self.config.compact:
             logger.info("offsets of %s are not contiguous at %s: kept, the log is compacted", self.dir, gap)
             return False
-        following = next((s.base_offset for s in self._segments if s.base_offset > gap), self._next_offset)
+        following = next((s.base_offset for s in self._view.segments if s.base_offset > gap), self._next_offset)
         logger.warning(
             "Corruption found in %s: a segment ends at offset %s but the next one starts at %s (records lost "
             "before a flush, or cut at a corrupt batch); truncating to offset %s",
@@ -301,8 +340,8 @@ class Log:
             checkpoint.write_atomically(path, f"version: 0\ntopic_id: {encoded}\n".encode())
 
     def _set_segments(self, segments: list[LogSegment]) -> None:
-        self._segments = tuple(segments)
-        self._bases = tuple(s.base_offset for s in segments)
+        """Publish a new segment list: one assignment of one immutable value (readers never see half of it)."""
+        self._view = LogSegments.of(segments)
 
     def _pick_roll_jitter(self) -> None:
         jitter = self.config.segment_jitter_ms
@@ -327,28 +366,66 @@ class Log:
         hw = self._high_watermark
         return self._next_offset if hw is None else min(hw, self._next_offset)
 
-    def update_high_watermark(self, offset: int | None) -> None:
-        """Set the high watermark (clamped to [log start, log end]); None: follow the log end offset."""
-        if offset is None:
-            self._high_watermark = None
-        else:
-            self._high_watermark = max(self._log_start_offset, min(offset, self._next_offset))
+    def update_high_watermark(self, offset: int | None) -> bool:
+        """Set the high watermark (clamped to [log start, log end]); None: follow the log end offset.
+
+        Returns True when the last stable offset moved (delayed READ_COMMITTED fetches can complete)."""
+        with self._lock:
+            before = self.last_stable_offset
+            if offset is None:
+                self._high_watermark = None
+            else:
+                self._high_watermark = max(self._log_start_offset, min(offset, self._next_offset))
+            self._producer_state.on_high_watermark_updated(self.high_watermark)
+            return self.last_stable_offset != before
+
+    @property
+    def first_unstable_offset(self) -> int | None:
+        """The first offset of the earliest ongoing transaction, or of a completed one whose marker is not
+        yet below the high watermark (None when there is none)."""
+        return self._producer_state.first_unstable_offset
+
+    @property
+    def last_stable_offset(self) -> int:
+        """min(first unstable offset, high watermark) (Kafka's UnifiedLog.lastStableOffset): READ_COMMITTED
+        fetches stop here. Equal to the high watermark while no transaction is open."""
+        hw = self.high_watermark
+        unstable = self._producer_state.first_unstable_offset
+        return hw if unstable is None or unstable >= hw else unstable
+
+    @property
+    def producer_state(self) -> ProducerStateManager:
+        """This log's producer state (read-only use outside the log: it changes under the log's lock)."""
+        return self._producer_state
+
+    def collect_aborted_transactions(self, start_offset: int, upper_bound_offset: int) -> list[AbortedTxn]:
+        """Aborted transactions overlapping [start_offset, upper_bound_offset), for a READ_COMMITTED fetch
+        (Kafka's UnifiedLog.collectAbortedTransactions): from the segment holding `start_offset` on, until a
+        segment's index says no later one can add any."""
+        view = self._view
+        found: list[AbortedTxn] = []
+        for segment in view.segments[view.floor_index(start_offset) :]:
+            result = segment.txn_index.collect_aborted_txns(start_offset, upper_bound_offset)
+            found.extend(result.aborted_transactions)
+            if result.is_complete:
+                break
+        return found
 
     @property
     def segments(self) -> tuple[LogSegment, ...]:
-        return self._segments
+        return self._view.segments
 
     @property
     def active_segment(self) -> LogSegment:
-        return self._segments[-1]
+        return self._view.segments[-1]
 
     @property
     def size_in_bytes(self) -> int:
-        return sum(s.size for s in self._segments)
+        return sum(s.size for s in self._view.segments)
 
     @property
     def num_segments(self) -> int:
-        return len(self._segments)
+        return len(self._view.segments)
 
     @property
     def lock(self) -> threading.Lock:
@@ -356,16 +433,28 @@ class Log:
         return self._lock
 
     # -- appends ---------------------------------------------------------------------------------------------
-    def append_as_leader(self, records: bytearray, leader_epoch: int, now_ms: int | None = None) -> LogAppendInfo:
+    def append_as_leader(
+        self,
+        records: bytearray,
+        leader_epoch: int,
+        now_ms: int | None = None,
+        origin: AppendOrigin = AppendOrigin.CLIENT,
+    ) -> LogAppendInfo:
         """Append validated batches, assigning consecutive offsets from the log end offset and stamping the
-        leader epoch (in place, in `records`)."""
+        leader epoch (in place, in `records`); producer state is updated from every batch header.
+
+        Raises ProducerStateError (nothing written) when the producer-state checks refuse a batch."""
         with self._lock:
             offset = first = self._next_offset
             max_ts, offset_of_max = NO_TIMESTAMP, first
             position, end, count = 0, len(records), 0
+            producers: ProducerAppendInfo | None = None  # only built for batches with a producer id
             while position < end:
                 header = read_header(records, position)
                 stamp(records, header, offset, leader_epoch)
+                if header.producer_id != NO_PRODUCER_ID:
+                    producers = producers or self._producer_state.prepare(origin)
+                    producers.append(header, offset, records)
                 offset += header.last_offset_delta + 1
                 if header.max_timestamp > max_ts:
                     max_ts, offset_of_max = header.max_timestamp, offset - 1
@@ -373,22 +462,25 @@ class Log:
                 count += 1
             if count == 0:
                 raise ValueError("append of an empty record set")
-            info = LogAppendInfo(first, offset - 1, max_ts, offset_of_max, self._log_start_offset, end, count)
             if leader_epoch >= 0:
                 latest = self.epoch_cache.latest_epoch
                 if latest is None or leader_epoch > latest:
                     self.epoch_cache.assign(leader_epoch, first)
-            self._append_locked(records, info, _now(now_ms))
+            info = self._append_locked(
+                records, first, offset - 1, max_ts, offset_of_max, count, producers, _now(now_ms)
+            )
         self._maybe_flush_by_count()
         return info
 
     def append_as_follower(self, records: bytes | bytearray | memoryview, now_ms: int | None = None) -> LogAppendInfo:
-        """Append batches whose offsets and epochs the leader assigned (replication)."""
+        """Append batches whose offsets and epochs the leader assigned (replication); producer state follows
+        them unchecked."""
         with self._lock:
             position, end, count = 0, len(records), 0
             first = last = -1
             max_ts = NO_TIMESTAMP
             offset_of_max = -1
+            producers: ProducerAppendInfo | None = None
             while position < end:
                 header = read_header(records, position)
                 if count == 0:
@@ -399,6 +491,9 @@ class Log:
                         )
                 elif header.base_offset <= last:
                     raise UnexpectedAppendOffset(f"offsets are not increasing at {header.base_offset}")
+                if header.producer_id != NO_PRODUCER_ID:
+                    producers = producers or self._producer_state.prepare(AppendOrigin.REPLICATION)
+                    producers.append(header, header.base_offset, records)
                 last = header.last_offset
                 if header.max_timestamp > max_ts:
                     max_ts, offset_of_max = header.max_timestamp, last
@@ -411,46 +506,68 @@ class Log:
                 count += 1
             if count == 0:
                 raise ValueError("append of an empty record set")
-            info = LogAppendInfo(first, last, max_ts, offset_of_max, self._log_start_offset, end, count)
-            self._append_locked(records, info, _now(now_ms))
+            info = self._append_locked(records, first, last, max_ts, offset_of_max, count, producers, _now(now_ms))
         self._maybe_flush_by_count()
         return info
 
-    def _append_locked(self, records: bytes | bytearray | memoryview, info: LogAppendInfo, now: int) -> None:
-        segment = self._maybe_roll(len(records), info, now)
-        segment.append(info.last_offset, info.max_timestamp, info.offset_of_max_timestamp, records)
-        self._next_offset = info.last_offset + 1
+    def _append_locked(
+        self,
+        records: bytes | bytearray | memoryview,
+        first: int,
+        last: int,
+        max_ts: int,
+        offset_of_max: int,
+        count: int,
+        producers: ProducerAppendInfo | None,
+        now: int,
+    ) -> LogAppendInfo:
+        """Write to the (maybe rolled) active segment, then apply producer state: the step between offset
+        assignment and the append is `producers`, filled per batch by the caller (Kafka's
+        analyzeAndValidateProducerState), applied only once the bytes are written."""
+        segment = self._maybe_roll(len(records), first, last, max_ts, now)
+        segment.append(last, max_ts, offset_of_max, records)
+        self._next_offset = last + 1
+        state = self._producer_state
+        if producers is None:
+            state.map_end_offset = self._next_offset
+        else:
+            state.apply(producers, self._next_offset, segment.txn_index)
+        hw = self.high_watermark
+        state.on_high_watermark_updated(hw)
+        unstable = state.first_unstable_offset
+        lso = hw if unstable is None or unstable >= hw else unstable
+        return LogAppendInfo(first, last, max_ts, offset_of_max, self._log_start_offset, len(records), count, -1, lso)
 
-    def _should_roll(self, segment: LogSegment, size: int, info: LogAppendInfo, now: int) -> bool:
+    def _should_roll(self, segment: LogSegment, size: int, last: int, max_ts: int, now: int) -> bool:
         config = self.config
         if segment.offset_index.is_full or segment.time_index.is_full:
             return True
-        if not segment.can_convert_to_relative_offset(info.last_offset):
+        if not segment.can_convert_to_relative_offset(last):
             return True
         if segment.size == 0:
             return False
         if segment.size > config.segment_bytes - size:
             return True
-        waited = segment.time_waited_for_roll(now, info.max_timestamp)
+        waited = segment.time_waited_for_roll(now, max_ts)
         return waited > config.segment_ms - self._roll_jitter_ms
 
-    def _maybe_roll(self, size: int, info: LogAppendInfo, now: int) -> LogSegment:
-        segment = self._segments[-1]
-        if self._should_roll(segment, size, info, now):
-            return self._roll_locked(info.first_offset, now)
+    def _maybe_roll(self, size: int, first: int, last: int, max_ts: int, now: int) -> LogSegment:
+        segment = self._view.segments[-1]
+        if self._should_roll(segment, size, last, max_ts, now):
+            return self._roll_locked(first, now)
         return segment
 
     def _roll_locked(self, new_base: int, now: int) -> LogSegment:
-        active = self._segments[-1]
+        active = self._view.segments[-1]
         if active.size == 0:
             # An empty active segment is replaced rather than kept.
             if active.base_offset == new_base:
                 return active
             active.delete()
-            segments = list(self._segments[:-1])
+            segments = list(self._view.segments[:-1])
         else:
             active.on_become_inactive()
-            segments = list(self._segments)
+            segments = list(self._view.segments)
         segment = self._new_segment(new_base, now)
         segments.append(segment)
         self._set_segments(segments)
@@ -476,7 +593,8 @@ class Log:
 
         Raises OffsetOutOfRange outside [log start offset, log end offset]."""
         end = self._next_offset
-        segments, bases = self._segments, self._bases
+        view = self._view  # one reference: a consistent list and bases even while a worker thread swaps
+        segments = view.segments
         if fetch_offset == end:
             return FetchDataInfo(fetch_offset, None)
         if fetch_offset < self._log_start_offset or fetch_offset > end:
@@ -486,8 +604,8 @@ class Log:
         limit = end if max_offset is None else min(max_offset, end)
         if fetch_offset >= limit:
             return FetchDataInfo(fetch_offset, None)
-        index = max(0, bisect_right(bases, fetch_offset) - 1)
-        limit_index = bisect_right(bases, limit) - 1 if limit < end else len(segments)
+        index = view.floor_index(fetch_offset)
+        limit_index = bisect_right(view.bases, limit) - 1 if limit < end else len(segments)
         while index < len(segments):
             segment = segments[index]
             if segment.base_offset >= limit:
@@ -513,7 +631,7 @@ class Log:
         if timestamp == LATEST_TIMESTAMP:
             epoch = self.epoch_cache.latest_epoch
             return TimestampAndOffset(self._next_offset, NO_TIMESTAMP, -1 if epoch is None else epoch)
-        segments = self._segments
+        segments = self._view.segments
         if timestamp == MAX_TIMESTAMP:
             best: LogSegment | None = None
             for segment in segments:
@@ -544,6 +662,7 @@ class Log:
             if self._high_watermark is not None and self._high_watermark < new_start:
                 self._high_watermark = new_start
             self.epoch_cache.truncate_from_start(new_start)
+            self._producer_state.on_log_start_offset_incremented(new_start)
             return True
 
     def truncate_to(self, offset: int, now_ms: int | None = None) -> bool:
@@ -554,11 +673,11 @@ class Log:
             return False
         now = _now(now_ms)
         with self._lock:
-            if self._bases[0] > offset:
+            if self._view.bases[0] > offset:
                 self._truncate_fully_locked(offset, now)
                 return True
-            keep = [s for s in self._segments if s.base_offset <= offset]
-            for segment in self._segments[len(keep) :]:
+            keep = [s for s in self._view.segments if s.base_offset <= offset]
+            for segment in self._view.segments[len(keep) :]:
                 self._schedule_delete(segment, now)
             keep[-1].truncate_to(offset)
             self._set_segments(keep)
@@ -568,6 +687,7 @@ class Log:
             self._recovery_point = min(self._recovery_point, self._next_offset)
             if self._high_watermark is not None:
                 self._high_watermark = min(self._high_watermark, self._next_offset)
+            self._reload_producer_state()
             return True
 
     def truncate_fully_and_start_at(self, offset: int, now_ms: int | None = None) -> None:
@@ -576,12 +696,13 @@ class Log:
             self._truncate_fully_locked(offset, _now(now_ms))
 
     def _truncate_fully_locked(self, offset: int, now: int) -> None:
-        for segment in self._segments:
+        for segment in self._view.segments:
             self._schedule_delete(segment, now)
         self._set_segments([self._new_segment(offset, now)])
         self._next_offset = offset
         self._log_start_offset = offset
         self._recovery_point = offset
+        self._producer_state.truncate_fully_and_start_at(offset)
         if self._high_watermark is not None:
             self._high_watermark = offset
         self.epoch_cache.clear()
@@ -622,7 +743,7 @@ class Log:
 
     def _delete_segments(self, predicate: _Predicate, hw: int, now: int) -> int:
         with self._lock:
-            segments = self._segments
+            segments = self._view.segments
             doomed: list[LogSegment] = []
             for index, segment in enumerate(segments):
                 nxt = segments[index + 1] if index + 1 < len(segments) else None
@@ -637,13 +758,14 @@ class Log:
                 return 0
             if len(doomed) == len(segments):
                 self._roll_locked(self._next_offset, now)
-            remaining = [s for s in self._segments if s not in doomed]
+            remaining = [s for s in self._view.segments if s not in doomed]
             self._set_segments(remaining)
             for segment in doomed:
                 self._schedule_delete(segment, now)
             if remaining[0].base_offset > self._log_start_offset:
                 self._log_start_offset = remaining[0].base_offset
                 self.epoch_cache.truncate_from_start(self._log_start_offset)
+                self._producer_state.on_log_start_offset_incremented(self._log_start_offset)
             self._recovery_point = max(self._recovery_point, self._log_start_offset)
             return len(doomed)
 
@@ -668,7 +790,7 @@ class Log:
         Returns False (and deletes the new segment) if the old segments are no longer all in the log
         (retention or truncation ran meanwhile)."""
         with self._lock:
-            current = list(self._segments)
+            current = list(self._view.segments)
             if any(s not in current for s in old_segments) or old_segments[-1] is current[-1]:
                 new_segment.delete()
                 return False
@@ -687,9 +809,8 @@ class Log:
         offset = self._next_offset if up_to_offset is None else min(up_to_offset, self._next_offset)
         if offset <= self._recovery_point:
             return
-        segments, bases = self._segments, self._bases
-        first = max(0, bisect_right(bases, self._recovery_point) - 1)
-        for segment in segments[first:]:
+        view = self._view
+        for segment in view.segments[view.floor_index(self._recovery_point) :]:
             if segment.base_offset >= offset:
                 break
             if not segment.file.closed:
@@ -704,12 +825,12 @@ class Log:
     def update_config(self, config: LogConfig) -> None:
         self.config = config
         self._pick_roll_jitter()
-        for segment in self._segments:
+        for segment in self._view.segments:
             segment.index_interval_bytes = config.index_interval_bytes
 
     def close(self) -> None:
         with self._lock:
-            for segment in self._segments:
+            for segment in self._view.segments:
                 segment.close()
             for _, segment in self._pending_deletes:
                 segment.delete()

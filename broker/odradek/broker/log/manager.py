@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
-CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
 DELETE_DIR_SUFFIX = "-delete"
 
 TopicPartition = tuple[str, int]
@@ -256,7 +255,7 @@ class LogManager:
         return flushed
 
     def cleaner_checkpoint_path(self, log: Log) -> Path:
-        return log.dir.parent / CLEANER_OFFSET_CHECKPOINT
+        return log.dir.parent / files.CLEANER_OFFSET_CHECKPOINT
 
     def shutdown(self, broker_epoch: int = -1) -> None:
         """Flush and close every log, write the checkpoints, then the clean-shutdown marker in each dir."""

@@ -6,6 +6,8 @@ Files, named by the segment's base offset (see files.py)::
                       offsets increase, batches never straddle segments
     <base>.index      OffsetIndex (offset_index.py)
     <base>.timeindex  TimeIndex (time_index.py)
+    <base>.txnindex   TransactionIndex (txn_index.py): aborted transactions whose marker is in this segment;
+                      only created at its first entry
 
 Appends go straight to the kernel with os.write (a killed process loses nothing acknowledged); fsync happens
 only in `flush`. Reads hand out a `FetchSlice` (file, position, size) for os.sendfile / loop.sendfile. Hot
@@ -19,6 +21,7 @@ import mmap
 import os
 import struct
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,16 +29,22 @@ import crc32c
 from odradek.broker.log import files
 from odradek.broker.log.leader_epoch_cache import LeaderEpochFileCache
 from odradek.broker.log.offset_index import OffsetIndex
-from odradek.broker.log.record_scan import iter_records
-from odradek.broker.log.time_index import NO_TIMESTAMP, TimeIndex
+from odradek.broker.log.producer_state import ProducerStateManager
+from odradek.broker.log.time_index import TimeIndex
+from odradek.broker.log.txn_index import TransactionIndex
 from odradek.broker.records.batch import (
     ATTRIBUTES_OFFSET,
     CURRENT_MAGIC,
     HEADER_SIZE,
     LOG_OVERHEAD,
+    MAGIC_OFFSET,
     MIN_BATCH_LENGTH,
+    NO_TIMESTAMP,
+    BatchHeader,
+    InvalidRecordBatch,
     read_header,
 )
+from odradek.broker.records.record import iter_records
 
 INT32_MAX = 2**31 - 1
 # baseOffset, batchLength, (skip to 23) lastOffsetDelta, (skip to 35) maxTimestamp: what the hot path needs.
@@ -105,6 +114,9 @@ class LogSegment:
             files.segment_file(directory, base_offset, files.TIME_INDEX_SUFFIX, suffix),
             base_offset,
             max_index_size,
+        )
+        self.txn_index = TransactionIndex(
+            files.segment_file(directory, base_offset, files.TXN_INDEX_SUFFIX, suffix), base_offset
         )
         new = not self.log_path.exists()
         self.file = io.FileIO(self.log_path, "a+")
@@ -226,6 +238,30 @@ class LogSegment:
     def scan_batches(self, start_position: int, end_position: int | None = None) -> _BatchScan:
         return _BatchScan(self._fd, start_position, self._size if end_position is None else end_position)
 
+    def scan_headers(self, start_position: int = 0) -> Iterator[BatchHeader]:
+        """The full 61-byte header of every batch from `start_position` (positions are file positions), read
+        64 KiB at a time; stops at the end of the file or at a header that does not parse."""
+        position, end = start_position, self._size
+        chunk, chunk_start = b"", start_position
+        while end - position >= HEADER_SIZE:
+            relative = position - chunk_start
+            if relative + HEADER_SIZE > len(chunk):
+                chunk, chunk_start, relative = (
+                    os.pread(self._fd, min(_SCAN_CHUNK, end - position), position),
+                    position,
+                    0,
+                )
+                if len(chunk) < HEADER_SIZE:
+                    return
+            try:
+                header = read_header(chunk, relative, file_position=position)
+            except InvalidRecordBatch:
+                return
+            if header.batch_length < MIN_BATCH_LENGTH or position + header.size > end:
+                return
+            yield header
+            position += header.size
+
     def translate_offset(self, offset: int, starting_position: int = 0) -> ShallowBatch | None:
         """The first batch whose last offset is >= `offset`, or None if the segment ends before it."""
         _, position = self.offset_index.lookup(offset)
@@ -285,9 +321,18 @@ class LogSegment:
         return self.find_offset_by_timestamp(max_ts, self.base_offset)
 
     # -- recovery and truncation -----------------------------------------------------------------------------
-    def recover(self, max_message_size: int, leader_epoch_cache: LeaderEpochFileCache | None = None) -> int:
+    def recover(
+        self,
+        max_message_size: int,
+        leader_epoch_cache: LeaderEpochFileCache | None = None,
+        producer_state: ProducerStateManager | None = None,
+    ) -> int:
         """Rebuild both indexes from the .log, truncating at the first batch whose length, magic, CRC-32C,
         record counts or offsets are wrong. Returns the number of bytes truncated.
+
+        With `producer_state` (brought up to this segment's base offset by the caller) every kept batch is
+        replayed into it and the `.txnindex` is rebuilt from the markers (Kafka's LogSegment.recover);
+        without, the `.txnindex` is only cut at the new end.
 
         `max_message_size` is not used to reject batches: a batch that fits in the file and passes its CRC is
         kept even if max.message.bytes was lowered after it was written.
@@ -295,6 +340,8 @@ class LogSegment:
         del max_message_size
         self.offset_index.reset()
         self.time_index.reset()
+        if producer_state is not None:
+            self.txn_index.reset()
         self._max_timestamp = NO_TIMESTAMP
         self._offset_of_max_timestamp = self.base_offset
         valid = 0
@@ -304,20 +351,26 @@ class LogSegment:
             with mmap.mmap(self._fd, end, access=mmap.ACCESS_READ) as mapped:
                 view = memoryview(mapped)
                 try:
-                    valid, last_index_entry = self._recover_scan(view, end, leader_epoch_cache)
+                    valid, last_index_entry = self._recover_scan(view, end, leader_epoch_cache, producer_state)
                 finally:
                     view.release()
         truncated = end - valid
         if truncated > 0:
             os.ftruncate(self._fd, valid)
             self._size = valid
+        if producer_state is None:
+            self.txn_index.truncate_to(self.read_next_offset())
         self.time_index.maybe_append(self._max_timestamp, self._offset_of_max_timestamp, skip_full_check=True)
         self._bytes_since_last_index_entry = valid - last_index_entry
         self._rolling_loaded = False
         return truncated
 
     def _recover_scan(
-        self, view: memoryview, end: int, leader_epoch_cache: LeaderEpochFileCache | None
+        self,
+        view: memoryview,
+        end: int,
+        leader_epoch_cache: LeaderEpochFileCache | None,
+        producer_state: ProducerStateManager | None,
     ) -> tuple[int, int]:
         valid = 0
         last_index_entry = 0
@@ -329,7 +382,7 @@ class LogSegment:
                 break
             base, length, last_delta, batch_max_ts = _SHALLOW.unpack_from(view, valid)
             size = length + LOG_OVERHEAD
-            if length < MIN_BATCH_LENGTH or valid + size > end or view[valid + 16] != CURRENT_MAGIC:
+            if length < MIN_BATCH_LENGTH or valid + size > end or view[valid + MAGIC_OFFSET] != CURRENT_MAGIC:
                 break
             header = read_header(view, valid)
             if header.record_count < 0 or last_delta < 0 or base < previous_next_offset:
@@ -349,6 +402,8 @@ class LogSegment:
                 latest = leader_epoch_cache.latest_epoch
                 if latest is None or header.partition_leader_epoch > latest:
                     leader_epoch_cache.assign(header.partition_leader_epoch, base)
+            if producer_state is not None:
+                producer_state.replay(header, view, self.txn_index)
             previous_next_offset = batch_last + 1
             valid += size
         self._max_timestamp, self._offset_of_max_timestamp = max_ts, offset_of_max
@@ -359,6 +414,7 @@ class LogSegment:
         batch = self.translate_offset(offset)
         self.offset_index.truncate_to(offset)
         self.time_index.truncate_to(offset)
+        self.txn_index.truncate_to(offset)
         removed = 0
         if batch is not None:
             removed = self._size - batch.position
@@ -383,7 +439,11 @@ class LogSegment:
         """True when both index files look usable (otherwise the caller recovers the segment)."""
         if self._size > 0 and not (self.offset_index.path.exists() and self.time_index.path.exists()):
             return False
-        return self.offset_index.sanity_check(self._size) and self.time_index.sanity_check()
+        return (
+            self.offset_index.sanity_check(self._size)
+            and self.time_index.sanity_check()
+            and self.txn_index.sanity_check()
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def on_become_inactive(self) -> None:
@@ -396,6 +456,7 @@ class LogSegment:
         os.fsync(self._fd)
         self.offset_index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
 
     def close(self) -> None:
         if self.file.closed:
@@ -407,7 +468,7 @@ class LogSegment:
         self.file.close()
 
     def change_suffix(self, new_suffix: str) -> None:
-        """Rename the three files from the current suffix to `new_suffix` ("" for a live segment)."""
+        """Rename the files from the current suffix to `new_suffix` ("" for a live segment)."""
         new_log = files.segment_file(self.directory, self.base_offset, files.LOG_SUFFIX, new_suffix)
         os.replace(self.log_path, new_log)
         self.log_path = new_log
@@ -416,6 +477,9 @@ class LogSegment:
         )
         self.time_index.rename_to(
             files.segment_file(self.directory, self.base_offset, files.TIME_INDEX_SUFFIX, new_suffix)
+        )
+        self.txn_index.rename_to(
+            files.segment_file(self.directory, self.base_offset, files.TXN_INDEX_SUFFIX, new_suffix)
         )
         self.suffix = new_suffix
 
@@ -426,6 +490,7 @@ class LogSegment:
         """Close and remove the files (whatever their current suffix)."""
         self.offset_index.delete()
         self.time_index.delete()
+        self.txn_index.delete()
         if not self.file.closed:
             self.file.close()
         self.log_path.unlink(missing_ok=True)

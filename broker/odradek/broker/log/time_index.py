@@ -20,9 +20,9 @@ from bisect import bisect_right
 from pathlib import Path
 
 from odradek.broker.log._index_file import IndexFile
+from odradek.broker.records.batch import NO_TIMESTAMP
 
 _ENTRY = struct.Struct(">qi")
-NO_TIMESTAMP = -1
 
 
 class TimeIndex(IndexFile):

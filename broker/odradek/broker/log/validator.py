@@ -29,10 +29,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.log.config import LONG_MAX
 from odradek.broker.records.batch import (
+    CORRUPT_MESSAGE,
     CURRENT_MAGIC,
+    INVALID_RECORD,
+    INVALID_TIMESTAMP,
     MAGIC_OFFSET,
+    MESSAGE_TOO_LARGE,
+    NO_TIMESTAMP,
+    UNSUPPORTED_FOR_MESSAGE_FORMAT,
     BatchHeader,
     InvalidRecordBatch,
     compute_crc,
@@ -42,8 +48,6 @@ from odradek.broker.records.builder import build_batch, set_max_timestamp
 from odradek.broker.records.compression import CODEC_IDS
 from odradek.broker.records.record import Record, iter_records
 
-LONG_MAX = 2**63 - 1
-NO_TIMESTAMP = -1
 DEFAULT_MAX_DECOMPRESSED = 128 * 1024 * 1024
 
 
@@ -151,7 +155,7 @@ def _single_batch(buf: bytearray, is_from_client: bool) -> BatchHeader:
             if len(headers) > 1:
                 break
     except InvalidRecordBatch as exc:
-        if exc.error_code == ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT and headers:
+        if exc.error_code == UNSUPPORTED_FOR_MESSAGE_FORMAT and headers:
             raise _invalid("Produce requests are only allowed to contain exactly one record batch") from exc
         raise RecordValidationError(exc.error_code, exc.message) from exc
     if len(headers) > 1:
@@ -167,7 +171,7 @@ def _check_batch(buf: bytearray, header: BatchHeader, config: ValidationConfig, 
         raise _invalid(f"The baseOffset of the record batch in the append should be 0, but it is {header.base_offset}")
     if header.size > config.max_message_bytes:
         raise RecordValidationError(
-            ErrorCode.MESSAGE_TOO_LARGE,
+            MESSAGE_TOO_LARGE,
             f"The record batch size in the append is {header.size} bytes which exceeds the maximum "
             f"configured value of {config.max_message_bytes}.",
         )
@@ -194,7 +198,7 @@ def _check_crc(buf: bytearray, header: BatchHeader) -> None:
     computed = compute_crc(buf, header)
     if computed != header.crc:
         raise RecordValidationError(
-            ErrorCode.CORRUPT_MESSAGE,
+            CORRUPT_MESSAGE,
             f"Record is corrupt (stored crc = {header.crc}, computed crc = {computed})",
         )
 
@@ -266,7 +270,7 @@ def _out_of_range(record: Record, config: ValidationConfig, now_ms: int) -> str:
 
 def _timestamp_errors(errors: list[tuple[int, str]]) -> RecordValidationError:
     return RecordValidationError(
-        ErrorCode.INVALID_TIMESTAMP, "One or more records have been rejected due to invalid timestamp", errors
+        INVALID_TIMESTAMP, "One or more records have been rejected due to invalid timestamp", errors
     )
 
 
@@ -275,7 +279,7 @@ def _check_keys(records: list[Record]) -> None:
     errors = [(index, message) for index, record in enumerate(records) if record.key is None]
     if errors:
         raise RecordValidationError(
-            ErrorCode.INVALID_RECORD,
+            INVALID_RECORD,
             f"One or more records have been rejected due to {len(errors)} record errors in total, and only "
             f"showing the first three errors at most: {errors[:3]}",
             errors,
@@ -348,4 +352,4 @@ def _result(
 
 
 def _invalid(message: str) -> RecordValidationError:
-    return RecordValidationError(ErrorCode.INVALID_RECORD, message)
+    return RecordValidationError(INVALID_RECORD, message)

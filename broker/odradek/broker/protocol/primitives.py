@@ -98,24 +98,7 @@ class Reader:
         pos = self._need(16)
         return uuid.UUID(bytes=bytes(self.buf[pos : pos + 16]))
 
-    # varints
-    def _uvar(self, max_bytes: int) -> int:
-        buf = self.buf
-        pos = self.pos
-        end = self.end
-        result = 0
-        shift = 0
-        for i in range(max_bytes):
-            if pos + i >= end:
-                raise ProtocolError("truncated varint")
-            b = buf[pos + i]
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                self.pos = pos + i + 1
-                return result
-            shift += 7
-        raise ProtocolError(f"varint longer than {max_bytes} bytes")
-
+    # varints (the one implementation is `read_uvarint` below; the one-byte case is inlined for speed)
     def uvarint(self) -> int:
         """Unsigned varint, at most 5 bytes and 32 bits."""
         pos = self.pos
@@ -124,9 +107,7 @@ class Reader:
             if b < 0x80:
                 self.pos = pos + 1
                 return int(b)
-        v = self._uvar(5)
-        if v > _MAX_U32:
-            raise ProtocolError("unsigned varint exceeds 32 bits")
+        v, self.pos = read_uvarint(self.buf, pos, self.end)
         return v
 
     def varint(self) -> int:
@@ -136,10 +117,8 @@ class Reader:
 
     def varlong(self) -> int:
         """Zigzag signed varlong (int64), at most 10 bytes."""
-        v = self._uvar(10)
-        if v >> 64:
-            raise ProtocolError("varlong exceeds 64 bits")
-        return (v >> 1) ^ -(v & 1)
+        v, self.pos = read_varlong(self.buf, self.pos, self.end)
+        return v
 
     # strings
     def _text(self, n: int) -> str:
@@ -265,6 +244,49 @@ class Reader:
         """Check that a known tagged field consumed exactly its declared size."""
         if self.pos != end:
             raise ProtocolError("tagged field size mismatch")
+
+
+# ---------------------------------------------------------------------------------------------- varints
+# The only varint code of the broker: protocol (compact lengths, tagged fields), records (record fields) and
+# log (dump-log) all call these. `buf` is anything indexable by int giving bytes (bytes, bytearray, memoryview).
+
+
+def read_uvarint(buf: memoryview | bytes | bytearray, pos: int, end: int, max_bytes: int = 5) -> tuple[int, int]:
+    """Unsigned varint at `pos` (before `end`) -> (value, next position).
+
+    At most `max_bytes` bytes (5 for a varint, 10 for a varlong) and 32 (resp. 64) bits, as Kafka's
+    ByteUtils.readUnsignedVarint/readVarlong; otherwise ProtocolError."""
+    result = 0
+    shift = 0
+    for i in range(pos, min(end, pos + max_bytes)):
+        b = buf[i]
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            if result >> (32 if max_bytes <= 5 else 64):
+                raise ProtocolError("varint exceeds 32 bits" if max_bytes <= 5 else "varlong exceeds 64 bits")
+            return result, i + 1
+        shift += 7
+    if end - pos < max_bytes:
+        raise ProtocolError("truncated varint")
+    raise ProtocolError(f"varint longer than {max_bytes} bytes")
+
+
+def read_varint(buf: memoryview | bytes | bytearray, pos: int, end: int) -> tuple[int, int]:
+    """Zigzag signed varint (int32, at most 5 bytes) at `pos` -> (value, next position)."""
+    b = buf[pos] if pos < end else 0x80
+    if b < 0x80:
+        return (b >> 1) ^ -(b & 1), pos + 1
+    v, pos = read_uvarint(buf, pos, end)
+    return (v >> 1) ^ -(v & 1), pos
+
+
+def read_varlong(buf: memoryview | bytes | bytearray, pos: int, end: int) -> tuple[int, int]:
+    """Zigzag signed varlong (int64, at most 10 bytes) at `pos` -> (value, next position)."""
+    b = buf[pos] if pos < end else 0x80
+    if b < 0x80:
+        return (b >> 1) ^ -(b & 1), pos + 1
+    v, pos = read_uvarint(buf, pos, end, 10)
+    return (v >> 1) ^ -(v & 1), pos
 
 
 # ---------------------------------------------------------------------------------------------- writers

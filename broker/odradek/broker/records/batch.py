@@ -30,13 +30,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import crc32c
+from odradek.broker.protocol.primitives import I32, I64
 
 HEADER_SIZE = 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength: bytes not counted by batchLength
 MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD  # 49
+PARTITION_LEADER_EPOCH_OFFSET = 12
 MAGIC_OFFSET = 16
 CRC_OFFSET = 17
 ATTRIBUTES_OFFSET = 21
+MAX_TIMESTAMP_OFFSET = 35
 CURRENT_MAGIC = 2
 
 COMPRESSION_MASK = 0x07
@@ -46,12 +49,13 @@ CONTROL_MASK = 0x20
 DELETE_HORIZON_MASK = 0x40
 
 NO_PRODUCER_ID = -1
+NO_PRODUCER_EPOCH = -1
+NO_SEQUENCE = -1
 NO_PARTITION_LEADER_EPOCH = -1
+NO_TIMESTAMP = -1  # RecordBatch.NO_TIMESTAMP: also "no timestamp yet" in the time index and in offsets
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
 _OFFSET_AND_LENGTH = struct.Struct(">qi")
-_INT64 = struct.Struct(">q")
-_INT32 = struct.Struct(">i")
 
 
 class InvalidRecordBatch(Exception):
@@ -63,7 +67,11 @@ class InvalidRecordBatch(Exception):
         self.message = message
 
 
+# Kafka error codes raised by the storage layers (records, log), as ints: these layers do not import the protocol
+# package's ErrorCode (tests/unit/records/test_records_error_codes.py checks that the values agree).
 CORRUPT_MESSAGE = 2
+MESSAGE_TOO_LARGE = 10
+INVALID_TIMESTAMP = 32
 UNSUPPORTED_FOR_MESSAGE_FORMAT = 43
 INVALID_RECORD = 87
 
@@ -120,9 +128,26 @@ class BatchHeader:
     def has_producer_id(self) -> bool:
         return self.producer_id != NO_PRODUCER_ID
 
+    @property
+    def last_sequence(self) -> int:
+        """The sequence of the last record (-1 without a base sequence); sequences wrap at 2**31 - 1."""
+        return sequence_at(self.base_sequence, self.last_offset_delta)
 
-def read_header(buf: memoryview | bytes | bytearray, position: int = 0) -> BatchHeader:
-    """Parse the header at `position`. Checks only that 61 bytes are there and that the magic is 2."""
+
+def sequence_at(base_sequence: int, offset_delta: int) -> int:
+    """The sequence of the record `offset_delta` after the one holding `base_sequence` (Kafka's
+    DefaultRecordBatch.incrementSequence: wraps from 2**31 - 1 to 0); -1 stays -1."""
+    if base_sequence == NO_SEQUENCE:
+        return NO_SEQUENCE
+    return (base_sequence + offset_delta) % (1 << 31)
+
+
+def read_header(
+    buf: memoryview | bytes | bytearray, position: int = 0, *, file_position: int | None = None
+) -> BatchHeader:
+    """Parse the header at `position`. Checks only that 61 bytes are there and that the magic is 2.
+
+    `file_position`: the `position` to record instead (a header read from a chunk of a file)."""
     if len(buf) - position < HEADER_SIZE:
         raise InvalidRecordBatch(CORRUPT_MESSAGE, f"batch header truncated at position {position}")
     fields = _HEADER.unpack_from(buf, position)
@@ -130,7 +155,7 @@ def read_header(buf: memoryview | bytes | bytearray, position: int = 0) -> Batch
         raise InvalidRecordBatch(
             UNSUPPORTED_FOR_MESSAGE_FORMAT, f"record batch magic {fields[3]} is not supported (only 2)"
         )
-    return BatchHeader(position, *fields)
+    return BatchHeader(position if file_position is None else file_position, *fields)
 
 
 def batch_size_at(buf: memoryview | bytes | bytearray, position: int) -> int | None:
@@ -172,5 +197,5 @@ def iter_batches(buf: memoryview | bytes | bytearray, verify_crc: bool = True) -
 
 def stamp(buf: bytearray | memoryview, header: BatchHeader, base_offset: int, leader_epoch: int) -> None:
     """Write baseOffset and partitionLeaderEpoch in place; the CRC stays valid (it does not cover them)."""
-    _INT64.pack_into(buf, header.position, base_offset)
-    _INT32.pack_into(buf, header.position + 12, leader_epoch)
+    I64.pack_into(buf, header.position, base_offset)
+    I32.pack_into(buf, header.position + PARTITION_LEADER_EPOCH_OFFSET, leader_epoch)

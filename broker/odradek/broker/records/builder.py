@@ -9,20 +9,23 @@ timestamp-type attribute of a stored batch in place and recomputes its CRC (LogA
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Sequence
 
 import crc32c
+from odradek.broker.protocol.primitives import I16, I64, U32, w_varint, w_varlong
 from odradek.broker.records.batch import (
     _HEADER,  # one definition of the header layout
     ATTRIBUTES_OFFSET,
+    COMPRESSION_MASK,
     CONTROL_MASK,
     CRC_OFFSET,
     CURRENT_MAGIC,
     HEADER_SIZE,
     LOG_OVERHEAD,
+    MAX_TIMESTAMP_OFFSET,
     NO_PARTITION_LEADER_EPOCH,
     NO_PRODUCER_ID,
+    NO_TIMESTAMP,
     TIMESTAMP_TYPE_MASK,
     TRANSACTIONAL_MASK,
     BatchHeader,
@@ -30,17 +33,10 @@ from odradek.broker.records.batch import (
 from odradek.broker.records.compression import compress
 from odradek.broker.records.record import Header, Record, control_key, txn_marker_value
 
-NO_TIMESTAMP = -1
-MAX_TIMESTAMP_OFFSET = 35
-
 RecordInput = tuple[bytes | None, bytes | None, Sequence[Header], int]
 """(key, value, headers, timestamp) of one record to write."""
 
 _Entry = tuple[bytes | None, bytes | None, Sequence[Header], int, int]
-
-_CRC = struct.Struct(">I")
-_ATTRIBUTES = struct.Struct(">h")
-_INT64 = struct.Struct(">q")
 
 
 def build_batch(
@@ -89,36 +85,47 @@ def build_control_batch(
     )
 
 
-def rebuild_batch(header: BatchHeader, records: Iterable[Record], codec: int, level: int | None = None) -> bytes:
+def rebuild_batch(
+    header: BatchHeader,
+    records: Iterable[Record],
+    codec: int,
+    level: int | None = None,
+    *,
+    attributes: int | None = None,
+    base_timestamp: int | None = None,
+) -> bytes:
     """Rewrite a batch with `codec`, keeping its offsets, lastOffsetDelta, producer fields and flags.
 
     `records` may be a subset of the batch's records (compaction); an empty subset gives an empty batch that
-    still covers the original offset range, as Kafka keeps for producer state.
+    still covers the original offset range, as Kafka keeps for producer state. `attributes` (its codec bits
+    are replaced by `codec`) and `base_timestamp` override the header's: the cleaner sets or clears the delete
+    horizon (attribute bit 6, baseTimestamp = horizon, KIP-534). Otherwise baseTimestamp is the first
+    record's timestamp.
     """
     entries: list[_Entry] = [(r.key, r.value, r.headers, r.timestamp, r.offset - header.base_offset) for r in records]
-    attributes = (header.attributes & ~0x07) | codec
+    kept_attributes = header.attributes if attributes is None else attributes
     fields = _Fields(
         header.base_offset,
         header.partition_leader_epoch,
-        attributes,
+        (kept_attributes & ~COMPRESSION_MASK) | codec,
         header.producer_id,
         header.producer_epoch,
         header.base_sequence,
     )
     log_append = header.max_timestamp if header.is_log_append_time else NO_TIMESTAMP
     if not entries:
-        fields.attributes &= ~0x07  # an empty batch is written uncompressed, as Kafka's writeEmptyHeader does
+        fields.attributes &= ~COMPRESSION_MASK  # an empty batch is written uncompressed, as Kafka's writeEmptyHeader
         return _encode_empty(header, fields)
-    return _encode(entries, fields, header.last_offset_delta, log_append, level)
+    return _encode(entries, fields, header.last_offset_delta, log_append, level, base_timestamp)
 
 
 def set_max_timestamp(buf: bytearray | memoryview, header: BatchHeader, log_append: bool, timestamp: int) -> None:
     """Rewrite maxTimestamp and the timestamp-type bit in place, then the CRC (it covers both)."""
     attributes = header.attributes | TIMESTAMP_TYPE_MASK if log_append else header.attributes & ~TIMESTAMP_TYPE_MASK
-    _ATTRIBUTES.pack_into(buf, header.position + ATTRIBUTES_OFFSET, attributes)
-    _INT64.pack_into(buf, header.position + MAX_TIMESTAMP_OFFSET, timestamp)
+    I16.pack_into(buf, header.position + ATTRIBUTES_OFFSET, attributes)
+    I64.pack_into(buf, header.position + MAX_TIMESTAMP_OFFSET, timestamp)
     view = memoryview(buf)[header.position + ATTRIBUTES_OFFSET : header.position + header.size]
-    _CRC.pack_into(buf, header.position + CRC_OFFSET, crc32c.crc32c(view))
+    U32.pack_into(buf, header.position + CRC_OFFSET, crc32c.crc32c(view))
 
 
 class _Fields:
@@ -151,7 +158,7 @@ class _Fields:
 
 
 def _attributes(codec: int, transactional: bool, control: bool, log_append: bool) -> int:
-    attributes = codec & 0x07
+    attributes = codec & COMPRESSION_MASK
     if log_append:
         attributes |= TIMESTAMP_TYPE_MASK
     if transactional:
@@ -162,9 +169,15 @@ def _attributes(codec: int, transactional: bool, control: bool, log_append: bool
 
 
 def _encode(
-    entries: list[_Entry], fields: _Fields, last_offset_delta: int, log_append_time: int, level: int | None
+    entries: list[_Entry],
+    fields: _Fields,
+    last_offset_delta: int,
+    log_append_time: int,
+    level: int | None,
+    base_timestamp: int | None = None,
 ) -> bytes:
-    base_timestamp = entries[0][3] if entries else NO_TIMESTAMP
+    if base_timestamp is None:
+        base_timestamp = entries[0][3] if entries else NO_TIMESTAMP
     body = bytearray()
     max_timestamp = NO_TIMESTAMP
     for key, value, headers, timestamp, offset_delta in entries:
@@ -172,7 +185,7 @@ def _encode(
         max_timestamp = max(max_timestamp, timestamp)
     if fields.attributes & TIMESTAMP_TYPE_MASK and log_append_time != NO_TIMESTAMP:
         max_timestamp = log_append_time
-    section = compress(fields.attributes & 0x07, body, level)
+    section = compress(fields.attributes & COMPRESSION_MASK, body, level)
     return _assemble(fields, last_offset_delta, base_timestamp, max_timestamp, len(entries), section)
 
 
@@ -207,7 +220,7 @@ def _assemble(
         count,
     )
     out[HEADER_SIZE:] = section
-    _CRC.pack_into(out, CRC_OFFSET, crc32c.crc32c(memoryview(out)[ATTRIBUTES_OFFSET:]))
+    U32.pack_into(out, CRC_OFFSET, crc32c.crc32c(memoryview(out)[ATTRIBUTES_OFFSET:]))
     return bytes(out)
 
 
@@ -220,30 +233,22 @@ def _append_record(
     offset_delta: int,
 ) -> None:
     body = bytearray(b"\x00")
-    _varint(body, timestamp_delta)
-    _varint(body, offset_delta)
+    w_varlong(body, timestamp_delta)
+    w_varint(body, offset_delta)
     _nullable(body, key)
     _nullable(body, value)
-    _varint(body, len(headers))
+    w_varint(body, len(headers))
     for header_key, header_value in headers:
         _nullable(body, header_key.encode())
         _nullable(body, header_value)
-    _varint(out, len(body))
+    w_varint(out, len(body))
     out += body
 
 
 def _nullable(out: bytearray, data: bytes | None) -> None:
+    """A record's key, value or header value: varint length (-1 for null) then the bytes."""
     if data is None:
-        _varint(out, -1)
+        out.append(1)  # zigzag(-1)
         return
-    _varint(out, len(data))
+    w_varint(out, len(data))
     out += data
-
-
-def _varint(out: bytearray, value: int) -> None:
-    """Zigzag varint (sint64 encoding works for both varint and varlong)."""
-    encoded = (value << 1) ^ (value >> 63)
-    while encoded > 0x7F:
-        out.append((encoded & 0x7F) | 0x80)
-        encoded >>= 7
-    out.append(encoded)

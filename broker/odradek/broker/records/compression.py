@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Callable
 
 import cramjam
+from odradek.broker.protocol.primitives import I32
 from odradek.broker.records.batch import CORRUPT_MESSAGE, INVALID_RECORD, InvalidRecordBatch
 
 NONE = 0
@@ -52,7 +53,6 @@ XERIAL_MAGIC = b"\x82SNAPPY\x00"
 XERIAL_HEADER_SIZE = 16
 XERIAL_BLOCK_SIZE = 32 * 1024
 _XERIAL_HEADER = struct.Struct(">8sii")
-_INT32 = struct.Struct(">i")
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _FIRST_GUESS = 256 * 1024
 _TOO_SMALL = "failed to write whole buffer"
@@ -139,7 +139,7 @@ def _xerial_decompress(data: bytes, max_size: int) -> bytes:
     while position < len(data):
         if len(data) - position < 4:
             raise InvalidRecordBatch(CORRUPT_MESSAGE, "xerial snappy block length truncated")
-        (length,) = _INT32.unpack_from(data, position)
+        (length,) = I32.unpack_from(data, position)
         position += 4
         if length < 0 or position + length > len(data):
             raise InvalidRecordBatch(CORRUPT_MESSAGE, "xerial snappy block overruns the records")
@@ -161,7 +161,7 @@ def _xerial_compress(raw: bytes) -> bytes:
     out = [_XERIAL_HEADER.pack(XERIAL_MAGIC, 1, 1)]
     for start in range(0, len(raw), XERIAL_BLOCK_SIZE):
         block = bytes(cramjam.snappy.compress_raw(raw[start : start + XERIAL_BLOCK_SIZE]))
-        out.append(_INT32.pack(len(block)))
+        out.append(I32.pack(len(block)))
         out.append(block)
     return b"".join(out)
 

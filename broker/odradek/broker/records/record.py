@@ -29,6 +29,8 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from odradek.broker.protocol.errors import ProtocolError
+from odradek.broker.protocol.primitives import read_varint, read_varlong
 from odradek.broker.records.batch import (
     HEADER_SIZE,
     INVALID_RECORD,
@@ -39,6 +41,10 @@ from odradek.broker.records.compression import decompress
 
 ABORT = 0
 COMMIT = 1
+
+STORED_MAX_DECOMPRESSED = 1 << 30
+"""Sanity bound on one stored batch's decompressed records section, for the cold paths that decode batches
+already in the log (compaction, timestamp search, dump-log); produce requests use the validator's bound."""
 
 _CONTROL_KEY = struct.Struct(">hh")
 _TXN_MARKER_VALUE = struct.Struct(">hi")
@@ -67,14 +73,18 @@ class ControlRecord:
     coordinator_epoch: int = 0
 
 
-def records_section(buf: bytes | bytearray | memoryview, header: BatchHeader, max_decompressed: int) -> bytes:
+def records_section(
+    buf: bytes | bytearray | memoryview, header: BatchHeader, max_decompressed: int = STORED_MAX_DECOMPRESSED
+) -> bytes:
     """The (decompressed) records section of the batch `header` describes."""
     start = header.position + HEADER_SIZE
     body = memoryview(buf)[start : header.position + header.size]
     return decompress(header.compression, body, max_decompressed)
 
 
-def iter_records(buf: bytes | bytearray | memoryview, header: BatchHeader, max_decompressed: int) -> Iterator[Record]:
+def iter_records(
+    buf: bytes | bytearray | memoryview, header: BatchHeader, max_decompressed: int = STORED_MAX_DECOMPRESSED
+) -> Iterator[Record]:
     """Decode every record of one batch, checking each length against the bytes left.
 
     Raises InvalidRecordBatch (INVALID_RECORD, or CORRUPT_MESSAGE for undecodable compressed data) when the
@@ -114,6 +124,12 @@ def parse_control_record(record: Record) -> ControlRecord:
     return ControlRecord(kind, version, epoch)
 
 
+def read_control_record(buf: bytes | bytearray | memoryview, header: BatchHeader) -> ControlRecord | None:
+    """The control record of the control batch `header` describes (None if the batch holds no record)."""
+    first = next(iter_records(buf, header), None)
+    return None if first is None else parse_control_record(first)
+
+
 def control_key(kind: int, version: int = 0) -> bytes:
     return _CONTROL_KEY.pack(version, kind)
 
@@ -135,25 +151,19 @@ class _Reader:
         self.data = data
         self.position = 0
 
-    def varint(self, max_bytes: int = 5) -> int:
-        data = self.data
-        position = self.position
-        result = 0
-        shift = 0
-        for _ in range(max_bytes):
-            if position >= len(data):
-                raise _invalid("varint runs past the end of the records")
-            byte = data[position]
-            position += 1
-            result |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                self.position = position
-                return (result >> 1) ^ -(result & 1)
-            shift += 7
-        raise _invalid("varint is too long")
+    def varint(self) -> int:
+        try:
+            value, self.position = read_varint(self.data, self.position, len(self.data))
+        except ProtocolError as exc:
+            raise _invalid(f"bad varint in the records: {exc}") from None
+        return value
 
     def varlong(self) -> int:
-        return self.varint(10)
+        try:
+            value, self.position = read_varlong(self.data, self.position, len(self.data))
+        except ProtocolError as exc:
+            raise _invalid(f"bad varlong in the records: {exc}") from None
+        return value
 
     def take(self, length: int, limit: int) -> bytes:
         if length < 0 or self.position + length > limit:

@@ -69,6 +69,7 @@ class Partition:
 
     def __post_init__(self) -> None:
         self.high_watermark = min(self.high_watermark or self.log.log_end_offset, self.log.log_end_offset)
+        self.log.update_high_watermark(self.high_watermark)  # the log's LSO is bounded by this HW from the start
         self.maybe_advance_high_watermark()
 
     @property
@@ -85,8 +86,8 @@ class Partition:
 
     @property
     def last_stable_offset(self) -> int:
-        """No transactions yet: the LSO is the HW (transactions come in a later issue)."""
-        return self.high_watermark
+        """The log's last stable offset: min(first unstable offset, HW); the HW while no transaction is open."""
+        return self.log.last_stable_offset
 
     def update_state(self, state: PartitionState) -> None:
         self.state = state

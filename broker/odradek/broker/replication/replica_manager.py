@@ -35,7 +35,14 @@ from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.topic import log_config
 from odradek.broker.log.cleaner import LogCleaner
 from odradek.broker.log.config import LogConfig
-from odradek.broker.log.log import Log, OffsetOutOfRange
+from odradek.broker.log.log import (
+    EARLIEST_LOCAL_TIMESTAMP,
+    EARLIEST_TIMESTAMP,
+    LATEST_TIERED_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    Log,
+    OffsetOutOfRange,
+)
 from odradek.broker.log.manager import LogManager, LogSpec
 from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
 from odradek.broker.metrics.broker import BrokerMetrics, PartitionStats
@@ -60,11 +67,6 @@ from odradek.broker.utils.time import Time
 
 logger = logging.getLogger(__name__)
 
-EARLIEST_TIMESTAMP = -2
-LATEST_TIMESTAMP = -1
-MAX_TIMESTAMP = -3
-EARLIEST_LOCAL_TIMESTAMP = -4
-LATEST_TIERED_TIMESTAMP = -5
 _Arg = TypeVar("_Arg")
 _Result = TypeVar("_Result")
 
