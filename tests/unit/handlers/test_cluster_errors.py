@@ -14,6 +14,7 @@ from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages import api_versions_request as avq
 from odradek.broker.protocol.messages import api_versions_response as avr
 from odradek.broker.protocol.messages import describe_cluster_request as dc
+from odradek.broker.protocol.messages import produce_request as pr
 from odradek.broker.protocol.primitives import Reader
 
 API_VERSIONS = 18
@@ -74,10 +75,16 @@ def test_a_version_below_the_served_range_closes_the_connection(broker: InProces
 
 
 @pytest.mark.parametrize("version", [0, 1, 2])
-def test_produce_v0_to_v2_close_the_connection(broker: InProcessBroker, version: int) -> None:
+def test_produce_v0_to_v2_are_advertised_but_close_the_connection(broker: InProcessBroker, version: int) -> None:
+    """Advertised for librdkafka's compression gate (KAFKA-18659), refused at request time. The body is a valid
+    v3 body with no topics, which the v3+ codec would read without error: the refusal must come from the version
+    gate, not from a decode failure."""
+    body = bytearray()
+    pr.encode(body, pr.ProduceRequest(transactional_id=None, acks=1, timeout_ms=1000, topic_data=[]), 3)
     client = BrokerClient(broker.port)
     try:
-        assert client.send_raw(PRODUCE, version, b"") is None
+        assert client.send_raw(PRODUCE, 3, bytes(body)) is not None  # the same body as v3 is answered
+        assert client.send_raw(PRODUCE, version, bytes(body)) is None
     finally:
         client.close()
 

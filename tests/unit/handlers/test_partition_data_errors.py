@@ -155,11 +155,6 @@ def test_produce_acks_zero_sends_no_response_and_the_connection_goes_on(client: 
     assert produce(client, name, batch()).base_offset == 1
 
 
-def test_produce_v0_to_v2_are_advertised_but_refused(client: BrokerClient) -> None:
-    """Produce v0-2 are advertised for librdkafka's compression gate (KAFKA-18659) and closed at request time."""
-    assert client.send_raw(PRODUCE_KEY, 2, b"") is None
-
-
 # Fetch
 
 
