@@ -195,6 +195,9 @@ def test_heartbeat_during_a_rebalance_is_rebalance_in_progress(
             if code != ErrorCode.NONE:
                 break
         assert code == ErrorCode.REBALANCE_IN_PROGRESS
+        # Kafka accepts commits while a rebalance is prepared (consumers commit in onPartitionsRevoked before they
+        # rejoin); only CompletingRebalance answers REBALANCE_IN_PROGRESS (next test).
+        assert commit(client, group, topic, generation=generation, member=member_id) == ErrorCode.NONE
     finally:
         newcomer.close()
 
@@ -423,3 +426,48 @@ def test_group_apis_before_the_offsets_topic_exists(tmp_path: Path) -> None:
     finally:
         client.close()
         fresh.stop()
+
+
+def test_join_group_beyond_group_max_size(tmp_path: Path) -> None:
+    small = InProcessBroker(tmp_path, {"group.max.size": "1"})
+    client = BrokerClient(small.port)
+    try:
+        assert find(client, "warm-up") == ErrorCode.NONE
+        group = unique("full")
+        stable_member(client, group)
+        other = BrokerClient(small.port)
+        try:
+            first = join(other, group)
+            code = first.error_code  # type: ignore[attr-defined]
+            if code == ErrorCode.MEMBER_ID_REQUIRED:
+                code = join(other, group, first.member_id).error_code  # type: ignore[attr-defined]
+            assert code == ErrorCode.GROUP_MAX_SIZE_REACHED
+        finally:
+            other.close()
+        (emptied,) = client.call(dg.DeleteGroupsRequest(groups_names=[group]), 2).results
+        assert emptied.error_code == ErrorCode.NON_EMPTY_GROUP
+    finally:
+        client.close()
+        small.stop()
+
+
+def test_delete_groups_of_an_empty_group_succeeds(client: BrokerClient, topic: str) -> None:
+    group = unique("emptied")
+    member_id, _ = stable_member(client, group)
+    assert client.call(lg.LeaveGroupRequest(group_id=group, member_id=member_id), 2).error_code == ErrorCode.NONE
+    (deleted,) = client.call(dg.DeleteGroupsRequest(groups_names=[group]), 2).results
+    assert deleted.error_code == ErrorCode.NONE
+    (gone,) = client.call(dg.DeleteGroupsRequest(groups_names=[group]), 2).results
+    assert gone.error_code == ErrorCode.GROUP_ID_NOT_FOUND
+
+
+def test_offset_commit_between_join_and_sync_is_rebalance_in_progress(client: BrokerClient, topic: str) -> None:
+    """ClassicGroup.validateOffsetCommit: a valid member and generation, but the group awaits the leader's
+    SyncGroup (CompletingRebalance)."""
+    group = unique("completing")
+    first = join(client, group)
+    member_id = first.member_id  # type: ignore[attr-defined]
+    joined = join(client, group, member_id)
+    assert joined.error_code == ErrorCode.NONE  # type: ignore[attr-defined]
+    generation = joined.generation_id  # type: ignore[attr-defined]
+    assert commit(client, group, topic, generation=generation, member=member_id) == ErrorCode.REBALANCE_IN_PROGRESS
