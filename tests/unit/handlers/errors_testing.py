@@ -61,7 +61,11 @@ class InProcessBroker:
         self._thread = threading.Thread(target=self._loop.run_forever, name="in-process-broker", daemon=True)
         self._thread.start()
         config = build([{**BROKER_CONFIG, "log.dirs": str(log_dir), **(overrides or {})}])
-        self._broker = self._run(app.start(config))
+        try:
+            self._broker = self._run(app.start(config))
+        except BaseException:
+            self._close_loop()
+            raise
         self.port: int = self._broker.ports[0]
 
     def _run(self, coroutine: Any) -> Any:
@@ -72,9 +76,12 @@ class InProcessBroker:
         try:
             self._run(self._broker.stop())
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
+            self._close_loop()
+
+    def _close_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
 
 class BrokerClient:

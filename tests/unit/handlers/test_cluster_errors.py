@@ -105,11 +105,14 @@ def test_a_body_that_does_not_decode_closes_the_connection(broker: InProcessBrok
         client.close()
 
 
-def test_describe_cluster_errors(client: BrokerClient) -> None:
+def test_describe_cluster_errors(broker: InProcessBroker, client: BrokerClient) -> None:
     brokers = client.call(dc.DescribeClusterRequest(endpoint_type=1), 1)
     assert brokers.error_code == ErrorCode.NONE
-    assert [b.broker_id for b in brokers.brokers] == [1]
+    assert brokers.endpoint_type == 1
+    assert [(b.broker_id, b.host, b.port, b.rack) for b in brokers.brokers] == [(1, "127.0.0.1", broker.port, None)]
     assert brokers.controller_id == 1
+    assert brokers.cluster_id  # the id ensured at start-up, never ""
     controllers = client.call(dc.DescribeClusterRequest(endpoint_type=2), 1)
-    assert controllers.error_code == ErrorCode.UNSUPPORTED_ENDPOINT_TYPE
+    assert (controllers.error_code, controllers.endpoint_type) == (ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, 2)
+    assert controllers.brokers == []
     assert client.call(dc.DescribeClusterRequest(), 0).error_code == ErrorCode.NONE
