@@ -115,4 +115,16 @@ def test_describe_cluster_errors(broker: InProcessBroker, client: BrokerClient) 
     controllers = client.call(dc.DescribeClusterRequest(endpoint_type=2), 1)
     assert (controllers.error_code, controllers.endpoint_type) == (ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, 2)
     assert controllers.brokers == []
+    assert controllers.error_message  # says why
     assert client.call(dc.DescribeClusterRequest(), 0).error_code == ErrorCode.NONE
+
+
+def test_describe_cluster_carries_the_rack(tmp_path: Path) -> None:
+    racked = InProcessBroker(tmp_path, {"broker.rack": "rack-a"})
+    client = BrokerClient(racked.port)
+    try:
+        response = client.call(dc.DescribeClusterRequest(endpoint_type=1), 1)
+        assert [b.rack for b in response.brokers] == ["rack-a"]
+    finally:
+        client.close()
+        racked.stop()
