@@ -31,7 +31,8 @@ bench:
 	$(PYTHON) bench/run.py
 
 # Mutation testing (docs/mutation-testing.md): `pip install mutmut==3.8.1` first. mutmut 3 imports mutated code
-# from a source root named `src`, so it runs in build/mutation/ with `src` -> broker/ and `tests` -> tests/.
+# from a source root named `src`, so it runs in build/mutation/ with `src` -> broker/, `tests` -> tests/ and
+# `tools` -> tools/.
 # MUTANTS narrows the run to mutant names (globs), e.g. MUTANTS='odradek.broker.log.offset_index.*'.
 # MUTATION_TESTS narrows the tests run (default: [tool.mutmut]'s, all unit and property tests), e.g.
 # MUTATION_TESTS='tests/unit/log'.
@@ -41,6 +42,7 @@ mutation:
 	rm -rf build/mutation && mkdir -p build/mutation
 	ln -s ../../broker build/mutation/src
 	ln -s ../../tests build/mutation/tests
+	ln -s ../../tools build/mutation/tools
 	cp pyproject.toml build/mutation/
 	$(if $(MUTATION_TESTS),printf 'pytest_add_cli_args_test_selection = [%s]\n' "$(foreach t,$(MUTATION_TESTS),\"$(t)\",)" >> build/mutation/pyproject.toml)
 	cd build/mutation && env -u PYTHONPATH nice -n 10 mutmut run $(MUTANTS)

@@ -104,13 +104,13 @@ def test_an_idle_connection_is_closed_after_connections_max_idle() -> None:
 def test_a_connection_that_keeps_sending_is_not_idle() -> None:
     async def body(server: KafkaServer, port: int, fake: FakeDispatcher) -> None:
         client = await Client.connect(port)
-        for correlation_id in range(6):  # 6 x 0.1 s: longer than the idle limit in total, never idle for 0.3 s
+        for correlation_id in range(6):  # 6 x 0.25 s: longer than the idle limit in total, never idle for 1 s
             await client.send(frame(correlation_id))
             assert await client.response() == (correlation_id, b"")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.25)
         assert server.connection_count == 1
 
-    run_with_server(body, limits=ServerLimits(max_request_bytes=1024, idle_timeout_s=0.3, read_ahead=8))
+    run_with_server(body, limits=ServerLimits(max_request_bytes=1024, idle_timeout_s=1.0, read_ahead=8))
 
 
 def test_a_protocol_error_closes_only_that_connection() -> None:
