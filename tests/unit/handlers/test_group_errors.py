@@ -281,6 +281,24 @@ def test_list_groups_answers_none_and_lists_a_stable_group(client: BrokerClient,
     assert group not in [g.group_id for g in empty.groups]
 
 
+def test_list_groups_filters(client: BrokerClient, topic: str) -> None:
+    """v4 states and v5 types filters (KIP-518, KIP-848): a filter naming no known state, or only group types
+    other than classic, lists nothing; states match case-insensitively, as Kafka's."""
+    group = unique("filtered")
+    stable_member(client, group)
+
+    def listed(version: int, states: list[str], types: list[str]) -> list[str]:
+        response = client.call(lsg.ListGroupsRequest(states_filter=states, types_filter=types), version)
+        assert response.error_code == ErrorCode.NONE
+        return [g.group_id for g in response.groups]
+
+    assert group in listed(5, [], ["classic"])
+    assert group not in listed(5, [], ["consumer"])
+    assert listed(5, ["NoSuchState"], []) == []
+    assert group in listed(5, ["stable"], [])
+    assert group in listed(3, [], [])
+
+
 def test_delete_groups_errors(client: BrokerClient, topic: str) -> None:
     busy = unique("busy")
     stable_member(client, busy)
