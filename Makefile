@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: test install install-test check pytest slow bench
+.PHONY: test install install-test check pytest slow bench mutation
 
 test: install-test check pytest
 
@@ -29,3 +29,21 @@ slow:
 
 bench:
 	$(PYTHON) bench/run.py
+
+# Mutation testing (docs/mutation-testing.md): `pip install mutmut==3.8.1` first. mutmut 3 imports mutated code
+# from a source root named `src`, so it runs in build/mutation/ with `src` -> broker/, `tests` -> tests/ and
+# `tools` -> tools/.
+# MUTANTS narrows the run to mutant names (globs), e.g. MUTANTS='odradek.broker.log.offset_index.*'.
+# MUTATION_TESTS narrows the tests run (default: [tool.mutmut]'s, all unit and property tests), e.g.
+# MUTATION_TESTS='tests/unit/log'.
+MUTANTS ?=
+MUTATION_TESTS ?=
+mutation:
+	rm -rf build/mutation && mkdir -p build/mutation
+	ln -s ../../broker build/mutation/src
+	ln -s ../../tests build/mutation/tests
+	ln -s ../../tools build/mutation/tools
+	cp pyproject.toml build/mutation/
+	$(if $(MUTATION_TESTS),printf 'pytest_add_cli_args_test_selection = [%s]\n' "$(foreach t,$(MUTATION_TESTS),\"$(t)\",)" >> build/mutation/pyproject.toml)
+	cd build/mutation && env -u PYTHONPATH nice -n 10 mutmut run $(MUTANTS)
+	cd build/mutation && mutmut results | { grep -v ': not checked$$' || true; }

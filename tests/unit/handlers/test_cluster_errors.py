@@ -1,0 +1,130 @@
+"""ApiVersions 18, DescribeCluster 60 and the version gate of every served API, as a client sees them on the wire
+(in-process single broker). Kafka closes the connection for a version it does not serve, except ApiVersions,
+which answers any version with a v0 body carrying UNSUPPORTED_VERSION and the served ranges (KIP-511)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from errors_testing import BrokerClient, InProcessBroker, client_for
+from odradek.broker.protocol.apis import APIS
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.protocol.messages import api_versions_request as avq
+from odradek.broker.protocol.messages import api_versions_response as avr
+from odradek.broker.protocol.messages import describe_cluster_request as dc
+from odradek.broker.protocol.messages import produce_request as pr
+from odradek.broker.protocol.primitives import Reader
+
+API_VERSIONS = 18
+PRODUCE = 0
+# What this broker serves (handlers' VERSIONS; Produce advertises 0 but refuses 0-2). A change here is a change
+# clients see: update it on purpose, with docs/ and ApiVersions in mind.
+SERVED = {
+    0: (0, 11), 1: (4, 16), 2: (1, 10), 3: (0, 13), 8: (2, 9), 9: (1, 9), 10: (0, 6), 11: (0, 9), 12: (0, 4),
+    13: (0, 5), 14: (0, 5), 15: (0, 6), 16: (0, 5), 18: (0, 4), 19: (2, 7), 20: (1, 6), 21: (0, 2), 23: (2, 4),
+    32: (1, 4), 33: (0, 2), 37: (0, 3), 42: (0, 2), 44: (0, 1), 47: (0, 0), 60: (0, 1),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessBroker]:
+    running = InProcessBroker(Path(tmp_path_factory.mktemp("cluster")))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(broker: InProcessBroker) -> Iterator[BrokerClient]:
+    yield from client_for(broker)
+
+
+def test_api_versions_advertises_exactly_the_served_ranges(client: BrokerClient) -> None:
+    response = client.call(avq.ApiVersionsRequest(client_software_name="t", client_software_version="1"), 3)
+    assert response.error_code == ErrorCode.NONE
+    assert {k.api_key: (k.min_version, k.max_version) for k in response.api_keys} == SERVED
+
+
+def test_api_versions_above_the_served_range_answers_unsupported_version_in_a_v0_body(client: BrokerClient) -> None:
+    body = client.send_raw(API_VERSIONS, 9, b"\x00")  # a v9 body the broker cannot read: it must not try
+    assert body is not None
+    response = avr.decode(Reader(body), 0)
+    assert response.error_code == ErrorCode.UNSUPPORTED_VERSION
+    assert {k.api_key: (k.min_version, k.max_version) for k in response.api_keys} == SERVED
+    again = client.call(avq.ApiVersionsRequest(), 0)  # and the connection stays usable
+    assert again.error_code == ErrorCode.NONE
+
+
+@pytest.mark.parametrize("api_key", sorted(set(SERVED) - {API_VERSIONS}))
+def test_a_version_above_the_served_range_closes_the_connection(broker: InProcessBroker, api_key: int) -> None:
+    client = BrokerClient(broker.port)
+    try:
+        assert client.send_raw(api_key, SERVED[api_key][1] + 1, b"") is None, APIS[api_key].name
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("api_key", sorted(k for k, (low, _) in SERVED.items() if low > 0))
+def test_a_version_below_the_served_range_closes_the_connection(broker: InProcessBroker, api_key: int) -> None:
+    client = BrokerClient(broker.port)
+    try:
+        assert client.send_raw(api_key, SERVED[api_key][0] - 1, b"") is None, APIS[api_key].name
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_produce_v0_to_v2_are_advertised_but_close_the_connection(broker: InProcessBroker, version: int) -> None:
+    """Advertised for librdkafka's compression gate (KAFKA-18659), refused at request time. The body is a valid
+    v3 body with no topics, which the v3+ codec would read without error: the refusal must come from the version
+    gate, not from a decode failure."""
+    body = bytearray()
+    pr.encode(body, pr.ProduceRequest(transactional_id=None, acks=1, timeout_ms=1000, topic_data=[]), 3)
+    client = BrokerClient(broker.port)
+    try:
+        assert client.send_raw(PRODUCE, 3, bytes(body)) is not None  # the same body as v3 is answered
+        assert client.send_raw(PRODUCE, version, bytes(body)) is None
+    finally:
+        client.close()
+
+
+def test_an_unknown_api_key_closes_the_connection(broker: InProcessBroker) -> None:
+    client = BrokerClient(broker.port)
+    try:
+        assert client.send_raw(57, 0, b"") is None  # UpdateFeatures: known to Kafka, not served here
+    finally:
+        client.close()
+
+
+def test_a_body_that_does_not_decode_closes_the_connection(broker: InProcessBroker) -> None:
+    client = BrokerClient(broker.port)
+    try:
+        assert client.send_raw(19, 7, b"\x05") is None  # CreateTopics v7 with a truncated topics array
+    finally:
+        client.close()
+
+
+def test_describe_cluster_errors(broker: InProcessBroker, client: BrokerClient) -> None:
+    brokers = client.call(dc.DescribeClusterRequest(endpoint_type=1), 1)
+    assert brokers.error_code == ErrorCode.NONE
+    assert brokers.endpoint_type == 1
+    assert [(b.broker_id, b.host, b.port, b.rack) for b in brokers.brokers] == [(1, "127.0.0.1", broker.port, None)]
+    assert brokers.controller_id == 1
+    assert brokers.cluster_id  # the id ensured at start-up, never ""
+    controllers = client.call(dc.DescribeClusterRequest(endpoint_type=2), 1)
+    assert (controllers.error_code, controllers.endpoint_type) == (ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, 2)
+    assert controllers.brokers == []
+    assert controllers.error_message  # says why
+    assert client.call(dc.DescribeClusterRequest(), 0).error_code == ErrorCode.NONE
+
+
+def test_describe_cluster_carries_the_rack(tmp_path: Path) -> None:
+    racked = InProcessBroker(tmp_path, {"broker.rack": "rack-a"})
+    client = BrokerClient(racked.port)
+    try:
+        response = client.call(dc.DescribeClusterRequest(endpoint_type=1), 1)
+        assert [b.rack for b in response.brokers] == ["rack-a"]
+    finally:
+        client.close()
+        racked.stop()
