@@ -22,16 +22,14 @@ from typing import TextIO
 import crc32c
 from odradek.broker.log import files
 from odradek.broker.log.txn_index import TransactionIndex
-from odradek.broker.protocol.primitives import I32
 from odradek.broker.records.batch import (
     ATTRIBUTES_OFFSET,
     CURRENT_MAGIC,
     DELETE_HORIZON_MASK,
-    LOG_OVERHEAD,
     MAGIC_OFFSET,
-    MIN_BATCH_LENGTH,
     BatchHeader,
     InvalidRecordBatch,
+    batch_size_at,
     read_header,
     sequence_at,
 )
@@ -84,11 +82,8 @@ def dump_log_file(path: Path, out: TextIO, deep: bool, print_data: bool) -> None
     data = path.read_bytes()
     position = 0
     while position < len(data):
-        if len(data) - position < LOG_OVERHEAD:
-            break
-        length = I32.unpack_from(data, position + 8)[0]
-        size = length + LOG_OVERHEAD
-        if length < MIN_BATCH_LENGTH or position + size > len(data) or data[position + MAGIC_OFFSET] != CURRENT_MAGIC:
+        size = batch_size_at(data, position)
+        if size is None or position + size > len(data) or data[position + MAGIC_OFFSET] != CURRENT_MAGIC:
             break
         batch = data[position : position + size]
         header = read_header(data, position)
