@@ -34,6 +34,7 @@ from odradek.broker.handlers import (
     describe_cluster,
     describe_configs,
     describe_groups,
+    fetch,
     find_coordinator,
     heartbeat,
     incremental_alter_configs,
@@ -46,9 +47,11 @@ from odradek.broker.handlers import (
     offset_delete,
     offset_fetch,
     offset_for_leader_epoch,
+    produce,
     sync_group,
 )
 from odradek.broker.handlers.context import RequestContext
+from odradek.broker.handlers.dispatch import Encoded
 from odradek.broker.metadata.image import BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.headers import RequestHeader
@@ -58,6 +61,8 @@ from odradek.broker.protocol.messages import create_topics_request as ct_req
 from odradek.broker.protocol.messages import delete_records_request as dr_req
 from odradek.broker.protocol.messages import delete_topics_request as dt_req
 from odradek.broker.protocol.messages import describe_configs_request as dc_req
+from odradek.broker.protocol.messages import fetch_request as f_req
+from odradek.broker.protocol.messages import fetch_response as f_resp
 from odradek.broker.protocol.messages import incremental_alter_configs_request as inc_req
 from odradek.broker.protocol.messages import list_offsets_request as lo_req
 from odradek.broker.protocol.messages import metadata_request as md_req
@@ -65,6 +70,7 @@ from odradek.broker.protocol.messages import offset_commit_request as oc_req
 from odradek.broker.protocol.messages import offset_delete_request as od_req
 from odradek.broker.protocol.messages import offset_fetch_request as of_req
 from odradek.broker.protocol.messages import offset_for_leader_epoch_request as ofle_req
+from odradek.broker.protocol.messages import produce_request as p_req
 from odradek.broker.protocol.messages.delete_groups_request import DeleteGroupsRequest
 from odradek.broker.protocol.messages.describe_cluster_request import DescribeClusterRequest
 from odradek.broker.protocol.messages.describe_groups_request import DescribeGroupsRequest
@@ -74,6 +80,8 @@ from odradek.broker.protocol.messages.join_group_request import JoinGroupRequest
 from odradek.broker.protocol.messages.leave_group_request import LeaveGroupRequest
 from odradek.broker.protocol.messages.list_groups_request import ListGroupsRequest
 from odradek.broker.protocol.messages.sync_group_request import SyncGroupRequest
+from odradek.broker.protocol.primitives import Reader
+from odradek.broker.replication.api import FetchResult, ProduceResult
 
 T, G, C = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.CLUSTER
 Denial = tuple[AclOperation, ResourceType, str]
@@ -135,6 +143,8 @@ ANSWERS: dict[str, Any] = {
     "create_topic": lambda *args: _async(TOPICS["new"]),
     "delete_topic": lambda name: _async(None),
     "create_partitions": lambda *args: _async(None),
+    "produce": lambda entries, *args: _async([ProduceResult(ErrorCode.NONE, 4, last_offset=4) for _ in entries]),
+    "fetch": lambda params, wanted: _async([FetchResult(ErrorCode.NONE, 9, 9, 0) for _ in wanted]),
 }
 
 
@@ -174,6 +184,7 @@ def services(denied: set[Denial], topics: tuple[str, ...] = ("a", "b", "__consum
         calls=tripwire.calls,
         sync_replicas=sync_replicas,
         now_ms=lambda: 0,
+        metrics=SimpleNamespace(fetched=lambda *args: None, fetch_failed=lambda *args: None),
     )
 
 
@@ -319,6 +330,56 @@ def test_list_offsets_needs_describe_on_the_topic() -> None:
         ("a", ErrorCode.NONE, 5),
         ("b", ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1),
     ]
+
+
+def test_produce_needs_write_on_the_topic_and_never_appends_denied_ones() -> None:
+    svc = services({(AclOperation.WRITE, T, "b")})
+    request = p_req.ProduceRequest(
+        acks=-1,
+        timeout_ms=1000,
+        topic_data=[
+            p_req.TopicProduceData(name=n, partition_data=[p_req.PartitionProduceData(index=0, records=b"x")])
+            for n in ("b", "a")
+        ],
+    )
+    topics = run(produce.handle(request, context(svc, 0, 9))).responses
+    assert [(t.name, t.partition_responses[0].error_code, t.partition_responses[0].base_offset) for t in topics] == [
+        ("b", ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1),
+        ("a", ErrorCode.NONE, 4),
+    ]
+    (_, (entries, *_)) = next(call for call in svc.calls if call[0] == "produce")
+    assert [entry.topic for entry in entries] == ["a"]
+
+
+def _fetch(svc: Any, replica_id: int) -> list[tuple[str, ErrorCode]]:
+    request = f_req.FetchRequest(
+        replica_id=replica_id,
+        max_wait_ms=0,
+        topics=[
+            f_req.FetchTopic(topic=n, partitions=[f_req.FetchPartition(partition=0, partition_max_bytes=1024)])
+            for n in ("a", "b")
+        ],
+    )
+    encoded = run(fetch.handle(request, context(svc, 1, 12)))
+    assert isinstance(encoded, Encoded)
+    body = b"".join(bytes(chunk) for chunk in encoded.chunks)  # no file regions: the fake fetch returns no records
+    response = f_resp.decode(Reader(memoryview(body)), 12)
+    return [(t.topic, p.error_code) for t in response.responses for p in t.partitions]
+
+
+def test_fetch_by_a_consumer_needs_read_on_the_topic() -> None:
+    svc = services({(AclOperation.READ, T, "b")})
+    assert _fetch(svc, -1) == [("a", ErrorCode.NONE), ("b", ErrorCode.TOPIC_AUTHORIZATION_FAILED)]
+    (_, (params, wanted)) = next(call for call in svc.calls if call[0] == "fetch")
+    assert [w.topic for w in wanted] == ["a"] and params.replica_id == -1
+
+
+def test_fetch_by_a_follower_needs_cluster_action_and_then_reads_any_topic() -> None:
+    svc = services({(AclOperation.READ, T, "b"), (AclOperation.CLUSTER_ACTION, C, CLUSTER_NAME)})
+    assert _fetch(svc, 2) == [("a", ErrorCode.TOPIC_AUTHORIZATION_FAILED), ("b", ErrorCode.TOPIC_AUTHORIZATION_FAILED)]
+    assert all(not wanted for name, (_, wanted) in svc.calls if name == "fetch")  # nothing read
+    svc = services({(AclOperation.READ, T, "b")})  # READ is not what a follower needs
+    assert _fetch(svc, 2) == [("a", ErrorCode.NONE), ("b", ErrorCode.NONE)]
 
 
 def test_offset_for_leader_epoch_cluster_action_or_describe() -> None:

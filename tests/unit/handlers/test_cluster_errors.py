@@ -128,3 +128,22 @@ def test_describe_cluster_carries_the_rack(tmp_path: Path) -> None:
     finally:
         client.close()
         racked.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "expected"),
+    [
+        ("bad name!", "1.0", ErrorCode.INVALID_REQUEST),
+        ("librdkafka", "2.6.1-RC", ErrorCode.NONE),
+        ("confluent-kafka-python", "-1.0", ErrorCode.INVALID_REQUEST),
+        ("x", "", ErrorCode.INVALID_REQUEST),
+    ],
+)
+def test_api_versions_v3_checks_the_client_software_name_and_version(
+    client: BrokerClient, name: str, version: str, expected: ErrorCode
+) -> None:
+    """Kafka's ApiVersionsRequest.isValid (v3+): both fields match [a-zA-Z0-9](?:[a-zA-Z0-9\\-.]*[a-zA-Z0-9])?;
+    an invalid request gets INVALID_REQUEST and no API list."""
+    response = client.call(avq.ApiVersionsRequest(client_software_name=name, client_software_version=version), 3)
+    assert response.error_code == expected
+    assert bool(response.api_keys) == (expected == ErrorCode.NONE)

@@ -99,6 +99,14 @@ def test_produce_success_and_unknown_topic_or_partition(client: BrokerClient) ->
     assert produce(client, name, batch(), partition=4).error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
 
+@pytest.mark.parametrize("acks", [2, -2])
+def test_produce_invalid_acks_is_invalid_required_acks(client: BrokerClient, acks: int) -> None:
+    """Kafka's ReplicaManager.appendRecords: acks other than -1, 0, 1 -> INVALID_REQUIRED_ACKS, nothing appended."""
+    name = new_topic(client)
+    assert produce(client, name, batch(), acks=acks).error_code == ErrorCode.INVALID_REQUIRED_ACKS
+    assert list_offset(client, name, -1).offset == 0  # latest: nothing was appended
+
+
 def test_produce_without_records_is_invalid_record(client: BrokerClient) -> None:
     name = new_topic(client)
     assert produce(client, name, None).error_code == ErrorCode.INVALID_RECORD

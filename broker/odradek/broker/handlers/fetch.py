@@ -9,7 +9,9 @@
 - Fetch sessions (KIP-227) are declined the way Kafka declines them when its session cache is full: every
   response carries session id 0, so clients keep sending full fetch requests. An incremental fetch naming a
   session (id != 0 or epoch > 0) gets FETCH_SESSION_ID_NOT_FOUND.
-- isolation_level 1 (read_committed) reads up to the last stable offset (equal to the HW until transactions);
+- Authorization (Kafka's order): a consumer needs READ on each topic, a follower CLUSTER_ACTION on the cluster
+  (refused: every partition TOPIC_AUTHORIZATION_FAILED); unknown topic ids answer UNKNOWN_TOPIC_ID first.
+- isolation_level 1 (read_committed) reads up to the log's last stable offset;
   a replica id >= 0 (v15+: replica_state) reads up to the log end offset (Kafka's FetchIsolation).
 Not implemented: follower fetch state (replica LEOs, ISR) comes with replication; a follower is served the
 consumer's way otherwise;
@@ -21,11 +23,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.dispatch import Encoded
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.frames import RegionWriter
 from odradek.broker.protocol.messages import fetch_response
+from odradek.broker.protocol.messages.fetch_request import FetchPartition as FetchPartitionRequest
 from odradek.broker.protocol.messages.fetch_request import FetchRequest
 from odradek.broker.protocol.messages.fetch_response import (
     FetchableTopicResponse,
@@ -42,30 +46,27 @@ REPLICA_STATE_FROM = 15  # the replica id moved into the tagged ReplicaState
 async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchResponse:
     if request.session_id != 0 or request.session_epoch > 0:
         return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
+    replica_id = _replica_id(request, ctx.version)
     image = ctx.services.metadata.image
-    wanted: list[FetchPartition] = []
-    slots: list[tuple[str, uuid.UUID, int, ErrorCode | None]] = []
+    named: list[tuple[str, uuid.UUID, FetchPartitionRequest]] = []
     for topic in request.topics:
         name = topic.topic
-        topic_id = topic.topic_id
         if ctx.version >= 13:
             found = image.topic_by_id(str(topic.topic_id))
             name = found.name if found is not None else ""
-        for part in topic.partitions:
-            if not name:
-                slots.append((name, topic_id, part.partition, ErrorCode.UNKNOWN_TOPIC_ID))
-                continue
+        named += [(name, topic.topic_id, part) for part in topic.partitions]
+    readable = _readable_topics(ctx, replica_id, {name for name, _, _ in named if name})
+    wanted: list[FetchPartition] = []
+    slots: list[tuple[str, uuid.UUID, int, ErrorCode | None]] = []
+    for name, topic_id, part in named:
+        error = _refusal(name, readable)
+        slots.append((name, topic_id, part.partition, error))
+        if error is None:
             wanted.append(
                 FetchPartition(
-                    name,
-                    part.partition,
-                    part.fetch_offset,
-                    part.partition_max_bytes,
-                    part.current_leader_epoch,
+                    name, part.partition, part.fetch_offset, part.partition_max_bytes, part.current_leader_epoch
                 )
             )
-            slots.append((name, topic_id, part.partition, None))
-    replica_id = _replica_id(request, ctx.version)
     params = FetchParams(
         replica_id,
         request.max_wait_ms,
@@ -75,6 +76,26 @@ async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchR
     )
     results = await ctx.services.replica_manager.fetch(params, wanted)
     return _encode(ctx, slots, results)
+
+
+def _readable_topics(ctx: RequestContext, replica_id: int, names: set[str]) -> set[str] | None:
+    """The topics this fetch may read (Kafka's KafkaApis.handleFetchRequest): a consumer needs READ on each topic;
+    a follower needs CLUSTER_ACTION on the cluster and then reads any topic. None: a follower refused, whose every
+    partition is answered TOPIC_AUTHORIZATION_FAILED, known or not (CVE-2018-1288)."""
+    if replica_id < 0:
+        return ctx.authorized(AclOperation.READ, ResourceType.TOPIC, names)
+    return names if ctx.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER) else None
+
+
+def _refusal(name: str, readable: set[str] | None) -> ErrorCode | None:
+    """The error a partition is answered with before any read, in Kafka's order, or None."""
+    if readable is None:
+        return ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    if not name:
+        return ErrorCode.UNKNOWN_TOPIC_ID
+    if name not in readable:
+        return ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    return None
 
 
 def _replica_id(request: FetchRequest, version: int) -> int:

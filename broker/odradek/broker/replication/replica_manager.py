@@ -70,6 +70,9 @@ logger = logging.getLogger(__name__)
 _Arg = TypeVar("_Arg")
 _Result = TypeVar("_Result")
 
+VALID_ACKS = (-1, 0, 1)
+INVALID_ACKS_RESULT = ProduceResult(ErrorCode.INVALID_REQUIRED_ACKS)
+
 # New partitions whose logs one worker-thread call creates; the event loop registers them in between.
 CREATE_CHUNK = 64
 
@@ -269,6 +272,9 @@ class ReplicaManager:
         (REQUEST_TIMED_OUT for the partitions still waiting)."""
         if origin is AppendOrigin.REPLICATION:
             raise ValueError("replicated records are appended by the replica fetcher, not produced")
+        if acks not in VALID_ACKS:
+            # Kafka's ReplicaManager.appendRecords: nothing is appended, every partition gets the same answer.
+            return [INVALID_ACKS_RESULT] * len(entries)
         statuses = [self._append(entry, acks, origin) for entry in entries]
         if acks != -1 or settle(statuses, self):
             return [status.result for status in statuses]
