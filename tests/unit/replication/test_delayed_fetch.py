@@ -8,6 +8,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.records.builder import build_batch, build_control_batch
 from odradek.broker.replication.api import (
     AppendOrigin,
     FetchIsolation,
@@ -186,5 +187,32 @@ def test_the_response_wide_max_bytes_bounds_the_partitions_after_the_first(repli
         assert [result.size for result in roomy] == sizes
         capped = await replicas.manager.fetch(params(), [FetchPartition("t", index, 0, 9) for index in range(3)])
         assert [result.size for result in capped] == [sizes[0], 9, 9]  # partition_max_bytes; the first: one batch
+
+    asyncio.run(scenario())
+
+
+def test_read_committed_stops_at_the_logs_last_stable_offset_and_wakes_when_it_moves(replicas: Replicas) -> None:
+    """The partition's LSO is the log's (open transactions hold it below the HW): a read_committed fetch sees
+    nothing past an open transaction, and a waiting one is woken when the commit marker moves the LSO."""
+
+    async def scenario() -> None:
+        now = replicas.time.wall_ms()
+        open_txn = build_batch([(b"k", b"in-txn", (), now)], producer_id=7, producer_epoch=0, base_sequence=0,
+                               transactional=True)  # fmt: skip
+        for batch, origin in ((open_txn, AppendOrigin.CLIENT), (replicas.batch(), AppendOrigin.CLIENT)):
+            (result,) = await replicas.manager.produce([ProduceEntry("t", 0, batch)], 1, 0, origin)
+            assert result.error == ErrorCode.NONE
+        request = FetchPartition("t", 0, 0, BIG)
+        (uncommitted,) = await replicas.manager.fetch(params(max_wait_ms=0), [request])
+        assert (uncommitted.high_watermark, uncommitted.last_stable_offset) == (2, 0) and uncommitted.size > 0
+        committed = fetch(replicas, params(isolation=FetchIsolation.TXN_COMMITTED), request)
+        await replicas.settle()
+        assert not committed.done()  # nothing below the LSO (0) to read
+        marker = build_control_batch(commit=True, producer_id=7, producer_epoch=0, timestamp=now)
+        (result,) = await replicas.manager.produce([ProduceEntry("t", 0, marker)], 1, 0, AppendOrigin.COORDINATOR)
+        assert result.error == ErrorCode.NONE
+        await replicas.settle()
+        assert committed.done() and committed.result()[0].last_stable_offset == 3
+        assert committed.result()[0].size > 0
 
     asyncio.run(scenario())
