@@ -438,13 +438,6 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
     ),
     ConfigKey("metrics.host", T.STRING, "127.0.0.1", "Address of the Prometheus /metrics endpoint."),
     ConfigKey(
-        "metadata.store",
-        T.STRING,
-        "embedded",
-        "Cluster metadata backend: embedded (single node).",
-        one_of("embedded"),
-    ),
-    ConfigKey(
         "metadata.store.url",
         T.STRING,
         "",
