@@ -37,15 +37,13 @@ from odradek.broker.auth.authenticator import Authenticator, plaintext_authentic
 from odradek.broker.config.broker import Listener, SecurityProtocol
 from odradek.broker.config.definitions import ConfigError
 from odradek.broker.protocol.errors import ProtocolError
-from odradek.broker.protocol.frames import FileRegion
+from odradek.broker.protocol.frames import Chunk, FileRegion
 
 log = logging.getLogger(__name__)
 
 _SIZE = struct.Struct(">i")
 MIN_REQUEST_SIZE = 8  # api_key, api_version, correlation_id
 REGION_CHUNK_BYTES = 256 * 1024  # a file region sent through a non-plaintext transport is read this much at a time
-
-Chunk = bytes | bytearray | memoryview | FileRegion
 
 
 class ChannelBuilder(Protocol):
