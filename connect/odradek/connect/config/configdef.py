@@ -214,6 +214,18 @@ class NonEmptyString:
 
 
 @dataclass(frozen=True, slots=True)
+class NonEmptyList:
+    """A LIST with at least one element (Kafka's NonEmptyListValidator)."""
+
+    def __call__(self, name: str, value: Any) -> None:
+        if not value:
+            raise ConfigException(name, value, "Empty list")
+
+    def __str__(self) -> str:
+        return "non-empty list"
+
+
+@dataclass(frozen=True, slots=True)
 class NonNullValidator:
     def __call__(self, name: str, value: Any) -> None:
         if value is None:
