@@ -47,7 +47,7 @@ def source_config_def() -> ConfigDef:
         .define(
             "topic",
             ConfigType.LIST,
-            validator=NonEmptyString(),
+            validator=NonEmptyList(),
             importance=Importance.HIGH,
             documentation="The topic to publish data to",
         )
