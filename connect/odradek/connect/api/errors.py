@@ -31,3 +31,11 @@ class AlreadyExistsException(ConnectException):
 
 class IllegalWorkerStateException(ConnectException):
     pass
+
+
+class BadRequestException(ConnectException):
+    """A request the herder refuses as malformed or invalid (REST 400)."""
+
+
+class ForbiddenException(ConnectException):
+    """A request refused by worker settings, e.g. topic tracking disabled (REST 403)."""
