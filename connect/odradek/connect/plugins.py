@@ -221,8 +221,10 @@ class Plugins:
             if not types:
                 log.warning("entry point %s (%s) is not a Connect plugin", entry.name, entry.value)
                 continue
-            desc = PluginDesc(f"{cls.__module__}.{cls.__qualname__}", types, cls)
-            self.register(desc)
+            known = next((d for d in self.by_name.values() if d.cls is cls), None)
+            desc = known or PluginDesc(f"{cls.__module__}.{cls.__qualname__}", types, cls)
+            if known is None:
+                self.register(desc)
             if entry.name not in self.by_name:
                 self._alias_owners.setdefault(entry.name, set()).add(desc.class_name)
 
