@@ -413,11 +413,12 @@ class StandaloneHerder:
         request = ConsumerGroupTopicPartitions(
             group, [TopicPartition(t, p, o) for (t, p), o in parsed.items() if o is not None]
         )
-        futures = self._admin(config).alter_consumer_group_offsets([request], request_timeout=ADMIN_TIMEOUT_S)
+        admin = self._admin(config)  # kept referenced: a collected AdminClient never completes its futures
+        futures = admin.alter_consumer_group_offsets([request], request_timeout=ADMIN_TIMEOUT_S)
         try:
             futures[group].result(timeout=ADMIN_TIMEOUT_S)
         except Exception as exc:
-            raise ConnectException(f"Failed to alter consumer group offsets for connector {name}: {exc}") from exc
+            raise ConnectException(f"Failed to alter consumer group offsets for connector {name}: {exc!r}") from exc
 
     def reset_connector_offsets(self, name: str) -> str:
         with self.lock:
@@ -425,7 +426,8 @@ class StandaloneHerder:
             self._require_stopped(name)
             if self._is_sink(name):
                 group = f"connect-{name}"
-                futures = self._admin(config).delete_consumer_groups([group], request_timeout=ADMIN_TIMEOUT_S)
+                admin = self._admin(config)
+                futures = admin.delete_consumer_groups([group], request_timeout=ADMIN_TIMEOUT_S)
                 try:
                     futures[group].result(timeout=ADMIN_TIMEOUT_S)
                 except Exception as exc:
