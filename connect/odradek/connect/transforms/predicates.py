@@ -6,14 +6,13 @@ TopicNameMatches matches the whole topic name against `pattern` (Java's Matcher.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from odradek.connect.api.records import ConnectRecord
 from odradek.connect.config.configdef import ConfigDef, ConfigType, Importance, NonEmptyString
 from odradek.connect.transforms.base import BaseTransformation, R
-from odradek.connect.transforms.routers import REGEX_VALIDATOR
+from odradek.connect.transforms.routers import REGEX_VALIDATOR, java_regex
 
 
 class Filter(BaseTransformation):
@@ -46,8 +45,12 @@ class TopicNameMatches(BasePredicate):
         documentation="A Java regular expression for matching against the name of a record's topic.",
     )
 
+    def configure(self, configs: Mapping[str, Any]) -> None:
+        super().configure(configs)
+        self.pattern = java_regex(self.settings["pattern"])
+
     def test(self, record: ConnectRecord) -> bool:
-        return record.topic is not None and re.fullmatch(self.settings["pattern"], record.topic) is not None
+        return record.topic is not None and self.pattern.fullmatch(record.topic) is not None
 
 
 class HasHeaderKey(BasePredicate):

@@ -44,9 +44,17 @@ def java_replacement(replacement: str) -> str:
     return "".join(out)
 
 
+_JAVA_NAMED_GROUP = re.compile(r"\(\?<([A-Za-z][A-Za-z0-9]*)>")
+
+
+def java_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a java.util.regex pattern: named groups `(?<name>...)` become Python's `(?P<name>...)`."""
+    return re.compile(_JAVA_NAMED_GROUP.sub(r"(?P<\1>", pattern))
+
+
 def _check_regex(name: str, value: Any) -> None:
     try:
-        re.compile(value)
+        java_regex(value)
     except (re.error, TypeError) as exc:
         raise ConfigException(name, value, f"Invalid regex: {exc}") from None
 
@@ -68,7 +76,7 @@ class RegexRouter(BaseTransformation):
     )
 
     def configured(self) -> None:
-        self.regex = re.compile(self.settings["regex"])
+        self.regex = java_regex(self.settings["regex"])
         self.replacement = java_replacement(self.settings["replacement"])
 
     def apply(self, record: R) -> R | None:
