@@ -4,7 +4,7 @@ docs/connect-configuration.md is generated from `WORKER_CONFIG` (`python -m odra
 Besides the declared keys a worker accepts these prefixes, passed on with the prefix removed:
 `producer.*` (source tasks' and the DLQ producer), `consumer.*` (sink tasks' consumers), `admin.*` (the admin
 client creating DLQ topics), `key.converter.*`, `value.converter.*`, `header.converter.*` (converter settings),
-`config.providers.*` (config providers), `listeners.https.*` (reserved). Unknown keys are logged and ignored, as
+`config.providers.*` (config providers). Unknown keys are logged and ignored, as
 Kafka's AbstractConfig does ("The configuration '...' was supplied but isn't a known config.").
 """
 
