@@ -8,6 +8,8 @@
   Kafka's `__connect.errors.*` context headers; with errors.tolerance=none the same record fails the task.
 - KIP-875 sink offsets: stop, read the group offsets, rewind with PATCH, resume, the records are written again;
   DELETE resets them. The kafka-connect-py client from PyPI drives the same worker.
+- A sink whose put() raises RetriableException gets the same batch again and loses nothing; records it reports
+  through the errant record reporter reach the DLQ with stage TASK_PUT.
 - A connector file that fails validation stops the worker with exit code 1 and Kafka's message;
   connect-distributed answers "not implemented yet" with exit code 1.
 Every wait is bounded; each worker process is killed in a finalizer.
@@ -58,6 +60,41 @@ class HalfBrokenSourceTask(SourceTask):
         time.sleep(0.05)
         return [SourceRecord(self.topic, 0, None, None, STRING_SCHEMA, f"t{self.number}-{self.polls}")]
     def stop(self): pass
+'''
+
+
+FLAKY_SINK_PLUGIN = '''
+"""Test plugin: a sink whose put() raises RetriableException twice, and reports values "bad" as errant records."""
+from odradek.connect.api.connector import SinkConnector, SinkTask
+from odradek.connect.api.errors import RetriableException
+from odradek.connect.config.configdef import ConfigDef, ConfigType
+
+
+class FlakySinkConnector(SinkConnector):
+    def version(self): return "1.0"
+    def config(self): return ConfigDef().define("file", ConfigType.STRING)
+    def start(self, props): self.props = props
+    def task_class(self): return FlakySinkTask
+    def task_configs(self, max_tasks): return [dict(self.props)]
+    def stop(self): pass
+
+
+class FlakySinkTask(SinkTask):
+    def version(self): return "1.0"
+    def start(self, props):
+        self.out, self.failures = open(props["file"], "a"), 0
+    def put(self, records):
+        if records and self.failures < 2:
+            self.failures += 1
+            self.context.timeout(200)
+            raise RetriableException(f"not yet ({self.failures})")
+        for record in records:
+            if record.value == "bad":
+                self.context.errant_record_reporter().report(record, ValueError("bad value"))
+            else:
+                self.out.write(record.value + "\\n")
+    def flush(self, offsets): self.out.flush()
+    def stop(self): self.out.close()
 '''
 
 
@@ -354,3 +391,37 @@ def test_connect_distributed_is_not_implemented_yet(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "not implemented yet" in done.stderr
+
+
+def test_retriable_put_redelivers_and_errant_records_reach_the_dlq(
+    broker: BrokerProcess, connect_factory: Callable[..., ConnectProcess], tmp_path: Path
+) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "flaky_sink.py").write_text(FLAKY_SINK_PLUGIN, encoding="utf-8")
+    topic, dlq = unique_topic("connect-flaky"), unique_topic("connect-flaky-dlq")
+    ck_create_topic(broker.bootstrap, topic)
+    ck_produce(broker.bootstrap, topic, [b"a", b"bad", b"b", b"c"])
+    worker = connect_factory(broker.bootstrap, {"plugin.path": str(plugins)}).start()
+    out = tmp_path / "flaky.txt"
+    config = {
+        "connector.class": "flaky_sink.FlakySinkConnector",
+        "file": str(out),
+        "topics": topic,
+        "errors.tolerance": "all",
+        "errors.deadletterqueue.topic.name": dlq,
+        "errors.deadletterqueue.topic.replication.factor": "1",
+        "errors.deadletterqueue.context.headers.enable": "true",
+    }
+    assert worker.rest("PUT", "/connectors/flaky/config", config)[0] == 201
+    assert wait_lines(out, 3) == ["a", "b", "c"]
+    [errant] = ck_consume(broker.bootstrap, dlq, 1, timeout=30)
+    headers = {k: v.decode() for k, v in errant.headers()}
+    assert errant.value() == b"bad"
+    assert headers["__connect.errors.stage"] == "TASK_PUT"
+    assert headers["__connect.errors.offset"] == "1"
+    assert headers["__connect.errors.exception.message"] == "bad value"
+    assert headers["__connect.errors.class.name"] == "flaky_sink.FlakySinkTask"
+    assert status_of(worker, "flaky")["tasks"][0]["state"] == "RUNNING"
+    assert worker.stop() == 0
+    assert lines(out) == ["a", "b", "c"]
