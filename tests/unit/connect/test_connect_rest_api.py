@@ -396,3 +396,30 @@ def test_unknown_paths_and_methods_answer_kafka_error_bodies(api_factory: Callab
     api = api_factory()
     assert api("GET", "/nope")[:2] == (404, {"error_code": 404, "message": "HTTP 404 Not Found"})
     assert api("DELETE", "/connectors")[:2] == (405, {"error_code": 405, "message": "HTTP 405 Method Not Allowed"})
+
+
+def test_herder_timeouts_answer_500(api_factory: Callable[..., Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    from odradek.connect.rest import server
+
+    api = api_factory()
+    monkeypatch.setattr(server, "REQUEST_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(server, "HEALTH_TIMEOUT_S", 0.3)
+    release, held = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with api.herder.lock:
+            held.set()
+            release.wait(TIMEOUT_S)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(TIMEOUT_S)
+    try:
+        # The herder is stuck (its lock held elsewhere): the API still answers, with Kafka's timeout errors.
+        assert api("GET", "/connectors")[:2] == (500, {"error_code": 500, "message": "Request timed out"})
+        code, body, _ = api("GET", "/health")
+        assert code == 500 and body["status"] == "unhealthy"
+        assert api("GET", "/admin/loggers")[0] == 200
+    finally:
+        release.set()
+        holder.join(TIMEOUT_S)

@@ -88,8 +88,9 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
     return default if value is None else value.strip().lower() == "true"
 
 
-async def call(func: Callable[..., T], *args: Any, timeout: float = REQUEST_TIMEOUT_S) -> T:
-    return await asyncio.wait_for(asyncio.to_thread(func, *args), timeout)
+async def call(func: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+    """Run a herder call in a thread, bounded by `timeout` (default REQUEST_TIMEOUT_S, read at call time)."""
+    return await asyncio.wait_for(asyncio.to_thread(func, *args), timeout or REQUEST_TIMEOUT_S)
 
 
 async def body_json(request: web.Request) -> Any:
