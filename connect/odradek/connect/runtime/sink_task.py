@@ -12,7 +12,8 @@ so tasks can flush on their own timers).
 ("Exiting WorkerSinkTask due to unrecoverable exception."). Errors inside `put` are not covered by
 errors.tolerance, as in Kafka; a task reports them itself through `context.errant_record_reporter()`.
 
-Offsets: `current` holds, per partition, the offset after the last record handed to put (or skipped). Every
+Offsets: `current` holds, per partition, the offset after the last record of the last batch put() accepted
+(skipped records included). Every
 `offset.flush.interval.ms`, when the task asks (`request_commit`), on partition revocation and on stop, the worker
 calls `pre_commit(current)` and commits what it returns synchronously to the group. A record is therefore
 committed only after the task flushed it: at-least-once.
@@ -90,6 +91,9 @@ class WorkerSinkTask(WorkerTask):
         self.task_paused: set[TopicPartition] = set()
         self.consumer_paused = False
         self.current: dict[TopicPartition, int] = {}
+        # Offsets of the batch being delivered: they join `current` only once put() accepted the batch, so a stop
+        # during a retry never commits records the task did not take.
+        self.pending: dict[TopicPartition, int] = {}
         self.last_committed: dict[TopicPartition, int] = {}
         self.in_flight: dict[tuple[str, int, int], ConsumedRecord] = {}
         self.last_commit = time.monotonic()
@@ -141,6 +145,7 @@ class WorkerSinkTask(WorkerTask):
         for tp in revoked:
             self.assigned.discard(tp)
             self.current.pop(tp, None)
+            self.pending.pop(tp, None)
             self.task_paused.discard(tp)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -208,7 +213,7 @@ class WorkerSinkTask(WorkerTask):
             return None
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         tp = (topic, partition)
-        self.current[tp] = offset + 1
+        self.pending[tp] = offset + 1
         self.setup.on_topic(topic)
         consumed = ConsumedRecord(topic, partition, offset, msg.key(), msg.value(), tuple(msg.headers() or ()))
         ctx = {**self.error_context(), "consumed": consumed}
@@ -263,6 +268,8 @@ class WorkerSinkTask(WorkerTask):
                 self.task.put(batch)
                 self.records_put += len(batch)
                 self.in_flight.clear()
+                self.current.update({tp: o for tp, o in self.pending.items() if tp in self.assigned})
+                self.pending.clear()
                 return
             except RetriableException as exc:
                 log.warning(

@@ -18,7 +18,6 @@ from typing import Any
 
 from odradek.connect.api.connector import Connector, SinkConnector, SinkTask, SourceTask
 from odradek.connect.api.errors import ConnectException
-from odradek.connect.config.configdef import ConfigException
 from odradek.connect.config.connector import base_config_def, build_transformation_chain
 from odradek.connect.config.providers import ConfigTransformer
 from odradek.connect.config.worker import WorkerConfig
@@ -257,7 +256,7 @@ class Worker:
                 worker_task = WorkerSourceTask(setup, target, task, self.offsets)
             else:
                 raise ConnectException(f"{type(task).__name__} is neither a SourceTask nor a SinkTask")
-        except (ConnectException, ConfigException, ImportError, ValueError, TypeError, KeyError) as exc:
+        except Exception as exc:  # a plugin's constructor or configure() may raise anything: the task FAILS
             log.error("Failed to start task %s", task_id, exc_info=exc)
             self.statuses.record(task_id, StatusEvent.FAILURE, format_trace(exc))
             return False
