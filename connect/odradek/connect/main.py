@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.config.configdef import ConfigException
+from odradek.connect.config.connector import config_string, string_config
 from odradek.connect.config.properties import load_properties
 from odradek.connect.config.providers import ConfigTransformer
 from odradek.connect.config.worker import WorkerConfig
@@ -59,10 +60,10 @@ def load_connector_file(path: str) -> tuple[str, dict[str, str]]:
         except ValueError as exc:
             raise StartupError(f"connector config file {path} is not valid JSON: {exc}") from None
         if isinstance(data, dict) and isinstance(data.get("config"), dict):
-            config = {str(k): str(v) for k, v in data["config"].items()}
-            config.setdefault("name", str(data.get("name", "")))
+            config = string_config(data["config"])
+            config.setdefault("name", config_string(data.get("name", "")))
         elif isinstance(data, dict):
-            config = {str(k): str(v) for k, v in data.items()}
+            config = string_config(data)
         else:
             raise StartupError(f"connector config file {path} must hold a JSON object")
     else:

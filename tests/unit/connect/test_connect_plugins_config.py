@@ -121,6 +121,23 @@ def test_validate_collects_kafka_errors() -> None:
     assert result.infos["name"] == "org.apache.kafka.connect.file.FileStreamSourceConnector"
 
 
+def test_validate_checks_converter_classes() -> None:
+    result = validate(
+        PLUGINS,
+        {
+            "name": "n",
+            "connector.class": "FileStreamSink",
+            "topics": "t",
+            "key.converter": "Nope",
+            "value.converter": "JsonConverter",
+            "header.converter": "org.apache.kafka.connect.json.JsonConverter",
+        },
+    )
+    assert result.error_messages == [
+        "Invalid value Nope for configuration key.converter: Class Nope could not be found."
+    ]
+
+
 def test_validate_enriches_transforms_and_predicates() -> None:
     result = validate(
         PLUGINS,

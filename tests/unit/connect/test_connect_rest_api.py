@@ -203,6 +203,8 @@ def test_connector_lifecycle_and_errors(api_factory: Callable[..., Api], tmp_pat
     assert api("PUT", "/connectors/other/config", source_config(tmp_path, **{"batch.size": "5"}))[0] == 200
     code, info, _ = api("PATCH", "/connectors/other/config", {"batch.size": None, "topic": "t2"})
     assert code == 200 and "batch.size" not in info["config"] and info["config"]["topic"] == "t2"
+    code, info, _ = api("PATCH", "/connectors/other/config", {"tasks.max": 1, "errors.log.enable": True})
+    assert code == 200 and info["config"]["tasks.max"] == "1" and info["config"]["errors.log.enable"] == "true"
     assert api("PATCH", "/connectors/nope/config", {"a": "b"})[0] == 404
     assert api("PUT", "/connectors/other/config", {**source_config(tmp_path), "name": "zzz"})[0] == 400
 

@@ -9,6 +9,7 @@ keys first, then the connector's own (its `config()` and `validate()`), with Kaf
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -309,6 +310,18 @@ def _sink(defn: ConfigDef) -> ConfigDef:
     )
 
 
+def config_string(value: Any) -> str:
+    """A JSON config value as the string Kafka's Map<String, String> would hold (`true`, not Python's `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def string_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """A config map from JSON with every value a string; null values dropped."""
+    return {str(k): config_string(v) for k, v in config.items() if v is not None}
+
+
 def base_config_def(connector_type: PluginType | None) -> ConfigDef:
     defn = _common(ConfigDef())
     return _sink(defn) if connector_type is PluginType.SINK else defn
@@ -344,9 +357,21 @@ def _plugin_class_validator(plugins: Plugins, kind: PluginType) -> LambdaValidat
     return LambdaValidator(check, f"a {kind.value} plugin")
 
 
+def _optional(validator: LambdaValidator) -> LambdaValidator:
+    return LambdaValidator(lambda name, value: None if value is None else validator(name, value), str(validator))
+
+
 def enriched_config_def(plugins: Plugins, connector_type: PluginType | None, props: Mapping[str, Any]) -> ConfigDef:
     """The connector's framework keys with the keys of every configured SMT and predicate (see module docstring)."""
     defn = base_config_def(connector_type)
+    for key_name, converter_kind in (
+        ("key.converter", PluginType.CONVERTER),
+        ("value.converter", PluginType.CONVERTER),
+        ("header.converter", PluginType.HEADER_CONVERTER),
+    ):
+        defn.keys[key_name] = dataclasses.replace(
+            defn.keys[key_name], validator=_optional(_plugin_class_validator(plugins, converter_kind))
+        )
     for kind, list_key, plural, group in (
         (PluginType.TRANSFORMATION, "transforms", "transforms", TRANSFORMS_GROUP),
         (PluginType.PREDICATE, "predicates", "predicates", PREDICATES_GROUP),

@@ -30,7 +30,7 @@ from odradek.connect.api.errors import (
     NotFoundException,
 )
 from odradek.connect.config.configdef import config_key_info
-from odradek.connect.config.connector import invalid_config_message, validate
+from odradek.connect.config.connector import config_string, invalid_config_message, string_config, validate
 from odradek.connect.config.worker import WorkerConfig
 from odradek.connect.plugins import CONNECTOR_TYPES, Plugins, PluginType
 from odradek.connect.runtime.clients import client_config, kafka_admin
@@ -151,7 +151,7 @@ class StandaloneHerder:
         self, name: str, config: Mapping[str, Any], allow_replace: bool, initial_state: TargetState | None = None
     ) -> tuple[bool, dict[str, Any]]:
         """Create or replace; returns (created, ConnectorInfo). 400 on invalid config, 409 on a refused duplicate."""
-        config = {str(k): str(v) for k, v in config.items() if v is not None}
+        config = string_config(config)
         try:
             result = validate(self.plugins, config)
         except ConnectException as exc:
@@ -178,7 +178,7 @@ class StandaloneHerder:
                 if value is None:
                     merged.pop(key, None)
                 else:
-                    merged[key] = str(value)
+                    merged[key] = config_string(value)
             if merged.get("name", name) != name:
                 raise BadRequestException(
                     f"Connector name configuration ({merged['name']}) doesn't match connector name in the URL ({name})"
