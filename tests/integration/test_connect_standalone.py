@@ -10,6 +10,8 @@
   DELETE resets them. The kafka-connect-py client from PyPI drives the same worker.
 - A sink whose put() raises RetriableException gets the same batch again and loses nothing; records it reports
   through the errant record reporter reach the DLQ with stage TASK_PUT.
+- A JSON connector file whose settings reference a file config provider: the worker uses the resolved value while
+  the REST API shows the reference.
 - A connector file that fails validation stops the worker with exit code 1 and Kafka's message;
   connect-distributed answers "not implemented yet" with exit code 1.
 Every wait is bounded; each worker process is killed in a finalizer.
@@ -17,6 +19,7 @@ Every wait is bounded; each worker process is killed in a finalizer.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -425,3 +428,37 @@ def test_retriable_put_redelivers_and_errant_records_reach_the_dlq(
     assert status_of(worker, "flaky")["tasks"][0]["state"] == "RUNNING"
     assert worker.stop() == 0
     assert lines(out) == ["a", "b", "c"]
+
+
+def test_json_connector_file_with_config_provider_references(
+    broker: BrokerProcess, connect_factory: Callable[..., ConnectProcess], tmp_path: Path
+) -> None:
+    topic = unique_topic("connect-secret")
+    ck_create_topic(broker.bootstrap, topic)
+    out = tmp_path / "resolved-out.txt"
+    secrets = tmp_path / "secrets.properties"
+    secrets.write_text(f"sink.file={out}\n", encoding="utf-8")
+    connector = tmp_path / "sink.json"
+    connector.write_text(
+        json.dumps(
+            {
+                "name": "secret-sink",
+                "config": {
+                    "connector.class": "FileStreamSink",
+                    "topics": topic,
+                    "file": f"${{file:{secrets}:sink.file}}",
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    extra = {
+        "config.providers": "file",
+        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+    }
+    worker = connect_factory(broker.bootstrap, extra).start([connector])
+    ck_produce(broker.bootstrap, topic, [b"from a secret path"])
+    assert wait_lines(out, 1) == ["from a secret path"]
+    assert worker.rest("GET", "/connectors/secret-sink/config")[1]["file"] == f"${{file:{secrets}:sink.file}}"
+    assert worker.rest("GET", "/connectors/secret-sink/tasks")[1][0]["config"]["file"].startswith("${file:")
+    assert worker.stop() == 0
