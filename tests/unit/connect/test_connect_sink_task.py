@@ -222,3 +222,16 @@ def test_paused_target_pauses_the_consumer() -> None:
     assert StatusEvent.PAUSE in [e for e, _ in events]
     task.stop()
     assert task.await_stop(TIMEOUT_S)
+
+
+def test_a_failed_task_stays_failed_when_paused() -> None:
+    class Broken(RecordingSink):
+        def put(self, records: list[SinkRecord]) -> None:
+            if records:
+                raise ValueError("disk full")
+
+    task, events = make_task(Broken(), [FakeMessage("t", 0, 0, b"a")])
+    task.start()
+    assert task.await_stop(TIMEOUT_S)
+    task.transition_to(TargetState.PAUSED)
+    assert events[-1][0] is StatusEvent.FAILURE

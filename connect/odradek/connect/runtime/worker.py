@@ -33,7 +33,7 @@ from odradek.connect.runtime.errors import (
 from odradek.connect.runtime.offsets import FileOffsetBackingStore
 from odradek.connect.runtime.sink_task import WorkerSinkTask
 from odradek.connect.runtime.source_task import WorkerSourceTask
-from odradek.connect.runtime.states import ConnectorTaskId, StatusBackingStore, StatusEvent, TargetState
+from odradek.connect.runtime.states import ConnectorTaskId, State, StatusBackingStore, StatusEvent, TargetState
 from odradek.connect.runtime.worker_task import TaskSetup, WorkerTask
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,8 @@ class Worker:
                 log.error("Error while shutting down connector %s", name, exc_info=exc)
 
     def set_connector_target(self, name: str, target: TargetState) -> None:
-        if name in self.connectors:
+        status = self.statuses.connector(name)
+        if name in self.connectors and (status is None or status.state is not State.FAILED):
             event = StatusEvent.PAUSE if target is TargetState.PAUSED else StatusEvent.RESUME
             self.statuses.record(name, event)
 

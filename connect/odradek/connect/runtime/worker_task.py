@@ -86,7 +86,8 @@ class WorkerTask(abc.ABC):
                 return
             self.target = target
             self._cond.notify_all()
-        if not self.stopping and target in (TargetState.PAUSED, TargetState.STARTED):
+        # A FAILED task keeps its status (and trace) whatever the target state, until it is restarted.
+        if not self.stopping and not self.failed and target in (TargetState.PAUSED, TargetState.STARTED):
             event = StatusEvent.PAUSE if target is TargetState.PAUSED else StatusEvent.RESUME
             self.setup.status(self.id, event, None)
 
