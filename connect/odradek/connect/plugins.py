@@ -93,6 +93,7 @@ BUILTINS: tuple[tuple[str, str, tuple[PluginType, ...]], ...] = (
             ("Flatten", "fields"),
             ("Cast", "cast"),
             ("HeaderFrom", "headers"),
+            ("SetSchemaMetadata", "headers"),
         )
         for side in ("Key", "Value")
     ),
@@ -104,6 +105,8 @@ BUILTINS: tuple[tuple[str, str, tuple[PluginType, ...]], ...] = (
         (PluginType.TRANSFORMATION,),
     ),
     (_K + "transforms.Filter", "odradek.connect.transforms.predicates:Filter", (PluginType.TRANSFORMATION,)),
+    (_K + "transforms.DropHeaders", "odradek.connect.transforms.headers:DropHeaders", (PluginType.TRANSFORMATION,)),
+    (_K + "transforms.InsertHeader", "odradek.connect.transforms.headers:InsertHeader", (PluginType.TRANSFORMATION,)),
     (
         _K + "transforms.predicates.TopicNameMatches",
         "odradek.connect.transforms.predicates:TopicNameMatches",

@@ -255,3 +255,23 @@ def test_chain_applies_in_order_and_predicate_gates() -> None:
     out = c.apply(sink_record("x"))
     assert out.value == {"line": "x"} and out.topic == "orders"
     assert INT64_SCHEMA.type is Type.INT64
+
+
+def test_drop_and_insert_headers() -> None:
+    record = sink_record("v", headers=(Header("a", None, 1), Header("b", None, 2), Header("a", None, 3)))
+    assert smt("DropHeaders", headers="a").apply(record).headers == (Header("b", None, 2),)
+    inserted = smt("InsertHeader", header="n", **{"value.literal": "42"}).apply(record).headers[-1]
+    assert inserted.key == "n" and inserted.value == 42 and inserted.schema is not None
+    assert inserted.schema.type is Type.INT8
+
+
+def test_set_schema_metadata() -> None:
+    out = smt("SetSchemaMetadata$Value", **{"schema.name": "com.example.Renamed", "schema.version": "3"}).apply(
+        sink_record(struct_value(), VALUE)
+    )
+    assert out.value_schema.name == "com.example.Renamed" and out.value_schema.version == 3
+    assert out.value.schema == out.value_schema and out.value.get("id") == 1
+    with pytest.raises(DataException, match="Schema required"):
+        smt("SetSchemaMetadata$Value", **{"schema.name": "x"}).apply(sink_record({"a": 1}))
+    with pytest.raises(ConfigException, match="Neither schema name nor version configured"):
+        smt("SetSchemaMetadata$Key")

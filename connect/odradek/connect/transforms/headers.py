@@ -1,4 +1,6 @@
-"""HeaderFrom (Kafka's HeaderFrom$Key / $Value): copy or move fields of the key or value into headers.
+"""Header and schema-metadata SMTs: HeaderFrom, DropHeaders, InsertHeader, SetSchemaMetadata (Kafka's classes).
+
+HeaderFrom ($Key / $Value) copies or moves fields of the key or value into headers.
 
 `fields[i]` becomes header `headers[i]` (same length required), with the field's schema (None when schemaless);
 `operation=move` also removes the fields from the struct or map.
@@ -6,17 +8,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from odradek.connect.api.data import SchemaBuilder, Struct
-from odradek.connect.api.records import Header
+from odradek.connect.api.errors import DataException
+from odradek.connect.api.records import Header, headers_without
 from odradek.connect.config.configdef import (
     ConfigDef,
     ConfigException,
     ConfigType,
     Importance,
     NonEmptyList,
+    NonEmptyString,
+    NonNullValidator,
     ValidString,
 )
-from odradek.connect.transforms.base import KeyOrValue, R, require_map, require_struct
+from odradek.connect.converters.simple import parse_string
+from odradek.connect.transforms.base import BaseTransformation, KeyOrValue, R, require_map, require_struct
 
 
 class HeaderFrom(KeyOrValue):
@@ -100,4 +108,87 @@ class HeaderFromKey(HeaderFrom):
 
 
 class HeaderFromValue(HeaderFrom):
+    pass
+
+
+class DropHeaders(BaseTransformation):
+    """Remove every header whose key is in `headers` (Kafka's DropHeaders)."""
+
+    CONFIG_DEF = ConfigDef().define(
+        "headers",
+        ConfigType.LIST,
+        validator=NonEmptyList(),
+        importance=Importance.HIGH,
+        documentation="The name of the headers to be removed.",
+    )
+
+    def apply(self, record: R) -> R | None:
+        return record.new_record(headers=headers_without(record.headers, self.settings["headers"]))
+
+
+class InsertHeader(BaseTransformation):
+    """Add header `header` with `value.literal`, typed as SimpleHeaderConverter would read it (Kafka's InsertHeader,
+    which parses the literal with Values.parseString)."""
+
+    CONFIG_DEF = (
+        ConfigDef()
+        .define(
+            "header",
+            ConfigType.STRING,
+            validator=NonEmptyString(),
+            importance=Importance.HIGH,
+            documentation="The name of the header.",
+        )
+        .define(
+            "value.literal",
+            ConfigType.STRING,
+            validator=NonNullValidator(),
+            importance=Importance.HIGH,
+            documentation="The literal value that is to be set as the header value on all records.",
+        )
+    )
+
+    def configured(self) -> None:
+        self.value = parse_string(self.settings["value.literal"])
+
+    def apply(self, record: R) -> R | None:
+        header = Header(self.settings["header"], self.value.schema, self.value.value)
+        return record.new_record(headers=(*record.headers, header))
+
+
+class SetSchemaMetadata(KeyOrValue):
+    """Set the name and/or version of the key or value schema (Kafka's SetSchemaMetadata$Key / $Value); a struct
+    value is rebuilt on the renamed schema."""
+
+    CONFIG_DEF = (
+        ConfigDef()
+        .define("schema.name", ConfigType.STRING, None, None, Importance.HIGH, "Schema name to set.")
+        .define("schema.version", ConfigType.INT, None, None, Importance.HIGH, "Schema version to set.")
+    )
+
+    def configured(self) -> None:
+        if self.settings["schema.name"] is None and self.settings["schema.version"] is None:
+            raise ConfigException("Neither schema name nor version configured", plain=True)
+
+    def apply(self, record: R) -> R | None:
+        schema = self.operating_schema(record)
+        if schema is None:
+            raise DataException("Schema required for [updating schema metadata]")
+        name, version = self.settings["schema.name"], self.settings["schema.version"]
+        updated = dataclasses.replace(
+            schema,
+            name=name if name is not None else schema.name,
+            version=version if version is not None else schema.version,
+        )
+        value = self.operating_value(record)
+        if isinstance(value, Struct):
+            value = Struct(updated, value.as_dict())
+        return self.new_record(record, updated, value)
+
+
+class SetSchemaMetadataKey(SetSchemaMetadata):
+    IS_KEY = True
+
+
+class SetSchemaMetadataValue(SetSchemaMetadata):
     pass
