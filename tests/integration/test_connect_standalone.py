@@ -12,6 +12,7 @@
   through the errant record reporter reach the DLQ with stage TASK_PUT.
 - A JSON connector file whose settings reference a file config provider: the worker uses the resolved value while
   the REST API shows the reference.
+- Every `listeners` entry serves the API.
 - A connector file that fails validation stops the worker with exit code 1 and Kafka's message;
   connect-distributed answers "not implemented yet" with exit code 1.
 Every wait is bounded; each worker process is killed in a finalizer.
@@ -23,13 +24,23 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from connect_support import ConnectProcess, connect_env, write_properties
-from it_support import BrokerProcess, ck_consume, ck_create_topic, ck_produce, ck_watermarks, unique_topic, wait_for
+from it_support import (
+    BrokerProcess,
+    ck_consume,
+    ck_create_topic,
+    ck_produce,
+    ck_watermarks,
+    free_port,
+    unique_topic,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -461,4 +472,16 @@ def test_json_connector_file_with_config_provider_references(
     assert wait_lines(out, 1) == ["from a secret path"]
     assert worker.rest("GET", "/connectors/secret-sink/config")[1]["file"] == f"${{file:{secrets}:sink.file}}"
     assert worker.rest("GET", "/connectors/secret-sink/tasks")[1][0]["config"]["file"].startswith("${file:")
+    assert worker.stop() == 0
+
+
+def test_every_listener_serves_the_api(broker: BrokerProcess, connect_factory: Callable[..., ConnectProcess]) -> None:
+    worker = connect_factory(broker.bootstrap)
+    second = free_port()
+    worker.extra["listeners"] = f"http://127.0.0.1:{worker.port},http://127.0.0.1:{second}"
+    worker.start()
+    for port in (worker.port, second):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/connectors", timeout=10) as response:
+            assert response.status == 200 and json.loads(response.read()) == []
+    assert f"REST server listening at http://127.0.0.1:{second}/" in worker.output()
     assert worker.stop() == 0

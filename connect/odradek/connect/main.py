@@ -23,7 +23,6 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -74,17 +73,21 @@ def load_connector_file(path: str) -> tuple[str, dict[str, str]]:
     return name, config
 
 
-def parse_listener(listeners: list[str]) -> tuple[str, int]:
+def parse_listeners(listeners: list[str]) -> list[tuple[str, int]]:
+    """`http://host:port` entries as (host, port); an empty host binds every interface, a missing port is 8083."""
     if not listeners:
         raise StartupError("listeners must name at least one http:// listener")
-    parts = urlsplit(listeners[0].strip())
-    if parts.scheme.lower() != "http":
-        raise StartupError(f"listener {listeners[0]}: only http:// listeners are served in this version")
-    try:
-        port = parts.port if parts.port is not None else 8083
-    except ValueError:
-        raise StartupError(f"listener {listeners[0]}: bad port") from None
-    return parts.hostname or "0.0.0.0", port
+    out = []
+    for listener in listeners:
+        parts = urlsplit(listener.strip())
+        if parts.scheme.lower() != "http":
+            raise StartupError(f"listener {listener}: only http:// listeners are served in this version")
+        try:
+            port = parts.port if parts.port is not None else 8083
+        except ValueError:
+            raise StartupError(f"listener {listener}: bad port") from None
+        out.append((parts.hostname or "0.0.0.0", port))
+    return out
 
 
 class ConnectStandalone:
@@ -103,7 +106,7 @@ class ConnectStandalone:
         self.stop_event: asyncio.Event | None = None
 
     async def run(self) -> int:
-        host, port = parse_listener(self.config["listeners"])
+        listeners = parse_listeners(self.config["listeners"])
         offsets = FileOffsetBackingStore(self.config["offset.storage.file.filename"])
         loop = asyncio.get_running_loop()
         self.stop_event = asyncio.Event()
@@ -114,15 +117,19 @@ class ConnectStandalone:
         herder = StandaloneHerder(worker, self.plugins, statuses, self.config)
         runner = web.AppRunner(build_app(herder), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
-        await site.start()
-        bound = _bound_port(runner, port)
+        for host, port in listeners:
+            await web.TCPSite(runner, host, port, reuse_address=True).start()
+        # The first listener is the advertised one (Kafka's default rest.advertised.listener).
+        host, bound = listeners[0][0], int(runner.addresses[0][1])
         advertised_host = self.config["rest.advertised.host.name"] or (
             host if host != "0.0.0.0" else socket.gethostname()
         )
         worker_id = f"{advertised_host}:{self.config['rest.advertised.port'] or bound}"
         statuses.worker_id = worker.worker_id = worker_id
-        log.info("REST server listening at http://%s:%d/, advertising URL http://%s/", host, bound, worker_id)
+        for address in runner.addresses:
+            log.info(
+                "REST server listening at http://%s:%d/, advertising URL http://%s/", address[0], address[1], worker_id
+            )
         try:
             await asyncio.to_thread(herder.start)
             for path in self.connector_files:
@@ -140,14 +147,6 @@ class ConnectStandalone:
             await asyncio.to_thread(herder.stop)
             await runner.cleanup()
             log.info("Kafka Connect stopped")
-
-
-def _bound_port(runner: web.AppRunner, requested: int) -> int:
-    for site_server in runner.sites:
-        server: Any = getattr(site_server, "_server", None)
-        if server is not None and server.sockets:
-            return int(server.sockets[0].getsockname()[1])
-    return requested
 
 
 def standalone_main(argv: Sequence[str]) -> int:

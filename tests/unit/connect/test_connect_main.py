@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from odradek.cli.main import build_parser, main
-from odradek.connect.main import ConnectStandalone, StartupError, load_connector_file, parse_listener
+from odradek.connect.main import ConnectStandalone, StartupError, load_connector_file, parse_listeners
 
 
 def test_connector_files(tmp_path: Path) -> None:
@@ -30,11 +30,15 @@ def test_connector_files(tmp_path: Path) -> None:
 
 
 def test_listeners() -> None:
-    assert parse_listener(["http://127.0.0.1:0"]) == ("127.0.0.1", 0)
-    assert parse_listener(["http://:8083"]) == ("0.0.0.0", 8083)
-    assert parse_listener(["http://localhost"]) == ("localhost", 8083)
+    assert parse_listeners(["http://127.0.0.1:0", "http://:8083", "http://localhost"]) == [
+        ("127.0.0.1", 0),
+        ("0.0.0.0", 8083),
+        ("localhost", 8083),
+    ]
     with pytest.raises(StartupError, match=r"only http:// listeners"):
-        parse_listener(["https://127.0.0.1:8443"])
+        parse_listeners(["http://127.0.0.1:1", "https://127.0.0.1:8443"])
+    with pytest.raises(StartupError, match="at least one"):
+        parse_listeners([])
 
 
 def test_offset_file_is_required() -> None:

@@ -106,8 +106,8 @@ WORKER_CONFIG = (
         "http://:8083",
         None,
         Importance.LOW,
-        "REST API listeners, `http://host:port`; an empty host binds all interfaces, port 0 picks a free port. "
-        "Only http is served in this version.",
+        "REST API listeners, `http://host:port`, each one served; an empty host binds all interfaces, port 0 picks "
+        "a free port; the first is the advertised one. Only http is served in this version.",
     )
     .define(
         "rest.advertised.host.name",
