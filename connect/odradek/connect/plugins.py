@@ -94,6 +94,7 @@ BUILTINS: tuple[tuple[str, str, tuple[PluginType, ...]], ...] = (
             ("Cast", "cast"),
             ("HeaderFrom", "headers"),
             ("SetSchemaMetadata", "headers"),
+            ("TimestampConverter", "timestamps"),
         )
         for side in ("Key", "Value")
     ),

@@ -275,3 +275,37 @@ def test_set_schema_metadata() -> None:
         smt("SetSchemaMetadata$Value", **{"schema.name": "x"}).apply(sink_record({"a": 1}))
     with pytest.raises(ConfigException, match="Neither schema name nor version configured"):
         smt("SetSchemaMetadata$Key")
+
+
+@pytest.mark.parametrize(
+    ("config", "value", "expected"),
+    [
+        ({"target.type": "unix"}, dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), 1704164645000),
+        ({"target.type": "unix", "unix.precision": "seconds"}, "2024-01-02", 1704153600),
+        (
+            {"target.type": "Timestamp", "unix.precision": "microseconds"},
+            1704164645000123,
+            dt.datetime(2024, 1, 2, 3, 4, 5, 123, tzinfo=dt.UTC),
+        ),
+        ({"target.type": "Date"}, 1704164645000, dt.date(2024, 1, 2)),
+        ({"target.type": "Time"}, 1704164645123, dt.time(3, 4, 5, 123000)),
+        ({"target.type": "string", "format": "yyyy/MM/dd HH:mm"}, 1704164645000, "2024/01/02 03:04"),
+    ],
+)
+def test_timestamp_converter_whole_value(config: dict[str, str], value: Any, expected: Any) -> None:
+    parse = {"format": "yyyy-MM-dd"} if isinstance(value, str) else {}
+    assert smt("TimestampConverter$Value", **{**parse, **config}).apply(sink_record(value)).value == expected
+
+
+def test_timestamp_converter_field_with_schema() -> None:
+    schema = struct_of([("id", INT32_SCHEMA), ("at", STRING_SCHEMA)])
+    record = sink_record(Struct(schema, {"id": 1, "at": "2024-01-02T03:04:05.250"}), schema)
+    out = smt(
+        "TimestampConverter$Value", field="at", **{"target.type": "Timestamp", "format": "yyyy-MM-dd'T'HH:mm:ss.SSS"}
+    ).apply(record)
+    assert out.value_schema.field("at").schema.name == "org.apache.kafka.connect.data.Timestamp"
+    assert out.value.get("at") == dt.datetime(2024, 1, 2, 3, 4, 5, 250000, tzinfo=dt.UTC)
+    with pytest.raises(ConfigException, match="requires format option"):
+        smt("TimestampConverter$Value", **{"target.type": "string"})
+    with pytest.raises(DataException, match="does not match pattern"):
+        smt("TimestampConverter$Value", field="at", **{"target.type": "unix", "format": "yyyy"}).apply(record)
