@@ -69,6 +69,22 @@ class SecretSourceConnector(SourceConnector):
         pass
 
 
+SLOW_POLL_RELEASE = threading.Event()
+SLOW_POLL_ENTERED = threading.Event()
+
+
+class SlowTask(SecretTask):
+    def poll(self) -> list[SourceRecord] | None:
+        SLOW_POLL_ENTERED.set()
+        SLOW_POLL_RELEASE.wait(TIMEOUT_S)  # blocks, ignoring stop(), as a badly written task would
+        return None
+
+
+class SlowSourceConnector(SecretSourceConnector):
+    def task_class(self) -> type[Task]:
+        return SlowTask
+
+
 class Api:
     def __init__(self, url: str, herder: StandaloneHerder) -> None:
         self.url = url
@@ -105,6 +121,7 @@ def api_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
         config = WorkerConfig.parse(props)
         plugins = Plugins(entry_points=False)
         plugins.register(PluginDesc("test.SecretSourceConnector", (PluginType.SOURCE,), SecretSourceConnector))
+        plugins.register(PluginDesc("test.SlowSourceConnector", (PluginType.SOURCE,), SlowSourceConnector))
         plugins._publish_aliases()
         statuses = StatusBackingStore("127.0.0.1:8083")
         offsets = FileOffsetBackingStore(tmp_path / "offsets.json")
@@ -425,3 +442,26 @@ def test_herder_timeouts_answer_500(api_factory: Callable[..., Api], monkeypatch
     finally:
         release.set()
         holder.join(TIMEOUT_S)
+
+
+def test_a_blocked_task_does_not_stall_the_api(api_factory: Callable[..., Api]) -> None:
+    import time
+
+    api = api_factory()
+    SLOW_POLL_RELEASE.clear()
+    SLOW_POLL_ENTERED.clear()
+    try:
+        assert (
+            api("PUT", "/connectors/slow/config", {"connector.class": "test.SlowSourceConnector", "db.password": "x"})[
+                0
+            ]
+            == 201
+        )
+        assert SLOW_POLL_ENTERED.wait(TIMEOUT_S)
+        started = time.monotonic()
+        for _ in range(20):
+            assert api("GET", "/connectors/slow/status")[1]["tasks"][0]["state"] == "RUNNING"
+            assert api("GET", "/connector-plugins")[0] == 200
+        assert time.monotonic() - started < 5.0
+    finally:
+        SLOW_POLL_RELEASE.set()
