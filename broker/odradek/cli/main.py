@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from confluent_kafka import KafkaException
 from odradek.cli import (
     configs,
+    connect,
     console_consumer,
     console_producer,
     consumer_groups,
@@ -33,6 +34,7 @@ _TOOLS = (
     consumer_groups,
     producer_perf,
     consumer_perf,
+    connect,
 )
 
 

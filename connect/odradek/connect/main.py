@@ -1,0 +1,178 @@
+"""`odradek connect-standalone worker.properties [connector.properties|connector.json ...]` and
+`odradek connect-distributed worker.properties` (not implemented yet: exits 1 saying so).
+
+Standalone start-up, as Kafka's ConnectStandalone: read the worker properties (config providers resolved), start the
+REST server on `listeners` (GET /health answers 503 "starting" until the herder is ready), start the herder, then
+create each connector given on the command line; a connector file that fails validation stops the worker with exit
+code 1 and the validation message. Connector files are Java properties, or JSON: either `{"name": ..., "config":
+{...}}` or a flat object of the config. SIGTERM or SIGINT stop the tasks (bounded by
+`task.shutdown.graceful.timeout.ms`), commit offsets and exit 0.
+
+Log lines a supervisor can wait for: `REST server listening at http://<host>:<port>/, advertising URL ...` and
+`Kafka Connect started`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from odradek.connect.api.errors import ConnectException
+from odradek.connect.config.configdef import ConfigException
+from odradek.connect.config.connector import config_string, string_config
+from odradek.connect.config.properties import load_properties
+from odradek.connect.config.providers import ConfigTransformer
+from odradek.connect.config.worker import WorkerConfig
+from odradek.connect.plugins import Plugins
+from odradek.connect.rest.server import build_app
+from odradek.connect.runtime.offsets import FileOffsetBackingStore
+from odradek.connect.runtime.standalone import StandaloneHerder
+from odradek.connect.runtime.states import StatusBackingStore
+from odradek.connect.runtime.worker import Worker
+
+log = logging.getLogger("odradek.connect")
+
+LOG_FORMAT = "[%(asctime)s] %(levelname)s %(message)s (%(name)s)"
+
+
+class StartupError(Exception):
+    pass
+
+
+def load_connector_file(path: str) -> tuple[str, dict[str, str]]:
+    """A connector file (properties or JSON) as (name, config)."""
+    file = Path(path)
+    if not file.is_file():
+        raise StartupError(f"connector config file {path} not found")
+    if file.suffix.lower() == ".json":
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise StartupError(f"connector config file {path} is not valid JSON: {exc}") from None
+        if isinstance(data, dict) and isinstance(data.get("config"), dict):
+            config = string_config(data["config"])
+            config.setdefault("name", config_string(data.get("name", "")))
+        elif isinstance(data, dict):
+            config = string_config(data)
+        else:
+            raise StartupError(f"connector config file {path} must hold a JSON object")
+    else:
+        config = load_properties(file)
+    name = config.get("name", "").strip()
+    if not name:
+        raise StartupError(f'connector config file {path} has no "name"')
+    return name, config
+
+
+def parse_listeners(listeners: list[str]) -> list[tuple[str, int]]:
+    """`http://host:port` entries as (host, port); an empty host binds every interface, a missing port is 8083."""
+    if not listeners:
+        raise StartupError("listeners must name at least one http:// listener")
+    out = []
+    for listener in listeners:
+        parts = urlsplit(listener.strip())
+        if parts.scheme.lower() != "http":
+            raise StartupError(f"listener {listener}: only http:// listeners are served in this version")
+        try:
+            port = parts.port if parts.port is not None else 8083
+        except ValueError:
+            raise StartupError(f"listener {listener}: bad port") from None
+        out.append((parts.hostname or "0.0.0.0", port))
+    return out
+
+
+class ConnectStandalone:
+    """The running process: REST server plus herder; `run` blocks until a stop signal."""
+
+    def __init__(self, worker_props: dict[str, str], connector_files: Sequence[str]) -> None:
+        transformer = ConfigTransformer.from_worker_config(worker_props)
+        self.config = WorkerConfig.parse(transformer.transform(worker_props))
+        if not self.config["offset.storage.file.filename"]:
+            raise StartupError(
+                'Missing required configuration "offset.storage.file.filename" which has no default value.'
+            )
+        self.transformer = transformer
+        self.connector_files = list(connector_files)
+        self.plugins = Plugins(self.config["plugin.path"] or ())
+        self.stop_event: asyncio.Event | None = None
+
+    async def run(self) -> int:
+        listeners = parse_listeners(self.config["listeners"])
+        offsets = FileOffsetBackingStore(self.config["offset.storage.file.filename"])
+        loop = asyncio.get_running_loop()
+        self.stop_event = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_event.set)
+        statuses = StatusBackingStore("")
+        worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
+        herder = StandaloneHerder(worker, self.plugins, statuses, self.config)
+        runner = web.AppRunner(build_app(herder), access_log=None)
+        await runner.setup()
+        for host, port in listeners:
+            await web.TCPSite(runner, host, port, reuse_address=True).start()
+        # The first listener is the advertised one (Kafka's default rest.advertised.listener).
+        host, bound = listeners[0][0], int(runner.addresses[0][1])
+        advertised_host = self.config["rest.advertised.host.name"] or (
+            host if host != "0.0.0.0" else socket.gethostname()
+        )
+        worker_id = f"{advertised_host}:{self.config['rest.advertised.port'] or bound}"
+        statuses.worker_id = worker.worker_id = worker_id
+        for address in runner.addresses:
+            log.info(
+                "REST server listening at http://%s:%d/, advertising URL http://%s/", address[0], address[1], worker_id
+            )
+        try:
+            await asyncio.to_thread(herder.start)
+            for path in self.connector_files:
+                name, config = load_connector_file(path)
+                await asyncio.to_thread(herder.put_connector_config, name, config, False)
+                log.info("Created connector %s", name)
+            log.info("Kafka Connect started")
+            await self.stop_event.wait()
+            log.info("Kafka Connect stopping")
+            return 0
+        except ConnectException as exc:
+            log.error("Stopping after connector error: %s", exc)
+            return 1
+        finally:
+            await asyncio.to_thread(herder.stop)
+            await runner.cleanup()
+            log.info("Kafka Connect stopped")
+
+
+def standalone_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="odradek connect-standalone", description="Run a standalone Kafka Connect worker (docs/connect.md)."
+    )
+    parser.add_argument("worker_properties")
+    parser.add_argument("connector_configs", nargs="*")
+    args = parser.parse_args(list(argv))
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    try:
+        process = ConnectStandalone(load_properties(args.worker_properties), args.connector_configs)
+        return asyncio.run(process.run())
+    except (StartupError, ConfigException, OSError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+
+
+def distributed_main(argv: Sequence[str]) -> int:
+    print(
+        "Error: odradek connect-distributed is not implemented yet: run connect-standalone "
+        "(docs/not-implemented.md, Connect)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(standalone_main(sys.argv[1:]))

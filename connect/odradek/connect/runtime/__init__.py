@@ -1,0 +1,1 @@
+"""The Connect runtime: the worker, its task threads, offsets, error handling, statuses and the standalone herder."""

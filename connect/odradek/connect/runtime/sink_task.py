@@ -1,0 +1,355 @@
+"""WorkerSinkTask: confluent_kafka.Consumer -> converters -> transformations -> put; offsets via pre_commit.
+
+The consumer is in group `connect-<connector>` (Kafka's name), subscribed to `topics` or to `topics.regex`, with
+auto commit off and `auto.offset.reset=earliest` (Kafka's sink defaults), then the worker's `consumer.*` and the
+connector's `consumer.override.*` settings. Per consumed record: KEY_CONVERTER, VALUE_CONVERTER,
+HEADER_CONVERTER, then TRANSFORMATION, each through the RetryWithToleranceOperator; a tolerated failure sends the
+raw record to the reporters (log, DLQ) and skips it. Each poll's batch goes to `put` (also when empty, as in Kafka,
+so tasks can flush on their own timers).
+
+`put` raising RetriableException: the consumer's partitions are paused and the same batch is redelivered after
+`context.timeout(ms)` (default 1 s) until it succeeds or the task stops; any other exception fails the task
+("Exiting WorkerSinkTask due to unrecoverable exception."). Errors inside `put` are not covered by
+errors.tolerance, as in Kafka; a task reports them itself through `context.errant_record_reporter()`.
+
+Offsets: `current` holds, per partition, the offset after the last record of the last batch put() accepted
+(skipped records included). Every
+`offset.flush.interval.ms`, when the task asks (`request_commit`), on partition revocation and on stop, the worker
+calls `pre_commit(current)` and commits what it returns synchronously to the group. A record is therefore
+committed only after the task flushed it: at-least-once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from odradek.connect.api.connector import SinkTask, TopicPartition
+from odradek.connect.api.errors import ConnectException, RetriableException
+from odradek.connect.api.records import Header, SinkRecord
+from odradek.connect.runtime.errors import ConsumedRecord, ErrorContext, Stage, Tolerated, class_name
+from odradek.connect.runtime.states import TargetState
+from odradek.connect.runtime.worker_task import TaskSetup, WorkerTask
+
+log = logging.getLogger(__name__)
+
+CONSUMER_DEFAULTS = {"enable.auto.commit": False, "auto.offset.reset": "earliest", "enable.partition.eof": False}
+POLL_TIMEOUT_S = 0.5
+MAX_BATCH = 500
+DEFAULT_RETRY_BACKOFF_MS = 1000
+_TIMESTAMP_TYPES = {0: "NoTimestampType", 1: "CreateTime", 2: "LogAppendTime"}
+
+
+class ErrantRecordReporterImpl:
+    def __init__(self, worker_task: WorkerSinkTask) -> None:
+        self.worker_task = worker_task
+
+    def report(self, record: SinkRecord, error: BaseException) -> None:
+        self.worker_task.report_errant(record, error)
+
+
+class SinkTaskContextImpl:
+    def __init__(self, worker_task: WorkerSinkTask) -> None:
+        self.worker_task = worker_task
+        self.offsets: dict[TopicPartition, int] = {}
+        self.timeout_ms = DEFAULT_RETRY_BACKOFF_MS
+        self.commit_requested = False
+
+    def configs(self) -> dict[str, str]:
+        return dict(self.worker_task.setup.task_config)
+
+    def offset(self, offsets: Mapping[TopicPartition, int]) -> None:
+        self.offsets.update(offsets)
+
+    def timeout(self, timeout_ms: int) -> None:
+        self.timeout_ms = timeout_ms
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.worker_task.assigned)
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self.worker_task.pause_partitions(partitions, by_task=True)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self.worker_task.resume_partitions(partitions, by_task=True)
+
+    def request_commit(self) -> None:
+        self.commit_requested = True
+
+    def errant_record_reporter(self) -> ErrantRecordReporterImpl | None:
+        return self.worker_task.errant_reporter
+
+
+class WorkerSinkTask(WorkerTask):
+    def __init__(self, setup: TaskSetup, target: TargetState, task: SinkTask) -> None:
+        super().__init__(setup, target)
+        self.task = task
+        self.consumer: Any = None
+        self.assigned: set[TopicPartition] = set()
+        self.task_paused: set[TopicPartition] = set()
+        self.consumer_paused = False
+        self.current: dict[TopicPartition, int] = {}
+        # Offsets of the batch being delivered: they join `current` only once put() accepted the batch, so a stop
+        # during a retry never commits records the task did not take.
+        self.pending: dict[TopicPartition, int] = {}
+        self.last_committed: dict[TopicPartition, int] = {}
+        self.in_flight: dict[tuple[str, int, int], ConsumedRecord] = {}
+        self.last_commit = time.monotonic()
+        self.context = SinkTaskContextImpl(self)
+        cfg = setup.connector_config
+        has_reporting = bool(cfg.get("errors.deadletterqueue.topic.name", "").strip()) or (
+            cfg.get("errors.log.enable", "false").strip().lower() == "true"
+        )
+        self.errant_reporter = ErrantRecordReporterImpl(self) if has_reporting else None
+        self.records_put = 0
+        self.closing = False
+
+    # -- partitions -------------------------------------------------------------------------------------------
+
+    def _tps(self, partitions: Any) -> list[Any]:
+        from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+        return [KafkaTopicPartition(t, p) for t, p in partitions]
+
+    def pause_partitions(self, partitions: Any, by_task: bool = False) -> None:
+        wanted = [tp for tp in partitions if tp in self.assigned]
+        if by_task:
+            self.task_paused.update(wanted)
+        if wanted and self.consumer is not None:
+            self.consumer.pause(self._tps(wanted))
+
+    def resume_partitions(self, partitions: Any, by_task: bool = False) -> None:
+        wanted = [tp for tp in partitions if tp in self.assigned]
+        if by_task:
+            self.task_paused.difference_update(wanted)
+        elif self.task_paused:
+            wanted = [tp for tp in wanted if tp not in self.task_paused]
+        if wanted and self.consumer is not None and not (self.consumer_paused and not by_task):
+            self.consumer.resume(self._tps(wanted))
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        new = [(p.topic, p.partition) for p in partitions]
+        self.assigned.update(new)
+        self.task.open(new)
+        if self.consumer_paused:
+            consumer.pause(partitions)
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        if self.closing:
+            return  # close() already committed and closed the task's partitions
+        revoked = [(p.topic, p.partition) for p in partitions]
+        self.commit_offsets(revoked)
+        self.task.close(revoked)
+        for tp in revoked:
+            self.assigned.discard(tp)
+            self.current.pop(tp, None)
+            self.pending.pop(tp, None)
+            self.task_paused.discard(tp)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def initialize_and_start(self) -> None:
+        from confluent_kafka import Consumer
+
+        cfg = self.setup.connector_config
+        config = {
+            **CONSUMER_DEFAULTS,
+            "group.id": f"connect-{self.id.connector}",
+            "client.id": f"connector-consumer-{self.id}",
+            **self.setup.client_config,
+        }
+        self.consumer = Consumer(config)
+        topics = [t.strip() for t in cfg.get("topics", "").split(",") if t.strip()]
+        regex = cfg.get("topics.regex", "").strip()
+        subscription = topics or [regex if regex.startswith("^") else "^" + regex]
+        self.task.initialize(self.context)
+        self.task.start(dict(self.setup.task_config))
+        self.consumer.subscribe(subscription, on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def interrupt(self) -> None:
+        pass
+
+    def execute(self) -> None:
+        while not self.stopping:
+            self._follow_target_state()
+            messages = self.consumer.consume(num_messages=MAX_BATCH, timeout=POLL_TIMEOUT_S)
+            if self.paused() and messages:
+                # Fetched just before the pause took effect: rewind so they are read again on resume.
+                self._rewind(messages)
+                continue
+            batch = [r for r in (self._convert(m) for m in messages) if r is not None]
+            self._deliver(batch)
+            self._apply_requested_offsets()
+            due = time.monotonic() - self.last_commit >= self.setup.offset_flush_interval_ms / 1000
+            if due or self.context.commit_requested:
+                self.commit_offsets()
+
+    def _follow_target_state(self) -> None:
+        if self.paused() and not self.consumer_paused:
+            self.consumer_paused = True
+            if self.assigned:
+                self.consumer.pause(self._tps(self.assigned))
+        elif not self.paused() and self.consumer_paused:
+            self.consumer_paused = False
+            self.resume_partitions(list(self.assigned))
+
+    def _rewind(self, messages: list[Any]) -> None:
+        from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+        first: dict[TopicPartition, int] = {}
+        for m in messages:
+            if m.error() is None:
+                first.setdefault((m.topic(), m.partition()), m.offset())
+        for (topic, partition), offset in first.items():
+            self.consumer.seek(KafkaTopicPartition(topic, partition, offset))
+
+    def _convert(self, msg: Any) -> SinkRecord | None:
+        if msg.error() is not None:
+            if msg.error().fatal():
+                raise ConnectException(f"Consumer failed: {msg.error()}")
+            log.warning("%s consumer error: %s", self, msg.error())
+            return None
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        tp = (topic, partition)
+        self.pending[tp] = offset + 1
+        self.setup.on_topic(topic)
+        consumed = ConsumedRecord(topic, partition, offset, msg.key(), msg.value(), tuple(msg.headers() or ()))
+        ctx = {**self.error_context(), "consumed": consumed}
+        s, op = self.setup, self.setup.operator
+        key = op.execute(
+            Stage.KEY_CONVERTER, s.key_converter, lambda: s.key_converter.to_connect_data(topic, msg.key()), ctx
+        )
+        if isinstance(key, Tolerated):
+            return None
+        value = op.execute(
+            Stage.VALUE_CONVERTER, s.value_converter, lambda: s.value_converter.to_connect_data(topic, msg.value()), ctx
+        )
+        if isinstance(value, Tolerated):
+            return None
+        headers = op.execute(
+            Stage.HEADER_CONVERTER,
+            s.header_converter,
+            lambda: tuple(
+                Header(k, sv.schema, sv.value)
+                for k, v in consumed.headers
+                for sv in (s.header_converter.to_connect_header(topic, k, v),)
+            ),
+            ctx,
+        )
+        if isinstance(headers, Tolerated):
+            return None
+        ts_type, ts = msg.timestamp()
+        record = SinkRecord(
+            topic,
+            partition,
+            key.schema,
+            key.value,
+            value.schema,
+            value.value,
+            ts if ts_type != 0 else None,
+            headers,
+            kafka_offset=offset,
+            timestamp_type=_TIMESTAMP_TYPES.get(ts_type, "CreateTime"),
+            original_topic=topic,
+            original_kafka_partition=partition,
+            original_kafka_offset=offset,
+        )
+        transformed = op.execute(Stage.TRANSFORMATION, s.chain, lambda: s.chain.apply(record), ctx)
+        if transformed is None or isinstance(transformed, Tolerated):
+            return None
+        self.in_flight[(topic, partition, offset)] = consumed
+        return transformed
+
+    def _deliver(self, batch: list[SinkRecord]) -> None:
+        while not self.stopping:
+            try:
+                self.task.put(batch)
+                self.records_put += len(batch)
+                self.in_flight.clear()
+                self.current.update({tp: o for tp, o in self.pending.items() if tp in self.assigned})
+                self.pending.clear()
+                return
+            except RetriableException as exc:
+                log.warning(
+                    "%s RetriableException from SinkTask; redelivering the batch in %d ms: %s",
+                    self,
+                    self.context.timeout_ms,
+                    exc,
+                )
+                self.pause_partitions(list(self.assigned))
+                deadline = time.monotonic() + self.context.timeout_ms / 1000
+                while not self.stopping and time.monotonic() < deadline:
+                    # Keep polling (nothing is returned while paused) so the group keeps us as a member.
+                    self.consumer.consume(num_messages=1, timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+                self.resume_partitions(list(self.assigned))
+            except Exception as exc:
+                raise ConnectException("Exiting WorkerSinkTask due to unrecoverable exception.") from exc
+
+    def report_errant(self, record: SinkRecord, error: BaseException) -> None:
+        """ErrantRecordReporter: report a record put() could not handle; fails the task under tolerance none."""
+        key = (
+            record.original_topic or record.topic,
+            record.original_kafka_partition or 0,
+            record.original_kafka_offset if record.original_kafka_offset is not None else record.kafka_offset,
+        )
+        consumed = self.in_flight.get(key)
+        op = self.setup.operator
+        op.total_failures += 1
+        if not op.tolerate_all:
+            raise ConnectException("Tolerance exceeded in error handler") from error
+        op.tolerated_failures += 1
+        op.report(ErrorContext(self.id.connector, self.id.task, Stage.TASK_PUT, class_name(self.task), error, consumed))
+
+    def _apply_requested_offsets(self) -> None:
+        from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+        if not self.context.offsets:
+            return
+        for (topic, partition), offset in self.context.offsets.items():
+            if (topic, partition) in self.assigned:
+                self.consumer.seek(KafkaTopicPartition(topic, partition, offset))
+                self.current[(topic, partition)] = offset
+        self.context.offsets.clear()
+
+    def commit_offsets(self, only: list[TopicPartition] | None = None) -> None:
+        from confluent_kafka import TopicPartition as KafkaTopicPartition
+
+        self.last_commit = time.monotonic()
+        self.context.commit_requested = False
+        current = {tp: o for tp, o in self.current.items() if only is None or tp in only}
+        if not current:
+            return
+        try:
+            committable = self.task.pre_commit(dict(current))
+        except Exception as exc:
+            log.error("%s Offset commit failed, rewinding to last committed offsets: %s", self, exc)
+            return
+        changed = {tp: o for tp, o in committable.items() if self.last_committed.get(tp) != o and tp in self.assigned}
+        if not changed:
+            return
+        try:
+            self.consumer.commit(
+                offsets=[KafkaTopicPartition(t, p, o) for (t, p), o in changed.items()], asynchronous=False
+            )
+        except Exception as exc:
+            log.error("%s Commit of offsets failed: %s", self, exc)
+            return
+        self.last_committed.update(changed)
+
+    def close(self) -> None:
+        try:
+            if self.consumer is not None and not self.failed:
+                self.commit_offsets()
+        finally:
+            try:
+                if self.assigned:
+                    self.task.close(sorted(self.assigned))
+                self.task.stop()
+            finally:
+                self.closing = True
+                if self.consumer is not None:
+                    self.consumer.close()
+                self.setup.chain.close()
+                self.setup.operator.close()

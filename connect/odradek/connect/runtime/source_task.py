@@ -1,0 +1,223 @@
+"""WorkerSourceTask: poll -> transformations -> converters -> confluent_kafka.Producer; offsets after delivery.
+
+Per record: the SMT chain (stage TRANSFORMATION), then the key, value and header converters (KEY_CONVERTER,
+VALUE_CONVERTER, HEADER_CONVERTER), each through the RetryWithToleranceOperator. A record dropped by an SMT or
+skipped by a tolerated error counts as done at once (its offset may be committed, as Kafka's recordDropped).
+
+Offsets: every record is registered in `SubmittedRecords` when sent; the producer's delivery callback marks it
+acked and calls `commit_record`. Every `offset.flush.interval.ms`, and when the task stops, the offsets whose
+records and all earlier ones of the same source partition were acked are written to the offset store, then the
+task's `commit()` runs. A record the broker refused fails the task (errors.tolerance=none) or is skipped (all).
+Offsets are thus at-least-once: a crash between delivery and the offset write replays those records.
+
+The producer gets Kafka's source-task defaults (`acks=all`, one request in flight per connection so retries keep
+order, unlimited delivery timeout), then the worker's `producer.*` settings, then the connector's
+`producer.override.*` ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from odradek.connect.api.connector import SourceTask
+from odradek.connect.api.errors import ConnectException
+from odradek.connect.api.records import SourceRecord
+from odradek.connect.runtime.errors import Stage, Tolerated
+from odradek.connect.runtime.offsets import (
+    FileOffsetBackingStore,
+    OffsetStorageReaderImpl,
+    SubmittedRecords,
+    offset_key,
+)
+from odradek.connect.runtime.states import TargetState
+from odradek.connect.runtime.worker_task import TaskSetup, WorkerTask
+
+log = logging.getLogger(__name__)
+
+PRODUCER_DEFAULTS = {
+    "acks": "all",
+    "max.in.flight.requests.per.connection": 1,
+    "message.timeout.ms": 2147483647,
+    "linger.ms": 5,
+}
+BUFFER_FULL_WAIT_S = 0.1
+
+
+class SourceTaskContextImpl:
+    def __init__(self, config: dict[str, str], reader: OffsetStorageReaderImpl) -> None:
+        self._config = config
+        self._reader = reader
+
+    def configs(self) -> dict[str, str]:
+        return dict(self._config)
+
+    def offset_storage_reader(self) -> OffsetStorageReaderImpl:
+        return self._reader
+
+
+class WorkerSourceTask(WorkerTask):
+    def __init__(self, setup: TaskSetup, target: TargetState, task: SourceTask, store: FileOffsetBackingStore) -> None:
+        super().__init__(setup, target)
+        self.task = task
+        self.store = store
+        self.submitted = SubmittedRecords()
+        self.producer: Any = None
+        self.send_error: BaseException | None = None
+        self.last_commit = time.monotonic()
+        self.records_sent = 0
+
+    def initialize_and_start(self) -> None:
+        from confluent_kafka import Producer
+
+        config = {**PRODUCER_DEFAULTS, "client.id": f"connector-producer-{self.id}", **self.setup.client_config}
+        self.producer = Producer(config)
+        reader = OffsetStorageReaderImpl(self.store, self.id.connector)
+        self.task.initialize(SourceTaskContextImpl(self.setup.task_config, reader))
+        self.task.start(dict(self.setup.task_config))
+
+    def interrupt(self) -> None:
+        try:
+            self.task.stop()
+        except Exception as exc:
+            log.warning("%s stop() raised: %s", self, exc)
+        self.task_stopped = True
+
+    def execute(self) -> None:
+        while not self.stopping:
+            if self.paused():
+                self.producer.poll(0)
+                self.wait_while_paused()
+                continue
+            records = self.task.poll()
+            for record in records or ():
+                if self.stopping:
+                    break
+                self._send(record)
+            self.producer.poll(0)
+            self._raise_send_error()
+            if time.monotonic() - self.last_commit >= self.setup.offset_flush_interval_ms / 1000:
+                self.commit_offsets()
+
+    def _convert(self, record: SourceRecord) -> tuple[SourceRecord, bytes | None, bytes | None, list[Any]] | None:
+        """The transformed record and its bytes, or None when an SMT dropped it or a tolerated error skipped it."""
+        ctx = {**self.error_context(), "source_record": record}
+        s, op = self.setup, self.setup.operator
+        transformed = op.execute(Stage.TRANSFORMATION, s.chain, lambda: s.chain.apply(record), ctx)
+        if transformed is None or isinstance(transformed, Tolerated):
+            return None
+        out = transformed
+        key = op.execute(
+            Stage.KEY_CONVERTER,
+            s.key_converter,
+            lambda: s.key_converter.from_connect_data(out.topic, out.key_schema, out.key),
+            ctx,
+        )
+        value = op.execute(
+            Stage.VALUE_CONVERTER,
+            s.value_converter,
+            lambda: s.value_converter.from_connect_data(out.topic, out.value_schema, out.value),
+            ctx,
+        )
+        headers = op.execute(
+            Stage.HEADER_CONVERTER,
+            s.header_converter,
+            lambda: [
+                (h.key, s.header_converter.from_connect_header(out.topic, h.key, h.schema, h.value))
+                for h in out.headers
+            ],
+            ctx,
+        )
+        if isinstance(key, Tolerated) or isinstance(value, Tolerated) or isinstance(headers, Tolerated):
+            return None
+        return out, key, value, headers
+
+    def _send(self, record: SourceRecord) -> None:
+        partition_key = offset_key(self.id.connector, record.source_partition or {})
+        converted = self._convert(record)
+        submitted = self.submitted.submit(partition_key, record.source_offset)
+        if converted is None:
+            submitted.acked = True
+            self._commit_record(record, None)
+            return
+        transformed, key, value, headers = converted
+
+        def delivered(err: Any, msg: Any) -> None:
+            if err is not None:
+                if self.setup.operator.tolerate_all:
+                    log.error(
+                        "%s failed to send record to topic '%s': %s; skipped (errors.tolerance=all)",
+                        self,
+                        transformed.topic,
+                        err,
+                    )
+                    submitted.acked = True
+                elif self.send_error is None:
+                    self.send_error = ConnectException(
+                        f"Unrecoverable exception from producer send callback: {err.str()}"
+                    )
+                return
+            submitted.acked = True
+            self.records_sent += 1
+            self.setup.on_topic(msg.topic())
+            self._commit_record(record, msg)
+
+        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": headers, "on_delivery": delivered}
+        if transformed.kafka_partition is not None:
+            kwargs["partition"] = transformed.kafka_partition
+        if transformed.timestamp is not None:
+            kwargs["timestamp"] = transformed.timestamp
+        deadline = time.monotonic() + self.setup.offset_flush_timeout_ms / 1000 + 60
+        while True:
+            try:
+                self.producer.produce(transformed.topic, **kwargs)
+                return
+            except BufferError:
+                # librdkafka's queue is full: serve delivery callbacks until there is room (bounded).
+                if self.stopping or time.monotonic() > deadline:
+                    raise ConnectException("Producer queue stayed full; could not send record") from None
+                self.producer.poll(BUFFER_FULL_WAIT_S)
+
+    def _commit_record(self, record: SourceRecord, msg: Any) -> None:
+        try:
+            self.task.commit_record(record, msg)
+        except Exception as exc:
+            log.error("%s Exception thrown while calling task.commitRecord(): %s", self, exc)
+
+    def _raise_send_error(self) -> None:
+        if self.send_error is not None:
+            raise self.send_error
+
+    def commit_offsets(self) -> bool:
+        """Write the committable offsets, then call the task's commit(). Returns False if records are missing."""
+        self.last_commit = time.monotonic()
+        if self.producer is not None:
+            self.producer.poll(0)
+        offsets = self.submitted.committable()
+        if offsets:
+            self.store.set(offsets)
+        try:
+            self.task.commit()
+        except Exception as exc:
+            log.error("%s Exception thrown while calling task.commit(): %s", self, exc)
+        return self.submitted.outstanding() == 0
+
+    def close(self) -> None:
+        if self.producer is not None:
+            remaining = self.producer.flush(self.setup.offset_flush_timeout_ms / 1000)
+            if remaining:
+                log.warning(
+                    "%s %d records were not acknowledged before shutdown; their offsets are not committed",
+                    self,
+                    remaining,
+                )
+            if not self.failed or self.send_error is None:
+                self.commit_offsets()
+        if not getattr(self, "task_stopped", False):
+            try:
+                self.task.stop()
+            except Exception as exc:
+                log.warning("%s stop() raised: %s", self, exc)
+        self.setup.chain.close()
+        self.setup.operator.close()
