@@ -11,9 +11,12 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from odradek.broker.auth.authorizer import AllowEverythingAuthorizer
 from odradek.broker.handlers import fetch as fetch_handler
+from odradek.broker.handlers.context import RequestContext
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.frames import Chunk, FileRegion, RegionWriter
+from odradek.broker.protocol.headers import RequestHeader
 from odradek.broker.protocol.messages import fetch_request, fetch_response
 from odradek.broker.protocol.primitives import Reader
 from odradek.broker.replication.api import AppendOrigin, FileRecords, ProduceEntry
@@ -102,7 +105,10 @@ def test_the_fetch_handler_sends_the_appended_batches_as_regions(replicas: Repli
             topic_by_id=lambda wanted: SimpleNamespace(name="t") if wanted == str(topic_id) else None
         )
         services = SimpleNamespace(
-            metadata=SimpleNamespace(image=image), replica_manager=replicas.manager, metrics=BrokerMetrics()
+            metadata=SimpleNamespace(image=image),
+            replica_manager=replicas.manager,
+            metrics=BrokerMetrics(),
+            authorizer=AllowEverythingAuthorizer(),
         )
         request = fetch_request.FetchRequest(
             max_wait_ms=0,
@@ -117,7 +123,8 @@ def test_the_fetch_handler_sends_the_appended_batches_as_regions(replicas: Repli
                 )
             ],
         )
-        encoded = await fetch_handler.handle(request, SimpleNamespace(version=version, services=services))  # type: ignore[arg-type]
+        context = RequestContext(RequestHeader(1, version, 1, "test"), "127.0.0.1", 1, "PLAINTEXT", services)  # type: ignore[arg-type]
+        encoded = await fetch_handler.handle(request, context)
         assert isinstance(encoded, fetch_handler.Encoded)
         return list(encoded.chunks)
 
