@@ -33,9 +33,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from odradek.broker.auth.authenticator import Authenticator, plaintext_authenticator
-from odradek.broker.config.broker import Listener, SecurityProtocol
-from odradek.broker.config.definitions import ConfigError
+from odradek.broker.auth.authenticator import (
+    AuthenticationState,
+    Authenticator,
+    plaintext_authenticator,
+    transport_authenticator,
+)
+from odradek.broker.auth.mechanisms import listener_sasl
+from odradek.broker.auth.principal import DefaultKafkaPrincipalBuilder
+from odradek.broker.auth.ssl_factory import server_context
+from odradek.broker.auth.ssl_principal import NoMatchingRule, SslPrincipalMapper, rfc2253
+from odradek.broker.config.broker import BrokerConfig, Listener, SecurityProtocol
+from odradek.broker.config.definitions import ConfigValue
 from odradek.broker.protocol.errors import ProtocolError
 from odradek.broker.protocol.frames import FileRegion
 
@@ -60,11 +69,11 @@ class ChannelBuilder(Protocol):
         ...
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context `asyncio.start_server` wraps connections in (None: plaintext)."""
+        """The TLS context a new connection's handshake runs with (None: plaintext)."""
         ...
 
-    def authenticator(self, peer_host: str, listener: str) -> Authenticator:
-        """A new connection's authentication state."""
+    def authenticator(self, peer_host: str, listener: str, ssl_subject: str | None = None) -> Authenticator:
+        """A new connection's authentication state (`ssl_subject`: its verified certificate's RFC 2253 subject)."""
         ...
 
 
@@ -77,22 +86,65 @@ class PlaintextChannelBuilder:
     def ssl_context(self) -> ssl.SSLContext | None:
         return None
 
-    def authenticator(self, peer_host: str, listener: str) -> Authenticator:
+    def authenticator(self, peer_host: str, listener: str, ssl_subject: str | None = None) -> Authenticator:
         return plaintext_authenticator(peer_host, listener)
 
 
-NOT_IMPLEMENTED_PROTOCOL = (
-    "Listener {name} uses security protocol {protocol}, which is not implemented yet: only PLAINTEXT listeners are "
-    "served until the security issue (TLS, SASL and ACLs, issue 11) lands; map {name} to PLAINTEXT in "
-    "listener.security.protocol.map"
-)
+@dataclass(frozen=True, slots=True)
+class SslChannelBuilder:
+    """SSL: TLS, then authenticated by the handshake; principal from the client certificate's subject through
+    `ssl.principal.mapping.rules` (`User:ANONYMOUS` without a certificate)."""
+
+    context: ssl.SSLContext
+    principal_builder: DefaultKafkaPrincipalBuilder
+    security_protocol: SecurityProtocol = SecurityProtocol.SSL
+    zero_copy: bool = False
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self.context
+
+    def authenticator(self, peer_host: str, listener: str, ssl_subject: str | None = None) -> Authenticator:
+        return transport_authenticator(SecurityProtocol.SSL, peer_host, listener, ssl_subject, self.principal_builder)
 
 
-def channel_builder(listener: Listener) -> ChannelBuilder:
-    """The channel builder of a listener's security protocol (ConfigError for the ones not implemented yet)."""
-    if listener.security_protocol is SecurityProtocol.PLAINTEXT:
+@dataclass(frozen=True, slots=True)
+class SaslChannelBuilder:
+    """SASL_PLAINTEXT and SASL_SSL: (TLS, then) a SASL exchange before anything else (Kafka's
+    SaslChannelBuilder); the mechanisms are the handlers' business (`auth.mechanisms`)."""
+
+    security_protocol: SecurityProtocol
+    context: ssl.SSLContext | None = None
+
+    @property
+    def zero_copy(self) -> bool:
+        return self.context is None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self.context
+
+    def authenticator(self, peer_host: str, listener: str, ssl_subject: str | None = None) -> Authenticator:
+        return Authenticator(self.security_protocol)
+
+
+def channel_builder(listener: Listener, config: BrokerConfig | None = None) -> ChannelBuilder:
+    """The channel builder of a listener's security protocol; ConfigError (at start-up, before any I/O) when its
+    TLS or SASL settings cannot be used."""
+    protocol = listener.security_protocol
+    if protocol is SecurityProtocol.PLAINTEXT:
         return PlaintextChannelBuilder()
-    raise ConfigError(NOT_IMPLEMENTED_PROTOCOL.format(name=listener.name, protocol=listener.security_protocol.name))
+    config = config or BrokerConfig()
+
+    def get(key: str) -> ConfigValue:
+        return config.listener_get(listener.name, key)
+
+    if protocol is SecurityProtocol.SSL:
+        mapper = SslPrincipalMapper(config.get_str("ssl.principal.mapping.rules"))
+        return SslChannelBuilder(server_context(listener.name, get), DefaultKafkaPrincipalBuilder(mapper))
+    listener_sasl(config, listener.name)  # refuse unusable mechanisms now, not at the first client
+    if protocol is SecurityProtocol.SASL_SSL:
+        client_auth = config.listener_is_set(listener.name, "ssl.client.auth")  # Kafka: only the prefixed one
+        return SaslChannelBuilder(protocol, server_context(listener.name, get, client_auth))
+    return SaslChannelBuilder(protocol)
 
 
 @dataclass(slots=True)
@@ -120,6 +172,8 @@ class ServerLimits:
     max_request_bytes: int = 104_857_600
     idle_timeout_s: float = 600.0
     read_ahead: int = 500
+    max_unauthenticated_bytes: int = 524_288  # sasl.server.max.receive.size: frames before authentication
+    tls_handshake_timeout_s: float = 10.0
 
 
 class ConnectionClosed(Exception):
@@ -151,9 +205,9 @@ class KafkaServer:
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (port 0 picks a free one) and return the bound port."""
-        self._server = await asyncio.start_server(
-            self._accept, host, port, reuse_address=True, limit=1 << 20, ssl=self._channel.ssl_context()
-        )
+        # TLS is started per connection in `_accept` (not by start_server), so that a failed handshake (a plaintext
+        # client, an untrusted or expired certificate) is logged with the peer's address, as Kafka logs it.
+        self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True, limit=1 << 20)
         sockets = self._server.sockets
         return int(sockets[0].getsockname()[1])
 
@@ -181,7 +235,15 @@ class KafkaServer:
         peer = writer.get_extra_info("peername") or ("?", 0)
         self._next_id += 1
         host = str(peer[0])
-        authenticator = self._channel.authenticator(host, self._listener)
+        context = self._channel.ssl_context()
+        if context is None:
+            authenticator = self._channel.authenticator(host, self._listener)
+        else:
+            authenticated = await self._tls_handshake(writer, context, host)
+            if authenticated is None:
+                writer.close()
+                return
+            authenticator = authenticated
         info = ConnectionInfo(
             self._next_id, host, int(peer[1]), self._listener, authenticator, zero_copy=self._channel.zero_copy
         )
@@ -204,9 +266,28 @@ class KafkaServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    async def _tls_handshake(
+        self, writer: asyncio.StreamWriter, context: ssl.SSLContext, host: str
+    ) -> Authenticator | None:
+        """The server side of the TLS handshake, then the connection's authenticator; None (logged) if it failed."""
+        try:
+            async with asyncio.timeout(self._limits.tls_handshake_timeout_s):
+                await writer.start_tls(context)
+            ssl_object = writer.get_extra_info("ssl_object")
+            certificate = ssl_object.getpeercert() if ssl_object is not None else None
+            subject = rfc2253(certificate["subject"]) if certificate and "subject" in certificate else None
+            return self._channel.authenticator(host, self._listener, subject)
+        except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
+            log.info(
+                "Failed authentication with /%s on listener %s (SSL handshake failed: %s)", host, self._listener, exc
+            )
+        except NoMatchingRule as exc:
+            log.info("Failed authentication with /%s on listener %s (%s)", host, self._listener, exc)
+        return None
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo) -> None:
         frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
-        read_task = asyncio.create_task(self._read_frames(reader, frames))
+        read_task = asyncio.create_task(self._read_frames(reader, frames, info.authenticator))
         read_task.add_done_callback(lambda task: _close_if_peer_gone(task, writer))
         try:
             while True:
@@ -222,6 +303,8 @@ class KafkaServer:
                     raise ConnectionClosed(f"malformed request: {exc}") from exc
                 finally:
                     self._busy.discard(info.connection_id)
+                if info.authenticator.state is AuthenticationState.FAILED:
+                    raise ConnectionClosed("authentication failed")  # the error response went out first
                 if self._closing and frames.empty():
                     break
         finally:
@@ -231,16 +314,22 @@ class KafkaServer:
         if read_task.done() and not read_task.cancelled() and read_task.exception() is not None:
             raise ConnectionClosed(str(read_task.exception()))
 
-    async def _read_frames(self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None]) -> None:
+    async def _read_frames(
+        self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None], authenticator: Authenticator
+    ) -> None:
         try:
             while not self._closing:
                 async with asyncio.timeout(self._limits.idle_timeout_s):
                     head = await reader.readexactly(4)
                 size = _SIZE.unpack(head)[0]
-                if size < MIN_REQUEST_SIZE or size > self._limits.max_request_bytes:
-                    raise ConnectionClosed(
-                        f"invalid request size {size} (limit socket.request.max.bytes={self._limits.max_request_bytes})"
-                    )
+                # Before authentication the cap is sasl.server.max.receive.size (CVE-2022-34917), and a bare SASL
+                # token (after SaslHandshake v0) may be shorter than a request header.
+                authenticated = authenticator.complete
+                limit = self._limits.max_request_bytes if authenticated else self._limits.max_unauthenticated_bytes
+                smallest = 0 if authenticator.unframed else MIN_REQUEST_SIZE
+                if size < smallest or size > limit:
+                    key = "socket.request.max.bytes" if authenticated else "sasl.server.max.receive.size"
+                    raise ConnectionClosed(f"invalid request size {size} (limit {key}={limit})")
                 body = await reader.readexactly(size)
                 await frames.put(memoryview(body))
         finally:
