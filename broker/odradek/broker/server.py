@@ -31,7 +31,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from odradek.broker.auth.authenticator import (
     AuthenticationState,
@@ -195,6 +195,7 @@ class KafkaServer:
         self._server: asyncio.Server | None = None
         self._connections: dict[int, asyncio.Task[None]] = {}
         self._busy: set[int] = set()  # connections with a request being handled
+        self._handshakes: set[asyncio.Task[None]] = set()  # TLS handshakes under way (held so they are not lost)
         self._next_id = 0
         self._closing = False
         self.on_connection_count: Callable[[int], None] = lambda count: None
@@ -205,9 +206,15 @@ class KafkaServer:
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (port 0 picks a free one) and return the bound port."""
-        # TLS is started per connection in `_accept` (not by start_server), so that a failed handshake (a plaintext
-        # client, an untrusted or expired certificate) is logged with the peer's address, as Kafka logs it.
-        self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True, limit=1 << 20)
+        context = self._channel.ssl_context()
+        if context is None:
+            self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True, limit=1 << 20)
+        else:
+            # The TLS handshake runs per connection (`_handshake`), not inside start_server(ssl=...), so that a
+            # failed one (a plaintext client, an untrusted or expired certificate) is logged with the peer's
+            # address, as Kafka logs it; asyncio would drop it silently.
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(lambda: _PendingTls(self, context), host, port, reuse_address=True)
         sockets = self._server.sockets
         return int(sockets[0].getsockname()[1])
 
@@ -228,22 +235,17 @@ class KafkaServer:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, authenticator: Authenticator | None = None
+    ) -> None:
         if self._closing:
             writer.close()
             return
         peer = writer.get_extra_info("peername") or ("?", 0)
         self._next_id += 1
         host = str(peer[0])
-        context = self._channel.ssl_context()
-        if context is None:
+        if authenticator is None:
             authenticator = self._channel.authenticator(host, self._listener)
-        else:
-            authenticated = await self._tls_handshake(writer, context, host)
-            if authenticated is None:
-                writer.close()
-                return
-            authenticator = authenticated
         info = ConnectionInfo(
             self._next_id, host, int(peer[1]), self._listener, authenticator, zero_copy=self._channel.zero_copy
         )
@@ -266,24 +268,50 @@ class KafkaServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _tls_handshake(
-        self, writer: asyncio.StreamWriter, context: ssl.SSLContext, host: str
-    ) -> Authenticator | None:
-        """The server side of the TLS handshake, then the connection's authenticator; None (logged) if it failed."""
+    async def _handshake(self, transport: asyncio.Transport, context: ssl.SSLContext, early: list[bytes]) -> None:
+        """The server side of a TLS handshake on a new connection (reading paused until it starts, so no byte of
+        the ClientHello is lost), then the connection is served like a plaintext one over the TLS transport. A
+        failed handshake, or a certificate subject no mapping rule applies to, is logged and closes it."""
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        host = str(peer[0])
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 20)
+        protocol = asyncio.StreamReaderProtocol(reader)
         try:
-            async with asyncio.timeout(self._limits.tls_handshake_timeout_s):
-                await writer.start_tls(context)
-            ssl_object = writer.get_extra_info("ssl_object")
+            starting = loop.create_task(
+                loop.start_tls(
+                    transport,
+                    protocol,
+                    context,
+                    server_side=True,
+                    ssl_handshake_timeout=self._limits.tls_handshake_timeout_s,
+                )
+            )
+            await asyncio.sleep(0)  # start_tls has installed its TLS protocol and scheduled its connection_made
+            if early:  # bytes that arrived before reading was paused go to the TLS protocol after that
+                tls_protocol = transport.get_protocol()
+                data = b"".join(early)
+                loop.call_soon(_feed, tls_protocol, data)
+            tls = await starting
+            if tls is None:
+                raise ConnectionError("closed during the handshake")
+            ssl_object = tls.get_extra_info("ssl_object")
             certificate = ssl_object.getpeercert() if ssl_object is not None else None
             subject = rfc2253(certificate["subject"]) if certificate and "subject" in certificate else None
-            return self._channel.authenticator(host, self._listener, subject)
+            authenticator = self._channel.authenticator(host, self._listener, subject)
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
             log.info(
                 "Failed authentication with /%s on listener %s (SSL handshake failed: %s)", host, self._listener, exc
             )
+            transport.close()
+            return
         except NoMatchingRule as exc:
             log.info("Failed authentication with /%s on listener %s (%s)", host, self._listener, exc)
-        return None
+            transport.close()
+            return
+        protocol.connection_made(tls)
+        writer = asyncio.StreamWriter(tls, protocol, reader, loop)
+        await self._accept(reader, writer, authenticator)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo) -> None:
         frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
@@ -378,6 +406,44 @@ class KafkaServer:
         if sent < region.size:
             timeout_ms = int(self._limits.idle_timeout_s * 1000)
             await asyncio.to_thread(_sendfile_rest, fd, region, sent, timeout_ms)
+
+
+def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+    """Hand received bytes to a protocol, buffered (uvloop's TLS protocol) or not (asyncio's)."""
+    if isinstance(protocol, asyncio.BufferedProtocol) or hasattr(protocol, "get_buffer"):
+        buffered = cast(asyncio.BufferedProtocol, protocol)
+        done = 0
+        while done < len(data):
+            buffer = memoryview(buffered.get_buffer(len(data) - done))
+            count = min(len(buffer), len(data) - done)
+            buffer[:count] = data[done : done + count]
+            buffered.buffer_updated(count)
+            done += count
+    else:
+        cast(asyncio.Protocol, protocol).data_received(data)
+
+
+class _PendingTls(asyncio.Protocol):
+    """A TLS listener's connection before its handshake: reading paused, the handshake started."""
+
+    def __init__(self, server: KafkaServer, context: ssl.SSLContext) -> None:
+        self._server = server
+        self._context = context
+        self.early: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._server._closing:
+            transport.close()
+            return
+        stream = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        stream.pause_reading()
+        task = asyncio.get_running_loop().create_task(self._server._handshake(stream, self._context, self.early))
+        self._server._handshakes.add(task)
+        task.add_done_callback(self._server._handshakes.discard)
+
+    def data_received(self, data: bytes) -> None:
+        # uvloop may deliver the ClientHello before pause_reading takes effect: keep it for the TLS protocol.
+        self.early.append(data)
 
 
 async def write_region(writer: asyncio.StreamWriter, region: FileRegion, chunk_bytes: int = REGION_CHUNK_BYTES) -> None:

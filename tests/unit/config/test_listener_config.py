@@ -90,7 +90,7 @@ def test_secured_listeners_without_their_settings_are_refused_at_start_up() -> N
     config = build([{"listeners": "PLAINTEXT://h:1,SSL://h:2,SASL_PLAINTEXT://h:3,SASL_SSL://h:4"}])
     plaintext, ssl_listener, *sasl = config.listeners
     assert isinstance(channel_builder(plaintext, config), PlaintextChannelBuilder)
-    with pytest.raises(ConfigError, match="Listener SSL uses TLS but has no key: set ssl.keystore.location"):
+    with pytest.raises(ConfigError, match=r"Listener SSL uses TLS but has no key: set ssl\.keystore\.location"):
         channel_builder(ssl_listener, config)
     for listener in sasl:  # Kafka's default mechanism, GSSAPI, is not implemented
         with pytest.raises(ConfigError, match=f"Listener {listener.name}: SASL mechanism.*GSSAPI.*not supported"):

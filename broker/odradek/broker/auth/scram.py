@@ -164,6 +164,19 @@ def _b64decode(text: str) -> bytes:
 
 CredentialLookup = Callable[[str], ScramCredential | None]
 
+_NONCE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def server_nonce() -> str:
+    """The server's part of the nonce: 130 random bits in base 36, as Kafka's ScramFormatter.secureRandomString
+    (letters and digits only: librdkafka 2.0 mishandles some other printable characters)."""
+    value = secrets.randbits(130)
+    digits = []
+    while value:
+        value, digit = divmod(value, 36)
+        digits.append(_NONCE_ALPHABET[digit])
+    return "".join(reversed(digits)) or "0"
+
 
 class ScramSaslServer:
     """One SCRAM exchange. `credentials(user)` returns the stored credential of this mechanism or None;
@@ -174,7 +187,7 @@ class ScramSaslServer:
         mechanism: ScramMechanism,
         credentials: CredentialLookup,
         fake_secret: bytes,
-        nonce: Callable[[], str] = lambda: secrets.token_urlsafe(24),
+        nonce: Callable[[], str] = lambda: server_nonce(),
     ) -> None:
         self._mechanism = mechanism
         self._credentials = credentials
