@@ -33,9 +33,9 @@ SCRAM_USERS = (
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Odradek")]
-    )
+    """O=Odradek then CN=<cn> in the certificate, which RFC 2253 (most specific first) writes CN=<cn>,O=Odradek."""
+    organization = x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Odradek")
+    return x509.Name([organization, x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
 @dataclass
