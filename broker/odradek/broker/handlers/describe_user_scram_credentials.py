@@ -1,6 +1,7 @@
 """DescribeUserScramCredentials (key 50), v0: which SCRAM mechanisms (and iteration counts) users have.
 
-Needs DESCRIBE on the cluster (else the whole response is CLUSTER_AUTHORIZATION_FAILED). `users` null or empty:
+Needs DESCRIBE on the cluster (else CLUSTER_AUTHORIZATION_FAILED: for each user named, or at the top level when
+none is). `users` null or empty:
 every user with a credential. A named user without any credential: RESOURCE_NOT_FOUND; a user named twice:
 DUPLICATE_RESOURCE (Kafka's messages). Never a salt or a key.
 """
@@ -30,8 +31,16 @@ async def handle(
     request: DescribeUserScramCredentialsRequest, ctx: RequestContext
 ) -> DescribeUserScramCredentialsResponse:
     if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER):
+        denied = ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."
+        if not request.users:
+            return DescribeUserScramCredentialsResponse(error_code=denied[0], error_message=denied[1])
+        # Kafka's getErrorResponse also sets the top-level error when users are named; librdkafka 2.16 aborts
+        # the process on that response, so the error is given per user only (each named user is refused).
         return DescribeUserScramCredentialsResponse(
-            error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, error_message="Cluster authorization failed."
+            results=[
+                DescribeUserScramCredentialsResult(user=user.name, error_code=denied[0], error_message=denied[1])
+                for user in request.users
+            ]
         )
     await ctx.services.sync_metadata()
     stored = ctx.services.metadata.image.scram_credentials
