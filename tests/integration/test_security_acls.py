@@ -160,7 +160,8 @@ def test_one_user_may_read_one_topic_in_one_group_and_nothing_else(
     with pytest.raises(KafkaException) as refused:
         next(iter(acl_futures.values())).result(timeout=CLIENT_TIMEOUT_S)
     assert refused.value.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
-    audit = f"Principal = User:alice is Denied Operation = DESCRIBE from host = 127.0.0.1 on resource = TOPIC:LITERAL:{payroll}"
+    audit = "Principal = User:alice is Denied Operation = DESCRIBE from host = 127.0.0.1 on resource = "
+    audit += f"TOPIC:LITERAL:{payroll}"
     assert audit in acl_broker.output()  # the authorizer's audit line for the denied Metadata
 
 
