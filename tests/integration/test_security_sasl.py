@@ -138,7 +138,12 @@ def test_an_oversized_frame_before_authentication_closes_the_connection(sasl_bro
 
 def test_plain_with_a_foreign_authorization_id_is_refused(sasl_broker: SecureBroker) -> None:
     with raw_connect(sasl_broker.port) as sock:
-        response = _authenticate_plain(sock, "alice", "alice-secret", authzid="admin")
+        assert raw_call(sock, 17, 1, SaslHandshakeRequest(mechanism="PLAIN")).error_code == 0
+        started = time.monotonic()
+        token = SaslAuthenticateRequest(auth_bytes=b"admin\0alice\0alice-secret")
+        response = raw_call(sock, 36, 2, token, correlation_id=2)
+        elapsed = time.monotonic() - started
+        assert elapsed >= 0.095, elapsed  # connection.failed.authentication.delay.ms=100 first
         assert response.error_code == 58  # SASL_AUTHENTICATION_FAILED
         assert "authorization id that is different from username" in response.error_message
         assert is_closed(sock)
@@ -239,3 +244,14 @@ def test_kcat_scram_is_refused_for_its_malformed_final_nonce(sasl_broker: Secure
     listed = _kcat(sasl_broker, "SCRAM-SHA-256", "-L", "-m", "5")
     assert listed.returncode != 0 and "Invalid client nonce in the final client message" in listed.stderr
     assert sasl_broker.alive() and api_versions_roundtrip(sasl_broker.port)
+
+
+def test_sasl_apis_on_an_authenticated_connection_and_acl_apis_without_an_authorizer(sasl_broker: SecureBroker) -> None:
+    from odradek.broker.protocol.messages.describe_acls_request import DescribeAclsRequest
+
+    with raw_connect(sasl_broker.internal_port) as sock:  # PLAINTEXT: authenticated from the start
+        assert raw_call(sock, 17, 1, SaslHandshakeRequest(mechanism="PLAIN")).error_code == 34  # ILLEGAL_SASL_STATE
+        response = raw_call(sock, 36, 2, SaslAuthenticateRequest(auth_bytes=b"x"), correlation_id=2)
+        assert response.error_code == 34
+        acls = raw_call(sock, 29, 1, DescribeAclsRequest(resource_type_filter=1, pattern_type_filter=1), 3)
+        assert acls.error_code == 54 and acls.error_message == "No Authorizer is configured on the broker"

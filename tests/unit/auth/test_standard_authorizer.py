@@ -56,6 +56,7 @@ ACLS = [
     acl("Group:ops", ALLOW, Op.READ, R.TOPIC, "orders"),
     acl("User:gina", ALLOW, Op.READ, R.GROUP, "team-", PRE),
     acl("User:gina", ALLOW, Op.DESCRIBE, R.TRANSACTIONAL_ID, "tx-1"),
+    acl("Group:*", ALLOW, Op.WRITE, R.TOPIC, "orders"),
 ]
 
 Y, N = True, False
@@ -89,6 +90,8 @@ MATRIX = [
     ("User:frank", "10.0.0.7", Op.WRITE, R.TOPIC, "payroll", N),
     ("Group:ops", "1.1.1.1", Op.READ, R.TOPIC, "orders", Y),  # another principal type
     ("Group:ops", "1.1.1.1", Op.READ, R.TOPIC, "payroll", N),  # User:* does not cover Group:ops... nor frank's
+    ("Group:ops", "1.1.1.1", Op.WRITE, R.TOPIC, "orders", Y),  # Group:* is the wildcard of its own type
+    ("User:zed", "1.1.1.1", Op.WRITE, R.TOPIC, "orders", N),  # ... not of User
     ("User:gina", "1.1.1.1", Op.READ, R.GROUP, "team-a", Y),
     ("User:gina", "1.1.1.1", Op.DESCRIBE, R.GROUP, "team-a", Y),
     ("User:gina", "1.1.1.1", Op.READ, R.GROUP, "other", N),  # no ACL on the group at all: default deny
@@ -169,8 +172,8 @@ def flt(
     [
         (flt(), set(range(len(ACLS)))),
         (flt(R.CLUSTER), {7}),
-        (flt(R.TOPIC, "orders", P.ANY), {0, 2, 3, 10}),  # ANY: exact names of either pattern type
-        (flt(R.TOPIC, "orders", P.LITERAL), {0, 2, 3, 10}),
+        (flt(R.TOPIC, "orders", P.ANY), {0, 2, 3, 10, 13}),  # ANY: exact names of either pattern type
+        (flt(R.TOPIC, "orders", P.LITERAL), {0, 2, 3, 10, 13}),
         (flt(R.TOPIC, "secret-", P.PREFIXED), {4}),
         (flt(R.TOPIC, "secret-x", P.MATCH), {4, 5, 8, 9}),  # MATCH: literal name, literal *, prefixes
         (flt(R.TOPIC, "logs-1", P.MATCH), {1, 8, 9}),
