@@ -10,9 +10,12 @@ producer connection land in the order sent and responses go back in request orde
 ahead (up to `queued.max.requests` frames), so pipelined requests cost no extra round trip.
 
 Channels (Kafka's ChannelBuilder): each listener has a security protocol (`listener.security.protocol.map`), and
-its `ChannelBuilder` decides how a connection is set up: the transport (plaintext today; TLS with the security
-issue) and the connection's `Authenticator` (PLAINTEXT: authenticated at once as `User:ANONYMOUS`). A listener
-whose protocol has no builder yet stops the broker at start-up with a ConfigError.
+its `ChannelBuilder` decides how a connection is set up: the transport (plaintext, or TLS for SSL and SASL_SSL) and
+the connection's `Authenticator` (PLAINTEXT: `User:ANONYMOUS` at once; SSL: the certificate's principal after the
+handshake; SASL: authenticated by the SASL exchange). A listener whose settings cannot be used stops the broker at
+start-up with a ConfigError. TLS handshakes run per connection, so a failed one is logged with the peer's address;
+before authentication frames are capped at `sasl.server.max.receive.size`, and a connection whose authentication
+failed is closed once its error response is written.
 
 Zero copy: a response chunk may be a `FileRegion`. On a plaintext transport it goes out with `os.sendfile`
 straight from the page cache to the socket; on any other transport (TLS) sendfile would bypass the encryption, so
