@@ -139,3 +139,75 @@ def test_sasl_ssl_produce_and_consume(
     values = [f"{mechanism}-{i}".encode() * 50 for i in range(50)]
     ck_produce(sasl_ssl_broker.bootstrap, topic, values, extra=extra)
     assert [m.value() for m in ck_consume(sasl_ssl_broker.bootstrap, topic, 50, extra=extra)] == values
+
+
+def test_aiokafka_over_sasl_ssl_with_scram_sha_512(sasl_ssl_broker: SecureBroker, pki: Pki) -> None:
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.helpers import create_ssl_context
+
+    topic = unique_topic("aio-sasl-ssl")
+    ck_create_topic(sasl_ssl_broker.internal, topic)
+    common: dict[str, Any] = {
+        "bootstrap_servers": sasl_ssl_broker.bootstrap,
+        "security_protocol": "SASL_SSL",
+        "ssl_context": create_ssl_context(cafile=str(pki.ca_path)),
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "alice",
+        "sasl_plain_password": "alice-secret",
+    }
+
+    async def main() -> list[bytes]:
+        producer = AIOKafkaProducer(**common)
+        await asyncio.wait_for(producer.start(), 20)
+        try:
+            for i in range(5):
+                await asyncio.wait_for(producer.send_and_wait(topic, f"aio-{i}".encode(), partition=0), 20)
+        finally:
+            await asyncio.wait_for(producer.stop(), 20)
+        consumer = AIOKafkaConsumer(**common, enable_auto_commit=False, group_id=None)
+        await asyncio.wait_for(consumer.start(), 20)
+        try:
+            tp = TopicPartition(topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            got: list[bytes] = []
+            for _ in range(50):
+                batches = await consumer.getmany(tp, timeout_ms=200)
+                got += [record.value for record in batches.get(tp, [])]
+                if len(got) >= 5:
+                    break
+            return got
+        finally:
+            await asyncio.wait_for(consumer.stop(), 20)
+
+    assert asyncio.run(main()) == [f"aio-{i}".encode() for i in range(5)]
+
+
+def test_kafka_python_over_mtls(mtls_broker: SecureBroker, pki: Pki) -> None:
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    topic = unique_topic("kp-mtls")
+    ck_create_topic(mtls_broker.internal, topic)
+    cert, key = pki.client("Alice")
+    common: dict[str, Any] = {
+        "bootstrap_servers": mtls_broker.bootstrap,
+        "security_protocol": "SSL",
+        "ssl_cafile": str(pki.ca_path),
+        "ssl_certfile": str(cert),
+        "ssl_keyfile": str(key),
+        "request_timeout_ms": 15000,
+    }
+    producer = KafkaProducer(**common, enable_idempotence=False)
+    try:
+        producer.send(topic, value=b"over-mtls", partition=0).get(timeout=CLIENT_TIMEOUT_S)
+    finally:
+        producer.close(timeout=5)
+    consumer = KafkaConsumer(**common, consumer_timeout_ms=10000, enable_auto_commit=False)
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        consumer.seek_to_beginning()
+        assert [record.value for _, record in zip(range(1), consumer, strict=False)] == [b"over-mtls"]
+    finally:
+        consumer.close()
