@@ -133,3 +133,16 @@ def test_sasl_mechanisms_per_listener_and_jaas_per_mechanism() -> None:
     )
     with pytest.raises(ConfigError, match="enables PLAIN but no JAAS"):
         listener_sasl(bad, "A")
+
+
+def test_password_keys_are_never_described() -> None:
+    from odradek.broker.config.topic import describe_broker
+
+    config = build(
+        [{"ssl.key.password": "hush", "sasl.scram.bootstrap.credentials": "SCRAM-SHA-256=[name=a,password=b]"}]
+    )
+    entries = {entry.name: entry for entry in describe_broker(config)}
+    for name in ("ssl.key.password", "sasl.scram.bootstrap.credentials", "sasl.jaas.config"):
+        entry = entries[name]
+        assert entry.sensitive and entry.value is None and all(s.value is None for s in entry.synonyms)
+    assert entries["ssl.client.auth"].value == "none" and not entries["ssl.client.auth"].sensitive
