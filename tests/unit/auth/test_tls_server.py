@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from odradek.broker.auth.principal import DefaultKafkaPrincipalBuilder, KafkaPrincipal
 from odradek.broker.auth.ssl_factory import server_context
 from odradek.broker.auth.ssl_principal import SslPrincipalMapper
 from odradek.broker.server import KafkaServer, ServerLimits, SslChannelBuilder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration"))
-from security_support import Pki  # noqa: E402
+from security_support import Pki
 
 
 def run_on(loop_name: str, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
