@@ -255,3 +255,54 @@ def test_sasl_apis_on_an_authenticated_connection_and_acl_apis_without_an_author
         assert response.error_code == 34
         acls = raw_call(sock, 29, 1, DescribeAclsRequest(resource_type_filter=1, pattern_type_filter=1), 3)
         assert acls.error_code == 54 and acls.error_message == "No Authorizer is configured on the broker"
+
+
+def test_scram_credential_apis_answer_kafkas_error_codes(sasl_broker: SecureBroker) -> None:
+    from odradek.broker.protocol.messages.alter_user_scram_credentials_request import (
+        AlterUserScramCredentialsRequest,
+        ScramCredentialDeletion,
+        ScramCredentialUpsertion,
+    )
+    from odradek.broker.protocol.messages.describe_user_scram_credentials_request import (
+        DescribeUserScramCredentialsRequest,
+        UserName,
+    )
+
+    def upsert(name: str, mechanism: int = 1, iterations: int = 4096) -> ScramCredentialUpsertion:
+        return ScramCredentialUpsertion(
+            name=name, mechanism=mechanism, iterations=iterations, salt=b"s" * 16, salted_password=b"p" * 32
+        )
+
+    request = AlterUserScramCredentialsRequest(
+        deletions=[
+            ScramCredentialDeletion(name="nobody", mechanism=2),
+            ScramCredentialDeletion(name="twice", mechanism=1),
+        ],
+        upsertions=[
+            upsert("twice"),
+            upsert(""),
+            upsert("weak", iterations=100),
+            upsert("strong", iterations=20000),
+            upsert("odd", mechanism=9),
+            upsert("fresh", mechanism=2, iterations=8192),
+        ],
+    )
+    with raw_connect(sasl_broker.internal_port) as sock:
+        results = {r.user: (r.error_code, r.error_message) for r in raw_call(sock, 51, 0, request).results}
+        assert results == {
+            "nobody": (91, "Attempt to delete a user credential that does not exist"),  # RESOURCE_NOT_FOUND
+            "twice": (92, "A user credential cannot be altered twice in the same request"),  # DUPLICATE_RESOURCE
+            "": (93, "Username must not be empty"),  # UNACCEPTABLE_CREDENTIAL
+            "weak": (93, "Too few iterations"),
+            "strong": (93, "Too many iterations"),
+            "odd": (33, "Unknown SCRAM mechanism"),  # UNSUPPORTED_SASL_MECHANISM
+            "fresh": (0, None),
+        }
+        names = [UserName(name=n) for n in ("fresh", "alice", "alice", "ghost")]
+        described = raw_call(sock, 50, 0, DescribeUserScramCredentialsRequest(users=names), correlation_id=2)
+        by_user = {r.user: r for r in described.results}
+        assert [(c.mechanism, c.iterations) for c in by_user["fresh"].credential_infos] == [(2, 8192)]
+        assert by_user["alice"].error_code == 92 and by_user["ghost"].error_code == 91
+        everyone = raw_call(sock, 50, 0, DescribeUserScramCredentialsRequest(users=None), correlation_id=3)
+        assert {r.user for r in everyone.results} >= {"alice", "admin", "fresh"}
+        assert all(r.credential_infos for r in everyone.results)

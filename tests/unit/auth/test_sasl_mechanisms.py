@@ -116,11 +116,16 @@ def test_unknown_users_get_a_stable_salt_indistinguishable_from_a_real_one() -> 
         (b"n,,n=us=er,r=abc", "user name encoding"),
         (b"n,,n=user,r=", "format"),
         (b"\xff\xfe", "not UTF-8"),
+        (b"n,,n=user,r=abc,tokenauth=true", "delegation tokens are not supported"),  # KIP-48, not served
     ],
 )
 def test_malformed_or_foreign_client_first_messages(first: bytes, message: str) -> None:
     with pytest.raises(SaslAuthenticationError, match=message):
         rfc_server().evaluate(first)
+
+
+def test_extensions_other_than_tokenauth_are_ignored() -> None:
+    assert rfc_server().evaluate(RFC_CLIENT_FIRST + b",foo=bar") == RFC_SERVER_FIRST
 
 
 def test_authzid_equal_to_the_user_and_escaped_names() -> None:

@@ -128,6 +128,8 @@ class ClientFirstMessage:
         attributes = _attributes(bare)
         if list(attributes)[:2] != ["n", "r"] or not attributes["r"]:
             raise SaslAuthenticationError("Invalid SCRAM client first message format")
+        if attributes.get("tokenauth", "").lower() == "true":
+            raise SaslAuthenticationError("Authentication failed: delegation tokens are not supported")
         return cls(
             f"{flag},{authzid_field},",
             _sasl_name(authzid_field[2:]),
@@ -138,11 +140,12 @@ class ClientFirstMessage:
 
 
 def _attributes(text: str) -> dict[str, str]:
-    """`k=v` pairs separated by commas, in order; a key must be one letter and appear once."""
+    """`k=v` pairs separated by commas, in order; a key is letters (RFC 5802's are one letter, Kafka's KIP-84
+    extensions such as `tokenauth` longer) and appears once."""
     result: dict[str, str] = {}
     for item in text.split(","):
         key, eq, value = item.partition("=")
-        if not eq or len(key) != 1 or not key.isalpha() or key in result:
+        if not eq or not key.isascii() or not key.isalpha() or key in result:
             raise SaslAuthenticationError("Invalid SCRAM message format")
         result[key] = value
     return result
