@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from odradek.broker.auth.authorizer import AllowEverythingAuthorizer
 from odradek.broker.auth.mechanisms import listener_sasl
-from odradek.broker.auth.scram import BootstrapCredential, ScramCredential, parse_bootstrap_credentials
-from odradek.broker.auth.standard_authorizer import STANDARD_AUTHORIZER_NAMES, StandardAuthorizer, parse_super_users
+from odradek.broker.auth.scram import parse_bootstrap_credentials
+from odradek.broker.auth.standard_authorizer import configured_authorizer
 from odradek.broker.config.broker import BrokerConfig, SecurityProtocol
 from odradek.broker.config.definitions import ConfigError
 from odradek.broker.config.dynamic import dynamic_refusal
@@ -38,12 +38,12 @@ from odradek.broker.handlers import all_handlers
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.handlers.dispatch import Dispatcher
 from odradek.broker.handlers.registry import Registry
-from odradek.broker.handlers.security import acl_binding, scram_record
+from odradek.broker.handlers.security import acl_listener, bootstrap_scram_users
 from odradek.broker.log.manager import LogManager
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controller import Controller, ControllerError
 from odradek.broker.metadata.election import ControllerElection
-from odradek.broker.metadata.image import BrokerImage, Endpoint, MetadataDelta, MetadataImage
+from odradek.broker.metadata.image import BrokerImage, Endpoint
 from odradek.broker.metadata.opener import open_store, store_url
 from odradek.broker.metadata.registration import BrokerRegistration
 from odradek.broker.metadata.store import MetadataStore
@@ -117,7 +117,7 @@ async def start(config: BrokerConfig) -> RunningBroker:
         if listener.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
     }
     bootstrap_users = parse_bootstrap_credentials(config.get_str("sasl.scram.bootstrap.credentials"))
-    authorizer = build_authorizer(config)
+    authorizer = configured_authorizer(config)
     metrics = BrokerMetrics()
     dirs = config.log_dirs
     logs = await asyncio.to_thread(LogManager.open, dirs, log_config({}, config))
@@ -133,7 +133,7 @@ async def start(config: BrokerConfig) -> RunningBroker:
         fence=election,
     )
     await controller.ensure_cluster_id(config.get_str("cluster.id"))
-    await _bootstrap_scram_users(controller, bootstrap_users)
+    await bootstrap_scram_users(controller, bootstrap_users)
     manager = ReplicaManager(node_id, config, logs, metrics, now_ms)
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache)
@@ -194,45 +194,6 @@ async def start(config: BrokerConfig) -> RunningBroker:
         controller.controller_id,
     )
     return broker
-
-
-def build_authorizer(config: BrokerConfig) -> StandardAuthorizer | None:
-    """`authorizer.class.name`: empty for none (everything allowed), else Kafka's StandardAuthorizer semantics."""
-    name = config.get_str("authorizer.class.name") or ""
-    if name not in STANDARD_AUTHORIZER_NAMES:
-        return None
-    return StandardAuthorizer(
-        parse_super_users(config.get_str("super.users")), config.get_bool("allow.everyone.if.no.acl.found")
-    )
-
-
-def acl_listener(authorizer: StandardAuthorizer) -> Callable[[MetadataImage, MetadataDelta], None]:
-    """Keeps the authorizer's ACL index equal to the metadata image's ACLs (every broker, from the watch)."""
-
-    def publish(image: MetadataImage, delta: MetadataDelta) -> None:
-        if delta.changed_acls:
-            authorizer.apply(
-                {
-                    acl_id: acl_binding(image.acls[acl_id]) if acl_id in image.acls else None
-                    for acl_id in delta.changed_acls
-                }
-            )
-
-    return publish
-
-
-async def _bootstrap_scram_users(controller: Controller, users: list[BootstrapCredential]) -> None:
-    """`sasl.scram.bootstrap.credentials`: create the users that have no credential yet (a first start)."""
-    for user in users:
-        credential = ScramCredential.from_password(user.mechanism, user.password, user.iterations)
-        if await controller.put_scram_credential(
-            user.mechanism.name, user.user, scram_record(credential), only_if_absent=True
-        ):
-            log.info(
-                "created SCRAM credential of %s for %s (sasl.scram.bootstrap.credentials)",
-                user.user,
-                user.mechanism.name,
-            )
 
 
 def group_coordinator(config: BrokerConfig, manager: ReplicaManager, cache: MetadataCache) -> GroupCoordinator:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from metadata_testing import FakeClock, run
-from odradek.broker.app import acl_listener
 from odradek.broker.auth.authorizer import AclOperation, Action, AuthorizationResult, ResourcePattern, ResourceType
 from odradek.broker.auth.principal import KafkaPrincipal
 from odradek.broker.auth.standard_authorizer import StandardAuthorizer
+from odradek.broker.handlers.security import acl_listener
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controller import Controller
 from odradek.broker.metadata.embedded import EmbeddedMetadataStore

@@ -35,6 +35,7 @@ from odradek.broker.auth.authorizer import (
     PatternType,
     ResourceType,
 )
+from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.protocol import apis
 
 audit = logging.getLogger("kafka.authorizer.logger")
@@ -172,3 +173,13 @@ class StandardAuthorizer:
             action.reference_count,
             rule,
         )
+
+
+def configured_authorizer(config: BrokerConfig) -> StandardAuthorizer | None:
+    """`authorizer.class.name`: empty for none (everything allowed), else Kafka's StandardAuthorizer semantics with
+    `super.users` and `allow.everyone.if.no.acl.found`."""
+    if (config.get_str("authorizer.class.name") or "") not in STANDARD_AUTHORIZER_NAMES:
+        return None
+    return StandardAuthorizer(
+        parse_super_users(config.get_str("super.users")), config.get_bool("allow.everyone.if.no.acl.found")
+    )
