@@ -141,7 +141,8 @@ def channel_builder(listener: Listener, config: BrokerConfig | None = None) -> C
         return config.listener_get(listener.name, key)
 
     if protocol is SecurityProtocol.SSL:
-        mapper = SslPrincipalMapper(config.get_str("ssl.principal.mapping.rules"))
+        rules = get("ssl.principal.mapping.rules")
+        mapper = SslPrincipalMapper(rules if isinstance(rules, str) else None)
         return SslChannelBuilder(server_context(listener.name, get), DefaultKafkaPrincipalBuilder(mapper))
     listener_sasl(config, listener.name)  # refuse unusable mechanisms now, not at the first client
     if protocol is SecurityProtocol.SASL_SSL:
