@@ -227,6 +227,8 @@ class KafkaServer:
         self._closing = True
         if self._server is not None:
             self._server.close()
+        for handshake in list(self._handshakes):  # connections still in their TLS handshake
+            handshake.cancel()
         for connection_id, task in list(self._connections.items()):
             if connection_id not in self._busy:
                 task.cancel()
@@ -281,16 +283,16 @@ class KafkaServer:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=1 << 20)
         protocol = asyncio.StreamReaderProtocol(reader)
-        try:
-            starting = loop.create_task(
-                loop.start_tls(
-                    transport,
-                    protocol,
-                    context,
-                    server_side=True,
-                    ssl_handshake_timeout=self._limits.tls_handshake_timeout_s,
-                )
+        starting = loop.create_task(
+            loop.start_tls(
+                transport,
+                protocol,
+                context,
+                server_side=True,
+                ssl_handshake_timeout=self._limits.tls_handshake_timeout_s,
             )
+        )
+        try:
             await asyncio.sleep(0)  # start_tls has installed its TLS protocol and scheduled its connection_made
             if early:  # bytes that arrived before reading was paused go to the TLS protocol after that
                 tls_protocol = transport.get_protocol()
@@ -313,6 +315,13 @@ class KafkaServer:
             log.info("Failed authentication with /%s on listener %s (%s)", host, self._listener, exc)
             transport.close()
             return
+        except asyncio.CancelledError:  # the server is stopping
+            starting.cancel()
+            transport.close()
+            raise
+        current = asyncio.current_task()
+        if current is not None:
+            self._handshakes.discard(current)  # a connection now: stop() drains it like any other
         protocol.connection_made(tls)
         writer = asyncio.StreamWriter(tls, protocol, reader, loop)
         await self._accept(reader, writer, authenticator)

@@ -121,3 +121,19 @@ def test_refused_handshakes_are_logged_and_the_server_keeps_serving(
     run_on(loop_name, main)
     assert seen == [KafkaPrincipal("User", "alice")]
     assert caplog.text.count("SSL handshake failed") >= 5
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_stop_does_not_wait_for_a_silent_handshake(pki: Pki, loop_name: str) -> None:
+    async def main() -> None:
+        server = tls_server(pki, [])
+        port = await server.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)  # connects, never says hello
+        await asyncio.sleep(0.1)
+        started = asyncio.get_running_loop().time()
+        await server.stop(1.0)
+        assert asyncio.get_running_loop().time() - started < 2.0  # not the 5 s handshake timeout
+        assert await asyncio.wait_for(reader.read(), 1.5) == b""  # closed by stop, not by the timeout
+        writer.close()
+
+    run_on(loop_name, main)
