@@ -23,7 +23,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from odradek.broker.config.broker import BrokerConfig
+from odradek.broker.auth.authorizer import AllowEverythingAuthorizer
+from odradek.broker.auth.mechanisms import listener_sasl
+from odradek.broker.auth.scram import parse_bootstrap_credentials
+from odradek.broker.auth.standard_authorizer import configured_authorizer
+from odradek.broker.config.broker import BrokerConfig, SecurityProtocol
 from odradek.broker.config.definitions import ConfigError
 from odradek.broker.config.dynamic import dynamic_refusal
 from odradek.broker.config.topic import log_config, parse_topic_configs
@@ -33,6 +37,7 @@ from odradek.broker.handlers import all_handlers
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.handlers.dispatch import Dispatcher
 from odradek.broker.handlers.registry import Registry
+from odradek.broker.handlers.security import acl_listener, bootstrap_scram_users
 from odradek.broker.log.manager import LogManager
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controller import Controller, ControllerError
@@ -103,7 +108,14 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     """Build and start a broker; `time` (the clock and scheduler of every service) defaults to the system's."""
     time = SystemTime() if time is None else time
     node_id = config.node_id
-    channels = {listener.name: channel_builder(listener) for listener in config.listeners}  # refused before any I/O
+    channels = {listener.name: channel_builder(listener, config) for listener in config.listeners}  # before any I/O
+    sasl = {
+        listener.name: listener_sasl(config, listener.name)
+        for listener in config.listeners
+        if listener.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
+    }
+    bootstrap_users = parse_bootstrap_credentials(config.get_str("sasl.scram.bootstrap.credentials"))
+    authorizer = configured_authorizer(config)
     metrics = BrokerMetrics()
     dirs = config.log_dirs
     logs = await asyncio.to_thread(LogManager.open, dirs, log_config({}, config))
@@ -119,6 +131,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         fence=election,
     )
     await controller.ensure_cluster_id(config.get_str("cluster.id"))
+    await bootstrap_scram_users(controller, bootstrap_users)
     manager = ReplicaManager(node_id, config, logs, metrics, time)
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)
@@ -134,7 +147,11 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         time.wall_ms,
         lambda: store.revision,
         coordinator,
+        authorizer=authorizer or AllowEverythingAuthorizer(),
+        sasl=sasl,
     )
+    if authorizer is not None:
+        cache.add_listener(acl_listener(authorizer))
     publisher = BrokerMetadataPublisher(node_id, config, manager)
     publisher.add_config_listener(services.update_config)
     publisher.register_coordinator(OFFSETS_TOPIC, coordinator)
@@ -145,6 +162,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         max_request_bytes=config.get_int("socket.request.max.bytes"),
         idle_timeout_s=config.get_int("connections.max.idle.ms") / 1000.0,
         read_ahead=config.get_int("queued.max.requests"),
+        max_unauthenticated_bytes=config.get_int("sasl.server.max.receive.size"),
     )
     servers, ports = [], []
     for listener in config.listeners:

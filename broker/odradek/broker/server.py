@@ -10,9 +10,12 @@ producer connection land in the order sent and responses go back in request orde
 ahead (up to `queued.max.requests` frames), so pipelined requests cost no extra round trip.
 
 Channels (Kafka's ChannelBuilder): each listener has a security protocol (`listener.security.protocol.map`), and
-its `ChannelBuilder` decides how a connection is set up: the transport (plaintext today; TLS with the security
-issue) and the connection's `Authenticator` (PLAINTEXT: authenticated at once as `User:ANONYMOUS`). A listener
-whose protocol has no builder yet stops the broker at start-up with a ConfigError.
+its `ChannelBuilder` decides how a connection is set up: the transport (plaintext, or TLS for SSL and SASL_SSL) and
+the connection's `Authenticator` (PLAINTEXT: `User:ANONYMOUS` at once; SSL: the certificate's principal after the
+handshake; SASL: authenticated by the SASL exchange). A listener whose settings cannot be used stops the broker at
+start-up with a ConfigError. TLS handshakes run per connection, so a failed one is logged with the peer's address;
+before authentication frames are capped at `sasl.server.max.receive.size`, and a connection whose authentication
+failed is closed once its error response is written.
 
 Zero copy: a response chunk may be a `FileRegion`. On a plaintext transport it goes out with `os.sendfile`
 straight from the page cache to the socket; on any other transport (TLS) sendfile would bypass the encryption, so
@@ -31,11 +34,20 @@ import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
-from odradek.broker.auth.authenticator import Authenticator, plaintext_authenticator
-from odradek.broker.config.broker import Listener, SecurityProtocol
-from odradek.broker.config.definitions import ConfigError
+from odradek.broker.auth.authenticator import (
+    AuthenticationState,
+    Authenticator,
+    plaintext_authenticator,
+    transport_authenticator,
+)
+from odradek.broker.auth.mechanisms import listener_sasl
+from odradek.broker.auth.principal import DefaultKafkaPrincipalBuilder
+from odradek.broker.auth.ssl_factory import server_context
+from odradek.broker.auth.ssl_principal import NoMatchingRule, SslPrincipalMapper, rfc2253
+from odradek.broker.config.broker import BrokerConfig, Listener, SecurityProtocol
+from odradek.broker.config.definitions import ConfigValue
 from odradek.broker.protocol.errors import ProtocolError
 from odradek.broker.protocol.frames import Chunk, FileRegion
 
@@ -58,11 +70,11 @@ class ChannelBuilder(Protocol):
         ...
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context `asyncio.start_server` wraps connections in (None: plaintext)."""
+        """The TLS context a new connection's handshake runs with (None: plaintext)."""
         ...
 
-    def authenticator(self, peer_host: str, listener: str) -> Authenticator:
-        """A new connection's authentication state."""
+    def authenticator(self, peer_host: str, listener: str, ssl_subject: str | None = None) -> Authenticator:
+        """A new connection's authentication state (`ssl_subject`: its verified certificate's RFC 2253 subject)."""
         ...
 
 
@@ -75,22 +87,66 @@ class PlaintextChannelBuilder:
     def ssl_context(self) -> ssl.SSLContext | None:
         return None
 
-    def authenticator(self, peer_host: str, listener: str) -> Authenticator:
+    def authenticator(self, peer_host: str, listener: str, ssl_subject: str | None = None) -> Authenticator:
         return plaintext_authenticator(peer_host, listener)
 
 
-NOT_IMPLEMENTED_PROTOCOL = (
-    "Listener {name} uses security protocol {protocol}, which is not implemented yet: only PLAINTEXT listeners are "
-    "served until the security issue (TLS, SASL and ACLs, issue 11) lands; map {name} to PLAINTEXT in "
-    "listener.security.protocol.map"
-)
+@dataclass(frozen=True, slots=True)
+class SslChannelBuilder:
+    """SSL: TLS, then authenticated by the handshake; principal from the client certificate's subject through
+    `ssl.principal.mapping.rules` (`User:ANONYMOUS` without a certificate)."""
+
+    context: ssl.SSLContext
+    principal_builder: DefaultKafkaPrincipalBuilder
+    security_protocol: SecurityProtocol = SecurityProtocol.SSL
+    zero_copy: bool = False
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self.context
+
+    def authenticator(self, peer_host: str, listener: str, ssl_subject: str | None = None) -> Authenticator:
+        return transport_authenticator(SecurityProtocol.SSL, peer_host, listener, ssl_subject, self.principal_builder)
 
 
-def channel_builder(listener: Listener) -> ChannelBuilder:
-    """The channel builder of a listener's security protocol (ConfigError for the ones not implemented yet)."""
-    if listener.security_protocol is SecurityProtocol.PLAINTEXT:
+@dataclass(frozen=True, slots=True)
+class SaslChannelBuilder:
+    """SASL_PLAINTEXT and SASL_SSL: (TLS, then) a SASL exchange before anything else (Kafka's
+    SaslChannelBuilder); the mechanisms are the handlers' business (`auth.mechanisms`)."""
+
+    security_protocol: SecurityProtocol
+    context: ssl.SSLContext | None = None
+
+    @property
+    def zero_copy(self) -> bool:
+        return self.context is None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self.context
+
+    def authenticator(self, peer_host: str, listener: str, ssl_subject: str | None = None) -> Authenticator:
+        return Authenticator(self.security_protocol)
+
+
+def channel_builder(listener: Listener, config: BrokerConfig | None = None) -> ChannelBuilder:
+    """The channel builder of a listener's security protocol; ConfigError (at start-up, before any I/O) when its
+    TLS or SASL settings cannot be used."""
+    protocol = listener.security_protocol
+    if protocol is SecurityProtocol.PLAINTEXT:
         return PlaintextChannelBuilder()
-    raise ConfigError(NOT_IMPLEMENTED_PROTOCOL.format(name=listener.name, protocol=listener.security_protocol.name))
+    config = config or BrokerConfig()
+
+    def get(key: str) -> ConfigValue:
+        return config.listener_get(listener.name, key)
+
+    if protocol is SecurityProtocol.SSL:
+        rules = get("ssl.principal.mapping.rules")
+        mapper = SslPrincipalMapper(rules if isinstance(rules, str) else None)
+        return SslChannelBuilder(server_context(listener.name, get), DefaultKafkaPrincipalBuilder(mapper))
+    listener_sasl(config, listener.name)  # refuse unusable mechanisms now, not at the first client
+    if protocol is SecurityProtocol.SASL_SSL:
+        client_auth = config.listener_is_set(listener.name, "ssl.client.auth")  # Kafka: only the prefixed one
+        return SaslChannelBuilder(protocol, server_context(listener.name, get, client_auth))
+    return SaslChannelBuilder(protocol)
 
 
 @dataclass(slots=True)
@@ -118,6 +174,8 @@ class ServerLimits:
     max_request_bytes: int = 104_857_600
     idle_timeout_s: float = 600.0
     read_ahead: int = 500
+    max_unauthenticated_bytes: int = 524_288  # sasl.server.max.receive.size: frames before authentication
+    tls_handshake_timeout_s: float = 10.0
 
 
 class ConnectionClosed(Exception):
@@ -139,6 +197,7 @@ class KafkaServer:
         self._server: asyncio.Server | None = None
         self._connections: dict[int, asyncio.Task[None]] = {}
         self._busy: set[int] = set()  # connections with a request being handled
+        self._handshakes: set[asyncio.Task[None]] = set()  # TLS handshakes under way (held so they are not lost)
         self._next_id = 0
         self._closing = False
         self.on_connection_count: Callable[[int], None] = lambda count: None
@@ -149,9 +208,15 @@ class KafkaServer:
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (port 0 picks a free one) and return the bound port."""
-        self._server = await asyncio.start_server(
-            self._accept, host, port, reuse_address=True, limit=1 << 20, ssl=self._channel.ssl_context()
-        )
+        context = self._channel.ssl_context()
+        if context is None:
+            self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True, limit=1 << 20)
+        else:
+            # The TLS handshake runs per connection (`_handshake`), not inside start_server(ssl=...), so that a
+            # failed one (a plaintext client, an untrusted or expired certificate) is logged with the peer's
+            # address, as Kafka logs it; asyncio would drop it silently.
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(lambda: _PendingTls(self, context), host, port, reuse_address=True)
         sockets = self._server.sockets
         return int(sockets[0].getsockname()[1])
 
@@ -160,6 +225,8 @@ class KafkaServer:
         self._closing = True
         if self._server is not None:
             self._server.close()
+        for handshake in list(self._handshakes):  # connections still in their TLS handshake
+            handshake.cancel()
         for connection_id, task in list(self._connections.items()):
             if connection_id not in self._busy:
                 task.cancel()
@@ -172,14 +239,17 @@ class KafkaServer:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, authenticator: Authenticator | None = None
+    ) -> None:
         if self._closing:
             writer.close()
             return
         peer = writer.get_extra_info("peername") or ("?", 0)
         self._next_id += 1
         host = str(peer[0])
-        authenticator = self._channel.authenticator(host, self._listener)
+        if authenticator is None:
+            authenticator = self._channel.authenticator(host, self._listener)
         info = ConnectionInfo(
             self._next_id, host, int(peer[1]), self._listener, authenticator, zero_copy=self._channel.zero_copy
         )
@@ -202,9 +272,61 @@ class KafkaServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    async def _handshake(self, transport: asyncio.Transport, context: ssl.SSLContext, early: list[bytes]) -> None:
+        """The server side of a TLS handshake on a new connection (reading paused until it starts, so no byte of
+        the ClientHello is lost), then the connection is served like a plaintext one over the TLS transport. A
+        failed handshake, or a certificate subject no mapping rule applies to, is logged and closes it."""
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        host = str(peer[0])
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 20)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        starting = loop.create_task(
+            loop.start_tls(
+                transport,
+                protocol,
+                context,
+                server_side=True,
+                ssl_handshake_timeout=self._limits.tls_handshake_timeout_s,
+            )
+        )
+        try:
+            await asyncio.sleep(0)  # start_tls has installed its TLS protocol and scheduled its connection_made
+            if early:  # bytes that arrived before reading was paused go to the TLS protocol after that
+                tls_protocol = transport.get_protocol()
+                data = b"".join(early)
+                loop.call_soon(_feed, tls_protocol, data)
+            tls = await starting
+            if tls is None:
+                raise ConnectionError("closed during the handshake")
+            ssl_object = tls.get_extra_info("ssl_object")
+            certificate = ssl_object.getpeercert() if ssl_object is not None else None
+            subject = rfc2253(certificate["subject"]) if certificate and "subject" in certificate else None
+            authenticator = self._channel.authenticator(host, self._listener, subject)
+        except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
+            log.info(
+                "Failed authentication with /%s on listener %s (SSL handshake failed: %s)", host, self._listener, exc
+            )
+            transport.close()
+            return
+        except NoMatchingRule as exc:
+            log.info("Failed authentication with /%s on listener %s (%s)", host, self._listener, exc)
+            transport.close()
+            return
+        except asyncio.CancelledError:  # the server is stopping
+            starting.cancel()
+            transport.close()
+            raise
+        current = asyncio.current_task()
+        if current is not None:
+            self._handshakes.discard(current)  # a connection now: stop() drains it like any other
+        protocol.connection_made(tls)
+        writer = asyncio.StreamWriter(tls, protocol, reader, loop)
+        await self._accept(reader, writer, authenticator)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo) -> None:
         frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
-        read_task = asyncio.create_task(self._read_frames(reader, frames))
+        read_task = asyncio.create_task(self._read_frames(reader, frames, info.authenticator))
         read_task.add_done_callback(lambda task: _close_if_peer_gone(task, writer))
         try:
             while True:
@@ -220,6 +342,8 @@ class KafkaServer:
                     raise ConnectionClosed(f"malformed request: {exc}") from exc
                 finally:
                     self._busy.discard(info.connection_id)
+                if info.authenticator.state is AuthenticationState.FAILED:
+                    raise ConnectionClosed("authentication failed")  # the error response went out first
                 if self._closing and frames.empty():
                     break
         finally:
@@ -229,16 +353,22 @@ class KafkaServer:
         if read_task.done() and not read_task.cancelled() and read_task.exception() is not None:
             raise ConnectionClosed(str(read_task.exception()))
 
-    async def _read_frames(self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None]) -> None:
+    async def _read_frames(
+        self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None], authenticator: Authenticator
+    ) -> None:
         try:
             while not self._closing:
                 async with asyncio.timeout(self._limits.idle_timeout_s):
                     head = await reader.readexactly(4)
                 size = _SIZE.unpack(head)[0]
-                if size < MIN_REQUEST_SIZE or size > self._limits.max_request_bytes:
-                    raise ConnectionClosed(
-                        f"invalid request size {size} (limit socket.request.max.bytes={self._limits.max_request_bytes})"
-                    )
+                # Before authentication the cap is sasl.server.max.receive.size (CVE-2022-34917), and a bare SASL
+                # token (after SaslHandshake v0) may be shorter than a request header.
+                authenticated = authenticator.complete
+                limit = self._limits.max_request_bytes if authenticated else self._limits.max_unauthenticated_bytes
+                smallest = 0 if authenticator.unframed else MIN_REQUEST_SIZE
+                if size < smallest or size > limit:
+                    key = "socket.request.max.bytes" if authenticated else "sasl.server.max.receive.size"
+                    raise ConnectionClosed(f"invalid request size {size} (limit {key}={limit})")
                 body = await reader.readexactly(size)
                 await frames.put(memoryview(body))
         finally:
@@ -287,6 +417,44 @@ class KafkaServer:
         if sent < region.size:
             timeout_ms = int(self._limits.idle_timeout_s * 1000)
             await asyncio.to_thread(_sendfile_rest, fd, region, sent, timeout_ms)
+
+
+def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+    """Hand received bytes to a protocol, buffered (uvloop's TLS protocol) or not (asyncio's)."""
+    if isinstance(protocol, asyncio.BufferedProtocol) or hasattr(protocol, "get_buffer"):
+        buffered = cast(asyncio.BufferedProtocol, protocol)
+        done = 0
+        while done < len(data):
+            buffer = memoryview(buffered.get_buffer(len(data) - done))
+            count = min(len(buffer), len(data) - done)
+            buffer[:count] = data[done : done + count]
+            buffered.buffer_updated(count)
+            done += count
+    else:
+        cast(asyncio.Protocol, protocol).data_received(data)
+
+
+class _PendingTls(asyncio.Protocol):
+    """A TLS listener's connection before its handshake: reading paused, the handshake started."""
+
+    def __init__(self, server: KafkaServer, context: ssl.SSLContext) -> None:
+        self._server = server
+        self._context = context
+        self.early: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._server._closing:
+            transport.close()
+            return
+        stream = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        stream.pause_reading()
+        task = asyncio.get_running_loop().create_task(self._server._handshake(stream, self._context, self.early))
+        self._server._handshakes.add(task)
+        task.add_done_callback(self._server._handshakes.discard)
+
+    def data_received(self, data: bytes) -> None:
+        # uvloop may deliver the ClientHello before pause_reading takes effect: keep it for the TLS protocol.
+        self.early.append(data)
 
 
 async def write_region(writer: asyncio.StreamWriter, region: FileRegion, chunk_bytes: int = REGION_CHUNK_BYTES) -> None:

@@ -29,6 +29,7 @@ from odradek.broker.auth.authorizer import (
     ResourceType,
     operations_bit_field,
 )
+from odradek.broker.auth.plain import PlainSaslServer
 from odradek.broker.auth.principal import ANONYMOUS, KafkaPrincipal
 from odradek.broker.config.broker import SecurityProtocol
 from odradek.broker.handlers import all_handlers
@@ -104,19 +105,44 @@ def test_plaintext_connections_are_authenticated_at_once_as_anonymous() -> None:
 
 
 def test_authentication_state_machine_is_its_table() -> None:
+    S, E = AuthenticationState, AuthenticationEvent
     assert TRANSITIONS == {
-        (AuthenticationState.AUTHENTICATING, AuthenticationEvent.SUCCEEDED): AuthenticationState.AUTHENTICATED,
-        (AuthenticationState.AUTHENTICATING, AuthenticationEvent.FAILED): AuthenticationState.FAILED,
+        (S.AUTHENTICATING, E.API_VERSIONS): S.HANDSHAKE,
+        (S.AUTHENTICATING, E.HANDSHAKE_V0): S.AUTHENTICATE_UNFRAMED,
+        (S.AUTHENTICATING, E.HANDSHAKE_V1): S.AUTHENTICATE,
+        (S.HANDSHAKE, E.HANDSHAKE_V0): S.AUTHENTICATE_UNFRAMED,
+        (S.HANDSHAKE, E.HANDSHAKE_V1): S.AUTHENTICATE,
+        (S.AUTHENTICATE, E.SASL_SUCCEEDED): S.AUTHENTICATED,
+        (S.AUTHENTICATE_UNFRAMED, E.SASL_SUCCEEDED): S.AUTHENTICATED,
+        (S.AUTHENTICATING, E.TRANSPORT_AUTHENTICATED): S.AUTHENTICATED,
+        (S.AUTHENTICATING, E.FAILED): S.FAILED,
+        (S.HANDSHAKE, E.FAILED): S.FAILED,
+        (S.AUTHENTICATE, E.FAILED): S.FAILED,
+        (S.AUTHENTICATE_UNFRAMED, E.FAILED): S.FAILED,
     }
     pending = Authenticator(SecurityProtocol.SASL_PLAINTEXT)
-    assert {key for key in range(70) if pending.allows(key)} == PRE_AUTHENTICATION_APIS == {17, 18, 36}
-    pending.succeeded(KafkaPrincipal("User", "alice"))
+    assert {key for key in range(70) if pending.allows(key)} == {17, 18}
+    assert {17, 18, 36} == PRE_AUTHENTICATION_APIS
+    with pytest.raises(IllegalAuthenticationTransition):  # a SASL connection succeeds only through its exchange
+        pending.succeeded(KafkaPrincipal("User", "alice"))
+    pending.api_versions()
+    assert {key for key in range(70) if pending.allows(key)} == {17}
+    pending.handshake(1, PlainSaslServer({"alice": "pw"}))
+    assert {key for key in range(70) if pending.allows(key)} == {36}
+    assert pending.evaluate(b"\0alice\0pw", "10.0.0.1", "SASL") == b""
     assert pending.complete and pending.principal == KafkaPrincipal("User", "alice")
     with pytest.raises(IllegalAuthenticationTransition):
         pending.failed()
     failed = Authenticator(SecurityProtocol.SASL_SSL)
     failed.failed()
     assert not any(failed.allows(key) for key in range(70))  # not even ApiVersions once failed
+
+
+def sasl_authenticated(protocol: SecurityProtocol, user: str) -> Authenticator:
+    authenticator = Authenticator(protocol)
+    authenticator.handshake(1, PlainSaslServer({user: "pw"}))
+    authenticator.evaluate(f"\0{user}\0pw".encode(), "10.0.0.9", "SASL")
+    return authenticator
 
 
 # --- the dispatcher's gate --------------------------------------------------------------------------------------
@@ -187,8 +213,7 @@ def test_before_authentication_only_the_sasl_apis_are_served() -> None:
 
 def test_the_request_context_carries_the_connections_principal_and_protocol() -> None:
     gate, seen = dispatcher()
-    authenticator = Authenticator(SecurityProtocol.SASL_SSL)
-    authenticator.succeeded(KafkaPrincipal("User", "alice"))
+    authenticator = sasl_authenticated(SecurityProtocol.SASL_SSL, "alice")
     with pytest.raises(AssertionError):
         asyncio.run(gate(metadata_frame(), FakeConnection(authenticator)))
     (ctx,) = seen

@@ -1,15 +1,19 @@
 """Kafka's KafkaPrincipal and DefaultKafkaPrincipalBuilder.
 
 A principal is `type:name`; Kafka's only built-in type is `User`. The principal builder turns what the channel
-learned while authenticating into a principal: a PLAINTEXT connection is `User:ANONYMOUS`; an SSL one would be
-named from the client certificate's subject (`ssl.principal.mapping.rules`), a SASL one `User:<authorization id>`.
-Only PLAINTEXT exists so far: the security issue adds the other two contexts.
+learned while authenticating into a principal, as Kafka's DefaultKafkaPrincipalBuilder:
+
+- PLAINTEXT: `User:ANONYMOUS`.
+- SSL: the client certificate's subject (RFC 2253) through `ssl.principal.mapping.rules`; `User:ANONYMOUS` when
+  the client sent no certificate (`ssl.client.auth` none or requested).
+- SASL_PLAINTEXT and SASL_SSL: `User:<authorization id>` of the SASL exchange (a certificate does not count).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from odradek.broker.auth.ssl_principal import SslPrincipalMapper
 from odradek.broker.config.broker import SecurityProtocol
 
 USER_TYPE = "User"
@@ -37,16 +41,27 @@ ANONYMOUS = KafkaPrincipal(USER_TYPE, "ANONYMOUS")
 
 @dataclass(frozen=True, slots=True)
 class AuthenticationContext:
-    """What the principal builder sees of a connection once it is authenticated (Kafka's
-    PlaintextAuthenticationContext; SSL and SASL contexts add the session and the SASL server's identity)."""
+    """What the principal builder sees of an authenticated connection (Kafka's Plaintext-, Ssl- and
+    SaslAuthenticationContext): `ssl_subject` is the verified client certificate's subject in RFC 2253 (None: no
+    certificate), `sasl_authorization_id` the SASL exchange's user."""
 
     security_protocol: SecurityProtocol
     client_address: str
     listener_name: str
+    ssl_subject: str | None = None
+    sasl_authorization_id: str | None = None
 
 
 class DefaultKafkaPrincipalBuilder:
+    def __init__(self, ssl_mapper: SslPrincipalMapper | None = None) -> None:
+        self._ssl_mapper = ssl_mapper or SslPrincipalMapper(None)
+
     def build(self, context: AuthenticationContext) -> KafkaPrincipal:
-        if context.security_protocol is SecurityProtocol.PLAINTEXT:
-            return ANONYMOUS
-        raise NotImplementedError(f"principals for {context.security_protocol.name} come with the security issue")
+        """Raises `ssl_principal.NoMatchingRule` when no mapping rule applies to a certificate's subject."""
+        if context.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
+            if context.sasl_authorization_id is None:
+                raise ValueError("a SASL connection is authenticated only by its SASL exchange")
+            return KafkaPrincipal(USER_TYPE, context.sasl_authorization_id)
+        if context.security_protocol is SecurityProtocol.SSL and context.ssl_subject is not None:
+            return KafkaPrincipal(USER_TYPE, self._ssl_mapper.name(context.ssl_subject))
+        return ANONYMOUS

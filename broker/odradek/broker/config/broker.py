@@ -24,6 +24,7 @@ from odradek.broker.config.definitions import (
     TOPIC_BY_NAME,
     TOPIC_SYNONYMS,
     ConfigError,
+    ConfigKey,
     ConfigValue,
     broker_synonyms,
 )
@@ -115,6 +116,28 @@ class BrokerConfig:
         if name in self.effective:
             return self.effective[name]
         return BROKER_BY_NAME[name].default
+
+    def listener_get(self, listener: str, name: str) -> ConfigValue:
+        """A per-listener key for one listener: `listener.name.<listener>.<name>` if set, else `name`."""
+        prefixed = listener_prefix(listener) + name
+        if prefixed in self.effective:
+            return self.effective[prefixed]
+        return self.get(name)
+
+    def listener_is_set(self, listener: str, name: str) -> bool:
+        return listener_prefix(listener) + name in self.effective
+
+    def jaas_config(self, listener: str, mechanism: str) -> str | None:
+        """`listener.name.<listener>.<mechanism>.sasl.jaas.config`, else the listener's or the broker's
+        `sasl.jaas.config` (Kafka's JaasContext.loadServerContext order, without a static JAAS file)."""
+        for name in (
+            f"{listener_prefix(listener)}{mechanism.lower()}.{JAAS_KEY}",
+            listener_prefix(listener) + JAAS_KEY,
+        ):
+            value = self.effective.get(name)
+            if isinstance(value, str):
+                return value
+        return self.get_str(JAAS_KEY)
 
     def get_int(self, name: str) -> int:
         value = self.get(name)
@@ -255,15 +278,43 @@ def build(raw_layers: Iterable[Mapping[str, str]]) -> BrokerConfig:
     merged: dict[str, str] = {}
     for layer in raw_layers:
         merged.update(layer)
-    unknown = sorted(key for key in merged if key not in BROKER_BY_NAME)
+    unknown = sorted(key for key in merged if declared_key(key) is None)
     if unknown:
         raise ConfigError(
             f"Unknown configuration key(s): {', '.join(unknown)} (see docs/configuration.md for the keys)"
         )
-    explicit = {key: BROKER_BY_NAME[key].parse(raw) for key, raw in merged.items()}
+    explicit: dict[str, ConfigValue] = {}
+    for key, raw in merged.items():
+        declared = declared_key(key)
+        assert declared is not None
+        explicit[key] = declared.parse(raw)
     config = BrokerConfig(explicit)
     _validate_listeners(config)
     return config
+
+
+LISTENER_PREFIX = "listener.name."
+JAAS_KEY = "sasl.jaas.config"
+
+
+def listener_prefix(listener: str) -> str:
+    """Kafka's ListenerName.configPrefix: `listener.name.<name in lower case>.`."""
+    return f"{LISTENER_PREFIX}{listener.lower()}."
+
+
+def declared_key(name: str) -> ConfigKey | None:
+    """The declaration of a key as written: a broker key, `listener.name.<listener>.<per-listener key>`, or
+    `listener.name.<listener>.<mechanism>.sasl.jaas.config`; None if it is none of them."""
+    key = BROKER_BY_NAME.get(name)
+    if key is not None or not name.startswith(LISTENER_PREFIX):
+        return key
+    listener, dot, rest = name[len(LISTENER_PREFIX) :].partition(".")
+    if not listener or not dot:
+        return None
+    key = BROKER_BY_NAME.get(rest)
+    if key is None and rest.endswith("." + JAAS_KEY):
+        key = BROKER_BY_NAME[JAAS_KEY]
+    return key if key is not None and key.per_listener else None
 
 
 def _validate_listeners(config: BrokerConfig) -> None:

@@ -61,6 +61,7 @@ class ConfigKey:
     doc: str
     validator: Validator | None = None
     update_mode: UpdateMode = UpdateMode.READ_ONLY  # broker keys: alterable at run time, and where
+    per_listener: bool = False  # may also be set as listener.name.<listener>.<name> (Kafka's listener prefix)
 
     @property
     def dynamic(self) -> bool:
@@ -335,6 +336,134 @@ _LOG_DEFAULTS: tuple[ConfigKey, ...] = (
     ConfigKey("log.roll.jitter.hours", T.INT, 0, "Default segment.jitter.ms in hours.", at_least(0)),
 )
 
+
+def _listener_key(
+    name: str, kind: ConfigType, default: ConfigValue, doc: str, validator: Validator | None = None
+) -> ConfigKey:
+    return ConfigKey(name, kind, default, doc, validator, per_listener=True)
+
+
+TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+# Security keys (docs/security.md). Those marked per-listener may also be given as
+# `listener.name.<listener name in lower case>.<key>`, which wins for that listener; `sasl.jaas.config` also as
+# `listener.name.<listener>.<mechanism in lower case>.sasl.jaas.config` (Kafka's form).
+SECURITY_KEYS: tuple[ConfigKey, ...] = (
+    _listener_key(
+        "ssl.keystore.type", T.STRING, "PEM", "Format of the listener's key and certificates: PEM only.", one_of("PEM")
+    ),
+    _listener_key(
+        "ssl.keystore.location",
+        T.STRING,
+        None,
+        "PEM file holding the TLS private key and its certificate chain (as Kafka reads a PEM keystore).",
+    ),
+    _listener_key(
+        "ssl.keystore.certificate.chain", T.PASSWORD, None, "Inline PEM certificate chain (instead of a keystore file)."
+    ),
+    _listener_key(
+        "ssl.keystore.key", T.PASSWORD, None, "Inline PEM private key (with ssl.keystore.certificate.chain)."
+    ),
+    _listener_key("ssl.key.password", T.PASSWORD, None, "Password of an encrypted private key."),
+    _listener_key("ssl.truststore.type", T.STRING, "PEM", "Format of the truststore: PEM only.", one_of("PEM")),
+    _listener_key(
+        "ssl.truststore.location",
+        T.STRING,
+        None,
+        "PEM file of the CA certificates that may sign client certificates (unset: the system's CAs).",
+    ),
+    _listener_key("ssl.truststore.certificates", T.PASSWORD, None, "Inline PEM CA certificates (instead of a file)."),
+    _listener_key(
+        "ssl.enabled.protocols",
+        T.LIST,
+        list(TLS_PROTOCOLS),
+        "TLS versions accepted: TLSv1.2 and/or TLSv1.3.",
+        lambda value: (
+            None
+            if isinstance(value, list) and value and set(value) <= set(TLS_PROTOCOLS)
+            else "only TLSv1.2 and TLSv1.3 are supported"
+        ),
+    ),
+    _listener_key(
+        "ssl.cipher.suites", T.LIST, None, "TLS 1.2 cipher suites (OpenSSL names); unset: OpenSSL's defaults."
+    ),
+    _listener_key(
+        "ssl.client.auth",
+        T.STRING,
+        "none",
+        "Client certificates: required, requested (verified if sent) or none. On SASL_SSL listeners only the "
+        "listener-prefixed value applies, as in Kafka.",
+        one_of("required", "requested", "none"),
+    ),
+    _listener_key(
+        "ssl.principal.mapping.rules",
+        T.STRING,
+        "DEFAULT",
+        "Rules mapping a client certificate's subject (RFC 2253) to a principal name: DEFAULT, or "
+        "RULE:pattern/replacement/[L|U], comma-separated, first match wins (Kafka's syntax).",
+    ),
+    _listener_key(
+        "sasl.enabled.mechanisms",
+        T.LIST,
+        ["GSSAPI"],
+        "SASL mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI, Kafka's default, is "
+        "not implemented and is ignored).",
+    ),
+    _listener_key(
+        "sasl.jaas.config",
+        T.PASSWORD,
+        None,
+        'JAAS entries for the SASL mechanisms; PLAIN users are the PlainLoginModule options user_<name>="<password>". '
+        "Only Kafka's PlainLoginModule and ScramLoginModule are accepted.",
+    ),
+    ConfigKey(
+        "sasl.server.max.receive.size",
+        T.INT,
+        524_288,
+        "Largest frame accepted from a connection that has not authenticated yet (CVE-2022-34917).",
+        at_least(1),
+    ),
+    ConfigKey(
+        "connection.failed.authentication.delay.ms",
+        T.INT,
+        100,
+        "How long a failed authentication waits before its error response is sent and the connection closed.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "sasl.scram.bootstrap.credentials",
+        T.PASSWORD,
+        None,
+        "SCRAM users created at start-up when absent from the metadata store (a first start), as "
+        "MECHANISM=[name=<user>,password=<password>[,iterations=<n>]] separated by ';' (the value of Kafka's "
+        "kafka-storage format --add-scram). Existing credentials are never overwritten.",
+    ),
+    ConfigKey(
+        "authorizer.class.name",
+        T.STRING,
+        "",
+        "Empty: every request is allowed. org.apache.kafka.metadata.authorizer.StandardAuthorizer or "
+        "kafka.security.authorizer.AclAuthorizer: ACLs with Kafka's StandardAuthorizer semantics.",
+        one_of(
+            "", "org.apache.kafka.metadata.authorizer.StandardAuthorizer", "kafka.security.authorizer.AclAuthorizer"
+        ),
+    ),
+    ConfigKey(
+        "super.users",
+        T.STRING,
+        None,
+        "Principals allowed everything, separated by ';' (User:admin;User:CN=broker,O=Acme).",
+    ),
+    ConfigKey(
+        "allow.everyone.if.no.acl.found",
+        T.BOOLEAN,
+        False,
+        "Allow an operation on a resource that no ACL names at all (keep false in production).",
+    ),
+)
+
+
 BROKER_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("node.id", T.INT, 1, "This broker's id (broker.id is a synonym).", at_least(0)),
     ConfigKey("broker.id", T.INT, None, "Synonym of node.id.", at_least(0)),
@@ -343,7 +472,7 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         T.LIST,
         ["PLAINTEXT://127.0.0.1:9092"],
         "Addresses the broker listens on, as NAME://host:port; each NAME must be mapped in "
-        "listener.security.protocol.map (only PLAINTEXT listeners are served for now).",
+        "listener.security.protocol.map (PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; docs/security.md).",
     ),
     ConfigKey(
         "advertised.listeners",
@@ -518,6 +647,7 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         at_least(1),
     ),
     *_LOG_DEFAULTS,
+    *SECURITY_KEYS,
 )
 
 BROKER_BY_NAME: Mapping[str, ConfigKey] = {key.name: key for key in BROKER_KEYS}

@@ -140,8 +140,11 @@ def _from_own_name(name: str, synonyms: list[ConfigSynonym]) -> tuple[ConfigSyno
 
 def _broker_entry(key: ConfigKey, value: ConfigValue, synonyms: tuple[ConfigSynonym, ...]) -> ConfigEntry:
     source = synonyms[0].source if synonyms else ConfigSource.DEFAULT_CONFIG
-    text = None if value is None else render(value)
-    return ConfigEntry(key.name, text, source, not key.dynamic, False, key.type, key.doc, synonyms)
+    sensitive = key.type is ConfigType.PASSWORD  # Kafka never returns a password's value, nor its synonyms'
+    text = None if value is None or sensitive else render(value)
+    if sensitive:
+        synonyms = tuple(ConfigSynonym(s.name, None, s.source) for s in synonyms)
+    return ConfigEntry(key.name, text, source, not key.dynamic, sensitive, key.type, key.doc, synonyms)
 
 
 def describe_broker(broker: BrokerConfig) -> list[ConfigEntry]:

@@ -8,15 +8,20 @@ from types import ModuleType
 def all_handlers() -> list[ModuleType]:
     from odradek.broker.handlers import (
         alter_configs,
+        alter_user_scram_credentials,
         api_versions,
+        create_acls,
         create_partitions,
         create_topics,
+        delete_acls,
         delete_groups,
         delete_records,
         delete_topics,
+        describe_acls,
         describe_cluster,
         describe_configs,
         describe_groups,
+        describe_user_scram_credentials,
         fetch,
         find_coordinator,
         heartbeat,
@@ -31,6 +36,8 @@ def all_handlers() -> list[ModuleType]:
         offset_fetch,
         offset_for_leader_epoch,
         produce,
+        sasl_authenticate,
+        sasl_handshake,
         sync_group,
     )
 
@@ -60,4 +67,11 @@ def all_handlers() -> list[ModuleType]:
         list_groups,
         delete_groups,
         offset_delete,
+        sasl_handshake,
+        sasl_authenticate,
+        describe_acls,
+        create_acls,
+        delete_acls,
+        describe_user_scram_credentials,
+        alter_user_scram_credentials,
     ]

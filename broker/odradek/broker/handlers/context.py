@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from odradek.broker.auth.authenticator import Authenticator
 from odradek.broker.auth.authorizer import (
     CLUSTER_NAME,
     SUPPORTED_OPERATIONS,
@@ -19,11 +21,13 @@ from odradek.broker.auth.authorizer import (
     ResourceType,
     operations_bit_field,
 )
+from odradek.broker.auth.mechanisms import ListenerSasl
 from odradek.broker.auth.principal import ANONYMOUS, KafkaPrincipal
 from odradek.broker.config.broker import BrokerConfig, SecurityProtocol
 from odradek.broker.metadata.image import BrokerImage, Endpoint
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.headers import RequestHeader
+from odradek.broker.utils.time import SystemTime, Time
 
 if TYPE_CHECKING:
     from odradek.broker.group.coordinator import GroupCoordinator
@@ -31,6 +35,14 @@ if TYPE_CHECKING:
     from odradek.broker.metadata.cache import MetadataCache
     from odradek.broker.metadata.controller import Controller
     from odradek.broker.replication.replica_manager import ReplicaManager
+
+
+authentication_log = logging.getLogger("odradek.broker.authenticator")
+
+
+def log_authentication_failure(host: str, connection_id: int, reason: str) -> None:
+    """Kafka's line for a failed authentication (SaslServerAuthenticator, at INFO)."""
+    authentication_log.info("Failed authentication with /%s (connection %s) (%s)", host, connection_id, reason)
 
 
 # CreateTopics / CreatePartitions / DeleteTopics wait for this broker to create or delete the logs at most their
@@ -56,6 +68,8 @@ class BrokerServices:
     store_revision: Callable[[], int]
     group_coordinator: GroupCoordinator
     authorizer: Authorizer = field(default_factory=AllowEverythingAuthorizer)
+    sasl: Mapping[str, ListenerSasl] = field(default_factory=dict)  # SASL listeners' mechanisms, by listener name
+    time: Time = field(default_factory=SystemTime)
 
     @property
     def controller_id(self) -> int:
@@ -98,6 +112,7 @@ class RequestContext:
     services: BrokerServices
     security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     principal: KafkaPrincipal = ANONYMOUS
+    authenticator: Authenticator | None = None  # the connection's (SaslHandshake and SaslAuthenticate move it)
 
     @property
     def version(self) -> int:

@@ -10,7 +10,9 @@
 - Authentication gate: until the connection's authenticator completes, only ApiVersions, SaslHandshake and
   SaslAuthenticate are handled; any other request closes the connection (Kafka's SaslServerAuthenticator raises
   IllegalSaslStateException and drops it), before the body is decoded. PLAINTEXT connections are authenticated
-  from the start, so the gate matters from the SASL listeners of the security issue on.
+  from the start; on SASL listeners the authenticator's state table says which of the three each state serves.
+- After SaslHandshake v0, frames are bare SASL tokens (Kafka's pre-KIP-152 path): they go to the authenticator,
+  and the answer goes back as a bare token.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from odradek.broker.auth.authenticator import Authenticator
-from odradek.broker.handlers.context import BrokerServices, RequestContext
+from odradek.broker.auth.sasl import SaslAuthenticationError
+from odradek.broker.handlers.context import BrokerServices, RequestContext, log_authentication_failure
 from odradek.broker.handlers.registry import Registry
 from odradek.broker.protocol import fast
 from odradek.broker.protocol.errors import ErrorCode, ProtocolError
@@ -73,8 +76,10 @@ class Dispatcher:
 
     async def __call__(self, frame: memoryview, connection: Connection) -> Sequence[Chunk] | None:
         started = time.monotonic()
-        header, body_offset = decode_request_header(frame)
         authenticator = connection.authenticator
+        if authenticator.unframed:
+            return await self._unframed_token(frame, connection)
+        header, body_offset = decode_request_header(frame)
         if not authenticator.allows(header.api_key):
             raise IllegalSaslState(
                 f"Unexpected Kafka request of type {header.api_key} during SASL handshake "
@@ -99,6 +104,7 @@ class Dispatcher:
             self._services,
             authenticator.security_protocol,
             authenticator.principal,
+            authenticator,
         )
         metrics = self._services.metrics
         try:
@@ -108,6 +114,8 @@ class Dispatcher:
             raise
         finally:
             metrics.request_done(spec.name, (time.monotonic() - started) * 1000.0, header.api_version)
+        if header.api_key == API_VERSIONS_KEY:
+            authenticator.api_versions()  # on a SASL connection: only SaslHandshake may follow
         if response is None:
             return None
         out = bytearray()
@@ -119,6 +127,19 @@ class Dispatcher:
         else:
             spec.response_module.encode(out, response, header.api_version)
         return [out]
+
+    async def _unframed_token(self, frame: memoryview, connection: Connection) -> Sequence[Chunk] | None:
+        """After SaslHandshake v0 a frame is a bare SASL token and so is the answer (no request or response
+        header). A failure has no error response to carry it: after the failed-authentication delay the
+        connection is closed (the authenticator is FAILED)."""
+        authenticator = connection.authenticator
+        try:
+            answer = authenticator.evaluate(bytes(frame), connection.peer_host, connection.listener)
+        except SaslAuthenticationError as exc:
+            log_authentication_failure(connection.peer_host, connection.connection_id, str(exc))
+            await self._services.time.sleep(self._services.config.get_int("connection.failed.authentication.delay.ms"))
+            return None
+        return [answer]
 
     def _unsupported_api_versions(self, header: RequestHeader) -> Sequence[Chunk]:
         response = api_versions_response.ApiVersionsResponse(

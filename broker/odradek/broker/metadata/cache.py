@@ -33,6 +33,7 @@ from odradek.broker.metadata.image import (
     MetadataImage,
     broker_config_resource,
 )
+from odradek.broker.metadata.security import SECURITY_PREFIXES, acl_id, scram_id
 from odradek.broker.metadata.store import (
     CompactedError,
     EventType,
@@ -114,7 +115,7 @@ class MetadataCache:
         return await future
 
     async def _reload(self) -> int:
-        prefixes = [BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX, BROKER_CONFIGS_PREFIX]
+        prefixes = [BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX, BROKER_CONFIGS_PREFIX, *SECURITY_PREFIXES]
         ops = [Op.get(CLUSTER_ID_KEY)] + [Op.get(p, prefix=True) for p in prefixes]
         result = await self._store.txn([], ops, [])
         kvs = [kv for response in result.responses for kv in response.kvs]
@@ -131,8 +132,15 @@ class MetadataCache:
             for name in set(previous.broker_configs) | set(image.broker_configs)
             if previous.broker_configs.get(name) != image.broker_configs.get(name)
         }
+        changed_acls = {i for i in set(previous.acls) | set(image.acls) if previous.acls.get(i) != image.acls.get(i)}
         self._builder = builder
-        await self._publish(image, frozenset(changed_topics), frozenset(changed_brokers), frozenset(changed_configs))
+        await self._publish(
+            image,
+            frozenset(changed_topics),
+            frozenset(changed_brokers),
+            frozenset(changed_configs),
+            frozenset(changed_acls),
+        )
         return result.revision
 
     async def _follow(self) -> None:
@@ -169,6 +177,8 @@ class MetadataCache:
         topics: set[str] = set()
         brokers: set[int] = set()
         configs: set[str] = set()
+        acls: set[str] = set()
+        security = False
         for event in batch:
             kv = event.kv if event.type is EventType.PUT else None
             topic, broker = self._builder.apply(event.kv.key, kv)
@@ -178,10 +188,13 @@ class MetadataCache:
                 brokers.add(broker)
             if (resource := broker_config_resource(event.kv.key)) is not None:
                 configs.add(resource)
+            if (acl := acl_id(event.kv.key)) is not None:
+                acls.add(acl)
+            security = security or acl is not None or scram_id(event.kv.key) is not None
         revision = batch[0].revision
-        if topics or brokers or configs or event_touches_cluster_id(batch):
+        if topics or brokers or configs or security or event_touches_cluster_id(batch):
             image = self._builder.build(self._image, revision, topics)
-            await self._publish(image, frozenset(topics), frozenset(brokers), frozenset(configs))
+            await self._publish(image, frozenset(topics), frozenset(brokers), frozenset(configs), frozenset(acls))
         else:
             self._set_image(dataclasses.replace(self._image, revision=revision))
             self._set_applied(revision)
@@ -192,8 +205,9 @@ class MetadataCache:
         topics: frozenset[str],
         brokers: frozenset[int],
         broker_configs: frozenset[str] = frozenset(),
+        acls: frozenset[str] = frozenset(),
     ) -> None:
-        delta = MetadataDelta(self._image, image, topics, brokers, broker_configs)
+        delta = MetadataDelta(self._image, image, topics, brokers, broker_configs, acls)
         self._set_image(image)
         for listener in list(self._listeners):
             try:

@@ -39,6 +39,7 @@ from odradek.broker.metadata.image import (
     topic_key,
 )
 from odradek.broker.metadata.placement import assign_replicas
+from odradek.broker.metadata.security import AclRecord, ScramCredentialRecord, acl_key, scram_key
 from odradek.broker.metadata.store import Compare, MetadataStore, Op, TxnResult
 
 __all__ = [
@@ -468,6 +469,46 @@ class Controller:
             if result.succeeded:
                 return configs
         raise self._too_many_conflicts(f"broker config resource {resource_name!r}")
+
+    # -- security: SCRAM credentials and ACLs ------------------------------------------------------------
+
+    async def put_scram_credential(
+        self, mechanism: str, user: str, record: ScramCredentialRecord, *, only_if_absent: bool = False
+    ) -> bool:
+        """Creates or replaces one user's credential for a mechanism; with ``only_if_absent`` an existing one is
+        kept (bootstrap users: a first start only) and False returned."""
+        key = scram_key(mechanism, user)
+        compares = [Compare.absent(key)] if only_if_absent else []
+        result = await self._write(compares, [Op.put(key, record.to_json())])
+        return result.succeeded
+
+    async def delete_scram_credential(self, mechanism: str, user: str) -> None:
+        """RESOURCE_NOT_FOUND (Kafka's message) if the user has no credential for the mechanism."""
+        key = scram_key(mechanism, user)
+        for _ in range(self._max_retries):
+            current = await self._store.get(key)
+            if current is None:
+                raise ControllerError(
+                    ErrorCode.RESOURCE_NOT_FOUND, "Attempt to delete a user credential that does not exist"
+                )
+            if (await self._write([Compare.unchanged(key, current.mod_revision)], [Op.delete(key)])).succeeded:
+                return
+        raise self._too_many_conflicts(f"SCRAM credential of {user!r}")
+
+    async def create_acls(self, records: Sequence[AclRecord]) -> list[str]:
+        """Stores new ACLs in one write (each under a fresh uuid4 id, Kafka's StandardAcl id); returns the ids."""
+        ids = [str(uuid.uuid4()) for _ in records]
+        ops = [Op.put(acl_key(acl_id), record.to_json()) for acl_id, record in zip(ids, records, strict=True)]
+        compares = [Compare.absent(acl_key(acl_id)) for acl_id in ids]
+        if ops and not (await self._write(compares, ops)).succeeded:
+            raise self._too_many_conflicts("new ACL ids")
+        return ids
+
+    async def delete_acls(self, acl_ids: Iterable[str]) -> None:
+        """Removes ACLs by id in one write (ids already gone are no error: a concurrent delete won)."""
+        ops = [Op.delete(acl_key(acl_id)) for acl_id in sorted(set(acl_ids))]
+        if ops:
+            await self._write([], ops)
 
     # -- partitions ----------------------------------------------------------------------------------------
 

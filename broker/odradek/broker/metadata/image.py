@@ -16,6 +16,8 @@ Key layout (keys and values are UTF-8; JSON is compact with sorted keys)::
                                       {"configs": {"log.retention.ms": "3600000", ...}}  (string values)
     /configs/brokers/<default>        the cluster-wide dynamic defaults (the BROKER resource named ""), same JSON;
                                       ZooKeeper-era Kafka's name for it. No key: nothing set at that level.
+    /scram/<mechanism>/<user>         a SCRAM credential (salted keys, never a password): ``security``
+    /acls/<id>                        one ACL: ``security``
     /controller                       the controller's claim, attached to its lease: {"broker_id": 1}; every
                                       controller write compares this key's create_revision (``election``)
 
@@ -33,6 +35,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from odradek.broker.metadata.security import (
+    SECURITY_PREFIXES,
+    AclRecord,
+    ScramCredentialRecord,
+    acl_id,
+    scram_id,
+)
 from odradek.broker.metadata.store import KeyValue
 
 __all__ = [
@@ -68,7 +77,14 @@ TOPICS_PREFIX = b"/topics/"
 PARTITIONS_PREFIX = b"/partitions/"
 BROKER_CONFIGS_PREFIX = b"/configs/brokers/"
 DEFAULT_RESOURCE = "<default>"
-MODEL_PREFIXES = (CLUSTER_ID_KEY, BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX, BROKER_CONFIGS_PREFIX)
+MODEL_PREFIXES = (
+    CLUSTER_ID_KEY,
+    BROKERS_PREFIX,
+    TOPICS_PREFIX,
+    PARTITIONS_PREFIX,
+    BROKER_CONFIGS_PREFIX,
+    *SECURITY_PREFIXES,
+)
 
 
 def broker_key(broker_id: int) -> bytes:
@@ -258,6 +274,8 @@ class MetadataImage:
     brokers: Mapping[int, BrokerImage] = field(default_factory=dict)
     topics: Mapping[str, TopicImage] = field(default_factory=dict)
     broker_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # resource name ("" default)
+    scram_credentials: Mapping[tuple[str, str], ScramCredentialRecord] = field(default_factory=dict, repr=False)
+    acls: Mapping[str, AclRecord] = field(default_factory=dict)  # by ACL id
     _topics_by_id: Mapping[str, TopicImage] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -286,6 +304,7 @@ class MetadataDelta:
     changed_topics: frozenset[str]
     changed_brokers: frozenset[int]
     changed_broker_configs: frozenset[str] = frozenset()
+    changed_acls: frozenset[str] = frozenset()  # ACL ids written or deleted
 
     @property
     def deleted_topics(self) -> frozenset[str]:
@@ -309,6 +328,8 @@ class ImageBuilder:
         self.topics: dict[str, tuple[TopicRecord, int]] = {}
         self.partitions: dict[str, dict[int, PartitionImage]] = {}
         self.broker_configs: dict[str, dict[str, str]] = {}
+        self.scram_credentials: dict[tuple[str, str], ScramCredentialRecord] = {}
+        self.acls: dict[str, AclRecord] = {}
 
     def apply(self, key: bytes, kv: KeyValue | None) -> tuple[str | None, int | None]:
         """Records a put (``kv``) or delete (``None``) of ``key``; returns the (topic, broker) it touched.
@@ -353,6 +374,16 @@ class ImageBuilder:
                 self.broker_configs.pop(resource, None)
             else:
                 self.broker_configs[resource] = dict(BrokerConfigRecord.from_json(kv.value).configs)
+        elif (credential := scram_id(key)) is not None:
+            if kv is None:
+                self.scram_credentials.pop(credential, None)
+            else:
+                self.scram_credentials[credential] = ScramCredentialRecord.from_json(kv.value)
+        elif (acl := acl_id(key)) is not None:
+            if kv is None:
+                self.acls.pop(acl, None)
+            else:
+                self.acls[acl] = AclRecord.from_json(kv.value)
         return None, None
 
     def topic_image(self, name: str) -> TopicImage | None:
@@ -373,7 +404,15 @@ class ImageBuilder:
             else:
                 topics[name] = image
         configs = {name: dict(values) for name, values in sorted(self.broker_configs.items())}
-        return MetadataImage(revision, self.cluster_id, dict(sorted(self.brokers.items())), topics, configs)
+        return MetadataImage(
+            revision,
+            self.cluster_id,
+            dict(sorted(self.brokers.items())),
+            topics,
+            configs,
+            dict(self.scram_credentials),
+            dict(self.acls),
+        )
 
     @classmethod
     def from_kvs(cls, kvs: Iterable[KeyValue], revision: int) -> tuple[ImageBuilder, MetadataImage]:
