@@ -2,9 +2,6 @@
 confluent-kafka's AdminClient: CreateAcls, DescribeAcls (ANY and MATCH filters), DeleteAcls; one user allowed to read
 one topic in one group and nothing else; prefixed ACLs and a DENY that wins over them; the audit log line of a
 denial; SCRAM users added, described and removed with AlterUserScramCredentials / DescribeUserScramCredentials.
-
-Produce and Fetch do not call the authorizer yet (their handlers are being rewritten elsewhere): the produce-denied
-case is a strict xfail that turns into a failure, so into a reminder, once they do.
 """
 
 from __future__ import annotations
