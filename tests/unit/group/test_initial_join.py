@@ -52,10 +52,18 @@ def subscription() -> bytes:
 
 
 def start_join(
-    c: GroupCoordinator, member_id: str = "", rebalance_ms: int = MAX_POLL_INTERVAL_MS
+    c: GroupCoordinator, member_id: str = "", rebalance_ms: int = MAX_POLL_INTERVAL_MS, instance: str | None = None
 ) -> asyncio.Task[JoinResult]:
     request = JoinRequest(
-        "g", member_id, None, "rdkafka", "/127.0.0.1", SESSION_MS, rebalance_ms, "consumer", [("range", subscription())]
+        "g",
+        member_id,
+        instance,
+        "rdkafka",
+        "/127.0.0.1",
+        SESSION_MS,
+        rebalance_ms,
+        "consumer",
+        [("range", subscription())],
     )
     return asyncio.create_task(c.join_group(request))
 
@@ -160,6 +168,60 @@ async def test_the_initial_delay_ends_at_the_rebalance_timeout_however_many_arri
     assert answer(first_join).generation_id == 1
     assert all(answer(task).error is E.NONE for _, task in others)
     assert len(group_of(c).members) == 4
+
+
+async def test_a_new_member_joining_again_while_parked_keeps_the_new_member_join_timeout() -> None:
+    """A client whose JoinGroup timed out on its side sends it again: the member is updated, its timer stays."""
+    time = MockTime()
+    c = await make(time)
+    a, a_join = await arrive(c)
+    await advance(time, 500)
+    a_again = start_join(c, a)
+    await settle()
+    assert a_join.done()  # the replaced request is answered (its client stopped waiting)
+    await advance(time, 2000)
+    _, b_join = await arrive(c)
+    await advance(time, 3000)  # t=5500
+    _, c_join = await arrive(c)
+    await advance(time, 3000)  # t=8500: a's session timeout has passed since its second join
+    assert not a_again.done() and a in group_of(c).members
+    await advance(time, 500)  # t=9000
+    assert [answer(t).error for t in (a_again, b_join, c_join)] == [E.NONE] * 3
+
+
+async def test_a_static_member_restarting_during_the_initial_delay_is_kept() -> None:
+    """The restarted static member replaces the parked one (FENCED_INSTANCE_ID to the old request) and is, as in
+    Kafka, a fresh member that is not new: its parked join stands for its session."""
+    time = MockTime()
+    c = await make(time)
+    old_join = start_join(c, instance="i-1")
+    await settle()
+    await advance(time, 1000)
+    new_join = start_join(c, instance="i-1")  # the same instance, restarted: no member id yet
+    await settle()
+    assert answer(old_join).error is E.FENCED_INSTANCE_ID
+    await advance(time, 1500)
+    _, b_join = await arrive(c)
+    await advance(time, 3000)  # t=5500
+    _, c_join = await arrive(c)
+    await advance(time, 2000)  # t=7500: more than a session timeout since the replacement
+    assert not new_join.done() and group_of(c).static_members.get("i-1") in group_of(c).members
+    await advance(time, 1500)  # t=9000
+    assert [answer(t).error for t in (new_join, b_join, c_join)] == [E.NONE] * 3
+
+
+async def test_the_initial_delay_is_not_shortened_to_a_smaller_rebalance_timeout() -> None:
+    """Kafka waits the whole initial delay even when the members' rebalance timeout is shorter (nothing is left to
+    extend it by)."""
+    time = MockTime()
+    c = await make(time)
+    _, a_join = await arrive(c, rebalance_ms=1000)
+    await advance(time, 500)
+    _, b_join = await arrive(c, rebalance_ms=1000)
+    await advance(time, 2499)
+    assert not a_join.done()
+    await advance(time, 1)
+    assert answer(a_join).generation_id == answer(b_join).generation_id == 1
 
 
 async def test_a_new_member_is_removed_once_the_new_member_join_timeout_passes() -> None:
