@@ -106,6 +106,8 @@ class RunningBroker:
 
 async def start(config: BrokerConfig) -> RunningBroker:
     node_id = config.node_id
+    if no_effect := config.no_effect_keys():
+        log.warning("Kafka configuration keys with no effect in Odradek (accepted and kept): %s", ", ".join(no_effect))
     channels = {listener.name: channel_builder(listener) for listener in config.listeners}  # refused before any I/O
     metrics = BrokerMetrics()
     dirs = config.log_dirs
