@@ -137,7 +137,7 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("offsets.load.buffer.size", "int", "5242880", "read-only"),
             ("offsets.topic.compression.codec", "int", "0", "read-only"),
             ("group.coordinator.threads", "int", "1", "read-only"),
-            ("group.coordinator.append.linger.ms", "int", "10", "read-only"),
+            ("group.coordinator.append.linger.ms", "int", "5", "read-only"),  # Kafka 4.0
         ),
     ),
     (
