@@ -30,7 +30,7 @@ from odradek.cli.common import (
     client_config,
     config_source_name,
     kafka_admin,
-    parse_key_values,
+    parse_add_config,
     probe_metadata,
     wait,
 )
@@ -207,7 +207,7 @@ def parse_deletions(items: Sequence[str] | None) -> list[str]:
 def _alter(args: argparse.Namespace, entity_type: str, name: str) -> int:
     kadmin = kafka_admin()
     set_op, delete_op = kadmin.AlterConfigOpType.SET, kadmin.AlterConfigOpType.DELETE
-    additions = parse_key_values(args.add_config) if args.add_config else {}
+    additions = parse_add_config(args.add_config) if args.add_config else {}
     deletions = parse_deletions(args.delete_config)
     if not additions and not deletions:
         raise CliError("--alter needs --add-config and/or --delete-config")

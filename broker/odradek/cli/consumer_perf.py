@@ -18,7 +18,7 @@ from odradek.cli.common import (
     add_bootstrap_options,
     client_config,
     describe_kafka_error,
-    parse_assignments,
+    parse_key_value_args,
     probe_metadata,
 )
 from odradek.cli.perf_stats import (
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--messages should be greater than zero")
     if args.reporting_interval <= 0:
         raise CliError("Reporting interval must be greater than 0.")
-    extra = parse_assignments(args.consumer_property)
+    extra = parse_key_value_args(args.consumer_property)
     config = client_config(
         args,
         extra,

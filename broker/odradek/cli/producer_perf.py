@@ -17,7 +17,7 @@ from odradek.cli.common import (
     CliError,
     describe_kafka_error,
     load_properties_file,
-    parse_assignments,
+    parse_key_value_args,
     probe_metadata,
 )
 from odradek.cli.perf_stats import ProducerStats
@@ -49,8 +49,8 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = {"log_level": 0, "client.id": "perf-producer-client"}
     if args.producer_config:
         config.update(load_properties_file(args.producer_config))
-    config.update(parse_assignments(args.producer_props))
-    config.update(parse_assignments(args.producer_property))
+    config.update(parse_key_value_args(args.producer_props))
+    config.update(parse_key_value_args(args.producer_property))
     if args.bootstrap_server:
         config["bootstrap.servers"] = args.bootstrap_server
     if "bootstrap.servers" not in config:

@@ -23,7 +23,7 @@ from odradek.cli.common import (
     config_source_name,
     describe_kafka_error,
     kafka_admin,
-    parse_assignments,
+    parse_key_value_args,
     probe_metadata,
     wait,
 )
@@ -99,7 +99,7 @@ def _create(args: argparse.Namespace) -> int:
         raise CliError("The partitions must be greater than 0")
     if args.replication_factor is not None and not 1 <= args.replication_factor <= 32767:
         raise CliError("The replication factor must be between 1 and 32767 inclusive")
-    configs = parse_assignments(args.config)
+    configs = parse_key_value_args(args.config)
     admin = admin_client(args)
     new_topic = kafka_admin().NewTopic(
         args.topic,
