@@ -59,6 +59,8 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("broker.id.generation.enable", "boolean", "true", "read-only"),
             ("reserved.broker.max.id", "int", "1000", "read-only"),
             ("server.max.startup.time.ms", "long", LONG_MAX, "read-only"),
+            ("controlled.shutdown.max.retries", "int", "3", "read-only"),
+            ("controlled.shutdown.retry.backoff.ms", "long", "5000", "read-only"),
         ),
     ),
     (
