@@ -230,7 +230,7 @@ def record_format(properties: Mapping[str, str], formatter: str = "DefaultMessag
     """The formatter's properties (DefaultMessageFormatter's names) as a RecordFormat."""
 
     def flag(name: str, default: bool = False) -> bool:
-        return properties.get(name, str(default)).lower() == "true"
+        return properties.get(name, str(default)).strip().lower() == "true"  # Kafka trims booleans
 
     def deserializer(name: str) -> Callable[[bytes], bytes]:
         class_name = properties.get(name, _SERDE + "ByteArrayDeserializer")

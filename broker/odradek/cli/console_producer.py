@@ -124,11 +124,11 @@ def line_format(properties: Mapping[str, str]) -> LineFormat:
 
     marker = properties.get("null.marker")
     fmt = LineFormat(
-        parse_key=properties.get("parse.key", "false").lower() == "true",
+        parse_key=properties.get("parse.key", "false").strip().lower() == "true",
         key_separator=separator("key.separator", "\t"),
         null_marker=marker.encode() if marker else None,
-        ignore_error=properties.get("ignore.error", "false").lower() == "true",
-        parse_headers=properties.get("parse.headers", "false").lower() == "true",
+        ignore_error=properties.get("ignore.error", "false").strip().lower() == "true",
+        parse_headers=properties.get("parse.headers", "false").strip().lower() == "true",
         headers_delimiter=separator("headers.delimiter", "\t"),
         headers_separator=separator("headers.separator", ","),
         headers_key_separator=separator("headers.key.separator", ":"),

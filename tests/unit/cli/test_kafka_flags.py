@@ -35,6 +35,8 @@ def test_property_values_keep_commas_and_spaces() -> None:
     assert parse_key_value_args(["key.separator=,", "parse.key=true"]) == {"key.separator": ",", "parse.key": "true"}
     assert parse_key_value_args(["key.separator= | "]) == {"key.separator": " | "}
     assert parse_key_value_args(["a=b=c", "empty="]) == {"a": "b=c", "empty": ""}
+    # Booleans are trimmed when read, as Kafka's LineMessageReader and DefaultMessageFormatter trim them.
+    assert line_format({"parse.key": " true "}).parse_key and record_format({"print.key": "true "}).print_key
     with pytest.raises(CliError, match="Invalid command line properties: novalue"):
         parse_key_value_args(["novalue"])
 
