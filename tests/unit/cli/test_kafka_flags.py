@@ -264,3 +264,48 @@ def test_an_unknown_flag_gets_the_tools_usage(argv: list[str], capsys: pytest.Ca
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.startswith(f"usage: odradek {argv[0]} ")
     assert err.rstrip().endswith(f"odradek {argv[0]}: error: unrecognized arguments: --no-such-flag x")
+
+
+def test_producer_perf_payload_monotonic(capsys: pytest.CaptureFixture[str]) -> None:
+    from odradek.cli import producer_perf
+    from odradek.cli.progress import ProgressBar
+
+    class Msg:
+        def __init__(self, value: bytes) -> None:
+            self._value = value
+
+        def value(self) -> bytes:
+            return self._value
+
+        def latency(self) -> float:
+            return 0.001
+
+    class FakeProducer:
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+
+        def produce(self, topic: str, value: bytes, on_delivery: object) -> None:
+            self.sent.append(value)
+            on_delivery(None, Msg(value))  # type: ignore[operator]
+
+        def poll(self, timeout: float) -> int:
+            return 0
+
+        def flush(self, timeout: float) -> int:
+            return 0
+
+        def __len__(self) -> int:
+            return 0
+
+    args = parse(
+        "producer-perf-test", "--topic", "t", "--num-records", "3", "--payload-monotonic", "--throughput", "-1",
+        "--bootstrap-server", "h:1",
+    )  # fmt: skip
+    producer = FakeProducer()
+    items = producer_perf.payloads(args)
+    assert producer_perf._run_test(producer, args, items, ProgressBar(3, "records", enabled=False)) == 0
+    assert producer.sent == [b"0", b"1", b"2"]
+    assert "3 records sent" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        parse("producer-perf-test", "--topic", "t", "--num-records", "3", "--payload-monotonic", "--record-size",
+              "5", "--throughput", "-1")  # fmt: skip
