@@ -12,8 +12,8 @@ Semantics follow Apache Kafka's classic group protocol:
   for its session timeout is removed, except while its JoinGroup or SyncGroup is parked (a rebalance waits for
   it: the rebalance timeout decides). A new member cannot heartbeat before its first join completes and its
   socket is muted while the join is parked, so its first JoinGroup gets `new_member_join_timeout_ms` (Kafka's
-  group.coordinator.new.member.join.timeout, 5 minutes) instead of its session timeout; only then is a new member
-  with a parked join removed (it is expected to retry if still there). Kafka's `hasSatisfiedHeartbeat`.
+  classic-group new-member join timeout, a fixed 5 minutes) instead of its session timeout; only then is a new
+  member with a parked join removed (it is expected to retry if still there). Kafka's `hasSatisfiedHeartbeat`.
 - Static members (`group.instance.id`, KIP-345) keep their place across restarts: rejoining with a new member id
   while the group is Stable needs no rebalance unless the protocol would change; the old id is fenced
   (FENCED_INSTANCE_ID).
