@@ -146,7 +146,9 @@ def test_console_producer_then_consumer(bootstrap: str) -> None:
         "--topic",
         "cli-console",
         "--property",
-        "parse.key=true,key.separator=:",
+        "parse.key=true",
+        "--property",
+        "key.separator=:",
         stdin=lines,
     )
     out = ok(
@@ -160,7 +162,11 @@ def test_console_producer_then_consumer(bootstrap: str) -> None:
         "--timeout-ms",
         "10000",
         "--property",
-        "print.key=true,print.offset=true,key.separator=|",
+        "print.key=true",
+        "--property",
+        "print.offset=true",
+        "--property",
+        "key.separator=|",
     )
     assert out.splitlines() == ["Offset:0|k1|hello", "Offset:1|k2|world", "Offset:2|k3|"]
     tail = ok("console-consumer", *b, "--topic", "cli-console", "--partition", "0", "--offset", "1",
@@ -241,3 +247,53 @@ def test_unknown_topic_and_unreachable_broker_are_one_line_errors(bootstrap: str
         dead = f"127.0.0.1:{sock.getsockname()[1]}"
         proc = odradek("topics", "--bootstrap-server", dead, "--list", timeout=30)
     assert proc.returncode == 1 and proc.stderr.startswith("Error: Cannot reach broker")
+
+
+def test_tools_as_kafka_users_type_them(bootstrap: str, tmp_path: Path) -> None:
+    """Issue 15: one --property per pair with commas and spaces kept, print.value=false still ends each line,
+    Kafka's list syntax in --add-config, --topics-with-overrides, --sync with a flag-less --compression-codec,
+    --broker-list, and a consumer group's reset plan exported and read back."""
+    b = ("--bootstrap-server", bootstrap)
+    ok("topics", *b, "--create", "--topic", "cli-kafka", "--partitions", "1")
+    ok("topics", *b, "--create", "--topic", "cli-kafka-plain", "--partitions", "1")
+    ok(
+        "console-producer", "--broker-list", bootstrap, "--topic", "cli-kafka", "--sync", "--compression-codec",
+        "--property", "parse.key=true", "--property", "key.separator=,",
+        stdin=b"k1,v1,x\nk2,v2\n",
+    )  # fmt: skip
+    consume = ("console-consumer", *b, "--topic", "cli-kafka", "--from-beginning", "--max-messages", "2",
+               "--timeout-ms", "10000")  # fmt: skip
+    out = ok(*consume, "--property", "print.key=true", "--property", "key.separator= | ")
+    assert out.splitlines() == ["k1 | v1,x", "k2 | v2"]
+    keys = ok(*consume, "--property", "print.key=true", "--property", "print.value=false")
+    assert keys == "k1\nk2\n"
+
+    ok(
+        "configs",
+        *b,
+        "--alter",
+        "--topic",
+        "cli-kafka",
+        "--add-config",
+        "cleanup.policy=[compact,delete],retention.ms=600000",
+    )
+    described = ok("configs", *b, "--describe", "--topic", "cli-kafka")
+    assert "  cleanup.policy=compact,delete " in described and "  retention.ms=600000 " in described
+    overrides = ok("topics", *b, "--describe", "--topics-with-overrides").splitlines()
+    assert [line.split("\t")[0] for line in overrides if "cli-kafka" in line] == ["Topic: cli-kafka"]
+    assert not any(line.startswith("\t") for line in overrides), "topic lines only"
+
+    group = "cli-kafka-group"
+    ok("console-consumer", *b, "--topic", "cli-kafka", "--group", group, "--from-beginning", "--max-messages", "2",
+       "--timeout-ms", "10000")  # fmt: skip
+    exported = ok("consumer-groups", *b, "--reset-offsets", "--group", group, "--topic", "cli-kafka",
+                  "--to-earliest", "--dry-run", "--export")  # fmt: skip
+    assert exported.strip() == "cli-kafka,0,0"
+    plan = tmp_path / "plan.csv"
+    plan.write_text("cli-kafka,0,1\n")
+    ok("consumer-groups", *b, "--reset-offsets", "--group", group, "--from-file", str(plan), "--execute")
+    described = ok("consumer-groups", *b, "--describe", "--group", group)
+    row = next(line.split() for line in described.splitlines() if line.startswith(group))
+    assert row[1:4] == ["cli-kafka", "0", "1"], described
+    unknown = odradek("consumer-groups", *b, "--list", "--no-such-flag")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("usage: odradek consumer-groups ")

@@ -339,3 +339,51 @@ def test_cli_alters_and_describes_a_broker(broker_factory: Factory) -> None:
     shown = odradek("configs", *b, "--describe", "--entity-name", "1")
     assert shown.stdout == "Dynamic configs for broker 1 are:\n"
     assert ck_describe(broker.bootstrap)["log.retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+
+
+# -- Kafka's keys with no effect here (config/kafka_keys.py) --------------------------------------------------------
+
+
+def test_kafka_keys_without_effect_are_accepted_kept_and_described(broker_factory: Factory) -> None:
+    """A Kafka configuration works unmodified: its keys are accepted from the broker's configuration and by
+    AlterConfigs where Kafka allows it, described with their source, logged once at start-up; unknown keys are not."""
+    broker = broker_factory({"num.io.threads": "16", "sasl.kerberos.min.time.before.relogin": "30000"})
+    logged = [line for line in broker.output().splitlines() if "no effect in Odradek" in line]
+    assert len(logged) == 1 and "num.io.threads, sasl.kerberos.min.time.before.relogin" in logged[0], logged
+
+    ck_alter(broker.bootstrap, "1", {"num.network.threads": "6", "log.cleaner.threads": "2"})
+    assert kp_alter(broker.bootstrap, "", [("max.connections.per.ip", SET, "1000")]).error_code == 0
+    described = ck_describe(broker.bootstrap)
+    assert (described["num.network.threads"].value, described["num.network.threads"].source) == (
+        "6",
+        ConfigSource.DYNAMIC_BROKER_CONFIG.value,
+    )
+    assert (described["num.io.threads"].value, described["num.io.threads"].source) == (
+        "16",
+        ConfigSource.STATIC_BROKER_CONFIG.value,
+    )
+    assert (described["max.connections.per.ip"].value, described["max.connections.per.ip"].source) == (
+        "1000",
+        ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value,
+    )
+    assert described["sasl.kerberos.min.time.before.relogin"].value == "30000"
+    assert (described["background.threads"].value, described["background.threads"].source) == (
+        "10",
+        ConfigSource.DEFAULT_CONFIG.value,
+    )
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=int(T * 1000))
+    try:
+        resources = [KpConfigResource(ConfigResourceType.BROKER, "1")]
+        modified = admin.describe_configs(resources)["broker"]["1"]
+    finally:
+        admin.close()
+    assert {"num.network.threads", "log.cleaner.threads"} <= set(modified)
+
+    error = ck_alter_error(broker.bootstrap, "1", {"zookeeper.connect": "zk:2181"})
+    assert error.str() == "Cannot update these configs dynamically: Set(zookeeper.connect)"
+    error = ck_alter_error(broker.bootstrap, "1", {"num.netwrk.threads": "6"})
+    assert (error.code(), error.str()) == (KafkaError.INVALID_CONFIG, "Unknown config name: num.netwrk.threads")
+
+    broker.stop()
+    broker.restart()
+    assert ck_describe(broker.bootstrap)["log.cleaner.threads"].value == "2", "kept across a restart"

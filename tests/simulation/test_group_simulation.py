@@ -16,10 +16,11 @@ Invariants:
 - SyncGroup gives each member the assignment the leader made for it;
 - heartbeats and commits are accepted only from the current generation (zombies are fenced);
 - committed offsets are exactly the commits acknowledged to clients, and reload identically after a move;
-- a resigned partition leaves no timer behind.
-
-Not checked (issue 15): that a new member whose first JoinGroup is parked during the initial rebalance delay is
-kept for Kafka's new-member join timeout; today its session timeout removes it.
+- a resigned partition leaves no timer behind;
+- no member is expired while its JoinGroup is parked, except a new member awaiting its first join once the
+  new-member join timeout (`new_member_join_timeout_ms`, Kafka's 5 minutes) has passed: the session timeout does
+  not apply to it (issue 15: with the initial rebalance delay stretched by arriving members, the first member's
+  session timer used to remove it while its join waited).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import random
 import struct
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from odradek.broker.coordinator.memory import InMemoryCoordinatorLog
@@ -100,6 +102,9 @@ class Simulation:
         self.acknowledged: dict[str, dict[tuple[str, int], int]] = {g: {} for g in GROUPS}
         self.events: deque[str] = deque(maxlen=25)
         self.counter = 0
+        # JoinGroups parked in the coordinator: (group, member) -> (the member's join future, parked since, is new).
+        self.parked: dict[tuple[str, str], tuple[asyncio.Future[Any], float, bool]] = {}
+        self.left: set[tuple[str, str]] = set()  # members that sent LeaveGroup
 
     # ---- driving ----------------------------------------------------------------------------------------
 
@@ -244,6 +249,7 @@ class Simulation:
         client = self.pick()
         if client is None or not client.member_id:
             return
+        self.left.add((client.group_id, client.member_id))
         error, errors = self.coordinator.leave_group(
             client.group_id, [LeaveMember(client.member_id, client.instance_id)]
         )
@@ -374,7 +380,33 @@ class Simulation:
                 generation = None if value is None else decode_group_value(value).generation
         return generation
 
+    def check_parked_joins(self, now: float) -> None:
+        """A parked JoinGroup answered UNKNOWN_MEMBER_ID without a LeaveGroup is a member the coordinator expired
+        (every other way out of a parked join answers otherwise: NONE, REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID,
+        NOT_COORDINATOR): allowed only for a new member parked for the new-member join timeout."""
+        for (group_id, member_id), (future, since, is_new) in self.parked.items():
+            if not future.done() or future.cancelled() or (group_id, member_id) in self.left:
+                continue
+            if future.result().error is E.UNKNOWN_MEMBER_ID:
+                waited = now - since
+                assert is_new and waited >= CONFIG.new_member_join_timeout_ms, (
+                    f"member {member_id} of {group_id} (new={is_new}) expired after {waited:.0f} ms "
+                    "while its JoinGroup was parked"
+                )
+        parked: dict[tuple[str, str], tuple[asyncio.Future[Any], float, bool]] = {}
+        for group_id in GROUPS:
+            group = self.coordinator.group(group_id)
+            for member in group.members.values() if group is not None else ():
+                if member.is_awaiting_join:
+                    assert member.join_future is not None
+                    key = (group_id, member.member_id)
+                    previous = self.parked.get(key)
+                    since = previous[1] if previous is not None and previous[0] is member.join_future else now
+                    parked[key] = (member.join_future, since, member.is_new)
+        self.parked = parked
+
     def check(self) -> None:
+        self.check_parked_joins(self.time.monotonic_ms())
         for key, leaders in self.leaders.items():
             assert len(leaders) <= 1, f"two leaders of generation {key}: {leaders}"
         context = self.coordinator.runtime.context(PARTITION)

@@ -108,6 +108,8 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     """Build and start a broker; `time` (the clock and scheduler of every service) defaults to the system's."""
     time = SystemTime() if time is None else time
     node_id = config.node_id
+    if no_effect := config.no_effect_keys():
+        log.warning("Kafka configuration keys with no effect in Odradek (accepted and kept): %s", ", ".join(no_effect))
     channels = {listener.name: channel_builder(listener, config) for listener in config.listeners}  # before any I/O
     sasl = {
         listener.name: listener_sasl(config, listener.name)

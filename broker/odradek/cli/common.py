@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -26,28 +27,38 @@ class CliError(Exception):
     """An expected, user-facing failure: printed as one line, exit code 1, no traceback."""
 
 
-def parse_key_values(text: str, *, separator: str = ",") -> dict[str, str]:
-    """Parse `k=v,k2=v2` (Kafka's `--add-config` / `--property` syntax). Values may be empty; keys may not."""
+# ConfigCommand's split of --add-config: commas and '=' outside square brackets.
+_OUTSIDE_BRACKETS = r"(?=[^\]]*(?:\[|$))"
+_ADD_CONFIG_ITEMS = re.compile("," + _OUTSIDE_BRACKETS)
+_ADD_CONFIG_PAIR = re.compile(r"\s*=\s*" + _OUTSIDE_BRACKETS)
+
+
+def parse_add_config(text: str) -> dict[str, str]:
+    """`--add-config` as kafka-configs.sh parses it: `k=v,k2=[v1,v2]`, split on the commas outside brackets, each
+    item on its '='; keys and values trimmed, square brackets removed from values (Kafka's list syntax:
+    `cleanup.policy=[compact,delete]` sets `compact,delete`). Values may be empty; a value holding '=' outside
+    brackets is refused, as Kafka refuses it."""
     result: dict[str, str] = {}
-    for item in text.split(separator):
-        item = item.strip()
-        if not item:
-            continue
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise CliError(f'Invalid property "{item}": expected the format key=value')
-        result[key.strip()] = value.strip()
+    for item in _ADD_CONFIG_ITEMS.split(text):
+        pair = _ADD_CONFIG_PAIR.split(item)
+        if len(pair) != 2 or not pair[0].strip():
+            raise CliError(
+                'Invalid entity config: all configs to be added must be in the format "key=val" or "key=[val1,val2]".'
+            )
+        result[pair[0].strip()] = pair[1].replace("[", "").replace("]", "").strip()
     return result
 
 
-def parse_assignments(items: Iterable[str] | None) -> dict[str, str]:
-    """Merge repeated `--config k=v` style options; each item may itself hold `k=v,k2=v2`."""
+def parse_key_value_args(items: Iterable[str] | None) -> dict[str, str]:
+    """Repeated `--property k=v` / `--config k=v` / `--producer-property k=v` options, as Kafka's
+    CommandLineUtils.parseKeyValueArgs reads them: each item is one pair split at its first '='; nothing is
+    trimmed and commas are part of the value (`key.separator=,`, `key.separator= | `)."""
     result: dict[str, str] = {}
     for item in items or ():
         key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise CliError(f'Invalid property "{item}": expected the format key=value')
-        result[key.strip()] = value.strip()
+        if not eq or not key:
+            raise CliError(f"Invalid command line properties: {item}")
+        result[key] = value
     return result
 
 
@@ -70,10 +81,14 @@ def load_properties_file(path: str) -> dict[str, str]:
     return result
 
 
-def add_bootstrap_options(parser: argparse.ArgumentParser, *, config_flag: str = "--command-config") -> None:
-    """`--bootstrap-server` and a client properties file option, as Kafka's tools have them."""
+def add_bootstrap_options(
+    parser: argparse.ArgumentParser, *, config_flag: str = "--command-config", broker_list: bool = False
+) -> None:
+    """`--bootstrap-server` and a client properties file option, as Kafka's tools have them (`broker_list`: also
+    the deprecated `--broker-list` spelling, which kafka-console-producer and kafka-consumer-perf-test keep)."""
     parser.add_argument(
         "--bootstrap-server",
+        *(("--broker-list",) if broker_list else ()),
         default=DEFAULT_BOOTSTRAP,
         metavar="HOST:PORT",
         help=f"broker(s) to connect to (default {DEFAULT_BOOTSTRAP})",
@@ -84,6 +99,22 @@ def add_bootstrap_options(parser: argparse.ArgumentParser, *, config_flag: str =
         metavar="FILE",
         help="properties file with client configuration (librdkafka / Kafka client key names)",
     )
+
+
+def tools_version() -> str:
+    """What `--version` prints: Odradek's version and the Kafka release whose tools these mirror."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        own = version("odradek")
+    except PackageNotFoundError:
+        own = "unknown"
+    return f"{own} (Odradek; Apache Kafka 3.9 tools)"
+
+
+def add_version_option(parser: argparse.ArgumentParser) -> None:
+    """`--version`, which every Kafka tool has: print the version and exit."""
+    parser.add_argument("--version", action="version", version=tools_version(), help="print the version and exit")
 
 
 def client_config(args: argparse.Namespace, extra: Mapping[str, str] | None = None, **defaults: Any) -> dict[str, Any]:

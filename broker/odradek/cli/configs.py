@@ -30,7 +30,8 @@ from odradek.cli.common import (
     client_config,
     config_source_name,
     kafka_admin,
-    parse_key_values,
+    load_properties_file,
+    parse_add_config,
     probe_metadata,
     wait,
 )
@@ -67,7 +68,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--entity-default", action="store_true", help="cluster-wide broker defaults")
     parser.add_argument("--topic", help="shorthand for --entity-type topics --entity-name TOPIC")
     parser.add_argument("--broker", help="shorthand for --entity-type brokers --entity-name BROKER")
-    parser.add_argument("--add-config", metavar="K=V[,K2=V2]", help="configs to set (alter)")
+    parser.add_argument(
+        "--broker-defaults", action="store_true", help="shorthand for --entity-type brokers --entity-default"
+    )
+    parser.add_argument("--add-config", metavar="K=V[,K2=[V1,V2]]", help="configs to set (alter)")
+    parser.add_argument("--add-config-file", metavar="FILE", help="properties file of configs to set (alter)")
+    parser.add_argument("--force", action="store_true", help="accepted, as by Kafka's tool (no prompts here)")
     parser.add_argument(
         "--delete-config", action="append", metavar="K[,K2]", help="configs to remove (alter); repeatable"
     )
@@ -81,6 +87,8 @@ def resolve_entity(args: argparse.Namespace) -> tuple[str, str]:
         return "topics", args.topic
     if args.broker is not None:
         return "brokers", args.broker
+    if args.broker_defaults:
+        return "brokers", ""
     if args.entity_type is None:
         raise CliError("--entity-type (topics|brokers) is required")
     if args.entity_default:
@@ -114,7 +122,7 @@ DEFAULT_BROKER_UNREACHABLE = (
 def run(args: argparse.Namespace) -> int:
     entity_type, name = resolve_entity(args)
     if args.describe:
-        if args.add_config or args.delete_config:
+        if args.add_config or args.add_config_file or args.delete_config:
             raise CliError("--add-config and --delete-config are only valid with --alter")
         if entity_type == "brokers" and name == "" and not args.entity_default:
             return _describe_all_brokers(args)
@@ -207,7 +215,9 @@ def parse_deletions(items: Sequence[str] | None) -> list[str]:
 def _alter(args: argparse.Namespace, entity_type: str, name: str) -> int:
     kadmin = kafka_admin()
     set_op, delete_op = kadmin.AlterConfigOpType.SET, kadmin.AlterConfigOpType.DELETE
-    additions = parse_key_values(args.add_config) if args.add_config else {}
+    # Kafka's order: the --add-config-file properties, then --add-config.
+    additions = load_properties_file(args.add_config_file) if args.add_config_file else {}
+    additions.update(parse_add_config(args.add_config) if args.add_config else {})
     deletions = parse_deletions(args.delete_config)
     if not additions and not deletions:
         raise CliError("--alter needs --add-config and/or --delete-config")

@@ -14,9 +14,15 @@ Two modes, chosen as Kafka chooses them:
   `--include`) from `--offset` (earliest, latest or a number; `--from-beginning` means earliest; default latest),
   with a throw-away group id and no commits.
 
-Each record is printed as Kafka's DefaultMessageFormatter does: optional `CreateTime:ts`, `Partition:p`,
-`Offset:o`, key, each followed by `key.separator` (default TAB), then the value and `line.separator` (default
-newline); a null key or value prints `null`. At the end `Processed a total of N messages` goes to stderr.
+Each record is printed as Kafka's DefaultMessageFormatter does: the chosen fields among `CreateTime:ts`,
+`Partition:p`, `Offset:o`, headers (`k:v` joined by `headers.separator`, or `NO_HEADERS`), key and value, in that
+order, each followed by `key.separator` (default TAB) except the last, which is followed by `line.separator`
+(default newline), whichever fields are printed; a null key, value or header value prints `null.literal`. Keys,
+values and header values go through Kafka's deserializers where one is named (`key.deserializer`,
+`value.deserializer`, `headers.deserializer`: String, ByteArray, Bytes, ByteBuffer and UUID print the bytes as they
+are, Long, Integer, Short, Double and Float decode big-endian numbers). `--formatter` takes Kafka's
+DefaultMessageFormatter (the default) or NoOpMessageFormatter. At the end `Processed a total of N messages` goes
+to stderr.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ import contextlib
 import os
 import re
 import signal
+import struct
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -38,14 +45,58 @@ from odradek.cli.common import (
     client_config,
     describe_kafka_error,
     load_properties_file,
-    parse_assignments,
-    parse_key_values,
+    parse_key_value_args,
     probe_metadata,
 )
 
 OFFSET_BEGINNING = -2
 OFFSET_END = -1
 _TIMESTAMP_TYPES = {1: "CreateTime", 2: "LogAppendTime"}
+_SERDE = "org.apache.kafka.common.serialization."
+_FORMATTERS = {
+    name: kind
+    for kind in ("DefaultMessageFormatter", "NoOpMessageFormatter")
+    for name in (kind, f"kafka.tools.{kind}", f"org.apache.kafka.tools.consumer.{kind}")
+}
+
+
+class DeserializationError(ValueError):
+    """A key, value or header the configured deserializer cannot read (Kafka's SerializationException)."""
+
+
+def _number(fmt: str, render: Callable[[Any], str]) -> Callable[[bytes], bytes]:
+    size = struct.calcsize(fmt)
+
+    def decode(data: bytes) -> bytes:
+        if len(data) != size:
+            raise DeserializationError(f"Size of data received is {len(data)}, not {size}")
+        return render(struct.unpack(fmt, data)[0]).encode()
+
+    return decode
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+# Kafka's deserializers by class name, as bytes -> printed bytes (None is printed as null.literal before this).
+DESERIALIZERS: Mapping[str, Callable[[bytes], bytes]] = {
+    **{
+        _SERDE + kind: _identity
+        for kind in (
+            "StringDeserializer",
+            "ByteArrayDeserializer",
+            "BytesDeserializer",
+            "ByteBufferDeserializer",
+            "UUIDDeserializer",
+        )
+    },
+    _SERDE + "LongDeserializer": _number(">q", str),
+    _SERDE + "IntegerDeserializer": _number(">i", str),
+    _SERDE + "ShortDeserializer": _number(">h", str),
+    _SERDE + "DoubleDeserializer": _number(">d", repr),
+    _SERDE + "FloatDeserializer": _number(">f", repr),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +106,15 @@ class RecordFormat:
     print_offset: bool = False
     print_key: bool = False
     print_value: bool = True
+    print_headers: bool = False
     key_separator: bytes = b"\t"
     line_separator: bytes = b"\n"
+    headers_separator: bytes = b","
     null_literal: bytes = b"null"
+    key_deserializer: Callable[[bytes], bytes] = _identity
+    value_deserializer: Callable[[bytes], bytes] = _identity
+    headers_deserializer: Callable[[bytes], bytes] = _identity
+    print_nothing: bool = False  # NoOpMessageFormatter
 
 
 def add_parser(subparsers: Any) -> None:
@@ -66,7 +123,9 @@ def add_parser(subparsers: Any) -> None:
     )
     add_bootstrap_options(parser, config_flag="--consumer.config")
     parser.add_argument("--topic", help="the topic to consume (this or --include)")
-    parser.add_argument("--include", metavar="REGEX", help="consume every topic whose name fully matches REGEX")
+    parser.add_argument(
+        "--include", "--whitelist", metavar="REGEX", help="consume every topic whose name fully matches REGEX"
+    )
     parser.add_argument("--partition", type=int, help="consume only this partition (assign mode; needs --topic)")
     parser.add_argument("--offset", default=None, help="assign mode: earliest, latest or an offset (default latest)")
     parser.add_argument(
@@ -74,10 +133,19 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--max-messages", type=int, help="exit after this many records")
     parser.add_argument("--timeout-ms", type=int, help="exit when no record arrives for this long")
-    parser.add_argument("--property", action="append", metavar="K=V[,K2=V2]", help="print.key, print.offset, ...")
+    parser.add_argument("--property", action="append", metavar="K=V", help="print.key, print.offset, ...")
     parser.add_argument("--consumer-property", action="append", metavar="K=V", help="consumer config entry")
     parser.add_argument("--group", help="consumer group id: subscribe, commit offsets, take part in rebalances")
     parser.add_argument("--isolation-level", choices=("read_uncommitted", "read_committed"))
+    parser.add_argument(
+        "--formatter", default="DefaultMessageFormatter", metavar="CLASS", help="DefaultMessageFormatter or NoOp..."
+    )
+    parser.add_argument("--formatter-config", metavar="FILE", help="properties file of formatter properties")
+    parser.add_argument("--key-deserializer", metavar="CLASS", help="Kafka deserializer class for keys")
+    parser.add_argument("--value-deserializer", metavar="CLASS", help="Kafka deserializer class for values")
+    parser.add_argument(
+        "--skip-message-on-error", action="store_true", help="skip a record that cannot be deserialized"
+    )
     parser.set_defaults(run=run)
 
 
@@ -158,13 +226,27 @@ def start_offset(offset: str | None, from_beginning: bool) -> int:
     return value
 
 
-def record_format(properties: dict[str, str]) -> RecordFormat:
-    def flag(name: str, default: bool = False) -> bool:
-        return properties.get(name, str(default)).lower() == "true"
+def record_format(properties: Mapping[str, str], formatter: str = "DefaultMessageFormatter") -> RecordFormat:
+    """The formatter's properties (DefaultMessageFormatter's names) as a RecordFormat."""
 
+    def flag(name: str, default: bool = False) -> bool:
+        return properties.get(name, str(default)).strip().lower() == "true"  # Kafka trims booleans
+
+    def deserializer(name: str) -> Callable[[bytes], bytes]:
+        class_name = properties.get(name, _SERDE + "ByteArrayDeserializer")
+        found = DESERIALIZERS.get(class_name)
+        if found is None:
+            known = ", ".join(sorted(n.rsplit(".", 1)[1] for n in DESERIALIZERS))
+            raise CliError(f"Unsupported {name} {class_name} (available: {known}, in {_SERDE.rstrip('.')})")
+        return found
+
+    kind = _FORMATTERS.get(formatter)
+    if kind is None:
+        raise CliError(f"Unsupported formatter {formatter}: DefaultMessageFormatter or NoOpMessageFormatter")
     known = {
-        "print.timestamp", "print.partition", "print.offset", "print.key", "print.value",
-        "key.separator", "line.separator", "null.literal", "print.headers",
+        "print.timestamp", "print.partition", "print.offset", "print.key", "print.value", "print.headers",
+        "key.separator", "line.separator", "headers.separator", "null.literal",
+        "key.deserializer", "value.deserializer", "headers.deserializer",
     }  # fmt: skip
     unknown = set(properties) - known
     if unknown:
@@ -175,10 +257,27 @@ def record_format(properties: dict[str, str]) -> RecordFormat:
         print_offset=flag("print.offset"),
         print_key=flag("print.key"),
         print_value=flag("print.value", True),
+        print_headers=flag("print.headers"),
         key_separator=_unescape(properties.get("key.separator", "\t")),
         line_separator=_unescape(properties.get("line.separator", "\n")),
+        headers_separator=_unescape(properties.get("headers.separator", ",")),
         null_literal=properties.get("null.literal", "null").encode(),
+        key_deserializer=deserializer("key.deserializer"),
+        value_deserializer=deserializer("value.deserializer"),
+        headers_deserializer=deserializer("headers.deserializer"),
+        print_nothing=kind == "NoOpMessageFormatter",
     )
+
+
+def formatter_properties(args: argparse.Namespace) -> dict[str, str]:
+    """Kafka's order: the --formatter-config file, then --property, then --key/--value-deserializer."""
+    properties = load_properties_file(args.formatter_config) if args.formatter_config else {}
+    properties.update(parse_key_value_args(args.property))
+    if args.key_deserializer:
+        properties["key.deserializer"] = args.key_deserializer
+    if args.value_deserializer:
+        properties["value.deserializer"] = args.value_deserializer
+    return properties
 
 
 def _unescape(text: str) -> bytes:
@@ -193,8 +292,13 @@ def format_record(
     offset: int,
     key: bytes | None,
     value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None = None,
 ) -> bytes:
-    """One record as DefaultMessageFormatter prints it; timestamp is (type, ms) with type 0 = none."""
+    """One record as DefaultMessageFormatter prints it; timestamp is (type, ms) with type 0 = none. Every printed
+    field but the last is followed by key.separator, the last by line.separator; DeserializationError if a
+    deserializer cannot read the key, value or a header."""
+    if fmt.print_nothing:
+        return b""
     fields: list[bytes] = []
     if fmt.print_timestamp:
         kind = _TIMESTAMP_TYPES.get(timestamp[0])
@@ -203,22 +307,31 @@ def format_record(
         fields.append(f"Partition:{partition}".encode())
     if fmt.print_offset:
         fields.append(f"Offset:{offset}".encode())
+    if fmt.print_headers:
+        fields.append(_headers(fmt, headers or ()))
     if fmt.print_key:
-        fields.append(fmt.null_literal if key is None else key)
+        fields.append(fmt.null_literal if key is None else fmt.key_deserializer(key))
     if fmt.print_value:
-        fields.append(fmt.null_literal if value is None else value)
-    line = fmt.key_separator.join(fields)
-    return line + fmt.line_separator if fmt.print_value else line
+        fields.append(fmt.null_literal if value is None else fmt.value_deserializer(value))
+    if not fields:
+        return b""
+    return fmt.key_separator.join(fields) + fmt.line_separator
+
+
+def _headers(fmt: RecordFormat, headers: Sequence[tuple[str, bytes | None]]) -> bytes:
+    if not headers:
+        return b"NO_HEADERS"
+    return fmt.headers_separator.join(
+        name.encode() + b":" + (fmt.null_literal if data is None else fmt.headers_deserializer(data))
+        for name, data in headers
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.max_messages is not None and args.max_messages < 0:
         raise CliError("--max-messages must be non-negative")
-    properties: dict[str, str] = {}
-    for item in args.property or ():
-        properties.update(parse_key_values(item))
-    fmt = record_format(properties)
-    extra = parse_assignments(args.consumer_property)
+    fmt = record_format(formatter_properties(args), args.formatter)
+    extra = parse_key_value_args(args.consumer_property)
     file_props = load_properties_file(args.command_config) if args.command_config else {}
     group_ids = [g for g in (args.group, file_props.get("group.id"), extra.get("group.id")) if g is not None]
     mode = consumer_mode(
@@ -260,7 +373,9 @@ def _consume(args: argparse.Namespace, mode: Mode, fmt: RecordFormat, config: di
                 for p in _partitions(metadata, topic, mode.partition)
             ]
             consumer.assign(assignment)
-        return consume_loop(consumer, fmt, sys.stdout.buffer, args.max_messages, args.timeout_ms)
+        return consume_loop(
+            consumer, fmt, sys.stdout.buffer, args.max_messages, args.timeout_ms, args.skip_message_on_error
+        )
     finally:
         # Commits the offsets of printed records (group mode) and leaves the group; bounded by librdkafka.
         consumer.close()
@@ -308,9 +423,15 @@ def _partitions(metadata: Any, topic: str, partition: int | None) -> list[int]:
 
 
 def consume_loop(
-    consumer: Any, fmt: RecordFormat, out: BinaryIO, max_messages: int | None, timeout_ms: int | None
+    consumer: Any,
+    fmt: RecordFormat,
+    out: BinaryIO,
+    max_messages: int | None,
+    timeout_ms: int | None,
+    skip_on_error: bool = False,
 ) -> int:
-    """Print records until max_messages, an idle timeout_ms, or Ctrl-C; returns the count printed."""
+    """Print records until max_messages, an idle timeout_ms, or Ctrl-C; returns the count processed (a record
+    skipped with `skip_on_error` counts, as in Kafka)."""
     count = 0
     last = time.monotonic()
     try:
@@ -323,16 +444,25 @@ def consume_loop(
                     if msg.error().code() == -191:  # _PARTITION_EOF
                         continue
                     raise CliError(f"Consume failed: {describe_kafka_error(msg.error())}")
-                out.write(
-                    format_record(
+                try:
+                    line = format_record(
                         fmt,
                         timestamp=msg.timestamp(),
                         partition=msg.partition(),
                         offset=msg.offset(),
                         key=msg.key(),
                         value=msg.value(),
+                        headers=msg.headers(),
                     )
-                )
+                except DeserializationError as exc:
+                    if not skip_on_error:
+                        raise CliError(
+                            f"Cannot format the record at offset {msg.offset()} of {msg.topic()}-{msg.partition()}: "
+                            f"{exc} (--skip-message-on-error skips it)"
+                        ) from None
+                    print(f"Skipping the record at offset {msg.offset()}: {exc}", file=sys.stderr)
+                    line = b""
+                out.write(line)
                 count += 1
                 last = now
             out.flush()

@@ -78,6 +78,8 @@ def add_parser(subparsers: Any) -> None:
         "--to-datetime", metavar="YYYY-MM-DDTHH:mm:SS.sss", help="first offset at or after this time (UTC default)"
     )
     parser.add_argument("--by-duration", metavar="PnDTnHnMnS", help="first offset at or after now minus duration")
+    parser.add_argument("--from-file", metavar="CSV", help="reset to the offsets of a CSV plan (as --export writes)")
+    parser.add_argument("--export", action="store_true", help="reset: print the plan as CSV (for --from-file)")
     parser.add_argument(
         "--timeout", type=int, default=int(ADMIN_TIMEOUT_S * 1000), metavar="MS", help="admin request timeout"
     )
@@ -111,6 +113,8 @@ def _scenario_given(args: argparse.Namespace, scenario: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     chosen = selection(args)
+    if args.export and chosen.action != "reset-offsets":
+        raise CliError("Option(s) [export] are unavailable given other options on the command line")
     if args.timeout <= 0:
         raise CliError("--timeout must be positive")
     if chosen.warn_no_execute:
@@ -315,11 +319,19 @@ class GroupService:
             if not chosen.dry_run:
                 self._alter(group, offsets)
             plan[group] = offsets
-        print(views.format_reset_plan(plan), end="")
+        if args.export:
+            print(views.export_reset_plan(plan, single_group=len(args.group) == 1))
+        else:
+            print(views.format_reset_plan(plan), end="")
         return 1 if failed else 0
 
     def _partitions_to_reset(self, group: str, args: argparse.Namespace) -> list[TopicPartitionKey]:
-        partitions = sorted(self.committed(group)) if args.all_topics else self._topic_args_partitions(args.topic)
+        if args.from_file:
+            partitions = sorted(self._file_plan(group, args))
+        elif args.all_topics:
+            partitions = sorted(self.committed(group))
+        else:
+            partitions = self._topic_args_partitions(args.topic)
         self._check_valid(partitions)
         return partitions
 
@@ -369,10 +381,23 @@ class GroupService:
             return {tp: current[tp] if tp in current else
                     _known(ends.get(tp), f"Error getting ending offset of topic partition: {tp[0]}-{tp[1]}")
                     for tp in partitions}  # fmt: skip
+        if scenario == "from-file":
+            return self._file_plan(group, args)
         if scenario == "to-datetime":
             return self._by_timestamp(partitions, views.parse_datetime_ms(args.to_datetime))
         duration = views.parse_duration_ns(args.by_duration)
         return self._by_timestamp(partitions, views.duration_timestamp_ms(duration, time.time_ns()))
+
+    def _file_plan(self, group: str, args: argparse.Namespace) -> dict[TopicPartitionKey, int]:
+        try:
+            with open(args.from_file, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise CliError(f"Cannot read {args.from_file}: {exc.strerror or exc}") from None
+        plan = views.parse_reset_plan(text, args.group)
+        if group not in plan:
+            raise CliError(f"No reset plan for group {group} found")
+        return plan[group]
 
     def _clamped(self, wanted: Mapping[TopicPartitionKey, int]) -> dict[TopicPartitionKey, int]:
         spec = kafka_admin().OffsetSpec

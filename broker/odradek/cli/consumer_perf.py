@@ -18,7 +18,7 @@ from odradek.cli.common import (
     add_bootstrap_options,
     client_config,
     describe_kafka_error,
-    parse_assignments,
+    parse_key_value_args,
     probe_metadata,
 )
 from odradek.cli.perf_stats import (
@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "consumer-perf-test", help="consumer throughput (kafka-consumer-perf-test, assign mode)"
     )
-    add_bootstrap_options(parser, config_flag="--consumer.config")
+    add_bootstrap_options(parser, config_flag="--consumer.config", broker_list=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--messages", type=int, required=True, help="number of records to consume")
     parser.add_argument("--timeout", type=int, default=10_000, help="max ms between returned records")
@@ -52,6 +52,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--hide-header", action="store_true")
     parser.add_argument("--date-format", default=DEFAULT_DATE_FORMAT)
     parser.add_argument("--group", help="(not supported yet: subscribe mode comes later)")
+    for flag in ("--threads", "--num-fetch-threads"):  # deprecated in Kafka and ignored there too
+        parser.add_argument(flag, type=int, help="accepted and ignored, as by Kafka's tool (deprecated)")
     parser.add_argument("--progress", action="store_true", help="progress bar on stderr even if not a tty")
     parser.set_defaults(run=run)
 
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--messages should be greater than zero")
     if args.reporting_interval <= 0:
         raise CliError("Reporting interval must be greater than 0.")
-    extra = parse_assignments(args.consumer_property)
+    extra = parse_key_value_args(args.consumer_property)
     config = client_config(
         args,
         extra,

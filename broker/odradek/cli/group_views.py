@@ -57,7 +57,7 @@ INACTIVE_STATES = frozenset({"Empty", "Dead"})
 REBALANCING_STATES = frozenset({"PreparingRebalance", "CompletingRebalance", "Assigning", "Reconciling"})
 
 RESET_SCENARIOS = (
-    "to-offset", "to-datetime", "by-duration", "to-earliest", "to-latest", "to-current", "shift-by",
+    "to-offset", "to-datetime", "by-duration", "to-earliest", "to-latest", "to-current", "shift-by", "from-file",
 )  # fmt: skip
 ACTIONS = ("list", "describe", "delete", "reset-offsets", "delete-offsets")
 
@@ -300,7 +300,7 @@ def _check_reset(
     if not used:
         listed = ", ".join(f"[{s}]" for s in RESET_SCENARIOS)
         raise CliError(f"Option '[reset-offsets]' requires one of the following scenarios: [{listed}]")
-    if not topics and not all_topics:
+    if not topics and not all_topics and used[0] != "from-file":
         raise CliError("One of the reset scopes should be defined: --all-topics, --topic.")
     if topics and all_topics:
         raise CliError('Option "[topic]" can\'t be used with option "[all-topics]"')
@@ -523,6 +523,36 @@ def format_reset_plan(plan: Mapping[str, Mapping[TopicPartitionKey, int]]) -> st
         for tp in sorted(plan[group]):
             out += line(group, tp[0], tp[1], plan[group][tp])
     return out + "\n"
+
+
+def export_reset_plan(plan: Mapping[str, Mapping[TopicPartitionKey, int]], single_group: bool) -> str:
+    """`--export`: the plan as Kafka's CSV, `topic,partition,offset` rows for one --group, else
+    `group,topic,partition,offset` (the format --from-file reads back)."""
+    rows = [
+        f"{tp[0]},{tp[1]},{offset}" if single_group else f"{group},{tp[0]},{tp[1]},{offset}"
+        for group in sorted(plan)
+        for tp, offset in sorted(plan[group].items())
+    ]
+    return "".join(row + "\n" for row in rows)
+
+
+def parse_reset_plan(text: str, groups: Sequence[str]) -> dict[str, dict[TopicPartitionKey, int]]:
+    """`--from-file`: Kafka's CSV reset plan; three columns (topic,partition,offset) are the one --group's."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    plan: dict[str, dict[TopicPartitionKey, int]] = {}
+    three_columns = bool(lines) and len(lines[0].split(",")) == 3 and len(groups) == 1
+    for line in lines:
+        fields = line.split(",")
+        try:
+            if three_columns:
+                group, (topic, partition, offset) = groups[0], fields
+            else:
+                group, topic, partition, offset = fields
+            plan.setdefault(group, {})[(topic, int(partition))] = int(offset)
+        except ValueError:
+            expected = "topic,partition,offset" if three_columns else "group,topic,partition,offset"
+            raise CliError(f"Invalid reset plan line {line!r}: expected {expected}") from None
+    return plan
 
 
 # Kafka's Errors messages for the group-level errors of OffsetDelete (codes as in the protocol).

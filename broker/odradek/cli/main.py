@@ -23,7 +23,7 @@ from odradek.cli import (
     producer_perf,
     topics,
 )
-from odradek.cli.common import CliError, describe_kafka_error
+from odradek.cli.common import CliError, add_version_option, describe_kafka_error
 
 _TOOLS = (
     topics,
@@ -46,7 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     delegate.add_parsers(subparsers)
     for tool in _TOOLS:
         tool.add_parser(subparsers)
+    for name, tool_parser in subparsers.choices.items():
+        if name not in delegate.TARGETS:
+            add_version_option(tool_parser)
     return parser
+
+
+def subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand `name`."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    tool_parser: argparse.ArgumentParser = action.choices[name]
+    return tool_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,7 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args_list and args_list[0] in delegate.TARGETS:
             return delegate.run(args_list[0], args_list[1:])
-        args = build_parser().parse_args(args_list)
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(args_list)
+        if unknown:
+            # Kafka's tools answer an unknown option with their own usage, not the launcher's.
+            subcommand(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
         code: int = args.run(args)
         return code
     except CliError as exc:

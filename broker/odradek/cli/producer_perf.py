@@ -17,7 +17,7 @@ from odradek.cli.common import (
     CliError,
     describe_kafka_error,
     load_properties_file,
-    parse_assignments,
+    parse_key_value_args,
     probe_metadata,
 )
 from odradek.cli.perf_stats import ProducerStats
@@ -35,6 +35,9 @@ def add_parser(subparsers: Any) -> None:
     payload = parser.add_mutually_exclusive_group(required=True)
     payload.add_argument("--record-size", type=int, help="record value size in bytes")
     payload.add_argument("--payload-file", help="UTF-8 file of payloads, split by --payload-delimiter")
+    payload.add_argument(
+        "--payload-monotonic", action="store_true", help="payload of record i is i in decimal (Kafka's option)"
+    )
     parser.add_argument("--payload-delimiter", default="\\n", help="payload separator (default newline)")
     parser.add_argument("--throughput", type=float, required=True, help="records/s cap; -1 for none")
     parser.add_argument("--producer-props", nargs="+", metavar="K=V", help="producer configs")
@@ -49,8 +52,8 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = {"log_level": 0, "client.id": "perf-producer-client"}
     if args.producer_config:
         config.update(load_properties_file(args.producer_config))
-    config.update(parse_assignments(args.producer_props))
-    config.update(parse_assignments(args.producer_property))
+    config.update(parse_key_value_args(args.producer_props))
+    config.update(parse_key_value_args(args.producer_property))
     if args.bootstrap_server:
         config["bootstrap.servers"] = args.bootstrap_server
     if "bootstrap.servers" not in config:
@@ -59,6 +62,8 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def payloads(args: argparse.Namespace) -> list[bytes]:
+    if args.payload_monotonic:
+        return []  # made per record
     if args.record_size is not None:
         if args.record_size <= 0:
             raise CliError("--record-size should be greater than zero")
@@ -109,7 +114,10 @@ def _run_test(producer: Any, args: argparse.Namespace, items: list[bytes], bar: 
     rng = random.Random(0)
     start = time.monotonic()
     for i in range(args.num_records):
-        payload = items[0] if len(items) == 1 else items[rng.randrange(len(items))]
+        if args.payload_monotonic:
+            payload = str(i).encode()
+        else:
+            payload = items[0] if len(items) == 1 else items[rng.randrange(len(items))]
         _send(producer, args.topic, payload, on_delivery)
         if args.throughput > 0:
             _throttle(producer, start, i + 1, args.throughput)

@@ -4,13 +4,18 @@ Describe prints Kafka's format: a topic line
 `Topic: t<TAB>TopicId: id<TAB>PartitionCount: n<TAB>ReplicationFactor: r<TAB>Configs: k=v,...`
 (TopicId omitted when unknown) followed by one line per partition
 `<TAB>Topic: t<TAB>Partition: p<TAB>Leader: l<TAB>Replicas: a,b<TAB>Isr: a,b`.
+
+Kafka's describe filters: `--topics-with-overrides` prints only the topic lines of topics with overrides;
+`--under-replicated-partitions` (Isr smaller than Replicas), `--unavailable-partitions` (no live leader),
+`--under-min-isr-partitions` (no leader, or Isr below the topic's min.insync.replicas) and
+`--at-min-isr-partitions` (Isr exactly min.insync.replicas) print only the matching partition lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +28,7 @@ from odradek.cli.common import (
     config_source_name,
     describe_kafka_error,
     kafka_admin,
-    parse_assignments,
+    parse_key_value_args,
     probe_metadata,
     wait,
 )
@@ -46,6 +51,17 @@ class TopicView:
     topic_id: str | None
     partitions: tuple[PartitionView, ...]
     configs: tuple[tuple[str, str], ...]
+    min_isr: int = 1
+
+
+# The partition filters of --describe: (flag, predicate of a partition given the topic's min ISR and live brokers).
+PartitionFilter = Callable[[PartitionView, int, set[int]], bool]
+PARTITION_FILTERS: tuple[tuple[str, PartitionFilter], ...] = (
+    ("--under-replicated-partitions", lambda p, min_isr, live: len(p.isr) < len(p.replicas)),
+    ("--unavailable-partitions", lambda p, min_isr, live: p.leader is None or p.leader not in live),
+    ("--under-min-isr-partitions", lambda p, min_isr, live: p.leader is None or len(p.isr) < min_isr),
+    ("--at-min-isr-partitions", lambda p, min_isr, live: len(p.isr) == min_isr),
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -69,7 +85,35 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--if-not-exists", action="store_true", help="create only if the topic is absent")
     parser.add_argument("--if-exists", action="store_true", help="alter/describe/delete only if the topic exists")
     parser.add_argument("--exclude-internal", action="store_true", help="leave out internal topics")
+    parser.add_argument(
+        "--replica-assignment",
+        metavar="B1:B2,B3:B4",
+        help="create: the brokers of each partition (partitions by ',', replicas by ':')",
+    )
+    parser.add_argument(
+        "--topics-with-overrides", action="store_true", help="describe: only topics with config overrides"
+    )
+    for flag, _ in PARTITION_FILTERS:
+        parser.add_argument(flag, action="store_true", help=f"describe: only {flag[2:].replace('-', ' ')}")
     parser.set_defaults(run=run)
+
+
+def partition_filters(args: argparse.Namespace) -> list[PartitionFilter]:
+    return [test for flag, test in PARTITION_FILTERS if getattr(args, flag[2:].replace("-", "_"))]
+
+
+def parse_replica_assignment(text: str) -> list[list[int]]:
+    """kafka-topics' `--replica-assignment 0:1,1:2`: one list of broker ids per partition."""
+    try:
+        assignment = [[int(b) for b in part.split(":")] for part in text.split(",")]
+    except ValueError:
+        raise CliError(f"Invalid --replica-assignment {text!r}: broker ids separated by ':' and ','") from None
+    for number, replicas in enumerate(assignment):
+        if len(set(replicas)) != len(replicas):
+            raise CliError(f"Partition replica lists may not contain duplicate entries: partition {number}")
+    if len({len(r) for r in assignment}) > 1:
+        raise CliError("Partition 1 has different replication factor: every partition needs as many replicas")
+    return assignment
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,8 +128,16 @@ def run(args: argparse.Namespace) -> int:
     if args.topic and not names and not args.if_exists:
         raise CliError(f"Topic '{args.topic}' does not exist as expected")
     if args.describe:
+        filters = partition_filters(args)
+        if filters and args.topics_with_overrides:
+            raise CliError("--topics-with-overrides cannot be combined with the partition filters")
+        live = {b for b in probe_metadata(admin, args.bootstrap_server).brokers}
         for view in _describe(admin, names):
-            print("\n".join(format_topic(view)))
+            if args.topics_with_overrides and not view.configs:
+                continue
+            lines = describe_lines(view, filters, live, partitions=not args.topics_with_overrides)
+            if lines:
+                print("\n".join(lines))
         return 0
     if args.alter:
         return _alter(admin, args, names)
@@ -99,14 +151,17 @@ def _create(args: argparse.Namespace) -> int:
         raise CliError("The partitions must be greater than 0")
     if args.replication_factor is not None and not 1 <= args.replication_factor <= 32767:
         raise CliError("The replication factor must be between 1 and 32767 inclusive")
-    configs = parse_assignments(args.config)
+    configs = parse_key_value_args(args.config)
+    shape: dict[str, Any] = {
+        "num_partitions": args.partitions if args.partitions is not None else -1,
+        "replication_factor": args.replication_factor if args.replication_factor is not None else -1,
+    }
+    if args.replica_assignment is not None:
+        if args.partitions is not None or args.replication_factor is not None:
+            raise CliError("Option --replica-assignment cannot be used with --partitions or --replication-factor")
+        shape = {"replica_assignment": parse_replica_assignment(args.replica_assignment)}
     admin = admin_client(args)
-    new_topic = kafka_admin().NewTopic(
-        args.topic,
-        num_partitions=args.partitions if args.partitions is not None else -1,
-        replication_factor=args.replication_factor if args.replication_factor is not None else -1,
-        config=configs,
-    )
+    new_topic = kafka_admin().NewTopic(args.topic, config=configs, **shape)
     futures = admin.create_topics([new_topic], request_timeout=ADMIN_TIMEOUT_S, operation_timeout=ADMIN_TIMEOUT_S)
     try:
         wait(futures[args.topic], f"creating topic {args.topic}")
@@ -149,7 +204,7 @@ def _describe(admin: Any, names: Sequence[str]) -> list[TopicView]:
 
 
 def _describe_via_describe_topics(
-    admin: Any, names: Sequence[str], configs: Mapping[str, tuple[tuple[str, str], ...]]
+    admin: Any, names: Sequence[str], configs: Mapping[str, TopicConfigs]
 ) -> list[TopicView]:
     from confluent_kafka import TopicCollection
 
@@ -167,13 +222,12 @@ def _describe_via_describe_topics(
             for p in desc.partitions
         )
         topic_id = str(desc.topic_id) if desc.topic_id is not None else None
-        views.append(TopicView(name, topic_id, partitions, configs.get(name, ())))
+        overrides, min_isr = configs.get(name, ((), 1))
+        views.append(TopicView(name, topic_id, partitions, overrides, min_isr))
     return views
 
 
-def _describe_via_metadata(
-    admin: Any, names: Sequence[str], configs: Mapping[str, tuple[tuple[str, str], ...]]
-) -> list[TopicView]:
+def _describe_via_metadata(admin: Any, names: Sequence[str], configs: Mapping[str, TopicConfigs]) -> list[TopicView]:
     """Fallback when DescribeTopics is not available: Metadata carries no topic id here."""
     try:
         metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
@@ -188,20 +242,26 @@ def _describe_via_metadata(
             PartitionView(p.id, p.leader if p.leader >= 0 else None, tuple(p.replicas), tuple(p.isrs))
             for p in topic.partitions.values()
         )
-        views.append(TopicView(name, None, partitions, configs.get(name, ())))
+        overrides, min_isr = configs.get(name, ((), 1))
+        views.append(TopicView(name, None, partitions, overrides, min_isr))
     return views
 
 
-def _topic_overrides(admin: Any, names: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
+TopicConfigs = tuple[tuple[tuple[str, str], ...], int]  # (overrides, min.insync.replicas in force)
+
+
+def _topic_overrides(admin: Any, names: Sequence[str]) -> dict[str, TopicConfigs]:
     kadmin = kafka_admin()
     resources = [kadmin.ConfigResource(kadmin.ResourceType.TOPIC, n) for n in names]
     futures = admin.describe_configs(resources, request_timeout=ADMIN_TIMEOUT_S)
-    result: dict[str, tuple[tuple[str, str], ...]] = {}
+    result: dict[str, TopicConfigs] = {}
     for resource, future in futures.items():
         entries = wait(future, f"describing configs of topic {resource.name}")
-        result[resource.name] = overridden_configs(
+        overrides = overridden_configs(
             (e.name, e.value, config_source_name(e.source), bool(e.is_default)) for e in entries.values()
         )
+        min_isr = entries.get("min.insync.replicas")
+        result[resource.name] = (overrides, int(min_isr.value) if min_isr is not None and min_isr.value else 1)
     return result
 
 
@@ -217,21 +277,34 @@ def overridden_configs(entries: Any) -> tuple[tuple[str, str], ...]:
 
 def format_topic(view: TopicView) -> list[str]:
     """Kafka's describe lines for one topic (partitions sorted by id)."""
-    partitions = sorted(view.partitions, key=lambda p: p.partition)
-    replication = len(partitions[0].replicas) if partitions else 0
-    head = f"Topic: {view.name}"
-    if view.topic_id and view.topic_id != "AAAAAAAAAAAAAAAAAAAAAA":
-        head += f"\tTopicId: {view.topic_id}"
-    head += f"\tPartitionCount: {len(partitions)}\tReplicationFactor: {replication}"
-    head += "\tConfigs: " + ",".join(f"{k}={v}" for k, v in view.configs)
-    lines = [head]
-    for p in partitions:
+    return describe_lines(view, [], set())
+
+
+def describe_lines(
+    view: TopicView, filters: Sequence[PartitionFilter], live: set[int], *, partitions: bool = True
+) -> list[str]:
+    """Kafka's TopicCommand output for one topic: the topic line unless partition filters are given, then the
+    partition lines (those matching a filter, if any; none when `partitions` is False)."""
+    ordered = sorted(view.partitions, key=lambda p: p.partition)
+    lines = [] if filters else [_topic_line(view, ordered)]
+    for p in ordered if partitions else ():
+        if filters and not any(test(p, view.min_isr, live) for test in filters):
+            continue
         leader = "none" if p.leader is None else str(p.leader)
         lines.append(
             f"\tTopic: {view.name}\tPartition: {p.partition}\tLeader: {leader}"
             f"\tReplicas: {_ids(p.replicas)}\tIsr: {_ids(p.isr)}"
         )
     return lines
+
+
+def _topic_line(view: TopicView, partitions: Sequence[PartitionView]) -> str:
+    replication = len(partitions[0].replicas) if partitions else 0
+    head = f"Topic: {view.name}"
+    if view.topic_id and view.topic_id != "AAAAAAAAAAAAAAAAAAAAAA":
+        head += f"\tTopicId: {view.topic_id}"
+    head += f"\tPartitionCount: {len(partitions)}\tReplicationFactor: {replication}"
+    return head + "\tConfigs: " + ",".join(f"{k}={v}" for k, v in view.configs)
 
 
 def _ids(ids: Sequence[int]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from odradek.cli import main as cli_main
-from odradek.cli.common import CliError, load_properties_file, parse_assignments, parse_key_values
+from odradek.cli.common import CliError, load_properties_file, parse_add_config, parse_key_value_args
 from odradek.cli.configs import parse_deletions, resolve_entity
 from odradek.cli.console_consumer import OFFSET_BEGINNING, OFFSET_END, start_offset
 from odradek.cli.console_producer import LineFormat, line_format, parse_line, strip_newline
@@ -26,7 +26,7 @@ def test_topics_create_options() -> None:
         "--if-not-exists",
     )  # fmt: skip
     assert args.create and args.topic == "t" and args.partitions == 3 and args.replication_factor == 1
-    assert parse_assignments(args.config) == {"retention.ms": "5", "cleanup.policy": "compact"}
+    assert parse_key_value_args(args.config) == {"retention.ms": "5", "cleanup.policy": "compact"}
     assert args.bootstrap_server == "h:1" and args.if_not_exists
 
 
@@ -63,13 +63,13 @@ def test_entity_type_choices() -> None:
 
 
 def test_add_config_and_delete_config_parsing() -> None:
-    assert parse_key_values("retention.ms=1000, cleanup.policy=compact,ssl.endpoint.identification.algorithm=") == {
+    assert parse_add_config("retention.ms=1000, cleanup.policy=compact,ssl.endpoint.identification.algorithm=") == {
         "retention.ms": "1000",
         "cleanup.policy": "compact",
         "ssl.endpoint.identification.algorithm": "",
     }
-    with pytest.raises(CliError, match="key=value"):
-        parse_key_values("retention.ms")
+    with pytest.raises(CliError, match='"key=val" or "key=\\[val1,val2\\]"'):
+        parse_add_config("retention.ms")
     assert parse_deletions(["a,b", "c"]) == ["a", "b", "c"]
 
 
@@ -104,12 +104,12 @@ def test_offset_json_errors(text: str, message: str) -> None:
 
 def test_console_producer_line_parsing() -> None:
     fmt = line_format({"parse.key": "true", "key.separator": ":"})
-    assert parse_line(b"k:v:w", 1, fmt) == (b"k", b"v:w")
-    assert parse_line(b"plain", 1, LineFormat()) == (None, b"plain")
+    assert parse_line(b"k:v:w", 1, fmt) == (b"k", b"v:w", [])
+    assert parse_line(b"plain", 1, LineFormat()) == (None, b"plain", [])
     with pytest.raises(CliError, match="No key separator found on line number 3"):
         parse_line(b"novalue", 3, fmt)
     marker = line_format({"parse.key": "true", "null.marker": "<null>"})
-    assert parse_line(b"<null>\tv", 1, marker) == (None, b"v")
+    assert parse_line(b"<null>\tv", 1, marker) == (None, b"v", [])
     assert strip_newline(b"a\r\n") == b"a" and strip_newline(b"a\n") == b"a" and strip_newline(b"a") == b"a"
 
 

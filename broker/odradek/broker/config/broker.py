@@ -20,6 +20,7 @@ from pathlib import Path
 
 from odradek.broker.config.definitions import (
     BROKER_BY_NAME,
+    NO_EFFECT_NAMES,
     SYNONYM_SCALE,
     TOPIC_BY_NAME,
     TOPIC_SYNONYMS,
@@ -223,6 +224,10 @@ class BrokerConfig:
             if default is not None:
                 return _scaled(synonym, default), None
         return TOPIC_BY_NAME[topic_key].default, None
+
+    def no_effect_keys(self) -> list[str]:
+        """The keys set (in any layer) that Kafka knows and Odradek has no use for (config/kafka_keys.py)."""
+        return sorted(name for name in self.effective if name in NO_EFFECT_NAMES)
 
     def with_overrides(self, values: Mapping[str, ConfigValue]) -> BrokerConfig:
         return BrokerConfig({**self.explicit, **values}, self.dynamic_default, self.dynamic_broker)

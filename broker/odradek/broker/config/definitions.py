@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from odradek.broker.config.kafka_keys import KAFKA_KEY_GROUPS, Row
+
 LONG_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
 
@@ -464,6 +466,20 @@ SECURITY_KEYS: tuple[ConfigKey, ...] = (
 )
 
 
+def _no_effect_key(group: str, row: Row) -> ConfigKey:
+    name, kind, default, mode = row
+    config_type = ConfigType[kind.upper()]
+    value = None if default is None else parse_value(name, config_type, default)
+    doc = f"Kafka's {group}. Accepted, kept and described; no effect in Odradek."
+    return ConfigKey(name, config_type, value, doc, None, UpdateMode(mode))
+
+
+# Kafka's broker keys Odradek has no use for (config/kafka_keys.py): known keys, so a Kafka configuration works.
+NO_EFFECT_KEYS: tuple[ConfigKey, ...] = tuple(
+    _no_effect_key(group, row) for group, rows in KAFKA_KEY_GROUPS for row in rows
+)
+NO_EFFECT_NAMES: frozenset[str] = frozenset(key.name for key in NO_EFFECT_KEYS)
+
 BROKER_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("node.id", T.INT, 1, "This broker's id (broker.id is a synonym).", at_least(0)),
     ConfigKey("broker.id", T.INT, None, "Synonym of node.id.", at_least(0)),
@@ -648,6 +664,7 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
     ),
     *_LOG_DEFAULTS,
     *SECURITY_KEYS,
+    *NO_EFFECT_KEYS,
 )
 
 BROKER_BY_NAME: Mapping[str, ConfigKey] = {key.name: key for key in BROKER_KEYS}

@@ -50,6 +50,13 @@ class Member:
         return self.sync_future is not None and not self.sync_future.done()
 
     @property
+    def has_satisfied_heartbeat(self) -> bool:
+        """Whether an expiring session timer spares this member (Kafka's hasSatisfiedHeartbeat): a parked JoinGroup
+        or SyncGroup stands for heartbeats, except for a new member awaiting its first join (its timer is the
+        new-member join timeout, which does expire it)."""
+        return not self.is_new and (self.is_awaiting_join or self.is_awaiting_sync)
+
+    @property
     def is_static(self) -> bool:
         return self.group_instance_id is not None
 
@@ -122,6 +129,8 @@ class ClassicGroup:
     def replace_static_member(self, instance_id: str, old_member_id: str, new_member_id: str) -> Member:
         member = self.members.pop(old_member_id)
         member.member_id = new_member_id
+        # Kafka replaces the member by a fresh one, which is not new: its parked join satisfies its session.
+        member.is_new = False
         self.members[new_member_id] = member
         self.static_members[instance_id] = new_member_id
         if self.leader_id == old_member_id:

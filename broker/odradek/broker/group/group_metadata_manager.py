@@ -9,7 +9,11 @@ Semantics follow Apache Kafka's classic group protocol:
 - SyncGroup: the leader's assignment is persisted, then every member gets its own; a member that does not send
   SyncGroup within the rebalance timeout is removed and the group rebalances again.
 - Heartbeat: keeps the session alive; answers REBALANCE_IN_PROGRESS while the group rebalances. A member silent
-  for its session timeout is removed.
+  for its session timeout is removed, except while its JoinGroup or SyncGroup is parked (a rebalance waits for
+  it: the rebalance timeout decides). A new member cannot heartbeat before its first join completes and its
+  socket is muted while the join is parked, so its first JoinGroup gets `new_member_join_timeout_ms` (Kafka's
+  classic-group new-member join timeout, a fixed 5 minutes) instead of its session timeout; only then is a new
+  member with a parked join removed (it is expected to retry if still there). Kafka's `hasSatisfiedHeartbeat`.
 - Static members (`group.instance.id`, KIP-345) keep their place across restarts: rejoining with a new member id
   while the group is Stable needs no rebalance unless the protocol would change; the old id is fenced
   (FENCED_INSTANCE_ID).
@@ -222,11 +226,14 @@ class GroupMetadataManager:
         )
         future: asyncio.Future[JoinResult] = asyncio.get_running_loop().create_future()
         member.join_future = future
+        # Arriving during the initial rebalance extends its delay (Kafka: PreparingRebalance after Empty).
+        if group.is_in(S.PREPARING_REBALANCE) and group.in_initial_delay:
+            group.new_member_added = True
         group.add(member)
-        group.new_member_added = True
-        # A new member's session starts with its join. Kafka uses new.member.join.timeout while the first join is
-        # parked; this uses the session timeout (issue 15).
-        self._heartbeat(group, member)
+        # The session timeout does not apply to a new member: it has no generation to heartbeat with, and its
+        # socket is muted while the join is parked, so the initial delay (extended by every arrival) could
+        # outlast it (issue 15). Its join gets the new-member join timeout; a client still there retries.
+        self._heartbeat(group, member, self.config.new_member_join_timeout_ms)
         self._maybe_prepare_rebalance(group, f"adding new member {member_id}")
         self._maybe_complete_join(group)
         return await future
@@ -242,7 +249,8 @@ class GroupMetadataManager:
             member.join_future.set_result(JoinResult(ErrorCode.REBALANCE_IN_PROGRESS, member.member_id))
         future: asyncio.Future[JoinResult] = asyncio.get_running_loop().create_future()
         member.join_future = future
-        self._heartbeat(group, member)
+        # The session timer is left as it is (Kafka's updateMember): a parked join satisfies it, and a new member
+        # joining again keeps its new-member join timeout.
         self._maybe_prepare_rebalance(group, f"updating metadata of member {member.member_id}")
         self._maybe_complete_join(group)
         return await future
@@ -263,6 +271,7 @@ class GroupMetadataManager:
         current_leader = group.leader_id
         self._cancel_heartbeat(group, old_member_id)  # session timers are keyed by member id
         member = group.replace_static_member(instance_id, old_member_id, new_member_id)
+        self._heartbeat(group, member)
         if not group.is_in(S.STABLE):
             return await self._update_member_and_rebalance(group, member, request)
         member.protocols = request.protocols
@@ -322,7 +331,7 @@ class GroupMetadataManager:
         group.handle(Ev.REBALANCE_STARTED, self.now_ms())
         rebalance_timeout = group.rebalance_timeout_ms()
         if initial:
-            delay = min(self.config.initial_rebalance_delay_ms, rebalance_timeout)
+            delay = self.config.initial_rebalance_delay_ms
             group.new_member_added = False
             group.in_initial_delay = True
             self.timer.schedule(
@@ -403,8 +412,8 @@ class GroupMetadataManager:
                     )
                 )
                 member.join_future = None
-                member.is_new = False
                 group.pending_sync.add(member.member_id)
+            member.is_new = False
             self._heartbeat(group, member)
         self.timer.schedule(
             ("sync", group.group_id),
@@ -443,11 +452,11 @@ class GroupMetadataManager:
 
     # ==== sessions =============================================================================================
 
-    def _heartbeat(self, group: ClassicGroup, member: Member) -> None:
-        """(Re)start the member's session timer."""
+    def _heartbeat(self, group: ClassicGroup, member: Member, timeout_ms: int | None = None) -> None:
+        """(Re)start the member's session timer: its session timeout unless `timeout_ms` is given."""
         self.timer.schedule(
             ("heartbeat", group.group_id, member.member_id),
-            member.session_timeout_ms,
+            member.session_timeout_ms if timeout_ms is None else timeout_ms,
             self._session_expired,
             group,
             member,
@@ -459,14 +468,20 @@ class GroupMetadataManager:
     def _session_expired(self, group: ClassicGroup, member: Member) -> None:
         if group.members.get(member.member_id) is not member:
             return
-        if member.is_awaiting_join and not member.is_new:
-            # A rebalance is waiting for it; the rebalance timeout decides.
+        if member.has_satisfied_heartbeat:
+            # A rebalance is waiting for it; the rebalance (or sync) timeout decides. Re-armed so that every member
+            # keeps a live session timer; completing the join or the sync restarts it anyway.
             self._heartbeat(group, member)
             return
-        if member.is_awaiting_sync:
-            self._heartbeat(group, member)
-            return
-        log.info("member %s of group %s failed its session timeout; removing it", member.member_id, group.group_id)
+        if member.is_new:
+            log.info(
+                "new member %s of group %s did not complete its first join within %d ms; removing it",
+                member.member_id,
+                group.group_id,
+                self.config.new_member_join_timeout_ms,
+            )
+        else:
+            log.info("member %s of group %s failed its session timeout; removing it", member.member_id, group.group_id)
         self._remove_member_and_update_group(group, member, ErrorCode.UNKNOWN_MEMBER_ID)
 
     def _remove_member_and_update_group(self, group: ClassicGroup, member: Member, error: ErrorCode) -> None:
