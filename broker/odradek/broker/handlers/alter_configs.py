@@ -7,8 +7,7 @@ on the cluster (broker resources) or the topic, CLUSTER_ or TOPIC_AUTHORIZATION_
 
 from __future__ import annotations
 
-from odradek.broker.auth.authorizer import AclOperation
-from odradek.broker.handlers.configs import SET, alter_resource, config_authorization_error
+from odradek.broker.handlers.configs import SET, alter_authorized
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.protocol.messages.alter_configs_request import AlterConfigsRequest
 from odradek.broker.protocol.messages.alter_configs_response import (
@@ -24,20 +23,9 @@ async def handle(request: AlterConfigsRequest, ctx: RequestContext) -> AlterConf
     responses = []
     for resource in request.resources:
         entries = [(c.name, SET, c.value) for c in resource.configs]
-        denied = config_authorization_error(
-            ctx, resource.resource_type, resource.resource_name, AclOperation.ALTER_CONFIGS
+        error, message = await alter_authorized(
+            ctx, resource.resource_type, resource.resource_name, entries, request.validate_only, legacy=True
         )
-        if denied is not None:
-            error, message = denied, None  # Kafka's configsAuthorizationApiError: no message
-        else:
-            error, message = await alter_resource(
-                ctx.services,
-                resource.resource_type,
-                resource.resource_name,
-                entries,
-                request.validate_only,
-                legacy=True,
-            )
         responses.append(
             AlterConfigsResourceResponse(
                 error_code=error,

@@ -180,6 +180,23 @@ async def replace_broker_configs(
         raise ResourceError(ErrorCode(exc.error_code), exc.message) from None
 
 
+async def alter_authorized(
+    ctx: RequestContext,
+    resource_type: int,
+    name: str,
+    entries: Sequence[ConfigOp],
+    validate_only: bool,
+    *,
+    legacy: bool,
+) -> tuple[ErrorCode, str | None]:
+    """`alter_resource` for a principal allowed ALTER_CONFIGS on the resource; otherwise Kafka's
+    configsAuthorizationApiError (CLUSTER_ or TOPIC_AUTHORIZATION_FAILED), with no message."""
+    denied = config_authorization_error(ctx, resource_type, name, AclOperation.ALTER_CONFIGS)
+    if denied is not None:
+        return denied, None
+    return await alter_resource(ctx.services, resource_type, name, entries, validate_only, legacy=legacy)
+
+
 async def alter_resource(
     services: BrokerServices,
     resource_type: int,

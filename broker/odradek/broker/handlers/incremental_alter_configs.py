@@ -8,8 +8,7 @@ TOPIC_AUTHORIZATION_FAILED for that resource, with no message (Kafka's configsAu
 
 from __future__ import annotations
 
-from odradek.broker.auth.authorizer import AclOperation
-from odradek.broker.handlers.configs import alter_resource, config_authorization_error
+from odradek.broker.handlers.configs import alter_authorized
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.protocol.messages.incremental_alter_configs_request import IncrementalAlterConfigsRequest
 from odradek.broker.protocol.messages.incremental_alter_configs_response import (
@@ -25,20 +24,9 @@ async def handle(request: IncrementalAlterConfigsRequest, ctx: RequestContext) -
     responses = []
     for resource in request.resources:
         entries = [(c.name, c.config_operation, c.value) for c in resource.configs]
-        denied = config_authorization_error(
-            ctx, resource.resource_type, resource.resource_name, AclOperation.ALTER_CONFIGS
+        error, message = await alter_authorized(
+            ctx, resource.resource_type, resource.resource_name, entries, request.validate_only, legacy=False
         )
-        if denied is not None:
-            error, message = denied, None  # Kafka's configsAuthorizationApiError: no message
-        else:
-            error, message = await alter_resource(
-                ctx.services,
-                resource.resource_type,
-                resource.resource_name,
-                entries,
-                request.validate_only,
-                legacy=False,
-            )
         responses.append(
             AlterConfigsResourceResponse(
                 error_code=error,
