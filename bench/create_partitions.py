@@ -20,52 +20,28 @@ at the end unless `--keep`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import platform
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions, NewTopic
-from run import BROKER_START_TIMEOUT_S, free_port, stop, wait_for_port
+from run import BROKER_START_TIMEOUT_S, broker_process
 
 REPO = Path(__file__).resolve().parents[1]
 STEP_TIMEOUT_S = 300.0
 # Between the answer and "ready" (only when the broker answered before every log existed: more than 10 s of
 # creation), Metadata is polled this often; describing thousands of partitions costs the broker's loop too.
 READY_POLL_S = 0.25
-
-
-@contextlib.contextmanager
-def broker_process(data_dir: Path, log_path: Path) -> Iterator[str]:
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "odradek.broker",
-        "--override", f"log.dirs={data_dir}",
-        "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
-        "--override", "metrics.port=0",
-    ]  # fmt: skip
-    env = dict(os.environ)  # this checkout's broker, whatever `pip install -e` points at
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "broker"), env.get("PYTHONPATH")]))
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            wait_for_port(port, proc, BROKER_START_TIMEOUT_S)
-            yield f"127.0.0.1:{port}"
-        finally:
-            stop(proc, timeout_s=60)  # thousands of partitions take a while to close
 
 
 # ---------------------------------------------------------------- the prober
@@ -246,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         work = Path(tempfile.mkdtemp(prefix="bench-create-", dir=args.data_dir))
         try:
-            with broker_process(work / "data", work / "broker.log") as bootstrap:
+            stop_timeout_s = 60  # thousands of partitions take a while to close
+            with broker_process(work / "data", work / "broker.log", stop_timeout_s=stop_timeout_s) as (bootstrap, _):
                 results = measure(bootstrap, args.partitions, args.add, args.delete)
         finally:
             if args.keep:

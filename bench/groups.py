@@ -73,7 +73,7 @@ import confluent_kafka
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
-from run import BROKER_START_TIMEOUT_S, free_port, machine, quantiles, stop, wait_for_port
+from run import broker_process, machine, quantiles
 
 HERE = Path(__file__).resolve().parent
 TOPIC = "bench-groups"
@@ -100,22 +100,9 @@ class Broker:
 
 
 @contextlib.contextmanager
-def broker_process(data_dir: Path, log_path: Path) -> Iterator[Broker]:
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "odradek.broker",
-        "--override", f"log.dirs={data_dir}",
-        "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
-        "--override", "metrics.port=0",
-        "--override", "group.initial.rebalance.delay.ms=0",
-    ]  # fmt: skip
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_for_port(port, proc, BROKER_START_TIMEOUT_S)
-            yield Broker(f"127.0.0.1:{port}", proc.pid, log_path)
-        finally:
-            stop(proc)
+def group_broker(data_dir: Path, log_path: Path) -> Iterator[Broker]:
+    with broker_process(data_dir, log_path, overrides=["group.initial.rebalance.delay.ms=0"]) as (bootstrap, pid):
+        yield Broker(bootstrap, pid, log_path)
 
 
 def cpu_seconds(pid: int | str) -> float:
@@ -714,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     result.update(rebalances=rebalances, commit_seconds=seconds)
     print(json.dumps(result["machine"]), json.dumps(result["revision"]), flush=True)
     try:
-        with broker_process(work / "logs", work / "broker.log") as broker:
+        with group_broker(work / "logs", work / "broker.log") as broker:
             create_topic(broker.bootstrap)
             if not args.skip_rebalance:
                 result["rebalance"] = []

@@ -23,31 +23,24 @@ Each broker runs with PYTHONPATH=<checkout>/broker and its data in its own temp 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from run import (
-    BROKER_START_TIMEOUT_S,
     FAST_FETCH,
+    REPO,
+    broker_process,
     consume_workload,
     create_topic,
-    free_port,
     latency_workload,
     process_cpu_s,
     produce_workload,
     settle,
-    stop,
-    wait_for_port,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 # (label, key, unit, higher is better)
 FIGURES = [
@@ -60,30 +53,9 @@ FIGURES = [
 ]
 
 
-@contextlib.contextmanager
-def broker_process(checkout: Path, data_dir: Path, log_path: Path) -> Iterator[tuple[str, int]]:
-    """A broker from `checkout`'s sources (its broker/ first on PYTHONPATH) on a free port."""
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "odradek.broker",
-        "--override", f"log.dirs={data_dir}",
-        "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
-        "--override", "metrics.port=0",
-    ]  # fmt: skip
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout / "broker"), env.get("PYTHONPATH")]))
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            wait_for_port(port, proc, BROKER_START_TIMEOUT_S)
-            yield f"127.0.0.1:{port}", proc.pid
-        finally:
-            stop(proc)
-
-
 def measure(checkout: Path, work: Path, args: argparse.Namespace, round_no: int) -> dict[str, float]:
     data_dir = work / f"{checkout.name}-{round_no}"
-    with broker_process(checkout, data_dir, work / f"{checkout.name}-{round_no}.log") as (bootstrap, pid):
+    with broker_process(data_dir, work / f"{checkout.name}-{round_no}.log", checkout=checkout) as (bootstrap, pid):
         create_topic(bootstrap, "path")
         cpu0 = process_cpu_s(pid)
         produced = produce_workload(bootstrap, "path", args.records, args.size, {})

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from confluent_kafka.cimpl import NewTopic
 MIB = 1024 * 1024
 HERE = Path(__file__).resolve().parent
 BROKER_START_TIMEOUT_S = 30.0
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,16 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float) ->
 
 
 @contextlib.contextmanager
-def broker_process(data_dir: Path, log_path: Path) -> Iterator[tuple[str, int]]:
+def broker_process(
+    data_dir: Path,
+    log_path: Path,
+    *,
+    checkout: Path = REPO,
+    overrides: Sequence[str] = (),
+    stop_timeout_s: float = 15.0,
+) -> Iterator[tuple[str, int]]:
+    """A broker from `checkout`'s sources (its broker/ first on PYTHONPATH, whatever `pip install -e` points at) on
+    a free port, with extra `key=value` overrides; yields (bootstrap, pid) and stops it (SIGTERM) at the end."""
     port = free_port()
     cmd = [
         sys.executable, "-m", "odradek.broker",
@@ -227,13 +237,17 @@ def broker_process(data_dir: Path, log_path: Path) -> Iterator[tuple[str, int]]:
         "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
         "--override", "metrics.port=0",
     ]  # fmt: skip
+    for override in overrides:
+        cmd += ["--override", override]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout / "broker"), env.get("PYTHONPATH")]))
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_for_port(port, proc, BROKER_START_TIMEOUT_S)
             yield f"127.0.0.1:{port}", proc.pid
         finally:
-            stop(proc)
+            stop(proc, stop_timeout_s)
 
 
 def stop(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
