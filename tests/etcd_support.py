@@ -57,6 +57,7 @@ class EtcdMember:
         self.peer_port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.initial_cluster = ""
+        self.cluster_token = ""
 
     @property
     def endpoint(self) -> str:
@@ -82,7 +83,7 @@ class EtcdMember:
                 "--initial-advertise-peer-urls", self.peer_url,
                 "--initial-cluster", self.initial_cluster,
                 "--initial-cluster-state", "new",
-                "--initial-cluster-token", f"odradek-test-{os.getpid()}-{self.peer_port}",
+                "--initial-cluster-token", self.cluster_token,
                 "--heartbeat-interval", "10",
                 "--election-timeout", "100",
                 "--logger", "zap",
@@ -145,8 +146,10 @@ class EtcdCluster:
         self.folder = folder
         self.members = [EtcdMember(f"m{i}", folder / f"m{i}") for i in range(size)]
         initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        token = f"odradek-test-{os.getpid()}-{self.members[0].peer_port}"
         for member in self.members:
             member.initial_cluster = initial
+            member.cluster_token = token
 
     @property
     def endpoints(self) -> list[str]:
