@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from odradek.broker.config.definitions import ConfigError
 from odradek.broker.metadata.embedded import METADATA_DIR_NAME, EmbeddedMetadataStore
 from odradek.broker.metadata.etcd import EtcdMetadataStore
-from odradek.broker.metadata.store import MetadataStore
+from odradek.broker.metadata.store import MetadataStore, MetadataStoreError
 
 __all__ = ["EMBEDDED_SCHEME", "ETCD_SCHEME", "default_store_url", "etcd_endpoints", "open_store", "store_url"]
 
@@ -54,7 +54,8 @@ def etcd_endpoints(url: str) -> tuple[list[str], bytes]:
 
 
 async def open_store(url: str) -> MetadataStore:
-    """Opens the store that ``url`` names; ``ConfigError`` for an unknown scheme or a malformed URL."""
+    """Opens the store that ``url`` names; ``ConfigError`` for an unknown scheme, a malformed URL or an etcd that
+    does not answer (within ``EtcdMetadataStore.open``'s timeout)."""
     if url.startswith(EMBEDDED_SCHEME):
         path = url[len(EMBEDDED_SCHEME) :]
         if not path:
@@ -62,5 +63,8 @@ async def open_store(url: str) -> MetadataStore:
         return await EmbeddedMetadataStore.open(path)
     if url.startswith(ETCD_SCHEME):
         endpoints, prefix = etcd_endpoints(url)
-        return await EtcdMetadataStore.open(endpoints, prefix)
+        try:
+            return await EtcdMetadataStore.open(endpoints, prefix)
+        except MetadataStoreError as e:
+            raise ConfigError(f"metadata.store.url {url!r}: cannot open the etcd metadata store: {e}") from None
     raise ConfigError(f"metadata.store.url {url!r}: unknown scheme (expected embedded://PATH or etcd://host:port,...)")
