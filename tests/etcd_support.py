@@ -33,7 +33,7 @@ def etcd_missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -53,8 +53,8 @@ class EtcdMember:
     def __init__(self, name: str, data_dir: Path) -> None:
         self.name = name
         self.data_dir = data_dir
-        self.client_port = _free_port()
-        self.peer_port = _free_port()
+        self.client_port = free_port()
+        self.peer_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.initial_cluster = ""
         self.cluster_token = ""

@@ -3,15 +3,16 @@ txns etcd refuses (duplicate key) planned locally, and the key prefix."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from etcd_support import etcd_missing
+from etcd_support import etcd_missing, free_port
 from metadata_testing import run
 from odradek.broker.metadata.etcd import EtcdMetadataStore
-from odradek.broker.metadata.etcd_client import OutcomeUnknownError
-from odradek.broker.metadata.store import Compare, Op
+from odradek.broker.metadata.etcd_client import EtcdError, EtcdUnavailableError, OutcomeUnknownError
+from odradek.broker.metadata.store import Compare, LeaseNotFoundError, Op
 from store_backends import SESSION_ETCD
 
 pytestmark = pytest.mark.skipif(etcd_missing() is not None, reason=str(etcd_missing()))
@@ -90,6 +91,41 @@ def test_a_txn_etcd_refuses_is_planned_and_guarded(tmp_path: Path) -> None:
             assert result.succeeded and result.responses[0].deleted == 2
             assert [(kv.key, kv.value, kv.version) for kv in (await store.range(b"/d/")).kvs] == [(b"/d/2", b"w", 2)]
             assert result.revision == store.revision
+        finally:
+            await store.close()
+
+    run(main())
+
+
+def test_a_dead_endpoint_is_skipped_and_no_live_endpoint_is_an_error_within_the_deadline(tmp_path: Path) -> None:
+    async def main() -> None:
+        dead = f"http://127.0.0.1:{free_port()}"
+        store = await EtcdMetadataStore.open([dead, *SESSION_ETCD.endpoints()], b"/etcd-dead-" + tmp_path.name.encode())
+        try:
+            assert (await store.put(b"/k", b"v")).value == b"v"
+            assert store.endpoints[0] == dead
+        finally:
+            await store.close()
+        started = time.monotonic()
+        with pytest.raises(EtcdUnavailableError, match="no endpoint answered"):
+            await EtcdMetadataStore.open([dead], operation_timeout_s=0.5)
+        assert time.monotonic() - started < 2
+
+    run(main())
+
+
+def test_etcd_refusals_are_errors_not_retries(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await open_store(tmp_path)
+        try:
+            with pytest.raises(EtcdError, match="too large lease TTL"):
+                await store.grant_lease(10**10)
+            with pytest.raises(LeaseNotFoundError):
+                await store.put(b"/k", b"v", lease=12345)
+            with pytest.raises(LeaseNotFoundError):
+                await store.revoke(12345)
+            with pytest.raises(LeaseNotFoundError):
+                await store.keepalive(12345)
         finally:
             await store.close()
 
