@@ -12,7 +12,7 @@ from etcd_support import etcd_missing, free_port
 from metadata_testing import run
 from odradek.broker.metadata.etcd import EtcdMetadataStore
 from odradek.broker.metadata.etcd_client import EtcdError, EtcdUnavailableError, OutcomeUnknownError
-from odradek.broker.metadata.store import Compare, LeaseNotFoundError, Op
+from odradek.broker.metadata.store import Compare, CompareResult, LeaseNotFoundError, Op
 from store_backends import SESSION_ETCD
 
 pytestmark = pytest.mark.skipif(etcd_missing() is not None, reason=str(etcd_missing()))
@@ -126,6 +126,38 @@ def test_etcd_refusals_are_errors_not_retries(tmp_path: Path) -> None:
                 await store.revoke(12345)
             with pytest.raises(LeaseNotFoundError):
                 await store.keepalive(12345)
+        finally:
+            await store.close()
+
+    run(main())
+
+
+def test_a_planned_txn_whose_keys_change_before_its_write_is_planned_again(tmp_path: Path) -> None:
+    """Between the read a planned txn is based on and its write, another client changes a key it compared: the
+    guarded write fails, the txn is planned again on the new state, and its compare now fails."""
+
+    async def main() -> None:
+        store = await open_store(tmp_path)
+        try:
+            await store.put(b"/g/a", b"1")
+            real = store._client.call
+            interleaved = False
+
+            async def call(path: str, body: dict[str, Any], *, idempotent: bool) -> dict[str, Any]:
+                nonlocal interleaved
+                if path == "kv/txn" and not idempotent and not interleaved:
+                    interleaved = True
+                    await store.put(b"/g/a", b"2")  # someone else's write, just before the planned write
+                reply: dict[str, Any] = await real(path, body, idempotent=idempotent)
+                return reply
+
+            store._client.call = call  # type: ignore[method-assign]
+            compare = [Compare.value(b"/g/a", CompareResult.EQUAL, b"1")]
+            result = await store.txn(compare, [Op.put(b"/g/b", b"x"), Op.put(b"/g/b", b"y")], [Op.get(b"/g/a")])
+            assert interleaved
+            assert not result.succeeded
+            assert result.responses[0].kvs[0].value == b"2"
+            assert await store.get(b"/g/b") is None
         finally:
             await store.close()
 
