@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 from odradek.broker.config.definitions import ConfigError
 from odradek.broker.metadata.embedded import METADATA_DIR_NAME, EmbeddedMetadataStore
-from odradek.broker.metadata.etcd import EtcdMetadataStore
 from odradek.broker.metadata.store import MetadataStore, MetadataStoreError
 
 __all__ = ["EMBEDDED_SCHEME", "ETCD_SCHEME", "default_store_url", "etcd_endpoints", "open_store", "store_url"]
@@ -63,6 +62,9 @@ async def open_store(url: str) -> MetadataStore:
         return await EmbeddedMetadataStore.open(path)
     if url.startswith(ETCD_SCHEME):
         endpoints, prefix = etcd_endpoints(url)
+        # Imported here: aiohttp takes about 0.25 s to import, which brokers on the embedded store need not pay.
+        from odradek.broker.metadata.etcd import EtcdMetadataStore
+
         try:
             return await EtcdMetadataStore.open(endpoints, prefix)
         except MetadataStoreError as e:
