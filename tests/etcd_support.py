@@ -58,6 +58,7 @@ class EtcdMember:
         self.proc: subprocess.Popen[bytes] | None = None
         self.initial_cluster = ""
         self.cluster_token = ""
+        self.heartbeat_ms = 10
 
     @property
     def endpoint(self) -> str:
@@ -84,8 +85,8 @@ class EtcdMember:
                 "--initial-cluster", self.initial_cluster,
                 "--initial-cluster-state", "new",
                 "--initial-cluster-token", self.cluster_token,
-                "--heartbeat-interval", "10",
-                "--election-timeout", "100",
+                "--heartbeat-interval", str(self.heartbeat_ms),
+                "--election-timeout", str(self.heartbeat_ms * 10),
                 "--logger", "zap",
                 "--log-level", "warn",
             ],
@@ -142,7 +143,8 @@ class EtcdMember:
 class EtcdCluster:
     """``size`` members on loopback; ``with EtcdCluster(folder, 3) as cluster:`` starts and always stops them."""
 
-    def __init__(self, folder: Path, size: int = 1) -> None:
+    def __init__(self, folder: Path, size: int = 1, heartbeat_ms: int = 10) -> None:
+        """``heartbeat_ms``: etcd's heartbeat interval; the election timeout is ten of them (etcd's defaults: 100)."""
         self.folder = folder
         self.members = [EtcdMember(f"m{i}", folder / f"m{i}") for i in range(size)]
         initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
@@ -150,6 +152,7 @@ class EtcdCluster:
         for member in self.members:
             member.initial_cluster = initial
             member.cluster_token = token
+            member.heartbeat_ms = heartbeat_ms
 
     @property
     def endpoints(self) -> list[str]:
