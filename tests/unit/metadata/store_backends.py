@@ -17,6 +17,7 @@ against each backend of ``BACKENDS``:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -89,6 +90,7 @@ class SessionEtcd:
 
 
 SESSION_ETCD = SessionEtcd()
+atexit.register(SESSION_ETCD.stop)  # also when the session ends without its fixtures' teardown (etcd runs detached)
 ETCD_LEASE_SECOND = 0.3
 
 
