@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests use: kcat (librdkafka's CLI, a real client nobody here wrote) and prometheus
-# (tests/integration/test_prometheus_scrape.py runs /usr/bin/prometheus on loopback against the broker's /metrics).
+# (tests/integration/test_prometheus_scrape.py runs /usr/bin/prometheus on loopback against the broker's /metrics)
+# and etcd-server (the etcd metadata store's tests run /usr/bin/etcd members on free loopback ports: tests/etcd_support.py).
 set -euo pipefail
-packages=(kcat prometheus)
+packages=(kcat prometheus etcd-server)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -5,6 +5,7 @@ history limit, lease timer, journal, snapshots and folder lock)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from odradek.broker.metadata.store import (
     CompactedError,
     Compare,
     CompareResult,
+    CompareTarget,
     EventType,
     LeaseNotFoundError,
     MetadataStore,
@@ -65,31 +67,32 @@ def test_store_satisfies_protocol(tmp_path: Path) -> None:
 
 def test_put_get_versions_and_revisions(backend: StoreBackend, tmp_path: Path) -> None:
     async def body(store: MetadataStore) -> None:
-        assert store.revision == 0
+        base = store.revision  # embedded: 0; etcd: shared by every prefix
         kv1 = await store.put(b"/a", b"1")
-        assert (kv1.create_revision, kv1.mod_revision, kv1.version, kv1.lease) == (1, 1, 1, 0)
+        assert (kv1.create_revision, kv1.mod_revision, kv1.version, kv1.lease) == (base + 1, base + 1, 1, 0)
         kv2 = await store.put(b"/a", b"2")
-        assert (kv2.create_revision, kv2.mod_revision, kv2.version) == (1, 2, 2)
+        assert (kv2.create_revision, kv2.mod_revision, kv2.version) == (base + 1, base + 2, 2)
         assert await store.get(b"/a") == kv2
         assert await store.delete(b"/nothing") == 0
-        assert store.revision == 2, "a delete that removes nothing does not bump the revision"
+        assert store.revision == base + 2, "a delete that removes nothing does not bump the revision"
         assert await store.delete(b"/a") == 1
         kv3 = await store.put(b"/a", b"3")
-        assert (kv3.create_revision, kv3.version) == (4, 1), "a re-created key starts over"
+        assert (kv3.create_revision, kv3.version) == (base + 4, 1), "a re-created key starts over"
 
     run_on(backend, tmp_path, body)
 
 
 def test_range_prefix_and_delete_prefix(backend: StoreBackend, tmp_path: Path) -> None:
     async def body(store: MetadataStore) -> None:
+        base = store.revision
         for key in [b"/t/b", b"/t/a", b"/u/a", b"/t"]:
             await store.put(key, key)
         result = await store.range(b"/t/")
         assert [kv.key for kv in result.kvs] == [b"/t/a", b"/t/b"]
-        assert result.revision == 4
+        assert result.revision == base + 4
         assert len((await store.range(b"")).kvs) == 4
         assert await store.delete(b"/t/", prefix=True) == 2
-        assert store.revision == 5, "one delete-prefix is one revision"
+        assert store.revision == base + 5, "one delete-prefix is one revision"
         assert [kv.key for kv in (await store.range(b"")).kvs] == [b"/t", b"/u/a"]
 
     run_on(backend, tmp_path, body)
@@ -97,11 +100,12 @@ def test_range_prefix_and_delete_prefix(backend: StoreBackend, tmp_path: Path) -
 
 def test_txn_cas_success_and_failure_branches(backend: StoreBackend, tmp_path: Path) -> None:
     async def body(store: MetadataStore) -> None:
+        base = store.revision
         create = [Compare.absent(b"/k")]
         r1 = await store.txn(create, [Op.put(b"/k", b"v1")], [Op.get(b"/k")])
-        assert r1.succeeded and r1.revision == 1
+        assert r1.succeeded and r1.revision == base + 1
         r2 = await store.txn(create, [Op.put(b"/k", b"X")], [Op.get(b"/k")])
-        assert not r2.succeeded and r2.revision == 1
+        assert not r2.succeeded and r2.revision == base + 1
         current = r2.responses[0].kvs[0]
         assert current.value == b"v1"
         r3 = await store.txn([Compare.unchanged(b"/k", current.mod_revision)], [Op.put(b"/k", b"v2")], [])
@@ -137,9 +141,15 @@ def test_txn_cas_success_and_failure_branches(backend: StoreBackend, tmp_path: P
 )
 def test_compare_targets(backend: StoreBackend, tmp_path: Path, compare: Compare, expected: bool) -> None:
     async def body(store: MetadataStore) -> None:
+        base = store.revision
         await store.put(b"/k", b"a")
         await store.put(b"/k", b"b")
-        result = await store.txn([compare], [Op.get(b"/k")], [])
+        # The revisions above count from an empty store; a backend's store may start later (etcd).
+        revisions = (CompareTarget.CREATE_REVISION, CompareTarget.MOD_REVISION)
+        rebased = compare
+        if compare.target in revisions and isinstance(compare.operand, int) and compare.operand:
+            rebased = dataclasses.replace(compare, operand=base + compare.operand)
+        result = await store.txn([rebased], [Op.get(b"/k")], [])
         assert result.succeeded is expected
 
     run_on(backend, tmp_path, body)
@@ -154,6 +164,7 @@ def test_compare_operand_type_is_checked() -> None:
 
 def test_txn_ops_see_earlier_writes_and_are_one_revision(backend: StoreBackend, tmp_path: Path) -> None:
     async def body(store: MetadataStore) -> None:
+        base = store.revision
         await store.put(b"/p/old", b"o")
         ops = [
             Op.put(b"/p/a", b"1"),
@@ -162,18 +173,23 @@ def test_txn_ops_see_earlier_writes_and_are_one_revision(backend: StoreBackend, 
             Op.get(b"/p/", prefix=True),
         ]
         result = await store.txn([], ops, [])
-        assert result.revision == 2
+        assert result.revision == base + 2
         assert [kv.key for kv in result.responses[3].kvs] == [b"/p/a", b"/p/b"]
         assert result.responses[2].deleted == 1
-        assert {kv.mod_revision for kv in (await store.range(b"/p/")).kvs} == {2}
+        assert {kv.mod_revision for kv in (await store.range(b"/p/")).kvs} == {base + 2}
         noop = await store.txn([], [Op.put(b"/n", b"x"), Op.delete(b"/n")], [])
-        assert noop.revision == 2, "put then delete of a new key changes nothing"
+        assert noop.revision == base + 2, "put then delete of a new key changes nothing"
+        twice = await store.txn([], [Op.put(b"/n", b"1"), Op.put(b"/n", b"2"), Op.get(b"/n")], [])
+        assert twice.revision == base + 3, "a key put twice: one revision"
+        assert [(kv.value, kv.version, kv.mod_revision) for kv in twice.responses[2].kvs] == [(b"2", 2, base + 3)]
+        assert twice.responses[1].prev_kvs == twice.responses[0].kvs
 
     run_on(backend, tmp_path, body)
 
 
 def test_watch_live_and_replay_from_revision(backend: StoreBackend, tmp_path: Path) -> None:
     async def body(store: MetadataStore) -> None:
+        base = store.revision
         live = store.watch(b"/w/")
         await store.put(b"/w/a", b"1")
         await store.put(b"/other", b"x")
@@ -181,16 +197,16 @@ def test_watch_live_and_replay_from_revision(backend: StoreBackend, tmp_path: Pa
         await store.delete(b"/w/a")
         batches = [await next_batch(live) for _ in range(3)]
         assert [[(e.type, e.kv.key, e.kv.mod_revision) for e in b] for b in batches] == [
-            [(EventType.PUT, b"/w/a", 1)],
-            [(EventType.PUT, b"/w/a", 3), (EventType.PUT, b"/w/b", 3)],
-            [(EventType.DELETE, b"/w/a", 4)],
+            [(EventType.PUT, b"/w/a", base + 1)],
+            [(EventType.PUT, b"/w/a", base + 3), (EventType.PUT, b"/w/b", base + 3)],
+            [(EventType.DELETE, b"/w/a", base + 4)],
         ]
         assert batches[1][0].prev_kv is not None and batches[1][0].prev_kv.value == b"1"
         assert batches[2][0].prev_kv is not None and batches[2][0].prev_kv.value == b"2"
         assert batches[2][0].kv.value == b"" and batches[2][0].kv.version == 0
-        replay = store.watch(b"/w/", start_revision=3)
-        assert [e.revision for e in await next_batch(replay)] == [3, 3]
-        assert [e.revision for e in await next_batch(replay)] == [4]
+        replay = store.watch(b"/w/", start_revision=base + 3)
+        assert [e.revision for e in await next_batch(replay)] == [base + 3, base + 3]
+        assert [e.revision for e in await next_batch(replay)] == [base + 4]
         await store.put(b"/w/c", b"4")
         assert [e.kv.key for e in await next_batch(replay)] == [b"/w/c"]
         await replay.aclose()
@@ -231,17 +247,18 @@ def test_watch_ends_when_store_closes(backend: StoreBackend, tmp_path: Path) -> 
 
 def test_lease_expiry_with_fake_clock_deletes_keys_and_emits_events(backend: StoreBackend, tmp_path: Path) -> None:
     clock = FakeClock()
+    second = backend.lease_second
 
     async def body(store: MetadataStore) -> None:
-        lease = await store.grant_lease(10)
-        other = await store.grant_lease(30)
+        lease = await store.grant_lease(10 * second)
+        other = await store.grant_lease(30 * second)
         await store.put(b"/brokers/1", b"b1", lease)
         await store.put(b"/brokers/2", b"b2", lease)
         await store.put(b"/brokers/3", b"b3", other)
         assert (await store.get(b"/brokers/1")).lease == lease  # type: ignore[union-attr]
         watch = store.watch(b"/brokers/")
         await backend.let_time_pass(store, clock, 9)
-        assert await store.keepalive(lease) == 10
+        assert await store.keepalive(lease) == pytest.approx(10 * second)
         await backend.let_time_pass(store, clock, 9)
         assert len((await store.range(b"/brokers/")).kvs) == 3, "kept alive 9 s ago: not expired yet"
         await backend.let_time_pass(store, clock, 2)
@@ -356,6 +373,7 @@ def test_prefix_end() -> None:
 
 def test_cancelled_caller_does_not_interrupt_a_commit(backend: StoreBackend, tmp_path: Path) -> None:
     async def body(store: MetadataStore) -> None:
+        base = store.revision
         watch = store.watch(b"/")
         for _ in range(5):
             task = asyncio.ensure_future(store.put(b"/k", b"v"))
@@ -365,7 +383,7 @@ def test_cancelled_caller_does_not_interrupt_a_commit(backend: StoreBackend, tmp
             with pytest.raises(asyncio.CancelledError):
                 await task
         batches = [await next_batch(watch) for _ in range(5)]
-        assert [b[0].revision for b in batches] == [1, 2, 3, 4, 5]
-        assert (await store.put(b"/k2", b"x")).mod_revision == 6, "the store is still open and consistent"
+        assert [b[0].revision for b in batches] == [base + 1, base + 2, base + 3, base + 4, base + 5]
+        assert (await store.put(b"/k2", b"x")).mod_revision == base + 6, "the store is still open and consistent"
 
     run_on(backend, tmp_path, body)

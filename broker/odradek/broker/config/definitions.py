@@ -586,8 +586,9 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         "metadata.store.url",
         T.STRING,
         "",
-        "Where the cluster metadata lives: embedded://PATH (a folder of this broker; empty: "
-        "embedded://<first of log.dirs>/__cluster_metadata); etcd://host:port,... is not implemented yet.",
+        "Where the cluster metadata lives: embedded://PATH (a folder of this broker, single node; empty: "
+        "embedded://<first of log.dirs>/__cluster_metadata), or etcd://host:port,host:port,.../PREFIX (an etcd v3 "
+        "cluster's client endpoints over plain HTTP, every key under /PREFIX; several brokers share one).",
     ),
     ConfigKey("cluster.id", T.STRING, None, "Cluster id to use when the metadata store has none yet."),
     ConfigKey("rack", T.STRING, None, "Rack of this broker (broker.rack)."),

@@ -1,13 +1,13 @@
 """The ``MetadataStore`` interface: a small key-value store modelled on etcd v3.
 
-Every implementation (``embedded.EmbeddedMetadataStore`` now, an etcd gateway client later; both opened by
-``opener.open_store(url)``) gives these
-guarantees, which the controller and the metadata cache rely on:
+Every implementation (``embedded.EmbeddedMetadataStore``, ``etcd.EtcdMetadataStore``; both opened by
+``opener.open_store(url)``) gives these guarantees, which the controller and the metadata cache rely on:
 
 - Keys and values are ``bytes``. The store has one global *revision*, an integer that starts at 0 for an
   empty store and grows by exactly 1 for every transaction that writes something (a put, or a delete that
   removed at least one key). Reads and transactions that write nothing do not change it. Revisions never go
-  back, also not across restarts.
+  back, also not across restarts. (etcd: etcd's own revision, which starts at 1 and is shared by every key
+  prefix of that etcd, so writes elsewhere advance it too; compare revisions, never count them.)
 - Each live key has a ``KeyValue``: ``create_revision`` (revision of the put that created it),
   ``mod_revision`` (revision of its last put), ``version`` (puts since creation, 1 after the first) and
   ``lease`` (0 for none). A key that does not exist compares as version 0, create_revision 0 and
