@@ -77,3 +77,19 @@ def test_two_brokers_on_one_etcd_register_one_controller_and_serve_their_partiti
         assert [m.value() for m in ck_consume(second.bootstrap, topic, 1, partition=partition)] == [b"p%d" % partition]
     first.stop()
     assert etcd_keys(etcd, b"/it/two/brokers/") == [b"/it/two/brokers/2"]
+
+
+def test_a_broker_killed_with_sigkill_restarts_on_etcd_once_its_old_lease_expires(
+    broker_factory: Factory, etcd: EtcdCluster
+) -> None:
+    """etcd keeps the killed process's registration lease for up to its TTL: the restarted broker waits for it to
+    expire (BrokerRegistration retries DUPLICATE_BROKER_REGISTRATION) instead of failing to start."""
+    broker = broker_factory({"metadata.store.url": etcd.url("/it/kill")})
+    topic = unique_topic("etcd-kill")
+    ck_create_topic(broker.bootstrap, topic, partitions=1)
+    ck_produce(broker.bootstrap, topic, [b"before"], partition=0)
+    broker.kill()
+    assert b"/it/kill/brokers/1" in etcd_keys(etcd, b"/it/kill/brokers/"), "the lease outlives the process"
+    broker.restart()
+    assert [m.value() for m in ck_consume(broker.bootstrap, topic, 1, partition=0)] == [b"before"]
+    assert ck_produce(broker.bootstrap, topic, [b"after"], partition=0)[0][1] == 1

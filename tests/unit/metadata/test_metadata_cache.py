@@ -7,13 +7,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from metadata_testing import FakeClock, run
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controller import Controller
 from odradek.broker.metadata.embedded import EmbeddedMetadataStore
+from odradek.broker.metadata.errors import ControllerError
 from odradek.broker.metadata.image import BrokerImage, MetadataDelta, MetadataImage, topic_key
 from odradek.broker.metadata.registration import BrokerRegistration
 from odradek.broker.metadata.store import CompactedError, WatchEvent, WatchStream
+from odradek.broker.protocol.errors import ErrorCode
 
 Seen = list[tuple[MetadataImage, MetadataDelta]]
 
@@ -229,6 +232,46 @@ def test_broker_registration_keeps_alive_and_reregisters(tmp_path: Path) -> None
         finally:
             await registration.stop()
         assert 4 not in await controller.live_brokers()
+        await store.close()
+
+    run(main())
+
+
+def test_broker_registration_waits_for_an_earlier_registration_of_its_id_to_expire(tmp_path: Path) -> None:
+    """A broker restarted after SIGKILL: its old registration's lease (held by nobody now) outlives it for up to one
+    TTL; registration retries until it is gone instead of failing DUPLICATE_BROKER_REGISTRATION at once."""
+
+    async def main() -> None:
+        store = await EmbeddedMetadataStore.open(str(tmp_path))
+        controller = Controller(store)
+        stale = await store.grant_lease(0.6)  # the killed process's lease: never renewed again
+        await controller.register_broker(4, "h", 1, lease_id=stale)
+        registration = BrokerRegistration(store, controller, BrokerImage(4, "h", 2), ttl_s=0.6)
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(registration.start(), 5)
+        try:
+            assert asyncio.get_running_loop().time() - started >= 0.3  # it had to wait for the stale lease
+            assert registration.lease_id != stale and 4 in await controller.live_brokers()
+        finally:
+            await registration.stop()
+        await store.close()
+
+    run(main())
+
+
+def test_broker_registration_gives_up_when_its_id_stays_live_elsewhere(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await EmbeddedMetadataStore.open(str(tmp_path))
+        controller = Controller(store)
+        other = BrokerRegistration(store, controller, BrokerImage(4, "h", 1), ttl_s=0.3)
+        await other.start()  # a live broker with the same id, renewing its lease
+        try:
+            second = BrokerRegistration(store, controller, BrokerImage(4, "h", 2), ttl_s=0.3)
+            with pytest.raises(ControllerError) as refused:
+                await asyncio.wait_for(second.start(), 5)
+            assert refused.value.error_code is ErrorCode.DUPLICATE_BROKER_REGISTRATION
+        finally:
+            await other.stop()
         await store.close()
 
     run(main())

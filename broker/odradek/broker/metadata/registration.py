@@ -4,19 +4,31 @@
 then renews the lease (``lease.keep_lease_alive``) and, if a renewal finds it gone, registers again with a new
 lease, as the etcd evaluation recommends (notes/etcd.md section 4). ``stop()`` revokes the lease, which
 removes the registration at once.
+
+A broker restarted after SIGKILL finds its own earlier registration still live until that lease expires (the
+etcd store keeps leases across client processes): ``start()`` then retries every ``REGISTER_RETRY_S`` for up to
+twice the lease TTL, as Kafka's BrokerLifecycleManager retries a refused registration, before it gives up with
+DUPLICATE_BROKER_REGISTRATION (a second live broker with the same id never lets go of its lease).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from odradek.broker.metadata.controller import Controller
+from odradek.broker.metadata.errors import ControllerError
 from odradek.broker.metadata.image import BrokerImage
 from odradek.broker.metadata.lease import keep_lease_alive
 from odradek.broker.metadata.store import MetadataStore, MetadataStoreError
+from odradek.broker.protocol.errors import ErrorCode
 
 __all__ = ["BrokerRegistration"]
+
+log = logging.getLogger(__name__)
+
+REGISTER_RETRY_S = 0.5
 
 
 class BrokerRegistration:
@@ -29,8 +41,22 @@ class BrokerRegistration:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Registers; ``ControllerError`` DUPLICATE_BROKER_REGISTRATION if the id is live elsewhere."""
-        await self._register()
+        """Registers, waiting for an earlier registration of this id to expire; ``ControllerError``
+        DUPLICATE_BROKER_REGISTRATION if it is still live after twice the lease TTL (the id is live elsewhere)."""
+        attempts = int(2 * self.ttl_s / REGISTER_RETRY_S) + 1
+        for attempt in range(attempts):
+            try:
+                await self._register()
+                break
+            except ControllerError as exc:
+                if exc.error_code is not ErrorCode.DUPLICATE_BROKER_REGISTRATION or attempt == attempts - 1:
+                    raise
+                if attempt == 0:
+                    log.warning(
+                        "broker %s is still registered (a previous process's lease?); retrying until it expires",
+                        self.broker.broker_id,
+                    )
+                await asyncio.sleep(REGISTER_RETRY_S)
         self._task = asyncio.get_running_loop().create_task(self._keep_alive(), name="broker-registration")
 
     async def _register(self) -> None:
