@@ -14,7 +14,6 @@ that running the operator outside the cluster can point it elsewhere), ODRADEK_R
 from __future__ import annotations
 
 import base64
-import functools
 import logging
 import os
 from typing import Any
@@ -36,7 +35,10 @@ DEFAULT_BOOTSTRAP = "{cluster}-kafka-bootstrap.{namespace}.svc:" + str(cluster_m
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # the operator's clients live in kopf's memo, one set per operator run (not per process: tests run several)
+    memo.kube = Kube()
+    memo.admins = {}
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -51,30 +53,30 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-@functools.cache
-def kube() -> Kube:
-    return Kube()
+def kube(memo: kopf.Memo) -> Kube:
+    result: Kube = memo.kube
+    return result
 
 
-@functools.cache
-def _admin(bootstrap: str, credentials: tuple[str, str] | None) -> KafkaAdmin:
-    return KafkaAdmin(admin_config(bootstrap, credentials))
-
-
-def admin_for(body: kopf.Body) -> ClusterAdmin | None:
-    """The AdminClient of the KafkaCluster the resource's label names, or None when there is no such cluster."""
+def admin_for(body: kopf.Body, memo: kopf.Memo) -> ClusterAdmin | None:
+    """The AdminClient of the KafkaCluster the resource's label names, or None when there is no such cluster.
+    One client per (bootstrap, credentials), kept in the memo."""
     namespace = str(body.metadata.namespace or "default")
     name = cluster_of(body.metadata)
-    if name is None or kube().get(API_VERSION, "KafkaCluster", namespace, name) is None:
+    if name is None or kube(memo).get(API_VERSION, "KafkaCluster", namespace, name) is None:
         return None
-    secret = kube().get("v1", "Secret", namespace, cluster_model.credentials_secret_name(name))
+    secret = kube(memo).get("v1", "Secret", namespace, cluster_model.credentials_secret_name(name))
     credentials = None
     if secret and (secret.get("data") or {}).get("password"):
         credentials = (cluster_model.OPERATOR_USER, base64.b64decode(secret["data"]["password"]).decode())
     bootstrap = os.environ.get("ODRADEK_OPERATOR_BOOTSTRAP", DEFAULT_BOOTSTRAP).format(
         cluster=name, namespace=namespace
     )
-    return _admin(bootstrap, credentials)
+    admins: dict[tuple[str, tuple[str, str] | None], ClusterAdmin] = memo.admins
+    key = (bootstrap, credentials)
+    if key not in admins:
+        admins[key] = KafkaAdmin(admin_config(bootstrap, credentials))
+    return admins[key]
 
 
 # -- KafkaTopic ------------------------------------------------------------------------------------------------
@@ -84,15 +86,15 @@ def admin_for(body: kopf.Body) -> ClusterAdmin | None:
 @kopf.on.create(GROUP, VERSION, "kafkatopics")
 @kopf.on.update(GROUP, VERSION, "kafkatopics")
 @kopf.timer(GROUP, VERSION, "kafkatopics", interval=RESYNC_S, initial_delay=RESYNC_S, idle=RESYNC_S)
-def topic_reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    others = kube().list(API_VERSION, "KafkaTopic", str(body.metadata.namespace or "default"))
-    patch.status.update(topic.reconcile_topic(body, admin_for(body), others))
+def topic_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    others = kube(memo).list(API_VERSION, "KafkaTopic", str(body.metadata.namespace or "default"))
+    patch.status.update(topic.reconcile_topic(body, admin_for(body, memo), others))
 
 
 @kopf.on.delete(GROUP, VERSION, "kafkatopics")
-def topic_delete(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+def topic_delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     try:
-        topic.delete_topic(body, admin_for(body))
+        topic.delete_topic(body, admin_for(body, memo))
     except topic.DeletionRefused as exc:
         patch.status.update(exc.status)
         raise kopf.TemporaryError(str(exc), delay=60) from exc
@@ -105,13 +107,13 @@ def topic_delete(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
 @kopf.on.create(GROUP, VERSION, "kafkausers")
 @kopf.on.update(GROUP, VERSION, "kafkausers")
 @kopf.timer(GROUP, VERSION, "kafkausers", interval=RESYNC_S, initial_delay=RESYNC_S, idle=RESYNC_S)
-def user_reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    patch.status.update(user.reconcile_user(body, admin_for(body), kube()))
+def user_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    patch.status.update(user.reconcile_user(body, admin_for(body, memo), kube(memo)))
 
 
 @kopf.on.delete(GROUP, VERSION, "kafkausers")
-def user_delete(body: kopf.Body, **_: Any) -> None:
-    user.delete_user(body, admin_for(body))
+def user_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    user.delete_user(body, admin_for(body, memo))
 
 
 # -- KafkaCluster ----------------------------------------------------------------------------------------------
@@ -121,6 +123,6 @@ def user_delete(body: kopf.Body, **_: Any) -> None:
 @kopf.on.create(GROUP, VERSION, "kafkaclusters")
 @kopf.on.update(GROUP, VERSION, "kafkaclusters")
 @kopf.timer(GROUP, VERSION, "kafkaclusters", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
-def cluster_reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+def cluster_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     image = os.environ.get("ODRADEK_BROKER_IMAGE", cluster_model.DEFAULT_IMAGE)
-    patch.status.update(cluster.reconcile_cluster(body, kube(), image))
+    patch.status.update(cluster.reconcile_cluster(body, kube(memo), image))
