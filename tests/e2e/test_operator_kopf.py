@@ -14,18 +14,23 @@ bootstrap Service.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_apiserver.fixture import KubeApi, eventually
 
+# the fake API server (tests/e2e/fake_apiserver, another part of issue 12): skipped where it is not there yet
+fake_apiserver = pytest.importorskip("fake_apiserver.fixture")
+KubeApi = fake_apiserver.KubeApi
+eventually = fake_apiserver.eventually
 kopf_testing = pytest.importorskip("kopf.testing")
 confluent_kafka = pytest.importorskip("confluent_kafka")
 
@@ -52,30 +57,46 @@ spec: {{partitions: {partitions}, replicas: 1, config: {{retention.ms: 3600000}}
 """
 
 
+def collect_leftovers() -> None:
+    """Collect what a stopped kopf leaves for the garbage collector (its API sessions to this test's server) now,
+    so that their ResourceWarnings do not surface in a later test; the fake server is gone with the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+def start_broker(tmp_path: Path, port: int, overrides: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A broker process on loopback with `overrides`, once `port` accepts connections."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "broker"), os.environ.get("PYTHONPATH", "")])}
+    settings = {"log.dirs": str(tmp_path / "data"), "metrics.port": "0", **overrides}
+    command = [sys.executable, "-m", "odradek.broker"]
+    for key, value in settings.items():
+        command += ["--override", f"{key}={value}"]
+    with open(tmp_path / "broker.log", "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    end = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if time.monotonic() > end or proc.poll() is not None:
+                proc.kill()
+                raise AssertionError((tmp_path / "broker.log").read_text()) from None
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "broker"), os.environ.get("PYTHONPATH", "")])}
-    overrides = [f"listeners=PLAINTEXT://127.0.0.1:{port}", f"log.dirs={tmp_path / 'data'}", "metrics.port=0"]
-    command = [sys.executable, "-m", "odradek.broker"] + [a for o in overrides for a in ("--override", o)]
-    with open(tmp_path / "broker.log", "wb") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = start_broker(tmp_path, port, {"listeners": f"PLAINTEXT://127.0.0.1:{port}"})
     try:
-        end = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > end or proc.poll() is not None:
-                    raise AssertionError((tmp_path / "broker.log").read_text()) from None
-                time.sleep(0.1)
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -92,6 +113,7 @@ def operator(kube_api: KubeApi, broker: str, monkeypatch: pytest.MonkeyPatch) ->
     args = ["run", "--standalone", "--namespace=default", "-m", "odradek.operator.main"]
     with kopf_testing.KopfRunner(args, timeout=DEADLINE) as runner:
         yield runner
+    collect_leftovers()
     assert runner.exception is None, runner.output
 
 

@@ -47,6 +47,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.WARNING
 
 
+@kopf.on.cleanup()
+def release_clients(memo: kopf.Memo, **_: Any) -> None:
+    # AdminClients have no close(): dropping them lets librdkafka stop its threads and connections
+    memo.admins.clear()
+
+
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     # the kubernetes client fixes its kubeconfig path at import; read KUBECONFIG now (notes/kube-testing.md)
