@@ -19,6 +19,7 @@ check:
 	$(PYTHON) -m mypy
 	lint-imports
 	$(PYTHON) tools/gen_protocol.py --check
+	$(PYTHON) tools/gen_chart_crds.py --check
 
 pytest:
 	$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

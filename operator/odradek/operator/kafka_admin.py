@@ -1,0 +1,258 @@
+"""The only module that talks to brokers: confluent-kafka's AdminClient behind `ClusterAdmin`, the protocol the
+reconcilers use (tests pass a fake).
+
+Values are the operator's own (`TopicState`, `AclRule`), in Strimzi's vocabulary (`topic`, `prefix`, `Read`), so
+the reconcilers never see confluent-kafka's types. Kafka errors become `AdminError(code, message)` where `code` is
+Kafka's error name (`TOPIC_DELETION_DISABLED`, `POLICY_VIOLATION`, ...), which status messages quote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaException, TopicCollection
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+TIMEOUT_S = 15.0
+SCRAM_ITERATIONS = 4096
+CLUSTER_RESOURCE_NAME = "kafka-cluster"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicState:
+    """A topic as Kafka has it: partition count, replication factor (of partition 0), its id, and the configs set
+    on the topic itself (source DYNAMIC_TOPIC_CONFIG; defaults are not listed)."""
+
+    name: str
+    partitions: int
+    replicas: int
+    topic_id: str | None
+    config: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class AclRule:
+    """One ACL of a user in Strimzi's words: resource_type topic | group | cluster | transactionalId, pattern
+    literal | prefix, operation Read | Write | ... | All, permission allow | deny."""
+
+    resource_type: str
+    name: str
+    pattern: str
+    operation: str
+    host: str
+    permission: str
+
+
+class AdminError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ClusterAdmin(Protocol):
+    def describe_topic(self, name: str) -> TopicState | None: ...
+    def create_topic(
+        self, name: str, partitions: int | None, replicas: int | None, config: Mapping[str, str]
+    ) -> None: ...
+    def create_partitions(self, name: str, total: int) -> None: ...
+    def alter_topic_config(self, name: str, set_: Mapping[str, str], delete: Iterable[str]) -> None: ...
+    def delete_topic(self, name: str) -> None: ...
+    def upsert_scram(self, user: str, password: str) -> None: ...
+    def delete_scram(self, user: str) -> None: ...
+    def describe_acls(self, principal: str) -> set[AclRule]: ...
+    def create_acls(self, principal: str, rules: Iterable[AclRule]) -> None: ...
+    def delete_acls(self, principal: str, rules: Iterable[AclRule]) -> None: ...
+
+
+_RESOURCES = {
+    "topic": ResourceType.TOPIC,
+    "group": ResourceType.GROUP,
+    "cluster": ResourceType.BROKER,  # confluent-kafka's name for Kafka's CLUSTER resource
+    "transactionalId": ResourceType.TRANSACTIONAL_ID,
+}
+_PATTERNS = {"literal": ResourcePatternType.LITERAL, "prefix": ResourcePatternType.PREFIXED}
+_OPERATIONS = {
+    "Read": AclOperation.READ,
+    "Write": AclOperation.WRITE,
+    "Create": AclOperation.CREATE,
+    "Delete": AclOperation.DELETE,
+    "Alter": AclOperation.ALTER,
+    "Describe": AclOperation.DESCRIBE,
+    "ClusterAction": AclOperation.CLUSTER_ACTION,
+    "DescribeConfigs": AclOperation.DESCRIBE_CONFIGS,
+    "AlterConfigs": AclOperation.ALTER_CONFIGS,
+    "IdempotentWrite": AclOperation.IDEMPOTENT_WRITE,
+    "All": AclOperation.ALL,
+}
+_PERMISSIONS = {"allow": AclPermissionType.ALLOW, "deny": AclPermissionType.DENY}
+
+
+def _reverse(table: Mapping[str, Any]) -> dict[Any, str]:
+    return {value: key for key, value in table.items()}
+
+
+def _error(exc: BaseException) -> AdminError:
+    if isinstance(exc, KafkaException) and exc.args:
+        err = exc.args[0]
+        return AdminError(str(err.name()), str(err.str()))
+    return AdminError("UNKNOWN", str(exc))
+
+
+def _wait(future: Any) -> Any:
+    try:
+        return future.result(timeout=TIMEOUT_S)
+    except Exception as exc:
+        raise _error(exc) from exc
+
+
+def admin_config(bootstrap: str, credentials: tuple[str, str] | None) -> dict[str, Any]:
+    """AdminClient settings for a cluster's replication listener: SASL_PLAINTEXT SCRAM-SHA-512 with the operator's
+    credentials on a secured cluster, PLAINTEXT otherwise."""
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "client.id": "odradek-operator"}
+    if credentials:
+        user, password = credentials
+        config.update(
+            {
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": user,
+                "sasl.password": password,
+            }
+        )
+    return config
+
+
+class KafkaAdmin:
+    """`ClusterAdmin` over confluent-kafka's AdminClient; every call waits for its answer (TIMEOUT_S)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._client = AdminClient(dict(config))
+
+    def describe_topic(self, name: str) -> TopicState | None:
+        # DescribeTopics, not list_topics(topic=...): the AdminClient's metadata requests for a named topic ask for
+        # auto-creation (librdkafka treats the admin handle as a producer), which would bring a deleted topic back
+        futures = self._client.describe_topics(TopicCollection([name]), request_timeout=TIMEOUT_S)
+        try:
+            description = futures[name].result(timeout=TIMEOUT_S)
+        except KafkaException as exc:
+            error = _error(exc)
+            if error.code in ("UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_OR_PARTITION"):
+                return None
+            raise error from exc
+        partitions = sorted(description.partitions, key=lambda p: p.id)
+        replicas = len(partitions[0].replicas) if partitions else 0
+        topic_id = str(description.topic_id) if description.topic_id is not None else None
+        return TopicState(name, len(partitions), replicas, topic_id, self._topic_config(name))
+
+    def _topic_config(self, name: str) -> dict[str, str]:
+        resource = ConfigResource(ResourceType.TOPIC, name)
+        entries = _wait(self._client.describe_configs([resource], request_timeout=TIMEOUT_S)[resource])
+        return {
+            key: str(entry.value)
+            for key, entry in entries.items()
+            if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and entry.value is not None
+        }
+
+    def create_topic(self, name: str, partitions: int | None, replicas: int | None, config: Mapping[str, str]) -> None:
+        topic = NewTopic(name, partitions if partitions else -1, replicas if replicas else -1, config=dict(config))
+        _wait(self._client.create_topics([topic], request_timeout=TIMEOUT_S)[name])
+
+    def create_partitions(self, name: str, total: int) -> None:
+        _wait(self._client.create_partitions([NewPartitions(name, total)], request_timeout=TIMEOUT_S)[name])
+
+    def alter_topic_config(self, name: str, set_: Mapping[str, str], delete: Iterable[str]) -> None:
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in sorted(set_.items())]
+        entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in sorted(delete)]
+        if not entries:
+            return
+        resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
+        _wait(self._client.incremental_alter_configs([resource], request_timeout=TIMEOUT_S)[resource])
+
+    def delete_topic(self, name: str) -> None:
+        _wait(self._client.delete_topics([name], request_timeout=TIMEOUT_S)[name])
+
+    def upsert_scram(self, user: str, password: str) -> None:
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+        alteration = UserScramCredentialUpsertion(user, info, password.encode())
+        _wait(self._client.alter_user_scram_credentials([alteration], request_timeout=TIMEOUT_S)[user])
+
+    def delete_scram(self, user: str) -> None:
+        deletion = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
+        try:
+            _wait(self._client.alter_user_scram_credentials([deletion], request_timeout=TIMEOUT_S)[user])
+        except AdminError as exc:
+            if exc.code != "RESOURCE_NOT_FOUND":  # already gone: deletion is idempotent
+                raise
+
+    def describe_acls(self, principal: str) -> set[AclRule]:
+        # None matches any name and any host (Kafka's AclBindingFilter); confluent-kafka's stubs say str
+        anything: Any = None
+        matching = AclBindingFilter(
+            ResourceType.ANY,
+            anything,
+            ResourcePatternType.ANY,
+            principal,
+            anything,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        bindings = _wait(self._client.describe_acls(matching, request_timeout=TIMEOUT_S))
+        resources, patterns = _reverse(_RESOURCES), _reverse(_PATTERNS)
+        operations, permissions = _reverse(_OPERATIONS), _reverse(_PERMISSIONS)
+        return {
+            AclRule(
+                resources.get(b.restype, str(b.restype)),
+                "" if b.restype == ResourceType.BROKER else b.name,
+                patterns.get(b.resource_pattern_type, str(b.resource_pattern_type)),
+                operations.get(b.operation, str(b.operation)),
+                b.host,
+                permissions.get(b.permission_type, str(b.permission_type)),
+            )
+            for b in bindings
+        }
+
+    def _fields(self, principal: str, rule: AclRule) -> tuple[Any, ...]:
+        name = CLUSTER_RESOURCE_NAME if rule.resource_type == "cluster" else rule.name
+        return (
+            _RESOURCES[rule.resource_type],
+            name,
+            _PATTERNS[rule.pattern],
+            principal,
+            rule.host,
+            _OPERATIONS[rule.operation],
+            _PERMISSIONS[rule.permission],
+        )
+
+    def create_acls(self, principal: str, rules: Iterable[AclRule]) -> None:
+        bindings = [AclBinding(*self._fields(principal, rule)) for rule in sorted(rules)]
+        if bindings:
+            for future in self._client.create_acls(bindings, request_timeout=TIMEOUT_S).values():
+                _wait(future)
+
+    def delete_acls(self, principal: str, rules: Iterable[AclRule]) -> None:
+        # an exact filter per rule, so that only this user's rules go (never a wildcard)
+        filters = [AclBindingFilter(*self._fields(principal, rule)) for rule in sorted(rules)]
+        if filters:
+            for future in self._client.delete_acls(filters, request_timeout=TIMEOUT_S).values():
+                _wait(future)

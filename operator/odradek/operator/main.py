@@ -1,0 +1,134 @@
+"""The kopf handlers: `kopf run -m odradek.operator.main [--namespace NS | --all-namespaces]`.
+
+Each handler reads its resource, calls a reconcile function (topic, user, cluster) and writes the status it
+returns; nothing else. Reconciles happen on create, update and resume (an operator restart), and again on a timer
+(RESYNC_S, Strimzi's full reconciliation) so that changes made outside Kubernetes are reverted and a cluster's
+Ready follows its pods. Deletion of a KafkaTopic or KafkaUser waits on the operator's finalizer
+`kafka.odradek.io/finalizer` until Kafka has been cleaned.
+
+Environment: ODRADEK_BROKER_IMAGE (brokers' default image), ODRADEK_OPERATOR_BOOTSTRAP (how the operator reaches a
+cluster, a format string with {cluster} and {namespace}; default the bootstrap Service's replication port, so
+that running the operator outside the cluster can point it elsewhere), ODRADEK_RESYNC_SECONDS.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from typing import Any
+
+import kopf
+from odradek.operator import cluster, topic, user
+from odradek.operator.kafka_admin import ClusterAdmin, KafkaAdmin, admin_config
+from odradek.operator.kube import Kube
+from odradek.operator.labels import cluster_of
+from odradek.operator.resources import cluster as cluster_model
+
+GROUP = "kafka.odradek.io"
+VERSION = "v1"
+API_VERSION = f"{GROUP}/{VERSION}"
+FINALIZER = f"{GROUP}/finalizer"
+RESYNC_S = float(os.environ.get("ODRADEK_RESYNC_SECONDS", "120"))
+CLUSTER_RESYNC_S = 10.0
+DEFAULT_BOOTSTRAP = "{cluster}-kafka-bootstrap.{namespace}.svc:" + str(cluster_model.REPLICATION_PORT)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # the operator's clients live in kopf's memo, one set per operator run (not per process: tests run several)
+    memo.kube = Kube()
+    memo.admins = {}
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+
+
+@kopf.on.cleanup()
+def release_clients(memo: kopf.Memo, **_: Any) -> None:
+    # AdminClients have no close(): dropping them lets librdkafka stop its threads and connections
+    memo.admins.clear()
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    # the kubernetes client fixes its kubeconfig path at import; read KUBECONFIG now (notes/kube-testing.md)
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+def kube(memo: kopf.Memo) -> Kube:
+    result: Kube = memo.kube
+    return result
+
+
+def admin_for(body: kopf.Body, memo: kopf.Memo) -> ClusterAdmin | None:
+    """The AdminClient of the KafkaCluster the resource's label names, or None when there is no such cluster.
+    One client per (bootstrap, credentials), kept in the memo."""
+    namespace = str(body.metadata.namespace or "default")
+    name = cluster_of(body.metadata)
+    if name is None or kube(memo).get(API_VERSION, "KafkaCluster", namespace, name) is None:
+        return None
+    secret = kube(memo).get("v1", "Secret", namespace, cluster_model.credentials_secret_name(name))
+    credentials = None
+    if secret and (secret.get("data") or {}).get("password"):
+        credentials = (cluster_model.OPERATOR_USER, base64.b64decode(secret["data"]["password"]).decode())
+    bootstrap = os.environ.get("ODRADEK_OPERATOR_BOOTSTRAP", DEFAULT_BOOTSTRAP).format(
+        cluster=name, namespace=namespace
+    )
+    admins: dict[tuple[str, tuple[str, str] | None], ClusterAdmin] = memo.admins
+    key = (bootstrap, credentials)
+    if key not in admins:
+        admins[key] = KafkaAdmin(admin_config(bootstrap, credentials))
+    return admins[key]
+
+
+# -- KafkaTopic ------------------------------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "kafkatopics")
+@kopf.on.create(GROUP, VERSION, "kafkatopics")
+@kopf.on.update(GROUP, VERSION, "kafkatopics")
+@kopf.timer(GROUP, VERSION, "kafkatopics", interval=RESYNC_S, initial_delay=RESYNC_S, idle=RESYNC_S)
+def topic_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    others = kube(memo).list(API_VERSION, "KafkaTopic", str(body.metadata.namespace or "default"))
+    patch.status.update(topic.reconcile_topic(body, admin_for(body, memo), others))
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkatopics")
+def topic_delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    try:
+        topic.delete_topic(body, admin_for(body, memo))
+    except topic.DeletionRefused as exc:
+        patch.status.update(exc.status)
+        raise kopf.TemporaryError(str(exc), delay=60) from exc
+
+
+# -- KafkaUser -------------------------------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "kafkausers")
+@kopf.on.create(GROUP, VERSION, "kafkausers")
+@kopf.on.update(GROUP, VERSION, "kafkausers")
+@kopf.timer(GROUP, VERSION, "kafkausers", interval=RESYNC_S, initial_delay=RESYNC_S, idle=RESYNC_S)
+def user_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    patch.status.update(user.reconcile_user(body, admin_for(body, memo), kube(memo)))
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkausers")
+def user_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    user.delete_user(body, admin_for(body, memo))
+
+
+# -- KafkaCluster ----------------------------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "kafkaclusters")
+@kopf.on.create(GROUP, VERSION, "kafkaclusters")
+@kopf.on.update(GROUP, VERSION, "kafkaclusters")
+@kopf.timer(GROUP, VERSION, "kafkaclusters", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
+def cluster_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    image = os.environ.get("ODRADEK_BROKER_IMAGE", cluster_model.DEFAULT_IMAGE)
+    patch.status.update(cluster.reconcile_cluster(body, kube(memo), image))

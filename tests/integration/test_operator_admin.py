@@ -1,0 +1,164 @@
+"""The KafkaTopic and KafkaUser reconcile functions against a real broker, without Kubernetes: the operator's
+KafkaAdmin (confluent-kafka's AdminClient) on a SASL_PLAINTEXT SCRAM-SHA-512 listener as the super user, with the
+StandardAuthorizer on. The Kubernetes side is a dictionary of applied objects.
+
+Checked: a topic created with its partitions and configs; a config changed outside Kubernetes reverted; partitions
+increased, a decrease refused with nothing changed; the topic deleted. A user's Secret written with a generated
+password that logs in with SCRAM-SHA-512; the user may produce to the topic its ACLs name and not to another; an
+ACL removed from the spec removed from the broker; deletion removes the credential and the ACLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer
+from it_support import CLIENT_TIMEOUT_S, wait_for
+from odradek.operator import topic, user
+from odradek.operator.kafka_admin import KafkaAdmin, admin_config
+from security_support import SCRAM_USERS, SecureBroker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    overrides = {
+        "listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.scram.bootstrap.credentials": SCRAM_USERS,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:admin",
+    }
+    proc = SecureBroker(tmp_path_factory.mktemp("operator"), "SASL_PLAINTEXT", overrides)
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.cleanup()
+
+
+@pytest.fixture(scope="module")
+def admin(broker: SecureBroker) -> KafkaAdmin:
+    return KafkaAdmin(admin_config(broker.bootstrap, ("admin", "admin-secret")))
+
+
+class AppliedObjects:
+    """The Kubernetes API as the user reconciler sees it: objects applied, read back with data base64-encoded."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        obj = dict(manifest)
+        if "stringData" in obj:
+            obj["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in obj.pop("stringData").items()}
+        meta = obj["metadata"]
+        self.objects[(obj["kind"], meta["namespace"], meta["name"])] = obj
+        return obj
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get((kind, namespace, name))
+
+    def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
+        return [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace]
+
+
+def resource(kind: str, name: str, spec: dict[str, Any], generation: int = 1) -> dict[str, Any]:
+    meta = {"name": name, "namespace": "kafka", "uid": f"uid-{name}", "generation": generation}
+    meta["labels"] = {"odradek.io/cluster": "my-cluster"}
+    return {"apiVersion": "kafka.odradek.io/v1", "kind": kind, "metadata": meta, "spec": spec}
+
+
+def ready(status: dict[str, Any]) -> dict[str, Any]:
+    return next(x for x in status["conditions"] if x["type"] == "Ready")
+
+
+def test_topic_created_reverted_grown_refused_and_deleted(admin: KafkaAdmin) -> None:
+    name = f"orders-{uuid.uuid4().hex[:6]}"
+    body = resource("KafkaTopic", name, {"partitions": 2, "replicas": 1, "config": {"retention.ms": 3600000}})
+    status = topic.reconcile_topic(body, admin)
+    assert ready(status)["status"] == "True", status
+    state = admin.describe_topic(name)
+    assert state is not None and (state.partitions, state.replicas) == (2, 1)
+    assert state.config == {"retention.ms": "3600000"}
+
+    admin.alter_topic_config(name, {"segment.bytes": "1048576", "retention.ms": "1000"}, [])
+    assert ready(topic.reconcile_topic(body, admin))["status"] == "True"
+    state = admin.describe_topic(name)
+    assert state is not None and state.config == {"retention.ms": "3600000"}  # the outside change reverted
+
+    body["spec"]["partitions"] = 3
+    assert ready(topic.reconcile_topic(body, admin))["status"] == "True"
+    body["spec"]["partitions"] = 1
+    body["spec"]["config"]["retention.ms"] = 5000
+    refused = ready(topic.reconcile_topic(body, admin))
+    assert (refused["status"], refused["reason"]) == ("False", "NotSupported")
+    assert "Decreasing partitions not supported" in refused["message"]
+    state = admin.describe_topic(name)
+    assert state is not None and state.partitions == 3 and state.config["retention.ms"] == "3600000"  # nothing applied
+
+    topic.delete_topic(body, admin)
+    wait_for(lambda: admin.describe_topic(name) is None, what="topic deleted")
+    topic.delete_topic(body, admin)  # again: already gone is fine
+
+
+def produce(broker: SecureBroker, username: str, password: str, topic_name: str) -> int | None:
+    """None when one record is acknowledged, else the error's code."""
+    producer = Producer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": username,
+            "sasl.password": password,
+            "message.timeout.ms": 8000,
+        }
+    )
+    errors: list[Any] = []
+    producer.produce(topic_name, b"x", on_delivery=lambda err, _msg: errors.append(err))
+    producer.flush(CLIENT_TIMEOUT_S)
+    assert errors, "no delivery report"
+    return None if errors[0] is None else int(errors[0].code())
+
+
+def test_user_secret_login_and_acls(broker: SecureBroker, admin: KafkaAdmin) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    allowed, other = f"app-{suffix}", f"secret-{suffix}"
+    for name in (allowed, other):
+        topic.reconcile_topic(resource("KafkaTopic", name, {"partitions": 1}), admin)
+    acls = [
+        {"resource": {"type": "topic", "name": "app-", "patternType": "prefix"}, "operations": ["Write", "Describe"]},
+        {"resource": {"type": "group", "name": "app"}, "operations": ["Read"]},
+    ]
+    spec = {"authentication": {"type": "scram-sha-512"}, "authorization": {"type": "simple", "acls": acls}}
+    body = resource("KafkaUser", f"app-user-{suffix}", spec)
+    kube = AppliedObjects()
+    status = user.reconcile_user(body, admin, kube)
+    assert ready(status)["status"] == "True", status
+    secret = kube.get("v1", "Secret", "kafka", body["metadata"]["name"])
+    assert secret is not None
+    password = base64.b64decode(secret["data"]["password"]).decode()
+    assert (
+        len(password) == 32
+        and f'password="{password}"' in base64.b64decode(secret["data"]["sasl.jaas.config"]).decode()
+    )
+    username = body["metadata"]["name"]
+    assert produce(broker, username, password, allowed) is None
+    assert produce(broker, username, password, other) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert len(admin.describe_acls(f"User:{username}")) == 3
+
+    # reconciling again keeps the password; dropping the group rule drops its ACL
+    body["spec"]["authorization"]["acls"] = acls[:1]
+    assert ready(user.reconcile_user(body, admin, kube))["status"] == "True"
+    again = kube.get("v1", "Secret", "kafka", username)
+    assert again is not None and base64.b64decode(again["data"]["password"]).decode() == password
+    assert {rule.resource_type for rule in admin.describe_acls(f"User:{username}")} == {"topic"}
+
+    user.delete_user(body, admin)
+    assert admin.describe_acls(f"User:{username}") == set()
+    with pytest.raises((KafkaException, AssertionError)):
+        assert produce(broker, username, password, allowed) is None

@@ -1,0 +1,187 @@
+"""KafkaTopic reconciliation with a fake admin: the plan (create, grow, revert configs, refuse), conflicts, the
+annotations, deletion, and the status conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from odradek.operator import conditions, topic
+from odradek.operator.kafka_admin import AdminError, TopicState
+from operator_fakes import FakeAdmin
+
+
+def body(name: str = "orders", generation: int = 1, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "kafka.odradek.io/v1",
+        "kind": "KafkaTopic",
+        "metadata": {
+            "name": name,
+            "namespace": "kafka",
+            "uid": f"uid-{name}",
+            "generation": generation,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {"odradek.io/cluster": "my-cluster"},
+        },
+        "spec": spec,
+    }
+
+
+def ready(status: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == "Ready")
+
+
+def state(partitions: int = 3, replicas: int = 1, **config: str) -> TopicState:
+    return TopicState("orders", partitions, replicas, "id-orders", config)
+
+
+def test_plan_create_when_absent() -> None:
+    assert topic.plan_topic(topic.topic_spec(body(partitions=3)), None).create
+
+
+def test_plan_nothing_when_equal() -> None:
+    spec = topic.topic_spec(body(partitions=3, replicas=1, config={"retention.ms": 1000}))
+    assert topic.plan_topic(spec, state(**{"retention.ms": "1000"})).empty
+
+
+def test_plan_grows_sets_and_reverts() -> None:
+    spec = topic.topic_spec(body(partitions=5, config={"retention.ms": 2000, "compression.type": "zstd"}))
+    plan = topic.plan_topic(spec, state(**{"retention.ms": "1000", "compression.type": "zstd", "segment.ms": "5"}))
+    assert plan.partitions == 5
+    assert plan.set_config == {"retention.ms": "2000"}
+    assert plan.delete_config == ("segment.ms",)
+
+
+def test_plan_refuses_decrease_and_replication_change() -> None:
+    decrease = topic.plan_topic(topic.topic_spec(body(partitions=2, config={"a": 1})), state())
+    assert decrease.refusal is not None and decrease.refusal.reason == "NotSupported"
+    assert "Decreasing partitions not supported" in decrease.refusal.message
+    assert decrease.empty  # nothing else planned: a refused plan is not half-applied
+    rf = topic.plan_topic(topic.topic_spec(body(replicas=3)), state())
+    assert rf.refusal is not None and "Replication factor change not supported" in rf.refusal.message
+
+
+def test_topic_name_from_spec_or_metadata_and_values_as_strings() -> None:
+    spec = topic.topic_spec(body(topicName="Orders_v1", config={"cleanup.policy": ["compact", "delete"], "x": True}))
+    assert spec.name == "Orders_v1"
+    assert spec.config == {"cleanup.policy": "compact,delete", "x": "true"}
+    assert topic.topic_spec(body()).name == "orders"
+
+
+def test_reconcile_creates_then_is_idempotent() -> None:
+    admin = FakeAdmin()
+    resource = body(partitions=3, replicas=1, config={"retention.ms": 1000})
+    status = topic.reconcile_topic(resource, admin)
+    assert ready(status)["status"] == "True"
+    assert status["observedGeneration"] == 1 and status["topicId"] == "id-orders" and status["topicName"] == "orders"
+    assert admin.mutations() == ["create_topic"]
+    resource["status"] = status
+    admin.calls.clear()
+    again = topic.reconcile_topic(resource, admin)
+    assert admin.mutations() == []
+    assert again["conditions"] == status["conditions"]  # lastTransitionTime kept
+
+
+def test_reconcile_refusal_applies_nothing() -> None:
+    admin = FakeAdmin()
+    admin.topics["orders"] = state(partitions=3)
+    status = topic.reconcile_topic(body(partitions=1, config={"retention.ms": 5}), admin)
+    assert (ready(status)["status"], ready(status)["reason"]) == ("False", "NotSupported")
+    assert admin.mutations() == []
+
+
+def test_reconcile_reverts_outside_changes() -> None:
+    admin = FakeAdmin()
+    admin.topics["orders"] = state(**{"retention.ms": "1", "segment.bytes": "100"})
+    topic.reconcile_topic(body(partitions=3, config={"retention.ms": 7}), admin)
+    assert admin.topics["orders"].config == {"retention.ms": "7"}
+
+
+def test_kafka_errors_become_reasons() -> None:
+    admin = FakeAdmin()
+    admin.fail["create_topic"] = AdminError("INVALID_CONFIG", "Unknown topic config name: retention.msx")
+    status = topic.reconcile_topic(body(config={"retention.msx": 1}), admin)
+    assert ready(status)["reason"] == "InvalidConfig" and "retention.msx" in ready(status)["message"]
+    admin.fail = {"describe_topic": AdminError("BROKER_NOT_AVAILABLE", "down")}
+    assert ready(topic.reconcile_topic(body(), admin))["reason"] == "KafkaError"
+
+
+def test_conflict_oldest_wins() -> None:
+    older = body("orders-a", topicName="orders")
+    newer = body("orders-b", topicName="orders")
+    newer["metadata"]["creationTimestamp"] = "2026-02-01T00:00:00Z"
+    admin = FakeAdmin()
+    assert ready(topic.reconcile_topic(older, admin, [older, newer]))["status"] == "True"
+    lost = ready(topic.reconcile_topic(newer, admin, [older, newer]))
+    assert (lost["status"], lost["reason"], lost["message"]) == (
+        "False",
+        "ResourceConflict",
+        "Managed by kafka/orders-a",
+    )
+    other_cluster = body("orders-c", topicName="orders")
+    other_cluster["metadata"]["labels"] = {"strimzi.io/cluster": "elsewhere"}
+    assert topic.conflict(other_cluster, [older, newer, other_cluster]) is None
+
+
+@pytest.mark.parametrize(
+    ("annotations", "labels", "condition", "reason"),
+    [
+        ({"odradek.io/pause-reconciliation": "true"}, None, "ReconciliationPaused", None),
+        ({"strimzi.io/pause-reconciliation": "true"}, None, "ReconciliationPaused", None),
+        ({"odradek.io/managed": "false"}, None, "Unmanaged", None),
+        ({}, {}, "Ready", "NoCluster"),
+    ],
+)
+def test_annotations_and_missing_label(
+    annotations: dict[str, str], labels: dict[str, str] | None, condition: str, reason: str | None
+) -> None:
+    resource = body()
+    resource["metadata"]["annotations"] = annotations
+    if labels is not None:
+        resource["metadata"]["labels"] = labels
+    admin = FakeAdmin()
+    status = topic.reconcile_topic(resource, admin)
+    found = next(c for c in status["conditions"] if c["type"] == condition)
+    assert found.get("reason") == reason
+    assert admin.calls == []
+
+
+def test_strimzi_cluster_label_accepted() -> None:
+    resource = body()
+    resource["metadata"]["labels"] = {"strimzi.io/cluster": "my-cluster"}
+    assert ready(topic.reconcile_topic(resource, FakeAdmin()))["status"] == "True"
+
+
+def test_delete_removes_topic_and_tolerates_absence() -> None:
+    admin = FakeAdmin()
+    admin.topics["orders"] = state()
+    topic.delete_topic(body(), admin)
+    assert "orders" not in admin.topics
+    topic.delete_topic(body(), admin)  # already gone
+
+
+def test_delete_refused_when_deletion_disabled() -> None:
+    admin = FakeAdmin()
+    admin.fail["delete_topic"] = AdminError("TOPIC_DELETION_DISABLED", "Topic deletion is disabled.")
+    with pytest.raises(topic.DeletionRefused) as info:
+        topic.delete_topic(body(), admin)
+    assert ready(info.value.status)["reason"] == "TopicDeletionDisabled"
+
+
+def test_delete_leaves_unmanaged_and_conflicting_topics() -> None:
+    admin = FakeAdmin()
+    admin.topics["orders"] = state()
+    unmanaged = body()
+    unmanaged["metadata"]["annotations"] = {"odradek.io/managed": "false"}
+    topic.delete_topic(unmanaged, admin)
+    loser = body()
+    loser["status"] = {"conditions": [{"type": "Ready", "status": "False", "reason": "ResourceConflict"}]}
+    topic.delete_topic(loser, admin)
+    assert "orders" in admin.topics
+
+
+def test_condition_transition_time_changes_only_with_status() -> None:
+    first = conditions.render([conditions.ready()], [], "t1")
+    same = conditions.render([conditions.ready()], first, "t2")
+    flipped = conditions.render([conditions.not_ready("KafkaError", "x")], same, "t3")
+    assert [c["lastTransitionTime"] for c in (first[0], same[0], flipped[0])] == ["t1", "t1", "t3"]
