@@ -1,0 +1,207 @@
+"""`odradek mirror-maker` between two real Odradek brokers, one per cluster (A and B).
+
+- A topic of A is copied to B as `A.<topic>` with keys, values, headers and timestamps, per partition in order.
+- A consumer group's committed offsets on A are checkpointed to `A.checkpoints.internal` on B in Kafka's format and,
+  with sync.group.offsets.enabled, committed to the (empty) group on B: the group resumes on B at the translated
+  offset, at most offset.lag.max records before its position on A and never after it (nothing skipped).
+- Heartbeats reach B's `heartbeats` in Kafka's format.
+- SIGTERM then restart on the same offset files: records produced meanwhile are copied, nothing is copied twice.
+- Active/active A<->B: each side's topic is copied once, nothing comes back as `B.A.<topic>` (cycle prevention).
+Every wait is bounded; the mirror process is killed in a finalizer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from it_support import BrokerProcess, ck_create_topic, unique_topic, wait_for
+from mirror_support import MirrorProcess, produce_records, read_partition, topic_names
+from odradek.mirror.formats import Checkpoint, Heartbeat
+
+pytestmark = pytest.mark.integration
+
+COPY_TIMEOUT_S = 60.0
+LAG_MAX = 5
+
+
+@pytest.fixture
+def mirrors() -> Iterator[list[MirrorProcess]]:
+    started: list[MirrorProcess] = []
+    try:
+        yield started
+    finally:
+        for proc in started:
+            proc.cleanup()
+
+
+def mm2_props(a: BrokerProcess, b: BrokerProcess, **extra: str) -> dict[str, str]:
+    return {
+        "clusters": "A, B",
+        "A.bootstrap.servers": a.bootstrap,
+        "B.bootstrap.servers": b.bootstrap,
+        "replication.factor": "1",
+        "offset-syncs.topic.replication.factor": "1",
+        "checkpoints.topic.replication.factor": "1",
+        "heartbeats.topic.replication.factor": "1",
+        "offset.flush.interval.ms": "500",
+        "refresh.topics.interval.seconds": "2",
+        "refresh.groups.interval.seconds": "2",
+        "emit.checkpoints.interval.seconds": "1",
+        "sync.group.offsets.interval.seconds": "1",
+        "offset.lag.max": str(LAG_MAX),
+        **extra,
+    }
+
+
+def source_records(partitions: int, per_partition: int, start: int = 0) -> list[dict[str, Any]]:
+    base_ts = 1_700_000_000_000
+    return [
+        {
+            "partition": p,
+            "key": f"k{p}-{i}".encode(),
+            "value": f"v{p}-{i}".encode(),
+            "headers": [("h", f"x{i}".encode()), ("h", b"again"), ("trace", None)],
+            "timestamp": base_ts + i * 1000 + p,
+        }
+        for p in range(partitions)
+        for i in range(start, start + per_partition)
+    ]
+
+
+def as_tuples(messages: list[Any]) -> list[tuple[Any, ...]]:
+    return [(m.key(), m.value(), m.headers(), m.timestamp()[1]) for m in messages]
+
+
+def expected_tuples(records: list[dict[str, Any]], partition: int) -> list[tuple[Any, ...]]:
+    return [(r["key"], r["value"], r["headers"], r["timestamp"]) for r in records if r["partition"] == partition]
+
+
+def commit_group(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit offsets for an empty group (retried while the new broker's coordinator is still loading)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    def attempt() -> bool:
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+        try:
+            consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
+            return True
+        except KafkaException:
+            return False
+        finally:
+            consumer.close()
+
+    wait_for(attempt, 20.0, 0.5, f"offsets of {group} committed")
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        result = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: tp.offset for tp in result if tp.offset >= 0}
+    finally:
+        consumer.close()
+
+
+def test_copy_checkpoint_group_sync_and_restart(
+    broker_factory: Callable[..., BrokerProcess], mirrors: list[MirrorProcess], tmp_path: Path
+) -> None:
+    a, b = broker_factory(), broker_factory()
+    topic, group = unique_topic("orders"), unique_topic("billing")
+    ck_create_topic(a.bootstrap, topic, 2)
+    records = source_records(2, 30)
+    produce_records(a.bootstrap, topic, records)
+    positions = {0: 20, 1: 13}
+    commit_group(a.bootstrap, group, topic, positions)
+
+    props = mm2_props(a, b, **{"A->B.enabled": "true", "A->B.topics": topic, "sync.group.offsets.enabled": "true"})
+    mirror = MirrorProcess(tmp_path / "mirror", props).start()
+    mirrors.append(mirror)
+    remote = f"A.{topic}"
+
+    for p in (0, 1):
+        copied = wait_for(
+            lambda p=p: len(m := read_partition(b.bootstrap, remote, p)) >= 30 and m,
+            COPY_TIMEOUT_S,
+            0.5,
+            f"{remote}[{p}] copied",
+        )
+        assert as_tuples(copied) == expected_tuples(records, p)
+
+    # Checkpoints in Kafka's format, then the group committed on B at the translated offsets.
+    synced = wait_for(
+        lambda: len(c := committed(b.bootstrap, group, remote, 2)) == 2 and c, COPY_TIMEOUT_S, 0.5, "group synced"
+    )
+    for p, upstream in positions.items():
+        assert upstream - LAG_MAX - 1 <= synced[p] <= upstream, (p, synced, positions)
+    checkpoints = [
+        Checkpoint.deserialize(m.key(), m.value()) for m in read_partition(b.bootstrap, "A.checkpoints.internal", 0)
+    ]
+    latest = {(c.topic, c.partition): c for c in checkpoints if c.group == group}
+    assert {k: (c.upstream_offset, c.downstream_offset) for k, c in latest.items()} == {
+        (remote, p): (positions[p], synced[p]) for p in (0, 1)
+    }
+    heartbeats = [Heartbeat.deserialize(m.key(), m.value()) for m in read_partition(b.bootstrap, "heartbeats", 0)]
+    assert heartbeats and {(h.source_alias, h.target_alias) for h in heartbeats} == {("A", "B")}
+
+    # The group resumes on B where the translation says: nothing after its A position is skipped.
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        consumer.subscribe([remote])
+        seen: dict[int, list[int]] = {0: [], 1: []}
+        deadline = time.monotonic() + COPY_TIMEOUT_S
+        while (len(seen[0]) < 30 - synced[0] or len(seen[1]) < 30 - synced[1]) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                seen[msg.partition()].append(msg.offset())
+        for p in (0, 1):
+            assert seen[p][:1] == [synced[p]] and seen[p] == list(range(synced[p], 30))
+    finally:
+        consumer.close()
+
+    # Restart: records produced while the mirror was down are copied once, nothing is copied twice.
+    assert mirror.stop() == 0
+    more = source_records(2, 10, start=30)
+    produce_records(a.bootstrap, topic, more)
+    mirror.start()
+    for p in (0, 1):
+        copied = wait_for(
+            lambda p=p: len(m := read_partition(b.bootstrap, remote, p)) >= 40 and m,
+            COPY_TIMEOUT_S,
+            0.5,
+            f"{remote}[{p}] copied after restart",
+        )
+        time.sleep(1.0)
+        copied = read_partition(b.bootstrap, remote, p)
+        assert as_tuples(copied) == expected_tuples(records + more, p)
+    assert mirror.stop() == 0
+    assert "Kafka MirrorMaker stopped" in mirror.output()
+
+
+def test_active_active_without_cycles(
+    broker_factory: Callable[..., BrokerProcess], mirrors: list[MirrorProcess], tmp_path: Path
+) -> None:
+    a, b = broker_factory(), broker_factory()
+    orders, payments = unique_topic("orders"), unique_topic("payments")
+    ck_create_topic(a.bootstrap, orders)
+    ck_create_topic(b.bootstrap, payments)
+    produce_records(a.bootstrap, orders, source_records(1, 5))
+    produce_records(b.bootstrap, payments, source_records(1, 5))
+    props = mm2_props(a, b, **{"A->B.enabled": "true", "B->A.enabled": "true"})
+    mirrors.append(MirrorProcess(tmp_path / "mirror", props).start())
+
+    wait_for(lambda: len(read_partition(b.bootstrap, f"A.{orders}", 0)) == 5, COPY_TIMEOUT_S, 0.5, "A->B copy")
+    wait_for(lambda: len(read_partition(a.bootstrap, f"B.{payments}", 0)) == 5, COPY_TIMEOUT_S, 0.5, "B->A copy")
+    wait_for(lambda: "B.heartbeats" in topic_names(a.bootstrap), COPY_TIMEOUT_S, 0.5, "heartbeats copied to A")
+    time.sleep(6.0)  # three topic refreshes: a cycle would have shown up by now
+    on_a, on_b = topic_names(a.bootstrap), topic_names(b.bootstrap)
+    assert not [t for t in on_a if t.startswith("B.A.")], on_a
+    assert not [t for t in on_b if t.startswith("A.B.")], on_b
+    assert "A.heartbeats" in on_b and "B.heartbeats" in on_a
