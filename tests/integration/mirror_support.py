@@ -132,3 +132,26 @@ def topic_names(bootstrap: str) -> set[str]:
     from confluent_kafka.admin import AdminClient
 
     return set(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics)
+
+
+def source_records(partitions: int, per_partition: int, start: int = 0) -> list[dict[str, Any]]:
+    base_ts = 1_700_000_000_000
+    return [
+        {
+            "partition": p,
+            "key": f"k{p}-{i}".encode(),
+            "value": f"v{p}-{i}".encode(),
+            "headers": [("h", f"x{i}".encode()), ("h", b"again"), ("trace", None)],
+            "timestamp": base_ts + i * 1000 + p,
+        }
+        for p in range(partitions)
+        for i in range(start, start + per_partition)
+    ]
+
+
+def as_tuples(messages: list[Any]) -> list[tuple[Any, ...]]:
+    return [(m.key(), m.value(), m.headers(), m.timestamp()[1]) for m in messages]
+
+
+def expected_tuples(records: list[dict[str, Any]], partition: int) -> list[tuple[Any, ...]]:
+    return [(r["key"], r["value"], r["headers"], r["timestamp"]) for r in records if r["partition"] == partition]

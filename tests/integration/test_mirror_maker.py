@@ -15,11 +15,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from it_support import BrokerProcess, ck_create_topic, unique_topic, wait_for
-from mirror_support import MirrorProcess, produce_records, read_partition, topic_names
+from mirror_support import (
+    MirrorProcess,
+    as_tuples,
+    expected_tuples,
+    produce_records,
+    read_partition,
+    source_records,
+    topic_names,
+)
 from odradek.mirror.formats import Checkpoint, Heartbeat
 
 pytestmark = pytest.mark.integration
@@ -55,29 +62,6 @@ def mm2_props(a: BrokerProcess, b: BrokerProcess, **extra: str) -> dict[str, str
         "offset.lag.max": str(LAG_MAX),
         **extra,
     }
-
-
-def source_records(partitions: int, per_partition: int, start: int = 0) -> list[dict[str, Any]]:
-    base_ts = 1_700_000_000_000
-    return [
-        {
-            "partition": p,
-            "key": f"k{p}-{i}".encode(),
-            "value": f"v{p}-{i}".encode(),
-            "headers": [("h", f"x{i}".encode()), ("h", b"again"), ("trace", None)],
-            "timestamp": base_ts + i * 1000 + p,
-        }
-        for p in range(partitions)
-        for i in range(start, start + per_partition)
-    ]
-
-
-def as_tuples(messages: list[Any]) -> list[tuple[Any, ...]]:
-    return [(m.key(), m.value(), m.headers(), m.timestamp()[1]) for m in messages]
-
-
-def expected_tuples(records: list[dict[str, Any]], partition: int) -> list[tuple[Any, ...]]:
-    return [(r["key"], r["value"], r["headers"], r["timestamp"]) for r in records if r["partition"] == partition]
 
 
 def commit_group(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
