@@ -27,6 +27,7 @@ from mirror_support import (
     source_records,
     topic_names,
 )
+from odradek.mirror.client import MirrorClient
 from odradek.mirror.formats import Checkpoint, Heartbeat
 
 pytestmark = pytest.mark.integration
@@ -64,6 +65,15 @@ def mm2_props(a: BrokerProcess, b: BrokerProcess, **extra: str) -> dict[str, str
     }
 
 
+def dynamic_configs(bootstrap: str, topic: str) -> dict[str, str]:
+    from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
+
+    client = AdminClient({"bootstrap.servers": bootstrap})
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    entries = client.describe_configs([resource])[resource].result(10)
+    return {n: e.value for n, e in entries.items() if e.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value}
+
+
 def commit_group(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
     """Commit offsets for an empty group (retried while the new broker's coordinator is still loading)."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -97,7 +107,7 @@ def test_copy_checkpoint_group_sync_and_restart(
 ) -> None:
     a, b = broker_factory(), broker_factory()
     topic, group = unique_topic("orders"), unique_topic("billing")
-    ck_create_topic(a.bootstrap, topic, 2)
+    ck_create_topic(a.bootstrap, topic, 2, config={"retention.ms": "86400000", "min.insync.replicas": "1"})
     records = source_records(2, 30)
     produce_records(a.bootstrap, topic, records)
     positions = {0: 20, 1: 13}
@@ -117,18 +127,34 @@ def test_copy_checkpoint_group_sync_and_restart(
         )
         assert as_tuples(copied) == expected_tuples(records, p)
 
-    # Checkpoints in Kafka's format, then the group committed on B at the translated offsets.
-    synced = wait_for(
-        lambda: len(c := committed(b.bootstrap, group, remote, 2)) == 2 and c, COPY_TIMEOUT_S, 0.5, "group synced"
+    # Topic configs copied, minus Kafka's exclusions (sync.topic.configs.enabled).
+    remote_configs = wait_for(
+        lambda: (c := dynamic_configs(b.bootstrap, remote)).get("retention.ms") and c, 30.0, 0.5, "configs synced"
     )
-    for p, upstream in positions.items():
-        assert upstream - LAG_MAX - 1 <= synced[p] <= upstream, (p, synced, positions)
+    assert remote_configs["retention.ms"] == "86400000" and "min.insync.replicas" not in remote_configs
+
+    # Checkpoints in Kafka's format, then the group committed on B at the translated offsets.
+    # A checkpoint taken while the copy is still running translates through an older sync (lower); once the copy
+    # has caught up, the translation is within offset.lag.max of the group's position. Never past it.
+    def group_synced() -> dict[int, int] | None:
+        offsets = committed(b.bootstrap, group, remote, 2)
+        assert all(offsets[p] <= positions[p] for p in offsets), (offsets, positions)
+        caught_up = len(offsets) == 2 and all(offsets[p] >= positions[p] - LAG_MAX - 1 for p in offsets)
+        return offsets if caught_up else None
+
+    synced = wait_for(group_synced, COPY_TIMEOUT_S, 0.5, "group offsets synced to B")
+    time.sleep(2.0)  # a later checkpoint must not move them again (nothing new was copied or committed)
+    assert committed(b.bootstrap, group, remote, 2) == synced
     checkpoints = [
         Checkpoint.deserialize(m.key(), m.value()) for m in read_partition(b.bootstrap, "A.checkpoints.internal", 0)
     ]
     latest = {(c.topic, c.partition): c for c in checkpoints if c.group == group}
     assert {k: (c.upstream_offset, c.downstream_offset) for k, c in latest.items()} == {
         (remote, p): (positions[p], synced[p]) for p in (0, 1)
+    }
+    # Kafka's RemoteClusterUtils.translateOffsets, from the checkpoints.
+    assert MirrorClient({"bootstrap.servers": b.bootstrap}).remote_consumer_offsets(group, "A") == {
+        (remote, p): synced[p] for p in (0, 1)
     }
     heartbeats = [Heartbeat.deserialize(m.key(), m.value()) for m in read_partition(b.bootstrap, "heartbeats", 0)]
     assert heartbeats and {(h.source_alias, h.target_alias) for h in heartbeats} == {("A", "B")}
@@ -189,3 +215,5 @@ def test_active_active_without_cycles(
     assert not [t for t in on_a if t.startswith("B.A.")], on_a
     assert not [t for t in on_b if t.startswith("A.B.")], on_b
     assert "A.heartbeats" in on_b and "B.heartbeats" in on_a
+    assert MirrorClient({"bootstrap.servers": a.bootstrap}).upstream_clusters() == {"B"}
+    assert MirrorClient({"bootstrap.servers": b.bootstrap}).remote_topics("A") == {f"A.{orders}"}

@@ -135,3 +135,39 @@ def test_heartbeat_record() -> None:
     heartbeat = Heartbeat.deserialize(records[0].key, records[0].value)
     assert (heartbeat.source_alias, heartbeat.target_alias) == ("A", "B")
     assert task.poll() is None  # not due again before emit.heartbeats.interval.seconds
+
+
+class FakeFuture:
+    def result(self, timeout: float) -> None:
+        return None
+
+
+class FakeTargetAdmin:
+    def __init__(self) -> None:
+        self.altered: dict[str, list[tuple[str, int, int]]] = {}
+
+    def alter_consumer_group_offsets(self, request: list[Any], request_timeout: float) -> dict[str, FakeFuture]:
+        for item in request:
+            self.altered[item.group_id] = [(tp.topic, tp.partition, tp.offset) for tp in item.topic_partitions]
+        return {item.group_id: FakeFuture() for item in request}
+
+
+def test_group_offsets_synced_into_empty_or_absent_groups_only_forwards(monkeypatch: pytest.MonkeyPatch) -> None:
+    states = {"empty": "EMPTY", "busy": "STABLE"}
+    target_committed = {"empty": {("A.t", 0): (50, ""), ("A.t", 1): (5, "")}}
+    monkeypatch.setattr(checkpoint_module, "list_groups", lambda _admin: list(states.items()))
+    monkeypatch.setattr(checkpoint_module, "committed_offsets", lambda _admin, g: target_committed.get(g, {}))
+    monkeypatch.setattr(checkpoint_module.admin, "partition_counts", lambda _admin: {"A.t": 2})
+    task = MirrorCheckpointTask()
+    task.target_admin = FakeTargetAdmin()
+    for group in ("empty", "busy", "absent"):
+        task.checkpoints[group] = {
+            ("A.t", 0): Checkpoint(group, "A.t", 0, 100, 40),
+            ("A.t", 1): Checkpoint(group, "A.t", 1, 100, 40),
+            ("A.t", 7): Checkpoint(group, "A.t", 7, 100, 40),  # no such partition on the target
+        }
+    task.sync_group_offsets()
+    assert task.target_admin.altered == {
+        "empty": [("A.t", 1, 40)],  # partition 0 is at 50 on the target: never moved back to 40
+        "absent": [("A.t", 0, 40), ("A.t", 1, 40)],
+    }  # "busy" has members: left alone
