@@ -261,3 +261,42 @@ def test_sigkill_mid_copy_loses_nothing(
     else:
         restart_at = expected.index(values[first_dup])
         assert values[:first_dup] == expected[:first_dup] and values[first_dup:] == expected[restart_at:]
+
+
+def test_retention_gap_and_recreated_topic_are_reported(
+    broker_factory: Callable[..., BrokerProcess], mirrors: list[MirrorProcess], tmp_path: Path
+) -> None:
+    """Records deleted on the source while the mirror was down are reported as a gap (Kafka continues silently),
+    the copy resumes at the source's log start; a re-created source topic is reported and copied again."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    a, b = broker_factory(), broker_factory()
+    topic = unique_topic("orders")
+    ck_create_topic(a.bootstrap, topic)
+    produce_records(a.bootstrap, topic, source_records(1, 10))
+    props = mm2_props(a, b, **{"A->B.enabled": "true", "A->B.topics": topic, "emit.checkpoints.enabled": "false"})
+    mirror = MirrorProcess(tmp_path / "mirror", props).start()
+    mirrors.append(mirror)
+    remote = f"A.{topic}"
+    wait_for(lambda: len(read_partition(b.bootstrap, remote, 0)) == 10, COPY_TIMEOUT_S, 0.5, "first copy")
+    assert mirror.stop() == 0
+
+    produce_records(a.bootstrap, topic, source_records(1, 10, start=10))
+    admin = AdminClient({"bootstrap.servers": a.bootstrap})
+    admin.delete_records([TopicPartition(topic, 0, 15)])[TopicPartition(topic, 0, 15)].result(15)
+    mirror.start()
+    copied = wait_for(lambda: len(m := read_partition(b.bootstrap, remote, 0)) >= 15 and m, COPY_TIMEOUT_S, 0.5, "x")
+    assert [m.value() for m in copied[10:]] == [f"v0-{i}".encode() for i in range(15, 20)]
+    assert "gap: source offsets 10 to 14 were deleted before they were copied" in mirror.output()
+
+    # Re-created: the new partition is shorter than what was copied.
+    assert mirror.stop() == 0
+    admin.delete_topics([topic])[topic].result(15)
+    wait_for(lambda: topic not in topic_names(a.bootstrap), 15.0, 0.2, "topic deleted")
+    ck_create_topic(a.bootstrap, topic)
+    produce_records(a.bootstrap, topic, source_records(1, 3, start=100))
+    mirror.start()
+    copied = wait_for(lambda: len(m := read_partition(b.bootstrap, remote, 0)) >= 18 and m, COPY_TIMEOUT_S, 0.5, "y")
+    assert [m.value() for m in copied[15:]] == [b"v0-100", b"v0-101", b"v0-102"]
+    assert "topic re-created or truncated; copying it again from its beginning" in mirror.output()

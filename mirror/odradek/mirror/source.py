@@ -13,7 +13,10 @@ storage) and returns each record as a SourceRecord for the remote topic and the 
 headers and timestamp as bytes (ByteArrayConverter passes them through). Source partition
 `{"cluster": <source alias>, "topic": t, "partition": p}`, source offset `{"offset": <upstream offset>}`; a started
 task resumes at the stored offset + 1, so records acknowledged and committed before a restart are not copied again
-(at-least-once: records copied after the last offset flush are copied again). When the target acknowledges a record
+(at-least-once: records copied after the last offset flush are copied again). Unlike Kafka's task, which continues
+silently, a resume position the source no longer holds is logged as an ERROR: records deleted by retention before
+they were copied (resume at the log start), or a partition shorter than what was copied (a re-created topic: copy
+it from its beginning); see `resume_decision`. When the target acknowledges a record
 (`commit_record`), the partition's PartitionState decides whether an offset sync (upstream, downstream) is sent now;
 the others are sent at the next offset commit (`commit`).
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from odradek.connect.api.connector import SourceConnector, SourceTask, Task
@@ -174,6 +178,7 @@ class MirrorSourceTask(SourceTask):
         self.outstanding = 0
         self.sync_lock = threading.Lock()
         self.remote_topics: dict[str, str] = {}
+        self.gaps = 0
 
     def version(self) -> str:
         return VERSION
@@ -197,12 +202,30 @@ class MirrorSourceTask(SourceTask):
             stored = self.context.offset_storage_reader().offset(self.source_partition(topic, partition))
             # Resume just after the last copied record; a partition never copied starts at its beginning (-2).
             offset = int(stored["offset"]) + 1 if stored and "offset" in stored else -2
+            if offset >= 0:
+                offset = self.check_resume(topic, partition, offset)
             assignment.append(TopicPartition(topic, partition, offset))
         self.consumer.assign(assignment)
         if config["emit.offset-syncs.enabled"]:
             side = config.offset_syncs_side()
             self.sync_producer = Producer({"linger.ms": 0, "acks": "all", **config.client(side, "producer")})
         log.info("%s->%s source task copying %d partitions", config.source, config.target, len(partitions))
+
+    def check_resume(self, topic: str, partition: int, offset: int) -> int:
+        """Where to resume `topic`-`partition` whose next record to copy is `offset`; a gap is logged, not silent."""
+        from confluent_kafka import TopicPartition
+
+        try:
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10.0)
+        except Exception as exc:
+            log.warning("could not read the offsets of %s-%d on the source: %s", topic, partition, exc)
+            return offset
+        decision = resume_decision(offset, int(low), int(high))
+        if decision.gap is not None:
+            config = self._config()
+            self.gaps += 1
+            log.error("%s->%s copy of %s-%d: %s", config.source, config.target, topic, partition, decision.gap)
+        return decision.offset
 
     def source_partition(self, topic: str, partition: int) -> dict[str, str | int]:
         return {"cluster": self._config().source, "topic": topic, "partition": partition}
@@ -309,6 +332,28 @@ class MirrorSourceTask(SourceTask):
                 self.consumer = None
         if self.sync_producer is not None:
             self.sync_producer.flush(5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeDecision:
+    offset: int
+    gap: str | None = None
+
+
+def resume_decision(next_offset: int, low: int, high: int) -> ResumeDecision:
+    """Resuming a partition at `next_offset` when the source now holds offsets [low, high):
+    - inside (or at the end): resume there;
+    - before `low`: records were deleted (retention, DeleteRecords) before they were copied: report the gap, resume
+      at `low`;
+    - past `high`: the partition is shorter than what was copied: the topic was re-created or truncated. Report it
+      and copy the partition from its beginning (-2), as Kafka's auto.offset.reset=earliest would do silently."""
+    if next_offset < low:
+        missing = f"source offsets {next_offset} to {low - 1} were deleted before they were copied (retention?)"
+        return ResumeDecision(low, f"gap: {missing}; resuming at {low}")
+    if next_offset > high:
+        why = f"the source partition ends at {high} but records up to {next_offset - 1} were copied"
+        return ResumeDecision(-2, f"{why}: topic re-created or truncated; copying it again from its beginning")
+    return ResumeDecision(next_offset)
 
 
 def assigned_partitions(task_config: Mapping[str, str]) -> list[tuple[str, int]]:

@@ -171,3 +171,21 @@ def test_group_offsets_synced_into_empty_or_absent_groups_only_forwards(monkeypa
         "empty": [("A.t", 1, 40)],  # partition 0 is at 50 on the target: never moved back to 40
         "absent": [("A.t", 0, 40), ("A.t", 1, 40)],
     }  # "busy" has members: left alone
+
+
+@pytest.mark.parametrize(
+    ("next_offset", "low", "high", "offset", "reported"),
+    [
+        (10, 0, 20, 10, False),  # inside
+        (20, 0, 20, 20, False),  # at the end: nothing new yet
+        (10, 10, 20, 10, False),  # exactly at the log start
+        (5, 10, 20, 10, True),  # retention deleted 5..9 before they were copied
+        (30, 0, 20, -2, True),  # the partition is shorter than what was copied: re-created
+    ],
+)
+def test_resume_decision(next_offset: int, low: int, high: int, offset: int, reported: bool) -> None:
+    from odradek.mirror.source import resume_decision
+
+    decision = resume_decision(next_offset, low, high)
+    assert decision.offset == offset
+    assert (decision.gap is not None) is reported
