@@ -147,6 +147,12 @@ class MirrorMaker:
         self.config = config
         self.flows = config.flows(targets)
         self.offsets_dir = offsets_dir
+        # Every flow's settings are assembled up front, so a configuration error stops start-up before any client
+        # contacts a cluster.
+        self.connector_configs = {
+            flow: [(name, config.connector_config(flow, name, cls)) for name, cls in CONNECTORS] for flow in self.flows
+        }
+        self.worker_configs = {flow: config.worker_props(flow, offsets_dir) for flow in self.flows}
         self.herders: list[StandaloneHerder] = []
         self.plugins = Plugins()
         self.lock = threading.Lock()
@@ -159,7 +165,7 @@ class MirrorMaker:
         log.info("Kafka MirrorMaker started")
 
     def start_flow(self, flow: SourceAndTarget) -> None:
-        props = self.config.worker_props(flow, self.offsets_dir)
+        props = self.worker_configs[flow]
         worker_config = WorkerConfig.parse(props)
         offsets = FileOffsetBackingStore(props["offset.storage.file.filename"])
         statuses = StatusBackingStore(str(flow))
@@ -169,8 +175,8 @@ class MirrorMaker:
         herder.start()
         with self.lock:
             self.herders.append(herder)
-        for name, class_name in CONNECTORS:
-            herder.put_connector_config(name, self.config.connector_config(flow, name, class_name), False)
+        for name, connector_config in self.connector_configs[flow]:
+            herder.put_connector_config(name, connector_config, False)
             log.info("Started %s for %s", name, flow)
 
     def status(self) -> dict[str, dict[str, str]]:
