@@ -180,12 +180,15 @@ class OffsetSyncReader:
             consumer.close()
 
     def _high_watermark(self, consumer: Any, partition: Any) -> int | None:
+        attempts = 0
         while not self.stopping.is_set():
             try:
                 _, high = consumer.get_watermark_offsets(partition, timeout=5.0)
                 return int(high)
             except Exception as exc:
-                log.info("waiting for offset syncs topic %s: %s", self.topic, exc)
+                if attempts == 0:  # once: the source connector may not have created the topic yet
+                    log.info("waiting for offset syncs topic %s: %s", self.topic, exc)
+                attempts += 1
                 self.stopping.wait(1.0)
         return None
 
