@@ -20,6 +20,7 @@ from odradek.cli import (
     consumer_perf,
     delegate,
     delete_records,
+    mirror,
     producer_perf,
     topics,
 )
@@ -35,6 +36,7 @@ _TOOLS = (
     producer_perf,
     consumer_perf,
     connect,
+    mirror,
 )
 
 
