@@ -1,0 +1,169 @@
+"""`odradek connect-distributed` end to end: three workers against a real Odradek broker (module-scoped `broker`).
+
+One scenario, in order (each wait bounded):
+- three workers form the Connect group; the storage topics are created compacted with the configured partitions;
+- a FileStreamSink with three tasks is created through a follower's REST API (forwarded to the leader), and its
+  connector and tasks run, spread over the workers; records produced to the topic reach the file;
+- one worker (not the leader) is killed with SIGKILL: within `scheduled.rebalance.max.delay.ms` plus the session
+  timeout its tasks run on the survivors; every record produced before and after the kill is in the file (at least
+  once, none lost);
+- a new worker joins and takes its share (the leader revokes from the loaded workers and hands the tasks on).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from connect_support import DistributedConnectProcess
+from it_support import BrokerProcess, ck_admin, ck_create_topic, ck_produce, unique_topic, wait_for
+
+REBALANCE_DELAY_MS = 3000
+SESSION_TIMEOUT_MS = 6000
+GROUP_WAIT_S = 60.0
+FAILOVER_WAIT_S = (REBALANCE_DELAY_MS + SESSION_TIMEOUT_MS) / 1000 + 30.0
+RECORD_WAIT_S = 90.0
+PARTITIONS = 3
+
+
+@pytest.fixture
+def workers(tmp_path: Path, broker: BrokerProcess) -> Iterator[Callable[[], DistributedConnectProcess]]:
+    started: list[DistributedConnectProcess] = []
+    prefix = unique_topic("connect-dist")
+
+    def make() -> DistributedConnectProcess:
+        proc = DistributedConnectProcess(
+            tmp_path / f"worker{len(started)}",
+            broker.bootstrap,
+            prefix,
+            {
+                "scheduled.rebalance.max.delay.ms": str(REBALANCE_DELAY_MS),
+                "session.timeout.ms": str(SESSION_TIMEOUT_MS),
+                # the sink tasks' consumers: a killed worker's partitions move after this long, not librdkafka's 45 s
+                "consumer.session.timeout.ms": str(SESSION_TIMEOUT_MS),
+                "consumer.heartbeat.interval.ms": "1000",
+            },
+        )
+        started.append(proc)
+        return proc.start()  # type: ignore[return-value]
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.cleanup()
+
+
+def status(worker: DistributedConnectProcess, name: str) -> dict[str, Any] | None:
+    code, body, _ = worker.rest("GET", f"/connectors/{name}/status")
+    return dict(body) if code == 200 else None
+
+
+def running_tasks(worker: DistributedConnectProcess, name: str, count: int) -> dict[int, str] | None:
+    """{task id: worker_id} once the connector and `count` tasks are RUNNING, else None."""
+    body = status(worker, name)
+    if body is None or body["connector"]["state"] != "RUNNING" or len(body["tasks"]) != count:
+        return None
+    if any(t["state"] != "RUNNING" for t in body["tasks"]):
+        return None
+    return {t["id"]: t["worker_id"] for t in body["tasks"]}
+
+
+def leader_url(worker: DistributedConnectProcess) -> str:
+    found = re.findall(r"Joined group at generation \d+ as \S+ \(leader \S+ at (\S+)\)", worker.output())
+    return found[-1] if found else ""
+
+
+def file_values(path: Path) -> set[str]:
+    return set(path.read_text(encoding="utf-8").splitlines()) if path.exists() else set()
+
+
+def produce(bootstrap: str, topic: str, start: int, count: int) -> set[str]:
+    values = [f"record-{i}" for i in range(start, start + count)]
+    for p in range(PARTITIONS):
+        ck_produce(bootstrap, topic, [v.encode() for v in values[p::PARTITIONS]], partition=p)
+    return set(values)
+
+
+def test_three_workers_share_tasks_survive_a_kill_and_rebalance_onto_a_new_worker(
+    broker: BrokerProcess, workers: Callable[[], DistributedConnectProcess], tmp_path: Path
+) -> None:
+    group = [workers() for _ in range(3)]
+    leader = wait_for(
+        lambda: next((w for w in group if all(leader_url(o) == w.url + "/" for o in group)), None),
+        timeout=GROUP_WAIT_S,
+        interval=0.5,
+        what="one leader known to every worker",
+    )
+    prefix = group[0].extra["group.id"]
+    topics = ck_admin(broker.bootstrap).list_topics(timeout=10).topics
+    assert len(topics[f"{prefix}-configs"].partitions) == 1
+    assert len(topics[f"{prefix}-offsets"].partitions) == 3
+    assert len(topics[f"{prefix}-status"].partitions) == 2
+
+    topic = unique_topic("connect-dist-in")
+    ck_create_topic(broker.bootstrap, topic, PARTITIONS)
+    out = tmp_path / "sink.txt"
+    follower = next(w for w in group if w is not leader)
+    config = {"connector.class": "FileStreamSink", "topics": topic, "file": str(out), "tasks.max": "3"}
+
+    def create() -> tuple[int, Any] | None:
+        code, body, _ = follower.rest("POST", "/connectors", {"name": "sink", "config": config})
+        return None if code == 409 else (code, body)  # 409: a rebalance is underway, try again
+
+    code, body = wait_for(create, timeout=GROUP_WAIT_S, interval=0.5, what="connector created through a follower")
+    assert code == 201, body
+    assert body["name"] == "sink" and body["type"] == "sink"
+    placement = wait_for(
+        lambda: running_tasks(leader, "sink", 3), timeout=GROUP_WAIT_S, interval=0.5, what="3 tasks RUNNING"
+    )
+    assert len(set(placement.values())) == 3, placement  # one task per worker
+    # every worker serves the same view (the status topic is read asynchronously: wait for it)
+    for w in group:
+        wait_for(lambda w=w: running_tasks(w, "sink", 3) == placement, timeout=30, interval=0.5, what="same status")
+
+    expected = produce(broker.bootstrap, topic, 0, 150)
+    wait_for(
+        lambda: expected <= file_values(out),
+        timeout=RECORD_WAIT_S,
+        interval=0.5,
+        what="records before the kill in the file",
+    )
+
+    victim = next(w for w in group if w is not leader and w.worker_id in placement.values())
+    moved = [t for t, wid in placement.items() if wid == victim.worker_id]
+    victim.kill()
+    killed_at = time.monotonic()
+    expected |= produce(broker.bootstrap, topic, 150, 150)
+    survivors = [w for w in group if w is not victim]
+
+    def moved_to_survivors() -> dict[int, str] | None:
+        now = running_tasks(leader, "sink", 3)
+        if now is None or any(now[t] == victim.worker_id for t in moved):
+            return None
+        return now
+
+    after = wait_for(
+        moved_to_survivors, timeout=FAILOVER_WAIT_S, interval=0.5, what="the killed worker's tasks running elsewhere"
+    )
+    elapsed = time.monotonic() - killed_at
+    assert set(after.values()) <= {w.worker_id for w in survivors}
+    assert elapsed < FAILOVER_WAIT_S
+    wait_for(lambda: expected <= file_values(out), timeout=RECORD_WAIT_S, interval=0.5, what="every record in the file")
+
+    newcomer = workers()
+
+    def newcomer_has_a_task() -> dict[int, str] | None:
+        now = running_tasks(leader, "sink", 3)
+        return now if now is not None and newcomer.worker_id in now.values() else None
+
+    final = wait_for(newcomer_has_a_task, timeout=GROUP_WAIT_S, interval=0.5, what="the new worker running a task")
+    assert len(set(final.values())) == 3, final
+    expected |= produce(broker.bootstrap, topic, 300, 60)
+    wait_for(
+        lambda: expected <= file_values(out), timeout=RECORD_WAIT_S, interval=0.5, what="records after the new worker"
+    )
