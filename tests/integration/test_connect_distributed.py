@@ -1,6 +1,6 @@
 """`odradek connect-distributed` end to end: three workers against a real Odradek broker (module-scoped `broker`).
 
-One scenario, in order (each wait bounded):
+First scenario, in order (each wait bounded):
 - three workers form the Connect group; the storage topics are created compacted with the configured partitions;
 - a FileStreamSink with three tasks is created through a follower's REST API (forwarded to the leader), and its
   connector and tasks run, spread over the workers; records produced to the topic reach the file;
@@ -8,6 +8,11 @@ One scenario, in order (each wait bounded):
   timeout its tasks run on the survivors; every record produced before and after the kill is in the file (at least
   once, none lost);
 - a new worker joins and takes its share (the leader revokes from the loaded workers and hands the tasks on).
+
+Second: two workers; a request already forwarded (`?forward=false`) that reaches a follower is answered 409; a
+FileStreamSource created by PUT through the follower produces its lines and its offsets reach the offsets topic
+(GET .../offsets on the leader); pause, stop (zero tasks), resume, PATCH, a duplicate POST (409) and DELETE, all
+through the follower, take effect on every worker.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ GROUP_WAIT_S = 60.0
 FAILOVER_WAIT_S = (REBALANCE_DELAY_MS + SESSION_TIMEOUT_MS) / 1000 + 30.0
 RECORD_WAIT_S = 90.0
 PARTITIONS = 3
+NO_LEADER = "Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway."
+NOT_LEADER_AFTER_FORWARD = "Cannot complete request because of a conflicting operation (e.g. worker rebalance)"
 
 
 @pytest.fixture
@@ -167,3 +174,73 @@ def test_three_workers_share_tasks_survive_a_kill_and_rebalance_onto_a_new_worke
     wait_for(
         lambda: expected <= file_values(out), timeout=RECORD_WAIT_S, interval=0.5, what="records after the new worker"
     )
+
+
+def test_writes_through_a_follower_pause_stop_resume_offsets_delete(
+    broker: BrokerProcess, workers: Callable[[], DistributedConnectProcess], tmp_path: Path
+) -> None:
+    from it_support import ck_consume
+
+    group = [workers() for _ in range(2)]
+    leader = wait_for(
+        lambda: next((w for w in group if all(leader_url(o) == w.url + "/" for o in group)), None),
+        timeout=GROUP_WAIT_S,
+        interval=0.5,
+        what="one leader known to every worker",
+    )
+    follower = next(w for w in group if w is not leader)
+
+    # a forwarded request (forward=false) that reaches a follower is not forwarded again
+    def forwarded_put() -> tuple[int, Any] | None:
+        code, body, _ = follower.rest(
+            "PUT", "/connectors/x/config?forward=false", {"connector.class": "FileStreamSink"}
+        )
+        return (code, body["message"]) if body["message"] != NO_LEADER else None
+
+    assert wait_for(forwarded_put, timeout=GROUP_WAIT_S, interval=0.5, what="a stable group") == (
+        409,
+        NOT_LEADER_AFTER_FORWARD,
+    )
+
+    source_file = tmp_path / "in.txt"
+    source_file.write_text("".join(f"line-{i}\n" for i in range(20)), encoding="utf-8")
+    topic = unique_topic("connect-dist-src")
+    ck_create_topic(broker.bootstrap, topic, 1)
+    config = {"connector.class": "FileStreamSource", "file": str(source_file), "topic": topic}
+
+    def put() -> tuple[int, Any] | None:
+        code, body, _ = follower.rest("PUT", "/connectors/src/config", config)
+        return None if code == 409 else (code, body)
+
+    code, body = wait_for(put, timeout=GROUP_WAIT_S, interval=0.5, what="connector created by PUT via a follower")
+    assert code == 201, body
+    wait_for(lambda: running_tasks(follower, "src", 1), timeout=GROUP_WAIT_S, interval=0.5, what="source RUNNING")
+    records = ck_consume(broker.bootstrap, topic, 20)
+    assert [r.value().decode() for r in records] == [f"line-{i}" for i in range(20)]
+
+    def offsets() -> Any:
+        code, body, _ = leader.rest("GET", "/connectors/src/offsets")
+        entries = body["offsets"] if code == 200 else []
+        return entries if entries and entries[0]["offset"].get("position", 0) > 0 else None
+
+    entries = wait_for(offsets, timeout=30, interval=0.5, what="source offsets in the offsets topic")
+    assert entries[0]["partition"] == {"filename": str(source_file)}
+
+    def state(worker: DistributedConnectProcess) -> tuple[str, int] | None:
+        body = status(worker, "src")
+        return None if body is None else (body["connector"]["state"], len(body["tasks"]))
+
+    assert follower.rest("PUT", "/connectors/src/pause")[0] == 202
+    wait_for(lambda: state(leader) == ("PAUSED", 1), timeout=30, interval=0.5, what="PAUSED")
+    assert follower.rest("PUT", "/connectors/src/stop")[0] == 204
+    wait_for(lambda: state(leader) == ("STOPPED", 0), timeout=30, interval=0.5, what="STOPPED with no tasks")
+    assert follower.rest("PUT", "/connectors/src/resume")[0] == 202
+    wait_for(lambda: running_tasks(leader, "src", 1), timeout=30, interval=0.5, what="RUNNING again")
+
+    code, body, _ = follower.rest("PATCH", "/connectors/src/config", {"batch.size": "10"})
+    assert code == 200 and body["config"]["batch.size"] == "10", body
+    assert follower.rest("POST", "/connectors", {"name": "src", "config": config})[0] == 409  # already exists
+    assert follower.rest("DELETE", "/connectors/src")[0] == 204
+    for w in group:
+        wait_for(lambda w=w: w.rest("GET", "/connectors/src")[0] == 404, timeout=30, interval=0.5, what="deleted")
+    assert follower.rest("DELETE", "/connectors/src")[0] == 404
