@@ -12,13 +12,17 @@ First scenario, in order (each wait bounded):
 Second: two workers; a request already forwarded (`?forward=false`) that reaches a follower is answered 409; a
 FileStreamSource created by PUT through the follower produces its lines and its offsets reach the offsets topic
 (GET .../offsets on the leader); pause, stop (zero tasks), resume, PATCH, a duplicate POST (409) and DELETE, all
-through the follower, take effect on every worker.
+through the follower, take effect on every worker; the internal POST /connectors/{c}/tasks refuses an unsigned
+request (400), a bad signature (403) and an algorithm not accepted (400) (KIP-507).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -87,6 +91,23 @@ def leader_url(worker: DistributedConnectProcess) -> str:
 
 def file_values(path: Path) -> set[str]:
     return set(path.read_text(encoding="utf-8").splitlines()) if path.exists() else set()
+
+
+def post_signed(
+    worker: DistributedConnectProcess, path: str, data: bytes, algorithm: str, signature: str
+) -> tuple[int, Any]:
+    headers = {
+        "Content-Type": "application/json",
+        "X-Connect-Authorization": signature,
+        "X-Connect-Request-Signature-Algorithm": algorithm,
+    }
+    request = urllib.request.Request(worker.url + path, data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def produce(bootstrap: str, topic: str, start: int, count: int) -> set[str]:
@@ -224,6 +245,13 @@ def test_writes_through_a_follower_pause_stop_resume_offsets_delete(
         return entries if entries and entries[0]["offset"].get("position", 0) > 0 else None
 
     entries = wait_for(offsets, timeout=30, interval=0.5, what="source offsets in the offsets topic")
+    # KIP-507: the internal task-config endpoint of a sessioned group takes only signed requests
+    code, body, _ = leader.rest("POST", "/connectors/src/tasks", [{"task.class": "x"}])
+    assert (code, body["message"]) == (400, "Internal request missing required signature")
+    code, body = post_signed(leader, "/connectors/src/tasks", b'[{"task.class":"x"}]', "HmacSHA256", "AAAA")
+    assert (code, body["message"]) == (403, "Internal request contained invalid signature.")
+    code, body = post_signed(leader, "/connectors/src/tasks", b"[]", "HmacMD4", "AAAA")
+    assert code == 400 and "key signing algorithm" in body["message"]
     assert entries[0]["partition"] == {"filename": str(source_file)}
 
     def state(worker: DistributedConnectProcess) -> tuple[str, int] | None:

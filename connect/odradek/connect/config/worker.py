@@ -263,6 +263,46 @@ WORKER_CONFIG = (
         "reassigned to the others (incremental cooperative protocols).",
     )
     .define(
+        "inter.worker.key.generation.algorithm",
+        ConfigType.STRING,
+        "HmacSHA256",
+        ValidString.in_("HmacSHA256", "HmacSHA1", "HmacSHA384", "HmacSHA512", "HmacMD5"),
+        Importance.LOW,
+        "KIP-507 (connect.protocol=sessioned): the algorithm of the session key the leader generates.",
+    )
+    .define(
+        "inter.worker.key.size",
+        ConfigType.INT,
+        None,
+        None,
+        Importance.LOW,
+        "Size in bits of the session key (default: 256, the default of Java's KeyGenerator for HmacSHA256).",
+    )
+    .define(
+        "inter.worker.key.ttl.ms",
+        ConfigType.INT,
+        3600000,
+        Range.at_least(0),
+        Importance.LOW,
+        "How long a session key is used before the leader generates a new one.",
+    )
+    .define(
+        "inter.worker.signature.algorithm",
+        ConfigType.STRING,
+        "HmacSHA256",
+        ValidString.in_("HmacSHA256", "HmacSHA1", "HmacSHA384", "HmacSHA512", "HmacMD5"),
+        Importance.LOW,
+        "The algorithm this worker signs internal requests with.",
+    )
+    .define(
+        "inter.worker.verification.algorithms",
+        ConfigType.LIST,
+        "HmacSHA256",
+        None,
+        Importance.LOW,
+        "The algorithms the leader accepts on signed internal requests.",
+    )
+    .define(
         "session.timeout.ms",
         ConfigType.INT,
         10000,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import secrets
 import threading
 import time
 import urllib.error
@@ -43,6 +44,7 @@ from odradek.connect.api.errors import (
     BadRequestException,
     ConflictException,
     ConnectException,
+    ForbiddenException,
     NotFoundException,
 )
 from odradek.connect.config.connector import config_string, invalid_config_message, string_config, validate
@@ -61,9 +63,10 @@ from odradek.connect.distributed.protocol import (
     WorkerState,
     serialize_assignment,
 )
-from odradek.connect.distributed.stores import KafkaConfigBackingStore, KafkaStatusBackingStore
+from odradek.connect.distributed.stores import KafkaConfigBackingStore, KafkaStatusBackingStore, SessionKey
 from odradek.connect.plugins import Plugins
 from odradek.connect.rest.server import FORWARDED
+from odradek.connect.rest.signature import InternalRequestSignature, sign
 from odradek.connect.runtime.errors import format_trace
 from odradek.connect.runtime.standalone import StandaloneHerder
 from odradek.connect.runtime.states import ConnectorTaskId, State, StatusEvent, TargetState
@@ -112,6 +115,7 @@ class DistributedHerder(StandaloneHerder):
         self.leader_id = ""
         self.leader_url = ""
         self.rebalancing = True
+        self.protocol_in_use: ConnectProtocolCompatibility | None = None
         self.rejoin_at: float | None = None
         self.retry_at: dict[str, float] = {}
         self._stopping = threading.Event()
@@ -158,6 +162,7 @@ class DistributedHerder(StandaloneHerder):
                 if self.rejoin_at is not None and time.monotonic() >= self.rejoin_at:
                     self.rejoin_at = None
                     self.member.request_rejoin()
+                self._maybe_rotate_session_key()
                 while self.events and not self._stopping.is_set():
                     self._handle(*self.events.popleft())
                 for name, at in list(self.retry_at.items()):
@@ -168,6 +173,26 @@ class DistributedHerder(StandaloneHerder):
                 log.error("Uncaught error in the herder thread", exc_info=exc)
                 time.sleep(RECONFIGURE_BACKOFF_S)
             time.sleep(TICK_S)
+
+    def _sessioned(self) -> bool:
+        return self.protocol_in_use is ConnectProtocolCompatibility.SESSIONED
+
+    def _maybe_rotate_session_key(self) -> None:
+        """The leader of a sessioned group keeps a session key younger than `inter.worker.key.ttl.ms` (KIP-507)."""
+        assert self.config_store is not None
+        if self.rebalancing or not self._is_leader() or not self._sessioned():
+            return
+        current = self.config_store.state.session_key
+        now_ms = int(time.time() * 1000)
+        if current is not None and current.creation_timestamp + int(self.config["inter.worker.key.ttl.ms"]) > now_ms:
+            return
+        bits = self.config["inter.worker.key.size"] or 256
+        key = SessionKey(
+            secrets.token_bytes(int(bits) // 8), str(self.config["inter.worker.key.generation.algorithm"]), now_ms
+        )
+        with self.write_lock:
+            self.config_store.put_session_key(key)
+        log.info("Wrote a new session key (%s)", key.algorithm)
 
     def _mirror(self) -> None:
         """Copy the config topic's state into the attributes the REST read methods use (herder lock held)."""
@@ -269,6 +294,7 @@ class DistributedHerder(StandaloneHerder):
                 a.leader,
                 a.leader_url,
             )
+            self.protocol_in_use = protocol
             self.kafka_statuses.generation = generation
             revoked_tasks = [t for t in a.revoked_tasks if t in self.assigned_tasks]
             self.worker.stop_and_await_tasks(revoked_tasks)
@@ -422,9 +448,16 @@ class DistributedHerder(StandaloneHerder):
             if new == self.task_configs.get(name):
                 return
         try:
-            self._leader_call(
-                "POST", f"/connectors/{quote(name, safe='')}/tasks", new, lambda: self._write_tasks(name, new)
-            )
+            data = json.dumps(new).encode()
+            signature = None
+            if self._sessioned() and not self._is_leader():
+                assert self.config_store is not None
+                key = self.config_store.state.session_key
+                if key is None:
+                    raise ConnectException("no session key read from the config topic yet")
+                signature = sign(str(self.config["inter.worker.signature.algorithm"]), key.key, data)
+            path = f"/connectors/{quote(name, safe='')}/tasks"
+            self._leader_call("POST", path, new, lambda: self._write_tasks(name, new), data, signature)
         except ConnectException as exc:
             log.warning("Could not submit the task configs of %s (retrying): %s", name, exc)
             self.retry_at[name] = time.monotonic() + RECONFIGURE_BACKOFF_S
@@ -439,7 +472,15 @@ class DistributedHerder(StandaloneHerder):
     def _is_leader(self) -> bool:
         return bool(self.member_id) and self.member_id == self.leader_id
 
-    def _leader_call(self, method: str, path: str, body: Any, here: Any) -> Any:
+    def _leader_call(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        here: Any,
+        data: bytes | None = None,
+        signature: InternalRequestSignature | None = None,
+    ) -> Any:
         """Run `here()` when this worker is the leader, else forward the call; returns (status, body) when forwarded."""
         if self.rebalancing or not self.leader_url:
             if FORWARDED.get():
@@ -449,7 +490,7 @@ class DistributedHerder(StandaloneHerder):
             return here()
         if FORWARDED.get():
             raise ConflictException(NOT_LEADER_AFTER_FORWARD)
-        return forward(self.leader_url, method, path, body)
+        return forward(self.leader_url, method, path, body, data, signature)
 
     # -- config writes ----------------------------------------------------------------------------------------
 
@@ -525,12 +566,36 @@ class DistributedHerder(StandaloneHerder):
 
         self._leader_call("PUT", f"/connectors/{quote(name, safe='')}/{verb}", None, here)
 
-    def put_task_configs(self, name: str, configs: list[dict[str, str]]) -> None:
+    def put_task_configs(
+        self, name: str, configs: list[dict[str, str]], signature: InternalRequestSignature | None = None
+    ) -> None:
         def here() -> None:
+            if self._sessioned():
+                self._verify(signature)
             self._require_known(name)
             self._write_tasks(name, configs)
 
-        self._leader_call("POST", f"/connectors/{quote(name, safe='')}/tasks", configs, here)
+        data = signature.body if signature is not None else None
+        self._leader_call("POST", f"/connectors/{quote(name, safe='')}/tasks", configs, here, data, signature)
+
+    def _verify(self, signature: InternalRequestSignature | None) -> None:
+        """KIP-507 on the leader: a sessioned group's internal requests must carry a valid signature."""
+        assert self.config_store is not None
+        if signature is None:
+            raise BadRequestException("Internal request missing required signature")
+        accepted = list(self.config["inter.worker.verification.algorithms"])
+        if signature.algorithm not in accepted:
+            raise BadRequestException(
+                f"This worker does not support the '{signature.algorithm}' key signing algorithm used by other "
+                f"workers. This worker is currently configured to use: {accepted}. Check that all workers' "
+                "configuration files permit the same set of signature algorithms, and correct any misconfigured "
+                "worker and restart it."
+            )
+        key = self.config_store.state.session_key
+        if key is None:
+            raise ConflictException("This worker has not read a session key from the config topic yet")
+        if not signature.is_valid(key.key):
+            raise ForbiddenException("Internal request contained invalid signature.")
 
     def _require_known(self, name: str) -> None:
         with self.lock:
@@ -592,12 +657,23 @@ class Forwarded:
         self.body = body
 
 
-def forward(base_url: str, method: str, path: str, body: Any) -> Forwarded:
-    """Send the REST call to another worker (`?forward=false`: it must not forward again); its errors re-raised."""
+def forward(
+    base_url: str,
+    method: str,
+    path: str,
+    body: Any,
+    data: bytes | None = None,
+    signature: InternalRequestSignature | None = None,
+) -> Forwarded:
+    """Send the REST call to another worker (`?forward=false`: it must not forward again); its errors re-raised.
+
+    `data` is the exact body to send when it is signed (`signature`), else `body` is sent as JSON."""
     separator = "&" if "?" in path else "?"
     url = base_url.rstrip("/") + path + separator + "forward=false"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if data is None and body is not None:
+        data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **(signature.headers() if signature is not None else {})}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_S) as response:
             raw = response.read()
@@ -608,7 +684,7 @@ def forward(base_url: str, method: str, path: str, body: Any) -> Forwarded:
             message = str(json.loads(raw).get("message", raw))
         except ValueError:
             message = raw.decode("utf-8", "replace")
-        raise {404: NotFoundException, 400: BadRequestException, 409: ConflictException}.get(
+        raise {404: NotFoundException, 400: BadRequestException, 403: ForbiddenException, 409: ConflictException}.get(
             exc.code, ConnectException
         )(message) from None
     except OSError as exc:

@@ -13,7 +13,8 @@ Config topic (values: JsonConverter with schemas, as Kafka writes them):
 - `commit-<name>`: `{"tasks": int32}`, which applies the connector's task configs 0..tasks-1 at once;
 - `target-state-<name>`: `{"state": string, "state.v2": optional string}`; STOPPED is written `state=PAUSED,
   state.v2=STOPPED` so older readers see PAUSED (Kafka's rule);
-- `restart-connector-<name>`: `{"include-tasks": boolean, "only-failed": boolean}` (KIP-745).
+- `restart-connector-<name>`: `{"include-tasks": boolean, "only-failed": boolean}` (KIP-745);
+- `session-key`: `{"key": string (base64), "algorithm": string, "creation-timestamp": int64}` (KIP-507).
 Offsets topic: key `["<connector>",{partition}]`, value `{offset}`, schemaless JSON; null value deletes.
 Status topic: `status-connector-<c>` / `status-task-<c>-<n>`: `{"state": string, "trace": optional string,
 "worker_id": string, "generation": int32}`; null when the connector is deleted.
@@ -25,6 +26,7 @@ protocol is what the stores need, so unit tests run them on an in-memory log.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -217,6 +219,9 @@ TARGET_STATE_V1 = struct_of([("state", STRING), ("state.v2", optional_of(STRING)
 RESTART_V0 = struct_of(
     [("include-tasks", primitive(SchemaType.BOOLEAN)), ("only-failed", primitive(SchemaType.BOOLEAN))]
 )
+SESSION_KEY_V0 = struct_of(
+    [("key", STRING), ("algorithm", STRING), ("creation-timestamp", primitive(SchemaType.INT64))]
+)
 STATUS_V0 = struct_of(
     [
         ("state", STRING),
@@ -246,6 +251,15 @@ def decode(value: bytes | None) -> dict[str, Any] | None:
 # -- config ----------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SessionKey:
+    """The cluster's key for signing internal requests; `creation_timestamp` in ms since the epoch."""
+
+    key: bytes
+    algorithm: str
+    creation_timestamp: int
+
+
 @dataclass(slots=True)
 class ClusterConfigState:
     """What the config topic says (Kafka's ClusterConfigState); `offset` counts the records applied."""
@@ -254,6 +268,7 @@ class ClusterConfigState:
     connectors: dict[str, dict[str, str]] = field(default_factory=dict)
     targets: dict[str, TargetState] = field(default_factory=dict)
     tasks: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    session_key: SessionKey | None = None
 
     def task_ids(self) -> list[ConnectorTaskId]:
         return [
@@ -332,6 +347,13 @@ class KafkaConfigBackingStore:
                     raw = payload.get("state.v2") or payload.get("state") or "STARTED"
                     self.state.targets[name] = TargetState(str(raw))
                     notify = lambda: self.listener.on_target_state_change(name)  # noqa: E731
+            elif text == "session-key":
+                if payload is not None:
+                    self.state.session_key = SessionKey(
+                        base64.b64decode(str(payload["key"])),
+                        str(payload["algorithm"]),
+                        int(payload["creation-timestamp"]),
+                    )
             elif text.startswith("restart-connector-"):
                 name = text[len("restart-connector-") :]
                 if payload is not None:
@@ -347,6 +369,7 @@ class KafkaConfigBackingStore:
                 {k: dict(v) for k, v in self.state.connectors.items()},
                 dict(self.state.targets),
                 {k: [dict(c) for c in v] for k, v in self.state.tasks.items()},
+                self.state.session_key,
             )
 
     # -- writes (the leader only) --
@@ -376,6 +399,14 @@ class KafkaConfigBackingStore:
 
     def put_target_state(self, name: str, target: TargetState) -> None:
         self._write([(f"target-state-{name}", target_state_value(target))])
+
+    def put_session_key(self, key: SessionKey) -> None:
+        value = {
+            "key": base64.b64encode(key.key).decode("ascii"),
+            "algorithm": key.algorithm,
+            "creation-timestamp": key.creation_timestamp,
+        }
+        self._write([("session-key", encode(SESSION_KEY_V0, value))])
 
     def put_restart_request(self, name: str, include_tasks: bool, only_failed: bool) -> None:
         value = encode(RESTART_V0, {"include-tasks": include_tasks, "only-failed": only_failed})

@@ -44,6 +44,7 @@ from odradek.connect.api.errors import (
 )
 from odradek.connect.config.connector import string_config
 from odradek.connect.rest.loggers import Loggers
+from odradek.connect.rest.signature import InternalRequestSignature
 from odradek.connect.runtime.standalone import StandaloneHerder
 from odradek.connect.runtime.states import TargetState
 
@@ -287,10 +288,16 @@ async def get_tasks(request: web.Request) -> web.Response:
 
 async def put_task_configs(request: web.Request) -> web.Response:
     herder = herder_of(request)
-    configs = await body_json(request)
+    raw = await request.read()
+    try:
+        configs = json.loads(raw) if raw.strip() else None
+    except ValueError as exc:
+        raise BadRequestException(f"Cannot deserialize the request body: {exc}") from None
     if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
         raise BadRequestException("Task configs must be a JSON array of objects")
-    await call(herder.put_task_configs, request.match_info["connector"], [string_config(c) for c in configs])
+    signature = InternalRequestSignature.from_headers(request.headers, raw)
+    name = request.match_info["connector"]
+    await call(herder.put_task_configs, name, [string_config(c) for c in configs], signature)
     return web.Response(status=204)
 
 

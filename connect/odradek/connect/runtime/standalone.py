@@ -448,7 +448,7 @@ class StandaloneHerder:
 
     # -- plugins --------------------------------------------------------------------------------------------
 
-    def put_task_configs(self, name: str, configs: list[dict[str, str]]) -> None:
+    def put_task_configs(self, name: str, configs: list[dict[str, str]], signature: Any = None) -> None:
         """The internal POST /connectors/{c}/tasks of distributed mode: not served by a standalone worker."""
         raise NotFoundException("Task configs can only be submitted to a distributed worker")
 
