@@ -13,11 +13,15 @@ Second: two workers; a request already forwarded (`?forward=false`) that reaches
 FileStreamSource created by PUT through the follower produces its lines and its offsets reach the offsets topic
 (GET .../offsets on the leader); pause, stop (zero tasks), resume, PATCH, a duplicate POST (409) and DELETE, all
 through the follower, take effect on every worker; the internal POST /connectors/{c}/tasks refuses an unsigned
-request (400), a bad signature (403) and an algorithm not accepted (400) (KIP-507).
+request (400), a bad signature (403) and an algorithm not accepted (400), and accepts one signed with the session
+key read from the config topic, sent to the leader or through the follower (KIP-507).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -29,7 +33,7 @@ from typing import Any
 
 import pytest
 from connect_support import DistributedConnectProcess
-from it_support import BrokerProcess, ck_admin, ck_create_topic, ck_produce, unique_topic, wait_for
+from it_support import BrokerProcess, ck_admin, ck_consume, ck_create_topic, ck_produce, unique_topic, wait_for
 
 REBALANCE_DELAY_MS = 3000
 SESSION_TIMEOUT_MS = 6000
@@ -108,6 +112,27 @@ def post_signed(
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def write(worker: DistributedConnectProcess, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A REST write, retried while answered 409 for a rebalance (what Connect clients do); bounded."""
+
+    def attempt() -> tuple[int, Any] | None:
+        code, answer, _ = worker.rest(method, path, body)
+        rebalancing = code == 409 and answer["message"] in (NO_LEADER, NOT_LEADER_AFTER_FORWARD)
+        return None if rebalancing else (code, answer)
+
+    return wait_for(attempt, timeout=GROUP_WAIT_S, interval=0.5, what=f"{method} {path} outside a rebalance")
+
+
+def session_key(bootstrap: str, topic: str) -> dict[str, Any]:
+    """The payload of the last `session-key` record of the config topic (JsonConverter envelope)."""
+    from it_support import ck_watermarks
+
+    _low, high = ck_watermarks(bootstrap, topic)
+    found = [json.loads(r.value())["payload"] for r in ck_consume(bootstrap, topic, high) if r.key() == b"session-key"]
+    assert found, "no session-key record"
+    return dict(found[-1])
 
 
 def produce(bootstrap: str, topic: str, start: int, count: int) -> set[str]:
@@ -200,8 +225,6 @@ def test_three_workers_share_tasks_survive_a_kill_and_rebalance_onto_a_new_worke
 def test_writes_through_a_follower_pause_stop_resume_offsets_delete(
     broker: BrokerProcess, workers: Callable[[], DistributedConnectProcess], tmp_path: Path
 ) -> None:
-    from it_support import ck_consume
-
     group = [workers() for _ in range(2)]
     leader = wait_for(
         lambda: next((w for w in group if all(leader_url(o) == w.url + "/" for o in group)), None),
@@ -252,23 +275,36 @@ def test_writes_through_a_follower_pause_stop_resume_offsets_delete(
     assert (code, body["message"]) == (403, "Internal request contained invalid signature.")
     code, body = post_signed(leader, "/connectors/src/tasks", b"[]", "HmacMD4", "AAAA")
     assert code == 400 and "key signing algorithm" in body["message"]
+    # signed with the session key the leader wrote to the config topic: accepted, also through the follower
+    session = session_key(broker.bootstrap, f"{group[0].extra['group.id']}-configs")
+    assert session["algorithm"] == "HmacSHA256" and session["creation-timestamp"] > 0
+    key = base64.b64decode(session["key"])
+    assert len(key) == 32
+    tasks = [t["config"] for t in leader.rest("GET", "/connectors/src/tasks")[1]]
+    data = json.dumps(tasks).encode()
+    good = base64.b64encode(hmac.new(key, data, hashlib.sha256).digest()).decode()
+    for target in (leader, follower):
+        assert post_signed(target, "/connectors/src/tasks", data, "HmacSHA256", good) == (204, None)
     assert entries[0]["partition"] == {"filename": str(source_file)}
 
     def state(worker: DistributedConnectProcess) -> tuple[str, int] | None:
         body = status(worker, "src")
         return None if body is None else (body["connector"]["state"], len(body["tasks"]))
 
-    assert follower.rest("PUT", "/connectors/src/pause")[0] == 202
+    assert write(follower, "PUT", "/connectors/src/pause")[0] == 202
     wait_for(lambda: state(leader) == ("PAUSED", 1), timeout=30, interval=0.5, what="PAUSED")
-    assert follower.rest("PUT", "/connectors/src/stop")[0] == 204
+    assert write(follower, "PUT", "/connectors/src/stop")[0] == 204
     wait_for(lambda: state(leader) == ("STOPPED", 0), timeout=30, interval=0.5, what="STOPPED with no tasks")
-    assert follower.rest("PUT", "/connectors/src/resume")[0] == 202
+    assert write(follower, "PUT", "/connectors/src/resume")[0] == 202
     wait_for(lambda: running_tasks(leader, "src", 1), timeout=30, interval=0.5, what="RUNNING again")
 
-    code, body, _ = follower.rest("PATCH", "/connectors/src/config", {"batch.size": "10"})
+    code, body = write(follower, "PATCH", "/connectors/src/config", {"batch.size": "10"})
     assert code == 200 and body["config"]["batch.size"] == "10", body
-    assert follower.rest("POST", "/connectors", {"name": "src", "config": config})[0] == 409  # already exists
-    assert follower.rest("DELETE", "/connectors/src")[0] == 204
+    assert write(follower, "POST", "/connectors", {"name": "src", "config": config}) == (
+        409,
+        {"error_code": 409, "message": "Connector src already exists"},
+    )
+    assert write(follower, "DELETE", "/connectors/src")[0] == 204
     for w in group:
         wait_for(lambda w=w: w.rest("GET", "/connectors/src")[0] == 404, timeout=30, interval=0.5, what="deleted")
-    assert follower.rest("DELETE", "/connectors/src")[0] == 404
+    assert write(follower, "DELETE", "/connectors/src")[0] == 404

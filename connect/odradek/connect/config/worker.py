@@ -250,8 +250,8 @@ WORKER_CONFIG = (
         ValidString.in_("eager", "compatible", "sessioned"),
         Importance.LOW,
         "Distributed mode's group protocol: eager (stop everything on every rebalance), compatible (incremental "
-        "cooperative rebalancing, KIP-415) or sessioned (compatible plus KIP-507 signed internal requests; the "
-        "signatures are not checked in this version). A worker also offers the older protocols.",
+        "cooperative rebalancing, KIP-415) or sessioned (compatible plus KIP-507 signed internal requests). A "
+        "worker also offers the older protocols.",
     )
     .define(
         "scheduled.rebalance.max.delay.ms",
