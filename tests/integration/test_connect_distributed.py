@@ -1,6 +1,6 @@
 """`odradek connect-distributed` end to end: three workers against a real Odradek broker (module-scoped `broker`).
 
-First scenario, in order (each wait bounded):
+First scenario, with connect.protocol sessioned (incremental cooperative) and eager, in order (each wait bounded):
 - three workers form the Connect group; the storage topics are created compacted with the configured partitions;
 - a FileStreamSink with three tasks is created through a follower's REST API (forwarded to the leader), and its
   connector and tasks run, spread over the workers; records produced to the topic reach the file;
@@ -46,11 +46,11 @@ NOT_LEADER_AFTER_FORWARD = "Cannot complete request because of a conflicting ope
 
 
 @pytest.fixture
-def workers(tmp_path: Path, broker: BrokerProcess) -> Iterator[Callable[[], DistributedConnectProcess]]:
+def workers(tmp_path: Path, broker: BrokerProcess) -> Iterator[Callable[..., DistributedConnectProcess]]:
     started: list[DistributedConnectProcess] = []
     prefix = unique_topic("connect-dist")
 
-    def make() -> DistributedConnectProcess:
+    def make(protocol: str = "sessioned") -> DistributedConnectProcess:
         proc = DistributedConnectProcess(
             tmp_path / f"worker{len(started)}",
             broker.bootstrap,
@@ -61,6 +61,7 @@ def workers(tmp_path: Path, broker: BrokerProcess) -> Iterator[Callable[[], Dist
                 # the sink tasks' consumers: a killed worker's partitions move after this long, not librdkafka's 45 s
                 "consumer.session.timeout.ms": str(SESSION_TIMEOUT_MS),
                 "consumer.heartbeat.interval.ms": "1000",
+                "connect.protocol": protocol,
             },
         )
         started.append(proc)
@@ -142,10 +143,11 @@ def produce(bootstrap: str, topic: str, start: int, count: int) -> set[str]:
     return set(values)
 
 
+@pytest.mark.parametrize("protocol", ["sessioned", "eager"])
 def test_three_workers_share_tasks_survive_a_kill_and_rebalance_onto_a_new_worker(
-    broker: BrokerProcess, workers: Callable[[], DistributedConnectProcess], tmp_path: Path
+    broker: BrokerProcess, workers: Callable[..., DistributedConnectProcess], tmp_path: Path, protocol: str
 ) -> None:
-    group = [workers() for _ in range(3)]
+    group = [workers(protocol) for _ in range(3)]
     leader = wait_for(
         lambda: next((w for w in group if all(leader_url(o) == w.url + "/" for o in group)), None),
         timeout=GROUP_WAIT_S,
@@ -208,7 +210,7 @@ def test_three_workers_share_tasks_survive_a_kill_and_rebalance_onto_a_new_worke
     assert elapsed < FAILOVER_WAIT_S
     wait_for(lambda: expected <= file_values(out), timeout=RECORD_WAIT_S, interval=0.5, what="every record in the file")
 
-    newcomer = workers()
+    newcomer = workers(protocol)
 
     def newcomer_has_a_task() -> dict[int, str] | None:
         now = running_tasks(leader, "sink", 3)
@@ -223,7 +225,7 @@ def test_three_workers_share_tasks_survive_a_kill_and_rebalance_onto_a_new_worke
 
 
 def test_writes_through_a_follower_pause_stop_resume_offsets_delete(
-    broker: BrokerProcess, workers: Callable[[], DistributedConnectProcess], tmp_path: Path
+    broker: BrokerProcess, workers: Callable[..., DistributedConnectProcess], tmp_path: Path
 ) -> None:
     group = [workers() for _ in range(2)]
     leader = wait_for(

@@ -274,7 +274,8 @@ class DistributedHerder(StandaloneHerder):
         if self.config_store.state.offset < a.config_offset:
             self.config_store.log.read_to_end()
         log.info(
-            "Joined group at generation %d as %s (leader %s at %s): assigned connectors %s, tasks %s; revoked %s, %s",
+            "Joined group at generation %d as %s (leader %s at %s): assigned connectors %s, tasks %s; revoked %s, %s; "
+            "protocol %s, scheduled delay %d ms",
             generation,
             member_id,
             a.leader,
@@ -283,6 +284,8 @@ class DistributedHerder(StandaloneHerder):
             [str(t) for t in a.tasks],
             list(a.revoked_connectors),
             [str(t) for t in a.revoked_tasks],
+            protocol.wire_name,
+            a.delay,
         )
         if a.leader != member_id:
             self.assignor_state = AssignorState()  # a leader's memory is only valid while it stays the leader
