@@ -14,7 +14,7 @@
   the REST API shows the reference.
 - Every `listeners` entry serves the API.
 - A connector file that fails validation stops the worker with exit code 1 and Kafka's message;
-  connect-distributed answers "not implemented yet" with exit code 1.
+  connect-distributed without its storage topics exits 1 with Kafka's missing-configuration message.
 Every wait is bounded; each worker process is killed in a finalizer.
 """
 
