@@ -41,13 +41,13 @@ class MemoryLog:
 
     def start(self, consume: Consumer) -> None:
         self.consume = consume
-        for key, value in self.records:
-            consume(key, value)
+        for offset, (key, value) in enumerate(self.records):
+            consume(key, value, offset)
 
     def send(self, key: bytes, value: bytes | None) -> None:
         self.records.append((key, value))
         if self.consume is not None:
-            self.consume(key, value)
+            self.consume(key, value, len(self.records) - 1)
 
     def flush(self) -> None:
         pass
@@ -104,7 +104,7 @@ def test_config_writes_use_kafkas_keys_and_envelopes() -> None:
     assert state.connectors == {"c": {"connector.class": "FileStreamSink"}}
     assert state.tasks == {"c": [{"t": "0"}, {"t": "1"}]}
     assert state.targets == {"c": TargetState.PAUSED}
-    assert state.offset == 4
+    assert state.offset == 5  # the next offset to read, as Kafka's ClusterConfigState.offset()
     assert events.seen == [("target", "c"), ("connector", "c"), ("tasks", "c")]
 
 

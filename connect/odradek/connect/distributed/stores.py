@@ -54,7 +54,8 @@ from odradek.connect.runtime.states import (
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 30.0
-Consumer = Callable[[bytes | None, bytes | None], None]
+# A log's reader callback: (key, value, offset) of each record, in offset order.
+Consumer = Callable[[bytes | None, bytes | None, int], None]
 
 
 class Log(Protocol):
@@ -156,7 +157,7 @@ class KafkaBasedLog:
                 if msg.error():
                     log.warning("Error reading %s: %s", self.spec.name, msg.error())
                     continue
-                consume(msg.key(), msg.value())
+                consume(msg.key(), msg.value(), msg.offset())
                 with self._cond:
                     self._applied[msg.partition()] = msg.offset() + 1
                     self._cond.notify_all()
@@ -262,7 +263,8 @@ class SessionKey:
 
 @dataclass(slots=True)
 class ClusterConfigState:
-    """What the config topic says (Kafka's ClusterConfigState); `offset` counts the records applied."""
+    """What the config topic says (Kafka's ClusterConfigState); `offset` is the config topic offset after the last
+    record applied (Kafka's: the next offset to read), -1 before any record; workers exchange it in their metadata."""
 
     offset: int = -1
     connectors: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -305,7 +307,7 @@ class KafkaConfigBackingStore:
     def stop(self) -> None:
         self.log.stop()
 
-    def _consume(self, key: bytes | None, value: bytes | None) -> None:
+    def _consume(self, key: bytes | None, value: bytes | None, offset: int) -> None:
         text = (key or b"").decode("utf-8", "replace")
         try:
             payload = decode(value)
@@ -314,7 +316,7 @@ class KafkaConfigBackingStore:
             return
         notify: Callable[[], None] | None = None
         with self.lock:
-            self.state.offset += 1
+            self.state.offset = offset + 1
             if text.startswith("connector-"):
                 name = text[len("connector-") :]
                 if payload is None:
@@ -435,7 +437,7 @@ class KafkaOffsetBackingStore:
     def stop(self) -> None:
         self.log.stop()
 
-    def _consume(self, key: bytes | None, value: bytes | None) -> None:
+    def _consume(self, key: bytes | None, value: bytes | None, offset: int) -> None:
         if key is None:
             return
         text = _canonical(key)
@@ -522,7 +524,7 @@ class KafkaStatusBackingStore(StatusBackingStore):
         except Exception as exc:
             log.error("Failed to write status %s", name, exc_info=exc)
 
-    def _consume(self, key: bytes | None, value: bytes | None) -> None:
+    def _consume(self, key: bytes | None, value: bytes | None, offset: int) -> None:
         text = (key or b"").decode("utf-8", "replace")
         parsed: str | ConnectorTaskId | None = None
         if text.startswith("status-connector-"):
