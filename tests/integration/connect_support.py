@@ -143,3 +143,59 @@ class ConnectProcess:
 def write_properties(path: Path, props: dict[str, str]) -> Path:
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()), encoding="utf-8")
     return path
+
+
+class DistributedConnectProcess(ConnectProcess):
+    """A `connect-distributed` worker: the same REST helpers; the group and topics given by `extra`.
+
+    `worker.properties` has the three storage topics (`<prefix>-configs`, `-offsets`, `-status`, replication factor 1,
+    few partitions), `group.id=<prefix>`, short session and heartbeat timeouts and a free REST port.
+    """
+
+    def __init__(self, workdir: Path, bootstrap: str, prefix: str, extra: dict[str, str] | None = None) -> None:
+        distributed = {
+            "group.id": prefix,
+            "config.storage.topic": f"{prefix}-configs",
+            "offset.storage.topic": f"{prefix}-offsets",
+            "status.storage.topic": f"{prefix}-status",
+            "config.storage.replication.factor": "1",
+            "offset.storage.replication.factor": "1",
+            "status.storage.replication.factor": "1",
+            "offset.storage.partitions": "3",
+            "status.storage.partitions": "2",
+            "session.timeout.ms": "6000",
+            "heartbeat.interval.ms": "1000",
+            **(extra or {}),
+        }
+        super().__init__(workdir, bootstrap, distributed)
+
+    def write_worker_properties(self) -> Path:
+        path = super().write_worker_properties()
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if "offset.storage.file" not in line]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def launch(self, connector_files: list[Path]) -> subprocess.Popen[bytes]:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        worker = self.write_worker_properties()
+        self._offset = self.out_path.stat().st_size if self.out_path.exists() else 0
+        with open(self.out_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "odradek.cli", "connect-distributed", str(worker)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=connect_env(),
+                cwd=self.workdir,
+            )
+        return self.proc
+
+    @property
+    def worker_id(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """kill -9, and wait for the process to be gone."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)

@@ -14,7 +14,7 @@
   the REST API shows the reference.
 - Every `listeners` entry serves the API.
 - A connector file that fails validation stops the worker with exit code 1 and Kafka's message;
-  connect-distributed answers "not implemented yet" with exit code 1.
+  connect-distributed without its storage topics exits 1 with Kafka's missing-configuration message.
 Every wait is bounded; each worker process is killed in a finalizer.
 """
 
@@ -394,7 +394,7 @@ def test_invalid_connector_file_stops_the_worker(
     assert 'Missing required configuration "topic" which has no default value.' in out
 
 
-def test_connect_distributed_is_not_implemented_yet(tmp_path: Path) -> None:
+def test_connect_distributed_without_storage_topics_exits_1(tmp_path: Path) -> None:
     props = write_properties(tmp_path / "w.properties", {"bootstrap.servers": "127.0.0.1:1"})
     done = subprocess.run(
         [sys.executable, "-m", "odradek.cli", "connect-distributed", str(props)],
@@ -404,7 +404,7 @@ def test_connect_distributed_is_not_implemented_yet(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 1
-    assert "not implemented yet" in done.stderr
+    assert 'Missing required configuration "config.storage.topic"' in done.stderr
 
 
 def test_retriable_put_redelivers_and_errant_records_reach_the_dlq(

@@ -2,7 +2,7 @@
 worker.properties`, as Kafka's connect-standalone.sh and connect-distributed.sh (docs/connect.md).
 
 The Connect runtime lives in `odradek.connect` (imported when the command runs, so the other tools do not load
-aiohttp); distributed mode is not implemented yet and exits 1 saying so.
+aiohttp).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def add_parser(subparsers: Any) -> None:
     standalone.add_argument("connector_configs", nargs="*", help="connector configurations (properties or JSON)")
     standalone.set_defaults(run=run_standalone)
     distributed: argparse.ArgumentParser = subparsers.add_parser(
-        "connect-distributed", help="run a distributed Kafka Connect worker (not implemented yet)"
+        "connect-distributed", help="run a distributed Kafka Connect worker (connect-distributed)"
     )
     distributed.add_argument("worker_properties", help="worker configuration (Java properties)")
     distributed.set_defaults(run=run_distributed)

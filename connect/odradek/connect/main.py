@@ -1,5 +1,5 @@
 """`odradek connect-standalone worker.properties [connector.properties|connector.json ...]` and
-`odradek connect-distributed worker.properties` (not implemented yet: exits 1 saying so).
+`odradek connect-distributed worker.properties` (distributed mode: odradek.connect.distributed).
 
 Standalone start-up, as Kafka's ConnectStandalone: read the worker properties (config providers resolved), start the
 REST server on `listeners` (GET /health answers 503 "starting" until the herder is ready), start the herder, then
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -23,6 +24,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -165,13 +167,124 @@ def standalone_main(argv: Sequence[str]) -> int:
         return 1
 
 
+REQUIRED_DISTRIBUTED = ("config.storage.topic", "offset.storage.topic", "status.storage.topic")
+
+
+class ConnectDistributed:
+    """A distributed worker (Kafka's ConnectDistributed): REST server, backing stores, group member, herder."""
+
+    def __init__(self, worker_props: dict[str, str]) -> None:
+        transformer = ConfigTransformer.from_worker_config(worker_props)
+        self.config = WorkerConfig.parse(transformer.transform(worker_props))
+        for key in REQUIRED_DISTRIBUTED:
+            if not self.config[key]:
+                raise StartupError(f'Missing required configuration "{key}" which has no default value.')
+        self.transformer = transformer
+        self.plugins = Plugins(self.config["plugin.path"] or ())
+
+    def _log(self, key: str, partitions_key: str | None) -> Any:
+        from odradek.connect.distributed.stores import KafkaBasedLog, TopicSpec
+        from odradek.connect.runtime.clients import client_config
+
+        prefix = key.split(".")[0]
+        spec = TopicSpec(
+            self.config[f"{prefix}.storage.topic"],
+            int(self.config[partitions_key]) if partitions_key else 1,
+            int(self.config[f"{prefix}.storage.replication.factor"]),
+        )
+        return KafkaBasedLog(
+            spec,
+            client_config(self.config, "producer", {}),
+            client_config(self.config, "consumer", {}),
+            client_config(self.config, "admin", {}),
+        )
+
+    async def run(self) -> int:
+        from odradek.connect.distributed.herder import DistributedHerder
+        from odradek.connect.distributed.member import WorkerGroupMember
+        from odradek.connect.distributed.protocol import ConnectProtocolCompatibility
+        from odradek.connect.distributed.stores import (
+            KafkaConfigBackingStore,
+            KafkaOffsetBackingStore,
+            KafkaStatusBackingStore,
+        )
+
+        listeners = parse_listeners(self.config["listeners"])
+        loop = asyncio.get_running_loop()
+        stop_event = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_event.set)
+        statuses = KafkaStatusBackingStore("", self._log("status", "status.storage.partitions"))
+        offsets = KafkaOffsetBackingStore(self._log("offset", "offset.storage.partitions"))
+        worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
+        # The REST server is up first (GET /health answers 503 "starting"); the herder needs its URL.
+        placeholder = DistributedHerder(worker, self.plugins, statuses, self.config, "")
+        runner = web.AppRunner(build_app(placeholder), access_log=None)
+        await runner.setup()
+        for host, port in listeners:
+            await web.TCPSite(runner, host, port, reuse_address=True).start()
+        host, bound = listeners[0][0], int(runner.addresses[0][1])
+        advertised_host = self.config["rest.advertised.host.name"] or (
+            host if host != "0.0.0.0" else socket.gethostname()
+        )
+        worker_id = f"{advertised_host}:{self.config['rest.advertised.port'] or bound}"
+        statuses.worker_id = worker.worker_id = worker_id
+        herder = placeholder
+        herder.url = f"http://{worker_id}/"
+        for address in runner.addresses:
+            log.info(
+                "REST server listening at http://%s:%d/, advertising URL http://%s/", address[0], address[1], worker_id
+            )
+        member = None
+        config_store = KafkaConfigBackingStore(self._log("config", None), herder)
+        try:
+            await asyncio.to_thread(offsets.start)
+            await asyncio.to_thread(statuses.start)
+            await asyncio.to_thread(config_store.start)
+            member = await asyncio.to_thread(
+                WorkerGroupMember,
+                ",".join(self.config["bootstrap.servers"]),
+                str(self.config["group.id"]),
+                f"connect-{worker_id}",
+                herder,
+                ConnectProtocolCompatibility.of_setting(str(self.config["connect.protocol"])),
+                int(self.config["session.timeout.ms"]),
+                int(self.config["heartbeat.interval.ms"]),
+                int(self.config["rebalance.timeout.ms"]),
+            )
+            herder.attach(config_store, member)
+            await asyncio.to_thread(herder.start)
+            log.info("Kafka Connect started")
+            await stop_event.wait()
+            log.info("Kafka Connect stopping")
+            return 0
+        except ConnectException as exc:
+            log.error("Stopping after error: %s", exc)
+            return 1
+        finally:
+            if member is not None:
+                await asyncio.to_thread(herder.stop)
+            for store in (config_store, statuses, offsets):
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(store.stop)
+            await runner.cleanup()
+            log.info("Kafka Connect stopped")
+
+
 def distributed_main(argv: Sequence[str]) -> int:
-    print(
-        "Error: odradek connect-distributed is not implemented yet: run connect-standalone "
-        "(docs/not-implemented.md, Connect)",
-        file=sys.stderr,
+    parser = argparse.ArgumentParser(
+        prog="odradek connect-distributed", description="Run a distributed Kafka Connect worker (docs/connect.md)."
     )
-    return 1
+    parser.add_argument("worker_properties")
+    args = parser.parse_args(list(argv))
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        process = ConnectDistributed(load_properties(args.worker_properties))
+        return asyncio.run(process.run())
+    except (StartupError, ConfigException, OSError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

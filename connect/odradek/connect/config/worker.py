@@ -171,6 +171,162 @@ WORKER_CONFIG = (
         "consumer.override.* and admin.override.* keys: All (any key) or None.",
     )
     .define(
+        "group.id",
+        ConfigType.STRING,
+        "connect-cluster",
+        None,
+        Importance.HIGH,
+        "Distributed mode: the Connect group this worker belongs to (protocol type connect on the group "
+        "coordinator). Workers with the same group.id share connectors and tasks.",
+    )
+    .define(
+        "config.storage.topic",
+        ConfigType.STRING,
+        None,
+        None,
+        Importance.HIGH,
+        "Distributed mode: the compacted topic (1 partition) holding connector and task configurations. Required.",
+    )
+    .define(
+        "offset.storage.topic",
+        ConfigType.STRING,
+        None,
+        None,
+        Importance.HIGH,
+        "Distributed mode: the compacted topic holding source connector offsets. Required.",
+    )
+    .define(
+        "status.storage.topic",
+        ConfigType.STRING,
+        None,
+        None,
+        Importance.HIGH,
+        "Distributed mode: the compacted topic holding connector and task statuses. Required.",
+    )
+    .define(
+        "config.storage.replication.factor",
+        ConfigType.SHORT,
+        3,
+        None,
+        Importance.LOW,
+        "Replication factor of the config topic when it is created; -1 uses the broker's default.",
+    )
+    .define(
+        "offset.storage.replication.factor",
+        ConfigType.SHORT,
+        3,
+        None,
+        Importance.LOW,
+        "Replication factor of the offsets topic when it is created; -1 uses the broker's default.",
+    )
+    .define(
+        "status.storage.replication.factor",
+        ConfigType.SHORT,
+        3,
+        None,
+        Importance.LOW,
+        "Replication factor of the status topic when it is created; -1 uses the broker's default.",
+    )
+    .define(
+        "offset.storage.partitions",
+        ConfigType.INT,
+        25,
+        Range.at_least(1),
+        Importance.LOW,
+        "Number of partitions of the offsets topic when it is created.",
+    )
+    .define(
+        "status.storage.partitions",
+        ConfigType.INT,
+        5,
+        Range.at_least(1),
+        Importance.LOW,
+        "Number of partitions of the status topic when it is created.",
+    )
+    .define(
+        "connect.protocol",
+        ConfigType.STRING,
+        "sessioned",
+        ValidString.in_("eager", "compatible", "sessioned"),
+        Importance.LOW,
+        "Distributed mode's group protocol: eager (stop everything on every rebalance), compatible (incremental "
+        "cooperative rebalancing, KIP-415) or sessioned (compatible plus KIP-507 signed internal requests). A "
+        "worker also offers the older protocols.",
+    )
+    .define(
+        "scheduled.rebalance.max.delay.ms",
+        ConfigType.INT,
+        300000,
+        Range.at_least(0),
+        Importance.LOW,
+        "How long the leader waits for a departed worker to come back before its connectors and tasks are "
+        "reassigned to the others (incremental cooperative protocols).",
+    )
+    .define(
+        "inter.worker.key.generation.algorithm",
+        ConfigType.STRING,
+        "HmacSHA256",
+        ValidString.in_("HmacSHA256", "HmacSHA1", "HmacSHA384", "HmacSHA512", "HmacMD5"),
+        Importance.LOW,
+        "KIP-507 (connect.protocol=sessioned): the algorithm of the session key the leader generates.",
+    )
+    .define(
+        "inter.worker.key.size",
+        ConfigType.INT,
+        None,
+        None,
+        Importance.LOW,
+        "Size in bits of the session key (default: 256, the default of Java's KeyGenerator for HmacSHA256).",
+    )
+    .define(
+        "inter.worker.key.ttl.ms",
+        ConfigType.INT,
+        3600000,
+        Range.at_least(0),
+        Importance.LOW,
+        "How long a session key is used before the leader generates a new one.",
+    )
+    .define(
+        "inter.worker.signature.algorithm",
+        ConfigType.STRING,
+        "HmacSHA256",
+        ValidString.in_("HmacSHA256", "HmacSHA1", "HmacSHA384", "HmacSHA512", "HmacMD5"),
+        Importance.LOW,
+        "The algorithm this worker signs internal requests with.",
+    )
+    .define(
+        "inter.worker.verification.algorithms",
+        ConfigType.LIST,
+        "HmacSHA256",
+        None,
+        Importance.LOW,
+        "The algorithms the leader accepts on signed internal requests.",
+    )
+    .define(
+        "session.timeout.ms",
+        ConfigType.INT,
+        10000,
+        Range.at_least(1),
+        Importance.HIGH,
+        "Distributed mode: the group session timeout; a worker not heartbeating for this long leaves the group.",
+    )
+    .define(
+        "heartbeat.interval.ms",
+        ConfigType.INT,
+        3000,
+        Range.at_least(1),
+        Importance.HIGH,
+        "Distributed mode: the interval between the worker's group heartbeats.",
+    )
+    .define(
+        "rebalance.timeout.ms",
+        ConfigType.INT,
+        60000,
+        Range.at_least(1),
+        Importance.HIGH,
+        "Distributed mode: how long the group waits for every worker to rejoin during a rebalance.",
+    )
+    .define(
         "client.id",
         ConfigType.STRING,
         "",
@@ -203,25 +359,8 @@ class WorkerConfig:
         return {k[len(prefix) :]: v for k, v in self.raw.items() if k.startswith(prefix)}
 
 
-# Keys of distributed mode, accepted in shared worker files so the same file can serve both modes later.
-_DISTRIBUTED_KEYS = frozenset(
-    {
-        "group.id",
-        "config.storage.topic",
-        "offset.storage.topic",
-        "status.storage.topic",
-        "config.storage.replication.factor",
-        "offset.storage.replication.factor",
-        "status.storage.replication.factor",
-        "offset.storage.partitions",
-        "status.storage.partitions",
-        "scheduled.rebalance.max.delay.ms",
-        "connect.protocol",
-        "exactly.once.source.support",
-        "key.converter.schemas.enable",
-        "value.converter.schemas.enable",
-    }
-)
+# Keys of Kafka's distributed mode not served in this version, accepted without the unknown-key warning.
+_DISTRIBUTED_KEYS = frozenset({"exactly.once.source.support", "worker.sync.timeout.ms", "worker.unsync.backoff.ms"})
 
 
 def _distributed_key(key: str) -> bool:

@@ -13,13 +13,19 @@ Endpoints: GET / ; GET /health ; GET, POST /connectors ; GET, DELETE /connectors
 /connectors/{c}/tasks/{t}/status ; POST /connectors/{c}/tasks/{t}/restart ; GET /connectors/{c}/topics ; PUT
 /connectors/{c}/topics/reset ; GET, PATCH, DELETE /connectors/{c}/offsets ; GET /connector-plugins ; GET
 /connector-plugins/{p}/config ; PUT /connector-plugins/{p}/config/validate ; GET /admin/loggers ; GET, PUT
-/admin/loggers/{name}. The distributed-mode internal endpoints (POST /connectors/{c}/tasks, PUT
-/connectors/{c}/fence) answer 404 until distributed mode exists.
+/admin/loggers/{name}; the internal POST /connectors/{c}/tasks (distributed mode: a worker running a connector
+submits its task configs to the leader; 404 on a standalone worker). PUT /connectors/{c}/fence (KIP-618) answers
+404.
+
+Forwarding (distributed mode): a follower forwards config writes to the leader with `?forward=false`; the herder
+reads that flag from `FORWARDED` (a context variable set here, copied into the herder call's thread) and answers a
+forwarded request it cannot serve with 409 instead of forwarding it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,11 +37,14 @@ from odradek.connect import VERSION
 from odradek.connect.api.errors import (
     AlreadyExistsException,
     BadRequestException,
+    ConflictException,
     ConnectException,
     ForbiddenException,
     NotFoundException,
 )
+from odradek.connect.config.connector import string_config
 from odradek.connect.rest.loggers import Loggers
+from odradek.connect.rest.signature import InternalRequestSignature
 from odradek.connect.runtime.standalone import StandaloneHerder
 from odradek.connect.runtime.states import TargetState
 
@@ -48,9 +57,12 @@ T = TypeVar("T")
 _STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (NotFoundException, 404),
     (AlreadyExistsException, 409),
+    (ConflictException, 409),
     (BadRequestException, 400),
     (ForbiddenException, 403),
 )
+
+FORWARDED: contextvars.ContextVar[bool] = contextvars.ContextVar("forwarded", default=False)
 
 HERDER_KEY = web.AppKey("herder", StandaloneHerder)
 LOGGERS_KEY = web.AppKey("loggers", Loggers)
@@ -64,6 +76,7 @@ def error_response(status: int, message: str) -> web.Response:
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    FORWARDED.set(request.query.get("forward", "").strip().lower() == "false")
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -273,6 +286,21 @@ async def get_tasks(request: web.Request) -> web.Response:
     return json_response(await call(herder_of(request).tasks, request.match_info["connector"]))
 
 
+async def put_task_configs(request: web.Request) -> web.Response:
+    herder = herder_of(request)
+    raw = await request.read()
+    try:
+        configs = json.loads(raw) if raw.strip() else None
+    except ValueError as exc:
+        raise BadRequestException(f"Cannot deserialize the request body: {exc}") from None
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+        raise BadRequestException("Task configs must be a JSON array of objects")
+    signature = InternalRequestSignature.from_headers(request.headers, raw)
+    name = request.match_info["connector"]
+    await call(herder.put_task_configs, name, [string_config(c) for c in configs], signature)
+    return web.Response(status=204)
+
+
 async def get_tasks_config(request: web.Request) -> web.Response:
     return json_response(await call(herder_of(request).tasks_config, request.match_info["connector"]))
 
@@ -388,6 +416,7 @@ def build_app(herder: StandaloneHerder, loggers: Loggers | None = None) -> web.A
             web.put(c + "/resume", resume),
             web.put(c + "/stop", stop),
             web.get(c + "/tasks", get_tasks),
+            web.post(c + "/tasks", put_task_configs),
             web.get(c + "/tasks-config", get_tasks_config),
             web.get(c + "/tasks/{task}/status", get_task_status),
             web.post(c + "/tasks/{task}/restart", restart_task),

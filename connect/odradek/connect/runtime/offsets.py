@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from odradek.connect.api.errors import ConnectException
 
@@ -35,6 +35,16 @@ def offset_key(connector: str, partition: Mapping[str, Any]) -> str:
 def partition_of(key: str) -> tuple[str, dict[str, Any]]:
     connector, partition = json.loads(key)
     return str(connector), dict(partition)
+
+
+class OffsetBackingStore(Protocol):
+    """Where source offsets live: the standalone file or, in distributed mode, the offsets topic."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def set(self, values: Mapping[str, Mapping[str, Any] | None]) -> None: ...
+
+    def connector_offsets(self, connector: str) -> list[tuple[dict[str, Any], dict[str, Any]]]: ...
 
 
 class FileOffsetBackingStore:
@@ -93,7 +103,7 @@ class FileOffsetBackingStore:
 
 @dataclass(frozen=True, slots=True)
 class OffsetStorageReaderImpl:
-    store: FileOffsetBackingStore
+    store: OffsetBackingStore
     connector: str
 
     def offset(self, partition: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from odradek.connect.api.errors import ConnectException
 from odradek.connect.api.records import SourceRecord
 from odradek.connect.runtime.errors import Stage, Tolerated
 from odradek.connect.runtime.offsets import (
-    FileOffsetBackingStore,
+    OffsetBackingStore,
     OffsetStorageReaderImpl,
     SubmittedRecords,
     offset_key,
@@ -58,7 +58,7 @@ class SourceTaskContextImpl:
 
 
 class WorkerSourceTask(WorkerTask):
-    def __init__(self, setup: TaskSetup, target: TargetState, task: SourceTask, store: FileOffsetBackingStore) -> None:
+    def __init__(self, setup: TaskSetup, target: TargetState, task: SourceTask, store: OffsetBackingStore) -> None:
         super().__init__(setup, target)
         self.task = task
         self.store = store

@@ -241,8 +241,8 @@ class StandaloneHerder:
             self.worker.stop_connector(name)
             self._start_connector(name)
 
-    def restart_connector_and_tasks(self, name: str, include_tasks: bool, only_failed: bool) -> dict[str, Any]:
-        """KIP-745: returns the status with the instances being restarted shown RESTARTING, then restarts them."""
+    def restart_plan(self, name: str, include_tasks: bool, only_failed: bool) -> tuple[dict[str, Any], bool, list[int]]:
+        """KIP-745: (the status with the instances to restart shown RESTARTING, restart the connector?, task ids)."""
         with self.lock:
             self._require(name)
             status = self.connector_status(name)
@@ -259,6 +259,12 @@ class StandaloneHerder:
                 if task["id"] in task_ids:
                     task["state"] = State.RESTARTING.value
                     task.pop("trace", None)
+            return status, restart_connector, task_ids
+
+    def restart_connector_and_tasks(self, name: str, include_tasks: bool, only_failed: bool) -> dict[str, Any]:
+        """KIP-745: returns the status with the instances being restarted shown RESTARTING, then restarts them."""
+        with self.lock:
+            status, restart_connector, task_ids = self.restart_plan(name, include_tasks, only_failed)
             if restart_connector:
                 self.statuses.record(name, StatusEvent.RESTART)
                 self.worker.stop_connector(name)
@@ -441,6 +447,10 @@ class StandaloneHerder:
         return FRAMEWORK_MESSAGE.format(done="reset", done2="reset")
 
     # -- plugins --------------------------------------------------------------------------------------------
+
+    def put_task_configs(self, name: str, configs: list[dict[str, str]], signature: Any = None) -> None:
+        """The internal POST /connectors/{c}/tasks of distributed mode: not served by a standalone worker."""
+        raise NotFoundException("Task configs can only be submitted to a distributed worker")
 
     def plugin_list(self, connectors_only: bool) -> list[dict[str, str]]:
         types = CONNECTOR_TYPES if connectors_only else tuple(PluginType)

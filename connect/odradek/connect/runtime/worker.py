@@ -30,7 +30,7 @@ from odradek.connect.runtime.errors import (
     RetryWithToleranceOperator,
     format_trace,
 )
-from odradek.connect.runtime.offsets import FileOffsetBackingStore
+from odradek.connect.runtime.offsets import OffsetBackingStore
 from odradek.connect.runtime.sink_task import WorkerSinkTask
 from odradek.connect.runtime.source_task import WorkerSourceTask
 from odradek.connect.runtime.states import ConnectorTaskId, State, StatusBackingStore, StatusEvent, TargetState
@@ -83,7 +83,7 @@ class Worker:
         worker_id: str,
         config: WorkerConfig,
         plugins: Plugins,
-        offsets: FileOffsetBackingStore,
+        offsets: OffsetBackingStore,
         statuses: StatusBackingStore,
         transformer: ConfigTransformer,
     ) -> None:
