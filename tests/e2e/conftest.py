@@ -1,73 +1,10 @@
-"""The `kube_api` fixture: a fresh fake API server per test (tests/e2e/README.md).
+"""End-to-end tests: the operator, the chart and the fake API server they run against (tests/e2e/README.md).
 
-def test_x(kube_api):
-    kube_api.kubectl("apply", "-f", path)             # the real kubectl, this server's kubeconfig
-    kube_api.get("configmaps", "default", "name")      # the stored object (or None)
-    kube_api.url, kube_api.kubeconfig                  # for kopf (login_with_kubeconfig) or the Helm SDK
+`kube_api` (fake_apiserver/fixture.py) is the fixture: a fresh fake API server per test, its kubeconfig, the real
+kubectl bound to it and direct read helpers. pytest puts this folder on sys.path, so tests import
+`fake_apiserver.fixture` for `KubeApi` and `eventually`.
 """
 
-from __future__ import annotations
+from fake_apiserver.fixture import kube_api
 
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from fake_apiserver import FakeApiServer
-
-KUBECTL = os.environ.get("KUBECTL", shutil.which("kubectl") or "/usr/bin/kubectl")
-KUBECTL_TIMEOUT = 60.0
-
-
-class KubeApi(FakeApiServer):
-    """The server plus the files a client needs: a kubeconfig and a discovery cache of this test's own."""
-
-    def __init__(self, workdir: Path, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.workdir = workdir
-        self.kubeconfig = workdir / "kubeconfig"
-        self.cache_dir = workdir / "kube-cache"
-
-    def start(self) -> None:
-        super().start()
-        self.write_kubeconfig(self.kubeconfig)
-
-    def kubectl(
-        self, *args: str, input: str | None = None, timeout: float = KUBECTL_TIMEOUT, check: bool = False
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the real kubectl against this server; never hangs longer than `timeout` seconds."""
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "KUBECACHEDIR": str(self.cache_dir),
-            "HOME": str(self.workdir),
-        }
-        command = [KUBECTL, f"--kubeconfig={self.kubeconfig}", f"--cache-dir={self.cache_dir}", *args]
-        return subprocess.run(
-            command, input=input, capture_output=True, text=True, timeout=timeout, env=env, check=check
-        )
-
-    def kubectl_popen(self, *args: str) -> subprocess.Popen[str]:
-        """kubectl in the background (for `get -w`): the caller bounds it and terminates it."""
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "KUBECACHEDIR": str(self.cache_dir),
-            "HOME": str(self.workdir),
-        }
-        command = [KUBECTL, f"--kubeconfig={self.kubeconfig}", f"--cache-dir={self.cache_dir}", *args]
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-@pytest.fixture
-def kube_api(tmp_path: Path) -> Iterator[KubeApi]:
-    if not Path(KUBECTL).exists():
-        pytest.skip("kubectl is not installed")
-    server = KubeApi(tmp_path, bookmark_interval=1.0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+__all__ = ["kube_api"]

@@ -78,8 +78,11 @@ class FakeApiApp:
         self.app[STORE_KEY] = store
         self.app.router.add_route("*", "/{tail:.*}", self.dispatch)
         self.streams: set[web.StreamResponse] = set()
+        # Every request as (method, path with query, User-Agent), for tests that assert what a client sent.
+        self.requests: list[tuple[str, str, str]] = []
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.method, request.path_qs, request.headers.get("User-Agent", "")))
         try:
             return await self._dispatch(request)
         except ApiError as e:

@@ -104,6 +104,11 @@ class FakeApiServer:
         path.write_text(yaml.safe_dump(config))
         return path
 
+    @property
+    def requests(self) -> list[tuple[str, str, str]]:
+        """Every request served so far: (method, path with query, User-Agent)."""
+        return list(self.api.requests)
+
     # -- direct helpers ------------------------------------------------------------------------------------------
     def resource(self, name: str) -> ResourceType:
         """A resource type by plural (`configmaps`), `plural.group`, kind (`ConfigMap`) or short name (`cm`)."""
