@@ -166,6 +166,7 @@ class FakeApiServer:
                 {
                     "name": c["name"],
                     "image": c.get("image", ""),
+                    "imageID": "",
                     "ready": ready,
                     "restartCount": 0,
                     "started": True,
