@@ -20,7 +20,7 @@ import contextlib
 import json
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 
 from . import discovery
@@ -183,7 +183,7 @@ class FakeApiApp:
             if method == "GET" and q.get("watch") in ("true", "1"):
                 return await self._watch(request, rt, route)
             if method == "GET":
-                items, rv = store.list(rt, route.namespace, self._predicate(request))
+                items, rv = store.list_objects(rt, route.namespace, self._predicate(request))
                 return _json(
                     {
                         "kind": f"{rt.kind}List",
@@ -198,7 +198,7 @@ class FakeApiApp:
                 obj, warnings = store.create(rt, route.namespace, body, self._options(request, ""))
                 return _json(obj, 201, warnings)
             if method == "DELETE":
-                items, _ = store.list(rt, route.namespace, self._predicate(request))
+                items, _ = store.list_objects(rt, route.namespace, self._predicate(request))
                 for item in items:
                     store.delete(rt, item["metadata"].get("namespace"), item["metadata"]["name"])
                 return _json({"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": {}, "items": items})

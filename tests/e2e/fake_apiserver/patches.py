@@ -123,8 +123,8 @@ def strategic_merge(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
     return result
 
 
-def _merge_list(field: str, current: Any, patch: list[Any], path: tuple[str, ...]) -> list[Any]:
-    current = list(current) if isinstance(current, list) else []
+def _merge_list(field: str, stored: Any, patch: list[Any], path: tuple[str, ...]) -> list[Any]:
+    current: list[Any] = list(stored) if isinstance(stored, list) else []
     if patch and isinstance(patch[0], dict) and patch[0].get("$patch") == "replace":
         return [copy.deepcopy(v) for v in patch[1:]]
     if field in PRIMITIVE_MERGE_LISTS:

@@ -85,8 +85,12 @@ def field_selector(selector: str) -> Predicate:
         if m is None:
             raise SelectorError(f"invalid field selector: {part!r}")
         path, op, value = m.groups()
-        if op == "!=":
-            checks.append(lambda o, p=path, v=value: _lookup(o, p) != v)
-        else:
-            checks.append(lambda o, p=path, v=value: _lookup(o, p) == v)
+        checks.append(_field_requirement(path, op == "!=", value))
     return lambda obj: all(check(obj) for check in checks)
+
+
+def _field_requirement(path: str, negate: bool, value: str) -> Predicate:
+    def matches(obj: Json) -> bool:
+        return (_lookup(obj, path) == value) != negate
+
+    return matches

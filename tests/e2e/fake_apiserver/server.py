@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 
 from .app import FakeApiApp
@@ -71,7 +71,7 @@ class FakeApiServer:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]  # a Server, typed as AbstractServer
 
     async def _shutdown(self) -> None:
         for watcher in list(self.store.watchers):
@@ -127,7 +127,7 @@ class FakeApiServer:
             return None
 
     def list(self, resource: str, namespace: str | None = None) -> list[Json]:
-        return self.store.list(self.resource(resource), namespace)[0]
+        return self.store.list_objects(self.resource(resource), namespace)[0]
 
     def create(self, obj: Json) -> Json:
         """Create an object directly (no HTTP), validated as a POST would be."""

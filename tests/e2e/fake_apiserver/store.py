@@ -174,7 +174,7 @@ class Store:
                 raise errors.not_found(rt.qualified_plural, name, rt.group, rt.plural)
             return self._out(rt, obj)
 
-    def list(
+    def list_objects(
         self, rt: ResourceType, namespace: str | None, predicate: Callable[[Json], bool] = lambda o: True
     ) -> tuple[list[Json], str]:
         with self.lock:
@@ -200,7 +200,7 @@ class Store:
         with self.lock:
             watcher = Watcher(rt, namespace, predicate, loop)
             if send_initial or resource_version in ("", "0"):
-                for obj in self.list(rt, namespace, predicate)[0]:
+                for obj in self.list_objects(rt, namespace, predicate)[0]:
                     watcher.queue.put_nowait({"type": "ADDED", "object": obj})
                 if send_initial:
                     watcher.queue.put_nowait(self.bookmark(rt, initial_end=True))
