@@ -144,6 +144,18 @@ def test_schema_defaults_and_validation_messages(widgets: KubeApi) -> None:
         assert widgets.get("widgets", "default", name) is None
 
 
+def test_cel_rules_with_transition_rules_on_update(widgets: KubeApi) -> None:
+    ok(widgets, "apply", "-f", "-", input=widget("w1", "{size: 2, name: first}"))
+    error = fails(widgets, "apply", "-f", "-", input=widget("w1", "{size: 2, name: second}"))
+    assert 'spec.name: Invalid value: "string": name is immutable' in error
+    error = fails(widgets, "apply", "-f", "-", input=widget("w1", "{size: 1, name: first}"))
+    assert "spec.size: Forbidden: a widget never shrinks" in error
+    error = fails(widgets, "apply", "-f", "-", input=widget("w2", "{size: 1, tags: [a, b]}"))
+    assert 'spec: Invalid value: "object": a widget has at most as many tags as its size' in error
+    ok(widgets, "apply", "-f", "-", input=widget("w1", "{size: 3, name: first, tags: [a]}"))
+    assert not widgets.store.unsupported_rules
+
+
 def test_generation_counts_spec_changes_only(widgets: KubeApi) -> None:
     ok(widgets, "apply", "-f", "-", input=widget("w1", "{size: 3}"))
     ok(widgets, "label", "widget", "w1", "a=b")

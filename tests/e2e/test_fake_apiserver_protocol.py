@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from fake_apiserver import patches, schema
+from fake_apiserver import cel, patches, schema
 from fake_apiserver.fixture import KubeApi
 from fake_apiserver.selectors import label_selector
 
@@ -271,3 +271,51 @@ def test_schema_prunes_defaults_and_validates() -> None:
 )
 def test_label_selectors(selector: str, labels: dict[str, str], expected: bool) -> None:
     assert label_selector(selector)({"metadata": {"labels": labels}}) is expected
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "expected"),
+    [
+        ("self.partitions >= 1", {"partitions": 0}, False),
+        ("!has(self.x) || self.x.size() <= 3", {"x": "abcd"}, False),
+        ("!has(self.x) || self.x.size() <= 3", {}, True),
+        (
+            'self.type != "topic" || self.operations.all(o, o in ["Read", "Write"])',
+            {"type": "topic", "operations": ["Read", "Alter"]},
+            False,
+        ),
+        ("self.replicas == 1 || self.replicas == 3 ? true : false", {"replicas": 3}, True),
+        ("size(self.l) > 0 && self.l.exists(e, e.startsWith('a'))", {"l": ["b", "ab"]}, True),
+        ("self.l.exists_one(e, e.endsWith('b'))", {"l": ["b", "ab"]}, False),
+        ("self.l.filter(e, e.contains('a')).map(e, e + '!') == ['ab!']", {"l": ["b", "ab"]}, True),
+        ("self['mode'] in ['a', 'b'] && self.m.matches('^[0-9]+$')", {"mode": "a", "m": "12"}, True),
+        ("self.x / 2 == 1 && self.x % 2 == 1 && -self.x < 0", {"x": 3}, True),
+        ("int(self.s) + 1 == 4 && string(self.b) == 'true'", {"s": "3", "b": True}, True),
+    ],
+)
+def test_cel_rule_forms(rule: str, value: Any, expected: bool) -> None:
+    assert cel.evaluate(cel.compile_rule(rule), {"self": value}) is expected
+
+
+def test_cel_transition_rules_need_an_old_value_and_unknown_forms_are_recorded() -> None:
+    node_schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "id": {
+                        "type": "string",
+                        "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "immutable"}],
+                    },
+                    "o": {"type": "string", "x-kubernetes-validations": [{"rule": "self.?x.orValue('') == ''"}]},
+                },
+            }
+        },
+    }
+    obj = {"spec": {"id": "a", "o": "b"}}
+    created = schema.check(obj, node_schema)
+    assert created.causes == [] and created.unsupported_rules == ["self.?x.orValue('') == ''"]
+    assert schema.check({"spec": {"id": "b", "o": "b"}}, node_schema, obj).causes[0].message == (
+        'Invalid value: "string": immutable'
+    )

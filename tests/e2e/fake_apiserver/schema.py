@@ -9,7 +9,10 @@ Supported: type (object, array, string, integer, number, boolean), nullable, pro
 items, required, enum, minimum/maximum (and exclusive), minLength/maxLength, pattern, minItems/maxItems,
 minProperties/maxProperties, x-kubernetes-int-or-string, x-kubernetes-preserve-unknown-fields,
 x-kubernetes-embedded-resource, x-kubernetes-list-type set/map (duplicates), allOf/anyOf/oneOf/not (value
-validations only, as structural schemas allow). Not checked: format, CEL (see `cel.py`).
+validations only, as structural schemas allow), and `x-kubernetes-validations` CEL rules for the forms `cel.py`
+evaluates (with `message`, `reason`, `fieldPath`; transition rules only on update, against the old object; list
+items are correlated with their old selves only in `x-kubernetes-list-type: map` lists). A rule `cel.py` cannot
+compile is skipped and recorded in `Outcome.unsupported_rules`. Not checked: format.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import cel
 from .errors import Cause
 
 Json = dict[str, Any]
@@ -33,6 +37,15 @@ class Outcome:
     obj: Json
     causes: list[Cause] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    unsupported_rules: list[str] = field(default_factory=list)
+
+
+_MISSING = object()
+_RULE_REASONS = {
+    "FieldValueForbidden": "Forbidden: {message}",
+    "FieldValueRequired": "Required value: {message}",
+    "FieldValueDuplicate": "Duplicate value: {message}",
+}
 
 
 def _show(value: Any) -> str:
@@ -59,7 +72,8 @@ def _type_of(value: Any) -> str:
     return "object"
 
 
-def check(obj: Json, schema: Json) -> Outcome:
+def check(obj: Json, schema: Json, old: Json | None = None) -> Outcome:
+    """Prune, default and validate `obj` (`old`: the stored object on update, for CEL transition rules)."""
     outcome = Outcome(copy.deepcopy(obj))
     root = dict(outcome.obj)
     for name in ROOT_FIELDS:
@@ -76,6 +90,8 @@ def check(obj: Json, schema: Json) -> Outcome:
         "",
         outcome.causes,
     )
+    if not outcome.causes:
+        _cel(pruned, _MISSING if old is None else old, schema, "", outcome)
     return outcome
 
 
@@ -275,3 +291,52 @@ def _list_type_checks(value: list[Any], schema: Json, path: str, causes: list[Ca
                     )
                 )
             seen_keys.append(key)
+
+
+def _cel(value: Any, old: Any, schema: Json, path: str, outcome: Outcome) -> None:
+    """Evaluate the CEL rules of `schema` on `value` (with `old` as oldSelf), then those of its children."""
+    for rule in schema.get("x-kubernetes-validations", []):
+        _cel_rule(rule, value, old, path, outcome)
+    if isinstance(value, dict):
+        properties: Json = schema.get("properties", {})
+        additional = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = properties.get(key, additional if isinstance(additional, dict) else None)
+            if sub is not None:
+                old_item = old.get(key, _MISSING) if isinstance(old, dict) else _MISSING
+                _cel(item, old_item, sub, _join(path, key), outcome)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        keys = schema.get("x-kubernetes-list-map-keys", []) if schema.get("x-kubernetes-list-type") == "map" else []
+        for i, item in enumerate(value):
+            _cel(item, _correlated(item, old, keys), schema["items"], f"{path}[{i}]", outcome)
+
+
+def _correlated(item: Any, old: Any, keys: list[str]) -> Any:
+    """The old element of a `x-kubernetes-list-type: map` list with the same keys as `item` (or _MISSING)."""
+    if not keys or not isinstance(old, list) or not isinstance(item, dict):
+        return _MISSING
+    return next((o for o in old if isinstance(o, dict) and all(o.get(k) == item.get(k) for k in keys)), _MISSING)
+
+
+def _cel_rule(rule: Json, value: Any, old: Any, path: str, outcome: Outcome) -> None:
+    text = rule.get("rule", "")
+    try:
+        node = cel.compile_rule(text)
+    except cel.CelError:
+        outcome.unsupported_rules.append(text)
+        return
+    if cel.uses_old_self(node) and old is _MISSING and not rule.get("optionalOldSelf"):
+        return
+    field_path = (path + rule["fieldPath"]) if rule.get("fieldPath") else path
+    try:
+        result = cel.evaluate(node, {"self": value, "oldSelf": None if old is _MISSING else old})
+    except cel.CelError as e:
+        message = f'Invalid value: "{_type_of(value)}": {e} evaluating rule: {text}'
+        outcome.causes.append(Cause("FieldValueInvalid", message, field_path.lstrip(".")))
+        return
+    if result is True:
+        return
+    message = rule.get("message") or f"failed rule: {text}"
+    reason = rule.get("reason", "FieldValueInvalid")
+    template = _RULE_REASONS.get(reason, 'Invalid value: "{kind}": {message}')
+    outcome.causes.append(Cause(reason, template.format(kind=_type_of(value), message=message), field_path.lstrip(".")))

@@ -123,6 +123,8 @@ class Store:
         self.watchers: list[Watcher] = []
         self.types: dict[tuple[str, str, str], ResourceType] = {}
         self.applied: dict[tuple[str, str, str, str, str], Json] = {}
+        # CEL rules of stored CRDs that cel.py cannot compile (skipped, not enforced).
+        self.unsupported_rules: set[str] = set()
         for rt in BUILTIN_TYPES:
             self.types[(rt.group, rt.version, rt.plural)] = rt
         for name in ("default", "kube-system", "kube-public"):
@@ -251,11 +253,14 @@ class Store:
         return str(self.current_rv)
 
     # -- validation ----------------------------------------------------------------------------------------------
-    def _validated(self, rt: ResourceType, obj: Json, options: WriteOptions) -> tuple[Json, list[str]]:
+    def _validated(
+        self, rt: ResourceType, obj: Json, options: WriteOptions, old: Json | None = None
+    ) -> tuple[Json, list[str]]:
         """The object as stored (pruned and defaulted) and the warnings; raises 422 Invalid or 400 (Strict)."""
         name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
         if rt.schema is not None:
-            outcome = schema.check(obj, rt.schema)
+            outcome = schema.check(obj, rt.schema, old)
+            self.unsupported_rules.update(outcome.unsupported_rules)
             unknown, causes, result = outcome.unknown, outcome.causes, outcome.obj
         else:
             result, unknown, causes = obj, *self._validate_builtin(obj, options)
@@ -499,7 +504,7 @@ class Store:
                 meta[immutable] = old_meta[immutable]
             else:
                 meta.pop(immutable, None)
-        new, warnings = self._validated(rt, new, options)
+        new, warnings = self._validated(rt, new, options, old)
         if _content(new) != _content(old):
             new["metadata"]["generation"] = old_meta.get("generation", 1) + 1
         if (rt.group, rt.plural) == CRD_KEY and options.subresource != "status":
