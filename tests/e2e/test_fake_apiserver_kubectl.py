@@ -404,3 +404,29 @@ def test_describe_lists_events_of_the_object(widgets: KubeApi) -> None:
     ok(widgets, "create", "-f", "-", input=json.dumps(event))
     described = ok(widgets, "describe", "widget", "w1")
     assert "Reconciled" in described and "all good" in described
+
+
+def test_get_prints_the_crd_printer_columns_also_while_watching(widgets: KubeApi) -> None:
+    ok(widgets, "apply", "-f", "-", input=widget("w1", "{size: 3}"))
+    ok(widgets, "label", "widget", "w1", "fake.odradek.io/owner=team-a")
+    widgets.patch_status("widgets", "default", "w1", {"conditions": [{"type": "Ready", "status": "True"}]})
+    printed = ok(widgets, "get", "widgets").splitlines()
+    assert printed[0].split() == ["NAME", "SIZE", "READY", "OWNER", "AGE"]
+    assert printed[1].split()[:4] == ["w1", "3", "True", "team-a"]
+    assert ok(widgets, "get", "widget", "w1", "-o", "wide").splitlines()[0].split() == [
+        "NAME",
+        "SIZE",
+        "READY",
+        "OWNER",
+        "COLOUR",
+        "AGE",
+    ]
+    watching = widgets.kubectl_popen("get", "widgets", "-w")
+    try:
+        eventually(lambda: any("watch=true" in path for _, path, _ in widgets.requests), timeout=15)
+        widgets.patch_status("widgets", "default", "w1", {"conditions": [{"type": "Ready", "status": "False"}]})
+        time.sleep(0.5)
+    finally:
+        watching.terminate()
+        out, _ = watching.communicate(timeout=10)
+    assert [line.split()[:3] for line in out.splitlines()[1:]][-1] == ["w1", "3", "False"], out

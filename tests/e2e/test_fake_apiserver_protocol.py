@@ -38,11 +38,11 @@ def call(
         return e.code, json.loads(e.read() or b"null")
 
 
-def watch(kube_api: KubeApi, path: str, **query: str) -> tuple[str, list[dict[str, Any]]]:
+def watch(kube_api: KubeApi, path: str, accept: str = "application/json", **query: str) -> tuple[str, list[Any]]:
     """Read a watch stream to its end (the caller passes timeoutSeconds): (Content-Type, events)."""
     connection = http.client.HTTPConnection("127.0.0.1", kube_api.port, timeout=15)
     try:
-        connection.request("GET", f"{path}?{urlencode({'watch': 'true', **query})}")
+        connection.request("GET", f"{path}?{urlencode({'watch': 'true', **query})}", headers={"Accept": accept})
         response = connection.getresponse()
         lines = response.read().decode().splitlines()
         return response.headers["Content-Type"], [json.loads(line) for line in lines if line]
@@ -319,3 +319,17 @@ def test_cel_transition_rules_need_an_old_value_and_unknown_forms_are_recorded()
     assert schema.check({"spec": {"id": "b", "o": "b"}}, node_schema, obj).causes[0].message == (
         'Invalid value: "string": immutable'
     )
+
+
+def test_tables_for_lists_gets_and_watch_events(kube_api: KubeApi) -> None:
+    _, created = call(kube_api, "POST", CM, cm("a"))
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    _, listed = call(kube_api, "GET", CM, accept=accept)
+    assert listed["kind"] == "Table" and [c["name"] for c in listed["columnDefinitions"]] == ["Name", "Age"]
+    assert listed["rows"][0]["cells"][0] == "a" and listed["rows"][0]["object"]["metadata"]["name"] == "a"
+    assert call(kube_api, "GET", f"{CM}/a", accept=accept)[1]["kind"] == "Table"
+    call(kube_api, "DELETE", f"{CM}/a")
+    _, events = watch(kube_api, CM, accept, resourceVersion=created["metadata"]["resourceVersion"], timeoutSeconds="1")
+    assert [(e["type"], e["object"]["kind"], e["object"]["rows"][0]["cells"][0]) for e in events] == [
+        ("DELETED", "Table", "a")
+    ]

@@ -23,7 +23,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 
-from . import discovery
+from . import discovery, tables
 from .errors import ApiError
 from .kinds import ResourceType
 from .selectors import SelectorError, field_selector, label_selector
@@ -184,6 +184,8 @@ class FakeApiApp:
                 return await self._watch(request, rt, route)
             if method == "GET":
                 items, rv = store.list_objects(rt, route.namespace, self._predicate(request))
+                if tables.wants_table(request.headers.get("Accept", "")):
+                    return _json(tables.table(items, list(rt.printer_columns), rv))
                 return _json(
                     {
                         "kind": f"{rt.kind}List",
@@ -207,7 +209,10 @@ class FakeApiApp:
             )
         options = self._options(request, route.subresource if route.subresource == "status" else "")
         if method == "GET":
-            return _json(store.get(rt, route.namespace, route.name))
+            obj = store.get(rt, route.namespace, route.name)
+            if tables.wants_table(request.headers.get("Accept", "")):
+                return _json(tables.table([obj], list(rt.printer_columns), obj["metadata"]["resourceVersion"]))
+            return _json(obj)
         if method == "PUT":
             body = await self._body(request)
             self._check_kind(rt, body)
@@ -245,6 +250,8 @@ class FakeApiApp:
         q = request.query
         timeout = float(q.get("timeoutSeconds") or WATCH_DEFAULT_TIMEOUT)
         bookmarks = q.get("allowWatchBookmarks") == "true"
+        as_table = tables.wants_table(request.headers.get("Accept", ""))
+        columns = list(rt.printer_columns)
         loop = asyncio.get_running_loop()
         response = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
         await response.prepare(request)
@@ -274,6 +281,9 @@ class FakeApiApp:
                         break
                 if item is None:
                     break
+                if as_table and item["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                    obj = item["object"]
+                    item = {**item, "object": tables.table([obj], columns, obj["metadata"]["resourceVersion"])}
                 await response.write((json.dumps(item) + "\n").encode())
         except ConnectionResetError:
             pass

@@ -29,6 +29,8 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     # The CRD's openAPIV3Schema for this version (None for built-in kinds, validated by kubernetes-validate).
     schema: Json | None = field(default=None, compare=False, hash=False)
+    # The CRD version's additionalPrinterColumns (name, type, jsonPath, ...), for Table answers.
+    printer_columns: tuple[Json, ...] = field(default=(), compare=False, hash=False)
 
     @property
     def api_version(self) -> str:
@@ -125,6 +127,7 @@ def crd_types(crd: Json) -> list[ResourceType]:
                 status_subresource="status" in (version.get("subresources") or {}),
                 categories=tuple(names.get("categories", ())),
                 schema=schema,
+                printer_columns=tuple(version.get("additionalPrinterColumns", ())),
             )
         )
     return types
