@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from fake_apiserver.fixture import KubeApi, eventually
 
 CRD = Path(__file__).parent / "manifests" / "widget-crd.yaml"
@@ -430,3 +431,23 @@ def test_get_prints_the_crd_printer_columns_also_while_watching(widgets: KubeApi
         watching.terminate()
         out, _ = watching.communicate(timeout=10)
     assert [line.split()[:3] for line in out.splitlines()[1:]][-1] == ["w1", "3", "False"], out
+
+
+def test_builtin_defaults_clients_read(kube_api: KubeApi) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"password": "pw"}}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "svc"},
+        "spec": {"ports": [{"port": 9092}], "selector": {"a": "b"}},
+    }
+    ok(kube_api, "apply", "-f", "-", input=yaml.safe_dump_all([secret, service]))
+    assert ok(kube_api, "get", "secret", "s", "-o", "jsonpath={.data.password}") == "cHc="
+    stored = kube_api.get("secrets", "default", "s")
+    assert stored is not None and stored["type"] == "Opaque" and "stringData" not in stored
+    svc = kube_api.get("services", "default", "svc")
+    assert svc is not None and svc["spec"]["type"] == "ClusterIP" and svc["spec"]["clusterIP"].startswith("10.96.")
+    assert svc["spec"]["ports"] == [{"port": 9092, "protocol": "TCP", "targetPort": 9092}]
+    ok(kube_api, "label", "service", "svc", "x=y")
+    relabelled = kube_api.get("services", "default", "svc")
+    assert relabelled is not None and relabelled["spec"]["clusterIP"] == svc["spec"]["clusterIP"]

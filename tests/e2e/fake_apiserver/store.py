@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors, patches, schema
+from . import defaults, errors, patches, schema
 from .errors import ApiError, Cause
 from .kinds import BUILTIN_TYPES, ResourceType, crd_types
 
@@ -263,6 +263,7 @@ class Store:
             self.unsupported_rules.update(outcome.unsupported_rules)
             unknown, causes, result = outcome.unknown, outcome.causes, outcome.obj
         else:
+            defaults.apply_defaults(rt.group, rt.kind, obj, old)
             result, unknown, causes = obj, *self._validate_builtin(obj, options)
         if unknown and options.field_validation == "Strict":
             listed = ", ".join(f'unknown field "{u}"' for u in unknown)
