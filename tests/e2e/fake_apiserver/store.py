@@ -29,13 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import defaults, errors, patches, schema
+from . import builtin_schemas, defaults, errors, patches, schema
 from .errors import ApiError, Cause
 from .kinds import BUILTIN_TYPES, ResourceType, crd_types
 
 Json = dict[str, Any]
 EVENT_LOG_SIZE = 10_000
-KUBERNETES_VERSION = "1.32.0"
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
 NS_KEY = ("", "namespaces")
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -278,22 +277,16 @@ class Store:
     def _validate_builtin(self, obj: Json, options: WriteOptions) -> tuple[list[str], list[Cause]]:
         if not self.validate_builtin:
             return [], []
-        import kubernetes_validate  # type: ignore[import-untyped]  # 100 MB of schemas: loaded when first needed
-
-        try:
-            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=False)
-        except kubernetes_validate.ValidationError as e:
-            path = ".".join(str(p) for p in e.path)
-            return [], [Cause("FieldValueInvalid", f"Invalid value: {e.message}", path)]
+        error = builtin_schemas.first_error(obj, strict=False)
+        if error is not None:
+            return [], [Cause("FieldValueInvalid", f"Invalid value: {error.message}", error.path)]
         if options.field_validation == "Ignore":
             return [], []
-        try:
-            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as e:
-            prefix = ".".join(str(p) for p in e.path)
-            fields = e.message.split("(", 1)[-1].split(" was unexpected")[0].replace("'", "").split(", ")
-            return [f"{prefix}.{f}" if prefix else f for f in fields], []
-        return [], []
+        error = builtin_schemas.first_error(obj, strict=True)
+        if error is None:
+            return [], []
+        fields = error.message.split("(", 1)[-1].split(" was unexpected")[0].replace("'", "").split(", ")
+        return [f"{error.path}.{f}" if error.path else f for f in fields], []
 
     # -- writes --------------------------------------------------------------------------------------------------
     def create(
