@@ -451,3 +451,43 @@ def test_builtin_defaults_clients_read(kube_api: KubeApi) -> None:
     ok(kube_api, "label", "service", "svc", "x=y")
     relabelled = kube_api.get("services", "default", "svc")
     assert relabelled is not None and relabelled["spec"]["clusterIP"] == svc["spec"]["clusterIP"]
+
+
+def test_immutable_fields_of_builtin_kinds_are_refused(kube_api: KubeApi) -> None:
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "s"},
+        "spec": {
+            "replicas": 1,
+            "serviceName": "s",
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                }
+            ],
+        },
+    }
+    ok(kube_api, "apply", "-f", "-", input=json.dumps(sts))
+    sts["spec"]["replicas"] = 3  # type: ignore[index]
+    ok(kube_api, "apply", "-f", "-", input=json.dumps(sts))
+    sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "2Gi"  # type: ignore[index]
+    error = fails(kube_api, "apply", "-f", "-", input=json.dumps(sts))
+    assert "spec: Forbidden: updates to statefulset spec for fields other than 'replicas'" in error
+    stored = kube_api.get("statefulsets", "default", "s")
+    assert stored is not None and stored["spec"]["replicas"] == 3
+    assert stored["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "frozen"},
+        "data": {"a": "1"},
+        "immutable": True,
+    }
+    ok(kube_api, "apply", "-f", "-", input=json.dumps(cm))
+    error = fails(kube_api, "apply", "-f", "-", input=json.dumps({**cm, "data": {"a": "2"}}))
+    assert "data: Forbidden: field is immutable when `immutable` is set" in error

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import builtin_schemas, defaults, errors, patches, schema
+from . import builtin_schemas, defaults, errors, immutability, patches, schema
 from .errors import ApiError, Cause
 from .kinds import BUILTIN_TYPES, ResourceType, crd_types
 
@@ -264,6 +264,8 @@ class Store:
         else:
             defaults.apply_defaults(rt.group, rt.kind, obj, old)
             result, unknown, causes = obj, *self._validate_builtin(obj, options)
+            if old is not None and not causes and options.subresource != "status":
+                causes = immutability.update_causes(rt.group, rt.kind, old, obj)
         if unknown and options.field_validation == "Strict":
             listed = ", ".join(f'unknown field "{u}"' for u in unknown)
             raise errors.bad_request(
