@@ -145,9 +145,14 @@ def test_watch_replays_from_a_resource_version_and_ends_at_the_timeout(kube_api:
 
 def test_watch_from_a_compacted_resource_version_is_410(kube_api: KubeApi) -> None:
     _, first = call(kube_api, "POST", CM, cm("a"))
+    call(kube_api, "POST", CM, cm("b"))
     kube_api.compact()
     _, events = watch(kube_api, CM, resourceVersion=first["metadata"]["resourceVersion"], timeoutSeconds="1")
     assert events[0]["type"] == "ERROR" and events[0]["object"]["code"] == 410
+    # A relist gives a resourceVersion to watch from again.
+    _, listed = call(kube_api, "GET", CM)
+    _, events = watch(kube_api, CM, resourceVersion=listed["metadata"]["resourceVersion"], timeoutSeconds="1")
+    assert events == []
 
 
 def test_send_initial_events_ends_with_the_bookmark(kube_api: KubeApi) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]
@@ -89,10 +90,14 @@ class FakeApiApp:
             return _error(e)
         except SelectorError as e:
             return _error(ApiError(400, "BadRequest", str(e)))
+        except Exception as e:  # a bug of the fake: tell the client (and the test log) what it was
+            logging.getLogger(__name__).exception("fake API server failed on %s %s", request.method, request.path_qs)
+            return _error(ApiError(500, "InternalError", f"fake API server error: {e!r}"))
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
-        types = list(self.store.types.values())
+        with self.store.lock:
+            types = list(self.store.types.values())
         address = f"{request.host}"
         if request.method == "GET":
             found = self._static_document(parts, types, address)

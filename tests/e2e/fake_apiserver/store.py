@@ -232,7 +232,8 @@ class Store:
     def compact(self) -> None:
         """Forget the event log and end every open watch with 410 Gone (clients must relist)."""
         with self.lock:
-            self.compacted_rv = self.current_rv + 1
+            # A watch from the current resourceVersion needs no forgotten event; one from any earlier one does.
+            self.compacted_rv = self.current_rv
             self.log.clear()
             for watcher in self.watchers:
                 watcher.close(errors.gone("too old resource version (compacted)").status())
