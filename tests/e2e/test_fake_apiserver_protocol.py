@@ -338,3 +338,19 @@ def test_tables_for_lists_gets_and_watch_events(kube_api: KubeApi) -> None:
     assert [(e["type"], e["object"]["kind"], e["object"]["rows"][0]["cells"][0]) for e in events] == [
         ("DELETED", "Table", "a")
     ]
+
+
+def test_thread_watch_for_a_test_kubelet(kube_api: KubeApi) -> None:
+    kube_api.create(cm("before") | {"metadata": {"name": "before", "namespace": "default"}})
+    watcher = kube_api.watch_in_thread("configmaps", "default")
+    try:
+        call(kube_api, "POST", CM, cm("after"))
+        call(kube_api, "DELETE", f"{CM}/before")
+        seen = [watcher.events.get(timeout=5) for _ in range(3)]
+    finally:
+        kube_api.unwatch(watcher)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in seen] == [
+        ("ADDED", "before"),
+        ("ADDED", "after"),
+        ("DELETED", "before"),
+    ]

@@ -17,7 +17,7 @@ from aiohttp import web
 from .app import FakeApiApp
 from .errors import ApiError
 from .kinds import ResourceType
-from .store import Store, WriteOptions, now
+from .store import Store, ThreadWatcher, WriteOptions, now
 
 Json = dict[str, Any]
 START_TIMEOUT = 10.0
@@ -177,6 +177,15 @@ class FakeApiServer:
         }
         status["conditions"][0]["status"] = "True"
         return self.patch_status("pods", namespace, name, copy.deepcopy(status))
+
+    def watch_in_thread(self, resource: str, namespace: str | None = None) -> ThreadWatcher:
+        """Events of `resource` for a test thread (a test kubelet): `.events` is a `queue.Queue` of
+        `{"type", "object"}` dicts, ADDED for every current object first; None means the watch ended (after
+        `compact()` an ERROR 410 comes first): subscribe again. Stop with `unwatch(watcher)`."""
+        return self.store.watch_in_thread(self.resource(resource), namespace)
+
+    def unwatch(self, watcher: ThreadWatcher) -> None:
+        self.store.unwatch(watcher)
 
     def compact(self) -> None:
         """Forget the watch event log and end open watches with 410 Gone: clients must relist."""

@@ -21,6 +21,7 @@ import asyncio
 import copy
 import datetime
 import itertools
+import queue
 import secrets
 import threading
 import uuid
@@ -54,17 +55,16 @@ class WatchEvent:
 
 
 @dataclass
-class Watcher:
-    """One open watch: events matching (key, namespace, predicate) go to `queue` on `loop`; None ends it."""
+class WatcherBase:
+    """One open watch: the events matching (type, namespace, predicate), as a real watch sends them (an object
+    leaving the selector is DELETED, one entering it ADDED); None ends the stream."""
 
     rtype: ResourceType
     namespace: str | None
     predicate: Callable[[Json], bool]
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[Json | None] = field(default_factory=asyncio.Queue)
 
     def _send(self, item: Json | None) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        raise NotImplementedError
 
     def _visible(self, obj: Json | None) -> bool:
         if obj is None:
@@ -90,6 +90,27 @@ class Watcher:
         if error is not None:
             self._send({"type": "ERROR", "object": error})
         self._send(None)
+
+
+@dataclass
+class Watcher(WatcherBase):
+    """A watch served over HTTP: events go to `queue` on the server's `loop`."""
+
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
+    queue: asyncio.Queue[Json | None] = field(default_factory=asyncio.Queue)
+
+    def _send(self, item: Json | None) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+
+@dataclass
+class ThreadWatcher(WatcherBase):
+    """A watch for test threads (a test kubelet): events in a thread-safe `queue.Queue`."""
+
+    events: queue.Queue[Json | None] = field(default_factory=queue.Queue)
+
+    def _send(self, item: Json | None) -> None:
+        self.events.put(item)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +140,7 @@ class Store:
         self.objects: dict[tuple[str, str], dict[tuple[str, str], Json]] = {}
         self.log: deque[WatchEvent] = deque(maxlen=EVENT_LOG_SIZE)
         self.compacted_rv = 0
-        self.watchers: list[Watcher] = []
+        self.watchers: list[WatcherBase] = []
         self.types: dict[tuple[str, str, str], ResourceType] = {}
         self.applied: dict[tuple[str, str, str, str, str], Json] = {}
         # CEL rules of stored CRDs that cel.py cannot compile (skipped, not enforced).
@@ -200,25 +221,38 @@ class Store:
         than the event log."""
         with self.lock:
             watcher = Watcher(rt, namespace, predicate, loop)
-            if send_initial or resource_version in ("", "0"):
-                for obj in self.list_objects(rt, namespace, predicate)[0]:
-                    watcher.queue.put_nowait({"type": "ADDED", "object": obj})
-                if send_initial:
-                    watcher.queue.put_nowait(self.bookmark(rt, initial_end=True))
-            else:
-                try:
-                    since = int(resource_version)
-                except ValueError:
-                    raise errors.bad_request(f"invalid resource version: {resource_version!r}") from None
-                if since < self.compacted_rv:
-                    raise errors.gone(f"too old resource version: {since} ({self.compacted_rv})")
-                for event in self.log:
-                    if event.rv > since and event.key == (rt.group, rt.plural):
-                        watcher.offer(event)
-            self.watchers.append(watcher)
+            self._watch_from(watcher, resource_version, send_initial)
             return watcher
 
-    def unwatch(self, watcher: Watcher) -> None:
+    def watch_in_thread(
+        self, rt: ResourceType, namespace: str | None, predicate: Callable[[Json], bool] = lambda o: True
+    ) -> ThreadWatcher:
+        """A watch for a test thread: ADDED for every current object, then every change; `unwatch` it."""
+        with self.lock:
+            watcher = ThreadWatcher(rt, namespace, predicate)
+            self._watch_from(watcher, "", False)
+            return watcher
+
+    def _watch_from(self, watcher: WatcherBase, resource_version: str, send_initial: bool) -> None:
+        rt, namespace, predicate = watcher.rtype, watcher.namespace, watcher.predicate
+        if send_initial or resource_version in ("", "0"):
+            for obj in self.list_objects(rt, namespace, predicate)[0]:
+                watcher._send({"type": "ADDED", "object": obj})
+            if send_initial:
+                watcher._send(self.bookmark(rt, initial_end=True))
+        else:
+            try:
+                since = int(resource_version)
+            except ValueError:
+                raise errors.bad_request(f"invalid resource version: {resource_version!r}") from None
+            if since < self.compacted_rv:
+                raise errors.gone(f"too old resource version: {since} ({self.compacted_rv})")
+            for event in self.log:
+                if event.rv > since and event.key == (rt.group, rt.plural):
+                    watcher.offer(event)
+        self.watchers.append(watcher)
+
+    def unwatch(self, watcher: WatcherBase) -> None:
         with self.lock:
             if watcher in self.watchers:
                 self.watchers.remove(watcher)
