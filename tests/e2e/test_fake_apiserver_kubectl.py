@@ -491,3 +491,21 @@ def test_immutable_fields_of_builtin_kinds_are_refused(kube_api: KubeApi) -> Non
     ok(kube_api, "apply", "-f", "-", input=json.dumps(cm))
     error = fails(kube_api, "apply", "-f", "-", input=json.dumps({**cm, "data": {"a": "2"}}))
     assert "data: Forbidden: field is immutable when `immutable` is set" in error
+
+
+def test_kubectl_scale_through_the_scale_subresource(kube_api: KubeApi) -> None:
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "s"},
+        "spec": {
+            "replicas": 1,
+            "serviceName": "s",
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+        },
+    }
+    ok(kube_api, "apply", "-f", "-", input=json.dumps(sts))
+    assert "scaled" in ok(kube_api, "scale", "statefulset", "s", "--replicas=3")
+    stored = kube_api.get("statefulsets", "default", "s")
+    assert stored is not None and stored["spec"]["replicas"] == 3 and stored["metadata"]["generation"] == 2

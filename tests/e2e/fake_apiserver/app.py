@@ -24,7 +24,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 
-from . import discovery, tables
+from . import discovery, patches, scale, tables
 from .errors import ApiError
 from .kinds import ResourceType
 from .selectors import SelectorError, field_selector, label_selector
@@ -110,6 +110,8 @@ class FakeApiApp:
         else:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         rt = self.store.resolve(route.group, route.version, route.plural)
+        if route.subresource == "scale" and rt.scale is not None:
+            return await self._scale(request, rt, route)
         if route.subresource not in ("", "finalize") and not (route.subresource == "status" and rt.status_subresource):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if route.namespace is not None and not rt.namespaced:
@@ -237,6 +239,41 @@ class FakeApiApp:
             obj = store.delete(rt, route.namespace, route.name, policy, dry_run, (body or {}).get("preconditions"))
             return _json(obj)
         raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method ({method})")
+
+    async def _scale(self, request: web.Request, rt: ResourceType, route: Route) -> web.StreamResponse:
+        """The scale subresource: an autoscaling/v1 Scale read from and written to the paths of `rt.scale`."""
+        assert rt.scale is not None
+        spec_path = rt.scale[0]
+        obj = self.store.get(rt, route.namespace, route.name)
+        if request.method in ("PUT", "PATCH"):
+            body = await self._body(request)
+            current = scale.scale_of(obj, rt.scale)
+            if request.method == "PUT":
+                wanted = body
+            else:
+                content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+                wanted = (
+                    patches.json_patch(current, body)
+                    if "json-patch" in content_type
+                    else patches.merge_patch(current, body)
+                )
+            replicas = (wanted.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or replicas < 0:
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'Scale.autoscaling "{route.name}" is invalid: spec.replicas: '
+                    f"Invalid value: {replicas}: must be greater than or equal to 0",
+                )
+            obj, _ = self.store.patch(
+                rt,
+                route.namespace,
+                route.name,
+                "application/merge-patch+json",
+                scale.replicas_patch(spec_path, replicas),
+                self._options(request, ""),
+            )
+        return _json(scale.scale_of(obj, rt.scale))
 
     @staticmethod
     def _check_kind(rt: ResourceType, body: Any) -> None:

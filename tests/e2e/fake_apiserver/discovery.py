@@ -88,6 +88,18 @@ def resource_list(types: list[ResourceType], group: str, version: str) -> Json |
         if rt.categories:
             entry["categories"] = list(rt.categories)
         resources.append(entry)
+        if rt.scale is not None:
+            resources.append(
+                {
+                    "name": f"{rt.plural}/scale",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                    "group": "autoscaling",
+                    "version": "v1",
+                    "kind": "Scale",
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
         if rt.status_subresource:
             resources.append(
                 {

@@ -31,6 +31,8 @@ class ResourceType:
     schema: Json | None = field(default=None, compare=False, hash=False)
     # The CRD version's additionalPrinterColumns (name, type, jsonPath, ...), for Table answers.
     printer_columns: tuple[Json, ...] = field(default=(), compare=False, hash=False)
+    # The scale subresource as (specReplicasPath, statusReplicasPath, labelSelectorPath), None without one.
+    scale: tuple[str, str, str] | None = None
 
     @property
     def api_version(self) -> str:
@@ -64,8 +66,12 @@ def _b(
     *short: str,
     status: bool = False,
     categories: tuple[str, ...] = (),
+    scale: tuple[str, str, str] | None = None,
 ) -> ResourceType:
-    return ResourceType(group, version, kind, plural, namespaced, short, status, categories)
+    return ResourceType(group, version, kind, plural, namespaced, short, status, categories, scale=scale)
+
+
+WORKLOAD_SCALE = (".spec.replicas", ".status.replicas", ".status.selector")
 
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
@@ -78,8 +84,20 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _b("", "v1", "ServiceAccount", "serviceaccounts", True, "sa"),
     _b("", "v1", "Event", "events", True, "ev"),
     _b("", "v1", "Endpoints", "endpoints", True, "ep"),
-    _b("apps", "v1", "StatefulSet", "statefulsets", True, "sts", status=True, categories=("all",)),
-    _b("apps", "v1", "Deployment", "deployments", True, "deploy", status=True, categories=("all",)),
+    _b(
+        "apps", "v1", "StatefulSet", "statefulsets", True, "sts", status=True, categories=("all",), scale=WORKLOAD_SCALE
+    ),
+    _b(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        True,
+        "deploy",
+        status=True,
+        categories=("all",),
+        scale=WORKLOAD_SCALE,
+    ),
     _b("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, "pdb", status=True),
     _b("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     _b("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
@@ -125,9 +143,16 @@ def crd_types(crd: Json) -> list[ResourceType]:
                 namespaced=spec.get("scope", "Namespaced") == "Namespaced",
                 short_names=tuple(names.get("shortNames", ())),
                 status_subresource="status" in (version.get("subresources") or {}),
+                scale=_crd_scale((version.get("subresources") or {}).get("scale")),
                 categories=tuple(names.get("categories", ())),
                 schema=schema,
                 printer_columns=tuple(version.get("additionalPrinterColumns", ())),
             )
         )
     return types
+
+
+def _crd_scale(scale: Json | None) -> tuple[str, str, str] | None:
+    if not scale:
+        return None
+    return scale["specReplicasPath"], scale["statusReplicasPath"], scale.get("labelSelectorPath", "")
