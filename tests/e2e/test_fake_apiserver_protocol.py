@@ -354,3 +354,11 @@ def test_thread_watch_for_a_test_kubelet(kube_api: KubeApi) -> None:
         ("ADDED", "after"),
         ("DELETED", "before"),
     ]
+
+
+def test_delete_collection_by_label(kube_api: KubeApi) -> None:
+    for name, tier in (("a", "x"), ("b", "x"), ("c", "y")):
+        call(kube_api, "POST", CM, {**cm(name), "metadata": {"name": name, "labels": {"tier": tier}}})
+    status, deleted = call(kube_api, "DELETE", f"{CM}?labelSelector=tier%3Dx")
+    assert status == 200 and sorted(i["metadata"]["name"] for i in deleted["items"]) == ["a", "b"]
+    assert [o["metadata"]["name"] for o in kube_api.list("configmaps", "default")] == ["c"]
