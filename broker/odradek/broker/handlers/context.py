@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from odradek.broker.metadata.cache import MetadataCache
     from odradek.broker.metadata.controller import Controller
     from odradek.broker.replication.replica_manager import ReplicaManager
+    from odradek.broker.txn.producer_id_manager import ProducerIdManager
 
 
 # CreateTopics / CreatePartitions / DeleteTopics wait for this broker to create or delete the logs at most their
@@ -56,6 +57,7 @@ class BrokerServices:
     store_revision: Callable[[], int]
     group_coordinator: GroupCoordinator
     authorizer: Authorizer = field(default_factory=AllowEverythingAuthorizer)
+    producer_id_manager: ProducerIdManager | None = None  # InitProducerId (None: answered NOT_COORDINATOR)
 
     @property
     def controller_id(self) -> int:

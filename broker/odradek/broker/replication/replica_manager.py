@@ -44,7 +44,7 @@ from odradek.broker.log.log import (
     OffsetOutOfRange,
 )
 from odradek.broker.log.manager import LogManager, LogSpec
-from odradek.broker.log.producer_state import ProducerStateError
+from odradek.broker.log.producer_state import ProducerStateEntry, ProducerStateError
 from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
 from odradek.broker.metrics.broker import BrokerMetrics, PartitionStats
 from odradek.broker.protocol.errors import ErrorCode
@@ -256,6 +256,11 @@ class ReplicaManager:
                 raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER, "the partition's log is being created")
             raise PartitionError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         return partition
+
+    def active_producers(self, topic: str, index: int) -> list[ProducerStateEntry]:
+        """The producers the partition's log knows, by id (Kafka's ReplicaManager.activeProducerState); raises
+        PartitionError (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER) where Kafka answers those."""
+        return self.get_leader(topic, index).log.active_producers()
 
     def get_leader(self, topic: str, index: int, current_leader_epoch: int = -1) -> Partition:
         partition = self.get_partition(topic, index)
