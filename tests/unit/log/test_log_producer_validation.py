@@ -75,6 +75,7 @@ TABLE: list[tuple[str, ProducerStateEntry | None, tuple[int, int, int], int | No
     ("same epoch, no batches (markers only): sequence 0", entry(0), (0, 0, 1), None),
     ("same epoch, no batches: other sequence", entry(0), (0, 3, 1), OUT_OF_ORDER_SEQUENCE_NUMBER),
     ("state without an epoch (all data deleted): any sequence", entry(-1), (0, 9, 1), None),
+    ("state without an epoch, same (no) epoch: any sequence", entry(-1, (0, 0)), (-1, 9, 1), None),
 ]
 
 
@@ -111,6 +112,17 @@ def test_batches_of_one_append_are_checked_against_each_other() -> None:
     with pytest.raises(ProducerStateError) as raised:
         info.append(read_header(gap), 13, gap)
     assert raised.value.error_code == OUT_OF_ORDER_SEQUENCE_NUMBER
+
+
+def test_an_unknown_producer_is_not_sequence_checked_within_its_first_append() -> None:
+    """Kafka checks sequences against the state before the append (currentEntry): a producer it did not know
+    may send batches with gaps in that first append."""
+    state = ProducerStateManager()
+    info = state.prepare(AppendOrigin.CLIENT)
+    first, gap = batch(0, 7, 2), batch(0, 20, 1)
+    info.append(read_header(first), 0, first)
+    info.append(read_header(gap), 2, gap)
+    assert info.entries[PID].last_sequence == 20
 
 
 def test_non_transactional_batch_during_a_transaction_is_invalid_txn_state() -> None:

@@ -546,6 +546,7 @@ class Log:
                             0,
                             0,
                             batch.timestamp,
+                            self.last_stable_offset,
                             duplicate=True,
                         )
                 offset += header.last_offset_delta + 1
@@ -625,10 +626,8 @@ class Log:
             state.map_end_offset = self._next_offset
         else:
             state.apply(producers, self._next_offset, segment.txn_index)
-        hw = self.high_watermark
-        state.on_high_watermark_updated(hw)
-        unstable = state.first_unstable_offset
-        lso = hw if unstable is None or unstable >= hw else unstable
+        state.on_high_watermark_updated(self.high_watermark)
+        lso = self.last_stable_offset
         return LogAppendInfo(first, last, max_ts, offset_of_max, self._log_start_offset, len(records), count, -1, lso)
 
     def _should_roll(self, segment: LogSegment, size: int, last: int, max_ts: int, now: int) -> bool:
