@@ -110,6 +110,8 @@ def test_a_retried_batch_gets_its_original_offsets_and_is_not_appended(client: B
     assert (first.error_code, first.base_offset, second.base_offset) == (ErrorCode.NONE, 0, 3)
     again = produce(client, name, batch(pid, 0, 0, 3))  # a retry of one of the last five batches
     assert (again.error_code, again.base_offset) == (ErrorCode.NONE, 0)
+    # Kafka's UnifiedLog sets the duplicate's log append time to the original batch's max timestamp.
+    assert (first.log_append_time_ms, again.log_append_time_ms) == (-1, 1_700_000_000_000)
     assert log_end(client, name) == 5
 
 

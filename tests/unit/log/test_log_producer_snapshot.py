@@ -225,3 +225,13 @@ def test_open_transactions_come_back_from_a_snapshot(tmp_path: Path) -> None:
     assert reopened.first_unstable_offset == 0
     reopened.append_as_leader(bytearray(build_control_batch(False, 3, 0, 0, NOW)), 0, now_ms=NOW)
     assert reopened.first_unstable_offset is None
+
+
+def test_expired_producers_are_forgotten_and_may_start_anywhere(tmp_path: Path) -> None:
+    log = Log.open(tmp_path / "t-0", CONFIG, now_ms=NOW)
+    log.append_as_leader(data(1, 0, 0), 0, now_ms=NOW)  # batch timestamps NOW .. NOW + 2
+    log.append_as_leader(data(2, 0, 0, txn=True), 0, now_ms=NOW)  # an open transaction keeps producer 2
+    assert log.remove_expired_producers(NOW + 1000, 1000) == 0
+    assert log.remove_expired_producers(NOW + 1002, 1000) == 1
+    assert [p.producer_id for p in log.active_producers()] == [2]
+    assert log.append_as_leader(data(1, 0, 40), 0, now_ms=NOW).first_offset == 6  # unknown again: any sequence
