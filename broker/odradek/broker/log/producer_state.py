@@ -268,6 +268,17 @@ class ProducerStateManager:
         """Refuse a client batch with ProducerStateError, exactly as Kafka decides (module docstring):
         `current` is the producer's entry including earlier batches of this append, `self.producers` the state
         before it. Raises DuplicateBatch for a repeat of a retained batch."""
+        if (
+            current is not None
+            and current.batches
+            and header.producer_epoch == current.producer_epoch
+            and header.base_sequence == current.batches[-1].last_sequence + 1
+            and (current.current_txn_first_offset is None or header.is_transactional)
+            and not header.is_control
+        ):
+            # The common case, decided without the checks below (same outcome: the next batch of the epoch
+            # cannot repeat a retained batch, whose sequences all lie at or below the last one).
+            return
         committed = self.producers.get(header.producer_id)
         if committed is not None and not header.is_control:
             duplicate = committed.find_duplicate(header)
