@@ -1,7 +1,6 @@
 """kafka-python 3.0.12 against one broker process: producer (every codec), consumer (assign), admin client.
 
-Producers are created with `enable_idempotence=False`: kafka-python 3 defaults to idempotence, which needs
-InitProducerId, not served yet (a later issue).
+Producers keep kafka-python 3's default, idempotence (InitProducerId, sequence numbers).
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ def admin(broker: BrokerProcess) -> Iterator[KafkaAdminClient]:
 def _producer(broker: BrokerProcess, **config: Any) -> KafkaProducer:
     return KafkaProducer(
         bootstrap_servers=broker.bootstrap,
-        enable_idempotence=False,  # InitProducerId belongs to a later issue
         request_timeout_ms=10_000,
         **config,
     )

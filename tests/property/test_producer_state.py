@@ -87,8 +87,14 @@ def append(log: Log, model: Model, kind: str, value: int) -> None:
         records = [(b"k", b"v" * 20, (), NOW)] * value
         batch = build_batch(records)
     elif kind == "txn":
+        # Each of the producer's batches continues its sequence (one record each), or it would be a duplicate.
+        sequence = sum(1 for k, pid, _, _ in model.batches if k == "txn" and pid == value)
         batch = build_batch(
-            [(b"k", b"v" * 20, (), NOW)], producer_id=value, producer_epoch=0, base_sequence=0, transactional=True
+            [(b"k", b"v" * 20, (), NOW)],
+            producer_id=value,
+            producer_epoch=0,
+            base_sequence=sequence,
+            transactional=True,
         )
     else:
         batch = build_control_batch(kind == "commit", value, 0, timestamp=NOW)

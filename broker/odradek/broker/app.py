@@ -52,6 +52,7 @@ from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
 from odradek.broker.server import KafkaServer, ServerLimits, channel_builder
+from odradek.broker.txn.producer_id_manager import ProducerIdManager
 from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger("odradek.broker")
@@ -87,6 +88,7 @@ class RunningBroker:
     group_coordinator: GroupCoordinator
     tasks: list[asyncio.Task[None]]
     metrics_port: int | None = None
+    producer_ids: ProducerIdManager | None = None
 
     async def stop(self) -> None:
         grace = self.config.get_int("shutdown.timeout.ms") / 1000.0
@@ -98,6 +100,8 @@ class RunningBroker:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.registration.stop()
+        if self.producer_ids is not None:
+            await self.producer_ids.close()
         await self.cache.stop()
         await self.replica_manager.stop()
         await self.election.stop()
@@ -138,6 +142,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)
     registry = Registry(all_handlers())
+    producer_ids = ProducerIdManager(node_id, controller.allocate_producer_ids)
     services = BrokerServices(
         node_id,
         config,
@@ -151,6 +156,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         coordinator,
         authorizer=authorizer or AllowEverythingAuthorizer(),
         sasl=sasl,
+        producer_id_manager=producer_ids,
     )
     if authorizer is not None:
         cache.add_listener(acl_listener(authorizer))
@@ -185,6 +191,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         config, store, election, cache, publisher, manager, servers, ports, registration, metrics, coordinator, tasks
     )
     broker.metrics_port = _start_metrics(config, metrics)
+    broker.producer_ids = producer_ids
     log.info(
         "broker %s started: listeners %s, log dirs %s, cluster %s, controller %s",
         node_id,

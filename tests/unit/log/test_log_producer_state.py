@@ -189,14 +189,15 @@ def header_of(pid: int, epoch: int, seq: int, n: int) -> tuple[BatchHeader, byte
 
 def test_epoch_bump_resets_batch_metadata() -> None:
     state = ProducerStateManager()
-    for i, epoch in enumerate([0, 0, 1]):
-        header, batch = header_of(7, epoch, i * 2, 2)
+    # A new epoch starts again at sequence 0 (Kafka's checkSequence refuses anything else).
+    for i, (epoch, seq) in enumerate([(0, 0), (0, 2), (1, 0)]):
+        header, batch = header_of(7, epoch, seq, 2)
         info = state.prepare(AppendOrigin.CLIENT)
         info.append(header, i * 2, batch)
         state.apply(info, i * 2 + 2, None)
     entry = state.producers[7]
     assert entry.producer_epoch == 1 and len(entry.batches) == 1
-    assert entry.last_sequence == 5
+    assert entry.last_sequence == 1
     assert entry.last_data_offset == 5
 
 

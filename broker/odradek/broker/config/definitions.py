@@ -657,6 +657,22 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         at_least(0),
     ),
     ConfigKey(
+        "producer.id.expiration.ms",
+        T.INT,
+        86_400_000,
+        "How long a partition keeps the state of an idempotent producer (its epoch and last sequences) after "
+        "the timestamp of its last batch, unless it has an open transaction; a producer forgotten this way may "
+        "start again at any sequence.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "producer.id.expiration.check.interval.ms",
+        T.INT,
+        600_000,
+        "How often expired producer ids are removed from every partition's producer state.",
+        at_least(1),
+    ),
+    ConfigKey(
         "offsets.commit.timeout.ms",
         T.INT,
         5000,
@@ -678,6 +694,7 @@ KAFKA_UPDATE_MODES_NOT_LIVE: Mapping[str, UpdateMode] = {
     "advertised.listeners": UpdateMode.PER_BROKER,
     "listener.security.protocol.map": UpdateMode.PER_BROKER,
     "log.cleaner.backoff.ms": UpdateMode.CLUSTER_WIDE,
+    "producer.id.expiration.ms": UpdateMode.CLUSTER_WIDE,
 }
 assert all(name in BROKER_BY_NAME and not BROKER_BY_NAME[name].dynamic for name in KAFKA_UPDATE_MODES_NOT_LIVE)
 

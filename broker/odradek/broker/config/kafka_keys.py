@@ -96,8 +96,6 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("auto.leader.rebalance.enable", "boolean", "true", "read-only"),
             ("leader.imbalance.check.interval.seconds", "long", "300", "read-only"),
             ("leader.imbalance.per.broker.percentage", "int", "10", "read-only"),
-            ("producer.id.expiration.ms", "int", "86400000", "cluster-wide"),
-            ("producer.id.expiration.check.interval.ms", "int", "600000", "read-only"),
         ),
     ),
     (

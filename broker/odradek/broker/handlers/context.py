@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from odradek.broker.metadata.cache import MetadataCache
     from odradek.broker.metadata.controller import Controller
     from odradek.broker.replication.replica_manager import ReplicaManager
+    from odradek.broker.txn.producer_id_manager import ProducerIdManager
 
 
 authentication_log = logging.getLogger("odradek.broker.authenticator")
@@ -70,6 +71,7 @@ class BrokerServices:
     authorizer: Authorizer = field(default_factory=AllowEverythingAuthorizer)
     sasl: Mapping[str, ListenerSasl] = field(default_factory=dict)  # SASL listeners' mechanisms, by listener name
     time: Time = field(default_factory=SystemTime)
+    producer_id_manager: ProducerIdManager | None = None  # InitProducerId (None: answered NOT_COORDINATOR)
 
     @property
     def controller_id(self) -> int:

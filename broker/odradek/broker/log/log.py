@@ -42,7 +42,15 @@ from odradek.broker.log import checkpoint, files
 from odradek.broker.log.config import LogConfig
 from odradek.broker.log.leader_epoch_cache import LeaderEpochFileCache
 from odradek.broker.log.log_segments import LogSegments
-from odradek.broker.log.producer_state import AppendOrigin, ProducerAppendInfo, ProducerStateManager
+from odradek.broker.log.producer_state import (
+    AppendOrigin,
+    CorruptSnapshotError,
+    DuplicateBatch,
+    ProducerAppendInfo,
+    ProducerStateEntry,
+    ProducerStateManager,
+    entries_from_snapshot,
+)
 from odradek.broker.log.segment import FetchSlice, LogSegment, now_ms
 from odradek.broker.log.txn_index import AbortedTxn
 from odradek.broker.records.batch import NO_PRODUCER_ID, NO_TIMESTAMP, read_header, stamp
@@ -83,6 +91,7 @@ class LogAppendInfo:
     batch_count: int
     log_append_time_ms: int = -1
     last_stable_offset: int = -1  # the log's LSO once the append is applied (-1: not reported)
+    duplicate: bool = False  # a retry of batches already in the log: nothing written, the original offsets
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +215,22 @@ class Log:
         if not segments:
             segments[log_start_offset] = self._new_segment(log_start_offset, now)
         ordered = [segments[base] for base in sorted(segments)]
-        # Producer state is rebuilt from the log start: replayed over the segments recovery does not touch,
-        # then by recovery itself over the others (snapshots, next issue, will shorten the replay).
+        # Producer state: the latest usable snapshot, then replayed over the segments recovery does not touch,
+        # then by recovery itself over the others. A snapshot is usable if nothing below its offset can change:
+        # after a clean stop, any up to the log end; else none above the first recovered segment (recovery may
+        # truncate there; a snapshot taken at a roll may describe data a power loss took), and none above a
+        # segment whose `.txnindex` the replay must rebuild.
         first_recovered = len(ordered) if clean else LogSegments.of(ordered).floor_index(recovery_point)
-        self._producer_state.truncate_fully_and_start_at(ordered[0].base_offset)
-        for segment in ordered[:first_recovered]:
-            self._replay_producer_state(segment, segment.base_offset in rebuild_txn_index)
+        if first_recovered < len(ordered):
+            bound = ordered[first_recovered].base_offset
+        else:
+            bound = ordered[-1].read_next_offset()
+        bound = min([bound, *rebuild_txn_index])
+        start = self._load_snapshot(bound, ordered[0].base_offset)
+        for index, segment in enumerate(ordered[:first_recovered]):
+            if index + 1 < len(ordered) and ordered[index + 1].base_offset <= start:
+                continue  # wholly below the snapshot
+            self._replay_producer_state(segment, segment.base_offset in rebuild_txn_index, start)
         if not clean:
             ordered = self._recover(ordered, first_recovered)
         self._set_segments(ordered)
@@ -223,6 +242,7 @@ class Log:
         self.epoch_cache.truncate_from_end(self._next_offset)
         self.epoch_cache.truncate_from_start(self._log_start_offset)
         self._producer_state.on_high_watermark_updated(self.high_watermark)
+        self._delete_snapshots(lambda offset: offset > self._next_offset or offset < self._view.bases[0])
         self._pick_roll_jitter()
 
     def _complete_swap(self, swap_path: Path, segments: dict[int, LogSegment], now: int) -> None:
@@ -265,11 +285,14 @@ class Log:
                 self._note_gap(next_offset)
         return segments
 
-    def _replay_producer_state(self, segment: LogSegment, rebuild_txn_index: bool = False) -> None:
-        """Apply the producer fields of every batch of `segment` (headers only; a control batch's record)."""
+    def _replay_producer_state(self, segment: LogSegment, rebuild_txn_index: bool = False, start: int = 0) -> None:
+        """Apply the producer fields of every batch of `segment` ending at or above `start` (headers only; a
+        control batch's record)."""
         txn_index = segment.txn_index if rebuild_txn_index else None
         state = self._producer_state
         for header in segment.scan_headers():
+            if header.next_offset <= start:
+                continue  # in the snapshot already
             if header.is_control:  # the marker type is in its one record
                 data = segment.read_batch_bytes(header.position, header.size)
                 state.replay(read_header(data), data, txn_index)
@@ -277,13 +300,68 @@ class Log:
                 state.replay(header, b"", txn_index)
 
     def _reload_producer_state(self) -> None:
-        """Rebuild producer state from the log start to the log end (Kafka's truncateAndReload, without
-        snapshots: the whole log's headers are read)."""
+        """Rebuild producer state up to the log end from the latest snapshot at or below it, replaying the log
+        after it (Kafka's truncateAndReload); snapshots above the log end are deleted first."""
+        self._delete_snapshots(lambda offset: offset > self._next_offset)
         segments = self._view.segments
-        self._producer_state.truncate_fully_and_start_at(segments[0].base_offset)
-        for segment in segments:
-            self._replay_producer_state(segment)
+        start = self._load_snapshot(self._next_offset, segments[0].base_offset)
+        for index, segment in enumerate(segments):
+            if index + 1 < len(segments) and segments[index + 1].base_offset <= start:
+                continue
+            self._replay_producer_state(segment, False, start)
         self._producer_state.on_high_watermark_updated(self.high_watermark)
+
+    # -- producer snapshots ----------------------------------------------------------------------------------
+    def _load_snapshot(self, bound: int, log_start: int) -> int:
+        """Start producer state from the latest readable snapshot at or below `bound` (a corrupt one is deleted
+        and the next older tried); without one, empty at `log_start`. Returns the offset the replay starts at."""
+        for offset in reversed(files.snapshot_offsets(self.dir)):
+            if offset > bound:
+                continue
+            path = files.snapshot_file(self.dir, offset)
+            try:
+                entries = entries_from_snapshot(path.read_bytes())
+            except (OSError, CorruptSnapshotError) as exc:
+                logger.warning("deleting unreadable producer snapshot %s: %s", path, exc)
+                path.unlink(missing_ok=True)
+                continue
+            self._producer_state.load_snapshot(offset, entries)
+            return offset
+        self._producer_state.truncate_fully_and_start_at(log_start)
+        return log_start
+
+    def _take_snapshot_locked(self) -> None:
+        """Write the producer state as `<map end offset>.snapshot` (Kafka's takeSnapshot): a temporary file
+        renamed into place. Not fsynced (Kafka flushes them asynchronously): a torn one fails its CRC at load and
+        an older one, or the log itself, is used instead."""
+        state = self._producer_state
+        path = files.snapshot_file(self.dir, state.map_end_offset)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(state.snapshot())
+        os.replace(tmp, path)
+
+    def take_snapshot(self) -> None:
+        with self._lock:
+            self._take_snapshot_locked()
+
+    def _delete_snapshots(self, predicate: Callable[[int], bool]) -> None:
+        for offset in files.snapshot_offsets(self.dir):
+            if predicate(offset):
+                files.snapshot_file(self.dir, offset).unlink(missing_ok=True)
+
+    @property
+    def snapshot_offsets(self) -> list[int]:
+        return files.snapshot_offsets(self.dir)
+
+    def remove_expired_producers(self, now_ms: int, expiration_ms: int) -> int:
+        """producer.id.expiration.ms: forget idle producers (see `ProducerStateManager.remove_expired_producers`)."""
+        with self._lock:
+            return self._producer_state.remove_expired_producers(now_ms, expiration_ms)
+
+    def active_producers(self) -> list[ProducerStateEntry]:
+        """The producers this log knows, by producer id (DescribeProducers)."""
+        with self._lock:
+            return [self._producer_state.producers[pid] for pid in sorted(self._producer_state.producers)]
 
     def _note_gap(self, offset: int) -> None:
         gap = self._recovery_gap
@@ -454,7 +532,23 @@ class Log:
                 stamp(records, header, offset, leader_epoch)
                 if header.producer_id != NO_PRODUCER_ID:
                     producers = producers or self._producer_state.prepare(origin)
-                    producers.append(header, offset, records)
+                    try:
+                        producers.append(header, offset, records)
+                    except DuplicateBatch as exc:
+                        # Kafka answers the whole append with the duplicate's offsets and writes nothing.
+                        batch = exc.batch
+                        return LogAppendInfo(
+                            batch.first_offset,
+                            batch.last_offset,
+                            batch.timestamp,
+                            batch.last_offset,
+                            self._log_start_offset,
+                            0,
+                            0,
+                            batch.timestamp,
+                            self.last_stable_offset,
+                            duplicate=True,
+                        )
                 offset += header.last_offset_delta + 1
                 if header.max_timestamp > max_ts:
                     max_ts, offset_of_max = header.max_timestamp, offset - 1
@@ -532,10 +626,8 @@ class Log:
             state.map_end_offset = self._next_offset
         else:
             state.apply(producers, self._next_offset, segment.txn_index)
-        hw = self.high_watermark
-        state.on_high_watermark_updated(hw)
-        unstable = state.first_unstable_offset
-        lso = hw if unstable is None or unstable >= hw else unstable
+        state.on_high_watermark_updated(self.high_watermark)
+        lso = self.last_stable_offset
         return LogAppendInfo(first, last, max_ts, offset_of_max, self._log_start_offset, len(records), count, -1, lso)
 
     def _should_roll(self, segment: LogSegment, size: int, last: int, max_ts: int, now: int) -> bool:
@@ -568,6 +660,8 @@ class Log:
         else:
             active.on_become_inactive()
             segments = list(self._view.segments)
+            if self._producer_state.map_end_offset == new_base:
+                self._take_snapshot_locked()  # the state below the new segment (Kafka's roll)
         segment = self._new_segment(new_base, now)
         segments.append(segment)
         self._set_segments(segments)
@@ -703,6 +797,7 @@ class Log:
         self._log_start_offset = offset
         self._recovery_point = offset
         self._producer_state.truncate_fully_and_start_at(offset)
+        self._delete_snapshots(lambda _offset: True)
         if self._high_watermark is not None:
             self._high_watermark = offset
         self.epoch_cache.clear()
@@ -766,6 +861,10 @@ class Log:
                 self._log_start_offset = remaining[0].base_offset
                 self.epoch_cache.truncate_from_start(self._log_start_offset)
                 self._producer_state.on_log_start_offset_incremented(self._log_start_offset)
+            # The snapshots of deleted segments go with them (the one at the new first segment keeps the
+            # state of producers whose batches were deleted, as Kafka keeps it).
+            first_base = remaining[0].base_offset
+            self._delete_snapshots(lambda offset: offset < first_base)
             self._recovery_point = max(self._recovery_point, self._log_start_offset)
             return len(doomed)
 
@@ -828,8 +927,13 @@ class Log:
         for segment in self._view.segments:
             segment.index_interval_bytes = config.index_interval_bytes
 
-    def close(self) -> None:
+    def close(self, snapshot: bool = True) -> None:
+        """Close the files; with `snapshot`, first write the producer state at the log end (a clean stop: the
+        next open replays nothing)."""
         with self._lock:
+            if snapshot and self.dir.exists():
+                with contextlib.suppress(OSError):
+                    self._take_snapshot_locked()
             for segment in self._view.segments:
                 segment.close()
             for _, segment in self._pending_deletes:
@@ -838,7 +942,7 @@ class Log:
 
     def delete(self) -> None:
         """Close and remove the whole partition folder."""
-        self.close()
+        self.close(snapshot=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import random
 import re
 import uuid
@@ -26,6 +27,7 @@ from odradek.broker.metadata.errors import ControllerError, ErrorCode
 from odradek.broker.metadata.image import (
     BROKERS_PREFIX,
     CLUSTER_ID_KEY,
+    PRODUCER_IDS_KEY,
     BrokerConfigRecord,
     BrokerImage,
     Endpoint,
@@ -541,6 +543,34 @@ class Controller:
                 f"partition {current.topic}-{current.partition} changed since revision {current.mod_revision}",
             )
         return dataclasses.replace(updated, mod_revision=result.revision)
+
+    # -- producer ids -------------------------------------------------------------------------------------
+
+    async def allocate_producer_ids(self, broker_id: int, count: int) -> int:
+        """Reserve `count` producer ids for `broker_id` and return the first (Kafka's AllocateProducerIds /
+        ProducerIdControlManager.generateNextProducerId): a CAS on `PRODUCER_IDS_KEY`, retried on a lost race.
+        Not fenced by the controller claim: the CAS alone keeps blocks disjoint, so any broker may allocate.
+        UNKNOWN_SERVER_ERROR once the next block would pass the int64 limit, as Kafka."""
+        if count <= 0:
+            raise ControllerError(ErrorCode.INVALID_REQUEST, f"cannot allocate {count} producer ids")
+        for _ in range(self._max_retries):
+            current = await self._store.get(PRODUCER_IDS_KEY)
+            first = 0 if current is None else int(json.loads(current.value)["next_producer_id"])
+            if first > 2**63 - 1 - count:
+                raise ControllerError(
+                    ErrorCode.UNKNOWN_SERVER_ERROR,
+                    "Exhausted all producerIds as the next block's end producerId has exceeded the int64 type limit",
+                )
+            value = json.dumps({"broker_id": broker_id, "next_producer_id": first + count}).encode()
+            compare = (
+                Compare.unchanged(PRODUCER_IDS_KEY, current.mod_revision)
+                if current
+                else Compare.absent(PRODUCER_IDS_KEY)
+            )
+            result = await self._store.txn([compare], [Op.put(PRODUCER_IDS_KEY, value)], [])
+            if result.succeeded:
+                return first
+        raise self._too_many_conflicts("the producer id block")
 
     # -- plumbing ------------------------------------------------------------------------------------------
 

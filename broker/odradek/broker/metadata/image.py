@@ -20,6 +20,8 @@ Key layout (keys and values are UTF-8; JSON is compact with sorted keys)::
     /acls/<id>                        one ACL: ``security``
     /controller                       the controller's claim, attached to its lease: {"broker_id": 1}; every
                                       controller write compares this key's create_revision (``election``)
+    /producer-ids/next-block          the first producer id not yet handed out: {"broker_id": 1,
+                                      "next_producer_id": 2000}; each allocation CASes it (``Controller``)
 
 Topic names never contain ``/`` (legal characters are ``[a-zA-Z0-9._-]``), so ``/partitions/<topic>/`` is
 an exact prefix for one topic's partitions. A topic and all its partitions are created and deleted in one
@@ -50,6 +52,7 @@ __all__ = [
     "CLUSTER_ID_KEY",
     "CONTROLLER_KEY",
     "PARTITIONS_PREFIX",
+    "PRODUCER_IDS_KEY",
     "TOPICS_PREFIX",
     "BrokerConfigRecord",
     "BrokerImage",
@@ -76,6 +79,9 @@ BROKERS_PREFIX = b"/brokers/"
 TOPICS_PREFIX = b"/topics/"
 PARTITIONS_PREFIX = b"/partitions/"
 BROKER_CONFIGS_PREFIX = b"/configs/brokers/"
+# The next producer id block to hand out (Kafka's ProducerIdsRecord): JSON
+# {"broker_id": <last allocator>, "next_producer_id": <first id of the next block>}; not part of the image.
+PRODUCER_IDS_KEY = b"/producer-ids/next-block"
 DEFAULT_RESOURCE = "<default>"
 MODEL_PREFIXES = (
     CLUSTER_ID_KEY,

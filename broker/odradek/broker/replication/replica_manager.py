@@ -44,6 +44,7 @@ from odradek.broker.log.log import (
     OffsetOutOfRange,
 )
 from odradek.broker.log.manager import LogManager, LogSpec
+from odradek.broker.log.producer_state import ProducerStateEntry, ProducerStateError
 from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
 from odradek.broker.metrics.broker import BrokerMetrics, PartitionStats
 from odradek.broker.protocol.errors import ErrorCode
@@ -256,6 +257,11 @@ class ReplicaManager:
             raise PartitionError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         return partition
 
+    def active_producers(self, topic: str, index: int) -> list[ProducerStateEntry]:
+        """The producers the partition's log knows, by id (Kafka's ReplicaManager.activeProducerState); raises
+        PartitionError (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER) where Kafka answers those."""
+        return self.get_leader(topic, index).log.active_producers()
+
     def get_leader(self, topic: str, index: int, current_leader_epoch: int = -1) -> Partition:
         partition = self.get_partition(topic, index)
         partition.check_leader_epoch(current_leader_epoch)
@@ -304,6 +310,10 @@ class ReplicaManager:
                 is_from_client=origin is AppendOrigin.CLIENT,
             )
             info = partition.append_records_as_leader(checked.records)
+        except ProducerStateError as exc:
+            # Kafka's codes: OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, ...
+            self.metrics.produce_failed(entry.topic)
+            return ProduceResult(ErrorCode(exc.error_code), message=exc.message)
         except PartitionError as exc:
             self.metrics.produce_failed(entry.topic)
             return ProduceResult(exc.error_code, message=exc.message or None)
@@ -313,6 +323,17 @@ class ReplicaManager:
         except InvalidRecordBatch as exc:
             self.metrics.produce_failed(entry.topic)
             return ProduceResult(ErrorCode(exc.error_code), message=exc.message)
+        if info.duplicate:
+            # A retried batch already in the log: NONE with its original offsets, nothing appended (Kafka's
+            # UnifiedLog.append returns the duplicate's LogAppendInfo; the client never sees
+            # DUPLICATE_SEQUENCE_NUMBER).
+            return ProduceResult(
+                ErrorCode.NONE,
+                info.first_offset,
+                info.log_append_time_ms,
+                partition.log_start_offset,
+                last_offset=info.last_offset,
+            )
         self.metrics.produced(entry.topic, checked.record_count, len(entry.records))
         return ProduceResult(
             ErrorCode.NONE,
@@ -485,6 +506,7 @@ class ReplicaManager:
             (min(self.config.get_int("log.flush.offset.checkpoint.interval.ms"), 60_000), self._checkpoint),
             (5_000, self._delete_expired),
             (1_000, self._flush_due),
+            (self.config.get_int("producer.id.expiration.check.interval.ms"), self._expire_producers),
         ]
         if self.config.get_bool("log.cleaner.enable"):
             schedule.append((self.config.get_int("log.cleaner.backoff.ms"), self._clean))
@@ -510,6 +532,12 @@ class ReplicaManager:
 
     def _flush_due(self) -> None:
         self.logs.flush_dirty(self.time.wall_ms())
+
+    def _expire_producers(self) -> None:
+        expiration_ms = self.config.get_int("producer.id.expiration.ms")
+        now = self.time.wall_ms()
+        for log in self.logs.all_logs():
+            log.remove_expired_producers(now, expiration_ms)
 
     def _clean(self) -> None:
         self._cleaner.clean_logs(self.logs.all_logs(), self.time.wall_ms())
