@@ -28,7 +28,7 @@ from odradek.broker.config.definitions import ConfigError
 from odradek.broker.config.dynamic import dynamic_refusal
 from odradek.broker.config.topic import log_config, parse_topic_configs
 from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator
-from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
+from odradek.broker.group.offsets_topic import OFFSETS_TOPIC, partition_for
 from odradek.broker.handlers import all_handlers
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.handlers.dispatch import Dispatcher
@@ -46,7 +46,11 @@ from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
+from odradek.broker.replication.txn_markers import ReplicaTxnMarkerWriter
 from odradek.broker.server import KafkaServer, ServerLimits, channel_builder
+from odradek.broker.txn.api import ProducerIdGenerator, TransactionConfig
+from odradek.broker.txn.coordinator import TransactionCoordinator
+from odradek.broker.txn.transaction_log import TRANSACTION_STATE_TOPIC
 from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger("odradek.broker")
@@ -81,6 +85,7 @@ class RunningBroker:
     metrics: BrokerMetrics
     group_coordinator: GroupCoordinator
     tasks: list[asyncio.Task[None]]
+    txn_coordinator: TransactionCoordinator | None = None
     metrics_port: int | None = None
 
     async def stop(self) -> None:
@@ -88,6 +93,8 @@ class RunningBroker:
         # Resign as group coordinator first: JoinGroup/SyncGroup requests parked for a rebalance are answered
         # NOT_COORDINATOR at once (clients find the coordinator again) instead of holding the shutdown.
         self.group_coordinator.close()
+        if self.txn_coordinator is not None:
+            self.txn_coordinator.close()
         await asyncio.gather(*(server.stop(grace) for server in self.servers))
         for task in self.tasks:
             task.cancel()
@@ -122,6 +129,10 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     manager = ReplicaManager(node_id, config, logs, metrics, time)
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)
+    markers = ReplicaTxnMarkerWriter(
+        manager, lambda: config.get_int("offsets.commit.timeout.ms"), OFFSETS_TOPIC, coordinator.complete_transaction
+    )
+    transactions = transaction_coordinator(config, manager, cache, time, _ClockProducerIds(time), markers)
     registry = Registry(all_handlers())
     services = BrokerServices(
         node_id,
@@ -134,10 +145,13 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         time.wall_ms,
         lambda: store.revision,
         coordinator,
+        txn_coordinator=transactions,
+        txn_marker_writer=markers,
     )
     publisher = BrokerMetadataPublisher(node_id, config, manager)
     publisher.add_config_listener(services.update_config)
     publisher.register_coordinator(OFFSETS_TOPIC, coordinator)
+    publisher.register_coordinator(TRANSACTION_STATE_TOPIC, transactions)
     cache.add_listener(publisher.publish)
     metrics.watch_groups(coordinator.group_offsets)
     dispatcher = Dispatcher(registry, services)
@@ -162,7 +176,19 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     manager.start()
     tasks = [asyncio.create_task(_expire_offsets(coordinator, config.get_int("offsets.retention.check.interval.ms")))]
     broker = RunningBroker(
-        config, store, election, cache, publisher, manager, servers, ports, registration, metrics, coordinator, tasks
+        config,
+        store,
+        election,
+        cache,
+        publisher,
+        manager,
+        servers,
+        ports,
+        registration,
+        metrics,
+        coordinator,
+        tasks,
+        transactions,
     )
     broker.metrics_port = _start_metrics(config, metrics)
     log.info(
@@ -194,6 +220,41 @@ def group_coordinator(
         return 0 if topic is None else len(topic.partitions)
 
     return GroupCoordinator(group_config, storage, num_partitions, time)
+
+
+def transaction_coordinator(
+    config: BrokerConfig,
+    manager: ReplicaManager,
+    cache: MetadataCache,
+    time: Time,
+    producer_ids: ProducerIdGenerator,
+    markers: ReplicaTxnMarkerWriter,
+) -> TransactionCoordinator:
+    txn_config = TransactionConfig(
+        max_timeout_ms=config.get_int("transaction.max.timeout.ms"),
+        transactional_id_expiration_ms=config.get_int("transactional.id.expiration.ms"),
+        remove_expired_interval_ms=config.get_int("transaction.remove.expired.transaction.cleanup.interval.ms"),
+    )
+    storage = PartitionRecordLog(manager, TRANSACTION_STATE_TOPIC, lambda: config.get_int("offsets.commit.timeout.ms"))
+
+    def num_partitions() -> int:
+        topic = cache.image.topics.get(TRANSACTION_STATE_TOPIC)
+        return 0 if topic is None else len(topic.partitions)
+
+    return TransactionCoordinator(txn_config, storage, num_partitions, partition_for, time, producer_ids, markers)
+
+
+class _ClockProducerIds:
+    """A stand-in ProducerIdGenerator until the ProducerIdManager (blocks allocated through the metadata store,
+    txn/producer_id_manager.py) is wired here: ids from the wall clock in microseconds, unique across restarts of
+    one broker as long as fewer than 1000 are handed out per millisecond on average."""
+
+    def __init__(self, time: Time) -> None:
+        self._next = time.wall_ms() * 1000
+
+    async def generate_producer_id(self) -> int:
+        self._next += 1
+        return self._next
 
 
 async def _expire_offsets(coordinator: GroupCoordinator, interval_ms: int) -> None:

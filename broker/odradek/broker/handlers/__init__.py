@@ -7,6 +7,8 @@ from types import ModuleType
 
 def all_handlers() -> list[ModuleType]:
     from odradek.broker.handlers import (
+        add_offsets_to_txn,
+        add_partitions_to_txn,
         alter_configs,
         api_versions,
         create_partitions,
@@ -17,6 +19,8 @@ def all_handlers() -> list[ModuleType]:
         describe_cluster,
         describe_configs,
         describe_groups,
+        describe_transactions,
+        end_txn,
         fetch,
         find_coordinator,
         heartbeat,
@@ -25,6 +29,7 @@ def all_handlers() -> list[ModuleType]:
         leave_group,
         list_groups,
         list_offsets,
+        list_transactions,
         metadata,
         offset_commit,
         offset_delete,
@@ -32,6 +37,8 @@ def all_handlers() -> list[ModuleType]:
         offset_for_leader_epoch,
         produce,
         sync_group,
+        txn_offset_commit,
+        write_txn_markers,
     )
 
     return [
@@ -60,4 +67,11 @@ def all_handlers() -> list[ModuleType]:
         list_groups,
         delete_groups,
         offset_delete,
+        add_partitions_to_txn,
+        add_offsets_to_txn,
+        end_txn,
+        write_txn_markers,
+        txn_offset_commit,
+        describe_transactions,
+        list_transactions,
     ]

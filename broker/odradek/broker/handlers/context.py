@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from odradek.broker.metadata.cache import MetadataCache
     from odradek.broker.metadata.controller import Controller
     from odradek.broker.replication.replica_manager import ReplicaManager
+    from odradek.broker.txn.api import TxnMarkerWriter
+    from odradek.broker.txn.coordinator import TransactionCoordinator
 
 
 # CreateTopics / CreatePartitions / DeleteTopics wait for this broker to create or delete the logs at most their
@@ -56,6 +58,9 @@ class BrokerServices:
     store_revision: Callable[[], int]
     group_coordinator: GroupCoordinator
     authorizer: Authorizer = field(default_factory=AllowEverythingAuthorizer)
+    # The transaction coordinator (None: transactional ids are not served) and the writer WriteTxnMarkers uses.
+    txn_coordinator: TransactionCoordinator | None = None
+    txn_marker_writer: TxnMarkerWriter | None = None
 
     @property
     def controller_id(self) -> int:
