@@ -161,10 +161,12 @@ def test_a_hanging_transaction_is_aborted_at_its_timeout_and_unblocks_the_lso(
     hanging.flush(TIMEOUT_S)
     started = time.monotonic()
     ck_produce(broker.bootstrap, topic, [b"after"])  # not transactional: behind the open transaction
+    assert _read_committed_end(broker.bootstrap, topic) == 0  # ListOffsets at read_committed: the LSO
     got = ck_consume(broker.bootstrap, topic, 1, extra={"isolation.level": "read_committed"})
     waited = time.monotonic() - started
     assert _values(got) == [b"after"]
     assert waited >= 2.0, f"read_committed saw past an open transaction after {waited:.1f} s"
+    assert _read_committed_end(broker.bootstrap, topic) == 3  # hanging, its ABORT marker, after
     # The hanging producer was fenced: its epoch is over.
     with pytest.raises(KafkaException):
         hanging.commit_transaction(TIMEOUT_S)
@@ -203,6 +205,15 @@ def test_consume_transform_produce_survives_a_broker_sigkill_exactly_once(broker
     assert values == list(range(count)), "every input exactly once"
     extra = ck_consume(node.bootstrap, outputs, 0, offset=out[-1].offset() + 1, timeout=2)
     assert not extra
+
+
+def _read_committed_end(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lso", "isolation.level": "read_committed"})
+    try:
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT_S)
+        return int(high)
+    finally:
+        consumer.close()
 
 
 class _Copier:
