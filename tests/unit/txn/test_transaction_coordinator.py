@@ -96,6 +96,10 @@ async def test_commit_writes_prepare_then_markers_then_complete() -> None:
     assert coordinator.verify_partition(TID, pid, epoch, ("t", 1)) is True
     assert coordinator.verify_partition(TID, pid, epoch, ("t", 2)) is False
     assert state(coordinator)[0] == "Ongoing"
+    assert [t.transactional_id for t in coordinator.list_transactions({S.ONGOING}, {pid}, 0)] == [TID]
+    assert coordinator.list_transactions({S.EMPTY}, set(), -1) == []
+    assert coordinator.list_transactions(set(), {pid + 1}, -1) == []
+    assert coordinator.list_transactions(set(), set(), 1) == []  # started just now: not longer than 1 ms
     assert await coordinator.end_transaction(TID, pid, epoch, True) is E.NONE
     await coordinator.wait_idle()
     assert markers.written == [(pid, epoch, True, (("t", 0), ("t", 1)))]

@@ -490,7 +490,7 @@ class TransactionStateManager:
                 continue
             if producer_ids and txn.producer_id not in producer_ids:
                 continue
-            if min_duration_ms >= 0 and (txn.state is not S.ONGOING or now - txn.start_ms < min_duration_ms):
+            if min_duration_ms >= 0 and now - txn.start_ms < min_duration_ms:  # Kafka's test, any state
                 continue
             found.append(txn.describe())
         return found
