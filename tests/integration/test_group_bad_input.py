@@ -934,17 +934,17 @@ def test_commit_with_generation_into_unknown_group_v9(gbroker: BrokerProcess) ->
 # == 7. FindCoordinator =====================================================================================
 
 
-def test_find_coordinator_transaction_key_not_available(gbroker: BrokerProcess) -> None:
-    """Transaction coordinators are not served yet: COORDINATOR_NOT_AVAILABLE (what Kafka also answers, retriably,
-    while __transaction_state does not exist), per key from v4; the group keys of the same API still work."""
+def test_find_coordinator_transaction_keys_are_answered_by_their_coordinator(gbroker: BrokerProcess) -> None:
+    """Key type 1: the leader of the id's __transaction_state partition (created on the first lookup), per key from
+    v4; the group keys of the same API still work."""
     conn = Conn(gbroker.port)
     try:
         old = conn.call(FIND_COORDINATOR, 3, FindCoordinatorRequest(key="txn-1", key_type=1))
-        assert old.error_code == E.COORDINATOR_NOT_AVAILABLE and old.node_id == -1
+        assert old.error_code == E.NONE and old.node_id == 1
         batched = conn.call(FIND_COORDINATOR, 4, FindCoordinatorRequest(key_type=1, coordinator_keys=["t1", "t2"]))
-        assert [(c.key, c.error_code) for c in batched.coordinators] == [
-            ("t1", E.COORDINATOR_NOT_AVAILABLE),
-            ("t2", E.COORDINATOR_NOT_AVAILABLE),
+        assert [(c.key, c.error_code, c.node_id) for c in batched.coordinators] == [
+            ("t1", E.NONE, 1),
+            ("t2", E.NONE, 1),
         ]
     finally:
         conn.close()

@@ -32,7 +32,7 @@ from odradek.broker.config.definitions import ConfigError
 from odradek.broker.config.dynamic import dynamic_refusal
 from odradek.broker.config.topic import log_config, parse_topic_configs
 from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator
-from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
+from odradek.broker.group.offsets_topic import OFFSETS_TOPIC, partition_for
 from odradek.broker.handlers import all_handlers
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.handlers.dispatch import Dispatcher
@@ -51,8 +51,12 @@ from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
+from odradek.broker.replication.txn_markers import ReplicaTxnMarkerWriter
 from odradek.broker.server import KafkaServer, ServerLimits, channel_builder
+from odradek.broker.txn.api import ProducerIdGenerator, TransactionConfig
+from odradek.broker.txn.coordinator import TransactionCoordinator
 from odradek.broker.txn.producer_id_manager import ProducerIdManager
+from odradek.broker.txn.transaction_log import TRANSACTION_STATE_TOPIC
 from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger("odradek.broker")
@@ -87,6 +91,7 @@ class RunningBroker:
     metrics: BrokerMetrics
     group_coordinator: GroupCoordinator
     tasks: list[asyncio.Task[None]]
+    txn_coordinator: TransactionCoordinator | None = None
     metrics_port: int | None = None
     producer_ids: ProducerIdManager | None = None
 
@@ -95,6 +100,8 @@ class RunningBroker:
         # Resign as group coordinator first: JoinGroup/SyncGroup requests parked for a rebalance are answered
         # NOT_COORDINATOR at once (clients find the coordinator again) instead of holding the shutdown.
         self.group_coordinator.close()
+        if self.txn_coordinator is not None:
+            self.txn_coordinator.close()
         await asyncio.gather(*(server.stop(grace) for server in self.servers))
         for task in self.tasks:
             task.cancel()
@@ -141,8 +148,12 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     manager = ReplicaManager(node_id, config, logs, metrics, time)
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)
-    registry = Registry(all_handlers())
+    markers = ReplicaTxnMarkerWriter(
+        manager, lambda: config.get_int("offsets.commit.timeout.ms"), OFFSETS_TOPIC, coordinator.complete_transaction
+    )
     producer_ids = ProducerIdManager(node_id, controller.allocate_producer_ids)
+    transactions = transaction_coordinator(config, manager, cache, time, producer_ids, markers)
+    registry = Registry(all_handlers())
     services = BrokerServices(
         node_id,
         config,
@@ -157,12 +168,15 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         authorizer=authorizer or AllowEverythingAuthorizer(),
         sasl=sasl,
         producer_id_manager=producer_ids,
+        txn_coordinator=transactions,
+        txn_marker_writer=markers,
     )
     if authorizer is not None:
         cache.add_listener(acl_listener(authorizer))
     publisher = BrokerMetadataPublisher(node_id, config, manager)
     publisher.add_config_listener(services.update_config)
     publisher.register_coordinator(OFFSETS_TOPIC, coordinator)
+    publisher.register_coordinator(TRANSACTION_STATE_TOPIC, transactions)
     cache.add_listener(publisher.publish)
     metrics.watch_groups(coordinator.group_offsets)
     dispatcher = Dispatcher(registry, services)
@@ -188,7 +202,19 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     manager.start()
     tasks = [asyncio.create_task(_expire_offsets(coordinator, config.get_int("offsets.retention.check.interval.ms")))]
     broker = RunningBroker(
-        config, store, election, cache, publisher, manager, servers, ports, registration, metrics, coordinator, tasks
+        config,
+        store,
+        election,
+        cache,
+        publisher,
+        manager,
+        servers,
+        ports,
+        registration,
+        metrics,
+        coordinator,
+        tasks,
+        transactions,
     )
     broker.metrics_port = _start_metrics(config, metrics)
     broker.producer_ids = producer_ids
@@ -221,6 +247,28 @@ def group_coordinator(
         return 0 if topic is None else len(topic.partitions)
 
     return GroupCoordinator(group_config, storage, num_partitions, time)
+
+
+def transaction_coordinator(
+    config: BrokerConfig,
+    manager: ReplicaManager,
+    cache: MetadataCache,
+    time: Time,
+    producer_ids: ProducerIdGenerator,
+    markers: ReplicaTxnMarkerWriter,
+) -> TransactionCoordinator:
+    txn_config = TransactionConfig(
+        max_timeout_ms=config.get_int("transaction.max.timeout.ms"),
+        transactional_id_expiration_ms=config.get_int("transactional.id.expiration.ms"),
+        remove_expired_interval_ms=config.get_int("transaction.remove.expired.transaction.cleanup.interval.ms"),
+    )
+    storage = PartitionRecordLog(manager, TRANSACTION_STATE_TOPIC, lambda: config.get_int("offsets.commit.timeout.ms"))
+
+    def num_partitions() -> int:
+        topic = cache.image.topics.get(TRANSACTION_STATE_TOPIC)
+        return 0 if topic is None else len(topic.partitions)
+
+    return TransactionCoordinator(txn_config, storage, num_partitions, partition_for, time, producer_ids, markers)
 
 
 async def _expire_offsets(coordinator: GroupCoordinator, interval_ms: int) -> None:

@@ -54,8 +54,7 @@ def test_a_kafka_properties_file_is_accepted_and_its_values_kept(tmp_path) -> No
         "process.roles",
         "sasl.kerberos.min.time.before.relogin",
         "socket.send.buffer.bytes",
-        "transaction.state.log.replication.factor",
-    ], "implemented keys (log.retention.hours) are not reported"
+    ], "implemented keys (log.retention.hours, transaction.state.log.replication.factor) are not reported"
     assert log_config({}, config) == log_config({}, build([{"log.retention.hours": "168"}])), "no effect"
 
 

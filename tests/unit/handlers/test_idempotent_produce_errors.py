@@ -97,9 +97,12 @@ def test_half_given_producer_id_and_epoch_is_invalid_request(
     assert (answer.error_code, answer.producer_id, answer.producer_epoch) == (ErrorCode.INVALID_REQUEST, -1, -1)
 
 
-def test_transactional_init_without_a_coordinator(client: BrokerClient) -> None:
+def test_transactional_init_before_the_transaction_log_exists(client: BrokerClient) -> None:
+    """A transactional id goes to the transaction coordinator; before __transaction_state exists (FindCoordinator
+    key type 1 creates it) the answer is COORDINATOR_NOT_AVAILABLE, as the group coordinator answers before
+    __consumer_offsets exists: clients find the coordinator and retry."""
     assert init(client, transactional_id="").error_code == ErrorCode.INVALID_REQUEST
-    assert init(client, transactional_id="tx-1").error_code == ErrorCode.NOT_COORDINATOR
+    assert init(client, transactional_id="tx-1").error_code == ErrorCode.COORDINATOR_NOT_AVAILABLE
 
 
 def test_a_retried_batch_gets_its_original_offsets_and_is_not_appended(client: BrokerClient) -> None:

@@ -36,14 +36,14 @@ def client(broker: InProcessBroker) -> Iterator[BrokerClient]:
     yield from client_for(broker)
 
 
-def batch(count: int = 1, key: bytes | None = b"k", value: bytes = b"v") -> bytes:
-    """One uncompressed v2 batch of `count` records."""
+def batch(count: int = 1, key: bytes | None = b"k", value: bytes = b"v", transactional: bool = False) -> bytes:
+    """One uncompressed v2 batch of `count` records (`transactional`: of producer 1000, epoch 0)."""
     with warnings.catch_warnings():  # kafka-python's import uses importlib.resources' deprecated read_text
         warnings.simplefilter("ignore", DeprecationWarning)
         from kafka.record.default_records import DefaultRecordBatchBuilder
     builder = DefaultRecordBatchBuilder(
-        magic=2, compression_type=0, is_transactional=False, producer_id=-1, producer_epoch=-1, base_sequence=-1,
-        batch_size=1 << 20,
+        magic=2, compression_type=0, is_transactional=transactional, producer_id=1000 if transactional else -1,
+        producer_epoch=0 if transactional else -1, base_sequence=0 if transactional else -1, batch_size=1 << 20,
     )  # fmt: skip
     for offset in range(count):
         builder.append(offset, timestamp=1_700_000_000_000, key=key, value=value, headers=[])
@@ -148,10 +148,13 @@ def test_produce_acks_all_below_min_insync_replicas_is_not_enough_replicas(clien
     assert produce(client, name, batch(), acks=1).error_code == ErrorCode.NONE  # acks=1 does not need the ISR
 
 
-def test_produce_transactional_is_refused_until_transactions_exist(client: BrokerClient) -> None:
+def test_produce_with_a_transactional_id_is_judged_by_its_batches(client: BrokerClient) -> None:
+    # Kafka decides from the batch headers (CVE-2018-17196): a non-transactional batch is appended as usual, a
+    # transactional one for a partition outside any ongoing transaction is INVALID_TXN_STATE (KIP-890 part 1).
     name = new_topic(client)
-    result = produce(client, name, batch(), transactional_id="txn")
-    assert result.error_code == ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    assert produce(client, name, batch(), transactional_id="txn").error_code == ErrorCode.NONE
+    result = produce(client, name, batch(transactional=True), transactional_id="txn")
+    assert result.error_code == ErrorCode.INVALID_TXN_STATE
 
 
 def test_produce_acks_zero_sends_no_response_and_the_connection_goes_on(client: BrokerClient) -> None:

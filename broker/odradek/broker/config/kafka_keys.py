@@ -166,15 +166,8 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
     (
         "transactions (TransactionLogConfigs, TransactionStateManagerConfigs)",
         (
-            ("transactional.id.expiration.ms", "int", "604800000", "read-only"),
-            ("transaction.max.timeout.ms", "int", "900000", "read-only"),
             ("transaction.state.log.load.buffer.size", "int", "5242880", "read-only"),
-            ("transaction.state.log.min.isr", "int", "2", "read-only"),
-            ("transaction.state.log.num.partitions", "int", "50", "read-only"),
-            ("transaction.state.log.replication.factor", "short", "3", "read-only"),
-            ("transaction.state.log.segment.bytes", "int", "104857600", "read-only"),
             ("transaction.abort.timed.out.transaction.cleanup.interval.ms", "int", "10000", "read-only"),
-            ("transaction.remove.expired.transaction.cleanup.interval.ms", "int", "3600000", "read-only"),
             ("transaction.partition.verification.enable", "boolean", "true", "cluster-wide"),
         ),
     ),

@@ -190,6 +190,40 @@ class GroupCoordinator:
             return exc.error, []
         return ErrorCode.NONE, shard.offsets.fetch_offsets(group_id, partitions)
 
+    def commit_transactional_offsets(
+        self,
+        group_id: str,
+        producer_id: int,
+        generation_id: int,
+        member_id: str,
+        group_instance_id: str | None,
+        entries: list[OffsetCommitEntry],
+    ) -> list[ErrorCode]:
+        """TxnOffsetCommit: hold offsets until the transaction of `producer_id` commits."""
+        try:
+            shard = self._shard(group_id, require_id=False)
+        except CoordinatorError as exc:
+            return [exc.error] * len(entries)
+        return shard.offsets.commit_transactional_offsets(
+            group_id, producer_id, generation_id, member_id, group_instance_id, entries
+        )
+
+    def has_pending_transactional_offset(self, group_id: str, topic: str, partition: int) -> bool:
+        """OffsetFetch require_stable: an open transaction holds an offset of this partition for the group."""
+        try:
+            shard = self._shard(group_id, require_id=False)
+        except CoordinatorError:
+            return False
+        return shard.offsets.has_pending_transactional_offset(group_id, (topic, partition))
+
+    async def complete_transaction(self, partition: int, producer_id: int, commit: bool) -> ErrorCode:
+        """A transaction marker for `partition` of __consumer_offsets: apply or drop the producer's offsets."""
+        try:
+            shard = self.runtime.shard(partition)
+        except CoordinatorError as exc:
+            return exc.error
+        return await shard.offsets.complete_transaction(producer_id, commit)
+
     async def delete_offsets(
         self, group_id: str, partitions: list[tuple[str, int]]
     ) -> tuple[ErrorCode, list[ErrorCode]]:

@@ -5,6 +5,10 @@
 - Each committed offset remembers where its record sits in the partition. A newer record always wins: a commit
   whose write completes after a later one's (appends are ordered, their acknowledgements need not be) must not
   overwrite it, and replay applies records by the same rule.
+- Transactional commits (TxnOffsetCommit) are held per producer id, pending, and become committed offsets only
+  when the transaction's COMMIT marker reaches this partition (`complete_transaction`); an ABORT drops them.
+  Pending offsets live in memory here (Kafka also writes them to the partition as transactional records): a
+  coordinator that dies between the transaction's PrepareCommit and the marker loses them.
 - Retention (`offsets.retention.minutes`): from when the group became empty, from each commit for standalone
   consumers, and for topics a live consumer group no longer subscribes to; an explicit expire timestamp (v1
   records) wins. A group left with no offsets and no members is removed.
@@ -51,6 +55,8 @@ class OffsetMetadataManager:
         self.config = config
         self.groups = groups
         self.offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
+        # producer id -> group -> partition -> offset, committed by an open transaction
+        self.pending_transactional: dict[int, dict[str, dict[TopicPartition, OffsetAndMetadata]]] = {}
 
     def of(self, group_id: str) -> dict[TopicPartition, CommittedOffset]:
         """The committed offsets of a group (a live view; empty if none)."""
@@ -124,6 +130,72 @@ class OffsetMetadataManager:
         for i, (key, value) in enumerate(accepted):
             self.apply(group_id, key, value, first_offset + i)
         return results
+
+    # ==== TxnOffsetCommit and the transaction's marker ==========================================================
+
+    def commit_transactional_offsets(
+        self,
+        group_id: str,
+        producer_id: int,
+        generation_id: int,
+        member_id: str,
+        group_instance_id: str | None,
+        entries: list[OffsetCommitEntry],
+    ) -> list[ErrorCode]:
+        """Hold the offsets for `producer_id`'s transaction (Kafka's GroupMetadataManager pending transactional
+        offsets). The member is checked as Kafka's validateTxnOffsetCommit does: an unknown member is
+        UNKNOWN_MEMBER_ID, another generation ILLEGAL_GENERATION; generation -1 with no member id skips both."""
+        group = self.groups.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                return [ErrorCode.ILLEGAL_GENERATION] * len(entries)
+            group = self.groups.get_or_create(group_id)
+        if group.is_in(S.DEAD):
+            return [ErrorCode.COORDINATOR_NOT_AVAILABLE] * len(entries)
+        if member_id or generation_id >= 0:
+            error = group.validate_member(member_id, group_instance_id)
+            if error is ErrorCode.NONE and generation_id != group.generation_id:
+                error = ErrorCode.ILLEGAL_GENERATION
+            if error is not ErrorCode.NONE:
+                return [error] * len(entries)
+        now = self.context.time.wall_ms()
+        held = self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {})
+        results = []
+        for entry in entries:
+            metadata = entry.metadata or ""
+            if len(metadata.encode("utf-16-le")) // 2 > self.config.offset_metadata_max_bytes:
+                results.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
+                continue
+            held[(entry.topic, entry.partition)] = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now)
+            results.append(ErrorCode.NONE)
+        return results
+
+    def has_pending_transactional_offset(self, group_id: str, key: TopicPartition) -> bool:
+        return any(key in groups.get(group_id, {}) for groups in self.pending_transactional.values())
+
+    async def complete_transaction(self, producer_id: int, commit: bool) -> ErrorCode:
+        """The transaction marker of `producer_id` for this partition: write its offsets (COMMIT) or drop them."""
+        groups = self.pending_transactional.get(producer_id)
+        if not groups:
+            return ErrorCode.NONE
+        if not commit:
+            del self.pending_transactional[producer_id]
+            return ErrorCode.NONE
+        records: list[Record] = []
+        accepted: list[tuple[str, TopicPartition, OffsetAndMetadata]] = []
+        for group_id, offsets in groups.items():
+            for key, value in offsets.items():
+                records.append((encode_offset_key(OffsetKey(group_id, *key)), encode_offset_value(value)))
+                accepted.append((group_id, key, value))
+        error, last_offset = await self.context.append(records)
+        if error is not ErrorCode.NONE:
+            return error  # the marker is retried: the offsets stay pending
+        if self.pending_transactional.get(producer_id) is groups:
+            del self.pending_transactional[producer_id]
+        first_offset = last_offset - len(records) + 1
+        for i, (group_id, key, value) in enumerate(accepted):
+            self.apply(group_id, key, value, first_offset + i)
+        return ErrorCode.NONE
 
     @staticmethod
     def _validate_commit(group: ClassicGroup, generation_id: int, member_id: str, instance_id: str | None) -> ErrorCode:

@@ -7,6 +7,8 @@ from types import ModuleType
 
 def all_handlers() -> list[ModuleType]:
     from odradek.broker.handlers import (
+        add_offsets_to_txn,
+        add_partitions_to_txn,
         alter_configs,
         alter_user_scram_credentials,
         api_versions,
@@ -22,7 +24,9 @@ def all_handlers() -> list[ModuleType]:
         describe_configs,
         describe_groups,
         describe_producers,
+        describe_transactions,
         describe_user_scram_credentials,
+        end_txn,
         fetch,
         find_coordinator,
         heartbeat,
@@ -32,6 +36,7 @@ def all_handlers() -> list[ModuleType]:
         leave_group,
         list_groups,
         list_offsets,
+        list_transactions,
         metadata,
         offset_commit,
         offset_delete,
@@ -41,6 +46,8 @@ def all_handlers() -> list[ModuleType]:
         sasl_authenticate,
         sasl_handshake,
         sync_group,
+        txn_offset_commit,
+        write_txn_markers,
     )
 
     return [
@@ -78,4 +85,11 @@ def all_handlers() -> list[ModuleType]:
         alter_user_scram_credentials,
         init_producer_id,
         describe_producers,
+        add_partitions_to_txn,
+        add_offsets_to_txn,
+        end_txn,
+        write_txn_markers,
+        txn_offset_commit,
+        describe_transactions,
+        list_transactions,
     ]

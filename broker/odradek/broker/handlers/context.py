@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from odradek.broker.metadata.cache import MetadataCache
     from odradek.broker.metadata.controller import Controller
     from odradek.broker.replication.replica_manager import ReplicaManager
+    from odradek.broker.txn.api import TxnMarkerWriter
+    from odradek.broker.txn.coordinator import TransactionCoordinator
     from odradek.broker.txn.producer_id_manager import ProducerIdManager
 
 
@@ -72,6 +74,9 @@ class BrokerServices:
     sasl: Mapping[str, ListenerSasl] = field(default_factory=dict)  # SASL listeners' mechanisms, by listener name
     time: Time = field(default_factory=SystemTime)
     producer_id_manager: ProducerIdManager | None = None  # InitProducerId (None: answered NOT_COORDINATOR)
+    # The transaction coordinator (None: transactional ids are not served) and the writer WriteTxnMarkers uses.
+    txn_coordinator: TransactionCoordinator | None = None
+    txn_marker_writer: TxnMarkerWriter | None = None
 
     @property
     def controller_id(self) -> int:

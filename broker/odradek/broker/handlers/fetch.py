@@ -11,7 +11,9 @@
   session (id != 0 or epoch > 0) gets FETCH_SESSION_ID_NOT_FOUND.
 - Authorization (Kafka's order): a consumer needs READ on each topic, a follower CLUSTER_ACTION on the cluster
   (refused: every partition TOPIC_AUTHORIZATION_FAILED); unknown topic ids answer UNKNOWN_TOPIC_ID first.
-- isolation_level 1 (read_committed) reads up to the log's last stable offset;
+- isolation_level 1 (read_committed) reads up to the log's last stable offset and gets the aborted transactions
+  overlapping the records read (producer id, first offset; `Log.collect_aborted_transactions`), which the
+  consumer uses to drop aborted records;
   a replica id >= 0 (v15+: replica_state) reads up to the log end offset (Kafka's FetchIsolation).
 Not implemented: follower fetch state (replica LEOs, ISR) comes with replication; a follower is served the
 consumer's way otherwise;
@@ -32,6 +34,7 @@ from odradek.broker.protocol.messages import fetch_response
 from odradek.broker.protocol.messages.fetch_request import FetchPartition as FetchPartitionRequest
 from odradek.broker.protocol.messages.fetch_request import FetchRequest
 from odradek.broker.protocol.messages.fetch_response import (
+    AbortedTransaction,
     FetchableTopicResponse,
     FetchResponse,
     PartitionData,
@@ -128,6 +131,11 @@ def _encode(
             if result.error is ErrorCode.NONE:
                 if result.records is not None:
                     data.records = result.records
+                if result.aborted_transactions is not None:
+                    data.aborted_transactions = [
+                        AbortedTransaction(producer_id=producer_id, first_offset=first_offset)
+                        for producer_id, first_offset in result.aborted_transactions
+                    ]
                 metrics.fetched(name, result.size)
             else:
                 metrics.fetch_failed(name)

@@ -1,8 +1,9 @@
 """FindCoordinator (key 10), v0-6: the broker coordinating a group (key_type 0); batched keys from v4.
 
-The coordinator of a group is the leader of its `__consumer_offsets` partition, which is created on the first
-lookup. Transaction coordinators (key_type 1) are not served yet: COORDINATOR_NOT_AVAILABLE. An unknown key type
-is INVALID_REQUEST; an empty key is answered like any other (Kafka maps it to partition 0).
+The coordinator of a group is the leader of its `__consumer_offsets` partition, that of a transactional id
+(key_type 1) the leader of its `__transaction_state` partition; each topic is created on the first lookup. An
+unknown key type is INVALID_REQUEST; an empty group key is answered like any other (Kafka maps it to partition 0);
+a broker without a transaction coordinator answers key type 1 COORDINATOR_NOT_AVAILABLE.
 
 The coordinator is given with its endpoint on the request's listener; a coordinator without that listener is
 COORDINATOR_NOT_AVAILABLE, as Kafka's getAliveBrokerNode(leader, listener) finding none. Authorization: DESCRIBE
@@ -13,11 +14,14 @@ before anything else, so that `__consumer_offsets` is not created for a principa
 from __future__ import annotations
 
 from odradek.broker.auth.authorizer import AclOperation, ResourceType
-from odradek.broker.handlers.context import RequestContext
+from odradek.broker.handlers.context import BrokerServices, RequestContext
 from odradek.broker.handlers.groups import coordinator_partition, ensure_offsets_topic
+from odradek.broker.handlers.transactions import ensure_transaction_state_topic
+from odradek.broker.metadata.image import PartitionImage
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.find_coordinator_request import FindCoordinatorRequest
 from odradek.broker.protocol.messages.find_coordinator_response import Coordinator, FindCoordinatorResponse
+from odradek.broker.txn.transaction_log import TRANSACTION_STATE_TOPIC
 
 API_KEY = 10
 VERSIONS = (0, 6)
@@ -38,11 +42,10 @@ async def _find(ctx: RequestContext, key: str, key_type: int) -> Coordinator:
         result.error_code = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
         return result
     if key_type == TRANSACTION:
-        result.error_code = ErrorCode.COORDINATOR_NOT_AVAILABLE
-        result.error_message = "transactions are not supported yet"
-        return result
-    error = await ensure_offsets_topic(services)
-    partition = coordinator_partition(services, key) if error == ErrorCode.NONE else None
+        partition = await _transaction_partition(services, key)
+    else:
+        error = await ensure_offsets_topic(services)
+        partition = coordinator_partition(services, key) if error == ErrorCode.NONE else None
     broker = services.metadata.image.brokers.get(partition.leader) if partition is not None else None
     endpoint = ctx.endpoint(broker) if broker is not None else None
     if broker is None or endpoint is None:
@@ -50,6 +53,16 @@ async def _find(ctx: RequestContext, key: str, key_type: int) -> Coordinator:
         return result
     result.node_id, result.host, result.port = broker.broker_id, endpoint.host, endpoint.port
     return result
+
+
+async def _transaction_partition(services: BrokerServices, transactional_id: str) -> PartitionImage | None:
+    coordinator = services.txn_coordinator
+    if coordinator is None or await ensure_transaction_state_topic(services) != ErrorCode.NONE:
+        return None
+    topic = services.metadata.image.topics.get(TRANSACTION_STATE_TOPIC)
+    if topic is None or not topic.partitions:
+        return None
+    return topic.partitions.get(coordinator.partition_for(transactional_id))
 
 
 async def handle(request: FindCoordinatorRequest, ctx: RequestContext) -> FindCoordinatorResponse:

@@ -3,7 +3,9 @@ several groups in one request from v8.
 
 A partition without a committed offset answers offset -1, leader epoch -1 and empty metadata. Coordinator
 errors go to every partition for v1, to the top-level error for v2-7 and to the group's error from v8.
-require_stable has no effect until transactional offset commits exist. v10 (topic ids) is not served.
+With require_stable (v7+), a partition for which an open transaction holds an offset (TxnOffsetCommit, not yet
+committed by its marker) answers UNSTABLE_OFFSET_COMMIT, so the consumer retries until the transaction ends.
+v10 (topic ids) is not served.
 Authorization (KafkaApis.handleOffsetFetchRequest): DESCRIBE on the group, else GROUP_AUTHORIZATION_FAILED where
 coordinator errors go; DESCRIBE on each topic: asked for all topics, the others are left out; asked by name, a
 denied topic's partitions are TOPIC_AUTHORIZATION_FAILED with offset -1.
@@ -31,7 +33,9 @@ VERSIONS = (1, 9)
 Found = dict[str, list[tuple[int, int, int, str, ErrorCode]]]
 
 
-def _fetch(ctx: RequestContext, group_id: str, wanted: list[tuple[str, list[int]]] | None) -> tuple[ErrorCode, Found]:
+def _fetch(
+    ctx: RequestContext, group_id: str, wanted: list[tuple[str, list[int]]] | None, require_stable: bool = False
+) -> tuple[ErrorCode, Found]:
     partitions = None if wanted is None else [(t, p) for t, parts in wanted for p in parts]
     found: Found = {}
     if ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
@@ -47,6 +51,8 @@ def _fetch(ctx: RequestContext, group_id: str, wanted: list[tuple[str, list[int]
         if topic not in describable:
             if partitions is not None:  # asked by name: refused; asked for all: left out
                 found.setdefault(topic, []).append((index, -1, -1, "", ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+        elif require_stable and coordinator(ctx).has_pending_transactional_offset(group_id, topic, index):
+            found.setdefault(topic, []).append((index, -1, -1, "", ErrorCode.UNSTABLE_OFFSET_COMMIT))
         elif value is None:
             found.setdefault(topic, []).append((index, -1, -1, "", ErrorCode.NONE))
         else:
@@ -62,7 +68,7 @@ async def handle(request: OffsetFetchRequest, ctx: RequestContext) -> OffsetFetc
         groups = []
         for group in request.groups:
             wanted = None if group.topics is None else [(t.name, t.partition_indexes) for t in group.topics]
-            error, found = _fetch(ctx, group.group_id, wanted)
+            error, found = _fetch(ctx, group.group_id, wanted, request.require_stable)
             groups.append(
                 OffsetFetchResponseGroup(
                     group_id=group.group_id,
@@ -89,7 +95,7 @@ async def handle(request: OffsetFetchRequest, ctx: RequestContext) -> OffsetFetc
             )
         return OffsetFetchResponse(groups=groups)
     wanted = None if request.topics is None else [(t.name, t.partition_indexes) for t in request.topics]
-    error, found = _fetch(ctx, request.group_id, wanted)
+    error, found = _fetch(ctx, request.group_id, wanted, version >= 7 and request.require_stable)
     topics = [
         OffsetFetchResponseTopic(
             name=topic,

@@ -4,11 +4,15 @@ Each partition's records are validated (log.validator: magic 2, CRC-32C, sizes, 
 appended by the replica manager in request order; acks=all then waits for the high watermark up to `timeout_ms`;
 acks=0 gets no response at all. Errors are per partition, with Kafka's codes and, where Kafka gives them, record
 errors and an error message (v8+).
-Authorization (Kafka's KafkaApis.handleProduceRequest): WRITE on each topic, a denied topic's partitions answered
-TOPIC_AUTHORIZATION_FAILED before any other check and never appended. (IDEMPOTENT_WRITE is checked by InitProducerId
-in Kafka 3+, KIP-679, not here; WRITE on the transactional id comes with transactions.)
-Not implemented here: transactional produce (TransactionalId set) is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-until transactions exist; topic ids (v13) are not advertised.
+Authorization (Kafka's KafkaApis.handleProduceRequest): a request holding transactional batches (decided from the
+batch headers, not from the request's transactional id: CVE-2018-17196) needs a transactional id and WRITE on it,
+else the whole request is TRANSACTIONAL_ID_AUTHORIZATION_FAILED; then WRITE on each topic, a denied topic's
+partitions answered TOPIC_AUTHORIZATION_FAILED before any other check and never appended. (IDEMPOTENT_WRITE is
+checked by InitProducerId in Kafka 3+, KIP-679, not here.)
+Transactional batches (KIP-890 part 1, server-side defence): a transactional batch for a partition that is not in
+its producer's ongoing transaction, as the transaction coordinator here knows it, is refused with
+INVALID_TXN_STATE (ids coordinated elsewhere are not checked yet). Produce v12 (transactions version 2) and topic
+ids (v13) are not advertised.
 """
 
 from __future__ import annotations
@@ -23,16 +27,17 @@ from odradek.broker.protocol.messages.produce_response import (
     ProduceResponse,
     TopicProduceResponse,
 )
-from odradek.broker.replication.api import AppendOrigin, ProduceEntry, ProduceResult
+from odradek.broker.replication.api import AppendOrigin, ProduceEntry, ProduceResult, ProducerFields, producer_fields
 
 API_KEY = 0
 VERSIONS = (0, 11)
 REJECTED_VERSIONS = (0, 2)
 
-_TRANSACTIONS_REFUSED = ProduceResult(
-    ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, message="transactions are not supported yet"
-)
+_TRANSACTIONAL_ID_DENIED = ProduceResult(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
 _TOPIC_DENIED = ProduceResult(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+_NOT_IN_TRANSACTION = ProduceResult(
+    ErrorCode.INVALID_TXN_STATE, message="the partition was not added to the producer's transaction"
+)
 
 
 async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceResponse | None:
@@ -41,10 +46,16 @@ async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceRespons
         for topic in request.topic_data
         for part in topic.partition_data
     ]
-    if request.transactional_id is not None:
-        results = [_TRANSACTIONS_REFUSED] * len(entries)
+    fields = [producer_fields(entry.records) for entry in entries]
+    transactional = any(f is not None and f.transactional for f in fields)
+    transactional_id = request.transactional_id
+    if transactional and (
+        transactional_id is None
+        or not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id)
+    ):
+        results = [_TRANSACTIONAL_ID_DENIED] * len(entries)
     else:
-        results = await _produce_authorized(ctx, request, entries)
+        results = await _produce_authorized(ctx, request, entries, fields)
     if request.acks == 0:
         return None
     responses: list[TopicProduceResponse] = []
@@ -56,16 +67,39 @@ async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceRespons
 
 
 async def _produce_authorized(
-    ctx: RequestContext, request: ProduceRequest, entries: list[ProduceEntry]
+    ctx: RequestContext,
+    request: ProduceRequest,
+    entries: list[ProduceEntry],
+    fields: list[ProducerFields | None],
 ) -> list[ProduceResult]:
-    """Append the entries of the topics the principal may write to; the others are answered without appending."""
+    """Append the entries of the topics the principal may write to and, for transactional batches, that are in
+    the producer's transaction; the others are answered without appending."""
     allowed = ctx.authorized(AclOperation.WRITE, ResourceType.TOPIC, [entry.topic for entry in entries])
-    writable = [entry for entry in entries if entry.topic in allowed]
+    refusals: list[ProduceResult | None] = [
+        _TOPIC_DENIED if entry.topic not in allowed else _verify(ctx, request.transactional_id, entry, f)
+        for entry, f in zip(entries, fields, strict=True)
+    ]
+    writable = [entry for entry, refusal in zip(entries, refusals, strict=True) if refusal is None]
     manager = ctx.services.replica_manager
     if len(writable) == len(entries):
         return await manager.produce(entries, request.acks, request.timeout_ms, AppendOrigin.CLIENT)
     appended = iter(await manager.produce(writable, request.acks, request.timeout_ms, AppendOrigin.CLIENT))
-    return [next(appended) if entry.topic in allowed else _TOPIC_DENIED for entry in entries]
+    return [next(appended) if refusal is None else refusal for refusal in refusals]
+
+
+def _verify(
+    ctx: RequestContext, transactional_id: str | None, entry: ProduceEntry, fields: ProducerFields | None
+) -> ProduceResult | None:
+    """KIP-890 part 1: a transactional batch must be for a partition of the producer's ongoing transaction."""
+    if fields is None or not fields.transactional or transactional_id is None:
+        return None
+    coordinator = ctx.services.txn_coordinator
+    if coordinator is None:
+        return None
+    added = coordinator.verify_partition(
+        transactional_id, fields.producer_id, fields.producer_epoch, (entry.topic, entry.partition)
+    )
+    return _NOT_IN_TRANSACTION if added is False else None
 
 
 def _partition_response(index: int, result: ProduceResult) -> PartitionProduceResponse:

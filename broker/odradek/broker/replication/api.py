@@ -42,6 +42,34 @@ class ProduceEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ProducerFields:
+    """The producer fields of a produce entry's (first) record batch header: what authorization and the
+    transaction checks decide from (Kafka's ProduceRequest.hasTransactionalRecords, CVE-2018-17196)."""
+
+    producer_id: int
+    producer_epoch: int
+    transactional: bool
+
+
+_ATTRIBUTES_AT, _PRODUCER_ID_AT, _PRODUCER_EPOCH_AT, _HEADER_SIZE = 21, 43, 51, 61
+_TRANSACTIONAL_FLAG = 0x10
+
+
+def producer_fields(records: bytes | bytearray | memoryview) -> ProducerFields | None:
+    """The RecordBatch v2 header fields of the first batch of `records` (None if too short to hold a header).
+
+    Header layout: baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8, crc uint32,
+    attributes int16 (bit 4: transactional) at byte 21, ..., producerId int64 at 43, producerEpoch int16 at 51."""
+    if len(records) < _HEADER_SIZE:
+        return None
+    data = bytes(records[:_HEADER_SIZE])
+    attributes = int.from_bytes(data[_ATTRIBUTES_AT : _ATTRIBUTES_AT + 2], "big", signed=True)
+    producer_id = int.from_bytes(data[_PRODUCER_ID_AT : _PRODUCER_ID_AT + 8], "big", signed=True)
+    epoch = int.from_bytes(data[_PRODUCER_EPOCH_AT : _PRODUCER_EPOCH_AT + 2], "big", signed=True)
+    return ProducerFields(producer_id, epoch, bool(attributes & _TRANSACTIONAL_FLAG))
+
+
+@dataclass(frozen=True, slots=True)
 class ProduceResult:
     """`base_offset`/`last_offset`: the offsets the append got (-1 when it failed); `record_errors` are
     (batch index, message) pairs; `message` is the v8+ error message."""
@@ -113,6 +141,8 @@ class FetchResult:
     last_stable_offset: int = -1
     log_start_offset: int = -1
     records: FileRecords | None = None  # None: nothing to send
+    # READ_COMMITTED only: (producer id, first offset) of the aborted transactions overlapping the records read
+    aborted_transactions: tuple[tuple[int, int], ...] | None = None
 
     @property
     def size(self) -> int:

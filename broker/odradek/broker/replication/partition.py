@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from odradek.broker.log.log import Log, LogAppendInfo
+from odradek.broker.log.producer_state import AppendOrigin as LogAppendOrigin
 from odradek.broker.protocol.errors import ErrorCode
 
 
@@ -106,10 +107,12 @@ class Partition:
         if not self.is_leader:
             raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
-    def append_records_as_leader(self, records: bytearray) -> LogAppendInfo:
-        """Append validated records at the leader epoch, advance the HW if the ISR allows, and report what moved."""
+    def append_records_as_leader(self, records: bytearray, coordinator: bool = False) -> LogAppendInfo:
+        """Append validated records at the leader epoch, advance the HW if the ISR allows, and report what moved.
+        `coordinator`: written by a coordinator (markers), which the producer-state checks do not refuse."""
         stable = self.last_stable_offset
-        info = self.log.append_as_leader(records, self.state.leader_epoch)
+        origin = LogAppendOrigin.COORDINATOR if coordinator else LogAppendOrigin.CLIENT
+        info = self.log.append_as_leader(records, self.state.leader_epoch, origin=origin)
         self._report(OffsetMove.LOG_END | self._advance_high_watermark(), stable)
         return info
 

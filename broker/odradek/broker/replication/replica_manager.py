@@ -309,7 +309,7 @@ class ReplicaManager:
                 self.time.wall_ms(),
                 is_from_client=origin is AppendOrigin.CLIENT,
             )
-            info = partition.append_records_as_leader(checked.records)
+            info = partition.append_records_as_leader(checked.records, origin is AppendOrigin.COORDINATOR)
         except ProducerStateError as exc:
             # Kafka's codes: OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, ...
             self.metrics.produce_failed(entry.topic)
@@ -420,12 +420,19 @@ class ReplicaManager:
         records = None
         if segment_slice is not None and segment_slice.size > 0:
             records = FileRecords(segment_slice.file.fileno(), segment_slice.position, segment_slice.size)
+        aborted = None
+        if isolation is FetchIsolation.TXN_COMMITTED:
+            # Kafka bounds the lookup by the end of the fetched slice; the LSO bound is a superset, and a consumer
+            # ignores aborted transactions it reads no batch of.
+            found = partition.log.collect_aborted_transactions(request.fetch_offset, limit) if records else []
+            aborted = tuple((txn.producer_id, txn.first_offset) for txn in found)
         return FetchResult(
             ErrorCode.NONE,
             partition.high_watermark,
             partition.last_stable_offset,
             partition.log_start_offset,
             records,
+            aborted,
         )
 
     def bytes_available(self, params: FetchParams, request: FetchPartition) -> int | None:
