@@ -25,6 +25,7 @@ from odradek.broker.replication.api import (
     FetchResult,
     ProduceEntry,
 )
+from odradek.broker.replication.partition import PartitionState
 from odradek.broker.replication.replica_manager import ReplicaAssignment
 
 if TYPE_CHECKING:
@@ -387,3 +388,72 @@ def test_storage_work_gets_the_wall_clock(replicas: Replicas) -> None:
     manager._clean()
     now = replicas.time.wall_ms()
     assert seen == {"expired": now, "flush": now, "clean": (5, now)}
+
+
+def test_assignments_of_other_brokers_are_skipped_not_the_end(replicas: Replicas) -> None:
+    """An assignment of a partition this broker does not host is skipped and the ones after it still apply: the
+    partitions listed later are kept, and a new topic config reaches their logs (kills `continue` -> `break`
+    in _update_assignments, which deleted every partition listed after one hosted elsewhere, and
+    `update_config(None)`)."""
+    manager = replicas.manager
+
+    async def scenario() -> None:
+        topic_id = replicas.topic_ids["t"]
+        elsewhere = PartitionState(leader_id=2, leader_epoch=0, partition_epoch=0, replicas=(2,), isr=(2,))
+        ours = replicas.states[("t", 0)]
+        configs = {"retention.ms": "1234"}
+        await manager.apply_assignments(
+            [ReplicaAssignment("t", 9, topic_id, configs, elsewhere)]
+            + [ReplicaAssignment("t", i, topic_id, configs, ours) for i in range(3)],
+            topics={"t"},
+        )
+
+    asyncio.run(scenario())
+    assert sorted(key for key in manager.partitions if key[0] == "t") == [("t", 0), ("t", 1), ("t", 2)]
+    assert manager.get_partition("t", 2).log.config.retention_ms == 1234
+
+
+def test_new_logs_get_their_topic_id_and_only_leaders_an_epoch(replicas: Replicas) -> None:
+    """A new replica's log records the topic id (partition.metadata), and only a replica led here starts a leader
+    epoch in its cache (kills `LogSpec(..., None, ...)` and the leader check in _open_logs mutated to
+    `leader_id` alone, which gave followers an epoch entry)."""
+    manager = replicas.manager
+    followed = PartitionState(leader_id=2, leader_epoch=4, partition_epoch=0, replicas=(1, 2), isr=(1, 2))
+    led = PartitionState(leader_id=1, leader_epoch=3, partition_epoch=0, replicas=(1, 2), isr=(1, 2))
+    topic_id = uuid.uuid4()
+
+    async def scenario() -> None:
+        await manager.apply_assignments(
+            [ReplicaAssignment("n", 0, topic_id, {}, followed), ReplicaAssignment("n", 1, topic_id, {}, led)],
+            topics={"n"},
+        )
+
+    asyncio.run(scenario())
+    follower, leader = manager.get_partition("n", 0), manager.get_partition("n", 1)
+    assert follower.log.topic_id == topic_id and leader.log.topic_id == topic_id
+    assert follower.log.epoch_cache.latest_epoch is None
+    assert leader.log.epoch_cache.latest_epoch == 3
+
+
+def test_an_empty_isr_leaves_the_high_watermark_to_the_log_end(replicas: Replicas) -> None:
+    """With no ISR member known (metadata with an empty ISR) the HW candidate is the leader's log end, not an error
+    (kills `min(leos) if leos` -> `if leos or True`, a ValueError from min([]))."""
+
+    async def scenario() -> None:
+        await append(replicas, "r", 0, replicas.batch(2))
+
+    asyncio.run(scenario())
+    partition = replicas.manager.get_partition("r", 0)
+    partition.update_state(dataclasses.replace(partition.state, isr=()))
+    assert partition.high_watermark == 2
+
+
+def test_the_metrics_scrape_the_partitions(replicas: Replicas) -> None:
+    """The replica manager hands its partition stats to the metrics (kills `watch_partitions(None)`)."""
+    text = replicas.manager.metrics.registry.collect()
+    samples = {
+        (sample.name, sample.labels.get("topic"), sample.labels.get("partition"))
+        for family in text
+        for sample in family.samples
+    }
+    assert any(topic == "t" and partition == "0" for _, topic, partition in samples)
