@@ -457,3 +457,46 @@ def test_the_metrics_scrape_the_partitions(replicas: Replicas) -> None:
         for sample in family.samples
     }
     assert any(topic == "t" and partition == "0" for _, topic, partition in samples)
+
+
+def test_a_partition_past_the_response_budget_has_nothing_to_send(replicas: Replicas) -> None:
+    """Once the response-wide max_bytes is spent, a later partition's empty slice is `records=None` ("nothing to
+    send"), not a zero-length region (kills `segment_slice.size > 0` -> `>= 0`)."""
+
+    async def scenario() -> None:
+        await append(replicas, "t", 0, replicas.batch())
+        await append(replicas, "t", 1, replicas.batch())
+
+    asyncio.run(scenario())
+    small = FetchParams(-1, 0, 1, 1, FetchIsolation.HIGH_WATERMARK)  # the first partition gets one batch anyway
+    first, second = replicas.manager.read_all(small, [FetchPartition("t", 0, 0, BIG), FetchPartition("t", 1, 0, BIG)])
+    assert first.records is not None and first.records.size > 0
+    assert (second.error, second.records, second.high_watermark) == (ErrorCode.NONE, None, 1)
+
+
+def test_stop_after_a_failed_log_creation_still_shuts_down(replicas: Replicas) -> None:
+    """A failure of the last file work (creating logs) was reported to apply_assignments; stop() must not raise
+    it again and must still answer the waits and close the logs (kills `return_exceptions=True` mutated to
+    None / False / dropped in stop)."""
+    manager = replicas.manager
+
+    def broken(specs: Any) -> Any:
+        raise OSError("disk full")
+
+    manager.logs.get_or_create_logs = broken  # type: ignore[method-assign]
+    closed: list[bool] = []
+    real_shutdown = manager.logs.shutdown
+
+    def shutdown(*args: Any) -> None:
+        closed.append(True)
+        real_shutdown(*args)
+
+    manager.logs.shutdown = shutdown  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        with pytest.raises(OSError, match="disk full"):
+            await replicas.apply({**replicas.states, ("x", 0): replicas.states[("t", 0)]})
+        await manager.stop()
+
+    asyncio.run(scenario())
+    assert closed == [True]
