@@ -1,0 +1,196 @@
+"""Survivors of the mutation run after the issue-8 refactor (docs/mutation-testing.md),
+group/offset_metadata_manager.py: retention (from when a group became empty, from each commit, for topics a
+stable consumer group no longer subscribes to, an explicit expire timestamp), what OffsetDelete and DeleteGroups
+leave in __consumer_offsets (checked by reloading it), and the errors of failed writes. Each test's docstring names
+the mutants it kills."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from odradek.broker.group.coordinator import GroupCoordinator, LeaveMember, OffsetCommitEntry
+from odradek.broker.group.offsets_topic import OffsetKey, encode_offset_key
+from odradek.broker.group.state import GroupState
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.utils.time import MockTime
+from test_coordinator import CONFIG, PARTITIONS, MemoryLog, join_new, make, settle, subscription
+
+E = ErrorCode
+RETENTION_MS = CONFIG.offsets_retention_ms  # 1000
+
+
+def committed(c: GroupCoordinator, group_id: str) -> list[tuple[str, int]]:
+    return [(t, p) for t, p, _ in c.fetch_offsets(group_id, None)[1]]
+
+
+async def reloaded(c: GroupCoordinator, storage: MemoryLog) -> GroupCoordinator:
+    """A new coordinator that loads the same __consumer_offsets (what another broker would see)."""
+    c.close()
+    return await make(storage)
+
+
+async def stable_member(c: GroupCoordinator, *topics: str, protocol_type: str = "consumer") -> str:
+    joined = await join_new(c, protocols=[("range", subscription(*topics))], protocol_type=protocol_type)
+    sync = await c.sync_group("g", joined.generation_id, joined.member_id, None, None, None, [])
+    assert sync.error == E.NONE
+    return joined.member_id
+
+
+async def test_a_stable_consumer_group_loses_offsets_of_topics_it_no_longer_subscribes_to() -> None:
+    """In a Stable consumer group, offsets of unsubscribed topics expire `retention` after their commit (at
+    exactly that age), those of subscribed topics never; offsets of a non-consumer group in Stable never expire
+    (kills the mutants of the STABLE branch of _expired_offsets: `and` -> `or`, `is_in(None)`, `==` -> `!=`,
+    `subscribed = None`, `is None` -> `is not None`, `not in` -> `in` / `or`, `key[1]`, `expired(None, ...)`,
+    `expired(c, None)`, the dropped arguments, and `now - base >= retention` -> `>`)."""
+    time = MockTime()
+    c = await make(time=time)
+    member = await stable_member(c, "t")
+    entries = [OffsetCommitEntry("t", 0, 1), OffsetCommitEntry("gone", 0, 1), OffsetCommitEntry("gone", 1, 1)]
+    assert await c.commit_offsets("g", 1, member, None, entries) == [E.NONE] * 3
+    time.advance(RETENTION_MS - 1)
+    assert await c.expire_offsets() == 0
+    time.advance(1)
+    assert await c.expire_offsets() == 2
+    assert committed(c, "g") == [("t", 0)]
+    time.advance(5 * RETENTION_MS)  # within the session timeout (10 s)
+    assert await c.expire_offsets() == 0
+
+    other = await make(time=time)
+    connector = await stable_member(other, "t", protocol_type="connect")
+    await other.commit_offsets("g", 1, connector, None, [OffsetCommitEntry("gone", 0, 1)])
+    time.advance(5 * RETENTION_MS)  # within the session timeout (10 s)
+    assert await other.expire_offsets() == 0
+
+
+async def test_an_emptied_group_keeps_its_offsets_for_retention_from_when_it_became_empty() -> None:
+    """A group that had members: retention runs from when it became Empty, not from each commit; then offsets and
+    group go, and the group's tombstone is written, so a reload does not bring it back (kills the
+    `use_state_time` mutants: None, `or`, `is None`, `> 0`, `>= 1`, `and False`; and
+    `_write_tombstones(..., None)` in expire_offsets, which left the group record)."""
+    time = MockTime()
+    storage = MemoryLog()
+    c = await make(storage, time=time)
+    member = await stable_member(c, "t")
+    await c.commit_offsets("g", 1, member, None, [OffsetCommitEntry("t", 0, 1)])
+    time.advance(900)
+    c.leave_group("g", [LeaveMember(member, None)])
+    await settle()  # the Empty group record is written in the background
+    assert c.group("g") is not None and c.group("g").state is GroupState.EMPTY  # type: ignore[union-attr]
+    time.advance(600)  # the commit is 1500 ms old, the group empty for 600 ms
+    assert await c.expire_offsets() == 0
+    time.advance(400)
+    assert await c.expire_offsets() == 1
+    assert c.group("g") is None
+    again = await reloaded(c, storage)
+    assert again.group("g") is None and committed(again, "g") == []
+
+
+async def test_an_explicit_expire_timestamp_wins() -> None:
+    """A commit's expire timestamp (OffsetCommit v1) decides, at exactly that time, whatever the retention; 0 is a
+    timestamp too (kills `expire_timestamp >= 0` -> `> 0` / `>= 1` and `now >= expire` -> `>`)."""
+    time = MockTime()
+    c = await make(time=time)
+    now = time.wall_ms()
+    entries = [
+        OffsetCommitEntry("t", 0, 1, expire_timestamp=now + 100),
+        OffsetCommitEntry("t", 1, 1, expire_timestamp=0),
+    ]
+    await c.commit_offsets("solo", -1, "", None, entries)
+    assert await c.expire_offsets() == 1  # expire timestamp 0: long past
+    time.advance(99)
+    assert await c.expire_offsets() == 0
+    time.advance(1)
+    assert await c.expire_offsets() == 1
+
+
+async def test_expiry_goes_through_every_group_and_counts_them_all() -> None:
+    """expire_offsets goes on after a group with nothing to expire and after one whose write failed, and returns
+    the total; a group with nothing to expire writes nothing (kills the three `continue` -> `break`,
+    `removed += len(expired)` -> `=`, and `not drop_group` -> `drop_group`)."""
+    time = MockTime()
+    storage = MemoryLog()
+    c = await make(storage, time=time)
+    for group_id in ("a", "b", "c"):
+        await c.commit_offsets(group_id, -1, "", None, [OffsetCommitEntry("t", 0, 1), OffsetCommitEntry("t", 1, 1)])
+        time.advance(RETENTION_MS // 2)
+    # a and b are past retention (1500 and 1000 ms), c is not (500 ms).
+    assert await c.expire_offsets() == 4
+    assert committed(c, "a") == committed(c, "b") == [] and len(committed(c, "c")) == 2
+    written = sum(len(records) for records in storage.records.values())
+    assert await c.expire_offsets() == 0
+    assert sum(len(records) for records in storage.records.values()) == written
+
+
+async def test_a_failed_expiry_is_logged_and_the_next_group_still_expires(caplog: pytest.LogCaptureFixture) -> None:
+    """A tombstone write that fails is logged with the group and the error, and leaves the offsets (kills the
+    mutants of the warning: message, group id and error name)."""
+    time = MockTime()
+    storage = MemoryLog()
+    c = await make(storage, time=time)
+    await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, 1)])
+    time.advance(RETENTION_MS)
+    storage.fail = E.NOT_LEADER_OR_FOLLOWER
+    with caplog.at_level(logging.WARNING, logger="odradek.broker.group"):
+        assert await c.expire_offsets() == 0
+    assert "could not expire offsets of group solo: NOT_LEADER_OR_FOLLOWER" in [r.getMessage() for r in caplog.records]
+    assert committed(c, "solo") == [("t", 0)]
+
+
+async def test_offset_delete_removes_every_named_offset_and_keeps_the_group() -> None:
+    """OffsetDelete of several partitions removes each of them (each tombstone applied at its own position), writes
+    no group tombstone (the group survives a reload), and maps a failed write (kills `first_offset + i` -> `- i`
+    in _write_tombstones, `drop_group=False` -> True, and `commit_error(None)`)."""
+    storage = MemoryLog()
+    c = await make(storage)
+    member = await stable_member(c, "t")
+    entries = [OffsetCommitEntry("u", 0, 1), OffsetCommitEntry("u", 1, 1), OffsetCommitEntry("v", 0, 1)]
+    await c.commit_offsets("g", 1, member, None, entries)
+    c.leave_group("g", [LeaveMember(member, None)])
+    await settle()  # the Empty group record is written in the background
+    assert await c.delete_offsets("g", [("u", 0), ("u", 1), ("v", 0)]) == (E.NONE, [E.NONE] * 3)
+    assert committed(c, "g") == []
+    again = await reloaded(c, storage)
+    assert again.group("g") is not None and committed(again, "g") == []
+    await again.commit_offsets("g", -1, "", None, [OffsetCommitEntry("u", 0, 1)])
+    storage.fail = E.NOT_LEADER_OR_FOLLOWER
+    assert await again.delete_offsets("g", [("u", 0)]) == (E.NOT_COORDINATOR, [])
+
+
+async def test_delete_group_tombstones_its_offsets_and_its_record() -> None:
+    """DeleteGroups writes tombstones for every offset and the group record: after a reload neither the group nor
+    its offsets are back; a failed write is mapped (kills `of(None)`, `drop_group` mutated to None / False and
+    `group_write_error(None)` in delete_group)."""
+    storage = MemoryLog()
+    c = await make(storage)
+    member = await stable_member(c, "t")
+    await c.commit_offsets("g", 1, member, None, [OffsetCommitEntry("t", 0, 1), OffsetCommitEntry("t", 1, 1)])
+    c.leave_group("g", [LeaveMember(member, None)])
+    await settle()  # the Empty group record is written in the background
+    assert await c.delete_groups(["g"]) == [E.NONE]
+    again = await reloaded(c, storage)
+    assert again.group("g") is None and committed(again, "g") == []
+    await again.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, 1)])
+    storage.fail = E.NOT_LEADER_OR_FOLLOWER
+    assert await again.delete_groups(["solo"]) == [E.NOT_COORDINATOR]
+
+
+async def test_a_commit_with_generation_0_into_an_unknown_group_is_refused() -> None:
+    """Generation 0 is a generation: a commit with it into a group that does not exist gets the unknown-group
+    error and creates nothing; only -1 (a standalone consumer) creates the group (kills `generation_id >= 0`
+    -> `> 0` / `>= 1`)."""
+    c = await make()
+    assert await c.commit_offsets("nobody", 0, "m", None, [OffsetCommitEntry("t", 0, 1)]) == [E.ILLEGAL_GENERATION]
+    assert c.group("nobody") is None
+
+
+async def test_a_tombstone_without_its_commit_loads() -> None:
+    """A compacted __consumer_offsets may keep an offset tombstone whose commit is gone; loading it is a no-op
+    (kills `offsets.pop(key, None)` -> `offsets.pop(key)`, a KeyError that failed the load)."""
+    storage = MemoryLog()
+    probe = GroupCoordinator(CONFIG, storage, lambda: PARTITIONS, MockTime())
+    partition = probe.partition_for("g")
+    storage.records[partition] = [(0, encode_offset_key(OffsetKey("g", "t", 0)), None)]
+    c = await make(storage)
+    assert partition in c.loaded
+    assert committed(c, "g") == []
