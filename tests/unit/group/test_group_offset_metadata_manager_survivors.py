@@ -6,6 +6,7 @@ the mutants it kills."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -194,3 +195,73 @@ async def test_a_tombstone_without_its_commit_loads() -> None:
     c = await make(storage)
     assert partition in c.loaded
     assert committed(c, "g") == []
+
+
+async def test_commit_validation_of_members_and_generations() -> None:
+    """A commit naming a static member's instance id with another member id is FENCED_INSTANCE_ID; generation 0
+    into an existing Empty group is checked like any generation (UNKNOWN_MEMBER_ID), only -1 skips the checks
+    (kills `validate_member(member_id, None)`, `_validate_commit(..., None)`, and `generation_id < 0` ->
+    `<= 0` / `< 1` in _validate_commit)."""
+    c = await make()
+    joined = await join_new(c, instance="i1")
+    await c.sync_group("g", joined.generation_id, joined.member_id, "i1", None, None, [])
+    entry = [OffsetCommitEntry("t", 0, 1)]
+    assert await c.commit_offsets("g", joined.generation_id, "other", "i1", entry) == [E.FENCED_INSTANCE_ID]
+    assert await c.commit_offsets("g", joined.generation_id, joined.member_id, "i1", entry) == [E.NONE]
+    await c.commit_offsets("solo", -1, "", None, entry)  # an Empty group
+    assert await c.commit_offsets("solo", 0, "", None, entry) == [E.UNKNOWN_MEMBER_ID]
+
+
+async def test_a_commit_counts_as_a_heartbeat() -> None:
+    """A member that commits stays in the group past the session timeout counted from its last heartbeat (kills
+    `touch(group, None)`)."""
+    time = MockTime()
+    c = await make(time=time)
+    member = await stable_member(c, "t")  # session timeout 10 s
+    time.advance(9000)
+    assert await c.commit_offsets("g", 1, member, None, [OffsetCommitEntry("t", 0, 1)]) == [E.NONE]
+    time.advance(9000)
+    assert c.heartbeat("g", member, None, 1) == E.NONE
+
+
+async def test_commit_metadata_limits_and_defaults() -> None:
+    """Metadata of exactly offset.metadata.max.bytes characters is accepted, one more is refused; None is stored
+    as ""; a failed write maps only the accepted entries' results (kills `metadata or ""` -> `or "XXXX"`, `>` ->
+    `>=` in the size check, and the `or True` that mapped OFFSET_METADATA_TOO_LARGE too)."""
+    storage = MemoryLog()
+    c = await make(storage)
+    limit = CONFIG.offset_metadata_max_bytes
+    entries = [
+        OffsetCommitEntry("t", 0, 1, metadata="x" * limit),
+        OffsetCommitEntry("t", 1, 1, metadata="x" * (limit + 1)),
+        OffsetCommitEntry("t", 2, 1, metadata=None),
+    ]
+    assert await c.commit_offsets("solo", -1, "", None, entries) == [E.NONE, E.OFFSET_METADATA_TOO_LARGE, E.NONE]
+    rows = {p: value for _, p, value in c.fetch_offsets("solo", None)[1]}
+    assert rows[2] is not None and rows[2].metadata == ""
+    storage.fail = E.NOT_LEADER_OR_FOLLOWER
+    assert await c.commit_offsets("solo", -1, "", None, entries) == [
+        E.NOT_COORDINATOR,
+        E.OFFSET_METADATA_TOO_LARGE,
+        E.NOT_COORDINATOR,
+    ]
+
+
+async def test_a_late_acknowledged_commit_loses_against_every_entry_of_a_newer_multi_partition_commit() -> None:
+    """The newer-record-wins rule with several entries per commit: each entry of a commit sits at its own offset
+    (first + i), so an older single commit acknowledged after it does not overwrite any of them (kills
+    `first_offset + i` -> `- i` in commit_offsets)."""
+    storage = MemoryLog()
+    c = await make(storage)
+    storage.hold_acks = True
+    older = asyncio.create_task(c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 2, 5)]))
+    await settle()
+    newer_entries = [OffsetCommitEntry("t", p, 9) for p in range(3)]
+    newer = asyncio.create_task(c.commit_offsets("solo", -1, "", None, newer_entries))
+    await settle()
+    storage.release(1)
+    assert await newer == [E.NONE] * 3
+    storage.release(0)
+    assert await older == [E.NONE]
+    offsets = {p: value.offset for _, p, value in c.fetch_offsets("solo", None)[1] if value is not None}
+    assert offsets == {0: 9, 1: 9, 2: 9}
