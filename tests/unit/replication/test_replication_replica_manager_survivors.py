@@ -500,3 +500,23 @@ def test_stop_after_a_failed_log_creation_still_shuts_down(replicas: Replicas) -
 
     asyncio.run(scenario())
     assert closed == [True]
+
+
+def test_data_above_the_high_watermark_neither_completes_a_wait_nor_fails_a_read(replicas: Replicas) -> None:
+    """Records a follower has not fetched yet (above the HW) do not count towards a consumer's min_bytes, and do
+    not make a negative partition_max_bytes an error (kills `limit = None` and the dropped or None limit in
+    bytes_available, and in the `read(fetch_offset, 0, limit)` probe of read_partition)."""
+
+    async def scenario() -> None:
+        await append(replicas, "r", 0, replicas.batch())  # LEO 1, HW 0
+        manager = replicas.manager
+        waiting = asyncio.create_task(manager.fetch(params(max_wait_ms=1000), [FetchPartition("r", 0, 0, BIG)]))
+        await replicas.settle()
+        assert not waiting.done()
+        (negative,) = manager.read_all(params(), [FetchPartition("r", 0, 0, -1)])
+        assert (negative.error, negative.records) == (ErrorCode.NONE, None)
+        replicas.follow("r", 0)
+        await replicas.settle()
+        assert waiting.done() and waiting.result()[0].records is not None
+
+    asyncio.run(scenario())
