@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import pytest
+from odradek.broker.coordinator.runtime import Record
 from odradek.broker.group.coordinator import GroupCoordinator, LeaveMember, OffsetCommitEntry
 from odradek.broker.group.offsets_topic import OffsetKey, encode_offset_key
 from odradek.broker.group.state import GroupState
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.utils.time import MockTime
-from test_coordinator import CONFIG, PARTITIONS, MemoryLog, join_new, make, settle, subscription
+from test_coordinator import CONFIG, PARTITIONS, MemoryLog, join, join_new, make, settle, subscription
 
 E = ErrorCode
 RETENTION_MS = CONFIG.offsets_retention_ms  # 1000
@@ -106,36 +108,59 @@ async def test_an_explicit_expire_timestamp_wins() -> None:
 
 
 async def test_expiry_goes_through_every_group_and_counts_them_all() -> None:
-    """expire_offsets goes on after a group with nothing to expire and after one whose write failed, and returns
-    the total; a group with nothing to expire writes nothing (kills the three `continue` -> `break`,
-    `removed += len(expired)` -> `=`, and `not drop_group` -> `drop_group`)."""
+    """expire_offsets goes on after a group with nothing to expire and returns the total over the groups; a group
+    with nothing to expire writes nothing (kills `continue` -> `break` after the nothing-to-expire check and
+    `removed += len(expired)` -> `=`)."""
     time = MockTime()
     storage = MemoryLog()
     c = await make(storage, time=time)
-    for group_id in ("a", "b", "c"):
-        await c.commit_offsets(group_id, -1, "", None, [OffsetCommitEntry("t", 0, 1), OffsetCommitEntry("t", 1, 1)])
+    # Three groups of one __consumer_offsets partition: expiry walks them in one shard, in creation order.
+    same = [g for g in (f"group-{i}" for i in range(100)) if c.partition_for(g) == c.partition_for("group-0")][:3]
+    fresh, a, b = same
+    entries = [OffsetCommitEntry("t", 0, 1), OffsetCommitEntry("t", 1, 1)]
+    for group_id in same:
+        await c.commit_offsets(group_id, -1, "", None, entries)
         time.advance(RETENTION_MS // 2)
-    # a and b are past retention (1500 and 1000 ms), c is not (500 ms).
+    await c.commit_offsets(fresh, -1, "", None, entries)  # the first group, committed again: nothing to expire
+    time.advance(RETENTION_MS // 2)  # a and b are past retention (1500 and 1000 ms), fresh is not (500 ms)
     assert await c.expire_offsets() == 4
-    assert committed(c, "a") == committed(c, "b") == [] and len(committed(c, "c")) == 2
+    assert committed(c, a) == committed(c, b) == [] and len(committed(c, fresh)) == 2
     written = sum(len(records) for records in storage.records.values())
     assert await c.expire_offsets() == 0
     assert sum(len(records) for records in storage.records.values()) == written
 
 
+class FailFirstAppend(MemoryLog):
+    """Fails its first append with NOT_LEADER_OR_FOLLOWER once `armed`, then appends as usual."""
+
+    armed = False
+
+    async def append(self, partition: int, records: Sequence[Record]) -> tuple[ErrorCode, int]:
+        if self.armed:
+            self.armed = False
+            return E.NOT_LEADER_OR_FOLLOWER, -1
+        return await super().append(partition, records)
+
+
 async def test_a_failed_expiry_is_logged_and_the_next_group_still_expires(caplog: pytest.LogCaptureFixture) -> None:
-    """A tombstone write that fails is logged with the group and the error, and leaves the offsets (kills the
-    mutants of the warning: message, group id and error name)."""
+    """A tombstone write that fails is logged with the group and the error and leaves its offsets; the next group
+    of the shard still expires (kills the mutants of the warning: message, group id and error name, and
+    `continue` -> `break` after the failed write)."""
     time = MockTime()
-    storage = MemoryLog()
+    storage = FailFirstAppend()
     c = await make(storage, time=time)
-    await c.commit_offsets("solo", -1, "", None, [OffsetCommitEntry("t", 0, 1)])
+    first, second = [g for g in (f"group-{i}" for i in range(100)) if c.partition_for(g) == c.partition_for("group-0")][
+        :2
+    ]
+    for group_id in (first, second):
+        await c.commit_offsets(group_id, -1, "", None, [OffsetCommitEntry("t", 0, 1)])
     time.advance(RETENTION_MS)
-    storage.fail = E.NOT_LEADER_OR_FOLLOWER
+    storage.armed = True
     with caplog.at_level(logging.WARNING, logger="odradek.broker.group"):
-        assert await c.expire_offsets() == 0
-    assert "could not expire offsets of group solo: NOT_LEADER_OR_FOLLOWER" in [r.getMessage() for r in caplog.records]
-    assert committed(c, "solo") == [("t", 0)]
+        assert await c.expire_offsets() == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"could not expire offsets of group {first}: NOT_LEADER_OR_FOLLOWER" in messages
+    assert committed(c, first) == [("t", 0)] and committed(c, second) == []
 
 
 async def test_offset_delete_removes_every_named_offset_and_keeps_the_group() -> None:
@@ -145,11 +170,11 @@ async def test_offset_delete_removes_every_named_offset_and_keeps_the_group() ->
     storage = MemoryLog()
     c = await make(storage)
     member = await stable_member(c, "t")
-    entries = [OffsetCommitEntry("u", 0, 1), OffsetCommitEntry("u", 1, 1), OffsetCommitEntry("v", 0, 1)]
-    await c.commit_offsets("g", 1, member, None, entries)
+    keys = [("u", p) for p in range(5)]
+    await c.commit_offsets("g", 1, member, None, [OffsetCommitEntry(t, p, 1) for t, p in keys])
     c.leave_group("g", [LeaveMember(member, None)])
     await settle()  # the Empty group record is written in the background
-    assert await c.delete_offsets("g", [("u", 0), ("u", 1), ("v", 0)]) == (E.NONE, [E.NONE] * 3)
+    assert await c.delete_offsets("g", keys) == (E.NONE, [E.NONE] * 5)
     assert committed(c, "g") == []
     again = await reloaded(c, storage)
     assert again.group("g") is not None and committed(again, "g") == []
@@ -265,3 +290,21 @@ async def test_a_late_acknowledged_commit_loses_against_every_entry_of_a_newer_m
     assert await older == [E.NONE]
     offsets = {p: value.offset for _, p, value in c.fetch_offsets("solo", None)[1] if value is not None}
     assert offsets == {0: 9, 1: 9, 2: 9}
+
+
+async def test_offsets_do_not_expire_during_a_rebalance() -> None:
+    """Only a Stable consumer group loses the offsets of topics it does not subscribe to; during a rebalance
+    (PreparingRebalance) nothing expires, as in Kafka's removeExpiredOffsets (kills `is_in(STABLE) and` -> `or`
+    in _expired_offsets)."""
+    time = MockTime()
+    c = await make(time=time)
+    member = await stable_member(c, "t")
+    await c.commit_offsets("g", 1, member, None, [OffsetCommitEntry("gone", 0, 1)])
+    first = await join(c)  # a second consumer: MEMBER_ID_REQUIRED, then its join starts a rebalance
+    second = asyncio.create_task(join(c, first.member_id))
+    await settle()
+    assert c.group("g") is not None and c.group("g").state is GroupState.PREPARING_REBALANCE  # type: ignore[union-attr]
+    time.advance(2 * RETENTION_MS)
+    assert await c.expire_offsets() == 0
+    assert committed(c, "g") == [("gone", 0)]
+    second.cancel()
