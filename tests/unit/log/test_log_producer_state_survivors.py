@@ -1,0 +1,102 @@
+"""Survivors of the mutation run after the issue-8 refactor (docs/mutation-testing.md), log/producer_state.py and
+log/txn_index.py: what a transaction marker leaves in the producer's entry, `ProducerAppendInfo.current`, completed
+transactions below a new log start offset, and the bounds of a `.txnindex` search. Each test's docstring names the
+mutants it kills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from odradek.broker.log.producer_state import AppendOrigin, ProducerStateError, ProducerStateManager
+from odradek.broker.log.txn_index import AbortedTxn, TransactionIndex, TxnIndexSearchResult
+from odradek.broker.records.batch import read_header
+from odradek.broker.records.builder import build_batch, build_control_batch
+
+NOW = 1_700_000_000_000
+PID = 5
+
+
+def data(offset: int, epoch: int = 0, txn: bool = True) -> bytearray:
+    records = [(b"k", b"v", (), NOW)]
+    return bytearray(
+        build_batch(
+            records, base_offset=offset, producer_id=PID, producer_epoch=epoch, base_sequence=0, transactional=txn
+        )
+    )
+
+
+def marker(offset: int, commit: bool, epoch: int, coordinator_epoch: int, timestamp: int) -> bytearray:
+    return bytearray(
+        build_control_batch(
+            commit, PID, epoch, coordinator_epoch=coordinator_epoch, base_offset=offset, timestamp=timestamp
+        )
+    )
+
+
+def replay(manager: ProducerStateManager, buf: bytearray) -> None:
+    manager.replay(read_header(buf, 0), buf, None)
+
+
+def test_producer_state_error_carries_code_and_message() -> None:
+    """The hook's refusal carries Kafka's error code and a message (kills the three mutants of its __init__)."""
+    error = ProducerStateError(47, "epoch 3 is fenced")
+    assert (error.error_code, error.message, str(error)) == (47, "epoch 3 is fenced", "epoch 3 is fenced")
+
+
+def test_a_marker_sets_the_producer_epoch_coordinator_epoch_and_timestamp() -> None:
+    """After a marker the producer's entry has the marker's producer epoch, the highest coordinator epoch seen (the
+    marker's when it is higher) and the marker's timestamp; the transaction is closed (kills `epoch = None`, the
+    coordinator-epoch choice mutated to always / never / the other way round, and `None` for the epoch,
+    coordinator epoch and timestamp of the new entry)."""
+    manager = ProducerStateManager()
+    replay(manager, data(0, epoch=0))
+    replay(manager, marker(1, commit=False, epoch=1, coordinator_epoch=4, timestamp=NOW + 9))
+    entry = manager.producers[PID]
+    assert (entry.producer_epoch, entry.coordinator_epoch, entry.last_timestamp) == (1, 4, NOW + 9)
+    assert entry.current_txn_first_offset is None
+    replay(manager, data(2, epoch=1))
+    replay(manager, marker(3, commit=True, epoch=1, coordinator_epoch=2, timestamp=NOW + 20))  # an older coordinator
+    assert manager.producers[PID].coordinator_epoch == 4
+
+
+def test_append_info_current_sees_its_own_pending_entries_first() -> None:
+    """`ProducerAppendInfo.current` answers the entry this append computed, else the manager's (kills the six
+    mutants of `current`, which no test called)."""
+    manager = ProducerStateManager()
+    replay(manager, data(0, epoch=0))
+    info = manager.prepare(AppendOrigin.CLIENT)
+    assert info.current(PID) == manager.producers[PID]
+    assert info.current(99) is None
+    buf = data(1, epoch=2)
+    info.append(read_header(buf, 0), 1, buf)
+    pending = info.current(PID)
+    assert pending is not None and pending.producer_epoch == 2
+    assert manager.producers[PID].producer_epoch == 0  # not applied yet
+
+
+def test_completed_transactions_below_a_new_log_start_offset_are_forgotten() -> None:
+    """A completed transaction whose marker is not yet below the HW holds the first unstable offset until the log
+    start offset passes its marker (kills `on_high_watermark_updated(None)` in on_log_start_offset_incremented)."""
+    manager = ProducerStateManager()
+    replay(manager, data(0))
+    replay(manager, marker(1, commit=True, epoch=0, coordinator_epoch=0, timestamp=NOW))
+    assert manager.first_unstable_offset == 0  # unreplicated: the HW has not passed the marker
+    manager.on_log_start_offset_incremented(1)
+    assert manager.first_unstable_offset == 0  # the marker (1) is not below 1
+    manager.on_log_start_offset_incremented(2)
+    assert manager.first_unstable_offset is None
+
+
+def test_txnindex_search_excludes_a_transaction_starting_at_the_upper_bound(tmp_path: Path) -> None:
+    """`collect_aborted_txns(fetch, upper)` covers [fetch, upper): a transaction starting at `upper` is not in it;
+    the index iterates its entries; a search that did not reach an LSO at the bound is not complete (kills
+    `first_offset < upper` -> `<=`, `iter(None)`, and `False` -> `None` for is_complete)."""
+    index = TransactionIndex(tmp_path / "00000000000000000000.txnindex", 0)
+    txns = [AbortedTxn(1, 0, 4, 5), AbortedTxn(2, 10, 12, 13)]
+    for txn in txns:
+        index.append(txn)
+    assert list(index) == txns
+    result = index.collect_aborted_txns(0, 10)
+    assert result.aborted_transactions == (txns[0],)
+    assert index.collect_aborted_txns(11, 20) == TxnIndexSearchResult((txns[1],), False)
+    assert index.collect_aborted_txns(11, 20).is_complete is False
