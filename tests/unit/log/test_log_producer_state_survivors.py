@@ -5,6 +5,7 @@ mutants it kills."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from odradek.broker.log.producer_state import AppendOrigin, ProducerStateError, ProducerStateManager
@@ -100,3 +101,40 @@ def test_txnindex_search_excludes_a_transaction_starting_at_the_upper_bound(tmp_
     assert result.aborted_transactions == (txns[0],)
     assert index.collect_aborted_txns(11, 20) == TxnIndexSearchResult((txns[1],), False)
     assert index.collect_aborted_txns(11, 20).is_complete is False
+
+
+def test_a_data_batch_records_its_sequences_and_timestamp() -> None:
+    """A data batch's metadata keeps its first sequence, and the entry the batch's max timestamp (kills
+    `BatchMetadata(None, ...)` and `None` for the entry's last timestamp in _data_batch)."""
+    manager = ProducerStateManager()
+    buf = bytearray(
+        build_batch([(b"k", b"v", (), NOW + i) for i in range(3)], producer_id=PID, producer_epoch=0, base_sequence=7)
+    )
+    replay(manager, buf)
+    entry = manager.producers[PID]
+    (batch,) = entry.batches
+    assert (batch.first_sequence, batch.last_sequence, batch.first_offset, batch.last_offset) == (7, 9, 0, 2)
+    assert batch.timestamp == entry.last_timestamp == NOW + 2
+
+
+def test_a_marker_keeps_the_batches_of_its_own_epoch_only() -> None:
+    """A marker at the producer's epoch keeps its batch metadata; one with a new epoch drops it (kills the
+    `entry.producer_epoch == epoch` test of _end_txn mutated to always / `!=`)."""
+    manager = ProducerStateManager()
+    replay(manager, data(0, epoch=0))
+    replay(manager, marker(1, commit=True, epoch=0, coordinator_epoch=0, timestamp=NOW))
+    assert len(manager.producers[PID].batches) == 1
+    replay(manager, data(2, epoch=0))
+    replay(manager, marker(3, commit=False, epoch=1, coordinator_epoch=0, timestamp=NOW))
+    assert manager.producers[PID].batches == ()
+
+
+def test_txnindex_sanity_and_file_mode(tmp_path: Path) -> None:
+    """An entry whose marker is the segment's first offset is sane; the file is created rw-r--r-- (kills `>=` ->
+    `>` in sanity_check, and the mode 0o644 dropped or mutated)."""
+    index = TransactionIndex(tmp_path / "00000000000000000010.txnindex", 10)
+    index.append(AbortedTxn(1, 5, 10, 11))
+    assert index.sanity_check()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert index.path.stat().st_mode & 0o777 == 0o644 & ~umask
