@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from odradek.broker.log.producer_state import AppendOrigin, ProducerStateError, ProducerStateManager
-from odradek.broker.log.txn_index import AbortedTxn, TransactionIndex, TxnIndexSearchResult
+from odradek.broker.log.txn_index import AbortedTxn, CorruptIndex, TransactionIndex, TxnIndexSearchResult
 from odradek.broker.records.batch import read_header
 from odradek.broker.records.builder import build_batch, build_control_batch
 
@@ -138,3 +139,18 @@ def test_txnindex_sanity_and_file_mode(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert index.path.stat().st_mode & 0o777 == 0o644 & ~umask
+
+
+def test_txnindex_flush_and_unknown_versions(tmp_path: Path) -> None:
+    """flush() fsyncs an existing .txnindex and is a no-op before the first entry; an entry of an unknown version is
+    CorruptIndex naming the version and the file (kills the mutants of flush's os.open / fsync / close arguments,
+    and `CorruptIndex(None)`)."""
+    index = TransactionIndex(tmp_path / "00000000000000000000.txnindex", 0)
+    index.flush()
+    index.append(AbortedTxn(1, 0, 4, 5))
+    index.flush()
+    raw = bytearray(index.path.read_bytes())
+    raw[0:2] = (7).to_bytes(2, "big")  # the entry's version
+    index.path.write_bytes(bytes(raw))
+    with pytest.raises(CorruptIndex, match=f"unexpected aborted transaction version 7 in {index.path}"):
+        TransactionIndex(index.path, 0).all_aborted_txns()
