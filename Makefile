@@ -37,8 +37,11 @@ bench:
 # MUTANTS narrows the run to mutant names (globs), e.g. MUTANTS='odradek.broker.log.offset_index.*'.
 # MUTATION_TESTS narrows the tests run (default: [tool.mutmut]'s, all unit and property tests), e.g.
 # MUTATION_TESTS='tests/unit/log'.
+# MUTATION_JOBS is the number of mutants tested at once (mutmut's --max-children); 1 by default, because the
+# machine is shared; mutmut alone would take every core.
 MUTANTS ?=
 MUTATION_TESTS ?=
+MUTATION_JOBS ?= 1
 mutation:
 	rm -rf build/mutation && mkdir -p build/mutation
 	ln -s ../../broker build/mutation/src
@@ -46,5 +49,5 @@ mutation:
 	ln -s ../../tools build/mutation/tools
 	cp pyproject.toml build/mutation/
 	$(if $(MUTATION_TESTS),printf 'pytest_add_cli_args_test_selection = [%s]\n' "$(foreach t,$(MUTATION_TESTS),\"$(t)\",)" >> build/mutation/pyproject.toml)
-	cd build/mutation && env -u PYTHONPATH nice -n 10 mutmut run $(MUTANTS)
+	cd build/mutation && env -u PYTHONPATH nice -n 10 mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS)
 	cd build/mutation && mutmut results | { grep -v ': not checked$$' || true; }
