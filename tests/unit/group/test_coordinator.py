@@ -442,3 +442,20 @@ async def test_a_commit_acknowledged_late_does_not_overwrite_a_newer_one() -> No
     restarted = await make(storage)
     assert committed(restarted) == 11
     restarted.close()
+
+
+async def test_a_group_deleted_in_the_same_loop_turn_as_its_last_leave_stays_deleted_after_a_reload() -> None:
+    """The last member's LeaveGroup stores the Empty group record from a background write; a DeleteGroups handled
+    before that write runs puts its tombstones first. The late Empty record must not follow them into the log, or
+    the deleted group comes back when the partition is loaded again (found by mutation testing)."""
+    storage = MemoryLog()
+    c = await make(storage)
+    joined = await join_new(c, protocols=[("range", subscription("t"))])
+    await c.sync_group("g", joined.generation_id, joined.member_id, None, None, None, [])
+    await c.commit_offsets("g", 1, joined.member_id, None, [OffsetCommitEntry("t", 0, 1)])
+    c.leave_group("g", [LeaveMember(joined.member_id, None)])
+    assert await c.delete_groups(["g"]) == [ErrorCode.NONE]
+    await c.runtime.wait_idle()
+    c.close()
+    again = await make(storage)
+    assert again.group("g") is None

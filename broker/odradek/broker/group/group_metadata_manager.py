@@ -60,6 +60,9 @@ class GroupMetadataManager:
         self.config = config
         self.timer = context.timer
         self.groups: dict[str, ClassicGroup] = {}
+        # Groups whose tombstone is being written (DeleteGroups, retention): a group record written after it would
+        # bring the group back on the next load, so background writes of their records are dropped.
+        self.dropping: set[str] = set()
 
     def now_ms(self) -> int:
         return self.context.time.wall_ms()
@@ -664,6 +667,9 @@ class GroupMetadataManager:
         return await self.context.append([(encode_group_key(GroupKey(group_id)), encode_group_value(record))])
 
     async def _store_record_logged(self, group_id: str, record: GroupRecord) -> None:
+        if group_id in self.dropping:
+            log.debug("group %s is being deleted: its record is not stored", group_id)
+            return
         error, _ = await self._store_record(group_id, record)
         if error is not ErrorCode.NONE:
             log.warning("could not store metadata of group %s: %s", group_id, error.name)

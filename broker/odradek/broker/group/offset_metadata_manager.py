@@ -257,7 +257,11 @@ class OffsetMetadataManager:
         records: list[Record] = [(encode_offset_key(OffsetKey(group_id, t, p)), None) for t, p in keys]
         if drop_group:
             records.append((encode_group_key(GroupKey(group_id)), None))
-        error, last_offset = await self.context.append(records)
+            self.groups.dropping.add(group_id)
+        try:
+            error, last_offset = await self.context.append(records)
+        finally:
+            self.groups.dropping.discard(group_id)
         if error is ErrorCode.NONE:
             first_offset = last_offset - len(records) + 1
             for i, key in enumerate(keys):
