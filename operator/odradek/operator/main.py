@@ -71,6 +71,11 @@ def admin_for(body: kopf.Body, memo: kopf.Memo) -> ClusterAdmin | None:
     name = cluster_of(body.metadata)
     if name is None or kube(memo).get(API_VERSION, "KafkaCluster", namespace, name) is None:
         return None
+    return cluster_admin(namespace, name, memo)
+
+
+def cluster_admin(namespace: str, name: str, memo: kopf.Memo) -> ClusterAdmin:
+    """The AdminClient of the KafkaCluster `namespace/name` (which exists)."""
     secret = kube(memo).get("v1", "Secret", namespace, cluster_model.credentials_secret_name(name))
     credentials = None
     if secret and (secret.get("data") or {}).get("password"):
@@ -131,4 +136,6 @@ def user_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.timer(GROUP, VERSION, "kafkaclusters", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
 def cluster_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     image = os.environ.get("ODRADEK_BROKER_IMAGE", cluster_model.DEFAULT_IMAGE)
-    patch.status.update(cluster.reconcile_cluster(body, kube(memo), image))
+    namespace = str(body.metadata.namespace or "default")
+    admin = cluster_admin(namespace, str(body.metadata.name), memo)
+    patch.status.update(cluster.reconcile_cluster(body, kube(memo), image, admin))

@@ -9,7 +9,9 @@ from typing import Any
 
 import yaml
 from odradek.operator import cluster
-from operator_fakes import FakeKube, secret_value
+from odradek.operator.resources import cluster as model
+from odradek.operator.roller import ClusterView, PartitionReplicas
+from operator_fakes import FakeAdmin, FakeKube, secret_value
 
 EXAMPLE = yaml.safe_load((Path(__file__).resolve().parents[3] / "examples" / "kafka-cluster.yaml").read_text())
 
@@ -79,3 +81,82 @@ def test_paused() -> None:
     kube = FakeKube()
     assert condition(cluster.reconcile_cluster(resource, kube), "ReconciliationPaused")["status"] == "True"
     assert kube.applied == []
+
+
+# -- rolling updates (the roller's own rules: test_operator_roller.py) ------------------------------------------
+
+
+def rolling_kube(revisions: dict[int, str], update_revision: str = "rev-2") -> FakeKube:
+    """A cluster applied once, its StatefulSet at `update_revision`, broker pods at `revisions`, all ready."""
+    kube = FakeKube()
+    cluster.reconcile_cluster(body(), kube)
+    kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]["status"] = {
+        "readyReplicas": len(revisions),
+        "updateRevision": update_revision,
+    }
+    labels = model.selector_labels(model.from_resource(body()))
+    for broker, revision in revisions.items():
+        pod_labels = {**labels, "controller-revision-hash": revision}
+        kube.put(
+            {
+                "kind": "Pod",
+                "metadata": {"name": f"my-cluster-kafka-{broker}", "namespace": "kafka", "labels": pod_labels},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            }
+        )
+    kube.put({"kind": "Pod", "metadata": {"name": "my-cluster-etcd-0", "namespace": "kafka", "labels": {}}})
+    return kube
+
+
+def healthy_admin(isr: tuple[int, ...] = (0, 1, 2)) -> FakeAdmin:
+    admin = FakeAdmin()
+    admin.view = ClusterView((PartitionReplicas("orders", 0, (0, 1, 2), isr),), {"orders": 2}, controller_id=0)
+    return admin
+
+
+def test_the_statefulset_leaves_restarts_to_the_operator() -> None:
+    kube = FakeKube()
+    cluster.reconcile_cluster(body(), kube)
+    sts = kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]
+    assert sts["spec"]["updateStrategy"] == {"type": "OnDelete"}
+
+
+def test_stale_brokers_are_restarted_one_per_reconcile_the_controller_last() -> None:
+    kube = rolling_kube({0: "rev-1", 1: "rev-1", 2: "rev-1"})
+    status = cluster.reconcile_cluster(body(), kube, admin=healthy_admin())
+    assert kube.deleted == ["Pod/my-cluster-kafka-1"]
+    assert status["rollingUpdate"]["pendingBrokers"] == 3
+    assert "restarted my-cluster-kafka-1" in status["rollingUpdate"]["lastAction"]
+    cluster.reconcile_cluster(body(), kube, admin=healthy_admin())
+    assert kube.deleted == ["Pod/my-cluster-kafka-1"], "nothing more while the restarted pod is being deleted"
+    kube.objects[("Pod", "kafka", "my-cluster-kafka-1")]["metadata"].pop("deletionTimestamp")
+    kube.objects[("Pod", "kafka", "my-cluster-kafka-1")]["metadata"]["labels"]["controller-revision-hash"] = "rev-2"
+    cluster.reconcile_cluster(body(), kube, admin=healthy_admin())
+    assert kube.deleted == ["Pod/my-cluster-kafka-1", "Pod/my-cluster-kafka-2"]
+
+
+def test_a_rollout_that_would_go_under_min_isr_waits_with_a_warning() -> None:
+    kube = rolling_kube({0: "rev-1", 1: "rev-1", 2: "rev-2"})
+    status = cluster.reconcile_cluster(body(), kube, admin=healthy_admin(isr=(0, 1)))
+    assert kube.deleted == []
+    warning = condition(status, "Warning")
+    assert warning["reason"] == "RollingUpdateBlocked"
+    assert "orders-0 would go below min.insync.replicas=2" in warning["message"]
+    assert condition(status, "Ready")["status"] == "True", "a held rollout leaves the running cluster ready"
+
+
+def test_an_rf1_topic_is_reported_and_does_not_stall_the_rollout() -> None:
+    kube = rolling_kube({0: "rev-1", 1: "rev-2", 2: "rev-2"})
+    admin = FakeAdmin()
+    admin.view = ClusterView((PartitionReplicas("single", 0, (0,), (0,)),), {}, default_min_isr=1)
+    status = cluster.reconcile_cluster(body(), kube, admin=admin)
+    assert kube.deleted == ["Pod/my-cluster-kafka-0"]
+    warning = condition(status, "Warning")
+    assert warning["reason"] == "MinIsrUnsatisfiable" and "single-0 (replicas 1" in warning["message"]
+
+
+def test_no_cluster_view_is_asked_for_while_every_pod_is_current() -> None:
+    kube = rolling_kube({0: "rev-2", 1: "rev-2", 2: "rev-2"})
+    admin = healthy_admin()
+    status = cluster.reconcile_cluster(body(), kube, admin=admin)
+    assert admin.calls == [] and kube.deleted == [] and "rollingUpdate" not in status

@@ -16,9 +16,11 @@ Names (Strimzi's where it has one; `<c>` is the KafkaCluster's name):
 | etcd StatefulSet and headless Service | `<c>-etcd` |
 
 Why a StatefulSet and not pods managed one by one (as Strimzi does since 0.35): stable names and PVCs per ordinal
-come for free and the rolling update is one pod at a time, readiness-gated. Strimzi manages pods itself to choose
-the restart order (the active controller last, never under min.insync.replicas) and per-broker configs; that
-roller is the next phase, and it will switch the StatefulSet to `updateStrategy: OnDelete` and delete pods itself.
+come for free. The StatefulSet's `updateStrategy` is `OnDelete`: Kubernetes never restarts a broker itself; the
+operator's roller (odradek/operator/roller.py) deletes one stale pod at a time, readiness-gated, the active
+controller last and never taking a partition below min.insync.replicas, which a StatefulSet's own RollingUpdate
+cannot know. Strimzi manages pods one by one for that order and for per-broker configs; OnDelete gives the order
+while keeping the StatefulSet's stable names and PVCs.
 
 Every listener binds 0.0.0.0 in the pod and advertises the pod's DNS name in the headless Service. The operator
 adds a listener REPLICATION on port 9091 for brokers and for itself: PLAINTEXT when the cluster has no
@@ -529,7 +531,7 @@ def stateful_set(cluster: ClusterModel) -> dict[str, Any]:
         "serviceName": headless_name(cluster),
         "replicas": cluster.replicas,
         "podManagementPolicy": "Parallel",  # brokers of a new cluster start together; the store orders them
-        "updateStrategy": {"type": "RollingUpdate"},
+        "updateStrategy": {"type": "OnDelete"},  # the operator's roller restarts brokers (module docstring)
         "selector": {"matchLabels": selector_labels(cluster)},
         "template": {
             "metadata": {
