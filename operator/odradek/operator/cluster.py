@@ -13,12 +13,14 @@ partitions.
 from __future__ import annotations
 
 import base64
+import datetime
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from odradek.operator import conditions as c
 from odradek.operator import roller
+from odradek.operator.cluster_ca import ensure_tls
 from odradek.operator.kafka_admin import AdminError, ClusterAdmin
 from odradek.operator.kube import KubeApi
 from odradek.operator.labels import paused
@@ -114,14 +116,17 @@ def reconcile_cluster(
     kube: KubeApi,
     default_image: str = model.DEFAULT_IMAGE,
     admin: ClusterAdmin | None = None,
+    now: datetime.datetime | None = None,
 ) -> dict[str, Any]:
+    """`now` (for certificate validity) defaults to the current time."""
     if paused(body.get("metadata") or {}):
         return c.status(body, [c.Condition(c.PAUSED, True)])
     try:
         cluster = model.from_resource(body, default_image)
     except model.InvalidCluster as exc:
         return c.status(body, [c.not_ready(exc.reason, str(exc))])
-    for manifest in model.manifests(cluster, _operator_password(cluster, kube)):
+    tls = ensure_tls(kube, cluster, now or datetime.datetime.now(datetime.UTC)) if cluster.needs_tls else None
+    for manifest in model.manifests(cluster, _operator_password(cluster, kube), tls):
         kube.apply(manifest)
     statefulset = kube.get("apps/v1", "StatefulSet", cluster.namespace, model.statefulset_name(cluster)) or {}
     ready_brokers = int((statefulset.get("status") or {}).get("readyReplicas") or 0)
@@ -137,7 +142,8 @@ def reconcile_cluster(
     if warnings:
         # One condition per type (the CRD's list-map keyed by type): the first reason, every message.
         result.append(c.warning(warnings[0].reason, "; ".join(w.message for w in warnings)))
-    fields: dict[str, Any] = {"readyBrokers": ready_brokers, "listeners": model.listener_status(cluster)}
+    ca_pem = tls.cluster_ca.cert_pem if tls is not None else None
+    fields: dict[str, Any] = {"readyBrokers": ready_brokers, "listeners": model.listener_status(cluster, ca_pem)}
     if rolling is not None:
         fields["rollingUpdate"] = rolling
     return c.status(body, result, **fields)

@@ -3,12 +3,15 @@ StatefulSet, refusals applying nothing, warnings for settings that can never be 
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from odradek.operator import cluster
+from odradek.operator.resources import certificates as certs
 from odradek.operator.resources import cluster as model
 from odradek.operator.roller import ClusterView, PartitionReplicas
 from operator_fakes import FakeAdmin, FakeKube, secret_value
@@ -160,3 +163,84 @@ def test_no_cluster_view_is_asked_for_while_every_pod_is_current() -> None:
     admin = healthy_admin()
     status = cluster.reconcile_cluster(body(), kube, admin=admin)
     assert admin.calls == [] and kube.deleted == [] and "rollingUpdate" not in status
+
+
+# -- TLS: the CAs and broker certificates (resources/certificates.py: the X.509 itself) --------------------------
+
+TLS_LISTENER = {
+    "name": "tls",
+    "port": 9093,
+    "type": "internal",
+    "tls": True,
+    "authentication": {"type": "tls"},
+    "configuration": {"bootstrap": {"alternativeNames": ["kafka.example.com"]}},
+}
+NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
+
+
+def tls_body(replicas: int = 3) -> dict[str, Any]:
+    resource = body()
+    resource["spec"]["kafka"]["listeners"].append(copy.deepcopy(TLS_LISTENER))
+    resource["spec"]["kafka"]["replicas"] = replicas
+    return resource
+
+
+def secret_bytes(kube: FakeKube, name: str, key: str) -> bytes:
+    return base64.b64decode(kube.objects[("Secret", "kafka", name)]["data"][key])
+
+
+def certificates_hash(kube: FakeKube) -> str:
+    sts = kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]
+    return str(sts["spec"]["template"]["metadata"]["annotations"]["odradek.io/certificates-hash"])
+
+
+def test_a_tls_cluster_gets_both_cas_and_a_certificate_per_broker_for_its_names() -> None:
+    kube = FakeKube()
+    status = cluster.reconcile_cluster(tls_body(), kube, now=NOW)
+    applied = kube.applied
+    for name in ("cluster-ca-cert", "cluster-ca", "clients-ca-cert", "clients-ca", "kafka-brokers"):
+        assert f"Secret/my-cluster-{name}" in applied
+    assert applied.index("Secret/my-cluster-kafka-brokers") < applied.index("StatefulSet/my-cluster-kafka")
+    ca = certs.CertificateAuthority(
+        secret_bytes(kube, "my-cluster-cluster-ca-cert", "ca.crt"),
+        secret_bytes(kube, "my-cluster-cluster-ca", "ca.key"),
+    )
+    for ordinal in range(3):
+        pem = secret_bytes(kube, "my-cluster-kafka-brokers", f"my-cluster-kafka-{ordinal}.crt")
+        assert not certs.needs_renewal(pem, NOW, signed_by=ca)
+        names = certs.subject_alt_names(pem)
+        assert f"my-cluster-kafka-{ordinal}.my-cluster-kafka-brokers.kafka.svc" in names
+        assert "my-cluster-kafka-bootstrap.kafka.svc" in names and "kafka.example.com" in names
+        keystore = secret_bytes(kube, "my-cluster-kafka-brokers", f"my-cluster-kafka-{ordinal}.keystore.pem")
+        assert pem in keystore and keystore.endswith(ca.cert_pem)
+    tls_status = next(item for item in status["listeners"] if item["name"] == "tls")
+    assert tls_status["certificates"] == [ca.cert_pem.decode()]
+    pod = kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"my-cluster-kafka-brokers", "my-cluster-clients-ca-cert"}
+
+
+def test_certificates_are_kept_across_reconciles_and_renewed_inside_the_window() -> None:
+    kube = FakeKube()
+    cluster.reconcile_cluster(tls_body(), kube, now=NOW)
+    first_ca = secret_bytes(kube, "my-cluster-cluster-ca-cert", "ca.crt")
+    first_broker = secret_bytes(kube, "my-cluster-kafka-brokers", "my-cluster-kafka-0.crt")
+    first_hash = certificates_hash(kube)
+    cluster.reconcile_cluster(tls_body(), kube, now=NOW + datetime.timedelta(days=300))
+    assert secret_bytes(kube, "my-cluster-cluster-ca-cert", "ca.crt") == first_ca
+    assert secret_bytes(kube, "my-cluster-kafka-brokers", "my-cluster-kafka-0.crt") == first_broker
+    assert certificates_hash(kube) == first_hash, "nothing changed: no rolling restart"
+    cluster.reconcile_cluster(tls_body(), kube, now=NOW + datetime.timedelta(days=340))
+    assert secret_bytes(kube, "my-cluster-cluster-ca-cert", "ca.crt") != first_ca
+    assert secret_bytes(kube, "my-cluster-kafka-brokers", "my-cluster-kafka-0.crt") != first_broker
+    assert certificates_hash(kube) != first_hash, "renewed certificates roll the brokers"
+
+
+def test_scaling_up_issues_only_the_new_brokers_certificate() -> None:
+    kube = FakeKube()
+    cluster.reconcile_cluster(tls_body(3), kube, now=NOW)
+    before = {i: secret_bytes(kube, "my-cluster-kafka-brokers", f"my-cluster-kafka-{i}.crt") for i in range(3)}
+    cluster.reconcile_cluster(tls_body(4), kube, now=NOW)
+    after = {i: secret_bytes(kube, "my-cluster-kafka-brokers", f"my-cluster-kafka-{i}.crt") for i in range(4)}
+    assert {i: after[i] for i in range(3)} == before
+    assert "my-cluster-kafka-3.my-cluster-kafka-brokers" in certs.subject_alt_names(after[3])
