@@ -36,6 +36,7 @@ from odradek.connect.config.providers import ConfigTransformer
 from odradek.connect.config.worker import WorkerConfig
 from odradek.connect.plugins import Plugins
 from odradek.connect.rest.server import build_app
+from odradek.connect.runtime import tracing
 from odradek.connect.runtime.offsets import FileOffsetBackingStore
 from odradek.connect.runtime.standalone import StandaloneHerder
 from odradek.connect.runtime.states import StatusBackingStore
@@ -159,6 +160,7 @@ def standalone_main(argv: Sequence[str]) -> int:
     parser.add_argument("connector_configs", nargs="*")
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    tracing.configure_from_environment()
     try:
         process = ConnectStandalone(load_properties(args.worker_properties), args.connector_configs)
         return asyncio.run(process.run())
@@ -279,6 +281,7 @@ def distributed_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    tracing.configure_from_environment()
     try:
         process = ConnectDistributed(load_properties(args.worker_properties))
         return asyncio.run(process.run())
