@@ -8,7 +8,8 @@ Ready follows its pods. Deletion of a KafkaTopic or KafkaUser waits on the opera
 
 Environment: ODRADEK_BROKER_IMAGE (brokers' default image), ODRADEK_OPERATOR_BOOTSTRAP (how the operator reaches a
 cluster, a format string with {cluster} and {namespace}; default the bootstrap Service's replication port, so
-that running the operator outside the cluster can point it elsewhere), ODRADEK_RESYNC_SECONDS.
+that running the operator outside the cluster can point it elsewhere), ODRADEK_RESYNC_SECONDS,
+ODRADEK_OPERATOR_METRICS_PORT (Prometheus metrics, telemetry.py; unset: none) and the OTEL_* variables (spans).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 from typing import Any
 
 import kopf
-from odradek.operator import cluster, topic, user
+from odradek.operator import cluster, telemetry, topic, user
 from odradek.operator.kafka_admin import ClusterAdmin, KafkaAdmin, admin_config
 from odradek.operator.kube import Kube
 from odradek.operator.labels import cluster_of
@@ -45,6 +46,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
+    if not memo.get("telemetry_started"):
+        telemetry.start()
+        memo.telemetry_started = True
 
 
 @kopf.on.cleanup()
@@ -98,8 +102,11 @@ def cluster_admin(namespace: str, name: str, memo: kopf.Memo) -> ClusterAdmin:
 @kopf.on.update(GROUP, VERSION, "kafkatopics")
 @kopf.timer(GROUP, VERSION, "kafkatopics", interval=RESYNC_S, initial_delay=RESYNC_S, idle=RESYNC_S)
 def topic_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    others = kube(memo).list(API_VERSION, "KafkaTopic", str(body.metadata.namespace or "default"))
-    patch.status.update(topic.reconcile_topic(body, admin_for(body, memo), others))
+    namespace = str(body.metadata.namespace or "default")
+    with telemetry.reconciliation("KafkaTopic", namespace, str(body.metadata.name)) as done:
+        others = kube(memo).list(API_VERSION, "KafkaTopic", namespace)
+        done.status = topic.reconcile_topic(body, admin_for(body, memo), others)
+        patch.status.update(done.status)
 
 
 @kopf.on.delete(GROUP, VERSION, "kafkatopics")
@@ -109,6 +116,7 @@ def topic_delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) 
     except topic.DeletionRefused as exc:
         patch.status.update(exc.status)
         raise kopf.TemporaryError(str(exc), delay=60) from exc
+    telemetry.forget("KafkaTopic", str(body.metadata.namespace or "default"), str(body.metadata.name))
 
 
 # -- KafkaUser -------------------------------------------------------------------------------------------------
@@ -119,12 +127,16 @@ def topic_delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) 
 @kopf.on.update(GROUP, VERSION, "kafkausers")
 @kopf.timer(GROUP, VERSION, "kafkausers", interval=RESYNC_S, initial_delay=RESYNC_S, idle=RESYNC_S)
 def user_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    patch.status.update(user.reconcile_user(body, admin_for(body, memo), kube(memo)))
+    namespace = str(body.metadata.namespace or "default")
+    with telemetry.reconciliation("KafkaUser", namespace, str(body.metadata.name)) as done:
+        done.status = user.reconcile_user(body, admin_for(body, memo), kube(memo))
+        patch.status.update(done.status)
 
 
 @kopf.on.delete(GROUP, VERSION, "kafkausers")
 def user_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     user.delete_user(body, admin_for(body, memo))
+    telemetry.forget("KafkaUser", str(body.metadata.namespace or "default"), str(body.metadata.name))
 
 
 # -- KafkaCluster ----------------------------------------------------------------------------------------------
@@ -136,6 +148,14 @@ def user_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.timer(GROUP, VERSION, "kafkaclusters", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
 def cluster_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     image = os.environ.get("ODRADEK_BROKER_IMAGE", cluster_model.DEFAULT_IMAGE)
-    namespace = str(body.metadata.namespace or "default")
-    admin = cluster_admin(namespace, str(body.metadata.name), memo)
-    patch.status.update(cluster.reconcile_cluster(body, kube(memo), image, admin))
+    namespace, name = str(body.metadata.namespace or "default"), str(body.metadata.name)
+    with telemetry.reconciliation("KafkaCluster", namespace, name) as done:
+        admin = cluster_admin(namespace, name, memo)
+        done.status = cluster.reconcile_cluster(body, kube(memo), image, admin)
+        patch.status.update(done.status)
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkaclusters", optional=True)
+def cluster_deleted(body: kopf.Body, **_: Any) -> None:
+    # optional: no finalizer (the children go with their owner); only the metrics forget the cluster
+    telemetry.forget("KafkaCluster", str(body.metadata.namespace or "default"), str(body.metadata.name))

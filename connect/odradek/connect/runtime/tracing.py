@@ -1,11 +1,8 @@
 """OpenTelemetry tracing of Connect tasks, with the W3C trace context carried in record headers.
 
-Enabled by the standard variables, read once when a worker starts (`configure_from_environment`):
-
-- `OTEL_TRACES_EXPORTER`: `console` (spans as JSON on stdout, one object each), `otlp` (needs the
-  `opentelemetry-exporter-otlp-proto-http` package; `OTEL_EXPORTER_OTLP_ENDPOINT` and the other OTLP variables are
-  read by it), or `none` / unset: no tracing, and no per-record work at all.
-- `OTEL_SERVICE_NAME` (default `odradek-connect`), `OTEL_RESOURCE_ATTRIBUTES`: the SDK reads them.
+Enabled by the standard OTEL_* variables, read once when a worker starts (`configure_from_environment`, through
+odradek.telemetry.tracing: `OTEL_TRACES_EXPORTER` console / otlp / none, `OTEL_SERVICE_NAME`, default
+`odradek-connect`). Off, it costs no per-record work.
 
 What is traced (OpenTelemetry's messaging conventions, `messaging.system=kafka`):
 
@@ -22,22 +19,15 @@ instrumented with any OpenTelemetry SDK join the same traces.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import logging
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from odradek.telemetry.tracing import provider_from_environment
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = ["TRACE_HEADERS", "configure_from_environment", "enabled", "extract", "publish_span", "put_span"]
-
-log = logging.getLogger(__name__)
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -46,35 +36,11 @@ _state: dict[str, Any] = {"tracer": None}
 RawHeaders = Iterable[tuple[str, bytes | str | None]]
 
 
-def _exporter(name: str) -> SpanExporter | None:
-    if name == "console":
-        return ConsoleSpanExporter(formatter=lambda span: span.to_json(indent=None) + "\n")
-    if name == "otlp":
-        try:  # optional: not a dependency of the package (it pulls in protobuf)
-            otlp = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
-        except ImportError:
-            log.error(
-                "OTEL_TRACES_EXPORTER=otlp needs the opentelemetry-exporter-otlp-proto-http package; tracing is off"
-            )
-            return None
-        exporter: SpanExporter = otlp.OTLPSpanExporter()
-        return exporter
-    if name not in ("", "none"):
-        log.error("OTEL_TRACES_EXPORTER=%s is not supported (console, otlp or none); tracing is off", name)
-    return None
-
-
 def configure_from_environment(service_name: str = "odradek-connect") -> bool:
-    """Set up the tracer from the OTEL_* variables (module docstring); True when tracing is on."""
-    exporter = _exporter(os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower())
-    if exporter is None:
-        _state["tracer"] = None
-        return False
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name})
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    """Set up the tracer from the OTEL_* variables (odradek.telemetry.tracing); True when tracing is on."""
+    provider = provider_from_environment(service_name)
     use_provider(provider)
-    return True
+    return provider is not None
 
 
 def use_provider(provider: trace.TracerProvider | None) -> None:
