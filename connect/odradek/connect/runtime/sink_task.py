@@ -105,6 +105,9 @@ class WorkerSinkTask(WorkerTask):
         )
         self.errant_reporter = ErrantRecordReporterImpl(self) if has_reporting else None
         self.records_put = 0
+        self.records_read = 0
+        self.commits_completed = 0
+        self.commits_skipped = 0
         self.closing = False
         self.group_id = f"connect-{self.id.connector}"
 
@@ -218,6 +221,7 @@ class WorkerSinkTask(WorkerTask):
             return None
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         tp = (topic, partition)
+        self.records_read += 1
         self.pending[tp] = offset + 1
         self.setup.on_topic(topic)
         consumed = ConsumedRecord(topic, partition, offset, msg.key(), msg.value(), tuple(msg.headers() or ()))
@@ -330,9 +334,11 @@ class WorkerSinkTask(WorkerTask):
             committable = self.task.pre_commit(dict(current))
         except Exception as exc:
             log.error("%s Offset commit failed, rewinding to last committed offsets: %s", self, exc)
+            self.commits_skipped += 1
             return
         changed = {tp: o for tp, o in committable.items() if self.last_committed.get(tp) != o and tp in self.assigned}
         if not changed:
+            self.commits_skipped += 1
             return
         try:
             self.consumer.commit(
@@ -340,8 +346,10 @@ class WorkerSinkTask(WorkerTask):
             )
         except Exception as exc:
             log.error("%s Commit of offsets failed: %s", self, exc)
+            self.commits_skipped += 1
             return
         self.last_committed.update(changed)
+        self.commits_completed += 1
 
     def close(self) -> None:
         try:

@@ -68,6 +68,7 @@ class WorkerSourceTask(WorkerTask):
         self.send_error: BaseException | None = None
         self.last_commit = time.monotonic()
         self.records_sent = 0
+        self.records_polled = 0
 
     def initialize_and_start(self) -> None:
         from confluent_kafka import Producer
@@ -92,6 +93,8 @@ class WorkerSourceTask(WorkerTask):
                 self.wait_while_paused()
                 continue
             records = self.task.poll()
+            if records:
+                self.records_polled += len(records)
             for record in records or ():
                 if self.stopping:
                     break
