@@ -9,7 +9,9 @@ Ready follows its pods. Deletion of a KafkaTopic or KafkaUser waits on the opera
 Environment: ODRADEK_BROKER_IMAGE (brokers' default image), ODRADEK_OPERATOR_BOOTSTRAP (how the operator reaches a
 cluster, a format string with {cluster} and {namespace}; default the bootstrap Service's replication port, so
 that running the operator outside the cluster can point it elsewhere), ODRADEK_RESYNC_SECONDS,
-ODRADEK_OPERATOR_METRICS_PORT (Prometheus metrics, telemetry.py; unset: none) and the OTEL_* variables (spans).
+ODRADEK_OPERATOR_METRICS_PORT (Prometheus metrics, telemetry.py; unset: none), the OTEL_* variables (spans), and
+ODRADEK_OPERATOR_CONNECT_URL (how the operator reaches a KafkaConnect's REST API: a format string with {connect} and
+{namespace}; default the `<connect>-connect-api` Service).
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import os
 from typing import Any
 
 import kopf
-from odradek.operator import cluster, telemetry, topic, user
+from odradek.operator import cluster, connect, connector, telemetry, topic, user
+from odradek.operator.connect_api import ConnectApi, ConnectApiError, ConnectRestClient
 from odradek.operator.kafka_admin import ClusterAdmin, KafkaAdmin, admin_config
 from odradek.operator.kube import Kube
 from odradek.operator.labels import cluster_of
 from odradek.operator.resources import cluster as cluster_model
+from odradek.operator.resources import connect as connect_model
 
 GROUP = "kafka.odradek.io"
 VERSION = "v1"
@@ -159,3 +163,61 @@ def cluster_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: 
 def cluster_deleted(body: kopf.Body, **_: Any) -> None:
     # optional: no finalizer (the children go with their owner); only the metrics forget the cluster
     telemetry.forget("KafkaCluster", str(body.metadata.namespace or "default"), str(body.metadata.name))
+
+
+# -- KafkaConnect and KafkaConnector -----------------------------------------------------------------------------
+
+
+def connect_api(namespace: str, name: str) -> ConnectApi:
+    """The REST API of the KafkaConnect `namespace/name` (ODRADEK_OPERATOR_CONNECT_URL, a format string with
+    {connect} and {namespace}, points elsewhere when the operator runs outside the cluster)."""
+    url = os.environ.get("ODRADEK_OPERATOR_CONNECT_URL") or connect_model.rest_url("{connect}", "{namespace}")
+    return ConnectRestClient(url.format(connect=name, namespace=namespace))
+
+
+@kopf.on.resume(GROUP, VERSION, "kafkaconnects")
+@kopf.on.create(GROUP, VERSION, "kafkaconnects")
+@kopf.on.update(GROUP, VERSION, "kafkaconnects")
+@kopf.timer(GROUP, VERSION, "kafkaconnects", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
+def connect_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    image = os.environ.get("ODRADEK_BROKER_IMAGE", connect_model.DEFAULT_IMAGE)
+    namespace, name = str(body.metadata.namespace or "default"), str(body.metadata.name)
+    with telemetry.reconciliation("KafkaConnect", namespace, name) as done:
+        done.status = connect.reconcile_connect(body, kube(memo), connect_api(namespace, name), image)
+        patch.status.update(done.status)
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkaconnects", optional=True)
+def connect_deleted(body: kopf.Body, **_: Any) -> None:
+    telemetry.forget("KafkaConnect", str(body.metadata.namespace or "default"), str(body.metadata.name))
+
+
+def _connect_of(body: kopf.Body, memo: kopf.Memo) -> tuple[dict[str, Any] | None, ConnectApi | None]:
+    namespace = str(body.metadata.namespace or "default")
+    name = cluster_of(body.metadata)
+    if name is None:
+        return None, None
+    resource = kube(memo).get(API_VERSION, "KafkaConnect", namespace, name)
+    return resource, (connect_api(namespace, name) if resource is not None else None)
+
+
+@kopf.on.resume(GROUP, VERSION, "kafkaconnectors")
+@kopf.on.create(GROUP, VERSION, "kafkaconnectors")
+@kopf.on.update(GROUP, VERSION, "kafkaconnectors")
+@kopf.timer(GROUP, VERSION, "kafkaconnectors", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
+def connector_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    namespace = str(body.metadata.namespace or "default")
+    with telemetry.reconciliation("KafkaConnector", namespace, str(body.metadata.name)) as done:
+        resource, api = _connect_of(body, memo)
+        done.status = connector.reconcile_connector(body, api, resource)
+        patch.status.update(done.status)
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkaconnectors")
+def connector_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    api = _connect_of(body, memo)[1]
+    try:
+        connector.delete_connector(body, api)
+    except ConnectApiError as exc:
+        raise kopf.TemporaryError(f"the connector could not be deleted: {exc}", delay=30) from exc
+    telemetry.forget("KafkaConnector", str(body.metadata.namespace or "default"), str(body.metadata.name))
