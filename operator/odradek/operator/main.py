@@ -22,13 +22,14 @@ import os
 from typing import Any
 
 import kopf
-from odradek.operator import cluster, connect, connector, telemetry, topic, user
+from odradek.operator import cluster, connect, connector, mirror, telemetry, topic, user
 from odradek.operator.connect_api import ConnectApi, ConnectApiError, ConnectRestClient
 from odradek.operator.kafka_admin import ClusterAdmin, KafkaAdmin, admin_config
 from odradek.operator.kube import Kube
 from odradek.operator.labels import cluster_of
 from odradek.operator.resources import cluster as cluster_model
 from odradek.operator.resources import connect as connect_model
+from odradek.operator.resources import mirror as mirror_model
 
 GROUP = "kafka.odradek.io"
 VERSION = "v1"
@@ -221,3 +222,23 @@ def connector_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     except ConnectApiError as exc:
         raise kopf.TemporaryError(f"the connector could not be deleted: {exc}", delay=30) from exc
     telemetry.forget("KafkaConnector", str(body.metadata.namespace or "default"), str(body.metadata.name))
+
+
+# -- KafkaMirrorMaker2 -------------------------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "kafkamirrormaker2s")
+@kopf.on.create(GROUP, VERSION, "kafkamirrormaker2s")
+@kopf.on.update(GROUP, VERSION, "kafkamirrormaker2s")
+@kopf.timer(GROUP, VERSION, "kafkamirrormaker2s", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
+def mirror_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    image = os.environ.get("ODRADEK_BROKER_IMAGE", mirror_model.DEFAULT_IMAGE)
+    namespace = str(body.metadata.namespace or "default")
+    with telemetry.reconciliation("KafkaMirrorMaker2", namespace, str(body.metadata.name)) as done:
+        done.status = mirror.reconcile_mirror(body, kube(memo), image)
+        patch.status.update(done.status)
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkamirrormaker2s", optional=True)
+def mirror_deleted(body: kopf.Body, **_: Any) -> None:
+    telemetry.forget("KafkaMirrorMaker2", str(body.metadata.namespace or "default"), str(body.metadata.name))

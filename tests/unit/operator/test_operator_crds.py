@@ -16,7 +16,7 @@ from kube_schema_support import structural_errors, to_json_schema
 
 ROOT = Path(__file__).resolve().parents[3]
 CRDS = sorted((ROOT / "crds").glob("*.yaml"))
-KINDS = {"KafkaCluster", "KafkaTopic", "KafkaUser", "KafkaConnect", "KafkaConnector"}
+KINDS = {"KafkaCluster", "KafkaTopic", "KafkaUser", "KafkaConnect", "KafkaConnector", "KafkaMirrorMaker2"}
 OLDEST, NEWEST = "1.25.0", "1.37.0"
 
 
@@ -117,6 +117,7 @@ def test_cel_rules_in_place() -> None:
         ("KafkaUser", "kafka-user.yaml"),
         ("KafkaConnect", "kafka-connect.yaml"),
         ("KafkaConnector", "kafka-connector.yaml"),
+        ("KafkaMirrorMaker2", "kafka-mirror-maker-2.yaml"),
     ],
 )
 def test_examples_are_valid(kind: str, name: str) -> None:
