@@ -49,6 +49,7 @@ class ConnectProcess:
         self.out_path = workdir / "connect.out"
         self.proc: subprocess.Popen[bytes] | None = None
         self.offsets_file = workdir / "connect.offsets"
+        self.env: dict[str, str] = {}  # added to the worker's environment (e.g. OTEL_* variables)
 
     @property
     def url(self) -> str:
@@ -80,7 +81,7 @@ class ConnectProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=connect_env(),
+                env={**connect_env(), **self.env},
                 cwd=self.workdir,
             )
         return self.proc

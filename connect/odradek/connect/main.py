@@ -36,6 +36,8 @@ from odradek.connect.config.providers import ConfigTransformer
 from odradek.connect.config.worker import WorkerConfig
 from odradek.connect.plugins import Plugins
 from odradek.connect.rest.server import build_app
+from odradek.connect.runtime import tracing
+from odradek.connect.runtime.metrics import serve as serve_metrics
 from odradek.connect.runtime.offsets import FileOffsetBackingStore
 from odradek.connect.runtime.standalone import StandaloneHerder
 from odradek.connect.runtime.states import StatusBackingStore
@@ -116,6 +118,7 @@ class ConnectStandalone:
             loop.add_signal_handler(sig, self.stop_event.set)
         statuses = StatusBackingStore("")
         worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
+        serve_metrics(worker, self.config["metrics.port"], self.config["metrics.host"])
         herder = StandaloneHerder(worker, self.plugins, statuses, self.config)
         runner = web.AppRunner(build_app(herder), access_log=None)
         await runner.setup()
@@ -159,6 +162,7 @@ def standalone_main(argv: Sequence[str]) -> int:
     parser.add_argument("connector_configs", nargs="*")
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    tracing.configure_from_environment()
     try:
         process = ConnectStandalone(load_properties(args.worker_properties), args.connector_configs)
         return asyncio.run(process.run())
@@ -217,6 +221,7 @@ class ConnectDistributed:
         statuses = KafkaStatusBackingStore("", self._log("status", "status.storage.partitions"))
         offsets = KafkaOffsetBackingStore(self._log("offset", "offset.storage.partitions"))
         worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
+        serve_metrics(worker, self.config["metrics.port"], self.config["metrics.host"])
         # The REST server is up first (GET /health answers 503 "starting"); the herder needs its URL.
         placeholder = DistributedHerder(worker, self.plugins, statuses, self.config, "")
         runner = web.AppRunner(build_app(placeholder), access_log=None)
@@ -279,6 +284,7 @@ def distributed_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    tracing.configure_from_environment()
     try:
         process = ConnectDistributed(load_properties(args.worker_properties))
         return asyncio.run(process.run())

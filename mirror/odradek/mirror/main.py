@@ -14,6 +14,7 @@ from types import FrameType
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.config.configdef import ConfigException
 from odradek.connect.config.properties import load_properties
+from odradek.connect.runtime import tracing
 from odradek.mirror.maker import MirrorMaker, MirrorMakerConfig, MirrorMakerConfigError
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(message)s (%(name)s)"
@@ -26,6 +27,7 @@ def mirror_maker_main(argv: Sequence[str]) -> int:
     parser.add_argument("--offsets-dir")
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    tracing.configure_from_environment("odradek-mirror-maker")
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:

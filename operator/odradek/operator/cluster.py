@@ -1,22 +1,37 @@
-"""KafkaCluster reconciliation: apply the children that resources/cluster.py builds, then report.
+"""KafkaCluster reconciliation: apply the children that resources/cluster.py builds, roll brokers whose pods run
+an older revision of the StatefulSet (one at a time, through `roller.next_restart`), then report.
 
 Status: Ready True when the StatefulSet reports every broker ready, else Ready False PodsNotReady with the count;
 an invalid spec gives Ready False with the builder's reason (InvalidConfig names each refused key) and nothing is
 applied. `readyBrokers`, `listeners` (bootstrap addresses) as Strimzi's. Warnings for settings that can never be
-satisfied (`impossible_settings`), reported instead of stalling.
+satisfied (`impossible_settings`, and partitions the roller finds at or below their min.insync.replicas), reported
+instead of stalling. While brokers are being rolled, `rollingUpdate` says how many are left and what the roller did
+last; a rollout held back by min.insync.replicas is a Warning with reason RollingUpdateBlocked naming the
+partitions.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from odradek.operator import conditions as c
+from odradek.operator import roller
+from odradek.operator.cluster_ca import ensure_tls
+from odradek.operator.kafka_admin import AdminError, ClusterAdmin
 from odradek.operator.kube import KubeApi
 from odradek.operator.labels import paused
 from odradek.operator.resources import cluster as model
 from odradek.operator.resources.user import generate_password
+
+log = logging.getLogger(__name__)
+
+REVISION_LABEL = "controller-revision-hash"  # set by the StatefulSet controller on each pod
+ROLLING_UPDATE_BLOCKED = "RollingUpdateBlocked"
+UNSATISFIABLE_MIN_ISR = "MinIsrUnsatisfiable"
 
 
 def impossible_settings(cluster: model.ClusterModel) -> list[str]:
@@ -46,16 +61,72 @@ def _operator_password(cluster: model.ClusterModel, kube: KubeApi) -> str:
     return base64.b64decode(raw).decode() if raw else generate_password()
 
 
+def broker_pods(cluster: model.ClusterModel, kube: KubeApi) -> list[roller.BrokerPod]:
+    """The cluster's broker pods as the roller sees them (broker id = the StatefulSet ordinal, as node.id)."""
+    selector = ",".join(f"{k}={v}" for k, v in sorted(model.selector_labels(cluster).items()))
+    out = []
+    prefix = model.statefulset_name(cluster) + "-"
+    for pod in kube.list("v1", "Pod", cluster.namespace, selector):
+        meta = pod.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
+            continue
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        ready = any(cond.get("type") == "Ready" and cond.get("status") == "True" for cond in conditions)
+        revision = str((meta.get("labels") or {}).get(REVISION_LABEL, ""))
+        deleting = bool(meta.get("deletionTimestamp"))
+        out.append(roller.BrokerPod(name, int(name[len(prefix) :]), ready, revision, deleting))
+    return sorted(out, key=lambda pod: pod.broker_id)
+
+
+def roll(
+    cluster: model.ClusterModel, kube: KubeApi, statefulset: Mapping[str, Any], admin: ClusterAdmin | None
+) -> tuple[list[c.Condition], dict[str, Any] | None]:
+    """One roller step: delete at most one stale broker pod. Returns conditions to report and the
+    `rollingUpdate` status field (None when every pod runs the current revision)."""
+    update_revision = str((statefulset.get("status") or {}).get("updateRevision") or "")
+    if not update_revision:
+        return [], None
+    pods = broker_pods(cluster, kube)
+    view = None
+    if admin is not None and any(pod.revision != update_revision for pod in pods):
+        try:
+            view = admin.cluster_view()
+        except AdminError as exc:
+            log.warning("cluster %s/%s cannot be asked about availability: %s", cluster.namespace, cluster.name, exc)
+    decision = roller.next_restart(pods, update_revision, view)
+    conditions: list[c.Condition] = []
+    if view is not None and (never_safe := roller.unsatisfiable(view)):
+        conditions.append(c.warning(UNSATISFIABLE_MIN_ISR, roller.describe_unsatisfiable(never_safe, view)))
+    if decision.action is roller.RollAction.DONE:
+        return conditions, None
+    if decision.action is roller.RollAction.RESTART and decision.pod is not None:
+        log.info("rolling %s/%s: restarting %s (%s)", cluster.namespace, cluster.name, decision.pod, decision.reason)
+        kube.delete("v1", "Pod", cluster.namespace, decision.pod)
+        last = f"restarted {decision.pod}: {decision.reason}"
+    else:
+        last = decision.reason
+        if decision.reason.startswith(roller.BLOCKED_PREFIX):
+            conditions.append(c.warning(ROLLING_UPDATE_BLOCKED, decision.reason))
+    return conditions, {"pendingBrokers": decision.pending, "lastAction": last}
+
+
 def reconcile_cluster(
-    body: Mapping[str, Any], kube: KubeApi, default_image: str = model.DEFAULT_IMAGE
+    body: Mapping[str, Any],
+    kube: KubeApi,
+    default_image: str = model.DEFAULT_IMAGE,
+    admin: ClusterAdmin | None = None,
+    now: datetime.datetime | None = None,
 ) -> dict[str, Any]:
+    """`now` (for certificate validity) defaults to the current time."""
     if paused(body.get("metadata") or {}):
         return c.status(body, [c.Condition(c.PAUSED, True)])
     try:
         cluster = model.from_resource(body, default_image)
     except model.InvalidCluster as exc:
         return c.status(body, [c.not_ready(exc.reason, str(exc))])
-    for manifest in model.manifests(cluster, _operator_password(cluster, kube)):
+    tls = ensure_tls(kube, cluster, now or datetime.datetime.now(datetime.UTC)) if cluster.needs_tls else None
+    for manifest in model.manifests(cluster, _operator_password(cluster, kube), tls):
         kube.apply(manifest)
     statefulset = kube.get("apps/v1", "StatefulSet", cluster.namespace, model.statefulset_name(cluster)) or {}
     ready_brokers = int((statefulset.get("status") or {}).get("readyReplicas") or 0)
@@ -64,7 +135,15 @@ def reconcile_cluster(
         if ready_brokers >= cluster.replicas
         else c.not_ready(c.PODS_NOT_READY, f"{ready_brokers} of {cluster.replicas} brokers ready")
     ]
-    warnings = impossible_settings(cluster)
+    roll_conditions, rolling = roll(cluster, kube, statefulset, admin)
+    warnings = roll_conditions[::-1]  # a blocked rollout first: it is what needs attention now
+    if impossible := impossible_settings(cluster):
+        warnings.append(c.warning("ImpossibleSetting", "; ".join(impossible)))
     if warnings:
-        result.append(c.warning("ImpossibleSetting", "; ".join(warnings)))
-    return c.status(body, result, readyBrokers=ready_brokers, listeners=model.listener_status(cluster))
+        # One condition per type (the CRD's list-map keyed by type): the first reason, every message.
+        result.append(c.warning(warnings[0].reason, "; ".join(w.message for w in warnings)))
+    ca_pem = tls.cluster_ca.cert_pem if tls is not None else None
+    fields: dict[str, Any] = {"readyBrokers": ready_brokers, "listeners": model.listener_status(cluster, ca_pem)}
+    if rolling is not None:
+        fields["rollingUpdate"] = rolling
+    return c.status(body, result, **fields)

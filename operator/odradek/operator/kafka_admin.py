@@ -32,6 +32,7 @@ from confluent_kafka.admin import (
     UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
+from odradek.operator.roller import ClusterView, PartitionReplicas
 
 TIMEOUT_S = 15.0
 SCRAM_ITERATIONS = 4096
@@ -83,6 +84,7 @@ class ClusterAdmin(Protocol):
     def describe_acls(self, principal: str) -> set[AclRule]: ...
     def create_acls(self, principal: str, rules: Iterable[AclRule]) -> None: ...
     def delete_acls(self, principal: str, rules: Iterable[AclRule]) -> None: ...
+    def cluster_view(self) -> ClusterView: ...
 
 
 _RESOURCES = {
@@ -256,3 +258,25 @@ class KafkaAdmin:
         if filters:
             for future in self._client.delete_acls(filters, request_timeout=TIMEOUT_S).values():
                 _wait(future)
+
+    def cluster_view(self) -> ClusterView:
+        """Every partition's replicas and ISR (Metadata, internal topics included), each topic's effective
+        min.insync.replicas (one DescribeConfigs for all topics) and the active controller, for the roller."""
+        try:
+            metadata = self._client.list_topics(timeout=TIMEOUT_S)
+        except KafkaException as exc:
+            raise _error(exc) from exc
+        partitions = tuple(
+            PartitionReplicas(name, p.id, tuple(p.replicas), tuple(p.isrs))
+            for name, topic in sorted(metadata.topics.items())
+            for p in sorted(topic.partitions.values(), key=lambda p: p.id)
+        )
+        resources = [ConfigResource(ResourceType.TOPIC, name) for name in sorted(metadata.topics)]
+        min_isr: dict[str, int] = {}
+        if resources:
+            futures = self._client.describe_configs(resources, request_timeout=TIMEOUT_S)
+            for resource, future in futures.items():
+                entry = _wait(future).get("min.insync.replicas")
+                if entry is not None and entry.value is not None:
+                    min_isr[resource.name] = int(entry.value)
+        return ClusterView(partitions, min_isr, controller_id=int(metadata.controller_id))

@@ -26,6 +26,7 @@ class KubeApi(Protocol):
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]: ...
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
     def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]: ...
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None: ...
 
 
 def api_client() -> Any:
@@ -67,3 +68,10 @@ class Kube:
     def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
         result = self._resource(api_version, kind).get(namespace=namespace, label_selector=label_selector or None)
         return [dict(item) for item in result.to_dict().get("items") or []]
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Deletes the object; one already gone is no error (a retried reconcile)."""
+        try:
+            self._resource(api_version, kind).delete(name=name, namespace=namespace)
+        except NotFoundError:
+            return

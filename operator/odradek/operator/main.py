@@ -8,7 +8,10 @@ Ready follows its pods. Deletion of a KafkaTopic or KafkaUser waits on the opera
 
 Environment: ODRADEK_BROKER_IMAGE (brokers' default image), ODRADEK_OPERATOR_BOOTSTRAP (how the operator reaches a
 cluster, a format string with {cluster} and {namespace}; default the bootstrap Service's replication port, so
-that running the operator outside the cluster can point it elsewhere), ODRADEK_RESYNC_SECONDS.
+that running the operator outside the cluster can point it elsewhere), ODRADEK_RESYNC_SECONDS,
+ODRADEK_OPERATOR_METRICS_PORT (Prometheus metrics, telemetry.py; unset: none), the OTEL_* variables (spans), and
+ODRADEK_OPERATOR_CONNECT_URL (how the operator reaches a KafkaConnect's REST API: a format string with {connect} and
+{namespace}; default the `<connect>-connect-api` Service).
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ import os
 from typing import Any
 
 import kopf
-from odradek.operator import cluster, topic, user
+from odradek.operator import cluster, connect, connector, mirror, telemetry, topic, user
+from odradek.operator.connect_api import ConnectApi, ConnectApiError, ConnectRestClient
 from odradek.operator.kafka_admin import ClusterAdmin, KafkaAdmin, admin_config
 from odradek.operator.kube import Kube
 from odradek.operator.labels import cluster_of
 from odradek.operator.resources import cluster as cluster_model
+from odradek.operator.resources import connect as connect_model
+from odradek.operator.resources import mirror as mirror_model
 
 GROUP = "kafka.odradek.io"
 VERSION = "v1"
@@ -45,6 +51,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
+    if not memo.get("telemetry_started"):
+        telemetry.start()
+        memo.telemetry_started = True
 
 
 @kopf.on.cleanup()
@@ -71,6 +80,11 @@ def admin_for(body: kopf.Body, memo: kopf.Memo) -> ClusterAdmin | None:
     name = cluster_of(body.metadata)
     if name is None or kube(memo).get(API_VERSION, "KafkaCluster", namespace, name) is None:
         return None
+    return cluster_admin(namespace, name, memo)
+
+
+def cluster_admin(namespace: str, name: str, memo: kopf.Memo) -> ClusterAdmin:
+    """The AdminClient of the KafkaCluster `namespace/name` (which exists)."""
     secret = kube(memo).get("v1", "Secret", namespace, cluster_model.credentials_secret_name(name))
     credentials = None
     if secret and (secret.get("data") or {}).get("password"):
@@ -93,8 +107,11 @@ def admin_for(body: kopf.Body, memo: kopf.Memo) -> ClusterAdmin | None:
 @kopf.on.update(GROUP, VERSION, "kafkatopics")
 @kopf.timer(GROUP, VERSION, "kafkatopics", interval=RESYNC_S, initial_delay=RESYNC_S, idle=RESYNC_S)
 def topic_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    others = kube(memo).list(API_VERSION, "KafkaTopic", str(body.metadata.namespace or "default"))
-    patch.status.update(topic.reconcile_topic(body, admin_for(body, memo), others))
+    namespace = str(body.metadata.namespace or "default")
+    with telemetry.reconciliation("KafkaTopic", namespace, str(body.metadata.name)) as done:
+        others = kube(memo).list(API_VERSION, "KafkaTopic", namespace)
+        done.status = topic.reconcile_topic(body, admin_for(body, memo), others)
+        patch.status.update(done.status)
 
 
 @kopf.on.delete(GROUP, VERSION, "kafkatopics")
@@ -104,6 +121,7 @@ def topic_delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) 
     except topic.DeletionRefused as exc:
         patch.status.update(exc.status)
         raise kopf.TemporaryError(str(exc), delay=60) from exc
+    telemetry.forget("KafkaTopic", str(body.metadata.namespace or "default"), str(body.metadata.name))
 
 
 # -- KafkaUser -------------------------------------------------------------------------------------------------
@@ -114,12 +132,16 @@ def topic_delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) 
 @kopf.on.update(GROUP, VERSION, "kafkausers")
 @kopf.timer(GROUP, VERSION, "kafkausers", interval=RESYNC_S, initial_delay=RESYNC_S, idle=RESYNC_S)
 def user_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    patch.status.update(user.reconcile_user(body, admin_for(body, memo), kube(memo)))
+    namespace = str(body.metadata.namespace or "default")
+    with telemetry.reconciliation("KafkaUser", namespace, str(body.metadata.name)) as done:
+        done.status = user.reconcile_user(body, admin_for(body, memo), kube(memo))
+        patch.status.update(done.status)
 
 
 @kopf.on.delete(GROUP, VERSION, "kafkausers")
 def user_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     user.delete_user(body, admin_for(body, memo))
+    telemetry.forget("KafkaUser", str(body.metadata.namespace or "default"), str(body.metadata.name))
 
 
 # -- KafkaCluster ----------------------------------------------------------------------------------------------
@@ -131,4 +153,92 @@ def user_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.timer(GROUP, VERSION, "kafkaclusters", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
 def cluster_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     image = os.environ.get("ODRADEK_BROKER_IMAGE", cluster_model.DEFAULT_IMAGE)
-    patch.status.update(cluster.reconcile_cluster(body, kube(memo), image))
+    namespace, name = str(body.metadata.namespace or "default"), str(body.metadata.name)
+    with telemetry.reconciliation("KafkaCluster", namespace, name) as done:
+        admin = cluster_admin(namespace, name, memo)
+        done.status = cluster.reconcile_cluster(body, kube(memo), image, admin)
+        patch.status.update(done.status)
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkaclusters", optional=True)
+def cluster_deleted(body: kopf.Body, **_: Any) -> None:
+    # optional: no finalizer (the children go with their owner); only the metrics forget the cluster
+    telemetry.forget("KafkaCluster", str(body.metadata.namespace or "default"), str(body.metadata.name))
+
+
+# -- KafkaConnect and KafkaConnector -----------------------------------------------------------------------------
+
+
+def connect_api(namespace: str, name: str) -> ConnectApi:
+    """The REST API of the KafkaConnect `namespace/name` (ODRADEK_OPERATOR_CONNECT_URL, a format string with
+    {connect} and {namespace}, points elsewhere when the operator runs outside the cluster)."""
+    url = os.environ.get("ODRADEK_OPERATOR_CONNECT_URL") or connect_model.rest_url("{connect}", "{namespace}")
+    return ConnectRestClient(url.format(connect=name, namespace=namespace))
+
+
+@kopf.on.resume(GROUP, VERSION, "kafkaconnects")
+@kopf.on.create(GROUP, VERSION, "kafkaconnects")
+@kopf.on.update(GROUP, VERSION, "kafkaconnects")
+@kopf.timer(GROUP, VERSION, "kafkaconnects", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
+def connect_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    image = os.environ.get("ODRADEK_BROKER_IMAGE", connect_model.DEFAULT_IMAGE)
+    namespace, name = str(body.metadata.namespace or "default"), str(body.metadata.name)
+    with telemetry.reconciliation("KafkaConnect", namespace, name) as done:
+        done.status = connect.reconcile_connect(body, kube(memo), connect_api(namespace, name), image)
+        patch.status.update(done.status)
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkaconnects", optional=True)
+def connect_deleted(body: kopf.Body, **_: Any) -> None:
+    telemetry.forget("KafkaConnect", str(body.metadata.namespace or "default"), str(body.metadata.name))
+
+
+def _connect_of(body: kopf.Body, memo: kopf.Memo) -> tuple[dict[str, Any] | None, ConnectApi | None]:
+    namespace = str(body.metadata.namespace or "default")
+    name = cluster_of(body.metadata)
+    if name is None:
+        return None, None
+    resource = kube(memo).get(API_VERSION, "KafkaConnect", namespace, name)
+    return resource, (connect_api(namespace, name) if resource is not None else None)
+
+
+@kopf.on.resume(GROUP, VERSION, "kafkaconnectors")
+@kopf.on.create(GROUP, VERSION, "kafkaconnectors")
+@kopf.on.update(GROUP, VERSION, "kafkaconnectors")
+@kopf.timer(GROUP, VERSION, "kafkaconnectors", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
+def connector_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    namespace = str(body.metadata.namespace or "default")
+    with telemetry.reconciliation("KafkaConnector", namespace, str(body.metadata.name)) as done:
+        resource, api = _connect_of(body, memo)
+        done.status = connector.reconcile_connector(body, api, resource)
+        patch.status.update(done.status)
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkaconnectors")
+def connector_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    api = _connect_of(body, memo)[1]
+    try:
+        connector.delete_connector(body, api)
+    except ConnectApiError as exc:
+        raise kopf.TemporaryError(f"the connector could not be deleted: {exc}", delay=30) from exc
+    telemetry.forget("KafkaConnector", str(body.metadata.namespace or "default"), str(body.metadata.name))
+
+
+# -- KafkaMirrorMaker2 -------------------------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "kafkamirrormaker2s")
+@kopf.on.create(GROUP, VERSION, "kafkamirrormaker2s")
+@kopf.on.update(GROUP, VERSION, "kafkamirrormaker2s")
+@kopf.timer(GROUP, VERSION, "kafkamirrormaker2s", interval=CLUSTER_RESYNC_S, initial_delay=CLUSTER_RESYNC_S)
+def mirror_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    image = os.environ.get("ODRADEK_BROKER_IMAGE", mirror_model.DEFAULT_IMAGE)
+    namespace = str(body.metadata.namespace or "default")
+    with telemetry.reconciliation("KafkaMirrorMaker2", namespace, str(body.metadata.name)) as done:
+        done.status = mirror.reconcile_mirror(body, kube(memo), image)
+        patch.status.update(done.status)
+
+
+@kopf.on.delete(GROUP, VERSION, "kafkamirrormaker2s", optional=True)
+def mirror_deleted(body: kopf.Body, **_: Any) -> None:
+    telemetry.forget("KafkaMirrorMaker2", str(body.metadata.namespace or "default"), str(body.metadata.name))

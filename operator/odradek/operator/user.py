@@ -3,7 +3,12 @@
 - scram-sha-512: the password comes from `spec.authentication.password.valueFrom.secretKeyRef`, or is the one
   already in the user's Secret, or is generated (32 letters and digits); the Secret is written, then the
   credential upserted with AlterUserScramCredentials (SCRAM-SHA-512, 4096 iterations).
-- tls-external: no credentials; the principal is `User:CN=<name>`. tls: NotSupported until the clients CA exists.
+- tls: a client certificate with subject `CN=<name>` signed by the cluster's clients CA (cluster_ca.py), in the
+  user's Secret with the CA certificate and a PKCS#12 bundle; the principal is `User:CN=<name>` (Kafka's default
+  principal for a certificate is its subject DN), as Strimzi's. The certificate is kept until it
+  is within 30 days of expiry or no longer signed by the current clients CA (a renewed CA), then issued again.
+  NotReady NoClientsCa while the cluster has made no clients CA (it has no TLS listener yet).
+- tls-external: no credentials; the principal is `User:CN=<name>`, for certificates made outside the operator.
 - authorization simple: the user's ACLs (DescribeAcls on the principal) are made exactly spec.authorization.acls:
   missing ones created, others deleted, so rules removed from the spec, or added outside Kubernetes, go.
   Without authorization the user has no ACLs. `plan_acls` is the pure part.
@@ -14,15 +19,21 @@
 from __future__ import annotations
 
 import base64
+import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from odradek.operator import conditions as c
+from odradek.operator.cluster_ca import load_ca
 from odradek.operator.kafka_admin import AclRule, AdminError, ClusterAdmin
 from odradek.operator.kube import KubeApi
 from odradek.operator.labels import cluster_of, paused
-from odradek.operator.resources.user import generate_password, user_secret
+from odradek.operator.resources import certificates
+from odradek.operator.resources.user import generate_password, tls_user_secret, user_secret
+
+NO_CLIENTS_CA = "NoClientsCa"
+TLS_SECRET_KEYS = frozenset({"ca.crt", "user.crt", "user.key", "user.p12", "user.password"})
 
 
 class InvalidUser(ValueError):
@@ -32,7 +43,8 @@ class InvalidUser(ValueError):
 
 
 def username(body: Mapping[str, Any]) -> str:
-    """Kafka's user name (Strimzi's KafkaUserModel.getUserName): CN=<name> for TLS users, else the name."""
+    """Kafka's user name (Strimzi's KafkaUserModel.getUserName): CN=<name> for TLS users (the subject of the
+    certificate the operator issues, or of one made outside it for tls-external), else the name."""
     name = str((body.get("metadata") or {})["name"])
     kind = ((body.get("spec") or {}).get("authentication") or {}).get("type")
     return f"CN={name}" if kind in ("tls", "tls-external") else name
@@ -101,7 +113,39 @@ def user_password(body: Mapping[str, Any], kube: KubeApi) -> str:
     return _decode(existing, "password") or generate_password()
 
 
-def reconcile_user(body: Mapping[str, Any], admin: ClusterAdmin | None, kube: KubeApi) -> dict[str, Any]:
+def user_certificate(body: Mapping[str, Any], kube: KubeApi, now: datetime.datetime) -> dict[str, bytes]:
+    """The tls user's Secret data: the stored one while its certificate is still good, else a new certificate
+    from the cluster's clients CA (InvalidUser NoClientsCa when there is none yet)."""
+    meta = body.get("metadata") or {}
+    namespace, name = str(meta.get("namespace") or "default"), str(meta["name"])
+    cluster = str(cluster_of(meta))
+    ca = load_ca(kube, namespace, cluster, "clients")
+    if ca is None:
+        raise InvalidUser(
+            NO_CLIENTS_CA, f"KafkaCluster {cluster} has no clients CA yet (it is made with the first TLS listener)"
+        )
+    existing = kube.get("v1", "Secret", namespace, name) or {}
+    stored = {key: base64.b64decode(value) for key, value in (existing.get("data") or {}).items()}
+    if (
+        set(stored) >= TLS_SECRET_KEYS
+        and stored["ca.crt"] == ca.cert_pem
+        and not certificates.needs_renewal(stored["user.crt"], now, signed_by=ca)
+    ):
+        return {key: stored[key] for key in TLS_SECRET_KEYS}
+    issued = certificates.issue(ca, name, now, server=False, organization=None)
+    bundle, password = certificates.pkcs12_bundle(issued, name)
+    return {
+        "ca.crt": ca.cert_pem,
+        "user.crt": issued.cert_pem,
+        "user.key": issued.key_pem,
+        "user.p12": bundle,
+        "user.password": password.encode(),
+    }
+
+
+def reconcile_user(
+    body: Mapping[str, Any], admin: ClusterAdmin | None, kube: KubeApi, now: datetime.datetime | None = None
+) -> dict[str, Any]:
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
     name = username(body)
@@ -111,9 +155,6 @@ def reconcile_user(body: Mapping[str, Any], admin: ClusterAdmin | None, kube: Ku
         message = "the KafkaUser needs the label odradek.io/cluster naming its KafkaCluster"
         return c.status(body, [c.not_ready(c.NO_CLUSTER, message)], username=name)
     authentication = (spec.get("authentication") or {}).get("type")
-    if authentication == "tls":
-        message = "tls authentication needs the clients CA, which this operator does not build yet"
-        return c.status(body, [c.not_ready(c.NOT_SUPPORTED, message)], username=name)
     if admin is None:
         message = f"KafkaCluster {cluster_of(meta)} is not ready to be managed (no bootstrap or credentials yet)"
         return c.status(body, [c.not_ready(c.NO_CLUSTER, message)], username=name)
@@ -123,6 +164,10 @@ def reconcile_user(body: Mapping[str, Any], admin: ClusterAdmin | None, kube: Ku
             password = user_password(body, kube)
             kube.apply(user_secret(body, password))
             admin.upsert_scram(name, password)
+            fields["secret"] = str(meta["name"])
+        elif authentication == "tls":
+            kube.apply(tls_user_secret(body, user_certificate(body, kube, now or datetime.datetime.now(datetime.UTC))))
+            admin.delete_scram(name)
             fields["secret"] = str(meta["name"])
         else:
             admin.delete_scram(name)  # authentication removed from the spec: the credential goes

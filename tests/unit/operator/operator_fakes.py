@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from odradek.operator.kafka_admin import AclRule, AdminError, TopicState
+from odradek.operator.roller import ClusterView
 
 
 class FakeAdmin:
@@ -19,6 +20,7 @@ class FakeAdmin:
         self.acls: dict[str, set[AclRule]] = {}
         self.calls: list[tuple[str, Any]] = []
         self.fail: dict[str, AdminError] = {}
+        self.view = ClusterView((), {})
 
     def _call(self, method: str, arg: Any) -> None:
         self.calls.append((method, arg))
@@ -26,7 +28,11 @@ class FakeAdmin:
             raise self.fail[method]
 
     def mutations(self) -> list[str]:
-        return [m for m, _ in self.calls if m not in ("describe_topic", "describe_acls")]
+        return [m for m, _ in self.calls if m not in ("describe_topic", "describe_acls", "cluster_view")]
+
+    def cluster_view(self) -> ClusterView:
+        self._call("cluster_view", None)
+        return self.view
 
     def describe_topic(self, name: str) -> TopicState | None:
         self._call("describe_topic", name)
@@ -78,6 +84,7 @@ class FakeKube:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.applied: list[str] = []
+        self.deleted: list[str] = []
 
     def put(self, obj: Mapping[str, Any]) -> None:
         meta = obj["metadata"]
@@ -98,7 +105,20 @@ class FakeKube:
         return self.objects.get((kind, namespace, name))
 
     def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
-        return [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace]
+        wanted = dict(term.split("=", 1) for term in label_selector.split(",") if term)  # equality terms only
+        return [
+            o
+            for (k, ns, _), o in self.objects.items()
+            if k == kind
+            and ns == namespace
+            and all((o.get("metadata") or {}).get("labels", {}).get(key) == value for key, value in wanted.items())
+        ]
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        self.deleted.append(f"{kind}/{name}")
+        obj = self.objects.get((kind, namespace, name))
+        if obj is not None:  # as the API server does for a pod: deletion starts, the object stays for a while
+            obj.setdefault("metadata", {})["deletionTimestamp"] = "2026-12-01T00:00:00Z"
 
 
 def secret_value(secret: Mapping[str, Any], key: str) -> str:

@@ -3,13 +3,18 @@ StatefulSet, refusals applying nothing, warnings for settings that can never be 
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from odradek.operator import cluster
-from operator_fakes import FakeKube, secret_value
+from odradek.operator.resources import certificates as certs
+from odradek.operator.resources import cluster as model
+from odradek.operator.roller import ClusterView, PartitionReplicas
+from operator_fakes import FakeAdmin, FakeKube, secret_value
 
 EXAMPLE = yaml.safe_load((Path(__file__).resolve().parents[3] / "examples" / "kafka-cluster.yaml").read_text())
 
@@ -79,3 +84,163 @@ def test_paused() -> None:
     kube = FakeKube()
     assert condition(cluster.reconcile_cluster(resource, kube), "ReconciliationPaused")["status"] == "True"
     assert kube.applied == []
+
+
+# -- rolling updates (the roller's own rules: test_operator_roller.py) ------------------------------------------
+
+
+def rolling_kube(revisions: dict[int, str], update_revision: str = "rev-2") -> FakeKube:
+    """A cluster applied once, its StatefulSet at `update_revision`, broker pods at `revisions`, all ready."""
+    kube = FakeKube()
+    cluster.reconcile_cluster(body(), kube)
+    kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]["status"] = {
+        "readyReplicas": len(revisions),
+        "updateRevision": update_revision,
+    }
+    labels = model.selector_labels(model.from_resource(body()))
+    for broker, revision in revisions.items():
+        pod_labels = {**labels, "controller-revision-hash": revision}
+        kube.put(
+            {
+                "kind": "Pod",
+                "metadata": {"name": f"my-cluster-kafka-{broker}", "namespace": "kafka", "labels": pod_labels},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            }
+        )
+    kube.put({"kind": "Pod", "metadata": {"name": "my-cluster-etcd-0", "namespace": "kafka", "labels": {}}})
+    return kube
+
+
+def healthy_admin(isr: tuple[int, ...] = (0, 1, 2)) -> FakeAdmin:
+    admin = FakeAdmin()
+    admin.view = ClusterView((PartitionReplicas("orders", 0, (0, 1, 2), isr),), {"orders": 2}, controller_id=0)
+    return admin
+
+
+def test_the_statefulset_leaves_restarts_to_the_operator() -> None:
+    kube = FakeKube()
+    cluster.reconcile_cluster(body(), kube)
+    sts = kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]
+    assert sts["spec"]["updateStrategy"] == {"type": "OnDelete"}
+
+
+def test_stale_brokers_are_restarted_one_per_reconcile_the_controller_last() -> None:
+    kube = rolling_kube({0: "rev-1", 1: "rev-1", 2: "rev-1"})
+    status = cluster.reconcile_cluster(body(), kube, admin=healthy_admin())
+    assert kube.deleted == ["Pod/my-cluster-kafka-1"]
+    assert status["rollingUpdate"]["pendingBrokers"] == 3
+    assert "restarted my-cluster-kafka-1" in status["rollingUpdate"]["lastAction"]
+    cluster.reconcile_cluster(body(), kube, admin=healthy_admin())
+    assert kube.deleted == ["Pod/my-cluster-kafka-1"], "nothing more while the restarted pod is being deleted"
+    kube.objects[("Pod", "kafka", "my-cluster-kafka-1")]["metadata"].pop("deletionTimestamp")
+    kube.objects[("Pod", "kafka", "my-cluster-kafka-1")]["metadata"]["labels"]["controller-revision-hash"] = "rev-2"
+    cluster.reconcile_cluster(body(), kube, admin=healthy_admin())
+    assert kube.deleted == ["Pod/my-cluster-kafka-1", "Pod/my-cluster-kafka-2"]
+
+
+def test_a_rollout_that_would_go_under_min_isr_waits_with_a_warning() -> None:
+    kube = rolling_kube({0: "rev-1", 1: "rev-1", 2: "rev-2"})
+    status = cluster.reconcile_cluster(body(), kube, admin=healthy_admin(isr=(0, 1)))
+    assert kube.deleted == []
+    warning = condition(status, "Warning")
+    assert warning["reason"] == "RollingUpdateBlocked"
+    assert "orders-0 would go below min.insync.replicas=2" in warning["message"]
+    assert condition(status, "Ready")["status"] == "True", "a held rollout leaves the running cluster ready"
+
+
+def test_an_rf1_topic_is_reported_and_does_not_stall_the_rollout() -> None:
+    kube = rolling_kube({0: "rev-1", 1: "rev-2", 2: "rev-2"})
+    admin = FakeAdmin()
+    admin.view = ClusterView((PartitionReplicas("single", 0, (0,), (0,)),), {}, default_min_isr=1)
+    status = cluster.reconcile_cluster(body(), kube, admin=admin)
+    assert kube.deleted == ["Pod/my-cluster-kafka-0"]
+    warning = condition(status, "Warning")
+    assert warning["reason"] == "MinIsrUnsatisfiable" and "single-0 (replicas 1" in warning["message"]
+
+
+def test_no_cluster_view_is_asked_for_while_every_pod_is_current() -> None:
+    kube = rolling_kube({0: "rev-2", 1: "rev-2", 2: "rev-2"})
+    admin = healthy_admin()
+    status = cluster.reconcile_cluster(body(), kube, admin=admin)
+    assert admin.calls == [] and kube.deleted == [] and "rollingUpdate" not in status
+
+
+# -- TLS: the CAs and broker certificates (resources/certificates.py: the X.509 itself) --------------------------
+
+TLS_LISTENER = {
+    "name": "tls",
+    "port": 9093,
+    "type": "internal",
+    "tls": True,
+    "authentication": {"type": "tls"},
+    "configuration": {"bootstrap": {"alternativeNames": ["kafka.example.com"]}},
+}
+NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
+
+
+def tls_body(replicas: int = 3) -> dict[str, Any]:
+    resource = body()
+    resource["spec"]["kafka"]["listeners"].append(copy.deepcopy(TLS_LISTENER))
+    resource["spec"]["kafka"]["replicas"] = replicas
+    return resource
+
+
+def secret_bytes(kube: FakeKube, name: str, key: str) -> bytes:
+    return base64.b64decode(kube.objects[("Secret", "kafka", name)]["data"][key])
+
+
+def certificates_hash(kube: FakeKube) -> str:
+    sts = kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]
+    return str(sts["spec"]["template"]["metadata"]["annotations"]["odradek.io/certificates-hash"])
+
+
+def test_a_tls_cluster_gets_both_cas_and_a_certificate_per_broker_for_its_names() -> None:
+    kube = FakeKube()
+    status = cluster.reconcile_cluster(tls_body(), kube, now=NOW)
+    applied = kube.applied
+    for name in ("cluster-ca-cert", "cluster-ca", "clients-ca-cert", "clients-ca", "kafka-brokers"):
+        assert f"Secret/my-cluster-{name}" in applied
+    assert applied.index("Secret/my-cluster-kafka-brokers") < applied.index("StatefulSet/my-cluster-kafka")
+    ca = certs.CertificateAuthority(
+        secret_bytes(kube, "my-cluster-cluster-ca-cert", "ca.crt"),
+        secret_bytes(kube, "my-cluster-cluster-ca", "ca.key"),
+    )
+    for ordinal in range(3):
+        pem = secret_bytes(kube, "my-cluster-kafka-brokers", f"my-cluster-kafka-{ordinal}.crt")
+        assert not certs.needs_renewal(pem, NOW, signed_by=ca)
+        names = certs.subject_alt_names(pem)
+        assert f"my-cluster-kafka-{ordinal}.my-cluster-kafka-brokers.kafka.svc" in names
+        assert "my-cluster-kafka-bootstrap.kafka.svc" in names and "kafka.example.com" in names
+        keystore = secret_bytes(kube, "my-cluster-kafka-brokers", f"my-cluster-kafka-{ordinal}.keystore.pem")
+        assert pem in keystore and keystore.endswith(ca.cert_pem)
+    tls_status = next(item for item in status["listeners"] if item["name"] == "tls")
+    assert tls_status["certificates"] == [ca.cert_pem.decode()]
+    pod = kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"my-cluster-kafka-brokers", "my-cluster-clients-ca-cert"}
+
+
+def test_certificates_are_kept_across_reconciles_and_renewed_inside_the_window() -> None:
+    kube = FakeKube()
+    cluster.reconcile_cluster(tls_body(), kube, now=NOW)
+    first_ca = secret_bytes(kube, "my-cluster-cluster-ca-cert", "ca.crt")
+    first_broker = secret_bytes(kube, "my-cluster-kafka-brokers", "my-cluster-kafka-0.crt")
+    first_hash = certificates_hash(kube)
+    cluster.reconcile_cluster(tls_body(), kube, now=NOW + datetime.timedelta(days=300))
+    assert secret_bytes(kube, "my-cluster-cluster-ca-cert", "ca.crt") == first_ca
+    assert secret_bytes(kube, "my-cluster-kafka-brokers", "my-cluster-kafka-0.crt") == first_broker
+    assert certificates_hash(kube) == first_hash, "nothing changed: no rolling restart"
+    cluster.reconcile_cluster(tls_body(), kube, now=NOW + datetime.timedelta(days=340))
+    assert secret_bytes(kube, "my-cluster-cluster-ca-cert", "ca.crt") != first_ca
+    assert secret_bytes(kube, "my-cluster-kafka-brokers", "my-cluster-kafka-0.crt") != first_broker
+    assert certificates_hash(kube) != first_hash, "renewed certificates roll the brokers"
+
+
+def test_scaling_up_issues_only_the_new_brokers_certificate() -> None:
+    kube = FakeKube()
+    cluster.reconcile_cluster(tls_body(3), kube, now=NOW)
+    before = {i: secret_bytes(kube, "my-cluster-kafka-brokers", f"my-cluster-kafka-{i}.crt") for i in range(3)}
+    cluster.reconcile_cluster(tls_body(4), kube, now=NOW)
+    after = {i: secret_bytes(kube, "my-cluster-kafka-brokers", f"my-cluster-kafka-{i}.crt") for i in range(4)}
+    assert {i: after[i] for i in range(3)} == before
+    assert "my-cluster-kafka-3.my-cluster-kafka-brokers" in certs.subject_alt_names(after[3])

@@ -16,7 +16,7 @@ from kube_schema_support import structural_errors, to_json_schema
 
 ROOT = Path(__file__).resolve().parents[3]
 CRDS = sorted((ROOT / "crds").glob("*.yaml"))
-KINDS = {"KafkaCluster", "KafkaTopic", "KafkaUser"}
+KINDS = {"KafkaCluster", "KafkaTopic", "KafkaUser", "KafkaConnect", "KafkaConnector", "KafkaMirrorMaker2"}
 OLDEST, NEWEST = "1.25.0", "1.37.0"
 
 
@@ -64,7 +64,8 @@ def test_crd_conventions(kind: str) -> None:
     assert spec["group"] == "kafka.odradek.io"
     [version] = spec["versions"]
     assert (version["name"], version["served"], version["storage"]) == ("v1", True, True)
-    assert version["subresources"] == {"status": {}}
+    assert version["subresources"]["status"] == {}
+    assert set(version["subresources"]) <= {"status", "scale"}  # KafkaConnect scales as Strimzi's
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns["Ready"] == '.status.conditions[?(@.type=="Ready")].status'
     conditions = at(version["schema"]["openAPIV3Schema"], "status", "conditions", "[]")
@@ -110,7 +111,14 @@ def test_cel_rules_in_place() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "name"),
-    [("KafkaCluster", "kafka-cluster.yaml"), ("KafkaTopic", "kafka-topic.yaml"), ("KafkaUser", "kafka-user.yaml")],
+    [
+        ("KafkaCluster", "kafka-cluster.yaml"),
+        ("KafkaTopic", "kafka-topic.yaml"),
+        ("KafkaUser", "kafka-user.yaml"),
+        ("KafkaConnect", "kafka-connect.yaml"),
+        ("KafkaConnector", "kafka-connector.yaml"),
+        ("KafkaMirrorMaker2", "kafka-mirror-maker-2.yaml"),
+    ],
 )
 def test_examples_are_valid(kind: str, name: str) -> None:
     doc = example(name)

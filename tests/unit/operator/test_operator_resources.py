@@ -129,10 +129,27 @@ def test_user_keys_allowed(key: str) -> None:
     assert broker_config.owned_reason(key) is None
 
 
-def test_tls_listeners_not_supported_yet() -> None:
+def test_tls_authentication_needs_a_tls_listener() -> None:
     with pytest.raises(model.InvalidCluster) as info:
-        single(listeners=[{"name": "tls", "port": 9093, "type": "internal", "tls": True}])
-    assert info.value.reason == "NotSupported"
+        single(listeners=[{"name": "tls", "port": 9093, "type": "internal", "authentication": {"type": "tls"}}])
+    assert info.value.reason == "InvalidResource" and "tls: true" in str(info.value)
+
+
+def test_a_tls_listener_reads_its_per_pod_keystore_and_mtls_trusts_the_clients_ca() -> None:
+    listener = {"name": "tls", "port": 9093, "type": "internal", "tls": True, "authentication": {"type": "tls"}}
+    cluster = single(listeners=[listener])
+    props = model.broker_properties(cluster)
+    assert props["listener.name.tls.ssl.keystore.type"] == "PEM"
+    assert props["listener.name.tls.ssl.client.auth"] == "required"
+    assert props["listener.name.tls.ssl.truststore.location"] == "/etc/odradek/clients-ca/ca.crt"
+    assert "TLS:SSL" in props["listener.security.protocol.map"]
+    script = model.broker_command(cluster)[-1]
+    assert (
+        '--override listener.name.tls.ssl.keystore.location="/etc/odradek/broker-certs/${HOSTNAME}.keystore.pem"'
+        in script
+    )
+    with pytest.raises(ValueError):
+        model.manifests(cluster, "pw")  # the certificates are required
 
 
 def test_broker_command_and_secret_env() -> None:

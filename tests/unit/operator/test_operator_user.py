@@ -3,12 +3,17 @@ SCRAM credential, ACLs made exactly the spec's, refusals, deletion."""
 
 from __future__ import annotations
 
+import base64
+import datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.serialization import pkcs12
 from odradek.operator import user
 from odradek.operator.kafka_admin import AclRule
+from odradek.operator.resources import certificates as certs
 from operator_fakes import FakeAdmin, FakeKube, secret_value
 
+NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
 ACLS = [
     {"resource": {"type": "topic", "name": "orders", "patternType": "prefix"}, "operations": ["Read", "Write"]},
     {"resource": {"type": "group", "name": "app"}, "operation": "Read", "type": "deny", "host": "10.0.0.1"},
@@ -100,10 +105,56 @@ def test_password_from_a_secret() -> None:
     assert (refused["status"], refused["reason"]) == ("False", "InvalidResource")
 
 
-def test_tls_refused_tls_external_gets_acls_only() -> None:
+def clients_ca(kube: FakeKube, now: datetime.datetime = NOW) -> certs.CertificateAuthority:
+    """A clients CA in the cluster's Secrets, as cluster_ca.py stores it."""
+    ca = certs.new_ca("clients-ca", now)
+    for name, key, value in (
+        ("my-cluster-clients-ca-cert", "ca.crt", ca.cert_pem),
+        ("my-cluster-clients-ca", "ca.key", ca.key_pem),
+    ):
+        kube.put(
+            {
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": "kafka"},
+                "data": {key: base64.b64encode(value).decode()},
+            }
+        )
+    return ca
+
+
+def user_data(kube: FakeKube) -> dict[str, bytes]:
+    data = kube.objects[("Secret", "kafka", "app")]["data"]
+    return {key: base64.b64decode(value) for key, value in data.items()}
+
+
+def test_a_tls_user_waits_for_the_clients_ca() -> None:
+    refused = ready(user.reconcile_user(body(authentication={"type": "tls"}), FakeAdmin(), FakeKube(), now=NOW))
+    assert (refused["status"], refused["reason"]) == ("False", "NoClientsCa")
+
+
+def test_a_tls_user_gets_a_certificate_from_the_clients_ca_kept_until_renewal() -> None:
     admin, kube = FakeAdmin(), FakeKube()
-    refused = ready(user.reconcile_user(body(authentication={"type": "tls"}), admin, kube))
-    assert refused["reason"] == "NotSupported"
+    ca = clients_ca(kube)
+    resource = body(authentication={"type": "tls"}, authorization={"type": "simple", "acls": ACLS[:1]})
+    status = user.reconcile_user(resource, admin, kube, now=NOW)
+    assert ready(status)["status"] == "True" and status["username"] == "CN=app" and status["secret"] == "app"
+    data = user_data(kube)
+    assert set(data) == {"ca.crt", "user.crt", "user.key", "user.p12", "user.password"}
+    assert data["ca.crt"] == ca.cert_pem and not certs.needs_renewal(data["user.crt"], NOW, signed_by=ca)
+    key, cert, _ = pkcs12.load_key_and_certificates(data["user.p12"], data["user.password"])
+    assert key is not None and cert is not None and cert.subject.rfc4514_string() == "CN=app"
+    assert len(admin.acls["User:CN=app"]) == 2
+    user.reconcile_user(resource, admin, kube, now=NOW + datetime.timedelta(days=300))
+    assert user_data(kube) == data, "a good certificate is kept"
+    user.reconcile_user(resource, admin, kube, now=NOW + datetime.timedelta(days=340))
+    assert user_data(kube)["user.crt"] != data["user.crt"], "renewed inside the 30-day window"
+    renewed_ca = clients_ca(kube)
+    user.reconcile_user(resource, admin, kube, now=NOW)
+    assert not certs.needs_renewal(user_data(kube)["user.crt"], NOW, signed_by=renewed_ca), "a new CA re-issues"
+
+
+def test_tls_external_gets_acls_only() -> None:
+    admin, kube = FakeAdmin(), FakeKube()
     resource = body(authentication={"type": "tls-external"}, authorization={"type": "simple", "acls": ACLS[:1]})
     status = user.reconcile_user(resource, admin, kube)
     assert status["username"] == "CN=app" and len(admin.acls["User:CN=app"]) == 2

@@ -327,6 +327,23 @@ WORKER_CONFIG = (
         "Distributed mode: how long the group waits for every worker to rejoin during a rebalance.",
     )
     .define(
+        "metrics.port",
+        ConfigType.INT,
+        0,
+        Range.between(0, 65535),
+        Importance.LOW,
+        "Odradek: port of the worker's Prometheus /metrics endpoint (Kafka Connect's metric names, as the JMX "
+        "exporter writes them); 0 turns it off.",
+    )
+    .define(
+        "metrics.host",
+        ConfigType.STRING,
+        "127.0.0.1",
+        None,
+        Importance.LOW,
+        "Odradek: address of the worker's Prometheus /metrics endpoint (0.0.0.0 in a pod).",
+    )
+    .define(
         "client.id",
         ConfigType.STRING,
         "",

@@ -29,6 +29,7 @@ from typing import Any
 from odradek.connect.api.connector import SinkTask, TopicPartition
 from odradek.connect.api.errors import ConnectException, RetriableException
 from odradek.connect.api.records import Header, SinkRecord
+from odradek.connect.runtime import tracing
 from odradek.connect.runtime.errors import ConsumedRecord, ErrorContext, Stage, Tolerated, class_name
 from odradek.connect.runtime.states import TargetState
 from odradek.connect.runtime.worker_task import TaskSetup, WorkerTask
@@ -104,7 +105,11 @@ class WorkerSinkTask(WorkerTask):
         )
         self.errant_reporter = ErrantRecordReporterImpl(self) if has_reporting else None
         self.records_put = 0
+        self.records_read = 0
+        self.commits_completed = 0
+        self.commits_skipped = 0
         self.closing = False
+        self.group_id = f"connect-{self.id.connector}"
 
     # -- partitions -------------------------------------------------------------------------------------------
 
@@ -160,6 +165,7 @@ class WorkerSinkTask(WorkerTask):
             "client.id": f"connector-consumer-{self.id}",
             **self.setup.client_config,
         }
+        self.group_id = str(config["group.id"])
         self.consumer = Consumer(config)
         topics = [t.strip() for t in cfg.get("topics", "").split(",") if t.strip()]
         regex = cfg.get("topics.regex", "").strip()
@@ -180,7 +186,9 @@ class WorkerSinkTask(WorkerTask):
                 self._rewind(messages)
                 continue
             batch = [r for r in (self._convert(m) for m in messages) if r is not None]
-            self._deliver(batch)
+            traced = [m.headers() or () for m in messages if m.error() is None] if tracing.enabled() else []
+            with tracing.put_span(self.id.connector, self.id.task, self.group_id, traced):
+                self._deliver(batch)
             self._apply_requested_offsets()
             due = time.monotonic() - self.last_commit >= self.setup.offset_flush_interval_ms / 1000
             if due or self.context.commit_requested:
@@ -213,6 +221,7 @@ class WorkerSinkTask(WorkerTask):
             return None
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         tp = (topic, partition)
+        self.records_read += 1
         self.pending[tp] = offset + 1
         self.setup.on_topic(topic)
         consumed = ConsumedRecord(topic, partition, offset, msg.key(), msg.value(), tuple(msg.headers() or ()))
@@ -325,9 +334,11 @@ class WorkerSinkTask(WorkerTask):
             committable = self.task.pre_commit(dict(current))
         except Exception as exc:
             log.error("%s Offset commit failed, rewinding to last committed offsets: %s", self, exc)
+            self.commits_skipped += 1
             return
         changed = {tp: o for tp, o in committable.items() if self.last_committed.get(tp) != o and tp in self.assigned}
         if not changed:
+            self.commits_skipped += 1
             return
         try:
             self.consumer.commit(
@@ -335,8 +346,10 @@ class WorkerSinkTask(WorkerTask):
             )
         except Exception as exc:
             log.error("%s Commit of offsets failed: %s", self, exc)
+            self.commits_skipped += 1
             return
         self.last_committed.update(changed)
+        self.commits_completed += 1
 
     def close(self) -> None:
         try:

@@ -24,6 +24,7 @@ from typing import Any
 from odradek.connect.api.connector import SourceTask
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.api.records import SourceRecord
+from odradek.connect.runtime import tracing
 from odradek.connect.runtime.errors import Stage, Tolerated
 from odradek.connect.runtime.offsets import (
     OffsetBackingStore,
@@ -67,6 +68,7 @@ class WorkerSourceTask(WorkerTask):
         self.send_error: BaseException | None = None
         self.last_commit = time.monotonic()
         self.records_sent = 0
+        self.records_polled = 0
 
     def initialize_and_start(self) -> None:
         from confluent_kafka import Producer
@@ -91,6 +93,8 @@ class WorkerSourceTask(WorkerTask):
                 self.wait_while_paused()
                 continue
             records = self.task.poll()
+            if records:
+                self.records_polled += len(records)
             for record in records or ():
                 if self.stopping:
                     break
@@ -163,15 +167,19 @@ class WorkerSourceTask(WorkerTask):
             self.setup.on_topic(msg.topic())
             self._commit_record(record, msg)
 
-        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": headers, "on_delivery": delivered}
-        if transformed.kafka_partition is not None:
-            kwargs["partition"] = transformed.kafka_partition
-        if transformed.timestamp is not None:
-            kwargs["timestamp"] = transformed.timestamp
+        with tracing.publish_span(transformed.topic, headers, **{"connect.connector": self.id.connector}) as sent:
+            kwargs: dict[str, Any] = {"key": key, "value": value, "headers": sent, "on_delivery": delivered}
+            if transformed.kafka_partition is not None:
+                kwargs["partition"] = transformed.kafka_partition
+            if transformed.timestamp is not None:
+                kwargs["timestamp"] = transformed.timestamp
+            self._produce(transformed.topic, kwargs)
+
+    def _produce(self, topic: str, kwargs: dict[str, Any]) -> None:
         deadline = time.monotonic() + self.setup.offset_flush_timeout_ms / 1000 + 60
         while True:
             try:
-                self.producer.produce(transformed.topic, **kwargs)
+                self.producer.produce(topic, **kwargs)
                 return
             except BufferError:
                 # librdkafka's queue is full: serve delivery callbacks until there is room (bounded).

@@ -30,6 +30,7 @@ from odradek.connect.runtime.errors import (
     RetryWithToleranceOperator,
     format_trace,
 )
+from odradek.connect.runtime.metrics import StartupCounts
 from odradek.connect.runtime.offsets import OffsetBackingStore
 from odradek.connect.runtime.sink_task import WorkerSinkTask
 from odradek.connect.runtime.source_task import WorkerSourceTask
@@ -95,6 +96,8 @@ class Worker:
         self.transformer = transformer
         self.connectors: dict[str, WorkerConnector] = {}
         self.tasks: dict[ConnectorTaskId, WorkerTask] = {}
+        self.connector_startups = StartupCounts()  # runtime/metrics.py
+        self.task_startups = StartupCounts()
 
     # -- connectors ---------------------------------------------------------------------------------------
 
@@ -117,7 +120,9 @@ class Worker:
         except Exception as exc:
             log.error("Failed to start connector %s", name, exc_info=exc)
             self.statuses.record(name, StatusEvent.FAILURE, format_trace(exc))
+            self.connector_startups.record(False)
             return False
+        self.connector_startups.record(True)
         event = {
             TargetState.STARTED: StatusEvent.STARTUP,
             TargetState.PAUSED: StatusEvent.PAUSE,
@@ -260,7 +265,9 @@ class Worker:
         except Exception as exc:  # a plugin's constructor or configure() may raise anything: the task FAILS
             log.error("Failed to start task %s", task_id, exc_info=exc)
             self.statuses.record(task_id, StatusEvent.FAILURE, format_trace(exc))
+            self.task_startups.record(False)
             return False
+        self.task_startups.record(True)
         self.tasks[task_id] = worker_task
         worker_task.start()
         return True

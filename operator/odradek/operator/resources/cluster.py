@@ -16,9 +16,11 @@ Names (Strimzi's where it has one; `<c>` is the KafkaCluster's name):
 | etcd StatefulSet and headless Service | `<c>-etcd` |
 
 Why a StatefulSet and not pods managed one by one (as Strimzi does since 0.35): stable names and PVCs per ordinal
-come for free and the rolling update is one pod at a time, readiness-gated. Strimzi manages pods itself to choose
-the restart order (the active controller last, never under min.insync.replicas) and per-broker configs; that
-roller is the next phase, and it will switch the StatefulSet to `updateStrategy: OnDelete` and delete pods itself.
+come for free. The StatefulSet's `updateStrategy` is `OnDelete`: Kubernetes never restarts a broker itself; the
+operator's roller (odradek/operator/roller.py) deletes one stale pod at a time, readiness-gated, the active
+controller last and never taking a partition below min.insync.replicas, which a StatefulSet's own RollingUpdate
+cannot know. Strimzi manages pods one by one for that order and for per-broker configs; OnDelete gives the order
+while keeping the StatefulSet's stable names and PVCs.
 
 Every listener binds 0.0.0.0 in the pod and advertises the pod's DNS name in the headless Service. The operator
 adds a listener REPLICATION on port 9091 for brokers and for itself: PLAINTEXT when the cluster has no
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from odradek.operator.resources import broker_config
+from odradek.operator.resources.certificates import ClusterTls
 
 KAFKA_GROUP = "kafka.odradek.io"
 API_VERSION = f"{KAFKA_GROUP}/v1"
@@ -47,6 +50,9 @@ OPERATOR_USER = "odradek-operator"
 CONFIG_DIR = "/etc/odradek"
 DATA_ROOT = "/var/lib/odradek"
 CONFIG_HASH_ANNOTATION = "odradek.io/config-hash"
+CERTIFICATES_HASH_ANNOTATION = "odradek.io/certificates-hash"
+BROKER_CERTS_DIR = "/etc/odradek/broker-certs"
+CLIENTS_CA_DIR = "/etc/odradek/clients-ca"
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 
@@ -65,6 +71,7 @@ class Listener:
     type: str
     tls: bool
     authentication: str | None
+    alternative_names: tuple[str, ...] = ()  # configuration.bootstrap.alternativeNames: extra broker cert SANs
 
     @property
     def kafka_name(self) -> str:
@@ -121,6 +128,15 @@ class ClusterModel:
     store_endpoints: tuple[str, ...]
     etcd_image: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    ca_validity_days: int = 365  # spec.clusterCa (Strimzi's defaults)
+    ca_renewal_days: int = 30
+    clients_ca_validity_days: int = 365  # spec.clientsCa
+    clients_ca_renewal_days: int = 30
+
+    @property
+    def needs_tls(self) -> bool:
+        """Whether any listener uses TLS: then the operator makes the CAs and broker certificates."""
+        return any(listener.tls for listener in self.listeners)
 
     @property
     def secured(self) -> bool:
@@ -153,6 +169,9 @@ def from_resource(body: Mapping[str, Any], default_image: str = DEFAULT_IMAGE) -
             type=str(item.get("type", "internal")),
             tls=bool(item.get("tls", False)),
             authentication=(item.get("authentication") or {}).get("type"),
+            alternative_names=tuple(
+                str(n) for n in ((item.get("configuration") or {}).get("bootstrap") or {}).get("alternativeNames") or []
+            ),
         )
         for item in kafka.get("listeners") or []
     )
@@ -161,10 +180,9 @@ def from_resource(body: Mapping[str, Any], default_image: str = DEFAULT_IMAGE) -
     for listener in listeners:
         if listener.name == "replication":
             raise InvalidCluster("InvalidResource", "listener name 'replication' is the operator's")
-        if listener.tls or listener.authentication == "tls":
+        if listener.authentication == "tls" and not listener.tls:
             raise InvalidCluster(
-                "NotSupported",
-                f"listener {listener.name}: TLS listeners need the cluster CA, which this operator does not build yet",
+                "InvalidResource", f"listener {listener.name}: authentication tls needs tls: true (as in Strimzi)"
             )
     config = dict(kafka.get("config") or {})
     refused = broker_config.refused_keys(config)
@@ -197,6 +215,10 @@ def from_resource(body: Mapping[str, Any], default_image: str = DEFAULT_IMAGE) -
         store_endpoints=tuple(str(e) for e in store.get("endpoints") or []),
         etcd_image=str(store.get("image") or DEFAULT_ETCD_IMAGE),
         labels=dict(meta.get("labels") or {}),
+        ca_validity_days=int((spec.get("clusterCa") or {}).get("validityDays", 365)),
+        ca_renewal_days=int((spec.get("clusterCa") or {}).get("renewalDays", 30)),
+        clients_ca_validity_days=int((spec.get("clientsCa") or {}).get("validityDays", 365)),
+        clients_ca_renewal_days=int((spec.get("clientsCa") or {}).get("renewalDays", 30)),
     )
 
 
@@ -232,6 +254,38 @@ def bootstrap_name(cluster: ClusterModel) -> str:
 
 def config_map_name(cluster: ClusterModel) -> str:
     return f"{cluster.name}-kafka-config"
+
+
+def ca_cert_secret_name(cluster_name: str, kind: str) -> str:
+    """``kind``: "cluster" or "clients" (Strimzi's `<c>-cluster-ca-cert`, `<c>-clients-ca-cert`)."""
+    return f"{cluster_name}-{kind}-ca-cert"
+
+
+def ca_key_secret_name(cluster_name: str, kind: str) -> str:
+    return f"{cluster_name}-{kind}-ca"
+
+
+def broker_certs_secret_name(cluster: ClusterModel) -> str:
+    return f"{cluster.name}-kafka-brokers"
+
+
+def broker_pod_name(cluster: ClusterModel, ordinal: int) -> str:
+    return f"{statefulset_name(cluster)}-{ordinal}"
+
+
+def broker_dns_names(cluster: ClusterModel, ordinal: int) -> list[str]:
+    """The names a broker's certificate is valid for: its pod's names in the headless Service, the bootstrap
+    Service's, and each TLS listener's `configuration.bootstrap.alternativeNames` (for addresses outside the
+    cluster)."""
+    pod, ns = broker_pod_name(cluster, ordinal), cluster.namespace
+    names = []
+    for service, host in ((headless_name(cluster), pod), (bootstrap_name(cluster), None)):
+        base = f"{host}.{service}" if host else service
+        names += [base, f"{base}.{ns}", f"{base}.{ns}.svc", f"{base}.{ns}.svc.cluster.local"]
+    for listener in cluster.listeners:
+        if listener.tls:
+            names += [n for n in listener.alternative_names if n not in names]
+    return names
 
 
 def credentials_secret_name(cluster_name: str) -> str:
@@ -304,6 +358,13 @@ def broker_properties(cluster: ClusterModel) -> dict[str, str]:
     for item in cluster.listeners:
         if item.authentication == "scram-sha-512":
             props[f"listener.name.{item.name}.sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
+        if item.tls:
+            # ssl.keystore.location is per pod: broker_command sets it from $HOSTNAME
+            props[f"listener.name.{item.name}.ssl.keystore.type"] = "PEM"
+        if item.authentication == "tls":
+            props[f"listener.name.{item.name}.ssl.client.auth"] = "required"
+            props[f"listener.name.{item.name}.ssl.truststore.type"] = "PEM"
+            props[f"listener.name.{item.name}.ssl.truststore.location"] = f"{CLIENTS_CA_DIR}/ca.crt"
     if cluster.secured:
         props["listener.name.replication.sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
         props["sasl.mechanism.inter.broker.protocol"] = "SCRAM-SHA-512"
@@ -409,17 +470,21 @@ def external_bootstrap_services(cluster: ClusterModel) -> list[dict[str, Any]]:
     return out
 
 
-def listener_status(cluster: ClusterModel) -> list[dict[str, Any]]:
-    """status.listeners: each listener's in-cluster bootstrap address (Strimzi's shape)."""
+def listener_status(cluster: ClusterModel, cluster_ca_pem: bytes | None = None) -> list[dict[str, Any]]:
+    """status.listeners: each listener's in-cluster bootstrap address (Strimzi's shape); TLS listeners list the
+    cluster CA certificate clients must trust (`certificates`, as Strimzi's status)."""
     host = f"{bootstrap_name(cluster)}.{cluster.namespace}.svc"
-    return [
-        {
+    out = []
+    for item in cluster.listeners:
+        entry: dict[str, Any] = {
             "name": item.name,
             "addresses": [{"host": host, "port": item.port}],
             "bootstrapServers": f"{host}:{item.port}",
         }
-        for item in cluster.listeners
-    ]
+        if item.tls and cluster_ca_pem:
+            entry["certificates"] = [cluster_ca_pem.decode()]
+        out.append(entry)
+    return out
 
 
 # -- the brokers -----------------------------------------------------------------------------------------------
@@ -437,6 +502,10 @@ def broker_command(cluster: ClusterModel) -> list[str]:
         '--override node.id="${HOSTNAME##*-}"',
         f'--override advertised.listeners="{",".join(advertised)}"',
     ]
+    for item in cluster.listeners:
+        if item.tls:
+            keystore = f"{BROKER_CERTS_DIR}/${{HOSTNAME}}.keystore.pem"
+            script.append(f'--override listener.name.{item.name}.ssl.keystore.location="{keystore}"')
     if cluster.secured:
         credentials = f"SCRAM-SHA-512=[name={OPERATOR_USER},password=${{ODRADEK_OPERATOR_PASSWORD}}]"
         jaas = (
@@ -460,6 +529,9 @@ def _container(cluster: ClusterModel) -> dict[str, Any]:
         ref = {"name": credentials_secret_name(cluster.name), "key": "password"}
         env.append({"name": "ODRADEK_OPERATOR_PASSWORD", "valueFrom": {"secretKeyRef": ref}})
     mounts = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}]
+    if cluster.needs_tls:
+        mounts.append({"name": "broker-certs", "mountPath": BROKER_CERTS_DIR, "readOnly": True})
+        mounts.append({"name": "clients-ca", "mountPath": CLIENTS_CA_DIR, "readOnly": True})
     mounts += [{"name": volume.name, "mountPath": f"{DATA_ROOT}/{volume.name}"} for volume in cluster.volumes]
     probe = {"tcpSocket": {"port": REPLICATION_PORT}, "periodSeconds": 5, "failureThreshold": 3}
     container: dict[str, Any] = {
@@ -480,6 +552,9 @@ def _container(cluster: ClusterModel) -> dict[str, Any]:
 def _pod_spec(cluster: ClusterModel) -> dict[str, Any]:
     template = cluster.pod_template
     volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": config_map_name(cluster)}}]
+    if cluster.needs_tls:
+        volumes.append({"name": "broker-certs", "secret": {"secretName": broker_certs_secret_name(cluster)}})
+        volumes.append({"name": "clients-ca", "secret": {"secretName": ca_cert_secret_name(cluster.name, "clients")}})
     for volume in cluster.volumes:
         if volume.type == "ephemeral":
             empty: dict[str, Any] = {"sizeLimit": volume.size_limit} if volume.size_limit else {}
@@ -508,9 +583,12 @@ def _pod_spec(cluster: ClusterModel) -> dict[str, Any]:
     return spec
 
 
-def stateful_set(cluster: ClusterModel) -> dict[str, Any]:
+def stateful_set(cluster: ClusterModel, certificates_hash: str | None = None) -> dict[str, Any]:
+    """`certificates_hash`: `ClusterTls.digest` on a cluster with TLS listeners (a changed certificate rolls)."""
     template_meta = cluster.pod_template.get("metadata") or {}
     annotations = {**(template_meta.get("annotations") or {}), CONFIG_HASH_ANNOTATION: config_hash(cluster)}
+    if certificates_hash:
+        annotations[CERTIFICATES_HASH_ANNOTATION] = certificates_hash
     if cluster.metrics:
         annotations.update({"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)})
     claims = [
@@ -529,7 +607,7 @@ def stateful_set(cluster: ClusterModel) -> dict[str, Any]:
         "serviceName": headless_name(cluster),
         "replicas": cluster.replicas,
         "podManagementPolicy": "Parallel",  # brokers of a new cluster start together; the store orders them
-        "updateStrategy": {"type": "RollingUpdate"},
+        "updateStrategy": {"type": "OnDelete"},  # the operator's roller restarts brokers (module docstring)
         "selector": {"matchLabels": selector_labels(cluster)},
         "template": {
             "metadata": {
@@ -640,12 +718,43 @@ def etcd_manifests(cluster: ClusterModel) -> list[dict[str, Any]]:
     return [service, statefulset]
 
 
-def manifests(cluster: ClusterModel, operator_password: str) -> list[dict[str, Any]]:
-    """Every child of the cluster, in the order to apply them (what pods mount exists before the pods)."""
+def tls_secrets(cluster: ClusterModel, tls: ClusterTls) -> list[dict[str, Any]]:
+    """The CA and broker certificate Secrets (cluster_ca.py: names, keys and when they change)."""
+
+    def secret(name: str, data: Mapping[str, bytes]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": _metadata(cluster, name),
+            "stringData": {key: value.decode() for key, value in sorted(data.items())},
+        }
+
+    brokers: dict[str, bytes] = {}
+    for pod, issued in tls.brokers.items():
+        brokers.update({f"{pod}.crt": issued.cert_pem, f"{pod}.key": issued.key_pem})
+        brokers[f"{pod}.keystore.pem"] = issued.keystore_pem
+    return [
+        secret(ca_cert_secret_name(cluster.name, "cluster"), {"ca.crt": tls.cluster_ca.cert_pem}),
+        secret(ca_key_secret_name(cluster.name, "cluster"), {"ca.key": tls.cluster_ca.key_pem}),
+        secret(ca_cert_secret_name(cluster.name, "clients"), {"ca.crt": tls.clients_ca.cert_pem}),
+        secret(ca_key_secret_name(cluster.name, "clients"), {"ca.key": tls.clients_ca.key_pem}),
+        secret(broker_certs_secret_name(cluster), brokers),
+    ]
+
+
+def manifests(cluster: ClusterModel, operator_password: str, tls: ClusterTls | None = None) -> list[dict[str, Any]]:
+    """Every child of the cluster, in the order to apply them (what pods mount exists before the pods). `tls` is
+    required when the cluster has TLS listeners (`cluster_ca.ensure_tls`)."""
+    if cluster.needs_tls and tls is None:
+        raise ValueError("a cluster with TLS listeners needs its certificates")
     out: list[dict[str, Any]] = [*etcd_manifests(cluster)]
     if cluster.secured:
         out.append(credentials_secret(cluster, operator_password))
+    if tls is not None and cluster.needs_tls:
+        out += tls_secrets(cluster, tls)
     out += [config_map(cluster), headless_service(cluster), bootstrap_service(cluster)]
     out += external_bootstrap_services(cluster)
-    out += [pod_disruption_budget(cluster), stateful_set(cluster)]
+    digest = tls.digest if tls is not None and cluster.needs_tls else None
+    out += [pod_disruption_budget(cluster), stateful_set(cluster, digest)]
     return out

@@ -1,10 +1,13 @@
 """The Secret of a KafkaUser, as Strimzi's user operator writes it (KafkaUserModel): named after the KafkaUser,
 Opaque, labelled with the kind and the cluster, owned by the KafkaUser (so it goes with it). For scram-sha-512:
 `password` and `sasl.jaas.config` (`org.apache.kafka.common.security.scram.ScramLoginModule required
-username="<u>" password="<p>";`). `spec.template.secret.metadata` labels and annotations are added."""
+username="<u>" password="<p>";`); for tls: `ca.crt` (the clients CA), `user.crt`, `user.key`, `user.p12` and
+`user.password` (the PKCS#12 bundle's password). `spec.template.secret.metadata` labels and annotations are
+added."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 import string
 from collections.abc import Mapping
@@ -28,6 +31,22 @@ def jaas_config(username: str, password: str) -> str:
 
 
 def user_secret(body: Mapping[str, Any], password: str) -> dict[str, Any]:
+    """The Secret of a scram-sha-512 user."""
+    return _secret(
+        body, {"password": password, "sasl.jaas.config": jaas_config(str(body["metadata"]["name"]), password)}
+    )
+
+
+def tls_user_secret(body: Mapping[str, Any], data: Mapping[str, bytes]) -> dict[str, Any]:
+    """The Secret of a tls user: `data` holds ca.crt, user.crt, user.key, user.p12 and user.password (binary
+    values are base64 in `data`, as the API server stores them)."""
+    secret = _secret(body, {})
+    del secret["stringData"]
+    secret["data"] = {key: base64.b64encode(value).decode() for key, value in sorted(data.items())}
+    return secret
+
+
+def _secret(body: Mapping[str, Any], string_data: Mapping[str, str]) -> dict[str, Any]:
     meta = body.get("metadata") or {}
     name = str(meta["name"])
     template = (((body.get("spec") or {}).get("template") or {}).get("secret") or {}).get("metadata") or {}
@@ -61,5 +80,5 @@ def user_secret(body: Mapping[str, Any], password: str) -> dict[str, Any]:
         "kind": "Secret",
         "type": "Opaque",
         "metadata": metadata,
-        "stringData": {"password": password, "sasl.jaas.config": jaas_config(name, password)},
+        "stringData": dict(string_data),
     }
