@@ -161,7 +161,8 @@ class TransactionStateManager:
 
     # ==== the shard ============================================================================================
 
-    def replay(self, offset: int, key: bytes, value: bytes | None) -> None:
+    def replay(self, offset: int, producer_id: int, key: bytes, value: bytes | None) -> None:
+        """A record of __transaction_state (never transactional: `producer_id` is always NO_PRODUCER_ID)."""
         try:
             transactional_id = decode_key(key)
             if value is None:
@@ -184,6 +185,9 @@ class TransactionStateManager:
             )
             self.transactions[transactional_id] = txn
         txn.apply(record)
+
+    def replay_end_transaction(self, producer_id: int, commit: bool) -> None:
+        """__transaction_state holds no transactional records, so no markers either (one would be ignored)."""
 
     def on_loaded(self) -> None:
         for txn in self.transactions.values():
