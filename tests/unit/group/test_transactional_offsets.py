@@ -8,12 +8,17 @@ into the log ahead of it."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 from odradek.broker.coordinator.memory import InMemoryCoordinatorLog
 from odradek.broker.coordinator.runtime import LogEntry
 from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator, OffsetCommitEntry
 from odradek.broker.group.offsets_topic import GroupKey, OffsetKey, decode_key, encode_offset_key
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.txn.api import TransactionConfig
+from odradek.broker.txn.coordinator import TransactionCoordinator
 from odradek.broker.utils.time import MockTime
 
 pytestmark = pytest.mark.timeout(10)
@@ -147,3 +152,70 @@ async def test_a_background_group_record_goes_into_the_log_before_a_later_tombst
     assert keys.index(decode_key(late)) < keys.index(GroupKey(GROUP))
     assert group.group_id not in shard.groups.groups
     coordinator.close()
+
+
+class OffsetsMarkers:
+    """A TxnMarkerWriter that hands `__consumer_offsets` partitions to the group coordinator (as
+    ReplicaTxnMarkerWriter does); `dead` makes it hang, as a coordinator killed before its markers."""
+
+    def __init__(self, groups: GroupCoordinator, dead: bool = False) -> None:
+        self.groups = groups
+        self.dead = dead
+
+    async def write_markers(
+        self, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool, partitions: Any
+    ) -> dict[tuple[str, int], ErrorCode]:
+        if self.dead:
+            await asyncio.get_running_loop().create_future()  # never answers
+        return {
+            (topic, index): await self.groups.complete_transaction(
+                index, producer_id, producer_epoch, coordinator_epoch, commit
+            )
+            for topic, index in partitions
+        }
+
+
+class ProducerIds:
+    def __init__(self) -> None:
+        self.next = PID
+
+    async def generate_producer_id(self) -> int:
+        self.next += 1
+        return self.next
+
+
+async def both(
+    group_log: InMemoryCoordinatorLog, txn_log: InMemoryCoordinatorLog, dead: bool
+) -> tuple[GroupCoordinator, TransactionCoordinator]:
+    groups = await started(group_log)
+    config = TransactionConfig(max_timeout_ms=60_000)
+    txns = TransactionCoordinator(
+        config, txn_log, lambda: 1, lambda tid, n: 0, MockTime(), ProducerIds(), OffsetsMarkers(groups, dead)
+    )
+    txns.on_elected(0, 1)
+    await txns.wait_loaded()
+    return groups, txns
+
+
+@pytest.mark.parametrize("commit", [True, False])
+async def test_a_reloaded_transaction_coordinator_resends_the_marker_and_the_offsets_follow(commit: bool) -> None:
+    """Both coordinators die after PrepareCommit/PrepareAbort, before any marker: after both reload, the
+    transaction coordinator resends the marker to __consumer_offsets and the group's offsets are applied or
+    discarded accordingly."""
+    group_log, txn_log = InMemoryCoordinatorLog(), InMemoryCoordinatorLog()
+    groups, txns = await both(group_log, txn_log, dead=True)
+    error, pid, epoch = await txns.init_producer_id("tx", 10_000, -1, -1)
+    assert error is E.NONE
+    assert await txns.add_partitions("tx", pid, epoch, [("__consumer_offsets", 0)]) is E.NONE
+    assert await groups.commit_transactional_offsets(GROUP, pid, epoch, -1, "", None, entries(10, 0)) == [E.NONE]
+    assert await txns.end_transaction("tx", pid, epoch, commit) is E.NONE
+    await asyncio.sleep(0)
+    assert txns.describe("tx").state == ("PrepareCommit" if commit else "PrepareAbort")
+    txns.close()
+    groups.close()
+    groups, txns = await both(group_log, txn_log, dead=False)  # the load resends the marker
+    await txns.wait_idle()
+    assert txns.describe("tx").state == ("CompleteCommit" if commit else "CompleteAbort")
+    assert committed(groups) == ({("in", 0): 10} if commit else {}) and not pending(groups, 0)
+    txns.close()
+    groups.close()
