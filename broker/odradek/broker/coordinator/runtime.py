@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
@@ -274,6 +275,8 @@ class CoordinatorRuntime(Generic[ShardT]):
         self._partitions: dict[int, _Partition[ShardT]] = {}
         self._contexts: dict[int, ShardContext] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # (monotonic ms when finished, duration ms) of the last loads, for the partition-load-time metrics
+        self._load_times: deque[tuple[float, float]] = deque(maxlen=256)
 
     # ---- ownership --------------------------------------------------------------------------------------
 
@@ -311,6 +314,7 @@ class CoordinatorRuntime(Generic[ShardT]):
 
     async def _load(self, entry: _Partition[ShardT]) -> None:
         partition = entry.context.partition
+        started = self.time.monotonic_ms()
         try:
             shard = self._new_shard(entry.context)
             # Reading and decoding the partition is file I/O: a worker thread, not the event loop. The shard is
@@ -329,6 +333,8 @@ class CoordinatorRuntime(Generic[ShardT]):
             return  # resigned while loading (cancellation normally stops us first): drop what was read
         entry.shard = shard
         entry.status = PartitionStatus.ACTIVE
+        finished = self.time.monotonic_ms()
+        self._load_times.append((finished, finished - started))
         shard.on_loaded()
         log.log(
             logging.INFO if count else logging.DEBUG, "%s loaded partition %d: %d records", self.name, partition, count
@@ -346,6 +352,11 @@ class CoordinatorRuntime(Generic[ShardT]):
                 continue
             count += 1
         return count
+
+    def recent_load_times(self, window_ms: float) -> tuple[float, ...]:
+        """Durations (ms) of the loads that finished in the last `window_ms` (any thread: a copy is taken)."""
+        now = self.time.monotonic_ms()
+        return tuple(duration for finished, duration in list(self._load_times) if now - finished <= window_ms)
 
     def _published_shard(self, context: ShardContext) -> ShardT | None:
         """The loaded shard of `context`'s partition while `context` still owns it."""

@@ -158,6 +158,10 @@ class TransactionStateManager:
         self.producer_ids = producer_ids
         self.markers = markers
         self.transactions: dict[str, TransactionMetadata] = {}
+        # For the metrics: markers waiting because their partition has no leader here, by transactional id, and
+        # the ids whose Complete write failed and waits to be retried.
+        self.unknown_destination: dict[str, int] = {}
+        self.log_append_retry: set[str] = set()
 
     # ==== the shard ============================================================================================
 
@@ -396,15 +400,26 @@ class TransactionStateManager:
                 if errors.get(tp, ErrorCode.UNKNOWN_SERVER_ERROR)
                 not in (ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             ]
+            tid = txn.transactional_id
+            unknown = sum(errors.get(tp) is ErrorCode.NOT_LEADER_OR_FOLLOWER for tp in remaining)
+            if unknown:
+                self.unknown_destination[tid] = unknown
+            else:
+                self.unknown_destination.pop(tid, None)
             if remaining:
                 log.info("retrying %d transaction markers of %s", len(remaining), txn.transactional_id)
                 await self.context.time.sleep(self.config.retry_backoff_ms)
+        self.unknown_destination.pop(txn.transactional_id, None)
         target = S.COMPLETE_COMMIT if commit else S.COMPLETE_ABORT
-        while self.context.active and txn.state is not target:
-            error = await self._write(txn, txn.value(target, self.context.time.wall_ms(), partitions=()))
-            if error is ErrorCode.NONE:
-                return
-            await self.context.time.sleep(self.config.retry_backoff_ms)
+        try:
+            while self.context.active and txn.state is not target:
+                error = await self._write(txn, txn.value(target, self.context.time.wall_ms(), partitions=()))
+                if error is ErrorCode.NONE:
+                    return
+                self.log_append_retry.add(txn.transactional_id)
+                await self.context.time.sleep(self.config.retry_backoff_ms)
+        finally:
+            self.log_append_retry.discard(txn.transactional_id)
 
     # ==== timers ===============================================================================================
 
