@@ -172,7 +172,6 @@ def test_a_hanging_transaction_is_aborted_at_its_timeout_and_unblocks_the_lso(
         hanging.commit_transaction(TIMEOUT_S)
 
 
-@pytest.mark.slow  # a broker restart and up to 150 s of copying: `make slow`
 def test_consume_transform_produce_survives_a_broker_sigkill_exactly_once(broker_factory: Any) -> None:
     """The copier commits a transaction and the broker is SIGKILLed right after (often between the transaction's
     PrepareCommit and its marker on __consumer_offsets, which the broker writes in the background). A copier
