@@ -375,7 +375,8 @@ class Simulation:
 
     def persisted_generation(self, group_id: str) -> int | None:
         generation = None
-        for _, key, value in self.log.read(PARTITION):
+        for entry in self.log.read(PARTITION):
+            key, value = entry.key, entry.value
             if key is not None and decode_key(key) == GroupKey(group_id):
                 generation = None if value is None else decode_group_value(value).generation
         return generation

@@ -23,6 +23,7 @@ from odradek.cli import (
     mirror,
     producer_perf,
     topics,
+    transactions,
 )
 from odradek.cli.common import CliError, add_version_option, describe_kafka_error
 
@@ -37,6 +38,7 @@ _TOOLS = (
     consumer_perf,
     connect,
     mirror,
+    transactions,
 )
 
 

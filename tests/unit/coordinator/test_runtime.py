@@ -21,16 +21,23 @@ class RecordingShard:
     def __init__(self, context: ShardContext) -> None:
         self.context = context
         self.replayed: list[tuple[int, bytes, bytes | None]] = []
+        self.transactional: list[tuple[int, int]] = []  # (offset, producer id) of transactional records
+        self.markers: list[tuple[int, bool]] = []
         self.replay_threads: set[str] = set()
         self.loaded = False
         self.unloaded = False
         self.fail_replay = False
 
-    def replay(self, offset: int, key: bytes, value: bytes | None) -> None:
+    def replay(self, offset: int, producer_id: int, key: bytes, value: bytes | None) -> None:
         if self.fail_replay:
             raise ValueError("unreadable")
         self.replay_threads.add(threading.current_thread().name)
         self.replayed.append((offset, key, value))
+        if producer_id != -1:
+            self.transactional.append((offset, producer_id))
+
+    def replay_end_transaction(self, producer_id: int, commit: bool) -> None:
+        self.markers.append((producer_id, commit))
 
     def on_loaded(self) -> None:
         self.loaded = True

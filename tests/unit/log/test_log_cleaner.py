@@ -151,3 +151,27 @@ def test_compaction_invariants(
         assert [o for o in final if o >= active_base] == [o for o in before if o >= active_base]
     finally:
         log.close()
+
+
+def test_an_aborted_transactional_record_does_not_compact_away_the_older_record_of_its_key(tmp_path: Path) -> None:
+    """__consumer_offsets holds TxnOffsetCommit records: an aborted one must leave the committed offset before it
+    (Kafka's cleaner keeps aborted records out of its offset map)."""
+    from odradek.broker.log.producer_state import AppendOrigin
+    from odradek.broker.records.builder import build_batch as build_txn_batch
+    from odradek.broker.records.builder import build_control_batch
+
+    log = compact_log(tmp_path / "o-0")
+    log.append_as_leader(build_batch([(b"offset", b"committed", NOW)]), 0, now_ms=NOW)
+    aborted = build_txn_batch(
+        [(b"offset", b"aborted", (), NOW)], producer_id=7, producer_epoch=0, base_sequence=0, transactional=True
+    )
+    log.append_as_leader(bytearray(aborted), 0, origin=AppendOrigin.COORDINATOR, now_ms=NOW)
+    marker = build_control_batch(False, 7, 0, 0, 0, NOW)
+    log.append_as_leader(bytearray(marker), 0, origin=AppendOrigin.COORDINATOR, now_ms=NOW)
+    for i in range(20):
+        log.append_as_leader(build_batch([(b"z%d" % i, b"x" * 40, NOW + 2)]), 0, now_ms=NOW)
+    log.update_high_watermark(log.log_end_offset)
+    assert clean_log(log, NOW).cleaned
+    records = read_records(log)
+    assert (0, b"offset", b"committed") in records
+    assert (1, b"offset", b"aborted") in records  # transactional batches are kept as they are

@@ -241,3 +241,17 @@ def test_watching_groups_twice_is_refused(metrics: BrokerMetrics) -> None:
 )
 def test_partition_lag(committed: int, hw: int | None, lag: int | None) -> None:
     assert partition_lag(committed, hw) == lag
+
+
+def test_transaction_coordinator_series_carry_kafkas_names() -> None:
+    from odradek.broker.metrics.transactions import TransactionCoordinatorStats
+
+    metrics = BrokerMetrics()
+    metrics.watch_transactions(lambda: TransactionCoordinatorStats((4.0, 8.0), 2, 1, {"Ongoing": 3}))
+    samples = scrape(metrics)
+    assert samples[("kafka_server_transaction_coordinator_metrics_partition_load_time_max", ())] == 8.0
+    assert samples[("kafka_server_transaction_coordinator_metrics_partition_load_time_avg", ())] == 6.0
+    channel = "kafka_coordinator_transaction_transactionmarkerchannelmanager"
+    assert samples[(f"{channel}_unknowndestinationqueuesize", ())] == 2
+    assert samples[(f"{channel}_logappendretryqueuesize", ())] == 1
+    assert samples[("odradek_transaction_coordinator_transactional_ids", (("state", "Ongoing"),))] == 3

@@ -8,6 +8,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 import pytest
+from odradek.broker.coordinator.runtime import LogEntry
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.builder import build_control_batch
 from odradek.broker.replication.api import AppendOrigin, ProduceEntry, ProduceResult
@@ -172,7 +173,7 @@ def test_coordinator_log_appends_through_produce_and_reads_back(replicas: Replic
         replicas.follow("r", 0)
         await replicas.settle()
         assert appended.result() == (ErrorCode.NONE, 1)
-        assert list(log.read(0)) == [(0, b"k1", b"v1"), (1, b"k2", None)]
+        assert list(log.read(0)) == [LogEntry(0, b"k1", b"v1"), LogEntry(1, b"k2", None)]
         timed_out = asyncio.create_task(log.append(0, [(b"k3", b"v3")]))
         await replicas.settle()
         replicas.time.advance(5_000)

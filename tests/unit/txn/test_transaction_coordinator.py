@@ -215,3 +215,31 @@ async def test_idle_transactional_ids_expire() -> None:
     assert coordinator.describe(TID).error is E.TRANSACTIONAL_ID_NOT_FOUND
     assert log.records[0][-1][2] is None  # a tombstone
     assert coordinator.list_transactions(set(), set(), -1) == []
+
+
+async def test_the_metrics_snapshot_counts_states_marker_retries_and_complete_retries() -> None:
+    coordinator, time, markers, log = await started()
+    assert coordinator.stats().load_times_ms == (0.0,)  # one load, MockTime does not move during it
+    _, pid, epoch = await coordinator.init_producer_id(TID, 1000, -1, -1)
+    await coordinator.add_partitions(TID, pid, epoch, [("t", 0), ("t", 1)])
+    assert coordinator.stats().transactional_ids == {"Ongoing": 1}
+    markers.fail = {("t", 1)}  # its leader is not here: NOT_LEADER_OR_FOLLOWER
+    assert await coordinator.end_transaction(TID, pid, epoch, True) is E.NONE
+    for _ in range(5):
+        await asyncio.sleep(0)
+    stats = coordinator.stats()
+    assert stats.unknown_destination_markers == 1 and stats.transactional_ids == {"PrepareCommit": 1}
+    markers.fail = set()
+    log.fail = E.NOT_ENOUGH_REPLICAS  # the Complete write fails: it waits in the retry queue
+    time.advance(CONFIG.retry_backoff_ms)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    stats = coordinator.stats()
+    assert stats.unknown_destination_markers == 0 and stats.log_append_retries == 1
+    log.fail = None
+    time.advance(CONFIG.retry_backoff_ms)
+    await coordinator.wait_idle()
+    assert coordinator.stats().log_append_retries == 0
+    assert coordinator.stats().transactional_ids == {"CompleteCommit": 1}
+    time.advance(30_001)
+    assert coordinator.stats().load_times_ms == ()  # older than the 30 s window

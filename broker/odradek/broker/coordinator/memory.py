@@ -1,11 +1,12 @@
 """InMemoryCoordinatorLog: a CoordinatorLog held in memory (Kafka's MockPartitionWriter), for tests and
 simulations of coordinators; no replication, no files.
 
-Each partition is a list of (offset, key, value) with offsets 0, 1, 2, ... An append takes its offsets at once (so
-appends keep the order of the calls, as the real log does) and then completes after one event-loop turn; with
-`hold_acks` set it completes only when the test calls `release(i)` for it, in any order, which is how a slow
-acknowledgement of an earlier append lets a later one complete first. `fail` makes appends fail with that error
-and write nothing.
+Each partition is a list of entries with offsets 0, 1, 2, ...: `LogEntry` values, or plain (offset, key, value)
+triples that tests may put there directly (read as non-transactional records). A transaction marker takes one
+offset, as a control batch does. An append takes its offsets at once (so appends keep the order of the calls, as
+the real log does) and then completes after one event-loop turn; with `hold_acks` set it completes only when the
+test calls `release(i)` for it, in any order, which is how a slow acknowledgement of an earlier append lets a
+later one complete first. `fail` makes appends fail with that error and write nothing.
 """
 
 from __future__ import annotations
@@ -13,35 +14,54 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 
-from odradek.broker.coordinator.runtime import Record
+from odradek.broker.coordinator.runtime import LogEntry, Record, TxnProducer
 from odradek.broker.protocol.errors import ErrorCode
+
+Stored = LogEntry | tuple[int, bytes | None, bytes | None]
 
 
 class InMemoryCoordinatorLog:
     def __init__(self) -> None:
-        self.records: dict[int, list[tuple[int, bytes | None, bytes | None]]] = {}
+        self.records: dict[int, list[Stored]] = {}
         self.fail: ErrorCode | None = None
         self.hold_acks = False
         self.held: list[asyncio.Future[None]] = []
 
-    async def append(self, partition: int, records: Sequence[Record]) -> tuple[ErrorCode, int]:
+    async def append(
+        self, partition: int, records: Sequence[Record], producer: TxnProducer | None = None
+    ) -> tuple[ErrorCode, int]:
         if self.fail is not None:
             return self.fail, -1
         log = self.records.setdefault(partition, [])
         for key, value in records:
-            log.append((len(log), key, value))
-        last = len(log) - 1
+            if producer is None:
+                log.append(LogEntry(len(log), key, value))
+            else:
+                log.append(LogEntry(len(log), key, value, producer.producer_id, producer.producer_epoch, True))
+        return ErrorCode.NONE, await self._acknowledged(len(log) - 1)
+
+    async def append_marker(
+        self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
+    ) -> tuple[ErrorCode, int]:
+        if self.fail is not None:
+            return self.fail, -1
+        log = self.records.setdefault(partition, [])
+        log.append(LogEntry(len(log), None, None, producer_id, producer_epoch, True, commit))
+        return ErrorCode.NONE, await self._acknowledged(len(log) - 1)
+
+    async def _acknowledged(self, last: int) -> int:
         if self.hold_acks:
             ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self.held.append(ack)
             await ack
         else:
             await asyncio.sleep(0)
-        return ErrorCode.NONE, last
+        return last
 
     def release(self, index: int) -> None:
         """Complete the `index`-th held append (in the order the appends were made)."""
         self.held[index].set_result(None)
 
-    def read(self, partition: int) -> Iterator[tuple[int, bytes | None, bytes | None]]:
-        yield from list(self.records.get(partition, []))
+    def read(self, partition: int) -> Iterator[LogEntry]:
+        for entry in list(self.records.get(partition, [])):
+            yield entry if isinstance(entry, LogEntry) else LogEntry(*entry)

@@ -15,6 +15,16 @@ transactions; a coordinator supplies a shard factory, and the runtime owns every
   "unknown epoch" (callers that do not track epochs).
 - Appends go through `CoordinatorLog` (the partition's leader append, acks=all); a context that no longer owns
   its partition refuses to append (NOT_LEADER_OR_FOLLOWER, which coordinators map to NOT_COORDINATOR).
+- Write-then-replay (Kafka's runtime: records first, state from the records): `ShardContext.write` appends
+  records and, once they are durable (acknowledged by the ISR), replays exactly those records into the shard at
+  their offsets through `CoordinatorShard.replay`, the code a load runs; `write_marker` appends a transaction
+  marker and then replays it (`replay_end_transaction`). A failed write changes no state. So the state a shard
+  builds while serving equals the state a reload of its log builds.
+- Log order is request order: a background write (`ShardContext.append_in_background`) takes its place in the
+  partition when it is requested, not when its task runs. Its records wait in the context and go into the log
+  ahead of any record requested after them (the next append carries them, or the background task does). Without
+  this a record computed before a tombstone (a group that became Empty, then DeleteGroups in the same loop turn)
+  could land after it and revive the group on the next load.
 - Timers (`CoordinatorTimer`, keyed: scheduling a key again replaces its timer) run on the injected `Time`, so
   tests advance a MockTime; all of a partition's timers die with its shard.
 - Background writes (`ShardContext.spawn`) are tracked tasks: their failures are logged, `wait_idle` awaits
@@ -29,9 +39,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.utils.time import Time, TimerHandle
@@ -41,18 +52,54 @@ log = logging.getLogger("odradek.broker.coordinator")
 Record = tuple[bytes, bytes | None]
 """A record of an internal topic: (key, value); value None is a tombstone."""
 
+NO_PRODUCER_ID = -1
+
+
+class LogEntry(NamedTuple):
+    """One record of an internal topic as read back: (offset, key, value) first, so that a plain record still
+    reads as the triple it was before transactions (a NamedTuple rather than a dataclass for that reason).
+
+    `producer_id`/`producer_epoch` are the batch's (-1 if none); `transactional` marks a record of a transaction,
+    pending until a marker of its producer; `control` is None for a data record, True for a COMMIT marker and
+    False for an ABORT marker (key and value are then None)."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    producer_id: int = NO_PRODUCER_ID
+    producer_epoch: int = -1
+    transactional: bool = False
+    control: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TxnProducer:
+    """The producer a transactional write is made for (Kafka's TxnOffsetCommit batches carry it)."""
+
+    producer_id: int
+    producer_epoch: int
+
 
 class CoordinatorLog(Protocol):
     """A coordinator's internal topic (wired by app.py over the replica manager)."""
 
-    async def append(self, partition: int, records: Sequence[Record]) -> tuple[ErrorCode, int]:
-        """Append (key, value) records (value None = tombstone) and wait for the ISR; (error, last offset).
+    async def append(
+        self, partition: int, records: Sequence[Record], producer: TxnProducer | None = None
+    ) -> tuple[ErrorCode, int]:
+        """Append (key, value) records (value None = tombstone) as one batch and wait for the ISR; (error, last
+        offset). With `producer`, the batch is transactional for that producer id and epoch.
 
         The append itself happens before the first suspension, so appends keep the order of the calls."""
         ...
 
-    def read(self, partition: int) -> Iterator[tuple[int, bytes | None, bytes | None]]:
-        """(offset, key, value) of every record of the partition up to its high watermark."""
+    async def append_marker(
+        self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
+    ) -> tuple[ErrorCode, int]:
+        """Append a transaction marker (a COMMIT or ABORT control batch) and wait for the ISR; (error, offset)."""
+        ...
+
+    def read(self, partition: int) -> Iterator[LogEntry]:
+        """Every record and transaction marker of the partition up to its high watermark, in offset order."""
         ...
 
 
@@ -65,10 +112,16 @@ class CoordinatorError(Exception):
 
 
 class CoordinatorShard(Protocol):
-    """The state of one partition (Kafka's CoordinatorShard). `replay` runs in a worker thread on a shard nobody
-    else sees yet; `on_loaded` and `on_unloaded` run on the event loop."""
+    """The state of one partition (Kafka's CoordinatorShard). During a load `replay` and
+    `replay_end_transaction` run in a worker thread on a shard nobody else sees yet; after it (write-then-replay)
+    on the event loop. `on_loaded` and `on_unloaded` run on the event loop.
 
-    def replay(self, offset: int, key: bytes, value: bytes | None) -> None: ...
+    `replay` gets the producer id of a transactional record (NO_PRODUCER_ID for a plain one): such a record is
+    pending until `replay_end_transaction` of its producer (commit True: it takes effect; False: it is dropped)."""
+
+    def replay(self, offset: int, producer_id: int, key: bytes, value: bytes | None) -> None: ...
+
+    def replay_end_transaction(self, producer_id: int, commit: bool) -> None: ...
 
     def on_loaded(self) -> None: ...
 
@@ -131,6 +184,9 @@ class ShardContext:
     time: Time
     timer: CoordinatorTimer
     _runtime: CoordinatorRuntime[Any] = field(repr=False)
+    # Background records requested but not in the log yet, with what each is for (their place is before any
+    # record requested after them: the next append carries them).
+    _deferred: list[tuple[list[Record], str]] = field(default_factory=list, repr=False)
 
     @property
     def active(self) -> bool:
@@ -138,9 +194,64 @@ class ShardContext:
         return self._runtime._contexts.get(self.partition) is self
 
     async def append(self, records: Sequence[Record]) -> tuple[ErrorCode, int]:
+        """Append plain records (after the background records requested before them); (error, last offset)."""
         if not self.active:
             return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1
-        return await self._runtime.log.append(self.partition, records)
+        deferred, self._deferred = self._deferred, []
+        batch = [record for carried, _ in deferred for record in carried] + list(records)
+        if not batch:
+            return ErrorCode.NONE, -1
+        error, last_offset = await self._runtime.log.append(self.partition, batch)
+        if error is not ErrorCode.NONE:
+            for _, description in deferred:
+                log.warning("%s: background write failed: %s: %s", self._runtime.name, description, error.name)
+        return error, last_offset
+
+    def append_in_background(self, records: Sequence[Record], description: str) -> None:
+        """Append `records` without waiting: they take their place in the log now (see the module docstring);
+        a failure is logged."""
+        self._deferred.append((list(records), f"{description} (partition {self.partition})"))
+        self._runtime._spawn(self._flush_deferred(), f"{description} (partition {self.partition})")
+
+    async def _flush_deferred(self) -> None:
+        if self._deferred and self.active:
+            await self.append(())
+
+    async def write(self, records: Sequence[Record], producer: TxnProducer | None = None) -> tuple[ErrorCode, int]:
+        """Append `records` (transactional for `producer` if given) and, once durable, replay them into the shard
+        at their offsets; (error, last offset). A failed append replays nothing."""
+        if producer is None:
+            error, last_offset = await self.append(records)
+        else:
+            await self._flush_deferred()  # a transactional batch cannot carry them: they go first, on their own
+            if not self.active:
+                return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1
+            error, last_offset = await self._runtime.log.append(self.partition, records, producer)
+        if error is not ErrorCode.NONE or not records:
+            return error, last_offset
+        shard = self._runtime._published_shard(self)
+        if shard is not None:
+            producer_id = NO_PRODUCER_ID if producer is None else producer.producer_id
+            first_offset = last_offset - len(records) + 1
+            for i, (key, value) in enumerate(records):
+                shard.replay(first_offset + i, producer_id, key, value)
+        return error, last_offset
+
+    async def write_marker(
+        self, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
+    ) -> tuple[ErrorCode, int]:
+        """Append the transaction marker of `producer_id` and, once durable, replay it into the shard."""
+        await self._flush_deferred()
+        if not self.active:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1
+        error, offset = await self._runtime.log.append_marker(
+            self.partition, producer_id, producer_epoch, coordinator_epoch, commit
+        )
+        if error is ErrorCode.NONE:
+            shard = self._runtime._published_shard(self)
+            if shard is not None:
+                shard.replay_end_transaction(producer_id, commit)
+        return error, offset
 
     def spawn(self, write: Coroutine[Any, Any, None], description: str) -> None:
         """Run `write` in the background, tracked by the runtime (errors are logged, close() cancels it)."""
@@ -164,6 +275,8 @@ class CoordinatorRuntime(Generic[ShardT]):
         self._partitions: dict[int, _Partition[ShardT]] = {}
         self._contexts: dict[int, ShardContext] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # (monotonic ms when finished, duration ms) of the last loads, for the partition-load-time metrics
+        self._load_times: deque[tuple[float, float]] = deque(maxlen=256)
 
     # ---- ownership --------------------------------------------------------------------------------------
 
@@ -201,6 +314,7 @@ class CoordinatorRuntime(Generic[ShardT]):
 
     async def _load(self, entry: _Partition[ShardT]) -> None:
         partition = entry.context.partition
+        started = self.time.monotonic_ms()
         try:
             shard = self._new_shard(entry.context)
             # Reading and decoding the partition is file I/O: a worker thread, not the event loop. The shard is
@@ -219,6 +333,8 @@ class CoordinatorRuntime(Generic[ShardT]):
             return  # resigned while loading (cancellation normally stops us first): drop what was read
         entry.shard = shard
         entry.status = PartitionStatus.ACTIVE
+        finished = self.time.monotonic_ms()
+        self._load_times.append((finished, finished - started))
         shard.on_loaded()
         log.log(
             logging.INFO if count else logging.DEBUG, "%s loaded partition %d: %d records", self.name, partition, count
@@ -226,12 +342,28 @@ class CoordinatorRuntime(Generic[ShardT]):
 
     def _replay(self, shard: ShardT, partition: int) -> int:
         count = 0
-        for offset, key, value in self.log.read(partition):
-            if key is None:
+        for entry in self.log.read(partition):
+            if entry.control is not None:
+                shard.replay_end_transaction(entry.producer_id, entry.control)
+            elif entry.key is not None:
+                producer_id = entry.producer_id if entry.transactional else NO_PRODUCER_ID
+                shard.replay(entry.offset, producer_id, entry.key, entry.value)
+            else:
                 continue
-            shard.replay(offset, key, value)
             count += 1
         return count
+
+    def recent_load_times(self, window_ms: float) -> tuple[float, ...]:
+        """Durations (ms) of the loads that finished in the last `window_ms` (any thread: a copy is taken)."""
+        now = self.time.monotonic_ms()
+        return tuple(duration for finished, duration in list(self._load_times) if now - finished <= window_ms)
+
+    def _published_shard(self, context: ShardContext) -> ShardT | None:
+        """The loaded shard of `context`'s partition while `context` still owns it."""
+        entry = self._partitions.get(context.partition)
+        if entry is None or entry.context is not context:
+            return None
+        return entry.shard
 
     # ---- access -----------------------------------------------------------------------------------------
 

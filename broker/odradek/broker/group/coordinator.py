@@ -190,22 +190,23 @@ class GroupCoordinator:
             return exc.error, []
         return ErrorCode.NONE, shard.offsets.fetch_offsets(group_id, partitions)
 
-    def commit_transactional_offsets(
+    async def commit_transactional_offsets(
         self,
         group_id: str,
         producer_id: int,
+        producer_epoch: int,
         generation_id: int,
         member_id: str,
         group_instance_id: str | None,
         entries: list[OffsetCommitEntry],
     ) -> list[ErrorCode]:
-        """TxnOffsetCommit: hold offsets until the transaction of `producer_id` commits."""
+        """TxnOffsetCommit: write the offsets in the transaction of `producer_id`; pending until its marker."""
         try:
             shard = self._shard(group_id, require_id=False)
         except CoordinatorError as exc:
             return [exc.error] * len(entries)
-        return shard.offsets.commit_transactional_offsets(
-            group_id, producer_id, generation_id, member_id, group_instance_id, entries
+        return await shard.offsets.commit_transactional_offsets(
+            group_id, producer_id, producer_epoch, generation_id, member_id, group_instance_id, entries
         )
 
     def has_pending_transactional_offset(self, group_id: str, topic: str, partition: int) -> bool:
@@ -216,13 +217,16 @@ class GroupCoordinator:
             return False
         return shard.offsets.has_pending_transactional_offset(group_id, (topic, partition))
 
-    async def complete_transaction(self, partition: int, producer_id: int, commit: bool) -> ErrorCode:
-        """A transaction marker for `partition` of __consumer_offsets: apply or drop the producer's offsets."""
+    async def complete_transaction(
+        self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
+    ) -> ErrorCode:
+        """A transaction marker for `partition` of __consumer_offsets: written there, then the producer's pending
+        offsets are applied (COMMIT) or dropped (ABORT)."""
         try:
             shard = self.runtime.shard(partition)
         except CoordinatorError as exc:
             return exc.error
-        return await shard.offsets.complete_transaction(producer_id, commit)
+        return await shard.offsets.complete_transaction(producer_id, producer_epoch, coordinator_epoch, commit)
 
     async def delete_offsets(
         self, group_id: str, partitions: list[tuple[str, int]]

@@ -60,9 +60,6 @@ class GroupMetadataManager:
         self.config = config
         self.timer = context.timer
         self.groups: dict[str, ClassicGroup] = {}
-        # Groups whose tombstone is being written (DeleteGroups, retention): a group record written after it would
-        # bring the group back on the next load, so background writes of their records are dropped.
-        self.dropping: set[str] = set()
 
     def now_ms(self) -> int:
         return self.context.time.wall_ms()
@@ -76,9 +73,13 @@ class GroupMetadataManager:
     # ==== loading ==============================================================================================
 
     def replay_group(self, group_id: str, record: GroupRecord | None) -> None:
-        """Apply a group record read from the log (None: a tombstone). Worker thread, before publication."""
+        """Apply a group record read from the log (None: a tombstone). At load (worker thread, before publication)
+        every record comes here; while serving only tombstones do (written by DeleteGroups and retention, then
+        replayed): the group is removed (Dead, its waiters answered, its timers cancelled: at load it has none)."""
         if record is None:
-            self.groups.pop(group_id, None)
+            group = self.groups.get(group_id)
+            if group is not None:
+                self.remove_group(group)
             return
         group = ClassicGroup(group_id, self.context.partition)
         group.generation_id = record.generation
@@ -387,7 +388,10 @@ class GroupMetadataManager:
             log.info("group %s is empty at generation %d", group.group_id, group.generation_id)
             # The record is taken now: by the time the write runs, the group may have members again.
             record = group.to_record()
-            self.context.spawn(self._store_record_logged(group.group_id, record), f"storing group {group.group_id}")
+            self.context.append_in_background(
+                [(encode_group_key(GroupKey(group.group_id)), encode_group_value(record))],
+                f"storing group {group.group_id}",
+            )
             return
         group.protocol_name = group.select_protocol()
         group.handle(Ev.JOIN_COMPLETED, now)
@@ -665,11 +669,3 @@ class GroupMetadataManager:
 
     async def _store_record(self, group_id: str, record: GroupRecord) -> tuple[ErrorCode, int]:
         return await self.context.append([(encode_group_key(GroupKey(group_id)), encode_group_value(record))])
-
-    async def _store_record_logged(self, group_id: str, record: GroupRecord) -> None:
-        if group_id in self.dropping:
-            log.debug("group %s is being deleted: its record is not stored", group_id)
-            return
-        error, _ = await self._store_record(group_id, record)
-        if error is not ErrorCode.NONE:
-            log.warning("could not store metadata of group %s: %s", group_id, error.name)

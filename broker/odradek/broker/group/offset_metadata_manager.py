@@ -5,10 +5,16 @@
 - Each committed offset remembers where its record sits in the partition. A newer record always wins: a commit
   whose write completes after a later one's (appends are ordered, their acknowledgements need not be) must not
   overwrite it, and replay applies records by the same rule.
-- Transactional commits (TxnOffsetCommit) are held per producer id, pending, and become committed offsets only
-  when the transaction's COMMIT marker reaches this partition (`complete_transaction`); an ABORT drops them.
-  Pending offsets live in memory here (Kafka also writes them to the partition as transactional records): a
-  coordinator that dies between the transaction's PrepareCommit and the marker loses them.
+- Transactional commits (TxnOffsetCommit) are written to the partition as a transactional batch of the
+  producer (id and epoch; the log checks the epoch), as Kafka does, and are pending per producer id until the
+  transaction's marker: `complete_transaction` writes the COMMIT or ABORT marker to this partition, and replaying
+  it makes the producer's pending offsets committed (each at its record's position, so the newer-record rule
+  holds between transactional and plain commits) or drops them. A load rebuilds the same state from the log:
+  records of a transaction with no marker yet are pending, a COMMIT marker makes them visible, an ABORT discards
+  them. So a coordinator killed between the transaction's PrepareCommit and the marker loses nothing: the
+  transaction coordinator resends the marker after its own reload.
+- Every change is written first and applied by replaying the written records (`ShardContext.write`): the state
+  of a serving shard is the state a reload builds.
 - Retention (`offsets.retention.minutes`): from when the group became empty, from each commit for standalone
   consumers, and for topics a live consumer group no longer subscribes to; an explicit expire timestamp (v1
   records) wins. A group left with no offsets and no members is removed.
@@ -19,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from odradek.broker.coordinator.runtime import Record, ShardContext
+from odradek.broker.coordinator.runtime import NO_PRODUCER_ID, Record, ShardContext, TxnProducer
 from odradek.broker.group.api import OffsetCommitEntry, commit_error, group_write_error
 from odradek.broker.group.classic_group import CONSUMER_PROTOCOL_TYPE, ClassicGroup
 from odradek.broker.group.config import GroupConfig
@@ -39,6 +45,11 @@ log = logging.getLogger("odradek.broker.group")
 
 S = GroupState
 TopicPartition = tuple[str, int]
+# What the log answers a transactional write of a stale producer: the client gets it as it is (Kafka's
+# TxnOffsetCommit does the same).
+_PRODUCER_ERRORS = frozenset(
+    {ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.PRODUCER_FENCED, ErrorCode.TRANSACTION_COORDINATOR_FENCED}
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -55,8 +66,8 @@ class OffsetMetadataManager:
         self.config = config
         self.groups = groups
         self.offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
-        # producer id -> group -> partition -> offset, committed by an open transaction
-        self.pending_transactional: dict[int, dict[str, dict[TopicPartition, OffsetAndMetadata]]] = {}
+        # producer id -> group -> partition -> offset written by the producer's open transaction (no marker yet)
+        self.pending_transactional: dict[int, dict[str, dict[TopicPartition, CommittedOffset]]] = {}
 
     def of(self, group_id: str) -> dict[TopicPartition, CommittedOffset]:
         """The committed offsets of a group (a live view; empty if none)."""
@@ -77,10 +88,38 @@ class OffsetMetadataManager:
         else:
             offsets[key] = CommittedOffset(value, position)
 
+    def replay_offset(
+        self, producer_id: int, group_id: str, key: TopicPartition, value: OffsetAndMetadata | None, position: int
+    ) -> None:
+        """An offset record read from the log or just written: a plain one applies, a transactional one is held
+        for its producer until the marker (a transactional tombstone is never written; it would drop the held
+        offset)."""
+        if producer_id == NO_PRODUCER_ID:
+            self.apply(group_id, key, value, position)
+            return
+        held = self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {})
+        if value is None:
+            held.pop(key, None)
+        else:
+            held[key] = CommittedOffset(value, position)
+
+    def replay_end_transaction(self, producer_id: int, commit: bool) -> None:
+        """The marker of `producer_id`: COMMIT applies its pending offsets (newer record wins), ABORT drops them."""
+        groups = self.pending_transactional.pop(producer_id, None)
+        if not groups or not commit:
+            return
+        for group_id, held in groups.items():
+            for key, committed in held.items():
+                self.apply(group_id, key, committed.value, committed.log_offset)
+
     def on_loaded(self) -> None:
-        # A group with offsets but no group record (a standalone consumer) exists as an Empty group.
+        # A group with offsets but no group record (a standalone consumer) exists as an Empty group; so does one
+        # with only offsets of an open transaction.
         for group_id in self.offsets:
             self.groups.get_or_create(group_id)
+        for groups in self.pending_transactional.values():
+            for group_id in groups:
+                self.groups.get_or_create(group_id)
 
     def forget(self, group_id: str) -> None:
         self.offsets.pop(group_id, None)
@@ -122,29 +161,28 @@ class OffsetMetadataManager:
             results.append(ErrorCode.NONE)
         if not records:
             return results
-        write_error, last_offset = await self.context.append(records)
+        write_error, _ = await self.context.write(records)  # applied by the replay of what was written
         if write_error is not ErrorCode.NONE:
             mapped = commit_error(write_error)
             return [mapped if r is ErrorCode.NONE else r for r in results]
-        first_offset = last_offset - len(records) + 1
-        for i, (key, value) in enumerate(accepted):
-            self.apply(group_id, key, value, first_offset + i)
         return results
 
     # ==== TxnOffsetCommit and the transaction's marker ==========================================================
 
-    def commit_transactional_offsets(
+    async def commit_transactional_offsets(
         self,
         group_id: str,
         producer_id: int,
+        producer_epoch: int,
         generation_id: int,
         member_id: str,
         group_instance_id: str | None,
         entries: list[OffsetCommitEntry],
     ) -> list[ErrorCode]:
-        """Hold the offsets for `producer_id`'s transaction (Kafka's GroupMetadataManager pending transactional
-        offsets). The member is checked as Kafka's validateTxnOffsetCommit does: an unknown member is
-        UNKNOWN_MEMBER_ID, another generation ILLEGAL_GENERATION; generation -1 with no member id skips both."""
+        """Write the offsets in `producer_id`'s transaction (a transactional batch of that producer and epoch);
+        they are pending until the marker. The member is checked as Kafka's validateTxnOffsetCommit does: an
+        unknown member is UNKNOWN_MEMBER_ID, another generation ILLEGAL_GENERATION; generation -1 with no member id
+        skips both. A stale epoch is the log's answer (INVALID_PRODUCER_EPOCH or PRODUCER_FENCED)."""
         group = self.groups.groups.get(group_id)
         if group is None:
             if generation_id >= 0:
@@ -159,43 +197,37 @@ class OffsetMetadataManager:
             if error is not ErrorCode.NONE:
                 return [error] * len(entries)
         now = self.context.time.wall_ms()
-        held = self.pending_transactional.setdefault(producer_id, {}).setdefault(group_id, {})
-        results = []
+        results: list[ErrorCode] = []
+        records: list[Record] = []
         for entry in entries:
             metadata = entry.metadata or ""
             if len(metadata.encode("utf-16-le")) // 2 > self.config.offset_metadata_max_bytes:
                 results.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 continue
-            held[(entry.topic, entry.partition)] = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now)
+            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now)
+            records.append(
+                (encode_offset_key(OffsetKey(group_id, entry.topic, entry.partition)), encode_offset_value(value))
+            )
             results.append(ErrorCode.NONE)
+        if not records:
+            return results
+        error, _ = await self.context.write(records, TxnProducer(producer_id, producer_epoch))
+        if error is not ErrorCode.NONE:
+            mapped = error if error in _PRODUCER_ERRORS else commit_error(error)
+            return [mapped if r is ErrorCode.NONE else r for r in results]
         return results
 
     def has_pending_transactional_offset(self, group_id: str, key: TopicPartition) -> bool:
         return any(key in groups.get(group_id, {}) for groups in self.pending_transactional.values())
 
-    async def complete_transaction(self, producer_id: int, commit: bool) -> ErrorCode:
-        """The transaction marker of `producer_id` for this partition: write its offsets (COMMIT) or drop them."""
-        groups = self.pending_transactional.get(producer_id)
-        if not groups:
-            return ErrorCode.NONE
-        if not commit:
-            del self.pending_transactional[producer_id]
-            return ErrorCode.NONE
-        records: list[Record] = []
-        accepted: list[tuple[str, TopicPartition, OffsetAndMetadata]] = []
-        for group_id, offsets in groups.items():
-            for key, value in offsets.items():
-                records.append((encode_offset_key(OffsetKey(group_id, *key)), encode_offset_value(value)))
-                accepted.append((group_id, key, value))
-        error, last_offset = await self.context.append(records)
-        if error is not ErrorCode.NONE:
-            return error  # the marker is retried: the offsets stay pending
-        if self.pending_transactional.get(producer_id) is groups:
-            del self.pending_transactional[producer_id]
-        first_offset = last_offset - len(records) + 1
-        for i, (group_id, key, value) in enumerate(accepted):
-            self.apply(group_id, key, value, first_offset + i)
-        return ErrorCode.NONE
+    async def complete_transaction(
+        self, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
+    ) -> ErrorCode:
+        """The transaction marker of `producer_id` for this partition: written, then replayed (COMMIT applies the
+        producer's pending offsets, ABORT drops them). On a failed write the offsets stay pending and the
+        transaction coordinator retries the marker."""
+        error, _ = await self.context.write_marker(producer_id, producer_epoch, coordinator_epoch, commit)
+        return error
 
     @staticmethod
     def _validate_commit(group: ClassicGroup, generation_id: int, member_id: str, instance_id: str | None) -> ErrorCode:
@@ -253,19 +285,13 @@ class OffsetMetadataManager:
         return ErrorCode.NONE, errors
 
     async def _write_tombstones(self, group_id: str, keys: list[TopicPartition], drop_group: bool) -> ErrorCode:
-        """Tombstone `keys` (and the group record if `drop_group`), then apply the tombstones."""
+        """Tombstone `keys` (and the group record if `drop_group`); the replay of the written tombstones removes
+        them (and the group). A background group record requested before goes into the log ahead of them (the
+        runtime's ordering), so it cannot bring the group back on the next load."""
         records: list[Record] = [(encode_offset_key(OffsetKey(group_id, t, p)), None) for t, p in keys]
         if drop_group:
             records.append((encode_group_key(GroupKey(group_id)), None))
-            self.groups.dropping.add(group_id)
-        try:
-            error, last_offset = await self.context.append(records)
-        finally:
-            self.groups.dropping.discard(group_id)
-        if error is ErrorCode.NONE:
-            first_offset = last_offset - len(records) + 1
-            for i, key in enumerate(keys):
-                self.apply(group_id, key, None, first_offset + i)
+        error, _ = await self.context.write(records)
         return error
 
     # ==== DeleteGroups, retention ==============================================================================

@@ -3,6 +3,8 @@ groups (GroupMetadataManager) and committed offsets (OffsetMetadataManager), reb
 
 Records are Kafka's (`offsets_topic.py`): offset commits keyed by (group, topic, partition), group metadata keyed
 by group; a null value is a tombstone. The latest record per key wins; an unreadable record is logged and skipped.
+An offset record of a transaction (TxnOffsetCommit) is pending until its producer's marker: COMMIT applies it,
+ABORT drops it. `replay` runs at load and after each durable write of the offsets (write-then-replay).
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ class GroupCoordinatorShard:
         self.groups = GroupMetadataManager(context, config)
         self.offsets = OffsetMetadataManager(context, config, self.groups)
 
-    def replay(self, offset: int, key: bytes, value: bytes | None) -> None:
+    def replay(self, offset: int, producer_id: int, key: bytes, value: bytes | None) -> None:
         try:
             decoded = decode_key(key)
             if isinstance(decoded, OffsetKey):
                 commit = None if value is None else decode_offset_value(value)
-                self.offsets.apply(decoded.group, (decoded.topic, decoded.partition), commit, offset)
+                self.offsets.replay_offset(
+                    producer_id, decoded.group, (decoded.topic, decoded.partition), commit, offset
+                )
             elif isinstance(decoded, GroupKey):
                 self.groups.replay_group(decoded.group, None if value is None else decode_group_value(value))
         except OffsetsTopicFormatError as exc:
@@ -48,6 +52,9 @@ class GroupCoordinatorShard:
                 self.context.partition,
                 exc,
             )
+
+    def replay_end_transaction(self, producer_id: int, commit: bool) -> None:
+        self.offsets.replay_end_transaction(producer_id, commit)
 
     def on_loaded(self) -> None:
         self.offsets.on_loaded()

@@ -3,7 +3,8 @@
 Kafka's KafkaApis.handleTxnOffsetCommitRequest: WRITE on the transactional id and READ on the group (every
 partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED / GROUP_AUTHORIZATION_FAILED), READ on each topic
 (TOPIC_AUTHORIZATION_FAILED), unknown partitions UNKNOWN_TOPIC_OR_PARTITION. The group coordinator holds the
-offsets for the producer id until the transaction's marker: COMMIT applies them, ABORT drops them. From v3 the
+offsets to __consumer_offsets as a transactional batch of the producer id and epoch; they are pending until the
+transaction's marker: COMMIT applies them, ABORT drops them. From v3 the
 member (generation, member id, instance id) is checked as for OffsetCommit.
 """
 
@@ -28,7 +29,7 @@ VERSIONS = (0, 3)
 
 async def handle(request: TxnOffsetCommitRequest, ctx: RequestContext) -> TxnOffsetCommitResponse:
     wanted = [(topic.name, part) for topic in request.topics for part in topic.partitions]
-    errors = _commit(request, ctx, wanted)
+    errors = await _commit(request, ctx, wanted)
     by_topic: dict[str, list[TxnOffsetCommitResponsePartition]] = {}
     for (topic, part), error in zip(wanted, errors, strict=True):
         by_topic.setdefault(topic, []).append(
@@ -39,7 +40,7 @@ async def handle(request: TxnOffsetCommitRequest, ctx: RequestContext) -> TxnOff
     )
 
 
-def _commit(
+async def _commit(
     request: TxnOffsetCommitRequest, ctx: RequestContext, wanted: Sequence[tuple[str, object]]
 ) -> list[ErrorCode]:
     if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id):
@@ -68,9 +69,10 @@ def _commit(
                     )
                 )
     committed = iter(
-        ctx.services.group_coordinator.commit_transactional_offsets(
+        await ctx.services.group_coordinator.commit_transactional_offsets(
             request.group_id,
             request.producer_id,
+            request.producer_epoch,
             request.generation_id,
             request.member_id,
             request.group_instance_id,

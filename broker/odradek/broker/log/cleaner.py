@@ -18,8 +18,9 @@ nor is anything from the first of them on. A pass:
 5. `cleaner-offset-checkpoint` in the log dir ("0\\nN\\ntopic partition offset\\n...") records the end of the
    dirty section.
 
-Transactional and control batches are kept as they are (aborted data is not removed yet). The offset map is an
-unbounded dict (Kafka's is bounded by log.cleaner.dedupe.buffer.size).
+Transactional and control batches are kept as they are (aborted data is not removed yet), and transactional
+records do not enter the offset map (one of an aborted transaction must not remove the older record of its key).
+The offset map is an unbounded dict (Kafka's is bounded by log.cleaner.dedupe.buffer.size).
 """
 
 from __future__ import annotations
@@ -149,7 +150,10 @@ def _build_offset_map(dirty: Iterable[LogSegment], first_dirty: int, stats: Clea
     offsets: dict[bytes, int] = {}
     for segment in dirty:
         for header, data in _iter_batches(segment):
-            if header.is_control or header.next_offset <= first_dirty:
+            # A transactional record may belong to an aborted transaction: it must not shadow an older record of
+            # its key (an aborted TxnOffsetCommit would otherwise compact away the committed offset before it).
+            # Transactional batches are kept as they are, so leaving them out only compacts less.
+            if header.is_control or header.is_transactional or header.next_offset <= first_dirty:
                 continue
             for record in iter_records(data, header):
                 if record.key is not None and record.offset >= first_dirty:

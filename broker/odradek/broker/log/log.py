@@ -358,6 +358,19 @@ class Log:
         with self._lock:
             return self._producer_state.remove_expired_producers(now_ms, expiration_ms)
 
+    def transaction_stats(self, now_ms: int, late_after_ms: int) -> tuple[int, bool]:
+        """(producer ids known, whether an open transaction's producer last wrote more than `late_after_ms` ago):
+        Kafka's ProducerIdCount and hasLateTransaction, for the metrics."""
+        with self._lock:
+            state = self._producer_state
+            late = False
+            for txn in state.ongoing_txns:
+                entry = state.producers.get(txn.producer_id)
+                if entry is not None and now_ms - entry.last_timestamp > late_after_ms:
+                    late = True
+                    break
+            return len(state.producers), late
+
     def active_producers(self) -> list[ProducerStateEntry]:
         """The producers this log knows, by producer id (DescribeProducers)."""
         with self._lock:

@@ -11,6 +11,9 @@
   `kafka_log_log_{size,logstartoffset,logendoffset}{topic,partition}`: gauges read at scrape time from the
   partitions (`PartitionStats` supplied by the broker).
 - `kafka_server_socket_server_metrics_connection_count{listener}`.
+- Transactions: `kafka_server_replicamanager_{produceridcount,partitionswithlatetransactionscount}`,
+  `kafka_cluster_partition_laststableoffsetlag{topic,partition}` (from the partitions), and the transaction
+  coordinator's series of `transactions.TransactionCoordinatorCollector` (`watch_transactions`).
 - kafka_exporter's `kafka_topic_*` (from the partitions, with `watch_partitions`) and `kafka_consumergroup_*`
   (from the group coordinator, with `watch_groups`) series: see `consumer_lag`.
 """
@@ -22,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from odradek.broker.metrics.consumer_lag import ConsumerGroupCollector, GroupOffsets, TopicOffsetsCollector
+from odradek.broker.metrics.transactions import TransactionCoordinatorCollector, TransactionCoordinatorStats
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -43,6 +47,9 @@ class PartitionStats:
     log_start_offset: int
     log_end_offset: int
     high_watermark: int
+    last_stable_offset: int = -1  # -1: not known (then no LastStableOffsetLag row)
+    producer_ids: int = 0
+    late_transaction: bool = False  # an open transaction older than transaction.max.timeout.ms + 5 min
 
 
 class _LatencyCollector(Collector):
@@ -91,9 +98,26 @@ class _PartitionCollector(Collector):
             size.add_metric(key, s.size_bytes)
             start.add_metric(key, s.log_start_offset)
             end.add_metric(key, s.log_end_offset)
+        lso_lag = GaugeMetricFamily(
+            "kafka_cluster_partition_laststableoffsetlag", "High watermark - last stable offset", labels=labels
+        )
+        for s in stats:
+            if s.last_stable_offset >= 0:
+                lso_lag.add_metric([s.topic, str(s.partition)], max(s.high_watermark - s.last_stable_offset, 0))
         yield size
         yield start
         yield end
+        yield lso_lag
+        yield GaugeMetricFamily(
+            "kafka_server_replicamanager_produceridcount",
+            "Producer ids in the logs",
+            value=sum(s.producer_ids for s in stats),
+        )
+        yield GaugeMetricFamily(
+            "kafka_server_replicamanager_partitionswithlatetransactionscount",
+            "Partitions with a transaction open past transaction.max.timeout.ms",
+            value=sum(s.late_transaction for s in stats),
+        )
         yield GaugeMetricFamily("kafka_server_replicamanager_partitioncount", "Partitions", value=len(stats))
         yield GaugeMetricFamily(
             "kafka_server_replicamanager_leadercount", "Leaders", value=sum(s.is_leader for s in stats)
@@ -149,6 +173,10 @@ class BrokerMetrics:
         """Report consumer-group offsets and lag for the groups `source` yields (called at every scrape, from the
         metrics thread, so it must return a snapshot), against the partitions given to `watch_partitions`."""
         self.registry.register(ConsumerGroupCollector(lambda: self._partitions(), source))
+
+    def watch_transactions(self, source: Callable[[], TransactionCoordinatorStats]) -> None:
+        """Report the transaction coordinator's `source` (called at every scrape, from the metrics thread)."""
+        self.registry.register(TransactionCoordinatorCollector(source))
 
     def request_done(self, request: str, ms: float, version: int = -1) -> None:
         self._latency.observe(request, ms)

@@ -3,19 +3,24 @@ every record back (used by the group coordinator over `__consumer_offsets`; stru
 
 Appends build one uncompressed RecordBatch v2 with CreateTime = now and go through `ReplicaManager.produce`
 with acks=all and origin COORDINATOR (validation, leader epoch, high watermark, then the wait for the ISR for
-at most `timeout_ms`, `offsets.commit.timeout.ms`), as a client's produce does. Reads walk the partition from
-its log start offset to its high watermark, skipping control batches.
+at most `timeout_ms`, `offsets.commit.timeout.ms`), as a client's produce does. A transactional append (Kafka's
+TxnOffsetCommit) stamps the batch with the producer id and epoch and the transactional flag, base sequence 0 as
+Kafka's group coordinator does (a COORDINATOR append checks the epoch only); a marker is the control batch of
+`build_control_batch`, the one WriteTxnMarkers writes to data partitions. Reads walk the partition from its log
+start offset to its high watermark: every record with its batch's producer and transactional flag, and every
+marker (a control batch's COMMIT/ABORT record) as a `LogEntry` with `control` set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
+from odradek.broker.coordinator.runtime import LogEntry, TxnProducer
 from odradek.broker.log.log import OffsetOutOfRange
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import batch_size_at, iter_batches
-from odradek.broker.records.builder import build_batch
-from odradek.broker.records.record import iter_records
+from odradek.broker.records.builder import build_batch, build_control_batch
+from odradek.broker.records.record import ABORT, COMMIT, iter_records, read_control_record
 from odradek.broker.replication.api import AppendOrigin, ProduceEntry
 from odradek.broker.replication.partition import PartitionError
 from odradek.broker.replication.replica_manager import ReplicaManager
@@ -30,14 +35,37 @@ class PartitionRecordLog:
         self.topic = topic
         self.timeout_ms = timeout_ms
 
-    async def append(self, partition: int, records: Sequence[tuple[bytes, bytes | None]]) -> tuple[ErrorCode, int]:
+    async def append(
+        self, partition: int, records: Sequence[tuple[bytes, bytes | None]], producer: TxnProducer | None = None
+    ) -> tuple[ErrorCode, int]:
         now = self.manager.time.wall_ms()
-        batch = build_batch([(key, value, (), now) for key, value in records])
+        inputs = [(key, value, (), now) for key, value in records]
+        if producer is None:
+            batch = build_batch(inputs)
+        else:
+            batch = build_batch(
+                inputs,
+                producer_id=producer.producer_id,
+                producer_epoch=producer.producer_epoch,
+                base_sequence=0,
+                transactional=True,
+            )
+        return await self._produce(partition, batch)
+
+    async def append_marker(
+        self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
+    ) -> tuple[ErrorCode, int]:
+        now = self.manager.time.wall_ms()
+        return await self._produce(
+            partition, build_control_batch(commit, producer_id, producer_epoch, coordinator_epoch, 0, now)
+        )
+
+    async def _produce(self, partition: int, batch: bytes) -> tuple[ErrorCode, int]:
         entry = ProduceEntry(self.topic, partition, batch)
         (result,) = await self.manager.produce([entry], -1, self.timeout_ms(), AppendOrigin.COORDINATOR)
         return result.error, result.last_offset
 
-    def read(self, partition: int) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+    def read(self, partition: int) -> Iterator[LogEntry]:
         try:
             p = self.manager.get_partition(self.topic, partition)
         except PartitionError:
@@ -54,10 +82,15 @@ class PartitionRecordLog:
             for header in iter_batches(memoryview(data)[:complete]):
                 if header.next_offset <= offset:
                     continue
-                if not header.is_control:
+                pid, epoch, txn = header.producer_id, header.producer_epoch, header.is_transactional
+                if header.is_control:
+                    marker = read_control_record(data, header)
+                    if marker is not None and marker.type in (ABORT, COMMIT) and header.base_offset >= offset:
+                        yield LogEntry(header.base_offset, None, None, pid, epoch, True, marker.type == COMMIT)
+                else:
                     for record in iter_records(data, header, MAX_DECOMPRESSED):
                         if record.offset >= offset:
-                            yield record.offset, record.key, record.value
+                            yield LogEntry(record.offset, record.key, record.value, pid, epoch, txn)
                 offset = header.next_offset
 
 

@@ -76,6 +76,7 @@ INVALID_ACKS_RESULT = ProduceResult(ErrorCode.INVALID_REQUIRED_ACKS)
 
 # New partitions whose logs one worker-thread call creates; the event loop registers them in between.
 CREATE_CHUNK = 64
+LATE_TRANSACTION_BUFFER_MS = 5 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,7 +496,11 @@ class ReplicaManager:
     # ---- housekeeping ------------------------------------------------------------------------------------
 
     def partition_stats(self) -> Iterator[PartitionStats]:
+        now = self.time.wall_ms()
+        # Kafka's PartitionsWithLateTransactionsCount: transaction.max.timeout.ms plus a 5-minute buffer.
+        late_after = self.config.get_int("transaction.max.timeout.ms") + LATE_TRANSACTION_BUFFER_MS
         for (topic, index), p in list(self.partitions.items()):
+            producer_ids, late = p.log.transaction_stats(now, late_after)
             yield PartitionStats(
                 topic,
                 index,
@@ -505,6 +510,9 @@ class ReplicaManager:
                 p.log_start_offset,
                 p.log_end_offset,
                 p.high_watermark,
+                p.log.last_stable_offset,
+                producer_ids,
+                late,
             )
 
     def start(self) -> None:

@@ -4,11 +4,11 @@ transaction coordinator's TransactionMarkerChannelManager sends): structurally a
 A marker is a control batch (`records.builder.build_control_batch`: transactional, one COMMIT or ABORT record
 carrying the coordinator epoch) appended with `ReplicaManager.produce(acks=all, origin COORDINATOR)`, so the log
 completes the producer's transaction (producer state, `.txnindex` for an abort, the last stable offset, which
-wakes read_committed fetches). A partition of `__consumer_offsets` gets no control batch: its pending
-transactional offsets are handed to the group coordinator (`complete_offsets`), which writes them as committed
-offsets on COMMIT or drops them on ABORT. Every partition here is one this broker leads; a partition led
-elsewhere answers NOT_LEADER_OR_FOLLOWER (with replication, a writer for remote partitions sends WriteTxnMarkers
-to their leaders through the same interface).
+wakes read_committed fetches). A partition of `__consumer_offsets` is handed to the group coordinator
+(`complete_offsets`), which writes the same control batch there through its runtime and then, the marker being
+durable, applies the producer's pending offsets (COMMIT) or drops them (ABORT). Every partition here is one this
+broker leads; a partition led elsewhere answers NOT_LEADER_OR_FOLLOWER (with replication, a writer for remote
+partitions sends WriteTxnMarkers to their leaders through the same interface).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from odradek.broker.records.builder import build_control_batch
 from odradek.broker.replication.api import AppendOrigin, ProduceEntry, TopicPartition
 from odradek.broker.replication.replica_manager import ReplicaManager
 
-CompleteOffsets = Callable[[int, int, bool], Awaitable[ErrorCode]]
-"""(partition of __consumer_offsets, producer id, commit) -> error."""
+CompleteOffsets = Callable[[int, int, int, int, bool], Awaitable[ErrorCode]]
+"""(partition of __consumer_offsets, producer id, producer epoch, coordinator epoch, commit) -> error: the group
+coordinator writes the marker to its partition and applies or drops the producer's pending offsets."""
 
 
 class ReplicaTxnMarkerWriter:
@@ -59,5 +60,7 @@ class ReplicaTxnMarkerWriter:
             errors.update((tp, result.error) for tp, result in zip(data, results, strict=True))
         for topic, index in partitions:
             if topic == self.offsets_topic:
-                errors[(topic, index)] = await self.complete_offsets(index, producer_id, commit)
+                errors[(topic, index)] = await self.complete_offsets(
+                    index, producer_id, producer_epoch, coordinator_epoch, commit
+                )
         return errors

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from odradek.broker.coordinator.runtime import CoordinatorError, CoordinatorLog, CoordinatorRuntime, ShardContext
+from odradek.broker.metrics.transactions import LOAD_TIME_WINDOW_MS, TransactionCoordinatorStats
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.txn.api import (
     ProducerIdGenerator,
@@ -142,6 +143,19 @@ class TransactionCoordinator:
             for txn in shard.list_transactions(states, producer_ids, min_duration_ms)
         ]
         return sorted(found, key=lambda txn: txn.transactional_id)
+
+    def stats(self) -> TransactionCoordinatorStats:
+        """A snapshot for the metrics thread (copies of the shards' dicts, single C-level operations)."""
+        states: dict[str, int] = {}
+        unknown = retries = 0
+        for shard in self.runtime.shards():
+            for txn in list(shard.transactions.values()):
+                states[txn.state.state_name] = states.get(txn.state.state_name, 0) + 1
+            unknown += sum(list(shard.unknown_destination.values()))
+            retries += len(shard.log_append_retry)
+        return TransactionCoordinatorStats(
+            self.runtime.recent_load_times(LOAD_TIME_WINDOW_MS), unknown, retries, states
+        )
 
     async def expire_transactional_ids(self) -> int:
         removed = 0

@@ -158,10 +158,15 @@ class TransactionStateManager:
         self.producer_ids = producer_ids
         self.markers = markers
         self.transactions: dict[str, TransactionMetadata] = {}
+        # For the metrics: markers waiting because their partition has no leader here, by transactional id, and
+        # the ids whose Complete write failed and waits to be retried.
+        self.unknown_destination: dict[str, int] = {}
+        self.log_append_retry: set[str] = set()
 
     # ==== the shard ============================================================================================
 
-    def replay(self, offset: int, key: bytes, value: bytes | None) -> None:
+    def replay(self, offset: int, producer_id: int, key: bytes, value: bytes | None) -> None:
+        """A record of __transaction_state (never transactional: `producer_id` is always NO_PRODUCER_ID)."""
         try:
             transactional_id = decode_key(key)
             if value is None:
@@ -184,6 +189,9 @@ class TransactionStateManager:
             )
             self.transactions[transactional_id] = txn
         txn.apply(record)
+
+    def replay_end_transaction(self, producer_id: int, commit: bool) -> None:
+        """__transaction_state holds no transactional records, so no markers either (one would be ignored)."""
 
     def on_loaded(self) -> None:
         for txn in self.transactions.values():
@@ -392,15 +400,26 @@ class TransactionStateManager:
                 if errors.get(tp, ErrorCode.UNKNOWN_SERVER_ERROR)
                 not in (ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             ]
+            tid = txn.transactional_id
+            unknown = sum(errors.get(tp) is ErrorCode.NOT_LEADER_OR_FOLLOWER for tp in remaining)
+            if unknown:
+                self.unknown_destination[tid] = unknown
+            else:
+                self.unknown_destination.pop(tid, None)
             if remaining:
                 log.info("retrying %d transaction markers of %s", len(remaining), txn.transactional_id)
                 await self.context.time.sleep(self.config.retry_backoff_ms)
+        self.unknown_destination.pop(txn.transactional_id, None)
         target = S.COMPLETE_COMMIT if commit else S.COMPLETE_ABORT
-        while self.context.active and txn.state is not target:
-            error = await self._write(txn, txn.value(target, self.context.time.wall_ms(), partitions=()))
-            if error is ErrorCode.NONE:
-                return
-            await self.context.time.sleep(self.config.retry_backoff_ms)
+        try:
+            while self.context.active and txn.state is not target:
+                error = await self._write(txn, txn.value(target, self.context.time.wall_ms(), partitions=()))
+                if error is ErrorCode.NONE:
+                    return
+                self.log_append_retry.add(txn.transactional_id)
+                await self.context.time.sleep(self.config.retry_backoff_ms)
+        finally:
+            self.log_append_retry.discard(txn.transactional_id)
 
     # ==== timers ===============================================================================================
 
