@@ -6,19 +6,19 @@ import pytest
 from odradek.broker.metadata.image import PartitionImage
 from odradek.broker.metadata.partition_change import NO_LEADER, Election, build, elect_leader, is_unclean, without
 
-P, O, U = Election.PREFERRED, Election.ONLINE, Election.UNCLEAN
+P, ON, U = Election.PREFERRED, Election.ONLINE, Election.UNCLEAN
 
 # (replicas, target ISR, current leader, live brokers, election) -> (new leader, unclean)
 ELECTIONS = [
     # ONLINE: keep a valid current leader, else the first valid replica in assignment order.
-    ((1, 2, 3), (1, 2, 3), 1, {1, 2, 3}, O, (1, False)),
-    ((1, 2, 3), (1, 2, 3), 2, {1, 2, 3}, O, (2, False)),  # no move back to the preferred one
-    ((1, 2, 3), (2, 3), 1, {2, 3}, O, (2, False)),
-    ((1, 2, 3), (3, 2), 1, {2, 3}, O, (2, False)),  # assignment order, not ISR order
-    ((1, 2, 3), (3,), 1, {2, 3}, O, (3, False)),
-    ((1, 2, 3), (1, 2), 1, {3}, O, (NO_LEADER, False)),  # live 3 is out of sync
-    ((1, 2, 3), (), 1, {1, 2, 3}, O, (NO_LEADER, False)),
-    ((1, 2, 3), (2,), NO_LEADER, {2}, O, (2, False)),  # offline partition gets its leader back
+    ((1, 2, 3), (1, 2, 3), 1, {1, 2, 3}, ON, (1, False)),
+    ((1, 2, 3), (1, 2, 3), 2, {1, 2, 3}, ON, (2, False)),  # no move back to the preferred one
+    ((1, 2, 3), (2, 3), 1, {2, 3}, ON, (2, False)),
+    ((1, 2, 3), (3, 2), 1, {2, 3}, ON, (2, False)),  # assignment order, not ISR order
+    ((1, 2, 3), (3,), 1, {2, 3}, ON, (3, False)),
+    ((1, 2, 3), (1, 2), 1, {3}, ON, (NO_LEADER, False)),  # live 3 is out of sync
+    ((1, 2, 3), (), 1, {1, 2, 3}, ON, (NO_LEADER, False)),
+    ((1, 2, 3), (2,), NO_LEADER, {2}, ON, (2, False)),  # offline partition gets its leader back
     # UNCLEAN: as ONLINE, else the first live replica.
     ((1, 2, 3), (2, 3), 1, {2, 3}, U, (2, False)),
     ((1, 2, 3), (1,), 1, {2, 3}, U, (2, True)),
@@ -52,16 +52,16 @@ def part(leader: int, isr: tuple[int, ...], leader_epoch: int = 4, partition_epo
 
 # (partition, live, target ISR, election) -> (leader, leader_epoch, isr, partition_epoch) or None (no change)
 CHANGES = [
-    (part(1, (1, 2, 3)), {1, 2, 3}, None, O, None),
-    (part(1, (1, 2, 3)), {2, 3}, (2, 3), O, (2, 5, (2, 3), 8)),  # leader lost: new leader, both epochs
-    (part(1, (1, 2, 3)), {1, 3}, (1, 3), O, (1, 4, (1, 3), 8)),  # follower lost: ISR only, same leader epoch
-    (part(1, (1,)), set(), (), O, (NO_LEADER, 5, (1,), 8)),  # last member lost: offline, the ISR is kept
-    (part(NO_LEADER, (1,), 5, 8), set(), (), O, None),  # stays offline: no change, no epoch bump
-    (part(NO_LEADER, (1,), 5, 8), {1}, None, O, (1, 6, (1,), 9)),  # the last member is back
-    (part(NO_LEADER, (1,), 5, 8), {2, 3}, None, O, None),  # others are back, unclean off: offline
+    (part(1, (1, 2, 3)), {1, 2, 3}, None, ON, None),
+    (part(1, (1, 2, 3)), {2, 3}, (2, 3), ON, (2, 5, (2, 3), 8)),  # leader lost: new leader, both epochs
+    (part(1, (1, 2, 3)), {1, 3}, (1, 3), ON, (1, 4, (1, 3), 8)),  # follower lost: ISR only, same leader epoch
+    (part(1, (1,)), set(), (), ON, (NO_LEADER, 5, (1,), 8)),  # last member lost: offline, the ISR is kept
+    (part(NO_LEADER, (1,), 5, 8), set(), (), ON, None),  # stays offline: no change, no epoch bump
+    (part(NO_LEADER, (1,), 5, 8), {1}, None, ON, (1, 6, (1,), 9)),  # the last member is back
+    (part(NO_LEADER, (1,), 5, 8), {2, 3}, None, ON, None),  # others are back, unclean off: offline
     (part(NO_LEADER, (1,), 5, 8), {2, 3}, None, U, (2, 6, (2,), 9)),  # unclean on: ISR reset to the new leader
     (part(2, (1, 2, 3)), {1, 2, 3}, None, P, (1, 5, (1, 2, 3), 8)),
-    (part(1, (1, 2)), {1, 2}, (2,), O, (2, 5, (2,), 8)),  # a target ISR without the leader moves leadership
+    (part(1, (1, 2)), {1, 2}, (2,), ON, (2, 5, (2,), 8)),  # a target ISR without the leader moves leadership
 ]
 
 

@@ -60,6 +60,9 @@ ConfigValidator = Callable[[dict[str, str]], None]
 BrokerConfigValidator = Callable[[str, dict[str, str]], None]
 
 MAX_TOPIC_NAME_LENGTH = 249
+# Puts (and compares) of one controller transaction that writes many partitions; etcd refuses more than 128
+# (``--max-txn-ops``), and the fence adds one compare.
+MAX_OPS_PER_TXN = 100
 _LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
 
 
@@ -171,7 +174,7 @@ class Controller:
         brokers = {}
         for kv in (await self._store.range(BROKERS_PREFIX)).kvs:
             broker_id = int(kv.key[len(BROKERS_PREFIX) :])
-            brokers[broker_id] = BrokerImage.from_json(broker_id, kv.value)
+            brokers[broker_id] = BrokerImage.from_json(broker_id, kv.value, kv)
         return dict(sorted(brokers.items()))
 
     async def register_broker(
@@ -183,13 +186,16 @@ class Controller:
         rack: str | None = None,
         listeners: Sequence[Endpoint] = (),
         lease_id: int,
+        fenced: bool = False,
+        clean_shutdown: bool = True,
     ) -> BrokerImage:
         """Writes ``/brokers/<id>`` attached to ``lease_id`` (from ``store.grant_lease``).
 
         Another live registration of the same id under a different lease is refused with
         DUPLICATE_BROKER_REGISTRATION (it disappears when its lease expires); the same lease may re-register.
+        ``fenced`` and ``clean_shutdown``: ``BrokerImage`` (a broker registers fenced; the controller unfences it).
         """
-        image = BrokerImage(broker_id, host, port, rack, tuple(listeners))
+        image = BrokerImage(broker_id, host, port, rack, tuple(listeners), fenced, clean_shutdown)
         key = broker_key(broker_id)
         for _ in range(self._max_retries):
             current = await self._store.get(key)
@@ -543,6 +549,33 @@ class Controller:
                 f"partition {current.topic}-{current.partition} changed since revision {current.mod_revision}",
             )
         return dataclasses.replace(updated, mod_revision=result.revision)
+
+    async def update_partitions(self, updates: Sequence[PartitionImage]) -> int:
+        """Writes new partition states in one fenced transaction, each compared with the ``mod_revision`` it was
+        computed from (``partition_change.build`` keeps it); epochs are the caller's. Returns the store revision of
+        the write, 0 (nothing written) if any of them changed meanwhile; NOT_CONTROLLER if the fence no longer
+        holds. At most
+        ``MAX_OPS_PER_TXN`` updates (etcd's ``--max-txn-ops`` default is 128 per branch and per compare list)."""
+        if len(updates) > MAX_OPS_PER_TXN:
+            raise ValueError(f"{len(updates)} partition updates in one transaction (at most {MAX_OPS_PER_TXN})")
+        if not updates:
+            return 0
+        keys = [partition_key(u.topic, u.partition) for u in updates]
+        compares = [Compare.unchanged(k, u.mod_revision) for k, u in zip(keys, updates, strict=True)]
+        ops = [Op.put(k, u.to_json()) for k, u in zip(keys, updates, strict=True)]
+        result = await self._write(compares, ops)
+        return result.revision if result.succeeded else 0
+
+    async def unfence_broker(self, broker: BrokerImage) -> int:
+        """Rewrites a registration as read (``broker.mod_revision``, under its own ``lease``) with ``fenced``
+        false; returns the write's revision, 0 if it changed or went away meanwhile. Fenced by the controller
+        claim like every other write."""
+        key = broker_key(broker.broker_id)
+        record = dataclasses.replace(broker, fenced=False)
+        result = await self._write(
+            [Compare.unchanged(key, broker.mod_revision)], [Op.put(key, record.to_json(), broker.lease)]
+        )
+        return result.revision if result.succeeded else 0
 
     # -- producer ids -------------------------------------------------------------------------------------
 

@@ -36,10 +36,13 @@ _NEVER = -1  # a create_revision no key has: the compare fails whoever holds the
 class ControllerElection:
     """Call ``await start()`` once, ``await stop()`` at shutdown; ``controller_id`` and ``compares()`` any time."""
 
-    def __init__(self, store: MetadataStore, broker_id: int, ttl_s: float = 10.0) -> None:
+    def __init__(
+        self, store: MetadataStore, broker_id: int, ttl_s: float = 10.0, interval_s: float | None = None
+    ) -> None:
         self._store = store
         self.broker_id = broker_id
         self.ttl_s = ttl_s
+        self.interval_s = interval_s
         self.lease_id = 0
         self.controller_id = NO_CONTROLLER
         self._claim_revision = 0  # create_revision of our /controller key; 0 while we hold none
@@ -83,7 +86,12 @@ class ControllerElection:
 
     async def _keep_alive(self) -> None:
         await keep_lease_alive(
-            self._store, self.ttl_s, lambda: self.lease_id, self.campaign, f"controller claim of {self.broker_id}"
+            self._store,
+            self.ttl_s,
+            lambda: self.lease_id,
+            self.campaign,
+            f"controller claim of {self.broker_id}",
+            self.interval_s,
         )
 
     async def stop(self) -> None:
