@@ -197,6 +197,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         producer_id_manager=producer_ids,
         txn_coordinator=transactions,
         txn_marker_writer=markers,
+        replication_control=replication_control,
     )
     if authorizer is not None:
         cache.add_listener(acl_listener(authorizer))
