@@ -16,7 +16,7 @@ import argparse
 import json
 from typing import Any
 
-from odradek.cli.common import ADMIN_TIMEOUT_S, CliError, add_bootstrap_options, admin_client, wait
+from odradek.cli.common import CliError, add_bootstrap_options, admin_client, wait
 
 ELECTION_NOT_NEEDED = 84
 
@@ -93,15 +93,26 @@ def report(election: str, outcomes: list[tuple[str, int | None, str | None]]) ->
     return lines, len(failed)
 
 
+def error_of(error: object) -> tuple[int, str]:
+    """(code, text) of a per-partition result: confluent-kafka gives a KafkaError (or a KafkaException around one)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    if isinstance(error, KafkaException) and error.args:
+        error = error.args[0]
+    if isinstance(error, KafkaError):
+        return error.code(), error.str()
+    return -1, str(error)
+
+
 def run(args: argparse.Namespace) -> int:
-    from confluent_kafka import ElectionType, KafkaException, TopicPartition
+    from confluent_kafka import ElectionType, TopicPartition
 
     wanted = chosen_partitions(args)
     admin = admin_client(args)
     partitions = None if wanted is None else [TopicPartition(t, p) for t, p in wanted]
-    future = admin.elect_leaders(
-        ElectionType[args.election_type], partitions, request_timeout=ADMIN_TIMEOUT_S, operation_timeout=ADMIN_TIMEOUT_S
-    )
+    # No timeout keywords: confluent-kafka 2.16's C binding fails on them ("SystemError: more argument specifiers
+    # than keyword list entries"); its default is socket.timeout.ms, and `wait` bounds the wait here anyway.
+    future = admin.elect_leaders(ElectionType[args.election_type], partitions)
     results = wait(future, "the leader election")
     outcomes: list[tuple[str, int | None, str | None]] = []
     for tp, error in sorted(results.items(), key=lambda item: (item[0].topic, item[0].partition)):
@@ -109,9 +120,7 @@ def run(args: argparse.Namespace) -> int:
         if error is None:
             outcomes.append((label, None, None))
             continue
-        kafka_error = error.args[0] if isinstance(error, KafkaException) and error.args else None
-        code = kafka_error.code() if kafka_error is not None else -1
-        outcomes.append((label, code, kafka_error.str() if kafka_error is not None else str(error)))
+        outcomes.append((label, *error_of(error)))
     lines, failed = report(args.election_type, outcomes)
     for line in lines:
         print(line)

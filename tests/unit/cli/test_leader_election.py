@@ -56,3 +56,13 @@ def test_kafkas_output_lines() -> None:
         "Error completing leader election (PREFERRED) for partition: t-3: Preferred leader ...",
     ]
     assert failed == 1
+
+
+def test_per_partition_errors_as_confluent_kafka_gives_them() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+    from odradek.cli.leader_election import error_of
+
+    not_needed = KafkaError(84, "Leader election not needed")
+    assert error_of(not_needed) == (84, "Leader election not needed")
+    assert error_of(KafkaException(not_needed)) == (84, "Leader election not needed")
+    assert error_of(RuntimeError("boom")) == (-1, "boom")
