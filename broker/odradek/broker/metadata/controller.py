@@ -230,8 +230,10 @@ class Controller:
         for _ in range(self._max_retries):
             if await self._store.get(topic_key(name)) is not None:
                 raise ControllerError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
-            brokers = list(await self.live_brokers())
-            plan = self._plan_assignment(num_partitions, replication_factor, assignments, brokers)
+            live = await self.live_brokers()
+            brokers = list(live)
+            racks = {b: image.rack for b, image in live.items()}
+            plan = self._plan_assignment(num_partitions, replication_factor, assignments, brokers, racks)
             self._validate_configs(dict(overrides))
             record = TopicRecord(str(uuid.uuid4()), len(plan), overrides)
             if validate_only:
@@ -249,6 +251,7 @@ class Controller:
         replication_factor: int,
         assignments: Mapping[int, Sequence[int]] | None,
         brokers: list[int],
+        racks: Mapping[int, str | None] | None = None,
     ) -> dict[int, list[int]]:
         if assignments is not None:
             if num_partitions != -1 or replication_factor != -1:
@@ -269,7 +272,7 @@ class Controller:
         factor = self.default_replication_factor if replication_factor == -1 else replication_factor
         self._check_partition_count(partitions)
         self._check_replication_factor(factor, brokers)
-        return assign_replicas(brokers, partitions, factor, rng=self._rng)
+        return assign_replicas(brokers, partitions, factor, rng=self._rng, racks=racks)
 
     def _check_partition_count(self, partitions: int) -> None:
         if partitions <= 0:
@@ -392,7 +395,8 @@ class Controller:
     async def _plan_new_partitions(
         self, topic: TopicImage, new_total: int, assignments: Sequence[Sequence[int]] | None
     ) -> dict[int, list[int]]:
-        brokers = list(await self.live_brokers())
+        live = await self.live_brokers()
+        brokers = list(live)
         added = new_total - topic.num_partitions
         first = topic.partitions.get(0)
         factor = len(first.replicas) if first else self.default_replication_factor
@@ -409,7 +413,13 @@ class Controller:
         ids = sorted(brokers)
         start = next((i for i, b in enumerate(ids) if first and b >= first.replicas[0]), 0)
         return assign_replicas(
-            ids, added, factor, start_partition=topic.num_partitions, start_index=start, replica_shift=start
+            ids,
+            added,
+            factor,
+            start_partition=topic.num_partitions,
+            start_index=start,
+            replica_shift=start,
+            racks={b: image.rack for b, image in live.items()},
         )
 
     async def alter_topic_configs(
