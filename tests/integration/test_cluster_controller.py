@@ -97,6 +97,13 @@ def put_back_in_isr(etcd: EtcdCluster, prefix: str, topic: str, index: int, brok
     raise AssertionError("could not put the broker back in the ISR")
 
 
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "broker"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "odradek.cli", *argv], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
 def test_sigkill_of_a_leader_moves_its_partitions_to_in_sync_replicas_within_the_session_timeout(
     broker_factory: Factory, etcd: EtcdCluster
 ) -> None:
@@ -120,6 +127,13 @@ def test_sigkill_of_a_leader_moves_its_partitions_to_in_sync_replicas_within_the
     for p in led:
         assert victim not in after[p].isrs, "the lost broker left the ISR"
         assert victim in after[p].replicas
+    described = run_cli("topics", "--describe", "--topic", topic, "--bootstrap-server", survivor.bootstrap)
+    assert described.returncode == 0, described.stderr
+    for p in led:
+        isr = ",".join(map(str, after[p].isrs))
+        replicas = ",".join(map(str, after[p].replicas))
+        line = f"\tTopic: {topic}\tPartition: {p}\tLeader: {after[p].leader}\tReplicas: {replicas}\tIsr: {isr}"
+        assert line in described.stdout.splitlines(), described.stdout
     # The lost broker comes back (an unclean restart): it does not lead until its leader puts it back in the ISR.
     brokers[victim - 1].restart()
     wait_for(
@@ -157,15 +171,8 @@ def test_sigterm_hands_leadership_over_before_the_broker_exits_and_elect_leaders
     )
     for p in led:
         put_back_in_isr(etcd, "/it/term", topic, p, leaving)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "broker"), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "odradek.cli", "leader-election", "--bootstrap-server", other.bootstrap]
-    done = subprocess.run(
-        [*command, "--election-type", "preferred", "--all-topic-partitions"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    command = ["leader-election", "--bootstrap-server", other.bootstrap]
+    done = run_cli(*command, "--election-type", "preferred", "--all-topic-partitions")
     assert done.returncode == 0, done.stderr
     expected = ", ".join(f"{topic}-{p}" for p in sorted(led))
     assert f"Successfully completed leader election (PREFERRED) for partitions {expected}" in done.stdout
@@ -174,11 +181,5 @@ def test_sigterm_hands_leadership_over_before_the_broker_exits_and_elect_leaders
         timeout=10,
         what="preferred leaders back",
     )
-    again = subprocess.run(
-        [*command, "--election-type", "PREFERRED", "--topic", topic, "--partition", str(min(led))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    again = run_cli(*command, "--election-type", "PREFERRED", "--topic", topic, "--partition", str(min(led)))
     assert again.returncode == 0 and "Valid replica already elected" in again.stdout, again.stdout + again.stderr
