@@ -52,6 +52,7 @@ from odradek.broker.metadata.registration import BrokerRegistration
 from odradek.broker.metadata.replication_control import ReplicationControlManager
 from odradek.broker.metadata.store import MetadataStore
 from odradek.broker.metrics.broker import BrokerMetrics
+from odradek.broker.metrics.controller import ControllerCollector
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
@@ -248,6 +249,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     broker.metrics_port = _start_metrics(config, metrics)
     broker.producer_ids = producer_ids
     broker.replication_control = replication_control
+    metrics.registry.register(ControllerCollector(replication_control.stats))
     log.info(
         "broker %s started: listeners %s, log dirs %s, cluster %s, controller %s",
         node_id,

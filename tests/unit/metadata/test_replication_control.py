@@ -245,3 +245,33 @@ def test_auto_rebalance_gives_partitions_back_to_their_preferred_leader_over_the
         await cluster.store.close()
 
     run(main())
+
+
+def test_controller_gauges(tmp_path: Path) -> None:
+    from odradek.broker.metrics.controller import ControllerCollector
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    async def main() -> None:
+        cluster = await three_brokers(tmp_path)
+        node, other = cluster.nodes[0], cluster.node(2)
+        await cluster.set_isr(TOPIC, 0, (1,))
+        await cluster.kill(1)
+        await node.settle(await cluster.image())
+        image = await cluster.image()
+        node.manager.on_image(image)
+        other.manager.on_image(image)
+        stats = node.manager.stats()
+        assert (stats.active, stats.offline_partitions, stats.global_partitions, stats.global_topics) == (True, 1, 3, 1)
+        assert stats.preferred_replica_imbalance == 1, "p0 is offline: not led by its preferred replica 1"
+        registry = CollectorRegistry()
+        registry.register(ControllerCollector(node.manager.stats))
+        text = generate_latest(registry).decode()
+        assert "kafka_controller_kafkacontroller_activecontrollercount 1.0" in text
+        assert "kafka_controller_kafkacontroller_offlinepartitionscount 1.0" in text
+        quiet = CollectorRegistry()
+        quiet.register(ControllerCollector(other.manager.stats))
+        assert "kafka_controller_kafkacontroller_offlinepartitionscount 0.0" in generate_latest(quiet).decode()
+        assert "kafka_controller_kafkacontroller_activecontrollercount 0.0" in generate_latest(quiet).decode()
+        await cluster.store.close()
+
+    run(main())

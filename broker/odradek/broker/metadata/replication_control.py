@@ -36,6 +36,7 @@ from odradek.broker.metadata.errors import ControllerError, ErrorCode
 from odradek.broker.metadata.image import BrokerImage, MetadataDelta, MetadataImage, PartitionImage, TopicImage
 from odradek.broker.metadata.partition_change import NO_LEADER, Election, build, is_unclean, without
 from odradek.broker.metadata.store import MetadataStoreError
+from odradek.broker.metrics.controller import ControllerStats
 from odradek.broker.utils.time import Time, TimerHandle
 
 __all__ = [
@@ -214,6 +215,20 @@ class ReplicationControlManager:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def stats(self) -> ControllerStats:
+        """The controller gauges (metrics/controller.py), from the latest image."""
+        image = self._image
+        if image is None:
+            return ControllerStats(active=self._active.is_controller)
+        parts = [p for t in image.topics.values() for p in t.partitions.values()]
+        return ControllerStats(
+            active=self._active.is_controller,
+            offline_partitions=sum(1 for p in parts if p.leader == NO_LEADER),
+            preferred_replica_imbalance=sum(1 for p in parts if p.replicas and p.leader != p.replicas[0]),
+            global_partitions=len(parts),
+            global_topics=len(image.topics),
+        )
 
     # -- timers (on the injected Time: tests advance a MockTime) -------------------------------------------
 
