@@ -275,3 +275,20 @@ def test_controller_gauges(tmp_path: Path) -> None:
         await cluster.store.close()
 
     run(main())
+
+
+def test_a_tick_on_an_image_already_found_right_does_not_run_a_pass(tmp_path: Path) -> None:
+    async def main() -> None:
+        cluster = await three_brokers(tmp_path, partitions=1)
+        node = cluster.nodes[0]
+        image = await cluster.image()
+        node.manager.on_image(image)
+        passes = node.manager.passes
+        assert await node.manager.run_once() == 0 and node.manager.passes == passes + 1
+        assert await node.manager.run_once() == 0 and node.manager.passes == passes + 1, "settled: skipped"
+        await cluster.kill(1)
+        node.manager.on_image(await cluster.image())
+        assert await node.manager.run_once() == 1, "a new image: a pass"
+        await cluster.store.close()
+
+    run(main())

@@ -183,6 +183,7 @@ class ReplicationControlManager:
         self._imbalance_percentage = imbalance_percentage
         self._image: MetadataImage | None = None
         self._written_revision = 0  # a pass waits for an image at least this new (its own last write)
+        self._settled_revision = -1  # the image revision of the last pass that found nothing to write
         self._wake = asyncio.Event()
         self._rebalance_due = False
         self._tick_timer: TimerHandle | None = None
@@ -268,13 +269,17 @@ class ReplicationControlManager:
         returns the partitions and brokers written. The loop calls it; tests may too."""
         image = self._image
         if image is None or not self._active.is_controller or image.revision < self._written_revision:
+            self._settled_revision = -1  # whoever is the controller next starts with a full pass
             return 0
+        if image.revision == self._settled_revision and not self._rebalance_due:
+            return 0  # a tick on an image already found right: nothing can have changed
         async with self._lock:
             self.passes += 1
             written = await self.reconcile(image)
             if not written and self._rebalance_due:
                 self._rebalance_due = False
                 written = await self.rebalance(image)
+            self._settled_revision = -1 if written else image.revision
             return written
 
     async def reconcile(self, image: MetadataImage) -> int:
