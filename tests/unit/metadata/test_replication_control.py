@@ -4,13 +4,16 @@ ElectLeaders and the auto rebalance."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from controller_cluster import Cluster
 from metadata_testing import run
 from odradek.broker.metadata.cluster_control import BrokerStates
+from odradek.broker.metadata.controller import MAX_OPS_PER_TXN
 from odradek.broker.metadata.errors import ControllerError, ErrorCode
+from odradek.broker.metadata.image import PartitionImage
 from odradek.broker.metadata.partition_change import NO_LEADER, Election
 from odradek.broker.metadata.replication_control import imbalanced_partitions, leaders_of
 
@@ -289,6 +292,42 @@ def test_a_tick_on_an_image_already_found_right_does_not_run_a_pass(tmp_path: Pa
         await cluster.kill(1)
         node.manager.on_image(await cluster.image())
         assert await node.manager.run_once() == 1, "a new image: a pass"
+        await cluster.store.close()
+
+    run(main())
+
+
+def test_writes_are_chunked_and_a_controller_replaced_mid_way_leaves_the_rest_to_its_successor(tmp_path: Path) -> None:
+    async def main() -> None:
+        cluster = await three_brokers(tmp_path, partitions=250)
+        first, second = cluster.nodes[0], cluster.node(2)
+        sizes: list[int] = []
+        original = first.controller.update_partitions
+
+        async def update_then_pause(updates: Sequence[PartitionImage]) -> int:
+            sizes.append(len(updates))
+            revision = await original(updates)
+            if len(sizes) == 1:  # after the first batch the controller is paused and replaced
+                first.paused = True
+                await cluster.kill()
+                await second.election.campaign()
+            return revision
+
+        first.controller.update_partitions = update_then_pause  # type: ignore[method-assign]
+        await cluster.kill(1)
+        image = await cluster.image()
+        led_by_1 = [p for p in image.topics[TOPIC].partitions.values() if 1 in p.isr]
+        assert len(led_by_1) == 250
+        first.manager.on_image(image)
+        with pytest.raises(ControllerError) as info:
+            await first.manager.run_once()
+        assert info.value.error_code == ErrorCode.NOT_CONTROLLER
+        assert sizes == [MAX_OPS_PER_TXN, MAX_OPS_PER_TXN], "batches of at most MAX_OPS_PER_TXN; the 2nd refused"
+        halfway = await cluster.image()
+        assert sum(1 for p in halfway.topics[TOPIC].partitions.values() if 1 in p.isr) == 250 - MAX_OPS_PER_TXN
+        await second.settle(halfway)
+        done = await cluster.image()
+        assert all(1 not in p.isr and p.leader in (2, 3) for p in done.topics[TOPIC].partitions.values())
         await cluster.store.close()
 
     run(main())
