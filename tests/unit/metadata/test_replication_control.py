@@ -331,3 +331,30 @@ def test_writes_are_chunked_and_a_controller_replaced_mid_way_leaves_the_rest_to
         await cluster.store.close()
 
     run(main())
+
+
+def test_elect_leaders_unclean_brings_an_offline_partition_back_with_a_replica_outside_the_isr(tmp_path: Path) -> None:
+    async def main() -> None:
+        cluster = await three_brokers(tmp_path, partitions=2)
+        node = cluster.nodes[0]
+        await cluster.set_isr(TOPIC, 0, (1,))
+        await cluster.set_isr(TOPIC, 1, (1,), leader=1)
+        await cluster.kill(1, 3)
+        await node.settle(await cluster.image())
+        assert (await cluster.partition(TOPIC, 0)).leader == NO_LEADER, "unclean election is off for the topic"
+        await cluster.kill(2)  # nobody left for partition 1 either
+        await cluster.start(2)
+        await node.settle(await cluster.image())
+        node.manager.on_image(await cluster.image())
+        results = await node.manager.elect_leaders(Election.UNCLEAN, [(TOPIC, 0), (TOPIC, 1)])
+        assert {tp: e for tp, (e, _) in results.items()} == {(TOPIC, 0): ErrorCode.NONE, (TOPIC, 1): ErrorCode.NONE}
+        after = await cluster.partition(TOPIC, 0)
+        assert (after.leader, after.isr) == (2, (2,))
+        await cluster.kill(2)
+        await node.settle(await cluster.image())
+        node.manager.on_image(await cluster.image())
+        none_left = await node.manager.elect_leaders(Election.UNCLEAN, [(TOPIC, 0)])
+        assert none_left[(TOPIC, 0)][0] == ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE
+        await cluster.store.close()
+
+    run(main())
