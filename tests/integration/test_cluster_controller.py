@@ -104,14 +104,16 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_sigkill_of_a_leader_moves_its_partitions_to_in_sync_replicas_within_the_session_timeout(
+def test_sigkill_of_the_controller_and_leader_moves_its_partitions_to_in_sync_replicas_within_the_session_timeout(
     broker_factory: Factory, etcd: EtcdCluster
 ) -> None:
     brokers = three_brokers(broker_factory, etcd.url("/it/kill"))
     topic = create_rf3_topic(brokers[0].bootstrap)
     before = partitions_of(brokers[0].bootstrap, topic)
-    victim = before[0].leader
+    admin = ck_admin(brokers[0].bootstrap)
+    victim = admin.describe_cluster(request_timeout=CLIENT_TIMEOUT_S).result(timeout=CLIENT_TIMEOUT_S).controller.id
     led = {p for p, s in before.items() if s.leader == victim}
+    assert led, "round-robin placement: every broker leads one of the 3 partitions"  # the controller dies too
     survivor = next(b for b in brokers if b.overrides["node.id"] != str(victim))
     brokers[victim - 1].kill()
     killed_at = time.monotonic()
@@ -123,6 +125,9 @@ def test_sigkill_of_a_leader_moves_its_partitions_to_in_sync_replicas_within_the
 
     after = wait_for(moved, timeout=SESSION_MS / 1000 + MARGIN_S, interval=0.2, what="new leaders")
     elapsed = time.monotonic() - killed_at
+    survivor_admin = ck_admin(survivor.bootstrap)
+    new_controller = survivor_admin.describe_cluster(request_timeout=CLIENT_TIMEOUT_S).result(CLIENT_TIMEOUT_S)
+    assert new_controller.controller.id not in (victim, -1)
     assert elapsed >= SESSION_MS / 1000 - 1, "the registration lease, not something faster, decided"
     for p in led:
         assert victim not in after[p].isrs, "the lost broker left the ISR"
