@@ -286,7 +286,10 @@ class ReplicationControlManager:
         """Steps 1 and 2 of the module docstring on ``image``; returns how many records were written."""
         fenced = ClusterControlManager.fenced_brokers(image)
         if fenced:
-            return await self._process_registrations(image, fenced)
+            written = await self._process_registrations(image, fenced)
+            if written:
+                return written
+            # Nothing went through (their registrations changed meanwhile): step 2 must not wait on them.
         states = BrokerStates(image.brokers)
         changes = plan_partitions(image, states, lambda t: self._unclean(image, t))
         return len(await self.write(image, changes, "broker changes"))
