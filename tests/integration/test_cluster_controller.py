@@ -114,6 +114,11 @@ def test_sigkill_of_the_controller_and_leader_moves_its_partitions_to_in_sync_re
     victim = admin.describe_cluster(request_timeout=CLIENT_TIMEOUT_S).result(timeout=CLIENT_TIMEOUT_S).controller.id
     led = {p for p, s in before.items() if s.leader == victim}
     assert led, "round-robin placement: every broker leads one of the 3 partitions"  # the controller dies too
+    from confluent_kafka.admin import NewTopic
+
+    solo = unique_topic("solo")  # one replica, on the broker about to die: it goes offline
+    new_topic = NewTopic(solo, num_partitions=1, replication_factor=-1, replica_assignment=[[victim]])
+    admin.create_topics([new_topic])[solo].result(timeout=CLIENT_TIMEOUT_S)
     survivor = next(b for b in brokers if b.overrides["node.id"] != str(victim))
     brokers[victim - 1].kill()
     killed_at = time.monotonic()
@@ -139,6 +144,14 @@ def test_sigkill_of_the_controller_and_leader_moves_its_partitions_to_in_sync_re
         replicas = ",".join(map(str, after[p].replicas))
         line = f"\tTopic: {topic}\tPartition: {p}\tLeader: {after[p].leader}\tReplicas: {replicas}\tIsr: {isr}"
         assert line in described.stdout.splitlines(), described.stdout
+    offline = run_cli(
+        "topics", "--describe", "--unavailable-partitions", "--topic", solo, "--bootstrap-server", survivor.bootstrap
+    )
+    assert offline.returncode == 0, offline.stderr
+    line = f"\tTopic: {solo}\tPartition: 0\tLeader: none\tReplicas: {victim}\tIsr: {victim}"
+    assert offline.stdout.splitlines() == [line], offline.stdout
+    solo_now = partitions_of(survivor.bootstrap, solo)
+    assert solo_now == {} or solo_now[0].leader == -1
     # The lost broker comes back (an unclean restart): it does not lead until its leader puts it back in the ISR.
     brokers[victim - 1].restart()
     wait_for(
