@@ -7,11 +7,14 @@ ensured; replica manager, group coordinator and request services built; the meta
 (`publisher.BrokerMetadataPublisher`) registered with the metadata cache, with the group coordinator for
 `__consumer_offsets` and the services as a config listener; listeners bound; this broker registered under a
 lease; the cache started (its first image creates the partitions and applies the dynamic broker configs);
-metrics endpoint started. What a metadata change does is the publisher's business, not this module's.
+the controller's `ReplicationControlManager` started (it acts only while this broker holds the claim: leader
+elections, ISR removals, unfencing, preferred-leader rebalance); metrics endpoint started. What a metadata change
+does is the publisher's business, not this module's.
 
-Shutdown (SIGTERM/SIGINT): resign as group coordinator, stop accepting, close idle connections, let in-flight
-requests finish (`shutdown.timeout.ms`), stop the storage tasks, flush every log, write checkpoints and the
-clean-shutdown marker, give up the controller claim, close the metadata store.
+Shutdown (SIGTERM/SIGINT): a controlled shutdown first (`metadata.controlled_shutdown`: leadership handed to
+other in-sync replicas while this broker still serves), then resign as group coordinator, stop accepting, close
+idle connections, let in-flight requests finish (`shutdown.timeout.ms`), stop the storage tasks, flush every log,
+write checkpoints and the clean-shutdown marker, give up the controller claim, close the metadata store.
 """
 
 from __future__ import annotations
@@ -40,13 +43,16 @@ from odradek.broker.handlers.registry import Registry
 from odradek.broker.handlers.security import acl_listener, bootstrap_scram_users
 from odradek.broker.log.manager import LogManager
 from odradek.broker.metadata.cache import MetadataCache
+from odradek.broker.metadata.controlled_shutdown import controlled_shutdown
 from odradek.broker.metadata.controller import Controller, ControllerError
 from odradek.broker.metadata.election import ControllerElection
 from odradek.broker.metadata.image import BrokerImage, Endpoint
 from odradek.broker.metadata.opener import open_store, store_url
 from odradek.broker.metadata.registration import BrokerRegistration
+from odradek.broker.metadata.replication_control import ReplicationControlManager
 from odradek.broker.metadata.store import MetadataStore
 from odradek.broker.metrics.broker import BrokerMetrics
+from odradek.broker.metrics.controller import ControllerCollector
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
@@ -60,8 +66,6 @@ from odradek.broker.txn.transaction_log import TRANSACTION_STATE_TOPIC
 from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger("odradek.broker")
-
-LEASE_TTL_S = 10
 
 
 def _validate_topic_configs(configs: dict[str, str]) -> None:
@@ -94,9 +98,18 @@ class RunningBroker:
     txn_coordinator: TransactionCoordinator | None = None
     metrics_port: int | None = None
     producer_ids: ProducerIdManager | None = None
+    replication_control: ReplicationControlManager | None = None
 
     async def stop(self) -> None:
         grace = self.config.get_int("shutdown.timeout.ms") / 1000.0
+        if self.config.get_bool("controlled.shutdown.enable"):
+            # Hand leadership over while still serving: clients and followers move to the new leaders first.
+            await controlled_shutdown(
+                self.cache,
+                self.registration,
+                self.config.get_int("controlled.shutdown.max.retries"),
+                self.config.get_int("controlled.shutdown.retry.backoff.ms"),
+            )
         # Resign as group coordinator first: JoinGroup/SyncGroup requests parked for a rebalance are answered
         # NOT_COORDINATOR at once (clients find the coordinator again) instead of holding the shutdown.
         self.group_coordinator.close()
@@ -111,6 +124,8 @@ class RunningBroker:
             await self.producer_ids.close()
         await self.cache.stop()
         await self.replica_manager.stop()
+        if self.replication_control is not None:
+            await self.replication_control.stop()
         await self.election.stop()
         await self.store.close()
 
@@ -133,7 +148,9 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     dirs = config.log_dirs
     logs = await asyncio.to_thread(LogManager.open, dirs, log_config({}, config))
     store = await open_store(store_url(config.get_str("metadata.store.url"), dirs))
-    election = ControllerElection(store, node_id, LEASE_TTL_S)
+    session_s = config.get_int("broker.session.timeout.ms") / 1000.0
+    heartbeat_ms = config.get_int("broker.heartbeat.interval.ms")
+    election = ControllerElection(store, node_id, session_s, heartbeat_ms / 1000.0)
     await election.start()
     controller = Controller(
         store,
@@ -145,6 +162,17 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     )
     await controller.ensure_cluster_id(config.get_str("cluster.id"))
     await bootstrap_scram_users(controller, bootstrap_users)
+    replication_control = ReplicationControlManager(
+        controller,
+        election,
+        node_id,
+        time,
+        unclean_default=lambda: config.get_bool("unclean.leader.election.enable"),
+        tick_ms=heartbeat_ms,
+        auto_rebalance=config.get_bool("auto.leader.rebalance.enable"),
+        rebalance_interval_ms=config.get_int("leader.imbalance.check.interval.seconds") * 1000.0,
+        imbalance_percentage=config.get_int("leader.imbalance.per.broker.percentage"),
+    )
     manager = ReplicaManager(node_id, config, logs, metrics, time)
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)
@@ -170,6 +198,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         producer_id_manager=producer_ids,
         txn_coordinator=transactions,
         txn_marker_writer=markers,
+        replication_control=replication_control,
     )
     if authorizer is not None:
         cache.add_listener(acl_listener(authorizer))
@@ -178,6 +207,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     publisher.register_coordinator(OFFSETS_TOPIC, coordinator)
     publisher.register_coordinator(TRANSACTION_STATE_TOPIC, transactions)
     cache.add_listener(publisher.publish)
+    cache.add_listener(replication_control.on_image)
     metrics.watch_groups(coordinator.group_offsets)
     metrics.watch_transactions(transactions.stats)
     dispatcher = Dispatcher(registry, services)
@@ -195,11 +225,11 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         servers.append(server)
     advertised = _advertised(config, ports)
     first = advertised[0]
-    registration = BrokerRegistration(
-        store, controller, BrokerImage(node_id, first.host, first.port, config.rack, tuple(advertised)), LEASE_TTL_S
-    )
+    me = BrokerImage(node_id, first.host, first.port, config.rack, tuple(advertised), True, logs.had_clean_shutdown)
+    registration = BrokerRegistration(store, controller, me, session_s, heartbeat_ms / 1000.0)
     await registration.start()
     await cache.start()
+    await replication_control.start()
     manager.start()
     tasks = [asyncio.create_task(_expire_offsets(coordinator, config.get_int("offsets.retention.check.interval.ms")))]
     broker = RunningBroker(
@@ -219,6 +249,8 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     )
     broker.metrics_port = _start_metrics(config, metrics)
     broker.producer_ids = producer_ids
+    broker.replication_control = replication_control
+    metrics.registry.register(ControllerCollector(replication_control.stats))
     log.info(
         "broker %s started: listeners %s, log dirs %s, cluster %s, controller %s",
         node_id,

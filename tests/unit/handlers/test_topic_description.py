@@ -47,3 +47,18 @@ def test_create_wait_is_the_request_timeout_within_the_cap() -> None:
     assert replica_wait_s(60_000) == MAX_REPLICA_WAIT_S
     assert replica_wait_s(0) == MAX_REPLICA_WAIT_S  # librdkafka's default operation timeout
     assert replica_wait_s(-1) == MAX_REPLICA_WAIT_S
+
+
+def test_offline_partitions_and_replicas_of_unregistered_brokers() -> None:
+    parts = {
+        0: PartitionImage("t", 0, (1, 2, 3), 2, 5, (2, 3)),  # broker 1 is gone: an offline replica
+        1: PartitionImage("t", 1, (1, 2), -1, 6, (1,)),  # offline: no in-sync replica to elect
+        2: PartitionImage("t", 2, (3, 2), 3, 1, (3, 2)),  # its leader's registration is gone, not yet re-elected
+    }
+    described = describe_topic(TopicImage("t", TOPIC_ID, 3, {}, parts), brokers={2})
+    assert [(p.error_code, p.leader_id, p.leader_epoch, p.offline_replicas) for p in described.partitions] == [
+        (ErrorCode.NONE, 2, 5, [1, 3]),
+        (ErrorCode.LEADER_NOT_AVAILABLE, -1, 6, [1]),
+        (ErrorCode.LEADER_NOT_AVAILABLE, -1, 1, [3]),
+    ]
+    assert described.partitions[1].isr_nodes == [1] and described.partitions[1].replica_nodes == [1, 2]

@@ -38,6 +38,7 @@ def test_clean_shutdown_then_restart(tmp_path: Path) -> None:
         assert (d / "recovery-point-offset-checkpoint").read_text().startswith("0\n1\norders ")
     again = LogManager.open(dirs, LogConfig())
     try:
+        assert again.had_clean_shutdown
         for p in range(2):
             log = again.get_log("orders", p)
             assert log is not None and log.log_end_offset == 6 and log.recovery_point == 6
@@ -60,11 +61,20 @@ def test_unclean_restart_recovers_from_checkpoint(tmp_path: Path) -> None:
     assert (tmp_path / "recovery-point-offset-checkpoint").read_text() == "0\n1\nt 0 2\n"
     again = LogManager.open([tmp_path], LogConfig())
     try:
+        assert not again.had_clean_shutdown, "the broker registers as restarted after an unclean shutdown"
         reopened = again.get_log("t", 0)
         assert reopened is not None
         assert (reopened.log_start_offset, reopened.log_end_offset) == (1, 4)
     finally:
         again.shutdown()
+
+
+def test_a_new_empty_log_dir_counts_as_a_clean_shutdown(tmp_path: Path) -> None:
+    manager = LogManager.open([tmp_path / "fresh"], LogConfig())
+    try:
+        assert manager.had_clean_shutdown, "no marker, but nothing that could have been lost"
+    finally:
+        manager.shutdown()
 
 
 def test_delete_log_and_retention(tmp_path: Path) -> None:

@@ -131,3 +131,23 @@ def test_a_lost_claim_is_taken_again_under_a_new_lease_and_writes_resume(tmp_pat
         await store.close()
 
     run(main())
+
+
+def test_a_broker_campaigns_as_soon_as_the_claim_is_deleted_not_at_its_next_tick(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await EmbeddedMetadataStore.open(str(tmp_path), clock=FakeClock())
+        holder = ControllerElection(store, 1, ttl_s=600)
+        waiting = ControllerElection(store, 2, ttl_s=600)  # its renewal tick is 200 s away
+        await holder.start()
+        await waiting.start()
+        assert not waiting.is_controller and waiting.controller_id == 1
+        await holder.stop()  # revokes the claim's lease: /controller is deleted
+        for _ in range(200):  # bounded: 2 s at most
+            if waiting.is_controller:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting.is_controller and waiting.controller_id == 2
+        await waiting.stop()
+        await store.close()
+
+    run(main())

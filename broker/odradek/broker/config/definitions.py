@@ -593,7 +593,69 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("cluster.id", T.STRING, None, "Cluster id to use when the metadata store has none yet."),
     ConfigKey("rack", T.STRING, None, "Rack of this broker (broker.rack)."),
     ConfigKey("broker.rack", T.STRING, None, "Rack of this broker, given to clients in Metadata."),
-    ConfigKey("controlled.shutdown.enable", T.BOOLEAN, True, "Accepted for compatibility; no effect on one node."),
+    ConfigKey(
+        "controlled.shutdown.enable",
+        T.BOOLEAN,
+        True,
+        "On SIGTERM, first ask the controller to move leadership of this broker's partitions to other in-sync "
+        "replicas and to take it out of every ISR (the broker marks its registration shutting down), and wait until "
+        "it leads nothing, at most controlled.shutdown.max.retries x controlled.shutdown.retry.backoff.ms; skipped "
+        "when no other broker is registered.",
+    ),
+    ConfigKey(
+        "controlled.shutdown.max.retries",
+        T.INT,
+        3,
+        "Rounds of waiting for leadership to move away at a controlled shutdown (each round marks the registration "
+        "shutting down again and waits controlled.shutdown.retry.backoff.ms); after the last one the broker stops "
+        "anyway.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "controlled.shutdown.retry.backoff.ms",
+        T.LONG,
+        5000,
+        "Length of one round of a controlled shutdown (see controlled.shutdown.max.retries).",
+        at_least(0),
+    ),
+    ConfigKey(
+        "broker.session.timeout.ms",
+        T.INT,
+        9000,
+        "TTL of the lease that holds this broker's registration (and its controller claim) in the metadata store: "
+        "a broker that stops renewing it for this long is gone, and the controller moves its leaderships and "
+        "removes it from every ISR.",
+        at_least(1000),
+    ),
+    ConfigKey(
+        "broker.heartbeat.interval.ms",
+        T.INT,
+        2000,
+        "How often the broker renews its registration lease (and the controller claim, or campaigns for it).",
+        at_least(1),
+    ),
+    ConfigKey(
+        "auto.leader.rebalance.enable",
+        T.BOOLEAN,
+        True,
+        "The active controller periodically moves leadership back to preferred replicas (the first of each "
+        "partition's replicas) when they are in sync (see leader.imbalance.*).",
+    ),
+    ConfigKey(
+        "leader.imbalance.check.interval.seconds",
+        T.LONG,
+        300,
+        "How often the active controller checks the leader imbalance.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "leader.imbalance.per.broker.percentage",
+        T.INT,
+        10,
+        "A broker's partitions are given back to it (preferred leader election) when more than this percentage of "
+        "the partitions it is the preferred leader of are led by others.",
+        between(0, 100),
+    ),
     ConfigKey("shutdown.timeout.ms", T.LONG, 30_000, "Time allowed for in-flight requests at shutdown.", at_least(0)),
     ConfigKey(
         "group.initial.rebalance.delay.ms",

@@ -59,8 +59,6 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("broker.id.generation.enable", "boolean", "true", "read-only"),
             ("reserved.broker.max.id", "int", "1000", "read-only"),
             ("server.max.startup.time.ms", "long", LONG_MAX, "read-only"),
-            ("controlled.shutdown.max.retries", "int", "3", "read-only"),
-            ("controlled.shutdown.retry.backoff.ms", "long", "5000", "read-only"),
         ),
     ),
     (
@@ -93,9 +91,6 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("compression.zstd.level", "int", "3", "cluster-wide"),
             ("log.initial.task.delay.ms", "long", "30000", "read-only"),
             ("log.dir.failure.timeout.ms", "long", "30000", "read-only"),
-            ("auto.leader.rebalance.enable", "boolean", "true", "read-only"),
-            ("leader.imbalance.check.interval.seconds", "long", "300", "read-only"),
-            ("leader.imbalance.per.broker.percentage", "int", "10", "read-only"),
         ),
     ),
     (
@@ -194,8 +189,6 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("metadata.max.retention.bytes", "long", "104857600", "read-only"),
             ("metadata.max.retention.ms", "long", "604800000", "read-only"),
             ("metadata.max.idle.interval.ms", "int", "500", "read-only"),
-            ("broker.heartbeat.interval.ms", "int", "2000", "read-only"),
-            ("broker.session.timeout.ms", "int", "9000", "read-only"),
             ("initial.broker.registration.timeout.ms", "int", "60000", "read-only"),
             ("eligible.leader.replicas.enable", "boolean", "false", "read-only"),
         ),

@@ -25,6 +25,7 @@ from odradek.broker.auth.mechanisms import ListenerSasl
 from odradek.broker.auth.principal import ANONYMOUS, KafkaPrincipal
 from odradek.broker.config.broker import BrokerConfig, SecurityProtocol
 from odradek.broker.metadata.image import BrokerImage, Endpoint
+from odradek.broker.metadata.replication_control import ReplicationControlManager
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.headers import RequestHeader
 from odradek.broker.utils.time import SystemTime, Time
@@ -77,6 +78,8 @@ class BrokerServices:
     # The transaction coordinator (None: transactional ids are not served) and the writer WriteTxnMarkers uses.
     txn_coordinator: TransactionCoordinator | None = None
     txn_marker_writer: TxnMarkerWriter | None = None
+    # The controller's partition decisions (ElectLeaders); None in handler tests without one.
+    replication_control: ReplicationControlManager | None = None
 
     @property
     def controller_id(self) -> int:

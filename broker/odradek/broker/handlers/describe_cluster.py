@@ -1,8 +1,9 @@
 """DescribeCluster (key 60), v0-1: cluster id, controller id and brokers.
 
-v2 (fenced brokers) is not served: there is no broker fencing yet. Endpoint type 2 (controllers) is answered with
-UNSUPPORTED_ENDPOINT_TYPE, since controllers are not separate nodes here. Brokers are described with their
-endpoint on the request's listener; one without that listener is left out (Kafka's getBrokerNodes(listener)).
+v2 (fenced brokers marked as such) is not served: fenced brokers are listed like the others. Endpoint type 2
+(controllers) is answered with UNSUPPORTED_ENDPOINT_TYPE, since controllers are not separate nodes here. Brokers
+are described with their endpoint on the request's listener; one without that listener is left out (Kafka's
+getBrokerNodes(listener)).
 With `include_cluster_authorized_operations`, the allowed cluster operations if DESCRIBE on the cluster is
 allowed, else 0 (Kafka's AuthHelper.computeDescribeClusterResponse).
 """

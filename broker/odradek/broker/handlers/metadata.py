@@ -16,7 +16,9 @@ describable are left out; asked by name (or id), they are TOPIC_AUTHORIZATION_FA
 null), existing or not, so that names do not leak. Auto-creation needs CREATE on the cluster or on the topic, else
 TOPIC_AUTHORIZATION_FAILED. Authorized operations (v8+) are the allowed bits of each resource's supported
 operations, when asked for.
-Not implemented: offline replicas are empty.
+Partitions without a live leader (leader -1 after the controller found no in-sync replica to elect, or a leader
+whose registration is gone) are LEADER_NOT_AVAILABLE with leader -1, as Kafka answers; `offline_replicas` lists the
+replicas whose broker is not registered.
 """
 
 from __future__ import annotations
@@ -46,7 +48,11 @@ async def handle(request: MetadataRequest, ctx: RequestContext) -> MetadataRespo
     if all_topics:
         describable = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, image.topics, log_if_denied=False)
         pending, check = pending_here(services), _leader_check(ctx)
-        topics = [describe_topic(t, pending, check) for name, t in sorted(image.topics.items()) if name in describable]
+        topics = [
+            describe_topic(t, pending, check, image.brokers)
+            for name, t in sorted(image.topics.items())
+            if name in describable
+        ]
     else:
         topics = await _requested(request, ctx)
     image = services.metadata.image
@@ -104,7 +110,7 @@ async def _existing_or_created(
     services = ctx.services
     found = services.metadata.image.topics.get(name)
     if found is not None:
-        return describe_topic(found, pending_here(services), check)
+        return describe_topic(found, pending_here(services), check, services.metadata.image.brokers)
     if not (allow and services.config.get_bool("auto.create.topics.enable")):
         return error_topic(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     if name not in creatable:
@@ -131,7 +137,7 @@ def _name_of(image: MetadataImage, topic_id: object) -> str | None:
 
 def _leader_check(ctx: RequestContext) -> LeaderCheck:
     """LISTENER_NOT_FOUND (v6+; LEADER_NOT_AVAILABLE before) for a leader registered without the request's
-    listener; brokers that are not registered at all keep today's answer (their id as leader)."""
+    listener (leaders not registered at all are LEADER_NOT_AVAILABLE: `describe_topic`)."""
     image = ctx.services.metadata.image
     missing = {b.broker_id for b in image.brokers.values() if ctx.endpoint(b) is None}
     error = ErrorCode.LISTENER_NOT_FOUND if ctx.version >= 6 else ErrorCode.LEADER_NOT_AVAILABLE

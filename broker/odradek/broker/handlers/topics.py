@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from odradek.broker.group.offsets_topic import OFFSETS_TOPIC
 from odradek.broker.handlers.context import BrokerServices
@@ -35,23 +35,32 @@ def pending_here(services: BrokerServices) -> Pending | None:
 
 
 def describe_topic(
-    topic: TopicImage, pending: Pending | None = None, leader_check: LeaderCheck | None = None
+    topic: TopicImage,
+    pending: Pending | None = None,
+    leader_check: LeaderCheck | None = None,
+    brokers: Collection[int] | None = None,
 ) -> MetadataResponseTopic:
     """The topic as Metadata describes it; `pending` partitions are LEADER_NOT_AVAILABLE with no leader, and so are
-    those whose leader `leader_check` refuses (with its error)."""
+    those whose leader `leader_check` refuses (with its error). With the registered `brokers`, a partition without
+    a leader (-1: offline) or whose leader is not registered is LEADER_NOT_AVAILABLE with leader -1, and the
+    replicas whose broker is not registered are its `offline_replicas` (Kafka's KRaftMetadataCache)."""
     return MetadataResponseTopic(
         error_code=0,
         name=topic.name,
         topic_id=uuid.UUID(topic.topic_id),
         is_internal=topic.name.startswith("__"),
-        partitions=[_describe_partition(p, pending, leader_check) for _, p in sorted(topic.partitions.items())],
+        partitions=[
+            _describe_partition(p, pending, leader_check, brokers) for _, p in sorted(topic.partitions.items())
+        ],
     )
 
 
 def _describe_partition(
-    p: PartitionImage, pending: Pending | None, leader_check: LeaderCheck | None
+    p: PartitionImage, pending: Pending | None, leader_check: LeaderCheck | None, brokers: Collection[int] | None
 ) -> MetadataResponsePartition:
     error = ErrorCode.LEADER_NOT_AVAILABLE if pending is not None and pending(p.topic, p.partition) else ErrorCode.NONE
+    if error == ErrorCode.NONE and brokers is not None and p.leader not in brokers:
+        error = ErrorCode.LEADER_NOT_AVAILABLE
     if error == ErrorCode.NONE and leader_check is not None:
         error = leader_check(p.leader)
     return MetadataResponsePartition(
@@ -61,7 +70,7 @@ def _describe_partition(
         leader_epoch=p.leader_epoch,
         replica_nodes=list(p.replicas),
         isr_nodes=list(p.isr),
-        offline_replicas=[],
+        offline_replicas=[] if brokers is None else [r for r in p.replicas if r not in brokers],
     )
 
 
@@ -78,7 +87,7 @@ async def auto_create(
         offsets = services.metadata.image.topics.get(name)
         if offsets is None:
             return error_topic(name, ErrorCode.LEADER_NOT_AVAILABLE)
-        return describe_topic(offsets, pending_here(services), leader_check)
+        return describe_topic(offsets, pending_here(services), leader_check, services.metadata.image.brokers)
     config = services.config
     try:
         topic = await services.controller.create_topic(
@@ -93,9 +102,9 @@ async def auto_create(
         if exc.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
             existing = services.metadata.image.topics.get(name)
             if existing is not None:
-                return describe_topic(existing, pending_here(services), leader_check)
+                return describe_topic(existing, pending_here(services), leader_check, services.metadata.image.brokers)
             return error_topic(name, ErrorCode.LEADER_NOT_AVAILABLE)
         return error_topic(name, ErrorCode(exc.error_code))
     await services.sync_replicas(AUTO_CREATE_WAIT_S)
     current = services.metadata.image.topics.get(name)
-    return describe_topic(current or topic, pending_here(services), leader_check)
+    return describe_topic(current or topic, pending_here(services), leader_check, services.metadata.image.brokers)

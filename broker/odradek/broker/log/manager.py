@@ -75,6 +75,9 @@ class LogManager:
         self._logs: dict[TopicPartition, Log] = {}
         self._dir_counts = {d: 0 for d in self.log_dirs}  # partitions per log dir, for placing new ones
         self._pending_dir_deletes: list[tuple[int, Path]] = []
+        # False once `load_logs` found a log dir holding partitions but no clean-shutdown marker: this broker's last
+        # run ended in a crash and its logs may lack an unflushed tail (it registers so: KIP-966's idea).
+        self.had_clean_shutdown = True
         self.file_delete_delay_ms = default_config.file_delete_delay_ms
 
     @classmethod
@@ -128,6 +131,8 @@ class LogManager:
                     config_is_final=self._config_for_topic is not None,
                 )
                 self._dir_counts[log_dir] += 1
+            if not clean and self._dir_counts[log_dir]:
+                self.had_clean_shutdown = False
             marker.unlink(missing_ok=True)
 
     # -- partitions ------------------------------------------------------------------------------------------

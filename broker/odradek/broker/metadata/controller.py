@@ -60,6 +60,9 @@ ConfigValidator = Callable[[dict[str, str]], None]
 BrokerConfigValidator = Callable[[str, dict[str, str]], None]
 
 MAX_TOPIC_NAME_LENGTH = 249
+# Puts (and compares) of one controller transaction that writes many partitions; etcd refuses more than 128
+# (``--max-txn-ops``), and the fence adds one compare.
+MAX_OPS_PER_TXN = 100
 _LEGAL_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]+")
 
 
@@ -171,7 +174,7 @@ class Controller:
         brokers = {}
         for kv in (await self._store.range(BROKERS_PREFIX)).kvs:
             broker_id = int(kv.key[len(BROKERS_PREFIX) :])
-            brokers[broker_id] = BrokerImage.from_json(broker_id, kv.value)
+            brokers[broker_id] = BrokerImage.from_json(broker_id, kv.value, kv)
         return dict(sorted(brokers.items()))
 
     async def register_broker(
@@ -183,13 +186,16 @@ class Controller:
         rack: str | None = None,
         listeners: Sequence[Endpoint] = (),
         lease_id: int,
+        fenced: bool = False,
+        clean_shutdown: bool = True,
     ) -> BrokerImage:
         """Writes ``/brokers/<id>`` attached to ``lease_id`` (from ``store.grant_lease``).
 
         Another live registration of the same id under a different lease is refused with
         DUPLICATE_BROKER_REGISTRATION (it disappears when its lease expires); the same lease may re-register.
+        ``fenced`` and ``clean_shutdown``: ``BrokerImage`` (a broker registers fenced; the controller unfences it).
         """
-        image = BrokerImage(broker_id, host, port, rack, tuple(listeners))
+        image = BrokerImage(broker_id, host, port, rack, tuple(listeners), fenced, clean_shutdown)
         key = broker_key(broker_id)
         for _ in range(self._max_retries):
             current = await self._store.get(key)
@@ -224,8 +230,10 @@ class Controller:
         for _ in range(self._max_retries):
             if await self._store.get(topic_key(name)) is not None:
                 raise ControllerError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
-            brokers = list(await self.live_brokers())
-            plan = self._plan_assignment(num_partitions, replication_factor, assignments, brokers)
+            live = await self.live_brokers()
+            brokers = list(live)
+            racks = {b: image.rack for b, image in live.items()}
+            plan = self._plan_assignment(num_partitions, replication_factor, assignments, brokers, racks)
             self._validate_configs(dict(overrides))
             record = TopicRecord(str(uuid.uuid4()), len(plan), overrides)
             if validate_only:
@@ -243,6 +251,7 @@ class Controller:
         replication_factor: int,
         assignments: Mapping[int, Sequence[int]] | None,
         brokers: list[int],
+        racks: Mapping[int, str | None] | None = None,
     ) -> dict[int, list[int]]:
         if assignments is not None:
             if num_partitions != -1 or replication_factor != -1:
@@ -263,7 +272,7 @@ class Controller:
         factor = self.default_replication_factor if replication_factor == -1 else replication_factor
         self._check_partition_count(partitions)
         self._check_replication_factor(factor, brokers)
-        return assign_replicas(brokers, partitions, factor, rng=self._rng)
+        return assign_replicas(brokers, partitions, factor, rng=self._rng, racks=racks)
 
     def _check_partition_count(self, partitions: int) -> None:
         if partitions <= 0:
@@ -386,7 +395,8 @@ class Controller:
     async def _plan_new_partitions(
         self, topic: TopicImage, new_total: int, assignments: Sequence[Sequence[int]] | None
     ) -> dict[int, list[int]]:
-        brokers = list(await self.live_brokers())
+        live = await self.live_brokers()
+        brokers = list(live)
         added = new_total - topic.num_partitions
         first = topic.partitions.get(0)
         factor = len(first.replicas) if first else self.default_replication_factor
@@ -403,7 +413,13 @@ class Controller:
         ids = sorted(brokers)
         start = next((i for i, b in enumerate(ids) if first and b >= first.replicas[0]), 0)
         return assign_replicas(
-            ids, added, factor, start_partition=topic.num_partitions, start_index=start, replica_shift=start
+            ids,
+            added,
+            factor,
+            start_partition=topic.num_partitions,
+            start_index=start,
+            replica_shift=start,
+            racks={b: image.rack for b, image in live.items()},
         )
 
     async def alter_topic_configs(
@@ -543,6 +559,33 @@ class Controller:
                 f"partition {current.topic}-{current.partition} changed since revision {current.mod_revision}",
             )
         return dataclasses.replace(updated, mod_revision=result.revision)
+
+    async def update_partitions(self, updates: Sequence[PartitionImage]) -> int:
+        """Writes new partition states in one fenced transaction, each compared with the ``mod_revision`` it was
+        computed from (``partition_change.build`` keeps it); epochs are the caller's. Returns the store revision of
+        the write, 0 (nothing written) if any of them changed meanwhile; NOT_CONTROLLER if the fence no longer
+        holds. At most
+        ``MAX_OPS_PER_TXN`` updates (etcd's ``--max-txn-ops`` default is 128 per branch and per compare list)."""
+        if len(updates) > MAX_OPS_PER_TXN:
+            raise ValueError(f"{len(updates)} partition updates in one transaction (at most {MAX_OPS_PER_TXN})")
+        if not updates:
+            return 0
+        keys = [partition_key(u.topic, u.partition) for u in updates]
+        compares = [Compare.unchanged(k, u.mod_revision) for k, u in zip(keys, updates, strict=True)]
+        ops = [Op.put(k, u.to_json()) for k, u in zip(keys, updates, strict=True)]
+        result = await self._write(compares, ops)
+        return result.revision if result.succeeded else 0
+
+    async def unfence_broker(self, broker: BrokerImage) -> int:
+        """Rewrites a registration as read (``broker.mod_revision``, under its own ``lease``) with ``fenced``
+        false; returns the write's revision, 0 if it changed or went away meanwhile. Fenced by the controller
+        claim like every other write."""
+        key = broker_key(broker.broker_id)
+        record = dataclasses.replace(broker, fenced=False)
+        result = await self._write(
+            [Compare.unchanged(key, broker.mod_revision)], [Op.put(key, record.to_json(), broker.lease)]
+        )
+        return result.revision if result.succeeded else 0
 
     # -- producer ids -------------------------------------------------------------------------------------
 

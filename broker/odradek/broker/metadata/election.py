@@ -10,7 +10,8 @@ controller that was paused past its lease and still believes it holds it has its
 With the embedded store the claim always succeeds: the store is this process's, and it drops every leased key
 when it opens, so no earlier claim survives a restart. With etcd another broker may hold the key; this broker
 then knows the controller's id and tries again whenever its renewal tick finds it holds no lease (a watch on
-the key is the etcd client's refinement).
+the key makes it campaign as soon as the claim is deleted: its holder stopped or its lease expired).
+Campaigns never run concurrently (a lock), so the renewal tick and the watch cannot clobber each other's claim.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from collections.abc import Sequence
 
 from odradek.broker.metadata.image import CONTROLLER_KEY
 from odradek.broker.metadata.lease import keep_lease_alive
-from odradek.broker.metadata.store import Compare, CompareResult, MetadataStore, MetadataStoreError, Op
+from odradek.broker.metadata.store import (
+    CompactedError,
+    Compare,
+    CompareResult,
+    EventType,
+    MetadataStore,
+    MetadataStoreError,
+    Op,
+    StoreClosedError,
+)
 
 __all__ = ["NO_CONTROLLER", "ControllerElection"]
 
@@ -36,14 +46,19 @@ _NEVER = -1  # a create_revision no key has: the compare fails whoever holds the
 class ControllerElection:
     """Call ``await start()`` once, ``await stop()`` at shutdown; ``controller_id`` and ``compares()`` any time."""
 
-    def __init__(self, store: MetadataStore, broker_id: int, ttl_s: float = 10.0) -> None:
+    def __init__(
+        self, store: MetadataStore, broker_id: int, ttl_s: float = 10.0, interval_s: float | None = None
+    ) -> None:
         self._store = store
         self.broker_id = broker_id
         self.ttl_s = ttl_s
+        self.interval_s = interval_s
         self.lease_id = 0
         self.controller_id = NO_CONTROLLER
         self._claim_revision = 0  # create_revision of our /controller key; 0 while we hold none
         self._task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._campaign_lock = asyncio.Lock()
 
     @property
     def is_controller(self) -> bool:
@@ -56,10 +71,40 @@ class ControllerElection:
 
     async def start(self) -> None:
         await self.campaign()
-        self._task = asyncio.get_running_loop().create_task(self._keep_alive(), name="controller-election")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._keep_alive(), name="controller-election")
+        self._watch_task = loop.create_task(self._follow_claim(), name="controller-claim-watch")
 
     async def campaign(self) -> None:
         """Claims ``/controller`` if nobody holds it; otherwise learns who does."""
+        async with self._campaign_lock:
+            await self._campaign()
+
+    async def _follow_claim(self) -> None:
+        """Campaigns as soon as the claim is deleted, rather than at the next renewal tick."""
+        while True:
+            watch = self._store.watch(CONTROLLER_KEY)
+            try:
+                async for batch in watch:
+                    if any(e.type is EventType.DELETE for e in batch) and not self.is_controller:
+                        try:
+                            await self.campaign()
+                        except StoreClosedError:
+                            return
+                        except MetadataStoreError as e:
+                            log.warning("campaign after the controller claim was deleted failed (%s)", e)
+                return  # the store closed
+            except StoreClosedError:
+                return
+            except CompactedError:
+                continue
+            except MetadataStoreError as e:
+                log.warning("controller claim watch failed (%s); watching again", e)
+                await asyncio.sleep(self.ttl_s / 3 if self.interval_s is None else self.interval_s)
+            finally:
+                await watch.aclose()
+
+    async def _campaign(self) -> None:
         self._claim_revision = 0
         lease_id = await self._store.grant_lease(self.ttl_s)
         claim = json.dumps({"broker_id": self.broker_id}).encode()
@@ -83,16 +128,22 @@ class ControllerElection:
 
     async def _keep_alive(self) -> None:
         await keep_lease_alive(
-            self._store, self.ttl_s, lambda: self.lease_id, self.campaign, f"controller claim of {self.broker_id}"
+            self._store,
+            self.ttl_s,
+            lambda: self.lease_id,
+            self.campaign,
+            f"controller claim of {self.broker_id}",
+            self.interval_s,
         )
 
     async def stop(self) -> None:
         """Stops renewing and gives the claim up (revoking the lease deletes ``/controller``)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._watch_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._watch_task = None
         self._claim_revision = 0
         if self.lease_id:
             with contextlib.suppress(MetadataStoreError):

@@ -7,7 +7,9 @@ Key layout (keys and values are UTF-8; JSON is compact with sorted keys)::
     /brokers/<id>                     a live broker, attached to the broker's lease (decimal id):
                                       {"host": "h", "port": 9092, "rack": null | "r",
                                        "listeners": [{"name": "PLAINTEXT", "host": "h", "port": 9092,
-                                                      "security_protocol": "PLAINTEXT"}, ...]}
+                                                      "security_protocol": "PLAINTEXT"}, ...],
+                                       "fenced": false, "clean_shutdown": true, "shutting_down": false}
+                                      (the three flags: ``BrokerImage``; absent in older records)
     /topics/<name>                    {"topic_id": "<uuid string>", "partitions": 3,
                                        "configs": {"cleanup.policy": "compact", ...}}   (overrides only)
     /partitions/<topic>/<partition>   {"replicas": [1, 2], "leader": 1, "leader_epoch": 0,
@@ -130,6 +132,12 @@ def _ints(values: Any) -> tuple[int, ...]:
     return tuple(_int(v) for v in values)
 
 
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected a boolean, got {value!r}")
+    return value
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
@@ -148,28 +156,67 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class BrokerImage:
+    """A registered broker (``/brokers/<id>``).
+
+    The lifecycle flags (Kafka's BrokerRegistration): ``fenced`` is written true by a broker when it registers and
+    set false by the active controller once it has acted on the registration (``cluster_control``); a fenced broker
+    never leads. ``clean_shutdown`` says whether the broker's log dirs held the clean-shutdown marker when it
+    started (false: its unflushed tail may be lost, so the controller removes it from ISRs that have other members,
+    KIP-966's idea). ``shutting_down`` is set by the broker itself at a controlled shutdown: it then leads nothing
+    and leaves every ISR. Records written before these fields existed read as unfenced, clean and running.
+
+    ``epoch`` (the key's create_revision: Kafka's broker epoch), ``mod_revision`` and ``lease`` come from the store
+    key, not from the JSON, and take no part in comparisons.
+    """
+
     broker_id: int
     host: str
     port: int
     rack: str | None = None
     listeners: tuple[Endpoint, ...] = ()
+    fenced: bool = False
+    clean_shutdown: bool = True
+    shutting_down: bool = False
+    epoch: int = field(default=0, compare=False)
+    mod_revision: int = field(default=0, compare=False)
+    lease: int = field(default=0, compare=False)
 
     def to_json(self) -> bytes:
         listeners = [
             {"name": e.name, "host": e.host, "port": e.port, "security_protocol": e.security_protocol}
             for e in self.listeners
         ]
-        return _dumps({"host": self.host, "port": self.port, "rack": self.rack, "listeners": listeners})
+        doc: dict[str, Any] = {"host": self.host, "port": self.port, "rack": self.rack, "listeners": listeners}
+        doc.update(fenced=self.fenced, clean_shutdown=self.clean_shutdown, shutting_down=self.shutting_down)
+        return _dumps(doc)
 
     @classmethod
-    def from_json(cls, broker_id: int, data: bytes) -> BrokerImage:
+    def from_json(cls, broker_id: int, data: bytes, kv: KeyValue | None = None) -> BrokerImage:
+        """``kv``: the store key the JSON came from (for ``epoch``, ``mod_revision`` and ``lease``)."""
         doc = json.loads(data)
         rack = doc.get("rack")
         listeners = tuple(
             Endpoint(_str(e["name"]), _str(e["host"]), _int(e["port"]), _str(e["security_protocol"]))
             for e in doc.get("listeners", [])
         )
-        return cls(broker_id, _str(doc["host"]), _int(doc["port"]), None if rack is None else _str(rack), listeners)
+        return cls(
+            broker_id,
+            _str(doc["host"]),
+            _int(doc["port"]),
+            None if rack is None else _str(rack),
+            listeners,
+            _bool(doc.get("fenced", False)),
+            _bool(doc.get("clean_shutdown", True)),
+            _bool(doc.get("shutting_down", False)),
+            kv.create_revision if kv else 0,
+            kv.mod_revision if kv else 0,
+            kv.lease if kv else 0,
+        )
+
+    @property
+    def active(self) -> bool:
+        """May lead partitions and join ISRs: unfenced and not shutting down (Kafka's ``isActive``)."""
+        return not self.fenced and not self.shutting_down
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +402,7 @@ class ImageBuilder:
             if kv is None:
                 self.brokers.pop(broker_id, None)
             else:
-                self.brokers[broker_id] = BrokerImage.from_json(broker_id, kv.value)
+                self.brokers[broker_id] = BrokerImage.from_json(broker_id, kv.value, kv)
             return None, broker_id
         elif key.startswith(TOPICS_PREFIX):
             name = key[len(TOPICS_PREFIX) :].decode()

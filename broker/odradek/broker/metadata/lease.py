@@ -1,7 +1,8 @@
 """``keep_lease_alive``: the renewal loop shared by everything this broker holds under a store lease.
 
 The broker registration (``/brokers/<id>``) and the controller claim (``/controller``) each hold a lease of
-``ttl_s`` seconds. The loop renews it every ``ttl_s / 3`` seconds (``asyncio.sleep``, no polling of state); when a
+``ttl_s`` seconds. The loop renews it every ``interval_s`` seconds (``broker.heartbeat.interval.ms``; default
+``ttl_s / 3``) (``asyncio.sleep``, no polling of state); when a
 renewal finds the lease gone (the process was paused longer than the TTL, or the store restarted, notes/etcd.md
 section 4), ``reacquire`` runs: it takes a new lease and writes the key again. Store and controller errors are
 logged and retried at the next tick; the loop ends only when its task is cancelled.
@@ -27,10 +28,12 @@ async def keep_lease_alive(
     lease_id: Callable[[], int],
     reacquire: Callable[[], Awaitable[None]],
     what: str,
+    interval_s: float | None = None,
 ) -> None:
-    """Renews ``lease_id()`` every ``ttl_s / 3`` s; calls ``reacquire()`` when it is gone (0: none held)."""
+    """Renews ``lease_id()`` every ``interval_s`` (default ``ttl_s / 3``) s; calls ``reacquire()`` when it is gone
+    (0: none held)."""
     while True:
-        await asyncio.sleep(ttl_s / 3)
+        await asyncio.sleep(ttl_s / 3 if interval_s is None else interval_s)
         try:
             await store.keepalive(lease_id())
         except LeaseNotFoundError:

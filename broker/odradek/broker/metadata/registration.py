@@ -1,9 +1,14 @@
 """``BrokerRegistration``: keeps ``/brokers/<id>`` alive with a lease and a keepalive task.
 
-``start()`` grants a lease of ``ttl_s`` seconds and registers through ``Controller.register_broker``; a task
-then renews the lease (``lease.keep_lease_alive``) and, if a renewal finds it gone, registers again with a new
-lease, as the etcd evaluation recommends (notes/etcd.md section 4). ``stop()`` revokes the lease, which
+``start()`` grants a lease of ``ttl_s`` seconds (``broker.session.timeout.ms``) and registers through
+``Controller.register_broker``, *fenced* and saying whether the log dirs were shut down cleanly (``BrokerImage``);
+the active controller unfences it (``cluster_control``). A task then renews the lease every ``interval_s``
+(``broker.heartbeat.interval.ms``, ``lease.keep_lease_alive``) and, if a renewal finds it gone, registers again with
+a new lease, as the etcd evaluation recommends (notes/etcd.md section 4). ``stop()`` revokes the lease, which
 removes the registration at once.
+
+``begin_controlled_shutdown()`` sets ``shutting_down`` in the registration (a CAS that keeps the controller's
+``fenced`` flag); the controller then moves this broker's leaderships away and takes it out of every ISR.
 
 A broker restarted after SIGKILL finds its own earlier registration still live until that lease expires (the
 etcd store keeps leases across client processes): ``start()`` then retries every ``REGISTER_RETRY_S`` for up to
@@ -15,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 from odradek.broker.metadata.controller import Controller
 from odradek.broker.metadata.errors import ControllerError
-from odradek.broker.metadata.image import BrokerImage
+from odradek.broker.metadata.image import BrokerImage, broker_key
 from odradek.broker.metadata.lease import keep_lease_alive
-from odradek.broker.metadata.store import MetadataStore, MetadataStoreError
+from odradek.broker.metadata.store import Compare, MetadataStore, MetadataStoreError, Op
 from odradek.broker.protocol.errors import ErrorCode
 
 __all__ = ["BrokerRegistration"]
@@ -32,11 +38,21 @@ REGISTER_RETRY_S = 0.5
 
 
 class BrokerRegistration:
-    def __init__(self, store: MetadataStore, controller: Controller, broker: BrokerImage, ttl_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        controller: Controller,
+        broker: BrokerImage,
+        ttl_s: float = 10.0,
+        interval_s: float | None = None,
+    ) -> None:
+        """``broker.fenced`` and ``broker.clean_shutdown`` are what gets registered (a broker: fenced, and
+        clean_shutdown from its LogManager)."""
         self._store = store
         self._controller = controller
         self.broker = broker
         self.ttl_s = ttl_s
+        self.interval_s = interval_s
         self.lease_id = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -64,7 +80,14 @@ class BrokerRegistration:
         b = self.broker
         try:
             await self._controller.register_broker(
-                b.broker_id, b.host, b.port, rack=b.rack, listeners=b.listeners, lease_id=lease_id
+                b.broker_id,
+                b.host,
+                b.port,
+                rack=b.rack,
+                listeners=b.listeners,
+                lease_id=lease_id,
+                fenced=b.fenced,
+                clean_shutdown=b.clean_shutdown,
             )
         except BaseException:
             with contextlib.suppress(MetadataStoreError):
@@ -74,8 +97,31 @@ class BrokerRegistration:
 
     async def _keep_alive(self) -> None:
         await keep_lease_alive(
-            self._store, self.ttl_s, lambda: self.lease_id, self._register, f"broker {self.broker.broker_id}"
+            self._store,
+            self.ttl_s,
+            lambda: self.lease_id,
+            self._register,
+            f"broker {self.broker.broker_id}",
+            self.interval_s,
         )
+
+    async def begin_controlled_shutdown(self) -> bool:
+        """Marks the registration ``shutting_down`` (kept if this broker registers again); False if there is no
+        registration of this process to mark. Store errors propagate."""
+        self.broker = dataclasses.replace(self.broker, shutting_down=True)
+        key = broker_key(self.broker.broker_id)
+        for _ in range(10):  # bounded: only the controller's unfencing races with this write
+            current = await self._store.get(key)
+            if current is None or current.lease != self.lease_id or not self.lease_id:
+                return False
+            record = BrokerImage.from_json(self.broker.broker_id, current.value)
+            marked = dataclasses.replace(record, shutting_down=True)
+            result = await self._store.txn(
+                [Compare.unchanged(key, current.mod_revision)], [Op.put(key, marked.to_json(), self.lease_id)], []
+            )
+            if result.succeeded:
+                return True
+        return False
 
     async def stop(self) -> None:
         """Stops renewing and revokes the lease (the registration disappears at once)."""

@@ -1,0 +1,66 @@
+"""Controlled shutdown, the broker's side (Kafka's BrokerLifecycleManager.beginControlledShutdown).
+
+On SIGTERM, before it stops serving, a broker with ``controlled.shutdown.enable`` marks its registration
+``shutting_down`` (``BrokerRegistration.begin_controlled_shutdown``); the active controller
+(``replication_control``) then moves the leadership of every partition it leads to another in-sync replica and
+takes it out of every ISR (where it is the only member, the partition goes offline, as in Kafka). The broker waits,
+on metadata images (a cache listener, no polling), until the image shows it leading nothing, for at most
+``controlled.shutdown.max.retries`` rounds of ``controlled.shutdown.retry.backoff.ms``, marking the registration
+again at each round (it may have registered anew meanwhile); then it stops whether or not that happened.
+
+With no other broker registered there is nobody to hand anything to, so the broker stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from odradek.broker.metadata.cache import MetadataCache
+from odradek.broker.metadata.image import MetadataDelta, MetadataImage
+from odradek.broker.metadata.registration import BrokerRegistration
+from odradek.broker.metadata.replication_control import leaders_of
+from odradek.broker.metadata.store import MetadataStoreError
+
+__all__ = ["controlled_shutdown"]
+
+log = logging.getLogger(__name__)
+
+
+async def controlled_shutdown(
+    cache: MetadataCache, registration: BrokerRegistration, rounds: int, round_ms: float
+) -> bool:
+    """True once the image shows this broker leading nothing; False when the rounds ran out (or were skipped
+    because no other broker is registered: then True at once)."""
+    node_id = registration.broker.broker_id
+    if not any(b != node_id for b in cache.image.brokers):
+        log.info("controlled shutdown: no other broker is registered; nothing to hand over")
+        return True
+    done = asyncio.Event()
+
+    def listener(image: MetadataImage, delta: MetadataDelta) -> None:
+        if not leaders_of(image, node_id):
+            done.set()
+
+    remove = cache.add_listener(listener)
+    try:
+        for attempt in range(max(rounds, 1)):
+            try:
+                await registration.begin_controlled_shutdown()
+            except MetadataStoreError as e:
+                log.warning("controlled shutdown: marking the registration failed (%s)", e)
+            if not leaders_of(cache.image, node_id):
+                done.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), round_ms / 1000.0)
+            if done.is_set():
+                log.info("controlled shutdown: leadership moved away (round %d)", attempt + 1)
+                return True
+        still = len(leaders_of(cache.image, node_id))
+        log.warning(
+            "controlled shutdown: still the leader of %d partition(s) after %d round(s); stopping", still, rounds
+        )
+        return False
+    finally:
+        remove()

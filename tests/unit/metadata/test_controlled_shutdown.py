@@ -1,0 +1,69 @@
+"""Controlled shutdown, the broker's side (metadata/controlled_shutdown.py), with a MetadataCache on an embedded
+store and the controller's loop running (or not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controller_cluster import Cluster
+from metadata_testing import run
+from odradek.broker.metadata.cache import MetadataCache
+from odradek.broker.metadata.controlled_shutdown import controlled_shutdown
+from odradek.broker.metadata.replication_control import leaders_of
+
+
+async def cluster_with_cache(tmp_path: Path, brokers: tuple[int, ...]) -> tuple[Cluster, MetadataCache]:
+    cluster = await Cluster.open(tmp_path)
+    node = cluster.node(1)
+    await node.election.campaign()
+    for broker in brokers:
+        await cluster.start(broker)
+    await node.settle(await cluster.image())
+    if len(brokers) > 1:
+        await cluster.tools.create_topic("t", assignments={0: [2, 1], 1: [1, 2]})
+    cache = MetadataCache(cluster.store)
+    cache.add_listener(node.manager.on_image)
+    await cache.start()
+    await node.manager.start()
+    return cluster, cache
+
+
+def test_leadership_moves_away_before_the_broker_stops(tmp_path: Path) -> None:
+    async def main() -> None:
+        cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
+        assert leaders_of(cache.image, 2) == {("t", 0): 0}
+        assert await controlled_shutdown(cache, cluster.registrations[2], 3, 2000)
+        assert leaders_of(cache.image, 2) == {}
+        moved = cache.image.partition("t", 0)
+        assert moved is not None and (moved.leader, moved.isr, moved.leader_epoch) == (1, (1,), 1)
+        assert cache.image.brokers[2].shutting_down
+        await cluster.nodes[0].manager.stop()
+        await cache.stop()
+        await cluster.store.close()
+
+    run(main())
+
+
+def test_without_a_controller_acting_it_gives_up_after_its_rounds(tmp_path: Path) -> None:
+    async def main() -> None:
+        cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
+        await cluster.nodes[0].manager.stop()
+        await cluster.nodes[0].election.stop()  # no controller: nobody moves anything
+        assert not await controlled_shutdown(cache, cluster.registrations[2], 2, 50)
+        assert leaders_of(cache.image, 2) == {("t", 0): 0}
+        await cache.stop()
+        await cluster.store.close()
+
+    run(main())
+
+
+def test_a_broker_alone_stops_at_once_without_marking_its_registration(tmp_path: Path) -> None:
+    async def main() -> None:
+        cluster, cache = await cluster_with_cache(tmp_path, (1,))
+        assert await controlled_shutdown(cache, cluster.registrations[1], 3, 60_000)
+        assert not cache.image.brokers[1].shutting_down
+        await cluster.nodes[0].manager.stop()
+        await cache.stop()
+        await cluster.store.close()
+
+    run(main())
