@@ -36,6 +36,7 @@ from odradek.broker.group.offsets_topic import OFFSETS_TOPIC, partition_for
 from odradek.broker.handlers import all_handlers
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.handlers.dispatch import Dispatcher
+from odradek.broker.handlers.quotas import quota_listener
 from odradek.broker.handlers.registry import Registry
 from odradek.broker.handlers.security import acl_listener, bootstrap_scram_users
 from odradek.broker.log.manager import LogManager
@@ -49,6 +50,7 @@ from odradek.broker.metadata.store import MetadataStore
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
+from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
 from odradek.broker.replication.txn_markers import ReplicaTxnMarkerWriter
@@ -154,6 +156,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     producer_ids = ProducerIdManager(node_id, controller.allocate_producer_ids)
     transactions = transaction_coordinator(config, manager, cache, time, producer_ids, markers)
     registry = Registry(all_handlers())
+    quotas = QuotaManagers(time, config.get_int("quota.window.num"), config.get_int("quota.window.size.seconds"))
     services = BrokerServices(
         node_id,
         config,
@@ -170,7 +173,10 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         producer_id_manager=producer_ids,
         txn_coordinator=transactions,
         txn_marker_writer=markers,
+        quotas=quotas,
     )
+    cache.add_listener(quota_listener(quotas))
+    metrics.watch_quotas(quotas.stats)
     if authorizer is not None:
         cache.add_listener(acl_listener(authorizer))
     publisher = BrokerMetadataPublisher(node_id, config, manager)
@@ -188,7 +194,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     )
     servers, ports = [], []
     for listener in config.listeners:
-        server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name])
+        server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name], time)
         server.on_connection_count = _connection_gauge(metrics, listener.name)
         ports.append(await server.start(listener.host, listener.port))
         servers.append(server)

@@ -50,6 +50,7 @@ from odradek.broker.config.broker import BrokerConfig, Listener, SecurityProtoco
 from odradek.broker.config.definitions import ConfigValue
 from odradek.broker.protocol.errors import ProtocolError
 from odradek.broker.protocol.frames import Chunk, FileRegion
+from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,20 @@ class ConnectionInfo:
     authenticator: Authenticator = field(default_factory=lambda: plaintext_authenticator("?", "PLAINTEXT"))
     zero_copy: bool = True
     opened_monotonic: float = field(default_factory=time.monotonic)
+    # Quota throttling (KIP-219): set by the dispatcher for the request being answered; after its response is
+    # written the connection reads nothing for that long (`unmuted` is clear meanwhile).
+    pending_mute_ms: int = 0
+    unmuted: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.unmuted.set()
 
     @property
     def security_protocol(self) -> SecurityProtocol:
         return self.authenticator.security_protocol
+
+    def mute(self, throttle_ms: int) -> None:
+        self.pending_mute_ms = max(self.pending_mute_ms, throttle_ms)
 
 
 Dispatcher = Callable[[memoryview, ConnectionInfo], Awaitable[Sequence[Chunk] | None]]
@@ -189,8 +200,10 @@ class KafkaServer:
         limits: ServerLimits,
         listener: str = "PLAINTEXT",
         channel: ChannelBuilder | None = None,
+        time: Time | None = None,
     ) -> None:
         self._dispatch = dispatcher
+        self._time: Time = time or SystemTime()
         self._limits = limits
         self._listener = listener
         self._channel: ChannelBuilder = channel or PlaintextChannelBuilder()
@@ -326,7 +339,7 @@ class KafkaServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo) -> None:
         frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
-        read_task = asyncio.create_task(self._read_frames(reader, frames, info.authenticator))
+        read_task = asyncio.create_task(self._read_frames(reader, frames, info))
         read_task.add_done_callback(lambda task: _close_if_peer_gone(task, writer))
         try:
             while True:
@@ -344,6 +357,8 @@ class KafkaServer:
                     self._busy.discard(info.connection_id)
                 if info.authenticator.state is AuthenticationState.FAILED:
                     raise ConnectionClosed("authentication failed")  # the error response went out first
+                if info.pending_mute_ms > 0:
+                    await self._muted(info)
                 if self._closing and frames.empty():
                     break
         finally:
@@ -353,11 +368,22 @@ class KafkaServer:
         if read_task.done() and not read_task.cancelled() and read_task.exception() is not None:
             raise ConnectionClosed(str(read_task.exception()))
 
+    async def _muted(self, info: ConnectionInfo) -> None:
+        """A throttled connection (Kafka's ThrottledChannel): nothing is read or handled until its time is over."""
+        mute_ms, info.pending_mute_ms = info.pending_mute_ms, 0
+        info.unmuted.clear()
+        try:
+            await self._time.sleep(mute_ms)
+        finally:
+            info.unmuted.set()
+
     async def _read_frames(
-        self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None], authenticator: Authenticator
+        self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None], info: ConnectionInfo
     ) -> None:
+        authenticator = info.authenticator
         try:
             while not self._closing:
+                await info.unmuted.wait()
                 async with asyncio.timeout(self._limits.idle_timeout_s):
                     head = await reader.readexactly(4)
                 size = _SIZE.unpack(head)[0]

@@ -480,6 +480,36 @@ NO_EFFECT_KEYS: tuple[ConfigKey, ...] = tuple(
 )
 NO_EFFECT_NAMES: frozenset[str] = frozenset(key.name for key in NO_EFFECT_KEYS)
 
+
+# Client quotas and connection limits (docs/security.md, "Quotas" and "Connection limits").
+QUOTA_AND_CONNECTION_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("quota.window.num", T.INT, 11, "Samples client quota rates are measured over.", at_least(1)),
+    ConfigKey("quota.window.size.seconds", T.INT, 1, "Length of one client quota sample, in seconds.", at_least(1)),
+    ConfigKey(
+        "max.connections",
+        T.INT,
+        INT_MAX,
+        "Connections the broker holds at most, over all listeners; a new one above it waits in the accept queue "
+        "until another closes (listener.name.<l>.max.connections limits one listener the same way).",
+        at_least(0),
+        per_listener=True,
+    ),
+    ConfigKey(
+        "max.connections.per.ip",
+        T.INT,
+        INT_MAX,
+        "Connections one client address may hold; a new one above it is closed at once.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "max.connections.per.ip.overrides",
+        T.STRING,
+        "",
+        "Per-address exceptions to max.connections.per.ip, as host:count pairs separated by commas "
+        "(127.0.0.1:200,10.0.0.7:5).",
+    ),
+)
+
 BROKER_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("node.id", T.INT, 1, "This broker's id (broker.id is a synonym).", at_least(0)),
     ConfigKey("broker.id", T.INT, None, "Synonym of node.id.", at_least(0)),
@@ -730,6 +760,7 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
     ),
     *_LOG_DEFAULTS,
     *SECURITY_KEYS,
+    *QUOTA_AND_CONNECTION_KEYS,
     *NO_EFFECT_KEYS,
 )
 
