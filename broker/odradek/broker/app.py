@@ -50,6 +50,7 @@ from odradek.broker.metadata.store import MetadataStore
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
+from odradek.broker.quota.connection_quotas import ConnectionQuotas, parse_overrides
 from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
@@ -192,9 +193,10 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         read_ahead=config.get_int("queued.max.requests"),
         max_unauthenticated_bytes=config.get_int("sasl.server.max.receive.size"),
     )
+    connection_quotas = _connection_quotas(config)
     servers, ports = [], []
     for listener in config.listeners:
-        server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name], time)
+        server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name], time, connection_quotas)
         server.on_connection_count = _connection_gauge(metrics, listener.name)
         ports.append(await server.start(listener.host, listener.port))
         servers.append(server)
@@ -287,6 +289,28 @@ async def _expire_offsets(coordinator: GroupCoordinator, interval_ms: int) -> No
             continue
         if removed:
             log.info("removed %d expired committed offsets", removed)
+
+
+def _connection_quotas(config: BrokerConfig) -> ConnectionQuotas:
+    """max.connections (broker-wide and per listener), max.connections.per.ip and its overrides (client addresses as
+    written: host names are not resolved, where Kafka resolves them)."""
+    try:
+        overrides = parse_overrides(config.get_str("max.connections.per.ip.overrides"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return ConnectionQuotas(
+        config.get_int("max.connections"),
+        config.get_int("max.connections.per.ip"),
+        overrides,
+        {listener.name: _listener_int(config, listener.name, "max.connections") for listener in config.listeners},
+        config.get_str("inter.broker.listener.name"),
+    )
+
+
+def _listener_int(config: BrokerConfig, listener: str, name: str) -> int:
+    value = config.listener_get(listener, name)
+    assert isinstance(value, int), name
+    return value if config.listener_is_set(listener, name) else 2**31 - 1
 
 
 def _connection_gauge(metrics: BrokerMetrics, listener: str) -> Callable[[int], None]:

@@ -505,8 +505,8 @@ QUOTA_AND_CONNECTION_KEYS: tuple[ConfigKey, ...] = (
         "max.connections.per.ip.overrides",
         T.STRING,
         "",
-        "Per-address exceptions to max.connections.per.ip, as host:count pairs separated by commas "
-        "(127.0.0.1:200,10.0.0.7:5).",
+        "Per-address exceptions to max.connections.per.ip, as address:count pairs separated by commas "
+        "(127.0.0.1:200,10.0.0.7:5); client IP addresses as written (host names are not resolved).",
     ),
 )
 
