@@ -775,6 +775,9 @@ KAFKA_UPDATE_MODES_NOT_LIVE: Mapping[str, UpdateMode] = {
     "listener.security.protocol.map": UpdateMode.PER_BROKER,
     "log.cleaner.backoff.ms": UpdateMode.CLUSTER_WIDE,
     "producer.id.expiration.ms": UpdateMode.CLUSTER_WIDE,
+    "max.connections": UpdateMode.CLUSTER_WIDE,
+    "max.connections.per.ip": UpdateMode.CLUSTER_WIDE,
+    "max.connections.per.ip.overrides": UpdateMode.CLUSTER_WIDE,
 }
 assert all(name in BROKER_BY_NAME and not BROKER_BY_NAME[name].dynamic for name in KAFKA_UPDATE_MODES_NOT_LIVE)
 
