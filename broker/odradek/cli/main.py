@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaException
 from odradek.cli import (
+    acls,
     configs,
     connect,
     console_consumer,
@@ -29,6 +30,7 @@ from odradek.cli.common import CliError, add_version_option, describe_kafka_erro
 _TOOLS = (
     topics,
     configs,
+    acls,
     delete_records,
     console_producer,
     console_consumer,
