@@ -193,3 +193,20 @@ def test_without_describe_configs_and_alter_configs_on_the_cluster_both_are_refu
         assert alter(client, [("user", "x")], [("producer_byte_rate", 1.0)])[0] == (
             ErrorCode.CLUSTER_AUTHORIZATION_FAILED
         )
+
+
+def test_a_request_percentage_quota_throttles_other_apis_but_not_api_versions(broker: InProcessBroker) -> None:
+    from odradek.broker.protocol.messages import api_versions_request as avq
+    from odradek.broker.protocol.messages import describe_cluster_request as dcr
+
+    for admin in client_for(broker):
+        # PLAINTEXT: the user is ANONYMOUS. A millionth of a percent: any request handled goes above it.
+        assert alter(admin, [("user", "ANONYMOUS")], [("request_percentage", 0.000001)])[0] == ErrorCode.NONE
+        try:
+            for client in client_for(broker):
+                throttled = [client.call(dcr.DescribeClusterRequest(), 0).throttle_time_ms for _ in range(3)]
+                assert max(throttled) > 0, throttled
+                assert max(throttled) <= 1000  # at most one quota window (quota.window.size.seconds)
+                assert client.call(avq.ApiVersionsRequest(), 3).throttle_time_ms == 0  # exempt
+        finally:
+            assert alter(admin, [("user", "ANONYMOUS")], [("request_percentage", None)])[0] == ErrorCode.NONE
