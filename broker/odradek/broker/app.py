@@ -52,6 +52,7 @@ from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.quota.connection_quotas import ConnectionQuotas, parse_overrides
 from odradek.broker.quota.manager import QuotaManagers
+from odradek.broker.quota.rate import MetricConfig
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
 from odradek.broker.replication.txn_markers import ReplicaTxnMarkerWriter
@@ -193,7 +194,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         read_ahead=config.get_int("queued.max.requests"),
         max_unauthenticated_bytes=config.get_int("sasl.server.max.receive.size"),
     )
-    connection_quotas = _connection_quotas(config)
+    connection_quotas = _connection_quotas(config, time)
     servers, ports = [], []
     for listener in config.listeners:
         server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name], time, connection_quotas)
@@ -291,7 +292,7 @@ async def _expire_offsets(coordinator: GroupCoordinator, interval_ms: int) -> No
             log.info("removed %d expired committed offsets", removed)
 
 
-def _connection_quotas(config: BrokerConfig) -> ConnectionQuotas:
+def _connection_quotas(config: BrokerConfig, time: Time) -> ConnectionQuotas:
     """max.connections (broker-wide and per listener), max.connections.per.ip and its overrides (client addresses as
     written: host names are not resolved, where Kafka resolves them)."""
     try:
@@ -304,6 +305,15 @@ def _connection_quotas(config: BrokerConfig) -> ConnectionQuotas:
         overrides,
         {listener.name: _listener_int(config, listener.name, "max.connections") for listener in config.listeners},
         config.get_str("inter.broker.listener.name"),
+        max_connection_creation_rate=config.get_int("max.connection.creation.rate"),
+        listener_max_connection_creation_rate={
+            listener.name: _listener_int(config, listener.name, "max.connection.creation.rate")
+            for listener in config.listeners
+        },
+        time=time,
+        rate_config=MetricConfig(
+            config.get_int("quota.window.num"), config.get_int("quota.window.size.seconds") * 1000
+        ),
     )
 
 

@@ -137,3 +137,48 @@ def test_parse_overrides() -> None:
     for bad in ("10.0.0.1", "10.0.0.1:x", ":4"):
         with pytest.raises(ValueError, match=r"max\.connections\.per\.ip\.overrides"):
             parse_overrides(bad)
+
+
+def test_max_connection_creation_rate_delays_a_connection_by_kafkas_throttle_time() -> None:
+    from odradek.broker.utils.time import MockTime
+
+    async def main() -> None:
+        time = MockTime()
+        quotas = ConnectionQuotas(max_connection_creation_rate=1, inter_broker_listener="INTERNAL", time=time)
+        # 10 connections at once over the 10 s minimum window: 1/s, not above the limit.
+        for _ in range(10):
+            assert await asyncio.wait_for(quotas.acquire("CLIENT", "10.0.0.1"), 1)
+        # The 11th: 1.1/s -> (1.1 - 1) / 1 * 10 000 ms = 1000 ms.
+        eleventh = asyncio.ensure_future(quotas.acquire("CLIENT", "10.0.0.2"))
+        await asyncio.sleep(0.05)
+        assert not eleventh.done()
+        # The inter-broker listener is not held by the broker-wide rate.
+        assert await asyncio.wait_for(quotas.acquire("INTERNAL", "10.0.0.3"), 1)
+        time.advance(999)
+        await asyncio.sleep(0.05)
+        assert not eleventh.done()
+        time.advance(1)
+        assert await asyncio.wait_for(eleventh, 1)
+        assert quotas.total == 12
+
+    run(main())
+
+
+def test_a_listener_creation_rate_holds_the_inter_broker_listener_too() -> None:
+    from odradek.broker.utils.time import MockTime
+
+    async def main() -> None:
+        time = MockTime()
+        quotas = ConnectionQuotas(
+            inter_broker_listener="INTERNAL", listener_max_connection_creation_rate={"INTERNAL": 1}, time=time
+        )
+        for _ in range(10):
+            assert await asyncio.wait_for(quotas.acquire("INTERNAL", "10.0.0.1"), 1)
+        held = asyncio.ensure_future(quotas.acquire("INTERNAL", "10.0.0.1"))
+        await asyncio.sleep(0.05)
+        assert not held.done()
+        assert await asyncio.wait_for(quotas.acquire("CLIENT", "10.0.0.1"), 1)  # another listener: no limit
+        time.advance(1000)
+        assert await asyncio.wait_for(held, 1)
+
+    run(main())

@@ -495,6 +495,17 @@ QUOTA_AND_CONNECTION_KEYS: tuple[ConfigKey, ...] = (
         per_listener=True,
     ),
     ConfigKey(
+        "max.connection.creation.rate",
+        T.INT,
+        INT_MAX,
+        "New connections per second the broker accepts over all listeners but the inter-broker one, measured as "
+        "client quotas are (quota.window.num windows of quota.window.size.seconds); above it a new connection waits "
+        "its throttle time before it is served (listener.name.<l>.max.connection.creation.rate: one listener, the "
+        "inter-broker one included).",
+        at_least(0),
+        per_listener=True,
+    ),
+    ConfigKey(
         "max.connections.per.ip",
         T.INT,
         INT_MAX,
@@ -778,6 +789,7 @@ KAFKA_UPDATE_MODES_NOT_LIVE: Mapping[str, UpdateMode] = {
     "max.connections": UpdateMode.CLUSTER_WIDE,
     "max.connections.per.ip": UpdateMode.CLUSTER_WIDE,
     "max.connections.per.ip.overrides": UpdateMode.CLUSTER_WIDE,
+    "max.connection.creation.rate": UpdateMode.CLUSTER_WIDE,
 }
 assert all(name in BROKER_BY_NAME and not BROKER_BY_NAME[name].dynamic for name in KAFKA_UPDATE_MODES_NOT_LIVE)
 
