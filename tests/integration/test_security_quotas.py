@@ -59,7 +59,8 @@ def scram(user: str, password: str) -> dict[str, Any]:
 def produce_for(
     broker: SecureBroker, topic: str, seconds: float, extra: dict[str, Any]
 ) -> tuple[int, float, list[int]]:
-    """Produce VALUE records for `seconds`; returns (bytes acknowledged, elapsed s, throttle times seen)."""
+    """Produce VALUE records for `seconds`, then flush; returns (bytes acknowledged, elapsed s including the flush,
+    throttle times seen)."""
     throttles: list[int] = []
     acked = [0]
 
@@ -83,9 +84,8 @@ def produce_for(
         except BufferError:
             producer.poll(0.05)
         producer.poll(0)
-    elapsed = time.monotonic() - started
     producer.flush(60)
-    return acked[0], elapsed, throttles
+    return acked[0], time.monotonic() - started, throttles
 
 
 def test_a_producer_byte_rate_quota_on_a_user_throttles_confluent_kafka(broker: SecureBroker) -> None:
@@ -96,10 +96,11 @@ def test_a_producer_byte_rate_quota_on_a_user_throttles_confluent_kafka(broker: 
         sent, elapsed, throttles = produce_for(broker, topic, RUN_S, scram("alice", "alice-secret"))
     finally:
         set_quota(broker, [("user", "alice")], "producer_byte_rate", None)
-    # Kafka measures the first windows as ten full seconds: up to about QUOTA * (elapsed + 10) may pass; the bound
-    # is generous on top of that, and the lower one says the producer was slowed, not stopped.
+    # Kafka measures the first windows as ten full seconds: up to about QUOTA * (elapsed + 10) may pass (a 12 s run
+    # acknowledged about QUOTA * elapsed, flush included, on a loaded machine); the bound is generous on top of that,
+    # and the lower one says the producer was slowed, not stopped.
     assert sent <= QUOTA * (elapsed + 11) * 1.5, (sent, elapsed)
-    assert sent >= QUOTA * 3, (sent, elapsed)
+    assert sent >= QUOTA * elapsed * 0.3, (sent, elapsed)
     assert throttles and max(throttles) > 0, throttles
 
 
