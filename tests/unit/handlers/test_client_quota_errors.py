@@ -5,6 +5,7 @@ CLUSTER_AUTHORIZATION_FAILED (ALTER_CONFIGS / DESCRIBE_CONFIGS on the cluster)."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -208,5 +209,23 @@ def test_a_request_percentage_quota_throttles_other_apis_but_not_api_versions(br
                 assert max(throttled) > 0, throttled
                 assert max(throttled) <= 1000  # at most one quota window (quota.window.size.seconds)
                 assert client.call(avq.ApiVersionsRequest(), 3).throttle_time_ms == 0  # exempt
+        finally:
+            assert alter(admin, [("user", "ANONYMOUS")], [("request_percentage", None)])[0] == ErrorCode.NONE
+
+
+def test_a_followers_fetch_is_exempt_from_the_request_quota_and_a_consumers_is_not(broker: InProcessBroker) -> None:
+    from odradek.broker.protocol.messages import fetch_request as fr
+
+    for admin in client_for(broker):
+        assert alter(admin, [("user", "ANONYMOUS")], [("request_percentage", 0.000001)])[0] == ErrorCode.NONE
+        try:
+            for client in client_for(broker):
+                # Not recorded, so never muted: a throttled connection would wait about 1 s after each answer.
+                started = time.monotonic()
+                follower = [client.call(fr.FetchRequest(replica_id=7, max_wait_ms=0), 11) for _ in range(6)]
+                assert time.monotonic() - started < 2.0
+                assert [r.throttle_time_ms for r in follower] == [0] * 6
+                consumer = [client.call(fr.FetchRequest(replica_id=-1, max_wait_ms=0), 11) for _ in range(3)]
+                assert max(r.throttle_time_ms for r in consumer) > 0
         finally:
             assert alter(admin, [("user", "ANONYMOUS")], [("request_percentage", None)])[0] == ErrorCode.NONE

@@ -88,6 +88,8 @@ async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchR
         throttle_ms = _throttle(ctx, results)
         if throttle_ms > 0:  # KIP-219: answered at once without data, the connection muted
             return FetchResponse(throttle_time_ms=throttle_ms, session_id=0)
+    else:
+        ctx.throttle.request_recorded = True  # a follower's fetch is a cluster action: exempt from the request quota
     return _encode(ctx, slots, results)
 
 
