@@ -229,3 +229,23 @@ def test_a_followers_fetch_is_exempt_from_the_request_quota_and_a_consumers_is_n
                 assert max(r.throttle_time_ms for r in consumer) > 0
         finally:
             assert alter(admin, [("user", "ANONYMOUS")], [("request_percentage", None)])[0] == ErrorCode.NONE
+
+
+def test_quotas_survive_a_restart_and_are_enforced_from_the_first_image(tmp_path: Path) -> None:
+    from odradek.broker.protocol.messages import describe_cluster_request as dcr
+
+    first = InProcessBroker(tmp_path)
+    try:
+        for client in client_for(first):
+            assert alter(client, [("user", "ANONYMOUS")], [("request_percentage", 0.000001)])[0] == ErrorCode.NONE
+    finally:
+        first.stop()
+    second = InProcessBroker(tmp_path)
+    try:
+        for client in client_for(second):
+            found = entries(describe(client, [("user", EXACT, "ANONYMOUS")]))
+            assert found == {(("user", "ANONYMOUS"),): {"request_percentage": 0.000001}}
+            throttled = [client.call(dcr.DescribeClusterRequest(), 0).throttle_time_ms for _ in range(3)]
+            assert max(throttled) > 0
+    finally:
+        second.stop()
