@@ -39,6 +39,7 @@ from odradek.broker.group.offsets_topic import OFFSETS_TOPIC, partition_for
 from odradek.broker.handlers import all_handlers
 from odradek.broker.handlers.context import BrokerServices
 from odradek.broker.handlers.dispatch import Dispatcher
+from odradek.broker.handlers.quotas import quota_listener
 from odradek.broker.handlers.registry import Registry
 from odradek.broker.handlers.security import acl_listener, bootstrap_scram_users
 from odradek.broker.log.manager import LogManager
@@ -55,6 +56,9 @@ from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.metrics.controller import ControllerCollector
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
+from odradek.broker.quota.connection_quotas import ConnectionQuotas, parse_overrides
+from odradek.broker.quota.manager import QuotaManagers
+from odradek.broker.quota.rate import MetricConfig
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
 from odradek.broker.replication.txn_markers import ReplicaTxnMarkerWriter
@@ -182,6 +186,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     producer_ids = ProducerIdManager(node_id, controller.allocate_producer_ids)
     transactions = transaction_coordinator(config, manager, cache, time, producer_ids, markers)
     registry = Registry(all_handlers())
+    quotas = QuotaManagers(time, config.get_int("quota.window.num"), config.get_int("quota.window.size.seconds"))
     services = BrokerServices(
         node_id,
         config,
@@ -199,7 +204,10 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         txn_coordinator=transactions,
         txn_marker_writer=markers,
         replication_control=replication_control,
+        quotas=quotas,
     )
+    cache.add_listener(quota_listener(quotas))
+    metrics.watch_quotas(quotas.stats)
     if authorizer is not None:
         cache.add_listener(acl_listener(authorizer))
     publisher = BrokerMetadataPublisher(node_id, config, manager)
@@ -217,9 +225,10 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         read_ahead=config.get_int("queued.max.requests"),
         max_unauthenticated_bytes=config.get_int("sasl.server.max.receive.size"),
     )
+    connection_quotas = _connection_quotas(config, time)
     servers, ports = [], []
     for listener in config.listeners:
-        server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name])
+        server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name], time, connection_quotas)
         server.on_connection_count = _connection_gauge(metrics, listener.name)
         ports.append(await server.start(listener.host, listener.port))
         servers.append(server)
@@ -314,6 +323,37 @@ async def _expire_offsets(coordinator: GroupCoordinator, interval_ms: int) -> No
             continue
         if removed:
             log.info("removed %d expired committed offsets", removed)
+
+
+def _connection_quotas(config: BrokerConfig, time: Time) -> ConnectionQuotas:
+    """max.connections (broker-wide and per listener), max.connections.per.ip and its overrides (client addresses as
+    written: host names are not resolved, where Kafka resolves them)."""
+    try:
+        overrides = parse_overrides(config.get_str("max.connections.per.ip.overrides"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return ConnectionQuotas(
+        config.get_int("max.connections"),
+        config.get_int("max.connections.per.ip"),
+        overrides,
+        {listener.name: _listener_int(config, listener.name, "max.connections") for listener in config.listeners},
+        config.get_str("inter.broker.listener.name"),
+        max_connection_creation_rate=config.get_int("max.connection.creation.rate"),
+        listener_max_connection_creation_rate={
+            listener.name: _listener_int(config, listener.name, "max.connection.creation.rate")
+            for listener in config.listeners
+        },
+        time=time,
+        rate_config=MetricConfig(
+            config.get_int("quota.window.num"), config.get_int("quota.window.size.seconds") * 1000
+        ),
+    )
+
+
+def _listener_int(config: BrokerConfig, listener: str, name: str) -> int:
+    value = config.listener_get(listener, name)
+    assert isinstance(value, int), name
+    return value if config.listener_is_set(listener, name) else 2**31 - 1
 
 
 def _connection_gauge(metrics: BrokerMetrics, listener: str) -> Callable[[int], None]:

@@ -50,6 +50,8 @@ from odradek.broker.config.broker import BrokerConfig, Listener, SecurityProtoco
 from odradek.broker.config.definitions import ConfigValue
 from odradek.broker.protocol.errors import ProtocolError
 from odradek.broker.protocol.frames import Chunk, FileRegion
+from odradek.broker.quota.connection_quotas import ConnectionQuotas
+from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +162,20 @@ class ConnectionInfo:
     authenticator: Authenticator = field(default_factory=lambda: plaintext_authenticator("?", "PLAINTEXT"))
     zero_copy: bool = True
     opened_monotonic: float = field(default_factory=time.monotonic)
+    # Quota throttling (KIP-219): set by the dispatcher for the request being answered; after its response is
+    # written the connection reads nothing for that long (`unmuted` is clear meanwhile).
+    pending_mute_ms: int = 0
+    unmuted: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.unmuted.set()
 
     @property
     def security_protocol(self) -> SecurityProtocol:
         return self.authenticator.security_protocol
+
+    def mute(self, throttle_ms: int) -> None:
+        self.pending_mute_ms = max(self.pending_mute_ms, throttle_ms)
 
 
 Dispatcher = Callable[[memoryview, ConnectionInfo], Awaitable[Sequence[Chunk] | None]]
@@ -189,8 +201,13 @@ class KafkaServer:
         limits: ServerLimits,
         listener: str = "PLAINTEXT",
         channel: ChannelBuilder | None = None,
+        time: Time | None = None,
+        connection_quotas: ConnectionQuotas | None = None,
     ) -> None:
         self._dispatch = dispatcher
+        self._time: Time = time or SystemTime()
+        # Shared by the servers of every listener (the broker-wide and per-address counts span listeners).
+        self._connection_quotas = connection_quotas or ConnectionQuotas()
         self._limits = limits
         self._listener = listener
         self._channel: ChannelBuilder = channel or PlaintextChannelBuilder()
@@ -198,6 +215,7 @@ class KafkaServer:
         self._connections: dict[int, asyncio.Task[None]] = {}
         self._busy: set[int] = set()  # connections with a request being handled
         self._handshakes: set[asyncio.Task[None]] = set()  # TLS handshakes under way (held so they are not lost)
+        self._admitting: set[asyncio.Task[None]] = set()  # connections waiting for a max.connections slot
         self._next_id = 0
         self._closing = False
         self.on_connection_count: Callable[[int], None] = lambda count: None
@@ -227,6 +245,8 @@ class KafkaServer:
             self._server.close()
         for handshake in list(self._handshakes):  # connections still in their TLS handshake
             handshake.cancel()
+        for waiting in list(self._admitting):  # connections waiting for a slot
+            waiting.cancel()
         for connection_id, task in list(self._connections.items()):
             if connection_id not in self._busy:
                 task.cancel()
@@ -239,19 +259,65 @@ class KafkaServer:
         if self._server is not None:
             await self._server.wait_closed()
 
+    async def _admit_tracked(self, host: str) -> bool:
+        """`_admit`, cancelled by `stop()` while it waits for a slot."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._admitting.add(task)
+        try:
+            return await self._admit(host)
+        except asyncio.CancelledError:
+            return False
+        finally:
+            self._admitting.discard(task)
+
+    async def _admit(self, host: str) -> bool:
+        """Waits for a connection slot (max.connections, per listener and broker-wide); False when the address holds
+        max.connections.per.ip already: the caller closes the connection (logged, as Kafka's Acceptor does)."""
+        if await self._connection_quotas.acquire(self._listener, host):
+            return True
+        log.info(
+            "Rejected connection from /%s on listener %s, address already has the configured maximum of %d "
+            "connections (max.connections.per.ip)",
+            host,
+            self._listener,
+            self._connection_quotas.max_for_address(host),
+        )
+        return False
+
     async def _accept(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, authenticator: Authenticator | None = None
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        authenticator: Authenticator | None = None,
+        admitted: bool = False,
+    ) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        host = str(peer[0])
+        if not admitted and (self._closing or not await self._admit_tracked(host)):
+            writer.close()
+            return
+        try:
+            await self._serve_connection(reader, writer, host, int(peer[1]), authenticator)
+        finally:
+            self._connection_quotas.release(self._listener, host)
+
+    async def _serve_connection(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        host: str,
+        port: int,
+        authenticator: Authenticator | None,
     ) -> None:
         if self._closing:
             writer.close()
             return
-        peer = writer.get_extra_info("peername") or ("?", 0)
         self._next_id += 1
-        host = str(peer[0])
         if authenticator is None:
             authenticator = self._channel.authenticator(host, self._listener)
         info = ConnectionInfo(
-            self._next_id, host, int(peer[1]), self._listener, authenticator, zero_copy=self._channel.zero_copy
+            self._next_id, host, port, self._listener, authenticator, zero_copy=self._channel.zero_copy
         )
         task = asyncio.current_task()
         assert task is not None
@@ -278,6 +344,22 @@ class KafkaServer:
         failed handshake, or a certificate subject no mapping rule applies to, is logged and closes it."""
         peer = transport.get_extra_info("peername") or ("?", 0)
         host = str(peer[0])
+        if not await self._admit_tracked(host):  # before the handshake: a refused address costs no TLS work
+            transport.close()
+            return
+        try:
+            handed_over = await self._handshake_admitted(transport, context, early, host)
+        except BaseException:
+            self._connection_quotas.release(self._listener, host)
+            raise
+        if not handed_over:
+            self._connection_quotas.release(self._listener, host)
+
+    async def _handshake_admitted(
+        self, transport: asyncio.Transport, context: ssl.SSLContext, early: list[bytes], host: str
+    ) -> bool:
+        """The handshake of an admitted connection; True once the connection was served (and released) by
+        `_accept`."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=1 << 20)
         protocol = asyncio.StreamReaderProtocol(reader)
@@ -308,11 +390,11 @@ class KafkaServer:
                 "Failed authentication with /%s on listener %s (SSL handshake failed: %s)", host, self._listener, exc
             )
             transport.close()
-            return
+            return False
         except NoMatchingRule as exc:
             log.info("Failed authentication with /%s on listener %s (%s)", host, self._listener, exc)
             transport.close()
-            return
+            return False
         except asyncio.CancelledError:  # the server is stopping
             starting.cancel()
             transport.close()
@@ -322,11 +404,12 @@ class KafkaServer:
             self._handshakes.discard(current)  # a connection now: stop() drains it like any other
         protocol.connection_made(tls)
         writer = asyncio.StreamWriter(tls, protocol, reader, loop)
-        await self._accept(reader, writer, authenticator)
+        await self._accept(reader, writer, authenticator, admitted=True)
+        return True
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: ConnectionInfo) -> None:
         frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
-        read_task = asyncio.create_task(self._read_frames(reader, frames, info.authenticator))
+        read_task = asyncio.create_task(self._read_frames(reader, frames, info))
         read_task.add_done_callback(lambda task: _close_if_peer_gone(task, writer))
         try:
             while True:
@@ -344,6 +427,8 @@ class KafkaServer:
                     self._busy.discard(info.connection_id)
                 if info.authenticator.state is AuthenticationState.FAILED:
                     raise ConnectionClosed("authentication failed")  # the error response went out first
+                if info.pending_mute_ms > 0:
+                    await self._muted(info)
                 if self._closing and frames.empty():
                     break
         finally:
@@ -353,11 +438,22 @@ class KafkaServer:
         if read_task.done() and not read_task.cancelled() and read_task.exception() is not None:
             raise ConnectionClosed(str(read_task.exception()))
 
+    async def _muted(self, info: ConnectionInfo) -> None:
+        """A throttled connection (Kafka's ThrottledChannel): nothing is read or handled until its time is over."""
+        mute_ms, info.pending_mute_ms = info.pending_mute_ms, 0
+        info.unmuted.clear()
+        try:
+            await self._time.sleep(mute_ms)
+        finally:
+            info.unmuted.set()
+
     async def _read_frames(
-        self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None], authenticator: Authenticator
+        self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None], info: ConnectionInfo
     ) -> None:
+        authenticator = info.authenticator
         try:
             while not self._closing:
+                await info.unmuted.wait()
                 async with asyncio.timeout(self._limits.idle_timeout_s):
                     head = await reader.readexactly(4)
                 size = _SIZE.unpack(head)[0]

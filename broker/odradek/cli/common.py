@@ -81,6 +81,92 @@ def load_properties_file(path: str) -> dict[str, str]:
     return result
 
 
+# Kafka (Java) client keys with a librdkafka spelling of their own. Keys not listed pass through unchanged (librdkafka
+# shares many names: security.protocol, sasl.mechanism, ssl.key.password, client.id, ...).
+_JAVA_RENAMES = {
+    "ssl.truststore.location": "ssl.ca.location",
+    "ssl.truststore.certificates": "ssl.ca.pem",
+    "ssl.keystore.certificate.chain": "ssl.certificate.pem",
+    "ssl.keystore.key": "ssl.key.pem",
+}
+# Java-only keys that mean nothing to librdkafka once the PEM files are named (a PEM truststore has no password).
+_JAVA_DROPPED = frozenset(
+    {"ssl.truststore.type", "ssl.keystore.type", "ssl.truststore.password", "ssl.keystore.password"}
+)
+
+
+def librdkafka_properties(properties: Mapping[str, str]) -> dict[str, str]:
+    """Client properties as Kafka's tools read them (`--command-config`), in librdkafka's keys:
+
+    - `sasl.jaas.config` with Kafka's PlainLoginModule or ScramLoginModule (`... required username="alice"
+      password="alice-secret";`) becomes `sasl.username` / `sasl.password`; any other login module is refused (a
+      JAAS value never loads code here);
+    - PEM stores: `ssl.truststore.location` -> `ssl.ca.location`, `ssl.keystore.location` (one PEM file with the key
+      and its chain, as Kafka reads it) -> `ssl.certificate.location` and `ssl.key.location`, inline
+      `ssl.truststore.certificates` / `ssl.keystore.certificate.chain` / `ssl.keystore.key` -> `ssl.ca.pem` /
+      `ssl.certificate.pem` / `ssl.key.pem`; a store type other than PEM is refused (librdkafka reads PEM);
+    - `ssl.endpoint.identification.algorithm=` (empty, Java's "off") -> `none`;
+    - librdkafka's own keys (`sasl.username`, `ssl.ca.location`, ...) pass through, so one file may mix both.
+    """
+    out: dict[str, str] = {}
+    for key, value in properties.items():
+        if key in ("ssl.truststore.type", "ssl.keystore.type") and value.upper() != "PEM":
+            raise CliError(f"{key}={value} is not supported: use PEM files (librdkafka reads PEM)")
+        if key in _JAVA_DROPPED:
+            continue
+        if key == "sasl.jaas.config":
+            out.update(_jaas_credentials(value))
+        elif key == "ssl.keystore.location":
+            out.setdefault("ssl.certificate.location", value)
+            out.setdefault("ssl.key.location", value)
+        elif key == "ssl.endpoint.identification.algorithm":
+            out[key] = value or "none"
+        else:
+            out[_JAVA_RENAMES.get(key, key)] = value
+    return out
+
+
+def _jaas_credentials(text: str) -> dict[str, str]:
+    from odradek.broker.auth.jaas import parse_jaas_config
+    from odradek.broker.config.definitions import ConfigError
+
+    try:
+        entries = parse_jaas_config(text)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    options = entries[0].options if entries else {}
+    if "username" not in options or "password" not in options:
+        raise CliError("sasl.jaas.config: the login module needs username and password options")
+    return {"sasl.username": options["username"], "sasl.password": options["password"]}
+
+
+def client_properties(path: str) -> dict[str, str]:
+    """A `--command-config` (or `--consumer.config`, `--producer.config`) file, in librdkafka's keys."""
+    return librdkafka_properties(load_properties_file(path))
+
+
+def kafka_python_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The same client settings (librdkafka keys, as `client_config` builds them) as kafka-python's KafkaAdminClient
+    arguments, for the admin calls confluent-kafka lacks (client quotas)."""
+    names = {
+        "bootstrap.servers": "bootstrap_servers",
+        "security.protocol": "security_protocol",
+        "sasl.mechanism": "sasl_mechanism",
+        "sasl.mechanisms": "sasl_mechanism",
+        "sasl.username": "sasl_plain_username",
+        "sasl.password": "sasl_plain_password",
+        "ssl.ca.location": "ssl_cafile",
+        "ssl.certificate.location": "ssl_certfile",
+        "ssl.key.location": "ssl_keyfile",
+        "ssl.key.password": "ssl_password",
+        "client.id": "client_id",
+    }
+    out: dict[str, Any] = {names[k]: v for k, v in config.items() if k in names}
+    if config.get("ssl.endpoint.identification.algorithm") == "none":
+        out["ssl_check_hostname"] = False
+    return out
+
+
 def add_bootstrap_options(
     parser: argparse.ArgumentParser, *, config_flag: str = "--command-config", broker_list: bool = False
 ) -> None:
@@ -118,13 +204,15 @@ def add_version_option(parser: argparse.ArgumentParser) -> None:
 
 
 def client_config(args: argparse.Namespace, extra: Mapping[str, str] | None = None, **defaults: Any) -> dict[str, Any]:
-    """Client configuration: defaults < --command-config file < per-tool extras; bootstrap from the flag.
+    """Client configuration: defaults < --command-config file (Kafka's client keys translated by
+    `librdkafka_properties`) < per-tool extras; bootstrap from the flag. Every tool that talks to a broker builds
+    its clients' configuration here.
 
     librdkafka's own logging is silenced (log_level 0): connection failures surface as `CliError` instead.
     """
     config: dict[str, Any] = {"log_level": 0, **defaults}
     if getattr(args, "command_config", None):
-        config.update(load_properties_file(args.command_config))
+        config.update(client_properties(args.command_config))
     if extra:
         config.update(extra)
     config["bootstrap.servers"] = args.bootstrap_server

@@ -7,6 +7,8 @@ synonym in the broker's order (DescribeConfigs goes through librdkafka's C API: 
 Alter uses IncrementalAlterConfigs (SET for --add-config, DELETE for --delete-config) and prints
 `Completed updating config for topic t.` or `... for broker 1.`
 
+Users and clients (SCRAM credentials, client quotas): `client_entities`.
+
 Brokers: `--entity-name <id>` describes or alters one broker's dynamic configs; `--describe` without a name
 describes every live broker. The cluster-wide default (`--entity-default`, Kafka's BROKER resource named "")
 cannot be reached through librdkafka, which refuses an empty resource name and routes every BROKER resource to
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError
-from odradek.cli import rdkafka_admin
+from odradek.cli import client_entities, rdkafka_admin
 from odradek.cli.common import (
     ADMIN_TIMEOUT_S,
     CliError,
@@ -63,9 +65,13 @@ def add_parser(subparsers: Any) -> None:
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--describe", action="store_true", help="list configs of the entity")
     action.add_argument("--alter", action="store_true", help="alter configs of the entity")
-    parser.add_argument("--entity-type", choices=("topics", "brokers"), help="type of entity")
-    parser.add_argument("--entity-name", help="topic name or broker id")
-    parser.add_argument("--entity-default", action="store_true", help="cluster-wide broker defaults")
+    parser.add_argument("--entity-type", choices=("topics", "brokers", "users", "clients"), help="type of entity")
+    parser.add_argument("--entity-name", help="topic name, broker id, user name or client id")
+    parser.add_argument("--entity-default", action="store_true", help="cluster-wide broker, user or client defaults")
+    parser.add_argument("--user", help="shorthand for --entity-type users --entity-name USER")
+    parser.add_argument("--client", help="shorthand for --entity-type clients --entity-name CLIENT")
+    parser.add_argument("--user-defaults", action="store_true", help="the default user (quotas)")
+    parser.add_argument("--client-defaults", action="store_true", help="the default client id (quotas)")
     parser.add_argument("--topic", help="shorthand for --entity-type topics --entity-name TOPIC")
     parser.add_argument("--broker", help="shorthand for --entity-type brokers --entity-name BROKER")
     parser.add_argument(
@@ -120,6 +126,14 @@ DEFAULT_BROKER_UNREACHABLE = (
 
 
 def run(args: argparse.Namespace) -> int:
+    if (
+        args.entity_type in ("users", "clients")
+        or args.user
+        or args.client
+        or args.user_defaults
+        or args.client_defaults
+    ):
+        return client_entities.run(args)  # SCRAM credentials and client quotas
     entity_type, name = resolve_entity(args)
     if args.describe:
         if args.add_config or args.add_config_file or args.delete_config:

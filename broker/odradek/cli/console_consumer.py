@@ -43,6 +43,7 @@ from odradek.cli.common import (
     CliError,
     add_bootstrap_options,
     client_config,
+    client_properties,
     describe_kafka_error,
     load_properties_file,
     parse_key_value_args,
@@ -332,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--max-messages must be non-negative")
     fmt = record_format(formatter_properties(args), args.formatter)
     extra = parse_key_value_args(args.consumer_property)
-    file_props = load_properties_file(args.command_config) if args.command_config else {}
+    file_props = client_properties(args.command_config) if args.command_config else {}
     group_ids = [g for g in (args.group, file_props.get("group.id"), extra.get("group.id")) if g is not None]
     mode = consumer_mode(
         topic=args.topic,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaException
 from odradek.cli import (
+    acls,
     configs,
     connect,
     console_consumer,
@@ -31,6 +32,7 @@ from odradek.cli.common import CliError, add_version_option, describe_kafka_erro
 _TOOLS = (
     topics,
     configs,
+    acls,
     delete_records,
     leader_election,
     console_producer,

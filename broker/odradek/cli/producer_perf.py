@@ -15,8 +15,8 @@ from typing import Any
 
 from odradek.cli.common import (
     CliError,
+    client_properties,
     describe_kafka_error,
-    load_properties_file,
     parse_key_value_args,
     probe_metadata,
 )
@@ -51,7 +51,7 @@ def add_parser(subparsers: Any) -> None:
 def build_config(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = {"log_level": 0, "client.id": "perf-producer-client"}
     if args.producer_config:
-        config.update(load_properties_file(args.producer_config))
+        config.update(client_properties(args.producer_config))
     config.update(parse_key_value_args(args.producer_props))
     config.update(parse_key_value_args(args.producer_property))
     if args.bootstrap_server:

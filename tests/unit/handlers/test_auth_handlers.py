@@ -81,7 +81,9 @@ from odradek.broker.protocol.messages.leave_group_request import LeaveGroupReque
 from odradek.broker.protocol.messages.list_groups_request import ListGroupsRequest
 from odradek.broker.protocol.messages.sync_group_request import SyncGroupRequest
 from odradek.broker.protocol.primitives import Reader
+from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.replication.api import FetchResult, ProduceResult
+from odradek.broker.utils.time import MockTime
 
 T, G, C = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.CLUSTER
 Denial = tuple[AclOperation, ResourceType, str]
@@ -185,6 +187,7 @@ def services(denied: set[Denial], topics: tuple[str, ...] = ("a", "b", "__consum
         sync_replicas=sync_replicas,
         now_ms=lambda: 0,
         metrics=SimpleNamespace(fetched=lambda *args: None, fetch_failed=lambda *args: None),
+        quotas=QuotaManagers(MockTime()),
     )
 
 

@@ -19,7 +19,9 @@ from odradek.broker.protocol.frames import Chunk, FileRegion, RegionWriter
 from odradek.broker.protocol.headers import RequestHeader
 from odradek.broker.protocol.messages import fetch_request, fetch_response
 from odradek.broker.protocol.primitives import Reader
+from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.replication.api import AppendOrigin, FileRecords, ProduceEntry
+from odradek.broker.utils.time import MockTime
 
 if TYPE_CHECKING:
     from conftest import Replicas
@@ -109,6 +111,7 @@ def test_the_fetch_handler_sends_the_appended_batches_as_regions(replicas: Repli
             replica_manager=replicas.manager,
             metrics=BrokerMetrics(),
             authorizer=AllowEverythingAuthorizer(),
+            quotas=QuotaManagers(MockTime()),
         )
         request = fetch_request.FetchRequest(
             max_wait_ms=0,

@@ -480,6 +480,47 @@ NO_EFFECT_KEYS: tuple[ConfigKey, ...] = tuple(
 )
 NO_EFFECT_NAMES: frozenset[str] = frozenset(key.name for key in NO_EFFECT_KEYS)
 
+
+# Client quotas and connection limits (docs/security.md, "Quotas" and "Connection limits").
+QUOTA_AND_CONNECTION_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("quota.window.num", T.INT, 11, "Samples client quota rates are measured over.", at_least(1)),
+    ConfigKey("quota.window.size.seconds", T.INT, 1, "Length of one client quota sample, in seconds.", at_least(1)),
+    ConfigKey(
+        "max.connections",
+        T.INT,
+        INT_MAX,
+        "Connections the broker holds at most, over all listeners; a new one above it waits in the accept queue "
+        "until another closes (listener.name.<l>.max.connections limits one listener the same way).",
+        at_least(0),
+        per_listener=True,
+    ),
+    ConfigKey(
+        "max.connection.creation.rate",
+        T.INT,
+        INT_MAX,
+        "New connections per second the broker accepts over all listeners but the inter-broker one, measured as "
+        "client quotas are (quota.window.num windows of quota.window.size.seconds); above it a new connection waits "
+        "its throttle time before it is served (listener.name.<l>.max.connection.creation.rate: one listener, the "
+        "inter-broker one included).",
+        at_least(0),
+        per_listener=True,
+    ),
+    ConfigKey(
+        "max.connections.per.ip",
+        T.INT,
+        INT_MAX,
+        "Connections one client address may hold; a new one above it is closed at once.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "max.connections.per.ip.overrides",
+        T.STRING,
+        "",
+        "Per-address exceptions to max.connections.per.ip, as address:count pairs separated by commas "
+        "(127.0.0.1:200,10.0.0.7:5); client IP addresses as written (host names are not resolved).",
+    ),
+)
+
 BROKER_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("node.id", T.INT, 1, "This broker's id (broker.id is a synonym).", at_least(0)),
     ConfigKey("broker.id", T.INT, None, "Synonym of node.id.", at_least(0)),
@@ -792,6 +833,7 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
     ),
     *_LOG_DEFAULTS,
     *SECURITY_KEYS,
+    *QUOTA_AND_CONNECTION_KEYS,
     *NO_EFFECT_KEYS,
 )
 
@@ -806,6 +848,10 @@ KAFKA_UPDATE_MODES_NOT_LIVE: Mapping[str, UpdateMode] = {
     "listener.security.protocol.map": UpdateMode.PER_BROKER,
     "log.cleaner.backoff.ms": UpdateMode.CLUSTER_WIDE,
     "producer.id.expiration.ms": UpdateMode.CLUSTER_WIDE,
+    "max.connections": UpdateMode.CLUSTER_WIDE,
+    "max.connections.per.ip": UpdateMode.CLUSTER_WIDE,
+    "max.connections.per.ip.overrides": UpdateMode.CLUSTER_WIDE,
+    "max.connection.creation.rate": UpdateMode.CLUSTER_WIDE,
 }
 assert all(name in BROKER_BY_NAME and not BROKER_BY_NAME[name].dynamic for name in KAFKA_UPDATE_MODES_NOT_LIVE)
 

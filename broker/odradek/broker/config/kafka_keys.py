@@ -43,10 +43,6 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("socket.listen.backlog.size", "int", "50", "read-only"),
             ("socket.connection.setup.timeout.ms", "long", "10000", "read-only"),
             ("socket.connection.setup.timeout.max.ms", "long", "30000", "read-only"),
-            ("max.connections", "int", INT_MAX, "cluster-wide"),
-            ("max.connections.per.ip", "int", INT_MAX, "cluster-wide"),
-            ("max.connections.per.ip.overrides", "string", "", "cluster-wide"),
-            ("max.connection.creation.rate", "int", INT_MAX, "cluster-wide"),
             ("early.start.listeners", "string", None, "read-only"),
             ("max.incremental.fetch.session.cache.slots", "int", "1000", "read-only"),
             ("fetch.purgatory.purge.interval.requests", "int", "1000", "read-only"),
@@ -115,8 +111,6 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
     (
         "quotas (QuotaConfigs)",
         (
-            ("quota.window.num", "int", "11", "read-only"),
-            ("quota.window.size.seconds", "int", "1", "read-only"),
             ("replication.quota.window.num", "int", "11", "read-only"),
             ("replication.quota.window.size.seconds", "int", "1", "read-only"),
             ("alter.log.dirs.replication.quota.window.num", "int", "11", "read-only"),

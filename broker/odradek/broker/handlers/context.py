@@ -28,6 +28,7 @@ from odradek.broker.metadata.image import BrokerImage, Endpoint
 from odradek.broker.metadata.replication_control import ReplicationControlManager
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.headers import RequestHeader
+from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.utils.time import SystemTime, Time
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class BrokerServices:
     txn_marker_writer: TxnMarkerWriter | None = None
     # The controller's partition decisions (ElectLeaders); None in handler tests without one.
     replication_control: ReplicationControlManager | None = None
+    quotas: QuotaManagers = field(default_factory=lambda: QuotaManagers(SystemTime()))
 
     @property
     def controller_id(self) -> int:
@@ -107,6 +109,18 @@ class BrokerServices:
         return True
 
 
+@dataclass(slots=True)
+class RequestThrottle:
+    """One request's quota bookkeeping (the one mutable part of a request's context): when its handling started
+    (monotonic ms), its frame size, whether its handler already recorded the request quota, and how long its
+    connection is to be muted once the response is out (KIP-219)."""
+
+    started_ms: float = 0.0
+    request_bytes: int = 0
+    request_recorded: bool = False
+    throttle_ms: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     """One request as a handler sees it: the header, the connection it came on (listener, security protocol,
@@ -123,6 +137,7 @@ class RequestContext:
     security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
     principal: KafkaPrincipal = ANONYMOUS
     authenticator: Authenticator | None = None  # the connection's (SaslHandshake and SaslAuthenticate move it)
+    throttle: RequestThrottle = field(default_factory=RequestThrottle)
 
     @property
     def version(self) -> int:

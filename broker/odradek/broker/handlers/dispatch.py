@@ -24,7 +24,8 @@ from typing import Protocol
 
 from odradek.broker.auth.authenticator import Authenticator
 from odradek.broker.auth.sasl import SaslAuthenticationError
-from odradek.broker.handlers.context import BrokerServices, RequestContext, log_authentication_failure
+from odradek.broker.handlers.context import BrokerServices, RequestContext, RequestThrottle, log_authentication_failure
+from odradek.broker.handlers.quotas import record_request_quota, throttle
 from odradek.broker.handlers.registry import Registry
 from odradek.broker.protocol import fast
 from odradek.broker.protocol.errors import ErrorCode, ProtocolError
@@ -55,6 +56,10 @@ class Connection(Protocol):
     def listener(self) -> str: ...
     @property
     def authenticator(self) -> Authenticator: ...
+
+    def mute(self, throttle_ms: int) -> None:
+        """Read nothing more from the connection for `throttle_ms` once this response is out (KIP-219)."""
+        ...
 
 
 class IllegalSaslState(ProtocolError):
@@ -105,6 +110,7 @@ class Dispatcher:
             authenticator.security_protocol,
             authenticator.principal,
             authenticator,
+            RequestThrottle(started * 1000.0, len(frame) + 4),
         )
         metrics = self._services.metrics
         try:
@@ -116,6 +122,7 @@ class Dispatcher:
             metrics.request_done(spec.name, (time.monotonic() - started) * 1000.0, header.api_version)
         if header.api_key == API_VERSIONS_KEY:
             authenticator.api_versions()  # on a SASL connection: only SaslHandshake may follow
+        self._throttle(context, response, connection)
         if response is None:
             return None
         out = bytearray()
@@ -127,6 +134,19 @@ class Dispatcher:
         else:
             spec.response_module.encode(out, response, header.api_version)
         return [out]
+
+    @staticmethod
+    def _throttle(context: RequestContext, response: object, connection: Connection) -> None:
+        """The request quota of a request whose handler did not record it (Produce and Fetch do, with their byte
+        rates), the response's throttle_time_ms, and the connection muted (KIP-219)."""
+        if not context.throttle.request_recorded:
+            request_ms = record_request_quota(context)
+            if request_ms > 0:
+                throttle(context, context.services.quotas.request, request_ms)
+                if response is not None and not isinstance(response, Encoded) and hasattr(response, "throttle_time_ms"):
+                    response.throttle_time_ms = max(response.throttle_time_ms, request_ms)
+        if context.throttle.throttle_ms > 0:
+            connection.mute(context.throttle.throttle_ms)
 
     async def _unframed_token(self, frame: memoryview, connection: Connection) -> Sequence[Chunk] | None:
         """After SaslHandshake v0 a frame is a bare SASL token and so is the answer (no request or response

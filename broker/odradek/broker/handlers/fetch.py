@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.dispatch import Encoded
+from odradek.broker.handlers.quotas import record_request_quota, throttle_larger, user_of
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.frames import RegionWriter
 from odradek.broker.protocol.messages import fetch_response
@@ -70,15 +71,40 @@ async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchR
                     name, part.partition, part.fetch_offset, part.partition_max_bytes, part.current_leader_epoch
                 )
             )
+    max_bytes = request.max_bytes
+    if replica_id < 0:  # Kafka caps a consumer's fetch to what its quota allows over the whole quota window
+        max_bytes = int(
+            min(max_bytes, ctx.services.quotas.fetch.max_value_in_quota_window(user_of(ctx), ctx.client_id))
+        )
     params = FetchParams(
         replica_id,
         request.max_wait_ms,
         request.min_bytes,
-        request.max_bytes,
+        max_bytes,
         FetchIsolation.of(replica_id, request.isolation_level),
     )
     results = await ctx.services.replica_manager.fetch(params, wanted)
+    if replica_id < 0:
+        throttle_ms = _throttle(ctx, results)
+        if throttle_ms > 0:  # KIP-219: answered at once without data, the connection muted
+            return FetchResponse(throttle_time_ms=throttle_ms, session_id=0)
+    else:
+        ctx.throttle.request_recorded = True  # a follower's fetch is a cluster action: exempt from the request quota
     return _encode(ctx, slots, results)
+
+
+def _throttle(ctx: RequestContext, results: Sequence[FetchResult]) -> int:
+    """Kafka's fetch quota step: the response's record bytes against consumer_byte_rate and the handler time against
+    request_percentage; when throttled, the bytes recorded are taken back, as the response carries none."""
+    quotas = ctx.services.quotas
+    size = sum(result.size for result in results)
+    user = user_of(ctx)
+    bandwidth_ms = quotas.fetch.record_and_get_throttle_time_ms(user, ctx.client_id, size)
+    request_ms = record_request_quota(ctx)
+    throttle_ms = throttle_larger(ctx, bandwidth_ms, quotas.fetch, request_ms)
+    if throttle_ms > 0:
+        quotas.fetch.unrecord(user, ctx.client_id, size)
+    return throttle_ms
 
 
 def _readable_topics(ctx: RequestContext, replica_id: int, names: set[str]) -> set[str] | None:

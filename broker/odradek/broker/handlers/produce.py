@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from odradek.broker.auth.authorizer import AclOperation, ResourceType
 from odradek.broker.handlers.context import RequestContext
+from odradek.broker.handlers.quotas import record_request_quota, throttle_larger, user_of
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.produce_request import ProduceRequest
 from odradek.broker.protocol.messages.produce_response import (
@@ -56,6 +57,7 @@ async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceRespons
         results = [_TRANSACTIONAL_ID_DENIED] * len(entries)
     else:
         results = await _produce_authorized(ctx, request, entries, fields)
+    throttle_ms = _throttle(ctx, request.acks)
     if request.acks == 0:
         return None
     responses: list[TopicProduceResponse] = []
@@ -63,7 +65,19 @@ async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceRespons
     for topic in request.topic_data:
         partitions = [_partition_response(part.index, next(pending)) for part in topic.partition_data]
         responses.append(TopicProduceResponse(name=topic.name, partition_responses=partitions))
-    return ProduceResponse(responses=responses)
+    return ProduceResponse(responses=responses, throttle_time_ms=throttle_ms)
+
+
+def _throttle(ctx: RequestContext, acks: int) -> int:
+    """Kafka's produce quota step: the request's size against producer_byte_rate and (not for acks=0, which is
+    exempt) its handler time against request_percentage; the larger throttle time is answered and muted for."""
+    quotas = ctx.services.quotas
+    bandwidth_ms = quotas.produce.record_and_get_throttle_time_ms(
+        user_of(ctx), ctx.client_id, ctx.throttle.request_bytes
+    )
+    request_ms = record_request_quota(ctx) if acks != 0 else 0
+    ctx.throttle.request_recorded = True
+    return throttle_larger(ctx, bandwidth_ms, quotas.produce, request_ms)
 
 
 async def _produce_authorized(

@@ -33,6 +33,7 @@ from odradek.broker.metadata.image import (
     MetadataImage,
     broker_config_resource,
 )
+from odradek.broker.metadata.quotas import QUOTAS_PREFIX
 from odradek.broker.metadata.security import SECURITY_PREFIXES, acl_id, scram_id
 from odradek.broker.metadata.store import (
     CompactedError,
@@ -115,7 +116,14 @@ class MetadataCache:
         return await future
 
     async def _reload(self) -> int:
-        prefixes = [BROKERS_PREFIX, TOPICS_PREFIX, PARTITIONS_PREFIX, BROKER_CONFIGS_PREFIX, *SECURITY_PREFIXES]
+        prefixes = [
+            BROKERS_PREFIX,
+            TOPICS_PREFIX,
+            PARTITIONS_PREFIX,
+            BROKER_CONFIGS_PREFIX,
+            *SECURITY_PREFIXES,
+            QUOTAS_PREFIX,
+        ]
         ops = [Op.get(CLUSTER_ID_KEY)] + [Op.get(p, prefix=True) for p in prefixes]
         result = await self._store.txn([], ops, [])
         kvs = [kv for response in result.responses for kv in response.kvs]
@@ -191,6 +199,7 @@ class MetadataCache:
             if (acl := acl_id(event.kv.key)) is not None:
                 acls.add(acl)
             security = security or acl is not None or scram_id(event.kv.key) is not None
+            security = security or event.kv.key.startswith(QUOTAS_PREFIX)
         revision = batch[0].revision
         if topics or brokers or configs or security or event_touches_cluster_id(batch):
             image = self._builder.build(self._image, revision, topics)

@@ -41,6 +41,7 @@ from odradek.broker.metadata.image import (
     topic_key,
 )
 from odradek.broker.metadata.placement import assign_replicas
+from odradek.broker.metadata.quotas import ClientQuotaRecord, QuotaEntityKey, quota_key
 from odradek.broker.metadata.security import AclRecord, ScramCredentialRecord, acl_key, scram_key
 from odradek.broker.metadata.store import Compare, MetadataStore, Op, TxnResult
 
@@ -527,6 +528,33 @@ class Controller:
         ops = [Op.delete(acl_key(acl_id)) for acl_id in sorted(set(acl_ids))]
         if ops:
             await self._write([], ops)
+
+    # -- client quotas ----------------------------------------------------------------------------------
+
+    async def alter_client_quotas(
+        self, entity: QuotaEntityKey, alterations: Mapping[str, float | None], validate_only: bool = False
+    ) -> dict[str, float]:
+        """Sets (a value) and removes (None) quota values of one entity, read-modify-write under a CAS on its key
+        (Kafka's ClientQuotaControlManager: removing an absent key is no error). An entity left without values loses
+        its key. Returns the entity's resulting values."""
+        key = quota_key(entity)
+        for _ in range(self._max_retries):
+            current = await self._store.get(key)
+            quotas = {} if current is None else dict(ClientQuotaRecord.from_json(current.value).quotas)
+            for name, value in alterations.items():
+                if value is None:
+                    quotas.pop(name, None)
+                else:
+                    quotas[name] = value
+            if validate_only:
+                return quotas
+            compare = Compare.unchanged(key, current.mod_revision) if current else Compare.absent(key)
+            if not quotas and current is None:
+                return quotas
+            write = Op.put(key, ClientQuotaRecord(quotas).to_json()) if quotas else Op.delete(key)
+            if (await self._write([compare], [write])).succeeded:
+                return quotas
+        raise self._too_many_conflicts(f"client quota entity {entity!r}")
 
     # -- partitions ----------------------------------------------------------------------------------------
 

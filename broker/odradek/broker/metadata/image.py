@@ -20,6 +20,7 @@ Key layout (keys and values are UTF-8; JSON is compact with sorted keys)::
                                       ZooKeeper-era Kafka's name for it. No key: nothing set at that level.
     /scram/<mechanism>/<user>         a SCRAM credential (salted keys, never a password): ``security``
     /acls/<id>                        one ACL: ``security``
+    /quotas/<type>=<name>[,...]       one client quota entity's values (user, client-id, defaults): ``quotas``
     /controller                       the controller's claim, attached to its lease: {"broker_id": 1}; every
                                       controller write compares this key's create_revision (``election``)
     /producer-ids/next-block          the first producer id not yet handed out: {"broker_id": 1,
@@ -39,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from odradek.broker.metadata.quotas import QUOTAS_PREFIX, ClientQuotaRecord, QuotaEntityKey, quota_entity_of
 from odradek.broker.metadata.security import (
     SECURITY_PREFIXES,
     AclRecord,
@@ -92,6 +94,7 @@ MODEL_PREFIXES = (
     PARTITIONS_PREFIX,
     BROKER_CONFIGS_PREFIX,
     *SECURITY_PREFIXES,
+    QUOTAS_PREFIX,
 )
 
 
@@ -329,6 +332,7 @@ class MetadataImage:
     broker_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # resource name ("" default)
     scram_credentials: Mapping[tuple[str, str], ScramCredentialRecord] = field(default_factory=dict, repr=False)
     acls: Mapping[str, AclRecord] = field(default_factory=dict)  # by ACL id
+    client_quotas: Mapping[QuotaEntityKey, ClientQuotaRecord] = field(default_factory=dict)
     _topics_by_id: Mapping[str, TopicImage] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -360,6 +364,12 @@ class MetadataDelta:
     changed_acls: frozenset[str] = frozenset()  # ACL ids written or deleted
 
     @property
+    def client_quotas_changed(self) -> bool:
+        return self.previous.client_quotas is not self.image.client_quotas and (
+            self.previous.client_quotas != self.image.client_quotas
+        )
+
+    @property
     def deleted_topics(self) -> frozenset[str]:
         return frozenset(t for t in self.changed_topics if t in self.previous.topics and not self._same_id(t))
 
@@ -383,6 +393,8 @@ class ImageBuilder:
         self.broker_configs: dict[str, dict[str, str]] = {}
         self.scram_credentials: dict[tuple[str, str], ScramCredentialRecord] = {}
         self.acls: dict[str, AclRecord] = {}
+        self.client_quotas: dict[QuotaEntityKey, ClientQuotaRecord] = {}
+        self._client_quotas_view: dict[QuotaEntityKey, ClientQuotaRecord] = {}
 
     def apply(self, key: bytes, kv: KeyValue | None) -> tuple[str | None, int | None]:
         """Records a put (``kv``) or delete (``None``) of ``key``; returns the (topic, broker) it touched.
@@ -437,6 +449,12 @@ class ImageBuilder:
                 self.acls.pop(acl, None)
             else:
                 self.acls[acl] = AclRecord.from_json(kv.value)
+        elif (quota_entity := quota_entity_of(key)) is not None:
+            if kv is None:
+                self.client_quotas.pop(quota_entity, None)
+            else:
+                self.client_quotas[quota_entity] = ClientQuotaRecord.from_json(kv.value)
+            self._client_quotas_view = dict(self.client_quotas)  # a new object: MetadataDelta compares identity
         return None, None
 
     def topic_image(self, name: str) -> TopicImage | None:
@@ -465,6 +483,7 @@ class ImageBuilder:
             configs,
             dict(self.scram_credentials),
             dict(self.acls),
+            self._client_quotas_view,
         )
 
     @classmethod

@@ -14,6 +14,11 @@
 - Transactions: `kafka_server_replicamanager_{produceridcount,partitionswithlatetransactionscount}`,
   `kafka_cluster_partition_laststableoffsetlag{topic,partition}` (from the partitions), and the transaction
   coordinator's series of `transactions.TransactionCoordinatorCollector` (`watch_transactions`).
+- Client quotas, Kafka's sensors `kafka.server:type={Produce,Fetch,Request},user=..,client-id=..` as the JMX
+  exporter names them: `kafka_server_produce_byte_rate`, `kafka_server_fetch_byte_rate` (bytes/s),
+  `kafka_server_request_request_time` (percent of one second), and `kafka_server_{produce,fetch,request}_throttle_time`
+  (mean ms over the quota window), labelled `user` and `client_id` ("" for the side a quota is not kept per); only
+  while a quota of that type exists (`watch_quotas`).
 - kafka_exporter's `kafka_topic_*` (from the partitions, with `watch_partitions`) and `kafka_consumergroup_*`
   (from the group coordinator, with `watch_groups`) series: see `consumer_lag`.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from odradek.broker.metrics.consumer_lag import ConsumerGroupCollector, GroupOffsets, TopicOffsetsCollector
 from odradek.broker.metrics.transactions import TransactionCoordinatorCollector, TransactionCoordinatorStats
@@ -129,6 +135,45 @@ class _PartitionCollector(Collector):
         )
 
 
+class QuotaStats(Protocol):
+    """One quota sensor (quota.manager.QuotaSensorStats)."""
+
+    @property
+    def group(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def throttle_time_ms(self) -> float: ...
+
+
+class _QuotaCollector(Collector):
+    def __init__(self, source: Callable[[], Iterable[QuotaStats]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, GaugeMetricFamily] = {}
+
+        def family(name: str, doc: str) -> GaugeMetricFamily:
+            if name not in families:
+                families[name] = GaugeMetricFamily(name, doc, labels=["user", "client_id"])
+            return families[name]
+
+        for s in self.source():
+            prefix = f"kafka_server_{s.group.lower()}_"
+            labels = [s.user, s.client_id]
+            family(prefix + s.metric.replace("-", "_"), f"{s.group} quota rate").add_metric(labels, s.rate)
+            family(prefix + "throttle_time", f"{s.group} quota throttle time (ms)").add_metric(
+                labels, s.throttle_time_ms
+            )
+        yield from families.values()
+
+
 def _topic_counter(registry: CollectorRegistry, name: str, doc: str) -> Counter:
     return Counter(f"kafka_server_brokertopicmetrics_{name}", doc, ["topic"], registry=registry)
 
@@ -177,6 +222,10 @@ class BrokerMetrics:
     def watch_transactions(self, source: Callable[[], TransactionCoordinatorStats]) -> None:
         """Report the transaction coordinator's `source` (called at every scrape, from the metrics thread)."""
         self.registry.register(TransactionCoordinatorCollector(source))
+
+    def watch_quotas(self, source: Callable[[], Iterable[QuotaStats]]) -> None:
+        """Report the client quota sensors `source` yields (called at every scrape, from the metrics thread)."""
+        self.registry.register(_QuotaCollector(source))
 
     def request_done(self, request: str, ms: float, version: int = -1) -> None:
         self._latency.observe(request, ms)
