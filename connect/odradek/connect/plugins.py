@@ -59,6 +59,11 @@ BUILTINS: tuple[tuple[str, str, tuple[PluginType, ...]], ...] = (
         (PluginType.SINK,),
     ),
     (
+        "io.confluent.connect.s3.S3SinkConnector",
+        "odradek.connect.connectors.s3:S3SinkConnector",
+        (PluginType.SINK,),
+    ),
+    (
         _K + "json.JsonConverter",
         "odradek.connect.converters.json:JsonConverter",
         (PluginType.CONVERTER, PluginType.HEADER_CONVERTER),

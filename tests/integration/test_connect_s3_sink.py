@@ -1,0 +1,181 @@
+"""The S3 sink end to end: confluent-kafka produces to an Odradek broker, `odradek connect-standalone` runs
+io.confluent.connect.s3.S3SinkConnector against moto's S3 server (its own process, tests/s3_support.py).
+
+- Objects appear under Confluent's exact keys with the records' JSON lines, `flush.size` records each, for two
+  partitions; the consumer group's committed offsets stop at the last uploaded record.
+- The worker is killed with SIGKILL while records stream in, then restarted on the same settings: every record is
+  in S3 exactly once (no object is missing, none holds a record of another, the lines in key order are the records
+  in offset order), and the group commits up to the end.
+- `PUT /connector-plugins/S3SinkConnector/config/validate` answers per-key errors; a bad connector is refused with
+  the REST API's error shape naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from connect_support import ConnectProcess, write_properties
+from it_support import BrokerProcess, ck_create_topic, ck_produce, unique_topic, wait_for
+from s3_support import MotoServer, moto_missing
+
+pytestmark = pytest.mark.integration
+
+if (why := moto_missing()) is not None:
+    pytest.fail(why, pytrace=False)
+
+FLUSH = 10
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[[str], ConnectProcess]]:
+    started: list[ConnectProcess] = []
+
+    def make(bootstrap: str) -> ConnectProcess:
+        proc = ConnectProcess(tmp_path / "worker", bootstrap)
+        started.append(proc)
+        return proc
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.cleanup()
+
+
+def sink_file(path: Path, moto: MotoServer, bucket: str, topic: str) -> Path:
+    return write_properties(
+        path,
+        {
+            "name": "s3-sink",
+            "connector.class": "io.confluent.connect.s3.S3SinkConnector",
+            "topics": topic,
+            "tasks.max": "1",
+            "format.class": "io.confluent.connect.s3.format.json.JsonFormat",
+            "flush.size": str(FLUSH),
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter.schemas.enable": "false",
+            **moto.connector_settings(bucket),
+        },
+    )
+
+
+def value(partition: int, i: int) -> bytes:
+    return json.dumps({"p": partition, "i": i}, separators=(",", ":")).encode()
+
+
+def expected_key(topic: str, partition: int, start: int) -> str:
+    return f"topics/{topic}/partition={partition}/{topic}+{partition}+{start:010d}.json"
+
+
+def committed(bootstrap: str, topic: str, partitions: int) -> list[int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "connect-s3-sink"})
+    try:
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return [tp.offset for tp in tps]
+    finally:
+        consumer.close()
+
+
+def new_bucket(moto: MotoServer) -> str:
+    name = f"it-{uuid.uuid4().hex[:10]}"
+    moto.client().create_bucket(Bucket=name)
+    return name
+
+
+def test_objects_have_confluent_keys_and_contents(
+    broker: BrokerProcess, moto: MotoServer, workers: Callable[[str], ConnectProcess], tmp_path: Path
+) -> None:
+    topic, bucket = unique_topic("s3"), new_bucket(moto)
+    ck_create_topic(broker.bootstrap, topic, partitions=2)
+    ck_produce(broker.bootstrap, topic, [value(0, i) for i in range(45)], partition=0)
+    ck_produce(broker.bootstrap, topic, [value(1, i) for i in range(20)], partition=1)
+    worker = workers(broker.bootstrap).start([sink_file(tmp_path / "s3.properties", moto, bucket, topic)])
+    want = {expected_key(topic, 0, s) for s in range(0, 40, FLUSH)} | {expected_key(topic, 1, s) for s in (0, 10)}
+    wait_for(lambda: set(moto.objects(bucket)) >= want, timeout=60, what="the S3 objects")
+    objects = moto.objects(bucket)
+    assert set(objects) == want  # offsets 40-44 of partition 0 wait for the next 5 records
+    for key, body in objects.items():
+        partition, start = int(key.split("partition=")[1][0]), int(key.rsplit("+", 1)[1].split(".")[0])
+        assert body == b"".join(value(partition, i) + b"\n" for i in range(start, start + FLUSH)), key
+    wait_for(lambda: committed(broker.bootstrap, topic, 2) == [40, 20], timeout=30, what="committed offsets")
+    time.sleep(1.5)  # several offset flushes later the group still waits for offsets 40-44 to be uploaded
+    assert committed(broker.bootstrap, topic, 2) == [40, 20]
+    ck_produce(broker.bootstrap, topic, [value(0, i) for i in range(45, 50)], partition=0)
+    wait_for(lambda: expected_key(topic, 0, 40) in moto.objects(bucket), timeout=30, what="the 5th object")
+    wait_for(lambda: committed(broker.bootstrap, topic, 2) == [50, 20], timeout=30, what="committed offsets")
+
+    code, body, _ = worker.rest(
+        "PUT",
+        "/connector-plugins/S3SinkConnector/config/validate",
+        {
+            "connector.class": "S3SinkConnector",
+            "name": "v",
+            "topics": topic,
+            "format.class": "JsonFormat",
+            "flush.size": "0",
+        },
+    )
+    assert code == 200 and body["error_count"] == 2, body
+    bad = {c["value"]["name"]: c["value"]["errors"] for c in body["configs"] if c["value"]["errors"]}
+    assert sorted(bad) == ["flush.size", "s3.bucket.name"], bad
+    code, body, _ = worker.rest(
+        "POST",
+        "/connectors",
+        {"name": "bad-s3", "config": {"connector.class": "S3Sink", "topics": topic, **moto.connector_settings(bucket),
+                                      "format.class": "JsonFormat", "flush.size": "-3"}},
+    )  # fmt: skip
+    assert code == 400 and body["error_code"] == 400 and "flush.size" in body["message"], body
+    assert worker.stop() == 0
+
+
+def test_sigkill_mid_stream_then_restart_leaves_every_record_once(
+    broker: BrokerProcess, moto: MotoServer, workers: Callable[[str], ConnectProcess], tmp_path: Path
+) -> None:
+    topic, bucket, total = unique_topic("s3-kill"), new_bucket(moto), 3000
+    ck_create_topic(broker.bootstrap, topic)
+    files = [sink_file(tmp_path / "s3.properties", moto, bucket, topic)]
+    worker = workers(broker.bootstrap).start(files)
+
+    def produce() -> None:
+        for start in range(0, total, 100):
+            ck_produce(broker.bootstrap, topic, [value(0, i) for i in range(start, start + 100)])
+            time.sleep(0.05)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        wait_for(lambda: len(moto.objects(bucket)) >= 20, timeout=60, what="20 objects before the kill")
+        assert worker.proc is not None
+        worker.proc.kill()
+        worker.proc.wait(timeout=10)
+        killed_with = len(moto.objects(bucket))
+    finally:
+        producer.join(timeout=120)
+    assert not producer.is_alive()
+    assert killed_with < total // FLUSH, "the kill came after everything was uploaded: nothing was tested"
+    worker.start(files)
+    want = {expected_key(topic, 0, s) for s in range(0, total, FLUSH)}
+    wait_for(lambda: set(moto.objects(bucket)) >= want, timeout=120, what="every object after the restart")
+    objects = moto.objects(bucket)
+    assert set(objects) == want
+    lines = [line for key in sorted(objects) for line in objects[key].splitlines()]
+    assert lines == [value(0, i) for i in range(total)]
+    wait_for(lambda: committed(broker.bootstrap, topic, 1) == [total], timeout=30, what="the group at the end")
+    assert worker.stop() == 0
