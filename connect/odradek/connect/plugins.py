@@ -64,6 +64,16 @@ BUILTINS: tuple[tuple[str, str, tuple[PluginType, ...]], ...] = (
         (PluginType.SINK,),
     ),
     (
+        "io.confluent.connect.jdbc.JdbcSourceConnector",
+        "odradek.connect.connectors.jdbc_source:JdbcSourceConnector",
+        (PluginType.SOURCE,),
+    ),
+    (
+        "io.confluent.connect.jdbc.JdbcSinkConnector",
+        "odradek.connect.connectors.jdbc_sink:JdbcSinkConnector",
+        (PluginType.SINK,),
+    ),
+    (
         _K + "json.JsonConverter",
         "odradek.connect.converters.json:JsonConverter",
         (PluginType.CONVERTER, PluginType.HEADER_CONVERTER),
