@@ -74,6 +74,11 @@ BUILTINS: tuple[tuple[str, str, tuple[PluginType, ...]], ...] = (
         (PluginType.SINK,),
     ),
     (
+        "io.confluent.connect.http.HttpSinkConnector",
+        "odradek.connect.connectors.http:HttpSinkConnector",
+        (PluginType.SINK,),
+    ),
+    (
         _K + "json.JsonConverter",
         "odradek.connect.converters.json:JsonConverter",
         (PluginType.CONVERTER, PluginType.HEADER_CONVERTER),
