@@ -180,14 +180,19 @@ def connect(parsed: Mapping[str, Any], autocommit: bool = False) -> Any:
     for attempt in range(1, attempts + 1):
         try:
             conn = psycopg.connect(info, autocommit=autocommit, connect_timeout=10)
-            conn.execute("SELECT set_config('TimeZone', %s, false)", (parsed.get("db.timezone", "UTC"),))
-            if not autocommit:
-                conn.commit()
-            return conn
         except psycopg.OperationalError:
             if attempt == attempts:
                 raise
             time.sleep(int(parsed.get("connection.backoff.ms", 0)) / 1000)
+            continue
+        try:
+            conn.execute("SELECT set_config('TimeZone', %s, false)", (parsed.get("db.timezone", "UTC"),))
+            if not autocommit:
+                conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
     raise AssertionError("unreachable")
 
 
