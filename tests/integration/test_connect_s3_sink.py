@@ -57,7 +57,7 @@ def workers(tmp_path: Path) -> Iterator[Callable[[str], ConnectProcess]]:
             proc.cleanup()
 
 
-def sink_file(path: Path, moto: MotoServer, bucket: str, topic: str) -> Path:
+def sink_file(path: Path, moto: MotoServer, bucket: str, topic: str, flush: int = FLUSH) -> Path:
     return write_properties(
         path,
         {
@@ -66,7 +66,7 @@ def sink_file(path: Path, moto: MotoServer, bucket: str, topic: str) -> Path:
             "topics": topic,
             "tasks.max": "1",
             "format.class": "io.confluent.connect.s3.format.json.JsonFormat",
-            "flush.size": str(FLUSH),
+            "flush.size": str(flush),
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
             "value.converter.schemas.enable": "false",
             **moto.connector_settings(bucket),
@@ -148,30 +148,37 @@ def test_objects_have_confluent_keys_and_contents(
 def test_sigkill_mid_stream_then_restart_leaves_every_record_once(
     broker: BrokerProcess, moto: MotoServer, workers: Callable[[str], ConnectProcess], tmp_path: Path
 ) -> None:
-    topic, bucket, total = unique_topic("s3-kill"), new_bucket(moto), 3000
+    # flush.size 7 divides neither the worker's consume batches (up to 500) nor the producer's chunks (37), so an
+    # offset committed for records consumed rather than uploaded would fall inside an object.
+    flush = 7
+    topic, bucket, total = unique_topic("s3-kill"), new_bucket(moto), 430 * flush
     ck_create_topic(broker.bootstrap, topic)
-    files = [sink_file(tmp_path / "s3.properties", moto, bucket, topic)]
+    files = [sink_file(tmp_path / "s3.properties", moto, bucket, topic, flush)]
     worker = workers(broker.bootstrap).start(files)
 
     def produce() -> None:
-        for start in range(0, total, 100):
-            ck_produce(broker.bootstrap, topic, [value(0, i) for i in range(start, start + 100)])
-            time.sleep(0.05)
+        for start in range(0, total, 37):
+            ck_produce(broker.bootstrap, topic, [value(0, i) for i in range(start, min(start + 37, total))])
+            time.sleep(0.02)
 
     producer = threading.Thread(target=produce)
     producer.start()
     try:
-        wait_for(lambda: len(moto.objects(bucket)) >= 20, timeout=60, what="20 objects before the kill")
+        wait_for(lambda: len(moto.objects(bucket)) >= 30, timeout=60, what="30 objects before the kill")
+        wait_for(lambda: committed(broker.bootstrap, topic, 1)[0] > 0, timeout=30, what="a commit before the kill")
         assert worker.proc is not None
         worker.proc.kill()
         worker.proc.wait(timeout=10)
         killed_with = len(moto.objects(bucket))
+        at_kill = committed(broker.bootstrap, topic, 1)[0]
     finally:
         producer.join(timeout=120)
     assert not producer.is_alive()
-    assert killed_with < total // FLUSH, "the kill came after everything was uploaded: nothing was tested"
+    assert killed_with < total // flush, "the kill came after everything was uploaded: nothing was tested"
+    # Only uploaded objects are committed: the group's offset is the start of an object, at most the next one.
+    assert at_kill % flush == 0 and at_kill <= killed_with * flush, (at_kill, killed_with)
     worker.start(files)
-    want = {expected_key(topic, 0, s) for s in range(0, total, FLUSH)}
+    want = {expected_key(topic, 0, s) for s in range(0, total, flush)}
     wait_for(lambda: set(moto.objects(bucket)) >= want, timeout=120, what="every object after the restart")
     objects = moto.objects(bucket)
     assert set(objects) == want
