@@ -157,3 +157,38 @@ def test_validation_names_the_offending_keys() -> None:
     assert list(errors({"http.api.url": "http://h", "headers": "novalue"})) == ["headers"]
     assert list(errors({"http.api.url": "http://h", "request.method": "GET"})) == ["request.method"]
     assert list(errors({"http.api.url": "http://h", "auth.type": "BASIC"})) == ["connection.user"]
+
+
+class RecordingEvent:
+    """Stands in for the task's stop event: records each backoff instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(round(seconds, 3))
+        return False
+
+    def is_set(self) -> bool:
+        return False
+
+    def set(self) -> None:
+        pass
+
+
+def test_exponential_backoff_doubles_with_jitter_under_it(
+    server: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import odradek.connect.connectors.http as http_module
+
+    server.fail_first["/slow"] = 3
+    monkeypatch.setattr(http_module.random, "uniform", lambda low, high: high)  # the jitter's upper bound
+    task = task_for(http_api_url=server.url("/slow"), retry_backoff_ms="100")
+    task.stopping = RecordingEvent()  # type: ignore[assignment]
+    task.put([rec(0, "x")])
+    assert task.stopping.waits == [0.1, 0.2, 0.4]  # type: ignore[attr-defined]
+    constant = task_for(http_api_url=server.url("/slow"), retry_backoff_ms="100", retry_backoff_policy="CONSTANT_VALUE")
+    server.fail_first["/slow"] = 4 + 3  # 4 requests so far: the next 3 fail
+    constant.stopping = RecordingEvent()  # type: ignore[assignment]
+    constant.put([rec(1, "y")])
+    assert constant.stopping.waits == [0.1, 0.1, 0.1]  # type: ignore[attr-defined]
