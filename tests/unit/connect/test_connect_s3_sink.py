@@ -43,12 +43,24 @@ def bucket(moto: MotoServer) -> str:
     return name
 
 
+class Reporter:
+    def __init__(self) -> None:
+        self.reported: list[tuple[int, str]] = []
+
+    def report(self, record: SinkRecord, error: BaseException) -> None:
+        self.reported.append((record.kafka_offset, str(error)))
+
+
 class Context:
     def __init__(self) -> None:
         self.rewinds: dict[tuple[str, int], int] = {}
+        self.reporter: Reporter | None = None
 
     def offset(self, offsets: dict[tuple[str, int], int]) -> None:
         self.rewinds.update(offsets)
+
+    def errant_record_reporter(self) -> Reporter | None:
+        return self.reporter
 
 
 def task_for(moto: MotoServer, bucket: str, clock: list[int] | None = None, **props: str) -> S3SinkTask:
@@ -215,3 +227,17 @@ def test_key_joins_with_custom_delimiters(moto: MotoServer, bucket: str, tmp_pat
     task.open([("t", 2)])
     task.put([rec(42, "z", partition=2, topic="t")])
     assert list(moto.objects(bucket)) == ["t/partition=2/t-2-0000000042.json"]
+
+
+def test_records_that_cannot_be_partitioned_go_to_the_reporter_or_fail(moto: MotoServer, bucket: str) -> None:
+    from odradek.connect.api.errors import DataException
+
+    task = task_for(moto, bucket, partitioner_class="FieldPartitioner", partition_field_name="region", flush_size="2")
+    task.open([("orders", 0)])
+    with pytest.raises(DataException, match="field region"):
+        task.put([rec(0, {"n": 1})])
+    task.context.reporter = Reporter()
+    task.put([rec(0, {"n": 1}), rec(1, {"region": "eu"}), rec(2, {"region": "eu"})])
+    assert [offset for offset, _ in task.context.reporter.reported] == [0]
+    assert list(moto.objects(bucket)) == ["topics/orders/region=eu/orders+0+0000000001.json"]
+    assert task.pre_commit({("orders", 0): 3}) == {("orders", 0): 3}

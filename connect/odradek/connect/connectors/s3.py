@@ -26,7 +26,9 @@ deterministic partitioning and rotation (Default and Field partitioners, TimeBas
 flush.size and rotate.interval.ms); Wallclock timestamps and rotate.schedule.interval.ms depend on timing. Objects
 go up in one PUT (or one multipart upload above `s3.part.size`), so a reader never sees part of an object. When an
 upload fails (after boto3's own retries), the partition's buffers are dropped and the consumer rewound to the
-first buffered record, after `s3.retry.backoff.ms`.
+first buffered record, after `s3.retry.backoff.ms`. A record that cannot be partitioned or encoded (a missing
+partition field, a non-bytes value for ByteArrayFormat) goes to the errant record reporter (DLQ) when the connector
+has one and is skipped; otherwise the task fails.
 """
 
 from __future__ import annotations
@@ -710,8 +712,13 @@ class S3SinkTask(SinkTask):
                 f"Null valued records are not writeable with current behavior.on.null.values 'settings' "
                 f"({record.topic}-{tp[1]}@{record.kafka_offset})"
             )
-        encoded = self.partitioner.encode_partition(record)
-        timestamp = self.extract(record) if self.config.rotate_interval_ms > 0 else None
+        try:
+            encoded = self.partitioner.encode_partition(record)
+            timestamp = self.extract(record) if self.config.rotate_interval_ms > 0 else None
+            data = self.record_writer.encode(record)
+        except DataException as exc:
+            self._errant(writer, record, exc)
+            return True
         if self._rotate_on_time(writer, encoded, timestamp) and not self._commit(tp, writer):
             return False
         if writer.record_count == 0:
@@ -720,10 +727,21 @@ class S3SinkTask(SinkTask):
         open_file = writer.files.get(encoded)
         if open_file is None:
             open_file = writer.files[encoded] = OpenFile(record.kafka_offset)
-        open_file.data += self.record_writer.encode(record)
+        open_file.data += data
         writer.record_count += 1
         writer.next_offset = record.kafka_offset + 1
         return not (writer.record_count >= self.config.flush_size and not self._commit(tp, writer))
+
+    def _errant(self, writer: TopicPartitionWriter, record: SinkRecord, exc: DataException) -> None:
+        """A record that cannot be partitioned or encoded: to the error reporter (DLQ) and skipped, or the task
+        fails when the connector has none (errors.tolerance does not cover put(), as in Kafka)."""
+        reporter = self.context.errant_record_reporter() if self.context is not None else None
+        if reporter is None:
+            raise exc
+        reporter.report(record, exc)
+        writer.next_offset = record.kafka_offset + 1
+        if writer.record_count == 0:
+            writer.committed = writer.next_offset
 
     def _rotate_on_time(self, writer: TopicPartitionWriter, encoded: str, timestamp: int | None) -> bool:
         if writer.record_count == 0 or timestamp is None or writer.base_timestamp is None:
