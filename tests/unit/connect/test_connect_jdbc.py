@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -286,6 +287,41 @@ def test_source_connector_spreads_tables_over_tasks(pg: PostgresServer) -> None:
             "table.whitelist": ",".join(tables),
         }
     )
-    configs = connector.task_configs(2)
-    assert [c["tables"] for c in configs] == [f"public.{tables[0]},public.{tables[2]}", f"public.{tables[1]}"]
-    assert len(connector.task_configs(5)) == 3
+    try:
+        configs = connector.task_configs(2)
+        assert [c["tables"] for c in configs] == [f"public.{tables[0]},public.{tables[2]}", f"public.{tables[1]}"]
+        assert len(connector.task_configs(5)) == 3
+    finally:
+        connector.stop()
+
+
+def test_source_connector_reconfigures_when_a_table_appears(pg: PostgresServer) -> None:
+    first, later = name(), name()
+    pg.execute(f"CREATE TABLE {first} (id SERIAL PRIMARY KEY)")
+    requests = threading.Event()
+
+    class Context:
+        def request_task_reconfiguration(self) -> None:
+            requests.set()
+
+    connector = JdbcSourceConnector()
+    connector.initialize(Context())  # type: ignore[arg-type]
+    connector.start(
+        {
+            "connection.url": pg.jdbc_url,
+            "connection.user": "odradek",
+            "topic.prefix": "db-",
+            "mode": "bulk",
+            "table.whitelist": f"{first},{later}",
+            "table.poll.interval.ms": "100",
+        }
+    )
+    try:
+        assert [c["tables"] for c in connector.task_configs(4)] == [f"public.{first}"]
+        time.sleep(0.3)
+        assert not requests.is_set()  # nothing changed: no reconfiguration
+        pg.execute(f"CREATE TABLE {later} (id SERIAL PRIMARY KEY)")
+        assert requests.wait(10), "no reconfiguration requested after the table was created"
+        assert sorted(c["tables"] for c in connector.task_configs(4)) == sorted([f"public.{first}", f"public.{later}"])
+    finally:
+        connector.stop()

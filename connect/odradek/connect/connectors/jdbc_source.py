@@ -3,8 +3,9 @@
 The connector lists the tables of the database (schemas other than pg_catalog and information_schema, or
 `schema.pattern`; `table.whitelist` / `table.include.list` keep only those, `table.blacklist` /
 `table.exclude.list` drop some; a name may be `table` or `schema.table`) and spreads them over at most `tasks.max`
-tasks. Each task polls its tables in turn every `poll.interval.ms`, reading at most `batch.max.rows` rows per
-query, and produces each row as a Struct (schema named after the table, column types per
+tasks; every `table.poll.interval.ms` it lists them again and, when the set changed, asks the worker for new
+task configurations. Each task polls its tables in turn every `poll.interval.ms`, reading at most `batch.max.rows`
+rows per query, and produces each row as a Struct (schema named after the table, column types per
 odradek.connect.connectors.jdbc) with no key to `<topic.prefix><table>`.
 
 Queries per `mode`, as Confluent's TimestampIncrementingTableQuerier (`ts` = `timestamp.column.name`, the first
@@ -176,7 +177,8 @@ def source_config_def() -> ConfigDef:
             60000,
             Range.at_least(0),
             Importance.LOW,
-            "Frequency in ms to poll for new or removed tables (read once at start here).",
+            "Frequency in ms to poll for new or removed tables, which may result in updated task configurations "
+            "(0: the tables are listed once, at start).",
         )
         .define(
             "topic.prefix",
@@ -262,6 +264,12 @@ def list_tables(conn: Any, parsed: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 class JdbcSourceConnector(SourceConnector):
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.monitor: threading.Thread | None = None
+        self.tables: list[tuple[str, str]] = []
+
     def version(self) -> str:
         return VERSION
 
@@ -284,18 +292,42 @@ class JdbcSourceConnector(SourceConnector):
             self.tables = list_tables(conn, self.parsed)
         if not self.tables:
             log.warning("JdbcSourceConnector %s: no tables to copy", props.get("name"))
+        if self.parsed["table.poll.interval.ms"] > 0:
+            self.monitor = threading.Thread(target=self._monitor_tables, name="jdbc-table-monitor", daemon=True)
+            self.monitor.start()
+
+    def _monitor_tables(self) -> None:
+        """Confluent's TableMonitorThread: list the tables every table.poll.interval.ms and ask the worker for new
+        task configs when the set changed (a table created or dropped)."""
+        interval = self.parsed["table.poll.interval.ms"] / 1000
+        while not self.stopping.wait(interval):
+            try:
+                with jdbc.connect(self.parsed, autocommit=True) as conn:
+                    tables = list_tables(conn, self.parsed)
+            except Exception as exc:  # the database may be away for a while: try again next interval
+                log.warning("JdbcSourceConnector: listing tables failed: %s", exc)
+                continue
+            with self.lock:
+                changed, self.tables = tables != self.tables, tables
+            if changed and self.context is not None:
+                log.info("JdbcSourceConnector: tables changed, reconfiguring tasks: %s", tables)
+                self.context.request_task_reconfiguration()
 
     def task_class(self) -> type[Task]:
         return JdbcSourceTask
 
     def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        groups: list[list[str]] = [[] for _ in range(min(max_tasks, len(self.tables)))]
-        for i, (schema, table) in enumerate(self.tables):
+        with self.lock:
+            tables = list(self.tables)
+        groups: list[list[str]] = [[] for _ in range(min(max_tasks, len(tables)))]
+        for i, (schema, table) in enumerate(tables):
             groups[i % len(groups)].append(f"{schema}.{table}")
         return [{**self.props, TASK_TABLES: ",".join(group)} for group in groups]
 
     def stop(self) -> None:
-        pass
+        self.stopping.set()
+        if self.monitor is not None:
+            self.monitor.join(timeout=10)
 
     def alter_offsets(
         self, connector_config: Mapping[str, str], offsets: Mapping[tuple[tuple[str, Any], ...], dict[str, Any] | None]
