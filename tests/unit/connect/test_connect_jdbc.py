@@ -183,7 +183,7 @@ class Reader:
         self.stored = stored
 
     def offset(self, partition: Any) -> Any:
-        return self.stored.get(partition["table"])
+        return self.stored.get(partition.get("table", "query"))
 
 
 class SourceContext:
@@ -325,3 +325,41 @@ def test_source_connector_reconfigures_when_a_table_appears(pg: PostgresServer) 
         assert sorted(c["tables"] for c in connector.task_configs(4)) == sorted([f"public.{first}", f"public.{later}"])
     finally:
         connector.stop()
+
+
+def test_source_query_mode_runs_the_query_as_a_subquery(pg: PostgresServer) -> None:
+    orders, customers = name(), name()
+    pg.execute(f"CREATE TABLE {customers} (id INT PRIMARY KEY, who TEXT NOT NULL)")
+    pg.execute(f"CREATE TABLE {orders} (id SERIAL PRIMARY KEY, customer INT NOT NULL, total NUMERIC(8,2))")
+    pg.execute(f"INSERT INTO {customers} VALUES (1, 'ann'), (2, 'bob')")
+    pg.execute(f"INSERT INTO {orders} (customer, total) VALUES (1, 10.50), (2, 3), (1, 7.25)")
+    query = f"SELECT o.id, c.who, o.total FROM {orders} o JOIN {customers} c ON c.id = o.customer WHERE o.total > 5"
+    task = source(pg, "", mode="incrementing", incrementing_column_name="id", query=query, tables="")
+    records = poll_all(task)
+    assert [(r.value.get("id"), r.value.get("who"), r.value.get("total")) for r in records] == [
+        (1, "ann", decimal.Decimal("10.50")),
+        (3, "ann", decimal.Decimal("7.25")),
+    ]
+    assert {r.topic for r in records} == {"db-"}
+    assert records[0].source_partition == {"query": "query"}
+    assert [r.source_offset for r in records] == [{"incrementing": 1}, {"incrementing": 3}]
+    assert [(f.name, f.schema.type.value, f.schema.name) for f in records[0].value_schema.fields] == [
+        ("id", "int32", None),
+        ("who", "string", None),
+        ("total", "bytes", "org.apache.kafka.connect.data.Decimal"),
+    ]
+    resumed = source(
+        pg,
+        "",
+        {"query": {"incrementing": 1}},
+        mode="incrementing",
+        incrementing_column_name="id",
+        query=query,
+        tables="",
+    )
+    assert [r.value.get("id") for r in poll_all(resumed)] == [3]
+    connector = JdbcSourceConnector()
+    props = {"connection.url": pg.jdbc_url, "topic.prefix": "q", "mode": "bulk", "query": query}
+    connector.start(props)
+    assert connector.task_configs(3) == [props]
+    assert [v.name for v in connector.validate({**props, "table.whitelist": orders}) if v.errors] == ["query"]

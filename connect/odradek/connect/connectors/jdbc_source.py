@@ -15,6 +15,8 @@ minus `timestamp.delay.interval.ms`):
 - incrementing: `WHERE inc > ? ORDER BY inc`;
 - timestamp: `WHERE ts > ? AND ts < end ORDER BY ts`;
 - timestamp+incrementing: `WHERE ts < end AND ((ts = ? AND inc > ?) OR ts > ?) ORDER BY ts, inc`.
+With `query`, one task runs it as a subquery with the same conditions, produces to `topic.prefix` and stores its
+offsets under the source partition `{"query": "query"}`.
 
 Source partition (Confluent's offset protocol 1): `{"protocol": "1", "table": "<database>.<schema>.<table>"}`.
 Source offset of each row: `{"incrementing": <inc>}`, `{"timestamp": <epoch ms>, "timestamp_nanos": <nanos of the
@@ -53,7 +55,7 @@ from odradek.connect.connectors import jdbc
 log = logging.getLogger(__name__)
 
 MODES = ("bulk", "timestamp", "incrementing", "timestamp+incrementing")
-TABLE_KEY, PROTOCOL_KEY = "table", "protocol"
+TABLE_KEY, PROTOCOL_KEY, QUERY_KEY = "table", "protocol", "query"
 INCREMENTING_FIELD, TIMESTAMP_FIELD, TIMESTAMP_NANOS_FIELD = "incrementing", "timestamp", "timestamp_nanos"
 TASK_TABLES = "tables"  # the task's share, as "schema.table" names
 
@@ -202,7 +204,8 @@ def source_config_def() -> ConfigDef:
             "",
             None,
             Importance.MEDIUM,
-            "Custom query: not implemented (docs/not-implemented.md); must be empty.",
+            "If specified, the query to perform to select new or updated rows (whole-table copying is then "
+            "disabled; the records go to topic.prefix as the whole topic name).",
         )
     )
 
@@ -218,8 +221,10 @@ def _cross_key_errors(parsed: Mapping[str, Any]) -> dict[str, str]:
         parsed.get("table.blacklist") or parsed.get("table.exclude.list")
     ):
         errors["table.exclude.list"] = "table.include.list (table.whitelist) and table.exclude.list are exclusive"
-    if parsed.get("query"):
-        errors["query"] = "query mode is not implemented (docs/not-implemented.md)"
+    if parsed.get("query") and any(
+        parsed.get(k) for k in ("table.whitelist", "table.include.list", "table.blacklist", "table.exclude.list")
+    ):
+        errors["query"] = "Do not specify table filtering parameters with query"
     return errors
 
 
@@ -234,13 +239,18 @@ def parse_source_config(props: Mapping[str, str]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class TableId:
+    """A table, or with `query` the connector's custom query (then schema and table are empty)."""
+
     database: str
     schema: str
     table: str
+    query: str | None = None
 
     @property
     def partition(self) -> dict[str, str]:
-        """Confluent's offset protocol 1 source partition."""
+        """Confluent's source partition: offset protocol 1 for a table, `{"query": "query"}` for a query."""
+        if self.query is not None:
+            return {QUERY_KEY: QUERY_KEY}
         return {PROTOCOL_KEY: "1", TABLE_KEY: f"{self.database}.{self.schema}.{self.table}"}
 
 
@@ -288,6 +298,8 @@ class JdbcSourceConnector(SourceConnector):
     def start(self, props: dict[str, str]) -> None:
         self.parsed = parse_source_config(props)
         self.props = dict(props)
+        if self.parsed["query"]:
+            return  # one task runs the query; no tables to list or watch
         with jdbc.connect(self.parsed, autocommit=True) as conn:
             self.tables = list_tables(conn, self.parsed)
         if not self.tables:
@@ -317,6 +329,8 @@ class JdbcSourceConnector(SourceConnector):
         return JdbcSourceTask
 
     def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        if self.parsed["query"]:
+            return [dict(self.props)]
         with self.lock:
             tables = list(self.tables)
         groups: list[list[str]] = [[] for _ in range(min(max_tasks, len(tables)))]
@@ -382,6 +396,8 @@ class JdbcSourceTask(SourceTask):
         self.conn = jdbc.connect(self.parsed, autocommit=True)
         database = self.conn.info.dbname
         self.states: list[TableState] = []
+        if self.parsed["query"]:
+            self.states.append(self._initial_state(TableId(database, "", "", self.parsed["query"])))
         for name in (t for t in props.get(TASK_TABLES, "").split(",") if t):
             schema, _, table = name.partition(".")
             self.states.append(self._initial_state(TableId(database, schema, table)))
@@ -418,7 +434,13 @@ class JdbcSourceTask(SourceTask):
         from psycopg import sql
 
         t = state.table
-        table = sql.Identifier(t.schema, t.table)
+        # A custom query is read as a subquery, so the mode's WHERE and ORDER BY apply to its result (Confluent
+        # appends them to the query's text instead, which breaks queries with their own WHERE).
+        table = (
+            sql.SQL("({}) AS {}").format(sql.SQL(t.query.replace("%", "%%")), sql.Identifier("odradek_query"))
+            if t.query is not None
+            else sql.Identifier(t.schema, t.table)
+        )
         ts = (
             sql.SQL("COALESCE({})").format(sql.SQL(", ").join(map(sql.Identifier, self.ts_cols)))
             if len(self.ts_cols) > 1
@@ -452,12 +474,22 @@ class JdbcSourceTask(SourceTask):
         with self.conn.cursor() as cur:
             cur.execute(query, params)
             assert cur.description is not None
-            columns = [(d.name, d.type_code) for d in cur.description]
+            description = list(cur.description)
             rows = cur.fetchall()
         if not rows:
             return []
-        schema = self._schema(t, [c for c, _ in columns])
-        return [self._record(state, schema, [c for c, _ in columns], row) for row in rows]
+        columns = [d.name for d in description]
+        schema = self._query_schema(description) if t.query is not None else self._schema(t, columns)
+        return [self._record(state, schema, columns, row) for row in rows]
+
+    def _query_schema(self, description: list[Any]) -> Schema:
+        """A custom query's schema, from the result's type OIDs (nullability unknown: every field optional)."""
+        builder = SchemaBuilder.struct()
+        for column in description:
+            info = self.conn.adapters.types.get(column.type_code)
+            data_type = _PG_TYPE_NAMES.get(info.name if info is not None else "", "text")
+            builder.field(column.name, jdbc.column_schema(data_type, column.scale, True))
+        return builder.build()
 
     def _schema(self, table: TableId, columns: list[str]) -> Schema:
         info = {
@@ -491,7 +523,7 @@ class JdbcSourceTask(SourceTask):
                     ms, nanos = _to_epoch(state.timestamp)
                     offset[TIMESTAMP_FIELD], offset[TIMESTAMP_NANOS_FIELD] = ms, nanos
         return SourceRecord(
-            self.parsed["topic.prefix"] + state.table.table,
+            self.parsed["topic.prefix"] + state.table.table,  # the prefix alone for a query (table is "")
             None,
             None,
             None,
@@ -508,6 +540,23 @@ class JdbcSourceTask(SourceTask):
                 self.conn.close()
             except Exception:  # closing from another thread while a query runs
                 log.debug("closing the JDBC source connection", exc_info=True)
+
+
+# PostgreSQL's internal type names -> information_schema.columns.data_type (what jdbc.column_schema reads).
+_PG_TYPE_NAMES = {
+    "int2": "smallint",
+    "int4": "integer",
+    "int8": "bigint",
+    "float4": "real",
+    "float8": "double precision",
+    "bool": "boolean",
+    "bytea": "bytea",
+    "numeric": "numeric",
+    "date": "date",
+    "time": "time",
+    "timestamp": "timestamp without time zone",
+    "timestamptz": "timestamp with time zone",
+}
 
 
 def _connect_value(schema: Schema, raw: Any) -> Any:
