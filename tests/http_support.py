@@ -2,7 +2,7 @@
 
 `RecordingServer().start()` serves every path: the first `fail_first[path]` requests to a path get
 `fail_status[path]` (default 503), paths in `always[path]` always get that status, everything else 200. Every
-request is recorded as a `Seen(method, path, headers, body, status)`, in arrival order; `stop()` shuts the server
+request is recorded as a `Seen(method, path, raw_path, headers, body, status)`, in arrival order; `stop()` shuts the server
 and its loop down.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 class Seen:
     method: str
     path: str
+    raw_path: str  # as sent, percent-encoding kept
     headers: dict[str, str]
     body: bytes
     status: int
@@ -52,7 +53,7 @@ class RecordingServer:
                 status = self.fail_status.get(request.path, 503)
             else:
                 status = 200
-            self.seen.append(Seen(request.method, request.path, dict(request.headers), body, status))
+            self.seen.append(Seen(request.method, request.path, request.raw_path, dict(request.headers), body, status))
         return web.Response(status=status, text="ok" if status == 200 else f"failing with {status}")
 
     def start(self) -> RecordingServer:

@@ -192,3 +192,10 @@ def test_exponential_backoff_doubles_with_jitter_under_it(
     constant.stopping = RecordingEvent()  # type: ignore[assignment]
     constant.put([rec(1, "y")])
     assert constant.stopping.waits == [0.1, 0.1, 0.1]  # type: ignore[attr-defined]
+
+
+def test_key_in_the_url(server: RecordingServer) -> None:
+    task = task_for(http_api_url=server.url("/k/${key}"), batch_max_size="10")
+    keyed = [SinkRecord("t", 0, None, key, None, "v", None, kafka_offset=i) for i, key in enumerate(["a", "a", "b/c"])]
+    task.put(keyed)
+    assert [(s.raw_path, s.body) for s in server.seen] == [("/k/a", b"v,v"), ("/k/b%2Fc", b"v")]

@@ -1,7 +1,8 @@
 """HTTP sink (Confluent's io.confluent.connect.http.HttpSinkConnector, same keys), with urllib from the task thread.
 
 Each put() sends its records in order, `batch.max.size` records per request, to `http.api.url` (where `${topic}`
-is replaced by the record's topic; records for different URLs never share a request) with `request.method` and the
+and `${key}` are replaced by the record's topic and key, URL-encoded; records for different URLs never share a
+request) with `request.method` and the
 `headers` (`Name:Value` pairs split by `header.separator`, `|`). The body, per `request.body.format`:
 - string: each value as text (bytes as UTF-8, structs and maps as JSON), joined by `batch.separator` (`,`)
   between `batch.prefix` and `batch.suffix` (empty);
@@ -30,6 +31,7 @@ import logging
 import random
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,7 +106,7 @@ def http_config_def() -> ConfigDef:
             ConfigType.STRING,
             validator=LambdaValidator(_check_url, "http(s) URL"),
             importance=Importance.HIGH,
-            documentation="HTTP API URL (`${topic}` is replaced by the record's topic).",
+            documentation="HTTP API URL (`${topic}` and `${key}` are replaced by the record's topic and key).",
             group="Connection",
             order_in_group=1,
         )
@@ -388,7 +390,7 @@ class HttpSinkTask(SinkTask):
         batch: list[SinkRecord] = []
         url: str | None = None
         for record in records:
-            record_url = self.parsed["http.api.url"].replace("${topic}", record.topic)
+            record_url = self._url(record)
             if batch and (record_url != url or len(batch) >= self.parsed["batch.max.size"]):
                 self._send(url or record_url, batch)
                 batch = []
@@ -396,6 +398,13 @@ class HttpSinkTask(SinkTask):
             batch.append(record)
         if batch and url is not None:
             self._send(url, batch)
+
+    def _url(self, record: SinkRecord) -> str:
+        url = str(self.parsed["http.api.url"]).replace("${topic}", urllib.parse.quote(record.topic, safe=""))
+        if "${key}" in url:
+            key = "" if record.key is None else _text(record.key)
+            url = url.replace("${key}", urllib.parse.quote(key, safe=""))
+        return url
 
     def body(self, batch: list[SinkRecord]) -> bytes:
         if self.json_body:
