@@ -2,8 +2,8 @@
 
 `RecordingServer().start()` serves every path: the first `fail_first[path]` requests to a path get
 `fail_status[path]` (default 503), paths in `always[path]` always get that status, everything else 200. Every
-request is recorded as a `Seen(method, path, raw_path, headers, body, status)`, in arrival order; `stop()` shuts the server
-and its loop down.
+request is recorded as a `Seen(method, path, raw_path, headers, body, status)`, in arrival order; `stop()` shuts
+the server and its loop down.
 """
 
 from __future__ import annotations
