@@ -6,6 +6,8 @@ io.confluent.connect.s3.S3SinkConnector against moto's S3 server (its own proces
 - The worker is killed with SIGKILL while records stream in, then restarted on the same settings: every record is
   in S3 exactly once (no object is missing, none holds a record of another, the lines in key order are the records
   in offset order), and the group commits up to the end.
+- Two `connect-distributed` workers run the sink's two tasks over two partitions; one worker is killed with
+  SIGKILL mid-stream, its task and partitions move to the survivor, and again every record is in S3 exactly once.
 - `PUT /connector-plugins/S3SinkConnector/config/validate` answers per-key errors; a bad connector is refused with
   the REST API's error shape naming the key.
 """
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from connect_support import ConnectProcess, write_properties
+from connect_support import ConnectProcess, DistributedConnectProcess, write_properties
 from it_support import BrokerProcess, ck_create_topic, ck_produce, unique_topic, wait_for
 from s3_support import MotoServer, moto_missing
 
@@ -186,3 +188,77 @@ def test_sigkill_mid_stream_then_restart_leaves_every_record_once(
     assert lines == [value(0, i) for i in range(total)]
     wait_for(lambda: committed(broker.bootstrap, topic, 1) == [total], timeout=30, what="the group at the end")
     assert worker.stop() == 0
+
+
+def test_distributed_workers_one_killed_every_record_once(
+    broker: BrokerProcess, moto: MotoServer, tmp_path: Path
+) -> None:
+    topic, bucket, flush, per_partition = unique_topic("s3-dist"), new_bucket(moto), 7, 140 * 7
+    ck_create_topic(broker.bootstrap, topic, partitions=2)
+    prefix = unique_topic("s3-connect")
+    timing = {
+        "scheduled.rebalance.max.delay.ms": "3000",
+        "session.timeout.ms": "6000",
+        "consumer.session.timeout.ms": "6000",
+        "consumer.heartbeat.interval.ms": "1000",
+    }
+    workers = [DistributedConnectProcess(tmp_path / f"w{i}", broker.bootstrap, prefix, timing) for i in range(2)]
+    try:
+        for w in workers:
+            w.start()
+        props = dict(line.split("=", 1) for line in (
+            sink_file(tmp_path / "s3.properties", moto, bucket, topic, flush).read_text().splitlines()
+        ))  # fmt: skip
+        props["tasks.max"] = "2"
+
+        def create() -> bool:
+            code, _, _ = workers[0].rest("PUT", f"/connectors/{props['name']}/config", props)
+            return code in (200, 201)
+
+        wait_for(create, timeout=60, interval=0.5, what="the connector created outside a rebalance")
+
+        def tasks_on() -> dict[int, str] | None:
+            code, body, _ = workers[0].rest("GET", f"/connectors/{props['name']}/status")
+            tasks = body.get("tasks", []) if code == 200 else []
+            if len(tasks) != 2 or any(t["state"] != "RUNNING" for t in tasks):
+                return None
+            return {t["id"]: t["worker_id"] for t in tasks}
+
+        placed = wait_for(tasks_on, timeout=60, interval=0.5, what="two running tasks")
+        assert set(placed.values()) == {w.worker_id for w in workers}, placed  # one task on each worker
+
+        def produce() -> None:
+            for start in range(0, per_partition, 37):
+                for p in (0, 1):
+                    chunk = range(start, min(start + 37, per_partition))
+                    ck_produce(broker.bootstrap, topic, [value(p, i) for i in chunk], partition=p)
+                time.sleep(0.02)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        try:
+            wait_for(lambda: len(moto.objects(bucket)) >= 20, timeout=60, what="20 objects before the kill")
+            victim = workers[1]
+            assert victim.proc is not None
+            victim.kill()
+        finally:
+            producer.join(timeout=120)
+        assert not producer.is_alive()
+        want = {expected_key(topic, p, s) for p in (0, 1) for s in range(0, per_partition, flush)}
+        wait_for(lambda: set(moto.objects(bucket)) >= want, timeout=180, what="every object after the kill")
+        objects = moto.objects(bucket)
+        assert set(objects) == want
+        for p in (0, 1):
+            keys = sorted(k for k in objects if f"/partition={p}/" in k)
+            lines = [line for key in keys for line in objects[key].splitlines()]
+            assert lines == [value(p, i) for i in range(per_partition)], p
+        wait_for(
+            lambda: committed(broker.bootstrap, topic, 2) == [per_partition, per_partition],
+            timeout=60,
+            what="the group at the end",
+        )
+        survivors = tasks_on()
+        assert survivors is not None and set(survivors.values()) == {workers[0].worker_id}, survivors
+    finally:
+        for w in workers:
+            w.cleanup()
