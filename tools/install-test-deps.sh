@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the tests use: kcat (librdkafka's CLI, a real client nobody here wrote) and prometheus
 # (tests/integration/test_prometheus_scrape.py runs /usr/bin/prometheus on loopback against the broker's /metrics)
-# and etcd-server (the etcd metadata store's tests run /usr/bin/etcd members on free loopback ports: tests/etcd_support.py).
+# and etcd-server (the etcd metadata store's tests run /usr/bin/etcd members on free loopback ports: tests/etcd_support.py)
+# and postgresql (the JDBC connectors' tests run initdb and pg_ctl in a temporary folder on loopback:
+# tests/postgres_support.py).
 set -euo pipefail
-packages=(kcat prometheus etcd-server)
+packages=(kcat prometheus etcd-server postgresql)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

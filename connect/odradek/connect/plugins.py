@@ -59,6 +59,26 @@ BUILTINS: tuple[tuple[str, str, tuple[PluginType, ...]], ...] = (
         (PluginType.SINK,),
     ),
     (
+        "io.confluent.connect.s3.S3SinkConnector",
+        "odradek.connect.connectors.s3:S3SinkConnector",
+        (PluginType.SINK,),
+    ),
+    (
+        "io.confluent.connect.jdbc.JdbcSourceConnector",
+        "odradek.connect.connectors.jdbc_source:JdbcSourceConnector",
+        (PluginType.SOURCE,),
+    ),
+    (
+        "io.confluent.connect.jdbc.JdbcSinkConnector",
+        "odradek.connect.connectors.jdbc_sink:JdbcSinkConnector",
+        (PluginType.SINK,),
+    ),
+    (
+        "io.confluent.connect.http.HttpSinkConnector",
+        "odradek.connect.connectors.http:HttpSinkConnector",
+        (PluginType.SINK,),
+    ),
+    (
         _K + "json.JsonConverter",
         "odradek.connect.converters.json:JsonConverter",
         (PluginType.CONVERTER, PluginType.HEADER_CONVERTER),
