@@ -134,7 +134,11 @@ def test_user_secret_login_and_acls(broker: SecureBroker, admin: KafkaAdmin) -> 
         {"resource": {"type": "topic", "name": "app-", "patternType": "prefix"}, "operations": ["Write", "Describe"]},
         {"resource": {"type": "group", "name": "app"}, "operations": ["Read"]},
     ]
-    spec = {"authentication": {"type": "scram-sha-512"}, "authorization": {"type": "simple", "acls": acls}}
+    spec = {
+        "authentication": {"type": "scram-sha-512"},
+        "authorization": {"type": "simple", "acls": acls},
+        "quotas": {"producerByteRate": 1048576, "requestPercentage": 55},
+    }
     body = resource("KafkaUser", f"app-user-{suffix}", spec)
     kube = AppliedObjects()
     status = user.reconcile_user(body, admin, kube)
@@ -150,6 +154,8 @@ def test_user_secret_login_and_acls(broker: SecureBroker, admin: KafkaAdmin) -> 
     assert produce(broker, username, password, allowed) is None
     assert produce(broker, username, password, other) == KafkaError.TOPIC_AUTHORIZATION_FAILED
     assert len(admin.describe_acls(f"User:{username}")) == 3
+    # the quotas are the broker's (AlterClientQuotas, read back with DescribeClientQuotas)
+    assert admin.describe_user_quotas(username) == {"producer_byte_rate": 1048576.0, "request_percentage": 55.0}
 
     # reconciling again keeps the password; dropping the group rule drops its ACL
     body["spec"]["authorization"]["acls"] = acls[:1]
@@ -157,8 +163,12 @@ def test_user_secret_login_and_acls(broker: SecureBroker, admin: KafkaAdmin) -> 
     again = kube.get("v1", "Secret", "kafka", username)
     assert again is not None and base64.b64decode(again["data"]["password"]).decode() == password
     assert {rule.resource_type for rule in admin.describe_acls(f"User:{username}")} == {"topic"}
+    del body["spec"]["quotas"]["requestPercentage"]
+    assert ready(user.reconcile_user(body, admin, kube))["status"] == "True"
+    assert admin.describe_user_quotas(username) == {"producer_byte_rate": 1048576.0}
 
     user.delete_user(body, admin)
     assert admin.describe_acls(f"User:{username}") == set()
+    assert admin.describe_user_quotas(username) == {}
     with pytest.raises((KafkaException, AssertionError)):
         assert produce(broker, username, password, allowed) is None

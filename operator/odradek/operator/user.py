@@ -12,7 +12,9 @@
 - authorization simple: the user's ACLs (DescribeAcls on the principal) are made exactly spec.authorization.acls:
   missing ones created, others deleted, so rules removed from the spec, or added outside Kubernetes, go.
   Without authorization the user has no ACLs. `plan_acls` is the pure part.
-- quotas: a Warning (AlterClientQuotas is not served yet); the rest is applied.
+- quotas: Strimzi's `spec.quotas` (producerByteRate, consumerByteRate, requestPercentage, controllerMutationRate)
+  are made exactly the quotas of the entity `user=<name>` with AlterClientQuotas: missing or different ones set,
+  others removed (also when `spec.quotas` goes away, and on deletion). `plan_quotas` is the pure part.
 - Deletion removes the credential and every ACL of the principal; the Secret goes with its owner (the KafkaUser).
 """
 
@@ -87,6 +89,25 @@ class AclPlan:
 def plan_acls(wanted: Iterable[AclRule], current: Iterable[AclRule]) -> AclPlan:
     wanted_set, current_set = frozenset(wanted), frozenset(current)
     return AclPlan(create=wanted_set - current_set, delete=current_set - wanted_set)
+
+
+QUOTA_KEYS = {
+    "producerByteRate": "producer_byte_rate",
+    "consumerByteRate": "consumer_byte_rate",
+    "requestPercentage": "request_percentage",
+    "controllerMutationRate": "controller_mutation_rate",
+}
+
+
+def quotas_of(spec: Mapping[str, Any]) -> dict[str, float]:
+    """spec.quotas in Kafka's quota keys."""
+    return {QUOTA_KEYS[k]: float(v) for k, v in (spec.get("quotas") or {}).items() if k in QUOTA_KEYS and v is not None}
+
+
+def plan_quotas(wanted: Mapping[str, float], current: Mapping[str, float]) -> tuple[dict[str, float], list[str]]:
+    """(to set, to remove) so that the user's quotas become exactly `wanted`."""
+    to_set = {k: v for k, v in wanted.items() if current.get(k) != v}
+    return to_set, sorted(k for k in current if k not in wanted)
 
 
 def _decode(secret: Mapping[str, Any] | None, key: str) -> str | None:
@@ -174,14 +195,13 @@ def reconcile_user(
         plan = plan_acls(acl_rules(spec), admin.describe_acls(principal(body)))
         admin.delete_acls(principal(body), plan.delete)
         admin.create_acls(principal(body), plan.create)
+        to_set, to_remove = plan_quotas(quotas_of(spec), admin.describe_user_quotas(name))
+        admin.alter_user_quotas(name, to_set, to_remove)
     except InvalidUser as exc:
         return c.status(body, [c.not_ready(exc.reason, str(exc))], **fields)
     except AdminError as exc:
         return c.status(body, [c.not_ready(c.KAFKA_ERROR, str(exc))], **fields)
-    result = [c.ready()]
-    if spec.get("quotas"):
-        result.append(c.warning(c.NOT_SUPPORTED, "spec.quotas are not applied yet (AlterClientQuotas)"))
-    return c.status(body, result, **fields)
+    return c.status(body, [c.ready()], **fields)
 
 
 def delete_user(body: Mapping[str, Any], admin: ClusterAdmin | None) -> None:
@@ -190,3 +210,4 @@ def delete_user(body: Mapping[str, Any], admin: ClusterAdmin | None) -> None:
         return
     admin.delete_scram(username(body))
     admin.delete_acls(principal(body), admin.describe_acls(principal(body)))
+    admin.alter_user_quotas(username(body), {}, admin.describe_user_quotas(username(body)))

@@ -21,6 +21,7 @@ class FakeAdmin:
         self.calls: list[tuple[str, Any]] = []
         self.fail: dict[str, AdminError] = {}
         self.view = ClusterView((), {})
+        self.quotas: dict[str, dict[str, float]] = {}
 
     def _call(self, method: str, arg: Any) -> None:
         self.calls.append((method, arg))
@@ -28,7 +29,20 @@ class FakeAdmin:
             raise self.fail[method]
 
     def mutations(self) -> list[str]:
-        return [m for m, _ in self.calls if m not in ("describe_topic", "describe_acls", "cluster_view")]
+        reads = ("describe_topic", "describe_acls", "cluster_view", "describe_user_quotas")
+        return [m for m, _ in self.calls if m not in reads]
+
+    def describe_user_quotas(self, user: str) -> dict[str, float]:
+        self._call("describe_user_quotas", user)
+        return dict(self.quotas.get(user, {}))
+
+    def alter_user_quotas(self, user: str, set_: Mapping[str, float], remove: Iterable[str]) -> None:
+        remove = sorted(remove)
+        if not set_ and not remove:
+            return
+        self._call("alter_user_quotas", (user, dict(set_), remove))
+        current = {k: v for k, v in self.quotas.get(user, {}).items() if k not in remove}
+        self.quotas[user] = {**current, **set_}
 
     def cluster_view(self) -> ClusterView:
         self._call("cluster_view", None)

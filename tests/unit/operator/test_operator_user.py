@@ -161,10 +161,26 @@ def test_tls_external_gets_acls_only() -> None:
     assert "upsert_scram" not in admin.mutations()
 
 
-def test_quotas_give_a_warning() -> None:
-    status = user.reconcile_user(scram_body(quotas={"producerByteRate": 1024}), FakeAdmin(), FakeKube())
+def test_quotas_are_made_exactly_the_spec_and_removed_with_the_user() -> None:
+    admin, kube = FakeAdmin(), FakeKube()
+    admin.quotas["app"] = {"request_percentage": 50.0}  # set outside Kubernetes: goes
+    resource = scram_body(quotas={"producerByteRate": 1024, "consumerByteRate": 2048})
+    status = user.reconcile_user(resource, admin, kube)
     assert ready(status)["status"] == "True"
-    assert any(c["type"] == "Warning" and c["reason"] == "NotSupported" for c in status["conditions"])
+    assert not any(c["type"] == "Warning" for c in status["conditions"])
+    assert admin.quotas["app"] == {"producer_byte_rate": 1024.0, "consumer_byte_rate": 2048.0}
+    admin.calls.clear()
+    user.reconcile_user(resource, admin, kube)
+    assert "alter_user_quotas" not in admin.mutations(), "unchanged quotas are not written again"
+    user.reconcile_user(scram_body(quotas={"producerByteRate": 4096}), admin, kube)
+    assert admin.quotas["app"] == {"producer_byte_rate": 4096.0}
+    user.delete_user(scram_body(), admin)
+    assert admin.quotas["app"] == {}
+
+
+def test_plan_quotas() -> None:
+    assert user.plan_quotas({"a": 1.0, "b": 2.0}, {"b": 3.0, "c": 1.0}) == ({"a": 1.0, "b": 2.0}, ["c"])
+    assert user.plan_quotas({"a": 1.0}, {"a": 1.0}) == ({}, [])
 
 
 def test_delete_removes_credential_and_acls() -> None:
