@@ -90,9 +90,9 @@ class Simulation:
             owned={} if joining else {TOPIC_ID: frozenset(consumer.held)} if consumer.held else {},
         )
         result = await self.coordinator.consumer_group_heartbeat(request)
+        given = None if result.assignment is None else sorted(result.assignment.get(TOPIC_ID, ()))
         self.events.append(
-            f"{consumer.name} hb epoch {request.member_epoch} -> {result.error.name} "
-            f"{result.member_epoch} {None if result.assignment is None else sorted(result.assignment.get(TOPIC_ID, ()))}"
+            f"{consumer.name} hb epoch {request.member_epoch} -> {result.error.name} {result.member_epoch} {given}"
         )
         if result.error in (ErrorCode.FENCED_MEMBER_EPOCH, ErrorCode.UNKNOWN_MEMBER_ID):
             consumer.held.clear()  # librdkafka drops its partitions and rejoins
