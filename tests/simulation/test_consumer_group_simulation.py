@@ -7,7 +7,9 @@ Invariants, checked after every event (a failure names the seed, the step and th
 - no partition is ever held by two live consumers at once (a consumer holds what its last answered assignment
   gave it; one not answered for its rebalance timeout (30 s here, below the 45 s session timeout), crashed or
   stalled, holds nothing: the coordinator may have removed it (session ended, or a revocation it owed not
-  acknowledged in time) and its next heartbeat is fenced, which is all Kafka's protocol promises too);
+  acknowledged in time) and its next heartbeat is fenced, which is all Kafka's protocol promises too; likewise
+  one that has not given up what it was told to within the rebalance timeout since its assignment last changed
+  holds nothing);
 - a member's epoch never decreases while it stays in the group;
 - the coordinator's own view has each partition owned at most once (its assertion) and owners that are members;
 - at the end, after every live consumer heartbeats a few rounds, every partition is held by exactly one of them.
@@ -48,6 +50,9 @@ class Consumer:
     crashed_at: float | None = None
     last_ok: float = 0.0
     revoking: set[int] = field(default_factory=set)  # told to give up, still processing (revoke callback pending)
+    revoke_since: float = 0.0  # when it was first told to give up what `revoking` holds
+    incarnation: int = 0
+    given: set[int] = field(default_factory=set)  # the last assignment it was given
 
 
 class Simulation:
@@ -61,6 +66,7 @@ class Simulation:
         self.events: deque[str] = deque(maxlen=30)
         self.epochs: dict[str, int] = {}
         self.coordinator: GroupCoordinator | None = None
+        self.settling = False  # the quiet end: revocation callbacks finish before the next heartbeat
 
     def topics(self) -> dict[str, tuple[str, int]]:
         return {"t": (TOPIC_ID, self.partitions)}
@@ -76,10 +82,15 @@ class Simulation:
     async def heartbeat(self, consumer: Consumer) -> None:
         assert self.coordinator is not None
         joining = not consumer.joined
-        if consumer.revoking and self.rng.random() < 0.5:
+        if joining and not consumer.member_id:
+            # KIP-1082: the client names itself (deterministic here, so that a seed replays exactly)
+            consumer.incarnation += 1
+            consumer.member_id = f"{consumer.name}-{consumer.incarnation}"
+        if consumer.revoking and (self.settling or self.rng.random() < 0.5):
             # the revocation callback finished (commit done): the partitions are given up before this heartbeat
             consumer.held -= consumer.revoking
             consumer.revoking.clear()
+            consumer.given = set()
         request = ConsumerHeartbeat(
             "g",
             consumer.member_id,
@@ -97,6 +108,7 @@ class Simulation:
         if result.error in (ErrorCode.FENCED_MEMBER_EPOCH, ErrorCode.UNKNOWN_MEMBER_ID):
             consumer.held.clear()  # librdkafka drops its partitions and rejoins
             consumer.revoking.clear()
+            consumer.given = set()
             consumer.joined = False
             return
         assert result.error is ErrorCode.NONE, result
@@ -107,6 +119,10 @@ class Simulation:
         if result.assignment is not None:
             # New partitions are taken at once; revoked ones are held until the revocation callback finishes.
             given = set(result.assignment.get(TOPIC_ID, frozenset()))
+            if given != consumer.given:
+                # a changed assignment restarts the member's rebalance timeout at the coordinator
+                consumer.revoke_since = self.time.monotonic_ms()
+                consumer.given = given
             consumer.revoking = (consumer.held - given) | (consumer.revoking - given)
             consumer.held = given | consumer.revoking
 
@@ -116,6 +132,7 @@ class Simulation:
         self.events.append(f"{consumer.name} leaves -> {result.error.name}")
         consumer.held.clear()
         consumer.revoking.clear()
+        consumer.given = set()
         consumer.joined = False
         consumer.member_id = ""
         self.epochs.pop(consumer.name, None)
@@ -126,7 +143,10 @@ class Simulation:
         for c in self.consumers:
             if self.time.monotonic_ms() >= c.last_ok + min(SESSION_MS, REBALANCE_MS):
                 continue  # its session is over: the coordinator may give its partitions away
-            for p in c.held:
+            held = c.held
+            if c.revoking and self.time.monotonic_ms() >= c.revoke_since + REBALANCE_MS:
+                held = set()  # it did not revoke within its rebalance timeout: the coordinator fences it
+            for p in held:
                 if p in seen:
                     self.fail(step, f"partition {p} held by {seen[p]} and {c.name}")
                 seen[p] = c.name
@@ -163,6 +183,7 @@ class Simulation:
                     if c.crashed_at is not None and self.time.monotonic_ms() >= c.crashed_at + SESSION_MS:
                         c.crashed_at, c.held, c.joined, c.member_id = None, set(), False, ""
                         c.revoking = set()
+                        c.given = set()
                         self.events.append(f"{c.name} restarts")
             elif action < 0.86 and self.partitions < 12:
                 self.partitions += 1
@@ -184,8 +205,10 @@ class Simulation:
             if c.crashed_at is not None:
                 c.crashed_at, c.held, c.joined, c.member_id = None, set(), False, ""
                 c.revoking = set()
+                c.given = set()
         self.time.advance(SESSION_MS + 1)  # sessions of members nobody drives any more end
         await asyncio.sleep(0)
+        self.settling = True
         for _ in range(10):
             for c in self.consumers:
                 await self.heartbeat(c)

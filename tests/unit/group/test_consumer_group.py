@@ -278,6 +278,10 @@ async def test_commits_are_checked_against_the_member_epoch() -> None:
     error, fetched = c.fetch_offsets("g", [("t", 0)])
     assert error is E.NONE and fetched[0][2] is not None and fetched[0][2].offset == 5
     assert c.group("g") is None  # no classic group was made for it
+    # OffsetFetch v9 from a member: its epoch is checked; without member id and epoch (admin) it is not
+    assert c.fetch_offsets("g", [("t", 0)], "a", a.member_epoch)[0] is E.NONE
+    assert c.fetch_offsets("g", [("t", 0)], "a", a.member_epoch + 1)[0] is E.STALE_MEMBER_EPOCH
+    assert c.fetch_offsets("g", [("t", 0)], "x", 1)[0] is E.UNKNOWN_MEMBER_ID
 
 
 async def test_list_describe_delete_and_classic_side_by_side() -> None:

@@ -123,7 +123,7 @@ async def _async(value: Any) -> Any:
 
 
 ANSWERS: dict[str, Any] = {
-    "fetch_offsets": lambda group, parts: (
+    "fetch_offsets": lambda group, parts, *member: (
         ErrorCode.NONE,
         [(t, p, None) for t, p in parts] if parts is not None else [("a", 0, None), ("b", 0, None)],
     ),

@@ -347,7 +347,7 @@ class ConsumerGroupManager:
                 )
             )
         self._schedule_session(group, member_id)
-        self._schedule_revocation(group, reconciled)
+        self._schedule_revocation(group, reconciled, changed=reconciled is not previous)
         send_assignment = (
             joining
             or reconciled.assigned != member.assigned
@@ -529,11 +529,13 @@ class ConsumerGroupManager:
             "failed its session timeout",
         )
 
-    def _schedule_revocation(self, group: ConsumerGroup, member: ConsumerGroupMember) -> None:
+    def _schedule_revocation(self, group: ConsumerGroup, member: ConsumerGroupMember, changed: bool) -> None:
+        """Kafka's rebalance timeout: (re)started whenever the member's assignment changes while it owes a
+        revocation, cancelled once it owes none."""
         key = ("cg-revoke", group.group_id, member.member_id)
         if member.state is not MemberState.UNREVOKED_PARTITIONS:
             self.timer.cancel(key)
-        elif not self.timer.is_scheduled(key):
+        elif changed or not self.timer.is_scheduled(key):
             timeout = member.rebalance_timeout_ms if member.rebalance_timeout_ms > 0 else 300_000
             self.timer.schedule(key, timeout, self._expire, group, member.member_id, "did not revoke in time")
 
@@ -563,6 +565,15 @@ class ConsumerGroupManager:
             return ErrorCode.UNKNOWN_MEMBER_ID
         if member_epoch != member.member_epoch:
             return ErrorCode.STALE_MEMBER_EPOCH if new_protocol else ErrorCode.ILLEGAL_GENERATION
+        return ErrorCode.NONE
+
+    def validate_fetch(self, group_id: str, member_id: str, member_epoch: int) -> ErrorCode:
+        """Kafka's ConsumerGroup.validateOffsetFetch: the member must exist and be at its current epoch."""
+        member = self.groups[group_id].members.get(member_id)
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if member_epoch != member.member_epoch:
+            return ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE
 
     def describe(self, group_id: str) -> ConsumerGroupDescription:

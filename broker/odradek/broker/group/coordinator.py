@@ -225,13 +225,23 @@ class GroupCoordinator:
         )
 
     def fetch_offsets(
-        self, group_id: str, partitions: list[tuple[str, int]] | None
+        self,
+        group_id: str,
+        partitions: list[tuple[str, int]] | None,
+        member_id: str | None = None,
+        member_epoch: int = -1,
     ) -> tuple[ErrorCode, list[tuple[str, int, OffsetAndMetadata | None]]]:
-        """Committed offsets of `partitions` (None: every committed partition); None where nothing is committed."""
+        """Committed offsets of `partitions` (None: every committed partition); None where nothing is committed.
+        A KIP-848 group checks OffsetFetch v9's member id and epoch (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH), unless
+        neither is given (an admin client)."""
         try:
             shard = self._shard(group_id, require_id=False)
         except CoordinatorError as exc:
             return exc.error, []
+        if group_id in shard.consumer_groups.groups and (member_id or member_epoch >= 0):
+            error = shard.consumer_groups.validate_fetch(group_id, member_id or "", member_epoch)
+            if error is not ErrorCode.NONE:
+                return error, []
         return ErrorCode.NONE, shard.offsets.fetch_offsets(group_id, partitions)
 
     def commit_transactional_offsets(
