@@ -318,3 +318,50 @@ async def test_empty_groups_convert_between_classic_and_consumer() -> None:
     assert back.error is E.NONE and c.group("g") is None
     await asyncio.sleep(0)
     c.close()
+
+
+def test_records_use_kafkas_layout() -> None:
+    from odradek.broker.group.consumer_group_records import (
+        CURRENT_MEMBER_ASSIGNMENT,
+        METADATA,
+        ConsumerGroupKey,
+        decode_current_assignment,
+        decode_key,
+        encode_current_assignment,
+        encode_epoch,
+        encode_key,
+    )
+
+    # ConsumerGroupMetadataKey (type 3, not flexible) and Value v0 (flexible: an empty tagged-field section)
+    assert encode_key(ConsumerGroupKey(METADATA, "g")) == b"\x00\x03\x00\x01g"
+    assert encode_epoch(5) == b"\x00\x00\x00\x00\x00\x05\x00"
+    key = encode_key(ConsumerGroupKey(CURRENT_MEMBER_ASSIGNMENT, "g", "m"))
+    assert key == b"\x00\x08\x00\x01g\x00\x01m"
+    assert decode_key(key) == ConsumerGroupKey(CURRENT_MEMBER_ASSIGNMENT, "g", "m")
+    member = ConsumerGroupMember(
+        "m",
+        member_epoch=3,
+        previous_member_epoch=2,
+        state=MemberState.UNREVOKED_PARTITIONS,
+        assigned={T1: frozenset({1})},
+        pending_revocation={T1: frozenset({0})},
+    )
+    value = encode_current_assignment(member)
+    # version, MemberEpoch, PreviousMemberEpoch, State, [TopicId, [Partitions], tags], [...], tags
+    one = uuid.UUID(T1).bytes
+    assert value == (
+        b"\x00\x00"
+        + b"\x00\x00\x00\x03"
+        + b"\x00\x00\x00\x02"
+        + b"\x02"
+        + b"\x02"
+        + one
+        + b"\x02\x00\x00\x00\x01"
+        + b"\x00"
+        + b"\x02"
+        + one
+        + b"\x02\x00\x00\x00\x00"
+        + b"\x00"
+        + b"\x00"
+    )
+    assert decode_current_assignment(ConsumerGroupMember("m"), value) == member
