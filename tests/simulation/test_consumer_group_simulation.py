@@ -105,7 +105,7 @@ class Simulation:
         self.events.append(
             f"{consumer.name} hb epoch {request.member_epoch} -> {result.error.name} {result.member_epoch} {given}"
         )
-        if result.error in (ErrorCode.FENCED_MEMBER_EPOCH, ErrorCode.UNKNOWN_MEMBER_ID):
+        if result.error in (ErrorCode.FENCED_MEMBER_EPOCH, ErrorCode.UNKNOWN_MEMBER_ID, ErrorCode.GROUP_ID_NOT_FOUND):
             consumer.held.clear()  # librdkafka drops its partitions and rejoins
             consumer.revoking.clear()
             consumer.given = set()

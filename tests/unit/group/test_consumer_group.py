@@ -188,6 +188,7 @@ async def test_leave_session_expiry_and_fencing() -> None:
     await hb(c, "b", 0)
     assert (await hb(c, "a", 7, owned={})).error is E.FENCED_MEMBER_EPOCH
     assert (await hb(c, "zz", 1, owned={})).error is E.UNKNOWN_MEMBER_ID
+    assert (await hb(c, "a", 1, owned={}, group="other")).error is E.GROUP_ID_NOT_FOUND
     left = await hb(c, "b", -1)
     assert left.error is E.NONE and left.member_epoch == -1
     assert set(group_of(c).members) == {"a"}

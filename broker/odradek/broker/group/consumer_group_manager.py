@@ -277,7 +277,8 @@ class ConsumerGroupManager:
         else:
             found = self.groups.get(request.group_id)
             if found is None:
-                raise _Reject(ErrorCode.UNKNOWN_MEMBER_ID, f"Group {request.group_id} not found.")
+                # Kafka's getOrMaybeCreateConsumerGroup(groupId, createIfNotExists=false)
+                raise _Reject(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {request.group_id} not found.")
             group = found
         member_id = request.member_id or str(uuid.uuid4())
         member = group.members.get(member_id)
@@ -414,7 +415,7 @@ class ConsumerGroupManager:
     def _leave(self, request: ConsumerHeartbeat, records: list[Record]) -> ConsumerHeartbeatResult:
         group = self.groups.get(request.group_id)
         if group is None:
-            raise _Reject(ErrorCode.UNKNOWN_MEMBER_ID, f"Group {request.group_id} not found.")
+            raise _Reject(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {request.group_id} not found.")
         member: ConsumerGroupMember | None
         if request.instance_id is not None:
             member = group.static_member(request.instance_id)
