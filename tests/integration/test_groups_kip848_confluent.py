@@ -49,6 +49,7 @@ class Member:
         self.name = name
         self.records: list[bytes] = []
         self.assignment: set[int] = set()
+        self.events: list[tuple[str, frozenset[int]]] = []
         self.consumer = Consumer(
             {
                 "bootstrap.servers": broker.bootstrap,
@@ -65,9 +66,11 @@ class Member:
 
     def _on_assign(self, _c: Any, parts: list[TopicPartition]) -> None:
         self.assignment |= {p.partition for p in parts}
+        self.events.append(("assign", frozenset(p.partition for p in parts)))
 
     def _on_revoke(self, _c: Any, parts: list[TopicPartition]) -> None:
         self.assignment -= {p.partition for p in parts}
+        self.events.append(("revoke", frozenset(p.partition for p in parts)))
 
     def poll(self) -> None:
         msg = self.consumer.poll(0.05)
@@ -195,3 +198,51 @@ def test_group_and_commits_survive_a_broker_restart(kbroker: BrokerProcess) -> N
         assert all(r.startswith(b"after") for r in again.records)
     finally:
         again.close()
+
+
+def test_regex_subscription_follows_new_topics(kbroker: BrokerProcess) -> None:
+    prefix = unique_group("rx")
+    ck_create_topic(kbroker.bootstrap, f"{prefix}-a", 2)
+    ck_create_topic(kbroker.bootstrap, unique_group("not-rx"), 1)
+    member = Member(
+        "x1", kbroker, unique_group("kip848-rx"), f"^{prefix}-.*", **{"topic.metadata.refresh.interval.ms": 1000}
+    )
+    try:
+        pump([member], lambda: member.assignment == {0, 1}, "the regex's topic")
+        ck_create_topic(kbroker.bootstrap, f"{prefix}-b", 1)
+        topics: set[str] = set()
+
+        def both() -> bool:
+            topics.clear()
+            topics.update(p.topic for p in member.consumer.assignment())
+            return topics == {f"{prefix}-a", f"{prefix}-b"}
+
+        pump([member], both, "the new topic the regex matches")
+    finally:
+        member.close()
+
+
+def test_a_static_member_restarting_keeps_its_partitions(kbroker: BrokerProcess) -> None:
+    topic = unique_group("kip848-s")
+    group = unique_group("kip848-sg")
+    ck_create_topic(kbroker.bootstrap, topic, 4)
+    one = Member("s1", kbroker, group, topic, **{"group.instance.id": "i1"})
+    two = Member("s2", kbroker, group, topic, **{"group.instance.id": "i2"})
+    try:
+        pump([one, two], lambda: len(one.assignment) == 2 and len(two.assignment) == 2, "a 2/2 split")
+        before = (set(one.assignment), set(two.assignment))
+        seen = len([e for e in one.events if e[1]])
+        two.close()  # a static member leaves with epoch -2: its place and partitions are kept
+        pause = time.monotonic() + 3.0  # six heartbeat intervals: a dynamic leave would move partitions to `one`
+        while time.monotonic() < pause:
+            one.poll()
+        two = Member("s2", kbroker, group, topic, **{"group.instance.id": "i2"})
+        pump([one, two], lambda: len(two.assignment) == 2, "the restarted static member's partitions")
+        for _ in range(20):  # a few more heartbeats: nothing moves
+            one.poll()
+            two.poll()
+        assert (one.assignment, two.assignment) == before
+        assert [e for e in one.events if e[1]][seen:] == [], "the other member's partitions never moved"
+    finally:
+        one.close()
+        two.close()
