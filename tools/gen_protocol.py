@@ -42,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "broker" / "odradek" / "broker" / "protocol" / "messages"
 SPEC_PACKAGE = "kafka.protocol.schemas.resources"
+VENDORED_DIR = Path(__file__).resolve().parent / "specs"
 MAX_V = 0x7FFF
 
 FIXED = {
@@ -221,16 +222,20 @@ def load_spec(file: str, text: str) -> Message:
 
 
 def load_specs() -> list[Message]:
-    """All specs in the wheel, sorted by file name."""
+    """All specs in the wheel and in tools/specs/, sorted by file name."""
     with warnings.catch_warnings():
         # importing kafka-python runs its legacy importlib.resources calls (DeprecationWarning on 3.11)
         warnings.simplefilter("ignore", DeprecationWarning)
         res = importlib.resources.files(SPEC_PACKAGE)
-    out = []
-    for entry in sorted(res.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".json"):
-            out.append(load_spec(entry.name, entry.read_text(encoding="utf-8")))
-    return out
+    texts = {
+        entry.name: (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in res.iterdir()
+        if entry.name.endswith(".json")
+    }
+    # Specs the wheel lacks (KIP-848's), vendored under tools/specs/ (README.md there names their source).
+    for path in VENDORED_DIR.glob("*.json"):
+        texts.setdefault(path.name, (f"tools/specs/{path.name}", path.read_text(encoding="utf-8")))
+    return [load_spec(*texts[name]) for name in sorted(texts)]
 
 
 # ---------------------------------------------------------------------------------------- code emission

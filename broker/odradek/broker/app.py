@@ -31,7 +31,7 @@ from odradek.broker.auth.mechanisms import listener_sasl
 from odradek.broker.auth.scram import parse_bootstrap_credentials
 from odradek.broker.auth.standard_authorizer import configured_authorizer
 from odradek.broker.config.broker import BrokerConfig, SecurityProtocol
-from odradek.broker.config.definitions import ConfigError
+from odradek.broker.config.definitions import ConfigError, assignor_name
 from odradek.broker.config.dynamic import dynamic_refusal
 from odradek.broker.config.topic import log_config, parse_topic_configs
 from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator
@@ -271,9 +271,28 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     return broker
 
 
+def _consumer_assignors(value: object) -> tuple[str, ...]:
+    names = tuple(assignor_name(str(a)) for a in value) if isinstance(value, list) else ()
+    return names or ("uniform",)
+
+
 def group_coordinator(
     config: BrokerConfig, manager: ReplicaManager, cache: MetadataCache, time: Time
 ) -> GroupCoordinator:
+    for value, low, high in (
+        (
+            "group.consumer.session.timeout.ms",
+            "group.consumer.min.session.timeout.ms",
+            "group.consumer.max.session.timeout.ms",
+        ),
+        (
+            "group.consumer.heartbeat.interval.ms",
+            "group.consumer.min.heartbeat.interval.ms",
+            "group.consumer.max.heartbeat.interval.ms",
+        ),
+    ):
+        if not config.get_int(low) <= config.get_int(value) <= config.get_int(high):
+            raise ConfigError(f"{value} must be between {low} and {high}")
     group_config = GroupConfig(
         initial_rebalance_delay_ms=config.get_int("group.initial.rebalance.delay.ms"),
         min_session_timeout_ms=config.get_int("group.min.session.timeout.ms"),
@@ -281,6 +300,10 @@ def group_coordinator(
         max_size=config.get_int("group.max.size"),
         offset_metadata_max_bytes=config.get_int("offset.metadata.max.bytes"),
         offsets_retention_ms=config.get_int("offsets.retention.minutes") * 60_000,
+        consumer_heartbeat_interval_ms=config.get_int("group.consumer.heartbeat.interval.ms"),
+        consumer_session_timeout_ms=config.get_int("group.consumer.session.timeout.ms"),
+        consumer_max_size=config.get_int("group.consumer.max.size"),
+        consumer_assignors=_consumer_assignors(config.get("group.consumer.assignors")),
     )
     storage = PartitionRecordLog(manager, OFFSETS_TOPIC, lambda: config.get_int("offsets.commit.timeout.ms"))
 
@@ -288,7 +311,10 @@ def group_coordinator(
         topic = cache.image.topics.get(OFFSETS_TOPIC)
         return 0 if topic is None else len(topic.partitions)
 
-    return GroupCoordinator(group_config, storage, num_partitions, time)
+    def topics() -> dict[str, tuple[str, int]]:
+        return {name: (t.topic_id, len(t.partitions)) for name, t in cache.image.topics.items()}
+
+    return GroupCoordinator(group_config, storage, num_partitions, time, topics)
 
 
 def transaction_coordinator(

@@ -115,3 +115,24 @@ def test_the_docs_list_them_apart_from_the_implemented_keys() -> None:
     assert "`num.network.threads`" in no_effect and "`num.network.threads`" not in implemented
     assert "`log.retention.hours`" in implemented and "`log.retention.hours`" not in no_effect
     assert "| `log.cleaner.threads` | cluster-wide | int | `1` |" in no_effect
+
+
+def test_group_consumer_keys_are_implemented_with_kafkas_names_and_defaults() -> None:
+    from odradek.broker.app import _consumer_assignors
+
+    config = build([{}])
+    assert config.get_int("group.consumer.heartbeat.interval.ms") == 5000
+    assert config.get_int("group.consumer.session.timeout.ms") == 45000
+    assert _consumer_assignors(config.get("group.consumer.assignors")) == ("uniform", "range")
+    assert "group.consumer.session.timeout.ms" not in NO_EFFECT_NAMES
+    kafka_style = build(
+        [
+            {
+                "group.consumer.assignors": "org.apache.kafka.coordinator.group.assignor.RangeAssignor,"
+                "org.apache.kafka.coordinator.group.assignor.UniformAssignor"
+            }
+        ]
+    )
+    assert _consumer_assignors(kafka_style.get("group.consumer.assignors")) == ("range", "uniform")
+    with pytest.raises(ConfigError):
+        build([{"group.consumer.assignors": "sticky"}])

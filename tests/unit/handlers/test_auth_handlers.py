@@ -125,15 +125,16 @@ async def _async(value: Any) -> Any:
 
 
 ANSWERS: dict[str, Any] = {
-    "fetch_offsets": lambda group, parts: (
+    "fetch_offsets": lambda group, parts, *member: (
         ErrorCode.NONE,
         [(t, p, None) for t, p in parts] if parts is not None else [("a", 0, None), ("b", 0, None)],
     ),
     "commit_offsets": lambda group, gen, member, instance, entries, _: _async([ErrorCode.NONE] * len(entries)),
     "delete_offsets": lambda group, parts: _async((ErrorCode.NONE, [ErrorCode.NONE] * len(parts))),
     "delete_groups": lambda groups: _async([ErrorCode.NONE] * len(groups)),
-    "list_groups": lambda states: [
-        SimpleNamespace(group_id=g, protocol_type="consumer", state="Stable") for g in ("g1", "g2")
+    "list_groups": lambda states, consumer_states=None: [
+        SimpleNamespace(group_id=g, protocol_type="consumer", state="Stable", group_type="classic")
+        for g in ("g1", "g2")
     ],
     "describe_group": lambda group: SimpleNamespace(
         error=ErrorCode.NONE, state="Empty", protocol_type="consumer", protocol="", members=[]

@@ -122,6 +122,13 @@ def render(value: ConfigValue) -> str:
     return str(value)
 
 
+def assignor_name(value: str) -> str:
+    """A group.consumer.assignors entry as the assignor's name: Kafka's class names
+    (org.apache.kafka.coordinator.group.assignor.UniformAssignor) map to `uniform`, `range`."""
+    short = value.strip().rsplit(".", 1)[-1]
+    return {"UniformAssignor": "uniform", "RangeAssignor": "range"}.get(short, short.lower())
+
+
 def at_least(minimum: float) -> Validator:
     def check(value: ConfigValue) -> str | None:
         assert isinstance(value, int | float)
@@ -721,6 +728,67 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         2**31 - 1,
         "Most members a classic group may have; a join beyond it gets GROUP_MAX_SIZE_REACHED.",
         at_least(1),
+    ),
+    ConfigKey(
+        "group.consumer.heartbeat.interval.ms",
+        T.INT,
+        5000,
+        "Heartbeat interval given to KIP-848 consumers (group.protocol=consumer) in every ConsumerGroupHeartbeat.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "group.consumer.min.heartbeat.interval.ms",
+        T.INT,
+        5000,
+        "Smallest allowed group.consumer.heartbeat.interval.ms.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "group.consumer.max.heartbeat.interval.ms",
+        T.INT,
+        15000,
+        "Largest allowed group.consumer.heartbeat.interval.ms.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "group.consumer.session.timeout.ms",
+        T.INT,
+        45000,
+        "A KIP-848 consumer group member silent this long is removed from its group (clients do not choose it).",
+        at_least(1),
+    ),
+    ConfigKey(
+        "group.consumer.min.session.timeout.ms",
+        T.INT,
+        45000,
+        "Smallest allowed group.consumer.session.timeout.ms.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "group.consumer.max.session.timeout.ms",
+        T.INT,
+        60000,
+        "Largest allowed group.consumer.session.timeout.ms.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "group.consumer.max.size",
+        T.INT,
+        2**31 - 1,
+        "Most members a KIP-848 consumer group may have; a join beyond it gets GROUP_MAX_SIZE_REACHED.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "group.consumer.assignors",
+        T.LIST,
+        ["uniform", "range"],
+        "Server-side assignors of KIP-848 consumer groups (uniform, range, or Kafka's class names of them); the "
+        "first is the default, a consumer picks another with group.remote.assignor.",
+        lambda value: (
+            None
+            if isinstance(value, list) and value and all(assignor_name(v) in ("uniform", "range") for v in value)
+            else "the assignors are uniform and range"
+        ),
     ),
     ConfigKey(
         "offsets.topic.num.partitions",

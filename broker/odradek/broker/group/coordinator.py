@@ -24,9 +24,16 @@ from odradek.broker.group.api import (
     MemberDescription,
     OffsetCommitEntry,
     SyncResult,
+    group_write_error,
 )
 from odradek.broker.group.classic_group import ClassicGroup
 from odradek.broker.group.config import GroupConfig
+from odradek.broker.group.consumer_group_manager import (
+    ConsumerGroupDescription,
+    ConsumerHeartbeat,
+    ConsumerHeartbeatResult,
+    TopicsView,
+)
 from odradek.broker.group.offsets_topic import OffsetAndMetadata, partition_for
 from odradek.broker.group.shard import GroupCoordinatorShard
 from odradek.broker.group.state import GroupState
@@ -53,17 +60,23 @@ __all__ = [
 
 class GroupCoordinator:
     def __init__(
-        self, config: GroupConfig, storage: CoordinatorLog, num_partitions: Callable[[], int], time: Time
+        self,
+        config: GroupConfig,
+        storage: CoordinatorLog,
+        num_partitions: Callable[[], int],
+        time: Time,
+        topics: TopicsView | None = None,
     ) -> None:
         self.config = config
         self.num_partitions = num_partitions
         self.time = time
+        self.topics: TopicsView = topics or dict  # name -> (topic id, partitions), for KIP-848 groups
         self.runtime: CoordinatorRuntime[GroupCoordinatorShard] = CoordinatorRuntime(
             "group coordinator", storage, time, self._new_shard
         )
 
     def _new_shard(self, context: ShardContext) -> GroupCoordinatorShard:
-        return GroupCoordinatorShard(context, self.config)
+        return GroupCoordinatorShard(context, self.config, self.topics)
 
     # ==== partitions ===========================================================================================
 
@@ -124,7 +137,31 @@ class GroupCoordinator:
             shard = self._shard(request.group_id)
         except CoordinatorError as exc:
             return JoinResult(exc.error, request.member_id)
+        if request.group_id in shard.consumer_groups.groups:
+            # A classic member joining a KIP-848 group: an empty one becomes a classic group (Kafka's downgrade of
+            # an empty group); classic members inside a consumer group (Kafka's online migration) are not served.
+            error = await shard.consumer_groups.delete_empty(request.group_id)
+            if error is ErrorCode.NON_EMPTY_GROUP:
+                return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
+            if error is not ErrorCode.NONE:
+                return JoinResult(error, request.member_id)
         return await shard.groups.join_group(request)
+
+    # ==== KIP-848 consumer groups ==============================================================================
+
+    async def consumer_group_heartbeat(self, request: ConsumerHeartbeat) -> ConsumerHeartbeatResult:
+        try:
+            shard = self._shard(request.group_id)
+        except CoordinatorError as exc:
+            return ConsumerHeartbeatResult(exc.error)
+        return await shard.consumer_groups.heartbeat(request)
+
+    def consumer_group_describe(self, group_id: str) -> ConsumerGroupDescription:
+        try:
+            shard = self._shard(group_id)
+        except CoordinatorError as exc:
+            return ConsumerGroupDescription(group_id, exc.error)
+        return shard.consumer_groups.describe(group_id)
 
     async def sync_group(
         self,
@@ -176,18 +213,35 @@ class GroupCoordinator:
             shard = self._shard(group_id, require_id=False)
         except CoordinatorError as exc:
             return [exc.error] * len(entries)
+        if group_id in shard.consumer_groups.groups:
+            # OffsetCommit v9+ (which answers GROUP_ID_NOT_FOUND for an unknown group) carries the member epoch.
+            new_protocol = unknown_group_error is ErrorCode.GROUP_ID_NOT_FOUND
+            error = shard.consumer_groups.validate_commit(group_id, member_id, generation_id, new_protocol)
+            if error is not ErrorCode.NONE:
+                return [error] * len(entries)
+            return await shard.offsets.write_offsets(group_id, entries)
         return await shard.offsets.commit_offsets(
             group_id, generation_id, member_id, group_instance_id, entries, unknown_group_error
         )
 
     def fetch_offsets(
-        self, group_id: str, partitions: list[tuple[str, int]] | None
+        self,
+        group_id: str,
+        partitions: list[tuple[str, int]] | None,
+        member_id: str | None = None,
+        member_epoch: int = -1,
     ) -> tuple[ErrorCode, list[tuple[str, int, OffsetAndMetadata | None]]]:
-        """Committed offsets of `partitions` (None: every committed partition); None where nothing is committed."""
+        """Committed offsets of `partitions` (None: every committed partition); None where nothing is committed.
+        A KIP-848 group checks OffsetFetch v9's member id and epoch (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH), unless
+        neither is given (an admin client)."""
         try:
             shard = self._shard(group_id, require_id=False)
         except CoordinatorError as exc:
             return exc.error, []
+        if group_id in shard.consumer_groups.groups and (member_id or member_epoch >= 0):
+            error = shard.consumer_groups.validate_fetch(group_id, member_id or "", member_epoch)
+            if error is not ErrorCode.NONE:
+                return error, []
         return ErrorCode.NONE, shard.offsets.fetch_offsets(group_id, partitions)
 
     async def commit_transactional_offsets(
@@ -244,10 +298,24 @@ class GroupCoordinator:
             shard = self._shard(group_id, require_id=False)
         except CoordinatorError as exc:
             return GroupDescription(group_id, exc.error, "", "", "", [])
+        if group_id in shard.consumer_groups.groups:
+            # DescribeGroups answers for classic groups only (Kafka: "Group ... is not a classic group."); admin
+            # clients describe a consumer group with ConsumerGroupDescribe.
+            return GroupDescription(group_id, ErrorCode.GROUP_ID_NOT_FOUND, GroupState.DEAD.value, "", "", [])
         return shard.groups.describe_group(group_id)
 
-    def list_groups(self, states: set[GroupState] | None = None) -> list[GroupListing]:
-        listings = [listing for shard in self.runtime.shards() for listing in shard.groups.list_groups(states)]
+    def list_groups(
+        self, states: set[GroupState] | None = None, consumer_states: set[str] | None = None
+    ) -> list[GroupListing]:
+        """Classic groups in `states` and KIP-848 groups whose state (lower case) is in `consumer_states` (None
+        for both: every group)."""
+        if consumer_states is None and states is not None:
+            consumer_states = {state.value.lower() for state in states}
+        listings = []
+        for shard in self.runtime.shards():
+            if states is None or states:  # an empty set: no classic state was asked for
+                listings += shard.groups.list_groups(states)
+            listings += shard.consumer_groups.list_groups(consumer_states)
         return sorted(listings, key=lambda listing: listing.group_id)
 
     async def delete_groups(self, group_ids: list[str]) -> list[ErrorCode]:
@@ -261,6 +329,13 @@ class GroupCoordinator:
             shard = self._shard(group_id, require_id=False)
         except CoordinatorError as exc:
             return exc.error
+        if group_id in shard.consumer_groups.groups:
+            if shard.consumer_groups.groups[group_id].members:
+                return ErrorCode.NON_EMPTY_GROUP
+            error = await shard.offsets.delete_all_offsets(group_id)
+            if error is not ErrorCode.NONE:
+                return group_write_error(error)
+            return await shard.consumer_groups.delete_empty(group_id)
         return await shard.offsets.delete_group(group_id)
 
     async def expire_offsets(self) -> int:

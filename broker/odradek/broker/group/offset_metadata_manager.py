@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Container
 from dataclasses import dataclass
 
 from odradek.broker.coordinator.runtime import NO_PRODUCER_ID, Record, ShardContext, TxnProducer
@@ -68,6 +69,8 @@ class OffsetMetadataManager:
         self.offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
         # producer id -> group -> partition -> offset written by the producer's open transaction (no marker yet)
         self.pending_transactional: dict[int, dict[str, dict[TopicPartition, CommittedOffset]]] = {}
+        # Ids of KIP-848 consumer groups (set by the shard): their offsets are theirs, no classic group is made.
+        self.other_groups: Container[str] = frozenset()
 
     def of(self, group_id: str) -> dict[TopicPartition, CommittedOffset]:
         """The committed offsets of a group (a live view; empty if none)."""
@@ -116,10 +119,12 @@ class OffsetMetadataManager:
         # A group with offsets but no group record (a standalone consumer) exists as an Empty group; so does one
         # with only offsets of an open transaction.
         for group_id in self.offsets:
-            self.groups.get_or_create(group_id)
+            if group_id not in self.other_groups:
+                self.groups.get_or_create(group_id)
         for groups in self.pending_transactional.values():
             for group_id in groups:
-                self.groups.get_or_create(group_id)
+                if group_id not in self.other_groups:
+                    self.groups.get_or_create(group_id)
 
     def forget(self, group_id: str) -> None:
         self.offsets.pop(group_id, None)
@@ -144,6 +149,10 @@ class OffsetMetadataManager:
         if error is not ErrorCode.NONE:
             return [error] * len(entries)
         self.groups.touch(group, member_id)
+        return await self.write_offsets(group_id, entries)
+
+    async def write_offsets(self, group_id: str, entries: list[OffsetCommitEntry]) -> list[ErrorCode]:
+        """Store validated commits (OFFSET_METADATA_TOO_LARGE per partition): one append, then applied."""
         now = self.context.time.wall_ms()
         results: list[ErrorCode] = []
         records: list[Record] = []
@@ -251,7 +260,8 @@ class OffsetMetadataManager:
         self, group_id: str, partitions: list[TopicPartition] | None
     ) -> list[tuple[str, int, OffsetAndMetadata | None]]:
         group = self.groups.groups.get(group_id)
-        offsets = {} if group is None or group.is_in(S.DEAD) else self.of(group_id)
+        live = group_id in self.other_groups or (group is not None and not group.is_in(S.DEAD))
+        offsets = self.of(group_id) if live else {}
         if partitions is None:
             return [(t, p, c.value) for (t, p), c in sorted(offsets.items())]
         found = []
@@ -283,6 +293,11 @@ class OffsetMetadataManager:
             if error is not ErrorCode.NONE:
                 return commit_error(error), []
         return ErrorCode.NONE, errors
+
+    async def delete_all_offsets(self, group_id: str) -> ErrorCode:
+        """Tombstone every committed offset of the group (DeleteGroups of a consumer group)."""
+        keys = list(self.of(group_id))
+        return await self._write_tombstones(group_id, keys, drop_group=False) if keys else ErrorCode.NONE
 
     async def _write_tombstones(self, group_id: str, keys: list[TopicPartition], drop_group: bool) -> ErrorCode:
         """Tombstone `keys` (and the group record if `drop_group`); the replay of the written tombstones removes

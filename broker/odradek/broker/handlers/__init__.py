@@ -13,6 +13,8 @@ def all_handlers() -> list[ModuleType]:
         alter_configs,
         alter_user_scram_credentials,
         api_versions,
+        consumer_group_describe,
+        consumer_group_heartbeat,
         create_acls,
         create_partitions,
         create_topics,
@@ -98,4 +100,6 @@ def all_handlers() -> list[ModuleType]:
         txn_offset_commit,
         describe_transactions,
         list_transactions,
+        consumer_group_heartbeat,
+        consumer_group_describe,
     ]

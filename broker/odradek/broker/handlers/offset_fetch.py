@@ -34,12 +34,17 @@ Found = dict[str, list[tuple[int, int, int, str, ErrorCode]]]
 
 
 def _fetch(
-    ctx: RequestContext, group_id: str, wanted: list[tuple[str, list[int]]] | None, require_stable: bool = False
+    ctx: RequestContext,
+    group_id: str,
+    wanted: list[tuple[str, list[int]]] | None,
+    require_stable: bool = False,
+    member: tuple[str | None, int] = (None, -1),
 ) -> tuple[ErrorCode, Found]:
+    """`member`: v9's member id and epoch, checked for a KIP-848 consumer group."""
     partitions = None if wanted is None else [(t, p) for t, parts in wanted for p in parts]
     found: Found = {}
     if ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
-        error, rows = coordinator(ctx).fetch_offsets(group_id, partitions)
+        error, rows = coordinator(ctx).fetch_offsets(group_id, partitions, *member)
     else:
         error, rows = ErrorCode.GROUP_AUTHORIZATION_FAILED, []
     if error != ErrorCode.NONE:
@@ -68,7 +73,8 @@ async def handle(request: OffsetFetchRequest, ctx: RequestContext) -> OffsetFetc
         groups = []
         for group in request.groups:
             wanted = None if group.topics is None else [(t.name, t.partition_indexes) for t in group.topics]
-            error, found = _fetch(ctx, group.group_id, wanted, request.require_stable)
+            member = (group.member_id, group.member_epoch) if version >= 9 else (None, -1)
+            error, found = _fetch(ctx, group.group_id, wanted, request.require_stable, member)
             groups.append(
                 OffsetFetchResponseGroup(
                     group_id=group.group_id,

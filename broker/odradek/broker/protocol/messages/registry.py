@@ -21,6 +21,10 @@ from odradek.broker.protocol.messages import alter_user_scram_credentials_reques
 from odradek.broker.protocol.messages import alter_user_scram_credentials_response
 from odradek.broker.protocol.messages import api_versions_request
 from odradek.broker.protocol.messages import api_versions_response
+from odradek.broker.protocol.messages import consumer_group_describe_request
+from odradek.broker.protocol.messages import consumer_group_describe_response
+from odradek.broker.protocol.messages import consumer_group_heartbeat_request
+from odradek.broker.protocol.messages import consumer_group_heartbeat_response
 from odradek.broker.protocol.messages import create_acls_request
 from odradek.broker.protocol.messages import create_acls_response
 from odradek.broker.protocol.messages import create_partitions_request
@@ -161,6 +165,8 @@ MESSAGES: tuple[tuple[int, str, ModuleType, ModuleType], ...] = (
     (61, "DescribeProducers", describe_producers_request, describe_producers_response),
     (65, "DescribeTransactions", describe_transactions_request, describe_transactions_response),
     (66, "ListTransactions", list_transactions_request, list_transactions_response),
+    (68, "ConsumerGroupHeartbeat", consumer_group_heartbeat_request, consumer_group_heartbeat_response),
+    (69, "ConsumerGroupDescribe", consumer_group_describe_request, consumer_group_describe_response),
     (74, "ListConfigResources", list_config_resources_request, list_config_resources_response),
     (75, "DescribeTopicPartitions", describe_topic_partitions_request, describe_topic_partitions_response),
 )
