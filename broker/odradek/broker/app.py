@@ -179,6 +179,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     publisher.register_coordinator(TRANSACTION_STATE_TOPIC, transactions)
     cache.add_listener(publisher.publish)
     metrics.watch_groups(coordinator.group_offsets)
+    metrics.watch_controller(lambda: election.is_controller)
     dispatcher = Dispatcher(registry, services)
     limits = ServerLimits(
         max_request_bytes=config.get_int("socket.request.max.bytes"),

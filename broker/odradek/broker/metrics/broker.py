@@ -7,9 +7,19 @@
 - `kafka_network_requestmetrics_totaltimems{request,quantile}` and `_count`: request latency in ms by API, as
   summary-style quantiles over the last 1024 requests of each API (what a JMX histogram reports).
 - `kafka_network_requestmetrics_requests_total{request,version}`, `kafka_network_requestmetrics_errors_total{request}`.
-- `kafka_server_replicamanager_{partitioncount,leadercount,underreplicatedpartitions}`,
-  `kafka_log_log_{size,logstartoffset,logendoffset}{topic,partition}`: gauges read at scrape time from the
-  partitions (`PartitionStats` supplied by the broker).
+- `kafka_server_replicamanager_{partitioncount,leadercount,underreplicatedpartitions,underminisrpartitioncount,
+  atminisrpartitioncount,offlinereplicacount}`, `kafka_log_log_{size,logstartoffset,logendoffset}{topic,partition}`:
+  gauges read at scrape time from the partitions (`PartitionStats` supplied by the broker). As in Kafka's
+  ReplicaManager, the under-replicated, under-min-ISR and at-min-ISR counts cover only the partitions this broker
+  leads, so that summing a cluster's brokers counts each partition once.
+- `kafka_server_replicamanager_{isrshrinks,isrexpands,failedisrupdates}_total`: counters (Kafka's IsrShrinksPerSec,
+  IsrExpandsPerSec and FailedIsrUpdatesPerSec meters, exported by Strimzi's rules as `_total`), fed by the
+  partition leaders through `isr_shrink`, `isr_expand` and `isr_update_failed`.
+- `kafka_server_replicafetchermanager_maxlag{clientId="Replica"}`: the largest lag in messages of any partition
+  this broker follows (the leader's high watermark minus the follower's fetch offset), fed by the replica fetchers
+  through `fetcher_lag` / `fetcher_lag_removed`.
+- `kafka_controller_kafkacontroller_activecontrollercount`: 1 on the broker holding the controller claim, else 0
+  (`watch_controller`).
 - `kafka_server_socket_server_metrics_connection_count{listener}`.
 - kafka_exporter's `kafka_topic_*` (from the partitions, with `watch_partitions`) and `kafka_consumergroup_*`
   (from the group coordinator, with `watch_groups`) series: see `consumer_lag`.
@@ -43,6 +53,27 @@ class PartitionStats:
     log_start_offset: int
     log_end_offset: int
     high_watermark: int
+    # The replication view (defaults: a single replica in sync, as before replication): the assigned replicas,
+    # the ISR's size, the topic's min.insync.replicas, and whether this replica is offline (its log dir failed).
+    replicas: int = 1
+    isr: int = 1
+    min_insync_replicas: int = 1
+    offline: bool = False
+
+    @property
+    def effective_min_isr(self) -> int:
+        """Kafka's Partition.effectiveMinIsr: min.insync.replicas capped at the replication factor."""
+        return min(self.min_insync_replicas, self.replicas)
+
+    @property
+    def under_min_isr(self) -> bool:
+        """A led partition whose ISR is smaller than its effective min.insync.replicas (acks=all refused)."""
+        return self.is_leader and self.isr < self.effective_min_isr
+
+    @property
+    def at_min_isr(self) -> bool:
+        """A led partition whose ISR is exactly its effective min.insync.replicas (one more loss refuses acks=all)."""
+        return self.is_leader and self.isr == self.effective_min_isr
 
 
 class _LatencyCollector(Collector):
@@ -100,8 +131,61 @@ class _PartitionCollector(Collector):
         )
         yield GaugeMetricFamily(
             "kafka_server_replicamanager_underreplicatedpartitions",
-            "Under-replicated partitions",
-            value=sum(s.under_replicated for s in stats),
+            "Led partitions whose ISR is smaller than their replica set",
+            value=sum(s.is_leader and s.under_replicated for s in stats),
+        )
+        yield GaugeMetricFamily(
+            "kafka_server_replicamanager_underminisrpartitioncount",
+            "Led partitions whose ISR is below min.insync.replicas",
+            value=sum(s.under_min_isr for s in stats),
+        )
+        yield GaugeMetricFamily(
+            "kafka_server_replicamanager_atminisrpartitioncount",
+            "Led partitions whose ISR is exactly min.insync.replicas",
+            value=sum(s.at_min_isr for s in stats),
+        )
+        yield GaugeMetricFamily(
+            "kafka_server_replicamanager_offlinereplicacount",
+            "Replicas of this broker that are offline (failed log dir)",
+            value=sum(s.offline for s in stats),
+        )
+
+
+class _FetcherLagCollector(Collector):
+    """Kafka's ReplicaFetcherManager MaxLag: the largest per-partition lag the fetchers last reported.
+
+    Reported and read from different threads (the event loop, the metrics thread): the dict is replaced, never
+    mutated in place, so a scrape always sees one consistent snapshot."""
+
+    def __init__(self) -> None:
+        self.lags: dict[tuple[str, int], int] = {}
+
+    def set(self, topic: str, partition: int, lag: int) -> None:
+        self.lags = {**self.lags, (topic, partition): max(0, lag)}
+
+    def remove(self, topic: str, partition: int) -> None:
+        if (topic, partition) in self.lags:
+            self.lags = {key: lag for key, lag in self.lags.items() if key != (topic, partition)}
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "kafka_server_replicafetchermanager_maxlag",
+            "Largest lag in messages of a followed partition behind its leader",
+            labels=["clientId"],
+        )
+        family.add_metric(["Replica"], max(self.lags.values(), default=0))
+        yield family
+
+
+class _ControllerCollector(Collector):
+    def __init__(self, is_active: Callable[[], bool]) -> None:
+        self.is_active = is_active
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "kafka_controller_kafkacontroller_activecontrollercount",
+            "1 on the active controller, else 0",
+            value=1 if self.is_active() else 0,
         )
 
 
@@ -137,6 +221,13 @@ class BrokerMetrics:
         )
         self._latency = _LatencyCollector()
         r.register(self._latency)
+        self.isr_shrinks = Counter("kafka_server_replicamanager_isrshrinks", "ISR shrinks", registry=r)
+        self.isr_expands = Counter("kafka_server_replicamanager_isrexpands", "ISR expansions", registry=r)
+        self.failed_isr_updates = Counter(
+            "kafka_server_replicamanager_failedisrupdates", "ISR changes the metadata store refused", registry=r
+        )
+        self._fetcher_lag = _FetcherLagCollector()
+        r.register(self._fetcher_lag)
         self._partitions: Callable[[], Iterable[PartitionStats]] = lambda: ()
 
     def watch_partitions(self, source: Callable[[], Iterable[PartitionStats]]) -> None:
@@ -149,6 +240,33 @@ class BrokerMetrics:
         """Report consumer-group offsets and lag for the groups `source` yields (called at every scrape, from the
         metrics thread, so it must return a snapshot), against the partitions given to `watch_partitions`."""
         self.registry.register(ConsumerGroupCollector(lambda: self._partitions(), source))
+
+    def watch_controller(self, is_active: Callable[[], bool]) -> None:
+        """Report whether this broker is the active controller (`is_active` is called at every scrape)."""
+        self.registry.register(_ControllerCollector(is_active))
+
+    # ---- replication (called by the partition leaders and the replica fetchers) ----------------------------
+
+    def isr_shrink(self, partitions: int = 1) -> None:
+        """A leader removed lagging followers from the ISR of `partitions` partitions (the change committed)."""
+        self.isr_shrinks.inc(partitions)
+
+    def isr_expand(self, partitions: int = 1) -> None:
+        """A leader added caught-up followers to the ISR of `partitions` partitions (the change committed)."""
+        self.isr_expands.inc(partitions)
+
+    def isr_update_failed(self) -> None:
+        """An ISR change (AlterPartition) was refused: a stale leader epoch or partition epoch."""
+        self.failed_isr_updates.inc()
+
+    def fetcher_lag(self, topic: str, partition: int, lag: int) -> None:
+        """A replica fetcher's latest lag of one followed partition: the leader's high watermark in the last fetch
+        response minus the follower's next fetch offset (negative values count as 0)."""
+        self._fetcher_lag.set(topic, partition, lag)
+
+    def fetcher_lag_removed(self, topic: str, partition: int) -> None:
+        """The partition is no longer followed here (became leader, deleted, moved away)."""
+        self._fetcher_lag.remove(topic, partition)
 
     def request_done(self, request: str, ms: float, version: int = -1) -> None:
         self._latency.observe(request, ms)

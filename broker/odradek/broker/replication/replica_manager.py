@@ -505,6 +505,9 @@ class ReplicaManager:
                 p.log_start_offset,
                 p.log_end_offset,
                 p.high_watermark,
+                replicas=len(p.state.replicas),
+                isr=len(p.state.isr),
+                min_insync_replicas=p.log.config.min_insync_replicas,
             )
 
     def start(self) -> None:
