@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaException
 from odradek.cli import (
+    cluster,
     configs,
     connect,
     console_consumer,
@@ -37,6 +38,7 @@ _TOOLS = (
     consumer_perf,
     connect,
     mirror,
+    cluster,
 )
 
 
