@@ -21,6 +21,7 @@ from odradek.cli import (
     consumer_perf,
     delegate,
     delete_records,
+    faults,
     mirror,
     producer_perf,
     topics,
@@ -39,6 +40,7 @@ _TOOLS = (
     connect,
     mirror,
     cluster,
+    faults,
 )
 
 
