@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from odradek.faults.processes import ProcessId
+from odradek.faults.processes import ProcessId, launch
 
 DEFAULT_ETCD = "/usr/bin/etcd"
 STATE_FILE = "cluster.json"
@@ -118,8 +118,8 @@ def spawn(command: Sequence[str], out: Path, cwd: Path) -> ProcessId:
     """Start `command` detached (own session, stdin closed, output appended to `out`)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "ab") as handle:
-        proc = subprocess.Popen(
-            list(command),
+        return launch(
+            command,
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -127,7 +127,6 @@ def spawn(command: Sequence[str], out: Path, cwd: Path) -> ProcessId:
             cwd=cwd,
             start_new_session=True,
         )
-    return ProcessId.of(proc.pid)
 
 
 def read_from(path: Path, offset: int) -> str:

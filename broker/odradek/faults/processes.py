@@ -10,10 +10,23 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 POLL_S = 0.02
+# The children started here, kept until reaped: a Popen dropped while its process runs warns (ResourceWarning),
+# and its exit status is collected through it.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def launch(command: Sequence[str], **popen_kwargs: Any) -> ProcessId:
+    """Start `command` (subprocess.Popen's keyword arguments) and return its identity."""
+    proc: subprocess.Popen[bytes] = subprocess.Popen(list(command), **popen_kwargs)
+    _CHILDREN[proc.pid] = proc
+    return ProcessId.of(proc.pid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,11 @@ class ProcessId:
 
 def reap(pid: int) -> None:
     """Collect the exit status if `pid` is an exited child of ours (else a no-op)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _CHILDREN[pid]
+        return
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
 
