@@ -192,7 +192,8 @@ def scenario(
 
 
 def _run_schedule(cluster: LocalCluster, faults: Sequence[Fault], duration_s: float) -> list[tuple[float, str]]:
-    """Apply and heal faults at their times; returns (seconds, "apply NAME" / "heal NAME") as done."""
+    """Apply and heal faults at their times (a slow action delays the next ones); returns (seconds when begun,
+    "apply NAME" / "heal NAME", with how long it took when 1 s or more)."""
     started = time.monotonic()
     steps: list[tuple[float, str, Fault]] = []
     for fault in faults:
@@ -207,8 +208,10 @@ def _run_schedule(cluster: LocalCluster, faults: Sequence[Fault], duration_s: fl
         time.sleep(max(0.0, started + at_s - time.monotonic()))
         action = fault.apply if what == "apply" else fault.heal
         assert action is not None
+        began = round(time.monotonic() - started, 2)
         action(cluster)
-        timeline.append((round(time.monotonic() - started, 2), f"{what} {fault.name}"))
+        took = round(time.monotonic() - started - began, 2)
+        timeline.append((began, f"{what} {fault.name}" + (f" (took {took} s)" if took >= 1 else "")))
     time.sleep(max(0.0, started + duration_s - time.monotonic()))
     return timeline
 
@@ -217,7 +220,7 @@ def _heal_all(
     cluster: LocalCluster, faults: Sequence[Fault], timeline: list[tuple[float, str]]
 ) -> list[tuple[float, str]]:
     """Heal every applied fault not healed yet, then restart etcd and every broker that is not running."""
-    done = {entry for _, entry in timeline}
+    done = {entry.split(" (took ")[0] for _, entry in timeline}
     healed = []
     for fault in faults:
         if f"apply {fault.name}" in done and fault.heal is not None and f"heal {fault.name}" not in done:
