@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from confluent_kafka import KafkaException
 from odradek.cli import (
     acls,
+    cluster,
     configs,
     connect,
     console_consumer,
@@ -21,6 +22,7 @@ from odradek.cli import (
     consumer_perf,
     delegate,
     delete_records,
+    faults,
     leader_election,
     mirror,
     producer_perf,
@@ -43,6 +45,8 @@ _TOOLS = (
     connect,
     mirror,
     transactions,
+    cluster,
+    faults,
 )
 
 

@@ -339,6 +339,10 @@ def test_partition_stats(replicas: Replicas) -> None:
     )
     assert size > 0 and t0.high_watermark == 2
     assert stats[("r", 1)].under_replicated and not stats[("r", 0)].under_replicated
+    # The replication view: replicas {1, 2}, ISR shrunk to the leader on r-1, min.insync.replicas from the log.
+    r1, r0 = stats[("r", 1)], stats[("r", 0)]
+    assert (r0.replicas, r0.isr, r1.replicas, r1.isr) == (2, 2, 2, 1)
+    assert r1.min_insync_replicas == partition.log.config.min_insync_replicas
 
 
 def test_storage_tasks_run_with_the_clock_and_survive_failures(

@@ -7,9 +7,17 @@
 - `kafka_network_requestmetrics_totaltimems{request,quantile}` and `_count`: request latency in ms by API, as
   summary-style quantiles over the last 1024 requests of each API (what a JMX histogram reports).
 - `kafka_network_requestmetrics_requests_total{request,version}`, `kafka_network_requestmetrics_errors_total{request}`.
-- `kafka_server_replicamanager_{partitioncount,leadercount,underreplicatedpartitions}`,
-  `kafka_log_log_{size,logstartoffset,logendoffset}{topic,partition}`: gauges read at scrape time from the
-  partitions (`PartitionStats` supplied by the broker).
+- `kafka_server_replicamanager_{partitioncount,leadercount,underreplicatedpartitions,underminisrpartitioncount,
+  atminisrpartitioncount,offlinereplicacount}`, `kafka_log_log_{size,logstartoffset,logendoffset}{topic,partition}`:
+  gauges read at scrape time from the partitions (`PartitionStats` supplied by the broker). As in Kafka's
+  ReplicaManager, the under-replicated, under-min-ISR and at-min-ISR counts cover only the partitions this broker
+  leads, so that summing a cluster's brokers counts each partition once.
+- `kafka_server_replicamanager_{isrshrinks,isrexpands,failedisrupdates}_total`: counters (Kafka's IsrShrinksPerSec,
+  IsrExpandsPerSec and FailedIsrUpdatesPerSec meters, exported by Strimzi's rules as `_total`), fed by the
+  partition leaders through `isr_shrink`, `isr_expand` and `isr_update_failed`.
+- `kafka_server_replicafetchermanager_maxlag{clientId="Replica"}`: the largest lag in messages of any partition
+  this broker follows (the leader's high watermark minus the follower's fetch offset), fed by the replica fetchers
+  through `fetcher_lag` / `fetcher_lag_removed`.
 - `kafka_server_socket_server_metrics_connection_count{listener}`.
 - Transactions: `kafka_server_replicamanager_{produceridcount,partitionswithlatetransactionscount}`,
   `kafka_cluster_partition_laststableoffsetlag{topic,partition}` (from the partitions), and the transaction
@@ -56,6 +64,27 @@ class PartitionStats:
     last_stable_offset: int = -1  # -1: not known (then no LastStableOffsetLag row)
     producer_ids: int = 0
     late_transaction: bool = False  # an open transaction older than transaction.max.timeout.ms + 5 min
+    # The replication view (defaults: a single replica in sync, as before replication): the assigned replicas,
+    # the ISR's size, the topic's min.insync.replicas, and whether this replica is offline (its log dir failed).
+    replicas: int = 1
+    isr: int = 1
+    min_insync_replicas: int = 1
+    offline: bool = False
+
+    @property
+    def effective_min_isr(self) -> int:
+        """Kafka's Partition.effectiveMinIsr: min.insync.replicas capped at the replication factor."""
+        return min(self.min_insync_replicas, self.replicas)
+
+    @property
+    def under_min_isr(self) -> bool:
+        """A led partition whose ISR is smaller than its effective min.insync.replicas (acks=all refused)."""
+        return self.is_leader and self.isr < self.effective_min_isr
+
+    @property
+    def at_min_isr(self) -> bool:
+        """A led partition whose ISR is exactly its effective min.insync.replicas (one more loss refuses acks=all)."""
+        return self.is_leader and self.isr == self.effective_min_isr
 
 
 class _LatencyCollector(Collector):
@@ -130,9 +159,50 @@ class _PartitionCollector(Collector):
         )
         yield GaugeMetricFamily(
             "kafka_server_replicamanager_underreplicatedpartitions",
-            "Under-replicated partitions",
-            value=sum(s.under_replicated for s in stats),
+            "Led partitions whose ISR is smaller than their replica set",
+            value=sum(s.is_leader and s.under_replicated for s in stats),
         )
+        yield GaugeMetricFamily(
+            "kafka_server_replicamanager_underminisrpartitioncount",
+            "Led partitions whose ISR is below min.insync.replicas",
+            value=sum(s.under_min_isr for s in stats),
+        )
+        yield GaugeMetricFamily(
+            "kafka_server_replicamanager_atminisrpartitioncount",
+            "Led partitions whose ISR is exactly min.insync.replicas",
+            value=sum(s.at_min_isr for s in stats),
+        )
+        yield GaugeMetricFamily(
+            "kafka_server_replicamanager_offlinereplicacount",
+            "Replicas of this broker that are offline (failed log dir)",
+            value=sum(s.offline for s in stats),
+        )
+
+
+class _FetcherLagCollector(Collector):
+    """Kafka's ReplicaFetcherManager MaxLag: the largest per-partition lag the fetchers last reported.
+
+    Reported and read from different threads (the event loop, the metrics thread): the dict is replaced, never
+    mutated in place, so a scrape always sees one consistent snapshot."""
+
+    def __init__(self) -> None:
+        self.lags: dict[tuple[str, int], int] = {}
+
+    def set(self, topic: str, partition: int, lag: int) -> None:
+        self.lags = {**self.lags, (topic, partition): max(0, lag)}
+
+    def remove(self, topic: str, partition: int) -> None:
+        if (topic, partition) in self.lags:
+            self.lags = {key: lag for key, lag in self.lags.items() if key != (topic, partition)}
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "kafka_server_replicafetchermanager_maxlag",
+            "Largest lag in messages of a followed partition behind its leader",
+            labels=["clientId"],
+        )
+        family.add_metric(["Replica"], max(self.lags.values(), default=0))
+        yield family
 
 
 class QuotaStats(Protocol):
@@ -206,6 +276,13 @@ class BrokerMetrics:
         )
         self._latency = _LatencyCollector()
         r.register(self._latency)
+        self.isr_shrinks = Counter("kafka_server_replicamanager_isrshrinks", "ISR shrinks", registry=r)
+        self.isr_expands = Counter("kafka_server_replicamanager_isrexpands", "ISR expansions", registry=r)
+        self.failed_isr_updates = Counter(
+            "kafka_server_replicamanager_failedisrupdates", "ISR changes the metadata store refused", registry=r
+        )
+        self._fetcher_lag = _FetcherLagCollector()
+        r.register(self._fetcher_lag)
         self._partitions: Callable[[], Iterable[PartitionStats]] = lambda: ()
 
     def watch_partitions(self, source: Callable[[], Iterable[PartitionStats]]) -> None:
@@ -226,6 +303,29 @@ class BrokerMetrics:
     def watch_quotas(self, source: Callable[[], Iterable[QuotaStats]]) -> None:
         """Report the client quota sensors `source` yields (called at every scrape, from the metrics thread)."""
         self.registry.register(_QuotaCollector(source))
+
+    # ---- replication (called by the partition leaders and the replica fetchers) ----------------------------
+
+    def isr_shrink(self, partitions: int = 1) -> None:
+        """A leader removed lagging followers from the ISR of `partitions` partitions (the change committed)."""
+        self.isr_shrinks.inc(partitions)
+
+    def isr_expand(self, partitions: int = 1) -> None:
+        """A leader added caught-up followers to the ISR of `partitions` partitions (the change committed)."""
+        self.isr_expands.inc(partitions)
+
+    def isr_update_failed(self) -> None:
+        """An ISR change (AlterPartition) was refused: a stale leader epoch or partition epoch."""
+        self.failed_isr_updates.inc()
+
+    def fetcher_lag(self, topic: str, partition: int, lag: int) -> None:
+        """A replica fetcher's latest lag of one followed partition: the leader's high watermark in the last fetch
+        response minus the follower's next fetch offset (negative values count as 0)."""
+        self._fetcher_lag.set(topic, partition, lag)
+
+    def fetcher_lag_removed(self, topic: str, partition: int) -> None:
+        """The partition is no longer followed here (became leader, deleted, moved away)."""
+        self._fetcher_lag.remove(topic, partition)
 
     def request_done(self, request: str, ms: float, version: int = -1) -> None:
         self._latency.observe(request, ms)

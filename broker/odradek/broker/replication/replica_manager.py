@@ -510,9 +510,12 @@ class ReplicaManager:
                 p.log_start_offset,
                 p.log_end_offset,
                 p.high_watermark,
-                p.log.last_stable_offset,
-                producer_ids,
-                late,
+                last_stable_offset=p.log.last_stable_offset,
+                producer_ids=producer_ids,
+                late_transaction=late,
+                replicas=len(p.state.replicas),
+                isr=len(p.state.isr),
+                min_insync_replicas=p.log.config.min_insync_replicas,
             )
 
     def start(self) -> None:
