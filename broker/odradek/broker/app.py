@@ -49,6 +49,7 @@ from odradek.broker.metadata.store import MetadataStore
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.publisher import BrokerMetadataPublisher
+from odradek.broker.replication.alter_partition_manager import AlterPartitionItem, AlterPartitionResult
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
 from odradek.broker.replication.txn_markers import ReplicaTxnMarkerWriter
@@ -75,6 +76,23 @@ def _validate_broker_configs(resource_name: str, configs: dict[str, str]) -> Non
     refusal = dynamic_refusal(resource_name, configs)
     if refusal is not None:
         raise ControllerError(*refusal)
+
+
+class ControllerAlterPartitionManager:
+    """replication's AlterPartitionManager on `Controller.alter_partition` (replication and metadata do not
+    import each other)."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+
+    async def submit(self, item: AlterPartitionItem) -> AlterPartitionResult:
+        try:
+            stored = await self._controller.alter_partition(
+                item.topic, item.partition, item.leader_id, item.leader_epoch, item.partition_epoch, item.new_isr
+            )
+        except ControllerError as exc:
+            return AlterPartitionResult(exc.error_code, message=exc.message)
+        return AlterPartitionResult(ErrorCode.NONE, stored.leader_epoch, stored.partition_epoch, stored.isr)
 
 
 @dataclass(slots=True)
@@ -145,7 +163,9 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     )
     await controller.ensure_cluster_id(config.get_str("cluster.id"))
     await bootstrap_scram_users(controller, bootstrap_users)
-    manager = ReplicaManager(node_id, config, logs, metrics, time)
+    manager = ReplicaManager(
+        node_id, config, logs, metrics, time, alter_partition=ControllerAlterPartitionManager(controller)
+    )
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)
     markers = ReplicaTxnMarkerWriter(

@@ -27,9 +27,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from odradek.broker.log.log import Log, LogAppendInfo
+from odradek.broker.log.log import Log, LogAppendInfo, UnexpectedAppendOffset
 from odradek.broker.log.producer_state import AppendOrigin as LogAppendOrigin
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.records.batch import read_header
 
 UNKNOWN_OFFSET = -1  # a follower's LEO before its first fetch in this leader epoch (Kafka's UnknownOffset)
 
@@ -324,8 +325,23 @@ class Partition:
     def append_records_as_follower(
         self, records: bytes | bytearray | memoryview, leader_hw: int
     ) -> LogAppendInfo | None:
-        """Append fetched batches (offsets and epochs the leader's), then HW = min(leader's HW, own LEO)."""
-        info = self.log.append_as_follower(records) if records else None
+        """Append fetched batches (offsets and epochs the leader's), then HW = min(leader's HW, own LEO).
+
+        An empty log started inside the first batch (the leader's log start is mid-batch) restarts at that
+        batch's base offset, as Kafka's Partition.appendRecordsToFollowerOrFutureReplica does."""
+        info = None
+        if records:
+            try:
+                info = self.log.append_as_follower(records)
+            except UnexpectedAppendOffset:
+                log = self.log
+                header = read_header(records, 0)
+                if not (log.log_end_offset == log.log_start_offset and header.last_offset >= log.log_end_offset):
+                    raise
+                start = log.log_start_offset
+                log.truncate_fully_and_start_at(header.base_offset)
+                info = log.append_as_follower(records)
+                log.maybe_increment_log_start_offset(start)
         self.update_follower_high_watermark(leader_hw)
         return info
 

@@ -7,10 +7,10 @@ One round (`do_work`):
 
 1. Truncation (KIP-101/279), for the partitions TRUNCATING: one OffsetForLeaderEpoch to the leader with each
    partition's latest local epoch. Answer (epoch L, end offset O), with the follower's LEO as E:
-   - L undefined (-1): the leader has no such epoch history: truncate to the local HW (the pre-KIP-101 rule);
-   - O >= E: nothing to cut;
+   - O undefined (-1): the leader has no such epoch history: truncate to the local HW (the pre-KIP-101 rule);
    - the follower's own end for epoch L is (L', O'): if L' == L truncate to min(O, O'); else truncate to O' and
-     ask again with the now latest epoch (the largest common epoch is found in a few rounds);
+     ask again with the now latest epoch (the largest common epoch is found in a few rounds); without any
+     local epoch <= L, truncate to min(O, E);
    - a follower without any epoch truncates to its HW without asking.
 2. One Fetch for all FETCHING partitions (replica id = this broker, current leader epoch = the epoch the
    partition was added at), long-polling: `replica.fetch.wait.max.ms`, `replica.fetch.min.bytes`,
@@ -167,6 +167,8 @@ class ReplicaFetcherThread:
         fetching = {k: s for k, s in ready.items() if s.state is FetchState.FETCHING and self.states.get(k) is s}
         if fetching:
             await self._guarded(self._fetch(fetching), fetching)
+        # A round answered at once (data ready, or errors) must still let the rest of the loop run.
+        await asyncio.sleep(0)
 
     async def _wait_for_work(self, now: float) -> None:
         """Until a partition is added, or the earliest delay ends."""
@@ -231,15 +233,15 @@ class ReplicaFetcherThread:
         """Kafka's AbstractFetcherThread.getOffsetTruncationState."""
         log = partition.log
         log_end = log.log_end_offset
-        if leader_epoch < 0 or end_offset < 0:
+        if end_offset < 0:
             self._truncated(partition, state, partition.high_watermark)
             return
-        if end_offset >= log_end:
-            self._truncated(partition, state, log_end)
+        if leader_epoch < 0:
+            self._truncated(partition, state, min(end_offset, log_end))
             return
         local_epoch, local_end = log.epoch_cache.end_offset_for(leader_epoch, log_end)
         if local_epoch < 0 or local_end < 0:
-            self._truncated(partition, state, end_offset)  # no common history: the leader's offset
+            self._truncated(partition, state, min(end_offset, log_end))  # no local epoch <= L: the leader's end
         elif local_epoch == leader_epoch:
             self._truncated(partition, state, min(end_offset, local_end))
         else:
