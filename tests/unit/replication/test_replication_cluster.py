@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from odradek.broker.config.broker import build
 from odradek.broker.config.topic import log_config
 from odradek.broker.log.manager import LogManager
@@ -333,17 +334,21 @@ def test_follower_truncates_an_uncommitted_tail_of_an_old_epoch(tmp_path: Path) 
 
 
 def test_both_diverged_and_the_follower_lacks_the_leaders_epoch(tmp_path: Path) -> None:
-    """KIP-279: the follower's latest epoch (2) is unknown to the leader, whose largest epoch below it (1) ends
-    at 8; the follower has no epoch 1 (its epoch 0 ends at 5): it cuts to 5, asks again with epoch 0 and then
-    fetches the leader's epochs 1 and 3."""
+    """KIP-279: broker 1 has epoch 0 at 0..4 and epoch 2 at 5..6; broker 2 has epoch 0 at 0..2, epoch 1 at 3..7
+    and epoch 3 at 8. Broker 1 asks for epoch 2: broker 2's largest epoch below it is 1, ending at 8; broker 1 has
+    no epoch 1 (its epoch 0 ends at 5), so it cuts to 5 and asks again with epoch 0, which ends at 3 on broker 2:
+    it cuts to 3 (a single round would keep its divergent offsets 3..4) and fetches epochs 1 and 3."""
 
     async def body(c: Cluster) -> None:
-        await _replicated(c, 5)  # both: epoch 0 at 0..4
+        await _replicated(c, 3)  # both: epoch 0 at 0..2
         c.block(2)
-        # Broker 2 leads epoch 1 alone (offsets 5..7), while broker 1 is cut off.
+        tail = c.produce(1, 2, acks=1)  # broker 1 only: epoch 0 at 3..4
+        await c.run_until(tail.done)
+        # Broker 2 leads epoch 1 alone (offsets 3..7), while broker 1 is cut off.
         await c.publish(c.leader_move(2, isr=(2,)), only=[2])
-        first = c.produce(2, 3, acks=1)
-        await c.run_until(first.done)
+        for _ in range(5):  # one batch per record: a fetch from any of these offsets starts exactly there
+            first = c.produce(2, 1, acks=1)
+            await c.run_until(first.done)
         # Broker 1 leads epoch 2 alone (offsets 5..6), never hearing of epoch 1.
         assert c.record is not None
         await c.publish(dataclasses.replace(c.record, leader_id=1, leader_epoch=2, isr=(1,)), only=[1])
@@ -359,7 +364,7 @@ def test_both_diverged_and_the_follower_lacks_the_leaders_epoch(tmp_path: Path) 
         await c.publish()
         await c.run_until(lambda: leo(c, 1) == 9)
         assert c.log_bytes(1, 9) == c.log_bytes(2, 9)
-        assert c.log(1).epoch_cache.entries() == [(0, 0), (1, 5), (3, 8)]
+        assert c.log(1).epoch_cache.entries() == [(0, 0), (1, 3), (3, 8)]
 
     run(tmp_path, (1, 2), body)
 
@@ -379,17 +384,23 @@ def test_a_leader_without_the_epoch_makes_the_follower_truncate_to_its_high_wate
     run(tmp_path, (1, 2), body)
 
 
-def test_a_fetch_below_the_leaders_log_start_starts_the_follower_there(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batches", [1, 8])
+def test_a_fetch_below_the_leaders_log_start_starts_the_follower_there(tmp_path: Path, batches: int) -> None:
+    """A new replica's fetch from 0 is out of range: it starts at the leader's log start (6), at a batch boundary
+    (8 batches) or inside the leader's first batch (1 batch of 8: it starts at that batch's base)."""
+
     async def body(c: Cluster) -> None:
         await c.publish(state(1, (1,), isr=(1,)))
-        produced = c.produce(1, 8)
-        await c.run_until(produced.done)
+        for _ in range(batches):
+            produced = c.produce(1, 8 // batches)
+            await c.run_until(produced.done)
         c.managers[1].delete_records(TOPIC, 0, 6)
-        # Broker 2 joins as a new, empty replica: its fetch from 0 is out of range.
         assert c.record is not None
         await c.publish(dataclasses.replace(c.record, replicas=(1, 2), partition_epoch=1))
         await c.run_until(lambda: c.record is not None and c.record.isr == (1, 2))
         assert (c.log(2).log_start_offset, leo(c, 2)) == (6, 8)
+        # Emptied and restarted at the leader's log start (or at the base of the batch holding it).
+        assert c.log(2).segments[0].base_offset == (6 if batches == 8 else 0)
         assert c.log_bytes(2, 8) == c.log_bytes(1, 8)
 
     run(tmp_path, (1, 2), body)
