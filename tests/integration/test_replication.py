@@ -20,6 +20,7 @@ Factory = Callable[..., BrokerProcess]
 CLIENT_TIMEOUT_S = 15
 LAG_MS = 3_000
 ACKS_ALL = {"acks": "all", "enable.idempotence": True}
+OFFSETS_PARTITIONS = 3
 
 
 @pytest.fixture
@@ -48,16 +49,16 @@ def segment_bytes(broker: BrokerProcess, topic: str) -> bytes:
     return b"".join(path.read_bytes() for path in sorted(folder.glob("*.log")))
 
 
-async def move_leader(url: str, topic: str, leader: int) -> None:
+async def move_leader(url: str, topic: str, leader: int, partition: int = 0) -> None:
     from odradek.broker.metadata.controller import Controller
     from odradek.broker.metadata.image import PartitionImage, partition_key
     from odradek.broker.metadata.opener import open_store
 
     store = await open_store(url)
     try:
-        current = await store.get(partition_key(topic, 0))
+        current = await store.get(partition_key(topic, partition))
         assert current is not None
-        image = PartitionImage.from_json(topic, 0, current.value, current.mod_revision)
+        image = PartitionImage.from_json(topic, partition, current.value, current.mod_revision)
         await Controller(store).update_partition(image, leader=leader)
     finally:
         await store.close()
@@ -65,7 +66,12 @@ async def move_leader(url: str, topic: str, leader: int) -> None:
 
 def test_rf3_acks_all_follower_loss_and_rejoin_and_a_leader_move(broker_factory: Factory, etcd: EtcdCluster) -> None:
     url = etcd.url("/it/repl")
-    common = {"metadata.store.url": url, "replica.lag.time.max.ms": str(LAG_MS), "replica.fetch.wait.max.ms": "200"}
+    common = {
+        "metadata.store.url": url,
+        "replica.lag.time.max.ms": str(LAG_MS),
+        "replica.fetch.wait.max.ms": "200",
+        "offsets.topic.num.partitions": str(OFFSETS_PARTITIONS),
+    }
     brokers = {n: broker_factory({**common, "node.id": str(n)}) for n in (1, 2, 3)}
     try:
         _scenario(url, brokers)
@@ -117,3 +123,40 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     assert values == first + second
     third = ck_produce(bootstrap, topic, [b"c"], extra=ACKS_ALL)
     assert third[0][1] == 70
+    _offsets_move(url, brokers, topic)
+
+
+def committed_offset(bootstrap: str, group: str, topic: str, commit: int | None = None) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        if commit is not None:
+            consumer.commit(offsets=[TopicPartition(topic, 0, commit)], asynchronous=False)
+        found = consumer.committed([TopicPartition(topic, 0)], timeout=CLIENT_TIMEOUT_S)
+        return int(found[0].offset)
+    finally:
+        consumer.close()
+
+
+def _offsets_move(url: str, brokers: dict[int, BrokerProcess], topic: str) -> None:
+    """A group's committed offsets survive a leader move of its __consumer_offsets partition: the new leader's
+    coordinator loads them from its replicated log."""
+    from odradek.broker.group.offsets_topic import partition_for
+
+    bootstrap = ",".join(b.bootstrap for b in brokers.values())
+    group = unique_topic("group")
+    assert committed_offset(bootstrap, group, topic, commit=42) == 42
+    partition = partition_for(group, OFFSETS_PARTITIONS)
+    metadata = ck_admin(bootstrap).list_topics("__consumer_offsets", timeout=CLIENT_TIMEOUT_S)
+    part = metadata.topics["__consumer_offsets"].partitions[partition]
+    assert sorted(part.isrs) == [1, 2, 3], "offsets topic replicated on the three brokers"
+    target = next(n for n in part.isrs if n != part.leader)
+    asyncio.run(move_leader(url, "__consumer_offsets", target, partition))
+
+    def moved() -> bool:
+        md = ck_admin(bootstrap).list_topics("__consumer_offsets", timeout=CLIENT_TIMEOUT_S)
+        return bool(md.topics["__consumer_offsets"].partitions[partition].leader == target)
+
+    wait_for("the offsets partition's new leader", moved)
+    assert committed_offset(bootstrap, group, topic) == 42

@@ -4,7 +4,9 @@ every record back (used by the group coordinator over `__consumer_offsets`; stru
 Appends build one uncompressed RecordBatch v2 with CreateTime = now and go through `ReplicaManager.produce`
 with acks=all and origin COORDINATOR (validation, leader epoch, high watermark, then the wait for the ISR for
 at most `timeout_ms`, `offsets.commit.timeout.ms`), as a client's produce does. Reads walk the partition from
-its log start offset to its high watermark, skipping control batches.
+its log start offset to its log end offset, skipping control batches: a coordinator loads when its broker
+becomes leader, whose log is then the partition's (Kafka's loader reads to the log end too); a new leader's HW
+may still be below records the old leader had committed, until its followers fetch again.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from collections.abc import Callable, Iterator, Sequence
 
 from odradek.broker.log.log import OffsetOutOfRange
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.records.batch import batch_size_at, iter_batches
+from odradek.broker.records.batch import iter_batches
 from odradek.broker.records.builder import build_batch
 from odradek.broker.records.record import iter_records
 from odradek.broker.replication.api import AppendOrigin, ProduceEntry
 from odradek.broker.replication.partition import PartitionError
+from odradek.broker.replication.replica_fetcher import complete_batches
 from odradek.broker.replication.replica_manager import ReplicaManager
 
 READ_CHUNK = 4 * 1024 * 1024
@@ -42,13 +45,13 @@ class PartitionRecordLog:
             p = self.manager.get_partition(self.topic, partition)
         except PartitionError:
             return
-        offset, end = p.log_start_offset, p.high_watermark
+        offset, end = p.log_start_offset, p.log_end_offset
         while offset < end:
             try:
                 data = p.log.read(offset, READ_CHUNK, end, min_one_message=True).read_bytes()
             except OffsetOutOfRange:
                 return
-            complete = _complete_prefix(data)
+            complete = len(complete_batches(data))
             if complete == 0:
                 return
             for header in iter_batches(memoryview(data)[:complete]):
@@ -59,13 +62,3 @@ class PartitionRecordLog:
                         if record.offset >= offset:
                             yield record.offset, record.key, record.value
                 offset = header.next_offset
-
-
-def _complete_prefix(data: bytes) -> int:
-    """Length of the whole batches at the start of `data` (a read may end inside a batch)."""
-    position = 0
-    while True:
-        size = batch_size_at(data, position)
-        if size is None or position + size > len(data):
-            return position
-        position += size

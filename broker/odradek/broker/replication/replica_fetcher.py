@@ -34,22 +34,19 @@ import asyncio
 import contextlib
 import enum
 import logging
-import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from odradek.broker.log.log import UnexpectedAppendOffset
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.records.batch import batch_size_at
 from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition, TopicPartition
 from odradek.broker.replication.leader_end_point import EpochRequest, LeaderEndPoint
 from odradek.broker.replication.partition import Partition
 from odradek.broker.utils.time import Time
 
 logger = logging.getLogger(__name__)
-
-BATCH_HEADER_SIZE = 61
-_LENGTH = struct.Struct(">i")
 
 
 class FollowerReplicas(Protocol):
@@ -85,13 +82,12 @@ class PartitionFetchState:
 
 def complete_batches(records: bytes) -> bytes:
     """The prefix of `records` made of whole batches (a fetch slice may end inside one)."""
-    position, end = 0, len(records)
-    while position + BATCH_HEADER_SIZE <= end:
-        (length,) = _LENGTH.unpack_from(records, position + 8)
-        if length <= 0 or position + 12 + length > end:
-            break
-        position += 12 + length
-    return records if position == end else records[:position]
+    position = 0
+    while True:
+        size = batch_size_at(records, position)
+        if size is None or position + size > len(records):
+            return records if position == len(records) else records[:position]
+        position += size
 
 
 class ReplicaFetcherThread:

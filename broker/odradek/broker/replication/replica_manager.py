@@ -130,6 +130,7 @@ class ReplicaManager:
         self._file_work: asyncio.Future[Any] | None = None
         self._cleaner = LogCleaner()
         self.alter_partition = alter_partition
+        self._topic_ids: dict[str, uuid.UUID] = {}  # of the local replicas' topics (Fetch v13+ names topics by id)
         self._alter_tasks: set[asyncio.Task[None]] = set()
         self._isr_expiration: TimerHandle | None = None
         self.fetchers = ReplicaFetcherManager(self, endpoints or self._remote_endpoint, self._fetcher_config(), time)
@@ -149,10 +150,9 @@ class ReplicaManager:
         )
 
     def _remote_endpoint(self, source: BrokerEndPoint) -> RemoteLeaderEndPoint:
-        def topic_id(topic: str) -> uuid.UUID | None:
-            return next((p.topic_id for (t, _), p in self.partitions.items() if t == topic), None)
-
-        return RemoteLeaderEndPoint(source, self.node_id, self.config.get_int("replica.socket.timeout.ms"), topic_id)
+        return RemoteLeaderEndPoint(
+            source, self.node_id, self.config.get_int("replica.socket.timeout.ms"), self._topic_ids.get
+        )
 
     def update_brokers(self, brokers: Mapping[int, BrokerEndPoint]) -> None:
         """The inter-broker addresses of the registered brokers (the publisher, before each assignment)."""
@@ -260,6 +260,7 @@ class ReplicaManager:
         partition.delayed_operations = self
         partition.isr_changes = self
         self.partitions[key] = partition
+        self._topic_ids[assignment.topic] = assignment.topic_id
         self._validation[key] = validation
         self._transition(key, partition, assignment.state, new=True)
 
