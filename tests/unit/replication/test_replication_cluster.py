@@ -418,3 +418,21 @@ def test_waits_of_a_leader_that_becomes_follower_answer_not_leader(tmp_path: Pat
         assert waiting.result()[0].error is ErrorCode.NOT_LEADER_OR_FOLLOWER
 
     run(tmp_path, (1, 2), body)
+
+
+def test_an_image_older_than_the_applied_isr_change_is_ignored(tmp_path: Path) -> None:
+    """The leader applies its AlterPartition answer at once; an image from before it (lower partition epoch)
+    arriving later does not bring the old ISR back."""
+
+    async def body(c: Cluster) -> None:
+        await c.publish(state(1, (1, 2, 3)))
+        before = c.record
+        c.block(3)
+        c.produce(1, 1)
+        await c.run_until(lambda: c.record is not None and c.record.isr == (1, 2), max_ms=3 * LAG_MS)
+        assert before is not None
+        await c.managers[1].apply_assignments([ReplicaAssignment(TOPIC, 0, c.topic_id, c.configs, before)])
+        partition = c.managers[1].get_partition(*KEY)
+        assert (partition.state.isr, partition.state.partition_epoch) == ((1, 2), 1)
+
+    run(tmp_path, (1, 2, 3), body)

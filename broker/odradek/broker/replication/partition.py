@@ -169,7 +169,11 @@ class Partition:
         self._replicas = {}
 
     def update_state(self, state: PartitionState, now_ms: float = 0.0) -> None:
-        """A new partition record for the same role and leader epoch (ISR, replicas or partition epoch moved)."""
+        """A new partition record for the same role and leader epoch (ISR, replicas or partition epoch moved). A
+        record older than the state applied (an image from before this leader's AlterPartition was answered) is
+        ignored, as Kafka ignores a stale partition epoch."""
+        if state.leader_epoch == self.state.leader_epoch and state.partition_epoch < self.state.partition_epoch:
+            return
         self.state = state
         pending = self.pending_isr
         if pending is not None and state.partition_epoch > pending.partition_epoch:
