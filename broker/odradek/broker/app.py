@@ -59,6 +59,7 @@ from odradek.broker.publisher import BrokerMetadataPublisher
 from odradek.broker.quota.connection_quotas import ConnectionQuotas, parse_overrides
 from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.quota.rate import MetricConfig
+from odradek.broker.replication.alter_partition_manager import AlterPartitionItem, AlterPartitionResult
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.replica_manager import ReplicaManager
 from odradek.broker.replication.txn_markers import ReplicaTxnMarkerWriter
@@ -83,6 +84,23 @@ def _validate_broker_configs(resource_name: str, configs: dict[str, str]) -> Non
     refusal = dynamic_refusal(resource_name, configs)
     if refusal is not None:
         raise ControllerError(*refusal)
+
+
+class ControllerAlterPartitionManager:
+    """replication's AlterPartitionManager on `Controller.alter_partition` (replication and metadata do not
+    import each other)."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+
+    async def submit(self, item: AlterPartitionItem) -> AlterPartitionResult:
+        try:
+            stored = await self._controller.alter_partition(
+                item.topic, item.partition, item.leader_id, item.leader_epoch, item.partition_epoch, item.new_isr
+            )
+        except ControllerError as exc:
+            return AlterPartitionResult(exc.error_code, message=exc.message)
+        return AlterPartitionResult(ErrorCode.NONE, stored.leader_epoch, stored.partition_epoch, stored.isr)
 
 
 @dataclass(slots=True)
@@ -177,7 +195,9 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         rebalance_interval_ms=config.get_int("leader.imbalance.check.interval.seconds") * 1000.0,
         imbalance_percentage=config.get_int("leader.imbalance.per.broker.percentage"),
     )
-    manager = ReplicaManager(node_id, config, logs, metrics, time)
+    manager = ReplicaManager(
+        node_id, config, logs, metrics, time, alter_partition=ControllerAlterPartitionManager(controller)
+    )
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)
     markers = ReplicaTxnMarkerWriter(

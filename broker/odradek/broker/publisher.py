@@ -32,6 +32,7 @@ from typing import Protocol
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.dynamic import load_dynamic
 from odradek.broker.metadata.image import MetadataDelta, MetadataImage
+from odradek.broker.replication.leader_end_point import BrokerEndPoint
 from odradek.broker.replication.partition import PartitionState
 from odradek.broker.replication.replica_manager import ReplicaAssignment
 
@@ -41,6 +42,7 @@ __all__ = [
     "PartitionCoordinator",
     "ReplicaManagerView",
     "dynamic_config",
+    "inter_broker_endpoints",
     "replica_assignments",
 ]
 
@@ -75,6 +77,10 @@ class ReplicaManagerView(Protocol):
         self, assignments: Iterable[ReplicaAssignment], topics: Collection[str] | None = None
     ) -> None: ...
 
+    def update_brokers(self, brokers: Mapping[int, BrokerEndPoint]) -> None:
+        """The inter-broker addresses of the registered brokers (followers fetch from them)."""
+        ...
+
 
 class BrokerMetadataPublisher:
     """Register it with ``MetadataCache.add_listener(publisher.publish)`` before the cache starts."""
@@ -106,6 +112,8 @@ class BrokerMetadataPublisher:
             topics = None  # ... unless a dynamic log.* default changed every topic's config
             self._update_config(dynamic_config(self.static_config, image, self.node_id))
         self._full_pass = True
+        # Before the transitions: a partition made follower here is fetched from its leader's address.
+        self._replica_manager.update_brokers(inter_broker_endpoints(image, self.config.inter_broker_listener[0]))
         await self._replica_manager.apply_assignments(replica_assignments(image, topics), topics)
         self._full_pass = False
         for topic in self._coordinators:
@@ -158,6 +166,21 @@ def dynamic_config(static: BrokerConfig, image: MetadataImage, node_id: int) -> 
     for problem in bad_own:
         log.error("dynamic config of broker %s ignored: %s", node_id, problem)
     return static.with_dynamic(default, own)
+
+
+def inter_broker_endpoints(image: MetadataImage, listener_name: str) -> dict[int, BrokerEndPoint]:
+    """Each registered broker's listener named `listener_name` (inter.broker.listener.name), else its first
+    listener, else its registered host and port."""
+    endpoints = {}
+    for broker_id, broker in image.brokers.items():
+        chosen = next((e for e in broker.listeners if e.name == listener_name), None)
+        if chosen is None and broker.listeners:
+            chosen = broker.listeners[0]
+        if chosen is None:
+            endpoints[broker_id] = BrokerEndPoint(broker_id, broker.host, broker.port)
+        else:
+            endpoints[broker_id] = BrokerEndPoint(broker_id, chosen.host, chosen.port, chosen.security_protocol)
+    return endpoints
 
 
 def replica_assignments(image: MetadataImage, topics: Collection[str] | None = None) -> list[ReplicaAssignment]:

@@ -38,6 +38,9 @@ class NoReplicas:
         self.config = config
         self.partitions: dict[tuple[str, int], object] = {}
 
+    def update_brokers(self, brokers: object) -> None:
+        return None
+
     async def apply_assignments(self, assignments: Iterable[ReplicaAssignment], topics: object = None) -> None:
         return None
 

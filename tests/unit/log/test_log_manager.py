@@ -159,3 +159,53 @@ def test_new_partition_folder_and_its_files_are_fsynced(tmp_path: Path, monkeypa
         assert synced == []
     finally:
         manager.shutdown()
+
+
+def test_high_watermark_checkpoint_survives_a_restart(tmp_path: Path) -> None:
+    """replication-offset-checkpoint: a restarted replica starts at the HW it had, not at its log end offset."""
+    manager = LogManager.open([tmp_path], LogConfig())
+    log = manager.get_or_create_log("t", 0)
+    for _ in range(5):
+        log.append_as_leader(simple_batch(2), 0, now_ms=NOW)
+    log.update_high_watermark(4)
+    other = manager.get_or_create_log("t", 1)
+    other.append_as_leader(simple_batch(1), 0, now_ms=NOW)
+    other.update_high_watermark(1)
+    manager.checkpoint_high_watermarks()
+    assert (tmp_path / "replication-offset-checkpoint").read_text() == "0\n2\nt 0 4\nt 1 1\n"
+    manager.shutdown()
+    again = LogManager.open([tmp_path], LogConfig())
+    try:
+        restarted = again.get_log("t", 0)
+        assert restarted is not None
+        assert (restarted.log_end_offset, restarted.high_watermark) == (10, 4)
+        assert again.had_clean_shutdown
+    finally:
+        again.shutdown()
+
+
+def test_high_watermark_of_a_partition_missing_from_the_checkpoint_is_zero(tmp_path: Path) -> None:
+    manager = LogManager.open([tmp_path], LogConfig())
+    manager.get_or_create_log("t", 0).append_as_leader(simple_batch(3), 0, now_ms=NOW)
+    checkpoint.write_offsets(tmp_path / "replication-offset-checkpoint", {})
+    manager.shutdown()
+    (tmp_path / "replication-offset-checkpoint").write_text("0\n0\n")  # as if the partition came after it
+    again = LogManager.open([tmp_path], LogConfig())
+    try:
+        log = again.get_log("t", 0)
+        assert log is not None and log.high_watermark == 0
+    finally:
+        again.shutdown()
+
+
+def test_unclean_shutdown_is_reported(tmp_path: Path) -> None:
+    manager = LogManager.open([tmp_path], LogConfig())
+    manager.get_or_create_log("t", 0).append_as_leader(simple_batch(1), 0, now_ms=NOW)
+    manager.shutdown()
+    (tmp_path / ".kafka_cleanshutdown").unlink()
+    again = LogManager.open([tmp_path], LogConfig())
+    try:
+        assert not again.had_clean_shutdown
+    finally:
+        again.shutdown()
+    assert LogManager.open([tmp_path / "empty"], LogConfig()).had_clean_shutdown  # a new dir is not unclean

@@ -292,3 +292,49 @@ def test_placement_matches_kafka_example() -> None:
     assert plan[5] == [0, 2, 3] and plan[9] == [4, 1, 2]
     with pytest.raises(ValueError):
         assign_replicas([1], 1, 2)
+
+
+def test_alter_partition_is_a_cas_with_alter_partition_semantics(tmp_path: Path) -> None:
+    """The leader's ISR change: fenced by leader and leader epoch, by partition epoch, and by the CAS itself; the
+    ISR must hold the leader within the replicas, added brokers must be registered; unknown fields survive."""
+
+    class NotTheController:
+        controller_id = 9
+
+        def compares(self) -> list[Compare]:
+            return [Compare.absent(b"/never-absent")]
+
+    async def body(store: EmbeddedMetadataStore, controller: Controller) -> None:
+        await controller.create_topic("t", 1, 3)
+        key = partition_key("t", 0)
+        kv = await store.get(key)
+        assert kv is not None
+        doc = json.loads(kv.value)
+        leader, replicas = doc["leader"], doc["replicas"]
+        others = [r for r in replicas if r != leader]
+        doc["eligible"] = [1]  # a field another part of the controller may add
+        await store.put(key, json.dumps(doc).encode())
+        # Not fenced by the controller claim: a fence that always fails does not stop it.
+        fenced_out = Controller(store, fence=NotTheController())  # type: ignore[arg-type]
+        shrunk = await fenced_out.alter_partition("t", 0, leader, 0, 0, [leader, others[0]])
+        assert (shrunk.isr, shrunk.partition_epoch, shrunk.leader_epoch) == ((leader, others[0]), 1, 0)
+        stored = json.loads((await store.get(key)).value)  # type: ignore[union-attr]
+        assert stored["eligible"] == [1] and stored["isr"] == [leader, others[0]]
+        await expect_error(ErrorCode.INVALID_UPDATE_VERSION, controller.alter_partition("t", 0, leader, 0, 0, [leader]))
+        await expect_error(
+            ErrorCode.FENCED_LEADER_EPOCH, controller.alter_partition("t", 0, others[0], 0, 1, [others[0]])
+        )
+        await expect_error(ErrorCode.FENCED_LEADER_EPOCH, controller.alter_partition("t", 0, leader, 1, 1, [leader]))
+        await expect_error(ErrorCode.INVALID_REQUEST, controller.alter_partition("t", 0, leader, 0, 1, [others[0]]))
+        await expect_error(ErrorCode.INVALID_REQUEST, controller.alter_partition("t", 0, leader, 0, 1, [leader, 42]))
+        await expect_error(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, controller.alter_partition("u", 0, 1, 0, 0, [1]))
+        # Adding a broker that is not registered: INELIGIBLE_REPLICA.
+        await store.delete(broker_key(others[1]))
+        await expect_error(
+            ErrorCode.INELIGIBLE_REPLICA,
+            controller.alter_partition("t", 0, leader, 0, 1, [leader, others[0], others[1]]),
+        )
+        expanded = await controller.alter_partition("t", 0, leader, 0, 1, [leader])
+        assert (expanded.isr, expanded.partition_epoch) == ((leader,), 2)
+
+    with_cluster(tmp_path, body)

@@ -11,6 +11,7 @@ import pytest
 from odradek.broker.config.broker import BrokerConfig, build
 from odradek.broker.metadata.image import MetadataDelta, MetadataImage, PartitionImage, TopicImage
 from odradek.broker.publisher import BrokerMetadataPublisher, replica_assignments
+from odradek.broker.replication.leader_end_point import BrokerEndPoint
 from odradek.broker.replication.replica_manager import ReplicaAssignment
 
 NODE = 1
@@ -28,6 +29,10 @@ class FakeReplicaManager:
         self.configs_seen: list[BrokerConfig] = []
         self.broken: set[tuple[str, int]] = set()
         self.fail_next = False
+        self.brokers: dict[int, object] = {}
+
+    def update_brokers(self, brokers: Mapping[int, BrokerEndPoint]) -> None:
+        self.brokers = dict(brokers)
 
     async def apply_assignments(
         self, assignments: Iterable[ReplicaAssignment], topics: Collection[str] | None = None

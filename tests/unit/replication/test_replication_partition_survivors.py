@@ -69,8 +69,9 @@ def test_leader_epoch_fencing(replicas: Replicas, current: int, error: ErrorCode
 
 
 def test_a_replica_starts_with_the_high_watermark_it_is_given_bounded_by_the_log_end(replicas: Replicas) -> None:
-    """Partition's initial HW: the one given (at most the log end), or the log end when none is given (0), even
-    with a follower in the ISR that has not fetched yet (kills `high_watermark or log_end` -> `and`)."""
+    """Partition's initial HW: the log's (its owner: checkpointed, at most the log end), or the log end when the
+    log has none (a log dir without replication-offset-checkpoint), even with a follower in the ISR that has not
+    fetched yet."""
 
     async def scenario() -> None:
         await replicas.manager.produce([ProduceEntry("r", 0, replicas.batch(5))], 1, 0, AppendOrigin.CLIENT)
@@ -79,10 +80,11 @@ def test_a_replica_starts_with_the_high_watermark_it_is_given_bounded_by_the_log
     existing = replicas.manager.get_partition("r", 0)
     assert existing.log_end_offset == 5 and existing.high_watermark == 0  # the follower has fetched nothing
 
-    def reopened(high_watermark: int) -> Partition:
-        return Partition("r", 0, existing.topic_id, 1, existing.log, existing.state, high_watermark=high_watermark)
+    def reopened(high_watermark: int | None) -> Partition:
+        existing.log.update_high_watermark(high_watermark)  # as LogManager does from the checkpoint
+        return Partition("r", 0, existing.topic_id, 1, existing.log, existing.state)
 
-    assert reopened(0).high_watermark == 5
+    assert reopened(None).high_watermark == 5
     assert reopened(2).high_watermark == 2
     assert reopened(9).high_watermark == 5
 

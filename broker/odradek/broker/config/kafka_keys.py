@@ -34,7 +34,6 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("num.io.threads", "int", "8", "cluster-wide"),
             ("background.threads", "int", "10", "cluster-wide"),
             ("num.recovery.threads.per.data.dir", "int", "1", "cluster-wide"),
-            ("num.replica.fetchers", "int", "1", "cluster-wide"),
             ("num.replica.alter.log.dirs.threads", "int", None, "read-only"),
             ("queued.max.request.bytes", "long", "-1", "read-only"),
             ("request.timeout.ms", "int", "30000", "read-only"),
@@ -92,14 +91,7 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
     (
         "replication and its throttles (ReplicationConfigs, DynamicConfig.Broker)",
         (
-            ("replica.socket.timeout.ms", "int", "30000", "read-only"),
             ("replica.socket.receive.buffer.bytes", "int", "65536", "read-only"),
-            ("replica.fetch.max.bytes", "int", "1048576", "read-only"),
-            ("replica.fetch.wait.max.ms", "int", "500", "read-only"),
-            ("replica.fetch.backoff.ms", "int", "1000", "read-only"),
-            ("replica.fetch.min.bytes", "int", "1", "read-only"),
-            ("replica.fetch.response.max.bytes", "int", "10485760", "read-only"),
-            ("replica.high.watermark.checkpoint.interval.ms", "long", "5000", "read-only"),
             ("replica.selector.class", "string", None, "read-only"),
             ("inter.broker.protocol.version", "string", "3.9-IV0", "read-only"),
             ("controller.socket.timeout.ms", "int", "30000", "read-only"),

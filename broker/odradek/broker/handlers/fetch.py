@@ -14,10 +14,11 @@
 - isolation_level 1 (read_committed) reads up to the log's last stable offset and gets the aborted transactions
   overlapping the records read (producer id, first offset; `Log.collect_aborted_transactions`), which the
   consumer uses to drop aborted records;
-  a replica id >= 0 (v15+: replica_state) reads up to the log end offset (Kafka's FetchIsolation).
-Not implemented: follower fetch state (replica LEOs, ISR) comes with replication; a follower is served the
-consumer's way otherwise;
-rack-aware preferred read replicas (always -1); diverging epoch validation of `last_fetched_epoch`.
+  a replica id >= 0 (v15+: replica_state) reads up to the log end offset (Kafka's FetchIsolation) and is a
+  follower fetch: the replica manager records the follower's fetch offset and time (ISR, high watermark) and
+  refuses a broker that is not a replica of the partition (NOT_LEADER_OR_FOLLOWER).
+Not implemented: rack-aware preferred read replicas (always -1); diverging epoch validation of
+`last_fetched_epoch` (followers truncate by OffsetForLeaderEpoch instead).
 """
 
 from __future__ import annotations

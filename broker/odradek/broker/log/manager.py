@@ -6,6 +6,9 @@ Per log dir::
     <topic>-<partition>.<uuid>-delete/    a deleted partition waiting for removal
     recovery-point-offset-checkpoint      "0\\nN\\ntopic partition offset\\n..." (checkpoint.py)
     log-start-offset-checkpoint           same format
+    replication-offset-checkpoint         same format: each partition's high watermark (Kafka's
+                                          HighWatermarkCheckpoint), so a restarted replica knows the HW
+                                          instead of taking its log end offset for it
     cleaner-offset-checkpoint             same format, written by the cleaner (cleaner.py)
     .kafka_cleanshutdown                  written last by `shutdown`, removed once the logs are loaded;
                                           content {"version":0,"brokerEpoch":N} as Kafka 4 writes it
@@ -44,6 +47,7 @@ logger = logging.getLogger(__name__)
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
+HIGH_WATERMARK_CHECKPOINT = "replication-offset-checkpoint"
 DELETE_DIR_SUFFIX = "-delete"
 
 TopicPartition = tuple[str, int]
@@ -108,6 +112,16 @@ class LogManager:
             except (checkpoint.CorruptCheckpoint, ValueError):
                 logger.warning("unreadable checkpoints in %s: recovering every log from offset 0", log_dir)
                 recovery_points, start_offsets, clean = {}, {}, False
+                self.had_clean_shutdown = False
+            # Without the file (a log dir of a version before replication) the HW follows the log end, as it did;
+            # with it, a partition it does not list starts at HW 0 (Kafka's default): nothing is taken as
+            # committed that a leader has not confirmed again.
+            hw_default: int | None = 0 if (log_dir / HIGH_WATERMARK_CHECKPOINT).exists() else None
+            try:
+                high_watermarks = checkpoint.read_offsets(log_dir / HIGH_WATERMARK_CHECKPOINT)
+            except (checkpoint.CorruptCheckpoint, ValueError):
+                logger.warning("unreadable %s in %s: high watermarks start at 0", HIGH_WATERMARK_CHECKPOINT, log_dir)
+                high_watermarks = {}
             for path in sorted(log_dir.iterdir()):
                 if not path.is_dir():
                     continue
@@ -130,6 +144,10 @@ class LogManager:
                     log_start_offset=start_offsets.get(tp, 0),
                     config_is_final=self._config_for_topic is not None,
                 )
+                hw = high_watermarks.get(tp, hw_default)
+                if hw is not None:
+                    # Clamped to [log start, log end] by the log: recovery may have cut below it.
+                    self._logs[tp].update_high_watermark(hw)
                 self._dir_counts[log_dir] += 1
             if not clean and self._dir_counts[log_dir]:
                 self.had_clean_shutdown = False
@@ -209,6 +227,16 @@ class LogManager:
         return len(renamed)
 
     # -- periodic work ---------------------------------------------------------------------------------------
+    def checkpoint_high_watermarks(self) -> None:
+        """Write replication-offset-checkpoint (each log's high watermark) in every log dir (Kafka's
+        checkpointHighWatermarks, every replica.high.watermark.checkpoint.interval.ms and at shutdown)."""
+        logs = self.all_logs()
+        for log_dir in self.log_dirs:
+            checkpoint.write_offsets(
+                log_dir / HIGH_WATERMARK_CHECKPOINT,
+                {(lg.topic, lg.partition): lg.high_watermark for lg in logs if lg.dir.parent == log_dir},
+            )
+
     def checkpoint_recovery_points(self) -> None:
         """Write recovery-point-offset-checkpoint and log-start-offset-checkpoint in every log dir."""
         logs = self.all_logs()
@@ -267,6 +295,7 @@ class LogManager:
         for log in self.all_logs():
             log.flush()
         self.checkpoint_recovery_points()
+        self.checkpoint_high_watermarks()
         for log in self.all_logs():
             log.close()
         for log_dir in self.log_dirs:

@@ -659,6 +659,61 @@ class Controller:
             f"{what} kept changing concurrently; gave up after {self._max_retries} tries",
         )
 
+    # -- AlterPartition (issue 10, repl) -----------------------------------------------------------------------
+
+    async def alter_partition(
+        self,
+        topic: str,
+        partition: int,
+        leader_id: int,
+        leader_epoch: int,
+        partition_epoch: int,
+        new_isr: Sequence[int],
+    ) -> PartitionImage:
+        """A partition leader's ISR change with Kafka's AlterPartition semantics, as one CAS on the partition
+        record. Not fenced by the controller claim (the CAS on the record is the fence), so a leader can change
+        its ISR while the controller changes hands. Refusals (ControllerError):
+        - UNKNOWN_TOPIC_OR_PARTITION: no such record;
+        - FENCED_LEADER_EPOCH: the stored leader or leader epoch is not the sender's (a newer leader exists);
+        - INVALID_UPDATE_VERSION: the stored partition epoch is not `partition_epoch` (the record changed since
+          the leader last saw it; it waits for the next image), also when the CAS itself loses a race;
+        - INVALID_REQUEST: the new ISR lacks the leader, has duplicates or names a non-replica;
+        - INELIGIBLE_REPLICA: it adds a broker that is not registered.
+        On success the partition epoch grows by one; fields of the record this method does not know are kept."""
+        key = partition_key(topic, partition)
+        current = await self._store.get(key)
+        if current is None:
+            raise ControllerError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"no partition {topic}-{partition}")
+        stored = PartitionImage.from_json(topic, partition, current.value, current.mod_revision)
+        if stored.leader != leader_id or stored.leader_epoch != leader_epoch:
+            raise ControllerError(
+                ErrorCode.FENCED_LEADER_EPOCH,
+                f"{topic}-{partition} is led by {stored.leader} at epoch {stored.leader_epoch}, not by {leader_id} "
+                f"at {leader_epoch}",
+            )
+        if stored.partition_epoch != partition_epoch:
+            raise ControllerError(
+                ErrorCode.INVALID_UPDATE_VERSION,
+                f"{topic}-{partition} is at partition epoch {stored.partition_epoch}, not {partition_epoch}",
+            )
+        isr = list(new_isr)
+        if leader_id not in isr or len(set(isr)) != len(isr) or not set(isr) <= set(stored.replicas):
+            raise ControllerError(ErrorCode.INVALID_REQUEST, f"invalid ISR {isr} for replicas {list(stored.replicas)}")
+        added = set(isr) - set(stored.isr)
+        if added:
+            registered = await self.live_brokers()
+            missing = sorted(b for b in added if b not in registered)
+            if missing:
+                raise ControllerError(ErrorCode.INELIGIBLE_REPLICA, f"brokers {missing} are not registered")
+        doc = json.loads(current.value)
+        doc["isr"] = isr
+        doc["partition_epoch"] = partition_epoch + 1
+        value = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+        result = await self._store.txn([Compare.unchanged(key, current.mod_revision)], [Op.put(key, value)], [])
+        if not result.succeeded:
+            raise ControllerError(ErrorCode.INVALID_UPDATE_VERSION, f"{topic}-{partition} changed concurrently")
+        return PartitionImage.from_json(topic, partition, value, result.revision)
+
 
 def _new_partition(topic: str, partition: int, replicas: list[int], revision: int = 0) -> PartitionImage:
     return PartitionImage(topic, partition, tuple(replicas), replicas[0], 0, tuple(replicas), 0, revision)

@@ -168,6 +168,16 @@ def batch_size_at(buf: memoryview | bytes | bytearray, position: int) -> int | N
     return length + LOG_OVERHEAD
 
 
+def complete_prefix_length(buf: memoryview | bytes | bytearray) -> int:
+    """Length of the whole batches at the start of `buf` (a read or a fetch slice may end inside a batch)."""
+    position = 0
+    while True:
+        size = batch_size_at(buf, position)
+        if size is None or position + size > len(buf):
+            return position
+        position += size
+
+
 def compute_crc(buf: memoryview | bytes | bytearray, header: BatchHeader) -> int:
     start = header.position + ATTRIBUTES_OFFSET
     end = header.position + header.size

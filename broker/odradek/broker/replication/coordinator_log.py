@@ -7,8 +7,11 @@ at most `timeout_ms`, `offsets.commit.timeout.ms`), as a client's produce does. 
 TxnOffsetCommit) stamps the batch with the producer id and epoch and the transactional flag, base sequence 0 as
 Kafka's group coordinator does (a COORDINATOR append checks the epoch only); a marker is the control batch of
 `build_control_batch`, the one WriteTxnMarkers writes to data partitions. Reads walk the partition from its log
-start offset to its high watermark: every record with its batch's producer and transactional flag, and every
-marker (a control batch's COMMIT/ABORT record) as a `LogEntry` with `control` set.
+start offset to its log end offset: every record with its batch's producer and transactional flag, and every
+marker (a control batch's COMMIT/ABORT record) as a `LogEntry` with `control` set. The log end, not the high
+watermark: a coordinator loads when its broker becomes leader, whose log is then the partition's (Kafka's loader
+reads to the log end too); a new leader's HW may still be below records the old leader had committed, until its
+followers fetch again.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from odradek.broker.coordinator.runtime import LogEntry, TxnProducer
 from odradek.broker.log.log import OffsetOutOfRange
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.records.batch import batch_size_at, iter_batches
+from odradek.broker.records.batch import complete_prefix_length, iter_batches
 from odradek.broker.records.builder import build_batch, build_control_batch
 from odradek.broker.records.record import ABORT, COMMIT, iter_records, read_control_record
 from odradek.broker.replication.api import AppendOrigin, ProduceEntry
@@ -70,13 +73,13 @@ class PartitionRecordLog:
             p = self.manager.get_partition(self.topic, partition)
         except PartitionError:
             return
-        offset, end = p.log_start_offset, p.high_watermark
+        offset, end = p.log_start_offset, p.log_end_offset
         while offset < end:
             try:
                 data = p.log.read(offset, READ_CHUNK, end, min_one_message=True).read_bytes()
             except OffsetOutOfRange:
                 return
-            complete = _complete_prefix(data)
+            complete = complete_prefix_length(data)
             if complete == 0:
                 return
             for header in iter_batches(memoryview(data)[:complete]):
@@ -92,13 +95,3 @@ class PartitionRecordLog:
                         if record.offset >= offset:
                             yield LogEntry(record.offset, record.key, record.value, pid, epoch, txn)
                 offset = header.next_offset
-
-
-def _complete_prefix(data: bytes) -> int:
-    """Length of the whole batches at the start of `data` (a read may end inside a batch)."""
-    position = 0
-    while True:
-        size = batch_size_at(data, position)
-        if size is None or position + size > len(data):
-            return position
-        position += size

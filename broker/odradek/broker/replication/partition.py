@@ -1,11 +1,20 @@
-"""One partition replica on this broker: its log, its role, and the high watermark.
+"""One partition replica on this broker: its log, its role, the followers' progress and the ISR.
 
 State kept per partition (Kafka's `Partition`):
-- `leader_id`, `leader_epoch`, `partition_epoch`, `replicas`, `isr`: from the cluster metadata;
-- the log end offset (LEO) of each ISR member: the leader's own from its log, followers' from their fetches
-  (replication comes in a later issue; today the ISR is the leader alone);
-- the high watermark (HW) = the smallest LEO in the ISR, never moving backwards. Consumers read below it and
-  acks=all produce requests complete when it passes their last offset.
+- `state` (`PartitionState`): leader, leader epoch, partition epoch, replicas and ISR from the cluster metadata;
+- on the leader, one `ReplicaState` per follower (Kafka's `Replica`): its log end offset (LEO) from its last fetch,
+  the time it was last caught up, and the leader's LEO and the time at its previous fetch;
+- `pending_isr`: an ISR change sent to the controller (AlterPartition) and not yet answered (Kafka's
+  PendingExpandIsr/PendingShrinkIsr). The "maximal ISR" is the ISR plus a pending expansion: HW decisions and
+  acks=all count a replica being added at once, and a replica being removed until the removal is committed;
+- the high watermark (HW): owned by the log (`Log.high_watermark`, checkpointed in
+  replication-offset-checkpoint); a leader moves it to min LEO over the maximal ISR, never backwards; a follower
+  sets it to min(leader's HW, own LEO) from each fetch response.
+
+ISR rules (Kafka's): a follower is added when its LEO reaches the HW and the start of the current leader epoch
+(`maybe_expand_isr`, on each of its fetches); a follower is removed when it has not been caught up to the leader's
+LEO for `replica.lag.time.max.ms` (`maybe_shrink_isr`, the replica manager's isr-expiration timer). Both go through
+`isr_changes` (the replica manager, which sends AlterPartition); the answer comes back as `apply_alter_result`.
 
 Nothing waits here: the partition tells its `delayed_operations` (the replica manager) what moved after an
 append or a high-watermark advance (`OffsetMove`), and the replica manager completes the delayed produces and
@@ -18,9 +27,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from odradek.broker.log.log import Log, LogAppendInfo
+from odradek.broker.log.log import Log, LogAppendInfo, UnexpectedAppendOffset
 from odradek.broker.log.producer_state import AppendOrigin as LogAppendOrigin
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.records.batch import read_header
+
+UNKNOWN_OFFSET = -1  # a follower's LEO before its first fetch in this leader epoch (Kafka's UnknownOffset)
 
 
 class PartitionError(Exception):
@@ -45,6 +57,12 @@ class DelayedOperations(Protocol):
         """`moved`: OffsetMove bits."""
 
 
+class IsrChanges(Protocol):
+    def alter_isr(self, partition: Partition, new_isr: tuple[int, ...]) -> None:
+        """Send AlterPartition for `partition` (its `pending_isr` is set); the answer comes back through
+        `Partition.apply_alter_result`."""
+
+
 @dataclass(slots=True)
 class PartitionState:
     """The metadata-controlled part of a replica's state."""
@@ -57,6 +75,28 @@ class PartitionState:
 
 
 @dataclass(slots=True)
+class ReplicaState:
+    """A follower as its leader sees it (Kafka's Replica/ReplicaState); times are monotonic ms."""
+
+    log_end_offset: int = UNKNOWN_OFFSET
+    last_caught_up_time_ms: float = 0.0
+    last_fetch_leader_log_end_offset: int = UNKNOWN_OFFSET
+    last_fetch_time_ms: float = 0.0
+
+    def is_caught_up(self, leader_log_end_offset: int, now_ms: float, lag_time_max_ms: int) -> bool:
+        return leader_log_end_offset == self.log_end_offset or now_ms - self.last_caught_up_time_ms <= lag_time_max_ms
+
+
+@dataclass(frozen=True, slots=True)
+class PendingIsr:
+    """An AlterPartition in flight: the ISR asked for, at the partition epoch it was asked from."""
+
+    isr: tuple[int, ...]
+    partition_epoch: int
+    leader_epoch: int
+
+
+@dataclass(slots=True)
 class Partition:
     topic: str
     index: int
@@ -64,18 +104,24 @@ class Partition:
     node_id: int
     log: Log
     state: PartitionState
-    high_watermark: int = 0
     delayed_operations: DelayedOperations | None = None
-    _follower_leo: dict[int, int] = field(default_factory=dict)
+    isr_changes: IsrChanges | None = None
+    pending_isr: PendingIsr | None = None
+    leader_epoch_start_offset: int = 0
+    _replicas: dict[int, ReplicaState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.high_watermark = min(self.high_watermark or self.log.log_end_offset, self.log.log_end_offset)
-        self.log.update_high_watermark(self.high_watermark)  # the log's LSO is bounded by this HW from the start
-        self.maybe_advance_high_watermark()
+        # The log owns the HW; pinning it here stops it following the log end offset (a restarted replica's HW
+        # is its checkpointed one, clamped by the log to [log start, log end]).
+        self.log.update_high_watermark(self.log.high_watermark)
 
     @property
     def is_leader(self) -> bool:
         return self.state.leader_id == self.node_id
+
+    @property
+    def high_watermark(self) -> int:
+        return self.log.high_watermark
 
     @property
     def log_end_offset(self) -> int:
@@ -90,10 +136,55 @@ class Partition:
         """The log's last stable offset: min(first unstable offset, HW); the HW while no transaction is open."""
         return self.log.last_stable_offset
 
-    def update_state(self, state: PartitionState) -> None:
+    @property
+    def maximal_isr(self) -> tuple[int, ...]:
+        """The ISR plus a pending expansion (a pending shrink counts only once committed)."""
+        pending = self.pending_isr
+        if pending is None:
+            return self.state.isr
+        return self.state.isr + tuple(r for r in pending.isr if r not in self.state.isr)
+
+    def follower_state(self, replica_id: int) -> ReplicaState | None:
+        return self._replicas.get(replica_id)
+
+    # ---- transitions ---------------------------------------------------------------------------------------
+
+    def make_leader(self, state: PartitionState, now_ms: float) -> None:
+        """Kafka's makeLeader: followers' LEOs are unknown until they fetch in this epoch; ISR members count as
+        caught up now (so they are not removed before they could fetch); the epoch starts at the log end."""
         self.state = state
-        self._follower_leo = {r: leo for r, leo in self._follower_leo.items() if r in state.isr}
+        self.pending_isr = None
+        self.leader_epoch_start_offset = self.log.log_end_offset
+        self._replicas = {
+            r: ReplicaState(last_caught_up_time_ms=now_ms if r in state.isr else 0.0)
+            for r in state.replicas
+            if r != self.node_id
+        }
         self.maybe_advance_high_watermark()
+
+    def make_follower(self, state: PartitionState) -> None:
+        """Kafka's makeFollower: no follower tracking, no pending ISR change."""
+        self.state = state
+        self.pending_isr = None
+        self._replicas = {}
+
+    def update_state(self, state: PartitionState, now_ms: float = 0.0) -> None:
+        """A new partition record for the same role and leader epoch (ISR, replicas or partition epoch moved). A
+        record older than the state applied (an image from before this leader's AlterPartition was answered) is
+        ignored, as Kafka ignores a stale partition epoch."""
+        if state.leader_epoch == self.state.leader_epoch and state.partition_epoch < self.state.partition_epoch:
+            return
+        self.state = state
+        pending = self.pending_isr
+        if pending is not None and state.partition_epoch > pending.partition_epoch:
+            self.pending_isr = None  # the controller decided (our change, or another that replaced it)
+        if self.is_leader:
+            for r in state.replicas:
+                if r != self.node_id and r not in self._replicas:
+                    self._replicas[r] = ReplicaState()
+            for r in [r for r in self._replicas if r not in state.replicas]:
+                del self._replicas[r]
+            self.maybe_advance_high_watermark()
 
     def check_leader_epoch(self, current_leader_epoch: int) -> None:
         """KIP-320 fencing: -1 means the client does not know the epoch."""
@@ -106,6 +197,8 @@ class Partition:
     def require_leader(self) -> None:
         if not self.is_leader:
             raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+
+    # ---- leader: appends, HW, followers --------------------------------------------------------------------
 
     def append_records_as_leader(self, records: bytearray, coordinator: bool = False) -> LogAppendInfo:
         """Append validated records at the leader epoch, advance the HW if the ISR allows, and report what moved.
@@ -124,27 +217,141 @@ class Partition:
 
     def check_enough_replicas_reach_offset(self, required_offset: int) -> ErrorCode | None:
         """An acks=all append ending before `required_offset`: None while the HW is below it, else its answer
-        (Kafka's Partition.checkEnoughReplicasReachOffset)."""
+        (Kafka's Partition.checkEnoughReplicasReachOffset, over the maximal ISR)."""
         if not self.is_leader:
             return ErrorCode.NOT_LEADER_OR_FOLLOWER
         if self.high_watermark < required_offset:
             return None
-        if len(self.state.isr) < self.log.config.min_insync_replicas:
+        if len(self.maximal_isr) < self.log.config.min_insync_replicas:
             return ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
         return ErrorCode.NONE
 
-    def record_follower_fetch(self, replica_id: int, fetch_offset: int) -> None:
-        self._follower_leo[replica_id] = fetch_offset
+    def is_replica(self, replica_id: int) -> bool:
+        return replica_id in self._replicas
+
+    def update_follower_fetch_state(
+        self, replica_id: int, fetch_offset: int, leader_log_end_offset: int, now_ms: float
+    ) -> None:
+        """A follower fetched from `fetch_offset` while the leader's LEO was `leader_log_end_offset` (Kafka's
+        Replica.updateFetchStateOrThrow, then maybeExpandIsr and maybeIncrementLeaderHW)."""
+        replica = self._replicas.get(replica_id)
+        if replica is None:
+            raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"replica {replica_id} is not a replica")
+        if fetch_offset >= leader_log_end_offset:
+            replica.last_caught_up_time_ms = max(replica.last_caught_up_time_ms, now_ms)
+        elif fetch_offset >= replica.last_fetch_leader_log_end_offset:
+            replica.last_caught_up_time_ms = max(replica.last_caught_up_time_ms, replica.last_fetch_time_ms)
+        replica.log_end_offset = fetch_offset
+        replica.last_fetch_leader_log_end_offset = leader_log_end_offset
+        replica.last_fetch_time_ms = now_ms
+        self.maybe_expand_isr(replica_id)
+        self.maybe_advance_high_watermark()
+
+    def record_follower_fetch(self, replica_id: int, fetch_offset: int, now_ms: float = 0.0) -> None:
+        """A follower fetched from `fetch_offset` with the leader's LEO as it is now."""
+        self.update_follower_fetch_state(replica_id, fetch_offset, self.log.log_end_offset, now_ms)
+
+    def maybe_expand_isr(self, replica_id: int) -> None:
+        """Add a follower outside the ISR whose LEO reached the HW and the start of this leader epoch."""
+        if not self.is_leader or self.pending_isr is not None or self.isr_changes is None:
+            return
+        if replica_id in self.state.isr:
+            return
+        replica = self._replicas.get(replica_id)
+        if replica is None:
+            return
+        leo = replica.log_end_offset
+        if leo >= self.high_watermark and leo >= self.leader_epoch_start_offset:
+            self._send_isr((*self.state.isr, replica_id))
+
+    def out_of_sync_replicas(self, now_ms: float, lag_time_max_ms: int) -> list[int]:
+        """ISR followers not caught up to the leader's LEO within the lag time (Kafka's getOutOfSyncReplicas)."""
+        leo = self.log.log_end_offset
+        return [
+            r
+            for r in self.state.isr
+            if r != self.node_id
+            and (replica := self._replicas.get(r)) is not None
+            and not replica.is_caught_up(leo, now_ms, lag_time_max_ms)
+        ]
+
+    def maybe_shrink_isr(self, now_ms: float, lag_time_max_ms: int) -> bool:
+        """Remove the out-of-sync followers from the ISR (through AlterPartition). True if a change was sent."""
+        if not self.is_leader or self.pending_isr is not None or self.isr_changes is None:
+            return False
+        lagging = self.out_of_sync_replicas(now_ms, lag_time_max_ms)
+        if not lagging:
+            return False
+        self._send_isr(tuple(r for r in self.state.isr if r not in lagging))
+        return True
+
+    def _send_isr(self, new_isr: tuple[int, ...]) -> None:
+        assert self.isr_changes is not None
+        self.pending_isr = PendingIsr(new_isr, self.state.partition_epoch, self.state.leader_epoch)
+        self.maybe_advance_high_watermark()  # an expansion counts at once
+        self.isr_changes.alter_isr(self, new_isr)
+
+    def apply_alter_result(
+        self, pending: PendingIsr, error: ErrorCode, isr: tuple[int, ...] = (), partition_epoch: int = -1
+    ) -> None:
+        """The controller's answer to `pending`: on success the ISR and partition epoch are this leader's at
+        once (Kafka applies the AlterPartition response); on an error the pending change is dropped and the next
+        fetch or expiration check decides again (after the next image for FENCED_LEADER_EPOCH and
+        INVALID_UPDATE_VERSION)."""
+        if self.pending_isr != pending:
+            return  # answered after a transition or a newer image: no longer ours to apply
+        self.pending_isr = None
+        if error is ErrorCode.NONE and self.is_leader and partition_epoch > self.state.partition_epoch:
+            self.state = PartitionState(
+                self.state.leader_id, self.state.leader_epoch, partition_epoch, self.state.replicas, isr
+            )
         self.maybe_advance_high_watermark()
 
     def _advance_high_watermark(self) -> int:
-        leos = [self.log.log_end_offset if r == self.node_id else self._follower_leo.get(r, 0) for r in self.state.isr]
-        candidate = min(leos) if leos else self.log.log_end_offset
+        """Kafka's maybeIncrementLeaderHW: min LEO over the maximal ISR (a follower not fetched yet in this epoch
+        holds it), never backwards."""
+        if not self.is_leader:
+            return OffsetMove.NONE
+        candidate = self.log.log_end_offset
+        for r in self.maximal_isr:
+            if r == self.node_id:
+                continue
+            replica = self._replicas.get(r)
+            leo = UNKNOWN_OFFSET if replica is None else replica.log_end_offset
+            candidate = min(candidate, leo)
         if candidate <= self.high_watermark:
             return OffsetMove.NONE
-        self.high_watermark = candidate
         self.log.update_high_watermark(candidate)
         return OffsetMove.HIGH_WATERMARK
+
+    # ---- follower ------------------------------------------------------------------------------------------
+
+    def append_records_as_follower(
+        self, records: bytes | bytearray | memoryview, leader_hw: int
+    ) -> LogAppendInfo | None:
+        """Append fetched batches (offsets and epochs the leader's), then HW = min(leader's HW, own LEO).
+
+        An empty log started inside the first batch (the leader's log start is mid-batch) restarts at that
+        batch's base offset, as Kafka's Partition.appendRecordsToFollowerOrFutureReplica does."""
+        info = None
+        if records:
+            try:
+                info = self.log.append_as_follower(records)
+            except UnexpectedAppendOffset:
+                log = self.log
+                header = read_header(records, 0)
+                if not (log.log_end_offset == log.log_start_offset and header.last_offset >= log.log_end_offset):
+                    raise
+                start = log.log_start_offset
+                log.truncate_fully_and_start_at(header.base_offset)
+                info = log.append_as_follower(records)
+                log.maybe_increment_log_start_offset(start)
+        self.update_follower_high_watermark(leader_hw)
+        return info
+
+    def update_follower_high_watermark(self, leader_hw: int) -> None:
+        if leader_hw >= 0:
+            self.log.update_high_watermark(min(leader_hw, self.log.log_end_offset))
 
     def _report(self, moved: int, stable_before: int) -> None:
         """Tell the delayed operations what moved (the LSO too, if it differs from `stable_before`)."""

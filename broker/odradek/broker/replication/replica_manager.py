@@ -49,7 +49,9 @@ from odradek.broker.log.validator import RecordValidationError, ValidationConfig
 from odradek.broker.metrics.broker import BrokerMetrics, PartitionStats
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import InvalidRecordBatch
+from odradek.broker.replication.alter_partition_manager import AlterPartitionItem, AlterPartitionManager
 from odradek.broker.replication.api import (
+    CONSUMER_REPLICA_ID,
     AppendOrigin,
     FetchIsolation,
     FetchParams,
@@ -62,9 +64,12 @@ from odradek.broker.replication.api import (
 )
 from odradek.broker.replication.delayed_fetch import DelayedFetch, FetchKey
 from odradek.broker.replication.delayed_produce import DelayedProduce, ProducePartitionStatus, settle
-from odradek.broker.replication.partition import OffsetMove, Partition, PartitionError, PartitionState
+from odradek.broker.replication.leader_end_point import BrokerEndPoint, RemoteLeaderEndPoint
+from odradek.broker.replication.partition import OffsetMove, Partition, PartitionError, PartitionState, PendingIsr
 from odradek.broker.replication.purgatory import DelayedOperationPurgatory
-from odradek.broker.utils.time import Time
+from odradek.broker.replication.replica_fetcher import FetcherConfig
+from odradek.broker.replication.replica_fetcher_manager import EndPointFactory, ReplicaFetcherManager
+from odradek.broker.utils.time import Time, TimerHandle
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +111,11 @@ class ReplicaManager:
         logs: LogManager,
         metrics: BrokerMetrics,
         time: Time,
+        endpoints: EndPointFactory | None = None,
+        alter_partition: AlterPartitionManager | None = None,
     ) -> None:
+        """`endpoints` builds the follower's connection to a leader (default: `RemoteLeaderEndPoint`);
+        `alter_partition` changes ISRs (None: ISRs stay as the metadata says)."""
         self.node_id = node_id
         self.config = config
         self.logs = logs
@@ -121,7 +130,34 @@ class ReplicaManager:
         self._pending: dict[TopicPartition, ReplicaAssignment] = {}
         self._file_work: asyncio.Future[Any] | None = None
         self._cleaner = LogCleaner()
+        self.alter_partition = alter_partition
+        self._topic_ids: dict[str, uuid.UUID] = {}  # of the local replicas' topics (Fetch v13+ names topics by id)
+        self._alter_tasks: set[asyncio.Task[None]] = set()
+        self._isr_expiration: TimerHandle | None = None
+        self.fetchers = ReplicaFetcherManager(self, endpoints or self._remote_endpoint, self._fetcher_config(), time)
         metrics.watch_partitions(self.partition_stats)
+
+    def _fetcher_config(self) -> FetcherConfig:
+        get = self.config.get_int
+        return FetcherConfig(
+            replica_id=self.node_id,
+            fetch_wait_max_ms=get("replica.fetch.wait.max.ms"),
+            fetch_min_bytes=get("replica.fetch.min.bytes"),
+            fetch_max_bytes=get("replica.fetch.max.bytes"),
+            fetch_response_max_bytes=get("replica.fetch.response.max.bytes"),
+            fetch_backoff_ms=get("replica.fetch.backoff.ms"),
+            socket_timeout_ms=get("replica.socket.timeout.ms"),
+            num_fetchers=get("num.replica.fetchers"),
+        )
+
+    def _remote_endpoint(self, source: BrokerEndPoint) -> RemoteLeaderEndPoint:
+        return RemoteLeaderEndPoint(
+            source, self.node_id, self.config.get_int("replica.socket.timeout.ms"), self._topic_ids.get
+        )
+
+    def update_brokers(self, brokers: Mapping[int, BrokerEndPoint]) -> None:
+        """The inter-broker addresses of the registered brokers (the publisher, before each assignment)."""
+        self.fetchers.update_brokers({b: e for b, e in brokers.items() if b != self.node_id})
 
     # ---- metadata ----------------------------------------------------------------------------------------
 
@@ -165,10 +201,8 @@ class ReplicaManager:
             config, validation = self._configs_for(assignment, configs)
             if existing.log.config != config:
                 existing.log.update_config(config)
-            existing.update_state(assignment.state)
             self._validation[key] = validation
-            self._assign_leader_epoch(existing)
-            self._complete_delayed(key)  # leadership may have moved away: its waits learn it now
+            self._transition(key, existing, assignment.state, new=False)
         gone = [key for key in self.partitions if key not in wanted and (topics is None or key[0] in topics)]
         removed += [self._remove_partition(key) for key in gone]
         return removed, new
@@ -225,13 +259,43 @@ class ReplicaManager:
             assignment.topic, assignment.partition, assignment.topic_id, self.node_id, log, assignment.state
         )
         partition.delayed_operations = self
+        partition.isr_changes = self
         self.partitions[key] = partition
+        self._topic_ids[assignment.topic] = assignment.topic_id
         self._validation[key] = validation
-        self._assign_leader_epoch(partition)
+        self._transition(key, partition, assignment.state, new=True)
 
-    def _assign_leader_epoch(self, partition: Partition) -> None:
-        if partition.is_leader:
-            _assign_epoch(partition.log, partition.state.leader_epoch)
+    def _transition(self, key: TopicPartition, partition: Partition, state: PartitionState, new: bool) -> None:
+        """Kafka's makeLeader / makeFollower, from the partition record: a new leader epoch (or a new replica)
+        makes this replica leader (the fetcher stops, follower tracking restarts, the epoch starts at the log end)
+        or follower of the named leader (handed to the fetcher, which truncates first); `leader == -1` (offline)
+        serves nothing and fetches nothing. Any change completes the partition's waits that it decides
+        (NOT_LEADER_OR_FOLLOWER when leadership left)."""
+        old = partition.state
+        epoch_changed = new or state.leader_epoch != old.leader_epoch or state.leader_id != old.leader_id
+        if state.leader_id == self.node_id:
+            if epoch_changed or not partition.is_leader:
+                self.fetchers.remove_fetcher_for_partitions([key])
+                _assign_epoch(partition.log, state.leader_epoch)
+                partition.make_leader(state, self.time.monotonic_ms())
+            else:
+                partition.update_state(state)
+        elif state.leader_id < 0:
+            self.fetchers.remove_fetcher_for_partitions([key])
+            partition.make_follower(state)
+        elif epoch_changed or partition.is_leader or not self.fetchers.is_fetching(key):
+            partition.make_follower(state)
+            self.fetchers.add_fetcher_for_partitions({key: (state.leader_id, state.leader_epoch)})
+        else:
+            partition.update_state(state)
+        self._complete_delayed(key)
+
+    def follower_partition(self, key: TopicPartition, leader_epoch: int) -> Partition | None:
+        """The replica fetcher's question: the local replica if it still follows at `leader_epoch`."""
+        partition = self.partitions.get(key)
+        if partition is None or partition.is_leader or partition.state.leader_epoch != leader_epoch:
+            return None
+        return partition
 
     @property
     def has_pending(self) -> bool:
@@ -246,6 +310,8 @@ class ReplicaManager:
         """Stop serving the partition; its log is left for the caller to delete."""
         partition = self.partitions.pop(key)
         partition.delayed_operations = None
+        partition.isr_changes = None
+        self.fetchers.remove_fetcher_for_partitions([key])
         self._validation.pop(key, None)
         self._complete_delayed(key)  # answered UNKNOWN_TOPIC_OR_PARTITION now, not at their timeout
         return key
@@ -393,16 +459,28 @@ class ReplicaManager:
         results = []
         budget = params.max_bytes
         for request in requests:
-            result = self.read_partition(request, max(budget, 0), budget == params.max_bytes, params.isolation)
+            result = self.read_partition(
+                request, max(budget, 0), budget == params.max_bytes, params.isolation, params.replica_id
+            )
             budget -= result.size
             results.append(result)
         return results
 
     def read_partition(
-        self, request: FetchPartition, max_bytes: int, min_one: bool, isolation: FetchIsolation
+        self,
+        request: FetchPartition,
+        max_bytes: int,
+        min_one: bool,
+        isolation: FetchIsolation,
+        replica_id: int = CONSUMER_REPLICA_ID,
     ) -> FetchResult:
+        """Read one partition; a follower's read (`replica_id` >= 0) also records its fetch offset (its LEO)
+        and time, which may expand the ISR and advance the HW (the answer carries the HW after that)."""
         try:
             partition = self.get_leader(request.topic, request.partition, request.current_leader_epoch)
+            if replica_id >= 0 and not partition.is_replica(replica_id):
+                raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"broker {replica_id} is not a replica")
+            leader_log_end = partition.log_end_offset
             limit = _fetch_limit(partition, isolation)
             size = min(max_bytes, request.max_bytes)
             if size < 0:
@@ -413,6 +491,10 @@ class ReplicaManager:
                     return FetchResult(ErrorCode.UNKNOWN_SERVER_ERROR)
                 size = 0
             data = partition.log.read(request.fetch_offset, size, limit, min_one)
+            if replica_id >= 0:
+                partition.update_follower_fetch_state(
+                    replica_id, request.fetch_offset, leader_log_end, self.time.monotonic_ms()
+                )
         except PartitionError as exc:
             return FetchResult(exc.error_code)
         except OffsetOutOfRange:
@@ -443,6 +525,8 @@ class ReplicaManager:
             return None
         try:
             partition = self.get_leader(request.topic, request.partition, request.current_leader_epoch)
+            if params.replica_id >= 0 and not partition.is_replica(params.replica_id):
+                return None
             limit = _fetch_limit(partition, params.isolation)
             return partition.log.read(request.fetch_offset, max(request.max_bytes, 0), limit).size
         except (PartitionError, OffsetOutOfRange):
@@ -456,6 +540,69 @@ class ReplicaManager:
             partition.last_stable_offset,
             partition.log_start_offset,
         )
+
+    # ---- ISR ---------------------------------------------------------------------------------------------
+
+    def alter_isr(self, partition: Partition, new_isr: tuple[int, ...]) -> None:
+        """Partition.isr_changes: send AlterPartition in the background; the answer goes back to the partition."""
+        pending = partition.pending_isr
+        if self.alter_partition is None or pending is None or self._stopped:
+            partition.pending_isr = None
+            return
+        task = asyncio.ensure_future(self._alter_isr(partition, pending))
+        self._alter_tasks.add(task)
+        task.add_done_callback(self._alter_tasks.discard)
+
+    async def _alter_isr(self, partition: Partition, pending: PendingIsr) -> None:
+        assert self.alter_partition is not None
+        item = AlterPartitionItem(
+            partition.topic,
+            partition.index,
+            self.node_id,
+            pending.leader_epoch,
+            pending.partition_epoch,
+            pending.isr,
+        )
+        try:
+            result = await self.alter_partition.submit(item)
+        except Exception:
+            logger.exception("AlterPartition for %s-%s failed", partition.topic, partition.index)
+            partition.apply_alter_result(pending, ErrorCode.UNKNOWN_SERVER_ERROR)
+            return
+        if result.error is not ErrorCode.NONE:
+            logger.info(
+                "AlterPartition for %s-%s to ISR %s refused: %s %s",
+                partition.topic,
+                partition.index,
+                list(pending.isr),
+                result.error.name,
+                result.message,
+            )
+        else:
+            logger.info("ISR of %s-%s is now %s", partition.topic, partition.index, list(result.isr))
+        partition.apply_alter_result(pending, result.error, result.isr, result.partition_epoch)
+        self._complete_delayed((partition.topic, partition.index))
+
+    def maybe_shrink_isr(self) -> None:
+        """Kafka's isr-expiration task: remove followers lagging more than replica.lag.time.max.ms."""
+        lag = self.config.get_int("replica.lag.time.max.ms")
+        now = self.time.monotonic_ms()
+        for partition in list(self.partitions.values()):
+            partition.maybe_shrink_isr(now, lag)
+
+    def start_isr_expiration(self) -> None:
+        """Run `maybe_shrink_isr` every replica.lag.time.max.ms / 2, on the injected Time."""
+        interval = max(self.config.get_int("replica.lag.time.max.ms") / 2, 1)
+
+        def tick() -> None:
+            if self._stopped:
+                return
+            try:
+                self.maybe_shrink_isr()
+            finally:
+                self._isr_expiration = self.time.call_later(interval, tick)
+
+        self._isr_expiration = self.time.call_later(interval, tick)
 
     # ---- offsets -----------------------------------------------------------------------------------------
 
@@ -522,6 +669,7 @@ class ReplicaManager:
         schedule = [
             (self.config.get_int("log.retention.check.interval.ms"), self._retention),
             (min(self.config.get_int("log.flush.offset.checkpoint.interval.ms"), 60_000), self._checkpoint),
+            (self.config.get_int("replica.high.watermark.checkpoint.interval.ms"), self._checkpoint_high_watermarks),
             (5_000, self._delete_expired),
             (1_000, self._flush_due),
             (self.config.get_int("producer.id.expiration.check.interval.ms"), self._expire_producers),
@@ -530,6 +678,7 @@ class ReplicaManager:
             schedule.append((self.config.get_int("log.cleaner.backoff.ms"), self._clean))
         for interval_ms, work in schedule:
             self._tasks.append(asyncio.create_task(self._every(interval_ms / 1000.0, work)))
+        self.start_isr_expiration()
 
     async def _every(self, interval_s: float, work: Callable[[], None]) -> None:
         while True:
@@ -544,6 +693,9 @@ class ReplicaManager:
 
     def _checkpoint(self) -> None:
         self.logs.checkpoint_recovery_points()
+
+    def _checkpoint_high_watermarks(self) -> None:
+        self.logs.checkpoint_high_watermarks()
 
     def _delete_expired(self) -> None:
         self.logs.delete_expired_files(self.time.wall_ms())
@@ -561,6 +713,12 @@ class ReplicaManager:
         self._cleaner.clean_logs(self.logs.all_logs(), self.time.wall_ms())
 
     async def stop(self) -> None:
+        await self.fetchers.shutdown()
+        if self._isr_expiration is not None:
+            self._isr_expiration.cancel()
+        for alter in list(self._alter_tasks):
+            alter.cancel()
+        await asyncio.gather(*self._alter_tasks, return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

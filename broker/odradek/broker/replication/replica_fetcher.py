@@ -1,0 +1,306 @@
+"""`ReplicaFetcherThread`: one asyncio task fetching every partition this broker follows from one source broker
+(Kafka's AbstractFetcherThread + ReplicaFetcherThread).
+
+Each partition has a fetch state (`PartitionFetchState`): TRUNCATING after it was added (a new leader or leader
+epoch), then FETCHING at its log end offset; a partition that got an error is delayed `replica.fetch.backoff.ms`.
+One round (`do_work`):
+
+1. Truncation (KIP-101/279), for the partitions TRUNCATING: one OffsetForLeaderEpoch to the leader with each
+   partition's latest local epoch. Answer (epoch L, end offset O), with the follower's LEO as E:
+   - O undefined (-1): the leader has no such epoch history: truncate to the local HW (the pre-KIP-101 rule);
+   - the follower's own end for epoch L is (L', O'): if L' == L truncate to min(O, O'); else truncate to O' and
+     ask again with the now latest epoch (the largest common epoch is found in a few rounds); without any
+     local epoch <= L, truncate to min(O, E);
+   - a follower without any epoch truncates to its HW without asking.
+2. One Fetch for all FETCHING partitions (replica id = this broker, current leader epoch = the epoch the
+   partition was added at), long-polling: `replica.fetch.wait.max.ms`, `replica.fetch.min.bytes`,
+   `replica.fetch.response.max.bytes` for the response, `replica.fetch.max.bytes` per partition. Per partition:
+   - NONE: the complete batches are appended (`Log.append_as_follower`: the leader's offsets and epochs, producer
+     state with origin REPLICATION, the epoch cache from batch epochs); HW = min(leader's HW, LEO); the log start
+     offset follows the leader's;
+   - OFFSET_OUT_OF_RANGE: below the leader's log start, the log is emptied and starts there
+     (`truncate_fully_and_start_at`); otherwise (above the leader's end) the partition truncates again;
+   - FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER and other errors: the partition is delayed
+     and retried; a newer image re-adds it with the new leader and epoch.
+   An I/O failure delays every partition (the end point reconnects on the next request).
+
+No polling: with nothing to fetch the task waits for a partition to be added or for the end of a delay, and the
+Fetch itself waits at the leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from odradek.broker.log.log import UnexpectedAppendOffset
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.records.batch import complete_prefix_length
+from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition, TopicPartition
+from odradek.broker.replication.leader_end_point import EpochRequest, LeaderEndPoint
+from odradek.broker.replication.partition import Partition
+from odradek.broker.utils.time import Time
+
+logger = logging.getLogger(__name__)
+
+
+class FollowerReplicas(Protocol):
+    def follower_partition(self, key: TopicPartition, leader_epoch: int) -> Partition | None:
+        """The local replica if it still follows at `leader_epoch`, else None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FetcherConfig:
+    replica_id: int
+    fetch_wait_max_ms: int = 500
+    fetch_min_bytes: int = 1
+    fetch_max_bytes: int = 1_048_576
+    fetch_response_max_bytes: int = 10_485_760
+    fetch_backoff_ms: int = 1_000
+    socket_timeout_ms: int = 30_000
+    num_fetchers: int = 1
+
+
+class FetchState(enum.Enum):
+    TRUNCATING = "truncating"
+    FETCHING = "fetching"
+
+
+@dataclass(slots=True)
+class PartitionFetchState:
+    leader_epoch: int
+    fetch_offset: int = -1
+    state: FetchState = FetchState.TRUNCATING
+    delayed_until_ms: float = 0.0
+
+
+def complete_batches(records: bytes) -> bytes:
+    """The prefix of `records` made of whole batches (a fetch slice may end inside one)."""
+    length = complete_prefix_length(records)
+    return records if length == len(records) else records[:length]
+
+
+class ReplicaFetcherThread:
+    def __init__(
+        self,
+        name: str,
+        source_broker: int,
+        leader: LeaderEndPoint,
+        replicas: FollowerReplicas,
+        config: FetcherConfig,
+        time: Time,
+    ) -> None:
+        self.name = name
+        self.source_broker = source_broker
+        self.leader = leader
+        self.replicas = replicas
+        self.config = config
+        self.time = time
+        self.states: dict[TopicPartition, PartitionFetchState] = {}
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- partitions --------------------------------------------------------------------------------------
+
+    def add_partitions(self, partitions: Mapping[TopicPartition, int]) -> None:
+        """Start (or restart) `partitions` (key -> leader epoch) with truncation."""
+        for key, epoch in partitions.items():
+            self.states[key] = PartitionFetchState(epoch)
+        self._changed.set()
+
+    def remove_partitions(self, keys: Iterable[TopicPartition]) -> None:
+        for key in keys:
+            self.states.pop(key, None)
+
+    @property
+    def partition_count(self) -> int:
+        return len(self.states)
+
+    # ---- the task ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.leader.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.do_work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s: unexpected error; backing off", self.name)
+                await self.time.sleep(self.config.fetch_backoff_ms)
+
+    async def do_work(self) -> None:
+        """One round: wait for something to do, truncate, fetch."""
+        now = self.time.monotonic_ms()
+        ready = {k: s for k, s in self.states.items() if s.delayed_until_ms <= now}
+        if not ready:
+            await self._wait_for_work(now)
+            return
+        truncating = {k: s for k, s in ready.items() if s.state is FetchState.TRUNCATING}
+        if truncating:
+            await self._guarded(self._truncate(truncating), truncating)
+        fetching = {k: s for k, s in ready.items() if s.state is FetchState.FETCHING and self.states.get(k) is s}
+        if fetching:
+            await self._guarded(self._fetch(fetching), fetching)
+        # A round answered at once (data ready, or errors) must still let the rest of the loop run.
+        await asyncio.sleep(0)
+
+    async def _wait_for_work(self, now: float) -> None:
+        """Until a partition is added, or the earliest delay ends."""
+        self._changed.clear()
+        delays = [s.delayed_until_ms for s in self.states.values()]
+        waiter = asyncio.ensure_future(self._changed.wait())
+        sleeper = asyncio.ensure_future(self.time.sleep(min(delays) - now)) if delays else None
+        try:
+            await asyncio.wait([f for f in (waiter, sleeper) if f is not None], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            if sleeper is not None:
+                sleeper.cancel()
+
+    async def _guarded(self, work: object, states: Mapping[TopicPartition, PartitionFetchState]) -> None:
+        assert asyncio.iscoroutine(work)
+        try:
+            await work
+        except (OSError, EOFError, TimeoutError) as exc:
+            logger.info("%s: error talking to broker %s (%s); backing off", self.name, self.source_broker, exc)
+            self._delay(states.values())
+            await self.time.sleep(self.config.fetch_backoff_ms)
+
+    def _delay(self, states: Iterable[PartitionFetchState]) -> None:
+        until = self.time.monotonic_ms() + self.config.fetch_backoff_ms
+        for state in states:
+            state.delayed_until_ms = until
+
+    # ---- truncation --------------------------------------------------------------------------------------
+
+    async def _truncate(self, states: Mapping[TopicPartition, PartitionFetchState]) -> None:
+        asks: list[tuple[TopicPartition, PartitionFetchState, int]] = []
+        for key, state in states.items():
+            partition = self.replicas.follower_partition(key, state.leader_epoch)
+            if partition is None:
+                continue
+            latest = partition.log.epoch_cache.latest_epoch
+            if latest is None:
+                self._truncated(partition, state, partition.high_watermark)
+            else:
+                asks.append((key, state, latest))
+        if not asks:
+            return
+        answers = await self.leader.fetch_epoch_end_offsets(
+            [EpochRequest(key[0], key[1], state.leader_epoch, epoch) for key, state, epoch in asks]
+        )
+        for (key, state, _), answer in zip(asks, answers, strict=True):
+            if self.states.get(key) is not state:
+                continue  # removed or re-added meanwhile
+            partition = self.replicas.follower_partition(key, state.leader_epoch)
+            if partition is None:
+                continue
+            if answer.error is not ErrorCode.NONE:
+                logger.info("%s: OffsetForLeaderEpoch for %s-%s: %s", self.name, *key, answer.error.name)
+                self._delay([state])
+                continue
+            self._apply_epoch_end_offset(partition, state, answer.leader_epoch, answer.end_offset)
+
+    def _apply_epoch_end_offset(
+        self, partition: Partition, state: PartitionFetchState, leader_epoch: int, end_offset: int
+    ) -> None:
+        """Kafka's AbstractFetcherThread.getOffsetTruncationState."""
+        log = partition.log
+        log_end = log.log_end_offset
+        if end_offset < 0:
+            self._truncated(partition, state, partition.high_watermark)
+            return
+        if leader_epoch < 0:
+            self._truncated(partition, state, min(end_offset, log_end))
+            return
+        local_epoch, local_end = log.epoch_cache.end_offset_for(leader_epoch, log_end)
+        if local_epoch < 0 or local_end < 0:
+            self._truncated(partition, state, min(end_offset, log_end))  # no local epoch <= L: the leader's end
+        elif local_epoch == leader_epoch:
+            self._truncated(partition, state, min(end_offset, local_end))
+        else:
+            # The follower has no epoch L: cut to where its largest epoch below L ends and ask again with that
+            # epoch (still TRUNCATING; the epochs asked strictly decrease, so this ends).
+            log.truncate_to(local_end)
+
+    def _truncated(self, partition: Partition, state: PartitionFetchState, offset: int) -> None:
+        log = partition.log
+        if offset < log.log_end_offset:
+            logger.info("truncating %s to %s (log end %s)", log.dir.name, offset, log.log_end_offset)
+            log.truncate_to(max(offset, 0))
+        state.fetch_offset = log.log_end_offset
+        state.state = FetchState.FETCHING
+
+    # ---- fetch -------------------------------------------------------------------------------------------
+
+    async def _fetch(self, states: Mapping[TopicPartition, PartitionFetchState]) -> None:
+        config = self.config
+        keys = list(states)
+        requests = [
+            FetchPartition(key[0], key[1], states[key].fetch_offset, config.fetch_max_bytes, states[key].leader_epoch)
+            for key in keys
+        ]
+        params = FetchParams(
+            config.replica_id,
+            config.fetch_wait_max_ms,
+            config.fetch_min_bytes,
+            config.fetch_response_max_bytes,
+            FetchIsolation.LOG_END,
+        )
+        answers = await self.leader.fetch(params, requests)
+        for key, request, answer in zip(keys, requests, answers, strict=True):
+            state = states[key]
+            if self.states.get(key) is not state or state.fetch_offset != request.fetch_offset:
+                continue
+            partition = self.replicas.follower_partition(key, state.leader_epoch)
+            if partition is None:
+                continue
+            if answer.error is ErrorCode.NONE:
+                self._append(partition, state, answer.records, answer.high_watermark, answer.log_start_offset)
+            elif answer.error is ErrorCode.OFFSET_OUT_OF_RANGE:
+                self._out_of_range(partition, state, answer.log_start_offset)
+            else:
+                logger.info("%s: fetch of %s-%s: %s; backing off", self.name, *key, answer.error.name)
+                self._delay([state])
+
+    def _append(
+        self, partition: Partition, state: PartitionFetchState, records: bytes, leader_hw: int, leader_start: int
+    ) -> None:
+        batches = complete_batches(records)
+        try:
+            partition.append_records_as_follower(batches, leader_hw)
+        except UnexpectedAppendOffset as exc:
+            logger.warning("%s: %s; truncating again", self.name, exc)
+            state.state = FetchState.TRUNCATING
+            return
+        log = partition.log
+        if log.log_start_offset < leader_start <= log.log_end_offset:
+            log.maybe_increment_log_start_offset(leader_start)
+        state.fetch_offset = log.log_end_offset
+
+    def _out_of_range(self, partition: Partition, state: PartitionFetchState, leader_start: int) -> None:
+        log = partition.log
+        if leader_start >= 0 and state.fetch_offset < leader_start:
+            logger.info("%s below the leader's log start %s: starting there", log.dir.name, leader_start)
+            log.truncate_fully_and_start_at(leader_start)
+            state.fetch_offset = leader_start
+        else:
+            state.state = FetchState.TRUNCATING  # ahead of the leader: find the common point again
