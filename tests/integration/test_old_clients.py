@@ -1,0 +1,176 @@
+"""Old clients that Kafka 4.0's KIP-896 floor broke, end to end against a broker process (issue 15): Debian's Go
+clients compiled offline from /usr/share/gocode (sarama 1.22 at its default version, Kafka 0.8.2: Produce v0 with
+message format v0, Fetch v0, ListOffsets v0, OffsetCommit v1; at 0.10.0.0 and 2.2.0.0; segmentio kafka-go 0.2:
+Produce v2 and Fetch v2 with message format v1), and kafka-python speaking the 0.8.2 / 0.9 / 0.10 protocol.
+Records written by an old client are read back by confluent-kafka (stored as RecordBatch v2), commits are read back
+with confluent-kafka's committed(), and ListOffsets v0 answers are checked against the watermarks.
+
+The Go programs are tests/integration/go/*/main.go, built once per module with GOPATH=/usr/share/gocode,
+GO111MODULE=off and GOPROXY=off (Debian's -dev packages, no network); install them with
+tools/install-test-deps.sh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from it_support import BrokerProcess, ck_consume, ck_create_topic, ck_produce, ck_watermarks, unique_topic
+
+GO_DIR = Path(__file__).parent / "go"
+GOPATH = Path("/usr/share/gocode")
+SARAMA = GOPATH / "src/github.com/Shopify/sarama"
+KAFKA_GO = GOPATH / "src/github.com/segmentio/kafka-go"
+RUN_TIMEOUT_S = 120
+
+needs_go = pytest.mark.skipif(
+    shutil.which("go") is None or not SARAMA.is_dir() or not KAFKA_GO.is_dir(),
+    reason="Debian's golang-go, golang-github-shopify-sarama-dev and golang-github-segmentio-kafka-go-dev "
+    "are not installed (tools/install-test-deps.sh)",
+)
+
+
+@pytest.fixture(scope="module")
+def go_clients(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("go-clients")
+    env = {
+        **os.environ,
+        "GOPATH": str(GOPATH),
+        "GO111MODULE": "off",
+        "GOPROXY": "off",
+        "GOFLAGS": "",
+        "GOCACHE": str(out / "cache"),
+    }
+    built: dict[str, Path] = {}
+    for name in ("sarama_client", "kafkago_client"):
+        binary = out / name
+        subprocess.run(
+            ["go", "build", "-o", str(binary), "."],
+            cwd=GO_DIR / name,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        built[name] = binary
+    return built
+
+
+def run(binary: Path, *args: str) -> dict[str, Any]:
+    """Run one Go client; its JSON lines by kind. A failing client fails the test with its stderr."""
+    done = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 0, f"{binary.name} {' '.join(args)} failed:\n{done.stderr}\n{done.stdout}"
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return {line["kind"]: line["value"] for line in lines}
+
+
+def committed(bootstrap: str, group: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        (tp,) = consumer.committed([TopicPartition(topic, 0)], timeout=30)
+        return int(tp.offset)
+    finally:
+        consumer.close()
+
+
+def values(bootstrap: str, topic: str, count: int) -> list[tuple[str, str]]:
+    return [
+        (m.key().decode(), m.value().decode())
+        for m in ck_consume(bootstrap, topic, count, timeout=60.0)  # stored as v2, read by librdkafka
+    ]
+
+
+@needs_go
+@pytest.mark.parametrize(
+    ("version", "compression", "admin"),
+    [
+        ("", "none", False),  # 0.8.2: Produce v0 (magic 0), Fetch v0, ListOffsets v0, OffsetCommit v1
+        ("", "gzip", False),  # a magic 0 gzip wrapper
+        ("0.10.0.0", "gzip", False),  # Produce v2 (magic 1), Fetch v2; sarama has no admin below 0.10.1
+        ("0.11.0.0", "none", True),  # CreateTopics v1, DeleteTopics v1, DescribeConfigs v0 (ListTopics)
+        ("1.0.0", "none", True),
+        ("2.2.0", "gzip", True),
+    ],
+)
+def test_sarama(
+    broker: BrokerProcess, go_clients: dict[str, Path], version: str, compression: str, admin: bool
+) -> None:
+    topic = unique_topic("sarama")
+    ck_create_topic(broker.bootstrap, topic)
+    group = unique_topic("sarama-group")
+    args = ["-broker", broker.bootstrap, "-topic", topic, "-count", "5", "-group", group, "-commit", "3"]
+    args += ["-compression", compression]
+    if version:
+        args += ["-version", version]
+    if admin:
+        args += ["-admin-topic", unique_topic("sarama-admin")]
+    out = run(go_clients["sarama_client"], *args)
+    assert out["version"] == (version or "0.8.2.0")
+    assert out["produced"] == [0, 1, 2, 3, 4]
+    assert out["consumed"] == [f"{i}:k{i}=v{i}" for i in range(5)]
+    assert out["offsets"] == {"newest": 5, "oldest": 0}  # ListOffsets v0 below 0.10.1, v1 from 2.2
+    assert out["committed"] == 3
+    assert committed(broker.bootstrap, group, topic) == 3
+    assert values(broker.bootstrap, topic, 5) == [(f"k{i}", f"v{i}") for i in range(5)]
+    if admin:
+        assert out["listed"] == {"found": True, "partitions": 2}
+        assert "deleted" in out
+
+
+@needs_go
+def test_sarama_reads_what_a_modern_client_wrote(broker: BrokerProcess, go_clients: dict[str, Path]) -> None:
+    """Records written as RecordBatch v2 (librdkafka, lz4) reach sarama 1.22 at 0.8.2 down-converted to
+    message format v0 (Fetch v0), with the 5 records it produced after them."""
+    topic = unique_topic("sarama-down")
+    ck_create_topic(broker.bootstrap, topic)
+    ck_produce(broker.bootstrap, topic, [f"w{i}".encode() for i in range(3)], extra={"compression.type": "lz4"})
+    out = run(go_clients["sarama_client"], "-broker", broker.bootstrap, "-topic", topic, "-count", "8")
+    assert out["produced"] == [3, 4, 5, 6, 7, 8, 9, 10]
+    assert out["consumed"][:3] == [f"{i}:=w{i}" for i in range(3)]  # no key
+    assert out["consumed"][3:] == [f"{i + 3}:k{i}=v{i}" for i in range(5)]
+
+
+@needs_go
+def test_kafka_go(broker: BrokerProcess, go_clients: dict[str, Path]) -> None:
+    topic = unique_topic("kafka-go")
+    ck_create_topic(broker.bootstrap, topic)
+    out = run(go_clients["kafkago_client"], "-broker", broker.bootstrap, "-topic", topic, "-count", "5")
+    assert out["written"] == 5
+    assert sorted(out["read"]) == sorted(f"{i}:k{i}=v{i}" for i in range(5))
+    assert sorted(values(broker.bootstrap, topic, 5)) == sorted((f"k{i}", f"v{i}") for i in range(5))
+    assert ck_watermarks(broker.bootstrap, topic) == (0, 5)
+
+
+@pytest.mark.parametrize("api_version", [(0, 8, 2), (0, 9), (0, 10)])
+def test_kafka_python_at_old_protocol_versions(broker: BrokerProcess, api_version: tuple[int, ...]) -> None:
+    """kafka-python 3 pinned to an old broker version: it then speaks the matching old requests (Produce v0/v1/v2
+    with message format v0/v1, Fetch v0-v2)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    topic = unique_topic("kafka-python-old")
+    ck_create_topic(broker.bootstrap, topic)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, api_version=api_version, acks=1)
+    try:
+        for i in range(4):
+            producer.send(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=0).get(timeout=30)
+    finally:
+        producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, api_version=api_version, consumer_timeout_ms=10_000)
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        consumer.seek_to_beginning()
+        got = [(m.offset, m.key, m.value) for _, m in zip(range(4), consumer, strict=False)]
+    finally:
+        consumer.close()
+    assert got == [(i, f"k{i}".encode(), f"v{i}".encode()) for i in range(4)]
+    assert values(broker.bootstrap, topic, 4) == [(f"k{i}", f"v{i}") for i in range(4)]
