@@ -205,7 +205,9 @@ def test_list_offsets_v0_answers_old_style_offsets(client: BrokerClient) -> None
 
 
 @pytest.mark.parametrize("version", [0, 1])
-def test_offset_commit_v0_and_v1_are_stored_and_read_by_offset_fetch_v0(client: BrokerClient, version: int) -> None:
+def test_offset_commit_v0_and_v1_are_stored_and_read_by_offset_fetch_v0(
+    broker: InProcessBroker, client: BrokerClient, version: int
+) -> None:
     name = new_topic(client)
     group = unique("old-group")
     for _ in range(100):  # bounded: FindCoordinator v0 creates __consumer_offsets, which then loads
@@ -222,6 +224,11 @@ def test_offset_commit_v0_and_v1_are_stored_and_read_by_offset_fetch_v0(client: 
     )
     (topic,) = client.call(request, version).topics
     assert topic.partitions[0].error_code == ErrorCode.NONE
+    _, stored = broker._broker.group_coordinator.fetch_offsets(group, [(name, 0)])
+    ((_, _, value),) = stored
+    assert value is not None
+    # v1's commit timestamp is the commit time (v0 has none: the coordinator's clock)
+    assert (value.commit_timestamp == 1_234_567) == (version == 1)
     for fetch_version in (0, 1, 8):
         if fetch_version < 8:
             got = client.call(

@@ -10,7 +10,7 @@ import pytest
 from odradek.broker.records import legacy
 from odradek.broker.records.batch import CORRUPT_MESSAGE, INVALID_RECORD, NO_TIMESTAMP, InvalidRecordBatch, iter_batches
 from odradek.broker.records.builder import build_batch, build_control_batch
-from odradek.broker.records.compression import GZIP, LZ4, NONE, SNAPPY, ZSTD
+from odradek.broker.records.compression import GZIP, LZ4, NONE, SNAPPY, ZSTD, decompress
 from odradek.broker.records.record import iter_records
 
 with warnings.catch_warnings():
@@ -127,6 +127,11 @@ def test_down_converted_batches_read_back_in_kafka_python(magic: int, codec: int
         assert [(o, k, v) for o, _, k, v in got] == [(10 + i, k, v) for i, (k, v, _) in enumerate(MESSAGES)]
         if magic == 1:
             assert [ts for _, ts, _, _ in got] == [ts for _, _, ts in MESSAGES]
+    if written_codec != NONE:  # Kafka's layout: inner offsets relative in magic 1, absolute in magic 0
+        inner = list(legacy.iter_messages(decompress(written_codec, wrappers[0].value or b"", 1 << 20)))
+        first = 0 if magic == 1 else 10
+        assert [m.offset for m in inner] == [first + i for i in range(len(MESSAGES))]
+        assert wrappers[0].offset == 10 + len(MESSAGES) - 1
     ours = [m for m, _ in legacy.deep_messages(converted)]
     assert [(m.offset, m.key, m.value) for m in ours] == [(10 + i, k, v) for i, (k, v, _) in enumerate(MESSAGES)]
     assert {m.magic for m in ours} == {magic}
