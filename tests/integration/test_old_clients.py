@@ -174,3 +174,143 @@ def test_kafka_python_at_old_protocol_versions(broker: BrokerProcess, api_versio
         consumer.close()
     assert got == [(i, f"k{i}".encode(), f"v{i}".encode()) for i in range(4)]
     assert values(broker.bootstrap, topic, 4) == [(f"k{i}", f"v{i}") for i in range(4)]
+
+
+ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
+BURROW = "Burrow"
+
+needs_burrow = pytest.mark.skipif(
+    shutil.which(BURROW) is None or shutil.which("java") is None or not ZOOKEEPER_JAR.is_file(),
+    reason="Debian's burrow and zookeeper (Burrow 1.2 needs a ZooKeeper for its own locks) are not installed "
+    "(tools/install-test-deps.sh)",
+)
+
+
+def _start(command: list[str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _burrow_config(workdir: Path, zk_port: int, http_port: int, bootstrap: str) -> None:
+    """Burrow 1.2's burrow.toml: one Kafka cluster (broker offsets by ListOffsets v0, as kafka-version 0.10.0
+    makes sarama ask) and its __consumer_offsets consumer, in-memory storage, the HTTP API on loopback."""
+    (workdir / "burrow.toml").write_text(
+        f"""[general]
+pidfile="{workdir}/burrow.pid"
+[logging]
+level="info"
+[zookeeper]
+servers=["127.0.0.1:{zk_port}"]
+timeout=6
+root-path="/burrow"
+[client-profile.old]
+client-id="burrow-old"
+kafka-version="0.10.0"
+[cluster.local]
+class-name="kafka"
+servers=["{bootstrap}"]
+client-profile="old"
+topic-refresh=5
+offset-refresh=2
+[consumer.local]
+class-name="kafka"
+cluster="local"
+servers=["{bootstrap}"]
+client-profile="old"
+offsets-topic="__consumer_offsets"
+start-latest=false
+group-blacklist="^(console-consumer-|python-kafka-consumer-).*$"
+[httpserver.default]
+address="127.0.0.1:{http_port}"
+[storage.default]
+class-name="inmemory"
+workers=4
+intervals=10
+expire-group=604800
+min-distance=1
+"""
+    )
+
+
+@needs_burrow
+def test_burrow_reports_a_groups_lag(broker: BrokerProcess, tmp_path: Path) -> None:
+    """Burrow 1.2.1 (Debian) reads the group's commits from __consumer_offsets (Fetch v2, down-converted to
+    message format v1) and the partition's end offset with ListOffsets v0, and reports the lag between them."""
+    import urllib.request
+
+    from confluent_kafka import Consumer, TopicPartition
+    from it_support import free_port, wait_for
+
+    topic = unique_topic("burrow")
+    group = unique_topic("burrow-group")
+    ck_create_topic(broker.bootstrap, topic)
+    ck_produce(broker.bootstrap, topic, [f"r{i}".encode() for i in range(10)])
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
+    finally:
+        consumer.close()
+
+    zk_port, http_port = free_port(), free_port()
+    (tmp_path / "zk").mkdir()
+    zookeeper = _start(
+        [
+            "java", "-Xmx128m", "-Dzookeeper.admin.enableServer=false",
+            "-cp", f"{ZOOKEEPER_JAR}:/usr/share/java/*",
+            "org.apache.zookeeper.server.ZooKeeperServerMain", str(zk_port), str(tmp_path / "zk"),
+        ],
+        tmp_path / "zookeeper.out",
+        tmp_path,
+    )  # fmt: skip
+    burrow: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: _serving(zk_port), timeout=60, interval=0.5, what="ZooKeeper serving")
+        _burrow_config(tmp_path, zk_port, http_port, broker.bootstrap)
+        burrow = _start([BURROW, "-config-dir", str(tmp_path)], tmp_path / "burrow.out", tmp_path)
+        url = f"http://127.0.0.1:{http_port}/v3/kafka/local/consumer/{group}/lag"
+
+        def lag() -> dict[str, Any] | None:
+            assert burrow is not None and burrow.poll() is None, (tmp_path / "burrow.out").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    status = json.loads(response.read())["status"]
+            except OSError:
+                return None
+            partitions = [p for p in status.get("partitions") or [] if p["topic"] == topic]
+            if not partitions or partitions[0].get("end") is None:
+                return None
+            return dict(partitions[0])
+
+        found = wait_for(lag, timeout=120, interval=1.0, what="Burrow reporting the group's lag")
+        assert found["end"]["offset"] == 4  # the committed offset
+        assert found["current_lag"] == 6  # the end offset 10 (ListOffsets v0) minus the commit
+    finally:
+        if burrow is not None:
+            _stop(burrow)
+        _stop(zookeeper)
+
+
+def _serving(port: int) -> bool:
+    """ZooKeeper's `srvr` four-letter command names its mode once the server serves requests (before that, the
+    port accepts connections and drops sessions, which Burrow does not retry)."""
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"srvr")
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+    except OSError:
+        return False
+    return b"Mode:" in answer
