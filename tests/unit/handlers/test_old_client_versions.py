@@ -263,3 +263,22 @@ def test_v0_admin_forms(client: BrokerClient) -> None:
     assert (entry.name, entry.value, entry.is_default) == ("cleanup.policy", "delete", True)
     (deleted,) = client.call(dt.DeleteTopicsRequest(topic_names=[name], timeout_ms=5000), 0).responses
     assert deleted.error_code == ErrorCode.NONE
+
+
+def test_v0_of_acl_offset_for_leader_epoch_and_write_txn_markers_decode_and_answer(client: BrokerClient) -> None:
+    """Advertised from v0 before their codecs had v0 (a v0 request closed the connection); now generated."""
+    from odradek.broker.protocol.messages import describe_acls_request as da
+    from odradek.broker.protocol.messages import offset_for_leader_epoch_request as ole
+    from odradek.broker.protocol.messages import write_txn_markers_request as wtm
+
+    acls = client.call(da.DescribeAclsRequest(resource_type_filter=1, operation=1, permission_type=1), 0)
+    assert acls.error_code == ErrorCode.SECURITY_DISABLED  # no authorizer: what Kafka answers
+    name = new_topic(client)
+    request = ole.OffsetForLeaderEpochRequest(
+        topics=[
+            ole.OffsetForLeaderTopic(topic=name, partitions=[ole.OffsetForLeaderPartition(partition=0, leader_epoch=0)])
+        ]
+    )
+    (topic,) = client.call(request, 0).topics
+    assert topic.partitions[0].error_code == ErrorCode.NONE
+    assert client.call(wtm.WriteTxnMarkersRequest(markers=[]), 0).markers == []
