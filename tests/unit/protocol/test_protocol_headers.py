@@ -35,7 +35,7 @@ def _frame(h: RequestHeader, hv: int, body: bytes = b"") -> memoryview:
         (18, 3, 2),
         (18, 4, 2),
         (18, 99, 1),  # unknown higher ApiVersions: parsed as v1
-        (0, 0, 1),  # Produce v0-2 below the spec's range
+        (0, 0, 1),  # Produce v0 (old clients, served since issue 15)
         (0, 8, 1),
         (0, 9, 2),
         (1, 12, 2),
