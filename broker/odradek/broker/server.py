@@ -338,6 +338,8 @@ class KafkaServer:
                     chunks = await self._dispatch(frame, info)
                     if chunks is not None and not writer.is_closing():
                         await self._write(writer, chunks, info.zero_copy)
+                    elif chunks is not None:
+                        _close_chunks(chunks)  # not sent: their descriptors are closed all the same
                 except ProtocolError as exc:
                     raise ConnectionClosed(f"malformed request: {exc}") from exc
                 finally:
@@ -394,9 +396,7 @@ class KafkaServer:
                 writer.writelines(pending)
             await writer.drain()
         finally:
-            for chunk in chunks:
-                if isinstance(chunk, FileRegion | StreamedRecords):
-                    chunk.close()
+            _close_chunks(chunks)
 
     async def _send_region(self, writer: asyncio.StreamWriter, region: FileRegion, zero_copy: bool) -> None:
         """A file region, after the transport's own buffer so bytes stay in order: sendfile on a plaintext
@@ -458,6 +458,12 @@ class _PendingTls(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         # uvloop may deliver the ClientHello before pause_reading takes effect: keep it for the TLS protocol.
         self.early.append(data)
+
+
+def _close_chunks(chunks: Sequence[Chunk]) -> None:
+    for chunk in chunks:
+        if isinstance(chunk, FileRegion | StreamedRecords):
+            chunk.close()
 
 
 async def _send_streamed(writer: asyncio.StreamWriter, records: StreamedRecords) -> None:
