@@ -314,3 +314,24 @@ def _serving(port: int) -> bool:
     except OSError:
         return False
     return b"Mode:" in answer
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat not installed (Debian package kcat)")
+@pytest.mark.parametrize(("fallback", "codec"), [("0.8.2.2", "lz4"), ("0.8.2.2", "snappy"), ("0.9.0", "gzip")])
+def test_kcat_as_a_pre_0_10_client(broker: BrokerProcess, fallback: str, codec: str) -> None:
+    """librdkafka (Debian's kcat) without ApiVersions, told the broker is 0.8.2 or 0.9: Produce v0/v1 with message
+    format v0 (its lz4 frames carry KAFKA-3160's header checksum, which Kafka ignores for magic 0), Fetch v0/v1."""
+    topic = unique_topic("kcat-old")
+    ck_create_topic(broker.bootstrap, topic)
+    old = ["-b", broker.bootstrap, "-t", topic, "-p", "0", "-X", "api.version.request=false"]
+    old += ["-X", f"broker.version.fallback={fallback}"]
+    produced = subprocess.run(
+        ["kcat", "-P", *old, "-z", codec], input=b"a\nb\nc\n", capture_output=True, timeout=RUN_TIMEOUT_S
+    )
+    assert produced.returncode == 0 and b"failed" not in produced.stderr, produced.stderr.decode()
+    consumed = subprocess.run(
+        ["kcat", "-C", *old, "-o", "beginning", "-e", "-f", "%o:%s\\n"], capture_output=True, timeout=RUN_TIMEOUT_S
+    )
+    assert consumed.returncode == 0, consumed.stderr.decode()
+    assert consumed.stdout.decode().split() == ["0:a", "1:b", "2:c"]
+    assert [m.value() for m in ck_consume(broker.bootstrap, topic, 3)] == [b"a", b"b", b"c"]

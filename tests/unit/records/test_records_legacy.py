@@ -200,3 +200,42 @@ def test_lazy_down_conversion_reads_from_the_slice_position() -> None:
     lazy = legacy.LazyDownConversion(_reader(b"\x00" * 100 + data), 100, len(data), 1)
     body = b"".join(lazy.pieces())
     assert [m.offset for m in legacy.iter_messages(body, allow_partial=True)] == [7]
+
+
+def test_xxh32_short_inputs_match_the_reference_vectors() -> None:
+    assert legacy.xxh32(b"") == 0x02CC5D05
+    assert legacy.xxh32(b"a") == 0x550D7456
+    assert legacy.xxh32(b"abc") == 0x32D153FF
+
+
+@pytest.mark.parametrize("content_size", [False, True])
+def test_a_magic_0_lz4_frame_with_kafka_3160s_header_checksum_is_accepted(content_size: bool) -> None:
+    """librdkafka writes magic 0 lz4 frames with the header checksum over the frame magic too (KAFKA-3160); Kafka
+    ignores it for magic 0. The checksum recomputed here equals the one the lz4 library writes."""
+    import lz4.frame
+
+    inner = bytearray()
+    for offset, (key, value, _) in enumerate(MESSAGES):
+        legacy.append_message(inner, offset, 0, 0, NO_TIMESTAMP, key, value)
+    frame = lz4.frame.compress(bytes(inner), store_size=content_size)
+    at = 6 + (8 if frame[4] & 0x08 else 0)
+    assert legacy.fix_lz4_header_checksum(frame) == frame  # the library's own checksum, recomputed
+    broken = frame[:at] + bytes([(legacy.xxh32(frame[0:at]) >> 8) & 0xFF]) + frame[at + 1 :]
+    assert broken != frame
+    wrapper = bytearray()
+    legacy.append_message(wrapper, len(MESSAGES) - 1, 0, LZ4, NO_TIMESTAMP, None, broken)
+    batch = legacy.to_record_batch(wrapper)
+    (header,) = iter_batches(batch)
+    assert [r.value for r in iter_records(batch, header)] == [v for _, v, _ in MESSAGES]
+    inner_1 = bytearray()  # magic 1 frames are checked: KIP-57 fixed the checksum from then on
+    legacy.append_message(inner_1, 0, 1, 0, 5, b"k", b"v")
+    frame_1 = lz4.frame.compress(bytes(inner_1), store_size=content_size)
+    broken_1 = frame_1[:at] + bytes([(legacy.xxh32(frame_1[0:at]) >> 8) & 0xFF]) + frame_1[at + 1 :]
+    magic_1 = bytearray()
+    legacy.append_message(magic_1, 0, 1, LZ4, 5, None, broken_1)
+    with pytest.raises(InvalidRecordBatch) as refused:
+        legacy.to_record_batch(magic_1)
+    assert refused.value.error_code == CORRUPT_MESSAGE
+    fixed_1 = bytearray()
+    legacy.append_message(fixed_1, 0, 1, LZ4, 5, None, frame_1)
+    assert legacy.to_record_batch(fixed_1)  # and the right checksum passes

@@ -155,18 +155,71 @@ def deep_messages(
 ) -> Iterator[tuple[LegacyMessage, int]]:
     """Every message of a MessageSet with wrappers expanded, each with the codec of its wrapper (NONE for a
     top-level message): absolute offsets, inherited LogAppendTime timestamps. Nested wrappers and inner
-    messages of another magic than their wrapper are refused (Kafka's LogValidator: INVALID_RECORD)."""
+    messages of another magic than their wrapper are refused (Kafka's LogValidator: INVALID_RECORD). The frame
+    header checksum of a magic 0 lz4 wrapper is not checked, as Kafka does not check it
+    (`fix_lz4_header_checksum`)."""
     for message in iter_messages(buf):
         if message.codec == NONE:
             yield message, NONE
             continue
         if message.codec not in LEGACY_CODECS:
             raise InvalidRecordBatch(INVALID_RECORD, f"compression codec {message.codec} in a legacy message")
-        inner = list(iter_messages(decompress(message.codec, message.value or b"", max_decompressed)))
+        value = message.value or b""
+        if message.codec == LZ4 and message.magic == MAGIC_V0:
+            value = fix_lz4_header_checksum(value)
+        inner = list(iter_messages(decompress(message.codec, value, max_decompressed)))
         if not inner:
             raise InvalidRecordBatch(INVALID_RECORD, "compressed outer message has no inner messages")
         for expanded in _expand(message, inner):
             yield expanded, message.codec
+
+
+_LZ4_FRAME_MAGIC = b"\x04\x22\x4d\x18"
+_XXH_PRIME_1 = 2654435761
+_XXH_PRIME_2 = 2246822519
+_XXH_PRIME_3 = 3266489917
+_XXH_PRIME_4 = 668265263
+_XXH_PRIME_5 = 374761393
+_U32 = 0xFFFFFFFF
+
+
+def fix_lz4_header_checksum(frame: bytes) -> bytes:
+    """An LZ4 frame of a magic 0 message with its header checksum recomputed. Kafka before 0.10 (KAFKA-3160)
+    computed it over the frame magic as well, and librdkafka still writes it so for message format v0; Kafka's
+    broker ignores it for magic 0. Layout: magic (4) | FLG | BD | [content size (8) if FLG bit 3] |
+    [dictionary id (4) if FLG bit 0] | HC = (xxHash32(FLG .. before HC) >> 8) & 0xFF."""
+    if len(frame) < 7 or frame[:4] != _LZ4_FRAME_MAGIC:
+        return frame  # not an LZ4 frame: the decoder reports it
+    flags = frame[4]
+    at = 6 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0)
+    if len(frame) <= at:
+        return frame
+    checksum = (xxh32(frame[4:at]) >> 8) & 0xFF
+    return frame[:at] + bytes([checksum]) + frame[at + 1 :]
+
+
+def xxh32(data: bytes, seed: int = 0) -> int:
+    """xxHash32 of fewer than 16 bytes (an LZ4 frame descriptor is at most 14): the specification's short path."""
+    if len(data) >= 16:
+        raise ValueError("xxh32 here covers inputs shorter than 16 bytes only")
+    h = (seed + _XXH_PRIME_5 + len(data)) & _U32
+    at = 0
+    while at + 4 <= len(data):
+        h = (h + int.from_bytes(data[at : at + 4], "little") * _XXH_PRIME_3) & _U32
+        h = (_rotl(h, 17) * _XXH_PRIME_4) & _U32
+        at += 4
+    for byte in data[at:]:
+        h = (h + byte * _XXH_PRIME_5) & _U32
+        h = (_rotl(h, 11) * _XXH_PRIME_1) & _U32
+    h ^= h >> 15
+    h = (h * _XXH_PRIME_2) & _U32
+    h ^= h >> 13
+    h = (h * _XXH_PRIME_3) & _U32
+    return h ^ (h >> 16)
+
+
+def _rotl(value: int, bits: int) -> int:
+    return ((value << bits) | (value >> (32 - bits))) & _U32
 
 
 def _expand(wrapper: LegacyMessage, inner: Sequence[LegacyMessage]) -> Iterator[LegacyMessage]:
