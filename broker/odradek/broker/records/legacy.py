@@ -22,7 +22,8 @@ Conversion to v2 (Kafka's ``LogValidator.convertAndAssignOffsetsNonCompressed`` 
 (inner) message becomes one record of a single v2 batch (no producer id, no headers), compressed with the
 codec of the first wrapper (uncompressed input stays uncompressed); the log validator then treats it as any
 producer's v2 batch (offsets, topic compression, timestamps, compaction keys). The CRC-32 of every message,
-wrapper and inner, is checked first.
+wrapper and inner, is checked first; the LZ4 frame header checksum of a magic 0 wrapper is not (KAFKA-3160: Kafka
+before 0.10 and librdkafka compute it over the frame magic too, and Kafka's broker ignores it for magic 0).
 
 Down-conversion (Kafka's ``RecordsUtil.downConvert``, made lazily by ``LazyDownConversion`` as Kafka's
 ``LazyDownConversionRecords``): each v2 batch becomes a MessageSet of the target magic, with the batch's codec
