@@ -335,3 +335,36 @@ def test_kcat_as_a_pre_0_10_client(broker: BrokerProcess, fallback: str, codec: 
     assert consumed.returncode == 0, consumed.stderr.decode()
     assert consumed.stdout.decode().split() == ["0:a", "1:b", "2:c"]
     assert [m.value() for m in ck_consume(broker.bootstrap, topic, 3)] == [b"a", b"b", b"c"]
+
+
+@pytest.mark.parametrize("api_version", [(0, 8, 2), (0, 9), (0, 10)])
+def test_kafka_python_groups_and_commits_at_old_protocol_versions(
+    broker: BrokerProcess, api_version: tuple[int, ...]
+) -> None:
+    """kafka-python 3 as a 0.8.2 client commits with OffsetCommit v1 (no group membership, generation -1); as a
+    0.9/0.10 client it joins with JoinGroup/SyncGroup v0, reads with Fetch v1/v2 and commits with OffsetCommit
+    v2. The commits are read back by confluent-kafka."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka import KafkaConsumer, TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+    topic = unique_topic("kafka-python-group")
+    group = unique_topic("kafka-python-old-group")
+    ck_create_topic(broker.bootstrap, topic)
+    ck_produce(broker.bootstrap, topic, [b"a", b"b", b"c"])
+    common: dict[str, Any] = {"bootstrap_servers": broker.bootstrap, "api_version": api_version, "group_id": group}
+    common |= {"enable_auto_commit": False, "consumer_timeout_ms": 15_000}
+    if api_version == (0, 8, 2):
+        consumer = KafkaConsumer(**common)
+        consumer.assign([TopicPartition(topic, 0)])
+    else:
+        consumer = KafkaConsumer(topic, auto_offset_reset="earliest", **common)
+    try:
+        if api_version != (0, 8, 2):
+            assert [m.value for _, m in zip(range(3), consumer, strict=False)] == [b"a", b"b", b"c"]
+        consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(2, "", -1)})
+        assert consumer.committed(TopicPartition(topic, 0)) == 2
+    finally:
+        consumer.close()
+    assert committed(broker.bootstrap, group, topic) == 2
