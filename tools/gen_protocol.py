@@ -45,6 +45,26 @@ SPEC_PACKAGE = "kafka.protocol.schemas.resources"
 VENDORED_DIR = Path(__file__).resolve().parent / "specs"
 MAX_V = 0x7FFF
 
+# The lowest version Apache Kafka 3.9 served, for the specs whose floor KIP-896 raised in Kafka 4.0 (the wheel's
+# specs are 4.x). The 4.x specs keep the fields of the removed versions ("versions": "0" for ListOffsets'
+# MaxNumOffsets, "1" for OffsetCommit's CommitTimestamp, ...), so widening validVersions is enough to generate
+# the 3.9 codecs; each floor was read from apache/kafka 3.9's clients/src/main/resources/common/message/.
+KAFKA_3_9_FLOOR = {
+    "ProduceRequest": 0, "ProduceResponse": 0,
+    "FetchRequest": 0, "FetchResponse": 0,
+    "ListOffsetsRequest": 0, "ListOffsetsResponse": 0,
+    "OffsetCommitRequest": 0, "OffsetCommitResponse": 0,
+    "OffsetFetchRequest": 0, "OffsetFetchResponse": 0,
+    "CreateTopicsRequest": 0, "CreateTopicsResponse": 0,
+    "DeleteTopicsRequest": 0, "DeleteTopicsResponse": 0,
+    "OffsetForLeaderEpochRequest": 0, "OffsetForLeaderEpochResponse": 0,
+    "WriteTxnMarkersRequest": 0, "WriteTxnMarkersResponse": 0,
+    "DescribeAclsRequest": 0, "DescribeAclsResponse": 0,
+    "CreateAclsRequest": 0, "CreateAclsResponse": 0,
+    "DeleteAclsRequest": 0, "DeleteAclsResponse": 0,
+    "DescribeConfigsRequest": 0, "DescribeConfigsResponse": 0,
+}  # fmt: skip
+
 FIXED = {
     "int8": ("b", 1),
     "int16": ("h", 2),
@@ -209,12 +229,16 @@ def load_spec(file: str, text: str) -> Message:
     structs: dict[str, Struct] = {}
     order: list[Struct] = []
     top = _parse_struct(d["name"], d["fields"], common, structs, order)
+    valid = VRange.parse(d["validVersions"])
+    floor = KAFKA_3_9_FLOOR.get(d["name"])
+    if floor is not None and floor < valid.lo:
+        valid = VRange(floor, valid.hi)
     return Message(
         name=d["name"],
         file=file,
         kind=d["type"],
         api_key=int(d.get("apiKey", -1)),
-        valid=VRange.parse(d["validVersions"]),
+        valid=valid,
         flexible=VRange.parse(d["flexibleVersions"]),
         top=top,
         structs=order,
@@ -257,7 +281,7 @@ def py_type(f: Field, regions: bool = False) -> str:
         return f"{f.struct.name} | None"
     t = PY_SCALAR[f.type]
     if f.type == "records" and regions:
-        t += " | Region"
+        t += " | Region | StreamedRecords"
     if f.type == "records" or (f.type in ("string", "bytes") and f.nullable_ever):
         return t + " | None"
     return t
@@ -565,6 +589,7 @@ class Emitter:
 _FRAMES_IMPORT = [
     "from odradek.broker.protocol.frames import (",
     "    Region,",
+    "    StreamedRecords,",
     "    w_compact_nullable_records,",
     "    w_compact_records,",
     "    w_nullable_records,",

@@ -34,7 +34,7 @@ from it_support import (
     request_frame,
 )
 from odradek.broker.protocol import headers
-from odradek.broker.protocol.messages import fetch_request
+from odradek.broker.protocol.messages import fetch_request, produce_response
 from odradek.broker.protocol.messages.create_partitions_request import CreatePartitionsRequest, CreatePartitionsTopic
 from odradek.broker.protocol.messages.create_topics_request import CreatableTopic, CreateTopicsRequest
 from odradek.broker.protocol.messages.fetch_request import FetchPartition, FetchRequest, FetchTopic
@@ -45,6 +45,7 @@ from odradek.broker.protocol.messages.list_offsets_request import (
 )
 from odradek.broker.protocol.messages.metadata_request import MetadataRequest, MetadataRequestTopic
 from odradek.broker.protocol.messages.produce_request import PartitionProduceData, ProduceRequest, TopicProduceData
+from odradek.broker.protocol.primitives import Reader
 from odradek.broker.records.builder import build_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -245,14 +246,23 @@ def test_produce_magic_1_gets_an_error(victim: BrokerProcess) -> None:
 
 
 @pytest.mark.parametrize("version", [0, 1, 2])
-def test_produce_v0_to_v2_closes(victim: BrokerProcess, version: int) -> None:
+def test_produce_v0_to_v2_message_sets_are_appended(victim: BrokerProcess, version: int) -> None:
+    """Old clients are served as Kafka 3.9 served them (issue 15): the MessageSet is stored as a v2 batch."""
     name = TOPIC.encode()
     message_set = _legacy_message_set(1 if version else 0)
     body = struct.pack(">hii", -1, 10_000, 1) + struct.pack(">h", len(name)) + name
     body += struct.pack(">ii", 1, 0) + struct.pack(">i", len(message_set)) + message_set
     with raw_connect(victim.port) as sock:
         sock.sendall(request_frame(PRODUCE, version, 3, body))
-        assert is_closed(sock), f"Produce v{version} was not refused by closing the connection"
+        frame = recv_frame(sock)
+        assert frame is not None, f"Produce v{version} closed the connection"
+        reader = Reader(memoryview(frame))
+        assert reader.int32() == 3
+        response = produce_response.decode(reader, version)
+    [topic] = response.responses
+    [part] = topic.partition_responses
+    assert part.error_code == 0
+    assert [m.value() for m in ck_consume(victim.bootstrap, TOPIC, 1, offset=part.base_offset)] == [b"legacy"]
     assert_healthy(victim)
 
 

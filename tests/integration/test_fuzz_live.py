@@ -149,7 +149,7 @@ def expectation(frame: bytes, served: dict[int, tuple[int, int]]) -> str:
     if not low <= version <= high:
         return V35 if key == 18 else CLOSE
     if not info.min_version <= version <= info.max_version:
-        return CLOSE  # advertised for old clients but refused (Produce v0-2)
+        return CLOSE  # advertised but not decodable here (none since Produce v0-2 are served, issue 15)
     try:
         message = info.request.decode(Reader(memoryview(frame)[body_offset:]), version)
     except ProtocolError:

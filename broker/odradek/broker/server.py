@@ -49,7 +49,7 @@ from odradek.broker.auth.ssl_principal import NoMatchingRule, SslPrincipalMapper
 from odradek.broker.config.broker import BrokerConfig, Listener, SecurityProtocol
 from odradek.broker.config.definitions import ConfigValue
 from odradek.broker.protocol.errors import ProtocolError
-from odradek.broker.protocol.frames import Chunk, FileRegion
+from odradek.broker.protocol.frames import Chunk, FileRegion, StreamedRecords
 from odradek.broker.quota.connection_quotas import ConnectionQuotas
 from odradek.broker.utils.time import SystemTime, Time
 
@@ -421,6 +421,8 @@ class KafkaServer:
                     chunks = await self._dispatch(frame, info)
                     if chunks is not None and not writer.is_closing():
                         await self._write(writer, chunks, info.zero_copy)
+                    elif chunks is not None:
+                        _close_chunks(chunks)  # not sent: their descriptors are closed all the same
                 except ProtocolError as exc:
                     raise ConnectionClosed(f"malformed request: {exc}") from exc
                 finally:
@@ -472,24 +474,25 @@ class KafkaServer:
                 frames.put_nowait(None)
 
     async def _write(self, writer: asyncio.StreamWriter, chunks: Sequence[Chunk], zero_copy: bool = True) -> None:
-        total = sum(chunk.size if isinstance(chunk, FileRegion) else len(chunk) for chunk in chunks)
+        total = sum(chunk.size if isinstance(chunk, FileRegion | StreamedRecords) else len(chunk) for chunk in chunks)
         pending: list[bytes | bytearray | memoryview] = [_SIZE.pack(total)]
         try:
             for chunk in chunks:
-                if isinstance(chunk, FileRegion):
+                if isinstance(chunk, FileRegion | StreamedRecords):
                     if pending:
                         writer.writelines(pending)
                         pending = []
-                    await self._send_region(writer, chunk, zero_copy)
+                    if isinstance(chunk, FileRegion):
+                        await self._send_region(writer, chunk, zero_copy)
+                    else:
+                        await _send_streamed(writer, chunk)
                 else:
                     pending.append(chunk)
             if pending:
                 writer.writelines(pending)
             await writer.drain()
         finally:
-            for chunk in chunks:
-                if isinstance(chunk, FileRegion):
-                    chunk.close()
+            _close_chunks(chunks)
 
     async def _send_region(self, writer: asyncio.StreamWriter, region: FileRegion, zero_copy: bool) -> None:
         """A file region, after the transport's own buffer so bytes stay in order: sendfile on a plaintext
@@ -551,6 +554,24 @@ class _PendingTls(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         # uvloop may deliver the ClientHello before pause_reading takes effect: keep it for the TLS protocol.
         self.early.append(data)
+
+
+def _close_chunks(chunks: Sequence[Chunk]) -> None:
+    for chunk in chunks:
+        if isinstance(chunk, FileRegion | StreamedRecords):
+            chunk.close()
+
+
+async def _send_streamed(writer: asyncio.StreamWriter, records: StreamedRecords) -> None:
+    """Streamed record data, one piece at a time, each drained before the next is made (bounded memory). A
+    source that yields fewer bytes than promised would desynchronise the framing: the connection is closed."""
+    sent = 0
+    for piece in records.pieces:
+        writer.write(piece)
+        sent += len(piece)
+        await writer.drain()
+    if sent != records.size:
+        raise ConnectionClosed(f"streamed records sent {sent} bytes of the {records.size} promised")
 
 
 async def write_region(writer: asyncio.StreamWriter, region: FileRegion, chunk_bytes: int = REGION_CHUNK_BYTES) -> None:

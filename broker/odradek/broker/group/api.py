@@ -97,6 +97,7 @@ class OffsetCommitEntry:
     leader_epoch: int = -1
     metadata: str | None = ""
     expire_timestamp: int = -1
+    commit_timestamp: int = -1  # OffsetCommit v1's per-partition timestamp; -1: the coordinator's clock
 
 
 _WRITE_ERRORS = {

@@ -162,7 +162,8 @@ class OffsetMetadataManager:
             if len(metadata.encode("utf-16-le")) // 2 > self.config.offset_metadata_max_bytes:  # Java length()
                 results.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
                 continue
-            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, now, entry.expire_timestamp)
+            committed_at = now if entry.commit_timestamp == -1 else entry.commit_timestamp
+            value = OffsetAndMetadata(entry.offset, entry.leader_epoch, metadata, committed_at, entry.expire_timestamp)
             records.append(
                 (encode_offset_key(OffsetKey(group_id, entry.topic, entry.partition)), encode_offset_value(value))
             )

@@ -1,4 +1,5 @@
-"""CreateTopics (key 19), v2-7: partitions, replication factor or explicit assignments, configs, validate_only.
+"""CreateTopics (key 19), v0-7: partitions, replication factor or explicit assignments, configs, validate_only
+(v1+).
 
 num_partitions / replication_factor of -1 take the broker defaults (`num.partitions`,
 `default.replication.factor`, KIP-464). Configs are validated against the declared topic keys (INVALID_CONFIG
@@ -37,7 +38,7 @@ from odradek.broker.protocol.messages.create_topics_response import (
 )
 
 API_KEY = 19
-VERSIONS = (2, 7)
+VERSIONS = (0, 7)
 # Kafka's ReplicationControlManager.MAX_PARTITIONS_PER_BATCH: one request may not create more partitions than this
 # (validateTotalNumberOfPartitions, POLICY_VIOLATION for every topic). Without it one small request could ask for
 # 100,000 partitions per topic and hold the event loop for minutes and every descriptor (found by fuzzing).

@@ -1,4 +1,4 @@
-"""DeleteTopics (key 20), v1-6: by name (v1-5 `topic_names`, v6 `topics`) or by topic id (v6).
+"""DeleteTopics (key 20), v0-6: by name (v1-5 `topic_names`, v6 `topics`) or by topic id (v6).
 
 Refused with TOPIC_DELETION_DISABLED when `delete.topic.enable=false`. The partitions stop being served at once;
 their logs are renamed `<topic>-<n>.<uuid>-delete` in a worker thread (the answer waits for it, at most
@@ -22,7 +22,7 @@ from odradek.broker.protocol.messages.delete_topics_response import DeletableTop
 from odradek.broker.protocol.primitives import UUID_ZERO
 
 API_KEY = 20
-VERSIONS = (1, 6)
+VERSIONS = (0, 6)
 
 
 async def handle(request: DeleteTopicsRequest, ctx: RequestContext) -> DeleteTopicsResponse:

@@ -1,4 +1,5 @@
-"""DescribeConfigs (key 32), v1-4: topic and broker configs with their source, synonyms (v1+) and docs (v3+).
+"""DescribeConfigs (key 32), v0-4: topic and broker configs with their source (v0: is_default), synonyms (v1+)
+and docs (v3+).
 
 Every declared key is listed (`configuration_keys` filters); topic values resolve topic override, then the broker
 synonym (`log.retention.ms`, ...) from the dynamic per-broker, dynamic cluster-wide default and static layers,
@@ -35,7 +36,7 @@ from odradek.broker.protocol.messages.describe_configs_response import (
 )
 
 API_KEY = 32
-VERSIONS = (1, 4)
+VERSIONS = (0, 4)
 
 
 async def handle(request: DescribeConfigsRequest, ctx: RequestContext) -> DescribeConfigsResponse:

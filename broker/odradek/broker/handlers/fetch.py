@@ -1,4 +1,4 @@
-"""Fetch (key 1), v4-16: consumer fetches with long-poll, size limits and zero-copy record data.
+"""Fetch (key 1), v0-16: consumer fetches with long-poll, size limits and zero-copy record data.
 
 - `max_wait_ms` / `min_bytes`: the replica manager's fetch waits in its purgatory (DelayedFetch), woken by appends
   and high-watermark moves (no polling).
@@ -17,6 +17,11 @@
   a replica id >= 0 (v15+: replica_state) reads up to the log end offset (Kafka's FetchIsolation) and is a
   follower fetch: the replica manager records the follower's fetch offset and time (ISR, high watermark) and
   refuses a broker that is not a replica of the partition (NOT_LEADER_OR_FOLLOWER).
+- v0-3 (clients that cannot read RecordBatch v2): the records are down-converted while the response is sent,
+  batch by batch (`replication.conversion.down_convert`, Kafka's LazyDownConversionRecords): magic 0 for v0-1,
+  magic 1 for v2-3; control batches dropped; counted in kafka_server_brokertopicmetrics_fetchmessageconversions.
+  These versions have no isolation level: they read uncommitted, aborted records included, as Kafka's do.
+  No zero copy for them.
 Not implemented: rack-aware preferred read replicas (always -1); diverging epoch validation of
 `last_fetched_epoch` (followers truncate by OffsetForLeaderEpoch instead).
 """
@@ -42,10 +47,12 @@ from odradek.broker.protocol.messages.fetch_response import (
     PartitionData,
 )
 from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition, FetchResult
+from odradek.broker.replication.conversion import down_convert
 
 API_KEY = 1
-VERSIONS = (4, 16)
+VERSIONS = (0, 16)
 REPLICA_STATE_FROM = 15  # the replica id moved into the tagged ReplicaState
+RECORD_BATCH_FROM = 4  # below: the client reads message format v0 (Fetch v0-1) or v1 (v2-3)
 
 
 async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchResponse:
@@ -157,7 +164,11 @@ def _encode(
             data.log_start_offset = result.log_start_offset
             if result.error is ErrorCode.NONE:
                 if result.records is not None:
-                    data.records = result.records
+                    data.records = (
+                        result.records
+                        if ctx.version >= RECORD_BATCH_FROM
+                        else down_convert(result.records, 0 if ctx.version <= 1 else 1, name, metrics.fetch_converted)
+                    )
                 if result.aborted_transactions is not None:
                     data.aborted_transactions = [
                         AbortedTransaction(producer_id=producer_id, first_offset=first_offset)

@@ -1,10 +1,14 @@
-"""OffsetCommit (key 8), v2-9: store a group's consumed positions in __consumer_offsets.
+"""OffsetCommit (key 8), v0-9: store a group's consumed positions in __consumer_offsets.
 
 Generation -1 with an empty member id commits for a group without members (standalone consumers, admin
 resets); otherwise the member and generation must be current (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
 REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID). Partitions of topics that do not exist get
 UNKNOWN_TOPIC_OR_PARTITION; metadata over `offset.metadata.max.bytes` gets OFFSET_METADATA_TOO_LARGE.
-v2-4's retention_time_ms sets an expire timestamp as Kafka did. v10 (topic ids) is not served.
+v2-4's retention_time_ms sets an expire timestamp as Kafka did. v1's per-partition commit timestamp is stored as
+the commit time when it is not -1 (Kafka's OffsetAndMetadata.fromRequest). v0 has no generation or member id:
+it commits as a group without members (generation -1); Kafka 3.9 in ZooKeeper mode wrote v0 commits to
+ZooKeeper, without a coordinator (and KRaft brokers refused them): here they are stored in the coordinator like
+v1's, so an OffsetFetch of any version reads them. v10 (topic ids) is not served.
 Authorization (KafkaApis.handleOffsetCommitRequest): READ on the group, else every partition is
 GROUP_AUTHORIZATION_FAILED; then READ on each topic, else its partitions are TOPIC_AUTHORIZATION_FAILED (checked
 before the topic's existence).
@@ -25,7 +29,7 @@ from odradek.broker.protocol.messages.offset_commit_response import (
 )
 
 API_KEY = 8
-VERSIONS = (2, 9)
+VERSIONS = (0, 9)
 
 
 async def handle(request: OffsetCommitRequest, ctx: RequestContext) -> OffsetCommitResponse:
@@ -59,6 +63,7 @@ async def handle(request: OffsetCommitRequest, ctx: RequestContext) -> OffsetCom
                         part.committed_leader_epoch if ctx.version >= 6 else -1,
                         part.committed_metadata,
                         expire,
+                        part.commit_timestamp if ctx.version == 1 else -1,
                     )
                 )
     if entries:

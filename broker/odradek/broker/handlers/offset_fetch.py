@@ -1,4 +1,5 @@
-"""OffsetFetch (key 9), v1-9: a group's committed offsets (all of them when topics is null, from v2);
+"""OffsetFetch (key 9), v0-9: a group's committed offsets (all of them when topics is null, from v2);
+v0 (ZooKeeper offsets in Kafka) reads the coordinator's offsets, which every OffsetCommit version stores;
 several groups in one request from v8.
 
 A partition without a committed offset answers offset -1, leader epoch -1 and empty metadata. Coordinator
@@ -28,7 +29,7 @@ from odradek.broker.protocol.messages.offset_fetch_response import (
 )
 
 API_KEY = 9
-VERSIONS = (1, 9)
+VERSIONS = (0, 9)
 
 Found = dict[str, list[tuple[int, int, int, str, ErrorCode]]]
 

@@ -1,4 +1,4 @@
-"""OffsetForLeaderEpoch (key 23), v2-4: the end offset of a leader epoch, from the leader-epoch cache (KIP-101/279).
+"""OffsetForLeaderEpoch (key 23), v0-4: the end offset of a leader epoch, from the leader-epoch cache (KIP-101/279).
 
 Answers the largest epoch <= the requested one and its end offset (the start offset of the next epoch, or the log
 end offset for the latest epoch); UNDEFINED (-1, -1) when the epoch is older than the cache. current_leader_epoch
@@ -21,7 +21,7 @@ from odradek.broker.protocol.messages.offset_for_leader_epoch_response import (
 from odradek.broker.replication.partition import PartitionError
 
 API_KEY = 23
-VERSIONS = (2, 4)
+VERSIONS = (0, 4)
 
 
 async def handle(request: OffsetForLeaderEpochRequest, ctx: RequestContext) -> OffsetForLeaderEpochResponse:

@@ -1,4 +1,10 @@
-"""Produce (key 0), v3-11 served; v0-2 advertised and refused (the connection is closed), KAFKA-18659.
+"""Produce (key 0), v0-11.
+
+v0-2 (old clients, message format v0/v1): each partition's MessageSet is converted to one RecordBatch v2 before
+it is validated and appended (`replication.conversion.up_convert`, Kafka's LogValidator conversion: CRC-32 of every
+message checked, wrappers decompressed, magic 0 timestamps NO_TIMESTAMP), counted in
+kafka_server_brokertopicmetrics_producemessageconversions; a bad MessageSet fails its partition with
+CORRUPT_MESSAGE or INVALID_RECORD. A v2 batch in a v0-2 request is taken as it is; v3+ requests must carry v2.
 
 Each partition's records are validated (log.validator: magic 2, CRC-32C, sizes, timestamps, compaction keys) and
 appended by the replica manager in request order; acks=all then waits for the high watermark up to `timeout_ms`;
@@ -29,10 +35,11 @@ from odradek.broker.protocol.messages.produce_response import (
     TopicProduceResponse,
 )
 from odradek.broker.replication.api import AppendOrigin, ProduceEntry, ProduceResult, ProducerFields, producer_fields
+from odradek.broker.replication.conversion import up_convert
 
 API_KEY = 0
 VERSIONS = (0, 11)
-REJECTED_VERSIONS = (0, 2)
+RECORD_BATCH_FROM = 3  # below: MessageSets of magic 0/1, converted to v2 here
 
 _TRANSACTIONAL_ID_DENIED = ProduceResult(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
 _TOPIC_DENIED = ProduceResult(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
@@ -47,6 +54,9 @@ async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceRespons
         for topic in request.topic_data
         for part in topic.partition_data
     ]
+    failures: list[ProduceResult | None] = [None] * len(entries)
+    if ctx.version < RECORD_BATCH_FROM:
+        entries, failures = up_convert(entries, ctx.services.metrics.produce_converted)
     fields = [producer_fields(entry.records) for entry in entries]
     transactional = any(f is not None and f.transactional for f in fields)
     transactional_id = request.transactional_id
@@ -56,7 +66,7 @@ async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceRespons
     ):
         results = [_TRANSACTIONAL_ID_DENIED] * len(entries)
     else:
-        results = await _produce_authorized(ctx, request, entries, fields)
+        results = await _produce_authorized(ctx, request, entries, fields, failures)
     throttle_ms = _throttle(ctx, request.acks)
     if request.acks == 0:
         return None
@@ -85,13 +95,15 @@ async def _produce_authorized(
     request: ProduceRequest,
     entries: list[ProduceEntry],
     fields: list[ProducerFields | None],
+    failures: list[ProduceResult | None],
 ) -> list[ProduceResult]:
-    """Append the entries of the topics the principal may write to and, for transactional batches, that are in
-    the producer's transaction; the others are answered without appending."""
+    """Append the entries of the topics the principal may write to, whose records converted (`failures`: None)
+    and, for transactional batches, that are in the producer's transaction; the others are answered without
+    appending."""
     allowed = ctx.authorized(AclOperation.WRITE, ResourceType.TOPIC, [entry.topic for entry in entries])
     refusals: list[ProduceResult | None] = [
-        _TOPIC_DENIED if entry.topic not in allowed else _verify(ctx, request.transactional_id, entry, f)
-        for entry, f in zip(entries, fields, strict=True)
+        _TOPIC_DENIED if entry.topic not in allowed else failure or _verify(ctx, request.transactional_id, entry, f)
+        for entry, f, failure in zip(entries, fields, failures, strict=True)
     ]
     writable = [entry for entry, refusal in zip(entries, refusals, strict=True) if refusal is None]
     manager = ctx.services.replica_manager

@@ -1,9 +1,8 @@
 """The handler registry: one module per API key, each declaring `API_KEY`, `VERSIONS` and `handle`.
 
 ApiVersions is built from this registry, so the broker advertises exactly what is implemented. Registering an
-API key twice is an error. `VERSIONS` is the advertised range; a handler may also set `REJECTED_VERSIONS`, a range
-advertised for compatibility but refused at request time (Produce v0-2, KAFKA-18659: librdkafka up to 2.11
-disables compression unless Produce v0 is advertised).
+API key twice is an error. `VERSIONS` is the advertised range, and every version in it is served (Produce v0, which
+librdkafka up to 2.11 needs advertised before it compresses, KAFKA-18659, is served for old clients since issue 15).
 """
 
 from __future__ import annotations
@@ -24,13 +23,12 @@ class HandlerSpec:
     name: str
     min_version: int
     max_version: int
-    rejected_below: int
     handle: Handle
     request_module: apis.MessageModule
     response_module: apis.MessageModule
 
     def serves(self, version: int) -> bool:
-        return self.rejected_below <= version <= self.max_version
+        return self.min_version <= version <= self.max_version
 
 
 class Registry:
@@ -44,13 +42,11 @@ class Registry:
         low, high = module.VERSIONS
         if api_key in self._specs:
             raise ValueError(f"API key {api_key} registered twice ({module.__name__})")
-        rejected = getattr(module, "REJECTED_VERSIONS", None)
         self._specs[api_key] = HandlerSpec(
             api_key=api_key,
             name=apis.APIS[api_key].name,
             min_version=low,
             max_version=high,
-            rejected_below=rejected[1] + 1 if rejected else low,
             handle=module.handle,
             request_module=apis.request_message(api_key),
             response_module=apis.response_message(api_key),

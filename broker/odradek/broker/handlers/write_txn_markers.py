@@ -1,4 +1,4 @@
-"""WriteTxnMarkers (key 27), v1-2: a transaction coordinator (or an admin aborting a hanging transaction) has
+"""WriteTxnMarkers (key 27), v0-2: a transaction coordinator (or an admin aborting a hanging transaction) has
 markers written into partitions this broker leads.
 
 Kafka's KafkaApis.handleWriteTxnMarkersRequest: CLUSTER_ACTION on the cluster (every partition
@@ -22,7 +22,7 @@ from odradek.broker.protocol.messages.write_txn_markers_response import (
 )
 
 API_KEY = 27
-VERSIONS = (1, 2)
+VERSIONS = (0, 2)
 
 
 async def handle(request: WriteTxnMarkersRequest, ctx: RequestContext) -> WriteTxnMarkersResponse:

@@ -1,7 +1,9 @@
 """Broker metrics under the names Kafka users chart (Strimzi's JMX-exporter rules, lower-cased).
 
 - `kafka_server_brokertopicmetrics_{messagesin,bytesin,bytesout,totalproducerequests,totalfetchrequests,
-  failedproducerequests,failedfetchrequests}_total{topic}`: counters; the row with `topic=""` is the broker-wide
+  failedproducerequests,failedfetchrequests,producemessageconversions,fetchmessageconversions}_total{topic}`:
+  counters (the conversions count records, as Kafka's ProduceMessageConversionsPerSec and
+  FetchMessageConversionsPerSec do); the row with `topic=""` is the broker-wide
   total (Prometheus treats an empty label as an absent one, which is how the JMX exporter's row without a topic
   label looks to PromQL).
 - `kafka_network_requestmetrics_totaltimems{request,quantile}` and `_count`: request latency in ms by API, as
@@ -261,6 +263,12 @@ class BrokerMetrics:
         self.total_fetch = _topic_counter(r, "totalfetchrequests", "Fetch requests (per topic)")
         self.failed_produce = _topic_counter(r, "failedproducerequests", "Failed produce requests (per topic)")
         self.failed_fetch = _topic_counter(r, "failedfetchrequests", "Failed fetch requests (per topic)")
+        self.produce_conversions = _topic_counter(
+            r, "producemessageconversions", "Records converted from message format v0/v1 to v2 on produce"
+        )
+        self.fetch_conversions = _topic_counter(
+            r, "fetchmessageconversions", "Records down-converted to message format v0/v1 for old fetchers"
+        )
         self.requests = Counter(
             "kafka_network_requestmetrics_requests",
             "Requests by API and version",
@@ -350,6 +358,14 @@ class BrokerMetrics:
         for label in (topic, ""):
             self.bytes_out.labels(label).inc(size)
             self.total_fetch.labels(label).inc()
+
+    def produce_converted(self, topic: str, records: int) -> None:
+        for label in (topic, ""):
+            self.produce_conversions.labels(label).inc(records)
+
+    def fetch_converted(self, topic: str, records: int) -> None:
+        for label in (topic, ""):
+            self.fetch_conversions.labels(label).inc(records)
 
     def fetch_failed(self, topic: str) -> None:
         for label in (topic, ""):

@@ -27,6 +27,7 @@ import struct
 import uuid
 
 from odradek.broker.protocol.errors import ProtocolError
+from odradek.broker.protocol.messages import produce_request as _pq
 from odradek.broker.protocol.messages import produce_response as _pr
 from odradek.broker.protocol.messages.produce_request import (
     PartitionProduceData,
@@ -46,7 +47,10 @@ _PART5 = struct.Struct(">ihqqq")
 
 
 def decode_produce_request(buf: memoryview, offset: int, version: int) -> ProduceRequest:
-    """Decode a ProduceRequest body starting at ``offset`` of ``buf`` (the whole frame)."""
+    """Decode a ProduceRequest body starting at ``offset`` of ``buf`` (the whole frame). Versions 0-2 (old
+    clients, message format v0/v1) take the generated codec: they are not the hot path."""
+    if 0 <= version < 3:
+        return _pq.decode(Reader(buf[offset:]), version)
     if not 3 <= version <= 13:
         raise ProtocolError(f"ProduceRequest version {version} not in 3-13")
     if buf.format != "B" or buf.ndim != 1:

@@ -9,11 +9,14 @@
 - A `FileRegion` owns its file descriptor (a `dup` of the segment's, taken by `chunks()`), so a segment closed or
   deleted while the response waits in the queue cannot pull the descriptor from under the send. The server
   closes it once sent.
+- `StreamedRecords` is record data that does not exist before it is sent (Fetch down-conversion for old clients):
+  its size is promised when the response is encoded, its bytes are made piece by piece while it is written.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -61,8 +64,28 @@ class FileRegion:
             os.close(self.fd)
 
 
-# What a response is sent as: the server writes bytes-like chunks and sends FileRegions with sendfile.
-Chunk = bytes | bytearray | memoryview | FileRegion
+@dataclass(slots=True)
+class StreamedRecords:
+    """Record data made while the response is sent (down-converted records, `records.legacy`): exactly `size`
+    bytes, yielded by `pieces` one at a time; the server writes and drains each before asking for the next, so
+    only one piece is in memory. `on_close` (e.g. closing the file descriptor the pieces are read from) runs once,
+    when the response is sent or dropped."""
+
+    size: int
+    pieces: Iterator[bytes]
+    on_close: Callable[[], None] | None = None
+    closed: bool = field(default=False)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.on_close is not None:
+                self.on_close()
+
+
+# What a response is sent as: the server writes bytes-like chunks, sends FileRegions with sendfile and
+# StreamedRecords piece by piece.
+Chunk = bytes | bytearray | memoryview | FileRegion | StreamedRecords
 
 
 class RegionWriter(bytearray):
@@ -72,9 +95,9 @@ class RegionWriter(bytearray):
 
     def __init__(self) -> None:
         super().__init__()
-        self.regions: list[tuple[int, Region]] = []
+        self.regions: list[tuple[int, Region | StreamedRecords]] = []
 
-    def add_region(self, region: Region) -> None:
+    def add_region(self, region: Region | StreamedRecords) -> None:
         self.regions.append((len(self), region))
 
     def chunks(self) -> list[Chunk]:
@@ -86,19 +109,22 @@ class RegionWriter(bytearray):
         start = 0
         for at, region in self.regions:
             chunks.append(view[start:at])
-            chunks.append(FileRegion.from_fd(region.fd, region.position, region.size))
+            if isinstance(region, StreamedRecords):
+                chunks.append(region)
+            else:
+                chunks.append(FileRegion.from_fd(region.fd, region.position, region.size))
             start = at
         chunks.append(view[start:])
         return chunks
 
 
-def _add_region(w: bytearray, region: Region) -> None:
+def _add_region(w: bytearray, region: Region | StreamedRecords) -> None:
     if not isinstance(w, RegionWriter):
         raise TypeError("a file region can only be encoded into a RegionWriter")
     w.add_region(region)
 
 
-def w_records(w: bytearray, value: bytes | memoryview | Region | None) -> None:
+def w_records(w: bytearray, value: bytes | memoryview | Region | StreamedRecords | None) -> None:
     if value is None or isinstance(value, bytes | bytearray | memoryview):
         w_bytes(w, value)
         return
@@ -106,7 +132,7 @@ def w_records(w: bytearray, value: bytes | memoryview | Region | None) -> None:
     _add_region(w, value)
 
 
-def w_nullable_records(w: bytearray, value: bytes | memoryview | Region | None) -> None:
+def w_nullable_records(w: bytearray, value: bytes | memoryview | Region | StreamedRecords | None) -> None:
     if value is None or isinstance(value, bytes | bytearray | memoryview):
         w_nullable_bytes(w, value)
         return
@@ -114,7 +140,7 @@ def w_nullable_records(w: bytearray, value: bytes | memoryview | Region | None) 
     _add_region(w, value)
 
 
-def w_compact_records(w: bytearray, value: bytes | memoryview | Region | None) -> None:
+def w_compact_records(w: bytearray, value: bytes | memoryview | Region | StreamedRecords | None) -> None:
     if value is None or isinstance(value, bytes | bytearray | memoryview):
         w_compact_bytes(w, value)
         return
@@ -122,7 +148,7 @@ def w_compact_records(w: bytearray, value: bytes | memoryview | Region | None) -
     _add_region(w, value)
 
 
-def w_compact_nullable_records(w: bytearray, value: bytes | memoryview | Region | None) -> None:
+def w_compact_nullable_records(w: bytearray, value: bytes | memoryview | Region | StreamedRecords | None) -> None:
     if value is None or isinstance(value, bytes | bytearray | memoryview):
         w_compact_nullable_bytes(w, value)
         return
