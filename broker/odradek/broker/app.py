@@ -45,7 +45,7 @@ from odradek.broker.handlers.security import acl_listener, bootstrap_scram_users
 from odradek.broker.log.manager import LogManager
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controlled_shutdown import controlled_shutdown
-from odradek.broker.metadata.controller import Controller, ControllerError
+from odradek.broker.metadata.controller import AdminFence, Controller, ControllerError
 from odradek.broker.metadata.election import ControllerElection
 from odradek.broker.metadata.image import BrokerImage, Endpoint
 from odradek.broker.metadata.opener import open_store, store_url
@@ -182,8 +182,18 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         default_replication_factor=config.get_int("default.replication.factor"),
         fence=election,
     )
-    await controller.ensure_cluster_id(config.get_str("cluster.id"))
-    await bootstrap_scram_users(controller, bootstrap_users)
+    # The admin writes this broker makes for its clients, on any broker of the cluster (AdminFence: Kafka forwards
+    # them to the controller; here each write's own compares order it); the controller's decisions use `controller`.
+    admin = Controller(
+        store,
+        validate_configs=_validate_topic_configs,
+        validate_broker_configs=_validate_broker_configs,
+        default_num_partitions=config.get_int("num.partitions"),
+        default_replication_factor=config.get_int("default.replication.factor"),
+        fence=AdminFence(election),
+    )
+    await admin.ensure_cluster_id(config.get_str("cluster.id"))
+    await bootstrap_scram_users(admin, bootstrap_users)
     replication_control = ReplicationControlManager(
         controller,
         election,
@@ -212,7 +222,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         config,
         registry,
         cache,
-        controller,
+        admin,
         manager,
         metrics,
         time.wall_ms,

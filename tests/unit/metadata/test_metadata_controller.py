@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from metadata_testing import run
-from odradek.broker.metadata.controller import Controller, new_cluster_id, validate_topic_name
+from odradek.broker.metadata.controller import AdminFence, Controller, new_cluster_id, validate_topic_name
 from odradek.broker.metadata.embedded import EmbeddedMetadataStore
 from odradek.broker.metadata.errors import ControllerError, ErrorCode
 from odradek.broker.metadata.image import Endpoint, broker_key, partition_key, topic_key
@@ -270,6 +270,33 @@ def test_fencing_failure_is_not_controller(tmp_path: Path) -> None:
         await store.put(b"/controller", b"someone else")
         await expect_error(ErrorCode.NOT_CONTROLLER, fenced.create_topic("late", 1, 1))
         await expect_error(ErrorCode.NOT_CONTROLLER, fenced.delete_topic("ok"))
+
+    with_cluster(tmp_path, body)
+
+
+def test_admin_writes_of_a_broker_that_is_not_the_controller_succeed_and_stay_ordered(tmp_path: Path) -> None:
+    """Any broker serves CreateTopics and the other admin writes (AdminFence: the keys' own compares order them);
+    its fenced Controller, the one for leader decisions, is refused NOT_CONTROLLER."""
+
+    async def body(store: EmbeddedMetadataStore, controller: Controller) -> None:
+        await store.put(b"/controller", b"another broker")
+
+        class NotHeld:
+            controller_id = 2
+
+            def compares(self) -> list[Compare]:
+                return [Compare.create_revision(b"/controller", CompareResult.EQUAL, -1)]
+
+        fenced = Controller(store, fence=NotHeld())
+        admin = Controller(store, fence=AdminFence(NotHeld()))
+        assert admin.controller_id == 2
+        await expect_error(ErrorCode.NOT_CONTROLLER, fenced.create_topic("by-controller-only", 1, 1))
+        await admin.create_topic("from-any-broker", 2, 1)
+        await admin.alter_topic_configs("from-any-broker", {"retention.ms": "1000"})
+        assert (await controller.describe_topic("from-any-broker")).configs == {"retention.ms": "1000"}
+        await expect_error(ErrorCode.TOPIC_ALREADY_EXISTS, admin.create_topic("from-any-broker", 1, 1))
+        await admin.delete_topic("from-any-broker")
+        await expect_error(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, admin.describe_topic("from-any-broker"))
 
     with_cluster(tmp_path, body)
 

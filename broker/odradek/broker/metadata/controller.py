@@ -46,6 +46,7 @@ from odradek.broker.metadata.security import AclRecord, ScramCredentialRecord, a
 from odradek.broker.metadata.store import Compare, MetadataStore, Op, TxnResult
 
 __all__ = [
+    "AdminFence",
     "BrokerConfigValidator",
     "ConfigValidator",
     "Controller",
@@ -92,6 +93,27 @@ class Unfenced:
     """No fence and no known controller: a ``Controller`` used by tools and tests outside a broker."""
 
     controller_id = -1
+
+    def compares(self) -> Sequence[Compare]:
+        return ()
+
+
+class AdminFence:
+    """The fence of the admin writes any broker makes for its clients (CreateTopics, DeleteTopics, CreatePartitions,
+    configs, ACLs, SCRAM credentials, quotas): no compares, the controller's id as `source` knows it.
+
+    Kafka's brokers forward these requests to the controller; here the metadata store orders them instead: each is
+    one transaction guarded by compares on its own keys (a topic is created only where none exists, a config changed
+    only from the revision read), so two brokers writing at once cannot both win, and a paused broker's late write
+    fails its compare. The controller's own decisions (leaders, ISRs, fencing brokers) stay fenced by its claim
+    (`ControllerElection`), because those are the writes a paused ex-controller must never make."""
+
+    def __init__(self, source: ControllerFence) -> None:
+        self._source = source
+
+    @property
+    def controller_id(self) -> int:
+        return self._source.controller_id
 
     def compares(self) -> Sequence[Compare]:
         return ()
