@@ -23,7 +23,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+import time as time_module
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from odradek.broker.auth.authorizer import AllowEverythingAuthorizer
@@ -122,6 +123,11 @@ class RunningBroker:
     producer_ids: ProducerIdManager | None = None
     replication_control: ReplicationControlManager | None = None
 
+    async def _cancel_tasks(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
     async def stop(self) -> None:
         grace = self.config.get_int("shutdown.timeout.ms") / 1000.0
         if self.config.get_bool("controlled.shutdown.enable"):
@@ -137,18 +143,21 @@ class RunningBroker:
         self.group_coordinator.close()
         if self.txn_coordinator is not None:
             self.txn_coordinator.close()
-        await asyncio.gather(*(server.stop(grace) for server in self.servers))
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.registration.stop()
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("listeners", lambda: asyncio.gather(*(server.stop(grace) for server in self.servers))),
+            ("background tasks", self._cancel_tasks),
+            ("registration", self.registration.stop),
+        ]
         if self.producer_ids is not None:
-            await self.producer_ids.close()
-        await self.cache.stop()
-        await self.replica_manager.stop()
+            steps.append(("producer ids", self.producer_ids.close))
+        steps += [("metadata cache", self.cache.stop), ("replica manager", self.replica_manager.stop)]
         if self.replication_control is not None:
-            await self.replication_control.stop()
-        await self.election.stop()
+            steps.append(("controller", self.replication_control.stop))
+        steps.append(("controller claim", self.election.stop))
+        for name, step in steps:
+            started = time_module.monotonic()
+            await step()
+            log.info("shutdown: %s stopped in %.3f s", name, time_module.monotonic() - started)
         await self.store.close()
 
 

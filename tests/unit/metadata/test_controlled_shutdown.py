@@ -67,3 +67,22 @@ def test_a_broker_alone_stops_at_once_without_marking_its_registration(tmp_path:
         await cluster.store.close()
 
     run(main())
+
+
+def test_when_every_other_broker_is_shutting_down_too_it_stops_without_waiting(tmp_path: Path) -> None:
+    """A whole cluster stopped at once (`odradek cluster down`): nobody can take leadership, so no broker waits its
+    rounds out (it used to take controlled.shutdown.max.retries x backoff each)."""
+
+    async def main() -> None:
+        import time
+
+        cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
+        await cluster.nodes[0].manager.stop()  # no controller moving anything either
+        await cluster.registrations[1].begin_controlled_shutdown()
+        started = time.monotonic()
+        assert await controlled_shutdown(cache, cluster.registrations[2], 3, 60_000)
+        assert time.monotonic() - started < 5
+        await cache.stop()
+        await cluster.store.close()
+
+    run(main())

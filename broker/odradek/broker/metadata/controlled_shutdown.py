@@ -8,7 +8,9 @@ on metadata images (a cache listener, no polling), until the image shows it lead
 ``controlled.shutdown.max.retries`` rounds of ``controlled.shutdown.retry.backoff.ms``, marking the registration
 again at each round (it may have registered anew meanwhile); then it stops whether or not that happened.
 
-With no other broker registered there is nobody to hand anything to, so the broker stops at once.
+With no other broker able to lead (none registered, or every other one fenced or shutting down too, as when a
+whole cluster is stopped at once) there is nobody to hand anything to: the broker stops at once, and stops waiting
+as soon as that becomes true during a round.
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ async def controlled_shutdown(
     """True once the image shows this broker leading nothing; False when the rounds ran out (or were skipped
     because no other broker is registered: then True at once)."""
     node_id = registration.broker.broker_id
-    if not any(b != node_id for b in cache.image.brokers):
-        log.info("controlled shutdown: no other broker is registered; nothing to hand over")
+    if not _successors(cache.image, node_id):
+        log.info("controlled shutdown: no other broker can lead; nothing to hand over")
         return True
     done = asyncio.Event()
 
     def listener(image: MetadataImage, delta: MetadataDelta) -> None:
-        if not leaders_of(image, node_id):
+        if not leaders_of(image, node_id) or not _successors(image, node_id):
             done.set()
 
     remove = cache.add_listener(listener)
@@ -50,12 +52,12 @@ async def controlled_shutdown(
                 await registration.begin_controlled_shutdown()
             except MetadataStoreError as e:
                 log.warning("controlled shutdown: marking the registration failed (%s)", e)
-            if not leaders_of(cache.image, node_id):
+            if not leaders_of(cache.image, node_id) or not _successors(cache.image, node_id):
                 done.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), round_ms / 1000.0)
             if done.is_set():
-                log.info("controlled shutdown: leadership moved away (round %d)", attempt + 1)
+                log.info("controlled shutdown: leadership moved away or nobody can take it (round %d)", attempt + 1)
                 return True
         still = len(leaders_of(cache.image, node_id))
         log.warning(
@@ -64,3 +66,8 @@ async def controlled_shutdown(
         return False
     finally:
         remove()
+
+
+def _successors(image: MetadataImage, node_id: int) -> list[int]:
+    """The other brokers that could take leadership: registered, unfenced and not shutting down."""
+    return [b for b, broker in image.brokers.items() if b != node_id and broker.active]

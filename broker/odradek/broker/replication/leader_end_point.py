@@ -56,6 +56,7 @@ TOPIC_IDS_FROM = 13  # Fetch v13+ names topics by id
 REPLICA_STATE_FROM = 15  # Fetch v15+ carries the replica id in ReplicaState
 API_VERSIONS_VERSION = 3
 MAX_RESPONSE_BYTES = 1 << 30
+CLOSE_TIMEOUT_S = 1.0  # bound on waiting for a closed connection to report closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,5 +271,8 @@ class RemoteLeaderEndPoint:
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.close()
+            # Bounded: a transport closed while the leader is gone (or paused) may never report closed, and a
+            # broker's shutdown must not wait on it.
             with contextlib.suppress(Exception):
-                await writer.wait_closed()
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await writer.wait_closed()

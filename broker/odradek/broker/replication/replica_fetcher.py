@@ -72,6 +72,10 @@ class FetchState(enum.Enum):
     FETCHING = "fetching"
 
 
+SHUTDOWN_CANCEL_ROUNDS = 50  # cancellations tried at shutdown, each followed by a wait of:
+SHUTDOWN_CANCEL_WAIT_S = 0.1
+
+
 @dataclass(slots=True)
 class PartitionFetchState:
     leader_epoch: int
@@ -105,6 +109,7 @@ class ReplicaFetcherThread:
         self.states: dict[TopicPartition, PartitionFetchState] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # ---- partitions --------------------------------------------------------------------------------------
 
@@ -129,15 +134,23 @@ class ReplicaFetcherThread:
             self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def shutdown(self) -> None:
+        self._stopping = True
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Cancelled again until it ends: Python 3.11's asyncio.wait_for loses a cancellation that arrives as its
+            # inner call completes, and the task would then go on fetching (seen as a broker that never stopped).
+            for _ in range(SHUTDOWN_CANCEL_ROUNDS):
+                task.cancel()
+                done, _ = await asyncio.wait([task], timeout=SHUTDOWN_CANCEL_WAIT_S)
+                if done:
+                    break
+            if task.done() and not task.cancelled():
+                with contextlib.suppress(Exception):
+                    task.result()
         await self.leader.close()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.do_work()
             except asyncio.CancelledError:
