@@ -95,7 +95,6 @@ def test_up_without_etcd_names_the_package_to_install(tmp_path: Path) -> None:
     assert "apt-get install etcd-server" in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="needs replication/controller (issue 10 branches)")
 def test_a_replication_factor_3_topic_takes_acks_all_writes_and_serves_them(folder: Path) -> None:
     bootstrap = up(folder)
     topic = unique_topic("cluster-rf3")

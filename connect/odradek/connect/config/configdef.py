@@ -359,6 +359,9 @@ def _parse_integer(name: str, value: Any, type_: ConfigType) -> int:
     return number
 
 
+CrossKeyChecks = Callable[[Mapping[str, Any]], dict[str, str]]
+
+
 class ConfigDef:
     """An ordered set of ConfigKey declarations. `define` returns self so that declarations chain, as in Kafka."""
 
@@ -450,6 +453,25 @@ class ConfigDef:
         if key.validator is not None:
             key.validator(key.name, value)
         return value
+
+    def parse_checked(self, props: Mapping[str, Any], checks: CrossKeyChecks) -> dict[str, Any]:
+        """`parse`, then the rules between keys (`checks`: key -> message for each broken one); the first broken
+        rule raises ConfigException naming its key, as a connector's start refuses a config."""
+        parsed = self.parse(props)
+        errors = checks(parsed)
+        if errors:
+            name, message = next(iter(errors.items()))
+            raise ConfigException(name, parsed.get(name), message)
+        return parsed
+
+    def validate_checked(self, props: Mapping[str, Any], checks: CrossKeyChecks) -> list[ConfigValue]:
+        """`validate`, with each broken rule between keys added to its key's errors (the validate endpoint)."""
+        values = self.validate(props)
+        parsed = {v.name: v.value for v in values}
+        by_name = {v.name: v for v in values}
+        for name, message in checks(parsed).items():
+            by_name[name].errors.append(str(ConfigException(name, parsed.get(name), message)))
+        return values
 
     def validate(self, props: Mapping[str, Any]) -> list[ConfigValue]:
         """One ConfigValue per declared key, in declaration order (Kafka's ConfigDef.validate); never raises."""

@@ -315,12 +315,7 @@ def _cross_key_errors(parsed: Mapping[str, Any]) -> dict[str, str]:
 
 
 def parse_http_config(props: Mapping[str, str]) -> dict[str, Any]:
-    parsed = http_config_def().parse(props)
-    errors = _cross_key_errors(parsed)
-    if errors:
-        name, message = next(iter(errors.items()))
-        raise ConfigException(name, parsed.get(name), message)
-    return parsed
+    return http_config_def().parse_checked(props, _cross_key_errors)
 
 
 class HttpSinkConnector(SinkConnector):
@@ -331,13 +326,7 @@ class HttpSinkConnector(SinkConnector):
         return http_config_def()
 
     def validate(self, connector_configs: Mapping[str, str]) -> list[ConfigValue]:
-        values = http_config_def().validate(connector_configs)
-        parsed = {v.name: v.value for v in values}
-        for name, message in _cross_key_errors(parsed).items():
-            next(v for v in values if v.name == name).errors.append(
-                str(ConfigException(name, parsed.get(name), message))
-            )
-        return values
+        return http_config_def().validate_checked(connector_configs, _cross_key_errors)
 
     def start(self, props: dict[str, str]) -> None:
         parse_http_config(props)

@@ -43,7 +43,6 @@ from odradek.connect.api.errors import ConnectException
 from odradek.connect.api.records import SourceRecord
 from odradek.connect.config.configdef import (
     ConfigDef,
-    ConfigException,
     ConfigType,
     ConfigValue,
     Importance,
@@ -229,12 +228,7 @@ def _cross_key_errors(parsed: Mapping[str, Any]) -> dict[str, str]:
 
 
 def parse_source_config(props: Mapping[str, str]) -> dict[str, Any]:
-    parsed = source_config_def().parse(props)
-    errors = _cross_key_errors(parsed)
-    if errors:
-        name, message = next(iter(errors.items()))
-        raise ConfigException(name, parsed.get(name), message)
-    return parsed
+    return source_config_def().parse_checked(props, _cross_key_errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,13 +281,7 @@ class JdbcSourceConnector(SourceConnector):
         return source_config_def()
 
     def validate(self, connector_configs: Mapping[str, str]) -> list[ConfigValue]:
-        values = source_config_def().validate(connector_configs)
-        parsed = {v.name: v.value for v in values}
-        for name, message in _cross_key_errors(parsed).items():
-            next(v for v in values if v.name == name).errors.append(
-                str(ConfigException(name, parsed.get(name), message))
-            )
-        return values
+        return source_config_def().validate_checked(connector_configs, _cross_key_errors)
 
     def start(self, props: dict[str, str]) -> None:
         self.parsed = parse_source_config(props)

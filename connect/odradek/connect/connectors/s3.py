@@ -46,7 +46,7 @@ from odradek.connect import VERSION
 from odradek.connect.api.connector import SinkConnector, SinkTask, Task, TopicPartition
 from odradek.connect.api.errors import ConnectException, DataException
 from odradek.connect.api.records import SinkRecord
-from odradek.connect.config.configdef import ConfigDef, ConfigException, ConfigValue
+from odradek.connect.config.configdef import ConfigDef, ConfigValue
 from odradek.connect.connectors import partitioner as parts
 from odradek.connect.connectors.s3_config import JSON_FORMAT, S3SinkConfig, cross_key_errors, s3_config_def
 from odradek.connect.converters.json import JsonConverter
@@ -118,13 +118,7 @@ class S3SinkConnector(SinkConnector):
         return s3_config_def()
 
     def validate(self, connector_configs: Mapping[str, str]) -> list[ConfigValue]:
-        values = s3_config_def().validate(connector_configs)
-        parsed = {v.name: v.value for v in values}
-        for name, message in cross_key_errors(parsed).items():
-            next(v for v in values if v.name == name).errors.append(
-                str(ConfigException(name, parsed.get(name), message))
-            )
-        return values
+        return s3_config_def().validate_checked(connector_configs, cross_key_errors)
 
     def start(self, props: dict[str, str]) -> None:
         S3SinkConfig.parse(props)

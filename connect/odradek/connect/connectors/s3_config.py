@@ -430,11 +430,7 @@ class S3SinkConfig:
 
     @classmethod
     def parse(cls, props: Mapping[str, str]) -> S3SinkConfig:
-        p = s3_config_def().parse(props)
-        errors = cross_key_errors(p)
-        if errors:
-            name, message = next(iter(errors.items()))
-            raise ConfigException(name, p.get(name), message)
+        p = s3_config_def().parse_checked(props, cross_key_errors)
         partitioner = parts.partitioner_class_name(p["partitioner.class"])
         path_format, duration = p["path.format"], p["partition.duration.ms"]
         if partitioner in parts.PRESETS:
