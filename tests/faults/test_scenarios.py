@@ -4,9 +4,8 @@ processes, confluent-kafka clients recording a history, the checker judging it.
 - `test_smoke_*` (marker `faults_smoke`, not slow): replication factor 1, a broker SIGKILLed and its active segments
   torn (a power loss) under acks=1: the checker must report the acknowledged records lost on exactly the torn
   partitions, and nothing on the others. It shows the runner, the recorders and the checker working end to end.
-- the others (marker `slow`, `make slow`): the replicated scenarios. Those that need replication and the
-  controller (issue 10's other branches) are strict xfails until those land; `raises=` keeps a harness error (a
-  TypeError, say) from hiding behind the xfail.
+- the others (marker `slow`, `make slow`): the replicated scenarios, on the replicated cluster. One known gap is a
+  strict xfail (`DISK_FULL_GAP`); `raises=` keeps a harness error (a TypeError, say) from hiding behind it.
 """
 
 from __future__ import annotations
@@ -29,9 +28,11 @@ pytestmark = [
     ),
 ]
 
-NEEDS_REPLICATION = pytest.mark.xfail(
+# Known failure, left open in issue 10: with the disk of the partition's leader full and healed, its followers
+# never rejoin the ISR (the partition stays at ISR [leader] past the 90 s convergence bound).
+DISK_FULL_GAP = pytest.mark.xfail(
     strict=True,
-    reason="needs replication/controller (issue 10 branches)",
+    reason="disk full on a leader: after the heal its followers stay out of the ISR (issue 10, open)",
     raises=(AssertionError, ClusterError, TimeoutError),
 )
 ACKS_ALL = {"acks": "all", "enable.idempotence": True, "message.timeout.ms": 60_000}
@@ -145,7 +146,6 @@ def _acked_between(result: ScenarioResult, start_s: float, end_s: float) -> int:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@NEEDS_REPLICATION
 def test_s1_kill9_of_the_leader_during_acks_all_produce_loses_nothing(cluster_factory: Factory) -> None:
     cluster = cluster_factory(3)
     topic = "s1"
@@ -167,7 +167,6 @@ def test_s1_kill9_of_the_leader_during_acks_all_produce_loses_nothing(cluster_fa
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@NEEDS_REPLICATION
 def test_s2_followers_stopped_until_not_enough_replicas_then_continued(cluster_factory: Factory) -> None:
     cluster = cluster_factory(3)
     topic = "s2"
@@ -199,7 +198,6 @@ def test_s2_followers_stopped_until_not_enough_replicas_then_continued(cluster_f
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@NEEDS_REPLICATION
 def test_s3_isr_of_one_whose_leader_dies_goes_offline_without_unclean_election(cluster_factory: Factory) -> None:
     """The Jepsen 2013 pattern: min.insync.replicas=1 lets the ISR shrink to the leader alone; that leader is
     killed; with unclean election off the partition stays offline until it returns, and nothing acked is lost."""
@@ -216,13 +214,21 @@ def test_s3_isr_of_one_whose_leader_dies_goes_offline_without_unclean_election(c
         nemesis.kill9(c, leader)
         for node in seen["followers"]:
             nemesis.resume(c, node)
-        time.sleep(5)
+        # The dead leader stays registered until its lease expires (broker.session.timeout.ms, 9 s by default):
+        # until then Metadata still names it. Then the controller must leave the partition offline.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            seen["leader_while_dead"] = partition_states(c, topic).get(0, (None, [], []))[0]
+            if seen["leader_while_dead"] != leader:
+                break
+            time.sleep(0.5)
+        time.sleep(2)  # a few more controller passes: nothing out of sync is elected meanwhile
         seen["leader_while_dead"] = partition_states(c, topic).get(0, (None, [], []))[0]
 
     faults = [
-        Fault("ISR of one, then its leader dies", 5, shrink_then_kill, lambda c: nemesis.restart(c, seen["leader"]), 14)
+        Fault("ISR of one, then its leader dies", 5, shrink_then_kill, lambda c: nemesis.restart(c, seen["leader"]), 30)
     ]
-    workload = replicated(topic, duration_s=40, topic_config={"min.insync.replicas": "1"})
+    workload = replicated(topic, duration_s=55, topic_config={"min.insync.replicas": "1"})
     result = scenario("s3-jepsen-2013", cluster, workload, faults)
     assert seen["leader_while_dead"] == -1, "an out-of-sync replica was elected"
     assert_safe_and_live(result)
@@ -230,7 +236,6 @@ def test_s3_isr_of_one_whose_leader_dies_goes_offline_without_unclean_election(c
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@NEEDS_REPLICATION
 def test_etcd_member_killed_and_restarted_under_replicated_writes(cluster_factory: Factory) -> None:
     cluster = cluster_factory(3)
     faults = [Fault("kill etcd", 5, nemesis.kill_etcd, nemesis.restart_etcd, 8)]
@@ -241,7 +246,6 @@ def test_etcd_member_killed_and_restarted_under_replicated_writes(cluster_factor
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@NEEDS_REPLICATION
 def test_controller_paused_past_its_lease_is_replaced_and_does_not_write_when_resumed(
     cluster_factory: Factory,
 ) -> None:
@@ -274,7 +278,6 @@ def test_controller_paused_past_its_lease_is_replaced_and_does_not_write_when_re
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
-@NEEDS_REPLICATION
 def test_a_leader_partitioned_from_its_followers_cannot_ack_and_is_fenced_when_healed(
     cluster_factory: Factory,
 ) -> None:
@@ -298,7 +301,6 @@ def test_a_leader_partitioned_from_its_followers_cannot_ack_and_is_fenced_when_h
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@NEEDS_REPLICATION
 def test_a_torn_tail_on_a_follower_is_truncated_at_restart_and_refetched(cluster_factory: Factory) -> None:
     cluster = cluster_factory(3)
     topic = "torn"
@@ -318,7 +320,7 @@ def test_a_torn_tail_on_a_follower_is_truncated_at_restart_and_refetched(cluster
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(nemesis.can_mount() is not None, reason=str(nemesis.can_mount()))
-@NEEDS_REPLICATION
+@DISK_FULL_GAP
 def test_disk_full_on_a_follower_never_acks_without_a_full_append(cluster_factory: Factory) -> None:
     disks: dict[int, nemesis.DiskFull] = {}
 

@@ -258,8 +258,21 @@ def test_isr_shrinks_after_the_lag_time_and_expands_after_catch_up(tmp_path: Pat
         await c.run_until(lambda: c.record is not None and c.record.isr == (1, 2, 3))
         assert leo(c, 3) == 5
         assert [a.new_isr for a in c.alters] == [(1, 2), (1, 2, 3)]
+        leader_metrics = scraped(c.managers[1].metrics)
+        assert leader_metrics["kafka_server_replicamanager_isrshrinks_total"] == 1
+        assert leader_metrics["kafka_server_replicamanager_isrexpands_total"] == 1
+        assert scraped(c.managers[3].metrics)["kafka_server_replicafetchermanager_maxlag"] == 0, "caught up"
 
     run(tmp_path, (1, 2, 3), body)
+
+
+def scraped(metrics: BrokerMetrics) -> dict[str, float]:
+    """Unlabelled (or single-row) samples by name, as Prometheus would read them."""
+    out: dict[str, float] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            out.setdefault(sample.name, sample.value)
+    return out
 
 
 def test_min_insync_replicas_with_a_real_isr(tmp_path: Path) -> None:

@@ -54,6 +54,11 @@ class FollowerReplicas(Protocol):
         """The local replica if it still follows at `leader_epoch`, else None."""
         ...
 
+    def fetch_lag(self, key: TopicPartition, lag: int) -> None:
+        """After a fetch: the leader's high watermark minus this replica's next fetch offset (Kafka's
+        FetcherLagMetrics, the ReplicaFetcherManager MaxLag gauge)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class FetcherConfig:
@@ -308,6 +313,7 @@ class ReplicaFetcherThread:
         if log.log_start_offset < leader_start <= log.log_end_offset:
             log.maybe_increment_log_start_offset(leader_start)
         state.fetch_offset = log.log_end_offset
+        self.replicas.fetch_lag((partition.topic, partition.index), leader_hw - state.fetch_offset)
 
     def _out_of_range(self, partition: Partition, state: PartitionFetchState, leader_start: int) -> None:
         log = partition.log

@@ -275,13 +275,13 @@ class ReplicaManager:
         epoch_changed = new or state.leader_epoch != old.leader_epoch or state.leader_id != old.leader_id
         if state.leader_id == self.node_id:
             if epoch_changed or not partition.is_leader:
-                self.fetchers.remove_fetcher_for_partitions([key])
+                self._stop_following(key)
                 _assign_epoch(partition.log, state.leader_epoch)
                 partition.make_leader(state, self.time.monotonic_ms())
             else:
                 partition.update_state(state)
         elif state.leader_id < 0:
-            self.fetchers.remove_fetcher_for_partitions([key])
+            self._stop_following(key)
             partition.make_follower(state)
         elif epoch_changed or partition.is_leader or not self.fetchers.is_fetching(key):
             partition.make_follower(state)
@@ -289,6 +289,14 @@ class ReplicaManager:
         else:
             partition.update_state(state)
         self._complete_delayed(key)
+
+    def _stop_following(self, key: TopicPartition) -> None:
+        self.fetchers.remove_fetcher_for_partitions([key])
+        self.metrics.fetcher_lag_removed(key[0], key[1])
+
+    def fetch_lag(self, key: TopicPartition, lag: int) -> None:
+        """The replica fetcher's lag of one followed partition (metrics: kafka_server_replicafetchermanager_maxlag)."""
+        self.metrics.fetcher_lag(key[0], key[1], lag)
 
     def follower_partition(self, key: TopicPartition, leader_epoch: int) -> Partition | None:
         """The replica fetcher's question: the local replica if it still follows at `leader_epoch`."""
@@ -311,7 +319,7 @@ class ReplicaManager:
         partition = self.partitions.pop(key)
         partition.delayed_operations = None
         partition.isr_changes = None
-        self.fetchers.remove_fetcher_for_partitions([key])
+        self._stop_following(key)
         self._validation.pop(key, None)
         self._complete_delayed(key)  # answered UNKNOWN_TOPIC_OR_PARTITION now, not at their timeout
         return key
@@ -555,6 +563,7 @@ class ReplicaManager:
 
     async def _alter_isr(self, partition: Partition, pending: PendingIsr) -> None:
         assert self.alter_partition is not None
+        before = set(partition.state.isr)  # now: the new image may arrive before the answer
         item = AlterPartitionItem(
             partition.topic,
             partition.index,
@@ -570,6 +579,7 @@ class ReplicaManager:
             partition.apply_alter_result(pending, ErrorCode.UNKNOWN_SERVER_ERROR)
             return
         if result.error is not ErrorCode.NONE:
+            self.metrics.isr_update_failed()
             logger.info(
                 "AlterPartition for %s-%s to ISR %s refused: %s %s",
                 partition.topic,
@@ -579,6 +589,11 @@ class ReplicaManager:
                 result.message,
             )
         else:
+            after = set(result.isr)
+            if after - before:
+                self.metrics.isr_expand()
+            if before - after:
+                self.metrics.isr_shrink()
             logger.info("ISR of %s-%s is now %s", partition.topic, partition.index, list(result.isr))
         partition.apply_alter_result(pending, result.error, result.isr, result.partition_epoch)
         self._complete_delayed((partition.topic, partition.index))
