@@ -349,6 +349,13 @@ def _kafka_python_config(config: Mapping[str, Any]) -> dict[str, Any]:
     }
     if "security.protocol" in config:
         out["security_protocol"] = config["security.protocol"]
+    for ours, theirs in (
+        ("ssl.ca.location", "ssl_cafile"),
+        ("ssl.certificate.location", "ssl_certfile"),
+        ("ssl.key.location", "ssl_keyfile"),
+    ):
+        if ours in config:
+            out[theirs] = config[ours]
     if "sasl.mechanism" in config:
         out.update(
             {
