@@ -19,19 +19,12 @@ idempotent / plain-inflight5. A JSON goes to bench/out/.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import shutil
-import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import HERE, broker_process, create_topic, process_cpu_s, produce_workload, settle
+from run import HERE, alternating_rounds, median_rates, produce_workload, write_result
 
 VARIANTS = {
     "plain": {"enable.idempotence": False},
@@ -51,40 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     records = args.records or (200_000 if args.quick else 1_000_000)
     rounds = args.rounds or (2 if args.quick else 3)
-    work = Path(tempfile.mkdtemp(prefix="odradek-bench-idem-"))
-    runs: list[dict[str, Any]] = []
-    try:
-        with broker_process(work / "logs", work / "broker.log") as (bootstrap, pid):
-            for round_no in range(rounds):
-                order = list(VARIANTS) if round_no % 2 == 0 else list(reversed(VARIANTS))
-                for name in order:
-                    topic = f"bench-idem-{name}-{round_no}"
-                    create_topic(bootstrap, topic)
-                    settle()
-                    cpu_before = process_cpu_s(pid)
-                    result = produce_workload(bootstrap, topic, records, 100, VARIANTS[name])
-                    broker_cpu = process_cpu_s(pid) - cpu_before
-                    run = {"variant": name, "round": round_no, **result, "broker_cpu_s": broker_cpu}
-                    runs.append(run)
-                    print(
-                        f"round {round_no} {name:>15}: {result['records_per_s']:>12,.0f} records/s, "
-                        f"broker CPU {broker_cpu / records * 1e6:.2f} s per million records",
-                        flush=True,
-                    )
-                    time.sleep(0.5)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    medians = {name: statistics.median(r["records_per_s"] for r in runs if r["variant"] == name) for name in VARIANTS}
+    runs = alternating_rounds(
+        list(VARIANTS),
+        rounds,
+        records,
+        "bench-idem",
+        lambda name, bootstrap, topic: produce_workload(bootstrap, topic, records, 100, VARIANTS[name]),
+    )
+    medians = median_rates(runs, list(VARIANTS))
     ratio = medians["idempotent"] / medians["plain"]
-    for name, median in medians.items():
-        print(f"median {name:>15} {median:>12,.0f} records/s")
     print(f"ratio idempotent / plain = {ratio:.3f} (target >= 0.9: {'yes' if ratio >= 0.9 else 'NO'})")
     print(f"ratio idempotent / plain-inflight5 = {medians['idempotent'] / medians['plain-inflight5']:.3f}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.out / f"idempotent-produce-{stamp}.json"
-    out.write_text(json.dumps({"records": records, "runs": runs, "medians": medians, "ratio": ratio}, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(args.out, "idempotent-produce", {"records": records, "runs": runs, "medians": medians, "ratio": ratio})
     return 0
 
 

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -344,6 +344,61 @@ def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process `pid` so far (all its threads), from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def alternating_rounds(
+    variants: Sequence[str],
+    rounds: int,
+    records: int,
+    prefix: str,
+    workload: Callable[[str, str, str], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str] = lambda result: "",
+) -> list[dict[str, Any]]:
+    """Every variant once per round on one broker process, in reversed order every other round (so neither the warm
+    broker nor the page cache favours one): a fresh topic each run, `settle()` before it, and the broker's CPU time
+    around it. `workload(variant, bootstrap, topic)` returns the run's figures (with `records_per_s`); `describe`
+    adds to the progress line. Returns the runs: variant, round, the figures, broker_cpu_s."""
+    runs: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix=f"odradek-{prefix}-"))
+    try:
+        with broker_process(work / "logs", work / "broker.log") as (bootstrap, pid):
+            for round_no in range(rounds):
+                for name in list(variants) if round_no % 2 == 0 else list(reversed(variants)):
+                    topic = f"{prefix}-{name}-{round_no}"
+                    create_topic(bootstrap, topic)
+                    settle()
+                    cpu_before = process_cpu_s(pid)
+                    result = workload(name, bootstrap, topic)
+                    broker_cpu = process_cpu_s(pid) - cpu_before
+                    runs.append({"variant": name, "round": round_no, **result, "broker_cpu_s": broker_cpu})
+                    print(
+                        f"round {round_no} {name:>15}: {result['records_per_s']:>12,.0f} records/s, broker CPU "
+                        f"{broker_cpu / records * 1e6:.2f} s per million records{describe(result)}",
+                        flush=True,
+                    )
+                    time.sleep(0.5)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return runs
+
+
+def median_rates(runs: list[dict[str, Any]], variants: Sequence[str]) -> dict[str, float]:
+    """The median records/s of each variant, printed."""
+    import statistics
+
+    medians = {name: statistics.median(r["records_per_s"] for r in runs if r["variant"] == name) for name in variants}
+    for name, median in medians.items():
+        print(f"median {name:>15} {median:>12,.0f} records/s")
+    return medians
+
+
+def write_result(out_dir: Path, name: str, result: dict[str, Any]) -> Path:
+    """`result` as JSON in `out_dir`/<name>-<timestamp>.json (printed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return out
 
 
 def own_cpu_s() -> float:

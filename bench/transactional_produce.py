@@ -17,13 +17,8 @@ transactional runs, the median of each variant and the ratios transactional / id
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -32,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from confluent_kafka import Producer
-from run import HERE, broker_process, create_topic, process_cpu_s, produce_workload, settle
+from run import HERE, alternating_rounds, median_rates, produce_workload, write_result
 
 SIZE = 100
 TRANSACTION_SIZES = (100, 1000)
@@ -91,52 +86,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     records = args.records or (50_000 if args.quick else 200_000)
     rounds = args.rounds or (2 if args.quick else 3)
-    work = Path(tempfile.mkdtemp(prefix="odradek-bench-txn-"))
-    runs: list[dict[str, Any]] = []
-    try:
-        with broker_process(work / "logs", work / "broker.log") as (bootstrap, pid):
-            for round_no in range(rounds):
-                order = list(VARIANTS) if round_no % 2 == 0 else list(reversed(VARIANTS))
-                for name in order:
-                    topic = f"bench-txn-{name}-{round_no}"
-                    create_topic(bootstrap, topic)
-                    settle()
-                    cpu_before = process_cpu_s(pid)
-                    if name == "idempotent":
-                        result: dict[str, Any] = produce_workload(
-                            bootstrap, topic, records, SIZE, {"enable.idempotence": True}
-                        )
-                    else:
-                        result = transactional_workload(bootstrap, topic, records, int(name.split("-")[1]))
-                    broker_cpu = process_cpu_s(pid) - cpu_before
-                    runs.append({"variant": name, "round": round_no, **result, "broker_cpu_s": broker_cpu})
-                    commit = (
-                        f", EndTxn p50 {result['commit_ms_p50']:.1f} ms p99 {result['commit_ms_p99']:.1f} ms"
-                        if "commit_ms_p50" in result
-                        else ""
-                    )
-                    print(
-                        f"round {round_no} {name:>10}: {result['records_per_s']:>10,.0f} records/s, broker CPU "
-                        f"{broker_cpu / records * 1e6:.2f} s per million records{commit}",
-                        flush=True,
-                    )
-                    time.sleep(0.5)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    medians = {name: statistics.median(r["records_per_s"] for r in runs if r["variant"] == name) for name in VARIANTS}
-    for name, median in medians.items():
-        print(f"median {name:>10} {median:>10,.0f} records/s")
+
+    def workload(name: str, bootstrap: str, topic: str) -> dict[str, Any]:
+        if name == "idempotent":
+            return produce_workload(bootstrap, topic, records, SIZE, {"enable.idempotence": True})
+        return transactional_workload(bootstrap, topic, records, int(name.split("-")[1]))
+
+    def describe(result: dict[str, Any]) -> str:
+        if "commit_ms_p50" not in result:
+            return ""
+        return f", EndTxn p50 {result['commit_ms_p50']:.1f} ms p99 {result['commit_ms_p99']:.1f} ms"
+
+    runs = alternating_rounds(list(VARIANTS), rounds, records, "bench-txn", workload, describe)
+    medians = median_rates(runs, list(VARIANTS))
     ratios = {name: medians[name] / medians["idempotent"] for name in VARIANTS if name != "idempotent"}
     for name, ratio in ratios.items():
         target = " (target >= 0.7: " + ("yes)" if ratio >= 0.7 else "NO)") if name == "txn-1000" else ""
         print(f"ratio {name} / idempotent = {ratio:.3f}{target}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.out / f"transactional-produce-{stamp}.json"
-    out.write_text(
-        json.dumps({"records": records, "runs": runs, "medians": medians, "ratios": ratios}, indent=2) + "\n"
+    write_result(
+        args.out, "transactional-produce", {"records": records, "runs": runs, "medians": medians, "ratios": ratios}
     )
-    print(f"wrote {out}")
     return 0
 
 

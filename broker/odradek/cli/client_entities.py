@@ -27,11 +27,11 @@ from odradek.cli.common import (
     admin_client,
     client_config,
     kafka_admin,
-    kafka_python_config,
     load_properties_file,
     parse_add_config,
     wait,
 )
+from odradek.kafka_python import send_to_controller
 
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage", "controller_mutation_rate")
@@ -222,21 +222,13 @@ def _describe_request(filters: list[tuple[str, int, str | None]], strict: bool) 
 
 
 def _quota_request(args: argparse.Namespace, request: Any) -> Any:
-    """One request through kafka-python's KafkaAdminClient, with `--command-config`'s connection settings (its
-    `_send_request_to_controller` is the one way it offers for a request it has no method for; kafka-python is
-    pinned exactly)."""
-    from kafka.admin import KafkaAdminClient
+    """One request through kafka-python (odradek.kafka_python), with `--command-config`'s connection settings."""
+    from kafka.errors import KafkaConnectionError, NoBrokersAvailable
     from kafka.errors import KafkaError as KafkaPythonError
 
     try:
-        admin = KafkaAdminClient(
-            **kafka_python_config(client_config(args)), request_timeout_ms=int(ADMIN_TIMEOUT_S * 1000)
-        )
-    except KafkaPythonError as exc:
+        return send_to_controller(client_config(args), request, ADMIN_TIMEOUT_S)
+    except (NoBrokersAvailable, KafkaConnectionError) as exc:
         raise CliError(f"Cannot reach broker at {args.bootstrap_server}: {exc}") from None
-    try:
-        return admin._manager.run(admin._send_request_to_controller, request)
     except KafkaPythonError as exc:
         raise CliError(f"{type(request).__name__} failed: {exc}") from None
-    finally:
-        admin.close()

@@ -145,28 +145,6 @@ def client_properties(path: str) -> dict[str, str]:
     return librdkafka_properties(load_properties_file(path))
 
 
-def kafka_python_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The same client settings (librdkafka keys, as `client_config` builds them) as kafka-python's KafkaAdminClient
-    arguments, for the admin calls confluent-kafka lacks (client quotas)."""
-    names = {
-        "bootstrap.servers": "bootstrap_servers",
-        "security.protocol": "security_protocol",
-        "sasl.mechanism": "sasl_mechanism",
-        "sasl.mechanisms": "sasl_mechanism",
-        "sasl.username": "sasl_plain_username",
-        "sasl.password": "sasl_plain_password",
-        "ssl.ca.location": "ssl_cafile",
-        "ssl.certificate.location": "ssl_certfile",
-        "ssl.key.location": "ssl_keyfile",
-        "ssl.key.password": "ssl_password",
-        "client.id": "client_id",
-    }
-    out: dict[str, Any] = {names[k]: v for k, v in config.items() if k in names}
-    if config.get("ssl.endpoint.identification.algorithm") == "none":
-        out["ssl_check_hostname"] = False
-    return out
-
-
 def add_bootstrap_options(
     parser: argparse.ArgumentParser, *, config_flag: str = "--command-config", broker_list: bool = False
 ) -> None:

@@ -22,59 +22,23 @@ Commands and their output (tab-separated tables with Kafka's headers):
 Client: confluent-kafka (librdkafka 2.16) has none of these admin calls, neither in Python nor in its C API, so
 this tool uses kafka-python 3's KafkaAdminClient (a real Kafka client, already a runtime dependency for Connect),
 built from the same --bootstrap-server / --command-config as the other tools: the properties file's client keys
-(librdkafka / Java names) are translated by `kafka_python_config`; keys kafka-python has no equivalent for are
-ignored.
+(librdkafka / Java names) are translated by `odradek.kafka_python.admin_config`; keys kafka-python has no
+equivalent for are ignored.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from odradek.cli.common import CliError, add_bootstrap_options, client_config
+from odradek.kafka_python import admin_config
 
 DEFAULT_MAX_TRANSACTION_TIMEOUT_MS = 15 * 60 * 1000
 NO_START_OFFSET = -1
-
-# librdkafka / Java client property -> kafka-python keyword argument.
-_KAFKA_PYTHON_KEYS = {
-    "bootstrap.servers": "bootstrap_servers",
-    "client.id": "client_id",
-    "security.protocol": "security_protocol",
-    "sasl.mechanism": "sasl_mechanism",
-    "sasl.mechanisms": "sasl_mechanism",
-    "sasl.username": "sasl_plain_username",
-    "sasl.password": "sasl_plain_password",
-    "ssl.ca.location": "ssl_cafile",
-    "ssl.certificate.location": "ssl_certfile",
-    "ssl.key.location": "ssl_keyfile",
-    "ssl.key.password": "ssl_password",
-    "request.timeout.ms": "request_timeout_ms",
-}
-_INT_KEYS = {"request_timeout_ms"}
-_JAAS_CREDENTIALS = re.compile(r'username\s*=\s*"([^"]*)"\s+password\s*=\s*"([^"]*)"')
-
-
-def kafka_python_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """kafka-python's keyword arguments for a librdkafka-style client configuration (`client_config`). Java's
-    `sasl.jaas.config` with `username="..." password="..."` gives the SASL credentials; unknown keys are left out."""
-    result: dict[str, Any] = {}
-    for key, value in config.items():
-        target = _KAFKA_PYTHON_KEYS.get(key)
-        if target is not None:
-            result[target] = int(value) if target in _INT_KEYS else value
-        elif key == "sasl.jaas.config":
-            found = _JAAS_CREDENTIALS.search(str(value))
-            if found:
-                result.setdefault("sasl_plain_username", found.group(1))
-                result.setdefault("sasl_plain_password", found.group(2))
-    if "security_protocol" in result:
-        result["security_protocol"] = str(result["security_protocol"]).upper()
-    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +100,7 @@ def _admin(args: argparse.Namespace) -> Any:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError as PythonKafkaError
 
-    config = kafka_python_config(client_config(args))
+    config = admin_config(client_config(args))
     try:
         return KafkaAdminClient(**config)
     except PythonKafkaError as exc:

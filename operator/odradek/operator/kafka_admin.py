@@ -32,6 +32,7 @@ from confluent_kafka.admin import (
     UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
+from odradek.kafka_python import send_to_controller
 from odradek.operator.roller import ClusterView, PartitionReplicas
 
 TIMEOUT_S = 15.0
@@ -320,48 +321,13 @@ class KafkaAdmin:
                 raise AdminError(code, str(entry.error_message))
 
     def _quota_request(self, request: Any) -> Any:
-        """One request through kafka-python's KafkaAdminClient with this admin's connection settings (its
-        `_send_request_to_controller` is the one way it offers for a request it has no method for; kafka-python is a
-        pinned runtime dependency)."""
-        from kafka.admin import KafkaAdminClient
+        """One request through kafka-python (odradek.kafka_python) with this admin's connection settings."""
         from kafka.errors import KafkaError as KafkaPythonError
 
         try:
-            admin = KafkaAdminClient(**_kafka_python_config(self._config), request_timeout_ms=int(TIMEOUT_S * 1000))
-        except KafkaPythonError as exc:
-            raise AdminError("NETWORK_EXCEPTION", f"cannot reach the cluster for client quotas: {exc}") from exc
-        try:
-            return admin._manager.run(admin._send_request_to_controller, request)
+            return send_to_controller(self._config, request, TIMEOUT_S)
         except KafkaPythonError as exc:
             raise AdminError(type(exc).__name__, str(exc)) from exc
-        finally:
-            admin.close()
 
 
 _KAFKA_PYTHON_ERRORS = {29: "TOPIC_AUTHORIZATION_FAILED", 31: "CLUSTER_AUTHORIZATION_FAILED", 42: "INVALID_REQUEST"}
-
-
-def _kafka_python_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """kafka-python's names for the settings `admin_config` makes."""
-    out: dict[str, Any] = {
-        "bootstrap_servers": str(config["bootstrap.servers"]).split(","),
-        "client_id": "odradek-operator",
-    }
-    if "security.protocol" in config:
-        out["security_protocol"] = config["security.protocol"]
-    for ours, theirs in (
-        ("ssl.ca.location", "ssl_cafile"),
-        ("ssl.certificate.location", "ssl_certfile"),
-        ("ssl.key.location", "ssl_keyfile"),
-    ):
-        if ours in config:
-            out[theirs] = config[ours]
-    if "sasl.mechanism" in config:
-        out.update(
-            {
-                "sasl_mechanism": config["sasl.mechanism"],
-                "sasl_plain_username": config["sasl.username"],
-                "sasl_plain_password": config["sasl.password"],
-            }
-        )
-    return out

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import warnings
 
-from odradek.cli.transactions import OpenTransaction, hanging_transactions, kafka_python_config
+from odradek.cli.transactions import OpenTransaction, hanging_transactions
+from odradek.kafka_python import admin_config
 
 with warnings.catch_warnings():  # kafka-python's import uses importlib.resources' deprecated read_text
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -15,7 +16,7 @@ with warnings.catch_warnings():  # kafka-python's import uses importlib.resource
 
 
 def test_client_properties_become_kafka_python_arguments() -> None:
-    config = kafka_python_config(
+    config = admin_config(
         {
             "bootstrap.servers": "h:1",
             "log_level": 0,

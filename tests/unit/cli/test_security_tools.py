@@ -14,9 +14,9 @@ from odradek.cli.client_entities import describe_label, entity, parse_scram
 from odradek.cli.common import (
     CliError,
     client_config,
-    kafka_python_config,
     librdkafka_properties,
 )
+from odradek.kafka_python import admin_config
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -144,7 +144,7 @@ def test_java_client_properties_become_librdkafka_keys() -> None:
         "ssl.endpoint.identification.algorithm": "none",
         "client.id": "tool",
     }
-    assert kafka_python_config({"bootstrap.servers": "h:1", **translated}) == {
+    assert admin_config({"bootstrap.servers": "h:1", **translated}) == {
         "bootstrap_servers": "h:1",
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",

@@ -38,20 +38,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from odradek.connect import VERSION
-from odradek.connect.api.connector import SinkConnector, SinkTask, Task, TopicPartition
+from odradek.connect.api.connector import SinkTask, Task
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.api.records import SinkRecord
 from odradek.connect.config.configdef import (
     ConfigDef,
     ConfigException,
     ConfigType,
-    ConfigValue,
     Importance,
     LambdaValidator,
     NonEmptyString,
     Range,
     ValidString,
 )
+from odradek.connect.connectors.base import CheckedSinkConnector
 from odradek.connect.converters.json import JsonConverter
 from odradek.connect.converters.simple import _text
 
@@ -318,31 +318,15 @@ def parse_http_config(props: Mapping[str, str]) -> dict[str, Any]:
     return http_config_def().parse_checked(props, _cross_key_errors)
 
 
-class HttpSinkConnector(SinkConnector):
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
-        return http_config_def()
-
-    def validate(self, connector_configs: Mapping[str, str]) -> list[ConfigValue]:
-        return http_config_def().validate_checked(connector_configs, _cross_key_errors)
-
-    def start(self, props: dict[str, str]) -> None:
-        parse_http_config(props)
-        self.props = dict(props)
-
+class HttpSinkConnector(CheckedSinkConnector):
     def task_class(self) -> type[Task]:
         return HttpSinkTask
 
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [dict(self.props) for _ in range(max_tasks)]
+    def config_def(self) -> ConfigDef:
+        return http_config_def()
 
-    def stop(self) -> None:
-        pass
-
-    def alter_offsets(self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]) -> bool:
-        return True
+    def checks(self, parsed: Mapping[str, Any]) -> dict[str, str]:
+        return _cross_key_errors(parsed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,19 +28,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from odradek.connect import VERSION
-from odradek.connect.api.connector import SinkConnector, SinkTask, Task, TopicPartition
+from odradek.connect.api.connector import SinkTask, Task, TopicPartition
 from odradek.connect.api.data import Schema, Struct, Type, primitive
 from odradek.connect.api.errors import ConnectException, RetriableException
 from odradek.connect.api.records import SinkRecord
 from odradek.connect.config.configdef import (
     ConfigDef,
     ConfigType,
-    ConfigValue,
     Importance,
     Range,
     ValidString,
 )
 from odradek.connect.connectors import jdbc
+from odradek.connect.connectors.base import CheckedSinkConnector
 
 log = logging.getLogger(__name__)
 
@@ -204,31 +204,15 @@ def parse_sink_config(props: Mapping[str, str]) -> dict[str, Any]:
     return sink_config_def().parse_checked(props, _cross_key_errors)
 
 
-class JdbcSinkConnector(SinkConnector):
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
-        return sink_config_def()
-
-    def validate(self, connector_configs: Mapping[str, str]) -> list[ConfigValue]:
-        return sink_config_def().validate_checked(connector_configs, _cross_key_errors)
-
-    def start(self, props: dict[str, str]) -> None:
-        parse_sink_config(props)
-        self.props = dict(props)
-
+class JdbcSinkConnector(CheckedSinkConnector):
     def task_class(self) -> type[Task]:
         return JdbcSinkTask
 
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [dict(self.props) for _ in range(max_tasks)]
+    def config_def(self) -> ConfigDef:
+        return sink_config_def()
 
-    def stop(self) -> None:
-        pass
-
-    def alter_offsets(self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]) -> bool:
-        return True
+    def checks(self, parsed: Mapping[str, Any]) -> dict[str, str]:
+        return _cross_key_errors(parsed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,11 +43,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from odradek.connect import VERSION
-from odradek.connect.api.connector import SinkConnector, SinkTask, Task, TopicPartition
+from odradek.connect.api.connector import SinkTask, Task, TopicPartition
 from odradek.connect.api.errors import ConnectException, DataException
 from odradek.connect.api.records import SinkRecord
-from odradek.connect.config.configdef import ConfigDef, ConfigValue
+from odradek.connect.config.configdef import ConfigDef
 from odradek.connect.connectors import partitioner as parts
+from odradek.connect.connectors.base import CheckedSinkConnector
 from odradek.connect.connectors.s3_config import JSON_FORMAT, S3SinkConfig, cross_key_errors, s3_config_def
 from odradek.connect.converters.json import JsonConverter
 
@@ -110,32 +111,18 @@ class TopicPartitionWriter:
         self.current_encoded = None
 
 
-class S3SinkConnector(SinkConnector):
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
-        return s3_config_def()
-
-    def validate(self, connector_configs: Mapping[str, str]) -> list[ConfigValue]:
-        return s3_config_def().validate_checked(connector_configs, cross_key_errors)
-
-    def start(self, props: dict[str, str]) -> None:
-        S3SinkConfig.parse(props)
-        self.props = dict(props)
-
+class S3SinkConnector(CheckedSinkConnector):
     def task_class(self) -> type[Task]:
         return S3SinkTask
 
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [dict(self.props) for _ in range(max_tasks)]
+    def config_def(self) -> ConfigDef:
+        return s3_config_def()
 
-    def stop(self) -> None:
-        pass
+    def checks(self, parsed: Mapping[str, Any]) -> dict[str, str]:
+        return cross_key_errors(parsed)
 
-    def alter_offsets(self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]) -> bool:
-        # Offsets are the consumer group's alone (the objects are named after them): any change is allowed.
-        return True
+    def check(self, props: Mapping[str, str]) -> None:
+        S3SinkConfig.parse(props)  # the typed config: partitioner and format checks beyond the key rules
 
 
 def make_s3_client(config: S3SinkConfig) -> Any:
