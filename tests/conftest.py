@@ -4,6 +4,9 @@
   that the default run (`make test`, CI) reports them as deselected and never counts them among the passes or the
   skips.
 - An `async def` test runs in a fresh event loop of its own (no plugin needed).
+- Under CI (`CI=true`, as `.ci/run` runs) a skipped test fails the run: the tests that need a server or a tool skip
+  when it is missing (etcd, kcat, Go, Burrow, PostgreSQL, mounts, network namespaces), and on CI that means an
+  install step is missing from tools/install-test-deps.sh, which must not pass as green.
 """
 
 from __future__ import annotations
@@ -32,3 +35,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
     asyncio.run(pyfuncitem.obj(**kwargs))
     return True
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI") != "true":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and session.exitstatus == 0:
+        for report in skipped:
+            print(f"CI: skipped test counts as a failure: {report.nodeid} ({report.longrepr})")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
