@@ -17,7 +17,7 @@ Samples = dict[tuple[str, Labels], float]
 def stats(
     topic: str, partition: int, hw: int, start: int = 0, leader: bool = True, leo: int | None = None
 ) -> PartitionStats:
-    return PartitionStats(topic, partition, leader, False, 100, start, hw if leo is None else leo, hw)
+    return PartitionStats(topic, partition, leader, 100, start, hw if leo is None else leo, hw)
 
 
 def scrape(metrics: BrokerMetrics) -> Samples:

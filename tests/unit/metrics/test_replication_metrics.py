@@ -27,7 +27,6 @@ def part(
         "t",
         index,
         leader,
-        isr < replicas,
         0,
         0,
         10,
@@ -67,7 +66,7 @@ def test_replica_manager_gauges_count_led_partitions_by_isr_state() -> None:
 
 
 def test_partition_stats_defaults_describe_a_single_in_sync_replica() -> None:
-    stats = PartitionStats("t", 0, True, False, 0, 0, 0, 0)
+    stats = PartitionStats("t", 0, True, 0, 0, 0, 0)
     assert (stats.replicas, stats.isr, stats.min_insync_replicas, stats.offline) == (1, 1, 1, False)
     assert stats.at_min_isr and not stats.under_min_isr
 

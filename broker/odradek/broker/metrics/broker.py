@@ -58,7 +58,6 @@ class PartitionStats:
     topic: str
     partition: int
     is_leader: bool
-    under_replicated: bool
     size_bytes: int
     log_start_offset: int
     log_end_offset: int
@@ -72,6 +71,11 @@ class PartitionStats:
     isr: int = 1
     min_insync_replicas: int = 1
     offline: bool = False
+
+    @property
+    def under_replicated(self) -> bool:
+        """Fewer replicas in sync than assigned (Kafka's Partition.isUnderReplicated)."""
+        return self.isr < self.replicas
 
     @property
     def effective_min_isr(self) -> int:

@@ -667,7 +667,6 @@ class ReplicaManager:
                 topic,
                 index,
                 p.is_leader,
-                len(p.state.isr) < len(p.state.replicas),
                 p.log.size_in_bytes,
                 p.log_start_offset,
                 p.log_end_offset,
