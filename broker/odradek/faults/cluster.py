@@ -33,7 +33,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -552,12 +552,6 @@ class LocalCluster:
 
     def _tail(self, path: Path) -> str:
         return read_from(path, max(0, file_size(path) - 2000)).strip() or "(no output)"
-
-    def with_configs(self, configs: Mapping[str, str]) -> None:
-        """Change the brokers' extra configuration for their next start."""
-        state = self._require()
-        self.state = replace(state, configs={**state.configs, **configs})
-        self._save()
 
 
 def _liveness(pid: int, process: ProcessId) -> str:

@@ -347,13 +347,6 @@ class ReplicationControlManager:
                 results[tp] = (ErrorCode.UNKNOWN_SERVER_ERROR, "The partition changed during the election; retry.")
             return results
 
-    async def wait_for_image(self, revision: int, timeout_s: float) -> None:
-        """Waits (real time, bounded) until the latest image includes ``revision``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while (self._image is None or self._image.revision < revision) and loop.time() < deadline:
-            await asyncio.sleep(0.005)
-
     # -- writes --------------------------------------------------------------------------------------------
 
     async def write(self, image: MetadataImage, changes: Sequence[PartitionImage], why: str) -> list[PartitionImage]:

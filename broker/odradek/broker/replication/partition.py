@@ -144,9 +144,6 @@ class Partition:
             return self.state.isr
         return self.state.isr + tuple(r for r in pending.isr if r not in self.state.isr)
 
-    def follower_state(self, replica_id: int) -> ReplicaState | None:
-        return self._replicas.get(replica_id)
-
     # ---- transitions ---------------------------------------------------------------------------------------
 
     def make_leader(self, state: PartitionState, now_ms: float) -> None:

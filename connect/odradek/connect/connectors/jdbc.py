@@ -33,7 +33,6 @@ from typing import Any
 from odradek.connect.api.data import (
     DATE_LOGICAL_NAME,
     DECIMAL_LOGICAL_NAME,
-    DECIMAL_SCALE_PARAMETER,
     TIME_LOGICAL_NAME,
     TIMESTAMP_LOGICAL_NAME,
     Schema,
@@ -252,7 +251,3 @@ def sql_type(schema: Schema) -> str:
     if schema.type not in mapping:
         raise ConnectException(f"No PostgreSQL type for Connect schema {schema.type.name} (arrays, maps, structs)")
     return mapping[schema.type]
-
-
-def decimal_scale(schema: Schema) -> int:
-    return int(schema.parameter_map.get(DECIMAL_SCALE_PARAMETER, "0"))
