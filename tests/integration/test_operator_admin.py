@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from it_support import CLIENT_TIMEOUT_S, wait_for
+from kube_fakes import FakeKube
 from odradek.operator import topic, user
 from odradek.operator.kafka_admin import KafkaAdmin, admin_config
 from security_support import SCRAM_USERS, SecureBroker
@@ -44,27 +45,6 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
 @pytest.fixture(scope="module")
 def admin(broker: SecureBroker) -> KafkaAdmin:
     return KafkaAdmin(admin_config(broker.bootstrap, ("admin", "admin-secret")))
-
-
-class AppliedObjects:
-    """The Kubernetes API as the user reconciler sees it: objects applied, read back with data base64-encoded."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
-
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        obj = dict(manifest)
-        if "stringData" in obj:
-            obj["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in obj.pop("stringData").items()}
-        meta = obj["metadata"]
-        self.objects[(obj["kind"], meta["namespace"], meta["name"])] = obj
-        return obj
-
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.objects.get((kind, namespace, name))
-
-    def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
-        return [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace]
 
 
 def resource(kind: str, name: str, spec: dict[str, Any], generation: int = 1) -> dict[str, Any]:
@@ -140,7 +120,7 @@ def test_user_secret_login_and_acls(broker: SecureBroker, admin: KafkaAdmin) -> 
         "quotas": {"producerByteRate": 1048576, "requestPercentage": 55},
     }
     body = resource("KafkaUser", f"app-user-{suffix}", spec)
-    kube = AppliedObjects()
+    kube = FakeKube()
     status = user.reconcile_user(body, admin, kube)
     assert ready(status)["status"] == "True", status
     secret = kube.get("v1", "Secret", "kafka", body["metadata"]["name"])

@@ -9,15 +9,15 @@ process with the listener keys the operator writes, paths moved from the pod's m
 
 from __future__ import annotations
 
-import base64
 import datetime
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, Producer
 from it_support import ck_consume, ck_produce, free_port, unique_topic
+from kube_fakes import FakeKube, secret_value
 from odradek.operator import cluster as cluster_reconciler
 from odradek.operator import user as user_reconciler
 from odradek.operator.kafka_admin import KafkaAdmin
@@ -39,30 +39,10 @@ LISTENER = {
 }
 
 
-class DictKube:
-    """Secrets by name, stored as the API server stores them (stringData folded into base64 data)."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        obj = {k: v for k, v in manifest.items() if k != "stringData"}
-        if "stringData" in manifest:
-            obj["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in manifest["stringData"].items()}
-        self.objects[(str(obj["kind"]), str(obj["metadata"]["name"]))] = obj
-        return obj
-
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.objects.get((kind, name))
-
-    def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
-        return []
-
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
-        self.objects.pop((kind, name), None)
-
-    def data(self, name: str, key: str) -> bytes:
-        return base64.b64decode(self.objects[("Secret", name)]["data"][key])
+def secret_bytes(kube: FakeKube, name: str, key: str) -> bytes:
+    secret = kube.get("v1", "Secret", "kafka", name)
+    assert secret is not None, name
+    return secret_value(secret, key).encode()
 
 
 def cluster_body() -> dict[str, Any]:
@@ -105,17 +85,17 @@ class LocalhostBroker(SecureBroker):
 
 
 @pytest.fixture(scope="module")
-def operator_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalhostBroker, DictKube, Path]]:
+def operator_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalhostBroker, FakeKube, Path]]:
     folder = tmp_path_factory.mktemp("operator-tls")
-    kube = DictKube()
-    cluster_reconciler.reconcile_cluster(cluster_body(), kube)  # type: ignore[arg-type]
+    kube = FakeKube()
+    cluster_reconciler.reconcile_cluster(cluster_body(), kube)
     pod = "tlsc-kafka-0"
     keystore = folder / f"{pod}.keystore.pem"
-    keystore.write_bytes(kube.data("tlsc-kafka-brokers", f"{pod}.keystore.pem"))
+    keystore.write_bytes(secret_bytes(kube, "tlsc-kafka-brokers", f"{pod}.keystore.pem"))
     clients_ca = folder / "clients-ca.crt"
-    clients_ca.write_bytes(kube.data("tlsc-clients-ca-cert", "ca.crt"))
+    clients_ca.write_bytes(secret_bytes(kube, "tlsc-clients-ca-cert", "ca.crt"))
     cluster_ca = folder / "cluster-ca.crt"
-    cluster_ca.write_bytes(kube.data("tlsc-cluster-ca-cert", "ca.crt"))
+    cluster_ca.write_bytes(secret_bytes(kube, "tlsc-cluster-ca-cert", "ca.crt"))
     props = model.broker_properties(model.from_resource(cluster_body()))
     overrides = {
         key.replace("listener.name.tls.", "listener.name.client."): value
@@ -134,11 +114,11 @@ def operator_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         broker.cleanup()
 
 
-def tls_client(kube: DictKube, user: str, cluster_ca: Path, folder: Path) -> dict[str, Any]:
+def tls_client(kube: FakeKube, user: str, cluster_ca: Path, folder: Path) -> dict[str, Any]:
     """confluent-kafka settings from the user's Secret, as an application mounting it would use them."""
     cert, key = folder / f"{user}.crt", folder / f"{user}.key"
-    cert.write_bytes(kube.data(user, "user.crt"))
-    key.write_bytes(kube.data(user, "user.key"))
+    cert.write_bytes(secret_bytes(kube, user, "user.crt"))
+    key.write_bytes(secret_bytes(kube, user, "user.key"))
     return {
         "security.protocol": "SSL",
         "ssl.ca.location": str(cluster_ca),
@@ -148,13 +128,13 @@ def tls_client(kube: DictKube, user: str, cluster_ca: Path, folder: Path) -> dic
 
 
 def test_a_tls_kafka_user_logs_in_with_its_secret_and_gets_exactly_its_acls(
-    operator_cluster: tuple[LocalhostBroker, DictKube, Path], tmp_path: Path
+    operator_cluster: tuple[LocalhostBroker, FakeKube, Path], tmp_path: Path
 ) -> None:
     broker, kube, cluster_ca = operator_cluster
     topic = unique_topic("optls")
     # The operator's own admin connection for users: here the super user CN=admin, a KafkaUser itself.
     now = datetime.datetime.now(datetime.UTC)
-    admin_data = user_reconciler.user_certificate(user_body("admin", []), kube, now)  # type: ignore[arg-type]
+    admin_data = user_reconciler.user_certificate(user_body("admin", []), kube, now)
     kube.apply(tls_user_secret(user_body("admin", []), admin_data))
     bootstrap = f"localhost:{broker.port}"
     admin = KafkaAdmin({"bootstrap.servers": bootstrap, **tls_client(kube, "admin", cluster_ca, tmp_path)})
@@ -163,7 +143,7 @@ def test_a_tls_kafka_user_logs_in_with_its_secret_and_gets_exactly_its_acls(
         {"resource": {"type": "topic", "name": topic}, "operations": ["Write", "Read", "Describe"]},
         {"resource": {"type": "group", "name": "app-group"}, "operations": ["Read"]},
     ]
-    status = user_reconciler.reconcile_user(user_body("app", acls), admin, kube)  # type: ignore[arg-type]
+    status = user_reconciler.reconcile_user(user_body("app", acls), admin, kube)
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True", status
     assert status["username"] == "CN=app"
@@ -176,7 +156,7 @@ def test_a_tls_kafka_user_logs_in_with_its_secret_and_gets_exactly_its_acls(
     assert [m.value() for m in consumed] == values
 
     # A second tls user without ACLs authenticates (its certificate is good) but may not write the topic.
-    user_reconciler.reconcile_user(user_body("other", []), admin, kube)  # type: ignore[arg-type]
+    user_reconciler.reconcile_user(user_body("other", []), admin, kube)
     other = tls_client(kube, "other", cluster_ca, tmp_path)
     errors: list[Any] = []
     producer = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 10_000, **other})
