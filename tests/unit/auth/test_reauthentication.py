@@ -211,6 +211,24 @@ def test_several_reauthentications_interleaved_with_requests() -> None:
     assert broker.time.monotonic_ms() == 5 * LIFETIME_MS * 8 // 10 > LIFETIME_MS
 
 
+def test_reauthentication_after_handshake_v0_takes_bare_tokens() -> None:
+    broker = Broker()
+    connection = authenticated(broker)
+    broker.time.advance(5_000)
+    body = bytearray()
+    sasl_handshake_request.encode(body, sasl_handshake_request.SaslHandshakeRequest(mechanism="PLAIN"), 0)
+    broker.call(connection, HANDSHAKE, 0, bytes(body))
+    assert connection.authenticator.unframed
+    chunks = broker.run(broker.dispatcher(memoryview(b"\0alice\0a-pw"), connection))
+    assert chunks == [b""]  # PLAIN's empty answer, as a bare token
+    assert connection.authenticator.complete
+    assert connection.authenticator.session_expiration_ms == 5_000 + LIFETIME_MS
+    broker.time.advance(2_000)
+    broker.call(connection, HANDSHAKE, 0, bytes(body))
+    assert broker.run(broker.dispatcher(memoryview(b"\0bob\0b-pw"), connection)) is None  # no error answer
+    assert connection.authenticator.state is AuthenticationState.FAILED
+
+
 def test_only_sasl_authenticate_is_served_while_reauthenticating() -> None:
     broker = Broker()
     connection = authenticated(broker)
