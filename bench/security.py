@@ -19,9 +19,10 @@ fetch.queue.backoff.ms=10), W2 produce (1 MiB records, 8 MiB batches) and consum
 on a fresh topic, `os.sync()` before each (bench/run.py's workloads). Figures are medians over rounds, printed with
 their ratio to plaintext, and the broker CPU per MiB (from /proc), which other load on the machine disturbs less.
 
-Connections: on a fresh broker A, before the workloads, N (1,000) TLS connections to the SASL_SSL listener, each
-authenticated with SaslHandshake v1 + SaslAuthenticate v1 (PLAIN), held open; the broker's VmRSS before and with
-them, the increase per connection; then one ApiVersions on every 10th connection to check that they are served.
+Connections: on a broker of their own, configured as A, before the workloads, N (1,000) TLS connections to the
+SASL_SSL listener, each authenticated with SaslHandshake v1 + SaslAuthenticate v1 (PLAIN), held open; the broker's
+VmRSS before and with them, the increase per connection; then one ApiVersions on every 10th connection to check
+that they are served.
 A JSON goes to bench/out/security-*.json. MB means MiB.
 """
 
@@ -30,10 +31,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import socket
 import ssl
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -111,6 +114,7 @@ def broker_a(work: Path, pki: Pki, ssl_port: int, sasl_port: int) -> contextlib.
         "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
         "sasl.scram.bootstrap.credentials": SCRAM_USERS,
     }
+    work.mkdir(parents=True, exist_ok=True)
     return broker_process(
         work / "a-logs",
         work / "broker-a.log",
@@ -323,30 +327,51 @@ CPU_FIGURES = [
 ]
 
 
-def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+@contextlib.contextmanager
+def profiled(directory: Path | None, pid: int, name: str) -> Iterator[None]:
+    """`py-spy record` on the broker meanwhile (100 Hz, raw collapsed stacks, idle frames left out)."""
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"{name}.txt"
+    command = ["py-spy", "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--output", str(out)]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+        print(f"profile of {name}: {out}", flush=True)
+
+
+def medians(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, dict[str, float]]:
     keys = [key for _, key, _, _ in FIGURES] + [key for _, key in CPU_FIGURES] + ["w2_consume_client_cores"]
     return {
         variant: {key: statistics.median(r[key] for r in runs if r["variant"] == variant) for key in keys}
-        for variant in VARIANTS
+        for variant in variants
     }
 
 
 def report(table: dict[str, dict[str, float]]) -> dict[str, Any]:
     verdicts: dict[str, Any] = {}
-    print(f"\n  {'figure':<24}" + "".join(f"{v:>16}" for v in VARIANTS), flush=True)
+    variants = list(table)
+    print(f"\n  {'figure':<24}" + "".join(f"{v:>16}" for v in variants), flush=True)
     for label, key, unit, targets in FIGURES:
         base = table["plaintext"][key]
-        print(f"  {label + ' (' + unit + ')':<24}" + "".join(f"{table[v][key]:>16,.0f}" for v in VARIANTS))
-        ratios = {v: table[v][key] / base for v in VARIANTS}
-        line = "".join(f"{ratios[v]:>16.3f}" for v in VARIANTS)
+        print(f"  {label + ' (' + unit + ')':<24}" + "".join(f"{table[v][key]:>16,.0f}" for v in variants))
+        ratios = {v: table[v][key] / base for v in variants}
+        line = "".join(f"{ratios[v]:>16.3f}" for v in variants)
         print(f"  {'  ratio to plaintext':<24}{line}")
         for variant, (minimum, text) in targets.items():
+            if variant not in ratios:
+                continue
             met = ratios[variant] >= minimum
             verdicts[f"{variant} {label}"] = {"ratio": ratios[variant], "target": text, "met": met}
             verdict = "met" if met else "MISSED"
             print(f"    {variant} {label}: {ratios[variant]:.3f} of plaintext, target {text}: {verdict}")
     for label, key in CPU_FIGURES:
-        row = "".join(f"{table[v][key] * 1000:>16.1f}" for v in VARIANTS)
+        row = "".join(f"{table[v][key] * 1000:>16.1f}" for v in variants)
         print(f"  {label + ' (ms/MiB)':<24}{row}")
     print(flush=True)
     return verdicts
@@ -355,25 +380,31 @@ def report(table: dict[str, dict[str, float]]) -> dict[str, Any]:
 @contextlib.contextmanager
 def brokers(work: Path, pki: Pki, sizes: Sizes) -> Iterator[tuple[dict[str, Endpoint], dict[str, Any]]]:
     extra: dict[str, Any] = {}
+    # The connections on a broker of their own: a broker that held 1,000 TLS connections kept its RSS after they
+    # closed and then spent more CPU per MiB produced (bench/RESULTS.md), which would bias the comparison.
+    ssl_port, sasl_port = free_port(), free_port()
+    with broker_a(work / "connections", pki, ssl_port, sasl_port) as (_, pid):
+        extra["connections"] = hold_connections(sasl_port, pid, pki.ca_path, sizes.connections)
+        time.sleep(2.0)
+        extra["connections"]["rss_after_close_mib"] = rss_mib(pid)
+        print(f"broker RSS {extra['connections']['rss_after_close_mib']:.1f} MiB 2 s after they closed", flush=True)
     ssl_port, sasl_port, admin_port = free_port(), free_port(), free_port()
-    with broker_a(work, pki, ssl_port, sasl_port) as (plain_a, pid_a):
-        extra["connections"] = hold_connections(sasl_port, pid_a, pki.ca_path, sizes.connections)
-        with broker_b(work, admin_port) as (plain_b, pid_b):
-            extra["acls"] = install_acls(admin_port, 1_000)
-            print(f"broker B: {extra['acls']} ACLs installed", flush=True)
-            tls = {"ssl.ca.location": str(pki.ca_path)}
-            scram = {"sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "admin", "sasl.password": "admin-secret"}
-            yield (
-                {
-                    "plaintext": Endpoint(plain_a, plain_a, {}, pid_a),
-                    "ssl": Endpoint(f"127.0.0.1:{ssl_port}", plain_a, {"security.protocol": "SSL", **tls}, pid_a),
-                    "sasl_ssl": Endpoint(
-                        f"127.0.0.1:{sasl_port}", plain_a, {"security.protocol": "SASL_SSL", **tls, **scram}, pid_a
-                    ),
-                    "plaintext_acl": Endpoint(plain_b, plain_b, {}, pid_b),
-                },
-                extra,
-            )
+    with broker_a(work, pki, ssl_port, sasl_port) as (plain_a, pid_a), broker_b(work, admin_port) as (plain_b, pid_b):
+        extra["acls"] = install_acls(admin_port, 1_000)
+        print(f"broker B: {extra['acls']} ACLs installed", flush=True)
+        tls = {"ssl.ca.location": str(pki.ca_path)}
+        scram = {"sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "admin", "sasl.password": "admin-secret"}
+        yield (
+            {
+                "plaintext": Endpoint(plain_a, plain_a, {}, pid_a),
+                "ssl": Endpoint(f"127.0.0.1:{ssl_port}", plain_a, {"security.protocol": "SSL", **tls}, pid_a),
+                "sasl_ssl": Endpoint(
+                    f"127.0.0.1:{sasl_port}", plain_a, {"security.protocol": "SASL_SSL", **tls, **scram}, pid_a
+                ),
+                "plaintext_acl": Endpoint(plain_b, plain_b, {}, pid_b),
+            },
+            extra,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="rounds (default: 3, quick: 1)")
     parser.add_argument("--connections", type=int, help="connections held (default: 1,000, quick: 200)")
     parser.add_argument("--out", type=Path, default=HERE / "out")
+    parser.add_argument("--only", nargs="+", choices=VARIANTS, help="run only these variants (ratios need plaintext)")
+    parser.add_argument("--profile", type=Path, help="py-spy the broker during each run (raw stacks in this dir)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     sizes = Sizes(args.rounds or sizes.rounds, sizes.w1_records, sizes.w2_bytes, args.connections or sizes.connections)
@@ -399,13 +432,17 @@ def main(argv: list[str] | None = None) -> int:
             for round_no in range(sizes.rounds):
                 order: Callable[[], Any] = (lambda: VARIANTS) if round_no % 2 == 0 else (lambda: VARIANTS[::-1])
                 for variant in order():
-                    figures = run_variant(endpoints[variant], sizes, f"{variant}-{round_no}")
+                    if args.only and variant not in args.only:
+                        continue
+                    with profiled(args.profile, endpoints[variant].pid, f"{variant}-{round_no}"):
+                        figures = run_variant(endpoints[variant], sizes, f"{variant}-{round_no}")
                     runs.append({"variant": variant, "round": round_no, **figures})
                     text = ", ".join(f"{k} {v:,.3f}" for k, v in figures.items())
                     print(f"round {round_no} {variant}: {text}", flush=True)
-    table = medians(runs)
+    variants = [v for v in VARIANTS if not args.only or v in args.only]
+    table = medians(runs, variants)
     print(f"Medians of {sizes.rounds} round(s); W1 {sizes.w1_records:,} x 100 B, W2 {sizes.w2_bytes // MIB} MiB")
-    verdicts = report(table)
+    verdicts = report(table) if "plaintext" in table else {}
     connections = extra["connections"]
     rss_met = connections["rss_with_connections_mib"] < 200 and connections["probes_served"] == connections["probed"]
     verdicts["connections"] = {"rss_mib": connections["rss_with_connections_mib"], "target": "< 200 MB", "met": rss_met}
