@@ -659,6 +659,14 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         at_least(0),
     ),
     ConfigKey(
+        "request.timeout.ms",
+        T.INT,
+        30_000,
+        "Timeout of the requests the transaction coordinator sends to other brokers (WriteTxnMarkers to partition "
+        "leaders): on connecting and on each answer; a marker not answered in time is sent again.",
+        at_least(1),
+    ),
+    ConfigKey(
         "replica.socket.timeout.ms",
         T.INT,
         30_000,
