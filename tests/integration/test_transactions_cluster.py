@@ -11,6 +11,10 @@ least two of its markers travel as WriteTxnMarkers from the transaction coordina
 - the coordinator's broker killed with SIGKILL right after a commit was acknowledged: the new coordinator (the
   new leader of the __transaction_state partition) loads PrepareCommit and re-sends the markers, so all of the
   transaction's records become visible; the producer carries on after a re-init.
+
+And KIP-890 part 1 across brokers, on the wire: a partition leader that is not the producer's coordinator refuses
+a transactional batch for a partition not in the transaction, and a late batch after the transaction ended, with
+INVALID_TXN_STATE (it asked the coordinator with AddPartitionsToTxn verify_only).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import pytest
 from etcd_support import EtcdCluster, etcd_missing
-from it_support import BrokerProcess, ck_admin, unique_topic
+from it_support import BrokerProcess, ck_admin, raw_call, raw_connect, unique_topic
 
 pytestmark = [
     pytest.mark.integration,
@@ -232,6 +236,7 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     wait_for("the committed records", lambda: visible(bootstrap, topic, committed))
     assert read_all(bootstrap, topic, "read_committed") == sorted(committed)
     assert read_all(bootstrap, topic, "read_uncommitted") == sorted(committed + aborted)
+    committed += _verification_across_brokers(brokers, topic)
 
     # The coordinator's broker killed between the produce and the commit.
     victim = coordinator_of(bootstrap, tid)
@@ -275,3 +280,87 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     assert set(after_commit) <= seen and set(last) <= seen
     assert not set(aborted) & seen
     assert set(interrupted) <= seen or not set(interrupted) & seen
+
+
+def _call(broker: BrokerProcess, api_key: int, version: int, message: Any) -> Any:
+    with raw_connect(broker.port) as sock:
+        return raw_call(sock, api_key, version, message)
+
+
+def _retry(call: Callable[[], Any], done: Callable[[Any], bool], what: str) -> Any:
+    """`call` again while its answer is a retriable one (bounded)."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = call()
+        if done(answer) or time.monotonic() > deadline:
+            assert done(answer), f"{what}: {answer}"
+            return answer
+        time.sleep(0.2)
+
+
+def _produce_error(leader: BrokerProcess, topic: str, partition: int, tid: str, pid: int, epoch: int, seq: int) -> int:
+    from odradek.broker.protocol.messages import produce_request as pr
+    from odradek.broker.records.builder import build_batch
+
+    records = build_batch(
+        [(None, f"verified-{partition}".encode(), (), int(time.time() * 1000))],
+        producer_id=pid,
+        producer_epoch=epoch,
+        base_sequence=seq,
+        transactional=True,
+    )
+    data = [pr.TopicProduceData(name=topic, partition_data=[pr.PartitionProduceData(index=partition, records=records)])]
+    answer = _call(leader, 0, 9, pr.ProduceRequest(transactional_id=tid, acks=-1, timeout_ms=10_000, topic_data=data))
+    return int(answer.responses[0].partition_responses[0].error_code)
+
+
+def _verification_across_brokers(brokers: dict[int, BrokerProcess], topic: str) -> list[bytes]:
+    """A raw transactional producer whose coordinator leads neither partition it writes to; returns what it
+    committed."""
+    from odradek.broker.protocol.errors import ErrorCode as E
+    from odradek.broker.protocol.messages import add_partitions_to_txn_request as ap
+    from odradek.broker.protocol.messages import end_txn_request as et
+    from odradek.broker.protocol.messages import init_producer_id_request as ip
+
+    bootstrap = ",".join(b.bootstrap for b in brokers.values())
+    tid = f"verify-{uuid.uuid4().hex[:8]}"
+    coordinator = coordinator_of(bootstrap, tid)
+    added, other = [p for p in range(PARTITIONS) if p + 1 != coordinator]  # partition p is led by broker p + 1
+    init = _retry(
+        lambda: _call(
+            brokers[coordinator], 22, 4, ip.InitProducerIdRequest(transactional_id=tid, transaction_timeout_ms=60_000)
+        ),
+        lambda answer: answer.error_code == E.NONE,
+        "InitProducerId",
+    )
+    pid, epoch = init.producer_id, init.producer_epoch
+    add = ap.AddPartitionsToTxnRequest(
+        v3_and_below_transactional_id=tid,
+        v3_and_below_producer_id=pid,
+        v3_and_below_producer_epoch=epoch,
+        v3_and_below_topics=[ap.AddPartitionsToTxnTopic(name=topic, partitions=[added])],
+    )
+    answer = _call(brokers[coordinator], 24, 3, add)
+    assert answer.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code == E.NONE
+    retriable = {E.NOT_ENOUGH_REPLICAS}
+    produce = _produce_error
+    assert (
+        _retry(
+            lambda: produce(brokers[added + 1], topic, added, tid, pid, epoch, 0),
+            lambda e: e not in retriable,
+            "the added partition",
+        )
+        == E.NONE
+    )
+    assert produce(brokers[other + 1], topic, other, tid, pid, epoch, 0) == E.INVALID_TXN_STATE  # never added
+    end = et.EndTxnRequest(transactional_id=tid, producer_id=pid, producer_epoch=epoch, committed=True)
+    _retry(lambda: _call(brokers[coordinator], 26, 3, end), lambda answer: answer.error_code == E.NONE, "EndTxn")
+    wait_for("the verified record committed", lambda: visible(bootstrap, topic, [f"verified-{added}".encode()]))
+    # A late batch of the ended transaction (the next sequence, so only the verification can refuse it).
+    late = _retry(
+        lambda: produce(brokers[added + 1], topic, added, tid, pid, epoch, 1),
+        lambda e: e not in retriable,
+        "late batch",
+    )
+    assert late == E.INVALID_TXN_STATE
+    return [f"verified-{added}".encode()]

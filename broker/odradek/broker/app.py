@@ -60,6 +60,10 @@ from odradek.broker.publisher import BrokerMetadataPublisher, inter_broker_endpo
 from odradek.broker.quota.connection_quotas import ConnectionQuotas, parse_overrides
 from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.quota.rate import MetricConfig
+from odradek.broker.replication.add_partitions_to_txn_manager import (
+    AddPartitionsToTxnManager,
+    RemoteTxnVerificationSender,
+)
 from odradek.broker.replication.alter_partition_manager import AlterPartitionItem, AlterPartitionResult
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.leader_end_point import BrokerEndPoint
@@ -129,6 +133,7 @@ class RunningBroker:
     producer_ids: ProducerIdManager | None = None
     replication_control: ReplicationControlManager | None = None
     marker_channel: TransactionMarkerChannelManager | None = None
+    txn_verifier: AddPartitionsToTxnManager | None = None
 
     async def _cancel_tasks(self) -> None:
         for task in self.tasks:
@@ -157,6 +162,8 @@ class RunningBroker:
         ]
         if self.marker_channel is not None:
             steps.append(("transaction marker channel", self.marker_channel.close))
+        if self.txn_verifier is not None:
+            steps.append(("transaction verification", self.txn_verifier.close))
         if self.producer_ids is not None:
             steps.append(("producer ids", self.producer_ids.close))
         steps += [("metadata cache", self.cache.stop), ("replica manager", self.replica_manager.stop)]
@@ -232,6 +239,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         manager, lambda: config.get_int("offsets.commit.timeout.ms"), OFFSETS_TOPIC, coordinator.complete_transaction
     )
     channel = marker_channel(config, node_id, cache, markers)
+    verifier = txn_verifier(config, node_id, cache)
     producer_ids = ProducerIdManager(node_id, controller.allocate_producer_ids)
     transactions = transaction_coordinator(config, manager, cache, time, producer_ids, channel)
     registry = Registry(all_handlers())
@@ -252,6 +260,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         producer_id_manager=producer_ids,
         txn_coordinator=transactions,
         txn_marker_writer=markers,
+        txn_verifier=verifier,
         replication_control=replication_control,
         quotas=quotas,
     )
@@ -309,6 +318,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     broker.producer_ids = producer_ids
     broker.replication_control = replication_control
     broker.marker_channel = channel
+    broker.txn_verifier = verifier
     metrics.registry.register(ControllerCollector(replication_control.stats))
     log.info(
         "broker %s started: listeners %s, log dirs %s, cluster %s, controller %s",
@@ -386,6 +396,26 @@ def marker_channel(
     timeout_ms = config.get_int("request.timeout.ms")
     return TransactionMarkerChannelManager(
         node_id, local, leader_of, endpoints, lambda e: RemoteTxnMarkerSender(e, node_id, timeout_ms)
+    )
+
+
+def txn_verifier(config: BrokerConfig, node_id: int, cache: MetadataCache) -> AddPartitionsToTxnManager:
+    """KIP-890 part 1 for ids coordinated elsewhere: AddPartitionsToTxn v4+ to the leader of the id's
+    __transaction_state partition."""
+
+    def coordinator_of(transactional_id: str) -> int | None:
+        topic = cache.image.topics.get(TRANSACTION_STATE_TOPIC)
+        if topic is None or not topic.partitions:
+            return None
+        partition = topic.partitions.get(partition_for(transactional_id, len(topic.partitions)))
+        return None if partition is None or partition.leader not in cache.image.brokers else partition.leader
+
+    def endpoints() -> Mapping[int, BrokerEndPoint]:
+        return inter_broker_endpoints(cache.image, config.inter_broker_listener[0])
+
+    timeout_ms = config.get_int("request.timeout.ms")
+    return AddPartitionsToTxnManager(
+        coordinator_of, endpoints, lambda e: RemoteTxnVerificationSender(e, node_id, timeout_ms)
     )
 
 

@@ -1,8 +1,11 @@
-"""The transaction marker channel's client (`replication/txn_marker_channel_manager.RemoteTxnMarkerSender`) against
-a real broker in this process, as a peer broker's coordinator calls it: WriteTxnMarkers encoded with the broker's
-own codecs, markers written into a partition led there, Kafka's coordinator epoch fencing
-(TRANSACTION_COORDINATOR_FENCED for a marker from an older coordinator epoch than one already seen), unknown
-partitions, and several markers in one request answered in order."""
+"""The inter-broker transaction clients against a real broker in this process, as a peer broker calls them.
+
+- The marker channel's (`replication/txn_marker_channel_manager.RemoteTxnMarkerSender`): WriteTxnMarkers encoded
+  with the broker's own codecs, markers written into a partition led there, Kafka's coordinator epoch fencing
+  (TRANSACTION_COORDINATOR_FENCED for a marker from an older coordinator epoch than one already seen), unknown
+  partitions, and several markers in one request answered in order.
+- The KIP-890 verifier's (`replication/add_partitions_to_txn_manager.RemoteTxnVerificationSender`):
+  AddPartitionsToTxn v4+ verify_only answered from the coordinator's state."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from odradek.broker.protocol.messages import find_coordinator_request as fc
 from odradek.broker.protocol.messages import init_producer_id_request as ip
 from odradek.broker.protocol.messages import produce_request as pr
 from odradek.broker.records.builder import build_batch
+from odradek.broker.replication.add_partitions_to_txn_manager import RemoteTxnVerificationSender, TxnVerification
 from odradek.broker.replication.broker_blocking_sender import BrokerEndPoint
 from odradek.broker.replication.txn_marker_channel_manager import RemoteTxnMarkerSender, TxnMarkerEntry
 
@@ -102,6 +106,41 @@ def test_markers_from_a_peer_coordinator_and_epoch_fencing(broker: InProcessBrok
                 {tp: E.TRANSACTION_COORDINATOR_FENCED}
             ]
             assert await sender.write_txn_markers([TxnMarkerEntry(pid, epoch, 11, False, (tp,))]) == [{tp: E.NONE}]
+        finally:
+            await sender.close()
+
+    asyncio.run(scenario())
+
+
+def test_verification_from_a_peer_partition_leader(broker: InProcessBroker, client: BrokerClient) -> None:
+    """AddPartitionsToTxn v4+ verify_only, as a partition leader on another broker sends it (KIP-890 part 1)."""
+    topic = unique("verify")
+    created = client.call(
+        ct.CreateTopicsRequest(
+            topics=[ct.CreatableTopic(name=topic, num_partitions=2, replication_factor=1)], timeout_ms=5000
+        ),
+        7,
+    )
+    assert created.topics[0].error_code == E.NONE
+    tid = unique("tx")
+    pid, epoch = begin(client, topic, tid)  # partition 0 added, partition 1 not
+    added, missing = (topic, 0), (topic, 1)
+
+    async def scenario() -> None:
+        sender = RemoteTxnVerificationSender(BrokerEndPoint(0, "127.0.0.1", broker.port), 99, 10_000)
+        try:
+            answers = await sender.verify(
+                [
+                    TxnVerification(tid, pid, epoch, (added, missing)),
+                    TxnVerification(tid + "-unknown", pid, epoch, (added,)),
+                ]
+            )
+            assert answers == [
+                {added: E.NONE, missing: E.INVALID_TXN_STATE},
+                {added: E.INVALID_PRODUCER_ID_MAPPING},
+            ]
+            fenced = await sender.verify([TxnVerification(tid, pid, epoch + 1, (added,))])
+            assert fenced == [{added: E.INVALID_PRODUCER_EPOCH}]  # PRODUCER_FENCED, as producers expect it here
         finally:
             await sender.close()
 

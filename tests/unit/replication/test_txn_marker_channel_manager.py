@@ -2,7 +2,8 @@
 writer, and one scripted WriteTxnMarkers sender per destination broker. Markers go to the current leaders, one
 request per destination (and markers queued while a request is in flight share the next one); errors that must be
 retried are retried by the coordinator, at the leader the image names then; a transaction is complete only once
-every marker is written; a fenced coordinator stops."""
+every marker is written; a fenced coordinator stops. And the KIP-890 verification queue beside it
+(AddPartitionsToTxnManager), on the same per-destination queue."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 from odradek.broker.coordinator.memory import InMemoryCoordinatorLog
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.replication.add_partitions_to_txn_manager import AddPartitionsToTxnManager, TxnVerification
 from odradek.broker.replication.api import TopicPartition
 from odradek.broker.replication.broker_blocking_sender import BrokerEndPoint
 from odradek.broker.replication.txn_marker_channel_manager import (
@@ -144,6 +146,8 @@ async def test_lost_connections_and_unknown_partitions_at_a_leader_are_retriable
     cluster.local.answer = E.UNKNOWN_TOPIC_OR_PARTITION  # the leader has not created its replica yet
     errors = await cluster.channel.write_markers(7, 0, 5, True, [("a", 0), ("a", 1)])
     assert errors == {("a", 0): E.NETWORK_EXCEPTION, ("a", 1): E.NOT_LEADER_OR_FOLLOWER}
+    cluster.sender(2).raises = asyncio.IncompleteReadError(b"", 4)  # closed in the middle of the answer
+    assert await cluster.channel.write_markers(7, 0, 5, True, [("a", 0)]) == {("a", 0): E.NETWORK_EXCEPTION}
     cluster.sender(2).raises = None
     cluster.sender(2).answer = {("a", 0): E.UNKNOWN_TOPIC_OR_PARTITION}
     assert await cluster.channel.write_markers(7, 0, 5, True, [("a", 0)]) == {("a", 0): E.NOT_LEADER_OR_FOLLOWER}
@@ -257,3 +261,56 @@ async def test_a_fenced_coordinator_stops_sending_and_does_not_complete() -> Non
     assert txn_state(coordinator) == "PrepareCommit"
     coordinator.close()
     await cluster.channel.close()
+
+
+# ==== KIP-890 part 1: verification with a coordinator on another broker =====================================
+
+
+class Verifier:
+    """A coordinator broker answering AddPartitionsToTxn verify_only: `added` holds each id's partitions."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[TxnVerification]] = []
+        self.added: dict[str, set[TopicPartition]] = {}
+        self.hold = False
+        self.release = asyncio.Event()
+
+    async def verify(self, entries: Sequence[TxnVerification]) -> list[Mapping[TopicPartition, ErrorCode]]:
+        self.requests.append(list(entries))
+        if self.hold:
+            await self.release.wait()
+        return [
+            {
+                tp: E.NONE if tp in self.added.get(e.transactional_id, set()) else E.INVALID_TXN_STATE
+                for tp in e.partitions
+            }
+            for e in entries
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_verifications_go_to_the_coordinator_one_entry_per_transactional_id_per_request() -> None:
+    verifier = Verifier()
+    coordinators = {"t1": 2, "t2": 2, "t3": None}
+    brokers = {2: BrokerEndPoint(2, "127.0.0.1", 9002)}
+    manager = AddPartitionsToTxnManager(coordinators.get, lambda: brokers, lambda _e: verifier)
+    verifier.added = {"t1": {("a", 0)}, "t2": {("a", 1)}}
+    verifier.hold = True
+    in_flight = asyncio.create_task(manager.verify_transaction("t2", 8, 0, [("a", 1)]))
+    await settle()
+    first = asyncio.create_task(manager.verify_transaction("t1", 7, 0, [("a", 0), ("a", 1)]))
+    again = asyncio.create_task(manager.verify_transaction("t1", 7, 0, [("a", 0)]))
+    other = asyncio.create_task(manager.verify_transaction("t2", 8, 0, [("a", 0)]))
+    assert await manager.verify_transaction("t3", 9, 0, [("a", 0)]) == {("a", 0): E.COORDINATOR_NOT_AVAILABLE}
+    await settle()
+    verifier.release.set()
+    assert await in_flight == {("a", 1): E.NONE}
+    assert await first == {("a", 0): E.NONE, ("a", 1): E.INVALID_TXN_STATE}
+    assert await again == {("a", 0): E.NONE}
+    assert await other == {("a", 0): E.INVALID_TXN_STATE}
+    # Queued meanwhile: one request for t1 and t2, t1's second check in a request of its own (at most one entry per
+    # transactional id in a request, as Kafka sends them).
+    assert [[e.transactional_id for e in r] for r in verifier.requests] == [["t2"], ["t1", "t2"], ["t1"]]
+    await manager.close()

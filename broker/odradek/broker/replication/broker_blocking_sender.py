@@ -120,7 +120,8 @@ class BrokerBlockingSender:
 
     async def request(self, api_key: int, ours: tuple[int, int], build: Callable[[int], Any]) -> tuple[int, Any]:
         """Send `build(version)` at the highest version of `ours` the destination serves: (version, answer).
-        Raises OSError (ConnectionFailed) or TimeoutError on I/O failure, after closing the connection."""
+        Raises OSError (ConnectionFailed), TimeoutError or EOFError (asyncio.IncompleteReadError: closed
+        mid-answer) on I/O failure, after closing the connection."""
         await self._connect()
         version = self._version(api_key, ours)
         try:

@@ -11,9 +11,9 @@ a retry after a leader change goes to the new leader):
   markers queue for an unknown broker);
 - this broker: the `local` writer (`txn_markers.ReplicaTxnMarkerWriter`: a control batch through the replica
   manager, `__consumer_offsets` through the group coordinator);
-- another broker: a WriteTxnMarkers request to it. Markers for one destination are queued and sent together: a
-  sender task per destination drains its queue into one request (every marker queued while the previous request
-  was in flight goes in the next), as Kafka's send thread drains a broker's queue.
+- another broker: a WriteTxnMarkers request to it. Markers for one destination are queued and sent together
+  (`inter_broker_send_thread.DestinationQueue`: every marker queued while the previous request was in flight goes
+  in the next), as Kafka's send thread drains a broker's queue.
 
 Since only the image says whether a partition is gone, an UNKNOWN_TOPIC_OR_PARTITION from a replica manager (the
 leader has not created its replica yet, or a deleted-and-re-created topic) is answered NOT_LEADER_OR_FOLLOWER: the
@@ -32,8 +32,6 @@ WriteTxnMarkers is sent at v0-v1 (v2 adds the transaction version of KIP-890 par
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,8 +45,7 @@ from odradek.broker.protocol.messages.write_txn_markers_request import (
 from odradek.broker.protocol.messages.write_txn_markers_response import WriteTxnMarkersResponse
 from odradek.broker.replication.api import TopicPartition
 from odradek.broker.replication.broker_blocking_sender import BrokerBlockingSender, BrokerEndPoint
-
-log = logging.getLogger("odradek.broker.replication")
+from odradek.broker.replication.inter_broker_send_thread import DestinationQueue
 
 WRITE_TXN_MARKERS = 27
 WRITE_TXN_MARKERS_VERSIONS = (0, 1)
@@ -84,7 +81,8 @@ class TxnMarkerSender(Protocol):
     """WriteTxnMarkers to one broker."""
 
     async def write_txn_markers(self, markers: Sequence[TxnMarkerEntry]) -> list[MarkerErrors]:
-        """One request for `markers`; the errors of each, in order. Raises OSError or TimeoutError on I/O failure."""
+        """One request for `markers`; the errors of each, in order. Raises OSError, TimeoutError or EOFError on
+        I/O failure."""
         ...
 
     async def close(self) -> None: ...
@@ -140,61 +138,8 @@ def _answered(entry: TxnMarkerEntry, response: WriteTxnMarkersResponse, i: int) 
     return errors
 
 
-class _DestinationQueue:
-    """The markers waiting for one broker and the task sending them (one request in flight at a time)."""
-
-    def __init__(self, sender: TxnMarkerSender) -> None:
-        self.sender = sender
-        self.pending: list[tuple[TxnMarkerEntry, asyncio.Future[MarkerErrors]]] = []
-        self.task: asyncio.Task[None] | None = None
-        self.requests = 0  # how many requests were sent (for the tests and the logs)
-
-    def submit(self, entry: TxnMarkerEntry) -> asyncio.Future[MarkerErrors]:
-        future: asyncio.Future[MarkerErrors] = asyncio.get_running_loop().create_future()
-        self.pending.append((entry, future))
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._drain(), name="txn marker sender")
-        return future
-
-    async def _drain(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending, []
-            entries = [entry for entry, _ in batch]
-            self.requests += 1
-            try:
-                answers = await self.sender.write_txn_markers(entries)
-            except (OSError, TimeoutError) as exc:
-                log.info("WriteTxnMarkers to a broker failed (%s): the coordinator retries", exc)
-                answers = [_all(entry, ErrorCode.NETWORK_EXCEPTION) for entry in entries]
-            except asyncio.CancelledError:
-                # Closed while in flight: the waiters get an error to retry on, never a cancellation.
-                _resolve(batch, [_all(entry, ErrorCode.NETWORK_EXCEPTION) for entry in entries])
-                raise
-            except Exception:
-                log.exception("WriteTxnMarkers failed")
-                answers = [_all(entry, ErrorCode.UNKNOWN_SERVER_ERROR) for entry in entries]
-            _resolve(batch, answers)
-
-    async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        pending, self.pending = self.pending, []
-        _resolve(pending, [_all(entry, ErrorCode.NETWORK_EXCEPTION) for entry, _ in pending])
-        await self.sender.close()
-
-
-def _all(entry: TxnMarkerEntry, error: ErrorCode) -> MarkerErrors:
+def _failed(entry: TxnMarkerEntry, error: ErrorCode) -> MarkerErrors:
     return dict.fromkeys(entry.partitions, error)
-
-
-def _resolve(
-    batch: Sequence[tuple[TxnMarkerEntry, asyncio.Future[MarkerErrors]]], answers: Sequence[MarkerErrors]
-) -> None:
-    for (_, future), answer in zip(batch, answers, strict=True):
-        if not future.done():
-            future.set_result(answer)
 
 
 class TransactionMarkerChannelManager:
@@ -211,7 +156,7 @@ class TransactionMarkerChannelManager:
         self.leader_of = leader_of
         self.endpoints = endpoints
         self.new_sender = new_sender
-        self.queues: dict[int, tuple[BrokerEndPoint, _DestinationQueue]] = {}
+        self.queues: dict[int, tuple[BrokerEndPoint, DestinationQueue[TxnMarkerEntry, MarkerErrors]]] = {}
         self._closed = False
 
     async def write_markers(
@@ -249,13 +194,14 @@ class TransactionMarkerChannelManager:
             errors.update((tp, _retriable_if_unknown(error)) for tp, error in answer.items())
         return errors
 
-    def _queue(self, broker: int, endpoint: BrokerEndPoint) -> _DestinationQueue:
+    def _queue(self, broker: int, endpoint: BrokerEndPoint) -> DestinationQueue[TxnMarkerEntry, MarkerErrors]:
         current = self.queues.get(broker)
         if current is not None and current[0] == endpoint:
             return current[1]
         if current is not None:  # the broker came back on another address: a new connection
             asyncio.get_running_loop().create_task(current[1].close())
-        queue = _DestinationQueue(self.new_sender(endpoint))
+        sender = self.new_sender(endpoint)
+        queue = DestinationQueue(f"txn markers to broker {broker}", sender.write_txn_markers, _failed, sender.close)
         self.queues[broker] = (endpoint, queue)
         return queue
 

@@ -356,6 +356,23 @@ class TransactionStateManager:
             and partition in txn.partitions
         )
 
+    def verify_partitions(
+        self, transactional_id: str, producer_id: int, epoch: int, partitions: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, ErrorCode]:
+        """KIP-890 part 1 for a partition leader on another broker (AddPartitionsToTxn v4+ verify_only, Kafka's
+        handleVerifyPartitionsInTransaction): NONE for the partitions in the transaction, INVALID_TXN_STATE for the
+        others, or one error for all (INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED, CONCURRENT_TRANSACTIONS while
+        it is being ended). A write in flight is not waited for: the partitions are those already written."""
+        txn = self.transactions.get(transactional_id)
+        wanted = list(partitions)
+        if txn is None or txn.state is S.DEAD or txn.producer_id != producer_id:
+            return dict.fromkeys(wanted, ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        if txn.producer_epoch != epoch:
+            return dict.fromkeys(wanted, ErrorCode.PRODUCER_FENCED)
+        if txn.state in (S.PREPARE_COMMIT, S.PREPARE_ABORT):
+            return dict.fromkeys(wanted, ErrorCode.CONCURRENT_TRANSACTIONS)
+        return {tp: ErrorCode.NONE if tp in txn.partitions else ErrorCode.INVALID_TXN_STATE for tp in wanted}
+
     # ==== EndTxn ===============================================================================================
 
     async def end_transaction(self, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> ErrorCode:
