@@ -8,6 +8,9 @@ least two of its markers travel as WriteTxnMarkers from the transaction coordina
 - the broker hosting the transaction coordinator killed with SIGKILL between the produce and the commit: the
   outcome is atomic (all of the transaction's records visible to read_committed, or none), and a producer
   re-initialised with the same transactional.id carries on;
+- the coordinator's broker of another producer killed with SIGKILL while that producer's transaction is open, and
+  the producer never ends it: the new coordinator aborts it at transaction.timeout.ms (read_committed readers of
+  its partitions move on, its records never become visible);
 - the coordinator's broker killed with SIGKILL right after a commit was acknowledged: the new coordinator (the
   new leader of the __transaction_state partition) loads PrepareCommit and re-sends the markers, so all of the
   transaction's records become visible; the producer carries on after a re-init.
@@ -266,6 +269,24 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     wait_for("the killed broker back in every ISR", lambda: fully_replicated(bootstrap, topic, PARTITIONS), 120)
     wait_for("__transaction_state in every ISR", lambda: fully_replicated(bootstrap, TXN_STATE, TXN_PARTITIONS), 120)
 
+    # An Ongoing transaction whose coordinator's broker is killed and whose producer never ends it: the new
+    # coordinator aborts it once transaction.timeout.ms has passed, which unblocks the last stable offset.
+    hanging_id = f"hanging-{uuid.uuid4().hex[:8]}"
+    hanging = producer(bootstrap, hanging_id)
+    hanging.begin_transaction()
+    stuck = produce(hanging, topic, "hanging")
+    victim = coordinator_of(bootstrap, hanging_id)
+    brokers[victim].kill()
+    survivors = ",".join(b.bootstrap for n, b in brokers.items() if n != victim)
+    probe = transaction(made, topic, "probe", commit=True)
+    wait_for("the hanging transaction aborted", lambda: visible(survivors, topic, probe), TXN_TIMEOUT_MS / 1000 + 60)
+    assert not set(stuck) & set(read_all(survivors, topic, "read_committed"))
+    assert set(stuck) <= set(read_all(survivors, topic, "read_uncommitted"))
+    del hanging
+    brokers[victim].restart()
+    wait_for("the killed broker back in every ISR", lambda: fully_replicated(bootstrap, topic, PARTITIONS), 120)
+    wait_for("__transaction_state in every ISR", lambda: fully_replicated(bootstrap, TXN_STATE, TXN_PARTITIONS), 120)
+
     # The coordinator's broker killed right after a commit was acknowledged: the new one re-sends the markers.
     victim = coordinator_of(bootstrap, tid)
     after_commit = transaction(made, topic, "before-kill", commit=True)
@@ -278,7 +299,7 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     wait_for("the records of the last transaction", lambda: visible(survivors, topic, last))
     seen = set(read_all(survivors, topic, "read_committed"))
     assert set(after_commit) <= seen and set(last) <= seen
-    assert not set(aborted) & seen
+    assert not set(aborted) & seen and not set(stuck) & seen
     assert set(interrupted) <= seen or not set(interrupted) & seen
 
 
