@@ -11,9 +11,10 @@ least two of its markers travel as WriteTxnMarkers from the transaction coordina
 - the coordinator's broker of another producer killed with SIGKILL while that producer's transaction is open, and
   the producer never ends it: the new coordinator aborts it at transaction.timeout.ms (read_committed readers of
   its partitions move on, its records never become visible);
-- the coordinator's broker killed with SIGKILL right after a commit was acknowledged: the new coordinator (the
-  new leader of the __transaction_state partition) loads PrepareCommit and re-sends the markers, so all of the
-  transaction's records become visible; the producer carries on after a re-init.
+- the coordinator's broker killed with SIGKILL right after a commit was acknowledged, with the leader of one of
+  the transaction's partitions paused meanwhile (so that its marker cannot have been written): the new
+  coordinator (the new leader of the __transaction_state partition) loads PrepareCommit and re-sends the markers,
+  so all of the transaction's records become visible; the producer carries on after a re-init.
 
 And KIP-890 part 1 across brokers, on the wire: a partition leader that is not the producer's coordinator refuses
 a transactional batch for a partition not in the transaction, and a late batch after the transaction ended, with
@@ -23,6 +24,7 @@ INVALID_TXN_STATE (it asked the coordinator with AddPartitionsToTxn verify_only)
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -287,10 +289,20 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     wait_for("the killed broker back in every ISR", lambda: fully_replicated(bootstrap, topic, PARTITIONS), 120)
     wait_for("__transaction_state in every ISR", lambda: fully_replicated(bootstrap, TXN_STATE, TXN_PARTITIONS), 120)
 
-    # The coordinator's broker killed right after a commit was acknowledged: the new one re-sends the markers.
+    # The coordinator's broker killed right after a commit was acknowledged, while the leader of one of the
+    # partitions is paused (SIGSTOP), so that at least that marker cannot have been written: the new coordinator
+    # loads PrepareCommit and sends the markers again.
     victim = coordinator_of(bootstrap, tid)
-    after_commit = transaction(made, topic, "before-kill", commit=True)
-    brokers[victim].kill()
+    stalled = next(n for n in brokers if n != victim)  # the leader of partition stalled - 1
+    made.begin_transaction()
+    after_commit = produce(made, topic, "before-kill")
+    assert brokers[stalled].proc is not None
+    brokers[stalled].proc.send_signal(signal.SIGSTOP)
+    try:
+        made.commit_transaction(60)
+        brokers[victim].kill()
+    finally:
+        brokers[stalled].proc.send_signal(signal.SIGCONT)
     survivors = ",".join(b.bootstrap for n, b in brokers.items() if n != victim)
     wait_for("the acknowledged commit's records", lambda: visible(survivors, topic, after_commit), 90)
     del made
