@@ -24,7 +24,7 @@ import logging
 import signal
 import sys
 import time as time_module
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from odradek.broker.auth.authorizer import AllowEverythingAuthorizer
@@ -56,16 +56,26 @@ from odradek.broker.metadata.store import MetadataStore
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.metrics.controller import ControllerCollector
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.publisher import BrokerMetadataPublisher
+from odradek.broker.publisher import BrokerMetadataPublisher, inter_broker_endpoints
 from odradek.broker.quota.connection_quotas import ConnectionQuotas, parse_overrides
 from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.quota.rate import MetricConfig
+from odradek.broker.replication.add_partitions_to_txn_manager import (
+    AddPartitionsToTxnManager,
+    RemoteTxnVerificationSender,
+)
 from odradek.broker.replication.alter_partition_manager import AlterPartitionItem, AlterPartitionResult
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
+from odradek.broker.replication.leader_end_point import BrokerEndPoint
 from odradek.broker.replication.replica_manager import ReplicaManager
+from odradek.broker.replication.txn_marker_channel_manager import (
+    NO_LEADER,
+    RemoteTxnMarkerSender,
+    TransactionMarkerChannelManager,
+)
 from odradek.broker.replication.txn_markers import ReplicaTxnMarkerWriter
 from odradek.broker.server import KafkaServer, ServerLimits, channel_builder
-from odradek.broker.txn.api import ProducerIdGenerator, TransactionConfig
+from odradek.broker.txn.api import ProducerIdGenerator, TransactionConfig, TxnMarkerWriter
 from odradek.broker.txn.coordinator import TransactionCoordinator
 from odradek.broker.txn.producer_id_manager import ProducerIdManager
 from odradek.broker.txn.transaction_log import TRANSACTION_STATE_TOPIC
@@ -122,6 +132,8 @@ class RunningBroker:
     metrics_port: int | None = None
     producer_ids: ProducerIdManager | None = None
     replication_control: ReplicationControlManager | None = None
+    marker_channel: TransactionMarkerChannelManager | None = None
+    txn_verifier: AddPartitionsToTxnManager | None = None
 
     async def _cancel_tasks(self) -> None:
         for task in self.tasks:
@@ -148,6 +160,10 @@ class RunningBroker:
             ("background tasks", self._cancel_tasks),
             ("registration", self.registration.stop),
         ]
+        if self.marker_channel is not None:
+            steps.append(("transaction marker channel", self.marker_channel.close))
+        if self.txn_verifier is not None:
+            steps.append(("transaction verification", self.txn_verifier.close))
         if self.producer_ids is not None:
             steps.append(("producer ids", self.producer_ids.close))
         steps += [("metadata cache", self.cache.stop), ("replica manager", self.replica_manager.stop)]
@@ -222,8 +238,10 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     markers = ReplicaTxnMarkerWriter(
         manager, lambda: config.get_int("offsets.commit.timeout.ms"), OFFSETS_TOPIC, coordinator.complete_transaction
     )
+    channel = marker_channel(config, node_id, cache, markers)
+    verifier = txn_verifier(config, node_id, cache)
     producer_ids = ProducerIdManager(node_id, controller.allocate_producer_ids)
-    transactions = transaction_coordinator(config, manager, cache, time, producer_ids, markers)
+    transactions = transaction_coordinator(config, manager, cache, time, producer_ids, channel)
     registry = Registry(all_handlers())
     quotas = QuotaManagers(time, config.get_int("quota.window.num"), config.get_int("quota.window.size.seconds"))
     services = BrokerServices(
@@ -242,6 +260,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         producer_id_manager=producer_ids,
         txn_coordinator=transactions,
         txn_marker_writer=markers,
+        txn_verifier=verifier,
         replication_control=replication_control,
         quotas=quotas,
     )
@@ -298,6 +317,8 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     broker.metrics_port = _start_metrics(config, metrics)
     broker.producer_ids = producer_ids
     broker.replication_control = replication_control
+    broker.marker_channel = channel
+    broker.txn_verifier = verifier
     metrics.registry.register(ControllerCollector(replication_control.stats))
     log.info(
         "broker %s started: listeners %s, log dirs %s, cluster %s, controller %s",
@@ -356,13 +377,55 @@ def group_coordinator(
     return GroupCoordinator(group_config, storage, num_partitions, time, topics)
 
 
+def marker_channel(
+    config: BrokerConfig, node_id: int, cache: MetadataCache, local: ReplicaTxnMarkerWriter
+) -> TransactionMarkerChannelManager:
+    """Markers to the partitions' current leaders, as the image names them: here through `local`, elsewhere as
+    WriteTxnMarkers on the inter-broker listener."""
+
+    def leader_of(tp: tuple[str, int]) -> int | None:
+        partition = cache.image.partition(*tp)
+        if partition is None:
+            return None
+        broker = cache.image.brokers.get(partition.leader)
+        return partition.leader if broker is not None else NO_LEADER
+
+    def endpoints() -> Mapping[int, BrokerEndPoint]:
+        return inter_broker_endpoints(cache.image, config.inter_broker_listener[0])
+
+    timeout_ms = config.get_int("request.timeout.ms")
+    return TransactionMarkerChannelManager(
+        node_id, local, leader_of, endpoints, lambda e: RemoteTxnMarkerSender(e, node_id, timeout_ms)
+    )
+
+
+def txn_verifier(config: BrokerConfig, node_id: int, cache: MetadataCache) -> AddPartitionsToTxnManager:
+    """KIP-890 part 1 for ids coordinated elsewhere: AddPartitionsToTxn v4+ to the leader of the id's
+    __transaction_state partition."""
+
+    def coordinator_of(transactional_id: str) -> int | None:
+        topic = cache.image.topics.get(TRANSACTION_STATE_TOPIC)
+        if topic is None or not topic.partitions:
+            return None
+        partition = topic.partitions.get(partition_for(transactional_id, len(topic.partitions)))
+        return None if partition is None or partition.leader not in cache.image.brokers else partition.leader
+
+    def endpoints() -> Mapping[int, BrokerEndPoint]:
+        return inter_broker_endpoints(cache.image, config.inter_broker_listener[0])
+
+    timeout_ms = config.get_int("request.timeout.ms")
+    return AddPartitionsToTxnManager(
+        coordinator_of, endpoints, lambda e: RemoteTxnVerificationSender(e, node_id, timeout_ms)
+    )
+
+
 def transaction_coordinator(
     config: BrokerConfig,
     manager: ReplicaManager,
     cache: MetadataCache,
     time: Time,
     producer_ids: ProducerIdGenerator,
-    markers: ReplicaTxnMarkerWriter,
+    markers: TxnMarkerWriter,
 ) -> TransactionCoordinator:
     txn_config = TransactionConfig(
         max_timeout_ms=config.get_int("transaction.max.timeout.ms"),

@@ -55,7 +55,7 @@ def test_fetch_and_epochs_through_the_inter_broker_client(broker: InProcessBroke
         consumer = FetchParams(-1, 0, 1, 1 << 20, FetchIsolation.HIGH_WATERMARK)
         try:
             (fetched,) = await endpoint.fetch(consumer, [FetchPartition(name, 0, 0, 1 << 20)])
-            assert endpoint._version(1, (4, 16)) == 16  # topics named by id on the wire
+            assert endpoint._sender._version(1, (4, 16)) == 16  # topics named by id on the wire
             assert (fetched.error, fetched.high_watermark, fetched.log_start_offset) == (ErrorCode.NONE, 3, 0)
             assert len(fetched.records) == len(records) and fetched.records[61:] == records[61:]
             (epoch,) = await endpoint.fetch_epoch_end_offsets([EpochRequest(name, 0, -1, 0)])

@@ -669,6 +669,15 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         at_least(0),
     ),
     ConfigKey(
+        "request.timeout.ms",
+        T.INT,
+        30_000,
+        "Timeout of the transaction requests this broker sends to other brokers (WriteTxnMarkers from the "
+        "transaction coordinator to partition leaders, AddPartitionsToTxn verification from a partition leader to "
+        "the coordinator): on connecting and on each answer; a marker not answered in time is sent again.",
+        at_least(1),
+    ),
+    ConfigKey(
         "replica.socket.timeout.ms",
         T.INT,
         30_000,

@@ -36,7 +36,6 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("num.recovery.threads.per.data.dir", "int", "1", "cluster-wide"),
             ("num.replica.alter.log.dirs.threads", "int", None, "read-only"),
             ("queued.max.request.bytes", "long", "-1", "read-only"),
-            ("request.timeout.ms", "int", "30000", "read-only"),
             ("socket.send.buffer.bytes", "int", "102400", "read-only"),
             ("socket.receive.buffer.bytes", "int", "102400", "read-only"),
             ("socket.listen.backlog.size", "int", "50", "read-only"),

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from odradek.broker.handlers.registry import Registry
     from odradek.broker.metadata.cache import MetadataCache
     from odradek.broker.metadata.controller import Controller
+    from odradek.broker.replication.add_partitions_to_txn_manager import AddPartitionsToTxnManager
     from odradek.broker.replication.replica_manager import ReplicaManager
     from odradek.broker.txn.api import TxnMarkerWriter
     from odradek.broker.txn.coordinator import TransactionCoordinator
@@ -79,6 +80,8 @@ class BrokerServices:
     # The transaction coordinator (None: transactional ids are not served) and the writer WriteTxnMarkers uses.
     txn_coordinator: TransactionCoordinator | None = None
     txn_marker_writer: TxnMarkerWriter | None = None
+    # KIP-890 part 1 for transactional ids coordinated by another broker (None: such batches are not verified).
+    txn_verifier: AddPartitionsToTxnManager | None = None
     # The controller's partition decisions (ElectLeaders); None in handler tests without one.
     replication_control: ReplicationControlManager | None = None
     quotas: QuotaManagers = field(default_factory=lambda: QuotaManagers(SystemTime()))

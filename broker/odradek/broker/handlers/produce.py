@@ -16,9 +16,13 @@ else the whole request is TRANSACTIONAL_ID_AUTHORIZATION_FAILED; then WRITE on e
 partitions answered TOPIC_AUTHORIZATION_FAILED before any other check and never appended. (IDEMPOTENT_WRITE is
 checked by InitProducerId in Kafka 3+, KIP-679, not here.)
 Transactional batches (KIP-890 part 1, server-side defence): a transactional batch for a partition that is not in
-its producer's ongoing transaction, as the transaction coordinator here knows it, is refused with
-INVALID_TXN_STATE (ids coordinated elsewhere are not checked yet). Produce v12 (transactions version 2) and topic
-ids (v13) are not advertised.
+its producer's ongoing transaction is refused with INVALID_TXN_STATE. The transaction coordinator here answers for
+the ids it coordinates; for the others, a batch of a producer with no transaction open in the partition's log is
+verified with its coordinator on another broker first (`services.txn_verifier`, AddPartitionsToTxn v4+
+verify_only, Kafka's ReplicaManager.appendRecords with verification): a retriable failure of that check
+(CONCURRENT_TRANSACTIONS, NETWORK_EXCEPTION, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE,
+NOT_COORDINATOR) is answered NOT_ENOUGH_REPLICAS, which every client retries without a metadata refresh, as Kafka
+does. Produce v12 (transactions version 2) and topic ids (v13) are not advertised.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ _TOPIC_DENIED = ProduceResult(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
 _NOT_IN_TRANSACTION = ProduceResult(
     ErrorCode.INVALID_TXN_STATE, message="the partition was not added to the producer's transaction"
 )
+# A marker (compared by identity) for a batch whose transaction is coordinated on another broker.
+_VERIFY_REMOTELY = ProduceResult(ErrorCode.NONE, message="verify with the coordinator")
 
 
 async def handle(request: ProduceRequest, ctx: RequestContext) -> ProduceResponse | None:
@@ -105,6 +111,13 @@ async def _produce_authorized(
         _TOPIC_DENIED if entry.topic not in allowed else failure or _verify(ctx, request.transactional_id, entry, f)
         for entry, f, failure in zip(entries, fields, failures, strict=True)
     ]
+    remote = [i for i, refusal in enumerate(refusals) if refusal is _VERIFY_REMOTELY]
+    if remote:
+        verified = await _verify_remotely(
+            ctx, request.transactional_id or "", [(entries[i], fields[i]) for i in remote]
+        )
+        for i, result in zip(remote, verified, strict=True):
+            refusals[i] = result
     writable = [entry for entry, refusal in zip(entries, refusals, strict=True) if refusal is None]
     manager = ctx.services.replica_manager
     if len(writable) == len(entries):
@@ -125,7 +138,60 @@ def _verify(
     added = coordinator.verify_partition(
         transactional_id, fields.producer_id, fields.producer_epoch, (entry.topic, entry.partition)
     )
+    if added is None:  # coordinated by another broker
+        if ctx.services.txn_verifier is None or ctx.services.replica_manager.has_ongoing_transaction(
+            entry.topic, entry.partition, fields.producer_id, fields.producer_epoch
+        ):
+            return None  # the partition is in the transaction already (Kafka verifies its first batch only)
+        return _VERIFY_REMOTELY
     return _NOT_IN_TRANSACTION if added is False else None
+
+
+async def _verify_remotely(
+    ctx: RequestContext, transactional_id: str, batches: list[tuple[ProduceEntry, ProducerFields | None]]
+) -> list[ProduceResult | None]:
+    """Ask the coordinator on another broker, once per producer (id, epoch) of the request."""
+    verifier = ctx.services.txn_verifier
+    assert verifier is not None
+    by_producer: dict[tuple[int, int], list[tuple[str, int]]] = {}
+    for entry, fields in batches:
+        assert fields is not None
+        by_producer.setdefault((fields.producer_id, fields.producer_epoch), []).append((entry.topic, entry.partition))
+    errors: dict[tuple[int, int, str, int], ErrorCode] = {}
+    for (producer_id, epoch), partitions in by_producer.items():
+        answer = await verifier.verify_transaction(transactional_id, producer_id, epoch, partitions)
+        errors.update(((producer_id, epoch, *tp), answer.get(tp, ErrorCode.INVALID_TXN_STATE)) for tp in partitions)
+    results: list[ProduceResult | None] = []
+    for entry, fields in batches:
+        assert fields is not None
+        results.append(
+            _verification_result(errors[(fields.producer_id, fields.producer_epoch, entry.topic, entry.partition)])
+        )
+    return results
+
+
+_NOT_VERIFIED_RETRIABLE = frozenset(
+    {
+        ErrorCode.CONCURRENT_TRANSACTIONS,
+        ErrorCode.NETWORK_EXCEPTION,
+        ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+        ErrorCode.COORDINATOR_NOT_AVAILABLE,
+        ErrorCode.NOT_COORDINATOR,
+    }
+)
+
+
+def _verification_result(error: ErrorCode) -> ProduceResult | None:
+    if error is ErrorCode.NONE:
+        return None
+    if error is ErrorCode.INVALID_TXN_STATE:
+        return _NOT_IN_TRANSACTION
+    if error in _NOT_VERIFIED_RETRIABLE:
+        return ProduceResult(
+            ErrorCode.NOT_ENOUGH_REPLICAS,
+            message=f"unable to verify the partition was added to the transaction: {error.name}",
+        )
+    return ProduceResult(error)
 
 
 def _partition_response(index: int, result: ProduceResult) -> PartitionProduceResponse:

@@ -371,6 +371,14 @@ class Log:
                     break
             return len(state.producers), late
 
+    def has_ongoing_transaction(self, producer_id: int, producer_epoch: int) -> bool:
+        """Whether the producer, at this epoch, has a transaction open in this log (Kafka's
+        UnifiedLog.hasOngoingTransaction: a partition already in the transaction needs no KIP-890 verification)."""
+        entry = self._producer_state.producers.get(producer_id)  # one dict read: safe without the lock
+        return (
+            entry is not None and entry.producer_epoch == producer_epoch and entry.current_txn_first_offset is not None
+        )
+
     def active_producers(self) -> list[ProducerStateEntry]:
         """The producers this log knows, by producer id (DescribeProducers)."""
         with self._lock:

@@ -337,6 +337,11 @@ class ReplicaManager:
         PartitionError (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER) where Kafka answers those."""
         return self.get_leader(topic, index).log.active_producers()
 
+    def has_ongoing_transaction(self, topic: str, index: int, producer_id: int, producer_epoch: int) -> bool:
+        """Whether the producer has a transaction open in the partition's log here (False if not hosted)."""
+        partition = self.partitions.get((topic, index))
+        return partition is not None and partition.log.has_ongoing_transaction(producer_id, producer_epoch)
+
     def get_leader(self, topic: str, index: int, current_leader_epoch: int = -1) -> Partition:
         partition = self.get_partition(topic, index)
         partition.check_leader_epoch(current_leader_epoch)

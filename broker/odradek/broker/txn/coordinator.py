@@ -125,6 +125,17 @@ class TransactionCoordinator:
             return None
         return shard.verify_partition(transactional_id, producer_id, producer_epoch, partition)
 
+    def verify_partitions(
+        self, transactional_id: str, producer_id: int, producer_epoch: int, partitions: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, ErrorCode]:
+        """KIP-890 part 1 asked by another broker (AddPartitionsToTxn v4+ verify_only): each partition's error."""
+        wanted = list(partitions)
+        try:
+            shard = self._shard(transactional_id)
+        except CoordinatorError as exc:
+            return dict.fromkeys(wanted, exc.error)
+        return shard.verify_partitions(transactional_id, producer_id, producer_epoch, wanted)
+
     # ==== admin ================================================================================================
 
     def describe(self, transactional_id: str) -> TransactionDescription:

@@ -8,9 +8,12 @@ while it is in flight the id's `pending` state is set and concurrent requests ge
 change is checked against the state table (`state.TRANSITIONS`).
 
 Ending a transaction: EndTxn writes PrepareCommit/PrepareAbort, answers the client, then (in the background) has
-the `TxnMarkerWriter` write a marker to every partition of the transaction, retrying failed ones every
-`retry_backoff_ms` while this broker still coordinates the partition, and writes CompleteCommit/CompleteAbort. A
-load finding PrepareCommit/PrepareAbort does the same (the previous coordinator died before completing).
+the `TxnMarkerWriter` write a marker to every partition of the transaction (wherever its leader is:
+`replication/txn_marker_channel_manager.py`), retrying failed ones every `retry_backoff_ms` while this broker still
+coordinates the partition, and writes CompleteCommit/CompleteAbort once every marker is written. A marker answered
+TRANSACTION_COORDINATOR_FENCED or INVALID_PRODUCER_EPOCH stops the completion (a newer coordinator owns it). A
+load finding PrepareCommit/PrepareAbort does the same (the previous coordinator died before completing): the new
+leader of the `__transaction_state` partition re-sends every marker, at its own (higher) coordinator epoch.
 
 Timers (on the runtime's injected Time, cancelled when the partition is resigned): an Ongoing transaction has a
 timer at its start + `transaction.timeout.ms`; when it fires the producer is fenced (epoch + 1) and the
@@ -129,6 +132,11 @@ class TransactionMetadata:
             self.producer_epoch,
             tuple(sorted(self.partitions)),
         )
+
+
+MARKERS_ABANDONED = frozenset({ErrorCode.TRANSACTION_COORDINATOR_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH})
+"""Marker answers after which a coordinator stops completing a transaction (Kafka's TransactionMarkerRequest-
+CompletionHandler)."""
 
 
 def _write_error(error: ErrorCode) -> ErrorCode:
@@ -348,6 +356,23 @@ class TransactionStateManager:
             and partition in txn.partitions
         )
 
+    def verify_partitions(
+        self, transactional_id: str, producer_id: int, epoch: int, partitions: Iterable[TopicPartition]
+    ) -> dict[TopicPartition, ErrorCode]:
+        """KIP-890 part 1 for a partition leader on another broker (AddPartitionsToTxn v4+ verify_only, Kafka's
+        handleVerifyPartitionsInTransaction): NONE for the partitions in the transaction, INVALID_TXN_STATE for the
+        others, or one error for all (INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED, CONCURRENT_TRANSACTIONS while
+        it is being ended). A write in flight is not waited for: the partitions are those already written."""
+        txn = self.transactions.get(transactional_id)
+        wanted = list(partitions)
+        if txn is None or txn.state is S.DEAD or txn.producer_id != producer_id:
+            return dict.fromkeys(wanted, ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        if txn.producer_epoch != epoch:
+            return dict.fromkeys(wanted, ErrorCode.PRODUCER_FENCED)
+        if txn.state in (S.PREPARE_COMMIT, S.PREPARE_ABORT):
+            return dict.fromkeys(wanted, ErrorCode.CONCURRENT_TRANSACTIONS)
+        return {tp: ErrorCode.NONE if tp in txn.partitions else ErrorCode.INVALID_TXN_STATE for tp in wanted}
+
     # ==== EndTxn ===============================================================================================
 
     async def end_transaction(self, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> ErrorCode:
@@ -393,6 +418,13 @@ class TransactionStateManager:
             errors = await self.markers.write_markers(
                 txn.producer_id, txn.producer_epoch, self.context.leader_epoch, commit, remaining
             )
+            fenced = sorted({errors[tp].name for tp in remaining if errors.get(tp) in MARKERS_ABANDONED})
+            if fenced:
+                # Kafka's abortSending: a newer coordinator (or producer epoch) owns the transaction now, and it
+                # completes it; this one must neither retry nor write a Complete state.
+                log.warning("not completing the transaction of %s: markers answered %s", txn.transactional_id, fenced)
+                self.unknown_destination.pop(txn.transactional_id, None)
+                return
             # A deleted partition needs no marker (Kafka drops it from the pending set).
             remaining = [
                 tp
