@@ -238,6 +238,53 @@ def test_etcd_member_killed_and_restarted_under_replicated_writes(cluster_factor
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+def test_one_of_three_etcd_members_killed_during_produce_loses_nothing_and_metadata_stays_writable(
+    cluster_factory: Factory,
+) -> None:
+    """`odradek cluster up --etcd-members 3`: the brokers hold all three endpoints. Member m0, made etcd's leader
+    first, so that it is both the raft leader and the endpoint every broker's store client talks to (the first of
+    its list), is SIGKILLed during acks=all produce; the other two keep a quorum and elect a leader, and the
+    clients fail over (requests, watches, lease keepalives): no broker loses its registration, writes go on being
+    acknowledged, and a metadata write made while the member is down (a topic created, its leaders elected by the
+    controller) succeeds. The member then restarts on its data dir and rejoins."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    cluster = cluster_factory(3, etcd_members=3)
+    assert cluster.store_url().count(",") == 2
+    topic = "etcdm"
+    seen: dict[str, Any] = {}
+
+    def kill_leading_member(c: LocalCluster) -> None:
+        nemesis.move_etcd_leader(c, 0)
+        seen["member"] = nemesis.etcd_leader(c)
+        nemesis.kill_etcd_member(c, seen["member"])
+        admin = AdminClient({"bootstrap.servers": c.bootstrap, "log_level": 0})
+        admin.create_topics([NewTopic("made-while-down", 3, 3)], request_timeout=30)["made-while-down"].result(40)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = partition_states(c, "made-while-down")
+            if len(states) == 3 and all(leader >= 0 for leader, _, _ in states.values()):
+                break
+            time.sleep(0.5)
+        seen["created"] = partition_states(c, "made-while-down")
+        c.wait_registered(timeout_s=30)  # every broker still sees all three registered
+        seen["new_leader"] = nemesis.etcd_leader(c)
+
+    def restart_member(c: LocalCluster) -> None:
+        nemesis.restart_etcd_member(c, seen["member"])
+
+    faults = [Fault("SIGKILL the leading etcd member", 5, kill_leading_member, restart_member, 15)]
+    result = scenario("etcd-member", cluster, replicated(topic, duration_s=35), faults)
+    assert seen["new_leader"] != seen["member"]
+    created = seen["created"]
+    assert len(created) == 3 and all(leader >= 0 and len(isr) == 3 for leader, _, isr in created.values()), created
+    assert_safe_and_live(result)
+    assert _acked_between(result, 6, 19) > 0, "no write was acknowledged while the etcd member was down"
+    assert all(m.pid and m.process.alive() for m in cluster.etcd_members)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_controller_paused_past_its_lease_is_replaced_and_does_not_write_when_resumed(
     cluster_factory: Factory,
 ) -> None:
