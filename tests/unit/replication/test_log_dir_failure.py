@@ -206,3 +206,51 @@ def test_truncation_runs_off_the_event_loop_and_a_leader_epoch_starts_at_the_tru
         assert c.log(2).epoch_cache.entries()[-1] == (3, 5)
 
     run(tmp_path, (1, 2), body)
+
+
+def test_a_shutdown_waits_for_a_truncation_in_flight_before_closing_the_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fetcher's truncation thread is shielded from the shutdown's cancellation and waited for: the logs are
+    closed after it, never under it."""
+    order: list[str] = []
+    started = threading.Event()
+    release = threading.Event()
+    real_truncate = Log.truncate_to
+
+    def slow_truncate(self: Log, offset: int, now_ms: int | None = None) -> bool:
+        started.set()
+        release.wait(10)
+        result = real_truncate(self, offset, now_ms)
+        order.append("truncated")
+        return result
+
+    async def body(c: Cluster) -> None:
+        await c.publish(state(1, (1, 2)))
+        first = c.produce(1, 5)
+        await c.run_until(first.done)
+        await c.publish(c.leader_move(2, isr=(2,)), only=[2])
+        tail = c.produce(2, 3, acks=1)  # an uncommitted tail on broker 2 (epoch 1)
+        await c.run_until(tail.done)
+        await c.publish(c.leader_move(1, isr=(1,)), only=[1])
+        monkeypatch.setattr(Log, "truncate_to", slow_truncate)
+        logs = c.managers[2].logs
+        real_shutdown = logs.shutdown
+
+        def shutdown(broker_epoch: int = -1) -> None:
+            order.append("logs closed")
+            real_shutdown(broker_epoch)
+
+        monkeypatch.setattr(logs, "shutdown", shutdown)
+        await c.publish(only=[2])  # broker 2 follows epoch 2: its truncation starts in a thread and is held
+        for _ in range(2_000):
+            if started.is_set():
+                break
+            await asyncio.sleep(0.001)
+        assert started.is_set()
+        threading.Timer(0.3, release.set).start()
+        await c.managers[2].stop()
+        assert order == ["truncated", "logs closed"]
+        c.managers.pop(2)  # stopped already
+
+    run(tmp_path, (1, 2), body)
