@@ -1,5 +1,6 @@
-"""Fixtures for the fault scenarios: a `LocalCluster` of real processes (one etcd member, three brokers) in the
-test's folder, always brought down at the end, with whatever it left running killed by PID."""
+"""Fixtures for the fault scenarios: a `LocalCluster` of real processes (one etcd member, or `etcd_members` of them,
+and three brokers) in the test's folder, always brought down at the end, with whatever it left running killed by
+PID."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ def cluster_factory(tmp_path: Path) -> Iterator[Factory]:
         configs: dict[str, str] | None = None,
         placement: Placement | None = None,
         before_up: Callable[[LocalCluster], None] | None = None,
+        etcd_members: int = 1,
     ) -> LocalCluster:
         cluster = LocalCluster(tmp_path / f"cluster{len(started)}", placement=placement, etcd=ETCD)
         started.append(cluster)
         if before_up is not None:
             before_up(cluster)
-        cluster.up(brokers, configs={**FAST, **(configs or {})})
+        cluster.up(brokers, configs={**FAST, **(configs or {})}, etcd_members=etcd_members)
         return cluster
 
     try:
@@ -35,7 +37,10 @@ def cluster_factory(tmp_path: Path) -> Iterator[Factory]:
         for cluster in started:
             if cluster.state is None:
                 continue
-            recorded: list[ProcessId] = [cluster.etcd.process, *(b.process for b in cluster.brokers)]
+            recorded: list[ProcessId] = [
+                *(m.process for m in cluster.etcd_members),
+                *(b.process for b in cluster.brokers),
+            ]
             try:
                 cluster.down(timeout_s=20)
             finally:

@@ -4,8 +4,7 @@ processes, confluent-kafka clients recording a history, the checker judging it.
 - `test_smoke_*` (marker `faults_smoke`, not slow): replication factor 1, a broker SIGKILLed and its active segments
   torn (a power loss) under acks=1: the checker must report the acknowledged records lost on exactly the torn
   partitions, and nothing on the others. It shows the runner, the recorders and the checker working end to end.
-- the others (marker `slow`, `make slow`): the replicated scenarios, on the replicated cluster. One known gap is a
-  strict xfail (`DISK_FULL_GAP`); `raises=` keeps a harness error (a TypeError, say) from hiding behind it.
+- the others (marker `slow`, `make slow`): the replicated scenarios, on the replicated cluster.
 """
 
 from __future__ import annotations
@@ -28,13 +27,6 @@ pytestmark = [
     ),
 ]
 
-# Known failure, left open in issue 10: with the disk of the partition's leader full and healed, its followers
-# never rejoin the ISR (the partition stays at ISR [leader] past the 90 s convergence bound).
-DISK_FULL_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="disk full on a leader: after the heal its followers stay out of the ISR (issue 10, open)",
-    raises=(AssertionError, ClusterError, TimeoutError),
-)
 ACKS_ALL = {"acks": "all", "enable.idempotence": True, "message.timeout.ms": 60_000}
 REPLICATED = {"min.insync.replicas": "2", "unclean.leader.election.enable": "false"}
 
@@ -246,6 +238,53 @@ def test_etcd_member_killed_and_restarted_under_replicated_writes(cluster_factor
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+def test_one_of_three_etcd_members_killed_during_produce_loses_nothing_and_metadata_stays_writable(
+    cluster_factory: Factory,
+) -> None:
+    """`odradek cluster up --etcd-members 3`: the brokers hold all three endpoints. Member m0, made etcd's leader
+    first, so that it is both the raft leader and the endpoint every broker's store client talks to (the first of
+    its list), is SIGKILLed during acks=all produce; the other two keep a quorum and elect a leader, and the
+    clients fail over (requests, watches, lease keepalives): no broker loses its registration, writes go on being
+    acknowledged, and a metadata write made while the member is down (a topic created, its leaders elected by the
+    controller) succeeds. The member then restarts on its data dir and rejoins."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    cluster = cluster_factory(3, etcd_members=3)
+    assert cluster.store_url().count(",") == 2
+    topic = "etcdm"
+    seen: dict[str, Any] = {}
+
+    def kill_leading_member(c: LocalCluster) -> None:
+        nemesis.move_etcd_leader(c, 0)
+        seen["member"] = nemesis.etcd_leader(c)
+        nemesis.kill_etcd_member(c, seen["member"])
+        admin = AdminClient({"bootstrap.servers": c.bootstrap, "log_level": 0})
+        admin.create_topics([NewTopic("made-while-down", 3, 3)], request_timeout=30)["made-while-down"].result(40)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = partition_states(c, "made-while-down")
+            if len(states) == 3 and all(leader >= 0 for leader, _, _ in states.values()):
+                break
+            time.sleep(0.5)
+        seen["created"] = partition_states(c, "made-while-down")
+        c.wait_registered(timeout_s=30)  # every broker still sees all three registered
+        seen["new_leader"] = nemesis.etcd_leader(c)
+
+    def restart_member(c: LocalCluster) -> None:
+        nemesis.restart_etcd_member(c, seen["member"])
+
+    faults = [Fault("SIGKILL the leading etcd member", 5, kill_leading_member, restart_member, 15)]
+    result = scenario("etcd-member", cluster, replicated(topic, duration_s=35), faults)
+    assert seen["new_leader"] != seen["member"]
+    created = seen["created"]
+    assert len(created) == 3 and all(leader >= 0 and len(isr) == 3 for leader, _, isr in created.values()), created
+    assert_safe_and_live(result)
+    assert _acked_between(result, 6, 19) > 0, "no write was acknowledged while the etcd member was down"
+    assert all(m.pid and m.process.alive() for m in cluster.etcd_members)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_controller_paused_past_its_lease_is_replaced_and_does_not_write_when_resumed(
     cluster_factory: Factory,
 ) -> None:
@@ -320,19 +359,45 @@ def test_a_torn_tail_on_a_follower_is_truncated_at_restart_and_refetched(cluster
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(nemesis.can_mount() is not None, reason=str(nemesis.can_mount()))
-@DISK_FULL_GAP
-def test_disk_full_on_a_follower_never_acks_without_a_full_append(cluster_factory: Factory) -> None:
+def test_disk_full_on_a_broker_halts_it_as_kafka_does_and_once_healed_and_restarted_it_rejoins_every_isr(
+    cluster_factory: Factory,
+) -> None:
+    """Kafka's log dir failure (docs/cluster.md, "A full disk"). Broker 3 leads one partition of `full` and follows
+    the other two when its disk (a 64 MiB tmpfs) is filled: its next write fails with ENOSPC, its only log dir goes
+    offline, that write is not acknowledged, and the broker halts ("all log dirs ... have failed", exit 1) rather
+    than serve a log whose file may hold a cut batch; leadership moves once its session expires. The heal frees the
+    space and starts it again, as a supervisor would: recovery cuts the torn tail, and it must rejoin every ISR
+    (the runner's convergence bound) with nothing acknowledged lost and the replicas byte-identical."""
+    topic = "full"
     disks: dict[int, nemesis.DiskFull] = {}
+    seen: dict[str, Any] = {}
 
-    def mount_follower_disk(c: LocalCluster) -> None:
+    def mount_disk(c: LocalCluster) -> None:
         disks[3] = nemesis.DiskFull(c, 3, size_mb=64)
         disks[3].mount()
 
-    cluster = cluster_factory(3, before_up=mount_follower_disk)
+    def fill(c: LocalCluster) -> None:
+        seen["led"] = led_by(c, topic, 3)
+        disks[3].fill()
+        broker = c.broker(3)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and broker.process.alive():
+            time.sleep(0.2)
+        seen["halted"] = not broker.process.alive()
+
+    def heal(c: LocalCluster) -> None:
+        disks[3].heal()
+        nemesis.restart(c, 3)
+
+    cluster = cluster_factory(3, before_up=mount_disk)
     try:
-        faults = [Fault("disk full on broker 3", 5, lambda c: disks[3].fill(), lambda c: disks[3].heal(), 10)]
-        result = scenario("disk-full-follower", cluster, replicated("full"), faults)
+        faults = [Fault("disk full on broker 3", 5, fill, heal, 10)]
+        result = scenario("disk-full", cluster, replicated(topic), faults)
     finally:
         cluster.down(timeout_s=20)
         disks[3].unmount()
-    assert_safe_and_live(result)
+    assert seen["led"], "broker 3 led no partition: the scenario would not fill a leader's disk"
+    assert seen["halted"], "broker 3 went on running on a failed log dir"
+    output = (cluster.broker_dir(3) / "broker.out").read_text(errors="replace")
+    assert "Shutdown broker because all log dirs in" in output and "No space left on device" in output
+    assert_safe_and_live(result)  # includes convergence: broker 3 back in every ISR, its logs equal the leaders'

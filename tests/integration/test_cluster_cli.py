@@ -34,7 +34,7 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def processes(folder: Path) -> list[ProcessId]:
     cluster = LocalCluster(folder)
-    return [cluster.etcd.process, *(b.process for b in cluster.brokers)]
+    return [*(m.process for m in cluster.etcd_members), *(b.process for b in cluster.brokers)]
 
 
 @pytest.fixture
@@ -87,6 +87,26 @@ def test_up_serves_three_brokers_on_one_etcd_refuses_a_second_up_and_down_leaves
     # The same folder comes up again on the same ports, with its data.
     assert up(folder) == bootstrap
     assert [m.value() for m in ck_consume(bootstrap, topic, 10, partition=1)][:1] == [b"p1-0"]
+
+
+def test_up_with_three_etcd_members_gives_every_broker_all_endpoints_and_down_stops_them_all(folder: Path) -> None:
+    result = cli("up", "--brokers", "1", "--etcd-members", "3", "--dir", str(folder))
+    bootstrap = result.stdout.strip()
+    recorded = processes(folder)
+    assert len(recorded) == 4 and all(p.alive() for p in recorded)
+    cluster = LocalCluster(folder)
+    endpoints = [f"127.0.0.1:{m.client_port}" for m in cluster.etcd_members]
+    properties = (folder / "broker-1" / "server.properties").read_text()
+    assert f"metadata.store.url=etcd://{','.join(endpoints)}/odradek" in properties
+    assert cluster.etcd_leader() is not None  # the three formed one etcd cluster with a leader
+    status = cli("status", "--dir", str(folder))
+    assert status.stdout.count(" alive ") == 4 and "etcd m2" in status.stdout, status.stdout
+    topic = unique_topic("etcd3")
+    ck_create_topic(bootstrap, topic, partitions=1)
+    ck_produce(bootstrap, topic, [b"x"], partition=0)
+    down = cli("down", "--dir", str(folder))
+    assert all(f"etcd m{i} (pid" in down.stdout for i in range(3)), down.stdout
+    assert not any(p.alive() for p in recorded)
 
 
 def test_up_without_etcd_names_the_package_to_install(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ write checkpoints and the clean-shutdown marker, give up the controller claim, c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
 import time as time_module
@@ -177,6 +179,22 @@ class RunningBroker:
         await self.store.close()
 
 
+HALT_EXIT_CODE = 1
+
+
+def halt(reason: str) -> None:
+    """End the process at once, without a shutdown (Kafka's Exit.halt after a log dir failure): nothing more is
+    written to the failed dir, no lease is given up (the controller moves leadership once the session expires), and
+    the next start recovers the logs. Log handlers are flushed first so that the reason is on record."""
+    log.critical("halting: %s", reason)
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(HALT_EXIT_CODE)
+
+
 async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker:
     """Build and start a broker; `time` (the clock and scheduler of every service) defaults to the system's."""
     time = SystemTime() if time is None else time
@@ -231,7 +249,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         imbalance_percentage=config.get_int("leader.imbalance.per.broker.percentage"),
     )
     manager = ReplicaManager(
-        node_id, config, logs, metrics, time, alter_partition=ControllerAlterPartitionManager(controller)
+        node_id, config, logs, metrics, time, alter_partition=ControllerAlterPartitionManager(controller), halt=halt
     )
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)

@@ -1,9 +1,10 @@
-"""`odradek cluster up|down|status`: a local cluster of one etcd member and N brokers in a folder
+"""`odradek cluster up|down|status`: a local cluster of one etcd member (or M) and N brokers in a folder
 (docs/cluster.md, "Running a cluster"; the work is done by `odradek.faults.cluster.LocalCluster`).
 
-- `up --brokers N [--dir D] [--base-port P] [--etcd PATH] [--config KEY=VALUE ...]`: starts etcd and the brokers
-  detached, waits until every broker answers Metadata listing all of them, prints the bootstrap servers (one line,
-  on stdout) and returns. Refused while a process of the folder's cluster is alive.
+- `up --brokers N [--etcd-members M] [--dir D] [--base-port P] [--etcd PATH] [--config KEY=VALUE ...]`: starts etcd
+  (M members: an etcd cluster on loopback, every broker given all their endpoints) and the brokers detached,
+  waits until every broker answers Metadata listing all of them, prints the bootstrap servers (one line, on
+  stdout) and returns. Refused while a process of the folder's cluster is alive.
 - `down [--dir D] [--timeout S]`: SIGTERM the brokers, SIGKILL those still there after S seconds, then etcd.
 - `status [--dir D]`: one line per process (alive, paused, dead, stopped); exit code 0 only if all are alive.
 """
@@ -20,17 +21,25 @@ DEFAULT_DIR = "odradek-cluster"
 
 def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "cluster", help="run a local cluster: one etcd member and N brokers (up, down, status)"
+        "cluster", help="run a local cluster: etcd (one member or M) and N brokers (up, down, status)"
     )
     actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
     up = actions.add_parser("up", help="start etcd and the brokers, print the bootstrap servers")
     up.add_argument("--brokers", type=int, default=3, metavar="N", help="number of brokers (default 3)")
+    up.add_argument(
+        "--etcd-members",
+        type=int,
+        default=1,
+        metavar="M",
+        help="etcd members (default 1; 3 survives the loss of one: an odd number keeps a majority)",
+    )
     _add_dir(up)
     up.add_argument(
         "--base-port",
         type=int,
         metavar="P",
-        help="broker i listens on P+i-1, its metrics on P+100+i-1, etcd on P+200/P+201 (default: free ports)",
+        help="broker i listens on P+i-1, its metrics on P+100+i-1, etcd member j on P+200+2j/P+201+2j "
+        "(default: free ports)",
     )
     up.add_argument("--etcd", default="/usr/bin/etcd", metavar="PATH", help="etcd executable (Debian's etcd-server)")
     up.add_argument(
@@ -66,7 +75,9 @@ def run_up(args: argparse.Namespace) -> int:
 
     cluster = _cluster(args)
     try:
-        bootstrap = cluster.up(args.brokers, args.base_port, parse_key_value_args(args.config))
+        bootstrap = cluster.up(
+            args.brokers, args.base_port, parse_key_value_args(args.config), etcd_members=args.etcd_members
+        )
     except ClusterError as exc:
         raise CliError(str(exc)) from None
     print(bootstrap)
@@ -91,7 +102,7 @@ def run_status(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     try:
         lines = cluster.status_lines()
-        expected = 1 + len(cluster.brokers)
+        expected = len(cluster.etcd_members) + len(cluster.brokers)
     except ClusterError as exc:
         raise CliError(str(exc)) from None
     for line in lines:

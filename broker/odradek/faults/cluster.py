@@ -1,22 +1,27 @@
-"""A local Odradek cluster in one folder: one etcd member and N broker processes (`odradek cluster up/down`).
+"""A local Odradek cluster in one folder: one etcd member (or an etcd cluster of M members) and N broker
+processes (`odradek cluster up/down`).
 
 Layout of the folder (docs/cluster.md, "Running a cluster"):
 
     <dir>/cluster.json                  the state file (below)
-    <dir>/etcd/data/                    etcd's data dir; <dir>/etcd/etcd.log its output
+    <dir>/etcd/data/                    etcd's data dir; <dir>/etcd/etcd.log its output (one member)
+    <dir>/etcd-m<i>/data/, etcd.log     the same for member m<i> (i = 0..M-1) of an etcd cluster of M > 1 members
     <dir>/broker-<id>/server.properties the broker's configuration (Kafka's keys)
     <dir>/broker-<id>/data/             its log dir (partition folders `<topic>-<partition>/`)
     <dir>/broker-<id>/broker.out        its output, appended across starts
 
-Ports: with a base port P, broker i (1-based) listens on P+i-1, serves metrics on P+100+i-1, and etcd takes
-P+200 (clients) and P+201 (peers); without one, free ports are chosen once and kept in the state file, so a
-cluster brought down and up again keeps its addresses (etcd's data dir records its peer URL).
+Ports: with a base port P, broker i (1-based) listens on P+i-1, serves metrics on P+100+i-1, and etcd member m<j>
+takes P+200+2j (clients) and P+201+2j (peers); without one, free ports are chosen once and kept in the state file,
+so a cluster brought down and up again keeps its addresses (etcd's data dir records its peer URL). The brokers get
+every member's client endpoint in `metadata.store.url` (`etcd://h:p,h:p,h:p/odradek`): the store client fails over
+between them.
 
-The state file is JSON: `{"format": 1, "etcd": {"pid", "start_time", "client_port", "peer_port", "host"},
-"brokers": [{"node_id", "pid", "start_time", "port", "metrics_port", "host"}], "configs": {key: value}}`; a pid of
-0 means stopped. Processes are recorded with their start time (`processes.ProcessId`), so a PID reused by another
-program is never signalled. Every process runs in its own session (it outlives the command that started it and
-a Ctrl-C there); every wait is bounded.
+The state file is JSON: `{"format": 2, "etcd": [{"name", "pid", "start_time", "client_port", "peer_port",
+"host"}, ...], "brokers": [{"node_id", "pid", "start_time", "port", "metrics_port", "host"}], "configs": {key:
+value}}`; format 1 (one member: `"etcd"` an object) is still read. A pid of 0 means stopped. Processes are
+recorded with their start time (`processes.ProcessId`), so a PID reused by another program is never signalled.
+Every process runs in its own session (it outlives the command that started it and a Ctrl-C there); every wait
+is bounded.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ STOP_S = 30.0
 PORT_ATTEMPTS = 5
 METRICS_OFFSET = 100
 ETCD_OFFSET = 200
+MAX_ETCD_MEMBERS = 7
 READY_LINE = "listening on port(s)"
 # Environment variables the test suite sets for itself: the broker reads ODRADEK_<KEY> as configuration keys and
 # refuses keys it does not know, so these are never passed to it.
@@ -147,13 +153,14 @@ def file_size(path: Path) -> int:
 
 @dataclass(slots=True)
 class EtcdNode:
-    """The etcd member: ports and the process running it (pid 0: stopped)."""
+    """An etcd member: name, ports and the process running it (pid 0: stopped)."""
 
     client_port: int
     peer_port: int
     host: str = "127.0.0.1"
     pid: int = 0
     start_time: int = 0
+    name: str = "m0"
 
     @property
     def process(self) -> ProcessId:
@@ -163,19 +170,24 @@ class EtcdNode:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.client_port}"
 
-    def command(self, binary: str, folder: Path) -> list[str]:
-        peer = f"http://{self.host}:{self.peer_port}"
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.host}:{self.peer_port}"
+
+    def command(self, binary: str, folder: Path, initial_cluster: str, token: str) -> list[str]:
+        """`initial_cluster`: `name=peer-url,...` of every member (etcd's --initial-cluster)."""
+        peer = self.peer_url
         return [
             binary,
-            "--name", "m0",
+            "--name", self.name,
             "--data-dir", str(folder / "data"),
             "--listen-client-urls", self.endpoint,
             "--advertise-client-urls", self.endpoint,
             "--listen-peer-urls", peer,
             "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"m0={peer}",
+            "--initial-cluster", initial_cluster,
             "--initial-cluster-state", "new",
-            "--initial-cluster-token", f"odradek-{folder.resolve()}",
+            "--initial-cluster-token", token,
             "--auto-compaction-mode", "revision",
             "--auto-compaction-retention", "10000",
             "--logger", "zap",
@@ -217,22 +229,30 @@ class BrokerNode:
 
 @dataclass(slots=True)
 class ClusterState:
-    etcd: EtcdNode
+    etcd_members: list[EtcdNode]
     brokers: list[BrokerNode]
     configs: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def etcd(self) -> EtcdNode:
+        """The first etcd member (the only one, unless `--etcd-members` asked for more)."""
+        return self.etcd_members[0]
+
     def to_json(self) -> str:
         brokers = [asdict(b) for b in self.brokers]
-        return json.dumps(
-            {"format": 1, "etcd": asdict(self.etcd), "brokers": brokers, "configs": self.configs}, indent=2
-        )
+        members = [asdict(m) for m in self.etcd_members]
+        return json.dumps({"format": 2, "etcd": members, "brokers": brokers, "configs": self.configs}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> ClusterState:
         doc = json.loads(text)
-        if doc.get("format") != 1:
+        if doc.get("format") == 1:
+            members = [EtcdNode(**doc["etcd"])]
+        elif doc.get("format") == 2:
+            members = [EtcdNode(**m) for m in doc["etcd"]]
+        else:
             raise ClusterError(f"unknown state file format {doc.get('format')!r}")
-        return cls(EtcdNode(**doc["etcd"]), [BrokerNode(**b) for b in doc["brokers"]], dict(doc.get("configs", {})))
+        return cls(members, [BrokerNode(**b) for b in doc["brokers"]], dict(doc.get("configs", {})))
 
 
 class LocalCluster:
@@ -290,17 +310,26 @@ class LocalCluster:
 
     @property
     def etcd(self) -> EtcdNode:
+        """The first etcd member (the only one by default)."""
         return self._require().etcd
 
+    @property
+    def etcd_members(self) -> list[EtcdNode]:
+        return list(self._require().etcd_members)
+
     def store_url(self) -> str:
-        etcd = self.etcd
-        return f"etcd://{etcd.host}:{etcd.client_port}{STORE_PREFIX}"
+        """`metadata.store.url` for the brokers: every member's client endpoint."""
+        endpoints = ",".join(f"{m.host}:{m.client_port}" for m in self.etcd_members)
+        return f"etcd://{endpoints}{STORE_PREFIX}"
+
+    def etcd_label(self, member: EtcdNode) -> str:
+        return "etcd" if len(self._require().etcd_members) == 1 else f"etcd {member.name}"
 
     def live(self) -> list[str]:
-        """Names of the processes of this cluster that are alive ("etcd", "broker 1", ...)."""
+        """Names of the processes of this cluster that are alive ("etcd" or "etcd m0", ..., "broker 1", ...)."""
         if self.state is None:
             return []
-        names = ["etcd"] if self.state.etcd.pid and self.state.etcd.process.alive() else []
+        names = [self.etcd_label(m) for m in self.state.etcd_members if m.pid and m.process.alive()]
         names += [f"broker {b.node_id}" for b in self.state.brokers if b.pid and b.process.alive()]
         return names
 
@@ -311,6 +340,10 @@ class LocalCluster:
 
     def log_dir(self, node_id: int) -> Path:
         return self.broker_dir(node_id) / "data"
+
+    def etcd_dir(self, member: EtcdNode) -> Path:
+        """`<dir>/etcd` for a single member (the layout before etcd clusters), `<dir>/etcd-<name>` otherwise."""
+        return self.folder / ("etcd" if len(self._require().etcd_members) == 1 else f"etcd-{member.name}")
 
     def partition_dir(self, node_id: int, topic: str, partition: int) -> Path:
         """The replica's folder on broker `node_id` (Kafka's `<topic>-<partition>`)."""
@@ -324,11 +357,15 @@ class LocalCluster:
         base_port: int | None = None,
         configs: Mapping[str, str] | None = None,
         ready_timeout_s: float = BROKER_READY_S,
+        etcd_members: int = 1,
     ) -> str:
-        """Start etcd and brokers 1..`brokers`, wait until every broker answers Metadata listing all of them, and
-        return the bootstrap servers. Refused while a process of this folder's cluster is alive."""
+        """Start etcd (`etcd_members` members: an etcd cluster on loopback when more than one) and brokers
+        1..`brokers`, wait until every broker answers Metadata listing all of them, and return the bootstrap
+        servers. Refused while a process of this folder's cluster is alive."""
         if brokers < 1:
             raise ClusterError("--brokers must be at least 1")
+        if not 1 <= etcd_members <= MAX_ETCD_MEMBERS:
+            raise ClusterError(f"--etcd-members must be between 1 and {MAX_ETCD_MEMBERS}")
         alive = self.live()
         if alive:
             raise ClusterError(
@@ -336,7 +373,7 @@ class LocalCluster:
             )
         binary = etcd_binary(self.etcd_path)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.state = self._plan(brokers, base_port, dict(configs or {}))
+        self.state = self._plan(brokers, base_port, dict(configs or {}), etcd_members)
         self._save()
         try:
             self.start_etcd(binary)
@@ -350,17 +387,23 @@ class LocalCluster:
             raise
         return self.bootstrap
 
-    def _plan(self, count: int, base_port: int | None, configs: dict[str, str]) -> ClusterState:
-        """Ports for etcd and each broker: from the base port, else those of the previous run, else free ones."""
+    def _plan(self, count: int, base_port: int | None, configs: dict[str, str], etcd_members: int = 1) -> ClusterState:
+        """Ports for etcd and each broker: from the base port, else those of the previous run (etcd's only if it
+        had as many members: a member's data dir records its peers), else free ones."""
         previous = {b.node_id: b for b in self.state.brokers} if self.state else {}
-        old_etcd = self.state.etcd if self.state else None
+        old_members = self.state.etcd_members if self.state else []
         etcd_host = self.placement.etcd_host()
-        if base_port is not None:
-            etcd = EtcdNode(base_port + ETCD_OFFSET, base_port + ETCD_OFFSET + 1, etcd_host)
-        elif old_etcd is not None:
-            etcd = EtcdNode(old_etcd.client_port, old_etcd.peer_port, etcd_host)
-        else:
-            etcd = EtcdNode(free_port(), free_port(), etcd_host)
+        members = []
+        for index in range(etcd_members):
+            name = f"m{index}"
+            if base_port is not None:
+                client = base_port + ETCD_OFFSET + 2 * index
+                members.append(EtcdNode(client, client + 1, etcd_host, name=name))
+            elif len(old_members) == etcd_members:
+                old = old_members[index]
+                members.append(EtcdNode(old.client_port, old.peer_port, etcd_host, name=name))
+            else:
+                members.append(EtcdNode(free_port(), free_port(), etcd_host, name=name))
         nodes = []
         for node_id in range(1, count + 1):
             host = self.placement.broker_host(node_id)
@@ -372,10 +415,11 @@ class LocalCluster:
                 port, metrics = free_port(), free_port()
             nodes.append(BrokerNode(node_id, port, metrics, host))
         if base_port is not None:
-            for port in [etcd.client_port, etcd.peer_port, *(p for b in nodes for p in (b.port, b.metrics_port))]:
+            etcd_ports = [p for m in members for p in (m.client_port, m.peer_port)]
+            for port in [*etcd_ports, *(p for b in nodes for p in (b.port, b.metrics_port))]:
                 if not 0 < port < 65536:
                     raise ClusterError(f"--base-port {base_port} puts port {port} out of range")
-        return ClusterState(etcd, nodes, configs)
+        return ClusterState(members, nodes, configs)
 
     def down(self, timeout_s: float = STOP_S) -> list[str]:
         """SIGTERM every broker (at once), SIGKILL those still there after `timeout_s`, then etcd. Returns one
@@ -401,38 +445,57 @@ class LocalCluster:
             report.append(f"broker {broker.node_id} (pid {process.pid}): {how}")
         for broker in state.brokers:
             broker.pid = broker.start_time = 0
-        if state.etcd.pid:
-            process = state.etcd.process
-            process.signal(signal.SIGCONT)
-            report.append(f"etcd (pid {process.pid}): {process.stop(timeout_s=timeout_s)}")
-            state.etcd.pid = state.etcd.start_time = 0
+        for member in state.etcd_members:
+            if member.pid:
+                process = member.process
+                process.signal(signal.SIGCONT)
+                report.append(f"{self.etcd_label(member)} (pid {process.pid}): {process.stop(timeout_s=timeout_s)}")
+                member.pid = member.start_time = 0
         self._save()
         return report
 
     # ---- single processes (also the fault tools' primitives) --------------------------------------------
 
-    def start_etcd(self, binary: str | None = None) -> None:
-        """Start (or restart, on its data dir) the etcd member and wait until it answers with a leader."""
+    def start_etcd(self, binary: str | None = None, member: int | None = None) -> None:
+        """Start (or restart, on its data dir) etcd member `member` (an index; None: every member not running, all
+        spawned before any is waited for, since a new etcd cluster elects a leader only once a quorum runs) and
+        wait until each answers with a leader."""
         state = self._require()
-        etcd = state.etcd
-        if etcd.pid and etcd.process.alive():
-            raise ClusterError(f"etcd already runs (pid {etcd.pid})")
-        folder = self.folder / "etcd"
-        folder.mkdir(parents=True, exist_ok=True)
-        command = etcd.command(binary or etcd_binary(self.etcd_path), folder)
-        process = spawn([*self.placement.command_prefix(0), *command], folder / "etcd.log", folder)
-        etcd.pid, etcd.start_time = process.pid, process.start_time
+        if member is None:
+            chosen = [m for m in state.etcd_members if not (m.pid and m.process.alive())]
+            if not chosen:
+                raise ClusterError("etcd already runs (every member)")
+        else:
+            chosen = [state.etcd_members[member]]
+            if chosen[0].pid and chosen[0].process.alive():
+                raise ClusterError(f"{self.etcd_label(chosen[0])} already runs (pid {chosen[0].pid})")
+        executable = binary or etcd_binary(self.etcd_path)
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in state.etcd_members)
+        token = f"odradek-{self.folder}"
+        started = []
+        for etcd in chosen:
+            folder = self.etcd_dir(etcd)
+            folder.mkdir(parents=True, exist_ok=True)
+            command = etcd.command(executable, folder, initial, token)
+            process = spawn([*self.placement.command_prefix(0), *command], folder / "etcd.log", folder)
+            etcd.pid, etcd.start_time = process.pid, process.start_time
+            started.append((etcd, process, folder))
         self._save()
         deadline = time.monotonic() + ETCD_READY_S
-        while time.monotonic() < deadline:
-            if not process.alive():
-                raise ClusterError(f"etcd exited at start-up: {self._tail(folder / 'etcd.log')}")
-            status = etcd.status(timeout_s=0.5)
-            # The member's own PID alive and a leader known: a stale process on the port would answer too.
-            if status is not None and int(status.get("leader", 0) or 0):
-                return
-            time.sleep(0.05)
-        raise ClusterError(f"etcd not ready after {ETCD_READY_S:.0f} s: {self._tail(folder / 'etcd.log')}")
+        for etcd, process, folder in started:
+            label = self.etcd_label(etcd)
+            while True:
+                if not process.alive():
+                    raise ClusterError(f"{label} exited at start-up: {self._tail(folder / 'etcd.log')}")
+                status = etcd.status(timeout_s=0.5)
+                # The member's own PID alive and a leader known: a stale process on the port would answer too.
+                if status is not None and int(status.get("leader", 0) or 0):
+                    break
+                if time.monotonic() >= deadline:
+                    raise ClusterError(
+                        f"{label} not ready after {ETCD_READY_S:.0f} s: {self._tail(folder / 'etcd.log')}"
+                    )
+                time.sleep(0.05)
 
     def _write_properties(self, broker: BrokerNode) -> Path:
         folder = self.broker_dir(broker.node_id)
@@ -513,12 +576,54 @@ class LocalCluster:
         if not broker.pid or not broker.process.signal(signum):
             raise ClusterError(f"broker {node_id} is not running")
 
-    def kill_etcd(self) -> None:
-        etcd = self.etcd
-        if etcd.pid:
-            etcd.process.kill()
-        etcd.pid = etcd.start_time = 0
+    def kill_etcd(self, member: int | None = None) -> None:
+        """SIGKILL etcd member `member` (an index; None: every member)."""
+        members = self.etcd_members
+        for etcd in members if member is None else [members[member]]:
+            if etcd.pid:
+                etcd.process.kill()
+            etcd.pid = etcd.start_time = 0
         self._save()
+
+    def move_etcd_leader(self, member: int) -> None:
+        """Make member `member` (an index) etcd's leader (etcd's MoveLeader, sent to the current leader)."""
+        current = self.etcd_leader()
+        if current is None:
+            raise ClusterError("no etcd member leads")
+        if current == member:
+            return
+        members = self.etcd_members
+        target = members[member].status(timeout_s=2.0)
+        if target is None:
+            raise ClusterError(f"{self.etcd_label(members[member])} does not answer")
+        body = json.dumps({"targetID": target["header"]["member_id"]}).encode()
+        request = urllib.request.Request(
+            f"{members[current].endpoint}/v3/maintenance/transfer-leadership",
+            body,
+            {"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+        except (OSError, urllib.error.URLError) as exc:
+            raise ClusterError(f"etcd leader transfer to {members[member].name} failed: {exc}") from None
+
+    def etcd_leader(self) -> int | None:
+        """The index of the member that is etcd's leader now (as the first member that answers says), or None."""
+        members = self.etcd_members
+        for etcd in members:
+            if not etcd.pid or not etcd.process.alive():
+                continue
+            status = etcd.status(timeout_s=1.0)
+            if status is None or not int(status.get("leader", 0) or 0):
+                continue
+            leader = int(status["leader"])
+            for index, candidate in enumerate(members):
+                if candidate.pid and candidate.process.alive():
+                    answer = candidate.status(timeout_s=1.0)
+                    if answer is not None and int(answer.get("header", {}).get("member_id", 0) or 0) == leader:
+                        return index
+        return None
 
     # ---- readiness -----------------------------------------------------------------------------------------
 
@@ -542,8 +647,7 @@ class LocalCluster:
 
     def status_lines(self) -> list[str]:
         state = self._require()
-        etcd = state.etcd
-        lines = [f"etcd      {_liveness(etcd.pid, etcd.process)}  {etcd.endpoint}"]
+        lines = [f"{self.etcd_label(m):<9} {_liveness(m.pid, m.process)}  {m.endpoint}" for m in state.etcd_members]
         for b in state.brokers:
             metrics = f"http://{b.host}:{b.metrics_port}/metrics"
             lines.append(f"broker {b.node_id:<2} {_liveness(b.pid, b.process)}  {b.bootstrap}  {metrics}")

@@ -1,7 +1,9 @@
 """Fault primitives on a `LocalCluster`, each with its undo (notes/reliability.md section 2.3).
 
 - Processes: `kill9` / `restart` a broker, `pause` / `resume` one (SIGSTOP / SIGCONT; `paused` bounds the pause),
-  `kill_etcd` / `restart_etcd` (the member restarts on its data dir).
+  `kill_etcd` / `restart_etcd` (every member; each restarts on its data dir), `kill_etcd_member` /
+  `restart_etcd_member` (one member of an etcd cluster; `etcd_leader` says which member leads, `move_etcd_leader`
+  moves the leadership).
 - Power loss: `torn_tail` truncates the last bytes of a stopped replica's active segment (what the page cache had
   not written when the power went), `flip_byte` corrupts its last batch, `append_zeros` leaves a preallocated
   page; each also removes the clean-shutdown marker, as a crash would.
@@ -70,6 +72,36 @@ def kill_etcd(cluster: LocalCluster) -> None:
 
 def restart_etcd(cluster: LocalCluster) -> None:
     cluster.start_etcd()
+
+
+def kill_etcd_member(cluster: LocalCluster, member: int) -> None:
+    """SIGKILL one etcd member (an index into `cluster.etcd_members`); the others keep the quorum."""
+    cluster.kill_etcd(member)
+
+
+def restart_etcd_member(cluster: LocalCluster, member: int) -> None:
+    cluster.start_etcd(member=member)
+
+
+def move_etcd_leader(cluster: LocalCluster, member: int) -> None:
+    """Make etcd member `member` the leader (bounded wait until it is)."""
+    cluster.move_etcd_leader(member)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and cluster.etcd_leader() != member:
+        time.sleep(0.2)
+    if cluster.etcd_leader() != member:
+        raise ClusterError(f"etcd member {member} did not become leader")
+
+
+def etcd_leader(cluster: LocalCluster) -> int:
+    """The index of the etcd member leading now (bounded wait)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        leader = cluster.etcd_leader()
+        if leader is not None:
+            return leader
+        time.sleep(0.2)
+    raise ClusterError("no etcd member leads")
 
 
 # ---- power loss --------------------------------------------------------------------------------------------

@@ -226,7 +226,7 @@ def _heal_all(
         if f"apply {fault.name}" in done and fault.heal is not None and f"heal {fault.name}" not in done:
             fault.heal(cluster)
             healed.append((-1.0, f"heal {fault.name} (after the workload)"))
-    if not cluster.etcd.pid or not cluster.etcd.process.alive():
+    if any(not m.pid or not m.process.alive() for m in cluster.etcd_members):
         cluster.start_etcd()
         healed.append((-1.0, "restart etcd"))
     for broker in cluster.brokers:

@@ -23,10 +23,14 @@ durable: the broker calls it from a worker thread, never from its event loop.
 
 Scheduling is the caller's: the broker runs `run_retention`, `delete_expired_files`, `flush_dirty` and
 `checkpoint_recovery_points` from timers in worker threads. All methods are synchronous.
+
+An I/O error in a log dir takes it offline (`failure_channel`, log_dir_failure.py): the periodic work skips offline
+dirs, and `live_log_dirs` says which are left (none: the broker halts, as Kafka's LogManager does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,6 +44,7 @@ from pathlib import Path
 from odradek.broker.log import checkpoint, files
 from odradek.broker.log.config import LogConfig
 from odradek.broker.log.log import Log
+from odradek.broker.log.log_dir_failure import KafkaStorageError, LogDirFailureChannel
 from odradek.broker.log.segment import now_ms
 
 logger = logging.getLogger(__name__)
@@ -83,6 +88,7 @@ class LogManager:
         # run ended in a crash and its logs may lack an unflushed tail (it registers so: KIP-966's idea).
         self.had_clean_shutdown = True
         self.file_delete_delay_ms = default_config.file_delete_delay_ms
+        self.failure_channel = LogDirFailureChannel()
 
     @classmethod
     def open(
@@ -188,13 +194,17 @@ class LogManager:
                 # Loaded with a placeholder config: only now is it known whether the topic is compacted.
                 existing.resolve_recovery_gap()
                 return existing, False
-            target = min(self.log_dirs, key=lambda d: self._dir_counts[d])
-            log = Log.open(
-                target / files.partition_dir_name(spec.topic, spec.partition),
-                spec.config or self.config_for(spec.topic),
-                spec.topic_id,
-                had_clean_shutdown=True,
-            )
+            live = self.live_log_dirs
+            if not live:
+                raise KafkaStorageError(f"no log dir is online for {spec.topic}-{spec.partition}")
+            target = min(live, key=lambda d: self._dir_counts[d])
+            with self._guard(target, f"creating {spec.topic}-{spec.partition}"):
+                log = Log.open(
+                    target / files.partition_dir_name(spec.topic, spec.partition),
+                    spec.config or self.config_for(spec.topic),
+                    spec.topic_id,
+                    had_clean_shutdown=True,
+                )
             self._logs[(spec.topic, spec.partition)] = log
             self._dir_counts[target] += 1
             return log, True
@@ -226,37 +236,58 @@ class LogManager:
             self._pending_dir_deletes.extend((due, target) for target in renamed)
         return len(renamed)
 
+    # -- failed log dirs -------------------------------------------------------------------------------------
+    @property
+    def live_log_dirs(self) -> list[Path]:
+        return [d for d in self.log_dirs if not self.failure_channel.is_offline(d)]
+
+    def online_logs(self) -> list[Log]:
+        return [log for log in self.all_logs() if not self.failure_channel.is_offline(log.dir.parent)]
+
+    def is_offline(self, log: Log) -> bool:
+        return self.failure_channel.is_offline(log.dir.parent)
+
+    def guard(self, log: Log, message: str) -> contextlib.AbstractContextManager[None]:
+        """Around I/O on `log`: KafkaStorageError if its dir is offline; an OSError takes the dir offline."""
+        return self.failure_channel.guard(log.dir.parent, f"{message} of {log.dir.name}")
+
+    def _guard(self, log_dir: Path, message: str) -> contextlib.AbstractContextManager[None]:
+        return self.failure_channel.guard(log_dir, message)
+
     # -- periodic work ---------------------------------------------------------------------------------------
     def checkpoint_high_watermarks(self) -> None:
         """Write replication-offset-checkpoint (each log's high watermark) in every log dir (Kafka's
         checkpointHighWatermarks, every replica.high.watermark.checkpoint.interval.ms and at shutdown)."""
         logs = self.all_logs()
-        for log_dir in self.log_dirs:
-            checkpoint.write_offsets(
-                log_dir / HIGH_WATERMARK_CHECKPOINT,
-                {(lg.topic, lg.partition): lg.high_watermark for lg in logs if lg.dir.parent == log_dir},
-            )
+        for log_dir in self.live_log_dirs:
+            with self._guard(log_dir, "high watermark checkpoint"):
+                checkpoint.write_offsets(
+                    log_dir / HIGH_WATERMARK_CHECKPOINT,
+                    {(lg.topic, lg.partition): lg.high_watermark for lg in logs if lg.dir.parent == log_dir},
+                )
 
     def checkpoint_recovery_points(self) -> None:
         """Write recovery-point-offset-checkpoint and log-start-offset-checkpoint in every log dir."""
         logs = self.all_logs()
-        for log_dir in self.log_dirs:
+        for log_dir in self.live_log_dirs:
             mine = [log for log in logs if log.dir.parent == log_dir]
-            checkpoint.write_offsets(
-                log_dir / RECOVERY_POINT_CHECKPOINT,
-                {(lg.topic, lg.partition): lg.recovery_point for lg in mine},
-            )
-            checkpoint.write_offsets(
-                log_dir / LOG_START_OFFSET_CHECKPOINT,
-                {(lg.topic, lg.partition): lg.log_start_offset for lg in mine},
-            )
+            with self._guard(log_dir, "recovery point checkpoint"):
+                checkpoint.write_offsets(
+                    log_dir / RECOVERY_POINT_CHECKPOINT,
+                    {(lg.topic, lg.partition): lg.recovery_point for lg in mine},
+                )
+                checkpoint.write_offsets(
+                    log_dir / LOG_START_OFFSET_CHECKPOINT,
+                    {(lg.topic, lg.partition): lg.log_start_offset for lg in mine},
+                )
 
     def run_retention(self, now_ms_value: int | None = None) -> int:
         """Apply retention to every log (up to its high watermark). Returns the number of segments removed."""
         now = now_ms() if now_ms_value is None else now_ms_value
         removed = 0
-        for log in self.all_logs():
-            removed += log.delete_old_segments(now, log.high_watermark)
+        for log in self.online_logs():
+            with self.guard(log, "retention"):
+                removed += log.delete_old_segments(now, log.high_watermark)
         if removed:
             self.checkpoint_recovery_points()
         return removed
@@ -265,8 +296,9 @@ class LogManager:
         """Unlink `.deleted` segments and `-delete` folders whose delay has passed. Returns how many."""
         now = now_ms() if now_ms_value is None else now_ms_value
         count = 0
-        for log in self.all_logs():
-            count += log.delete_expired_files(now)
+        for log in self.online_logs():
+            with self.guard(log, "deleting expired files"):
+                count += log.delete_expired_files(now)
         with self._lock:
             due = [p for t, p in self._pending_dir_deletes if t <= now]
             self._pending_dir_deletes = [(t, p) for t, p in self._pending_dir_deletes if t > now]
@@ -278,27 +310,29 @@ class LogManager:
         """fsync rolled segments not yet flushed, and logs whose flush.ms has passed. Returns logs flushed."""
         now = now_ms() if now_ms_value is None else now_ms_value
         flushed = 0
-        for log in self.all_logs():
-            if now - log.last_flush_ms >= log.config.flush_ms:
-                log.flush()
-                flushed += 1
-            elif log.recovery_point < log.active_segment.base_offset:
-                log.flush(log.active_segment.base_offset)
-                flushed += 1
+        for log in self.online_logs():
+            with self.guard(log, "flush"):
+                if now - log.last_flush_ms >= log.config.flush_ms:
+                    log.flush()
+                    flushed += 1
+                elif log.recovery_point < log.active_segment.base_offset:
+                    log.flush(log.active_segment.base_offset)
+                    flushed += 1
         return flushed
 
     def cleaner_checkpoint_path(self, log: Log) -> Path:
         return log.dir.parent / files.CLEANER_OFFSET_CHECKPOINT
 
     def shutdown(self, broker_epoch: int = -1) -> None:
-        """Flush and close every log, write the checkpoints, then the clean-shutdown marker in each dir."""
-        for log in self.all_logs():
+        """Flush and close every log, write the checkpoints, then the clean-shutdown marker in each dir. The logs
+        of an offline dir are closed without a write (no snapshot, no marker: their next start recovers them)."""
+        for log in self.online_logs():
             log.flush()
         self.checkpoint_recovery_points()
         self.checkpoint_high_watermarks()
         for log in self.all_logs():
-            log.close()
-        for log_dir in self.log_dirs:
+            log.close(snapshot=not self.is_offline(log))
+        for log_dir in self.live_log_dirs:
             marker = log_dir / CLEAN_SHUTDOWN_FILE
             fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:

@@ -23,6 +23,7 @@ fetches watching it (replication/purgatory.py).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -109,6 +110,10 @@ class Partition:
     pending_isr: PendingIsr | None = None
     leader_epoch_start_offset: int = 0
     _replicas: dict[int, ReplicaState] = field(default_factory=dict)
+    # Held by the replica fetcher's truncation (in a worker thread) and by the replica manager while it makes this
+    # replica leader (Kafka's leaderIsrUpdateLock): a leader epoch starts at the log end only once a truncation in
+    # flight is done, so it never points above the truncated log.
+    leader_isr_update_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         # The log owns the HW; pinning it here stops it following the log end offset (a restarted replica's HW

@@ -22,7 +22,18 @@ One round (`do_work`):
      (`truncate_fully_and_start_at`); otherwise (above the leader's end) the partition truncates again;
    - FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER and other errors: the partition is delayed
      and retried; a newer image re-adds it with the new leader and epoch.
-   An I/O failure delays every partition (the end point reconnects on the next request).
+   An I/O failure talking to the leader delays every partition (the end point reconnects on the next request).
+
+Truncation is file work (segments cut or deleted, index files trimmed, the epoch checkpoint and producer state
+rewritten): it runs in a worker thread, one call per round for all the partitions truncated, under each
+partition's `leader_isr_update_lock`, which the replica manager also holds while it changes the partition's role.
+The call re-checks there that the partition still follows at the epoch it was asked for, so a truncation never
+lands on a replica that became leader meanwhile; the round waits for the call (shielded: a shutdown waits for it
+too) before it fetches, so a partition's truncation and its appends stay in order.
+
+A local storage error (an OSError from this broker's own log: a full disk) is not a network error: the log's dir
+goes offline (`FollowerReplicas.storage_guard`, log/log_dir_failure.py) and the partition stops being fetched here
+(Kafka's markPartitionFailed); the replica manager handles the failed dir.
 
 No polling: with nothing to fetch the task waits for a partition to be added or for the end of a delay, and the
 Fetch itself waits at the leader.
@@ -34,11 +45,13 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from odradek.broker.log.log import UnexpectedAppendOffset
+from odradek.broker.log.log_dir_failure import KafkaStorageError
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import complete_prefix_length
 from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition, TopicPartition
@@ -57,6 +70,11 @@ class FollowerReplicas(Protocol):
     def fetch_lag(self, key: TopicPartition, lag: int) -> None:
         """After a fetch: the leader's high watermark minus this replica's next fetch offset (Kafka's
         FetcherLagMetrics, the ReplicaFetcherManager MaxLag gauge)."""
+        ...
+
+    def storage_guard(self, partition: Partition, message: str) -> AbstractContextManager[None]:
+        """Around local I/O on `partition`: an OSError takes its log dir offline and leaves as
+        KafkaStorageError (as does any I/O on an offline dir)."""
         ...
 
 
@@ -89,6 +107,70 @@ class PartitionFetchState:
     delayed_until_ms: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Truncation:
+    """One partition's truncation step: to its high watermark (`end_offset` None: no epoch to ask about, or the
+    leader knows none), or from the leader's OffsetForLeaderEpoch answer (epoch, end offset)."""
+
+    key: TopicPartition
+    partition: Partition
+    follower_epoch: int  # the leader epoch the partition follows at (it must still, when the step runs)
+    leader_epoch: int = -1
+    end_offset: int | None = None
+
+
+TRUNCATE_AGAIN = -1  # a step's result: ask again with the (now lower) latest local epoch
+SKIPPED = -2  # a step's result: the partition no longer follows at that epoch; nothing done
+
+
+def truncate_step(step: Truncation) -> int:
+    """Worker thread: decide and truncate (Kafka's AbstractFetcherThread.getOffsetTruncationState), under the
+    partition's `leader_isr_update_lock`. Returns the new log end offset to fetch from, TRUNCATE_AGAIN or SKIPPED.
+
+    - no end offset, or an undefined one (-1): truncate to the local HW (the pre-KIP-101 rule);
+    - an undefined leader epoch: to min(end offset, LEO);
+    - the follower's own end for epoch L is (L', O'): L' == L: to min(O, O'); L' < L: cut to O' and ask again;
+      no local epoch <= L: to min(O, LEO)."""
+    partition = step.partition
+    with partition.leader_isr_update_lock:
+        if partition.is_leader or partition.state.leader_epoch != step.follower_epoch:
+            return SKIPPED
+        log = partition.log
+        log_end = log.log_end_offset
+        if step.end_offset is None or step.end_offset < 0:
+            return _truncate_to(partition, partition.high_watermark)
+        if step.leader_epoch < 0:
+            return _truncate_to(partition, min(step.end_offset, log_end))
+        local_epoch, local_end = log.epoch_cache.end_offset_for(step.leader_epoch, log_end)
+        if local_epoch < 0 or local_end < 0:
+            return _truncate_to(partition, min(step.end_offset, log_end))  # no local epoch <= L: the leader's end
+        if local_epoch == step.leader_epoch:
+            return _truncate_to(partition, min(step.end_offset, local_end))
+        # The follower has no epoch L: cut to where its largest epoch below L ends and ask again with that epoch
+        # (the epochs asked strictly decrease, so this ends).
+        log.truncate_to(local_end)
+        return TRUNCATE_AGAIN
+
+
+def _truncate_to(partition: Partition, offset: int) -> int:
+    log = partition.log
+    if offset < log.log_end_offset:
+        logger.info("truncating %s to %s (log end %s)", log.dir.name, offset, log.log_end_offset)
+        log.truncate_to(max(offset, 0))
+    return log.log_end_offset
+
+
+def start_at_leader_start(partition: Partition, follower_epoch: int, leader_start: int) -> int:
+    """Worker thread: empty the log and start it at the leader's log start (the follower fell below it). Returns
+    the offset to fetch from, or SKIPPED."""
+    with partition.leader_isr_update_lock:
+        if partition.is_leader or partition.state.leader_epoch != follower_epoch:
+            return SKIPPED
+        logger.info("%s below the leader's log start %s: starting there", partition.log.dir.name, leader_start)
+        partition.log.truncate_fully_and_start_at(leader_start)
+        return leader_start
+
+
 def complete_batches(records: bytes) -> bytes:
     """The prefix of `records` made of whole batches (a fetch slice may end inside one)."""
     length = complete_prefix_length(records)
@@ -115,6 +197,7 @@ class ReplicaFetcherThread:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._file_work: asyncio.Future[Any] | None = None  # the truncation running in a worker thread, if any
 
     # ---- partitions --------------------------------------------------------------------------------------
 
@@ -152,6 +235,9 @@ class ReplicaFetcherThread:
             if task.done() and not task.cancelled():
                 with contextlib.suppress(Exception):
                     task.result()
+        if self._file_work is not None:
+            # A truncation still running in its thread: the logs must not be closed under it.
+            await asyncio.gather(self._file_work, return_exceptions=True)
         await self.leader.close()
 
     async def _run(self) -> None:
@@ -210,6 +296,7 @@ class ReplicaFetcherThread:
     # ---- truncation --------------------------------------------------------------------------------------
 
     async def _truncate(self, states: Mapping[TopicPartition, PartitionFetchState]) -> None:
+        steps: list[tuple[PartitionFetchState, Truncation]] = []
         asks: list[tuple[TopicPartition, PartitionFetchState, int]] = []
         for key, state in states.items():
             partition = self.replicas.follower_partition(key, state.leader_epoch)
@@ -217,55 +304,63 @@ class ReplicaFetcherThread:
                 continue
             latest = partition.log.epoch_cache.latest_epoch
             if latest is None:
-                self._truncated(partition, state, partition.high_watermark)
+                steps.append((state, Truncation(key, partition, state.leader_epoch)))  # to the HW, without asking
             else:
                 asks.append((key, state, latest))
-        if not asks:
-            return
-        answers = await self.leader.fetch_epoch_end_offsets(
-            [EpochRequest(key[0], key[1], state.leader_epoch, epoch) for key, state, epoch in asks]
-        )
-        for (key, state, _), answer in zip(asks, answers, strict=True):
-            if self.states.get(key) is not state:
-                continue  # removed or re-added meanwhile
-            partition = self.replicas.follower_partition(key, state.leader_epoch)
-            if partition is None:
-                continue
-            if answer.error is not ErrorCode.NONE:
-                logger.info("%s: OffsetForLeaderEpoch for %s-%s: %s", self.name, *key, answer.error.name)
-                self._delay([state])
-                continue
-            self._apply_epoch_end_offset(partition, state, answer.leader_epoch, answer.end_offset)
+        if asks:
+            answers = await self.leader.fetch_epoch_end_offsets(
+                [EpochRequest(key[0], key[1], state.leader_epoch, epoch) for key, state, epoch in asks]
+            )
+            for (key, state, _), answer in zip(asks, answers, strict=True):
+                if self.states.get(key) is not state:
+                    continue  # removed or re-added meanwhile
+                partition = self.replicas.follower_partition(key, state.leader_epoch)
+                if partition is None:
+                    continue
+                if answer.error is not ErrorCode.NONE:
+                    logger.info("%s: OffsetForLeaderEpoch for %s-%s: %s", self.name, *key, answer.error.name)
+                    self._delay([state])
+                    continue
+                steps.append(
+                    (state, Truncation(key, partition, state.leader_epoch, answer.leader_epoch, answer.end_offset))
+                )
+        if steps:
+            results = await self._in_worker(self._truncate_all, [step for _, step in steps])
+            for (state, step), result in zip(steps, results, strict=True):
+                self._truncated(step.key, state, result)
 
-    def _apply_epoch_end_offset(
-        self, partition: Partition, state: PartitionFetchState, leader_epoch: int, end_offset: int
-    ) -> None:
-        """Kafka's AbstractFetcherThread.getOffsetTruncationState."""
-        log = partition.log
-        log_end = log.log_end_offset
-        if end_offset < 0:
-            self._truncated(partition, state, partition.high_watermark)
-            return
-        if leader_epoch < 0:
-            self._truncated(partition, state, min(end_offset, log_end))
-            return
-        local_epoch, local_end = log.epoch_cache.end_offset_for(leader_epoch, log_end)
-        if local_epoch < 0 or local_end < 0:
-            self._truncated(partition, state, min(end_offset, log_end))  # no local epoch <= L: the leader's end
-        elif local_epoch == leader_epoch:
-            self._truncated(partition, state, min(end_offset, local_end))
-        else:
-            # The follower has no epoch L: cut to where its largest epoch below L ends and ask again with that
-            # epoch (still TRUNCATING; the epochs asked strictly decrease, so this ends).
-            log.truncate_to(local_end)
+    def _truncate_all(self, steps: Sequence[Truncation]) -> list[int | KafkaStorageError]:
+        """Worker thread: every step, each guarded on its own (one failed log dir fails only its partitions)."""
+        results: list[int | KafkaStorageError] = []
+        for step in steps:
+            try:
+                with self.replicas.storage_guard(step.partition, "follower truncation"):
+                    results.append(truncate_step(step))
+            except KafkaStorageError as exc:
+                results.append(exc)
+        return results
 
-    def _truncated(self, partition: Partition, state: PartitionFetchState, offset: int) -> None:
-        log = partition.log
-        if offset < log.log_end_offset:
-            logger.info("truncating %s to %s (log end %s)", log.dir.name, offset, log.log_end_offset)
-            log.truncate_to(max(offset, 0))
-        state.fetch_offset = log.log_end_offset
-        state.state = FetchState.FETCHING
+    def _truncated(self, key: TopicPartition, state: PartitionFetchState, result: int | KafkaStorageError) -> None:
+        if isinstance(result, KafkaStorageError):
+            self._failed(key, state, result)
+        elif result == SKIPPED or self.states.get(key) is not state:
+            return  # the partition changed role or was re-added meanwhile: its new state truncates again
+        elif result != TRUNCATE_AGAIN:
+            state.fetch_offset = result
+            state.state = FetchState.FETCHING
+
+    async def _in_worker(self, work: Any, arg: Any) -> Any:
+        """`work(arg)` in a worker thread, shielded: a cancelled round (shutdown) must not abandon a thread still
+        truncating a log; `shutdown` waits for it."""
+        future = asyncio.ensure_future(asyncio.to_thread(work, arg))
+        self._file_work = future
+        return await asyncio.shield(future)
+
+    def _failed(self, key: TopicPartition, state: PartitionFetchState, exc: KafkaStorageError) -> None:
+        """Kafka's markPartitionFailed: a local storage error stops fetching the partition here."""
+        logger.error("%s: %s-%s failed locally (%s); no longer fetched", self.name, *key, exc)
+        if self.states.get(key) is state:
+            del self.states[key]
 
     # ---- fetch -------------------------------------------------------------------------------------------
 
@@ -292,9 +387,13 @@ class ReplicaFetcherThread:
             if partition is None:
                 continue
             if answer.error is ErrorCode.NONE:
-                self._append(partition, state, answer.records, answer.high_watermark, answer.log_start_offset)
+                try:
+                    with self.replicas.storage_guard(partition, "follower append"):
+                        self._append(partition, state, answer.records, answer.high_watermark, answer.log_start_offset)
+                except KafkaStorageError as exc:
+                    self._failed(key, state, exc)
             elif answer.error is ErrorCode.OFFSET_OUT_OF_RANGE:
-                self._out_of_range(partition, state, answer.log_start_offset)
+                await self._out_of_range(key, partition, state, answer.log_start_offset)
             else:
                 logger.info("%s: fetch of %s-%s: %s; backing off", self.name, *key, answer.error.name)
                 self._delay([state])
@@ -315,11 +414,21 @@ class ReplicaFetcherThread:
         state.fetch_offset = log.log_end_offset
         self.replicas.fetch_lag((partition.topic, partition.index), leader_hw - state.fetch_offset)
 
-    def _out_of_range(self, partition: Partition, state: PartitionFetchState, leader_start: int) -> None:
-        log = partition.log
+    async def _out_of_range(
+        self, key: TopicPartition, partition: Partition, state: PartitionFetchState, leader_start: int
+    ) -> None:
         if leader_start >= 0 and state.fetch_offset < leader_start:
-            logger.info("%s below the leader's log start %s: starting there", log.dir.name, leader_start)
-            log.truncate_fully_and_start_at(leader_start)
-            state.fetch_offset = leader_start
+            try:
+                result = await self._in_worker(self._start_at, (partition, state.leader_epoch, leader_start))
+            except KafkaStorageError as exc:
+                self._failed(key, state, exc)
+                return
+            if result != SKIPPED and self.states.get(key) is state:
+                state.fetch_offset = result
         else:
             state.state = FetchState.TRUNCATING  # ahead of the leader: find the common point again
+
+    def _start_at(self, arg: tuple[Partition, int, int]) -> int:
+        partition, follower_epoch, leader_start = arg
+        with self.replicas.storage_guard(partition, "follower log start"):
+            return start_at_leader_start(partition, follower_epoch, leader_start)

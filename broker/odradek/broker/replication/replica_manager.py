@@ -19,6 +19,12 @@ once. Timeouts are timers on the injected `Time`: no polling loops.
 
 Periodic storage work (retention, compaction, flush, checkpoints) runs in worker threads through
 `asyncio.to_thread`, scheduled by `start()`; the log's own lock keeps that safe against appends.
+
+A failed log dir (an I/O error while writing it: a full disk, log/log_dir_failure.py) is Kafka's
+handleLogDirFailure: the write that failed is answered KAFKA_STORAGE_ERROR and never acknowledged, the dir's
+partitions stop being served (KAFKA_STORAGE_ERROR) and followed, and the broker halts (`halt`, app.py: the process
+exits at once, as Kafka's Exit.halt). A partially written batch is left for the next start's recovery, which
+truncates the tail by CRC; until then no write lands after it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from odradek.broker.config.broker import BrokerConfig
@@ -43,6 +50,7 @@ from odradek.broker.log.log import (
     Log,
     OffsetOutOfRange,
 )
+from odradek.broker.log.log_dir_failure import KafkaStorageError
 from odradek.broker.log.manager import LogManager, LogSpec
 from odradek.broker.log.producer_state import ProducerStateEntry, ProducerStateError
 from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
@@ -113,9 +121,11 @@ class ReplicaManager:
         time: Time,
         endpoints: EndPointFactory | None = None,
         alter_partition: AlterPartitionManager | None = None,
+        halt: Callable[[str], None] | None = None,
     ) -> None:
         """`endpoints` builds the follower's connection to a leader (default: `RemoteLeaderEndPoint`);
-        `alter_partition` changes ISRs (None: ISRs stay as the metadata says)."""
+        `alter_partition` changes ISRs (None: ISRs stay as the metadata says); `halt(reason)` ends the process
+        once a log dir failed (None: the dir's partitions stay offline, for tests)."""
         self.node_id = node_id
         self.config = config
         self.logs = logs
@@ -135,6 +145,12 @@ class ReplicaManager:
         self._alter_tasks: set[asyncio.Task[None]] = set()
         self._isr_expiration: TimerHandle | None = None
         self.fetchers = ReplicaFetcherManager(self, endpoints or self._remote_endpoint, self._fetcher_config(), time)
+        self.halt = halt
+        self._offline_dirs: set[Path] = set()  # the log dirs handled by `handle_log_dir_failure`
+        self._loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
+        logs.failure_channel.add_listener(self._log_dir_offline)
         metrics.watch_partitions(self.partition_stats)
 
     def _fetcher_config(self) -> FetcherConfig:
@@ -271,12 +287,25 @@ class ReplicaManager:
         or follower of the named leader (handed to the fetcher, which truncates first); `leader == -1` (offline)
         serves nothing and fetches nothing. Any change completes the partition's waits that it decides
         (NOT_LEADER_OR_FOLLOWER when leadership left)."""
+        # Under the partition's lock: a truncation running in a worker thread (the replica fetcher) ends before
+        # the role changes, and one starting later sees the new role and skips (Kafka's leaderIsrUpdateLock).
+        with partition.leader_isr_update_lock:
+            made = self._change_role(key, partition, state, new)
+        if made:
+            self._complete_delayed(key)
+
+    def _change_role(self, key: TopicPartition, partition: Partition, state: PartitionState, new: bool) -> bool:
         old = partition.state
         epoch_changed = new or state.leader_epoch != old.leader_epoch or state.leader_id != old.leader_id
         if state.leader_id == self.node_id:
             if epoch_changed or not partition.is_leader:
                 self._stop_following(key)
-                _assign_epoch(partition.log, state.leader_epoch)
+                try:
+                    with self.logs.guard(partition.log, "leader epoch"):
+                        _assign_epoch(partition.log, state.leader_epoch)
+                except KafkaStorageError:
+                    logger.error("%s-%s not made leader: its log dir is offline", *key)
+                    return False
                 partition.make_leader(state, self.time.monotonic_ms())
             else:
                 partition.update_state(state)
@@ -288,7 +317,7 @@ class ReplicaManager:
             self.fetchers.add_fetcher_for_partitions({key: (state.leader_id, state.leader_epoch)})
         else:
             partition.update_state(state)
-        self._complete_delayed(key)
+        return True
 
     def _stop_following(self, key: TopicPartition) -> None:
         self.fetchers.remove_fetcher_for_partitions([key])
@@ -304,6 +333,44 @@ class ReplicaManager:
         if partition is None or partition.is_leader or partition.state.leader_epoch != leader_epoch:
             return None
         return partition
+
+    def storage_guard(self, partition: Partition, message: str) -> contextlib.AbstractContextManager[None]:
+        """The replica fetcher's local I/O on `partition` (truncation, appends): an OSError takes its log dir
+        offline and is raised as KafkaStorageError."""
+        return self.logs.guard(partition.log, message)
+
+    # ---- failed log dirs ---------------------------------------------------------------------------------
+
+    def _log_dir_offline(self, log_dir: Path) -> None:
+        """The failure channel's listener, on whichever thread saw the error: handled on the event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self.handle_log_dir_failure, log_dir)
+            return
+        self.handle_log_dir_failure(log_dir)
+
+    def handle_log_dir_failure(self, log_dir: Path) -> None:
+        """Kafka's ReplicaManager.handleLogDirFailure: the dir's partitions stop being followed and served (their
+        waits are answered KAFKA_STORAGE_ERROR now), then the broker halts. Kafka keeps serving the other dirs of
+        a JBOD broker and tells the controller; Odradek halts on the first failed dir (docs/not-implemented.md),
+        which with one log dir is exactly Kafka's "all log dirs have failed"."""
+        if log_dir in self._offline_dirs:
+            return
+        self._offline_dirs.add(log_dir)
+        offline = [key for key, p in self.partitions.items() if p.log.dir.parent == log_dir]
+        for key in offline:
+            self._stop_following(key)
+            self._complete_delayed(key)
+        live = self.logs.live_log_dirs
+        if live:
+            reason = f"log dir {log_dir} has failed (a partial log dir failure is not served: halting)"
+        else:
+            reason = f"Shutdown broker because all log dirs in {', '.join(map(str, self.logs.log_dirs))} have failed"
+        logger.critical("%s; %d partition(s) offline", reason, len(offline))
+        if self.halt is not None:
+            self.halt(reason)
 
     @property
     def has_pending(self) -> bool:
@@ -330,6 +397,8 @@ class ReplicaManager:
             if (topic, index) in self._pending:
                 raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER, "the partition's log is being created")
             raise PartitionError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        if self._offline_dirs and partition.log.dir.parent in self._offline_dirs:
+            raise PartitionError(ErrorCode.KAFKA_STORAGE_ERROR, f"log dir {partition.log.dir.parent} is offline")
         return partition
 
     def active_producers(self, topic: str, index: int) -> list[ProducerStateEntry]:
@@ -389,7 +458,11 @@ class ReplicaManager:
                 self.time.wall_ms(),
                 is_from_client=origin is AppendOrigin.CLIENT,
             )
-            info = partition.append_records_as_leader(checked.records, origin is AppendOrigin.COORDINATOR)
+            with self.logs.guard(partition.log, "append"):
+                info = partition.append_records_as_leader(checked.records, origin is AppendOrigin.COORDINATOR)
+        except KafkaStorageError as exc:
+            self.metrics.produce_failed(entry.topic)
+            return ProduceResult(ErrorCode.KAFKA_STORAGE_ERROR, message=str(exc))
         except ProducerStateError as exc:
             # Kafka's codes: OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, ...
             self.metrics.produce_failed(entry.topic)
@@ -430,6 +503,8 @@ class ReplicaManager:
         partition = self.partitions.get(key)
         if partition is None:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if self._offline_dirs and partition.log.dir.parent in self._offline_dirs:
+            return ErrorCode.KAFKA_STORAGE_ERROR
         return partition.check_enough_replicas_reach_offset(required_offset)
 
     # ---- delayed operations ------------------------------------------------------------------------------
@@ -682,9 +757,11 @@ class ReplicaManager:
                 replicas=len(p.state.replicas),
                 isr=len(p.state.isr),
                 min_insync_replicas=p.log.config.min_insync_replicas,
+                offline=p.log.dir.parent in self._offline_dirs,
             )
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         schedule = [
             (self.config.get_int("log.retention.check.interval.ms"), self._retention),
             (min(self.config.get_int("log.flush.offset.checkpoint.interval.ms"), 60_000), self._checkpoint),
