@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from odradek.cli.common import (
     ADMIN_TIMEOUT_S,
@@ -55,6 +55,8 @@ from odradek.cli.common import (
 )
 
 ANY_LOG_DIR = "any"
+KAFKA_PYTHON_ATTEMPTS = 5
+T = TypeVar("T")
 ACTIONS = ("generate", "execute", "verify", "cancel", "list")
 # Kafka's validateAndParseArgs: the flags each action requires, and the others it permits.
 REQUIRED = {
@@ -395,23 +397,38 @@ class Cluster:
             found.update({(topic, p): list(part.replicas) for p, part in described.partitions.items()})
         return found
 
-    def _kafka_python(self) -> Any:
+    def _kafka_python(self, call: Callable[[Any], T]) -> T:
+        """`call(admin)` on a kafka-python KafkaAdminClient made for it. Retried (a new client each time) when a
+        connection is refused: kafka-python asks one node, possibly a registered broker that is down, for the
+        controller id and does not try another itself; a refused connection means nothing was sent."""
         from kafka.admin import KafkaAdminClient
+        from kafka.errors import KafkaConnectionError
+        from kafka.errors import KafkaError as KafkaPythonError
         from odradek.kafka_python import admin_config
 
         config = {**admin_config(client_config(self._args)), "request_timeout_ms": int(ADMIN_TIMEOUT_S * 1000)}
         config.setdefault("client_id", "reassign-partitions-tool")
-        return KafkaAdminClient(**config)
+        for attempt in range(1, KAFKA_PYTHON_ATTEMPTS + 1):
+            try:
+                admin = KafkaAdminClient(**config)
+                try:
+                    return call(admin)
+                finally:
+                    admin.close()
+            except (KafkaConnectionError, ConnectionError) as exc:
+                if attempt == KAFKA_PYTHON_ATTEMPTS:
+                    raise CliError(
+                        f"Cannot reach the controller through {self._args.bootstrap_server}: {exc}"
+                    ) from None
+            except KafkaPythonError as exc:
+                raise CliError(f"The request failed: {exc}") from None
+        raise AssertionError("unreachable")
 
     def ongoing(self, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, OngoingReassignment]:
         from kafka import TopicPartition as KafkaTopicPartition
 
         wanted = None if partitions is None else [KafkaTopicPartition(t, p) for t, p in partitions]
-        admin = self._kafka_python()
-        try:
-            listed = admin.list_partition_reassignments(wanted)
-        finally:
-            admin.close()
+        listed = self._kafka_python(lambda admin: admin.list_partition_reassignments(wanted))
         return {
             (tp.topic, tp.partition): OngoingReassignment(
                 tuple(r["replicas"]), tuple(r["adding_replicas"]), tuple(r["removing_replicas"])
@@ -423,13 +440,8 @@ class Cluster:
         """AlterPartitionReassignments (None: cancel); the partitions that failed, with Kafka's error text."""
         from kafka import TopicPartition as KafkaTopicPartition
 
-        admin = self._kafka_python()
-        try:
-            results = admin.alter_partition_reassignments(
-                {KafkaTopicPartition(t, p): None if r is None else list(r) for (t, p), r in targets.items()}
-            )
-        finally:
-            admin.close()
+        wanted = {KafkaTopicPartition(t, p): None if r is None else list(r) for (t, p), r in targets.items()}
+        results = self._kafka_python(lambda admin: admin.alter_partition_reassignments(wanted))
         failed = {(tp.topic, tp.partition): _error_text(e) for tp, e in results.items() if e is not None}
         missing = [tp for tp in targets if tp not in {(k.topic, k.partition) for k in results}]
         failed.update({tp: "The controller did not answer for this partition" for tp in missing})
