@@ -33,7 +33,6 @@ from odradek.broker.config.definitions import (
 )
 from odradek.broker.log.config import LogConfig
 
-
 THROTTLED_REPLICAS_KEYS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
 
 
