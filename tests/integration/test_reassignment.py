@@ -343,6 +343,9 @@ def _cancel_scenario(brokers: dict[int, BrokerProcess], bootstrap: str, tmp_path
         "Current partition reassignments:",
         f"{topic}-0: replicas: {merged}. adding: {dead}. removing: {removing[0]}.",
     ], listed.stderr
+    described = odradek("topics", "--bootstrap-server", live, "--describe", "--topic", topic)
+    assert f"\tReplicas: {merged}\t" in described.stdout, described.stderr
+    assert f"\tAdding Replicas: {dead}\tRemoving Replicas: {removing[0]}" in described.stdout
     again = odradek("reassign-partitions", "--bootstrap-server", live, "--execute",
                     "--reassignment-json-file", str(plan))  # fmt: skip
     assert again.returncode == 1

@@ -375,6 +375,49 @@ def propose(
 # -- talking to the cluster -------------------------------------------------------------------------------------
 
 
+def kafka_python_call(args: argparse.Namespace, call: Callable[[Any], T]) -> T:
+    """`call(admin)` on a kafka-python KafkaAdminClient made for it, with `--command-config`'s settings. Retried (a
+    new client each time) when a connection is refused: kafka-python asks one node, possibly a registered broker
+    that is down, for the controller id and does not try another itself; a refused connection sent nothing."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaConnectionError
+    from kafka.errors import KafkaError as KafkaPythonError
+    from odradek.kafka_python import admin_config
+
+    config = {**admin_config(client_config(args)), "request_timeout_ms": int(ADMIN_TIMEOUT_S * 1000)}
+    config.setdefault("client_id", "reassign-partitions-tool")
+    for attempt in range(1, KAFKA_PYTHON_ATTEMPTS + 1):
+        try:
+            admin = KafkaAdminClient(**config)
+            try:
+                return call(admin)
+            finally:
+                admin.close()
+        except (KafkaConnectionError, ConnectionError) as exc:
+            if attempt == KAFKA_PYTHON_ATTEMPTS:
+                raise CliError(f"Cannot reach the controller through {args.bootstrap_server}: {exc}") from None
+        except KafkaPythonError as exc:
+            raise CliError(f"The request failed: {exc}") from None
+    raise AssertionError("unreachable")
+
+
+def list_ongoing(
+    args: argparse.Namespace, partitions: Iterable[TopicPartition] | None = None
+) -> dict[TopicPartition, OngoingReassignment]:
+    """ListPartitionReassignments (None: every partition); also `odradek topics --describe`'s source for Kafka's
+    `Adding Replicas` / `Removing Replicas` fields."""
+    from kafka import TopicPartition as KafkaTopicPartition
+
+    wanted = None if partitions is None else [KafkaTopicPartition(t, p) for t, p in partitions]
+    listed = kafka_python_call(args, lambda admin: admin.list_partition_reassignments(wanted))
+    return {
+        (tp.topic, tp.partition): OngoingReassignment(
+            tuple(r["replicas"]), tuple(r["adding_replicas"]), tuple(r["removing_replicas"])
+        )
+        for tp, r in listed.items()
+    }
+
+
 class Cluster:
     """The admin calls the tool makes: confluent-kafka's AdminClient, and kafka-python for the reassignment APIs."""
 
@@ -398,43 +441,10 @@ class Cluster:
         return found
 
     def _kafka_python(self, call: Callable[[Any], T]) -> T:
-        """`call(admin)` on a kafka-python KafkaAdminClient made for it. Retried (a new client each time) when a
-        connection is refused: kafka-python asks one node, possibly a registered broker that is down, for the
-        controller id and does not try another itself; a refused connection means nothing was sent."""
-        from kafka.admin import KafkaAdminClient
-        from kafka.errors import KafkaConnectionError
-        from kafka.errors import KafkaError as KafkaPythonError
-        from odradek.kafka_python import admin_config
-
-        config = {**admin_config(client_config(self._args)), "request_timeout_ms": int(ADMIN_TIMEOUT_S * 1000)}
-        config.setdefault("client_id", "reassign-partitions-tool")
-        for attempt in range(1, KAFKA_PYTHON_ATTEMPTS + 1):
-            try:
-                admin = KafkaAdminClient(**config)
-                try:
-                    return call(admin)
-                finally:
-                    admin.close()
-            except (KafkaConnectionError, ConnectionError) as exc:
-                if attempt == KAFKA_PYTHON_ATTEMPTS:
-                    raise CliError(
-                        f"Cannot reach the controller through {self._args.bootstrap_server}: {exc}"
-                    ) from None
-            except KafkaPythonError as exc:
-                raise CliError(f"The request failed: {exc}") from None
-        raise AssertionError("unreachable")
+        return kafka_python_call(self._args, call)
 
     def ongoing(self, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, OngoingReassignment]:
-        from kafka import TopicPartition as KafkaTopicPartition
-
-        wanted = None if partitions is None else [KafkaTopicPartition(t, p) for t, p in partitions]
-        listed = self._kafka_python(lambda admin: admin.list_partition_reassignments(wanted))
-        return {
-            (tp.topic, tp.partition): OngoingReassignment(
-                tuple(r["replicas"]), tuple(r["adding_replicas"]), tuple(r["removing_replicas"])
-            )
-            for tp, r in listed.items()
-        }
+        return list_ongoing(self._args, partitions)
 
     def alter(self, targets: Mapping[TopicPartition, Sequence[int] | None]) -> dict[TopicPartition, str]:
         """AlterPartitionReassignments (None: cancel); the partitions that failed, with Kafka's error text."""

@@ -198,3 +198,22 @@ def test_log_dirs_json_is_kafkas() -> None:
     )
     assert '"other-0"' in log_dirs.format_json(described, set())
     assert log_dirs.split_list(",a,,b,") == ["a", "b"]
+
+
+def test_topics_describe_shows_a_reassignment_as_kafka_does() -> None:
+    from odradek.cli.topics import PartitionView, TopicView, describe_lines
+
+    view = TopicView(
+        "t",
+        None,
+        (
+            PartitionView(0, 1, (2, 3, 1), (1, 2), reassignment=((3,), (1,))),
+            PartitionView(1, 2, (2, 1), (2, 1)),
+        ),
+        (),
+        1,
+    )
+    assert describe_lines(view, [], {1, 2, 3})[1:] == [
+        "\tTopic: t\tPartition: 0\tLeader: 1\tReplicas: 2,3,1\tIsr: 1,2\tAdding Replicas: 3\tRemoving Replicas: 1",
+        "\tTopic: t\tPartition: 1\tLeader: 2\tReplicas: 2,1\tIsr: 2,1",
+    ]
