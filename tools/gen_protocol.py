@@ -63,6 +63,7 @@ KAFKA_3_9_FLOOR = {
     "CreateAclsRequest": 0, "CreateAclsResponse": 0,
     "DeleteAclsRequest": 0, "DeleteAclsResponse": 0,
     "DescribeConfigsRequest": 0, "DescribeConfigsResponse": 0,
+    "DescribeLogDirsRequest": 0, "DescribeLogDirsResponse": 0,
 }  # fmt: skip
 
 FIXED = {

@@ -3,7 +3,9 @@
 Describe prints Kafka's format: a topic line
 `Topic: t<TAB>TopicId: id<TAB>PartitionCount: n<TAB>ReplicationFactor: r<TAB>Configs: k=v,...`
 (TopicId omitted when unknown) followed by one line per partition
-`<TAB>Topic: t<TAB>Partition: p<TAB>Leader: l<TAB>Replicas: a,b<TAB>Isr: a,b`.
+`<TAB>Topic: t<TAB>Partition: p<TAB>Leader: l<TAB>Replicas: a,b<TAB>Isr: a,b`, with
+`<TAB>Adding Replicas: c<TAB>Removing Replicas: a` after it while the partition is being reassigned (Kafka's
+TopicCommand asks ListPartitionReassignments too; if that fails the fields are left out).
 
 Kafka's describe filters: `--topics-with-overrides` prints only the topic lines of topics with overrides;
 `--under-replicated-partitions` (Isr smaller than Replicas), `--unavailable-partitions` (no live leader),
@@ -14,6 +16,7 @@ Kafka's describe filters: `--topics-with-overrides` prints only the topic lines 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ class PartitionView:
     leader: int | None
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
+    reassignment: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # (adding, removing) while reassigned
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         if filters and args.topics_with_overrides:
             raise CliError("--topics-with-overrides cannot be combined with the partition filters")
         live = {b for b in probe_metadata(admin, args.bootstrap_server).brokers}
-        for view in _describe(admin, names):
+        for view in _with_reassignments(args, _describe(admin, names)):
             if args.topics_with_overrides and not view.configs:
                 continue
             lines = describe_lines(view, filters, live, partitions=not args.topics_with_overrides)
@@ -142,6 +146,32 @@ def run(args: argparse.Namespace) -> int:
     if args.alter:
         return _alter(admin, args, names)
     return _delete(admin, names)
+
+
+def _with_reassignments(args: argparse.Namespace, views: list[TopicView]) -> list[TopicView]:
+    """The views with each reassigned partition's adding/removing replicas (none if the listing fails)."""
+    from odradek.cli.reassign_partitions import list_ongoing
+
+    if not views:
+        return views
+    try:
+        ongoing = list_ongoing(args)
+    except CliError:
+        return views
+    if not ongoing:
+        return views
+    return [
+        dataclasses.replace(
+            view,
+            partitions=tuple(
+                dataclasses.replace(p, reassignment=(r.adding, r.removing))
+                if (r := ongoing.get((view.name, p.partition)))
+                else p
+                for p in view.partitions
+            ),
+        )
+        for view in views
+    ]
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -291,10 +321,13 @@ def describe_lines(
         if filters and not any(test(p, view.min_isr, live) for test in filters):
             continue
         leader = "none" if p.leader is None else str(p.leader)
-        lines.append(
+        line = (
             f"\tTopic: {view.name}\tPartition: {p.partition}\tLeader: {leader}"
             f"\tReplicas: {_ids(p.replicas)}\tIsr: {_ids(p.isr)}"
         )
+        if p.reassignment is not None:
+            line += f"\tAdding Replicas: {_ids(p.reassignment[0])}\tRemoving Replicas: {_ids(p.reassignment[1])}"
+        lines.append(line)
     return lines
 
 

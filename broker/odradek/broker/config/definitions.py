@@ -8,6 +8,7 @@ for an unset optional key). `parse_value` turns the strings of properties files,
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -160,6 +161,14 @@ TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")  # Kafka's SecurityProtocol names
 
 
+def throttled_replicas(value: ConfigValue) -> str | None:
+    """Kafka's ThrottledReplicaListValidator: `*`, or `partition:broker` entries (an empty list: none)."""
+    items = value if isinstance(value, list) else [value]
+    if items == ["*"] or all(re.fullmatch(r"[0-9]+:[0-9]+", str(item).strip()) for item in items if item != ""):
+        return None
+    return "Value must be a list of partition:broker entries, or *"
+
+
 def _key(
     name: str,
     kind: ConfigType,
@@ -205,11 +214,27 @@ TOPIC_KEYS: tuple[ConfigKey, ...] = (
     _key("flush.messages", T.LONG, LONG_MAX, "Fsync the log after this many messages.", validator=at_least(1)),
     _key("flush.ms", T.LONG, LONG_MAX, "Fsync the log after this many milliseconds.", validator=at_least(0)),
     _key(
+        "follower.replication.throttled.replicas",
+        T.LIST,
+        [],
+        "Replicas (partition:broker, or *) whose follower side a replication throttle would limit (accepted, no "
+        "effect here: docs/not-implemented.md).",
+        validator=throttled_replicas,
+    ),
+    _key(
         "index.interval.bytes",
         T.INT,
         4096,
         "Bytes of log between two offset index entries.",
         validator=at_least(0),
+    ),
+    _key(
+        "leader.replication.throttled.replicas",
+        T.LIST,
+        [],
+        "Replicas (partition:broker, or *) whose leader side a replication throttle would limit (accepted, no "
+        "effect here: docs/not-implemented.md).",
+        validator=throttled_replicas,
     ),
     _key(
         "max.compaction.lag.ms",
@@ -291,7 +316,9 @@ TOPIC_SYNONYMS: Mapping[str, tuple[str, ...]] = {
     "file.delete.delay.ms": ("log.segment.delete.delay.ms",),
     "flush.messages": ("log.flush.interval.messages",),
     "flush.ms": ("log.flush.interval.ms",),
+    "follower.replication.throttled.replicas": (),  # no broker default (Kafka has none either)
     "index.interval.bytes": ("log.index.interval.bytes",),
+    "leader.replication.throttled.replicas": (),
     "max.compaction.lag.ms": ("log.cleaner.max.compaction.lag.ms",),
     "max.message.bytes": ("message.max.bytes",),
     "message.timestamp.after.max.ms": ("log.message.timestamp.after.max.ms",),
@@ -336,7 +363,7 @@ def _topic_default_key(
 TOPIC_BY_NAME: Mapping[str, ConfigKey] = {key.name: key for key in TOPIC_KEYS}
 
 _LOG_DEFAULTS: tuple[ConfigKey, ...] = (
-    *tuple(_topic_default_key(topic_key, synonyms[0]) for topic_key, synonyms in TOPIC_SYNONYMS.items()),
+    *tuple(_topic_default_key(topic_key, synonyms[0]) for topic_key, synonyms in TOPIC_SYNONYMS.items() if synonyms),
     ConfigKey(
         "log.retention.minutes", T.INT, None, "Default retention in minutes (log.retention.ms wins).", at_least(-1)
     ),

@@ -33,6 +33,8 @@ from odradek.broker.config.definitions import (
 )
 from odradek.broker.log.config import LogConfig
 
+THROTTLED_REPLICAS_KEYS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
+
 
 class ConfigSource(enum.IntEnum):
     """Kafka's DescribeConfigs `ConfigSource` codes."""
@@ -90,6 +92,8 @@ def _topic_value(name: str, overrides: Mapping[str, str], broker: BrokerConfig) 
 def log_config(overrides: Mapping[str, str], broker: BrokerConfig) -> LogConfig:
     values = {key.name: _topic_value(key.name, overrides, broker) for key in TOPIC_KEYS}
     policy = values.pop("cleanup.policy")
+    for name in THROTTLED_REPLICAS_KEYS:  # replication quotas, not the log's (and not enforced)
+        values.pop(name)
     assert isinstance(policy, list)
     fields = {name.replace(".", "_"): value for name, value in values.items()}
     return LogConfig(cleanup_policy=tuple(policy), **fields)  # type: ignore[arg-type]
@@ -114,6 +118,8 @@ def _set_synonyms(names: Sequence[str], broker: BrokerConfig) -> list[ConfigSyno
 
 
 def _broker_synonyms(topic_key: str, broker: BrokerConfig) -> list[ConfigSynonym]:
+    if not TOPIC_SYNONYMS[topic_key]:
+        return []  # a topic-only key (the replication throttle lists): no broker default
     result = _set_synonyms(TOPIC_SYNONYMS[topic_key], broker)
     primary = TOPIC_SYNONYMS[topic_key][0]
     result.append(ConfigSynonym(primary, render(BROKER_BY_NAME[primary].default), ConfigSource.DEFAULT_CONFIG))
@@ -127,7 +133,7 @@ def describe_topic(overrides: Mapping[str, str], broker: BrokerConfig) -> list[C
         if key.name in overrides:
             synonyms.insert(0, ConfigSynonym(key.name, overrides[key.name], ConfigSource.TOPIC_CONFIG))
         value = render(_topic_value(key.name, overrides, broker))
-        source = synonyms[0].source
+        source = synonyms[0].source if synonyms else ConfigSource.DEFAULT_CONFIG
         entries.append(ConfigEntry(key.name, value, source, False, False, key.type, key.doc, tuple(synonyms)))
     return entries
 

@@ -20,7 +20,7 @@ import json
 import random
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from odradek.broker.metadata.errors import ControllerError, ErrorCode
@@ -55,6 +55,7 @@ __all__ = [
     "Unfenced",
     "new_cluster_id",
     "validate_broker_resource_name",
+    "validate_manual_partition_assignment",
     "validate_topic_name",
 ]
 
@@ -139,6 +140,28 @@ def validate_topic_name(name: str) -> None:
         raise ControllerError(
             ErrorCode.INVALID_TOPIC_EXCEPTION,
             f"Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'",
+        )
+
+
+def validate_manual_partition_assignment(replicas: Sequence[int], registered: Collection[int]) -> None:
+    """Kafka's ``validateManualPartitionAssignment`` for one replica list (CreateTopics, CreatePartitions and
+    AlterPartitionReassignments): INVALID_REPLICA_ASSIGNMENT when it is empty, names a broker twice or names a
+    broker that is not registered."""
+    if not replicas:
+        raise ControllerError(
+            ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+            "The manual partition assignment includes an empty replica list.",
+        )
+    if len(set(replicas)) != len(replicas):
+        raise ControllerError(
+            ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+            f"The manual partition assignment includes the broker(s) more than once: {list(replicas)}",
+        )
+    unknown = [b for b in replicas if b not in registered]
+    if unknown:
+        raise ControllerError(
+            ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+            f"The manual partition assignment includes broker {unknown[0]}, but no such broker is registered.",
         )
 
 
@@ -321,22 +344,7 @@ class Controller:
     def _check_manual(lists: Iterable[Sequence[int]], brokers: list[int], factor: int | None) -> None:
         live = set(brokers)
         for replicas in lists:
-            if not replicas:
-                raise ControllerError(
-                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                    "The manual partition assignment includes an empty replica list.",
-                )
-            if len(set(replicas)) != len(replicas):
-                raise ControllerError(
-                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                    f"The manual partition assignment includes the broker(s) more than once: {list(replicas)}",
-                )
-            unknown = [b for b in replicas if b not in live]
-            if unknown:
-                raise ControllerError(
-                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                    f"The manual partition assignment includes broker {unknown[0]}, but no such broker is registered.",
-                )
+            validate_manual_partition_assignment(replicas, live)
             factor = len(replicas) if factor is None else factor
             if len(replicas) != factor:
                 raise ControllerError(
@@ -592,14 +600,14 @@ class Controller:
         ``leader_epoch``, any change bumps ``partition_epoch``. No retry: if the partition changed meanwhile,
         raises INVALID_UPDATE_VERSION and the caller re-reads and decides again (Kafka's AlterPartition)."""
         new_leader = current.leader if leader is None else leader
-        updated = PartitionImage(
-            current.topic,
-            current.partition,
-            tuple(current.replicas if replicas is None else replicas),
-            new_leader,
-            current.leader_epoch + (1 if new_leader != current.leader else 0),
-            tuple(current.isr if isr is None else isr),
-            current.partition_epoch + 1,
+        updated = dataclasses.replace(
+            current,
+            replicas=tuple(current.replicas if replicas is None else replicas),
+            leader=new_leader,
+            leader_epoch=current.leader_epoch + (1 if new_leader != current.leader else 0),
+            isr=tuple(current.isr if isr is None else isr),
+            partition_epoch=current.partition_epoch + 1,
+            mod_revision=0,
         )
         key = partition_key(current.topic, current.partition)
         result = await self._write([Compare.unchanged(key, current.mod_revision)], [Op.put(key, updated.to_json())])

@@ -14,6 +14,8 @@ Key layout (keys and values are UTF-8; JSON is compact with sorted keys)::
                                        "configs": {"cleanup.policy": "compact", ...}}   (overrides only)
     /partitions/<topic>/<partition>   {"replicas": [1, 2], "leader": 1, "leader_epoch": 0,
                                        "isr": [1, 2], "partition_epoch": 0}             (decimal partition)
+                                      during a reassignment also "adding_replicas": [3] and
+                                      "removing_replicas": [1] (absent when empty: ``PartitionImage``)
     /configs/brokers/<id>             dynamic broker configs of one broker (decimal id), as set by AlterConfigs:
                                       {"configs": {"log.retention.ms": "3600000", ...}}  (string values)
     /configs/brokers/<default>        the cluster-wide dynamic defaults (the BROKER resource named ""), same JSON;
@@ -265,7 +267,12 @@ class BrokerConfigRecord:
 
 @dataclass(frozen=True, slots=True)
 class PartitionImage:
-    """The value of ``/partitions/<topic>/<partition>``; ``mod_revision`` is that key's, for CAS updates."""
+    """The value of ``/partitions/<topic>/<partition>``; ``mod_revision`` is that key's, for CAS updates.
+
+    A partition being reassigned (Kafka's PartitionRegistration) has ``replicas`` = the target replicas followed
+    by the ones being removed, ``adding_replicas`` = target minus original and ``removing_replicas`` = original
+    minus target (both sorted, ``partition_reassignment``); both are empty otherwise and then left out of the
+    JSON, so records written before reassignment existed read the same."""
 
     topic: str
     partition: int
@@ -275,17 +282,26 @@ class PartitionImage:
     isr: tuple[int, ...]
     partition_epoch: int = 0
     mod_revision: int = 0
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
+
+    @property
+    def is_reassigning(self) -> bool:
+        return bool(self.adding_replicas or self.removing_replicas)
 
     def to_json(self) -> bytes:
-        return _dumps(
-            {
-                "replicas": list(self.replicas),
-                "leader": self.leader,
-                "leader_epoch": self.leader_epoch,
-                "isr": list(self.isr),
-                "partition_epoch": self.partition_epoch,
-            }
-        )
+        doc: dict[str, Any] = {
+            "replicas": list(self.replicas),
+            "leader": self.leader,
+            "leader_epoch": self.leader_epoch,
+            "isr": list(self.isr),
+            "partition_epoch": self.partition_epoch,
+        }
+        if self.adding_replicas:
+            doc["adding_replicas"] = list(self.adding_replicas)
+        if self.removing_replicas:
+            doc["removing_replicas"] = list(self.removing_replicas)
+        return _dumps(doc)
 
     @classmethod
     def from_json(cls, topic: str, partition: int, data: bytes, mod_revision: int = 0) -> PartitionImage:
@@ -299,6 +315,8 @@ class PartitionImage:
             _ints(doc["isr"]),
             _int(doc.get("partition_epoch", 0)),
             mod_revision,
+            _ints(doc.get("adding_replicas", [])),
+            _ints(doc.get("removing_replicas", [])),
         )
 
 

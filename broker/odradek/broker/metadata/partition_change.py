@@ -1,9 +1,14 @@
 """``PartitionChangeBuilder``: the next state of one partition, as Kafka's controller computes it (pure, no I/O).
 
 Inputs are the partition as stored (``PartitionImage``), a predicate ``acceptable(broker_id)`` (the broker may lead:
-registered, unfenced, not shutting down; ``cluster_control.BrokerStates.acceptable``), an optional target ISR and
-the ``Election`` type. ``build`` returns the new ``PartitionImage`` or ``None`` when nothing changes. Rules (Kafka's
-``PartitionChangeBuilder``, without reassignment and without KIP-966's ELR fields):
+registered, unfenced, not shutting down; ``cluster_control.BrokerStates.acceptable``), an optional target ISR,
+optional target replicas / adding replicas / removing replicas (a reassignment: ``partition_reassignment``) and the
+``Election`` type. ``build`` returns the new ``PartitionImage`` or ``None`` when nothing changes. Rules (Kafka's
+``PartitionChangeBuilder``, without KIP-966's ELR fields):
+
+- First a reassignment in progress is completed if the target ISR allows it (``PartitionReassignmentReplicas.
+  maybe_complete``: the ISR without the removing replicas is non-empty and holds every remaining replica); the
+  replicas and ISR are then the completed ones and adding/removing are cleared. Elections below use these replicas.
 
 - A *valid* leader is acceptable and in the target ISR.
 - ``ONLINE``: keep the current leader if it is valid; else the first valid replica in assignment order; else -1.
@@ -13,7 +18,8 @@ the ``Election`` type. ``build`` returns the new ``PartitionImage`` or ``None`` 
   of the others; else -1 (never unclean).
 - An empty target ISR is never stored: the partition keeps its last ISR (Kafka keeps the last member so that it can
   lead again when it comes back; every member of a stored ISR holds every committed record).
-- A new leader bumps ``leader_epoch``; any change bumps ``partition_epoch``; ``mod_revision`` stays the one the
+- A new leader bumps ``leader_epoch``, and so does removing a replica (the removed follower is fenced); any change
+  bumps ``partition_epoch``; ``mod_revision`` stays the one the
   change was computed from (the compare of the CAS that writes it).
 """
 
@@ -25,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from odradek.broker.metadata.image import PartitionImage
+from odradek.broker.metadata.partition_reassignment import PartitionReassignmentReplicas
 
 __all__ = ["NO_LEADER", "Election", "ElectionResult", "build", "elect_leader", "is_unclean", "without"]
 
@@ -82,21 +89,42 @@ def build(
     *,
     target_isr: Sequence[int] | None = None,
     election: Election = Election.ONLINE,
+    target_replicas: Sequence[int] | None = None,
+    target_adding: Sequence[int] | None = None,
+    target_removing: Sequence[int] | None = None,
 ) -> PartitionImage | None:
-    """The partition's next state, or ``None`` if it would not change (see the module docstring)."""
+    """The partition's next state, or ``None`` if it would not change (see the module docstring). A ``None``
+    target keeps the stored value."""
     wanted = tuple(partition.isr if target_isr is None else target_isr)
-    result = elect_leader(partition.replicas, wanted, partition.leader, acceptable, election)
+    replicas = tuple(partition.replicas if target_replicas is None else target_replicas)
+    adding = tuple(partition.adding_replicas if target_adding is None else target_adding)
+    removing = tuple(partition.removing_replicas if target_removing is None else target_removing)
+    completed = PartitionReassignmentReplicas(removing, adding, replicas).maybe_complete(wanted)
+    if completed is not None:
+        replicas, wanted, adding, removing = completed.replicas, completed.isr, (), ()
+    result = elect_leader(replicas, wanted, partition.leader, acceptable, election)
     isr = wanted if wanted else partition.isr
     if result.unclean:
         isr = (result.node,)
-    if result.node == partition.leader and isr == partition.isr:
+    after = (result.node, isr, replicas, adding, removing)
+    if after == (
+        partition.leader,
+        partition.isr,
+        partition.replicas,
+        partition.adding_replicas,
+        partition.removing_replicas,
+    ):
         return None
+    fenced = result.node != partition.leader or not set(partition.replicas) <= set(replicas)
     return dataclasses.replace(
         partition,
         leader=result.node,
-        leader_epoch=partition.leader_epoch + (1 if result.node != partition.leader else 0),
+        leader_epoch=partition.leader_epoch + (1 if fenced else 0),
         isr=isr,
         partition_epoch=partition.partition_epoch + 1,
+        replicas=replicas,
+        adding_replicas=adding,
+        removing_replicas=removing,
     )
 
 

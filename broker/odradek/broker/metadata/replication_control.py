@@ -17,6 +17,13 @@ One pass (``reconcile``), first step that has work wins, the next image does the
    is on for the topic (topic override, then this broker's and the cluster-wide dynamic configs, then the static
    config), else the partition is offline (leader -1) until an ISR member comes back.
 
+Step 2 also completes partition reassignments (``partition_change.build``): once the ISR holds every target replica
+(the leader's AlterPartition added the last one), the pass writes the target replicas, clears adding/removing and
+elects a new leader if the old one is being removed. AlterPartitionReassignments (``alter_partition_reassignments``,
+``plan_reassignment``: start, change or cancel) and ListPartitionReassignments (``list_reassignments``) are
+Kafka's ``ReplicationControlManager.alterPartitionReassignments``/``listPartitionReassignments``
+(``partition_reassignment`` describes the steps).
+
 Writes are batched, at most ``MAX_OPS_PER_TXN`` partitions a transaction; a batch refused because a partition
 changed meanwhile (a leader's AlterPartition) is retried one partition at a time. Preferred leader elections
 (ElectLeaders, ``elect_leaders``) and the periodic ``auto.leader.rebalance.enable`` check use the same path.
@@ -27,14 +34,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from odradek.broker.metadata.cluster_control import BrokerStates, ClusterControlManager
-from odradek.broker.metadata.controller import MAX_OPS_PER_TXN, Controller
+from odradek.broker.metadata.controller import MAX_OPS_PER_TXN, Controller, validate_manual_partition_assignment
 from odradek.broker.metadata.errors import ControllerError, ErrorCode
 from odradek.broker.metadata.image import BrokerImage, MetadataDelta, MetadataImage, PartitionImage, TopicImage
 from odradek.broker.metadata.partition_change import NO_LEADER, Election, build, is_unclean, without
+from odradek.broker.metadata.partition_reassignment import PartitionReassignmentReplicas, PartitionReassignmentRevert
 from odradek.broker.metadata.store import MetadataStoreError
 from odradek.broker.metrics.controller import ControllerStats
 from odradek.broker.utils.time import Time, TimerHandle
@@ -45,8 +53,10 @@ __all__ = [
     "ReplicationControlManager",
     "imbalanced_partitions",
     "leaders_of",
+    "list_reassignments",
     "plan_election",
     "plan_partitions",
+    "plan_reassignment",
     "plan_unclean_shutdown",
     "unclean_leader_election_enabled",
 ]
@@ -55,6 +65,10 @@ log = logging.getLogger(__name__)
 
 UNCLEAN_KEY = "unclean.leader.election.enable"
 ElectionOutcome = tuple[ErrorCode, str | None]
+# One partition of AlterPartitionReassignments: (topic, partition, target replicas or None to cancel).
+ReassignmentTarget = tuple[str, int, Sequence[int] | None]
+REASSIGNMENT_ATTEMPTS = 3  # a partition whose write lost a race (an ISR change) is planned again on a newer image
+CHANGED = (ErrorCode.UNKNOWN_SERVER_ERROR, "The partition changed during the reassignment; retry.")
 
 
 class ActiveController(Protocol):
@@ -137,6 +151,99 @@ def plan_election(
     return after, (ErrorCode.NONE, None)
 
 
+def plan_reassignment(
+    image: MetadataImage,
+    states: BrokerStates,
+    target: ReassignmentTarget,
+    *,
+    unclean: bool = False,
+    allow_replication_factor_change: bool = True,
+) -> tuple[PartitionImage | None, ElectionOutcome]:
+    """One partition of AlterPartitionReassignments (Kafka's ``ReplicationControlManager.alterPartitionReassignment``):
+    the change to write (``None``: nothing to write) and the partition's result.
+
+    - UNKNOWN_TOPIC_OR_PARTITION: no such topic or partition;
+    - replicas ``None`` (cancel): NO_REASSIGNMENT_IN_PROGRESS when none is; the original replicas and ISR
+      otherwise (``PartitionReassignmentRevert``), INVALID_REPLICA_ASSIGNMENT when that would need an unclean
+      election and ``unclean`` (the topic's ``unclean.leader.election.enable``) is off;
+    - a list: INVALID_REPLICA_ASSIGNMENT when it is empty, repeats a broker or names an unregistered broker;
+      INVALID_REPLICATION_FACTOR when ``allow_replication_factor_change`` is false (v1) and its length differs from
+      the original replica count (KIP-860); else the reassignment from the stored replicas (the merged list of a
+      reassignment in flight) to it, completed at once where the ISR already allows it. Unlike Kafka, which keeps
+      an in-flight reassignment's adding/removing lists when the new target equals the merged list, the target
+      asked for always becomes the final replica list."""
+    topic, index, replicas = target
+    current = image.partition(topic, index)
+    if current is None:
+        if topic not in image.topics:
+            return None, (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find a topic named {topic}.")
+        return None, (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find partition {topic}:{index}.")
+    if replicas is None:
+        return _plan_cancel(current, states, unclean)
+    try:
+        validate_manual_partition_assignment(replicas, image.brokers)
+    except ControllerError as e:
+        return None, (e.error_code, e.message)
+    ongoing = PartitionReassignmentReplicas(current.removing_replicas, current.adding_replicas, current.replicas)
+    original = ongoing.original_replicas()
+    if not allow_replication_factor_change and len(replicas) != len(original):
+        return None, (
+            ErrorCode.INVALID_REPLICATION_FACTOR,
+            f"The replication factor of {topic}:{index} would change from {len(original)} to {len(replicas)}, "
+            "but allowReplicationFactorChange is false.",
+        )
+    reassignment = PartitionReassignmentReplicas.of(current.replicas, replicas)
+    after = build(
+        current,
+        states.acceptable,
+        target_replicas=reassignment.replicas,
+        target_adding=reassignment.adding,
+        target_removing=reassignment.removing,
+    )
+    return after, (ErrorCode.NONE, None)
+
+
+def _plan_cancel(
+    current: PartitionImage, states: BrokerStates, unclean: bool
+) -> tuple[PartitionImage | None, ElectionOutcome]:
+    if not current.is_reassigning:
+        return None, (ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No partition reassignment is in progress.")
+    revert = PartitionReassignmentRevert.of(
+        current.replicas, current.isr, current.adding_replicas, current.removing_replicas
+    )
+    if revert.unclean and not unclean:
+        return None, (
+            ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+            f"Unable to revert partition assignment for {current.topic}:{current.partition} because it would "
+            "require an unclean leader election.",
+        )
+    after = build(
+        current,
+        states.acceptable,
+        target_isr=revert.isr,
+        election=Election.UNCLEAN if unclean else Election.ONLINE,
+        target_replicas=revert.replicas,
+        target_adding=(),
+        target_removing=(),
+    )
+    return after, (ErrorCode.NONE, None)
+
+
+def list_reassignments(
+    image: MetadataImage, topics: Sequence[tuple[str, Sequence[int]]] | None
+) -> dict[str, list[PartitionImage]]:
+    """ListPartitionReassignments (Kafka's ``listPartitionReassignments``): the reassigning partitions of
+    ``topics`` (``None``: of every topic), by topic; unknown topics and partitions, and partitions that are not
+    being reassigned, are left out (no error), as are topics with none left."""
+    wanted = [(t.name, list(t.partitions)) for t in image.topics.values()] if topics is None else list(topics)
+    found: dict[str, list[PartitionImage]] = {}
+    for name, indexes in wanted:
+        parts = [p for i in indexes if (p := image.partition(name, i)) is not None and p.is_reassigning]
+        if parts:
+            found.setdefault(name, []).extend(parts)
+    return found
+
+
 def imbalanced_partitions(image: MetadataImage, states: BrokerStates, percentage: int) -> list[tuple[str, int]]:
     """ZooKeeper-era Kafka's ``checkAndTriggerAutoLeaderRebalance``: for each broker, the partitions it is the
     preferred leader (first replica) of; if more than ``percentage`` % of them are led by others, those whose
@@ -195,6 +302,11 @@ class ReplicationControlManager:
     @property
     def image(self) -> MetadataImage | None:
         return self._image
+
+    @property
+    def is_active(self) -> bool:
+        """Whether this broker holds the controller claim now."""
+        return self._active.is_controller
 
     def on_image(self, image: MetadataImage, delta: MetadataDelta | None = None) -> None:
         """The MetadataCache listener: remembers the newest image and wakes the pass loop."""
@@ -346,6 +458,56 @@ class ReplicationControlManager:
             for tp in changes.keys() - {(c.topic, c.partition) for c in done}:
                 results[tp] = (ErrorCode.UNKNOWN_SERVER_ERROR, "The partition changed during the election; retry.")
             return results
+
+    async def alter_partition_reassignments(
+        self,
+        targets: Sequence[ReassignmentTarget],
+        sync: Callable[[], Awaitable[None]],
+        *,
+        allow_replication_factor_change: bool = True,
+    ) -> dict[tuple[str, int], ElectionOutcome]:
+        """AlterPartitionReassignments (``plan_reassignment`` per partition) on the latest image. A partition whose
+        write lost a race with another change (a leader's AlterPartition) is planned again after ``sync()`` (wait
+        until the image includes every committed write), at most ``REASSIGNMENT_ATTEMPTS`` times. NOT_CONTROLLER
+        for all when this broker is not the controller."""
+        results: dict[tuple[str, int], ElectionOutcome] = {}
+        pending = list(targets)
+        for _ in range(REASSIGNMENT_ATTEMPTS):
+            image = self._image
+            if image is None or not self._active.is_controller:
+                not_controller = (ErrorCode.NOT_CONTROLLER, "This broker is not the controller.")
+                return {(t, p): not_controller for t, p, _ in targets}
+            async with self._lock:
+                pending = await self._reassign(image, pending, results, allow_replication_factor_change)
+            if not pending:
+                break
+            await sync()
+        return results
+
+    async def _reassign(
+        self,
+        image: MetadataImage,
+        targets: Sequence[ReassignmentTarget],
+        results: dict[tuple[str, int], ElectionOutcome],
+        allow_rf_change: bool,
+    ) -> list[ReassignmentTarget]:
+        """One attempt: records each partition's result; returns the targets whose write was refused."""
+        states = BrokerStates(image.brokers)
+        changes: dict[tuple[str, int], tuple[PartitionImage, ReassignmentTarget]] = {}
+        for target in targets:
+            topic = image.topics.get(target[0])
+            unclean = topic is not None and self._unclean(image, topic)
+            change, outcome = plan_reassignment(
+                image, states, target, unclean=unclean, allow_replication_factor_change=allow_rf_change
+            )
+            results[(target[0], target[1])] = outcome
+            if change is not None:
+                changes[(target[0], target[1])] = (change, target)
+        done = await self.write(image, [c for c, _ in changes.values()], "partition reassignment")
+        refused = changes.keys() - {(c.topic, c.partition) for c in done}
+        for tp in refused:
+            results[tp] = CHANGED
+        return [changes[tp][1] for tp in refused]
 
     # -- writes --------------------------------------------------------------------------------------------
 
