@@ -26,7 +26,6 @@ import itertools
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,13 +41,6 @@ kopf_testing = pytest.importorskip("kopf.testing")
 confluent_kafka = pytest.importorskip("confluent_kafka")
 from etcd_support import etcd_missing  # noqa: E402
 from kubelet import Kubelet  # noqa: E402  (after the skips: it needs the fake API server)
-
-with warnings.catch_warnings():
-    # kafka-python 3.0.12 (the operator's client-quota requests) reads its schemas with importlib.resources'
-    # deprecated read_text at its first import; imported inside a handler, that DeprecationWarning (attributed to
-    # importlib.resources._legacy, so not ignored by pyproject's kafka.* filter) failed the KafkaUser reconcile
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import kafka  # noqa: F401
 
 CLUSTER = "my-cluster"  # examples/kafka-cluster.yaml
 BROKERS = 3
