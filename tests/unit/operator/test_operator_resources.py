@@ -92,7 +92,7 @@ def test_single_broker_plaintext_embedded_store_no_metrics() -> None:
         "StatefulSet",
     ]
     container = model.stateful_set(cluster)["spec"]["template"]["spec"]["containers"][0]
-    assert container["env"] == [] and "ODRADEK_OPERATOR_PASSWORD" not in " ".join(container["command"])
+    assert container["env"] == [] and "OPERATOR_SCRAM_PASSWORD" not in " ".join(container["command"])
 
 
 def test_external_store_endpoints() -> None:
@@ -159,7 +159,7 @@ def test_broker_command_and_secret_env() -> None:
     assert script.startswith("exec python -m odradek.broker /etc/odradek/server.properties")
     assert '--override node.id="${HOSTNAME##*-}"' in script
     assert "PLAIN://${HOSTNAME}.my-cluster-kafka-brokers.kafka.svc:9092" in script
-    assert "password=${ODRADEK_OPERATOR_PASSWORD}" in script
+    assert "password=${OPERATOR_SCRAM_PASSWORD}" in script
     [env] = container["env"]
     assert env["valueFrom"]["secretKeyRef"] == {"name": "my-cluster-operator-credentials", "key": "password"}
     assert "pw" not in model.server_properties(cluster)

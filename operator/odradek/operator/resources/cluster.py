@@ -367,7 +367,8 @@ def broker_properties(cluster: ClusterModel) -> dict[str, str]:
             props[f"listener.name.{item.name}.ssl.truststore.location"] = f"{CLIENTS_CA_DIR}/ca.crt"
     if cluster.secured:
         props["listener.name.replication.sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
-        props["sasl.mechanism.inter.broker.protocol"] = "SCRAM-SHA-512"
+        # not sasl.mechanism.inter.broker.protocol: the broker has no inter-broker SASL client yet (its replica
+        # fetcher speaks PLAINTEXT, docs/not-implemented.md) and refuses the key, so a broker given it never started
     if cluster.authorization:
         props["authorizer.class.name"] = STANDARD_AUTHORIZER
         users = [f"User:{user}" for user in cluster.super_users]
@@ -493,7 +494,9 @@ def listener_status(cluster: ClusterModel, cluster_ca_pem: bytes | None = None) 
 def broker_command(cluster: ClusterModel) -> list[str]:
     """The broker container's command: node.id from the pod's ordinal ($HOSTNAME is `<c>-kafka-<i>`), each
     listener advertised at the pod's DNS name, and on a secured cluster the operator's credentials from the
-    environment (the Secret), so that no password is in the ConfigMap."""
+    environment (the Secret), so that no password is in the ConfigMap. That variable's name must not start with
+    the broker's ODRADEK_ prefix: the broker reads every ODRADEK_* variable as a config key and refuses unknown
+    ones (ODRADEK_OPERATOR_PASSWORD became the unknown key operator.password and the broker never started)."""
     host = f"${{HOSTNAME}}.{headless_name(cluster)}.{cluster.namespace}.svc"
     advertised = [f"{item.kafka_name}://{host}:{item.port}" for item in cluster.listeners]
     advertised.append(f"REPLICATION://{host}:{REPLICATION_PORT}")
@@ -507,10 +510,10 @@ def broker_command(cluster: ClusterModel) -> list[str]:
             keystore = f"{BROKER_CERTS_DIR}/${{HOSTNAME}}.keystore.pem"
             script.append(f'--override listener.name.{item.name}.ssl.keystore.location="{keystore}"')
     if cluster.secured:
-        credentials = f"SCRAM-SHA-512=[name={OPERATOR_USER},password=${{ODRADEK_OPERATOR_PASSWORD}}]"
+        credentials = f"SCRAM-SHA-512=[name={OPERATOR_USER},password=${{OPERATOR_SCRAM_PASSWORD}}]"
         jaas = (
             "org.apache.kafka.common.security.scram.ScramLoginModule required "
-            f'username=\\"{OPERATOR_USER}\\" password=\\"${{ODRADEK_OPERATOR_PASSWORD}}\\";'
+            f'username=\\"{OPERATOR_USER}\\" password=\\"${{OPERATOR_SCRAM_PASSWORD}}\\";'
         )
         script += [
             f'--override sasl.scram.bootstrap.credentials="{credentials}"',
@@ -527,7 +530,7 @@ def _container(cluster: ClusterModel) -> dict[str, Any]:
     env: list[dict[str, Any]] = []
     if cluster.secured:
         ref = {"name": credentials_secret_name(cluster.name), "key": "password"}
-        env.append({"name": "ODRADEK_OPERATOR_PASSWORD", "valueFrom": {"secretKeyRef": ref}})
+        env.append({"name": "OPERATOR_SCRAM_PASSWORD", "valueFrom": {"secretKeyRef": ref}})
     mounts = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}]
     if cluster.needs_tls:
         mounts.append({"name": "broker-certs", "mountPath": BROKER_CERTS_DIR, "readOnly": True})
