@@ -8,7 +8,9 @@ ensured; replica manager, group coordinator and request services built; the meta
 `__consumer_offsets` and the services as a config listener; listeners bound; this broker registered under a
 lease; the cache started (its first image creates the partitions and applies the dynamic broker configs);
 the controller's `ReplicationControlManager` started (it acts only while this broker holds the claim: leader
-elections, ISR removals, unfencing, preferred-leader rebalance); metrics endpoint started. What a metadata change
+elections, ISR removals, unfencing, preferred-leader rebalance); metrics endpoint started; the listeners start
+accepting once an image with this broker unfenced is applied (Kafka's wait for the initial unfence; bounded by twice
+`broker.session.timeout.ms`, then it serves fenced with a warning). What a metadata change
 does is the publisher's business, not this module's.
 
 Shutdown (SIGTERM/SIGINT): a controlled shutdown first (`metadata.controlled_shutdown`: leadership handed to
@@ -306,7 +308,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     for listener in config.listeners:
         server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name], time, connection_quotas)
         server.on_connection_count = _connection_gauge(metrics, listener.name)
-        ports.append(await server.start(listener.host, listener.port))
+        ports.append(await server.start(listener.host, listener.port, serve=False))
         servers.append(server)
     advertised = _advertised(config, ports)
     first = advertised[0]
@@ -338,6 +340,17 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     broker.marker_channel = channel
     broker.txn_verifier = verifier
     metrics.registry.register(ControllerCollector(replication_control.stats))
+    # Kafka's BrokerServer enables request processing once the controller has unfenced the broker: before, its
+    # partitions are answered as they were before this start (an unclean restart leaves them to the controller's
+    # next pass), so clients would see leaders and errors of a state about to change.
+    if not await _await_unfenced(cache, node_id, 2 * session_s):
+        log.warning(
+            "broker %s not unfenced by the controller within %.0f s; serving requests while fenced",
+            node_id,
+            2 * session_s,
+        )
+    for server in servers:
+        await server.serve()
     log.info(
         "broker %s started: listeners %s, log dirs %s, cluster %s, controller %s",
         node_id,
@@ -347,6 +360,25 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         controller.controller_id,
     )
     return broker
+
+
+async def _await_unfenced(cache: MetadataCache, node_id: int, timeout_s: float) -> bool:
+    """Wait (at most timeout_s) until an image in which this broker's registration is unfenced has been applied
+    by the cache's listeners (the publisher has acted on it); False on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    image = cache.image
+    while True:
+        me = image.brokers.get(node_id)
+        if me is not None and not me.fenced:
+            return True
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        try:
+            image = await asyncio.wait_for(cache.wait_for_applied(image.revision + 1), remaining)
+        except TimeoutError:
+            return False
 
 
 def _consumer_assignors(value: object) -> tuple[str, ...]:

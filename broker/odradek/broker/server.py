@@ -224,19 +224,30 @@ class KafkaServer:
     def connection_count(self) -> int:
         return len(self._connections)
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on host:port (port 0 picks a free one) and return the bound port."""
+    async def start(self, host: str, port: int, serve: bool = True) -> int:
+        """Bind host:port (port 0 picks a free one) and return the bound port. With ``serve`` false the socket is
+        bound but not listening (a client is refused) until ``serve()``: Kafka's broker binds its acceptors early
+        and enables request processing only once it may serve."""
         context = self._channel.ssl_context()
         if context is None:
-            self._server = await asyncio.start_server(self._accept, host, port, reuse_address=True, limit=1 << 20)
+            self._server = await asyncio.start_server(
+                self._accept, host, port, reuse_address=True, limit=1 << 20, start_serving=serve
+            )
         else:
             # The TLS handshake runs per connection (`_handshake`), not inside start_server(ssl=...), so that a
             # failed one (a plaintext client, an untrusted or expired certificate) is logged with the peer's
             # address, as Kafka logs it; asyncio would drop it silently.
             loop = asyncio.get_running_loop()
-            self._server = await loop.create_server(lambda: _PendingTls(self, context), host, port, reuse_address=True)
+            self._server = await loop.create_server(
+                lambda: _PendingTls(self, context), host, port, reuse_address=True, start_serving=serve
+            )
         sockets = self._server.sockets
         return int(sockets[0].getsockname()[1])
+
+    async def serve(self) -> None:
+        """Start listening and accepting (after ``start(..., serve=False)``; a no-op if already serving)."""
+        if self._server is not None and not self._closing:
+            await self._server.start_serving()
 
     async def stop(self, grace_s: float) -> None:
         """Stop accepting, close idle connections, let the others finish their current request (up to grace_s)."""
