@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ from odradek.mirror.config import (
     round_robin,
 )
 from odradek.mirror.formats import OffsetSync
+from odradek.mirror.metrics import MirrorSourceMetrics
 from odradek.mirror.offsets import PartitionState
 from odradek.mirror.policy import is_cycle
 from odradek.mirror.scheduler import Scheduler
@@ -237,6 +239,10 @@ class MirrorSourceTask(SourceTask):
     def offset_lag_max(self) -> int:
         return int(self._config()["offset.lag.max"])
 
+    @functools.cached_property
+    def metrics(self) -> MirrorSourceMetrics:
+        return MirrorSourceMetrics(self._config().target)
+
     def source_partition(self, topic: str, partition: int) -> dict[str, str | int]:
         return {"cluster": self._config().source, "topic": topic, "partition": partition}
 
@@ -259,11 +265,17 @@ class MirrorSourceTask(SourceTask):
                 return None
             messages = poll_batch(self.consumer, MAX_RECORDS_PER_POLL, timeout_s)
         records = []
+        now_ms = time.time() * 1000
+        metrics = self.metrics
         for message in messages:
             if message.error() is not None:
                 log.warning("source consumer error on %s: %s", message.topic(), message.error())
                 continue
-            records.append(self.convert(message))
+            record = self.convert(message)
+            value = record.value
+            age = now_ms - record.timestamp if record.timestamp is not None else None
+            metrics.polled(record.topic, message.partition(), age, len(value) if value is not None else 0)
+            records.append(record)
         return records
 
     def convert(self, message: Any) -> SourceRecord:
@@ -285,7 +297,11 @@ class MirrorSourceTask(SourceTask):
         )
 
     def commit_record(self, record: SourceRecord, metadata: Any) -> None:
-        if metadata is None or self.sync_producer is None or record.source_partition is None:
+        if metadata is None:
+            return  # not sent (dropped by an SMT or a tolerated error)
+        latency = time.time() * 1000 - record.timestamp if record.timestamp is not None else None
+        self.metrics.replicated(record.topic, int(record.kafka_partition or 0), latency)
+        if self.sync_producer is None or record.source_partition is None:
             return
         topic, partition = str(record.source_partition["topic"]), int(str(record.source_partition["partition"]))
         upstream = int(str((record.source_offset or {})["offset"]))
