@@ -102,7 +102,7 @@ def test_windowed_stat_min_max_avg_and_rate_over_two_samples() -> None:
     assert stat.rate(of_total=False) == pytest.approx(4 / (SAMPLE_WINDOW_S + 1))
     clock.now += SAMPLE_WINDOW_S  # a third: the first sample leaves the window
     stat.record(2.0)
-    assert stat.window() == (2, 22.0, 2.0, 20.0)
+    assert stat.window() == (2, 22.0, 2.0, 20.0) and len(stat.samples) == 2  # older samples are dropped
     clock.now += 3 * SAMPLE_WINDOW_S  # nothing recorded for a whole window
     assert stat.window()[0] == 0 and stat.rate(of_total=True) == 0.0
     assert (stat.recorded, stat.cumulative) == (5, 37.0)  # counts since start stay
