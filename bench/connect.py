@@ -24,7 +24,9 @@ connector created with POST /connectors. Its rate runs from the first scrape of 
 records (sink_record_read_total / source_record_poll_total > 0) to the scrape that shows all of them sent
 (sink_record_send_total: put() returned, for S3 after the last upload; source_record_write_total: acked by the
 broker), scraped every 100 ms; the worker's CPU (cores) over the same window. Meanwhile a thread sends GET
-/connectors/<name>/status every 20 ms: p50/p99 of those answered inside the window. Printed: each figure, the
+/connectors/<name>/status every 20 ms: p50/p99 of those answered inside the window. CPU per record (us): the
+worker process's over the window, or this process's (with librdkafka's threads) for the plain loops: under a
+loaded machine it says more than the rates, which follow the CPU share a process gets. Printed: each figure, the
 median per variant, and the ratios to the plain loops (targets: one sink task >= 0.7 x consumer, one source task
 >= 0.7 x producer, REST p99 < 50 ms). A JSON goes to bench/out/. MB is MiB.
 """
@@ -47,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # s3_sup
 from confluent_kafka import Consumer, Producer, TopicPartition
 from odradek.connect.runtime.sink_task import MAX_BATCH
 from odradek.connect.runtime.source_task import PRODUCER_DEFAULTS
-from run import HERE, MIB, broker_process, create_topic, free_port, process_cpu_s, settle, write_result
+from run import HERE, MIB, broker_process, create_topic, free_port, own_cpu_s, process_cpu_s, settle, write_result
 from s3_support import MotoServer
 from worker_support import LatencyProbe, Profiler, Progress, RuntimeProcess, http, scrape, write_properties
 
@@ -90,6 +92,7 @@ def plain_consumer(bootstrap: str, topic: str, records: int) -> dict[str, float]
     )
     consumer.list_topics(topic, timeout=30)
     count = size = 0
+    cpu0 = own_cpu_s()
     start = time.perf_counter()
     consumer.assign([TopicPartition(topic, p, -2) for p in range(PARTITIONS)])
     last = time.monotonic()
@@ -102,10 +105,12 @@ def plain_consumer(bootstrap: str, topic: str, records: int) -> dict[str, float]
                 count += 1
                 size += len(msg.value() or b"")
     elapsed = time.perf_counter() - start
+    cpu = own_cpu_s() - cpu0
     consumer.close()
     if count < records:
         raise RuntimeError(f"plain consumer read {count} of {records}")
-    return {"records_per_s": count / elapsed, "mb_per_s": size / MIB / elapsed, "seconds": elapsed}
+    return {"records_per_s": count / elapsed, "mb_per_s": size / MIB / elapsed, "seconds": elapsed,
+            "cpu_us_per_record": cpu / count * 1e6}  # fmt: skip
 
 
 def plain_producer(bootstrap: str, topic: str, source: Path, records: int) -> dict[str, float]:
@@ -118,6 +123,7 @@ def plain_producer(bootstrap: str, topic: str, source: Path, records: int) -> di
     producer = Producer({"bootstrap.servers": bootstrap, "log_level": 0, **PRODUCER_DEFAULTS})
     produce, poll = producer.produce, producer.poll
     producer.list_topics(topic, timeout=30)
+    cpu0 = own_cpu_s()
     start = time.perf_counter()
     with open(source, "rb") as lines:
         for n, line in enumerate(lines):
@@ -132,7 +138,9 @@ def plain_producer(bootstrap: str, topic: str, source: Path, records: int) -> di
     if producer.flush(300) != 0 or failures:
         raise RuntimeError(f"plain producer: {len(failures)} failed, {len(producer)} pending")
     elapsed = time.perf_counter() - start
-    return {"records_per_s": records / elapsed, "mb_per_s": records * SIZE / MIB / elapsed, "seconds": elapsed}
+    cpu = own_cpu_s() - cpu0
+    return {"records_per_s": records / elapsed, "mb_per_s": records * SIZE / MIB / elapsed, "seconds": elapsed,
+            "cpu_us_per_record": cpu / records * 1e6}  # fmt: skip
 
 
 class Bench:
@@ -236,6 +244,7 @@ class Bench:
                 "mb_per_s": progress["records_per_s"] * SIZE / MIB,
                 "seconds": seconds,
                 "worker_cores": worker_cpu / seconds,
+                "cpu_us_per_record": worker_cpu / (self.records - progress["n0"]) * 1e6,
                 "rest": rest_figures,
             }
         finally:
@@ -298,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     print(
                         f"round {round_no} {variant:>12}: {result['records_per_s']:>10,.0f} records/s "
-                        f"{result['mb_per_s']:6.1f} MB/s{extra}",
+                        f"{result['mb_per_s']:6.1f} MB/s, CPU {result['cpu_us_per_record']:.1f} us/record{extra}",
                         flush=True,
                     )
                     time.sleep(0.5)
