@@ -97,12 +97,18 @@ def commit_group(bootstrap: str, group: str, topic: str, offsets: dict[int, int]
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
+    """The group's committed offsets; none yet while a new broker's group coordinator is still coming up (the callers
+    poll this in a bounded wait, as commit_group retries)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
         result = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
         return {tp.partition: tp.offset for tp in result if tp.offset >= 0}
+    except KafkaException as exc:
+        if not exc.args[0].retriable():
+            raise
+        return {}
     finally:
         consumer.close()
 
