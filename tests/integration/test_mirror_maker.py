@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from it_support import BrokerProcess, ck_create_topic, unique_topic, wait_for
+from it_support import BrokerProcess, ck_create_topic, free_port, unique_topic, wait_for
 from mirror_support import (
     MirrorProcess,
     as_tuples,
@@ -33,6 +33,7 @@ from mirror_support import (
 )
 from odradek.mirror.client import MirrorClient
 from odradek.mirror.formats import Checkpoint, Heartbeat, OffsetSync
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
 
@@ -96,12 +97,18 @@ def commit_group(bootstrap: str, group: str, topic: str, offsets: dict[int, int]
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
+    """The group's committed offsets; none yet while a new broker's group coordinator is still coming up (the callers
+    poll this in a bounded wait, as commit_group retries)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
         result = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
         return {tp.partition: tp.offset for tp in result if tp.offset >= 0}
+    except KafkaException as exc:
+        if not exc.args[0].retriable():
+            raise
+        return {}
     finally:
         consumer.close()
 
@@ -382,3 +389,64 @@ def test_identity_policy_copies_under_the_same_name_and_syncs_groups(
         return offset if offset is not None and offset >= 20 - LAG_MAX - 1 else None
 
     wait_for(group_synced, COPY_TIMEOUT_S, 0.5, "group synced")
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_endpoint_serves_mirror_maker_2_names(
+    broker_factory: Callable[..., BrokerProcess], mirrors: list[MirrorProcess], tmp_path: Path
+) -> None:
+    a, b = broker_factory(), broker_factory()
+    topic, group = unique_topic("metered"), unique_topic("metered-group")
+    ck_create_topic(a.bootstrap, topic, 2)
+    produced_ms = int(time.time() * 1000)
+    records = [{**r, "timestamp": produced_ms} for r in source_records(2, 10)]
+    produce_records(a.bootstrap, topic, records)
+    commit_group(a.bootstrap, group, topic, {0: 5, 1: 10})
+    port = free_port()
+    props = mm2_props(a, b, **{"A->B.enabled": "true", "A->B.topics": topic, "metrics.port": str(port)})
+    mirrors.append(MirrorProcess(tmp_path / "mirror", props).start())
+    remote, source = f"A.{topic}", "kafka_connect_mirror_source_connector_"
+
+    def labels(p: int) -> tuple[tuple[str, str], ...]:
+        return (("destination", "B"), ("partition", str(p)), ("topic", remote))
+
+    wait_for(
+        lambda: [scrape(port).get((source + "record_count", labels(p))) for p in (0, 1)] == [10, 10],
+        COPY_TIMEOUT_S,
+        0.5,
+        "record_count of both partitions",
+    )
+    metrics = scrape(port)
+    since_produced_ms = time.time() * 1000 - produced_ms
+    for p in (0, 1):
+        value_bytes = sum(len(r["value"]) for r in records if r["partition"] == p)
+        assert metrics[(source + "byte_count", labels(p))] == value_bytes
+        assert metrics[(source + "byte_rate", labels(p))] > 0 and metrics[(source + "record_rate", labels(p))] > 0
+        for name in ("replication_latency_ms", "record_age_ms"):
+            low, high = metrics[(source + name + "_min", labels(p))], metrics[(source + name + "_max", labels(p))]
+            assert 0 <= low <= metrics[(source + name + "_avg", labels(p))] <= high <= since_produced_ms, name
+    checkpoint = "kafka_connect_mirror_checkpoint_connector_checkpoint_latency_ms"
+
+    def checkpoint_latencies() -> dict[str, float]:
+        found = scrape(port)
+        return {
+            dict(k[1])["partition"]: v for k, v in found.items() if k[0] == checkpoint and dict(k[1])["group"] == group
+        }
+
+    latencies = wait_for(lambda: len(c := checkpoint_latencies()) == 2 and c, COPY_TIMEOUT_S, 0.5, "checkpoint latency")
+    assert all(0 <= v < COPY_TIMEOUT_S * 1000 for v in latencies.values()), latencies
+    assert (
+        checkpoint,
+        (("group", group), ("partition", "0"), ("source", "A"), ("target", "B"), ("topic", remote)),
+    ) in (scrape(port))

@@ -19,6 +19,7 @@ raises the target's committed offset (never backwards) and the target topic exis
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ from odradek.connect.config.configdef import ConfigDef
 from odradek.mirror import VERSION, admin
 from odradek.mirror.config import TASK_ASSIGNED_GROUPS, MirrorConfig, mirror_config_def, round_robin
 from odradek.mirror.formats import Checkpoint, FormatError, OffsetSync
+from odradek.mirror.metrics import MirrorCheckpointMetrics
 from odradek.mirror.offsets import OffsetSyncStore
 from odradek.mirror.policy import DefaultReplicationPolicy
 from odradek.mirror.scheduler import Scheduler
@@ -243,6 +245,19 @@ class MirrorCheckpointTask(SourceTask):
         if self.mirror is None:
             raise RuntimeError("task not started")
         return self.mirror
+
+    @functools.cached_property
+    def metrics(self) -> MirrorCheckpointMetrics:
+        config = self._config()
+        return MirrorCheckpointMetrics(config.source, config.target)
+
+    def commit_record(self, record: SourceRecord, metadata: Any) -> None:
+        """Checkpoint latency (Kafka's MirrorCheckpointTask.commitRecord): the target's ack - the record's time."""
+        partition = record.source_partition
+        if metadata is None or partition is None or record.timestamp is None:
+            return
+        group, topic, number = str(partition["group"]), str(partition["topic"]), int(str(partition["partition"]))
+        self.metrics.checkpointed(group, topic, number, time.time() * 1000 - record.timestamp)
 
     def poll(self) -> list[SourceRecord] | None:
         config = self._config()

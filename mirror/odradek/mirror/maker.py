@@ -33,6 +33,7 @@ from odradek.connect.runtime.offsets import FileOffsetBackingStore
 from odradek.connect.runtime.standalone import StandaloneHerder
 from odradek.connect.runtime.states import StatusBackingStore
 from odradek.connect.runtime.worker import Worker
+from odradek.mirror.metrics import serve as serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ CONNECTORS = (
 )
 _CLIENT_KINDS = ("consumer.", "producer.", "admin.")
 _WORKER_KEYS = ("offset.flush.interval.ms", "offset.flush.timeout.ms", "task.shutdown.graceful.timeout.ms")
+# Keys of the dedicated process itself, not of its connectors.
+_PROCESS_KEYS = ("metrics.port", "metrics.host")
 
 
 class MirrorMakerConfigError(ValueError):
@@ -85,6 +88,22 @@ class MirrorMakerConfig:
             and (not targets or t in targets)
         ]
 
+    @property
+    def metrics_port(self) -> int:
+        """`metrics.port`: the process's Prometheus /metrics port (odradek.mirror.metrics); 0, the default, is off."""
+        raw = self.props.get("metrics.port", "0").strip() or "0"
+        try:
+            port = int(raw)
+        except ValueError:
+            port = -1
+        if not 0 <= port <= 65535:
+            raise MirrorMakerConfigError(f"Invalid value {raw} for configuration metrics.port: a port (0 to 65535)")
+        return port
+
+    @property
+    def metrics_host(self) -> str:
+        return self.props.get("metrics.host", "127.0.0.1").strip() or "127.0.0.1"  # Connect's default
+
     def cluster_props(self, alias: str) -> dict[str, str]:
         prefix = f"{alias}."
         out = {k[len(prefix) :]: v for k, v in self.props.items() if k.startswith(prefix)}
@@ -98,7 +117,7 @@ class MirrorMakerConfig:
 
     def connector_config(self, flow: SourceAndTarget, name: str, class_name: str) -> dict[str, str]:
         """One connector's config for `flow` (Kafka's MirrorMakerConfig.connectorBaseConfig)."""
-        out = {k: v for k, v in self._top_level().items() if k not in _WORKER_KEYS}
+        out = {k: v for k, v in self._top_level().items() if k not in _WORKER_KEYS and k not in _PROCESS_KEYS}
         for side, alias in (("source", flow.source), ("target", flow.target)):
             for key, value in self.cluster_props(alias).items():
                 if key.startswith(_CLIENT_KINDS):
@@ -153,6 +172,7 @@ class MirrorMaker:
             flow: [(name, config.connector_config(flow, name, cls)) for name, cls in CONNECTORS] for flow in self.flows
         }
         self.worker_configs = {flow: config.worker_props(flow, offsets_dir) for flow in self.flows}
+        self.metrics_port = config.metrics_port
         self.herders: list[StandaloneHerder] = []
         self.plugins = Plugins()
         self.lock = threading.Lock()
@@ -162,7 +182,16 @@ class MirrorMaker:
             log.warning("No enabled flows (A->B.enabled=true) for these clusters: nothing to mirror")
         for flow in self.flows:
             self.start_flow(flow)
+        if serve_metrics(self.tasks, self.metrics_port, self.config.metrics_host) is not None:
+            log.info("MirrorMaker metrics on %s:%d/metrics", self.config.metrics_host, self.metrics_port)
         log.info("Kafka MirrorMaker started")
+
+    def tasks(self) -> list[object]:
+        """The connector tasks (MirrorSourceTask, ...) running in every flow's worker now."""
+        with self.lock:
+            herders = list(self.herders)
+        running = [worker_task for herder in herders for worker_task in list(herder.worker.tasks.values())]
+        return [getattr(worker_task, "task", None) for worker_task in running]
 
     def start_flow(self, flow: SourceAndTarget) -> None:
         props = self.worker_configs[flow]

@@ -106,6 +106,30 @@ def test_schemaless_values() -> None:
     assert read.schema is None and read.value == {"n": 3, "f": 1.5, "s": "x"}
 
 
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            {"id": 7, "pad": "xé", "f": 1.5, "ok": False, "none": None},
+            b'{"id":7,"pad":"x\xc3\xa9","f":1.5,"ok":false,"none":null}',
+        ),
+        ([{"a": [1, [2, {"b": "c"}]]}, "s"], b'[{"a":[1,[2,{"b":"c"}]]},"s"]'),
+        # Not plain JSON types: Kafka's conversion, not json.dumps's.
+        ({1: "one", 2: "two"}, b'[[1,"one"],[2,"two"]]'),  # a map with non-string keys: pairs
+        ({"raw": b"\x00\xff"}, b'{"raw":"AP8="}'),  # bytes: base64
+        ({"t": (1, 2)}, b'{"t":[1,2]}'),
+        ({"d": {"inner": {3: True}}}, b'{"d":{"inner":[[3,true]]}}'),
+        (Text("sub"), b'"sub"'),
+    ],
+)
+def test_schemaless_values_plain_or_not_write_kafkas_json(value: object, expected: bytes) -> None:
+    assert json_converter(schemas=False).from_connect_data("t", None, value) == expected
+
+
 def test_tombstones_and_nulls() -> None:
     converter = json_converter()
     assert converter.from_connect_data("t", None, None) is None

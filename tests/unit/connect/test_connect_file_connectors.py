@@ -107,3 +107,25 @@ def test_sink_appends_values_and_flushes(tmp_path: Path) -> None:
     task.flush({("t", 0): 4})
     assert path.read_text(encoding="utf-8") == 'a\n1\nnull\n{"k":[1]}\n'
     task.stop()
+
+
+def test_lines_across_read_chunks_keep_their_positions(tmp_path: Path) -> None:
+    from odradek.connect.connectors.file import READ_CHUNK
+
+    # Lines of 1 to 300 bytes over more than three read chunks, so lines straddle chunk boundaries.
+    lines = [("x" * (1 + (i * 37) % 300)).encode() for i in range(3 * READ_CHUNK // 150 + 50)]
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    task = source(path, batch=700)
+    task.stopping.set()  # no idle wait at the end
+    got: list[Any] = []
+    while (batch := task.poll()) is not None:
+        assert len(batch) <= 700
+        got.extend(batch)
+    assert [r.value.encode() for r in got] == lines
+    ends, position = [], 0
+    for line in lines:
+        position += len(line) + 1
+        ends.append({"position": position})
+    assert [r.source_offset for r in got] == ends and position > 3 * READ_CHUNK
+    task.stop()

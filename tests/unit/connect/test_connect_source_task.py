@@ -211,3 +211,50 @@ def test_records_dropped_by_an_smt_count_as_done(tmp_path: Path) -> None:
     assert [metadata for _, metadata in source.committed] == [None, None, None]
     task.stop()
     assert task.await_stop(TIMEOUT_S)
+
+
+class PartitionHopper(SourceTask):
+    """Records of partitions {"p": 1}, {"p": 2}, {"p": 1}, then a batch of one dict object changed in place
+    ({"p": 3}) after an earlier batch of it ({"p": 4}) was sent: each offset must land under its own partition."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.shared: dict[str, Any] = {"p": 4}
+
+    def version(self) -> str:
+        return "1"
+
+    def start(self, props: dict[str, str]) -> None:
+        pass
+
+    def record(self, partition: dict[str, Any], n: int) -> SourceRecord:
+        return SourceRecord("out", None, None, None, STRING_SCHEMA, f"v{n}", source_partition=partition,
+                            source_offset={"n": n})  # fmt: skip
+
+    def poll(self) -> list[SourceRecord] | None:
+        self.polls += 1
+        if self.polls == 1:
+            return [self.record({"p": 1}, 1), self.record({"p": 2}, 2), self.record({"p": 1}, 3)]
+        if self.polls == 2:
+            return [self.record(self.shared, 4)]
+        if self.polls == 3:
+            self.shared["p"] = 3  # the same dict, now another partition
+            return [self.record(self.shared, 5)]
+        time.sleep(0.01)
+        return None
+
+    def stop(self) -> None:
+        pass
+
+
+def test_offsets_of_interleaved_and_reused_partitions_are_kept_apart(tmp_path: Path) -> None:
+    source = PartitionHopper()
+    task, store, _ = make_task(tmp_path, source)
+    task.start()
+    wait(lambda: FakeProducer.instances and len(FakeProducer.instances[-1].sent) == 5, "records sent")
+    FakeProducer.instances[-1].deliver.set()
+    reader = OffsetStorageReaderImpl(store, "src")
+    wait(lambda: reader.offset({"p": 3}) is not None, "offsets written")
+    task.stop()
+    assert task.await_stop(TIMEOUT_S)
+    assert [reader.offset({"p": p}) for p in (1, 2, 3, 4)] == [{"n": 3}, {"n": 2}, {"n": 5}, {"n": 4}]

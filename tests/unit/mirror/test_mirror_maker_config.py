@@ -96,3 +96,14 @@ def test_checkpoints_are_monotonic_unless_the_group_rewinds() -> None:
     assert not is_more_recent(Checkpoint("g", "A.t", 0, 130, 40), last)  # translation went back: not emitted
     assert is_more_recent(Checkpoint("g", "A.t", 0, 10, 5), last)  # the group itself was reset upstream
     assert is_more_recent(last, None)
+
+
+def test_metrics_port_is_the_process_s_not_the_connectors() -> None:
+    assert MirrorMakerConfig(PROPS).metrics_port == 0  # off unless set
+    config = MirrorMakerConfig({**PROPS, "metrics.port": "9404", "metrics.host": "0.0.0.0"})
+    assert (config.metrics_port, config.metrics_host) == (9404, "0.0.0.0")
+    connector = config.connector_config(SourceAndTarget("A", "B"), "MirrorSourceConnector", "x")
+    assert "metrics.port" not in connector and "metrics.host" not in connector
+    for bad in ("http", "-1", "70000"):
+        with pytest.raises(MirrorMakerConfigError, match=r"metrics\.port"):
+            _ = MirrorMakerConfig({**PROPS, "metrics.port": bad}).metrics_port

@@ -189,3 +189,32 @@ def test_resume_decision(next_offset: int, low: int, high: int, offset: int, rep
     decision = resume_decision(next_offset, low, high)
     assert decision.offset == offset
     assert (decision.gap is not None) is reported
+
+
+class FakeConsumer:
+    """Messages librdkafka already fetched; records how long each call was allowed to wait."""
+
+    def __init__(self, messages: list[FakeMessage]) -> None:
+        self.queue = list(messages)
+        self.waits: list[tuple[str, float]] = []
+
+    def poll(self, timeout: float) -> FakeMessage | None:
+        self.waits.append(("poll", timeout))
+        return self.queue.pop(0) if self.queue else None
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        self.waits.append(("consume", timeout))
+        if timeout > 0 and len(self.queue) < num_messages:
+            raise AssertionError("consume(n, timeout) would wait for n records")
+        out, self.queue = self.queue[:num_messages], self.queue[num_messages:]
+        return out
+
+
+def test_poll_returns_what_was_fetched_without_waiting_for_a_full_batch() -> None:
+    task, _ = source_task()
+    task.consumer = FakeConsumer([FakeMessage("orders", 0, offset) for offset in range(3)])
+    records = task.poll() or []
+    assert [r.source_offset for r in records] == [{"offset": 0}, {"offset": 1}, {"offset": 2}]
+    assert task.consumer.waits == [("poll", 1.0), ("consume", 0)]  # consumer.poll.timeout.ms for the first only
+    assert task.poll() == []  # nothing fetched: one bounded wait
+    assert task.consumer.waits[-1] == ("poll", 1.0)

@@ -151,16 +151,18 @@ class FileStreamSourceTask(SourceTask):
             return None
         assert self.stream is not None
         records: list[SourceRecord] = []
+        buffer, start = self.buffer, 0  # lines are cut at `start`, not copied off the buffer's front one by one
         while len(records) < self.batch_size:
-            newline = self.buffer.find(b"\n")
+            newline = buffer.find(b"\n", start)
             if newline < 0:
                 chunk = self.stream.read(READ_CHUNK) if self.filename else self.stream.readline()
                 if not chunk:
                     break
-                self.buffer += chunk
+                buffer, start = buffer[start:] + chunk, 0
                 continue
-            line, self.buffer = self.buffer[:newline], self.buffer[newline + 1 :]
-            self.position += newline + 1
+            line = buffer[start:newline]
+            self.position += newline + 1 - start
+            start = newline + 1
             text = line[:-1] if line.endswith(b"\r") else line
             records.append(
                 SourceRecord(
@@ -174,6 +176,7 @@ class FileStreamSourceTask(SourceTask):
                     source_offset={POSITION_FIELD: self.position} if self.partition else None,
                 )
             )
+        self.buffer = buffer[start:]
         if not records:
             self.stopping.wait(IDLE_WAIT_S)
             return None

@@ -201,6 +201,23 @@ def _decimal_unscaled_bytes(value: decimal.Decimal, scale: int) -> bytes:
     return unscaled.to_bytes(length, "big", signed=True)
 
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_json(value: Any) -> bool:
+    """Whether a schemaless value is already what `_to_json` would make of it: exact str, int, float, bool and None,
+    in lists and in dicts with str keys (a dict with other keys becomes a list of pairs; bytes, tuples, Structs,
+    decimals and subclasses take `_to_json`'s path)."""
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _plain_json(v) for k, v in value.items())
+    if kind is list:
+        return all(_plain_json(v) for v in value)
+    return False
+
+
 def _to_json(schema: Schema | None, value: Any, decimal_format: str, replace_null: bool) -> Any:
     """A Connect value to a JSON-ready Python value (Kafka's convertToJson)."""
     if value is None:
@@ -421,7 +438,12 @@ class JsonConverter:
     def from_connect_data(self, topic: str, schema: Schema | None, value: Any) -> bytes | None:
         if schema is None and value is None:
             return None
-        payload = _to_json(schema, value, self.decimal_format, self.replace_null_with_default)
+        # Schemaless values read by JsonConverter itself (the common JSON-in, JSON-out sink) are plain JSON types:
+        # the walk of `_to_json` would return them unchanged, at several function calls per node.
+        if schema is None and _plain_json(value):
+            payload = value
+        else:
+            payload = _to_json(schema, value, self.decimal_format, self.replace_null_with_default)
         if self.schemas_enable:
             return dumps({"schema": schema_to_json(schema), "payload": payload})
         return dumps(payload)
@@ -430,7 +452,9 @@ class JsonConverter:
         if value is None:
             return NULL_SCHEMA_AND_VALUE
         try:
-            node = json.loads(value.decode("utf-8"), parse_float=float) if value else None
+            # json.loads' own decoder (floats as float, its default): passing parse_float=float would build a new
+            # JSONDecoder per record, a seventh of a JSON sink task's thread in py-spy.
+            node = json.loads(value.decode("utf-8")) if value else None
         except (UnicodeDecodeError, ValueError) as exc:
             raise DataException(
                 f"Converting byte[] to Kafka Connect data failed due to serialization error: {exc}"

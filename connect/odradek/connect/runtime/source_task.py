@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from odradek.connect.api.connector import SourceTask
@@ -69,6 +70,10 @@ class WorkerSourceTask(WorkerTask):
         self.last_commit = time.monotonic()
         self.records_sent = 0
         self.records_polled = 0
+        # The offset key of the last record's source partition: tasks send runs of records of one partition, and
+        # the key (a JSON text) costs more to build than the rest of the record's bookkeeping.
+        self._last_partition: dict[str, Any] | None = None
+        self._last_partition_key = ""
 
     def initialize_and_start(self) -> None:
         from confluent_kafka import Producer
@@ -137,8 +142,16 @@ class WorkerSourceTask(WorkerTask):
             return None
         return out, key, value, headers
 
+    def _partition_key(self, partition: Mapping[str, Any] | None) -> str:
+        """offset_key of `partition`, reused while records keep the same (equal) source partition."""
+        partition = partition or {}
+        if partition != self._last_partition:
+            self._last_partition_key = offset_key(self.id.connector, partition)
+            self._last_partition = dict(partition)  # a copy: the task may change its dict later
+        return self._last_partition_key
+
     def _send(self, record: SourceRecord) -> None:
-        partition_key = offset_key(self.id.connector, record.source_partition or {})
+        partition_key = self._partition_key(record.source_partition)
         converted = self._convert(record)
         submitted = self.submitted.submit(partition_key, record.source_offset)
         if converted is None:
@@ -167,12 +180,16 @@ class WorkerSourceTask(WorkerTask):
             self.setup.on_topic(msg.topic())
             self._commit_record(record, msg)
 
+        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": headers, "on_delivery": delivered}
+        if transformed.kafka_partition is not None:
+            kwargs["partition"] = transformed.kafka_partition
+        if transformed.timestamp is not None:
+            kwargs["timestamp"] = transformed.timestamp
+        if not tracing.enabled():  # no span to open: spare the context manager per record
+            self._produce(transformed.topic, kwargs)
+            return
         with tracing.publish_span(transformed.topic, headers, **{"connect.connector": self.id.connector}) as sent:
-            kwargs: dict[str, Any] = {"key": key, "value": value, "headers": sent, "on_delivery": delivered}
-            if transformed.kafka_partition is not None:
-                kwargs["partition"] = transformed.kafka_partition
-            if transformed.timestamp is not None:
-                kwargs["timestamp"] = transformed.timestamp
+            kwargs["headers"] = sent
             self._produce(transformed.topic, kwargs)
 
     def _produce(self, topic: str, kwargs: dict[str, Any]) -> None:
