@@ -21,6 +21,7 @@ Java's String.hashCode over UTF-16 code units.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -64,6 +65,7 @@ def java_string_hash(text: str) -> int:
     return h - (1 << 32) if h >= 1 << 31 else h
 
 
+@functools.lru_cache(maxsize=65536)  # asked on every group request (and per transactional id): a pure function
 def partition_for(group_id: str, num_partitions: int) -> int:
     """The __consumer_offsets partition holding `group_id` (Kafka's `Utils.abs(hashCode) % n`)."""
     h = java_string_hash(group_id)
