@@ -60,7 +60,10 @@ log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
 MIN_REQUEST_SIZE = 8  # api_key, api_version, correlation_id
 REGION_CHUNK_BYTES = 256 * 1024  # a file region sent through a non-plaintext transport is read this much at a time
-COALESCE_BYTES = 256 * 1024  # in-memory responses held for one write at most (then written and drained)
+# In-memory responses held for one write at most (then written and drained): bounded in bytes, and in count so
+# that the first of a run of pipelined responses waits for at most a few requests' handling, not the whole run.
+COALESCE_BYTES = 256 * 1024
+COALESCE_RESPONSES = 16
 
 
 class ChannelBuilder(Protocol):
@@ -458,7 +461,11 @@ class KafkaServer:
             await self._write(writer, chunks, zero_copy)
             return
         responses.add(chunks)
-        if responses.size >= COALESCE_BYTES or writer.transport.get_write_buffer_size() > 0:
+        if (
+            responses.size >= COALESCE_BYTES
+            or responses.count >= COALESCE_RESPONSES
+            or writer.transport.get_write_buffer_size() > 0
+        ):
             # A large batch, or a socket not keeping up: write now and wait for the transport (backpressure).
             await responses.flush_and_drain()
 
@@ -584,13 +591,14 @@ class _ResponseBuffer:
     pipelined requests handled in that turn leave in one `writelines` (one send) instead of one write and drain
     each; a request that waits (a long-poll Fetch) lets the turn end, so earlier responses never wait for it."""
 
-    __slots__ = ("_chunks", "_scheduled", "_writer", "size")
+    __slots__ = ("_chunks", "_scheduled", "_writer", "count", "size")
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
         self._chunks: list[bytes | bytearray | memoryview] = []
         self._scheduled: asyncio.Handle | None = None
         self.size = 0
+        self.count = 0
 
     def add(self, chunks: Sequence[Chunk]) -> None:
         total = 0
@@ -599,6 +607,7 @@ class _ResponseBuffer:
         self._chunks.append(_SIZE.pack(total))
         self._chunks.extend(cast(Sequence[bytes], chunks))
         self.size += total + 4
+        self.count += 1
         if self._scheduled is None:
             self._scheduled = asyncio.get_running_loop().call_soon(self.flush)
 
@@ -607,7 +616,7 @@ class _ResponseBuffer:
             self._scheduled.cancel()
             self._scheduled = None
         if self._chunks:
-            chunks, self._chunks, self.size = self._chunks, [], 0
+            chunks, self._chunks, self.size, self.count = self._chunks, [], 0, 0
             if not self._writer.is_closing():
                 self._writer.writelines(chunks)
 

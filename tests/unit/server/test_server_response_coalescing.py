@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Iterator, Sequence
 
 import pytest
-from odradek.broker.server import Chunk, KafkaServer, ServerLimits
+from odradek.broker.server import COALESCE_RESPONSES, Chunk, KafkaServer, ServerLimits
 from server_testing import Client, FakeDispatcher, answer, frame, run_with_server
 
 LIMITS = ServerLimits(max_request_bytes=1024, idle_timeout_s=30.0, read_ahead=64)
@@ -30,11 +30,13 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 def test_responses_to_pipelined_requests_leave_in_one_write(writes: list[int]) -> None:
     async def body(server: KafkaServer, port: int, fake: FakeDispatcher) -> None:
         client = await Client.connect(port)
-        await client.send(b"".join(frame(i, bytes([i])) for i in range(20)))  # one write, twenty frames
-        assert [await client.response() for _ in range(20)] == [(i, bytes([i])) for i in range(20)]
+        await client.send(b"".join(frame(i, bytes([i])) for i in range(40)))  # one write, forty frames
+        assert [await client.response() for _ in range(40)] == [(i, bytes([i])) for i in range(40)]
         assert fake.max_in_flight == 1
-        # Twenty responses (a size prefix and one chunk each) in one or two sends, not twenty.
-        assert 1 <= len(writes) <= 2 and sum(writes) == 40
+        # Forty responses (a size prefix and one chunk each) in three or four sends, not forty, and none holds
+        # more than COALESCE_RESPONSES of them.
+        assert 3 <= len(writes) <= 4 and sum(writes) == 80
+        assert max(writes) == 2 * COALESCE_RESPONSES
 
     run_with_server(body, limits=LIMITS)
 
