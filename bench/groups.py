@@ -59,6 +59,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,7 +74,7 @@ import confluent_kafka
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
-from run import broker_process, machine, quantiles
+from run import REPO, broker_process, machine, quantiles
 
 HERE = Path(__file__).resolve().parent
 TOPIC = "bench-groups"
@@ -81,6 +82,7 @@ PARTITIONS = 30
 MEMBERS = 10
 REBALANCE_TARGET_MS = 1000.0
 COMMIT_TARGET = 5000.0
+ISSUE15_COMMIT_TARGET = 20000.0  # issue 15, item 7
 ASYNC_WINDOW = 64
 ASYNC_POLL_S = 0.005
 CONTENDED_PCT = 25.0  # CPU of other processes (% of one core) above which a commit figure is flagged
@@ -100,8 +102,9 @@ class Broker:
 
 
 @contextlib.contextmanager
-def group_broker(data_dir: Path, log_path: Path) -> Iterator[Broker]:
-    with broker_process(data_dir, log_path, overrides=["group.initial.rebalance.delay.ms=0"]) as (bootstrap, pid):
+def group_broker(data_dir: Path, log_path: Path, checkout: Path = REPO) -> Iterator[Broker]:
+    overrides = ["group.initial.rebalance.delay.ms=0"]
+    with broker_process(data_dir, log_path, checkout=checkout, overrides=overrides) as (bootstrap, pid):
         yield Broker(bootstrap, pid, log_path)
 
 
@@ -646,6 +649,44 @@ def run_commits(broker: Broker, mode: str, seconds: float, profile: Path | None)
     return result
 
 
+def compare_commits(baseline: Path, rounds: int, seconds: float, data_dir: Path | None) -> dict[str, Any]:
+    """The commit runs on a broker from `baseline` (another checkout) and on one from this tree, alternating
+    (order reversed every other round, a fresh broker and topic each run); medians per tree and mode, and the
+    ratio this tree / baseline, measured side by side under the same load."""
+    trees = {"baseline": baseline.resolve(), "this tree": REPO}
+    runs: list[dict[str, Any]] = []
+    for round_no in range(rounds):
+        order = list(trees) if round_no % 2 == 0 else list(reversed(trees))
+        for name in order:
+            work = Path(tempfile.mkdtemp(prefix="odradek-bench-groups-", dir=data_dir))
+            try:
+                print(f"round {round_no + 1}/{rounds}: {name} ({trees[name]})", flush=True)
+                with group_broker(work / "logs", work / "broker.log", trees[name]) as broker:
+                    create_topic(broker.bootstrap)
+                    for mode in ("sync", "async"):
+                        runs.append({"tree": name, "round": round_no, **run_commits(broker, mode, seconds, None)})
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    summary: dict[str, Any] = {}
+    for mode in ("sync", "async"):
+        medians = {}
+        for name in trees:
+            mine = [r for r in runs if r["tree"] == name and r["mode"] == mode]
+            rate = statistics.median(r["commits_per_s"] for r in mine)
+            cost = statistics.median(r["broker_cpu_us_per_commit"] for r in mine)
+            medians[name] = {"commits_per_s": rate, "broker_cpu_us_per_commit": cost}
+            print(
+                f"median {mode:<5} {name:<9} {rate:8.0f} commits/s ({rate / ISSUE15_COMMIT_TARGET:.3f} x 20,000),"
+                f" broker {cost:5.0f} us CPU per commit",
+                flush=True,
+            )
+        ratio = medians["this tree"]["commits_per_s"] / medians["baseline"]["commits_per_s"]
+        cost_ratio = medians["this tree"]["broker_cpu_us_per_commit"] / medians["baseline"]["broker_cpu_us_per_commit"]
+        print(f"ratio {mode:<5} this tree / baseline: {ratio:.3f} x commits/s, {cost_ratio:.3f} x CPU per commit")
+        summary[mode] = {**medians, "ratio_commits": ratio, "ratio_cpu_per_commit": cost_ratio}
+    return {"baseline": str(trees["baseline"]), "rounds": rounds, "runs": runs, "medians": summary}
+
+
 def start_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes] | None:
     if shutil.which("py-spy") is None:
         print("    (py-spy not found: no profile)", flush=True)
@@ -692,10 +733,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="py-spy the broker during the commit runs, raw stacks here")
     parser.add_argument("--data-dir", type=Path, help="parent of the temp dir for the broker's logs")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="directory for the JSON result")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another source tree (`git archive <rev> broker | tar -x -C DIR`): only the commit runs, on its"
+        " broker and on this tree's in alternating rounds, with the ratios",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the --baseline comparison (default 3)")
     args = parser.parse_args(argv)
     rebalances = args.rebalances or (5 if args.quick else 20)
     seconds = args.commit_seconds or (3.0 if args.quick else 10.0)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.baseline is not None:
+        compared: dict[str, Any] = {"machine": machine(), "revision": revision(), "commit_seconds": seconds}
+        print(json.dumps(compared["machine"]), json.dumps(compared["revision"]), flush=True)
+        compared.update(compare_commits(args.baseline, args.rounds, seconds, args.data_dir))
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = args.out / f"groups-compare-{stamp}.json"
+        out.write_text(json.dumps(compared, indent=2) + "\n")
+        print(f"wrote {out}")
+        return 0
     work = Path(tempfile.mkdtemp(prefix="odradek-bench-groups-", dir=args.data_dir))
     result: dict[str, Any] = {"machine": machine(), "revision": revision()}
     result.update(rebalances=rebalances, commit_seconds=seconds)

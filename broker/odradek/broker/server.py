@@ -7,7 +7,9 @@ response is due (Produce with acks=0).
 
 Ordering: as in Kafka, a connection's requests are handled one at a time, in arrival order, so appends from one
 producer connection land in the order sent and responses go back in request order. The reader keeps reading
-ahead (up to `queued.max.requests` frames), so pipelined requests cost no extra round trip.
+ahead (up to `queued.max.requests` frames), so pipelined requests cost no extra round trip. In-memory responses
+are written at the end of the loop turn (`_ResponseBuffer`): the responses to pipelined requests handled in one
+turn leave in one write; a response with file regions is written at once, after those before it.
 
 Channels (Kafka's ChannelBuilder): each listener has a security protocol (`listener.security.protocol.map`), and
 its `ChannelBuilder` decides how a connection is set up: the transport (plaintext, or TLS for SSL and SASL_SSL) and
@@ -58,6 +60,10 @@ log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
 MIN_REQUEST_SIZE = 8  # api_key, api_version, correlation_id
 REGION_CHUNK_BYTES = 256 * 1024  # a file region sent through a non-plaintext transport is read this much at a time
+# In-memory responses held for one write at most (then written and drained): bounded in bytes, and in count so
+# that the first of a run of pipelined responses waits for at most a few requests' handling, not the whole run.
+COALESCE_BYTES = 256 * 1024
+COALESCE_RESPONSES = 16
 
 
 class ChannelBuilder(Protocol):
@@ -422,6 +428,7 @@ class KafkaServer:
         frames: asyncio.Queue[memoryview | None] = asyncio.Queue(self._limits.read_ahead)
         read_task = asyncio.create_task(self._read_frames(reader, frames, info))
         read_task.add_done_callback(lambda task: _close_if_peer_gone(task, writer))
+        responses = _ResponseBuffer(writer)
         try:
             while True:
                 frame = await frames.get()
@@ -431,7 +438,7 @@ class KafkaServer:
                 try:
                     chunks = await self._dispatch(frame, info)
                     if chunks is not None and not writer.is_closing():
-                        await self._write(writer, chunks, info.zero_copy)
+                        await self._respond(writer, responses, chunks, info.zero_copy)
                     elif chunks is not None:
                         _close_chunks(chunks)  # not sent: their descriptors are closed all the same
                 except ProtocolError as exc:
@@ -439,17 +446,39 @@ class KafkaServer:
                 finally:
                     self._busy.discard(info.connection_id)
                 if info.authenticator.state is AuthenticationState.FAILED:
+                    await responses.flush_and_drain()
                     raise ConnectionClosed("authentication failed")  # the error response went out first
                 if info.pending_mute_ms > 0:
+                    await responses.flush_and_drain()  # the response carrying the throttle time goes out first
                     await self._muted(info)
                 if self._closing and frames.empty():
                     break
         finally:
+            responses.flush()
             read_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await read_task
         if read_task.done() and not read_task.cancelled() and read_task.exception() is not None:
             raise ConnectionClosed(str(read_task.exception()))
+
+    async def _respond(
+        self, writer: asyncio.StreamWriter, responses: _ResponseBuffer, chunks: Sequence[Chunk], zero_copy: bool
+    ) -> None:
+        """One response, in order after the ones before it: in-memory responses join the connection's buffer,
+        written once at the end of the loop turn (pipelined requests handled in one turn share one write); a
+        response with file regions or streamed records goes out at once, after the buffer."""
+        if any(isinstance(chunk, FileRegion | StreamedRecords) for chunk in chunks):
+            responses.flush()
+            await self._write(writer, chunks, zero_copy)
+            return
+        responses.add(chunks)
+        if (
+            responses.size >= COALESCE_BYTES
+            or responses.count >= COALESCE_RESPONSES
+            or writer.transport.get_write_buffer_size() > 0
+        ):
+            # A large batch, or a socket not keeping up: write now and wait for the transport (backpressure).
+            await responses.flush_and_drain()
 
     async def _muted(self, info: ConnectionInfo) -> None:
         """A throttled connection (Kafka's ThrottledChannel): nothing is read or handled until its time is over."""
@@ -565,6 +594,47 @@ class _PendingTls(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         # uvloop may deliver the ClientHello before pause_reading takes effect: keep it for the TLS protocol.
         self.early.append(data)
+
+
+class _ResponseBuffer:
+    """A connection's in-memory responses not written yet, each as its size prefix and chunks, in request order.
+    The first `add` of a loop turn schedules `flush` for the end of the turn (`call_soon`), so the responses to
+    pipelined requests handled in that turn leave in one `writelines` (one send) instead of one write and drain
+    each; a request that waits (a long-poll Fetch) lets the turn end, so earlier responses never wait for it."""
+
+    __slots__ = ("_chunks", "_scheduled", "_writer", "count", "size")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._chunks: list[bytes | bytearray | memoryview] = []
+        self._scheduled: asyncio.Handle | None = None
+        self.size = 0
+        self.count = 0
+
+    def add(self, chunks: Sequence[Chunk]) -> None:
+        total = 0
+        for chunk in chunks:
+            total += len(cast(bytes, chunk))
+        self._chunks.append(_SIZE.pack(total))
+        self._chunks.extend(cast(Sequence[bytes], chunks))
+        self.size += total + 4
+        self.count += 1
+        if self._scheduled is None:
+            self._scheduled = asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        if self._chunks:
+            chunks, self._chunks, self.size, self.count = self._chunks, [], 0, 0
+            if not self._writer.is_closing():
+                self._writer.writelines(chunks)
+
+    async def flush_and_drain(self) -> None:
+        self.flush()
+        if not self._writer.is_closing():
+            await self._writer.drain()
 
 
 def _close_chunks(chunks: Sequence[Chunk]) -> None:

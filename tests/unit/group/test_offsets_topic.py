@@ -133,3 +133,56 @@ def test_offset_key_round_trip(group: str, topic: str, partition: int) -> None:
 def test_offset_value_round_trip(offset: int, epoch: int, metadata: str, ts: int) -> None:
     value = OffsetAndMetadata(offset, epoch, metadata, ts)
     assert decode_offset_value(encode_offset_value(value)) == value
+
+
+# ---- the struct-only reading of offset keys and values (replayed after every commit) ----------------------------
+
+
+def _outcome(decode: object, data: bytes) -> object:
+    try:
+        return decode(data)  # type: ignore[operator]
+    except OffsetsTopicFormatError as exc:
+        return ("refused", str(exc))
+
+
+def _variants(data: bytes) -> list[bytes]:
+    """`data`, every truncation of it, every single byte set to 0x00, 0x80 and 0xFF, every pair of bytes set to
+    -1 (a null length), and a trailing byte."""
+    out = [data, data + b"\x00"] + [data[:n] for n in range(len(data))]
+    for i in range(len(data)):
+        out += [data[:i] + bytes([b]) + data[i + 1 :] for b in (0x00, 0x80, 0xFF)]
+        out.append(data[:i] + b"\xff\xff" + data[i + 2 :])
+    return out
+
+
+@given(
+    st.text(max_size=12),
+    st.text(max_size=12),
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(0, 2**63 - 1),
+    st.integers(-1, 2**31 - 1),
+    st.text(max_size=8),
+    st.sampled_from([-1, 1_700_000_000_000]),
+)
+def test_the_struct_path_reads_exactly_what_the_reader_path_reads(
+    group: str, topic: str, partition: int, offset: int, epoch: int, metadata: str, expire: int
+) -> None:
+    """For encoded records and every damaged form of them: the same value, or the same refusal, with the struct
+    path as with the Reader path alone (the struct path disabled)."""
+    from odradek.broker.group import offsets_topic
+
+    key = encode_offset_key(OffsetKey(group, topic, partition))
+    value = encode_offset_value(OffsetAndMetadata(offset, epoch, metadata, 1_700_000_000_000, expire))
+    samples = [(decode_key, d) for d in _variants(key)] + [(decode_offset_value, d) for d in _variants(value)]
+    with_struct = [_outcome(decode, data) for decode, data in samples]
+    fast_key, fast_value = offsets_topic._offset_key, offsets_topic._offset_value_v3
+    try:
+        offsets_topic._offset_key = lambda data: None  # type: ignore[assignment]
+        offsets_topic._offset_value_v3 = lambda data: None  # type: ignore[assignment]
+        reader_only = [_outcome(decode, data) for decode, data in samples]
+    finally:
+        offsets_topic._offset_key, offsets_topic._offset_value_v3 = fast_key, fast_value
+    assert with_struct == reader_only
+    assert with_struct[0] == OffsetKey(group, topic, partition)
+    assert fast_key(key) == OffsetKey(group, topic, partition)  # the struct path is the one taken
+    assert (fast_value(value) is None) == (expire >= 0)  # v1 (with expiry) goes to the Reader path

@@ -21,6 +21,7 @@ Java's String.hashCode over UTF-16 code units.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -47,6 +48,8 @@ GROUP_VALUE_VERSION = 3
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
 _I64 = struct.Struct(">q")
+_KEY_HEAD = struct.Struct(">hh")  # version, group length
+_VALUE_V3_HEAD = struct.Struct(">hqih")  # version 3, offset, leader epoch, metadata length
 
 
 class OffsetsTopicFormatError(ValueError):
@@ -62,6 +65,7 @@ def java_string_hash(text: str) -> int:
     return h - (1 << 32) if h >= 1 << 31 else h
 
 
+@functools.lru_cache(maxsize=65536)  # asked on every group request (and per transactional id): a pure function
 def partition_for(group_id: str, num_partitions: int) -> int:
     """The __consumer_offsets partition holding `group_id` (Kafka's `Utils.abs(hashCode) % n`)."""
     h = java_string_hash(group_id)
@@ -191,6 +195,9 @@ def _array_len(out: bytearray, n: int, flexible: bool) -> None:
 def decode_key(data: bytes | memoryview) -> OffsetKey | GroupKey | None:
     """The key of a __consumer_offsets record; None for record types a classic coordinator ignores
     (Kafka 4's consumer-protocol and share-group records, versions 3 and above)."""
+    fast = _offset_key(data)
+    if fast is not None:
+        return fast
     try:
         r = Reader(data)
         version = r.int16()
@@ -206,6 +213,9 @@ def decode_key(data: bytes | memoryview) -> OffsetKey | GroupKey | None:
 
 
 def decode_offset_value(data: bytes | memoryview) -> OffsetAndMetadata:
+    fast = _offset_value_v3(data)
+    if fast is not None:
+        return fast
     try:
         r = Reader(data)
         version = r.int16()
@@ -222,6 +232,43 @@ def decode_offset_value(data: bytes | memoryview) -> OffsetAndMetadata:
     except ProtocolError as exc:
         raise OffsetsTopicFormatError(f"bad OffsetCommitValue: {exc}") from None
     return OffsetAndMetadata(offset, leader_epoch, metadata, commit_timestamp, expire_timestamp)
+
+
+# Every offset commit is replayed right after its write (write-then-replay) and at each load: the common forms are
+# read with struct alone. Each returns None for any other input (another version, a null or negative length, a
+# short or undecodable buffer), which the Reader path above then reads or refuses, so the result is the same.
+
+
+def _offset_key(data: bytes | memoryview) -> OffsetKey | None:
+    """OffsetCommitKey v0/v1: version int16, group string, topic string, partition int32."""
+    try:
+        version, group_length = _KEY_HEAD.unpack_from(data, 0)
+        if version not in OFFSET_KEY_VERSIONS or group_length < 0:
+            return None
+        topic_at = 4 + group_length
+        (topic_length,) = _I16.unpack_from(data, topic_at)
+        if topic_length < 0:
+            return None
+        partition_at = topic_at + 2 + topic_length
+        (partition,) = _I32.unpack_from(data, partition_at)
+        return OffsetKey(str(data[4:topic_at], "utf-8"), str(data[topic_at + 2 : partition_at], "utf-8"), partition)
+    except (struct.error, UnicodeDecodeError):
+        return None
+
+
+def _offset_value_v3(data: bytes | memoryview) -> OffsetAndMetadata | None:
+    """OffsetCommitValue v3 (what `encode_offset_value` writes without an expire timestamp): version, offset
+    int64, leader epoch int32, metadata string, commit timestamp int64."""
+    try:
+        version, offset, leader_epoch, metadata_length = _VALUE_V3_HEAD.unpack_from(data, 0)
+        if version != OFFSET_VALUE_VERSION or metadata_length < 0:
+            return None
+        timestamp_at = _VALUE_V3_HEAD.size + metadata_length
+        (commit_timestamp,) = _I64.unpack_from(data, timestamp_at)
+        metadata = str(data[_VALUE_V3_HEAD.size : timestamp_at], "utf-8")
+    except (struct.error, UnicodeDecodeError):
+        return None
+    return OffsetAndMetadata(offset, leader_epoch, metadata, commit_timestamp, -1)
 
 
 def decode_group_value(data: bytes | memoryview) -> GroupRecord:

@@ -22,6 +22,16 @@ the fast path trusts the producer's maxTimestamp and recordCount. Otherwise the 
 a different ``compression.type``, rebuilt with that codec). For LogAppendTime topics maxTimestamp becomes
 `now`, the timestamp-type attribute is set and the CRC is recomputed in place; baseTimestamp is left alone,
 as Kafka does.
+
+A batch the broker built itself (`records.builder.BuiltBatch`: a coordinator's records, a transaction marker)
+goes through `validate_coordinator_batch`: its header, records and CRC were written once in this process, so
+nothing is decoded or re-checksummed; only what depends on the topic's configuration is checked
+(``max.message.bytes``), and a topic whose configuration would change the bytes or bound the timestamps
+(another ``compression.type``, LogAppendTime, a finite ``message.timestamp.before.max.ms``, a maxTimestamp past
+the after bound) gets the full non-client validation above, so the bytes appended are the same either way.
+Kafka's AppendOrigin.COORDINATOR skips the client checks in the same place; unlike Kafka, which still checks
+the CRC of every batch in ``analyzeAndValidateRecords``, the CRC pass is skipped too: the bytes never left the
+process.
 """
 
 from __future__ import annotations
@@ -143,6 +153,21 @@ def validate_records(
     return _in_place(buf, header, config, now_ms, max_timestamp)
 
 
+def validate_coordinator_batch(buf: bytearray, config: ValidationConfig, now_ms: int) -> ValidationResult:
+    """Check a batch this broker built (`records.builder.BuiltBatch`, see the module docstring); the result is
+    what `validate_records(buf, config, now_ms, is_from_client=False)` gives for it."""
+    header = _reread(buf)
+    if (
+        config.log_append_time
+        or (config.target_codec is not None and config.target_codec != header.compression)
+        or config.timestamp_before_max_ms < LONG_MAX
+        or not _header_in_range(header, config, now_ms)
+    ):
+        return validate_records(buf, config, now_ms, is_from_client=False)
+    _check_size(header, config)
+    return _result(header, buf, config, now_ms, header.max_timestamp, False)
+
+
 def _single_batch(buf: bytearray, is_from_client: bool) -> BatchHeader:
     if not buf:
         raise _invalid("Produce requests must have at least one record batch per partition")
@@ -169,12 +194,7 @@ def _check_batch(buf: bytearray, header: BatchHeader, config: ValidationConfig, 
     """UnifiedLog.analyzeAndValidateRecords and LogValidator.validateBatch, in Kafka's order."""
     if is_from_client and header.base_offset != 0:
         raise _invalid(f"The baseOffset of the record batch in the append should be 0, but it is {header.base_offset}")
-    if header.size > config.max_message_bytes:
-        raise RecordValidationError(
-            MESSAGE_TOO_LARGE,
-            f"The record batch size in the append is {header.size} bytes which exceeds the maximum "
-            f"configured value of {config.max_message_bytes}.",
-        )
+    _check_size(header, config)
     _check_crc(buf, header)
     if not is_from_client:
         return
@@ -191,6 +211,15 @@ def _check_batch(buf: bytearray, header: BatchHeader, config: ValidationConfig, 
     if header.has_producer_id and header.base_sequence < 0:
         raise _invalid(
             f"Invalid sequence number {header.base_sequence} in record batch with producerId {header.producer_id}"
+        )
+
+
+def _check_size(header: BatchHeader, config: ValidationConfig) -> None:
+    if header.size > config.max_message_bytes:
+        raise RecordValidationError(
+            MESSAGE_TOO_LARGE,
+            f"The record batch size in the append is {header.size} bytes which exceeds the maximum "
+            f"configured value of {config.max_message_bytes}.",
         )
 
 

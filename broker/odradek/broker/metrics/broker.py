@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from odradek.broker.metrics.consumer_lag import ConsumerGroupCollector, GroupOffsets, TopicOffsetsCollector
 from odradek.broker.metrics.transactions import TransactionCoordinatorCollector, TransactionCoordinatorStats
@@ -296,6 +296,10 @@ class BrokerMetrics:
         self._fetcher_lag = _FetcherLagCollector()
         r.register(self._fetcher_lag)
         self._partitions: Callable[[], Iterable[PartitionStats]] = lambda: ()
+        # The labelled children of the per-request and per-append counters, looked up once per label set:
+        # `labels()` costs more than the increment, and these are counted for every request and every append.
+        self._request_counters: dict[tuple[str, int], Any] = {}
+        self._produce_counters: dict[str, tuple[tuple[Any, Any, Any], ...]] = {}
 
     def watch_partitions(self, source: Callable[[], Iterable[PartitionStats]]) -> None:
         """Report the partitions `source` yields (called at every scrape, from the metrics thread)."""
@@ -342,16 +346,25 @@ class BrokerMetrics:
     def request_done(self, request: str, ms: float, version: int = -1) -> None:
         self._latency.observe(request, ms)
         if version >= 0:
-            self.requests.labels(request, str(version)).inc()
+            counter = self._request_counters.get((request, version))
+            if counter is None:
+                counter = self._request_counters[(request, version)] = self.requests.labels(request, str(version))
+            counter.inc()
 
     def request_failed(self, request: str) -> None:
         self.errors.labels(request).inc()
 
     def produced(self, topic: str, messages: int, size: int) -> None:
-        for label in (topic, ""):
-            self.messages_in.labels(label).inc(messages)
-            self.bytes_in.labels(label).inc(size)
-            self.total_produce.labels(label).inc()
+        counters = self._produce_counters.get(topic)
+        if counters is None:
+            counters = self._produce_counters[topic] = tuple(
+                (self.messages_in.labels(label), self.bytes_in.labels(label), self.total_produce.labels(label))
+                for label in (topic, "")
+            )
+        for messages_in, bytes_in, total_produce in counters:
+            messages_in.inc(messages)
+            bytes_in.inc(size)
+            total_produce.inc()
 
     def produce_failed(self, topic: str) -> None:
         for label in (topic, ""):

@@ -5,6 +5,11 @@ builder computes the CRC-32C over bytes [21, end) last, after every other field 
 ``MemoryRecordsBuilder``, baseTimestamp is the first record's timestamp and maxTimestamp the largest one, or
 the log append time for a LogAppendTime batch. ``set_max_timestamp`` rewrites maxTimestamp and the
 timestamp-type attribute of a stored batch in place and recomputes its CRC (LogAppendTime topics).
+
+The broker's own writes (coordinator records, transaction markers) are built as a `BuiltBatch`
+(`build_coordinator_batch`, `build_control_batch`): bytes this process wrote once, CRC included, that an append
+by a coordinator takes as they are (Kafka's coordinators append the MemoryRecords they built with
+AppendOrigin.COORDINATOR, which LogValidator does not check as a client's).
 """
 
 from __future__ import annotations
@@ -39,6 +44,18 @@ RecordInput = tuple[bytes | None, bytes | None, Sequence[Header], int]
 _Entry = tuple[bytes | None, bytes | None, Sequence[Header], int, int]
 
 
+class BuiltBatch(bytes):
+    """One RecordBatch v2 built by this module for the broker's own writes: a valid header (magic 2,
+    lastOffsetDelta + 1 = recordCount >= 1, maxTimestamp the largest record timestamp, CreateTime), records
+    numbered 0..n-1, every record with a key, uncompressed, and the CRC-32C computed over the final bytes (the
+    base offset and partition leader epoch, which the CRC does not cover, are stamped by the append).
+
+    Only `build_coordinator_batch` and `build_control_batch` make one, so holding a BuiltBatch proves where the
+    bytes came from: a client's records (a memoryview of its request) never are one, and are validated in full."""
+
+    __slots__ = ()
+
+
 def build_batch(
     records: Sequence[RecordInput],
     base_offset: int = 0,
@@ -62,6 +79,37 @@ def build_batch(
     return _encode(entries, fields, len(entries) - 1, log_append_time_ms, level)
 
 
+def build_coordinator_batch(
+    records: Sequence[tuple[bytes, bytes | None]],
+    timestamp: int,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = -1,
+    transactional: bool = False,
+) -> BuiltBatch:
+    """A coordinator's (key, value) records (value None: a tombstone) as one uncompressed CreateTime batch, every
+    record at `timestamp`; with `transactional`, a batch of that producer id and epoch with base sequence 0 (as
+    Kafka's group coordinator writes TxnOffsetCommit). Byte for byte what `build_batch` gives for the same input.
+
+    Raises ValueError for no records or a record without a key (a compacted internal topic refuses those)."""
+    if not records:
+        raise ValueError("a coordinator batch holds at least one record")
+    entries: list[_Entry] = []
+    for delta, (key, value) in enumerate(records):
+        if key is None:
+            raise ValueError("a coordinator record has a key")
+        entries.append((key, value, (), timestamp, delta))
+    attributes = _attributes(0, transactional, False, False)
+    fields = _Fields(
+        0,
+        NO_PARTITION_LEADER_EPOCH,
+        attributes,
+        producer_id,
+        producer_epoch,
+        0 if transactional else -1,
+    )
+    return BuiltBatch(_encode(entries, fields, len(entries) - 1, NO_TIMESTAMP, None))
+
+
 def build_control_batch(
     commit: bool,
     producer_id: int,
@@ -70,18 +118,20 @@ def build_control_batch(
     base_offset: int = 0,
     timestamp: int = NO_TIMESTAMP,
     partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
-) -> bytes:
+) -> BuiltBatch:
     """A transaction marker: a transactional control batch with one COMMIT (1) or ABORT (0) record."""
     key = control_key(1 if commit else 0)
     record: RecordInput = (key, txn_marker_value(coordinator_epoch), (), timestamp)
-    return build_batch(
-        [record],
-        base_offset=base_offset,
-        producer_id=producer_id,
-        producer_epoch=producer_epoch,
-        transactional=True,
-        control=True,
-        partition_leader_epoch=partition_leader_epoch,
+    return BuiltBatch(
+        build_batch(
+            [record],
+            base_offset=base_offset,
+            producer_id=producer_id,
+            producer_epoch=producer_epoch,
+            transactional=True,
+            control=True,
+            partition_leader_epoch=partition_leader_epoch,
+        )
     )
 
 

@@ -1,9 +1,11 @@
 """A coordinator's internal topic seen as a record log: append (key, value) records with acks=all and read
 every record back (used by the group coordinator over `__consumer_offsets`; structurally its CoordinatorLog).
 
-Appends build one uncompressed RecordBatch v2 with CreateTime = now and go through `ReplicaManager.produce`
-with acks=all and origin COORDINATOR (validation, leader epoch, high watermark, then the wait for the ISR for
-at most `timeout_ms`, `offsets.commit.timeout.ms`), as a client's produce does. A transactional append (Kafka's
+Appends build one uncompressed RecordBatch v2 with CreateTime = now (`build_coordinator_batch`: a `BuiltBatch`,
+its CRC computed once) and go through `ReplicaManager.produce` with acks=all and origin COORDINATOR: the batch is
+checked against the topic's configuration only (not decoded or re-checksummed), then leader epoch, high
+watermark and the wait for the ISR for at most `timeout_ms` (`offsets.commit.timeout.ms`), as a client's
+produce does. A transactional append (Kafka's
 TxnOffsetCommit) stamps the batch with the producer id and epoch and the transactional flag, base sequence 0 as
 Kafka's group coordinator does (a COORDINATOR append checks the epoch only); a marker is the control batch of
 `build_control_batch`, the one WriteTxnMarkers writes to data partitions. Reads walk the partition from its log
@@ -22,7 +24,7 @@ from odradek.broker.coordinator.runtime import LogEntry, TxnProducer
 from odradek.broker.log.log import OffsetOutOfRange
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import complete_prefix_length, iter_batches
-from odradek.broker.records.builder import build_batch, build_control_batch
+from odradek.broker.records.builder import BuiltBatch, build_control_batch, build_coordinator_batch
 from odradek.broker.records.record import ABORT, COMMIT, iter_records, read_control_record
 from odradek.broker.replication.api import AppendOrigin, ProduceEntry
 from odradek.broker.replication.partition import PartitionError
@@ -42,16 +44,11 @@ class PartitionRecordLog:
         self, partition: int, records: Sequence[tuple[bytes, bytes | None]], producer: TxnProducer | None = None
     ) -> tuple[ErrorCode, int]:
         now = self.manager.time.wall_ms()
-        inputs = [(key, value, (), now) for key, value in records]
         if producer is None:
-            batch = build_batch(inputs)
+            batch = build_coordinator_batch(records, now)
         else:
-            batch = build_batch(
-                inputs,
-                producer_id=producer.producer_id,
-                producer_epoch=producer.producer_epoch,
-                base_sequence=0,
-                transactional=True,
+            batch = build_coordinator_batch(
+                records, now, producer.producer_id, producer.producer_epoch, transactional=True
             )
         return await self._produce(partition, batch)
 
@@ -63,7 +60,7 @@ class PartitionRecordLog:
             partition, build_control_batch(commit, producer_id, producer_epoch, coordinator_epoch, 0, now)
         )
 
-    async def _produce(self, partition: int, batch: bytes) -> tuple[ErrorCode, int]:
+    async def _produce(self, partition: int, batch: BuiltBatch) -> tuple[ErrorCode, int]:
         entry = ProduceEntry(self.topic, partition, batch)
         (result,) = await self.manager.produce([entry], -1, self.timeout_ms(), AppendOrigin.COORDINATOR)
         return result.error, result.last_offset

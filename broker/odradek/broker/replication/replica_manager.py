@@ -9,7 +9,8 @@ are "pending": `get_partition` answers NOT_LEADER_OR_FOLLOWER (Kafka's answer fo
 without a local replica yet) and `is_pending` lets Metadata report them LEADER_NOT_AVAILABLE.
 
 `produce(entries, acks, timeout_ms, origin)` validates each partition's records (`log.validator`, Kafka's
-LogValidator) and appends them through the partition; acks=all then waits in the produce purgatory
+LogValidator: in full for clients; a coordinator's `records.builder.BuiltBatch` only against the topic's
+configuration) and appends them through the partition; acks=all then waits in the produce purgatory
 (`DelayedProduce`) until each partition's high watermark passes its append, and the call returns the final,
 immutable results. `fetch(params, requests)` reads every partition at the request's isolation; with fewer than
 `min_bytes` it waits in the fetch purgatory (`DelayedFetch`) until enough arrives, an error, or `max_wait_ms`.
@@ -53,10 +54,16 @@ from odradek.broker.log.log import (
 from odradek.broker.log.log_dir_failure import KafkaStorageError
 from odradek.broker.log.manager import LogManager, LogSpec
 from odradek.broker.log.producer_state import ProducerStateEntry, ProducerStateError
-from odradek.broker.log.validator import RecordValidationError, ValidationConfig, validate_records
+from odradek.broker.log.validator import (
+    RecordValidationError,
+    ValidationConfig,
+    validate_coordinator_batch,
+    validate_records,
+)
 from odradek.broker.metrics.broker import BrokerMetrics, PartitionStats
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import InvalidRecordBatch
+from odradek.broker.records.builder import BuiltBatch
 from odradek.broker.replication.alter_partition_manager import AlterPartitionItem, AlterPartitionManager
 from odradek.broker.replication.api import (
     CONSUMER_REPLICA_ID,
@@ -452,12 +459,17 @@ class ReplicaManager:
             partition = self.get_leader(entry.topic, entry.partition)
             if acks == -1 and len(partition.state.isr) < partition.log.config.min_insync_replicas:
                 raise PartitionError(ErrorCode.NOT_ENOUGH_REPLICAS)
-            checked = validate_records(
-                bytearray(entry.records),
-                self._validation[(entry.topic, entry.partition)],
-                self.time.wall_ms(),
-                is_from_client=origin is AppendOrigin.CLIENT,
-            )
+            validation = self._validation[(entry.topic, entry.partition)]
+            if origin is AppendOrigin.COORDINATOR and type(entry.records) is BuiltBatch:
+                # Built by this broker (records.builder): no decoding, no second CRC pass (log.validator).
+                checked = validate_coordinator_batch(bytearray(entry.records), validation, self.time.wall_ms())
+            else:
+                checked = validate_records(
+                    bytearray(entry.records),
+                    validation,
+                    self.time.wall_ms(),
+                    is_from_client=origin is AppendOrigin.CLIENT,
+                )
             with self.logs.guard(partition.log, "append"):
                 info = partition.append_records_as_leader(checked.records, origin is AppendOrigin.COORDINATOR)
         except KafkaStorageError as exc:
