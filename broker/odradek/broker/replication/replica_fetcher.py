@@ -24,6 +24,15 @@ One round (`do_work`):
      and retried; a newer image re-adds it with the new leader and epoch.
    An I/O failure delays every partition (the end point reconnects on the next request).
 
+Delays are `replica.fetch.backoff.ms`, except after an answer saying the leader has not applied the metadata this
+follower already acts on (`LEADER_BEHIND`: NOT_LEADER_OR_FOLLOWER, UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION,
+to a Fetch or an OffsetForLeaderEpoch): brokers apply a metadata change at slightly different moments, so a follower
+told of a new leader (a created partition, a leader elected at failover) often asks it a few milliseconds before it
+knows. Those retries start after `LEADER_BEHIND_FIRST_RETRY_MS` and double per answer up to the backoff, and a
+successful fetch starts the doubling again (Kafka waits the whole backoff, 1 s by default: with acks=all every
+first produce to a new RF>1 partition, and the first after a failover, waited for it; bench/RESULTS.md,
+"Replication").
+
 No polling: with nothing to fetch the task waits for a partition to be added or for the end of a delay, and the
 Fetch itself waits at the leader.
 """
@@ -77,6 +86,11 @@ class FetchState(enum.Enum):
     FETCHING = "fetching"
 
 
+LEADER_BEHIND = frozenset(
+    {ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.UNKNOWN_LEADER_EPOCH, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
+)
+LEADER_BEHIND_FIRST_RETRY_MS = 25
+
 SHUTDOWN_CANCEL_ROUNDS = 50  # cancellations tried at shutdown, each followed by a wait of:
 SHUTDOWN_CANCEL_WAIT_S = 0.1
 
@@ -87,6 +101,7 @@ class PartitionFetchState:
     fetch_offset: int = -1
     state: FetchState = FetchState.TRUNCATING
     delayed_until_ms: float = 0.0
+    leader_behind_retries: int = 0  # LEADER_BEHIND answers since the last successful fetch (sets the delay)
 
 
 def complete_batches(records: bytes) -> bytes:
@@ -202,10 +217,17 @@ class ReplicaFetcherThread:
             self._delay(states.values())
             await self.time.sleep(self.config.fetch_backoff_ms)
 
-    def _delay(self, states: Iterable[PartitionFetchState]) -> None:
-        until = self.time.monotonic_ms() + self.config.fetch_backoff_ms
+    def _delay(self, states: Iterable[PartitionFetchState], error: ErrorCode | None = None) -> None:
+        """Retry `states` after the backoff; after a LEADER_BEHIND `error`, after a doubling short delay."""
+        now = self.time.monotonic_ms()
+        backoff = self.config.fetch_backoff_ms
         for state in states:
-            state.delayed_until_ms = until
+            if error in LEADER_BEHIND:
+                shift = min(state.leader_behind_retries, 16)
+                state.delayed_until_ms = now + min(backoff, LEADER_BEHIND_FIRST_RETRY_MS << shift)
+                state.leader_behind_retries += 1
+            else:
+                state.delayed_until_ms = now + backoff
 
     # ---- truncation --------------------------------------------------------------------------------------
 
@@ -233,7 +255,7 @@ class ReplicaFetcherThread:
                 continue
             if answer.error is not ErrorCode.NONE:
                 logger.info("%s: OffsetForLeaderEpoch for %s-%s: %s", self.name, *key, answer.error.name)
-                self._delay([state])
+                self._delay([state], answer.error)
                 continue
             self._apply_epoch_end_offset(partition, state, answer.leader_epoch, answer.end_offset)
 
@@ -297,7 +319,7 @@ class ReplicaFetcherThread:
                 self._out_of_range(partition, state, answer.log_start_offset)
             else:
                 logger.info("%s: fetch of %s-%s: %s; backing off", self.name, *key, answer.error.name)
-                self._delay([state])
+                self._delay([state], answer.error)
 
     def _append(
         self, partition: Partition, state: PartitionFetchState, records: bytes, leader_hw: int, leader_start: int
@@ -313,6 +335,7 @@ class ReplicaFetcherThread:
         if log.log_start_offset < leader_start <= log.log_end_offset:
             log.maybe_increment_log_start_offset(leader_start)
         state.fetch_offset = log.log_end_offset
+        state.leader_behind_retries = 0
         self.replicas.fetch_lag((partition.topic, partition.index), leader_hw - state.fetch_offset)
 
     def _out_of_range(self, partition: Partition, state: PartitionFetchState, leader_start: int) -> None:
