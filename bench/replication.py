@@ -32,14 +32,19 @@ it SIGTERM (controlled shutdown: leadership moves before it exits), at t0. Two f
   outage       the longest time without a successful delivery between t0 and the first success after the old
                leader has exited, counting t0 itself as the start of a gap: the time producers could not write
                (the judged figure; for SIGKILL it equals first ack)
+Each round's line also says when the longest gap began (after t0) and the load average. `--signals` picks the
+variants (default SIGTERM,SIGKILL; a `-dense` suffix, e.g. SIGTERM-dense, runs the producer with
+enable.sparse.connections=false, connected to every broker beforehand); `--client-debug FILE` writes the
+producer's librdkafka debug log (broker, topic, metadata, msg) with the signal times marked.
 Then the broker is started again and the round waits until the ISR is whole again. The round notes whether the
 victim was also the active controller (then the controller must fail over first). p50/p99 are nearest-rank
 (with 20 samples the p99 is the largest).
 
 Idle CPU: each broker's CPU (/proc/<pid>/stat utime+stime) over `--idle-seconds` with the cluster as it is (a
-handful of partitions), then after creating one topic of 1,000 partitions x RF 3 (every broker holds 1,000
-replicas: leads about 333, follows about 667) and waiting until every ISR is whole plus 10 s, over the same time
-again. Printed in % of one core per broker, with the difference.
+handful of partitions), then after creating 1,000 partitions x RF 3 (ten topics of 100: etcd refuses one
+CreateTopics of 1,000, see bench/RESULTS.md; every broker holds 1,000 replicas: leads about 333, follows about
+667) and waiting until every ISR is whole plus 10 s, over the same time again.
+Printed in % of one core per broker, with the difference.
 
 A JSON goes to bench/out/replication-*.json.
 """
@@ -50,6 +55,7 @@ import argparse
 import contextlib
 import itertools
 import logging
+import os
 import shutil
 import signal
 import statistics
@@ -92,6 +98,7 @@ W2_CONFIG = {"max.message.bytes": str(8 * MIB)}
 W2_PRODUCER = {"message.max.bytes": 8 * MIB, "batch.size": 8 * MIB}
 VARIANTS = ("single", "cluster-rf1", "rf3")
 PROBE_EVERY_S = 0.005
+IDLE_TOPIC_PARTITIONS = 100
 
 
 @dataclass(frozen=True)
@@ -223,11 +230,19 @@ def one_run(
     lead = f", leader broker {leader}" if leader >= 0 else ""
     print(
         f"round {round_no} {workload} {name:>11}: {unit}; broker CPU s per {per_unit}: {split} "
-        f"(sum {own * per_m:.2f}){lead}",
+        f"(sum {own * per_m:.2f}){lead}; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     time.sleep(0.5)
-    return {"workload": workload, "variant": name, "round": round_no, "leader": leader, **result, "broker_cpu_s": cpu}
+    return {
+        "workload": workload,
+        "variant": name,
+        "round": round_no,
+        "leader": leader,
+        **result,
+        "broker_cpu_s": cpu,
+        "load_average": os.getloadavg()[0],
+    }
 
 
 @contextlib.contextmanager
@@ -382,6 +397,7 @@ def failover_round(
         "outage_from_s": gap_start - t0,
         "exit_s": exited[0] - t0,
         "errors": len(probe.errors),
+        "load_average": os.getloadavg()[0],
     }
     print(
         f"failover {how} round {round_no}: leader {leader}{' (controller)' if leader == controller else ''}: "
@@ -429,19 +445,32 @@ def idle_cpu(cluster: LocalCluster, partitions: int, seconds: float) -> dict[str
     pids = {**cluster_pids(cluster), "etcd": cluster.etcd.pid}
     time.sleep(5)
     base = sample_cpu(pids, seconds)
-    print("idle, a few partitions: " + ", ".join(f"{n} {v:.2f}%" for n, v in base.items()), flush=True)
-    topic = "idle"
+    load = [os.getloadavg()[0]]
+    print(
+        "idle, a few partitions: " + ", ".join(f"{n} {v:.2f}%" for n, v in base.items()) + f"; load {load[0]:.1f}",
+        flush=True,
+    )
+    # Topics of at most IDLE_TOPIC_PARTITIONS: a CreateTopics of 1,000 partitions is refused by etcd (one
+    # transaction of more than its 128 operations; bench/RESULTS.md, "Replication").
+    sizes = [min(IDLE_TOPIC_PARTITIONS, partitions - start) for start in range(0, partitions, IDLE_TOPIC_PARTITIONS)]
     t0 = time.monotonic()
-    create_topic(cluster.bootstrap, topic, partitions=partitions, replication_factor=3, timeout_s=300)
+    for index, count in enumerate(sizes):
+        create_topic(cluster.bootstrap, f"idle-{index}", partitions=count, replication_factor=3, timeout_s=300)
     created = time.monotonic() - t0
-    wait_whole(cluster, topic, partitions, timeout_s=600)
+    for index, count in enumerate(sizes):
+        wait_whole(cluster, f"idle-{index}", count, timeout_s=600)
     whole = time.monotonic() - t0
-    print(f"created {partitions} x RF 3 in {created:.1f} s, every ISR whole after {whole:.1f} s", flush=True)
+    print(
+        f"created {partitions} x RF 3 ({len(sizes)} topics) in {created:.1f} s, every ISR whole after {whole:.1f} s",
+        flush=True,
+    )
     time.sleep(10)
     loaded = sample_cpu(pids, seconds)
+    load.append(os.getloadavg()[0])
     print(
         f"idle, {partitions} more RF=3 partitions: "
-        + ", ".join(f"{n} {v:.2f}% (+{v - base.get(n, 0):.2f})" for n, v in loaded.items()),
+        + ", ".join(f"{n} {v:.2f}% (+{v - base.get(n, 0):.2f})" for n, v in loaded.items())
+        + f"; load {load[1]:.1f}",
         flush=True,
     )
     return {
@@ -451,6 +480,7 @@ def idle_cpu(cluster: LocalCluster, partitions: int, seconds: float) -> dict[str
         "loaded_pct": loaded,
         "create_s": created,
         "whole_s": whole,
+        "load_average": load,
     }
 
 
@@ -536,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-w2", action="store_true", help="throughput: W1 only")
     parser.add_argument("--skip-failover", action="store_true")
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--failovers", type=int, help="rounds per signal (default 20; quick 3)")
@@ -548,7 +579,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-debug", type=Path, help="librdkafka debug log of the failover producer to FILE")
     parser.add_argument("--idle-partitions", type=int, help="partitions of the idle topic (default 1000)")
     parser.add_argument("--idle-seconds", type=float, help="seconds per idle CPU sample (default 30)")
+    parser.add_argument(
+        "--producer",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a librdkafka setting for the W1/W2 producers of every variant (repeat it)",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy the cluster brokers during one more RF=3 run into DIR")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder (broker logs) at the end")
     parser.add_argument("--data-dir", type=Path, help="parent of the temp folder (broker logs, the cluster)")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="directory for the JSON result")
     args = parser.parse_args(argv)
@@ -577,21 +616,41 @@ def main(argv: list[str] | None = None) -> int:
                     "cluster-rf1": Target(cluster.bootstrap, pids, 1),
                     "rf3": Target(cluster.bootstrap, pids, 3),
                 }
+                extra = dict(item.split("=", 1) for item in args.producer)
+                results["producer_settings"] = extra
                 results["throughput"] = throughput(
-                    "W1", targets, cluster, sizes.w1_rounds, sizes.w1_records, 100, {}, {}, args.profile
+                    "W1", targets, cluster, sizes.w1_rounds, sizes.w1_records, 100, {}, extra, args.profile
                 )
-                results["throughput"] += throughput(
-                    "W2", targets, cluster, sizes.w2_rounds, sizes.w2_bytes // MIB, MIB, W2_CONFIG, W2_PRODUCER
+                results["throughput"] += (
+                    []
+                    if args.skip_w2
+                    else throughput(
+                        "W2",
+                        targets,
+                        cluster,
+                        sizes.w2_rounds,
+                        sizes.w2_bytes // MIB,
+                        MIB,
+                        W2_CONFIG,
+                        {**W2_PRODUCER, **extra},
+                    )
                 )
             if not args.skip_failover:
                 signals = [name.strip() for name in args.signals.split(",") if name.strip()]
                 results["failover"] = failovers(cluster, sizes.failovers, signals, args.client_debug)
             if not args.skip_idle:
-                results["idle"] = idle_cpu(cluster, sizes.idle_partitions, sizes.idle_seconds)
+                try:
+                    results["idle"] = idle_cpu(cluster, sizes.idle_partitions, sizes.idle_seconds)
+                except Exception as exc:  # recorded and reported: the figures measured before it still count
+                    results["idle_error"] = f"{type(exc).__name__}: {exc}"
+                    print(f"idle CPU failed: {results['idle_error']}", file=sys.stderr, flush=True)
             results["verdicts"] = report(results, sizes)
     finally:
         write_result(args.out, "replication", results)
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept {work} (the cluster's folder, logs and data)", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
