@@ -264,12 +264,20 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
             proc.wait(timeout=10)
 
 
-def create_topic(bootstrap: str, name: str, config: dict[str, str] | None = None, partitions: int = 1) -> None:
+def create_topic(
+    bootstrap: str,
+    name: str,
+    config: dict[str, str] | None = None,
+    partitions: int = 1,
+    replication_factor: int = 1,
+    timeout_s: float = 30.0,
+) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
+        [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=config or {})],
+        request_timeout=timeout_s,
     )
-    futures[name].result(timeout=30)
+    futures[name].result(timeout=timeout_s)
 
 
 # ---------------------------------------------------------------- workloads

@@ -86,3 +86,40 @@ def test_when_every_other_broker_is_shutting_down_too_it_stops_without_waiting(t
         await cluster.store.close()
 
     run(main())
+
+
+def test_a_broker_that_handed_leadership_over_keeps_serving_for_the_linger(tmp_path: Path) -> None:
+    """Clients told NOT_LEADER_OR_FOLLOWER must find the new leader in a Metadata answer that still lists this
+    broker (controlled_shutdown.py, HANDOVER_LINGER_MS): the call returns only after the linger."""
+
+    async def main() -> None:
+        import time
+
+        cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
+        started = time.monotonic()
+        assert await controlled_shutdown(cache, cluster.registrations[2], 3, 2000, linger_ms=400)
+        assert time.monotonic() - started >= 0.4
+        assert leaders_of(cache.image, 2) == {}
+        await cluster.nodes[0].manager.stop()
+        await cache.stop()
+        await cluster.store.close()
+
+    run(main())
+
+
+def test_a_broker_that_led_nothing_does_not_linger(tmp_path: Path) -> None:
+    async def main() -> None:
+        import time
+
+        cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
+        await cluster.start(3)  # registered after the topic was created: leads nothing
+        await cluster.nodes[0].settle(await cluster.image())
+        assert leaders_of(cache.image, 3) == {}
+        started = time.monotonic()
+        assert await controlled_shutdown(cache, cluster.registrations[3], 3, 60_000, linger_ms=60_000)
+        assert time.monotonic() - started < 5
+        await cluster.nodes[0].manager.stop()
+        await cache.stop()
+        await cluster.store.close()
+
+    run(main())

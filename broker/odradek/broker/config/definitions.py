@@ -692,7 +692,9 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         "replica.fetch.backoff.ms",
         T.INT,
         1_000,
-        "Time a follower waits before retrying a partition after a fetch error or a failed connection.",
+        "Time a follower waits before retrying a partition after a fetch error or a failed connection (after an "
+        "answer saying the leader has not applied the latest metadata yet, NOT_LEADER_OR_FOLLOWER, "
+        "UNKNOWN_LEADER_EPOCH or UNKNOWN_TOPIC_OR_PARTITION, it retries after 25 ms, doubling up to this).",
         at_least(0),
     ),
     ConfigKey(

@@ -11,6 +11,15 @@ again at each round (it may have registered anew meanwhile); then it stops wheth
 With no other broker able to lead (none registered, or every other one fenced or shutting down too, as when a
 whole cluster is stopped at once) there is nobody to hand anything to: the broker stops at once, and stops waiting
 as soon as that becomes true during a round.
+
+Once leadership has moved, a broker that led something keeps serving for ``HANDOVER_LINGER_MS`` more before it
+stops listening and deletes its registration: its clients get NOT_LEADER_OR_FOLLOWER and ask for Metadata, and
+that answer must show the new leaders while this broker is still listed. A Metadata answer in which the new leader
+and the broker's disappearance arrive together makes librdkafka (2.16) decommission the broker while it moves the
+partition to the new leader, and the partition lands on its internal broker until its next 1 s topic scan: a
+producer then stalls about a second (bench/RESULTS.md, "Replication": without the linger, SIGTERM failover took
+about 1 s in a third of the rounds). In Kafka the stopping broker likewise stays listed until the controller fences
+it, a heartbeat later.
 """
 
 from __future__ import annotations
@@ -25,20 +34,28 @@ from odradek.broker.metadata.registration import BrokerRegistration
 from odradek.broker.metadata.replication_control import leaders_of
 from odradek.broker.metadata.store import MetadataStoreError
 
-__all__ = ["controlled_shutdown"]
+__all__ = ["HANDOVER_LINGER_MS", "controlled_shutdown"]
+
+HANDOVER_LINGER_MS = 500.0
 
 log = logging.getLogger(__name__)
 
 
 async def controlled_shutdown(
-    cache: MetadataCache, registration: BrokerRegistration, rounds: int, round_ms: float
+    cache: MetadataCache,
+    registration: BrokerRegistration,
+    rounds: int,
+    round_ms: float,
+    linger_ms: float = HANDOVER_LINGER_MS,
 ) -> bool:
-    """True once the image shows this broker leading nothing; False when the rounds ran out (or were skipped
-    because no other broker is registered: then True at once)."""
+    """True once the image shows this broker leading nothing (after `linger_ms` more if it led anything that
+    moved); False when the rounds ran out (or were skipped because no other broker is registered: then True at
+    once)."""
     node_id = registration.broker.broker_id
     if not _successors(cache.image, node_id):
         log.info("controlled shutdown: no other broker can lead; nothing to hand over")
         return True
+    led = bool(leaders_of(cache.image, node_id))
     done = asyncio.Event()
 
     def listener(image: MetadataImage, delta: MetadataDelta) -> None:
@@ -58,6 +75,8 @@ async def controlled_shutdown(
                 await asyncio.wait_for(done.wait(), round_ms / 1000.0)
             if done.is_set():
                 log.info("controlled shutdown: leadership moved away or nobody can take it (round %d)", attempt + 1)
+                if led and _successors(cache.image, node_id):
+                    await asyncio.sleep(linger_ms / 1000.0)  # still listed while clients learn the new leaders
                 return True
         still = len(leaders_of(cache.image, node_id))
         log.warning(

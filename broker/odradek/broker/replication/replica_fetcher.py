@@ -35,6 +35,15 @@ A local storage error (an OSError from this broker's own log: a full disk) is no
 goes offline (`FollowerReplicas.storage_guard`, log/log_dir_failure.py) and the partition stops being fetched here
 (Kafka's markPartitionFailed); the replica manager handles the failed dir.
 
+Delays are `replica.fetch.backoff.ms`, except after an answer saying the leader has not applied the metadata this
+follower already acts on (`LEADER_BEHIND`: NOT_LEADER_OR_FOLLOWER, UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION,
+to a Fetch or an OffsetForLeaderEpoch): brokers apply a metadata change at slightly different moments, so a follower
+told of a new leader (a created partition, a leader elected at failover) often asks it a few milliseconds before it
+knows. Those retries start after `LEADER_BEHIND_FIRST_RETRY_MS` and double per answer up to the backoff, and a
+successful fetch starts the doubling again (Kafka waits the whole backoff, 1 s by default: with acks=all every
+first produce to a new RF>1 partition, and the first after a failover, waited for it; bench/RESULTS.md,
+"Replication").
+
 No polling: with nothing to fetch the task waits for a partition to be added or for the end of a delay, and the
 Fetch itself waits at the leader.
 """
@@ -95,6 +104,11 @@ class FetchState(enum.Enum):
     FETCHING = "fetching"
 
 
+LEADER_BEHIND = frozenset(
+    {ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.UNKNOWN_LEADER_EPOCH, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
+)
+LEADER_BEHIND_FIRST_RETRY_MS = 25
+
 SHUTDOWN_CANCEL_ROUNDS = 50  # cancellations tried at shutdown, each followed by a wait of:
 SHUTDOWN_CANCEL_WAIT_S = 0.1
 
@@ -105,6 +119,7 @@ class PartitionFetchState:
     fetch_offset: int = -1
     state: FetchState = FetchState.TRUNCATING
     delayed_until_ms: float = 0.0
+    leader_behind_retries: int = 0  # LEADER_BEHIND answers since the last successful fetch (sets the delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,10 +303,17 @@ class ReplicaFetcherThread:
             self._delay(states.values())
             await self.time.sleep(self.config.fetch_backoff_ms)
 
-    def _delay(self, states: Iterable[PartitionFetchState]) -> None:
-        until = self.time.monotonic_ms() + self.config.fetch_backoff_ms
+    def _delay(self, states: Iterable[PartitionFetchState], error: ErrorCode | None = None) -> None:
+        """Retry `states` after the backoff; after a LEADER_BEHIND `error`, after a doubling short delay."""
+        now = self.time.monotonic_ms()
+        backoff = self.config.fetch_backoff_ms
         for state in states:
-            state.delayed_until_ms = until
+            if error in LEADER_BEHIND:
+                shift = min(state.leader_behind_retries, 16)
+                state.delayed_until_ms = now + min(backoff, LEADER_BEHIND_FIRST_RETRY_MS << shift)
+                state.leader_behind_retries += 1
+            else:
+                state.delayed_until_ms = now + backoff
 
     # ---- truncation --------------------------------------------------------------------------------------
 
@@ -319,7 +341,7 @@ class ReplicaFetcherThread:
                     continue
                 if answer.error is not ErrorCode.NONE:
                     logger.info("%s: OffsetForLeaderEpoch for %s-%s: %s", self.name, *key, answer.error.name)
-                    self._delay([state])
+                    self._delay([state], answer.error)
                     continue
                 steps.append(
                     (state, Truncation(key, partition, state.leader_epoch, answer.leader_epoch, answer.end_offset))
@@ -396,7 +418,7 @@ class ReplicaFetcherThread:
                 await self._out_of_range(key, partition, state, answer.log_start_offset)
             else:
                 logger.info("%s: fetch of %s-%s: %s; backing off", self.name, *key, answer.error.name)
-                self._delay([state])
+                self._delay([state], answer.error)
 
     def _append(
         self, partition: Partition, state: PartitionFetchState, records: bytes, leader_hw: int, leader_start: int
@@ -412,6 +434,7 @@ class ReplicaFetcherThread:
         if log.log_start_offset < leader_start <= log.log_end_offset:
             log.maybe_increment_log_start_offset(leader_start)
         state.fetch_offset = log.log_end_offset
+        state.leader_behind_retries = 0
         self.replicas.fetch_lag((partition.topic, partition.index), leader_hw - state.fetch_offset)
 
     async def _out_of_range(
