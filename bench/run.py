@@ -227,14 +227,17 @@ def broker_process(
     checkout: Path = REPO,
     overrides: Sequence[str] = (),
     stop_timeout_s: float = 15.0,
+    extra_listeners: Sequence[str] = (),
 ) -> Iterator[tuple[str, int]]:
     """A broker from `checkout`'s sources (its broker/ first on PYTHONPATH, whatever `pip install -e` points at) on
-    a free port, with extra `key=value` overrides; yields (bootstrap, pid) and stops it (SIGTERM) at the end."""
+    a free port, with extra `key=value` overrides and `NAME://host:port` listeners after the PLAINTEXT one; yields
+    (bootstrap of the PLAINTEXT listener, pid) and stops it (SIGTERM) at the end."""
     port = free_port()
+    listeners = ",".join([f"PLAINTEXT://127.0.0.1:{port}", *extra_listeners])
     cmd = [
         sys.executable, "-m", "odradek.broker",
         "--override", f"log.dirs={data_dir}",
-        "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
+        "--override", f"listeners={listeners}",
         "--override", "metrics.port=0",
     ]  # fmt: skip
     for override in overrides:

@@ -138,6 +138,23 @@ def test_removing_acls_from_the_index() -> None:
     assert decide(auth, "User:alice", "10.0.0.1", Op.WRITE, R.TOPIC, "logs-app")
 
 
+def test_cached_decisions_are_the_same_and_cleared_when_acls_change_or_the_cache_is_full(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = authorizer()
+    for _ in range(2):  # the second pass is answered from the cache
+        assert [decide(auth, p, h, op, r, n) for p, h, op, r, n, _ in MATRIX] == [row[-1] for row in MATRIX]
+    assert 0 < len(auth._decisions) <= len(MATRIX)
+    caplog.set_level("INFO", logger="kafka.authorizer.logger")
+    assert not decide(auth, "User:bob", "1.1.1.1", Op.READ, R.TOPIC, "orders")  # cached, and still audited
+    assert "Principal = User:bob is Denied Operation = READ" in caplog.text
+    monkeypatch.setattr("odradek.broker.auth.standard_authorizer.DECISION_CACHE_SIZE", 3)
+    fresh = authorizer()
+    for i in range(10):
+        decide(fresh, f"User:u{i}", "1.1.1.1", Op.READ, R.TOPIC, "orders")
+    assert len(fresh._decisions) <= 3
+
+
 def test_a_decision_looks_only_at_the_acls_that_match_the_resource() -> None:
     auth = StandardAuthorizer()
     auth.apply({f"n{i}": acl(f"User:u{i}", ALLOW, Op.READ, R.TOPIC, f"topic-{i}") for i in range(1000)})

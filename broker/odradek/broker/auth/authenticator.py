@@ -8,11 +8,23 @@ that whole state machine, (state, event) -> state; any other move is an error:
     AUTHENTICATING / HANDSHAKE --SaslHandshake v1--> AUTHENTICATE         (tokens in SaslAuthenticate requests)
     AUTHENTICATING / HANDSHAKE --SaslHandshake v0--> AUTHENTICATE_UNFRAMED (tokens as bare size-prefixed frames)
     AUTHENTICATE / AUTHENTICATE_UNFRAMED --mechanism complete--> AUTHENTICATED
+    AUTHENTICATED --SaslHandshake v1 (re-authentication)--> AUTHENTICATE
+    AUTHENTICATED --SaslHandshake v0 (re-authentication)--> AUTHENTICATE_UNFRAMED
     any state but AUTHENTICATED --failure--> FAILED (the connection is closed)
 
 `ALLOWED_APIS` says which requests each state serves: before authentication only ApiVersions, SaslHandshake and
 SaslAuthenticate, each in its own state; anything else closes the connection (Kafka's IllegalSaslStateException).
 While AUTHENTICATE_UNFRAMED, frames are not Kafka requests at all: the dispatcher hands them to `evaluate`.
+
+Re-authentication (KIP-368, Kafka's ReauthInfo): a SASL exchange completed with a positive session lifetime
+(`connections.max.reauth.ms` of its mechanism) gives the session an expiry on the monotonic clock. Until then, and
+after it too, a SaslHandshake on the AUTHENTICATED connection starts a new exchange with the same mechanism (at most
+one start per `MIN_REAUTH_INTERVAL_MS`; otherwise, or without an expiry, it is answered ILLEGAL_SASL_STATE as
+Kafka's KafkaApis answers it) through the same states as the first one; while it runs only SaslAuthenticate is
+served. It must end with the principal of the first exchange ("Cannot change principals during
+re-authentication"), and against the credentials in force then: a deleted or changed SCRAM credential fails it,
+and a failed re-authentication closes the connection like a failed authentication. Any other request after the
+expiry closes the connection (`session_expired`; Kafka's Processor does it at the next request, not on a timer).
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from odradek.broker.auth.sasl import SaslAuthenticationError, SaslServer
 from odradek.broker.config.broker import SecurityProtocol
 
 API_VERSIONS, SASL_HANDSHAKE, SASL_AUTHENTICATE = 18, 17, 36
+MIN_REAUTH_INTERVAL_MS = 1000  # Kafka's KafkaChannel.MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS
 PRE_AUTHENTICATION_APIS = frozenset({API_VERSIONS, SASL_HANDSHAKE, SASL_AUTHENTICATE})
 SASL_PROTOCOLS = frozenset({SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL})
 
@@ -45,6 +58,8 @@ class AuthenticationEvent(enum.Enum):
     HANDSHAKE_V1 = "sasl handshake v1"
     SASL_SUCCEEDED = "sasl succeeded"
     TRANSPORT_AUTHENTICATED = "transport authenticated"
+    REAUTHENTICATION_V0 = "sasl handshake v0 on an authenticated connection"
+    REAUTHENTICATION_V1 = "sasl handshake v1 on an authenticated connection"
     FAILED = "failed"
 
 
@@ -58,6 +73,8 @@ TRANSITIONS: Mapping[tuple[AuthenticationState, AuthenticationEvent], Authentica
     (S.AUTHENTICATE, E.SASL_SUCCEEDED): S.AUTHENTICATED,
     (S.AUTHENTICATE_UNFRAMED, E.SASL_SUCCEEDED): S.AUTHENTICATED,
     (S.AUTHENTICATING, E.TRANSPORT_AUTHENTICATED): S.AUTHENTICATED,
+    (S.AUTHENTICATED, E.REAUTHENTICATION_V0): S.AUTHENTICATE_UNFRAMED,
+    (S.AUTHENTICATED, E.REAUTHENTICATION_V1): S.AUTHENTICATE,
     (S.AUTHENTICATING, E.FAILED): S.FAILED,
     (S.HANDSHAKE, E.FAILED): S.FAILED,
     (S.AUTHENTICATE, E.FAILED): S.FAILED,
@@ -81,12 +98,22 @@ class IllegalAuthenticationTransition(Exception):
 @dataclass(slots=True)
 class Authenticator:
     """One connection's authentication; `principal` is ANONYMOUS until `succeeded` names another. During a SASL
-    exchange `sasl_server` is the mechanism's server (set by SaslHandshake)."""
+    exchange `sasl_server` is the mechanism's server (set by SaslHandshake) and `max_reauth_ms` its mechanism's
+    session lifetime. Times are the injected clock's monotonic milliseconds: `session_expiration_ms` is when the
+    SASL session ends (None: never), `reauthentication_started_ms` when the last re-authentication began;
+    `previous_principal` is set while a re-authentication runs."""
 
     security_protocol: SecurityProtocol
     state: AuthenticationState = AuthenticationState.AUTHENTICATING
     principal: KafkaPrincipal = field(default=ANONYMOUS)
     sasl_server: SaslServer | None = None
+    mechanism: str = ""
+    max_reauth_ms: int = 0
+    session_lifetime_ms: int = 0  # what SaslAuthenticate v1+ answers once the exchange completes
+    session_expiration_ms: float | None = None
+    reauthentication_started_ms: float | None = None
+    previous_principal: KafkaPrincipal | None = None
+    bad_mechanism: str | None = None  # why a re-authentication with another mechanism fails at its first token
 
     @property
     def complete(self) -> bool:
@@ -105,18 +132,54 @@ class Authenticator:
         if self.security_protocol in SASL_PROTOCOLS and self.state is AuthenticationState.AUTHENTICATING:
             self._move(AuthenticationEvent.API_VERSIONS)
 
-    def handshake(self, version: int, server: SaslServer | None) -> None:
+    def handshake(self, version: int, server: SaslServer | None, mechanism: str = "", max_reauth_ms: int = 0) -> None:
         """SaslHandshake answered: `server` is the mechanism's (None: unsupported mechanism, which Kafka answers
         and then fails the connection)."""
         if server is None:
             self.failed()
             return
         self._move(AuthenticationEvent.HANDSHAKE_V0 if version == 0 else AuthenticationEvent.HANDSHAKE_V1)
-        self.sasl_server = server
+        self._start_exchange(server, mechanism, max_reauth_ms)
 
-    def evaluate(self, token: bytes, client_address: str, listener: str) -> bytes:
+    def may_reauthenticate(self, now_ms: float) -> bool:
+        """Whether a SaslHandshake now starts a re-authentication (Kafka's maybeBeginServerReauthentication): the
+        connection is authenticated, its session has an expiry, and no re-authentication began in the last
+        MIN_REAUTH_INTERVAL_MS."""
+        started = self.reauthentication_started_ms
+        return (
+            self.complete
+            and self.session_expiration_ms is not None
+            and (started is None or now_ms - started >= MIN_REAUTH_INTERVAL_MS)
+        )
+
+    def reauthenticate(
+        self, version: int, server: SaslServer | None, mechanism: str, max_reauth_ms: int, now_ms: float
+    ) -> None:
+        """A SaslHandshake that `may_reauthenticate` let through: a new exchange on the authenticated connection.
+        An unsupported mechanism fails the connection at once; another supported one than the session's fails it
+        at the first token (Kafka's REAUTH_BAD_MECHANISM)."""
+        self.reauthentication_started_ms = now_ms
+        if server is None:
+            self.failed()
+            return
+        event = AuthenticationEvent.REAUTHENTICATION_V0 if version == 0 else AuthenticationEvent.REAUTHENTICATION_V1
+        self._move(event)
+        self.previous_principal = self.principal
+        if mechanism != self.mechanism:
+            self.bad_mechanism = (
+                f"SASL mechanism '{mechanism}' requested by client is not supported for re-authentication of "
+                f"mechanism '{self.mechanism}'"
+            )
+        self._start_exchange(server, mechanism, max_reauth_ms)
+
+    def session_expired(self, now_ms: float) -> bool:
+        """The SASL session ended without re-authentication: the connection is to be closed."""
+        return self.session_expiration_ms is not None and now_ms > self.session_expiration_ms
+
+    def evaluate(self, token: bytes, client_address: str, listener: str, now_ms: float = 0.0) -> bytes:
         """One SASL token through the mechanism's server; on completion the connection is authenticated as
-        `User:<authorization id>`. A `SaslAuthenticationError` fails the connection and propagates."""
+        `User:<authorization id>` and its session lasts `max_reauth_ms` from `now_ms`. A `SaslAuthenticationError`
+        fails the connection and propagates."""
         server = self.sasl_server
         if server is None or self.state not in (
             AuthenticationState.AUTHENTICATE,
@@ -124,26 +187,54 @@ class Authenticator:
         ):
             raise IllegalAuthenticationTransition(f"a SASL token while {self.state.value}")
         try:
+            if self.bad_mechanism is not None:
+                raise SaslAuthenticationError(self.bad_mechanism)
             answer = server.evaluate(token)
+            principal = self._principal(server, client_address, listener) if server.complete else None
         except SaslAuthenticationError:
             self.failed()
             raise
-        if server.complete:
-            context = AuthenticationContext(
-                self.security_protocol, client_address, listener, sasl_authorization_id=server.authorization_id
-            )
-            self.succeeded(DefaultKafkaPrincipalBuilder().build(context))
+        if principal is not None:
+            self.succeeded(principal)
+            self._start_session(now_ms)
         return answer
+
+    def _principal(self, server: SaslServer, client_address: str, listener: str) -> KafkaPrincipal:
+        """The completed exchange's principal; on re-authentication it must be the session's (Kafka's
+        ReauthInfo.ensurePrincipalUnchanged)."""
+        context = AuthenticationContext(
+            self.security_protocol, client_address, listener, sasl_authorization_id=server.authorization_id
+        )
+        principal = DefaultKafkaPrincipalBuilder().build(context)
+        previous = self.previous_principal
+        if previous is not None and principal != previous:
+            raise SaslAuthenticationError(
+                f"Cannot change principals during re-authentication from {previous.principal_type}."
+                f"{previous.name}: {principal.principal_type}.{principal.name}"
+            )
+        return principal
 
     def succeeded(self, principal: KafkaPrincipal) -> None:
         sasl = self.security_protocol in SASL_PROTOCOLS
         self._move(AuthenticationEvent.SASL_SUCCEEDED if sasl else AuthenticationEvent.TRANSPORT_AUTHENTICATED)
         self.principal = principal
         self.sasl_server = None
+        self.previous_principal = None
 
     def failed(self) -> None:
         self._move(AuthenticationEvent.FAILED)
         self.sasl_server = None
+
+    def _start_exchange(self, server: SaslServer, mechanism: str, max_reauth_ms: int) -> None:
+        self.sasl_server = server
+        self.mechanism = mechanism if self.bad_mechanism is None else self.mechanism
+        self.max_reauth_ms = max_reauth_ms
+
+    def _start_session(self, now_ms: float) -> None:
+        """Kafka's calcCompletionTimesAndReturnSessionLifetimeMs, for mechanisms without credential lifetimes."""
+        lifetime = max(0, self.max_reauth_ms)
+        self.session_lifetime_ms = lifetime
+        self.session_expiration_ms = now_ms + lifetime if lifetime > 0 else None
 
     def _move(self, event: AuthenticationEvent) -> None:
         target = TRANSITIONS.get((self.state, event))

@@ -128,17 +128,20 @@ class BrokerConfig:
     def listener_is_set(self, listener: str, name: str) -> bool:
         return listener_prefix(listener) + name in self.effective
 
+    def listener_mechanism_get(self, listener: str, mechanism: str, name: str) -> ConfigValue:
+        """A per-mechanism key (one of `MECHANISM_KEYS`) for one listener's SASL mechanism:
+        `listener.name.<listener>.<mechanism in lower case>.<name>` if set, else `listener_get` (Kafka's order for
+        JAAS entries and for `connections.max.reauth.ms`)."""
+        prefixed = f"{listener_prefix(listener)}{mechanism.lower()}.{name}"
+        if prefixed in self.effective:
+            return self.effective[prefixed]
+        return self.listener_get(listener, name)
+
     def jaas_config(self, listener: str, mechanism: str) -> str | None:
         """`listener.name.<listener>.<mechanism>.sasl.jaas.config`, else the listener's or the broker's
         `sasl.jaas.config` (Kafka's JaasContext.loadServerContext order, without a static JAAS file)."""
-        for name in (
-            f"{listener_prefix(listener)}{mechanism.lower()}.{JAAS_KEY}",
-            listener_prefix(listener) + JAAS_KEY,
-        ):
-            value = self.effective.get(name)
-            if isinstance(value, str):
-                return value
-        return self.get_str(JAAS_KEY)
+        value = self.listener_mechanism_get(listener, mechanism, JAAS_KEY)
+        return value if isinstance(value, str) else None
 
     def get_int(self, name: str) -> int:
         value = self.get(name)
@@ -300,6 +303,8 @@ def build(raw_layers: Iterable[Mapping[str, str]]) -> BrokerConfig:
 
 LISTENER_PREFIX = "listener.name."
 JAAS_KEY = "sasl.jaas.config"
+REAUTH_KEY = "connections.max.reauth.ms"
+MECHANISM_KEYS = (JAAS_KEY, REAUTH_KEY)  # also `listener.name.<listener>.<mechanism>.<key>`
 
 
 def listener_prefix(listener: str) -> str:
@@ -309,7 +314,7 @@ def listener_prefix(listener: str) -> str:
 
 def declared_key(name: str) -> ConfigKey | None:
     """The declaration of a key as written: a broker key, `listener.name.<listener>.<per-listener key>`, or
-    `listener.name.<listener>.<mechanism>.sasl.jaas.config`; None if it is none of them."""
+    `listener.name.<listener>.<mechanism>.<key>` for the `MECHANISM_KEYS`; None if it is none of them."""
     key = BROKER_BY_NAME.get(name)
     if key is not None or not name.startswith(LISTENER_PREFIX):
         return key
@@ -317,8 +322,9 @@ def declared_key(name: str) -> ConfigKey | None:
     if not listener or not dot:
         return None
     key = BROKER_BY_NAME.get(rest)
-    if key is None and rest.endswith("." + JAAS_KEY):
-        key = BROKER_BY_NAME[JAAS_KEY]
+    for mechanism_key in MECHANISM_KEYS:
+        if key is None and rest.endswith("." + mechanism_key):
+            key = BROKER_BY_NAME[mechanism_key]
     return key if key is not None and key.per_listener else None
 
 

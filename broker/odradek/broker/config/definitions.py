@@ -357,7 +357,8 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 # Security keys (docs/security.md). Those marked per-listener may also be given as
 # `listener.name.<listener name in lower case>.<key>`, which wins for that listener; `sasl.jaas.config` also as
-# `listener.name.<listener>.<mechanism in lower case>.sasl.jaas.config` (Kafka's form).
+# `listener.name.<listener>.<mechanism in lower case>.sasl.jaas.config` (Kafka's form), and so is
+# `connections.max.reauth.ms`.
 SECURITY_KEYS: tuple[ConfigKey, ...] = (
     _listener_key(
         "ssl.keystore.type", T.STRING, "PEM", "Format of the listener's key and certificates: PEM only.", one_of("PEM")
@@ -425,6 +426,15 @@ SECURITY_KEYS: tuple[ConfigKey, ...] = (
         None,
         'JAAS entries for the SASL mechanisms; PLAIN users are the PlainLoginModule options user_<name>="<password>". '
         "Only Kafka's PlainLoginModule and ScramLoginModule are accepted.",
+    ),
+    _listener_key(
+        "connections.max.reauth.ms",
+        T.LONG,
+        0,
+        "Longest SASL session (KIP-368): a positive value is sent to clients as session_lifetime_ms, who "
+        "re-authenticate on the same connection before it ends; a connection whose session ended without "
+        "re-authentication is closed at its next request. 0: sessions never end. Also per listener and mechanism "
+        "as listener.name.<listener>.<mechanism in lower case>.connections.max.reauth.ms.",
     ),
     ConfigKey(
         "sasl.server.max.receive.size",

@@ -13,6 +13,9 @@
   from the start; on SASL listeners the authenticator's state table says which of the three each state serves.
 - After SaslHandshake v0, frames are bare SASL tokens (Kafka's pre-KIP-152 path): they go to the authenticator,
   and the answer goes back as a bare token.
+- Session expiry (KIP-368): on an authenticated connection whose SASL session has ended, any request but a
+  SaslHandshake that starts a re-authentication closes the connection (`SessionExpired`, logged), as Kafka's
+  Processor closes an expired channel at its next request.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from typing import Protocol
 
 from odradek.broker.auth.authenticator import Authenticator
 from odradek.broker.auth.sasl import SaslAuthenticationError
-from odradek.broker.handlers.context import BrokerServices, RequestContext, RequestThrottle, log_authentication_failure
+from odradek.broker.handlers.context import (
+    BrokerServices,
+    RequestContext,
+    RequestThrottle,
+    authentication_log,
+    log_authentication_failure,
+)
 from odradek.broker.handlers.quotas import record_request_quota, throttle
 from odradek.broker.handlers.registry import Registry
 from odradek.broker.protocol import fast
@@ -40,6 +49,7 @@ from odradek.broker.protocol.messages import api_versions_response
 from odradek.broker.protocol.primitives import Reader
 
 API_VERSIONS_KEY = 18
+SASL_HANDSHAKE_KEY = 17
 PRODUCE_KEY = 0
 
 __all__ = ["Chunk", "Dispatcher", "Encoded"]
@@ -60,6 +70,10 @@ class Connection(Protocol):
     def mute(self, throttle_ms: int) -> None:
         """Read nothing more from the connection for `throttle_ms` once this response is out (KIP-219)."""
         ...
+
+
+class SessionExpired(ProtocolError):
+    """A request on a connection whose SASL session ended without re-authentication: the connection is closed."""
 
 
 class IllegalSaslState(ProtocolError):
@@ -85,6 +99,8 @@ class Dispatcher:
         if authenticator.unframed:
             return await self._unframed_token(frame, connection)
         header, body_offset = decode_request_header(frame)
+        if authenticator.session_expiration_ms is not None and authenticator.complete:
+            self._check_session(header, connection)
         if not authenticator.allows(header.api_key):
             raise IllegalSaslState(
                 f"Unexpected Kafka request of type {header.api_key} during SASL handshake "
@@ -135,6 +151,22 @@ class Dispatcher:
             spec.response_module.encode(out, response, header.api_version)
         return [out]
 
+    def _check_session(self, header: RequestHeader, connection: Connection) -> None:
+        authenticator = connection.authenticator
+        now_ms = self._services.time.monotonic_ms()
+        if header.api_key == SASL_HANDSHAKE_KEY and authenticator.may_reauthenticate(now_ms):
+            return  # a re-authentication may begin after the expiry too, as long as nothing else came first
+        if authenticator.session_expired(now_ms):
+            expiry = authenticator.session_expiration_ms or 0.0
+            authentication_log.info(
+                "Closing connection %s from /%s (%s): its SASL session expired %d ms ago without re-authentication",
+                connection.connection_id,
+                connection.peer_host,
+                authenticator.principal,
+                now_ms - expiry,
+            )
+            raise SessionExpired(f"SASL session of connection {connection.connection_id} expired")
+
     @staticmethod
     def _throttle(context: RequestContext, response: object, connection: Connection) -> None:
         """The request quota of a request whose handler did not record it (Produce and Fetch do, with their byte
@@ -154,7 +186,8 @@ class Dispatcher:
         connection is closed (the authenticator is FAILED)."""
         authenticator = connection.authenticator
         try:
-            answer = authenticator.evaluate(bytes(frame), connection.peer_host, connection.listener)
+            now_ms = self._services.time.monotonic_ms()
+            answer = authenticator.evaluate(bytes(frame), connection.peer_host, connection.listener, now_ms)
         except SaslAuthenticationError as exc:
             log_authentication_failure(connection.peer_host, connection.connection_id, str(exc))
             await self._services.time.sleep(self._services.config.get_int("connection.failed.authentication.delay.ms"))
