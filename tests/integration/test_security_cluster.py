@@ -154,8 +154,10 @@ def test_sasl_ssl_inter_broker_and_mtls_clients(tmp_path: Path, etcd: EtcdCluste
         assert producer.flush(CLIENT_TIMEOUT_S) == 0  # min.insync.replicas=2 still met
         wait_for(
             "the authentication failure in the follower's log",
-            lambda: "inter-broker authentication to broker" in third.output()
-            and "Invalid user credentials" in third.output(),
+            lambda: (
+                "inter-broker authentication to broker" in third.output()
+                and "Invalid user credentials" in third.output()
+            ),
         )
         time.sleep(LAG_MS * 2 / 1000)
         assert isr(topic) == others  # and it stays out
