@@ -1,9 +1,9 @@
 """The inter-broker client (`replication/broker_blocking_sender.BrokerBlockingSender`) over the broker's secured
 listeners, against a real broker in this process whose only listeners are SASL_SSL (SCRAM-SHA-512, the
-inter-broker one) and SSL with required client certificates: the channel security built by the app from the
-broker's own settings (`app.inter_broker_security`) authenticates, a wrong password fails with the server's
-message, a client without a certificate is refused by the mTLS listener, and a server that asks for
-re-authentication gets a fresh connection before the session ends."""
+inter-broker one), SSL with required client certificates and SASL_PLAINTEXT with PLAIN: the channel security
+built by the app from the broker's own settings (`app.inter_broker_security`) authenticates, a wrong password
+fails with the server's message, a client without a certificate is refused by the mTLS listener, and a server
+that asks for re-authentication gets a fresh connection before the session ends."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration"))
 from security_support import Pki
 
 METADATA = 3
+PLAIN_JAAS = (
+    "org.apache.kafka.common.security.plain.PlainLoginModule required "
+    'username="broker" password="{}" user_broker="broker-secret";'
+)
 SCRAM_JAAS = 'org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="{}";'
 
 
@@ -40,8 +44,10 @@ def settings(pki: Pki, password: str = "broker-secret") -> dict[str, str]:
         "ssl.truststore.location": str(pki.ca_path),
     }
     return {
-        "listeners": "INTERNAL://127.0.0.1:0,CLIENT://127.0.0.1:0",
-        "listener.security.protocol.map": "INTERNAL:SASL_SSL,CLIENT:SSL",
+        "listeners": "INTERNAL://127.0.0.1:0,CLIENT://127.0.0.1:0,PLAINSASL://127.0.0.1:0",
+        "listener.security.protocol.map": "INTERNAL:SASL_SSL,CLIENT:SSL,PLAINSASL:SASL_PLAINTEXT",
+        "listener.name.plainsasl.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.plainsasl.plain.sasl.jaas.config": PLAIN_JAAS.format(password),
         "inter.broker.listener.name": "INTERNAL",
         "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
         "listener.name.internal.sasl.enabled.mechanisms": "SCRAM-SHA-512",
@@ -105,6 +111,25 @@ def test_a_mechanism_the_listener_does_not_enable_fails_at_the_handshake(broker:
     )
     with pytest.raises(AuthenticationFailed, match=r"handshake .* SCRAM-SHA-256 not enabled .*SCRAM-SHA-512"):
         metadata(sender_to(broker._broker.ports[0], inter_broker_security(config)))
+
+
+@pytest.mark.parametrize("password", ["broker-secret", "wrong"])
+def test_sasl_plaintext_with_plain(broker: InProcessBroker, pki: Pki, password: str) -> None:
+    config = BrokerConfig(
+        {
+            **settings(pki, password),
+            "inter.broker.listener.name": "PLAINSASL",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        }
+    )
+    security = inter_broker_security(config)
+    assert (security.security_protocol, security.ssl_context) == ("SASL_PLAINTEXT", None)
+    sender = sender_to(broker._broker.ports[2], security)
+    if password == "wrong":
+        with pytest.raises(AuthenticationFailed, match="Invalid username or password"):
+            metadata(sender)
+    else:
+        assert metadata(sender).brokers
 
 
 def test_ssl_with_a_client_certificate_passes_mtls(broker: InProcessBroker, pki: Pki) -> None:
