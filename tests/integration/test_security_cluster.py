@@ -2,7 +2,8 @@
 SCRAM-SHA-512 (the inter-broker listener, credentials in the metadata store), and CLIENT, SSL with required client
 certificates; the StandardAuthorizer on with nothing allowed but to the super users (the brokers' `User:broker` and
 the client certificate's principal). An RF=3 topic replicates with the full ISR, confluent-kafka produces with
-acks=all over mTLS and reads everything back; a follower restarted with a wrong inter-broker password cannot fetch,
+acks=all over mTLS and reads everything back, a transaction's markers reach partitions led by other brokers
+(read_committed sees it); a follower restarted with a wrong inter-broker password cannot fetch,
 falls out of the ISR, stays out, and says why in its log."""
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def broker_settings(pki: Pki, url: str, node_id: int, password: str = BROKER_PAS
         "replica.fetch.backoff.ms": "500",
         "offsets.topic.num.partitions": "1",
         "offsets.topic.replication.factor": "3",
+        "transaction.state.log.num.partitions": "1",
         **{f"listener.name.internal.{k}": v for k, v in tls.items()},
         **{f"listener.name.client.{k}": v for k, v in tls.items()},
     }
@@ -82,6 +84,38 @@ def wait_for(what: str, condition: Callable[[], bool], timeout_s: float = 60.0) 
             return
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def read_committed(bootstrap: str, topic: str, client: dict[str, Any]) -> list[bytes]:
+    """Every partition up to its last stable offset (which only a written marker moves past a transaction)."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "secure-read-committed",
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            **client,
+        }
+    )
+    values: list[bytes] = []
+    at_end: set[int] = set()
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
+        deadline = time.monotonic() + 60
+        while len(at_end) < 3 and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error() is not None:
+                assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
+                at_end.add(message.partition())
+            else:
+                values.append(message.value())
+    finally:
+        consumer.close()
+    return values
 
 
 def test_sasl_ssl_inter_broker_and_mtls_clients(tmp_path: Path, etcd: EtcdCluster) -> None:
@@ -140,6 +174,21 @@ def test_sasl_ssl_inter_broker_and_mtls_clients(tmp_path: Path, etcd: EtcdCluste
         finally:
             consumer.close()
         assert values == [b"v%d" % i for i in range(50)]
+
+        # A transaction over three partitions led by different brokers: the markers for those the coordinator
+        # does not lead travel as WriteTxnMarkers over the SASL_SSL inter-broker listener
+        txn_topic = unique_topic("secure-txn")
+        (future,) = admin.create_topics([NewTopic(txn_topic, num_partitions=3, replication_factor=3)]).values()
+        future.result(timeout=CLIENT_TIMEOUT_S)
+        leaders = admin.list_topics(txn_topic, timeout=CLIENT_TIMEOUT_S).topics[txn_topic].partitions
+        assert len({part.leader for part in leaders.values()}) > 1
+        transactional = Producer({"bootstrap.servers": bootstrap, "transactional.id": "secure-tx", **client})
+        transactional.init_transactions(60)
+        transactional.begin_transaction()
+        for partition in range(3):
+            transactional.produce(txn_topic, value=b"t%d" % partition, partition=partition)
+        transactional.commit_transaction(60)
+        assert sorted(read_committed(bootstrap, txn_topic, client)) == [b"t0", b"t1", b"t2"]
 
         # A follower comes back with a wrong inter-broker password: its fetches are refused, it leaves the ISR
         leader = admin.list_topics(topic, timeout=CLIENT_TIMEOUT_S).topics[topic].partitions[0].leader
