@@ -95,6 +95,7 @@ def test_a_server_with_a_bad_signature_is_refused() -> None:
         ("r=someone-elses-nonce,s=c2FsdA==,i=4096", "does not start with the client nonce"),
         ("r=NONCE,s=c2FsdA==,i=4096", "does not start with the client nonce"),  # not extended by the server
         ("r=NONCEmore,s=c2FsdA==,i=1024", "less than the minimum 4096"),
+        ("r=NONCEmore,s=c2FsdA==,i=1000000000", "more than the maximum 16384"),
         ("r=NONCEmore,s=!!,i=4096", "bad base64"),
         ("e=unknown-user", "SCRAM server error: unknown-user"),
         ("r=NONCEmore,i=4096,s=c2FsdA==", "format"),

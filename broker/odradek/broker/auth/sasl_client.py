@@ -14,7 +14,8 @@ SCRAM-SHA-256/512 (RFC 5802, RFC 7677) as a state table (`ScramSaslClient._STEPS
     RECEIVE_SERVER_FINAL_MESSAGE  "v=ServerSignature" (or "e=error")    -> None   then COMPLETE
 
 Checks on the server's messages: the combined nonce starts with ours and is longer; the iteration count is at least
-4096 (a server offering fewer would make the password cheap to brute-force from the exchange); the server
+4096 (a server offering fewer would make the password cheap to brute-force from the exchange) and at most 16384
+(Kafka's and Odradek's limit for stored credentials: a larger one would only stall this broker); the server
 signature equals `HMAC(ServerKey, AuthMessage)`, compared in constant time. The primitives (PBKDF2, the keys, the
 signatures, the message attribute parser) are the server's, in `scram.py`.
 """
@@ -29,6 +30,7 @@ from typing import Protocol
 
 from odradek.broker.auth.sasl import PLAIN, SaslAuthenticationError
 from odradek.broker.auth.scram import (
+    MAX_ITERATIONS,
     MECHANISMS,
     MIN_ITERATIONS,
     ScramCredential,
@@ -146,6 +148,8 @@ class ScramSaslClient:
             raise SaslAuthenticationError("Invalid SCRAM server first message: iterations not a number") from None
         if iterations < MIN_ITERATIONS:
             raise SaslAuthenticationError(f"Requested iterations {iterations} is less than the minimum 4096")
+        if iterations > MAX_ITERATIONS:  # no credential holds more; a huge count would stall this broker in PBKDF2
+            raise SaslAuthenticationError(f"Requested iterations {iterations} is more than the maximum 16384")
         salt = b64decode(attributes["s"])
         mechanism = self._mechanism
         salted = mechanism.salted_password(self._password, salt, iterations)
