@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from odradek.broker.auth.authorizer import AllowEverythingAuthorizer
+from odradek.broker.auth.inter_broker import inter_broker_client_config
 from odradek.broker.auth.mechanisms import listener_sasl
 from odradek.broker.auth.scram import parse_bootstrap_credentials
 from odradek.broker.auth.standard_authorizer import configured_authorizer
@@ -69,6 +70,7 @@ from odradek.broker.replication.add_partitions_to_txn_manager import (
     RemoteTxnVerificationSender,
 )
 from odradek.broker.replication.alter_partition_manager import AlterPartitionItem, AlterPartitionResult
+from odradek.broker.replication.broker_blocking_sender import ChannelSecurity
 from odradek.broker.replication.coordinator_log import PartitionRecordLog
 from odradek.broker.replication.leader_end_point import BrokerEndPoint
 from odradek.broker.replication.replica_manager import ReplicaManager
@@ -210,6 +212,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         if listener.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
     }
     bootstrap_users = parse_bootstrap_credentials(config.get_str("sasl.scram.bootstrap.credentials"))
+    security = inter_broker_security(config)
     authorizer = configured_authorizer(config)
     metrics = BrokerMetrics()
     dirs = config.log_dirs
@@ -251,15 +254,22 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         imbalance_percentage=config.get_int("leader.imbalance.per.broker.percentage"),
     )
     manager = ReplicaManager(
-        node_id, config, logs, metrics, time, alter_partition=ControllerAlterPartitionManager(controller), halt=halt
+        node_id,
+        config,
+        logs,
+        metrics,
+        time,
+        alter_partition=ControllerAlterPartitionManager(controller),
+        halt=halt,
+        security=security,
     )
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)
     markers = ReplicaTxnMarkerWriter(
         manager, lambda: config.get_int("offsets.commit.timeout.ms"), OFFSETS_TOPIC, coordinator.complete_transaction
     )
-    channel = marker_channel(config, node_id, cache, markers)
-    verifier = txn_verifier(config, node_id, cache)
+    channel = marker_channel(config, node_id, cache, markers, security)
+    verifier = txn_verifier(config, node_id, cache, security)
     producer_ids = ProducerIdManager(node_id, controller.allocate_producer_ids)
     transactions = transaction_coordinator(config, manager, cache, time, producer_ids, channel)
     registry = Registry(all_handlers())
@@ -427,8 +437,26 @@ def group_coordinator(
     return GroupCoordinator(group_config, storage, num_partitions, time, topics)
 
 
+def inter_broker_security(config: BrokerConfig) -> ChannelSecurity:
+    """How this broker's inter-broker client connects (the inter-broker listener's TLS and SASL settings, read
+    before any I/O: a ConfigError stops the start)."""
+    client = inter_broker_client_config(config)
+    log.info(
+        "inter-broker client: listener %s, %s%s, as %s",
+        client.listener,
+        client.security_protocol,
+        f" with SASL {client.mechanism}" if client.mechanism else "",
+        client.principal,
+    )
+    return ChannelSecurity(client.security_protocol, client.ssl_context, client.sasl_client_factory(), client.principal)
+
+
 def marker_channel(
-    config: BrokerConfig, node_id: int, cache: MetadataCache, local: ReplicaTxnMarkerWriter
+    config: BrokerConfig,
+    node_id: int,
+    cache: MetadataCache,
+    local: ReplicaTxnMarkerWriter,
+    security: ChannelSecurity,
 ) -> TransactionMarkerChannelManager:
     """Markers to the partitions' current leaders, as the image names them: here through `local`, elsewhere as
     WriteTxnMarkers on the inter-broker listener."""
@@ -445,11 +473,17 @@ def marker_channel(
 
     timeout_ms = config.get_int("request.timeout.ms")
     return TransactionMarkerChannelManager(
-        node_id, local, leader_of, endpoints, lambda e: RemoteTxnMarkerSender(e, node_id, timeout_ms)
+        node_id,
+        local,
+        leader_of,
+        endpoints,
+        lambda e: RemoteTxnMarkerSender(e, node_id, timeout_ms, security),
     )
 
 
-def txn_verifier(config: BrokerConfig, node_id: int, cache: MetadataCache) -> AddPartitionsToTxnManager:
+def txn_verifier(
+    config: BrokerConfig, node_id: int, cache: MetadataCache, security: ChannelSecurity
+) -> AddPartitionsToTxnManager:
     """KIP-890 part 1 for ids coordinated elsewhere: AddPartitionsToTxn v4+ to the leader of the id's
     __transaction_state partition."""
 
@@ -465,7 +499,9 @@ def txn_verifier(config: BrokerConfig, node_id: int, cache: MetadataCache) -> Ad
 
     timeout_ms = config.get_int("request.timeout.ms")
     return AddPartitionsToTxnManager(
-        coordinator_of, endpoints, lambda e: RemoteTxnVerificationSender(e, node_id, timeout_ms)
+        coordinator_of,
+        endpoints,
+        lambda e: RemoteTxnVerificationSender(e, node_id, timeout_ms, security),
     )
 
 

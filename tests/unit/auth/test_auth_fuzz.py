@@ -15,6 +15,7 @@ from odradek.broker.auth.authenticator import Authenticator
 from odradek.broker.auth.jaas import parse_jaas_config
 from odradek.broker.auth.plain import PlainSaslServer
 from odradek.broker.auth.sasl import SaslAuthenticationError
+from odradek.broker.auth.sasl_client import ScramSaslClient
 from odradek.broker.auth.scram import SHA_256, SHA_512, ScramCredential, ScramSaslServer
 from odradek.broker.config.broker import SecurityProtocol
 from odradek.broker.config.definitions import ConfigError
@@ -48,6 +49,31 @@ def test_scram_server_fails_only_cleanly(tokens: list[bytes], mechanism: object)
         except SaslAuthenticationError:
             return
     assert not server.complete  # no proof was ever valid
+
+
+server_first_like = st.one_of(
+    st.binary(max_size=200),
+    st.builds(
+        lambda r, salt, i: f"r=NONCE{r},s={salt},i={i}".encode(),
+        st.text(max_size=20),
+        st.sampled_from(["c2FsdA==", "", "!!", "c2FsdA"]),
+        st.one_of(st.integers(4096, 4200), st.integers(), st.text(max_size=5)),
+    ),
+)
+
+
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(server_first_like, st.binary(max_size=100), st.sampled_from([SHA_256, SHA_512]))
+def test_scram_client_fails_only_cleanly(server_first: bytes, server_final: bytes, mechanism: object) -> None:
+    """Whatever another broker answers, the inter-broker SCRAM client refuses it cleanly and never completes."""
+    client = ScramSaslClient(mechanism, "broker", "pw", nonce=lambda: "NONCE")  # type: ignore[arg-type]
+    client.evaluate(None)
+    try:
+        client.evaluate(server_first)
+        client.evaluate(server_final)
+    except SaslAuthenticationError:
+        return
+    raise AssertionError("a server that never saw the credential completed the exchange")
 
 
 @SETTINGS

@@ -53,6 +53,23 @@ class ScramMechanism:
     def salted_password(self, password: str, salt: bytes, iterations: int) -> bytes:
         return hashlib.pbkdf2_hmac(self.hash_name, password.encode("utf-8"), salt, iterations)
 
+    def client_key(self, salted_password: bytes) -> bytes:
+        return self.hmac(salted_password, b"Client Key")
+
+    def server_key(self, salted_password: bytes) -> bytes:
+        return self.hmac(salted_password, b"Server Key")
+
+    def client_signature(self, stored_key: bytes, auth_message: bytes) -> bytes:
+        return self.hmac(stored_key, auth_message)
+
+    def server_signature(self, server_key: bytes, auth_message: bytes) -> bytes:
+        return self.hmac(server_key, auth_message)
+
+
+def xor(left: bytes, right: bytes) -> bytes:
+    """ClientProof = ClientKey XOR ClientSignature, and back (equal lengths: one hash's digest size)."""
+    return bytes(a ^ b for a, b in zip(left, right, strict=True))
+
 
 SHA_256 = ScramMechanism(SCRAM_SHA_256, 1, "sha256")
 SHA_512 = ScramMechanism(SCRAM_SHA_512, 2, "sha512")
@@ -77,9 +94,8 @@ class ScramCredential:
         cls, mechanism: ScramMechanism, salt: bytes, salted_password: bytes, iterations: int
     ) -> ScramCredential:
         """From what AlterUserScramCredentials carries (the client salts the password; Kafka's finishUpsertion)."""
-        client_key = mechanism.hmac(salted_password, b"Client Key")
-        server_key = mechanism.hmac(salted_password, b"Server Key")
-        return cls(salt, mechanism.hash(client_key), server_key, iterations)
+        stored_key = mechanism.hash(mechanism.client_key(salted_password))
+        return cls(salt, stored_key, mechanism.server_key(salted_password), iterations)
 
     @classmethod
     def from_password(
@@ -125,21 +141,21 @@ class ClientFirstMessage:
             raise SaslAuthenticationError("Invalid SCRAM client first message: channel binding is not supported")
         if authzid_field and not authzid_field.startswith("a="):
             raise SaslAuthenticationError("Invalid SCRAM client first message format")
-        attributes = _attributes(bare)
+        attributes = attributes_of(bare)
         if list(attributes)[:2] != ["n", "r"] or not attributes["r"]:
             raise SaslAuthenticationError("Invalid SCRAM client first message format")
         if attributes.get("tokenauth", "").lower() == "true":
             raise SaslAuthenticationError("Authentication failed: delegation tokens are not supported")
         return cls(
             f"{flag},{authzid_field},",
-            _sasl_name(authzid_field[2:]),
-            _sasl_name(attributes["n"]),
+            sasl_name(authzid_field[2:]),
+            sasl_name(attributes["n"]),
             attributes["r"],
             bare,
         )
 
 
-def _attributes(text: str) -> dict[str, str]:
+def attributes_of(text: str) -> dict[str, str]:
     """`k=v` pairs separated by commas, in order; a key is letters (RFC 5802's are one letter, Kafka's KIP-84
     extensions such as `tokenauth` longer) and appears once."""
     result: dict[str, str] = {}
@@ -151,14 +167,19 @@ def _attributes(text: str) -> dict[str, str]:
     return result
 
 
-def _sasl_name(text: str) -> str:
+def sasl_name(text: str) -> str:
     """RFC 5802 saslname: `=2C` is `,` and `=3D` is `=`; any other `=` is malformed."""
     if "=" in text.replace("=2C", "").replace("=3D", ""):
         raise SaslAuthenticationError("Invalid SCRAM user name encoding")
     return text.replace("=2C", ",").replace("=3D", "=")
 
 
-def _b64decode(text: str) -> bytes:
+def encode_sasl_name(name: str) -> str:
+    """The inverse of `sasl_name`: `=` as `=3D` (first), `,` as `=2C`."""
+    return name.replace("=", "=3D").replace(",", "=2C")
+
+
+def b64decode(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -249,26 +270,26 @@ class ScramSaslServer:
         without_proof, sep, proof_field = text.rpartition(",p=")
         if not sep:
             raise SaslAuthenticationError("Invalid SCRAM client final message format")
-        attributes = _attributes(without_proof)
+        attributes = attributes_of(without_proof)
         if list(attributes)[:2] != ["c", "r"]:
             raise SaslAuthenticationError("Invalid SCRAM client final message format")
         server_nonce = self._server_first[2 : self._server_first.index(",")]
         if not hmac.compare_digest(attributes["r"].encode(), server_nonce.encode()):
             raise SaslAuthenticationError("Invalid client nonce in the final client message.")
-        if _b64decode(attributes["c"]) != self._first.gs2_header.encode("utf-8"):
+        if b64decode(attributes["c"]) != self._first.gs2_header.encode("utf-8"):
             raise SaslAuthenticationError("Invalid SCRAM channel binding in the final client message.")
-        proof = _b64decode(proof_field)
+        proof = b64decode(proof_field)
         mechanism, credential = self._mechanism, self._credential
         auth_message = f"{self._first.bare},{self._server_first},{without_proof}".encode()
-        signature = mechanism.hmac(credential.stored_key, auth_message)
+        signature = mechanism.client_signature(credential.stored_key, auth_message)
         if len(proof) != len(signature):
             raise SaslAuthenticationError(INVALID_CREDENTIALS)
-        client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
+        client_key = xor(proof, signature)
         if not hmac.compare_digest(mechanism.hash(client_key), credential.stored_key):
             raise SaslAuthenticationError(INVALID_CREDENTIALS)
         self._authorization_id = self._first.username
         self.state = ScramState.COMPLETE
-        server_signature = mechanism.hmac(credential.server_key, auth_message)
+        server_signature = mechanism.server_signature(credential.server_key, auth_message)
         return "v=" + base64.b64encode(server_signature).decode("ascii")
 
     def _fake_credential(self, username: str) -> ScramCredential:

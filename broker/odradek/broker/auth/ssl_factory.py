@@ -1,4 +1,5 @@
-"""Kafka's DefaultSslEngineFactory for a broker listener, with Python's `ssl`: the server-side SSLContext.
+"""Kafka's DefaultSslEngineFactory for a broker listener, with Python's `ssl`: the server-side SSLContext, and the
+client-side one the broker's inter-broker client uses on that listener (`client_context`).
 
 Keys, read through the listener's view of the configuration (`listener.name.<name>.ssl.*` over `ssl.*`):
 
@@ -11,6 +12,12 @@ Keys, read through the listener's view of the configuration (`listener.name.<nam
   ciphers (OpenSSL names), empty for OpenSSL's defaults.
 - `ssl.client.auth`: `required` (a client certificate signed by the truststore is needed), `requested` (asked
   for, verified if given), `none`. On SASL_SSL listeners only the listener-prefixed value counts, as in Kafka.
+
+The client side (`client_context`, the inter-broker listener's keys, as Kafka's inter-broker client reads them):
+the same keystore keys give the client certificate sent to a listener that asks for one (mTLS; optional here), the
+truststore verifies the other broker's certificate (without one, the system's CAs), and
+`ssl.endpoint.identification.algorithm` `https` (Kafka's default) also checks the host name the broker registered
+against the certificate (its subjectAltName); empty turns the host name check off, the chain is still verified.
 
 Inline PEM text is written to a private temporary directory only while OpenSSL loads it (Python's ssl loads key
 chains from files only), then removed.
@@ -45,14 +52,9 @@ def server_context(listener: str, get: ConfigGetter, client_auth_key_set: bool =
         raise ConfigError(f"ssl.keystore.type {store_type} is not supported for listener {listener}: use PEM")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _protocols(context, get, listener)
-    ciphers = get("ssl.cipher.suites")
-    if isinstance(ciphers, list) and ciphers:
-        try:
-            context.set_ciphers(":".join(ciphers))
-        except ssl.SSLError as exc:
-            raise ConfigError(f"Invalid ssl.cipher.suites for listener {listener}: {exc}") from None
+    _ciphers(context, get, listener)
     _load_keystore(context, get, listener)
-    _load_truststore(context, get, listener)
+    _load_truststore(context, get, listener, ssl.Purpose.CLIENT_AUTH)
     auth = (_str(get, "ssl.client.auth") or "none").lower() if client_auth_key_set else "none"
     if auth not in CLIENT_AUTH:
         raise ConfigError(
@@ -60,6 +62,41 @@ def server_context(listener: str, get: ConfigGetter, client_auth_key_set: bool =
         )
     context.verify_mode = CLIENT_AUTH[auth]
     return context
+
+
+def client_context(listener: str, get: ConfigGetter) -> ssl.SSLContext:
+    """The client SSLContext for connections to other brokers' `listener`: protocols and ciphers as the listener's,
+    the keystore (if any) as the client certificate, the truststore verifying the server, the host name checked
+    unless `ssl.endpoint.identification.algorithm` is empty. ConfigError naming the key."""
+    store_type = (_str(get, "ssl.keystore.type") or "PEM").upper()
+    if store_type != "PEM":
+        raise ConfigError(f"ssl.keystore.type {store_type} is not supported for listener {listener}: use PEM")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verify_mode CERT_REQUIRED, check_hostname True
+    _protocols(context, get, listener)
+    _ciphers(context, get, listener)
+    if (
+        _str(get, "ssl.keystore.location")
+        or _str(get, "ssl.keystore.certificate.chain")
+        or _str(get, "ssl.keystore.key")
+    ):
+        _load_keystore(context, get, listener)
+    _load_truststore(context, get, listener, ssl.Purpose.SERVER_AUTH)
+    algorithm = (_str(get, "ssl.endpoint.identification.algorithm") or "").lower()
+    if algorithm not in ("https", ""):
+        raise ConfigError(
+            f"Invalid ssl.endpoint.identification.algorithm {algorithm!r} for listener {listener}: https or empty"
+        )
+    context.check_hostname = algorithm == "https"
+    return context
+
+
+def _ciphers(context: ssl.SSLContext, get: ConfigGetter, listener: str) -> None:
+    ciphers = get("ssl.cipher.suites")
+    if isinstance(ciphers, list) and ciphers:
+        try:
+            context.set_ciphers(":".join(ciphers))
+        except ssl.SSLError as exc:
+            raise ConfigError(f"Invalid ssl.cipher.suites for listener {listener}: {exc}") from None
 
 
 def _protocols(context: ssl.SSLContext, get: ConfigGetter, listener: str) -> None:
@@ -103,7 +140,7 @@ def _load_keystore(context: ssl.SSLContext, get: ConfigGetter, listener: str) ->
         raise ConfigError(f"Listener {listener}: cannot load the TLS key and certificate chain: {exc}") from None
 
 
-def _load_truststore(context: ssl.SSLContext, get: ConfigGetter, listener: str) -> None:
+def _load_truststore(context: ssl.SSLContext, get: ConfigGetter, listener: str, purpose: ssl.Purpose) -> None:
     store_type = (_str(get, "ssl.truststore.type") or "PEM").upper()
     if store_type != "PEM":
         raise ConfigError(f"ssl.truststore.type {store_type} is not supported for listener {listener}: use PEM")
@@ -116,6 +153,6 @@ def _load_truststore(context: ssl.SSLContext, get: ConfigGetter, listener: str) 
         elif inline:
             context.load_verify_locations(cadata=inline)
         else:
-            context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+            context.load_default_certs(purpose)
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise ConfigError(f"Listener {listener}: cannot load the TLS truststore: {exc}") from None

@@ -441,6 +441,23 @@ SECURITY_KEYS: tuple[ConfigKey, ...] = (
         "RULE:pattern/replacement/[L|U], comma-separated, first match wins (Kafka's syntax).",
     ),
     _listener_key(
+        "ssl.endpoint.identification.algorithm",
+        T.STRING,
+        "https",
+        "Between brokers on a TLS inter-broker listener: https checks the other broker's registered host name "
+        "against its certificate (subjectAltName); empty verifies the chain only.",
+        one_of("https", ""),
+    ),
+    ConfigKey(
+        "sasl.mechanism.inter.broker.protocol",
+        T.STRING,
+        "GSSAPI",
+        "SASL mechanism the broker authenticates with to other brokers on a SASL inter-broker listener: PLAIN, "
+        "SCRAM-SHA-256 or SCRAM-SHA-512, with the username/password of the listener's JAAS entry for it. GSSAPI, "
+        "Kafka's default, is not implemented: a SASL inter-broker listener needs this key set.",
+        one_of("GSSAPI", *SASL_MECHANISMS),
+    ),
+    _listener_key(
         "sasl.enabled.mechanisms",
         T.LIST,
         ["GSSAPI"],

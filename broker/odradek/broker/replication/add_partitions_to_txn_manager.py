@@ -32,7 +32,13 @@ from odradek.broker.protocol.messages.add_partitions_to_txn_request import (
 )
 from odradek.broker.protocol.messages.add_partitions_to_txn_response import AddPartitionsToTxnResponse
 from odradek.broker.replication.api import TopicPartition
-from odradek.broker.replication.broker_blocking_sender import BrokerBlockingSender, BrokerEndPoint, ConnectionFailed
+from odradek.broker.replication.broker_blocking_sender import (
+    PLAINTEXT,
+    BrokerBlockingSender,
+    BrokerEndPoint,
+    ChannelSecurity,
+    ConnectionFailed,
+)
 from odradek.broker.replication.inter_broker_send_thread import DestinationQueue
 
 ADD_PARTITIONS_TO_TXN = 24
@@ -63,9 +69,15 @@ class TxnVerificationSender(Protocol):
 class RemoteTxnVerificationSender:
     """AddPartitionsToTxn v4-5 over the broker's own inter-broker client."""
 
-    def __init__(self, destination: BrokerEndPoint, node_id: int, request_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        destination: BrokerEndPoint,
+        node_id: int,
+        request_timeout_ms: int,
+        security: ChannelSecurity = PLAINTEXT,
+    ) -> None:
         self._sender = BrokerBlockingSender(
-            destination, request_timeout_ms, f"broker-{node_id}-txn-verifier", "odradek-txn-verifier"
+            destination, request_timeout_ms, f"broker-{node_id}-txn-verifier", "odradek-txn-verifier", security
         )
 
     async def verify(self, entries: Sequence[TxnVerification]) -> list[VerificationErrors]:

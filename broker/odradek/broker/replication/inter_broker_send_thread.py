@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.replication.broker_blocking_sender import AuthenticationFailed
 
 log = logging.getLogger("odradek.broker.replication")
 
@@ -70,6 +71,9 @@ class DestinationQueue(Generic[E, A]):
             self.requests += 1
             try:
                 answers = await self._send(entries)
+            except AuthenticationFailed as exc:
+                log.error("%s: inter-broker authentication failed: %s", self.name, exc)
+                answers = [self._failed(entry, ErrorCode.NETWORK_EXCEPTION) for entry in entries]
             except (OSError, TimeoutError, EOFError) as exc:  # EOFError: asyncio's IncompleteReadError
                 log.info("%s: request failed (%s)", self.name, exc)
                 answers = [self._failed(entry, ErrorCode.NETWORK_EXCEPTION) for entry in entries]

@@ -28,7 +28,13 @@ from odradek.broker.protocol.messages.offset_for_leader_epoch_request import (
 )
 from odradek.broker.protocol.messages.offset_for_leader_epoch_response import OffsetForLeaderEpochResponse
 from odradek.broker.replication.api import FetchParams, FetchPartition, TopicPartition
-from odradek.broker.replication.broker_blocking_sender import BrokerBlockingSender, BrokerEndPoint, ConnectionFailed
+from odradek.broker.replication.broker_blocking_sender import (
+    PLAINTEXT,
+    BrokerBlockingSender,
+    BrokerEndPoint,
+    ChannelSecurity,
+    ConnectionFailed,
+)
 
 __all__ = [
     "BrokerEndPoint",
@@ -94,6 +100,7 @@ class RemoteLeaderEndPoint:
         socket_timeout_ms: int,
         topic_ids: Callable[[str], uuid.UUID | None],
         client_id: str = "",
+        security: ChannelSecurity = PLAINTEXT,
     ) -> None:
         self.source = source
         self.replica_id = replica_id
@@ -103,6 +110,7 @@ class RemoteLeaderEndPoint:
             socket_timeout_ms,
             client_id or f"broker-{replica_id}-fetcher-{source.broker_id}",
             "odradek-replica-fetcher",
+            security,
         )
 
     async def fetch(self, params: FetchParams, partitions: Sequence[FetchPartition]) -> list[FetchedPartition]:

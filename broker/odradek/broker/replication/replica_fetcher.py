@@ -64,6 +64,7 @@ from odradek.broker.log.log_dir_failure import KafkaStorageError
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import complete_prefix_length
 from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition, TopicPartition
+from odradek.broker.replication.broker_blocking_sender import AuthenticationFailed
 from odradek.broker.replication.leader_end_point import EpochRequest, LeaderEndPoint
 from odradek.broker.replication.partition import Partition
 from odradek.broker.utils.time import Time
@@ -298,6 +299,15 @@ class ReplicaFetcherThread:
         assert asyncio.iscoroutine(work)
         try:
             await work
+        except AuthenticationFailed as exc:  # a configuration problem, not a passing one: said loudly (as Kafka)
+            logger.error(
+                "%s: inter-broker authentication to broker %s failed, not replicating from it: %s; backing off",
+                self.name,
+                self.source_broker,
+                exc,
+            )
+            self._delay(states.values())
+            await self.time.sleep(self.config.fetch_backoff_ms)
         except (OSError, EOFError, TimeoutError) as exc:
             logger.info("%s: error talking to broker %s (%s); backing off", self.name, self.source_broker, exc)
             self._delay(states.values())

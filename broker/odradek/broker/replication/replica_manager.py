@@ -77,6 +77,7 @@ from odradek.broker.replication.api import (
     ProduceResult,
     TopicPartition,
 )
+from odradek.broker.replication.broker_blocking_sender import PLAINTEXT, ChannelSecurity
 from odradek.broker.replication.delayed_fetch import DelayedFetch, FetchKey
 from odradek.broker.replication.delayed_produce import DelayedProduce, ProducePartitionStatus, settle
 from odradek.broker.replication.leader_end_point import BrokerEndPoint, RemoteLeaderEndPoint
@@ -129,10 +130,13 @@ class ReplicaManager:
         endpoints: EndPointFactory | None = None,
         alter_partition: AlterPartitionManager | None = None,
         halt: Callable[[str], None] | None = None,
+        security: ChannelSecurity = PLAINTEXT,
     ) -> None:
-        """`endpoints` builds the follower's connection to a leader (default: `RemoteLeaderEndPoint`);
-        `alter_partition` changes ISRs (None: ISRs stay as the metadata says); `halt(reason)` ends the process
-        once a log dir failed (None: the dir's partitions stay offline, for tests)."""
+        """`endpoints` builds the follower's connection to a leader (default: `RemoteLeaderEndPoint` over
+        `security`, the inter-broker listener's); `alter_partition` changes ISRs (None: ISRs stay as the metadata
+        says); `halt(reason)` ends the process once a log dir failed (None: the dir's partitions stay offline, for
+        tests)."""
+        self.security = security
         self.node_id = node_id
         self.config = config
         self.logs = logs
@@ -175,7 +179,11 @@ class ReplicaManager:
 
     def _remote_endpoint(self, source: BrokerEndPoint) -> RemoteLeaderEndPoint:
         return RemoteLeaderEndPoint(
-            source, self.node_id, self.config.get_int("replica.socket.timeout.ms"), self._topic_ids.get
+            source,
+            self.node_id,
+            self.config.get_int("replica.socket.timeout.ms"),
+            self._topic_ids.get,
+            security=self.security,
         )
 
     def update_brokers(self, brokers: Mapping[int, BrokerEndPoint]) -> None:

@@ -44,7 +44,12 @@ from odradek.broker.protocol.messages.write_txn_markers_request import (
 )
 from odradek.broker.protocol.messages.write_txn_markers_response import WriteTxnMarkersResponse
 from odradek.broker.replication.api import TopicPartition
-from odradek.broker.replication.broker_blocking_sender import BrokerBlockingSender, BrokerEndPoint
+from odradek.broker.replication.broker_blocking_sender import (
+    PLAINTEXT,
+    BrokerBlockingSender,
+    BrokerEndPoint,
+    ChannelSecurity,
+)
 from odradek.broker.replication.inter_broker_send_thread import DestinationQueue
 
 WRITE_TXN_MARKERS = 27
@@ -95,13 +100,20 @@ LeaderLookup = Callable[[TopicPartition], int | None]
 class RemoteTxnMarkerSender:
     """WriteTxnMarkers over the broker's own inter-broker client (`BrokerBlockingSender`)."""
 
-    def __init__(self, destination: BrokerEndPoint, node_id: int, request_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        destination: BrokerEndPoint,
+        node_id: int,
+        request_timeout_ms: int,
+        security: ChannelSecurity = PLAINTEXT,
+    ) -> None:
         self.destination = destination
         self._sender = BrokerBlockingSender(
             destination,
             request_timeout_ms,
             f"broker-{node_id}-txn-marker-sender",
             "odradek-txn-marker-sender",
+            security,
         )
 
     async def write_txn_markers(self, markers: Sequence[TxnMarkerEntry]) -> list[MarkerErrors]:
