@@ -122,17 +122,6 @@ def example(name: str) -> dict[str, Any]:
     return loaded
 
 
-def unsecured_cluster() -> dict[str, Any]:
-    """examples/kafka-cluster.yaml (three brokers, three etcd members) without its SCRAM listener and authorization:
-    a secured cluster's brokers replicate over SASL, which the replica fetcher does not speak yet (module
-    docstring), so its partitions would never leave a one-replica ISR."""
-    cluster = example("kafka-cluster.yaml")
-    kafka = cluster["spec"]["kafka"]
-    kafka["listeners"] = [item for item in kafka["listeners"] if "authentication" not in item]
-    del kafka["authorization"]
-    return cluster
-
-
 def secured_single_broker() -> dict[str, Any]:
     """examples/kafka-cluster.yaml as one broker (no replication) with one etcd member: SCRAM and ACLs on."""
     cluster = example("kafka-cluster.yaml")
@@ -210,8 +199,10 @@ def consume(config: dict[str, Any], topic: str, group: str, timeout_s: float = 3
 
 
 def test_three_brokers_topic_and_rolling_restart(kube_api: KubeApi, kubelet: Kubelet, operator: Any) -> None:
-    start_cluster(kube_api, kubelet, unsecured_cluster())
-    client = plain(kubelet)
+    # The example as it is: SCRAM listener, ACLs, and the brokers replicating over REPLICATION (SASL_PLAINTEXT,
+    # SCRAM-SHA-512 as the operator's user): an acks=all produce with min.insync.replicas 2 needs the followers.
+    start_cluster(kube_api, kubelet, example("kafka-cluster.yaml"))
+    client = operator_client(kube_api, kubelet)
     assert client["bootstrap.servers"].count(",") == BROKERS - 1
     apply(kube_api, example("kafka-topic.yaml"))
     wait_ready(kube_api, kubelet, "kafkatopic/orders")

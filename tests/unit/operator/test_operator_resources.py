@@ -60,6 +60,7 @@ def test_server_properties_of_the_example() -> None:
     assert p["listener.security.protocol.map"] == "PLAIN:PLAINTEXT,SCRAM:SASL_PLAINTEXT,REPLICATION:SASL_PLAINTEXT"
     assert p["inter.broker.listener.name"] == "REPLICATION"
     assert p["listener.name.scram.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert p["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"  # REPLICATION is SASL_PLAINTEXT
     assert p["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     assert p["super.users"] == "User:admin;User:odradek-operator"
     assert p["min.insync.replicas"] == "2" and p["metrics.port"] == "9404"

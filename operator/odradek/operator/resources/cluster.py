@@ -367,8 +367,10 @@ def broker_properties(cluster: ClusterModel) -> dict[str, str]:
             props[f"listener.name.{item.name}.ssl.truststore.location"] = f"{CLIENTS_CA_DIR}/ca.crt"
     if cluster.secured:
         props["listener.name.replication.sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
-        # not sasl.mechanism.inter.broker.protocol: the broker has no inter-broker SASL client yet (its replica
-        # fetcher speaks PLAINTEXT, docs/not-implemented.md) and refuses the key, so a broker given it never started
+        # The brokers' replica fetchers and marker senders log in to REPLICATION as the operator's SCRAM user (its
+        # JAAS config is added per pod by broker_command); without this key the broker refuses a SASL inter-broker
+        # listener (Kafka's default, GSSAPI, is not implemented).
+        props["sasl.mechanism.inter.broker.protocol"] = "SCRAM-SHA-512"
     if cluster.authorization:
         props["authorizer.class.name"] = STANDARD_AUTHORIZER
         users = [f"User:{user}" for user in cluster.super_users]
@@ -667,6 +669,9 @@ def etcd_manifests(cluster: ClusterModel) -> list[dict[str, Any]]:
             f"--initial-cluster={peers}",
             f"--initial-cluster-token={name}",
             "--initial-cluster-state=new",
+            # one topic's creation is one etcd transaction of 1 + partitions writes (etcd's default: 128)
+            "--max-txn-ops=10240",
+            "--max-request-bytes=10485760",
         ]
     )
     service = {
