@@ -45,6 +45,8 @@ from typing import Any, Protocol
 from odradek.faults.processes import ProcessId, launch
 
 DEFAULT_ETCD = "/usr/bin/etcd"
+ETCD_MAX_TXN_OPS = 10_240  # Kafka's controller allows 10,000 records per user operation
+ETCD_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 STATE_FILE = "cluster.json"
 STORE_PREFIX = "/odradek"
 ETCD_READY_S = 30.0
@@ -188,6 +190,10 @@ class EtcdNode:
             "--initial-cluster", initial_cluster,
             "--initial-cluster-state", "new",
             "--initial-cluster-token", token,
+            # A topic's creation is one etcd transaction (1 + partitions puts): etcd's defaults (128 operations,
+            # 1.5 MiB) would refuse topics of more than ~100 partitions (POLICY_VIOLATION, docs/cluster.md).
+            "--max-txn-ops", str(ETCD_MAX_TXN_OPS),
+            "--max-request-bytes", str(ETCD_MAX_REQUEST_BYTES),
             "--auto-compaction-mode", "revision",
             "--auto-compaction-retention", "10000",
             "--logger", "zap",

@@ -12,7 +12,7 @@ from etcd_support import etcd_missing, free_port
 from metadata_testing import run
 from odradek.broker.metadata.etcd import EtcdMetadataStore
 from odradek.broker.metadata.etcd_client import EtcdError, EtcdUnavailableError, OutcomeUnknownError
-from odradek.broker.metadata.store import Compare, CompareResult, LeaseNotFoundError, Op
+from odradek.broker.metadata.store import Compare, CompareResult, LeaseNotFoundError, Op, TxnTooLargeError
 from store_backends import SESSION_ETCD
 
 pytestmark = pytest.mark.skipif(etcd_missing() is not None, reason=str(etcd_missing()))
@@ -158,6 +158,25 @@ def test_a_planned_txn_whose_keys_change_before_its_write_is_planned_again(tmp_p
             assert not result.succeeded
             assert result.responses[0].kvs[0].value == b"2"
             assert await store.get(b"/g/b") is None
+        finally:
+            await store.close()
+
+    run(main())
+
+
+def test_a_txn_over_etcds_operation_limit_is_a_txn_too_large_error_and_writes_nothing(tmp_path: Path) -> None:
+    """etcd refuses more than --max-txn-ops (128 by default, as the session's member runs) operations in one txn
+    before applying any: the store reports TxnTooLargeError (the controller answers POLICY_VIOLATION), not a
+    generic refusal, and none of the keys exist."""
+
+    async def main() -> None:
+        store = await open_store(tmp_path)
+        try:
+            ops = [Op.put(b"/big/%04d" % i, b"v") for i in range(200)]
+            with pytest.raises(TxnTooLargeError, match="too many operations"):
+                await store.txn([], ops, [])
+            assert (await store.range(b"/big/")).kvs == ()
+            assert (await store.txn([], ops[:100], [])).succeeded  # within the limit: written
         finally:
             await store.close()
 

@@ -15,7 +15,7 @@ from odradek.broker.metadata.embedded import EmbeddedMetadataStore
 from odradek.broker.metadata.errors import ControllerError, ErrorCode
 from odradek.broker.metadata.image import Endpoint, broker_key, partition_key, topic_key
 from odradek.broker.metadata.placement import assign_replicas
-from odradek.broker.metadata.store import Compare, CompareResult
+from odradek.broker.metadata.store import Compare, CompareResult, Op, TxnResult, TxnTooLargeError
 
 Body = Callable[[EmbeddedMetadataStore, Controller], Awaitable[None]]
 
@@ -365,3 +365,33 @@ def test_alter_partition_is_a_cas_with_alter_partition_semantics(tmp_path: Path)
         assert (expanded.isr, expanded.partition_epoch) == ((leader,), 2)
 
     with_cluster(tmp_path, body)
+
+
+class LimitedStore(EmbeddedMetadataStore):
+    """The embedded store refusing transactions of more than `limit` operations, as etcd's --max-txn-ops does."""
+
+    limit = 128
+
+    async def txn(self, compares: list[Compare], success: list[Op], failure: list[Op]) -> TxnResult:
+        if len(compares) > self.limit or len(success) > self.limit or len(failure) > self.limit:
+            raise TxnTooLargeError("etcdserver: too many operations in txn request (test)")
+        return await super().txn(compares, success, failure)
+
+
+def test_a_topic_too_large_for_one_store_transaction_is_a_policy_violation_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        store = await LimitedStore.open(str(tmp_path))
+        try:
+            controller = Controller(store, rng=random.Random(0))
+            lease = await store.grant_lease(60)
+            await controller.register_broker(1, "127.0.0.1", 9091, lease_id=lease)
+            error = await expect_error(ErrorCode.POLICY_VIOLATION, controller.create_topic("wide", 500, 1))
+            assert "--max-txn-ops" in error.message
+            assert await store.get(topic_key("wide")) is None
+            assert (await controller.create_topic("narrow", 100, 1)).num_partitions == 100  # under the limit
+        finally:
+            await store.close()
+
+    run(main())

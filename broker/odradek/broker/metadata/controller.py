@@ -43,7 +43,7 @@ from odradek.broker.metadata.image import (
 from odradek.broker.metadata.placement import assign_replicas
 from odradek.broker.metadata.quotas import ClientQuotaRecord, QuotaEntityKey, quota_key
 from odradek.broker.metadata.security import AclRecord, ScramCredentialRecord, acl_key, scram_key
-from odradek.broker.metadata.store import Compare, MetadataStore, Op, TxnResult
+from odradek.broker.metadata.store import Compare, MetadataStore, Op, TxnResult, TxnTooLargeError
 
 __all__ = [
     "AdminFence",
@@ -678,7 +678,15 @@ class Controller:
     async def _write(self, compares: list[Compare], success: list[Op]) -> TxnResult:
         """One guarded write; NOT_CONTROLLER if it failed because the fencing compares no longer hold."""
         fencing = list(self._fence.compares())
-        result = await self._store.txn(compares + fencing, success, [])
+        try:
+            result = await self._store.txn(compares + fencing, success, [])
+        except TxnTooLargeError as exc:
+            # Kafka's controller refuses a user operation over its record limit the same way (POLICY_VIOLATION).
+            raise ControllerError(
+                ErrorCode.POLICY_VIOLATION,
+                f"the metadata store refused one transaction of {len(success)} writes ({exc}); create fewer "
+                "partitions per request, or raise etcd's --max-txn-ops and --max-request-bytes",
+            ) from None
         if not result.succeeded and fencing and not (await self._store.txn(fencing, [], [])).succeeded:
             raise ControllerError(ErrorCode.NOT_CONTROLLER, "this broker is no longer the controller")
         return result

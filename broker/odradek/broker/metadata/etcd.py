@@ -72,6 +72,7 @@ from odradek.broker.metadata.store import (
     RangeResult,
     StoreClosedError,
     TxnResult,
+    TxnTooLargeError,
     WatchEvent,
     prefix_end,
 )
@@ -95,6 +96,11 @@ _RESULTS = {
     CompareResult.LESS: "LESS",
 }
 _WATCH_BACKOFF_S = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+# etcd's refusals of a request too large to apply (INVALID_ARGUMENT, nothing applied): --max-txn-ops and
+# --max-request-bytes.
+_TOO_LARGE_MESSAGES = ("too many operations in txn request", "request is too large")
 
 
 class EtcdMetadataStore:
@@ -373,6 +379,8 @@ class EtcdMetadataStore:
         except EtcdError as e:
             if e.code == GRPC_NOT_FOUND and "lease not found" in e.message:
                 raise LeaseNotFoundError(int(body.get("ID") or _lease_of(body))) from None
+            if any(text in e.message for text in _TOO_LARGE_MESSAGES):
+                raise TxnTooLargeError(str(e)) from None
             raise
         self._header(reply)
         return reply

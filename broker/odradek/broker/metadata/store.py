@@ -78,6 +78,11 @@ class LeaseNotFoundError(MetadataStoreError):
         self.lease_id = lease_id
 
 
+class TxnTooLargeError(MetadataStoreError):
+    """The store refused a transaction as too large, before applying any of it (etcd: more operations than its
+    ``--max-txn-ops``, or a request over ``--max-request-bytes``). Retrying the same transaction cannot help."""
+
+
 class StoreClosedError(MetadataStoreError):
     """The store has been closed, or failed and closed itself (for example after an I/O error)."""
 
