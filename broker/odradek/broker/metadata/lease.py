@@ -31,16 +31,22 @@ async def keep_lease_alive(
     interval_s: float | None = None,
 ) -> None:
     """Renews ``lease_id()`` every ``interval_s`` (default ``ttl_s / 3``) s; calls ``reacquire()`` when it is gone
-    (0: none held)."""
+    (warning) or none is held (``lease_id()`` 0: no warning, no keepalive sent)."""
     while True:
         await asyncio.sleep(ttl_s / 3 if interval_s is None else interval_s)
+        held = lease_id()
         try:
-            await store.keepalive(lease_id())
+            if held == 0:
+                # Nothing held (a broker that is not the controller, between its tries to claim): only try to
+                # acquire, quietly; a lost lease is worth a warning, not holding none.
+                await reacquire()
+                continue
+            await store.keepalive(held)
         except LeaseNotFoundError:
-            log.warning("%s: lease %d lost; acquiring it again", what, lease_id())
+            log.warning("%s: lease %d lost; acquiring it again", what, held)
             try:
                 await reacquire()
             except (ControllerError, MetadataStoreError) as e:
                 log.warning("%s: acquiring failed (%s); retrying", what, e)
-        except MetadataStoreError as e:
-            log.warning("%s: keepalive failed (%s); retrying", what, e)
+        except (ControllerError, MetadataStoreError) as e:
+            log.warning("%s: %s failed (%s); retrying", what, "keepalive" if held else "acquiring", e)
