@@ -176,7 +176,7 @@ class KafkaAdmin:
         partitions = sorted(description.partitions, key=lambda p: p.id)
         replicas = len(partitions[0].replicas) if partitions else 0
         topic_id = str(description.topic_id) if description.topic_id is not None else None
-        assignment = tuple(tuple(p.replicas) for p in partitions)
+        assignment = tuple(tuple(int(node.id) for node in p.replicas) for p in partitions)  # DescribeTopics: Nodes
         return TopicState(name, len(partitions), replicas, topic_id, self._topic_config(name), assignment)
 
     def _topic_config(self, name: str) -> dict[str, str]:
