@@ -1,18 +1,22 @@
 """The operator's reassignments against three real brokers over one etcd (issue 12): a KafkaTopic's replication
 factor raised 1 -> 3 and lowered 3 -> 2 through `topic.reconcile_topic` and `KafkaAdmin` (AlterPartitionReassignments
-/ ListPartitionReassignments through kafka-python), and a scale-down from 3 to 2 brokers refused while broker 2
-holds replicas, then drained with `reassignment.plan_scale_down`'s targets until it holds none."""
+/ ListPartitionReassignments through kafka-python), and a KafkaCluster scale-down from 3 to 2 brokers
+(`cluster.reconcile_cluster`, its children in tests/kube_fakes.py) refused while broker 2 holds replicas, then
+drained with `odradek.io/drain-on-scale-down` until the StatefulSet has 2 replicas and broker 2 holds none."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from etcd_support import EtcdCluster, etcd_missing
-from it_support import BrokerProcess, ck_admin, unique_topic, wait_for
-from odradek.operator import reassignment, topic
+from it_support import REPO, BrokerProcess, ck_admin, unique_topic, wait_for
+from kube_fakes import FakeKube
+from odradek.operator import cluster, topic
 from odradek.operator.kafka_admin import KafkaAdmin, admin_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(etcd_missing() is not None, reason=str(etcd_missing()))]
@@ -20,6 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.skipif(etcd_missing() is not 
 Factory = Callable[..., BrokerProcess]
 CLIENT_TIMEOUT_S = 15
 MOVE_TIMEOUT_S = 120.0  # generous: the machine is shared
+EXAMPLE = yaml.safe_load((REPO / "examples" / "kafka-cluster.yaml").read_text())
 
 
 @pytest.fixture
@@ -107,19 +112,36 @@ def _scenario(brokers: dict[int, BrokerProcess]) -> None:
     refused = ready(topic.reconcile_topic(too_many, admin))
     assert (refused["status"], refused["reason"]) == ("False", "InvalidReplicationFactor")
 
-    # scale-down 3 -> 2: broker 2 holds replicas of the topic, so it is refused; asked to drain, its replicas move
-    view = admin.cluster_view()
-    refusal = reassignment.plan_scale_down(3, 2, view.partitions, sorted(admin.list_reassignments()))
-    assert refusal.action is reassignment.ScaleDownAction.REFUSE and name in refusal.reason
-    plan = reassignment.plan_scale_down(3, 2, view.partitions, (), drain_requested=True)
-    assert plan.action is reassignment.ScaleDownAction.DRAIN and plan.reassignments
-    admin.alter_reassignments(plan.reassignments)
+    # scale-down 3 -> 2 of a KafkaCluster (its children in a fake API server): broker 2 holds replicas of the
+    # topic, so the StatefulSet keeps 3; asked to drain, the operator moves them and then shrinks it
+    kube = FakeKube()
+    cluster.reconcile_cluster(kafka_cluster(3), kube, admin=admin)
+    assert statefulset_replicas(kube) == 3
+    refused_status = cluster.reconcile_cluster(kafka_cluster(2), kube, admin=admin)
+    warning = next(c for c in refused_status["conditions"] if c["type"] == "Warning")
+    assert warning["reason"] == "ScaleDownBlocked" and name in warning["message"]
+    assert statefulset_replicas(kube) == 3 and admin.list_reassignments() == {}
+    drain = kafka_cluster(2, **{"odradek.io/drain-on-scale-down": "true"})
+    reasons: list[str] = []
 
-    def drained() -> bool:
-        decision = reassignment.plan_scale_down(
-            3, 2, admin.cluster_view().partitions, sorted(admin.list_reassignments()), drain_requested=True
-        )
-        return decision.action is reassignment.ScaleDownAction.PROCEED
+    def shrunk() -> bool:
+        status = cluster.reconcile_cluster(drain, kube, admin=admin)
+        reasons.append(str(ready(status).get("reason")))
+        return statefulset_replicas(kube) == 2
 
-    wait_for(drained, timeout=MOVE_TIMEOUT_S, interval=1.0, what="broker 2 drained")
+    wait_for(shrunk, timeout=MOVE_TIMEOUT_S, interval=1.0, what="broker 2 drained and the StatefulSet shrunk")
+    assert reasons[0] == "ScaleDownInProgress"
     assert all(2 not in p.replicas for p in admin.cluster_view().partitions)
+    state = admin.describe_topic(name)
+    assert state is not None and [len(r) for r in state.assignment] == [2, 2, 2]
+
+
+def kafka_cluster(replicas: int, **annotations: str) -> dict[str, Any]:
+    doc = copy.deepcopy(EXAMPLE)
+    doc["metadata"].update({"namespace": "kafka", "uid": "uid-1", "generation": replicas, "annotations": annotations})
+    doc["spec"]["kafka"]["replicas"] = replicas
+    return dict(doc)
+
+
+def statefulset_replicas(kube: FakeKube) -> int:
+    return int(kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]["spec"]["replicas"])
