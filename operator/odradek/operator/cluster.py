@@ -8,22 +8,30 @@ satisfied (`impossible_settings`, and partitions the roller finds at or below th
 instead of stalling. While brokers are being rolled, `rollingUpdate` says how many are left and what the roller did
 last; a rollout held back by min.insync.replicas is a Warning with reason RollingUpdateBlocked naming the
 partitions.
+
+Scale-down (`scale_down`, deciding with `reassignment.plan_scale_down`): while the brokers that a smaller
+`spec.kafka.replicas` removes hold replicas, the StatefulSet keeps its current size and the status says why
+(Warning ScaleDownBlocked naming brokers and topics; Ready False ScaleDownBlocked); with the annotation
+`odradek.io/drain-on-scale-down: "true"` the operator reassigns their replicas to the remaining brokers (Ready
+False ScaleDownInProgress) and shrinks the StatefulSet once ListPartitionReassignments lists none and no replica
+is left on them; `odradek.io/skip-broker-scaledown-check` (or Strimzi's `strimzi.io/...`) skips the check.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from odradek.operator import conditions as c
-from odradek.operator import roller
+from odradek.operator import reassignment, roller
 from odradek.operator.cluster_ca import ensure_tls
 from odradek.operator.kafka_admin import AdminError, ClusterAdmin
 from odradek.operator.kube import KubeApi
-from odradek.operator.labels import paused
+from odradek.operator.labels import drain_on_scale_down, paused, skip_scale_down_check
 from odradek.operator.resources import cluster as model
 from odradek.operator.resources.user import generate_password
 
@@ -111,6 +119,36 @@ def roll(
     return conditions, {"pendingBrokers": decision.pending, "lastAction": last}
 
 
+def scale_down(
+    cluster: model.ClusterModel, kube: KubeApi, admin: ClusterAdmin | None, metadata: Mapping[str, Any]
+) -> reassignment.ScaleDown:
+    """The broker count to apply now, after asking the cluster when `spec.kafka.replicas` shrinks the existing
+    StatefulSet; submits the drain's reassignments (an AdminError from them becomes a REFUSE with its text)."""
+    existing = kube.get("apps/v1", "StatefulSet", cluster.namespace, model.statefulset_name(cluster)) or {}
+    current = (existing.get("spec") or {}).get("replicas")
+    if current is None or cluster.replicas >= int(current):
+        return reassignment.ScaleDown(reassignment.ScaleDownAction.NONE, cluster.replicas)
+    skip, drain = skip_scale_down_check(metadata), drain_on_scale_down(metadata)
+    partitions = None
+    ongoing: list[tuple[str, int]] = []
+    if admin is not None and not skip:
+        try:
+            partitions = admin.cluster_view().partitions
+            ongoing = sorted(admin.list_reassignments())
+        except AdminError as exc:
+            log.warning("cluster %s/%s cannot be asked about a scale-down: %s", cluster.namespace, cluster.name, exc)
+            partitions = None
+    decision = reassignment.plan_scale_down(int(current), cluster.replicas, partitions, ongoing, drain, skip)
+    if decision.action is reassignment.ScaleDownAction.DRAIN and admin is not None:
+        log.info("cluster %s/%s: %s", cluster.namespace, cluster.name, decision.reason)
+        try:
+            admin.alter_reassignments(decision.reassignments)
+        except AdminError as exc:
+            reason = f"{decision.reason}; the reassignment was refused: {exc}"
+            return reassignment.ScaleDown(reassignment.ScaleDownAction.REFUSE, decision.replicas, reason)
+    return decision
+
+
 def reconcile_cluster(
     body: Mapping[str, Any],
     kube: KubeApi,
@@ -126,7 +164,11 @@ def reconcile_cluster(
     except model.InvalidCluster as exc:
         return c.status(body, [c.not_ready(exc.reason, str(exc))])
     tls = ensure_tls(kube, cluster, now or datetime.datetime.now(datetime.UTC)) if cluster.needs_tls else None
-    for manifest in model.manifests(cluster, _operator_password(cluster, kube), tls):
+    shrink = scale_down(cluster, kube, admin, body.get("metadata") or {})
+    # A held scale-down applies the current broker count (everything else as the spec says); the status below
+    # reports the spec's count and why it is not there yet.
+    applied = dataclasses.replace(cluster, replicas=shrink.replicas) if shrink.replicas != cluster.replicas else cluster
+    for manifest in model.manifests(applied, _operator_password(cluster, kube), tls):
         kube.apply(manifest)
     statefulset = kube.get("apps/v1", "StatefulSet", cluster.namespace, model.statefulset_name(cluster)) or {}
     ready_brokers = int((statefulset.get("status") or {}).get("readyReplicas") or 0)
@@ -135,8 +177,19 @@ def reconcile_cluster(
         if ready_brokers >= cluster.replicas
         else c.not_ready(c.PODS_NOT_READY, f"{ready_brokers} of {cluster.replicas} brokers ready")
     ]
-    roll_conditions, rolling = roll(cluster, kube, statefulset, admin)
+    held = shrink.action in (
+        reassignment.ScaleDownAction.REFUSE,
+        reassignment.ScaleDownAction.DRAIN,
+        reassignment.ScaleDownAction.WAIT,
+    )
+    if held:
+        blocked = shrink.action is reassignment.ScaleDownAction.REFUSE
+        reason = c.SCALE_DOWN_BLOCKED if blocked else c.SCALE_DOWN_IN_PROGRESS
+        result = [c.not_ready(reason, shrink.reason)]
+    roll_conditions, rolling = roll(applied, kube, statefulset, admin)
     warnings = roll_conditions[::-1]  # a blocked rollout first: it is what needs attention now
+    if held and shrink.action is reassignment.ScaleDownAction.REFUSE:
+        warnings.insert(0, c.warning(c.SCALE_DOWN_BLOCKED, shrink.reason))
     if impossible := impossible_settings(cluster):
         warnings.append(c.warning("ImpossibleSetting", "; ".join(impossible)))
     if warnings:

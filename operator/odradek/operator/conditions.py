@@ -29,6 +29,10 @@ INTERNAL_ERROR = "InternalError"
 NO_CLUSTER = "NoCluster"
 DELETION_DISABLED = "TopicDeletionDisabled"
 PODS_NOT_READY = "PodsNotReady"
+INVALID_REPLICATION_FACTOR = "InvalidReplicationFactor"
+RF_CHANGE_IN_PROGRESS = "ReplicationFactorChangeInProgress"
+SCALE_DOWN_BLOCKED = "ScaleDownBlocked"
+SCALE_DOWN_IN_PROGRESS = "ScaleDownInProgress"
 
 
 @dataclass(frozen=True, slots=True)

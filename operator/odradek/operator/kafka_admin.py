@@ -8,7 +8,7 @@ Kafka's error name (`TOPIC_DELETION_DISABLED`, `POLICY_VIOLATION`, ...), which s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ from confluent_kafka.admin import (
     UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
+from odradek.kafka_python import admin_config as kafka_python_config
 from odradek.kafka_python import send_to_controller
 from odradek.operator.roller import ClusterView, PartitionReplicas
 
@@ -42,14 +43,16 @@ CLUSTER_RESOURCE_NAME = "kafka-cluster"
 
 @dataclass(frozen=True, slots=True)
 class TopicState:
-    """A topic as Kafka has it: partition count, replication factor (of partition 0), its id, and the configs set
-    on the topic itself (source DYNAMIC_TOPIC_CONFIG; defaults are not listed)."""
+    """A topic as Kafka has it: partition count, replication factor (of partition 0), its id, the configs set
+    on the topic itself (source DYNAMIC_TOPIC_CONFIG; defaults are not listed) and each partition's replicas
+    (`assignment[p]`, as Metadata answers: during a reassignment, the target and the replicas being removed)."""
 
     name: str
     partitions: int
     replicas: int
     topic_id: str | None
     config: Mapping[str, str]
+    assignment: tuple[tuple[int, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -88,6 +91,9 @@ class ClusterAdmin(Protocol):
     def cluster_view(self) -> ClusterView: ...
     def describe_user_quotas(self, user: str) -> dict[str, float]: ...
     def alter_user_quotas(self, user: str, set_: Mapping[str, float], remove: Iterable[str]) -> None: ...
+    def broker_ids(self) -> tuple[int, ...]: ...
+    def list_reassignments(self, topic: str | None = None) -> dict[tuple[str, int], tuple[int, ...]]: ...
+    def alter_reassignments(self, targets: Mapping[tuple[str, int], Sequence[int]]) -> None: ...
 
 
 _RESOURCES = {
@@ -170,7 +176,8 @@ class KafkaAdmin:
         partitions = sorted(description.partitions, key=lambda p: p.id)
         replicas = len(partitions[0].replicas) if partitions else 0
         topic_id = str(description.topic_id) if description.topic_id is not None else None
-        return TopicState(name, len(partitions), replicas, topic_id, self._topic_config(name))
+        assignment = tuple(tuple(int(node.id) for node in p.replicas) for p in partitions)  # DescribeTopics: Nodes
+        return TopicState(name, len(partitions), replicas, topic_id, self._topic_config(name), assignment)
 
     def _topic_config(self, name: str) -> dict[str, str]:
         resource = ConfigResource(ResourceType.TOPIC, name)
@@ -285,6 +292,55 @@ class KafkaAdmin:
                 if entry is not None and entry.value is not None:
                     min_isr[resource.name] = int(entry.value)
         return ClusterView(partitions, min_isr, controller_id=int(metadata.controller_id))
+
+    def broker_ids(self) -> tuple[int, ...]:
+        """The live (registered) brokers' ids, sorted (DescribeCluster)."""
+        described = _wait(self._client.describe_cluster(request_timeout=TIMEOUT_S))
+        return tuple(sorted(int(node.id) for node in described.nodes))
+
+    # -- partition reassignments (kafka-python: confluent-kafka has neither API) ----------------------------------
+
+    def list_reassignments(self, topic: str | None = None) -> dict[tuple[str, int], tuple[int, ...]]:
+        """ListPartitionReassignments of every partition: (topic, partition) -> the replicas Kafka lists for it
+        (target and removing); only `topic`'s partitions when given."""
+        listed = self._kafka_python(lambda admin: admin.list_partition_reassignments(None))
+        return {
+            (tp.topic, tp.partition): tuple(r["replicas"])
+            for tp, r in listed.items()
+            if topic is None or tp.topic == topic
+        }
+
+    def alter_reassignments(self, targets: Mapping[tuple[str, int], Sequence[int]]) -> None:
+        """AlterPartitionReassignments; AdminError naming the partitions Kafka refused (the others are started)."""
+        from kafka import TopicPartition as KafkaTopicPartition
+
+        if not targets:
+            return
+        wanted = {KafkaTopicPartition(t, p): list(replicas) for (t, p), replicas in sorted(targets.items())}
+        results = self._kafka_python(lambda admin: admin.alter_partition_reassignments(wanted))
+        failed = {f"{tp.topic}-{tp.partition}": error for tp, error in results.items() if error is not None}
+        if failed:
+            first = next(iter(failed.values()))
+            code = type(first).__name__ if isinstance(first, BaseException) else str(first)
+            raise AdminError(code, "reassignment refused for " + ", ".join(f"{k}: {v}" for k, v in failed.items()))
+
+    def _kafka_python(self, call: Callable[[Any], Any]) -> Any:
+        """`call(admin)` on a kafka-python KafkaAdminClient with this admin's connection settings."""
+        from kafka.admin import KafkaAdminClient
+        from kafka.errors import KafkaError as KafkaPythonError
+
+        try:
+            admin = KafkaAdminClient(
+                **{**kafka_python_config(self._config), "request_timeout_ms": int(TIMEOUT_S * 1000)}
+            )
+        except KafkaPythonError as exc:
+            raise AdminError(type(exc).__name__, str(exc)) from exc
+        try:
+            return call(admin)
+        except KafkaPythonError as exc:
+            raise AdminError(type(exc).__name__, str(exc)) from exc
+        finally:
+            admin.close()
 
     # -- client quotas (KafkaUser spec.quotas) ------------------------------------------------------------------
 

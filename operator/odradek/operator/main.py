@@ -37,6 +37,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 FINALIZER = f"{GROUP}/finalizer"
 RESYNC_S = float(os.environ.get("ODRADEK_RESYNC_SECONDS", "120"))
 CLUSTER_RESYNC_S = 10.0
+REASSIGNMENT_CHECK_S = 5.0
 DEFAULT_BOOTSTRAP = "{cluster}-kafka-bootstrap.{namespace}.svc:" + str(cluster_model.REPLICATION_PORT)
 
 
@@ -112,6 +113,9 @@ def topic_reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
         others = kube(memo).list(API_VERSION, "KafkaTopic", namespace)
         done.status = topic.reconcile_topic(body, admin_for(body, memo), others)
         patch.status.update(done.status)
+    if topic.in_progress(done.status):
+        # a replication factor change: look again soon rather than at the next resync
+        raise kopf.TemporaryError("replication factor change in progress", delay=REASSIGNMENT_CHECK_S)
 
 
 @kopf.on.delete(GROUP, VERSION, "kafkatopics")

@@ -7,7 +7,12 @@ reverted), or refuse. Refusals change nothing in Kafka (a plan is applied whole 
 | asked | answer |
 |---|---|
 | fewer partitions than the topic has | Ready False, NotSupported "Decreasing partitions not supported" |
-| another replication factor | Ready False, NotSupported (reassignment: the replication issue) |
+| a replication factor above the live brokers | Ready False, InvalidReplicationFactor |
+
+Another replication factor is a partition reassignment: `reassignment.change_replication_factor` places the
+replicas (existing ones kept), AlterPartitionReassignments submits them, and the status is Ready False,
+ReplicationFactorChangeInProgress until ListPartitionReassignments lists none of the topic's partitions and every
+partition has `replicas` replicas (then Ready).
 | a second KafkaTopic for a topic another one manages | Ready False, ResourceConflict, the older resource wins |
 
 Decisions written down (docs/operator.md):
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from odradek.operator import conditions as c
+from odradek.operator import reassignment
 from odradek.operator.kafka_admin import AdminError, ClusterAdmin, TopicState
 from odradek.operator.labels import cluster_of, managed, paused
 from odradek.operator.resources.broker_config import config_value
@@ -57,13 +63,31 @@ class TopicPlan:
     set_config: Mapping[str, str] = field(default_factory=dict)
     delete_config: tuple[str, ...] = ()
     refusal: c.Condition | None = None
+    reassign: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # partition -> new replicas
+    in_progress: c.Condition | None = None  # a replication factor change not finished yet
 
     @property
     def empty(self) -> bool:
-        return not (self.create or self.partitions or self.set_config or self.delete_config)
+        return not (self.create or self.partitions or self.set_config or self.delete_config or self.reassign)
 
 
-def plan_topic(spec: TopicSpec, observed: TopicState | None) -> TopicPlan:
+def replication_differs(spec: TopicSpec, observed: TopicState) -> bool:
+    """Whether some partition's replica count is not the spec's (then the reconciler asks for the live brokers and
+    the reassignments in progress, which a topic at its replication factor does not need)."""
+    if spec.replicas is None:
+        return False
+    counts = {len(replicas) for replicas in observed.assignment} or {observed.replicas}
+    return counts != {spec.replicas}
+
+
+def plan_topic(
+    spec: TopicSpec,
+    observed: TopicState | None,
+    brokers: Sequence[int] = (),
+    ongoing: Sequence[int] = (),
+) -> TopicPlan:
+    """`brokers` are the live broker ids and `ongoing` the topic's partitions being reassigned (both needed only
+    when `replication_differs`)."""
     if observed is None:
         return TopicPlan(create=True)
     if spec.partitions is not None and spec.partitions < observed.partitions:
@@ -71,16 +95,30 @@ def plan_topic(spec: TopicSpec, observed: TopicState | None) -> TopicPlan:
             f"Decreasing partitions not supported (the topic has {observed.partitions}, spec asks {spec.partitions})"
         )
         return TopicPlan(refusal=c.not_ready(c.NOT_SUPPORTED, message))
-    if spec.replicas is not None and spec.replicas != observed.replicas:
+    reassign: dict[int, tuple[int, ...]] = {}
+    in_progress = None
+    if spec.replicas is not None and (ongoing or replication_differs(spec, observed)):
+        if spec.replicas > len(brokers):
+            message = (
+                f"Replication factor {spec.replicas} is more than the {len(brokers)} live brokers (the topic has "
+                f"{observed.replicas})"
+            )
+            return TopicPlan(refusal=c.not_ready(c.INVALID_REPLICATION_FACTOR, message))
+        if not ongoing:
+            assignment = observed.assignment or ()
+            reassign = reassignment.change_replication_factor(assignment, spec.replicas, brokers)
+        count = len(ongoing) or len(reassign)
         message = (
-            f"Replication factor change not supported (the topic has {observed.replicas}, spec asks "
-            f"{spec.replicas}): it needs a partition reassignment, which is not built yet"
+            f"Replication factor change from {observed.replicas} to {spec.replicas} in progress: {count} "
+            "partition(s) being reassigned"
         )
-        return TopicPlan(refusal=c.not_ready(c.NOT_SUPPORTED, message))
+        in_progress = c.not_ready(c.RF_CHANGE_IN_PROGRESS, message)
     grow = spec.partitions if spec.partitions is not None and spec.partitions > observed.partitions else None
     set_config = {k: v for k, v in spec.config.items() if observed.config.get(k) != v}
     delete = tuple(sorted(k for k in observed.config if k not in spec.config))
-    return TopicPlan(partitions=grow, set_config=set_config, delete_config=delete)
+    return TopicPlan(
+        partitions=grow, set_config=set_config, delete_config=delete, reassign=reassign, in_progress=in_progress
+    )
 
 
 def conflict(body: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> str | None:
@@ -131,7 +169,16 @@ def reconcile_topic(
         return c.status(body, [c.not_ready(c.NO_CLUSTER, message)], topicName=spec.name)
     try:
         observed = admin.describe_topic(spec.name)
-        plan = plan_topic(spec, observed)
+        brokers: tuple[int, ...] = ()
+        ongoing: list[int] = []
+        if (
+            observed is not None
+            and spec.replicas is not None
+            and (replication_differs(spec, observed) or _was_in_progress(body))
+        ):
+            brokers = admin.broker_ids()
+            ongoing = sorted(p for _, p in admin.list_reassignments(spec.name))
+        plan = plan_topic(spec, observed, brokers, ongoing)
         if plan.refusal is not None:
             topic_id = observed.topic_id if observed else None
             return c.status(body, [plan.refusal], topicName=spec.name, **_id(topic_id))
@@ -143,10 +190,26 @@ def reconcile_topic(
                 admin.create_partitions(spec.name, plan.partitions)
             if plan.set_config or plan.delete_config:
                 admin.alter_topic_config(spec.name, plan.set_config, plan.delete_config)
+            if plan.reassign:
+                admin.alter_reassignments({(spec.name, p): replicas for p, replicas in plan.reassign.items()})
+        if plan.in_progress is not None:
+            topic_id = observed.topic_id if observed else None
+            return c.status(body, [plan.in_progress], topicName=spec.name, **_id(topic_id))
     except AdminError as exc:
         reason = c.INVALID_CONFIG if exc.code in ("INVALID_CONFIG", "POLICY_VIOLATION") else c.KAFKA_ERROR
         return c.status(body, [c.not_ready(reason, str(exc))], topicName=spec.name)
     return c.status(body, [c.ready()], topicName=spec.name, **_id(observed.topic_id if observed else None))
+
+
+def in_progress(status: Mapping[str, Any]) -> bool:
+    """Whether a status says a replication factor change is in progress (the handler then checks again soon)."""
+    return any(
+        x.get("type") == c.READY and x.get("reason") == c.RF_CHANGE_IN_PROGRESS for x in status.get("conditions") or []
+    )
+
+
+def _was_in_progress(body: Mapping[str, Any]) -> bool:
+    return in_progress(body.get("status") or {})
 
 
 def _id(topic_id: str | None) -> dict[str, str]:

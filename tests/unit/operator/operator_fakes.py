@@ -3,7 +3,7 @@ call, with errors injectable per method); `FakeKube` (tests/kube_fakes.py, share
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +23,9 @@ class FakeAdmin:
         self.fail: dict[str, AdminError] = {}
         self.view = ClusterView((), {})
         self.quotas: dict[str, dict[str, float]] = {}
+        self.brokers: tuple[int, ...] = (0,)
+        # (topic, partition) -> target replicas of a reassignment in progress; `finish_reassignments` ends them
+        self.reassigning: dict[tuple[str, int], tuple[int, ...]] = {}
 
     def _call(self, method: str, arg: Any) -> None:
         self.calls.append((method, arg))
@@ -30,7 +33,14 @@ class FakeAdmin:
             raise self.fail[method]
 
     def mutations(self) -> list[str]:
-        reads = ("describe_topic", "describe_acls", "cluster_view", "describe_user_quotas")
+        reads = (
+            "describe_topic",
+            "describe_acls",
+            "cluster_view",
+            "describe_user_quotas",
+            "broker_ids",
+            "list_reassignments",
+        )
         return [m for m, _ in self.calls if m not in reads]
 
     def describe_user_quotas(self, user: str) -> dict[str, float]:
@@ -45,6 +55,35 @@ class FakeAdmin:
         current = {k: v for k, v in self.quotas.get(user, {}).items() if k not in remove}
         self.quotas[user] = {**current, **set_}
 
+    def broker_ids(self) -> tuple[int, ...]:
+        self._call("broker_ids", None)
+        return self.brokers
+
+    def list_reassignments(self, topic: str | None = None) -> dict[tuple[str, int], tuple[int, ...]]:
+        self._call("list_reassignments", topic)
+        return {tp: r for tp, r in self.reassigning.items() if topic is None or tp[0] == topic}
+
+    def alter_reassignments(self, targets: Mapping[tuple[str, int], Sequence[int]]) -> None:
+        self._call("alter_reassignments", {tp: tuple(r) for tp, r in targets.items()})
+        self.reassigning.update({tp: tuple(r) for tp, r in targets.items()})
+
+    def finish_reassignments(self) -> None:
+        """Every reassignment in progress completes: topics get their targets, the view its replicas."""
+        for (name, partition), target in sorted(self.reassigning.items()):
+            if name in self.topics:
+                state = self.topics[name]
+                assignment = list(state.assignment)
+                assignment[partition] = target
+                self.topics[name] = replace(state, assignment=tuple(assignment), replicas=len(assignment[0]))
+        done = self.reassigning
+        self.view = replace(
+            self.view,
+            partitions=tuple(
+                replace(p, replicas=done.get((p.topic, p.partition), p.replicas)) for p in self.view.partitions
+            ),
+        )
+        self.reassigning = {}
+
     def cluster_view(self) -> ClusterView:
         self._call("cluster_view", None)
         return self.view
@@ -55,7 +94,11 @@ class FakeAdmin:
 
     def create_topic(self, name: str, partitions: int | None, replicas: int | None, config: Mapping[str, str]) -> None:
         self._call("create_topic", (name, partitions, replicas, dict(config)))
-        self.topics[name] = TopicState(name, partitions or 1, replicas or 1, f"id-{name}", dict(config))
+        count, factor = partitions or 1, replicas or 1
+        assignment = tuple(
+            tuple(self.brokers[(p + i) % len(self.brokers)] for i in range(factor)) for p in range(count)
+        )
+        self.topics[name] = TopicState(name, count, factor, f"id-{name}", dict(config), assignment)
 
     def create_partitions(self, name: str, total: int) -> None:
         self._call("create_partitions", (name, total))

@@ -244,3 +244,73 @@ def test_scaling_up_issues_only_the_new_brokers_certificate() -> None:
     after = {i: secret_bytes(kube, "my-cluster-kafka-brokers", f"my-cluster-kafka-{i}.crt") for i in range(4)}
     assert {i: after[i] for i in range(3)} == before
     assert "my-cluster-kafka-3.my-cluster-kafka-brokers" in certs.subject_alt_names(after[3])
+
+
+# -- scale-down (the decisions: test_operator_reassignment.py) --------------------------------------------------
+
+
+def shrunk(replicas: int = 2, **annotations: str) -> dict[str, Any]:
+    doc = body()
+    doc["spec"]["kafka"]["replicas"] = replicas
+    doc["metadata"].setdefault("annotations", {}).update(annotations)
+    return doc
+
+
+def broker_replicas(kube: FakeKube) -> int:
+    return int(kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]["spec"]["replicas"])
+
+
+def holding_admin() -> FakeAdmin:
+    admin = FakeAdmin()
+    admin.view = ClusterView(
+        (PartitionReplicas("orders", 0, (0, 2), (0, 2)), PartitionReplicas("orders", 1, (1, 0), (1, 0))), {}
+    )
+    return admin
+
+
+def test_a_scale_down_of_brokers_holding_replicas_is_refused_naming_them() -> None:
+    kube, admin = FakeKube(), holding_admin()
+    cluster.reconcile_cluster(body(), kube, admin=admin)
+    status = cluster.reconcile_cluster(shrunk(2), kube, admin=admin)
+    assert broker_replicas(kube) == 3
+    ready, warning = condition(status, "Ready"), condition(status, "Warning")
+    assert (ready["status"], ready["reason"]) == ("False", "ScaleDownBlocked")
+    assert warning["reason"] == "ScaleDownBlocked"
+    assert "brokers 2 hold replicas of 1 partition(s) of topics orders" in warning["message"]
+    assert "alter_reassignments" not in admin.mutations()
+
+
+def test_a_scale_down_without_replicas_on_the_removed_brokers_proceeds() -> None:
+    kube, admin = FakeKube(), holding_admin()
+    cluster.reconcile_cluster(body(), kube, admin=admin)
+    status = cluster.reconcile_cluster(shrunk(2), kube, admin=admin)
+    assert broker_replicas(kube) == 3
+    admin.view = ClusterView((PartitionReplicas("orders", 0, (0, 1), (0, 1)),), {})
+    status = cluster.reconcile_cluster(shrunk(2), kube, admin=admin)
+    assert broker_replicas(kube) == 2
+    assert "ScaleDown" not in str(status["conditions"])  # the Warning left is ImpossibleSetting (RF 3 on 2)
+
+
+def test_the_skip_annotations_scale_down_without_asking() -> None:
+    for annotation in ("strimzi.io/skip-broker-scaledown-check", "odradek.io/skip-broker-scaledown-check"):
+        kube, admin = FakeKube(), holding_admin()
+        cluster.reconcile_cluster(body(), kube, admin=admin)
+        cluster.reconcile_cluster(shrunk(2, **{annotation: "true"}), kube, admin=admin)
+        assert broker_replicas(kube) == 2
+        assert "cluster_view" not in [m for m, _ in admin.calls]
+
+
+def test_a_drain_reassigns_then_scales_down_once_no_reassignment_is_left() -> None:
+    kube, admin = FakeKube(), holding_admin()
+    cluster.reconcile_cluster(body(), kube, admin=admin)
+    drain = shrunk(2, **{"odradek.io/drain-on-scale-down": "true"})
+    status = cluster.reconcile_cluster(drain, kube, admin=admin)
+    assert broker_replicas(kube) == 3
+    assert condition(status, "Ready")["reason"] == "ScaleDownInProgress"
+    assert admin.reassigning == {("orders", 0): (0, 1)}
+    status = cluster.reconcile_cluster(drain, kube, admin=admin)  # still in progress: waits, submits nothing new
+    assert broker_replicas(kube) == 3 and "waits for 1 partition reassignment" in condition(status, "Ready")["message"]
+    assert [m for m in admin.mutations() if m == "alter_reassignments"] == ["alter_reassignments"]
+    admin.finish_reassignments()
+    cluster.reconcile_cluster(drain, kube, admin=admin)
+    assert broker_replicas(kube) == 2

@@ -79,3 +79,17 @@ def test_refused_deletion_keeps_the_finalizer() -> None:
             body=topic_body(**{"odradek.io/cluster": "c1"}), patch=patch, memo=memo(kube_with_cluster(), admin)
         )
     assert patch["status"]["conditions"][0]["reason"] == "TopicDeletionDisabled"
+
+
+def test_a_replication_factor_change_in_progress_is_looked_at_again_soon() -> None:
+    from odradek.operator.kafka_admin import TopicState
+
+    admin, patch = FakeAdmin(), kopf.Patch()
+    admin.brokers = (0, 1)
+    admin.topics["orders"] = TopicState("orders", 2, 1, "id-orders", {}, ((0,), (1,)))
+    raw = dict(topic_body(**{"odradek.io/cluster": "c1"}))
+    raw["spec"] = {"partitions": 2, "replicas": 2}
+    with pytest.raises(kopf.TemporaryError) as raised:
+        main.topic_reconcile(body=kopf.Body(raw), patch=patch, memo=memo(kube_with_cluster(), admin))
+    assert raised.value.delay == main.REASSIGNMENT_CHECK_S
+    assert patch["status"]["conditions"][0]["reason"] == "ReplicationFactorChangeInProgress"

@@ -52,13 +52,59 @@ def test_plan_grows_sets_and_reverts() -> None:
     assert plan.delete_config == ("segment.ms",)
 
 
-def test_plan_refuses_decrease_and_replication_change() -> None:
+def test_plan_refuses_decrease_and_a_replication_factor_above_the_brokers() -> None:
     decrease = topic.plan_topic(topic.topic_spec(body(partitions=2, config={"a": 1})), state())
     assert decrease.refusal is not None and decrease.refusal.reason == "NotSupported"
     assert "Decreasing partitions not supported" in decrease.refusal.message
     assert decrease.empty  # nothing else planned: a refused plan is not half-applied
-    rf = topic.plan_topic(topic.topic_spec(body(replicas=3)), state())
-    assert rf.refusal is not None and "Replication factor change not supported" in rf.refusal.message
+    rf = topic.plan_topic(topic.topic_spec(body(replicas=3)), state(), brokers=(0, 1))
+    assert rf.refusal is not None and rf.refusal.reason == "InvalidReplicationFactor"
+    assert "more than the 2 live brokers" in rf.refusal.message
+    assert rf.empty
+
+
+def assigned(*replicas: tuple[int, ...], **config: str) -> TopicState:
+    return TopicState("orders", len(replicas), len(replicas[0]), "id-orders", config, tuple(replicas))
+
+
+def test_plan_replication_factor_change_reassigns_and_is_in_progress() -> None:
+    plan = topic.plan_topic(topic.topic_spec(body(replicas=2)), assigned((0,), (1,), (2,)), brokers=(0, 1, 2))
+    assert plan.refusal is None
+    assert plan.reassign == {0: (0, 1), 1: (1, 2), 2: (2, 0)}  # two replicas on each broker
+    assert plan.in_progress is not None and plan.in_progress.reason == "ReplicationFactorChangeInProgress"
+    # while Kafka lists the topic's partitions as being reassigned nothing more is submitted
+    waiting = topic.plan_topic(
+        topic.topic_spec(body(replicas=2)), assigned((0, 1), (1, 2, 0), (2, 0)), brokers=(0, 1, 2), ongoing=[1]
+    )
+    assert waiting.reassign == {} and waiting.in_progress is not None
+    done = topic.plan_topic(topic.topic_spec(body(replicas=2)), assigned((0, 1), (1, 2), (2, 0)), brokers=(0, 1, 2))
+    assert done.empty and done.in_progress is None
+
+
+def test_reconcile_replication_factor_change_until_ready() -> None:
+    admin = FakeAdmin()
+    admin.brokers = (0, 1, 2)
+    admin.topics["orders"] = assigned((0,), (1,))
+    resource = body(partitions=2, replicas=3)
+    status = topic.reconcile_topic(resource, admin)
+    assert (ready(status)["status"], ready(status)["reason"]) == ("False", "ReplicationFactorChangeInProgress")
+    assert topic.in_progress(status)
+    assert admin.reassigning == {("orders", 0): (0, 2, 1), ("orders", 1): (1, 2, 0)}
+    resource["status"] = status
+    again = topic.reconcile_topic(resource, admin)  # still listed: not submitted twice
+    assert [m for m in admin.mutations() if m == "alter_reassignments"] == ["alter_reassignments"]
+    assert ready(again)["reason"] == "ReplicationFactorChangeInProgress"
+    admin.finish_reassignments()
+    resource["status"] = again
+    final = topic.reconcile_topic(resource, admin)
+    assert ready(final)["status"] == "True" and not topic.in_progress(final)
+
+
+def test_reconcile_topic_at_its_replication_factor_asks_no_reassignment_question() -> None:
+    admin = FakeAdmin()
+    admin.topics["orders"] = assigned((0,), (0,))
+    topic.reconcile_topic(body(partitions=2, replicas=1), admin)
+    assert [m for m, _ in admin.calls] == ["describe_topic"]
 
 
 def test_topic_name_from_spec_or_metadata_and_values_as_strings() -> None:
