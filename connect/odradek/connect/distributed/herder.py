@@ -692,7 +692,8 @@ def forward(
             raw = response.read()
             return Forwarded(response.status, json.loads(raw) if raw else None)
     except urllib.error.HTTPError as exc:
-        raw = exc.read()
+        with exc:  # closes the connection (an unclosed one is a ResourceWarning)
+            raw = exc.read()
         try:
             message = str(json.loads(raw).get("message", raw))
         except ValueError:
