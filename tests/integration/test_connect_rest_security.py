@@ -3,12 +3,16 @@
 Certificates come from security_support.Pki (a CA, a PEM keystore with an encrypted key, client certificates).
 No connector runs, so the workers need no broker (`bootstrap.servers` points at a closed port). The forwarding
 client (odradek.connect.distributed.herder.forward, what a follower uses to reach an https leader) is exercised
-against the same workers with the worker-side client TLS settings.
+against the same workers with the worker-side client TLS settings, and end to end by two distributed workers with
+https listeners, required client certificates and basic authentication: a connector created through the follower
+reaches the leader, whose advertised URL is https.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import re
 import ssl
 import urllib.error
 import urllib.request
@@ -17,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from connect_support import ConnectProcess
+from connect_support import ConnectProcess, DistributedConnectProcess
+from it_support import BrokerProcess, unique_topic, wait_for
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.config.worker import WorkerConfig
 from odradek.connect.distributed.herder import forward
@@ -62,21 +67,13 @@ def mtls_worker(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def auth_worker(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectProcess]:
     """https with top-level ssl.* keys, no client certificates, basic authentication from a JAAS file."""
     workdir = tmp_path_factory.mktemp("connect-basic")
-    users = workdir / "credentials.properties"
-    users.write_text("alice=alice-secret\n", encoding="utf-8")
-    jaas = workdir / "connect.jaas"
-    jaas.write_text(
-        "KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n"
-        f'  file="{users}";\n}};\n',
-        encoding="utf-8",
-    )
     props = {
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": str(pki.keystore),
         "ssl.key.password": pki.key_password,
         "rest.extension.classes": BASIC_AUTH_EXTENSION,
     }
-    worker = https_worker(workdir, props, {"KAFKA_OPTS": f"-Djava.security.auth.login.config={jaas}"})
+    worker = https_worker(workdir, props, jaas_env(workdir))
     try:
         yield worker.start()
     finally:
@@ -92,9 +89,17 @@ def client_context(pki: Pki, *, certificate: bool) -> ssl.SSLContext:
 
 
 def get(
-    worker: ConnectProcess, path: str, context: ssl.SSLContext, headers: dict[str, str] | None = None
+    worker: ConnectProcess,
+    path: str,
+    context: ssl.SSLContext,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    body: Any = None,
 ) -> tuple[int, Any, dict[str, str]]:
-    request = urllib.request.Request(f"https://127.0.0.1:{worker.port}{path}", headers=headers or {})
+    data = None if body is None else json.dumps(body).encode()
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    url = f"https://127.0.0.1:{worker.port}{path}"
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=context) as response:
             return response.status, response.read().decode(), dict(response.headers)
@@ -173,3 +178,62 @@ def test_forwarding_passes_the_callers_credentials(auth_worker: ConnectProcess, 
         assert forward(url, "GET", "/connectors", None, ssl_context=context).body == []
     finally:
         AUTHORIZATION.reset(token)
+
+
+def jaas_env(workdir: Path) -> dict[str, str]:
+    users = workdir / "credentials.properties"
+    users.write_text("alice=alice-secret\n", encoding="utf-8")
+    jaas = workdir / "connect.jaas"
+    jaas.write_text(
+        "KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n"
+        f'  file="{users}";\n}};\n',
+        encoding="utf-8",
+    )
+    return {"KAFKA_OPTS": f"-Djava.security.auth.login.config={jaas}"}
+
+
+def test_distributed_https_forwarding(broker: BrokerProcess, pki: Pki, tmp_path: Path) -> None:
+    prefix = unique_topic("connect-tls")
+    props = {
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(pki.keystore),
+        "ssl.key.password": pki.key_password,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(pki.ca_path),
+        "ssl.client.authentication": "required",
+        "rest.extension.classes": BASIC_AUTH_EXTENSION,
+    }
+    env = jaas_env(tmp_path)
+    workers = []
+    try:
+        for n in range(2):
+            worker = DistributedConnectProcess(tmp_path / f"w{n}", broker.bootstrap, prefix, props)
+            worker.extra["listeners"] = f"https://127.0.0.1:{worker.port}"
+            worker.env.update(env)
+            workers.append(worker)
+            worker.start()
+
+        def leader() -> str:
+            urls = [re.findall(r"\(leader \S+ at (\S+)\)", w.output()) for w in workers]
+            last = {found[-1] for found in urls if found}
+            return last.pop() if len(last) == 1 and all(urls) else ""
+
+        url = wait_for(leader, timeout=60.0, interval=0.5, what="both workers in one group")
+        assert url.startswith("https://127.0.0.1:")
+        follower = next(w for w in workers if f":{w.port}/" not in url)
+        context = client_context(pki, certificate=True)
+        auth = basic("alice", "alice-secret")
+        config = {"connector.class": "FileStreamSink", "topics": prefix, "file": str(tmp_path / "out.txt")}
+        assert get(follower, "/connectors", context, method="POST", body={"name": "s", "config": config})[0] == 401
+
+        def create() -> tuple[int, Any] | None:
+            code, body, _ = get(follower, "/connectors", context, auth, "POST", {"name": "s", "config": config})
+            return None if code == 409 else (code, body)  # 409 while a rebalance is under way
+
+        code, body = wait_for(create, timeout=60.0, interval=0.5, what="POST /connectors outside a rebalance")
+        assert code == 201, body
+        for worker in workers:
+            assert get(worker, "/connectors", context, auth)[:2] == (200, '["s"]')
+    finally:
+        for worker in workers:
+            worker.cleanup()
