@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from connect_support import ConnectProcess, DistributedConnectProcess
-from it_support import BrokerProcess, unique_topic, wait_for
+from it_support import BrokerProcess, free_port, unique_topic, wait_for
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.config.worker import WorkerConfig
 from odradek.connect.distributed.herder import forward
@@ -125,6 +125,28 @@ def test_https_with_required_client_certificates(mtls_worker: ConnectProcess, pk
     untrusting.load_cert_chain(str(cert), str(key))
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
         get(mtls_worker, "/connectors", untrusting)
+
+
+def test_http_and_https_listeners_at_once(pki: Pki, tmp_path: Path) -> None:
+    """Both listeners serve the API; rest.advertised.listener=https advertises the https one (default: http)."""
+    props = {
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(pki.keystore),
+        "ssl.key.password": pki.key_password,
+        "rest.advertised.listener": "https",
+    }
+    worker = ConnectProcess(tmp_path, "127.0.0.1:9", props)
+    secure = free_port()
+    worker.extra["listeners"] = f"http://127.0.0.1:{worker.port},https://127.0.0.1:{secure}"
+    try:
+        worker.start()
+        assert worker.rest("GET", "/connectors")[:2] == (200, [])
+        request = urllib.request.Request(f"https://127.0.0.1:{secure}/connectors")
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=client_context(pki, certificate=False)) as r:
+            assert (r.status, r.read()) == (200, b"[]")
+        assert f"REST server advertising URL https://127.0.0.1:{secure}/" in worker.output()
+    finally:
+        worker.cleanup()
 
 
 def test_forwarding_to_an_https_worker(mtls_worker: ConnectProcess, pki: Pki) -> None:
