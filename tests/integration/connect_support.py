@@ -186,7 +186,7 @@ class DistributedConnectProcess(ConnectProcess):
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=connect_env(),
+                env={**connect_env(), **self.env},
                 cwd=self.workdir,
             )
         return self.proc

@@ -8,8 +8,9 @@ code 1 and the validation message. Connector files are Java properties, or JSON:
 {...}}` or a flat object of the config. SIGTERM or SIGINT stop the tasks (bounded by
 `task.shutdown.graceful.timeout.ms`), commit offsets and exit 0.
 
-Log lines a supervisor can wait for: `REST server listening at http://<host>:<port>/, advertising URL ...` and
-`Kafka Connect started`.
+Log lines a supervisor can wait for: `REST server listening at <scheme>://<host>:<port>/` (one per listener),
+`REST server advertising URL <url>` and `Kafka Connect started`.
+REST listener security (https, mTLS, basic auth): odradek.connect.rest.security.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
-import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from odradek.connect.api.errors import ConnectException
@@ -35,6 +36,14 @@ from odradek.connect.config.properties import load_properties
 from odradek.connect.config.providers import ConfigTransformer
 from odradek.connect.config.worker import WorkerConfig
 from odradek.connect.plugins import Plugins
+from odradek.connect.rest.security import (
+    BasicAuthenticator,
+    advertised_address,
+    advertised_scheme,
+    client_ssl_context,
+    parse_listeners,
+    server_ssl_context,
+)
 from odradek.connect.rest.server import build_app
 from odradek.connect.runtime import tracing
 from odradek.connect.runtime.metrics import serve as serve_metrics
@@ -77,21 +86,39 @@ def load_connector_file(path: str) -> tuple[str, dict[str, str]]:
     return name, config
 
 
-def parse_listeners(listeners: list[str]) -> list[tuple[str, int]]:
-    """`http://host:port` entries as (host, port); an empty host binds every interface, a missing port is 8083."""
-    if not listeners:
-        raise StartupError("listeners must name at least one http:// listener")
-    out = []
-    for listener in listeners:
-        parts = urlsplit(listener.strip())
-        if parts.scheme.lower() != "http":
-            raise StartupError(f"listener {listener}: only http:// listeners are served in this version")
-        try:
-            port = parts.port if parts.port is not None else 8083
-        except ValueError:
-            raise StartupError(f"listener {listener}: bad port") from None
-        out.append((parts.hostname or "0.0.0.0", port))
-    return out
+@dataclass(frozen=True, slots=True)
+class RestServing:
+    """A started REST server: its runner, the worker_id (`host:port`) and advertised URL (`scheme://host:port/`)."""
+
+    runner: web.AppRunner
+    worker_id: str
+    url: str
+
+
+async def start_rest(config: WorkerConfig, herder: StandaloneHerder) -> RestServing:
+    """Serve the REST API on every listener (odradek.connect.rest.security) and work out the advertised URL."""
+    listeners = parse_listeners(config["listeners"])
+    scheme = advertised_scheme(config, listeners)
+    tls = server_ssl_context(config) if any(listener.scheme == "https" for listener in listeners) else None
+    authenticator = BasicAuthenticator.from_worker(config, os.environ)
+    runner = web.AppRunner(build_app(herder, authenticator=authenticator), access_log=None)
+    await runner.setup()
+    advertised = ""
+    try:
+        for listener in listeners:
+            site_tls = tls if listener.scheme == "https" else None
+            site = web.TCPSite(runner, listener.host, listener.port, reuse_address=True, ssl_context=site_tls)
+            await site.start()
+            bound = int(runner.addresses[-1][1])
+            log.info("REST server listening at %s://%s:%d/", listener.scheme, listener.host, bound)
+            if not advertised and listener.scheme == scheme:
+                advertised = advertised_address(config, listener, bound)
+    except BaseException:
+        await runner.cleanup()
+        raise
+    url = f"{scheme}://{advertised}/"
+    log.info("REST server advertising URL %s", url)
+    return RestServing(runner, advertised, url)
 
 
 class ConnectStandalone:
@@ -110,7 +137,6 @@ class ConnectStandalone:
         self.stop_event: asyncio.Event | None = None
 
     async def run(self) -> int:
-        listeners = parse_listeners(self.config["listeners"])
         offsets = FileOffsetBackingStore(self.config["offset.storage.file.filename"])
         loop = asyncio.get_running_loop()
         self.stop_event = asyncio.Event()
@@ -120,21 +146,9 @@ class ConnectStandalone:
         worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
         serve_metrics(worker, self.config["metrics.port"], self.config["metrics.host"])
         herder = StandaloneHerder(worker, self.plugins, statuses, self.config)
-        runner = web.AppRunner(build_app(herder), access_log=None)
-        await runner.setup()
-        for host, port in listeners:
-            await web.TCPSite(runner, host, port, reuse_address=True).start()
-        # The first listener is the advertised one (Kafka's default rest.advertised.listener).
-        host, bound = listeners[0][0], int(runner.addresses[0][1])
-        advertised_host = self.config["rest.advertised.host.name"] or (
-            host if host != "0.0.0.0" else socket.gethostname()
-        )
-        worker_id = f"{advertised_host}:{self.config['rest.advertised.port'] or bound}"
-        statuses.worker_id = worker.worker_id = worker_id
-        for address in runner.addresses:
-            log.info(
-                "REST server listening at http://%s:%d/, advertising URL http://%s/", address[0], address[1], worker_id
-            )
+        serving = await start_rest(self.config, herder)
+        runner = serving.runner
+        statuses.worker_id = worker.worker_id = serving.worker_id
         try:
             await asyncio.to_thread(herder.start)
             for path in self.connector_files:
@@ -213,7 +227,6 @@ class ConnectDistributed:
             KafkaStatusBackingStore,
         )
 
-        listeners = parse_listeners(self.config["listeners"])
         loop = asyncio.get_running_loop()
         stop_event = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -223,23 +236,13 @@ class ConnectDistributed:
         worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
         serve_metrics(worker, self.config["metrics.port"], self.config["metrics.host"])
         # The REST server is up first (GET /health answers 503 "starting"); the herder needs its URL.
-        placeholder = DistributedHerder(worker, self.plugins, statuses, self.config, "")
-        runner = web.AppRunner(build_app(placeholder), access_log=None)
-        await runner.setup()
-        for host, port in listeners:
-            await web.TCPSite(runner, host, port, reuse_address=True).start()
-        host, bound = listeners[0][0], int(runner.addresses[0][1])
-        advertised_host = self.config["rest.advertised.host.name"] or (
-            host if host != "0.0.0.0" else socket.gethostname()
-        )
-        worker_id = f"{advertised_host}:{self.config['rest.advertised.port'] or bound}"
+        herder = DistributedHerder(worker, self.plugins, statuses, self.config, "")
+        herder.client_ssl = client_ssl_context(self.config)  # forwarding to an https leader
+        serving = await start_rest(self.config, herder)
+        runner = serving.runner
+        worker_id = serving.worker_id
         statuses.worker_id = worker.worker_id = worker_id
-        herder = placeholder
-        herder.url = f"http://{worker_id}/"
-        for address in runner.addresses:
-            log.info(
-                "REST server listening at http://%s:%d/, advertising URL http://%s/", address[0], address[1], worker_id
-            )
+        herder.url = serving.url
         member = None
         config_store = KafkaConfigBackingStore(self._log("config", None), herder)
         try:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from odradek.cli.main import build_parser, main
-from odradek.connect.main import ConnectStandalone, StartupError, load_connector_file, parse_listeners
+from odradek.connect.config.configdef import ConfigException
+from odradek.connect.main import ConnectStandalone, StartupError, load_connector_file
+from odradek.connect.rest.security import RestListener, parse_listeners
 
 
 def test_connector_files(tmp_path: Path) -> None:
@@ -30,14 +32,14 @@ def test_connector_files(tmp_path: Path) -> None:
 
 
 def test_listeners() -> None:
-    assert parse_listeners(["http://127.0.0.1:0", "http://:8083", "http://localhost"]) == [
-        ("127.0.0.1", 0),
-        ("0.0.0.0", 8083),
-        ("localhost", 8083),
+    assert parse_listeners(["http://127.0.0.1:0", "http://:8083", "HTTPS://localhost"]) == [
+        RestListener("http", "127.0.0.1", 0),
+        RestListener("http", "0.0.0.0", 8083),
+        RestListener("https", "localhost", 8083),
     ]
-    with pytest.raises(StartupError, match=r"only http:// listeners"):
-        parse_listeners(["http://127.0.0.1:1", "https://127.0.0.1:8443"])
-    with pytest.raises(StartupError, match="at least one"):
+    with pytest.raises(ConfigException, match=r"Invalid value ftp://127.0.0.1:1 for configuration listeners"):
+        parse_listeners(["http://127.0.0.1:1", "ftp://127.0.0.1:1"])
+    with pytest.raises(ConfigException, match="at least one"):
         parse_listeners([])
 
 

@@ -106,8 +106,17 @@ WORKER_CONFIG = (
         "http://:8083",
         None,
         Importance.LOW,
-        "REST API listeners, `http://host:port`, each one served; an empty host binds all interfaces, port 0 picks "
-        "a free port; the first is the advertised one. Only http is served in this version.",
+        "REST API listeners, `http://host:port` and `https://host:port`, each one served; an empty host binds all "
+        "interfaces, port 0 picks a free port. https listeners use the ssl.* keys (or listeners.https.ssl.*).",
+    )
+    .define(
+        "rest.advertised.listener",
+        ConfigType.STRING,
+        None,
+        None,
+        Importance.LOW,
+        "The listener scheme (http or https) other workers reach this one with; default: http when an http "
+        "listener exists, else https.",
     )
     .define(
         "rest.advertised.host.name",
@@ -115,7 +124,8 @@ WORKER_CONFIG = (
         None,
         None,
         Importance.LOW,
-        "The host name shown as worker_id in statuses (default: the listener's host, or the machine's name).",
+        "The host name other workers reach this one at, also its worker_id in statuses (default: the advertised "
+        "listener's host, or the machine's name).",
     )
     .define(
         "rest.advertised.port",
@@ -123,7 +133,88 @@ WORKER_CONFIG = (
         None,
         None,
         Importance.LOW,
-        "The port shown in worker_id (default: the listener's bound port).",
+        "The port other workers reach this one at (default: the advertised listener's bound port).",
+    )
+    .define(
+        "rest.extension.classes",
+        ConfigType.LIST,
+        "",
+        None,
+        Importance.LOW,
+        "REST extensions: org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension turns "
+        "on basic authentication with the users of the JAAS file in KAFKA_OPTS (docs/connect.md, REST security).",
+    )
+    .define(
+        "ssl.keystore.type",
+        ConfigType.STRING,
+        "JKS",
+        None,
+        Importance.MEDIUM,
+        "Type of the https listener's keystore; only PEM is read (the private key then the certificate chain).",
+    )
+    .define(
+        "ssl.keystore.location",
+        ConfigType.STRING,
+        None,
+        None,
+        Importance.HIGH,
+        "The https listener's keystore file (PEM); also the client certificate of requests forwarded over https.",
+    )
+    .define(
+        "ssl.keystore.password",
+        ConfigType.PASSWORD,
+        None,
+        None,
+        Importance.HIGH,
+        "Password of the keystore; used for the PEM private key when ssl.key.password is not set.",
+    )
+    .define(
+        "ssl.key.password",
+        ConfigType.PASSWORD,
+        None,
+        None,
+        Importance.HIGH,
+        "Password of the encrypted private key in the PEM keystore.",
+    )
+    .define(
+        "ssl.truststore.type",
+        ConfigType.STRING,
+        "JKS",
+        None,
+        Importance.MEDIUM,
+        "Type of the truststore; only PEM is read (CA certificates).",
+    )
+    .define(
+        "ssl.truststore.location",
+        ConfigType.STRING,
+        None,
+        None,
+        Importance.HIGH,
+        "CA certificates (PEM) trusted for client certificates and for other workers' https listeners.",
+    )
+    .define(
+        "ssl.truststore.password",
+        ConfigType.PASSWORD,
+        None,
+        None,
+        Importance.HIGH,
+        "Accepted for Kafka's configs; a PEM truststore has no password.",
+    )
+    .define(
+        "ssl.client.authentication",
+        ConfigType.STRING,
+        "none",
+        ValidString.in_case_insensitive("none", "requested", "required"),
+        Importance.LOW,
+        "Client certificates on https listeners: none, requested (verified when given) or required.",
+    )
+    .define(
+        "ssl.endpoint.identification.algorithm",
+        ConfigType.STRING,
+        "https",
+        None,
+        Importance.LOW,
+        "https: requests forwarded to another worker's https URL check its certificate's host name; empty: no check.",
     )
     .define(
         "plugin.path",

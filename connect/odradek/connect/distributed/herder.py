@@ -31,6 +31,7 @@ import collections
 import json
 import logging
 import secrets
+import ssl
 import threading
 import time
 import urllib.error
@@ -65,7 +66,7 @@ from odradek.connect.distributed.protocol import (
 )
 from odradek.connect.distributed.stores import KafkaConfigBackingStore, KafkaStatusBackingStore, SessionKey
 from odradek.connect.plugins import Plugins
-from odradek.connect.rest.server import FORWARDED
+from odradek.connect.rest.server import AUTHORIZATION, FORWARDED
 from odradek.connect.rest.signature import InternalRequestSignature, sign
 from odradek.connect.runtime.errors import format_trace
 from odradek.connect.runtime.standalone import StandaloneHerder
@@ -114,6 +115,7 @@ class DistributedHerder(StandaloneHerder):
         self.member_id = ""
         self.leader_id = ""
         self.leader_url = ""
+        self.client_ssl: ssl.SSLContext | None = None  # set by main when the worker has TLS settings
         self.rebalancing = True
         self.protocol_in_use: ConnectProtocolCompatibility | None = None
         self.rejoin_at: float | None = None
@@ -493,7 +495,7 @@ class DistributedHerder(StandaloneHerder):
             return here()
         if FORWARDED.get():
             raise ConflictException(NOT_LEADER_AFTER_FORWARD)
-        return forward(self.leader_url, method, path, body, data, signature)
+        return forward(self.leader_url, method, path, body, data, signature, self.client_ssl)
 
     # -- config writes ----------------------------------------------------------------------------------------
 
@@ -635,7 +637,9 @@ class DistributedHerder(StandaloneHerder):
     def _forward_to_owner(self, worker_id: str, method: str, path: str) -> None:
         if FORWARDED.get() or not worker_id or worker_id == self.worker.worker_id:
             raise ConflictException(NOT_LEADER_AFTER_FORWARD)
-        forward(f"http://{worker_id}/", method, path, None)
+        # Workers of one cluster share the advertised scheme: the owner is reached the way this worker is.
+        scheme = self.url.split("://", 1)[0] if "://" in self.url else "http"
+        forward(f"{scheme}://{worker_id}/", method, path, None, ssl_context=self.client_ssl)
 
     def restart_connector_and_tasks(self, name: str, include_tasks: bool, only_failed: bool) -> dict[str, Any]:
         """KIP-745 through the config topic: the leader writes the request, each worker restarts its instances."""
@@ -667,22 +671,29 @@ def forward(
     body: Any,
     data: bytes | None = None,
     signature: InternalRequestSignature | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Forwarded:
     """Send the REST call to another worker (`?forward=false`: it must not forward again); its errors re-raised.
 
-    `data` is the exact body to send when it is signed (`signature`), else `body` is sent as JSON."""
+    `data` is the exact body to send when it is signed (`signature`), else `body` is sent as JSON. An https URL is
+    reached with `ssl_context` (the worker's client TLS settings). The caller's Authorization header goes along."""
     separator = "&" if "?" in path else "?"
     url = base_url.rstrip("/") + path + separator + "forward=false"
     if data is None and body is not None:
         data = json.dumps(body).encode()
     headers = {"Content-Type": "application/json", **(signature.headers() if signature is not None else {})}
+    authorization = AUTHORIZATION.get()
+    if authorization:
+        headers["Authorization"] = authorization
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    context = ssl_context if url.lower().startswith("https://") else None
     try:
-        with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_S) as response:
+        with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT_S, context=context) as response:
             raw = response.read()
             return Forwarded(response.status, json.loads(raw) if raw else None)
     except urllib.error.HTTPError as exc:
-        raw = exc.read()
+        with exc:  # closes the connection (an unclosed one is a ResourceWarning)
+            raw = exc.read()
         try:
             message = str(json.loads(raw).get("message", raw))
         except ValueError:

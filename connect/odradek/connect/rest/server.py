@@ -44,6 +44,7 @@ from odradek.connect.api.errors import (
 )
 from odradek.connect.config.connector import string_config
 from odradek.connect.rest.loggers import Loggers
+from odradek.connect.rest.security import BasicAuthenticator, basic_auth_middleware
 from odradek.connect.rest.signature import InternalRequestSignature
 from odradek.connect.runtime.standalone import StandaloneHerder
 from odradek.connect.runtime.states import TargetState
@@ -63,6 +64,8 @@ _STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
 )
 
 FORWARDED: contextvars.ContextVar[bool] = contextvars.ContextVar("forwarded", default=False)
+# The caller's Authorization header, passed on when the call is forwarded to another worker (as Kafka's RestClient).
+AUTHORIZATION: contextvars.ContextVar[str | None] = contextvars.ContextVar("authorization", default=None)
 
 HERDER_KEY = web.AppKey("herder", StandaloneHerder)
 LOGGERS_KEY = web.AppKey("loggers", Loggers)
@@ -77,6 +80,7 @@ async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     FORWARDED.set(request.query.get("forward", "").strip().lower() == "false")
+    AUTHORIZATION.set(request.headers.get("Authorization"))
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -394,8 +398,12 @@ async def set_logger(request: web.Request) -> web.Response:
     return json_response(affected)
 
 
-def build_app(herder: StandaloneHerder, loggers: Loggers | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware])
+def build_app(
+    herder: StandaloneHerder, loggers: Loggers | None = None, authenticator: BasicAuthenticator | None = None
+) -> web.Application:
+    """The REST application; with `authenticator`, every request but the internal ones needs basic credentials."""
+    auth = [basic_auth_middleware(authenticator)] if authenticator is not None else []
+    app = web.Application(middlewares=[*auth, error_middleware])
     app[HERDER_KEY] = herder
     app[LOGGERS_KEY] = loggers or Loggers()
     c = "/connectors/{connector}"
