@@ -377,10 +377,11 @@ def propose(
 
 def kafka_python_call(args: argparse.Namespace, call: Callable[[Any], T]) -> T:
     """`call(admin)` on a kafka-python KafkaAdminClient made for it, with `--command-config`'s settings. Retried (a
-    new client each time) when a connection is refused: kafka-python asks one node, possibly a registered broker
-    that is down, for the controller id and does not try another itself; a refused connection sent nothing."""
+    new client each time) when a connection is refused or a node never became ready: kafka-python asks one node,
+    possibly a registered broker that is down, for the controller id and does not try another itself (a refused
+    connection sent nothing; the calls made through here are idempotent: listing, or setting the same target)."""
     from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaConnectionError
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
     from kafka.errors import KafkaError as KafkaPythonError
     from odradek.kafka_python import admin_config
 
@@ -393,7 +394,7 @@ def kafka_python_call(args: argparse.Namespace, call: Callable[[Any], T]) -> T:
                 return call(admin)
             finally:
                 admin.close()
-        except (KafkaConnectionError, ConnectionError) as exc:
+        except (KafkaConnectionError, ConnectionError, KafkaTimeoutError, NodeNotReadyError) as exc:
             if attempt == KAFKA_PYTHON_ATTEMPTS:
                 raise CliError(f"Cannot reach the controller through {args.bootstrap_server}: {exc}") from None
         except KafkaPythonError as exc:
