@@ -13,9 +13,13 @@ from collections.abc import Mapping, Sequence
 import pytest
 from odradek.broker.coordinator.memory import InMemoryCoordinatorLog
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.replication.add_partitions_to_txn_manager import AddPartitionsToTxnManager, TxnVerification
+from odradek.broker.replication.add_partitions_to_txn_manager import (
+    AddPartitionsToTxnManager,
+    RemoteTxnVerificationSender,
+    TxnVerification,
+)
 from odradek.broker.replication.api import TopicPartition
-from odradek.broker.replication.broker_blocking_sender import BrokerEndPoint
+from odradek.broker.replication.broker_blocking_sender import BrokerEndPoint, ConnectionFailed, UnsupportedVersion
 from odradek.broker.replication.txn_marker_channel_manager import (
     NO_LEADER,
     TransactionMarkerChannelManager,
@@ -289,3 +293,26 @@ async def test_verifications_go_to_the_coordinator_one_entry_per_transactional_i
     # transactional id in a request, as Kafka sends them).
     assert [[e.transactional_id for e in r] for r in verifier.requests] == [["t2"], ["t1", "t2"], ["t1"]]
     await manager.close()
+
+
+class RefusingSender:
+    """A BrokerBlockingSender whose destination raises `error` for every request."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def request(self, api_key: int, ours: tuple[int, int], build: object) -> tuple[int, object]:
+        raise self.error
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_coordinator_without_verification_skips_it_and_other_failures_are_io_errors() -> None:
+    entry = TxnVerification("t1", 7, 0, (("a", 0), ("a", 1)))
+    sender = RemoteTxnVerificationSender(BrokerEndPoint(2, "127.0.0.1", 9002), ME, 1000)
+    sender._sender = RefusingSender(UnsupportedVersion("v4+ not served"))  # type: ignore[assignment]
+    assert await sender.verify([entry]) == [{("a", 0): E.NONE, ("a", 1): E.NONE}]  # as Kafka: not verified
+    sender._sender = RefusingSender(ConnectionFailed("invalid response size"))  # type: ignore[assignment]
+    with pytest.raises(ConnectionFailed):
+        await sender.verify([entry])

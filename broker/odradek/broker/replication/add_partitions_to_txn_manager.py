@@ -36,7 +36,7 @@ from odradek.broker.replication.broker_blocking_sender import (
     BrokerBlockingSender,
     BrokerEndPoint,
     ChannelSecurity,
-    ConnectionFailed,
+    UnsupportedVersion,
 )
 from odradek.broker.replication.inter_broker_send_thread import DestinationQueue, DestinationQueues
 
@@ -83,10 +83,8 @@ class RemoteTxnVerificationSender:
         request = AddPartitionsToTxnRequest(transactions=[_wire(entry) for entry in entries])
         try:
             _, response = await self._sender.request(ADD_PARTITIONS_TO_TXN, BROKER_VERSIONS, lambda _v: request)
-        except ConnectionFailed as exc:
-            if "no common version" in str(exc):  # a coordinator without verification: skipped, as Kafka does
-                return [dict.fromkeys(entry.partitions, ErrorCode.NONE) for entry in entries]
-            raise
+        except UnsupportedVersion:  # a coordinator without verification: skipped, as Kafka does
+            return [dict.fromkeys(entry.partitions, ErrorCode.NONE) for entry in entries]
         assert isinstance(response, AddPartitionsToTxnResponse)
         return [_answered(entry, response) for entry in entries]
 
