@@ -107,7 +107,6 @@ class RemoteTxnMarkerSender:
         request_timeout_ms: int,
         security: ChannelSecurity = PLAINTEXT,
     ) -> None:
-        self.destination = destination
         self._sender = BrokerBlockingSender(
             destination,
             request_timeout_ms,
