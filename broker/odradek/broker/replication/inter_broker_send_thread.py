@@ -105,6 +105,7 @@ class DestinationQueues(Generic[E, A]):
     def __init__(self, new_queue: Callable[[BrokerEndPoint], DestinationQueue[E, A]]) -> None:
         self._new_queue = new_queue
         self._queues: dict[int, tuple[BrokerEndPoint, DestinationQueue[E, A]]] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # queues of moved brokers being closed (held: tasks are weak)
         self.closed = False
 
     def __getitem__(self, broker_id: int) -> DestinationQueue[E, A]:
@@ -117,7 +118,9 @@ class DestinationQueues(Generic[E, A]):
         if current is not None and current[0] == endpoint:
             return current[1].submit(entry)
         if current is not None:  # the broker came back on another address: a new connection
-            asyncio.get_running_loop().create_task(current[1].close())
+            closing = asyncio.get_running_loop().create_task(current[1].close())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         queue = self._new_queue(endpoint)
         self._queues[endpoint.broker_id] = (endpoint, queue)
         return queue.submit(entry)
@@ -125,7 +128,8 @@ class DestinationQueues(Generic[E, A]):
     async def close(self) -> None:
         self.closed = True
         queues, self._queues = self._queues, {}
-        await asyncio.gather(*(queue.close() for _, queue in queues.values()), return_exceptions=True)
+        closing = [queue.close() for _, queue in queues.values()]
+        await asyncio.gather(*closing, *self._closing, return_exceptions=True)
 
 
 def _resolve(batch: Sequence[tuple[E, asyncio.Future[A]]], answers: Sequence[A]) -> None:
