@@ -22,7 +22,8 @@ verified with its coordinator on another broker first (`services.txn_verifier`, 
 verify_only, Kafka's ReplicaManager.appendRecords with verification): a retriable failure of that check
 (CONCURRENT_TRANSACTIONS, NETWORK_EXCEPTION, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE,
 NOT_COORDINATOR) is answered NOT_ENOUGH_REPLICAS, which every client retries without a metadata refresh, as Kafka
-does; batches to verify from more than one producer (id, epoch) in one request are INVALID_PRODUCER_ID_MAPPING. Produce v12 (transactions version 2) and topic ids (v13) are not advertised.
+does; batches to verify from more than one producer (id, epoch) in one request are INVALID_PRODUCER_ID_MAPPING.
+Produce v12 (transactions version 2) and topic ids (v13) are not advertised.
 """
 
 from __future__ import annotations
