@@ -5,6 +5,8 @@
   in the test's tmp_path (durability and bad-input tests). Every process started is killed in the finalizer
   if still running.
 - `topic`: a topic name unique to the test.
+- `etcd`: function-scoped; a one-member etcd in the test's tmp_path (etcd_support.EtcdCluster) for tests of
+  several brokers on one metadata store (`etcd.url(prefix)`; helpers for them in cluster_support.py).
 - `prometheus_factory`: function-scoped; `prometheus_factory(["127.0.0.1:<port>", ...])` starts Debian's
   Prometheus scraping those targets every second (prometheus_support.PrometheusProcess), stopped in the finalizer.
 """
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from etcd_support import EtcdCluster
 from it_support import BrokerProcess, unique_topic
 from prometheus_support import PrometheusProcess
 
@@ -56,6 +59,12 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
 @pytest.fixture
 def topic(request: pytest.FixtureRequest) -> str:
     return unique_topic(f"it-{request.node.name}")
+
+
+@pytest.fixture
+def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
+    with EtcdCluster(tmp_path / "etcd", 1) as cluster:
+        yield cluster
 
 
 @pytest.fixture

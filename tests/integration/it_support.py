@@ -208,14 +208,25 @@ class BrokerProcess:
 # -- generic waiting -------------------------------------------------------------------------------------
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> T:
-    """Poll `condition` until it returns a truthy value (returned) or `timeout` s pass (AssertionError)."""
+def wait_for(
+    condition: Callable[[], T],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    what: str = "condition",
+    ignoring: tuple[type[Exception], ...] = (),
+) -> T:
+    """Poll `condition` until it returns a truthy value (returned) or `timeout` s pass (AssertionError). An
+    exception of `ignoring` counts as a falsy answer (e.g. a client call against a broker being killed)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
-        last = condition()
-        if last:
-            return last
+        try:
+            last = condition()
+        except ignoring as exc:
+            last = exc
+        else:
+            if last:
+                return last
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
         time.sleep(interval)

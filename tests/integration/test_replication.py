@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
+from cluster_support import move_leader, partition_state, wait_until
 from etcd_support import EtcdCluster, etcd_missing
 from it_support import BrokerProcess, ck_admin, ck_consume, ck_produce, unique_topic
 
@@ -23,45 +23,9 @@ ACKS_ALL = {"acks": "all", "enable.idempotence": True}
 OFFSETS_PARTITIONS = 3
 
 
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    with EtcdCluster(tmp_path / "etcd", 1) as cluster:
-        yield cluster
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def partition_state(bootstrap: str, topic: str) -> tuple[int, list[int]]:
-    metadata = ck_admin(bootstrap).list_topics(topic, timeout=CLIENT_TIMEOUT_S)
-    part = metadata.topics[topic].partitions[0]
-    return part.leader, sorted(part.isrs)
-
-
 def segment_bytes(broker: BrokerProcess, topic: str) -> bytes:
     folder = broker.log_dir / f"{topic}-0"
     return b"".join(path.read_bytes() for path in sorted(folder.glob("*.log")))
-
-
-async def move_leader(url: str, topic: str, leader: int, partition: int = 0) -> None:
-    from odradek.broker.metadata.controller import Controller
-    from odradek.broker.metadata.image import PartitionImage, partition_key
-    from odradek.broker.metadata.opener import open_store
-
-    store = await open_store(url)
-    try:
-        current = await store.get(partition_key(topic, partition))
-        assert current is not None
-        image = PartitionImage.from_json(topic, partition, current.value, current.mod_revision)
-        await Controller(store).update_partition(image, leader=leader)
-    finally:
-        await store.close()
 
 
 def test_rf3_acks_all_follower_loss_and_rejoin_and_a_leader_move(broker_factory: Factory, etcd: EtcdCluster) -> None:
@@ -86,20 +50,20 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
 
     topic = unique_topic("repl")
     admin = ck_admin(brokers[1].bootstrap)
-    wait_for("three registered brokers", lambda: len(admin.list_topics(timeout=CLIENT_TIMEOUT_S).brokers) == 3)
+    wait_until("three registered brokers", lambda: len(admin.list_topics(timeout=CLIENT_TIMEOUT_S).brokers) == 3)
     futures = admin.create_topics(
         [NewTopic(topic, num_partitions=1, replication_factor=3, config={"min.insync.replicas": "2"})],
         request_timeout=CLIENT_TIMEOUT_S,
     )
     futures[topic].result(timeout=CLIENT_TIMEOUT_S)
     bootstrap = ",".join(b.bootstrap for b in brokers.values())
-    wait_for("a leader", lambda: partition_state(bootstrap, topic)[0] in brokers)
+    wait_until("a leader", lambda: partition_state(bootstrap, topic)[0] in brokers)
     leader, isr = partition_state(bootstrap, topic)
     assert isr == [1, 2, 3]
 
     first = [b"a%d" % i for i in range(50)]
     assert [o for _, o, _ in ck_produce(bootstrap, topic, first, extra=ACKS_ALL)] == list(range(50))
-    wait_for(
+    wait_until(
         "byte-identical replicas",
         lambda: len({segment_bytes(b, topic) for b in brokers.values()}) == 1,
     )
@@ -110,15 +74,15 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     # longer than replica.lag.time.max.ms; the acks=all produce then completes with the two left (min ISR 2).
     second = [b"b%d" % i for i in range(20)]
     assert [o for _, o, _ in ck_produce(bootstrap, topic, second, extra=ACKS_ALL)] == list(range(50, 70))
-    wait_for("the ISR to shrink", lambda: partition_state(bootstrap, topic)[1] == sorted(set(isr) - {follower}))
+    wait_until("the ISR to shrink", lambda: partition_state(bootstrap, topic)[1] == sorted(set(isr) - {follower}))
 
     brokers[follower].restart()
-    wait_for("the follower to rejoin the ISR", lambda: partition_state(bootstrap, topic)[1] == [1, 2, 3])
-    wait_for("byte-identical replicas", lambda: len({segment_bytes(b, topic) for b in brokers.values()}) == 1)
+    wait_until("the follower to rejoin the ISR", lambda: partition_state(bootstrap, topic)[1] == [1, 2, 3])
+    wait_until("byte-identical replicas", lambda: len({segment_bytes(b, topic) for b in brokers.values()}) == 1)
 
     new_leader = next(n for n in brokers if n not in (leader,))
-    asyncio.run(move_leader(url, topic, new_leader))
-    wait_for("the new leader", lambda: partition_state(bootstrap, topic)[0] == new_leader)
+    asyncio.run(move_leader(url, topic, 0, new_leader))
+    wait_until("the new leader", lambda: partition_state(bootstrap, topic)[0] == new_leader)
     values = [m.value() for m in ck_consume(brokers[new_leader].bootstrap, topic, 70)]
     assert values == first + second
     third = ck_produce(bootstrap, topic, [b"c"], extra=ACKS_ALL)
@@ -175,7 +139,7 @@ def _offsets_move(url: str, brokers: dict[int, BrokerProcess], topic: str) -> No
         parts = md.topics["__consumer_offsets"].partitions
         return len(parts) == OFFSETS_PARTITIONS and all(sorted(p.isrs) == [1, 2, 3] for p in parts.values())
 
-    wait_for("__consumer_offsets replicated", replicated)
+    wait_until("__consumer_offsets replicated", replicated)
     group = unique_topic("group")
     assert committed_offset(bootstrap, group, topic, commit=42) == 42
     partition = partition_for(group, OFFSETS_PARTITIONS)
@@ -183,11 +147,11 @@ def _offsets_move(url: str, brokers: dict[int, BrokerProcess], topic: str) -> No
     part = metadata.topics["__consumer_offsets"].partitions[partition]
     assert sorted(part.isrs) == [1, 2, 3], "offsets topic replicated on the three brokers"
     target = next(n for n in part.isrs if n != part.leader)
-    asyncio.run(move_leader(url, "__consumer_offsets", target, partition))
+    asyncio.run(move_leader(url, "__consumer_offsets", partition, target))
 
     def moved() -> bool:
         md = ck_admin(bootstrap).list_topics("__consumer_offsets", timeout=CLIENT_TIMEOUT_S)
         return bool(md.topics["__consumer_offsets"].partitions[partition].leader == target)
 
-    wait_for("the offsets partition's new leader", moved)
+    wait_until("the offsets partition's new leader", moved)
     assert committed_offset(bootstrap, group, topic) == 42

@@ -9,11 +9,11 @@ falls out of the ISR, stays out, and says why in its log."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster_support import read_to_end, wait_until
 from etcd_support import EtcdCluster, etcd_missing
 from it_support import BrokerProcess, free_port, unique_topic
 from security_support import Pki
@@ -71,53 +71,6 @@ def broker_settings(pki: Pki, url: str, node_id: int, password: str = BROKER_PAS
     }
 
 
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    with EtcdCluster(tmp_path / "etcd", 1) as cluster:
-        yield cluster
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def read_committed(bootstrap: str, topic: str, client: dict[str, Any]) -> list[bytes]:
-    """Every partition up to its last stable offset (which only a written marker moves past a transaction)."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "secure-read-committed",
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-            **client,
-        }
-    )
-    values: list[bytes] = []
-    at_end: set[int] = set()
-    try:
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
-        deadline = time.monotonic() + 60
-        while len(at_end) < 3 and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            if message.error() is not None:
-                assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
-                at_end.add(message.partition())
-            else:
-                values.append(message.value())
-    finally:
-        consumer.close()
-    return values
-
-
 def test_sasl_ssl_inter_broker_and_mtls_clients(tmp_path: Path, etcd: EtcdCluster) -> None:
     from confluent_kafka import Consumer, Producer
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -143,13 +96,13 @@ def test_sasl_ssl_inter_broker_and_mtls_clients(tmp_path: Path, etcd: EtcdCluste
             part = metadata.topics[topic].partitions.get(0)
             return sorted(part.isrs) if part is not None and part.leader >= 0 else []
 
-        wait_for("three registered brokers", lambda: len(admin.list_topics(timeout=CLIENT_TIMEOUT_S).brokers) == 3)
+        wait_until("three registered brokers", lambda: len(admin.list_topics(timeout=CLIENT_TIMEOUT_S).brokers) == 3)
         topic = unique_topic("secure-rf3")
         (future,) = admin.create_topics(
             [NewTopic(topic, num_partitions=1, replication_factor=3, config={"min.insync.replicas": "2"})]
         ).values()
         future.result(timeout=CLIENT_TIMEOUT_S)
-        wait_for("the full ISR", lambda: isr(topic) == [1, 2, 3])
+        wait_until("the full ISR", lambda: isr(topic) == [1, 2, 3])
 
         producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, **client})
         errors: list[Any] = []
@@ -158,7 +111,7 @@ def test_sasl_ssl_inter_broker_and_mtls_clients(tmp_path: Path, etcd: EtcdCluste
                 topic, key=b"k%d" % i, value=b"v%d" % i, on_delivery=lambda err, _m: err and errors.append(err)
             )
         assert producer.flush(CLIENT_TIMEOUT_S) == 0 and not errors
-        wait_for("the full ISR after producing", lambda: isr(topic) == [1, 2, 3])
+        wait_until("the full ISR after producing", lambda: isr(topic) == [1, 2, 3])
 
         consumer = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": "secure-g", "auto.offset.reset": "earliest", **client}
@@ -188,7 +141,7 @@ def test_sasl_ssl_inter_broker_and_mtls_clients(tmp_path: Path, etcd: EtcdCluste
         for partition in range(3):
             transactional.produce(txn_topic, value=b"t%d" % partition, partition=partition)
         transactional.commit_transaction(60)
-        assert sorted(read_committed(bootstrap, txn_topic, client)) == [b"t0", b"t1", b"t2"]
+        assert read_to_end(bootstrap, txn_topic, 3, "read_committed", client) == [b"t0", b"t1", b"t2"]
 
         # A follower comes back with a wrong inter-broker password: its fetches are refused, it leaves the ISR
         leader = admin.list_topics(topic, timeout=CLIENT_TIMEOUT_S).topics[topic].partitions[0].leader
@@ -198,10 +151,10 @@ def test_sasl_ssl_inter_broker_and_mtls_clients(tmp_path: Path, etcd: EtcdCluste
         third.stop()
         third.overrides.update(broker_settings(pki, url, follower, password="wrong-password"))
         third.restart()
-        wait_for(f"broker {follower} out of the ISR", lambda: isr(topic) == others)
+        wait_until(f"broker {follower} out of the ISR", lambda: isr(topic) == others)
         producer.produce(topic, value=b"after")
         assert producer.flush(CLIENT_TIMEOUT_S) == 0  # min.insync.replicas=2 still met
-        wait_for(
+        wait_until(
             "the authentication failure in the follower's log",
             lambda: (
                 "inter-broker authentication to broker" in third.output()

@@ -27,11 +27,11 @@ import asyncio
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cluster_support import move_leader, partitions_of, read_to_end, wait_until
 from etcd_support import EtcdCluster, etcd_missing
 from it_support import BrokerProcess, ck_admin, raw_call, raw_connect, unique_topic
 
@@ -49,44 +49,6 @@ TXN_TIMEOUT_MS = 20_000
 TXN_STATE = "__transaction_state"
 
 
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    with EtcdCluster(tmp_path / "etcd", 1) as cluster:
-        yield cluster
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except Exception:  # a client call against a broker being killed or elected: look again
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def move_leader(url: str, topic: str, partition: int, leader: int) -> None:
-    from odradek.broker.metadata.controller import Controller
-    from odradek.broker.metadata.image import PartitionImage, partition_key
-    from odradek.broker.metadata.opener import open_store
-
-    store = await open_store(url)
-    try:
-        current = await store.get(partition_key(topic, partition))
-        assert current is not None
-        image = PartitionImage.from_json(topic, partition, current.value, current.mod_revision)
-        await Controller(store).update_partition(image, leader=leader)
-    finally:
-        await store.close()
-
-
-def partitions_of(bootstrap: str, topic: str) -> dict[int, Any]:
-    metadata = ck_admin(bootstrap).list_topics(topic, timeout=CLIENT_TIMEOUT_S)
-    return dict(metadata.topics[topic].partitions)
-
-
 def fully_replicated(bootstrap: str, topic: str, count: int) -> bool:
     parts = partitions_of(bootstrap, topic)
     return len(parts) == count and all(sorted(p.isrs) == [1, 2, 3] for p in parts.values())
@@ -99,7 +61,7 @@ def create_topics(brokers: dict[int, BrokerProcess], topic: str) -> None:
 
     bootstrap = ",".join(b.bootstrap for b in brokers.values())
     cluster = ck_admin(bootstrap)
-    wait_for("three registered brokers", lambda: len(cluster.list_topics(timeout=CLIENT_TIMEOUT_S).brokers) == 3)
+    wait_until("three registered brokers", lambda: len(cluster.list_topics(timeout=CLIENT_TIMEOUT_S).brokers) == 3)
     controller = cluster.describe_cluster(request_timeout=CLIENT_TIMEOUT_S).result(timeout=CLIENT_TIMEOUT_S).controller
     admin = ck_admin(brokers[controller.id].bootstrap)  # kept: the futures fail if their client is destroyed first
     new = [
@@ -112,15 +74,15 @@ def create_topics(brokers: dict[int, BrokerProcess], topic: str) -> None:
         except KafkaException as exc:
             if name != TXN_STATE or exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
-    wait_for("the data topic replicated", lambda: fully_replicated(bootstrap, topic, PARTITIONS))
-    wait_for("__transaction_state replicated", lambda: fully_replicated(bootstrap, TXN_STATE, TXN_PARTITIONS))
+    wait_until("the data topic replicated", lambda: fully_replicated(bootstrap, topic, PARTITIONS))
+    wait_until("__transaction_state replicated", lambda: fully_replicated(bootstrap, TXN_STATE, TXN_PARTITIONS))
 
 
 def spread_leaders(url: str, bootstrap: str, topic: str) -> None:
     """Partition p of the data topic led by broker p + 1: every transaction spans three leaders."""
     for partition in range(PARTITIONS):
         asyncio.run(move_leader(url, topic, partition, partition + 1))
-    wait_for(
+    wait_until(
         "one leader per broker",
         lambda: {p: part.leader for p, part in partitions_of(bootstrap, topic).items()} == {0: 1, 1: 2, 2: 3},
     )
@@ -169,42 +131,8 @@ def transaction(made: Any, topic: str, prefix: str, commit: bool) -> list[bytes]
     return values
 
 
-def read_all(bootstrap: str, topic: str, isolation: str) -> list[bytes]:
-    """Every partition from the start up to its end for `isolation` (the last stable offset for read_committed)."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"it-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": isolation,
-        }
-    )
-    values: list[bytes] = []
-    at_end: set[int] = set()
-    try:
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-        deadline = time.monotonic() + 30
-        while len(at_end) < PARTITIONS and time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is None:
-                continue
-            if msg.error() is not None:
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    at_end.add(msg.partition())
-                    continue
-                raise AssertionError(f"consumer error: {msg.error()}")
-            values.append(msg.value())
-    finally:
-        consumer.close()
-    assert len(at_end) == PARTITIONS, f"read to the end of {sorted(at_end)} of {PARTITIONS} partitions"
-    return sorted(values)
-
-
 def visible(bootstrap: str, topic: str, values: list[bytes]) -> bool:
-    return set(values) <= set(read_all(bootstrap, topic, "read_committed"))
+    return set(values) <= set(read_to_end(bootstrap, topic, PARTITIONS, "read_committed"))
 
 
 def test_transactions_across_brokers_and_coordinator_failover(broker_factory: Factory, etcd: EtcdCluster) -> None:
@@ -238,9 +166,9 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     made = producer(bootstrap, tid)
     committed = transaction(made, topic, "committed", commit=True)
     aborted = transaction(made, topic, "aborted", commit=False)
-    wait_for("the committed records", lambda: visible(bootstrap, topic, committed))
-    assert read_all(bootstrap, topic, "read_committed") == sorted(committed)
-    assert read_all(bootstrap, topic, "read_uncommitted") == sorted(committed + aborted)
+    wait_until("the committed records", lambda: visible(bootstrap, topic, committed))
+    assert read_to_end(bootstrap, topic, PARTITIONS, "read_committed") == sorted(committed)
+    assert read_to_end(bootstrap, topic, PARTITIONS, "read_uncommitted") == sorted(committed + aborted)
     committed += _verification_across_brokers(brokers, topic)
 
     # The coordinator's broker killed between the produce and the commit.
@@ -257,8 +185,8 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     del made
     made = producer(survivors, tid)  # fences the old producer; an Ongoing transaction is aborted
     after_kill = transaction(made, topic, "after-kill", commit=True)
-    wait_for("the records of the transaction after the kill", lambda: visible(survivors, topic, after_kill))
-    seen = set(read_all(survivors, topic, "read_committed"))
+    wait_until("the records of the transaction after the kill", lambda: visible(survivors, topic, after_kill))
+    seen = set(read_to_end(survivors, topic, PARTITIONS, "read_committed"))
     outcome = "visible" if set(interrupted) <= seen else "not visible"
     print(f"coordinator {victim} killed before the commit: acknowledged {acknowledged}, records {outcome}")
     assert set(interrupted) <= seen or not set(interrupted) & seen, f"partly visible: {sorted(seen)}"
@@ -268,8 +196,8 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     assert seen - set(interrupted) == expected - set(interrupted)
 
     brokers[victim].restart()
-    wait_for("the killed broker back in every ISR", lambda: fully_replicated(bootstrap, topic, PARTITIONS), 120)
-    wait_for("__transaction_state in every ISR", lambda: fully_replicated(bootstrap, TXN_STATE, TXN_PARTITIONS), 120)
+    wait_until("the killed broker back in every ISR", lambda: fully_replicated(bootstrap, topic, PARTITIONS), 120)
+    wait_until("__transaction_state in every ISR", lambda: fully_replicated(bootstrap, TXN_STATE, TXN_PARTITIONS), 120)
 
     # An Ongoing transaction whose coordinator's broker is killed and whose producer never ends it: the new
     # coordinator aborts it once transaction.timeout.ms has passed, which unblocks the last stable offset.
@@ -281,13 +209,13 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     brokers[victim].kill()
     survivors = ",".join(b.bootstrap for n, b in brokers.items() if n != victim)
     probe = transaction(made, topic, "probe", commit=True)
-    wait_for("the hanging transaction aborted", lambda: visible(survivors, topic, probe), TXN_TIMEOUT_MS / 1000 + 60)
-    assert not set(stuck) & set(read_all(survivors, topic, "read_committed"))
-    assert set(stuck) <= set(read_all(survivors, topic, "read_uncommitted"))
+    wait_until("the hanging transaction aborted", lambda: visible(survivors, topic, probe), TXN_TIMEOUT_MS / 1000 + 60)
+    assert not set(stuck) & set(read_to_end(survivors, topic, PARTITIONS, "read_committed"))
+    assert set(stuck) <= set(read_to_end(survivors, topic, PARTITIONS, "read_uncommitted"))
     del hanging
     brokers[victim].restart()
-    wait_for("the killed broker back in every ISR", lambda: fully_replicated(bootstrap, topic, PARTITIONS), 120)
-    wait_for("__transaction_state in every ISR", lambda: fully_replicated(bootstrap, TXN_STATE, TXN_PARTITIONS), 120)
+    wait_until("the killed broker back in every ISR", lambda: fully_replicated(bootstrap, topic, PARTITIONS), 120)
+    wait_until("__transaction_state in every ISR", lambda: fully_replicated(bootstrap, TXN_STATE, TXN_PARTITIONS), 120)
 
     # The coordinator's broker killed right after a commit was acknowledged, while the leader of one of the
     # partitions is paused (SIGSTOP), so that at least that marker cannot have been written: the new coordinator
@@ -304,12 +232,12 @@ def _scenario(url: str, brokers: dict[int, BrokerProcess]) -> None:
     finally:
         brokers[stalled].proc.send_signal(signal.SIGCONT)
     survivors = ",".join(b.bootstrap for n, b in brokers.items() if n != victim)
-    wait_for("the acknowledged commit's records", lambda: visible(survivors, topic, after_commit), 90)
+    wait_until("the acknowledged commit's records", lambda: visible(survivors, topic, after_commit), 90)
     del made
     made = producer(survivors, tid)
     last = transaction(made, topic, "last", commit=True)
-    wait_for("the records of the last transaction", lambda: visible(survivors, topic, last))
-    seen = set(read_all(survivors, topic, "read_committed"))
+    wait_until("the records of the last transaction", lambda: visible(survivors, topic, last))
+    seen = set(read_to_end(survivors, topic, PARTITIONS, "read_committed"))
     assert set(after_commit) <= seen and set(last) <= seen
     assert not set(aborted) & seen and not set(stuck) & seen
     assert set(interrupted) <= seen or not set(interrupted) & seen
@@ -388,7 +316,7 @@ def _verification_across_brokers(brokers: dict[int, BrokerProcess], topic: str) 
     assert produce(brokers[other + 1], topic, other, tid, pid, epoch, 0) == E.INVALID_TXN_STATE  # never added
     end = et.EndTxnRequest(transactional_id=tid, producer_id=pid, producer_epoch=epoch, committed=True)
     _retry(lambda: _call(brokers[coordinator], 26, 3, end), lambda answer: answer.error_code == E.NONE, "EndTxn")
-    wait_for("the verified record committed", lambda: visible(bootstrap, topic, [f"verified-{added}".encode()]))
+    wait_until("the verified record committed", lambda: visible(bootstrap, topic, [f"verified-{added}".encode()]))
     # A late batch of the ended transaction (the next sequence, so only the verification can refuse it).
     late = _retry(
         lambda: produce(brokers[added + 1], topic, added, tid, pid, epoch, 1),

@@ -42,6 +42,15 @@ def client(broker: InProcessBroker) -> Iterator[BrokerClient]:
     yield from client_for(broker)
 
 
+def create_topic(client: BrokerClient, prefix: str, partitions: int) -> str:
+    topic = unique(prefix)
+    request = ct.CreateTopicsRequest(
+        topics=[ct.CreatableTopic(name=topic, num_partitions=partitions, replication_factor=1)], timeout_ms=5000
+    )
+    assert client.call(request, 7).topics[0].error_code == E.NONE
+    return topic
+
+
 def begin(client: BrokerClient, topic: str, tid: str) -> tuple[int, int]:
     """A producer id for `tid` (retried while __transaction_state loads) and `topic`-0 added to its transaction."""
     for _ in range(200):  # bounded: the coordinator may still be loading its partition
@@ -75,14 +84,7 @@ def produce(client: BrokerClient, topic: str, tid: str, pid: int, epoch: int, se
 
 
 def test_markers_from_a_peer_coordinator_and_epoch_fencing(broker: InProcessBroker, client: BrokerClient) -> None:
-    topic = unique("markers")
-    created = client.call(
-        ct.CreateTopicsRequest(
-            topics=[ct.CreatableTopic(name=topic, num_partitions=1, replication_factor=1)], timeout_ms=5000
-        ),
-        7,
-    )
-    assert created.topics[0].error_code == E.NONE
+    topic = create_topic(client, "markers", 1)
     first, second = unique("tx"), unique("tx")
     pid, epoch = begin(client, topic, first)
     other_pid, other_epoch = begin(client, topic, second)
@@ -114,14 +116,7 @@ def test_markers_from_a_peer_coordinator_and_epoch_fencing(broker: InProcessBrok
 
 def test_verification_from_a_peer_partition_leader(broker: InProcessBroker, client: BrokerClient) -> None:
     """AddPartitionsToTxn v4+ verify_only, as a partition leader on another broker sends it (KIP-890 part 1)."""
-    topic = unique("verify")
-    created = client.call(
-        ct.CreateTopicsRequest(
-            topics=[ct.CreatableTopic(name=topic, num_partitions=2, replication_factor=1)], timeout_ms=5000
-        ),
-        7,
-    )
-    assert created.topics[0].error_code == E.NONE
+    topic = create_topic(client, "verify", 2)
     tid = unique("tx")
     pid, epoch = begin(client, topic, tid)  # partition 0 added, partition 1 not
     added, missing = (topic, 0), (topic, 1)

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from odradek.broker.auth.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from odradek.broker.handlers import add_partitions_to_txn
-from odradek.broker.handlers.produce import _verification_result
+from odradek.broker.handlers.produce import _verification_result, _verify_remotely
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages import add_partitions_to_txn_request as ap
+from odradek.broker.replication.api import ProduceEntry, ProducerFields
 from test_auth_handlers import context, run, services
 
 E = ErrorCode
@@ -83,3 +84,29 @@ def test_produce_answers_the_verification_as_kafka_does() -> None:
         assert result is not None and result.error is E.NOT_ENOUGH_REPLICAS, retriable
     fenced = _verification_result(E.INVALID_PRODUCER_EPOCH)
     assert fenced is not None and fenced.error is E.INVALID_PRODUCER_EPOCH
+
+
+class Verifier:
+    """The AddPartitionsToTxnManager as the produce handler sees it: ("a", 0) is in the transaction."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[Any, ...]] = []
+
+    async def verify_transaction(self, tid: str, pid: int, epoch: int, partitions: list[tuple[str, int]]) -> Any:
+        self.asked.append((tid, pid, epoch, tuple(partitions)))
+        return {tp: E.NONE if tp == ("a", 0) else E.INVALID_TXN_STATE for tp in partitions}
+
+
+def test_produce_verifies_the_requests_producer_once_and_refuses_two_producers_as_kafka() -> None:
+    svc = services(set())
+    svc.txn_verifier = verifier = Verifier()
+    ctx = context(svc, 0, 9)
+    a0, a1 = ProduceEntry("a", 0, b""), ProduceEntry("a", 1, b"")
+    producer, other = ProducerFields(5, 1, True), ProducerFields(6, 0, True)
+    verdicts = run(_verify_remotely(ctx, "tx", [(a0, producer), (a1, producer)]))
+    assert verdicts[0] is None and verdicts[1] is not None and verdicts[1].error is E.INVALID_TXN_STATE
+    assert verifier.asked == [("tx", 5, 1, (("a", 0), ("a", 1)))]
+    # Kafka's ReplicaManager: "Transactional records contained more than one producer ID".
+    mixed = run(_verify_remotely(ctx, "tx", [(a0, producer), (a1, other)]))
+    assert [v.error if v is not None else None for v in mixed] == [E.INVALID_PRODUCER_ID_MAPPING] * 2
+    assert len(verifier.asked) == 1

@@ -13,9 +13,13 @@ from collections.abc import Mapping, Sequence
 import pytest
 from odradek.broker.coordinator.memory import InMemoryCoordinatorLog
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.replication.add_partitions_to_txn_manager import AddPartitionsToTxnManager, TxnVerification
+from odradek.broker.replication.add_partitions_to_txn_manager import (
+    AddPartitionsToTxnManager,
+    RemoteTxnVerificationSender,
+    TxnVerification,
+)
 from odradek.broker.replication.api import TopicPartition
-from odradek.broker.replication.broker_blocking_sender import BrokerEndPoint
+from odradek.broker.replication.broker_blocking_sender import BrokerEndPoint, ConnectionFailed, UnsupportedVersion
 from odradek.broker.replication.txn_marker_channel_manager import (
     NO_LEADER,
     TransactionMarkerChannelManager,
@@ -24,29 +28,13 @@ from odradek.broker.replication.txn_marker_channel_manager import (
 from odradek.broker.txn.api import TransactionConfig
 from odradek.broker.txn.coordinator import TransactionCoordinator
 from odradek.broker.utils.time import MockTime
+from txn_fakes import MarkerWriter, ProducerIds
 
 pytestmark = pytest.mark.timeout(10)
 E = ErrorCode
 ME = 1
 TID = "tx"
 CONFIG = TransactionConfig(max_timeout_ms=60_000, retry_backoff_ms=100)
-
-
-class LocalWriter:
-    def __init__(self) -> None:
-        self.written: list[tuple[int, tuple[TopicPartition, ...]]] = []
-        self.answer = E.NONE
-
-    async def write_markers(
-        self,
-        producer_id: int,
-        producer_epoch: int,
-        coordinator_epoch: int,
-        commit: bool,
-        partitions: Sequence[TopicPartition],
-    ) -> Mapping[TopicPartition, ErrorCode]:
-        self.written.append((producer_id, tuple(partitions)))
-        return dict.fromkeys(partitions, self.answer)
 
 
 class Sender:
@@ -85,7 +73,7 @@ class Cluster:
         self.leaders = leaders
         self.brokers = {b: BrokerEndPoint(b, "127.0.0.1", 9000 + b) for b in (1, 2, 3)}
         self.senders: dict[int, Sender] = {}
-        self.local = LocalWriter()
+        self.local = MarkerWriter()
         self.channel = TransactionMarkerChannelManager(
             ME, self.local, self.leaders.get, lambda: self.brokers, self._new_sender
         )
@@ -116,7 +104,7 @@ async def test_markers_go_to_each_leader_in_one_request_per_destination() -> Non
         ("c", 0): E.NOT_LEADER_OR_FOLLOWER,  # no leader now: retried
         ("gone", 0): E.UNKNOWN_TOPIC_OR_PARTITION,  # not in the image: deleted, no marker needed
     }
-    assert cluster.local.written == [(7, (("a", 0),))]
+    assert cluster.local.written == [(7, 0, True, (("a", 0),))]
     assert cluster.senders[2].requests == [[TxnMarkerEntry(7, 0, 5, True, (("a", 1), ("b", 0)))]]
     assert cluster.senders[3].requests == [[TxnMarkerEntry(7, 0, 5, True, (("b", 1),))]]
     await cluster.channel.close()
@@ -143,7 +131,7 @@ async def test_markers_queued_while_a_request_is_in_flight_share_the_next_reques
 async def test_lost_connections_and_unknown_partitions_at_a_leader_are_retriable() -> None:
     cluster = Cluster({("a", 0): 2, ("a", 1): ME})
     cluster.sender(2).raises = ConnectionResetError("gone")
-    cluster.local.answer = E.UNKNOWN_TOPIC_OR_PARTITION  # the leader has not created its replica yet
+    cluster.local.errors = {("a", 1): E.UNKNOWN_TOPIC_OR_PARTITION}  # the leader has not created its replica yet
     errors = await cluster.channel.write_markers(7, 0, 5, True, [("a", 0), ("a", 1)])
     assert errors == {("a", 0): E.NETWORK_EXCEPTION, ("a", 1): E.NOT_LEADER_OR_FOLLOWER}
     cluster.sender(2).raises = asyncio.IncompleteReadError(b"", 4)  # closed in the middle of the answer
@@ -178,15 +166,6 @@ async def test_a_moved_broker_gets_a_new_connection() -> None:
 
 
 # ==== with the transaction coordinator =======================================================================
-
-
-class ProducerIds:
-    def __init__(self) -> None:
-        self.next = 1000
-
-    async def generate_producer_id(self) -> int:
-        self.next += 1
-        return self.next
 
 
 async def coordinated(cluster: Cluster) -> tuple[TransactionCoordinator, MockTime, int, int]:
@@ -239,7 +218,7 @@ async def test_the_transaction_completes_only_after_every_marker_is_written() ->
     time.advance(CONFIG.retry_backoff_ms)
     await settle()
     assert txn_state(coordinator) == "CompleteAbort"
-    assert cluster.local.written == [(pid, (("a", 0),))]
+    assert cluster.local.written == [(pid, epoch, False, (("a", 0),))]
     assert cluster.senders[2].partitions == [(("b", 0),), (("b", 0),)]
     assert cluster.senders[3].partitions == [(("c", 0),)]
     assert all(not m.commit and m.producer_epoch == epoch for r in cluster.senders[2].requests for m in r)
@@ -314,3 +293,26 @@ async def test_verifications_go_to_the_coordinator_one_entry_per_transactional_i
     # transactional id in a request, as Kafka sends them).
     assert [[e.transactional_id for e in r] for r in verifier.requests] == [["t2"], ["t1", "t2"], ["t1"]]
     await manager.close()
+
+
+class RefusingSender:
+    """A BrokerBlockingSender whose destination raises `error` for every request."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def request(self, api_key: int, ours: tuple[int, int], build: object) -> tuple[int, object]:
+        raise self.error
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_coordinator_without_verification_skips_it_and_other_failures_are_io_errors() -> None:
+    entry = TxnVerification("t1", 7, 0, (("a", 0), ("a", 1)))
+    sender = RemoteTxnVerificationSender(BrokerEndPoint(2, "127.0.0.1", 9002), ME, 1000)
+    sender._sender = RefusingSender(UnsupportedVersion("v4+ not served"))  # type: ignore[assignment]
+    assert await sender.verify([entry]) == [{("a", 0): E.NONE, ("a", 1): E.NONE}]  # as Kafka: not verified
+    sender._sender = RefusingSender(ConnectionFailed("invalid response size"))  # type: ignore[assignment]
+    with pytest.raises(ConnectionFailed):
+        await sender.verify([entry])

@@ -6,15 +6,15 @@ finish what a dead coordinator left in PrepareCommit, transactional id expiratio
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
 
 import pytest
 from odradek.broker.coordinator.memory import InMemoryCoordinatorLog
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.txn.api import TopicPartition, TransactionConfig
+from odradek.broker.txn.api import TransactionConfig
 from odradek.broker.txn.coordinator import TransactionCoordinator
 from odradek.broker.txn.state import TransactionState
 from odradek.broker.utils.time import MockTime
+from txn_fakes import MarkerWriter, ProducerIds
 
 pytestmark = pytest.mark.timeout(10)
 E = ErrorCode
@@ -25,43 +25,12 @@ CONFIG = TransactionConfig(
 )
 
 
-class ProducerIds:
-    """An in-memory stand-in for the ProducerIdManager (`async generate_producer_id() -> int`)."""
-
-    def __init__(self) -> None:
-        self.next = 1000
-
-    async def generate_producer_id(self) -> int:
-        self.next += 1
-        return self.next
-
-
-class Markers:
-    def __init__(self) -> None:
-        self.written: list[tuple[int, int, bool, tuple[TopicPartition, ...]]] = []
-        self.fail: set[TopicPartition] = set()
-        self.block = False
-
-    async def write_markers(
-        self,
-        producer_id: int,
-        producer_epoch: int,
-        coordinator_epoch: int,
-        commit: bool,
-        partitions: Sequence[TopicPartition],
-    ) -> Mapping[TopicPartition, ErrorCode]:
-        if self.block:
-            await asyncio.get_running_loop().create_future()  # never answers
-        self.written.append((producer_id, producer_epoch, commit, tuple(partitions)))
-        return {tp: E.NOT_LEADER_OR_FOLLOWER if tp in self.fail else E.NONE for tp in partitions}
-
-
 async def started(
     log: InMemoryCoordinatorLog | None = None, time: MockTime | None = None
-) -> tuple[TransactionCoordinator, MockTime, Markers, InMemoryCoordinatorLog]:
+) -> tuple[TransactionCoordinator, MockTime, MarkerWriter, InMemoryCoordinatorLog]:
     log = log or InMemoryCoordinatorLog()
     time = time or MockTime()
-    markers = Markers()
+    markers = MarkerWriter()
     coordinator = TransactionCoordinator(CONFIG, log, lambda: 1, lambda tid, n: 0, time, ProducerIds(), markers)
     coordinator.on_elected(0, 3)
     await coordinator.wait_loaded()
@@ -167,12 +136,12 @@ async def test_failed_markers_are_retried_after_the_backoff() -> None:
     coordinator, time, markers, _ = await started()
     _, pid, epoch = await coordinator.init_producer_id(TID, 1000, -1, -1)
     await coordinator.add_partitions(TID, pid, epoch, [("t", 0), ("u", 0)])
-    markers.fail = {("u", 0)}
+    markers.errors = {("u", 0): E.NOT_LEADER_OR_FOLLOWER}
     assert await coordinator.end_transaction(TID, pid, epoch, False) is E.NONE
     for _ in range(5):
         await asyncio.sleep(0)
     assert state(coordinator)[0] == "PrepareAbort"
-    markers.fail = set()
+    markers.errors = {}
     time.advance(CONFIG.retry_backoff_ms)
     await coordinator.wait_idle()
     assert [w[3] for w in markers.written] == [(("t", 0), ("u", 0)), (("u", 0),)]
@@ -223,13 +192,13 @@ async def test_the_metrics_snapshot_counts_states_marker_retries_and_complete_re
     _, pid, epoch = await coordinator.init_producer_id(TID, 1000, -1, -1)
     await coordinator.add_partitions(TID, pid, epoch, [("t", 0), ("t", 1)])
     assert coordinator.stats().transactional_ids == {"Ongoing": 1}
-    markers.fail = {("t", 1)}  # its leader is not here: NOT_LEADER_OR_FOLLOWER
+    markers.errors = {("t", 1): E.NOT_LEADER_OR_FOLLOWER}  # its leader is not here: NOT_LEADER_OR_FOLLOWER
     assert await coordinator.end_transaction(TID, pid, epoch, True) is E.NONE
     for _ in range(5):
         await asyncio.sleep(0)
     stats = coordinator.stats()
     assert stats.unknown_destination_markers == 1 and stats.transactional_ids == {"PrepareCommit": 1}
-    markers.fail = set()
+    markers.errors = {}
     log.fail = E.NOT_ENOUGH_REPLICAS  # the Complete write fails: it waits in the retry queue
     time.advance(CONFIG.retry_backoff_ms)
     for _ in range(10):

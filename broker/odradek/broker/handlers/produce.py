@@ -22,7 +22,8 @@ verified with its coordinator on another broker first (`services.txn_verifier`, 
 verify_only, Kafka's ReplicaManager.appendRecords with verification): a retriable failure of that check
 (CONCURRENT_TRANSACTIONS, NETWORK_EXCEPTION, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE,
 NOT_COORDINATOR) is answered NOT_ENOUGH_REPLICAS, which every client retries without a metadata refresh, as Kafka
-does. Produce v12 (transactions version 2) and topic ids (v13) are not advertised.
+does; batches to verify from more than one producer (id, epoch) in one request are INVALID_PRODUCER_ID_MAPPING.
+Produce v12 (transactions version 2) and topic ids (v13) are not advertised.
 """
 
 from __future__ import annotations
@@ -150,26 +151,23 @@ def _verify(
 async def _verify_remotely(
     ctx: RequestContext, transactional_id: str, batches: list[tuple[ProduceEntry, ProducerFields | None]]
 ) -> list[ProduceResult | None]:
-    """Ask the coordinator on another broker, once per producer (id, epoch) of the request."""
+    """Ask the coordinator on another broker, in one verification for the request's producer. Transactional
+    batches of more than one producer (id, epoch) in one request are refused INVALID_PRODUCER_ID_MAPPING, as
+    Kafka's ReplicaManager refuses them."""
     verifier = ctx.services.txn_verifier
     assert verifier is not None
-    by_producer: dict[tuple[int, int], list[tuple[str, int]]] = {}
-    for entry, fields in batches:
-        assert fields is not None
-        by_producer.setdefault((fields.producer_id, fields.producer_epoch), []).append((entry.topic, entry.partition))
-    errors: dict[tuple[int, int, str, int], ErrorCode] = {}
-    for (producer_id, epoch), partitions in by_producer.items():
-        answer = await verifier.verify_transaction(transactional_id, producer_id, epoch, partitions)
-        errors.update(((producer_id, epoch, *tp), answer.get(tp, ErrorCode.INVALID_TXN_STATE)) for tp in partitions)
-    results: list[ProduceResult | None] = []
-    for entry, fields in batches:
-        assert fields is not None
-        results.append(
-            _verification_result(errors[(fields.producer_id, fields.producer_epoch, entry.topic, entry.partition)])
-        )
-    return results
+    producers = {(fields.producer_id, fields.producer_epoch) for _, fields in batches if fields is not None}
+    if len(producers) != 1:
+        return [_MANY_PRODUCERS] * len(batches)
+    ((producer_id, epoch),) = producers
+    partitions = [(entry.topic, entry.partition) for entry, _ in batches]
+    answer = await verifier.verify_transaction(transactional_id, producer_id, epoch, partitions)
+    return [_verification_result(answer.get(tp, ErrorCode.INVALID_TXN_STATE)) for tp in partitions]
 
 
+_MANY_PRODUCERS = ProduceResult(
+    ErrorCode.INVALID_PRODUCER_ID_MAPPING, message="transactional records contained more than one producer ID"
+)
 _NOT_VERIFIED_RETRIABLE = frozenset(
     {
         ErrorCode.CONCURRENT_TRANSACTIONS,

@@ -19,7 +19,6 @@ unsupported version).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,9 +36,9 @@ from odradek.broker.replication.broker_blocking_sender import (
     BrokerBlockingSender,
     BrokerEndPoint,
     ChannelSecurity,
-    ConnectionFailed,
+    UnsupportedVersion,
 )
-from odradek.broker.replication.inter_broker_send_thread import DestinationQueue
+from odradek.broker.replication.inter_broker_send_thread import DestinationQueue, DestinationQueues
 
 ADD_PARTITIONS_TO_TXN = 24
 BROKER_VERSIONS = (4, 5)  # v4+: the batched broker form with verify_only (v3 and below are the clients')
@@ -84,10 +83,8 @@ class RemoteTxnVerificationSender:
         request = AddPartitionsToTxnRequest(transactions=[_wire(entry) for entry in entries])
         try:
             _, response = await self._sender.request(ADD_PARTITIONS_TO_TXN, BROKER_VERSIONS, lambda _v: request)
-        except ConnectionFailed as exc:
-            if "no common version" in str(exc):  # a coordinator without verification: skipped, as Kafka does
-                return [dict.fromkeys(entry.partitions, ErrorCode.NONE) for entry in entries]
-            raise
+        except UnsupportedVersion:  # a coordinator without verification: skipped, as Kafka does
+            return [dict.fromkeys(entry.partitions, ErrorCode.NONE) for entry in entries]
         assert isinstance(response, AddPartitionsToTxnResponse)
         return [_answered(entry, response) for entry in entries]
 
@@ -147,8 +144,7 @@ class AddPartitionsToTxnManager:
         self.coordinator_of = coordinator_of
         self.endpoints = endpoints
         self.new_sender = new_sender
-        self.queues: dict[int, tuple[BrokerEndPoint, DestinationQueue[TxnVerification, VerificationErrors]]] = {}
-        self._closed = False
+        self.queues: DestinationQueues[TxnVerification, VerificationErrors] = DestinationQueues(self._new_queue)
 
     async def verify_transaction(
         self, transactional_id: str, producer_id: int, producer_epoch: int, partitions: Sequence[TopicPartition]
@@ -156,24 +152,15 @@ class AddPartitionsToTxnManager:
         """Whether each partition is in the producer's ongoing transaction, as its coordinator says."""
         coordinator = self.coordinator_of(transactional_id)
         endpoint = None if coordinator is None else self.endpoints().get(coordinator)
-        if coordinator is None or endpoint is None or self._closed:
+        if endpoint is None or self.queues.closed:
             return dict.fromkeys(partitions, ErrorCode.COORDINATOR_NOT_AVAILABLE)
         entry = TxnVerification(transactional_id, producer_id, producer_epoch, tuple(partitions))
-        return await self._queue(coordinator, endpoint).submit(entry)
+        return await self.queues.submit(endpoint, entry)
 
-    def _queue(self, broker: int, endpoint: BrokerEndPoint) -> DestinationQueue[TxnVerification, VerificationErrors]:
-        current = self.queues.get(broker)
-        if current is not None and current[0] == endpoint:
-            return current[1]
-        if current is not None:  # the broker came back on another address: a new connection
-            asyncio.get_running_loop().create_task(current[1].close())
+    def _new_queue(self, endpoint: BrokerEndPoint) -> DestinationQueue[TxnVerification, VerificationErrors]:
         sender = self.new_sender(endpoint)
-        queue = DestinationQueue(f"txn verification to broker {broker}", sender.verify, _failed, sender.close, _same_id)
-        self.queues[broker] = (endpoint, queue)
-        return queue
+        name = f"txn verification to broker {endpoint.broker_id}"
+        return DestinationQueue(name, sender.verify, _failed, sender.close, _same_id)
 
     async def close(self) -> None:
-        self._closed = True
-        queues, self.queues = self.queues, {}
-        for _, queue in queues.values():
-            await queue.close()
+        await self.queues.close()

@@ -10,7 +10,8 @@ transaction marker channel (`txn_marker_channel_manager.RemoteTxnMarkerSender`) 
   SaslAuthenticate (v0..v2) rounds driven by a sans-I/O `SaslClient` until it is complete. A refused handshake or
   authentication raises `AuthenticationFailed` (a ConnectionFailed) with the server's message. A session lifetime the
   server sets (KIP-368) is honoured by reconnecting, and so authenticating afresh, before it ends;
-- ApiVersions v3 once per connection, then each request at the highest version both sides support;
+- ApiVersions v3 once per connection, then each request at the highest version both sides support
+  (`UnsupportedVersion`, a ConnectionFailed, when there is none);
 - one request at a time, each answered within `socket_timeout_ms`;
 - frames: int32 size, request header (v1, or v2 for flexible versions), body; responses: int32 size, correlation
   id, a tagged-field byte for flexible versions (not for ApiVersions), body.
@@ -68,6 +69,10 @@ class BrokerEndPoint:
 
 class ConnectionFailed(OSError):
     pass
+
+
+class UnsupportedVersion(ConnectionFailed):
+    """The other broker serves no version of the API in the range asked for (its connection stays usable)."""
 
 
 class AuthenticationFailed(ConnectionFailed):
@@ -202,7 +207,7 @@ class BrokerBlockingSender:
     def _version(self, api_key: int, ours: tuple[int, int]) -> int:
         theirs = self._versions.get(api_key)
         if theirs is None or theirs[1] < ours[0] or theirs[0] > ours[1]:
-            raise ConnectionFailed(f"broker {self.destination.broker_id} supports no common version of API {api_key}")
+            raise UnsupportedVersion(f"broker {self.destination.broker_id} supports no common version of API {api_key}")
         return min(ours[1], theirs[1])
 
     async def _call(self, api_key: int, version: int, message: Any) -> Any:

@@ -8,6 +8,11 @@ the later one waits for the next request. An I/O failure (OSError, TimeoutError,
 mid-answer) or a close while in flight
 answers every entry of the request with `failed(entry, NETWORK_EXCEPTION)`, another exception with
 UNKNOWN_SERVER_ERROR: callers always get an answer, never an exception or a cancellation.
+
+`DestinationQueues` holds one such queue per destination broker (Kafka's per-node request queues of
+InterBrokerSendThread): made on first use from the broker's current endpoint, made again (the old one closed) when
+the broker re-registers on another address, all closed with it. The transaction marker channel and the KIP-890
+verification manager both send through it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.replication.broker_blocking_sender import AuthenticationFailed
+from odradek.broker.replication.broker_blocking_sender import AuthenticationFailed, BrokerEndPoint
 
 log = logging.getLogger("odradek.broker.replication")
 
@@ -43,7 +48,6 @@ class DestinationQueue(Generic[E, A]):
         self._conflicts = conflicts
         self.pending: list[tuple[E, asyncio.Future[A]]] = []
         self.task: asyncio.Task[None] | None = None
-        self.requests = 0  # requests sent (for tests and logs)
 
     def submit(self, entry: E) -> asyncio.Future[A]:
         future: asyncio.Future[A] = asyncio.get_running_loop().create_future()
@@ -68,7 +72,6 @@ class DestinationQueue(Generic[E, A]):
             if not batch:
                 continue
             entries = [entry for entry, _ in batch]
-            self.requests += 1
             try:
                 answers = await self._send(entries)
             except AuthenticationFailed as exc:
@@ -93,6 +96,40 @@ class DestinationQueue(Generic[E, A]):
         pending, self.pending = self.pending, []
         _resolve(pending, [self._failed(entry, ErrorCode.NETWORK_EXCEPTION) for entry, _ in pending])
         await self._close()
+
+
+class DestinationQueues(Generic[E, A]):
+    """The `DestinationQueue` to each destination broker, keyed by broker id; `new_queue(endpoint)` makes one (and
+    its connection). `closed` once `close` was called: callers answer without queueing then."""
+
+    def __init__(self, new_queue: Callable[[BrokerEndPoint], DestinationQueue[E, A]]) -> None:
+        self._new_queue = new_queue
+        self._queues: dict[int, tuple[BrokerEndPoint, DestinationQueue[E, A]]] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # queues of moved brokers being closed (held: tasks are weak)
+        self.closed = False
+
+    def __getitem__(self, broker_id: int) -> DestinationQueue[E, A]:
+        return self._queues[broker_id][1]
+
+    def submit(self, endpoint: BrokerEndPoint, entry: E) -> asyncio.Future[A]:
+        """Queue `entry` for the broker at `endpoint` (its current address in the metadata image)."""
+        assert not self.closed
+        current = self._queues.get(endpoint.broker_id)
+        if current is not None and current[0] == endpoint:
+            return current[1].submit(entry)
+        if current is not None:  # the broker came back on another address: a new connection
+            closing = asyncio.get_running_loop().create_task(current[1].close())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        queue = self._new_queue(endpoint)
+        self._queues[endpoint.broker_id] = (endpoint, queue)
+        return queue.submit(entry)
+
+    async def close(self) -> None:
+        self.closed = True
+        queues, self._queues = self._queues, {}
+        closing = [queue.close() for _, queue in queues.values()]
+        await asyncio.gather(*closing, *self._closing, return_exceptions=True)
 
 
 def _resolve(batch: Sequence[tuple[E, asyncio.Future[A]]], answers: Sequence[A]) -> None:

@@ -50,7 +50,7 @@ from odradek.broker.replication.broker_blocking_sender import (
     BrokerEndPoint,
     ChannelSecurity,
 )
-from odradek.broker.replication.inter_broker_send_thread import DestinationQueue
+from odradek.broker.replication.inter_broker_send_thread import DestinationQueue, DestinationQueues
 
 WRITE_TXN_MARKERS = 27
 WRITE_TXN_MARKERS_VERSIONS = (0, 1)
@@ -107,7 +107,6 @@ class RemoteTxnMarkerSender:
         request_timeout_ms: int,
         security: ChannelSecurity = PLAINTEXT,
     ) -> None:
-        self.destination = destination
         self._sender = BrokerBlockingSender(
             destination,
             request_timeout_ms,
@@ -168,8 +167,7 @@ class TransactionMarkerChannelManager:
         self.leader_of = leader_of
         self.endpoints = endpoints
         self.new_sender = new_sender
-        self.queues: dict[int, tuple[BrokerEndPoint, DestinationQueue[TxnMarkerEntry, MarkerErrors]]] = {}
-        self._closed = False
+        self.queues: DestinationQueues[TxnMarkerEntry, MarkerErrors] = DestinationQueues(self._new_queue)
 
     async def write_markers(
         self,
@@ -190,13 +188,14 @@ class TransactionMarkerChannelManager:
                 errors[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             elif leader == self.node_id:
                 local.append(tp)
-            elif leader == NO_LEADER or leader not in known or self._closed:
+            elif leader == NO_LEADER or leader not in known or self.queues.closed:
                 errors[tp] = ErrorCode.NOT_LEADER_OR_FOLLOWER
             else:
                 remote.setdefault(leader, []).append(tp)
         waits: list[Awaitable[MarkerErrors]] = [
-            self._queue(broker, known[broker]).submit(
-                TxnMarkerEntry(producer_id, producer_epoch, coordinator_epoch, commit, tuple(tps))
+            self.queues.submit(
+                known[broker],
+                TxnMarkerEntry(producer_id, producer_epoch, coordinator_epoch, commit, tuple(tps)),
             )
             for broker, tps in remote.items()
         ]
@@ -206,21 +205,13 @@ class TransactionMarkerChannelManager:
             errors.update((tp, _retriable_if_unknown(error)) for tp, error in answer.items())
         return errors
 
-    def _queue(self, broker: int, endpoint: BrokerEndPoint) -> DestinationQueue[TxnMarkerEntry, MarkerErrors]:
-        current = self.queues.get(broker)
-        if current is not None and current[0] == endpoint:
-            return current[1]
-        if current is not None:  # the broker came back on another address: a new connection
-            asyncio.get_running_loop().create_task(current[1].close())
+    def _new_queue(self, endpoint: BrokerEndPoint) -> DestinationQueue[TxnMarkerEntry, MarkerErrors]:
         sender = self.new_sender(endpoint)
-        queue = DestinationQueue(f"txn markers to broker {broker}", sender.write_txn_markers, _failed, sender.close)
-        self.queues[broker] = (endpoint, queue)
-        return queue
+        name = f"txn markers to broker {endpoint.broker_id}"
+        return DestinationQueue(name, sender.write_txn_markers, _failed, sender.close)
 
     async def close(self) -> None:
-        self._closed = True
-        queues, self.queues = self.queues, {}
-        await asyncio.gather(*(queue.close() for _, queue in queues.values()), return_exceptions=True)
+        await self.queues.close()
 
 
 def _retriable_if_unknown(error: ErrorCode) -> ErrorCode:

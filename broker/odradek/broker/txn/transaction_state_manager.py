@@ -346,15 +346,10 @@ class TransactionStateManager:
         return error
 
     def verify_partition(self, transactional_id: str, producer_id: int, epoch: int, partition: TopicPartition) -> bool:
-        """KIP-890 part 1: whether `partition` is in the Ongoing transaction of this producer and epoch."""
-        txn = self.transactions.get(transactional_id)
-        return (
-            txn is not None
-            and txn.producer_id == producer_id
-            and txn.producer_epoch == epoch
-            and txn.state is S.ONGOING
-            and partition in txn.partitions
-        )
+        """KIP-890 part 1 for a partition led here: whether `partition` is in the ongoing transaction of this
+        producer and epoch (`verify_partitions` answering NONE; only an Ongoing transaction has partitions outside
+        PrepareCommit/PrepareAbort)."""
+        return self.verify_partitions(transactional_id, producer_id, epoch, (partition,))[partition] is ErrorCode.NONE
 
     def verify_partitions(
         self, transactional_id: str, producer_id: int, epoch: int, partitions: Iterable[TopicPartition]
