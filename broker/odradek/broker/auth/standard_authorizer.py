@@ -41,6 +41,7 @@ from odradek.broker.auth.authorizer import (
 )
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.protocol import apis
+from odradek.broker.utils.memo import BoundedMemo
 
 audit = logging.getLogger("kafka.authorizer.logger")
 
@@ -77,7 +78,7 @@ class StandardAuthorizer:
         self._literal: dict[tuple[ResourceType, str], dict[str, AclBinding]] = {}
         self._prefixed: dict[tuple[ResourceType, str], dict[str, AclBinding]] = {}
         self._prefix_lengths: dict[ResourceType, Counter[int]] = {}
-        self._decisions: dict[DecisionKey, tuple[AuthorizationResult, str]] = {}
+        self._decisions: BoundedMemo[DecisionKey, tuple[AuthorizationResult, str]] = BoundedMemo(DECISION_CACHE_SIZE)
 
     # -- the index, fed from the metadata store -----------------------------------------------------------
 
@@ -144,14 +145,11 @@ class StandardAuthorizer:
     def _cached_decision(
         self, context: AuthorizableRequestContext, action: Action, principal: str
     ) -> tuple[AuthorizationResult, str]:
+        """`_decide` depends on nothing else than the key's fields (the principal's type is in its text, for
+        `User:*`; the host for ACLs naming one) and the ACLs, whose every change clears the memo."""
         resource = action.resource
         key = (principal, context.client_address, action.operation, resource.resource_type, resource.name)
-        decision = self._decisions.get(key)
-        if decision is None:
-            if len(self._decisions) >= DECISION_CACHE_SIZE:
-                self._decisions.clear()
-            decision = self._decisions[key] = self._decide(context, action)
-        return decision
+        return self._decisions.get(key, lambda: self._decide(context, action))
 
     def _decide(self, context: AuthorizableRequestContext, action: Action) -> tuple[AuthorizationResult, str]:
         resource = action.resource
