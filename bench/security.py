@@ -70,6 +70,8 @@ from run import (
     free_port,
     process_cpu_s,
     produce_workload,
+    read_frame,
+    request_frame,
     settle,
     write_result,
 )
@@ -271,27 +273,6 @@ def decision_costs(rounds: int, decisions: int = 20_000) -> dict[str, float]:
 # ---------------------------------------------------------------- connections
 
 
-def _frame(api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
-    client_id = b"odradek-bench"
-    header = struct.pack(">hhih", api_key, version, correlation_id, len(client_id)) + client_id
-    return struct.pack(">i", len(header) + len(body)) + header + body
-
-
-def _read_frame(sock: ssl.SSLSocket) -> bytes:
-    head = _read_exactly(sock, 4)
-    return _read_exactly(sock, struct.unpack(">i", head)[0])
-
-
-def _read_exactly(sock: ssl.SSLSocket, count: int) -> bytes:
-    data = bytearray()
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise ConnectionError("closed by the broker")
-        data += chunk
-    return bytes(data)
-
-
 def _error_code(frame: bytes) -> int:
     return int(struct.unpack_from(">h", frame, 4)[0])  # after the correlation id (response header v0)
 
@@ -301,12 +282,12 @@ def authenticated_connection(port: int, context: ssl.SSLContext, user: str, pass
     raw = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock = context.wrap_socket(raw, server_hostname="localhost")
     mechanism = b"PLAIN"
-    sock.sendall(_frame(17, 1, 1, struct.pack(">h", len(mechanism)) + mechanism))
-    if (code := _error_code(_read_frame(sock))) != 0:
+    sock.sendall(request_frame(17, 1, 1, struct.pack(">h", len(mechanism)) + mechanism))
+    if (code := _error_code(read_frame(sock))) != 0:
         raise RuntimeError(f"SaslHandshake answered error {code}")
     token = f"\0{user}\0{password}".encode()
-    sock.sendall(_frame(36, 1, 2, struct.pack(">i", len(token)) + token))
-    if (code := _error_code(_read_frame(sock))) != 0:
+    sock.sendall(request_frame(36, 1, 2, struct.pack(">i", len(token)) + token))
+    if (code := _error_code(read_frame(sock))) != 0:
         raise RuntimeError(f"SaslAuthenticate answered error {code}")
     return sock
 
@@ -334,8 +315,8 @@ def hold_connections(port: int, pid: int, ca_path: Path, count: int) -> dict[str
         with_connections = rss_mib(pid)
         served = 0
         for i, sock in enumerate(held[::10]):
-            sock.sendall(_frame(18, 0, 100 + i, b""))
-            if _error_code(_read_frame(sock)) == 0:
+            sock.sendall(request_frame(18, 0, 100 + i))
+            if _error_code(read_frame(sock)) == 0:
                 served += 1
         probed = len(held[::10])
     finally:
