@@ -35,7 +35,7 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions, NewTopic
-from run import BROKER_START_TIMEOUT_S, broker_process
+from run import BROKER_START_TIMEOUT_S, broker_process, read_frame, request_frame
 
 REPO = Path(__file__).resolve().parents[1]
 STEP_TIMEOUT_S = 300.0
@@ -45,22 +45,6 @@ READY_POLL_S = 0.25
 
 
 # ---------------------------------------------------------------- the prober
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    data = bytearray()
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("broker closed the probe connection")
-        data += chunk
-    return bytes(data)
-
-
-def api_versions_frame(correlation_id: int) -> bytes:
-    client_id = b"bench-probe"
-    payload = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
-    return struct.pack(">i", len(payload)) + payload
 
 
 @dataclass
@@ -92,9 +76,8 @@ class Prober:
                 while not self._stop.is_set():
                     correlation_id += 1
                     sent = time.monotonic()
-                    sock.sendall(api_versions_frame(correlation_id))
-                    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-                    body = _recv_exact(sock, size)
+                    sock.sendall(request_frame(18, 0, correlation_id, client_id=b"bench-probe"))
+                    body = read_frame(sock)
                     assert struct.unpack_from(">i", body)[0] == correlation_id
                     self.samples.append((sent, time.monotonic() - sent))
                     time.sleep(0.001)

@@ -36,6 +36,7 @@ import resource
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -196,6 +197,33 @@ def floor_write_fdatasync(directory: Path, total: int, sync_every: int = 64 * MI
 def quantiles(samples: list[float], *points: float) -> list[float]:
     ordered = sorted(samples)
     return [ordered[min(int(p * len(ordered)), len(ordered) - 1)] for p in points] if ordered else [0.0] * len(points)
+
+
+# ---------------------------------------------------------------- raw Kafka frames (probes without a client)
+
+
+def request_frame(
+    api_key: int, version: int, correlation_id: int, body: bytes = b"", client_id: bytes = b"bench"
+) -> bytes:
+    """int32 size, request header v1 (api key, version, correlation id, client id), body."""
+    header = struct.pack(">hhih", api_key, version, correlation_id, len(client_id)) + client_id
+    return struct.pack(">i", len(header) + len(body)) + header + body
+
+
+def read_frame(sock: socket.socket) -> bytes:
+    """One size-prefixed response frame, without its size: correlation id first."""
+    (size,) = struct.unpack(">i", recv_exact(sock, 4))
+    return recv_exact(sock, size)
+
+
+def recv_exact(sock: socket.socket, count: int) -> bytes:
+    data = bytearray()
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise ConnectionError("closed by the broker")
+        data += chunk
+    return bytes(data)
 
 
 # ---------------------------------------------------------------- broker

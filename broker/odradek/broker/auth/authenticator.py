@@ -99,9 +99,11 @@ class IllegalAuthenticationTransition(Exception):
 class Authenticator:
     """One connection's authentication; `principal` is ANONYMOUS until `succeeded` names another. During a SASL
     exchange `sasl_server` is the mechanism's server (set by SaslHandshake) and `max_reauth_ms` its mechanism's
-    session lifetime. Times are the injected clock's monotonic milliseconds: `session_expiration_ms` is when the
-    SASL session ends (None: never), `reauthentication_started_ms` when the last re-authentication began;
-    `previous_principal` is set while a re-authentication runs."""
+    session lifetime (>= 0; 0: the session never ends), which SaslAuthenticate v1+ answers once the exchange is
+    complete. `mechanism` is the one the session authenticated with (a re-authentication must use it too). Times
+    are the injected clock's monotonic milliseconds: `session_expiration_ms` is when the SASL session ends (None:
+    never), `reauthentication_started_ms` when the last re-authentication began; `previous_principal` is set while
+    a re-authentication runs."""
 
     security_protocol: SecurityProtocol
     state: AuthenticationState = AuthenticationState.AUTHENTICATING
@@ -109,11 +111,9 @@ class Authenticator:
     sasl_server: SaslServer | None = None
     mechanism: str = ""
     max_reauth_ms: int = 0
-    session_lifetime_ms: int = 0  # what SaslAuthenticate v1+ answers once the exchange completes
     session_expiration_ms: float | None = None
     reauthentication_started_ms: float | None = None
     previous_principal: KafkaPrincipal | None = None
-    bad_mechanism: str | None = None  # why a re-authentication with another mechanism fails at its first token
 
     @property
     def complete(self) -> bool:
@@ -132,14 +132,15 @@ class Authenticator:
         if self.security_protocol in SASL_PROTOCOLS and self.state is AuthenticationState.AUTHENTICATING:
             self._move(AuthenticationEvent.API_VERSIONS)
 
-    def handshake(self, version: int, server: SaslServer | None, mechanism: str = "", max_reauth_ms: int = 0) -> None:
+    def handshake(self, version: int, server: SaslServer | None, max_reauth_ms: int = 0) -> None:
         """SaslHandshake answered: `server` is the mechanism's (None: unsupported mechanism, which Kafka answers
-        and then fails the connection)."""
+        and then fails the connection), `max_reauth_ms` its session lifetime."""
         if server is None:
             self.failed()
             return
         self._move(AuthenticationEvent.HANDSHAKE_V0 if version == 0 else AuthenticationEvent.HANDSHAKE_V1)
-        self._start_exchange(server, mechanism, max_reauth_ms)
+        self.mechanism = server.mechanism
+        self.sasl_server, self.max_reauth_ms = server, max_reauth_ms
 
     def may_reauthenticate(self, now_ms: float) -> bool:
         """Whether a SaslHandshake now starts a re-authentication (Kafka's maybeBeginServerReauthentication): the
@@ -152,12 +153,10 @@ class Authenticator:
             and (started is None or now_ms - started >= MIN_REAUTH_INTERVAL_MS)
         )
 
-    def reauthenticate(
-        self, version: int, server: SaslServer | None, mechanism: str, max_reauth_ms: int, now_ms: float
-    ) -> None:
+    def reauthenticate(self, version: int, server: SaslServer | None, max_reauth_ms: int, now_ms: float) -> None:
         """A SaslHandshake that `may_reauthenticate` let through: a new exchange on the authenticated connection.
         An unsupported mechanism fails the connection at once; another supported one than the session's fails it
-        at the first token (Kafka's REAUTH_BAD_MECHANISM)."""
+        at the first token (Kafka's REAUTH_BAD_MECHANISM, in `evaluate`)."""
         self.reauthentication_started_ms = now_ms
         if server is None:
             self.failed()
@@ -165,12 +164,7 @@ class Authenticator:
         event = AuthenticationEvent.REAUTHENTICATION_V0 if version == 0 else AuthenticationEvent.REAUTHENTICATION_V1
         self._move(event)
         self.previous_principal = self.principal
-        if mechanism != self.mechanism:
-            self.bad_mechanism = (
-                f"SASL mechanism '{mechanism}' requested by client is not supported for re-authentication of "
-                f"mechanism '{self.mechanism}'"
-            )
-        self._start_exchange(server, mechanism, max_reauth_ms)
+        self.sasl_server, self.max_reauth_ms = server, max_reauth_ms
 
     def session_expired(self, now_ms: float) -> bool:
         """The SASL session ended without re-authentication: the connection is to be closed."""
@@ -187,8 +181,11 @@ class Authenticator:
         ):
             raise IllegalAuthenticationTransition(f"a SASL token while {self.state.value}")
         try:
-            if self.bad_mechanism is not None:
-                raise SaslAuthenticationError(self.bad_mechanism)
+            if self.previous_principal is not None and server.mechanism != self.mechanism:
+                raise SaslAuthenticationError(
+                    f"SASL mechanism '{server.mechanism}' requested by client is not supported for "
+                    f"re-authentication of mechanism '{self.mechanism}'"
+                )
             answer = server.evaluate(token)
             principal = self._principal(server, client_address, listener) if server.complete else None
         except SaslAuthenticationError:
@@ -225,16 +222,9 @@ class Authenticator:
         self._move(AuthenticationEvent.FAILED)
         self.sasl_server = None
 
-    def _start_exchange(self, server: SaslServer, mechanism: str, max_reauth_ms: int) -> None:
-        self.sasl_server = server
-        self.mechanism = mechanism if self.bad_mechanism is None else self.mechanism
-        self.max_reauth_ms = max_reauth_ms
-
     def _start_session(self, now_ms: float) -> None:
         """Kafka's calcCompletionTimesAndReturnSessionLifetimeMs, for mechanisms without credential lifetimes."""
-        lifetime = max(0, self.max_reauth_ms)
-        self.session_lifetime_ms = lifetime
-        self.session_expiration_ms = now_ms + lifetime if lifetime > 0 else None
+        self.session_expiration_ms = now_ms + self.max_reauth_ms if self.max_reauth_ms > 0 else None
 
     def _move(self, event: AuthenticationEvent) -> None:
         target = TRANSITIONS.get((self.state, event))

@@ -17,12 +17,11 @@ Checks on the server's messages: the combined nonce starts with ours and is long
 4096 (a server offering fewer would make the password cheap to brute-force from the exchange) and at most 16384
 (Kafka's and Odradek's limit for stored credentials: a larger one would only stall this broker); the server
 signature equals `HMAC(ServerKey, AuthMessage)`, compared in constant time. The primitives (PBKDF2, the keys, the
-signatures, the message attribute parser) are the server's, in `scram.py`.
+signatures) and the messages' formats and parsers are the server's, in `scram.py`.
 """
 
 from __future__ import annotations
 
-import base64
 import enum
 import hmac
 from collections.abc import Callable, Mapping
@@ -33,16 +32,16 @@ from odradek.broker.auth.scram import (
     MAX_ITERATIONS,
     MECHANISMS,
     MIN_ITERATIONS,
+    ClientFinalMessage,
+    ClientFirstMessage,
     ScramCredential,
     ScramMechanism,
-    attributes_of,
-    b64decode,
-    encode_sasl_name,
+    ServerFirstMessage,
+    auth_message_of,
+    parse_server_final_message,
     server_nonce,
     xor,
 )
-
-GS2_HEADER = "n,,"  # no channel binding, no authorization id (Kafka's ScramSaslClient)
 
 
 class SaslClient(Protocol):
@@ -100,7 +99,7 @@ class ScramSaslClient:
         self._password = password
         self._nonce = nonce
         self.state = ScramClientState.SEND_CLIENT_FIRST_MESSAGE
-        self._client_first_bare = ""
+        self._first: ClientFirstMessage | None = None  # the message sent
         self._expected_server_signature = b""
 
     _STEPS: Mapping[ScramClientState, Callable[[ScramSaslClient, str], str | None]]
@@ -128,48 +127,33 @@ class ScramSaslClient:
         return None if answer is None else answer.encode("utf-8")
 
     def _client_first(self, _text: str) -> str:
-        self._client_first_bare = f"n={encode_sasl_name(self._username)},r={self._nonce()}"
+        self._first = ClientFirstMessage.of(self._username, self._nonce())
         self.state = ScramClientState.RECEIVE_SERVER_FIRST_MESSAGE
-        return GS2_HEADER + self._client_first_bare
+        return self._first.format()
 
     def _server_first(self, text: str) -> str:
-        attributes = attributes_of(text)
-        if "e" in attributes:
-            raise SaslAuthenticationError(f"SCRAM server error: {attributes['e']}")
-        if list(attributes)[:3] != ["r", "s", "i"]:
-            raise SaslAuthenticationError("Invalid SCRAM server first message format")
-        ours = self._client_first_bare.rpartition(",r=")[2]
-        nonce = attributes["r"]
+        assert self._first is not None
+        server_first = ServerFirstMessage.parse(text)
+        ours, nonce, iterations = self._first.nonce, server_first.nonce, server_first.iterations
         if not nonce.startswith(ours) or len(nonce) == len(ours):
             raise SaslAuthenticationError("Invalid server nonce: does not start with the client nonce")
-        try:
-            iterations = int(attributes["i"])
-        except ValueError:
-            raise SaslAuthenticationError("Invalid SCRAM server first message: iterations not a number") from None
         if iterations < MIN_ITERATIONS:
             raise SaslAuthenticationError(f"Requested iterations {iterations} is less than the minimum 4096")
         if iterations > MAX_ITERATIONS:  # no credential holds more; a huge count would stall this broker in PBKDF2
             raise SaslAuthenticationError(f"Requested iterations {iterations} is more than the maximum 16384")
-        salt = b64decode(attributes["s"])
-        mechanism = self._mechanism
+        mechanism, salt = self._mechanism, server_first.salt
         salted = mechanism.salted_password(self._password, salt, iterations)
         credential = ScramCredential.from_salted_password(mechanism, salt, salted, iterations)
-        channel_binding = base64.b64encode(GS2_HEADER.encode()).decode("ascii")
-        without_proof = f"c={channel_binding},r={nonce}"
-        auth_message = f"{self._client_first_bare},{text},{without_proof}".encode()
+        without_proof = ClientFinalMessage.without_proof_of(self._first.gs2_header, nonce)
+        auth_message = auth_message_of(self._first.bare, text, without_proof)
         signature = mechanism.client_signature(credential.stored_key, auth_message)
         proof = xor(mechanism.client_key(salted), signature)
         self._expected_server_signature = mechanism.server_signature(credential.server_key, auth_message)
         self.state = ScramClientState.RECEIVE_SERVER_FINAL_MESSAGE
-        return f"{without_proof},p={base64.b64encode(proof).decode('ascii')}"
+        return ClientFinalMessage(without_proof, self._first.gs2_header.encode(), nonce, proof).format()
 
     def _server_final(self, text: str) -> None:
-        attributes = attributes_of(text)
-        if "e" in attributes:
-            raise SaslAuthenticationError(f"SCRAM server error: {attributes['e']}")
-        if "v" not in attributes:
-            raise SaslAuthenticationError("Invalid SCRAM server final message format")
-        if not hmac.compare_digest(b64decode(attributes["v"]), self._expected_server_signature):
+        if not hmac.compare_digest(parse_server_final_message(text), self._expected_server_signature):
             raise SaslAuthenticationError("Invalid server signature in the SCRAM server final message")
         self.state = ScramClientState.COMPLETE
         return None

@@ -15,6 +15,10 @@ nonce equal to the server's, which starts with the client's (CVE-2024-56128); th
 header of the first message; the proof verified as `H(proof XOR HMAC(StoredKey, AuthMessage)) == StoredKey` with
 `hmac.compare_digest` (CVE-2021-38153). An unknown user gets a salt derived from a per-server secret and fails at
 the proof, like a wrong password, so user names cannot be probed. Every failure is `SaslAuthenticationError`.
+
+The four messages are formatted and parsed here once (`ClientFirstMessage`, `ServerFirstMessage`,
+`ClientFinalMessage`, `server_final_message`/`parse_server_final_message`), with the keys, signatures and
+`auth_message_of`, for this server and for the broker's own client (`sasl_client.ScramSaslClient`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from odradek.broker.config.definitions import ConfigError
 MIN_ITERATIONS = 4096
 MAX_ITERATIONS = 16384
 INVALID_CREDENTIALS = "Authentication failed: Invalid user credentials"
+GS2_HEADER = "n,,"  # no channel binding, no authorization id (what Kafka's ScramSaslClient sends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,11 @@ class ScramMechanism:
 
     def server_signature(self, server_key: bytes, auth_message: bytes) -> bytes:
         return self.hmac(server_key, auth_message)
+
+
+def auth_message_of(client_first_bare: str, server_first: str, client_final_without_proof: str) -> bytes:
+    """RFC 5802's AuthMessage, which the proof and the server signature sign: the three texts as sent."""
+    return f"{client_first_bare},{server_first},{client_final_without_proof}".encode()
 
 
 def xor(left: bytes, right: bytes) -> bytes:
@@ -154,6 +164,85 @@ class ClientFirstMessage:
             bare,
         )
 
+    @classmethod
+    def of(cls, username: str, nonce: str) -> ClientFirstMessage:
+        """What Kafka's client sends: no channel binding, no authorization id, no extensions."""
+        return cls(GS2_HEADER, "", username, nonce, f"n={encode_sasl_name(username)},r={nonce}")
+
+    def format(self) -> str:
+        return self.gs2_header + self.bare
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFirstMessage:
+    """`r=<client nonce + server nonce>,s=<base64 salt>,i=<iterations>[,ext]`; an `e=<error>` parses as the
+    server's refusal (SaslAuthenticationError)."""
+
+    nonce: str
+    salt: bytes
+    iterations: int
+
+    @classmethod
+    def parse(cls, text: str) -> ServerFirstMessage:
+        attributes = _server_attributes(text)
+        if list(attributes)[:3] != ["r", "s", "i"]:
+            raise SaslAuthenticationError("Invalid SCRAM server first message format")
+        try:
+            iterations = int(attributes["i"])
+        except ValueError:
+            raise SaslAuthenticationError("Invalid SCRAM server first message: iterations not a number") from None
+        return cls(attributes["r"], b64decode(attributes["s"]), iterations)
+
+    def format(self) -> str:
+        return f"r={self.nonce},s={b64encode(self.salt)},i={self.iterations}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFinalMessage:
+    """`c=<base64 GS2 header>,r=<nonce>[,ext],p=<base64 proof>`. `without_proof` is the text before `,p=` as
+    sent: it is the last part of the AuthMessage both sides sign."""
+
+    without_proof: str
+    channel_binding: bytes
+    nonce: str
+    proof: bytes
+
+    @staticmethod
+    def without_proof_of(gs2_header: str, nonce: str) -> str:
+        return f"c={b64encode(gs2_header.encode())},r={nonce}"
+
+    @classmethod
+    def parse(cls, text: str) -> ClientFinalMessage:
+        without_proof, sep, proof = text.rpartition(",p=")
+        if not sep:
+            raise SaslAuthenticationError("Invalid SCRAM client final message format")
+        attributes = attributes_of(without_proof)
+        if list(attributes)[:2] != ["c", "r"]:
+            raise SaslAuthenticationError("Invalid SCRAM client final message format")
+        return cls(without_proof, b64decode(attributes["c"]), attributes["r"], b64decode(proof))
+
+    def format(self) -> str:
+        return f"{self.without_proof},p={b64encode(self.proof)}"
+
+
+def server_final_message(server_signature: bytes) -> str:
+    return "v=" + b64encode(server_signature)
+
+
+def parse_server_final_message(text: str) -> bytes:
+    """The ServerSignature of `v=<base64>`; `e=<error>` is the server's refusal (SaslAuthenticationError)."""
+    attributes = _server_attributes(text)
+    if "v" not in attributes:
+        raise SaslAuthenticationError("Invalid SCRAM server final message format")
+    return b64decode(attributes["v"])
+
+
+def _server_attributes(text: str) -> dict[str, str]:
+    attributes = attributes_of(text)
+    if "e" in attributes:
+        raise SaslAuthenticationError(f"SCRAM server error: {attributes['e']}")
+    return attributes
+
 
 def attributes_of(text: str) -> dict[str, str]:
     """`k=v` pairs separated by commas, in order; a key is letters (RFC 5802's are one letter, Kafka's KIP-84
@@ -177,6 +266,10 @@ def sasl_name(text: str) -> str:
 def encode_sasl_name(name: str) -> str:
     """The inverse of `sasl_name`: `=` as `=3D` (first), `,` as `=2C`."""
     return name.replace("=", "=3D").replace(",", "=2C")
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def b64decode(text: str) -> bytes:
@@ -219,7 +312,7 @@ class ScramSaslServer:
         self._nonce = nonce
         self.state = ScramState.RECEIVE_CLIENT_FIRST_MESSAGE
         self._first: ClientFirstMessage | None = None
-        self._server_first = ""
+        self._server_first: ServerFirstMessage | None = None
         self._credential: ScramCredential | None = None
         self._authorization_id = ""
 
@@ -260,27 +353,20 @@ class ScramSaslServer:
         if credential is None:
             credential = self._fake_credential(first.username)
         self._first, self._credential = first, credential
-        salt = base64.b64encode(credential.salt).decode("ascii")
-        self._server_first = f"r={first.nonce}{self._nonce()},s={salt},i={credential.iterations}"
+        self._server_first = ServerFirstMessage(first.nonce + self._nonce(), credential.salt, credential.iterations)
         self.state = ScramState.RECEIVE_CLIENT_FINAL_MESSAGE
-        return self._server_first
+        return self._server_first.format()
 
     def _client_final(self, text: str) -> str:
-        assert self._first is not None and self._credential is not None
-        without_proof, sep, proof_field = text.rpartition(",p=")
-        if not sep:
-            raise SaslAuthenticationError("Invalid SCRAM client final message format")
-        attributes = attributes_of(without_proof)
-        if list(attributes)[:2] != ["c", "r"]:
-            raise SaslAuthenticationError("Invalid SCRAM client final message format")
-        server_nonce = self._server_first[2 : self._server_first.index(",")]
-        if not hmac.compare_digest(attributes["r"].encode(), server_nonce.encode()):
+        assert self._first is not None and self._server_first is not None and self._credential is not None
+        final = ClientFinalMessage.parse(text)
+        if not hmac.compare_digest(final.nonce.encode(), self._server_first.nonce.encode()):
             raise SaslAuthenticationError("Invalid client nonce in the final client message.")
-        if b64decode(attributes["c"]) != self._first.gs2_header.encode("utf-8"):
+        if final.channel_binding != self._first.gs2_header.encode("utf-8"):
             raise SaslAuthenticationError("Invalid SCRAM channel binding in the final client message.")
-        proof = b64decode(proof_field)
+        proof = final.proof
         mechanism, credential = self._mechanism, self._credential
-        auth_message = f"{self._first.bare},{self._server_first},{without_proof}".encode()
+        auth_message = auth_message_of(self._first.bare, self._server_first.format(), final.without_proof)
         signature = mechanism.client_signature(credential.stored_key, auth_message)
         if len(proof) != len(signature):
             raise SaslAuthenticationError(INVALID_CREDENTIALS)
@@ -289,8 +375,7 @@ class ScramSaslServer:
             raise SaslAuthenticationError(INVALID_CREDENTIALS)
         self._authorization_id = self._first.username
         self.state = ScramState.COMPLETE
-        server_signature = mechanism.server_signature(credential.server_key, auth_message)
-        return "v=" + base64.b64encode(server_signature).decode("ascii")
+        return server_final_message(mechanism.server_signature(credential.server_key, auth_message))
 
     def _fake_credential(self, username: str) -> ScramCredential:
         """A credential no password matches, with a salt stable per user name (no enumeration by salt)."""

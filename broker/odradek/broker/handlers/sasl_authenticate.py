@@ -36,5 +36,5 @@ async def handle(request: SaslAuthenticateRequest, ctx: RequestContext) -> SaslA
         log_authentication_failure(ctx.client_host, ctx.connection_id, str(exc))
         await ctx.services.time.sleep(ctx.services.config.get_int("connection.failed.authentication.delay.ms"))
         return SaslAuthenticateResponse(error_code=ErrorCode.SASL_AUTHENTICATION_FAILED, error_message=str(exc))
-    lifetime_ms = authenticator.session_lifetime_ms if authenticator.complete else 0
+    lifetime_ms = authenticator.max_reauth_ms if authenticator.complete else 0
     return SaslAuthenticateResponse(error_code=ErrorCode.NONE, auth_bytes=answer, session_lifetime_ms=lifetime_ms)

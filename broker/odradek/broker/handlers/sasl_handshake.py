@@ -36,9 +36,9 @@ async def handle(request: SaslHandshakeRequest, ctx: RequestContext) -> SaslHand
     server = sasl.server(request.mechanism, scram_credentials(ctx.services))
     lifetime_ms = sasl.session_lifetime_ms(request.mechanism)
     if reauthentication:
-        authenticator.reauthenticate(ctx.version, server, request.mechanism, lifetime_ms, now_ms)
+        authenticator.reauthenticate(ctx.version, server, lifetime_ms, now_ms)
     else:
-        authenticator.handshake(ctx.version, server, request.mechanism, lifetime_ms)
+        authenticator.handshake(ctx.version, server, lifetime_ms)
     if server is None:
         log_authentication_failure(
             ctx.client_host, ctx.connection_id, f"Unsupported SASL mechanism {request.mechanism}"

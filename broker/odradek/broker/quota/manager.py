@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from odradek.broker.quota.entity import ClientQuotaEntity, QuotaType, ResolvedQuota, resolve
 from odradek.broker.quota.rate import Avg, MetricConfig, Rate
+from odradek.broker.utils.memo import BoundedMemo
 from odradek.broker.utils.time import Time
 
 INACTIVE_SENSOR_EXPIRATION_MS = 3_600_000
@@ -59,7 +60,7 @@ class ClientQuotaManager:
         self._config = config
         self._max_throttle_ms = max_throttle_ms
         self._quotas: Mapping[ClientQuotaEntity, float] = {}
-        self._resolved: dict[tuple[str, str], ResolvedQuota] = {}
+        self._resolved: BoundedMemo[tuple[str, str], ResolvedQuota] = BoundedMemo(100_000)  # ids chosen by clients
         self._sensors: dict[tuple[str, str], _Sensors] = {}
         self._last_sweep_ms = time.monotonic_ms()
 
@@ -73,13 +74,7 @@ class ClientQuotaManager:
         self._resolved.clear()  # each pair's limit is resolved again at its next record
 
     def resolve(self, user: str, client_id: str) -> ResolvedQuota:
-        found = self._resolved.get((user, client_id))
-        if found is None:
-            found = resolve(self._quotas, user, client_id)
-            if len(self._resolved) > 100_000:  # bounded: client ids are chosen by clients
-                self._resolved.clear()
-            self._resolved[(user, client_id)] = found
-        return found
+        return self._resolved.get((user, client_id), lambda: resolve(self._quotas, user, client_id))
 
     def _sensors_of(self, user: str, client_id: str, now_ms: float) -> _Sensors:
         resolved = self.resolve(user, client_id)
