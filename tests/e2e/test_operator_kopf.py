@@ -88,6 +88,7 @@ def start_broker(tmp_path: Path, port: int, overrides: dict[str, str]) -> subpro
         except OSError:
             if time.monotonic() > end or proc.poll() is not None:
                 proc.kill()
+                proc.wait(10)  # reaped: a Popen dropped while its process runs is a leaked broker
                 raise AssertionError((tmp_path / "broker.log").read_text()) from None
             time.sleep(0.1)
 
@@ -100,7 +101,12 @@ def broker(tmp_path: Path) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+            raise
 
 
 @pytest.fixture
