@@ -8,7 +8,6 @@ The processes are small `python -c` programs in the broker image (images.py), so
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +31,6 @@ SERVER = (
     "print('serving', os.environ['HOSTNAME'], os.getpid(), flush=True)\n"
     "time.sleep(600)\n"
 )
-
-
-@pytest.fixture
-def kubelet(kube_api: KubeApi, tmp_path: Path) -> Iterator[Kubelet]:
-    node = Kubelet(kube_api, tmp_path / "kubelet")
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
-    assert node.errors == [], node.errors
 
 
 def statefulset(replicas: int, version: str = "1") -> dict[str, Any]:
