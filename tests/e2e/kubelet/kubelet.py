@@ -77,6 +77,7 @@ GRACE_CAP_S = 30.0
 KILL_WAIT_S = 10.0  # after SIGKILL, how long a process may take to be reaped
 STOP_BOUND_S = GRACE_CAP_S + KILL_WAIT_S + 5.0  # one pod's `_terminate`, at most
 LOOP_JOIN_S = 30.0
+EVENTS_PER_TICK = 200  # per watch: a stream of events (its own status patches among them) cannot starve the pods
 
 
 @dataclass
@@ -222,7 +223,7 @@ class Kubelet:
                 dirty = False
                 for watcher_name in ("pods", "sets"):
                     watcher = pods if watcher_name == "pods" else sets
-                    while True:
+                    for _ in range(EVENTS_PER_TICK):
                         try:
                             event = watcher.events.get(timeout=TICK_S / 2)
                         except queue.Empty:
