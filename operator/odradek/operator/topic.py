@@ -169,6 +169,9 @@ def reconcile_topic(
         observed = admin.describe_topic(spec.name)
         brokers: tuple[int, ...] = ()
         ongoing: list[int] = []
+        # The last status is read back on purpose: while an increase is in progress Metadata already lists the
+        # target replicas (every count is the spec's), so only ListPartitionReassignments says it is not done; asking
+        # it on every reconcile of every topic would cost a kafka-python client each time.
         if (
             observed is not None
             and spec.replicas is not None

@@ -64,8 +64,17 @@ class FakeAdmin:
         return {tp: r for tp, r in self.reassigning.items() if topic is None or tp[0] == topic}
 
     def alter_reassignments(self, targets: Mapping[tuple[str, int], Sequence[int]]) -> None:
+        """As Kafka (KIP-455): while a partition is reassigned, Metadata lists the target replicas and then the
+        ones being removed."""
         self._call("alter_reassignments", {tp: tuple(r) for tp, r in targets.items()})
         self.reassigning.update({tp: tuple(r) for tp, r in targets.items()})
+        for (name, partition), target in sorted(targets.items()):
+            if name in self.topics:
+                state = self.topics[name]
+                assignment = list(state.assignment)
+                removing = tuple(b for b in assignment[partition] if b not in target)
+                assignment[partition] = tuple(target) + removing
+                self.topics[name] = replace(state, assignment=tuple(assignment))
 
     def finish_reassignments(self) -> None:
         """Every reassignment in progress completes: topics get their targets, the view its replicas."""
