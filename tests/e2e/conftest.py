@@ -2,12 +2,17 @@
 
 `kube_api` (fake_apiserver/fixture.py) is the fixture: a fresh fake API server per test, its kubeconfig, the real
 kubectl bound to it and direct read helpers. pytest puts this folder on sys.path, so tests import
-`fake_apiserver.fixture` for `KubeApi` and `eventually`.
+`fake_apiserver.fixture` for `KubeApi` and `eventually`. `kubelet` is a test kubelet (kubelet/kubelet.py) on that
+server, stopped after the test with no process left and no error recorded.
 """
 
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
-from fake_apiserver.fixture import kube_api
+import pytest
+from fake_apiserver.fixture import KubeApi, kube_api
+from kubelet import Kubelet
 
 with warnings.catch_warnings():
     # kafka-python 3.0.12 (behind the operator's client-quota requests, imported lazily there) reads its schemas with
@@ -18,4 +23,16 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import kafka  # noqa: F401
 
-__all__ = ["kube_api"]
+
+@pytest.fixture
+def kubelet(kube_api: KubeApi, tmp_path: Path) -> Iterator[Kubelet]:
+    node = Kubelet(kube_api, tmp_path / "kubelet")
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+    assert node.errors == [], node.errors
+
+
+__all__ = ["kube_api", "kubelet"]

@@ -8,7 +8,6 @@ The processes are small `python -c` programs in the broker image (images.py), so
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +31,6 @@ SERVER = (
     "print('serving', os.environ['HOSTNAME'], os.getpid(), flush=True)\n"
     "time.sleep(600)\n"
 )
-
-
-@pytest.fixture
-def kubelet(kube_api: KubeApi, tmp_path: Path) -> Iterator[Kubelet]:
-    node = Kubelet(kube_api, tmp_path / "kubelet")
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
-    assert node.errors == [], node.errors
 
 
 def statefulset(replicas: int, version: str = "1") -> dict[str, Any]:
@@ -198,3 +186,19 @@ def test_rewriter_resolves_pod_names_and_mount_paths() -> None:
         "PLAIN://127.9.9.1:9092 etcd://127.9.9.2:2379 bind=127.9.9.1 /h/conf/server.properties /h/certs/ca.crt "
         "/etc/odradekx bootstrap.ns.svc:9092"
     )
+
+
+def test_stop_kills_and_reports_a_process_it_lost_track_of(kube_api: KubeApi, tmp_path: Path) -> None:
+    node = Kubelet(kube_api, tmp_path / "kubelet")
+    node.start()
+    try:
+        kube_api.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lost", "namespace": "default"},
+                         "spec": {"containers": [{"name": "main", "image": IMAGE,
+                                                  "command": ["sh", "-c", "exec sleep 600"]}]}})  # fmt: skip
+        [proc] = eventually(lambda: node.spawned and list(node.spawned), timeout=30)
+        with node._lock:
+            node.runs.clear()  # as if a run were dropped without `_terminate` (what stop() must still catch)
+    finally:
+        node.stop()
+    assert proc.returncode is not None, "stop() leaves no process running"
+    assert any("still running after stop" in error for error in node.errors), node.errors

@@ -27,17 +27,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from test_operator_kopf import DEADLINE, REPO, collect_leftovers
+from test_operator_kopf import REPO, run_operator
 
 fake_apiserver = pytest.importorskip("fake_apiserver.fixture")
 KubeApi = fake_apiserver.KubeApi
 eventually = fake_apiserver.eventually
-kopf_testing = pytest.importorskip("kopf.testing")
 confluent_kafka = pytest.importorskip("confluent_kafka")
 from etcd_support import etcd_missing  # noqa: E402
 from kubelet import Kubelet  # noqa: E402  (after the skips: it needs the fake API server)
@@ -48,18 +46,7 @@ PLAIN_PORT, SCRAM_PORT = 9092, 9094
 MAX_STALL_S = 8.0  # longest pause between acknowledgements a one-at-a-time roll may cause
 READY_TIMEOUT_S = 150  # three brokers and three etcd members on a shared two-core machine
 
-
-@pytest.fixture
-def kubelet(kube_api: KubeApi, tmp_path: Path) -> Iterator[Kubelet]:
-    if (missing := etcd_missing()) is not None:
-        pytest.skip(missing)
-    node = Kubelet(kube_api, tmp_path / "kubelet")
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
-    assert node.errors == [], node.errors
+pytestmark = pytest.mark.skipif(etcd_missing() is not None, reason=str(etcd_missing()))  # the etcd pods run it
 
 
 @pytest.fixture
@@ -71,17 +58,8 @@ def brokers() -> int:
 
 @pytest.fixture
 def operator(kube_api: KubeApi, kubelet: Kubelet, brokers: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for crd in sorted((REPO / "crds").glob("*.yaml")):
-        applied = kube_api.kubectl("apply", "-f", str(crd))
-        assert applied.returncode == 0, applied.stderr
     replication = ",".join(f"{kubelet.pod_ip('default', f'{CLUSTER}-kafka-{i}')}:9091" for i in range(brokers))
-    monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
-    monkeypatch.setenv("ODRADEK_OPERATOR_BOOTSTRAP", replication)
-    args = ["run", "--standalone", "--namespace=default", "-m", "odradek.operator.main"]
-    with kopf_testing.KopfRunner(args, timeout=DEADLINE) as runner:
-        yield runner
-    collect_leftovers()
-    assert runner.exception is None, runner.output
+    yield from run_operator(kube_api, monkeypatch, replication)
 
 
 def secret_value(kube_api: KubeApi, name: str, key: str) -> str:

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_operator_kopf import DEADLINE, REPO, collect_leftovers, free_port, ready, start_broker
+from test_operator_kopf import free_port, ready, run_operator, start_broker, stop_broker
 
 # the fake API server (tests/e2e/fake_apiserver, another part of issue 12): skipped where it is not there yet
 fake_apiserver = pytest.importorskip("fake_apiserver.fixture")
 KubeApi = fake_apiserver.KubeApi
 eventually = fake_apiserver.eventually
-kopf_testing = pytest.importorskip("kopf.testing")
 confluent_kafka = pytest.importorskip("confluent_kafka")
 
 OPERATOR_PASSWORD = "opsecret"
@@ -79,21 +78,12 @@ def sasl_broker(tmp_path: Path) -> Iterator[str]:
     try:
         yield f"127.0.0.1:{client}"
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_broker(proc)
 
 
 @pytest.fixture
 def operator(kube_api: KubeApi, sasl_broker: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for crd in sorted((REPO / "crds").glob("*.yaml")):
-        assert kube_api.kubectl("apply", "-f", str(crd)).returncode == 0
-    monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
-    monkeypatch.setenv("ODRADEK_OPERATOR_BOOTSTRAP", sasl_broker)
-    args = ["run", "--standalone", "--namespace=default", "-m", "odradek.operator.main"]
-    with kopf_testing.KopfRunner(args, timeout=DEADLINE) as runner:
-        yield runner
-    collect_leftovers()
-    assert runner.exception is None, runner.output
+    yield from run_operator(kube_api, monkeypatch, sasl_broker)
 
 
 def secret_value(secret: dict[str, Any], key: str) -> str:

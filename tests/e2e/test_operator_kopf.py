@@ -88,6 +88,7 @@ def start_broker(tmp_path: Path, port: int, overrides: dict[str, str]) -> subpro
         except OSError:
             if time.monotonic() > end or proc.poll() is not None:
                 proc.kill()
+                proc.wait(10)  # reaped: a Popen dropped while its process runs is a leaked broker
                 raise AssertionError((tmp_path / "broker.log").read_text()) from None
             time.sleep(0.1)
 
@@ -99,22 +100,38 @@ def broker(tmp_path: Path) -> Iterator[str]:
     try:
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
+        stop_broker(proc)
+
+
+def stop_broker(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, SIGKILL after 30 s; reaped either way (a Popen dropped while its process runs is a leaked broker)."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
         proc.wait(10)
+        raise
 
 
-@pytest.fixture
-def operator(kube_api: KubeApi, broker: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def run_operator(kube_api: KubeApi, monkeypatch: pytest.MonkeyPatch, bootstrap: str) -> Iterator[Any]:
+    """The operator fixtures' body: the CRDs applied, the operator run in-process (KopfRunner) against this API
+    server, reaching Kafka at `bootstrap` (ODRADEK_OPERATOR_BOOTSTRAP); yields the runner, fails on its exception."""
     for crd in sorted((REPO / "crds").glob("*.yaml")):
         applied = kube_api.kubectl("apply", "-f", str(crd))
         assert applied.returncode == 0, applied.stderr
     monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
-    monkeypatch.setenv("ODRADEK_OPERATOR_BOOTSTRAP", broker)
+    monkeypatch.setenv("ODRADEK_OPERATOR_BOOTSTRAP", bootstrap)
     args = ["run", "--standalone", "--namespace=default", "-m", "odradek.operator.main"]
     with kopf_testing.KopfRunner(args, timeout=DEADLINE) as runner:
         yield runner
     collect_leftovers()
     assert runner.exception is None, runner.output
+
+
+@pytest.fixture
+def operator(kube_api: KubeApi, broker: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    yield from run_operator(kube_api, monkeypatch, broker)
 
 
 def ready(kube_api: KubeApi, plural: str, name: str) -> dict[str, Any]:

@@ -167,7 +167,7 @@ def reconcile_cluster(
     shrink = scale_down(cluster, kube, admin, body.get("metadata") or {})
     # A held scale-down applies the current broker count (everything else as the spec says); the status below
     # reports the spec's count and why it is not there yet.
-    applied = dataclasses.replace(cluster, replicas=shrink.replicas) if shrink.replicas != cluster.replicas else cluster
+    applied = dataclasses.replace(cluster, replicas=shrink.replicas) if shrink.held else cluster
     for manifest in model.manifests(applied, _operator_password(cluster, kube), tls):
         kube.apply(manifest)
     statefulset = kube.get("apps/v1", "StatefulSet", cluster.namespace, model.statefulset_name(cluster)) or {}
@@ -177,18 +177,12 @@ def reconcile_cluster(
         if ready_brokers >= cluster.replicas
         else c.not_ready(c.PODS_NOT_READY, f"{ready_brokers} of {cluster.replicas} brokers ready")
     ]
-    held = shrink.action in (
-        reassignment.ScaleDownAction.REFUSE,
-        reassignment.ScaleDownAction.DRAIN,
-        reassignment.ScaleDownAction.WAIT,
-    )
-    if held:
-        blocked = shrink.action is reassignment.ScaleDownAction.REFUSE
-        reason = c.SCALE_DOWN_BLOCKED if blocked else c.SCALE_DOWN_IN_PROGRESS
-        result = [c.not_ready(reason, shrink.reason)]
+    blocked = shrink.action is reassignment.ScaleDownAction.REFUSE
+    if shrink.held:
+        result = [c.not_ready(c.SCALE_DOWN_BLOCKED if blocked else c.SCALE_DOWN_IN_PROGRESS, shrink.reason)]
     roll_conditions, rolling = roll(applied, kube, statefulset, admin)
     warnings = roll_conditions[::-1]  # a blocked rollout first: it is what needs attention now
-    if held and shrink.action is reassignment.ScaleDownAction.REFUSE:
+    if blocked:
         warnings.insert(0, c.warning(c.SCALE_DOWN_BLOCKED, shrink.reason))
     if impossible := impossible_settings(cluster):
         warnings.append(c.warning("ImpossibleSetting", "; ".join(impossible)))

@@ -43,16 +43,23 @@ CLUSTER_RESOURCE_NAME = "kafka-cluster"
 
 @dataclass(frozen=True, slots=True)
 class TopicState:
-    """A topic as Kafka has it: partition count, replication factor (of partition 0), its id, the configs set
-    on the topic itself (source DYNAMIC_TOPIC_CONFIG; defaults are not listed) and each partition's replicas
-    (`assignment[p]`, as Metadata answers: during a reassignment, the target and the replicas being removed)."""
+    """A topic as Kafka has it: its id, the configs set on the topic itself (source DYNAMIC_TOPIC_CONFIG; defaults
+    are not listed) and each partition's replicas (`assignment[p]`, as Metadata answers: during a reassignment, the
+    target and the replicas being removed); the partition count and replication factor follow from them."""
 
     name: str
-    partitions: int
-    replicas: int
     topic_id: str | None
     config: Mapping[str, str]
-    assignment: tuple[tuple[int, ...], ...] = ()
+    assignment: tuple[tuple[int, ...], ...]
+
+    @property
+    def partitions(self) -> int:
+        return len(self.assignment)
+
+    @property
+    def replicas(self) -> int:
+        """The replication factor as Kafka's TopicCommand shows it: partition 0's replica count."""
+        return len(self.assignment[0]) if self.assignment else 0
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -174,10 +181,9 @@ class KafkaAdmin:
                 return None
             raise error from exc
         partitions = sorted(description.partitions, key=lambda p: p.id)
-        replicas = len(partitions[0].replicas) if partitions else 0
         topic_id = str(description.topic_id) if description.topic_id is not None else None
         assignment = tuple(tuple(int(node.id) for node in p.replicas) for p in partitions)  # DescribeTopics: Nodes
-        return TopicState(name, len(partitions), replicas, topic_id, self._topic_config(name), assignment)
+        return TopicState(name, topic_id, self._topic_config(name), assignment)
 
     def _topic_config(self, name: str) -> dict[str, str]:
         resource = ConfigResource(ResourceType.TOPIC, name)

@@ -133,6 +133,11 @@ class ScaleDown:
     reason: str = ""
     reassignments: Mapping[TopicPartition, tuple[int, ...]] = field(default_factory=dict)
 
+    @property
+    def held(self) -> bool:
+        """Whether the StatefulSet keeps its current size (REFUSE, DRAIN, WAIT: `replicas` is the current count)."""
+        return self.action in (ScaleDownAction.REFUSE, ScaleDownAction.DRAIN, ScaleDownAction.WAIT)
+
 
 def _topics(partitions: Iterable[PartitionReplicas]) -> str:
     names = sorted({p.topic for p in partitions})

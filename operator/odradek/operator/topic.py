@@ -76,8 +76,7 @@ def replication_differs(spec: TopicSpec, observed: TopicState) -> bool:
     the reassignments in progress, which a topic at its replication factor does not need)."""
     if spec.replicas is None:
         return False
-    counts = {len(replicas) for replicas in observed.assignment} or {observed.replicas}
-    return counts != {spec.replicas}
+    return {len(replicas) for replicas in observed.assignment} != {spec.replicas}
 
 
 def plan_topic(
@@ -105,8 +104,7 @@ def plan_topic(
             )
             return TopicPlan(refusal=c.not_ready(c.INVALID_REPLICATION_FACTOR, message))
         if not ongoing:
-            assignment = observed.assignment or ()
-            reassign = reassignment.change_replication_factor(assignment, spec.replicas, brokers)
+            reassign = reassignment.change_replication_factor(observed.assignment, spec.replicas, brokers)
         count = len(ongoing) or len(reassign)
         message = (
             f"Replication factor change from {observed.replicas} to {spec.replicas} in progress: {count} "
@@ -171,6 +169,9 @@ def reconcile_topic(
         observed = admin.describe_topic(spec.name)
         brokers: tuple[int, ...] = ()
         ongoing: list[int] = []
+        # The last status is read back on purpose: while an increase is in progress Metadata already lists the
+        # target replicas (every count is the spec's), so only ListPartitionReassignments says it is not done; asking
+        # it on every reconcile of every topic would cost a kafka-python client each time.
         if (
             observed is not None
             and spec.replicas is not None

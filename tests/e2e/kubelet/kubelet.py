@@ -74,6 +74,10 @@ RESYNC_S = 1.0
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 10.0
 GRACE_CAP_S = 30.0
+KILL_WAIT_S = 10.0  # after SIGKILL, how long a process may take to be reaped
+STOP_BOUND_S = GRACE_CAP_S + KILL_WAIT_S + 5.0  # one pod's `_terminate`, at most
+LOOP_JOIN_S = 30.0
+EVENTS_PER_TICK = 200  # per watch: a stream of events (its own status patches among them) cannot starve the pods
 
 
 @dataclass
@@ -142,6 +146,7 @@ class Kubelet:
         self.stopping: dict[tuple[str, str], threading.Thread] = {}  # (namespace, name) of pods being stopped
         self.wanted: dict[str, Json] = {}  # pods seen and not yet started, by uid
         self.errors: list[str] = []  # what went wrong inside the kubelet's thread (tests assert it is empty)
+        self.spawned: list[subprocess.Popen[bytes]] = []  # every process started, for stop()'s check
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -152,17 +157,31 @@ class Kubelet:
         self._thread.start()
 
     def stop(self) -> None:
+        """Ends the loop and every process the kubelet started, bounded (STOP_BOUND_S after the loop's join).
+        A process found still running afterwards is killed and reported in `errors` (the fixtures assert it is
+        empty): a Popen dropped while its process runs is a leak ("ResourceWarning: subprocess ... is still
+        running" at the end of the test run)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(30)
+            self._thread.join(LOOP_JOIN_S)
+            if self._thread.is_alive():
+                self.errors.append(f"the kubelet's loop did not end within {LOOP_JOIN_S} s")
         with self._lock:
             runs = list(self.runs.values())
             self.runs.clear()
         threads = [threading.Thread(target=self._terminate, args=(run,)) for run in runs]
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + STOP_BOUND_S
         for thread in [*threads, *self.stopping.values()]:
-            thread.join(GRACE_CAP_S + 5)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for proc in self.spawned:
+            if proc.poll() is None:
+                self.errors.append(f"process {proc.pid} ({proc.args!r:.80}) still running after stop: killed")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(KILL_WAIT_S)
 
     def pod_ip(self, namespace: str, name: str) -> str:
         return self.plan.pod_ip(namespace, name)
@@ -204,7 +223,7 @@ class Kubelet:
                 dirty = False
                 for watcher_name in ("pods", "sets"):
                     watcher = pods if watcher_name == "pods" else sets
-                    while True:
+                    for _ in range(EVENTS_PER_TICK):
                         try:
                             event = watcher.events.get(timeout=TICK_S / 2)
                         except queue.Empty:
@@ -382,6 +401,7 @@ class Kubelet:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: a stop reaches the shell's children
             )
+        self.spawned.append(item.proc)
         item.started_at = now()
         item.started_mono = time.monotonic()
         item.ready = False
@@ -503,12 +523,17 @@ class Kubelet:
                 os.killpg(proc.pid, signal.SIGTERM)
         end = time.monotonic() + grace
         for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.0, end - time.monotonic()))
+        end = time.monotonic() + KILL_WAIT_S
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
             try:
                 proc.wait(max(0.0, end - time.monotonic()))
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+                self.errors.append(f"pod {run.namespace}/{run.name}: process {proc.pid} survived SIGKILL")
         for proc in procs:
             # the group may outlive its leader (a shell's children): nothing of the pod may keep the ports
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -64,8 +64,17 @@ class FakeAdmin:
         return {tp: r for tp, r in self.reassigning.items() if topic is None or tp[0] == topic}
 
     def alter_reassignments(self, targets: Mapping[tuple[str, int], Sequence[int]]) -> None:
+        """As Kafka (KIP-455): while a partition is reassigned, Metadata lists the target replicas and then the
+        ones being removed."""
         self._call("alter_reassignments", {tp: tuple(r) for tp, r in targets.items()})
         self.reassigning.update({tp: tuple(r) for tp, r in targets.items()})
+        for (name, partition), target in sorted(targets.items()):
+            if name in self.topics:
+                state = self.topics[name]
+                assignment = list(state.assignment)
+                removing = tuple(b for b in assignment[partition] if b not in target)
+                assignment[partition] = tuple(target) + removing
+                self.topics[name] = replace(state, assignment=tuple(assignment))
 
     def finish_reassignments(self) -> None:
         """Every reassignment in progress completes: topics get their targets, the view its replicas."""
@@ -74,7 +83,7 @@ class FakeAdmin:
                 state = self.topics[name]
                 assignment = list(state.assignment)
                 assignment[partition] = target
-                self.topics[name] = replace(state, assignment=tuple(assignment), replicas=len(assignment[0]))
+                self.topics[name] = replace(state, assignment=tuple(assignment))
         done = self.reassigning
         self.view = replace(
             self.view,
@@ -94,15 +103,17 @@ class FakeAdmin:
 
     def create_topic(self, name: str, partitions: int | None, replicas: int | None, config: Mapping[str, str]) -> None:
         self._call("create_topic", (name, partitions, replicas, dict(config)))
-        count, factor = partitions or 1, replicas or 1
-        assignment = tuple(
-            tuple(self.brokers[(p + i) % len(self.brokers)] for i in range(factor)) for p in range(count)
-        )
-        self.topics[name] = TopicState(name, count, factor, f"id-{name}", dict(config), assignment)
+        assignment = tuple(self._placed(p, replicas or 1) for p in range(partitions or 1))
+        self.topics[name] = TopicState(name, f"id-{name}", dict(config), assignment)
+
+    def _placed(self, partition: int, factor: int) -> tuple[int, ...]:
+        return tuple(self.brokers[(partition + i) % len(self.brokers)] for i in range(factor))
 
     def create_partitions(self, name: str, total: int) -> None:
         self._call("create_partitions", (name, total))
-        self.topics[name] = replace(self.topics[name], partitions=total)
+        state = self.topics[name]
+        added = tuple(self._placed(p, state.replicas) for p in range(state.partitions, total))
+        self.topics[name] = replace(state, assignment=state.assignment + added)
 
     def alter_topic_config(self, name: str, set_: Mapping[str, str], delete: Iterable[str]) -> None:
         self._call("alter_topic_config", (name, dict(set_), sorted(delete)))

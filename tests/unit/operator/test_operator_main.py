@@ -86,7 +86,7 @@ def test_a_replication_factor_change_in_progress_is_looked_at_again_soon() -> No
 
     admin, patch = FakeAdmin(), kopf.Patch()
     admin.brokers = (0, 1)
-    admin.topics["orders"] = TopicState("orders", 2, 1, "id-orders", {}, ((0,), (1,)))
+    admin.topics["orders"] = TopicState("orders", "id-orders", {}, ((0,), (1,)))
     raw = dict(topic_body(**{"odradek.io/cluster": "c1"}))
     raw["spec"] = {"partitions": 2, "replicas": 2}
     with pytest.raises(kopf.TemporaryError) as raised:

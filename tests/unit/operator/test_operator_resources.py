@@ -11,6 +11,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from odradek.faults import cluster as faults_cluster
 from odradek.operator.resources import broker_config, user
 from odradek.operator.resources import cluster as model
 
@@ -247,6 +248,9 @@ def test_etcd_members() -> None:
     assert statefulset["spec"]["replicas"] == 3
     script = statefulset["spec"]["template"]["spec"]["containers"][0]["command"][2]
     assert "my-cluster-etcd-2=http://my-cluster-etcd-2.my-cluster-etcd.kafka.svc:2380" in script
+    # the limits `odradek cluster up` gives its etcd (a copy: the operator may not import the fault suite)
+    assert f"--max-txn-ops={faults_cluster.ETCD_MAX_TXN_OPS}" in script.split()
+    assert f"--max-request-bytes={faults_cluster.ETCD_MAX_REQUEST_BYTES}" in script.split()
 
 
 def test_user_secret_shape() -> None:

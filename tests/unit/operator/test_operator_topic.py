@@ -32,7 +32,7 @@ def ready(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def state(partitions: int = 3, replicas: int = 1, **config: str) -> TopicState:
-    return TopicState("orders", partitions, replicas, "id-orders", config)
+    return TopicState("orders", "id-orders", config, tuple(tuple(range(replicas)) for _ in range(partitions)))
 
 
 def test_plan_create_when_absent() -> None:
@@ -64,7 +64,7 @@ def test_plan_refuses_decrease_and_a_replication_factor_above_the_brokers() -> N
 
 
 def assigned(*replicas: tuple[int, ...], **config: str) -> TopicState:
-    return TopicState("orders", len(replicas), len(replicas[0]), "id-orders", config, tuple(replicas))
+    return TopicState("orders", "id-orders", config, tuple(replicas))
 
 
 def test_plan_replication_factor_change_reassigns_and_is_in_progress() -> None:

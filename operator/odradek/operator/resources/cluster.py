@@ -46,6 +46,12 @@ REPLICATION_PORT = 9091
 METRICS_PORT = 9404
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
+# etcd's limits for the members the operator runs: a CreateTopics of many partitions is one etcd transaction of
+# 1 + partitions writes (etcd's defaults: 128 ops, 1.5 MiB). The same numbers as `odradek cluster up`'s
+# (odradek.faults.cluster ETCD_MAX_TXN_OPS / ETCD_MAX_REQUEST_BYTES), copied because the operator may import neither
+# the broker nor the fault suite (import contracts); tests/unit/operator/test_operator_resources.py keeps them equal.
+ETCD_MAX_TXN_OPS = 10_240
+ETCD_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 OPERATOR_USER = "odradek-operator"
 CONFIG_DIR = "/etc/odradek"
 DATA_ROOT = "/var/lib/odradek"
@@ -669,9 +675,8 @@ def etcd_manifests(cluster: ClusterModel) -> list[dict[str, Any]]:
             f"--initial-cluster={peers}",
             f"--initial-cluster-token={name}",
             "--initial-cluster-state=new",
-            # one topic's creation is one etcd transaction of 1 + partitions writes (etcd's default: 128)
-            "--max-txn-ops=10240",
-            "--max-request-bytes=10485760",
+            f"--max-txn-ops={ETCD_MAX_TXN_OPS}",
+            f"--max-request-bytes={ETCD_MAX_REQUEST_BYTES}",
         ]
     )
     service = {
