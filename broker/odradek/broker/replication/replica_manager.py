@@ -157,7 +157,6 @@ class ReplicaManager:
         self._isr_expiration: TimerHandle | None = None
         self.fetchers = ReplicaFetcherManager(self, endpoints or self._remote_endpoint, self._fetcher_config(), time)
         self.halt = halt
-        self._offline_dirs: set[Path] = set()  # the log dirs handled by `handle_log_dir_failure`
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
@@ -370,10 +369,9 @@ class ReplicaManager:
         """Kafka's ReplicaManager.handleLogDirFailure: the dir's partitions stop being followed and served (their
         waits are answered KAFKA_STORAGE_ERROR now), then the broker halts. Kafka keeps serving the other dirs of
         a JBOD broker and tells the controller; Odradek halts on the first failed dir (docs/not-implemented.md),
-        which with one log dir is exactly Kafka's "all log dirs have failed"."""
-        if log_dir in self._offline_dirs:
-            return
-        self._offline_dirs.add(log_dir)
+        which with one log dir is exactly Kafka's "all log dirs have failed". Called once per dir (the failure
+        channel tells its listeners once); the dir's partitions answer KAFKA_STORAGE_ERROR from the moment the
+        channel has it, on any thread, not only from this call on."""
         offline = [key for key, p in self.partitions.items() if p.log.dir.parent == log_dir]
         for key in offline:
             self._stop_following(key)
@@ -412,7 +410,7 @@ class ReplicaManager:
             if (topic, index) in self._pending:
                 raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER, "the partition's log is being created")
             raise PartitionError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        if self._offline_dirs and partition.log.dir.parent in self._offline_dirs:
+        if self.logs.is_offline(partition.log):
             raise PartitionError(ErrorCode.KAFKA_STORAGE_ERROR, f"log dir {partition.log.dir.parent} is offline")
         return partition
 
@@ -523,7 +521,7 @@ class ReplicaManager:
         partition = self.partitions.get(key)
         if partition is None:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        if self._offline_dirs and partition.log.dir.parent in self._offline_dirs:
+        if self.logs.is_offline(partition.log):
             return ErrorCode.KAFKA_STORAGE_ERROR
         return partition.check_enough_replicas_reach_offset(required_offset)
 
@@ -777,7 +775,7 @@ class ReplicaManager:
                 replicas=len(p.state.replicas),
                 isr=len(p.state.isr),
                 min_insync_replicas=p.log.config.min_insync_replicas,
-                offline=p.log.dir.parent in self._offline_dirs,
+                offline=self.logs.is_offline(p.log),
             )
 
     def start(self) -> None:
