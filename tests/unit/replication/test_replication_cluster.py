@@ -118,14 +118,9 @@ class Cluster:
         that no mock time passes while it runs, however slow the machine."""
         for _ in range(30):
             await asyncio.sleep(0)
-            work = [
-                f._file_work
-                for m in self.managers.values()
-                for f in m.fetchers.fetchers.values()
-                if f._file_work is not None and not f._file_work.done()
-            ]
-            if work:
-                await asyncio.wait(work, timeout=30)
+            for manager in list(self.managers.values()):
+                for fetcher in list(manager.fetchers.fetchers.values()):
+                    await asyncio.wait_for(fetcher._file_work.wait(), 30)
 
     async def run_until(self, predicate: Callable[[], bool], max_ms: int = 30_000, step_ms: int = 50) -> None:
         for _ in range(max_ms // step_ms):

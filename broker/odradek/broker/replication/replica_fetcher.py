@@ -26,8 +26,9 @@ One round (`do_work`):
    An I/O failure talking to the leader delays every partition (the end point reconnects on the next request).
 
 Truncation is file work (segments cut or deleted, index files trimmed, the epoch checkpoint and producer state
-rewritten; emptying a log, `start_at`, likewise): it runs in a worker thread, one call per round for all the partitions truncated, under each
-partition's `leader_isr_update_lock`, which the replica manager also holds while it changes the partition's role.
+rewritten; emptying a log, `start_at`, likewise): it runs in a worker thread (utils/file_work.py), one call per
+round for all the partitions truncated, under each partition's `leader_isr_update_lock`, which the replica manager
+also holds while it changes the partition's role.
 The call re-checks there that the partition still follows at the epoch it was asked for, so a truncation never
 lands on a replica that became leader meanwhile; the round waits for the call (shielded: a shutdown waits for it
 too) before it fetches, so a partition's truncation and its appends stay in order.
@@ -58,7 +59,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from odradek.broker.log.log import UnexpectedAppendOffset
 from odradek.broker.log.log_dir_failure import KafkaStorageError
@@ -68,6 +69,7 @@ from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPar
 from odradek.broker.replication.broker_blocking_sender import AuthenticationFailed
 from odradek.broker.replication.leader_end_point import EpochRequest, FetchedPartition, LeaderEndPoint
 from odradek.broker.replication.partition import Partition
+from odradek.broker.utils.file_work import FileWork
 from odradek.broker.utils.time import Time
 
 logger = logging.getLogger(__name__)
@@ -214,7 +216,7 @@ class ReplicaFetcherThread:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._file_work: asyncio.Future[Any] | None = None  # the truncation running in a worker thread, if any
+        self._file_work = FileWork()  # truncations in a worker thread; `shutdown` waits for them
 
     # ---- partitions --------------------------------------------------------------------------------------
 
@@ -252,9 +254,7 @@ class ReplicaFetcherThread:
             if task.done() and not task.cancelled():
                 with contextlib.suppress(Exception):
                     task.result()
-        if self._file_work is not None:
-            # A truncation still running in its thread: the logs must not be closed under it.
-            await asyncio.gather(self._file_work, return_exceptions=True)
+        await self._file_work.wait()  # a truncation still running in its thread: the logs must not close under it
         await self.leader.close()
 
     async def _run(self) -> None:
@@ -358,7 +358,7 @@ class ReplicaFetcherThread:
                     (state, Truncation(key, partition, state.leader_epoch, answer.leader_epoch, answer.end_offset))
                 )
         if steps:
-            results = await self._in_worker(self._truncate_all, [step for _, step in steps])
+            results = await self._file_work.run(self._truncate_all, [step for _, step in steps])
             for (state, step), result in zip(steps, results, strict=True):
                 self._truncated(step.key, state, result)
 
@@ -381,13 +381,6 @@ class ReplicaFetcherThread:
         elif result != TRUNCATE_AGAIN:
             state.fetch_offset = result
             state.state = FetchState.FETCHING
-
-    async def _in_worker(self, work: Any, arg: Any) -> Any:
-        """`work(arg)` in a worker thread, shielded: a cancelled round (shutdown) must not abandon a thread still
-        truncating a log; `shutdown` waits for it."""
-        future = asyncio.ensure_future(asyncio.to_thread(work, arg))
-        self._file_work = future
-        return await asyncio.shield(future)
 
     def _failed(self, key: TopicPartition, state: PartitionFetchState, exc: KafkaStorageError) -> None:
         """Kafka's markPartitionFailed: a local storage error stops fetching the partition here."""
@@ -441,7 +434,7 @@ class ReplicaFetcherThread:
         if restart is None:
             return
         log_start = partition.log.log_start_offset
-        if await self._in_worker(self._start_at, (partition, state.leader_epoch, restart)) == SKIPPED:
+        if await self._file_work.run(self._start_at, (partition, state.leader_epoch, restart)) == SKIPPED:
             return
         if self.states.get(key) is not state:
             return
@@ -476,7 +469,7 @@ class ReplicaFetcherThread:
     ) -> None:
         if leader_start >= 0 and state.fetch_offset < leader_start:
             try:
-                result = await self._in_worker(self._start_at, (partition, state.leader_epoch, leader_start))
+                result = await self._file_work.run(self._start_at, (partition, state.leader_epoch, leader_start))
             except KafkaStorageError as exc:
                 self._failed(key, state, exc)
                 return

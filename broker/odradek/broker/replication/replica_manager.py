@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.topic import log_config
@@ -85,6 +85,7 @@ from odradek.broker.replication.partition import OffsetMove, Partition, Partitio
 from odradek.broker.replication.purgatory import DelayedOperationPurgatory
 from odradek.broker.replication.replica_fetcher import FetcherConfig
 from odradek.broker.replication.replica_fetcher_manager import EndPointFactory, ReplicaFetcherManager
+from odradek.broker.utils.file_work import FileWork
 from odradek.broker.utils.time import Time, TimerHandle
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class ReplicaManager:
         self._validation: dict[TopicPartition, ValidationConfig] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: dict[TopicPartition, ReplicaAssignment] = {}
-        self._file_work: asyncio.Future[Any] | None = None
+        self._file_work = FileWork()  # log creation and deletion in worker threads; `stop` waits for it
         self._cleaner = LogCleaner()
         self.alter_partition = alter_partition
         self._topic_ids: dict[str, uuid.UUID] = {}  # of the local replicas' topics (Fetch v13+ names topics by id)
@@ -267,11 +268,8 @@ class ReplicaManager:
                 self._pending.pop((assignment.topic, assignment.partition), None)
 
     async def _in_worker(self, work: Callable[[_Arg], _Result], arg: _Arg) -> _Result:
-        """`work(arg)` in a worker thread, shielded: a cancelled caller (shutdown) must not abandon a thread still
-        creating or deleting logs; `stop` waits for it before closing the logs."""
-        future = asyncio.ensure_future(asyncio.to_thread(work, arg))
-        self._file_work = future
-        return await asyncio.shield(future)
+        """`work(arg)` in a worker thread that a cancelled caller (shutdown) does not abandon (utils/file_work.py)."""
+        return await self._file_work.run(work, arg)
 
     def _open_logs(self, chunk: list[tuple[ReplicaAssignment, LogConfig, ValidationConfig]]) -> list[Log]:
         """Worker thread: create (or open) the chunk's logs, and write the first leader epoch of those led here,
@@ -838,8 +836,7 @@ class ReplicaManager:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._file_work is not None:
-            await asyncio.gather(self._file_work, return_exceptions=True)
+        await self._file_work.wait()
         self._stopped = True  # every wait is answered now: produces NOT_LEADER_OR_FOLLOWER, fetches what is there
         for key in self.produce_purgatory.watched_keys():
             self.produce_purgatory.check_and_complete(key)
