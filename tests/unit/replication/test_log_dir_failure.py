@@ -27,6 +27,7 @@ from odradek.broker.log.log_dir_failure import KAFKA_STORAGE_ERROR, KafkaStorage
 from odradek.broker.log.manager import LogManager
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition
+from odradek.broker.replication.log_dirs import describe_log_dirs
 from test_replication_cluster import KEY, TOPIC, Cluster, leo, run, state
 
 
@@ -101,6 +102,18 @@ def test_a_failed_checkpoint_takes_its_log_dir_offline_and_shutdown_leaves_it_al
     assert logs.live_log_dirs == [] and logs.online_logs() == []
     logs.shutdown()  # no write into the failed dir: no clean-shutdown marker, so the next start recovers
     assert not (tmp_path / ".kafka_cleanshutdown").exists()
+
+
+def test_describe_log_dirs_reports_an_offline_dir_unreadable(tmp_path: Path) -> None:
+    config = build([{"log.dirs": str(tmp_path)}])
+    logs = LogManager.open([tmp_path], log_config({}, config))
+    logs.get_or_create_log("t", 0)
+    (online,) = describe_log_dirs(logs, None)
+    assert online.readable and [(r.topic, r.partition) for r in online.replicas] == [("t", 0)]
+    logs.failure_channel.maybe_add_offline_log_dir(tmp_path, "append", OSError(errno.ENOSPC, "full"))
+    (offline,) = describe_log_dirs(logs, None)
+    assert not offline.readable and offline.replicas == ()  # KAFKA_STORAGE_ERROR in DescribeLogDirs
+    logs.shutdown()
 
 
 def test_a_leader_whose_disk_fills_answers_storage_error_writes_nothing_more_and_halts(
