@@ -439,7 +439,8 @@ class ReplicaFetcherThread:
         if self.states.get(key) is not state:
             return
         with self.replicas.storage_guard(partition, "follower append"):
-            if self._append(partition, state, batches, answer.high_watermark, answer.log_start_offset) is None:
+            self._append(partition, state, batches, answer.high_watermark, answer.log_start_offset)
+            if partition.log.log_end_offset >= log_start:  # appended (else it truncates again)
                 partition.log.maybe_increment_log_start_offset(log_start)
 
     def _append(
