@@ -74,7 +74,7 @@ import confluent_kafka
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
-from run import REPO, broker_process, machine, quantiles
+from run import REPO, broker_process, machine, quantiles, write_result
 
 HERE = Path(__file__).resolve().parent
 TOPIC = "bench-groups"
@@ -743,15 +743,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rebalances = args.rebalances or (5 if args.quick else 20)
     seconds = args.commit_seconds or (3.0 if args.quick else 10.0)
-    args.out.mkdir(parents=True, exist_ok=True)
     if args.baseline is not None:
         compared: dict[str, Any] = {"machine": machine(), "revision": revision(), "commit_seconds": seconds}
         print(json.dumps(compared["machine"]), json.dumps(compared["revision"]), flush=True)
         compared.update(compare_commits(args.baseline, args.rounds, seconds, args.data_dir))
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = args.out / f"groups-compare-{stamp}.json"
-        out.write_text(json.dumps(compared, indent=2) + "\n")
-        print(f"wrote {out}")
+        write_result(args.out, "groups-compare", compared)
         return 0
     work = Path(tempfile.mkdtemp(prefix="odradek-bench-groups-", dir=args.data_dir))
     result: dict[str, Any] = {"machine": machine(), "revision": revision()}
@@ -787,10 +783,7 @@ def main(argv: list[str] | None = None) -> int:
             result["broker_log_problems"] = problems[:20]
             print(f"broker log: {len(problems)} WARNING/ERROR lines", *problems[:5], sep="\n  ", flush=True)
         shutil.rmtree(work, ignore_errors=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.out / f"groups-{'quick' if args.quick else 'full'}-{stamp}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(args.out, f"groups-{'quick' if args.quick else 'full'}", result)
     return 1 if "error" in result else 0
 
 

@@ -3,12 +3,17 @@
 
     python bench/server_floor.py                      # 10 connections, 1 and 64 requests in flight, 6 s each
     python bench/server_floor.py --in-flight 4 --checkout DIR   # the server of another source tree
+    python bench/server_floor.py --baseline DIR --rounds 3      # DIR's server and this tree's, alternating
 
 The server runs in its own process (uvloop, `--checkout`'s broker/ first on PYTHONPATH); ten client threads here
 each keep N requests of 128 bytes in flight on one connection (a new request for every response; N = 1 is the
 synchronous case), and the server's CPU time (/proc) per request answered is printed with the rate. This is what
 every request costs before any handler runs: framing, the per-connection loop, one recv and one send per
 request (N = 1) or per run of coalesced responses.
+
+With `--baseline DIR` (another source tree: `git archive <rev> broker | tar -x -C DIR`) both servers are measured in
+alternating rounds (order reversed every other round, a fresh server process each run), and the medians per tree
+are printed with the ratio this tree / baseline, measured side by side under the same load.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import asyncio
 import os
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -66,7 +72,8 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(checkout: Path, in_flight: int, seconds: float) -> None:
+def measure(checkout: Path, in_flight: int, seconds: float, name: str = "") -> tuple[float, float]:
+    """One run of `checkout`'s server: (requests/s, server us CPU per request), printed."""
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(checkout / "broker"), os.environ.get("PYTHONPATH")]))
     )
@@ -84,14 +91,37 @@ def measure(checkout: Path, in_flight: int, seconds: float) -> None:
         for thread in threads:
             thread.join()
         used, answered = cpu_s(proc.pid) - before, sum(counts)
+        rate, cost = answered / seconds, 1e6 * used / max(answered, 1)
         print(
-            f"{in_flight:3d} in flight per connection: {answered / seconds:8.0f} requests/s, server"
-            f" {1e6 * used / max(answered, 1):5.1f} us CPU per request ({100 * used / seconds:.0f}% of a core)",
+            f"{name}{in_flight:3d} in flight per connection: {rate:8.0f} requests/s, server"
+            f" {cost:5.1f} us CPU per request ({100 * used / seconds:.0f}% of a core)",
             flush=True,
         )
+        return rate, cost
     finally:
         proc.kill()
         proc.wait()
+
+
+def compare(baseline: Path, in_flight: int, seconds: float, rounds: int) -> None:
+    """`baseline`'s server and this tree's in alternating rounds; medians and the ratio this tree / baseline."""
+    trees = {"baseline": baseline, "this tree": REPO}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    for round_no in range(rounds):
+        for name in list(trees) if round_no % 2 == 0 else list(reversed(trees)):
+            runs[name].append(measure(trees[name], in_flight, seconds, f"round {round_no} {name:>9}: "))
+    medians = {
+        name: (statistics.median(r for r, _ in mine), statistics.median(c for _, c in mine))
+        for name, mine in runs.items()
+    }
+    for name, (rate, cost) in medians.items():
+        print(f"median {name:>9} {in_flight:3d} in flight: {rate:8.0f} requests/s, {cost:5.1f} us CPU per request")
+    (base_rate, base_cost), (rate, cost) = medians["baseline"], medians["this tree"]
+    print(
+        f"ratio this tree / baseline, {in_flight} in flight: {rate / base_rate:.3f} x requests/s,"
+        f" {cost / base_cost:.3f} x CPU per request",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -99,13 +129,18 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, action="append", help="requests in flight per connection (1, 64)")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--checkout", type=Path, default=REPO, help="the source tree whose server is measured")
+    parser.add_argument("--baseline", type=Path, help="compare with this source tree's server, alternating rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the --baseline comparison (default 3)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve()
         return 0
     for in_flight in args.in_flight or [1, 64]:
-        measure(args.checkout.resolve(), in_flight, args.seconds)
+        if args.baseline is not None:
+            compare(args.baseline.resolve(), in_flight, args.seconds, args.rounds)
+        else:
+            measure(args.checkout.resolve(), in_flight, args.seconds)
     return 0
 
 

@@ -451,6 +451,12 @@ def inter_broker_security(config: BrokerConfig) -> ChannelSecurity:
     return ChannelSecurity(client.security_protocol, client.ssl_context, client.sasl_client_factory(), client.principal)
 
 
+def _inter_broker_endpoints(config: BrokerConfig, cache: MetadataCache) -> Callable[[], Mapping[int, BrokerEndPoint]]:
+    """The brokers' inter-broker listener addresses in the current image, read at each call."""
+    listener = config.inter_broker_listener[0]
+    return lambda: inter_broker_endpoints(cache.image, listener)
+
+
 def marker_channel(
     config: BrokerConfig,
     node_id: int,
@@ -468,15 +474,12 @@ def marker_channel(
         broker = cache.image.brokers.get(partition.leader)
         return partition.leader if broker is not None else NO_LEADER
 
-    def endpoints() -> Mapping[int, BrokerEndPoint]:
-        return inter_broker_endpoints(cache.image, config.inter_broker_listener[0])
-
     timeout_ms = config.get_int("request.timeout.ms")
     return TransactionMarkerChannelManager(
         node_id,
         local,
         leader_of,
-        endpoints,
+        _inter_broker_endpoints(config, cache),
         lambda e: RemoteTxnMarkerSender(e, node_id, timeout_ms, security),
     )
 
@@ -494,13 +497,10 @@ def txn_verifier(
         partition = topic.partitions.get(partition_for(transactional_id, len(topic.partitions)))
         return None if partition is None or partition.leader not in cache.image.brokers else partition.leader
 
-    def endpoints() -> Mapping[int, BrokerEndPoint]:
-        return inter_broker_endpoints(cache.image, config.inter_broker_listener[0])
-
     timeout_ms = config.get_int("request.timeout.ms")
     return AddPartitionsToTxnManager(
         coordinator_of,
-        endpoints,
+        _inter_broker_endpoints(config, cache),
         lambda e: RemoteTxnVerificationSender(e, node_id, timeout_ms, security),
     )
 

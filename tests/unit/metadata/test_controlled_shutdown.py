@@ -3,6 +3,7 @@ store and the controller's loop running (or not)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from controller_cluster import Cluster
@@ -28,18 +29,27 @@ async def cluster_with_cache(tmp_path: Path, brokers: tuple[int, ...]) -> tuple[
     return cluster, cache
 
 
-def test_leadership_moves_away_before_the_broker_stops(tmp_path: Path) -> None:
+async def close(cluster: Cluster, cache: MetadataCache) -> None:
+    await cluster.nodes[0].manager.stop()  # a no-op if the test stopped it already
+    await cache.stop()
+    await cluster.store.close()
+
+
+def test_leadership_moves_away_before_the_broker_stops_and_it_keeps_serving_for_the_linger(tmp_path: Path) -> None:
+    """Clients told NOT_LEADER_OR_FOLLOWER must find the new leader in a Metadata answer that still lists this
+    broker (controlled_shutdown.py, HANDOVER_LINGER_MS): the call returns only after the linger."""
+
     async def main() -> None:
         cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
         assert leaders_of(cache.image, 2) == {("t", 0): 0}
-        assert await controlled_shutdown(cache, cluster.registrations[2], 3, 2000)
+        started = time.monotonic()
+        assert await controlled_shutdown(cache, cluster.registrations[2], 3, 2000, linger_ms=400)
+        assert time.monotonic() - started >= 0.4
         assert leaders_of(cache.image, 2) == {}
         moved = cache.image.partition("t", 0)
         assert moved is not None and (moved.leader, moved.isr, moved.leader_epoch) == (1, (1,), 1)
         assert cache.image.brokers[2].shutting_down
-        await cluster.nodes[0].manager.stop()
-        await cache.stop()
-        await cluster.store.close()
+        await close(cluster, cache)
 
     run(main())
 
@@ -51,8 +61,7 @@ def test_without_a_controller_acting_it_gives_up_after_its_rounds(tmp_path: Path
         await cluster.nodes[0].election.stop()  # no controller: nobody moves anything
         assert not await controlled_shutdown(cache, cluster.registrations[2], 2, 50)
         assert leaders_of(cache.image, 2) == {("t", 0): 0}
-        await cache.stop()
-        await cluster.store.close()
+        await close(cluster, cache)
 
     run(main())
 
@@ -62,9 +71,7 @@ def test_a_broker_alone_stops_at_once_without_marking_its_registration(tmp_path:
         cluster, cache = await cluster_with_cache(tmp_path, (1,))
         assert await controlled_shutdown(cache, cluster.registrations[1], 3, 60_000)
         assert not cache.image.brokers[1].shutting_down
-        await cluster.nodes[0].manager.stop()
-        await cache.stop()
-        await cluster.store.close()
+        await close(cluster, cache)
 
     run(main())
 
@@ -74,43 +81,19 @@ def test_when_every_other_broker_is_shutting_down_too_it_stops_without_waiting(t
     rounds out (it used to take controlled.shutdown.max.retries x backoff each)."""
 
     async def main() -> None:
-        import time
-
         cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
         await cluster.nodes[0].manager.stop()  # no controller moving anything either
         await cluster.registrations[1].begin_controlled_shutdown()
         started = time.monotonic()
         assert await controlled_shutdown(cache, cluster.registrations[2], 3, 60_000)
         assert time.monotonic() - started < 5
-        await cache.stop()
-        await cluster.store.close()
-
-    run(main())
-
-
-def test_a_broker_that_handed_leadership_over_keeps_serving_for_the_linger(tmp_path: Path) -> None:
-    """Clients told NOT_LEADER_OR_FOLLOWER must find the new leader in a Metadata answer that still lists this
-    broker (controlled_shutdown.py, HANDOVER_LINGER_MS): the call returns only after the linger."""
-
-    async def main() -> None:
-        import time
-
-        cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
-        started = time.monotonic()
-        assert await controlled_shutdown(cache, cluster.registrations[2], 3, 2000, linger_ms=400)
-        assert time.monotonic() - started >= 0.4
-        assert leaders_of(cache.image, 2) == {}
-        await cluster.nodes[0].manager.stop()
-        await cache.stop()
-        await cluster.store.close()
+        await close(cluster, cache)
 
     run(main())
 
 
 def test_a_broker_that_led_nothing_does_not_linger(tmp_path: Path) -> None:
     async def main() -> None:
-        import time
-
         cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
         await cluster.start(3)  # registered after the topic was created: leads nothing
         await cluster.nodes[0].settle(await cluster.image())
@@ -118,8 +101,6 @@ def test_a_broker_that_led_nothing_does_not_linger(tmp_path: Path) -> None:
         started = time.monotonic()
         assert await controlled_shutdown(cache, cluster.registrations[3], 3, 60_000, linger_ms=60_000)
         assert time.monotonic() - started < 5
-        await cluster.nodes[0].manager.stop()
-        await cache.stop()
-        await cluster.store.close()
+        await close(cluster, cache)
 
     run(main())

@@ -142,3 +142,35 @@ def test_a_client_batch_is_validated_in_full_even_as_a_built_batch(replicas: Rep
         assert replicas.manager.get_partition("t", 0).log_end_offset == 0
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("config", "full"), [("default", False), ("compacted", False), ("log-append-time", True)])
+def test_a_built_batch_skips_the_full_validation_unless_the_topic_changes_its_bytes(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch, config: str, full: bool
+) -> None:
+    """The point of the coordinator path: no CRC pass and, on a compacted topic (__consumer_offsets), no decoding
+    of every record, for a BuiltBatch; plain bytes of the same batch still take the full path."""
+    from odradek.broker.log import validator
+    from odradek.broker.replication import replica_manager
+
+    calls: list[int] = []
+    real = validator.validate_records
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(replica_manager, "validate_records", counted)
+    monkeypatch.setattr(validator, "validate_records", counted)  # validate_coordinator_batch's fallback
+    built = build_coordinator_batch(RECORDS, replicas.time.wall_ms())
+
+    async def scenario() -> None:
+        await _topic(replicas, "c", CONFIGS[config])
+        assert (await _produce(replicas, ProduceEntry("c", 0, built), AppendOrigin.COORDINATOR)).error is ErrorCode.NONE
+        assert len(calls) == int(full)
+        assert (await _produce(replicas, ProduceEntry("c", 1, bytes(built)), AppendOrigin.COORDINATOR)).error is (
+            ErrorCode.NONE
+        )
+        assert len(calls) == int(full) + 1
+
+    asyncio.run(scenario())

@@ -27,6 +27,7 @@ from odradek.broker.log.log_dir_failure import KAFKA_STORAGE_ERROR, KafkaStorage
 from odradek.broker.log.manager import LogManager
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition
+from odradek.broker.replication.log_dirs import describe_log_dirs
 from test_replication_cluster import KEY, TOPIC, Cluster, leo, run, state
 
 
@@ -103,6 +104,18 @@ def test_a_failed_checkpoint_takes_its_log_dir_offline_and_shutdown_leaves_it_al
     assert not (tmp_path / ".kafka_cleanshutdown").exists()
 
 
+def test_describe_log_dirs_reports_an_offline_dir_unreadable(tmp_path: Path) -> None:
+    config = build([{"log.dirs": str(tmp_path)}])
+    logs = LogManager.open([tmp_path], log_config({}, config))
+    logs.get_or_create_log("t", 0)
+    (online,) = describe_log_dirs(logs, None)
+    assert online.readable and [(r.topic, r.partition) for r in online.replicas] == [("t", 0)]
+    logs.failure_channel.maybe_add_offline_log_dir(tmp_path, "append", OSError(errno.ENOSPC, "full"))
+    (offline,) = describe_log_dirs(logs, None)
+    assert not offline.readable and offline.replicas == ()  # KAFKA_STORAGE_ERROR in DescribeLogDirs
+    logs.shutdown()
+
+
 def test_a_leader_whose_disk_fills_answers_storage_error_writes_nothing_more_and_halts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -168,6 +181,19 @@ def test_a_follower_whose_disk_fills_stops_fetching_and_halts_instead_of_retryin
     run(tmp_path, (1, 2, 3), body)
 
 
+async def diverge(c: Cluster) -> None:
+    """Brokers 1 and 2 hold 0..4; broker 2 alone then leads epoch 1 and appends 5..7 (an uncommitted tail), and
+    broker 1 leads epoch 2 from 5. Broker 2 has not seen epoch 2 yet: the next image it gets makes it truncate."""
+    await c.publish(state(1, (1, 2)))
+    first = c.produce(1, 5)
+    await c.run_until(first.done)
+    await c.publish(c.leader_move(2, isr=(2,)), only=[2])  # epoch 1 on broker 2 alone
+    tail = c.produce(2, 3, acks=1)
+    await c.run_until(tail.done)
+    assert leo(c, 2) == 8
+    await c.publish(c.leader_move(1, isr=(1,)), only=[1])  # epoch 2: broker 1 leads from 5
+
+
 def test_truncation_runs_off_the_event_loop_and_a_leader_epoch_starts_at_the_truncated_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,14 +210,7 @@ def test_truncation_runs_off_the_event_loop_and_a_leader_epoch_starts_at_the_tru
         return real_truncate(self, offset, now_ms)
 
     async def body(c: Cluster) -> None:
-        await c.publish(state(1, (1, 2)))
-        first = c.produce(1, 5)
-        await c.run_until(first.done)
-        await c.publish(c.leader_move(2, isr=(2,)), only=[2])  # epoch 1 on broker 2 alone
-        tail = c.produce(2, 3, acks=1)
-        await c.run_until(tail.done)
-        assert leo(c, 2) == 8
-        await c.publish(c.leader_move(1, isr=(1,)), only=[1])  # epoch 2: broker 1 leads from 5
+        await diverge(c)
         monkeypatch.setattr(Log, "truncate_to", slow_truncate)
         await c.publish(only=[2])  # broker 2 follows epoch 2 and truncates (held in its thread)
         for _ in range(2_000):
@@ -226,13 +245,7 @@ def test_a_shutdown_waits_for_a_truncation_in_flight_before_closing_the_logs(
         return result
 
     async def body(c: Cluster) -> None:
-        await c.publish(state(1, (1, 2)))
-        first = c.produce(1, 5)
-        await c.run_until(first.done)
-        await c.publish(c.leader_move(2, isr=(2,)), only=[2])
-        tail = c.produce(2, 3, acks=1)  # an uncommitted tail on broker 2 (epoch 1)
-        await c.run_until(tail.done)
-        await c.publish(c.leader_move(1, isr=(1,)), only=[1])
+        await diverge(c)
         monkeypatch.setattr(Log, "truncate_to", slow_truncate)
         logs = c.managers[2].logs
         real_shutdown = logs.shutdown

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from odradek.broker.config.broker import build
 from odradek.broker.config.topic import log_config
+from odradek.broker.log.log import Log
 from odradek.broker.log.manager import LogManager
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
@@ -116,14 +118,9 @@ class Cluster:
         that no mock time passes while it runs, however slow the machine."""
         for _ in range(30):
             await asyncio.sleep(0)
-            work = [
-                f._file_work
-                for m in self.managers.values()
-                for f in m.fetchers.fetchers.values()
-                if f._file_work is not None and not f._file_work.done()
-            ]
-            if work:
-                await asyncio.wait(work, timeout=30)
+            for manager in list(self.managers.values()):
+                for fetcher in list(manager.fetchers.fetchers.values()):
+                    await asyncio.wait_for(fetcher._file_work.wait(), 30)
 
     async def run_until(self, predicate: Callable[[], bool], max_ms: int = 30_000, step_ms: int = 50) -> None:
         for _ in range(max_ms // step_ms):
@@ -410,9 +407,20 @@ def test_a_leader_without_the_epoch_makes_the_follower_truncate_to_its_high_wate
 
 
 @pytest.mark.parametrize("batches", [1, 8])
-def test_a_fetch_below_the_leaders_log_start_starts_the_follower_there(tmp_path: Path, batches: int) -> None:
+def test_a_fetch_below_the_leaders_log_start_starts_the_follower_there(
+    tmp_path: Path, batches: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A new replica's fetch from 0 is out of range: it starts at the leader's log start (6), at a batch boundary
-    (8 batches) or inside the leader's first batch (1 batch of 8: it starts at that batch's base)."""
+    (8 batches) or inside the leader's first batch (1 batch of 8: it starts at that batch's base). Emptying the log
+    is file work: every restart runs in a worker thread, not on the event loop."""
+    on_loop: list[bool] = []
+    real_start = Log.truncate_fully_and_start_at
+
+    def start(self: Log, offset: int, now_ms: int | None = None) -> None:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        real_start(self, offset, now_ms)
+
+    monkeypatch.setattr(Log, "truncate_fully_and_start_at", start)
 
     async def body(c: Cluster) -> None:
         await c.publish(state(1, (1,), isr=(1,)))
@@ -427,6 +435,7 @@ def test_a_fetch_below_the_leaders_log_start_starts_the_follower_there(tmp_path:
         # Emptied and restarted at the leader's log start (or at the base of the batch holding it).
         assert c.log(2).segments[0].base_offset == (6 if batches == 8 else 0)
         assert c.log_bytes(2, 8) == c.log_bytes(1, 8)
+        assert on_loop == [False] * (1 if batches == 8 else 2)  # at 6; inside the batch also at its base 0
 
     run(tmp_path, (1, 2), body)
 

@@ -107,6 +107,18 @@ class Client:
         return data == b""
 
 
+def run(body: Coroutine[Any, Any, None]) -> None:
+    """Run a test's coroutine on a fresh event loop, 30 s at most; the clients it left open are closed."""
+
+    async def main() -> None:
+        try:
+            await body
+        finally:
+            await Client.close_all()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
 async def wait_until(condition: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> None:
     """Poll `condition` every 10 ms, at most `timeout_s` (AssertionError then)."""
     loop = asyncio.get_running_loop()

@@ -6,19 +6,13 @@ listener is let in above the broker-wide limit; overrides raise or lower one add
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
 
 import pytest
 from odradek.broker.quota.connection_quotas import ConnectionQuotas, parse_overrides
 from odradek.broker.server import KafkaServer, ServerLimits
-from server_testing import Client, FakeDispatcher, frame, wait_until
+from server_testing import Client, FakeDispatcher, frame, run, wait_until
 
 LIMITS = ServerLimits(max_request_bytes=1024, idle_timeout_s=30.0)
-
-
-def run(body: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(body, 30))
 
 
 async def served(client: Client, correlation_id: int) -> bool:

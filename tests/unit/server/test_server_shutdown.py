@@ -5,23 +5,12 @@ socket released without waiting for the request."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from odradek.broker.server import Chunk, KafkaServer, ServerLimits
-from server_testing import TIMEOUT_S, Client, FakeDispatcher, answer, frame, wait_until
+from server_testing import TIMEOUT_S, Client, FakeDispatcher, answer, frame, run, wait_until
 
 LIMITS = ServerLimits(max_request_bytes=1024, idle_timeout_s=30.0, read_ahead=8)
-
-
-def run(body: Coroutine[Any, Any, None]) -> None:
-    async def main() -> None:
-        try:
-            await body
-        finally:
-            await Client.close_all()
-
-    asyncio.run(asyncio.wait_for(main(), 30))
 
 
 def test_stop_closes_idle_connections_and_lets_a_busy_request_finish() -> None:

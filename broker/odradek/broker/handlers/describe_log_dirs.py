@@ -5,7 +5,8 @@ Kafka 3.9 serves v0-4 (v0 and v1 are the same; v2 is flexible; v3 adds the top-l
 otherwise the named partitions this broker holds (others are left out). Per partition
 (`replication.log_dirs.describe_log_dirs`, Kafka's `ReplicaManager.describeLogDirs`): `partition_size` is the bytes
 of its segments, `offset_lag` is max(0, high watermark - log end offset), `is_future_key` is false (there are no
-future replicas: AlterReplicaLogDirs is not served). A dir whose file system cannot be read is KAFKA_STORAGE_ERROR.
+future replicas: AlterReplicaLogDirs is not served). A dir whose file system cannot be read, or that is offline (an
+I/O error took it offline), is KAFKA_STORAGE_ERROR.
 Authorization: DESCRIBE on the cluster, else CLUSTER_AUTHORIZATION_FAILED (v3+: top level) and no results.
 """
 

@@ -46,6 +46,11 @@ class LogDirFailureChannel:
         with self._lock:
             self._listeners.append(listener)
 
+    @property
+    def has_offline(self) -> bool:
+        """Whether any dir has failed (one read, no lock: the produce and fetch paths ask it per partition)."""
+        return bool(self._offline)
+
     def is_offline(self, log_dir: Path) -> bool:
         return log_dir in self._offline
 

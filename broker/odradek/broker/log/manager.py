@@ -245,7 +245,8 @@ class LogManager:
         return [log for log in self.all_logs() if not self.failure_channel.is_offline(log.dir.parent)]
 
     def is_offline(self, log: Log) -> bool:
-        return self.failure_channel.is_offline(log.dir.parent)
+        channel = self.failure_channel
+        return channel.has_offline and channel.is_offline(log.dir.parent)  # no Path built while all dirs are online
 
     def guard(self, log: Log, message: str) -> contextlib.AbstractContextManager[None]:
         """Around I/O on `log`: KafkaStorageError if its dir is offline; an OSError takes the dir offline."""

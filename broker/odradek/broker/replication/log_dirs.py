@@ -2,7 +2,8 @@
 
 ``describe_log_dirs(logs, wanted)`` returns one ``LogDirDescription`` per configured log dir (``log.dirs``), in
 config order: its absolute path, the bytes of its file system (``shutil.disk_usage``: total, and free for an
-unprivileged writer as usable), or ``readable`` false when that fails (KAFKA_STORAGE_ERROR), and the replicas held
+unprivileged writer as usable), or ``readable`` false when that fails or the dir is offline (an I/O error took it
+offline: log/log_dir_failure.py; Kafka answers KAFKA_STORAGE_ERROR for both), and the replicas held
 there, sorted by (topic, partition), each with the bytes of its segments and its offset lag, Kafka's
 max(0, high watermark - log end offset) for a current (not future) replica. ``wanted`` names the partitions
 asked for (``None``: all); partitions not held here are left out.
@@ -39,18 +40,23 @@ class LogDirDescription:
 
 
 def describe_log_dirs(logs: LogManager, wanted: Collection[tuple[str, int]] | None) -> list[LogDirDescription]:
-    chosen = [lg for lg in logs.all_logs() if wanted is None or (lg.topic, lg.partition) in wanted]
+    chosen = sorted(
+        (lg for lg in logs.all_logs() if wanted is None or (lg.topic, lg.partition) in wanted),
+        key=lambda lg: (lg.topic, lg.partition),
+    )
     described = []
     for log_dir in logs.log_dirs:
         path = os.path.abspath(log_dir)
         try:
-            usage = shutil.disk_usage(log_dir)
+            usage = None if logs.failure_channel.is_offline(log_dir) else shutil.disk_usage(log_dir)
         except OSError:
+            usage = None
+        if usage is None:
             described.append(LogDirDescription(path, readable=False))
             continue
         replicas = tuple(
             ReplicaDescription(lg.topic, lg.partition, lg.size_in_bytes, max(0, lg.high_watermark - lg.log_end_offset))
-            for lg in sorted(chosen, key=lambda lg: (lg.topic, lg.partition))
+            for lg in chosen
             if Path(lg.dir).parent == log_dir
         )
         described.append(LogDirDescription(path, True, usage.total, usage.free, replicas))

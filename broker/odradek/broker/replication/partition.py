@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from odradek.broker.log.log import Log, LogAppendInfo, UnexpectedAppendOffset
+from odradek.broker.log.log import Log, LogAppendInfo
 from odradek.broker.log.producer_state import AppendOrigin as LogAppendOrigin
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import read_header
@@ -332,24 +332,21 @@ class Partition:
         self, records: bytes | bytearray | memoryview, leader_hw: int
     ) -> LogAppendInfo | None:
         """Append fetched batches (offsets and epochs the leader's), then HW = min(leader's HW, own LEO).
-
-        An empty log started inside the first batch (the leader's log start is mid-batch) restarts at that
-        batch's base offset, as Kafka's Partition.appendRecordsToFollowerOrFutureReplica does."""
-        info = None
-        if records:
-            try:
-                info = self.log.append_as_follower(records)
-            except UnexpectedAppendOffset:
-                log = self.log
-                header = read_header(records, 0)
-                if not (log.log_end_offset == log.log_start_offset and header.last_offset >= log.log_end_offset):
-                    raise
-                start = log.log_start_offset
-                log.truncate_fully_and_start_at(header.base_offset)
-                info = log.append_as_follower(records)
-                log.maybe_increment_log_start_offset(start)
+        UnexpectedAppendOffset when the first batch starts below the log end (see `follower_restart_offset`)."""
+        info = self.log.append_as_follower(records) if records else None
         self.update_follower_high_watermark(leader_hw)
         return info
+
+    def follower_restart_offset(self, records: bytes | bytearray | memoryview) -> int | None:
+        """Where an empty log restarts when the leader's log start is inside the first fetched batch: that
+        batch's base offset, as Kafka's Partition.appendRecordsToFollowerOrFutureReplica does (None: the records
+        do not start so, and the follower truncates again). The restart is file work: the caller's, off the
+        event loop."""
+        log = self.log
+        header = read_header(records, 0)
+        if log.log_end_offset == log.log_start_offset and header.base_offset < log.log_end_offset <= header.last_offset:
+            return header.base_offset
+        return None
 
     def update_follower_high_watermark(self, leader_hw: int) -> None:
         if leader_hw >= 0:

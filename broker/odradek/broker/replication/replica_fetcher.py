@@ -17,7 +17,8 @@ One round (`do_work`):
    `replica.fetch.response.max.bytes` for the response, `replica.fetch.max.bytes` per partition. Per partition:
    - NONE: the complete batches are appended (`Log.append_as_follower`: the leader's offsets and epochs, producer
      state with origin REPLICATION, the epoch cache from batch epochs); HW = min(leader's HW, LEO); the log start
-     offset follows the leader's;
+     offset follows the leader's; an empty log whose start is inside the first batch restarts at that batch's
+     base first;
    - OFFSET_OUT_OF_RANGE: below the leader's log start, the log is emptied and starts there
      (`truncate_fully_and_start_at`); otherwise (above the leader's end) the partition truncates again;
    - FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER and other errors: the partition is delayed
@@ -25,8 +26,9 @@ One round (`do_work`):
    An I/O failure talking to the leader delays every partition (the end point reconnects on the next request).
 
 Truncation is file work (segments cut or deleted, index files trimmed, the epoch checkpoint and producer state
-rewritten): it runs in a worker thread, one call per round for all the partitions truncated, under each
-partition's `leader_isr_update_lock`, which the replica manager also holds while it changes the partition's role.
+rewritten; emptying a log, `start_at`, likewise): it runs in a worker thread (utils/file_work.py), one call per
+round for all the partitions truncated, under each partition's `leader_isr_update_lock`, which the replica manager
+also holds while it changes the partition's role.
 The call re-checks there that the partition still follows at the epoch it was asked for, so a truncation never
 lands on a replica that became leader meanwhile; the round waits for the call (shielded: a shutdown waits for it
 too) before it fetches, so a partition's truncation and its appends stay in order.
@@ -57,7 +59,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from odradek.broker.log.log import UnexpectedAppendOffset
 from odradek.broker.log.log_dir_failure import KafkaStorageError
@@ -65,8 +67,9 @@ from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import complete_prefix_length
 from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition, TopicPartition
 from odradek.broker.replication.broker_blocking_sender import AuthenticationFailed
-from odradek.broker.replication.leader_end_point import EpochRequest, LeaderEndPoint
+from odradek.broker.replication.leader_end_point import EpochRequest, FetchedPartition, LeaderEndPoint
 from odradek.broker.replication.partition import Partition
+from odradek.broker.utils.file_work import FileWork
 from odradek.broker.utils.time import Time
 
 logger = logging.getLogger(__name__)
@@ -176,15 +179,15 @@ def _truncate_to(partition: Partition, offset: int) -> int:
     return log.log_end_offset
 
 
-def start_at_leader_start(partition: Partition, follower_epoch: int, leader_start: int) -> int:
-    """Worker thread: empty the log and start it at the leader's log start (the follower fell below it). Returns
-    the offset to fetch from, or SKIPPED."""
+def start_at(partition: Partition, follower_epoch: int, offset: int) -> int:
+    """Worker thread: empty the log and start it at `offset` (the leader's log start, which the follower fell
+    below, or the base of the leader's batch holding it). Returns the offset to fetch from, or SKIPPED."""
     with partition.leader_isr_update_lock:
         if partition.is_leader or partition.state.leader_epoch != follower_epoch:
             return SKIPPED
-        logger.info("%s below the leader's log start %s: starting there", partition.log.dir.name, leader_start)
-        partition.log.truncate_fully_and_start_at(leader_start)
-        return leader_start
+        logger.info("%s: emptied, starting at the leader's offset %s", partition.log.dir.name, offset)
+        partition.log.truncate_fully_and_start_at(offset)
+        return offset
 
 
 def complete_batches(records: bytes) -> bytes:
@@ -213,7 +216,7 @@ class ReplicaFetcherThread:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._file_work: asyncio.Future[Any] | None = None  # the truncation running in a worker thread, if any
+        self._file_work = FileWork()  # truncations in a worker thread; `shutdown` waits for them
 
     # ---- partitions --------------------------------------------------------------------------------------
 
@@ -251,9 +254,7 @@ class ReplicaFetcherThread:
             if task.done() and not task.cancelled():
                 with contextlib.suppress(Exception):
                     task.result()
-        if self._file_work is not None:
-            # A truncation still running in its thread: the logs must not be closed under it.
-            await asyncio.gather(self._file_work, return_exceptions=True)
+        await self._file_work.wait()  # a truncation still running in its thread: the logs must not close under it
         await self.leader.close()
 
     async def _run(self) -> None:
@@ -357,7 +358,7 @@ class ReplicaFetcherThread:
                     (state, Truncation(key, partition, state.leader_epoch, answer.leader_epoch, answer.end_offset))
                 )
         if steps:
-            results = await self._in_worker(self._truncate_all, [step for _, step in steps])
+            results = await self._file_work.run(self._truncate_all, [step for _, step in steps])
             for (state, step), result in zip(steps, results, strict=True):
                 self._truncated(step.key, state, result)
 
@@ -380,13 +381,6 @@ class ReplicaFetcherThread:
         elif result != TRUNCATE_AGAIN:
             state.fetch_offset = result
             state.state = FetchState.FETCHING
-
-    async def _in_worker(self, work: Any, arg: Any) -> Any:
-        """`work(arg)` in a worker thread, shielded: a cancelled round (shutdown) must not abandon a thread still
-        truncating a log; `shutdown` waits for it."""
-        future = asyncio.ensure_future(asyncio.to_thread(work, arg))
-        self._file_work = future
-        return await asyncio.shield(future)
 
     def _failed(self, key: TopicPartition, state: PartitionFetchState, exc: KafkaStorageError) -> None:
         """Kafka's markPartitionFailed: a local storage error stops fetching the partition here."""
@@ -420,8 +414,7 @@ class ReplicaFetcherThread:
                 continue
             if answer.error is ErrorCode.NONE:
                 try:
-                    with self.replicas.storage_guard(partition, "follower append"):
-                        self._append(partition, state, answer.records, answer.high_watermark, answer.log_start_offset)
+                    await self._append_fetched(key, partition, state, answer)
                 except KafkaStorageError as exc:
                     self._failed(key, state, exc)
             elif answer.error is ErrorCode.OFFSET_OUT_OF_RANGE:
@@ -430,29 +423,54 @@ class ReplicaFetcherThread:
                 logger.info("%s: fetch of %s-%s: %s; backing off", self.name, *key, answer.error.name)
                 self._delay([state], answer.error)
 
-    def _append(
-        self, partition: Partition, state: PartitionFetchState, records: bytes, leader_hw: int, leader_start: int
+    async def _append_fetched(
+        self, key: TopicPartition, partition: Partition, state: PartitionFetchState, answer: FetchedPartition
     ) -> None:
-        batches = complete_batches(records)
+        """Append a fetch's complete batches. An empty log whose start is inside the first batch is restarted at
+        that batch's base first, in the worker (`start_at`), and the batches appended then."""
+        batches = complete_batches(answer.records)
+        with self.replicas.storage_guard(partition, "follower append"):
+            restart = self._append(partition, state, batches, answer.high_watermark, answer.log_start_offset)
+        if restart is None:
+            return
+        log_start = partition.log.log_start_offset
+        if await self._file_work.run(self._start_at, (partition, state.leader_epoch, restart)) == SKIPPED:
+            return
+        if self.states.get(key) is not state:
+            return
+        with self.replicas.storage_guard(partition, "follower append"):
+            self._append(partition, state, batches, answer.high_watermark, answer.log_start_offset)
+            if partition.log.log_end_offset >= log_start:  # appended (else it truncates again)
+                partition.log.maybe_increment_log_start_offset(log_start)
+
+    def _append(
+        self, partition: Partition, state: PartitionFetchState, batches: bytes, leader_hw: int, leader_start: int
+    ) -> int | None:
+        """Append on the event loop (a write to the page cache). Returns the offset the empty log must restart at
+        first (`Partition.follower_restart_offset`), else None."""
         try:
             partition.append_records_as_follower(batches, leader_hw)
         except UnexpectedAppendOffset as exc:
+            restart = partition.follower_restart_offset(batches)
+            if restart is not None:
+                return restart
             logger.warning("%s: %s; truncating again", self.name, exc)
             state.state = FetchState.TRUNCATING
-            return
+            return None
         log = partition.log
         if log.log_start_offset < leader_start <= log.log_end_offset:
             log.maybe_increment_log_start_offset(leader_start)
         state.fetch_offset = log.log_end_offset
         state.leader_behind_retries = 0
         self.replicas.fetch_lag((partition.topic, partition.index), leader_hw - state.fetch_offset)
+        return None
 
     async def _out_of_range(
         self, key: TopicPartition, partition: Partition, state: PartitionFetchState, leader_start: int
     ) -> None:
         if leader_start >= 0 and state.fetch_offset < leader_start:
             try:
-                result = await self._in_worker(self._start_at, (partition, state.leader_epoch, leader_start))
+                result = await self._file_work.run(self._start_at, (partition, state.leader_epoch, leader_start))
             except KafkaStorageError as exc:
                 self._failed(key, state, exc)
                 return
@@ -464,4 +482,4 @@ class ReplicaFetcherThread:
     def _start_at(self, arg: tuple[Partition, int, int]) -> int:
         partition, follower_epoch, leader_start = arg
         with self.replicas.storage_guard(partition, "follower log start"):
-            return start_at_leader_start(partition, follower_epoch, leader_start)
+            return start_at(partition, follower_epoch, leader_start)

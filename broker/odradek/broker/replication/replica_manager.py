@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.topic import log_config
@@ -85,6 +85,7 @@ from odradek.broker.replication.partition import OffsetMove, Partition, Partitio
 from odradek.broker.replication.purgatory import DelayedOperationPurgatory
 from odradek.broker.replication.replica_fetcher import FetcherConfig
 from odradek.broker.replication.replica_fetcher_manager import EndPointFactory, ReplicaFetcherManager
+from odradek.broker.utils.file_work import FileWork
 from odradek.broker.utils.time import Time, TimerHandle
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class ReplicaManager:
         self._validation: dict[TopicPartition, ValidationConfig] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: dict[TopicPartition, ReplicaAssignment] = {}
-        self._file_work: asyncio.Future[Any] | None = None
+        self._file_work = FileWork()  # log creation and deletion in worker threads; `stop` waits for it
         self._cleaner = LogCleaner()
         self.alter_partition = alter_partition
         self._topic_ids: dict[str, uuid.UUID] = {}  # of the local replicas' topics (Fetch v13+ names topics by id)
@@ -157,7 +158,6 @@ class ReplicaManager:
         self._isr_expiration: TimerHandle | None = None
         self.fetchers = ReplicaFetcherManager(self, endpoints or self._remote_endpoint, self._fetcher_config(), time)
         self.halt = halt
-        self._offline_dirs: set[Path] = set()  # the log dirs handled by `handle_log_dir_failure`
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
@@ -268,11 +268,8 @@ class ReplicaManager:
                 self._pending.pop((assignment.topic, assignment.partition), None)
 
     async def _in_worker(self, work: Callable[[_Arg], _Result], arg: _Arg) -> _Result:
-        """`work(arg)` in a worker thread, shielded: a cancelled caller (shutdown) must not abandon a thread still
-        creating or deleting logs; `stop` waits for it before closing the logs."""
-        future = asyncio.ensure_future(asyncio.to_thread(work, arg))
-        self._file_work = future
-        return await asyncio.shield(future)
+        """`work(arg)` in a worker thread that a cancelled caller (shutdown) does not abandon (utils/file_work.py)."""
+        return await self._file_work.run(work, arg)
 
     def _open_logs(self, chunk: list[tuple[ReplicaAssignment, LogConfig, ValidationConfig]]) -> list[Log]:
         """Worker thread: create (or open) the chunk's logs, and write the first leader epoch of those led here,
@@ -370,10 +367,9 @@ class ReplicaManager:
         """Kafka's ReplicaManager.handleLogDirFailure: the dir's partitions stop being followed and served (their
         waits are answered KAFKA_STORAGE_ERROR now), then the broker halts. Kafka keeps serving the other dirs of
         a JBOD broker and tells the controller; Odradek halts on the first failed dir (docs/not-implemented.md),
-        which with one log dir is exactly Kafka's "all log dirs have failed"."""
-        if log_dir in self._offline_dirs:
-            return
-        self._offline_dirs.add(log_dir)
+        which with one log dir is exactly Kafka's "all log dirs have failed". Called once per dir (the failure
+        channel tells its listeners once); the dir's partitions answer KAFKA_STORAGE_ERROR from the moment the
+        channel has it, on any thread, not only from this call on."""
         offline = [key for key, p in self.partitions.items() if p.log.dir.parent == log_dir]
         for key in offline:
             self._stop_following(key)
@@ -412,7 +408,7 @@ class ReplicaManager:
             if (topic, index) in self._pending:
                 raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER, "the partition's log is being created")
             raise PartitionError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        if self._offline_dirs and partition.log.dir.parent in self._offline_dirs:
+        if self.logs.is_offline(partition.log):
             raise PartitionError(ErrorCode.KAFKA_STORAGE_ERROR, f"log dir {partition.log.dir.parent} is offline")
         return partition
 
@@ -523,7 +519,7 @@ class ReplicaManager:
         partition = self.partitions.get(key)
         if partition is None:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        if self._offline_dirs and partition.log.dir.parent in self._offline_dirs:
+        if self.logs.is_offline(partition.log):
             return ErrorCode.KAFKA_STORAGE_ERROR
         return partition.check_enough_replicas_reach_offset(required_offset)
 
@@ -777,7 +773,7 @@ class ReplicaManager:
                 replicas=len(p.state.replicas),
                 isr=len(p.state.isr),
                 min_insync_replicas=p.log.config.min_insync_replicas,
-                offline=p.log.dir.parent in self._offline_dirs,
+                offline=self.logs.is_offline(p.log),
             )
 
     def start(self) -> None:
@@ -840,8 +836,7 @@ class ReplicaManager:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._file_work is not None:
-            await asyncio.gather(self._file_work, return_exceptions=True)
+        await self._file_work.wait()
         self._stopped = True  # every wait is answered now: produces NOT_LEADER_OR_FOLLOWER, fetches what is there
         for key in self.produce_purgatory.watched_keys():
             self.produce_purgatory.check_and_complete(key)
