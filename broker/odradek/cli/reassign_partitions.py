@@ -55,7 +55,6 @@ from odradek.cli.common import (
 )
 
 ANY_LOG_DIR = "any"
-KAFKA_PYTHON_ATTEMPTS = 5
 T = TypeVar("T")
 ACTIONS = ("generate", "execute", "verify", "cancel", "list")
 # Kafka's validateAndParseArgs: the flags each action requires, and the others it permits.
@@ -376,30 +375,20 @@ def propose(
 
 
 def kafka_python_call(args: argparse.Namespace, call: Callable[[Any], T]) -> T:
-    """`call(admin)` on a kafka-python KafkaAdminClient made for it, with `--command-config`'s settings. Retried (a
-    new client each time) when a connection is refused or a node never became ready: kafka-python asks one node,
-    possibly a registered broker that is down, for the controller id and does not try another itself (a refused
-    connection sent nothing; the calls made through here are idempotent: listing, or setting the same target)."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+    """`call(admin)` through `odradek.kafka_python.admin_call` (a new KafkaAdminClient, retried while the cluster
+    cannot be reached; the calls made through here are safe to repeat: listing, or setting the same target), with
+    `--command-config`'s settings; CliError for kafka-python's errors."""
+    from kafka.errors import KafkaConnectionError
     from kafka.errors import KafkaError as KafkaPythonError
-    from odradek.kafka_python import admin_config
+    from odradek.kafka_python import admin_call
 
-    config = {**admin_config(client_config(args)), "request_timeout_ms": int(ADMIN_TIMEOUT_S * 1000)}
-    config.setdefault("client_id", "reassign-partitions-tool")
-    for attempt in range(1, KAFKA_PYTHON_ATTEMPTS + 1):
-        try:
-            admin = KafkaAdminClient(**config)
-            try:
-                return call(admin)
-            finally:
-                admin.close()
-        except (KafkaConnectionError, ConnectionError, KafkaTimeoutError, NodeNotReadyError) as exc:
-            if attempt == KAFKA_PYTHON_ATTEMPTS:
-                raise CliError(f"Cannot reach the controller through {args.bootstrap_server}: {exc}") from None
-        except KafkaPythonError as exc:
-            raise CliError(f"The request failed: {exc}") from None
-    raise AssertionError("unreachable")
+    config = {"client.id": "reassign-partitions-tool", **client_config(args)}
+    try:
+        return admin_call(config, call, ADMIN_TIMEOUT_S)
+    except KafkaConnectionError as exc:
+        raise CliError(f"Cannot reach the controller through {args.bootstrap_server}: {exc}") from None
+    except KafkaPythonError as exc:
+        raise CliError(f"The request failed: {exc}") from None
 
 
 def list_ongoing(
