@@ -217,3 +217,19 @@ def test_topics_describe_shows_a_reassignment_as_kafka_does() -> None:
         "\tTopic: t\tPartition: 0\tLeader: 1\tReplicas: 2,3,1\tIsr: 1,2\tAdding Replicas: 3\tRemoving Replicas: 1",
         "\tTopic: t\tPartition: 1\tLeader: 2\tReplicas: 2,1\tIsr: 2,1",
     ]
+
+
+def test_topics_describe_warns_when_the_reassignments_cannot_be_listed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The partition lines are still printed without Adding/Removing Replicas, but not silently."""
+    from odradek.cli import reassign_partitions, topics
+
+    def unreachable(args: argparse.Namespace) -> dict[object, object]:
+        raise CliError("Cannot reach the controller through b:9092: refused")
+
+    monkeypatch.setattr(reassign_partitions, "list_ongoing", unreachable)
+    views = [topics.TopicView("t", None, (topics.PartitionView(0, 1, (1,), (1,)),), (), 1)]
+    assert topics._with_reassignments(argparse.Namespace(), views) == views
+    err = capsys.readouterr().err
+    assert "partition reassignments not shown" in err and "refused" in err
