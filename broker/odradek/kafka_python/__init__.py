@@ -8,12 +8,13 @@ the CLI and the operator, which talk to brokers with confluent-kafka otherwise; 
   password, hostname verification off for `ssl.endpoint.identification.algorithm=none`, client id, request
   timeout. Keys kafka-python has no equivalent for are left out.
 - `admin_call(config, call, timeout_s)`: `call(admin)` on a KafkaAdminClient made for it (request timeout
-  `timeout_s`), closed afterwards. When the cluster could not be reached (a refused connection, a node that never
-  became ready, a timeout) it is tried again with a new client, `ATTEMPTS` times in all: kafka-python asks one node,
-  possibly a registered broker that is down, for the controller id and does not try another itself. Once the
-  attempts are used up that is a `KafkaConnectionError`; kafka-python's other errors propagate at once. A timed-out
-  request may have been applied, so callers pass only calls that are safe to repeat (reads, and writes that set a
-  value: quotas, reassignment targets).
+  `timeout_s`), closed afterwards. When the call could not reach the cluster (a refused connection, a node that
+  never became ready, a timeout) it is tried again with a new client, `ATTEMPTS` times in all: kafka-python asks
+  one node, possibly a registered broker that is down, for the controller id and does not try another itself. A
+  client that cannot bootstrap at all (no server answered within the timeout) is not made again: that would wait
+  as long again. Either way the caller gets a `KafkaConnectionError`; kafka-python's other errors propagate at
+  once. A timed-out request may have been applied, so callers pass only calls that are safe to repeat (reads, and
+  writes that set a value: quotas, reassignment targets), or calls that catch their own errors.
 - `send_to_controller(config, request, timeout_s)`: one request through `admin_call` (KafkaAdminClient's
   `_send_request_to_controller` is the one way kafka-python offers for a request it has no method for: kafka-python
   is pinned exactly in pyproject.toml).
@@ -74,13 +75,20 @@ def admin_call(config: Mapping[str, Any], call: Callable[[Any], T], timeout_s: f
     for attempt in range(1, attempts + 1):
         try:
             admin = KafkaAdminClient(**settings)
-            try:
-                return call(admin)
-            finally:
-                admin.close()
+        except KafkaTimeoutError as exc:
+            # No bootstrap server answered for the whole timeout: another client would wait as long again.
+            raise KafkaConnectionError(str(exc)) from exc
+        except (KafkaConnectionError, ConnectionError) as exc:
+            if attempt == attempts:
+                raise KafkaConnectionError(f"{exc} ({attempts} attempts)") from exc
+            continue
+        try:
+            return call(admin)
         except (KafkaConnectionError, ConnectionError, KafkaTimeoutError, NodeNotReadyError) as exc:
             if attempt == attempts:
-                raise KafkaConnectionError(f"{type(exc).__name__}: {exc} ({attempts} attempts)") from exc
+                raise KafkaConnectionError(f"{exc} ({attempts} attempts)") from exc
+        finally:
+            admin.close()
     raise AssertionError("unreachable")
 
 

@@ -27,6 +27,7 @@ class _FlakyAdminClient:
 
     failures = 0
     error: BaseException = ConnectionRefusedError()
+    at_construction = False
     made: list[_FlakyAdminClient] = []
 
     def __init__(self, **settings: object) -> None:
@@ -34,7 +35,7 @@ class _FlakyAdminClient:
         self.closed = False
         self.called = False
         type(self).made.append(self)
-        if len(type(self).made) <= type(self).failures and isinstance(type(self).error, ConnectionRefusedError):
+        if len(type(self).made) <= type(self).failures and type(self).at_construction:
             raise type(self).error
 
     def answer(self) -> str:
@@ -54,12 +55,22 @@ def flaky(monkeypatch: pytest.MonkeyPatch) -> type[_FlakyAdminClient]:
     return _FlakyAdminClient
 
 
-@pytest.mark.parametrize("error", [ConnectionRefusedError(), KafkaTimeoutError(), NodeNotReadyError(1)])
+@pytest.mark.parametrize(
+    ("error", "at_construction"),
+    [
+        (ConnectionRefusedError(), True),
+        (KafkaConnectionError(), True),
+        (KafkaConnectionError(), False),
+        (KafkaTimeoutError(), False),
+        (NodeNotReadyError(1), False),
+    ],
+)
 def test_admin_call_retries_with_a_new_client_while_unreachable(
-    flaky: type[_FlakyAdminClient], monkeypatch: pytest.MonkeyPatch, error: BaseException
+    flaky: type[_FlakyAdminClient], monkeypatch: pytest.MonkeyPatch, error: BaseException, at_construction: bool
 ) -> None:
     monkeypatch.setattr(flaky, "failures", 2)
     monkeypatch.setattr(flaky, "error", error)
+    monkeypatch.setattr(flaky, "at_construction", at_construction)
     assert admin_call({"bootstrap.servers": "b:9092"}, lambda admin: admin.answer(), 2.5) == "answered"
     assert len(flaky.made) == 3
     assert all(c.closed for c in flaky.made if c.called), "every client a call was made on is closed"
@@ -83,5 +94,17 @@ def test_admin_call_does_not_retry_an_error_answer(
     monkeypatch.setattr(flaky, "failures", 1)
     monkeypatch.setattr(flaky, "error", InvalidReplicationFactorError("refused"))
     with pytest.raises(InvalidReplicationFactorError):
+        admin_call({}, lambda admin: admin.answer(), 1.0)
+    assert len(flaky.made) == 1
+
+
+def test_admin_call_does_not_bootstrap_again_after_a_bootstrap_timeout(
+    flaky: type[_FlakyAdminClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kafka-python's constructor waits the whole request timeout for a bootstrap server: once is enough."""
+    monkeypatch.setattr(flaky, "failures", 1)
+    monkeypatch.setattr(flaky, "error", KafkaTimeoutError("Unable to bootstrap from b:9092"))
+    monkeypatch.setattr(flaky, "at_construction", True)
+    with pytest.raises(KafkaConnectionError, match="Unable to bootstrap"):
         admin_call({}, lambda admin: admin.answer(), 1.0)
     assert len(flaky.made) == 1
