@@ -419,13 +419,16 @@ class Cluster:
         described = wait(self.admin.describe_cluster(), "describing the cluster")
         return {node.id: node.rack for node in described.nodes}
 
-    def replicas(self, topics: Iterable[str]) -> Assignment:
-        """The current replicas of every partition of `topics`; CliError naming a topic that does not exist."""
+    def replicas(self, topics: Iterable[str], *, skip_unknown: bool = False) -> Assignment:
+        """The current replicas of every partition of `topics` (one Metadata request); CliError naming a topic that
+        does not exist, unless `skip_unknown` (its partitions are then left out)."""
         metadata = probe_metadata(self.admin, self._args.bootstrap_server)
         found: Assignment = {}
         for topic in sorted(set(topics)):
             described = metadata.topics.get(topic)
             if described is None or described.error is not None:
+                if skip_unknown:
+                    continue
                 raise CliError(f"Topic {topic} not found.")
             found.update({(topic, p): list(part.replicas) for p, part in described.partitions.items()})
         return found
@@ -588,21 +591,12 @@ def clear_throttles(cluster: Cluster, targets: Mapping[TopicPartition, Sequence[
 def verify(cluster: Cluster, args: argparse.Namespace) -> None:
     targets = dict(parse_reassignment_json(_read(args.reassignment_json_file)))
     ongoing = cluster.ongoing()
-    current = _replicas_of_existing(cluster, {t for t, _ in targets})
+    # An unknown topic's partitions have no replicas (Kafka's UnknownTopicOrPartition case).
+    current = cluster.replicas({t for t, _ in targets}, skip_unknown=True)
     print("\n".join(verify_lines(targets, ongoing, current)))
     print()  # Kafka's (empty) replica log dir move report
     if not ongoing and not args.preserve_throttles:
         clear_throttles(cluster, targets)
-
-
-def _replicas_of_existing(cluster: Cluster, topics: set[str]) -> Assignment:
-    found: Assignment = {}
-    for topic in topics:
-        try:
-            found.update(cluster.replicas([topic]))
-        except CliError:
-            continue  # an unknown topic: its partitions have no replicas (Kafka's UnknownTopicOrPartition case)
-    return found
 
 
 def cancel(cluster: Cluster, args: argparse.Namespace) -> None:
