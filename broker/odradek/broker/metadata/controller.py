@@ -623,8 +623,8 @@ class Controller:
         """Writes new partition states in one fenced transaction, each compared with the ``mod_revision`` it was
         computed from (``partition_change.build`` keeps it); epochs are the caller's. Returns the store revision of
         the write, 0 (nothing written) if any of them changed meanwhile; NOT_CONTROLLER if the fence no longer
-        holds. At most
-        ``MAX_OPS_PER_TXN`` updates (etcd's ``--max-txn-ops`` default is 128 per branch and per compare list)."""
+        holds. At most ``MAX_OPS_PER_TXN`` updates (etcd's ``--max-txn-ops`` default is 128 per branch and per
+        compare list)."""
         if len(updates) > MAX_OPS_PER_TXN:
             raise ValueError(f"{len(updates)} partition updates in one transaction (at most {MAX_OPS_PER_TXN})")
         if not updates:
