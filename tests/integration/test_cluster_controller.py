@@ -14,11 +14,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cluster_support import start_brokers
 from etcd_support import EtcdCluster, etcd_missing, post
 from it_support import REPO, BrokerProcess, ck_admin, unique_topic, wait_for
 
@@ -30,28 +30,13 @@ MARGIN_S = 12.0  # elections need the lease to expire (+0.5 s in etcd), a campai
 CLIENT_TIMEOUT_S = 15
 
 
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    with EtcdCluster(tmp_path / "etcd", 1) as cluster:
-        yield cluster
-
-
 def three_brokers(factory: Factory, url: str) -> list[BrokerProcess]:
     common = {
-        "metadata.store.url": url,
         "broker.session.timeout.ms": str(SESSION_MS),
         "broker.heartbeat.interval.ms": "500",
         "controlled.shutdown.retry.backoff.ms": "5000",
     }
-    brokers = [factory({**common, "node.id": str(n)}) for n in (1, 2, 3)]
-    admin = ck_admin(brokers[0].bootstrap)
-
-    def all_registered() -> bool:
-        cluster = admin.describe_cluster(request_timeout=CLIENT_TIMEOUT_S).result(timeout=CLIENT_TIMEOUT_S)
-        return sorted(n.id for n in cluster.nodes) == [1, 2, 3]
-
-    wait_for(all_registered, timeout=20, interval=0.2, what="three registered brokers")
-    return brokers
+    return list(start_brokers(factory, url, (1, 2, 3), common, timeout_s=20).values())
 
 
 def create_rf3_topic(bootstrap: str, partitions: int = 3) -> str:

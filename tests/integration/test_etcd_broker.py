@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from etcd_support import EtcdCluster, etcd_missing, post
@@ -15,12 +14,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.skipif(etcd_missing() is not 
 
 Factory = Callable[..., BrokerProcess]
 CLIENT_TIMEOUT_S = 15
-
-
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    with EtcdCluster(tmp_path / "etcd", 1) as cluster:
-        yield cluster
 
 
 def etcd_keys(cluster: EtcdCluster, prefix: bytes) -> list[bytes]:

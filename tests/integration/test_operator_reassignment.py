@@ -7,14 +7,14 @@ drained with `odradek.io/drain-on-scale-down` until the StatefulSet has 2 replic
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
+from cluster_support import logs_on_failure, start_brokers
 from etcd_support import EtcdCluster, etcd_missing
-from it_support import REPO, BrokerProcess, ck_admin, unique_topic, wait_for
+from it_support import REPO, BrokerProcess, unique_topic, wait_for
 from kube_fakes import FakeKube
 from odradek.operator import cluster, topic
 from odradek.operator.kafka_admin import KafkaAdmin, admin_config
@@ -27,31 +27,16 @@ MOVE_TIMEOUT_S = 120.0  # generous: the machine is shared
 EXAMPLE = yaml.safe_load((REPO / "examples" / "kafka-cluster.yaml").read_text())
 
 
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    with EtcdCluster(tmp_path / "etcd", 1) as cluster:
-        yield cluster
-
-
 def three_brokers(factory: Factory, url: str) -> dict[int, BrokerProcess]:
     """Brokers 0, 1, 2: the ids a StatefulSet's ordinals give, which the scale-down check relies on."""
     common = {
-        "metadata.store.url": url,
         "replica.fetch.wait.max.ms": "200",
         "replica.lag.time.max.ms": "5000",
         "log.segment.delete.delay.ms": "500",
         "offsets.topic.num.partitions": "1",
         "broker.heartbeat.interval.ms": "1000",
     }
-    brokers = {n: factory({**common, "node.id": str(n)}) for n in (0, 1, 2)}
-    admin = ck_admin(brokers[0].bootstrap)
-
-    def registered() -> bool:
-        cluster = admin.describe_cluster(request_timeout=CLIENT_TIMEOUT_S).result(timeout=CLIENT_TIMEOUT_S)
-        return sorted(n.id for n in cluster.nodes) == [0, 1, 2]
-
-    wait_for(registered, timeout=30, interval=0.2, what="three registered brokers")
-    return brokers
+    return start_brokers(factory, url, (0, 1, 2), common)
 
 
 def resource(name: str, spec: dict[str, Any], generation: int) -> dict[str, Any]:
@@ -80,12 +65,8 @@ def reconcile_until_ready(body: dict[str, Any], admin: KafkaAdmin) -> list[str]:
 
 def test_replication_factor_changes_and_a_drained_scale_down(broker_factory: Factory, etcd: EtcdCluster) -> None:
     brokers = three_brokers(broker_factory, etcd.url("/it/operator-reassign"))
-    try:
+    with logs_on_failure(brokers):
         _scenario(brokers)
-    except Exception:
-        for n, broker in brokers.items():
-            print(f"--- broker {n}:\n{broker.tail(4000)}")
-        raise
 
 
 def _scenario(brokers: dict[int, BrokerProcess]) -> None:
@@ -122,7 +103,7 @@ def _scenario(brokers: dict[int, BrokerProcess]) -> None:
     assert warning["reason"] == "ScaleDownBlocked" and name in warning["message"]
     assert statefulset_replicas(kube) == 3 and admin.list_reassignments() == {}
     drain = kafka_cluster(2, **{"odradek.io/drain-on-scale-down": "true"})
-    reasons: list[str] = []
+    reasons = []
 
     def shrunk() -> bool:
         status = cluster.reconcile_cluster(drain, kube, admin=admin)

@@ -18,11 +18,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster_support import logs_on_failure, start_brokers
 from etcd_support import EtcdCluster, etcd_missing
 from it_support import REPO, BrokerProcess, ck_admin, ck_consume, ck_produce, unique_topic, wait_for
 
@@ -33,15 +34,8 @@ CLIENT_TIMEOUT_S = 15
 MOVE_TIMEOUT_S = 90.0  # generous: the machine is shared
 
 
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
-    with EtcdCluster(tmp_path / "etcd", 1) as cluster:
-        yield cluster
-
-
 def three_brokers(factory: Factory, url: str) -> dict[int, BrokerProcess]:
     common = {
-        "metadata.store.url": url,
         "replica.fetch.wait.max.ms": "200",
         "replica.lag.time.max.ms": "5000",
         "log.segment.delete.delay.ms": "500",
@@ -50,15 +44,7 @@ def three_brokers(factory: Factory, url: str) -> dict[int, BrokerProcess]:
         "broker.session.timeout.ms": "60000",
         "broker.heartbeat.interval.ms": "1000",
     }
-    brokers = {n: factory({**common, "node.id": str(n)}) for n in (1, 2, 3)}
-    admin = ck_admin(brokers[1].bootstrap)
-
-    def registered() -> bool:
-        cluster = admin.describe_cluster(request_timeout=CLIENT_TIMEOUT_S).result(timeout=CLIENT_TIMEOUT_S)
-        return sorted(n.id for n in cluster.nodes) == [1, 2, 3]
-
-    wait_for(registered, timeout=30, interval=0.2, what="three registered brokers")
-    return brokers
+    return start_brokers(factory, url, (1, 2, 3), common)
 
 
 def create_topic(bootstrap: str, assignment: list[list[int]]) -> str:
@@ -134,12 +120,8 @@ def test_a_move_from_1_2_to_2_3_under_acks_all_load_loses_no_acknowledged_record
     broker_factory: Factory, etcd: EtcdCluster, tmp_path: Path
 ) -> None:
     brokers = three_brokers(broker_factory, etcd.url("/it/move"))
-    try:
+    with logs_on_failure(brokers):
         _move_scenario(brokers, tmp_path)
-    except Exception:
-        for n, broker in brokers.items():
-            print(f"--- broker {n}:\n{broker.tail(4000)}")
-        raise
 
 
 def _move_scenario(brokers: dict[int, BrokerProcess], tmp_path: Path) -> None:
@@ -268,12 +250,8 @@ def test_replication_factor_1_to_3_errors_and_a_cancelled_reassignment(
     broker_factory: Factory, etcd: EtcdCluster, tmp_path: Path
 ) -> None:
     brokers = three_brokers(broker_factory, etcd.url("/it/rf"))
-    try:
+    with logs_on_failure(brokers):
         _rf_scenario(brokers, tmp_path)
-    except Exception:
-        for n, broker in brokers.items():
-            print(f"--- broker {n}:\n{broker.tail(4000)}")
-        raise
 
 
 def _rf_scenario(brokers: dict[int, BrokerProcess], tmp_path: Path) -> None:

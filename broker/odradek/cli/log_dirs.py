@@ -100,20 +100,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def describe(args: argparse.Namespace, brokers: list[int]) -> dict[int, list[dict[str, Any]]]:
-    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaConnectionError
     from kafka.errors import KafkaError as KafkaPythonError
-    from odradek.kafka_python import admin_config
+    from odradek.kafka_python import admin_call
 
-    config = {**admin_config(client_config(args)), "request_timeout_ms": int(ADMIN_TIMEOUT_S * 1000)}
-    config.setdefault("client_id", "log-dirs-tool")
+    config = {"client.id": "log-dirs-tool", **client_config(args)}
     try:
-        admin = KafkaAdminClient(**config)
-    except KafkaPythonError as exc:
+        answers = admin_call(config, lambda admin: admin.describe_log_dirs(brokers=brokers), ADMIN_TIMEOUT_S)
+    except KafkaConnectionError as exc:
         raise CliError(f"Cannot reach broker at {args.bootstrap_server}: {exc}") from None
-    try:
-        answers = admin.describe_log_dirs(brokers=brokers)
     except KafkaPythonError as exc:
         raise CliError(f"DescribeLogDirs failed: {exc}") from None
-    finally:
-        admin.close()
     return {int(a["broker"]): list(a["log_dirs"]) for a in answers}

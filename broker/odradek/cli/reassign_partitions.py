@@ -55,7 +55,6 @@ from odradek.cli.common import (
 )
 
 ANY_LOG_DIR = "any"
-KAFKA_PYTHON_ATTEMPTS = 5
 T = TypeVar("T")
 ACTIONS = ("generate", "execute", "verify", "cancel", "list")
 # Kafka's validateAndParseArgs: the flags each action requires, and the others it permits.
@@ -376,30 +375,20 @@ def propose(
 
 
 def kafka_python_call(args: argparse.Namespace, call: Callable[[Any], T]) -> T:
-    """`call(admin)` on a kafka-python KafkaAdminClient made for it, with `--command-config`'s settings. Retried (a
-    new client each time) when a connection is refused or a node never became ready: kafka-python asks one node,
-    possibly a registered broker that is down, for the controller id and does not try another itself (a refused
-    connection sent nothing; the calls made through here are idempotent: listing, or setting the same target)."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+    """`call(admin)` through `odradek.kafka_python.admin_call` (a new KafkaAdminClient, retried while the cluster
+    cannot be reached; the calls made through here are safe to repeat: listing, or setting the same target), with
+    `--command-config`'s settings; CliError for kafka-python's errors."""
+    from kafka.errors import KafkaConnectionError
     from kafka.errors import KafkaError as KafkaPythonError
-    from odradek.kafka_python import admin_config
+    from odradek.kafka_python import admin_call
 
-    config = {**admin_config(client_config(args)), "request_timeout_ms": int(ADMIN_TIMEOUT_S * 1000)}
-    config.setdefault("client_id", "reassign-partitions-tool")
-    for attempt in range(1, KAFKA_PYTHON_ATTEMPTS + 1):
-        try:
-            admin = KafkaAdminClient(**config)
-            try:
-                return call(admin)
-            finally:
-                admin.close()
-        except (KafkaConnectionError, ConnectionError, KafkaTimeoutError, NodeNotReadyError) as exc:
-            if attempt == KAFKA_PYTHON_ATTEMPTS:
-                raise CliError(f"Cannot reach the controller through {args.bootstrap_server}: {exc}") from None
-        except KafkaPythonError as exc:
-            raise CliError(f"The request failed: {exc}") from None
-    raise AssertionError("unreachable")
+    config = {"client.id": "reassign-partitions-tool", **client_config(args)}
+    try:
+        return admin_call(config, call, ADMIN_TIMEOUT_S)
+    except KafkaConnectionError as exc:
+        raise CliError(f"Cannot reach the controller through {args.bootstrap_server}: {exc}") from None
+    except KafkaPythonError as exc:
+        raise CliError(f"The request failed: {exc}") from None
 
 
 def list_ongoing(
@@ -430,13 +419,16 @@ class Cluster:
         described = wait(self.admin.describe_cluster(), "describing the cluster")
         return {node.id: node.rack for node in described.nodes}
 
-    def replicas(self, topics: Iterable[str]) -> Assignment:
-        """The current replicas of every partition of `topics`; CliError naming a topic that does not exist."""
+    def replicas(self, topics: Iterable[str], *, skip_unknown: bool = False) -> Assignment:
+        """The current replicas of every partition of `topics` (one Metadata request); CliError naming a topic that
+        does not exist, unless `skip_unknown` (its partitions are then left out)."""
         metadata = probe_metadata(self.admin, self._args.bootstrap_server)
         found: Assignment = {}
         for topic in sorted(set(topics)):
             described = metadata.topics.get(topic)
             if described is None or described.error is not None:
+                if skip_unknown:
+                    continue
                 raise CliError(f"Topic {topic} not found.")
             found.update({(topic, p): list(part.replicas) for p, part in described.partitions.items()})
         return found
@@ -599,21 +591,12 @@ def clear_throttles(cluster: Cluster, targets: Mapping[TopicPartition, Sequence[
 def verify(cluster: Cluster, args: argparse.Namespace) -> None:
     targets = dict(parse_reassignment_json(_read(args.reassignment_json_file)))
     ongoing = cluster.ongoing()
-    current = _replicas_of_existing(cluster, {t for t, _ in targets})
+    # An unknown topic's partitions have no replicas (Kafka's UnknownTopicOrPartition case).
+    current = cluster.replicas({t for t, _ in targets}, skip_unknown=True)
     print("\n".join(verify_lines(targets, ongoing, current)))
     print()  # Kafka's (empty) replica log dir move report
     if not ongoing and not args.preserve_throttles:
         clear_throttles(cluster, targets)
-
-
-def _replicas_of_existing(cluster: Cluster, topics: set[str]) -> Assignment:
-    found: Assignment = {}
-    for topic in topics:
-        try:
-            found.update(cluster.replicas([topic]))
-        except CliError:
-            continue  # an unknown topic: its partitions have no replicas (Kafka's UnknownTopicOrPartition case)
-    return found
 
 
 def cancel(cluster: Cluster, args: argparse.Namespace) -> None:

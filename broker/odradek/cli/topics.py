@@ -5,7 +5,8 @@ Describe prints Kafka's format: a topic line
 (TopicId omitted when unknown) followed by one line per partition
 `<TAB>Topic: t<TAB>Partition: p<TAB>Leader: l<TAB>Replicas: a,b<TAB>Isr: a,b`, with
 `<TAB>Adding Replicas: c<TAB>Removing Replicas: a` after it while the partition is being reassigned (Kafka's
-TopicCommand asks ListPartitionReassignments too; if that fails the fields are left out).
+TopicCommand asks ListPartitionReassignments too; if that fails the fields are left out, with a warning on
+stderr).
 
 Kafka's describe filters: `--topics-with-overrides` prints only the topic lines of topics with overrides;
 `--under-replicated-partitions` (Isr smaller than Replicas), `--unavailable-partitions` (no live leader),
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,14 +151,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _with_reassignments(args: argparse.Namespace, views: list[TopicView]) -> list[TopicView]:
-    """The views with each reassigned partition's adding/removing replicas (none if the listing fails)."""
+    """The views with each reassigned partition's adding/removing replicas. If the listing fails they are printed
+    without, and a warning on stderr says so (Kafka's TopicCommand leaves them out quietly only where the API is not
+    supported or not authorized, and fails the describe otherwise; a describe is still worth printing)."""
     from odradek.cli.reassign_partitions import list_ongoing
 
     if not views:
         return views
     try:
         ongoing = list_ongoing(args)
-    except CliError:
+    except CliError as exc:
+        print(f"Warning: partition reassignments not shown (ListPartitionReassignments: {exc})", file=sys.stderr)
         return views
     if not ongoing:
         return views

@@ -30,15 +30,16 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from odradek.cli.common import CliError, add_bootstrap_options, client_config
-from odradek.kafka_python import admin_config
+from odradek.cli.common import ADMIN_TIMEOUT_S, CliError, add_bootstrap_options, client_config
+from odradek.kafka_python import admin_call
 
 DEFAULT_MAX_TRANSACTION_TIMEOUT_MS = 15 * 60 * 1000
 NO_START_OFFSET = -1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +97,16 @@ def add_parser(subparsers: Any) -> None:
 # ==== the client ================================================================================================
 
 
-def _admin(args: argparse.Namespace) -> Any:
-    from kafka import KafkaAdminClient
+def _with_admin(args: argparse.Namespace, session: Callable[[Any], T]) -> T:
+    """`session(admin)` on a KafkaAdminClient made for it (`odradek.kafka_python.admin_call`: made again while the
+    cluster cannot be reached). The requests of a session report their own errors (`_call`), so none is sent twice:
+    an abort's WriteTxnMarkers is not one to repeat after a timeout."""
     from kafka.errors import KafkaError as PythonKafkaError
 
-    config = admin_config(client_config(args))
+    config = client_config(args)
+    timeout_s = int(config.get("request.timeout.ms", ADMIN_TIMEOUT_S * 1000)) / 1000
     try:
-        return KafkaAdminClient(**config)
+        return admin_call(config, session, timeout_s)
     except PythonKafkaError as exc:
         raise CliError(f"Cannot reach broker at {args.bootstrap_server}: {exc}") from None
 
@@ -131,11 +135,7 @@ def _state_name(state: Any) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    admin = _admin(args)
-    try:
-        by_broker = _call("ListTransactions", admin.list_transactions)
-    finally:
-        admin.close()
+    by_broker = _with_admin(args, lambda admin: _call("ListTransactions", admin.list_transactions))
     rows = [
         (t.transactional_id, broker, t.producer_id, _state_name(t.state))
         for broker, listings in sorted(by_broker.items())
@@ -146,11 +146,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_describe(args: argparse.Namespace) -> int:
-    admin = _admin(args)
-    try:
-        described = _call("DescribeTransactions", admin.describe_transactions, [args.transactional_id])
-    finally:
-        admin.close()
+    described = _with_admin(
+        args, lambda admin: _call("DescribeTransactions", admin.describe_transactions, [args.transactional_id])
+    )
     d = described[args.transactional_id]
     now = int(time.time() * 1000)
     start = d.transaction_start_time_ms
@@ -200,11 +198,7 @@ def _producers(admin: Any, partitions: Sequence[tuple[str, int]], broker_id: int
 
 
 def run_describe_producers(args: argparse.Namespace) -> int:
-    admin = _admin(args)
-    try:
-        found = _producers(admin, [(args.topic, args.partition)], args.broker_id)
-    finally:
-        admin.close()
+    found = _with_admin(args, lambda admin: _producers(admin, [(args.topic, args.partition)], args.broker_id))
     _print_table(
         (
             "ProducerId",
@@ -238,8 +232,8 @@ def run_abort(args: argparse.Namespace) -> int:
         raise CliError("abort needs --start-offset, or all of --producer-id, --producer-epoch, --coordinator-epoch")
     if args.start_offset is not None and any(v is not None for v in explicit):
         raise CliError("abort takes --start-offset or the producer's ids, not both")
-    admin = _admin(args)
-    try:
+
+    def abort(admin: Any) -> tuple[int, int]:
         if args.start_offset is not None:
             matching = [
                 p
@@ -261,8 +255,9 @@ def run_abort(args: argparse.Namespace) -> int:
             producer_id, epoch, coordinator_epoch = explicit
         spec = AbortTransactionSpec(TopicPartition(args.topic, args.partition), producer_id, epoch, coordinator_epoch)
         _call("WriteTxnMarkers (abort)", admin.abort_transaction, spec)
-    finally:
-        admin.close()
+        return producer_id, epoch
+
+    producer_id, epoch = _with_admin(args, abort)
     print(f"Aborted the transaction of producer {producer_id} (epoch {epoch}) on {args.topic}-{args.partition}")
     return 0
 
@@ -324,10 +319,10 @@ def hanging_transactions(
 
 
 def run_find_hanging(args: argparse.Namespace) -> int:
-    admin = _admin(args)
-    try:
+    now = int(time.time() * 1000)
+
+    def find(admin: Any) -> tuple[list[OpenTransaction], dict[int, list[Any]], dict[str, Any]]:
         partitions = _partitions_of(admin, args)
-        now = int(time.time() * 1000)
         candidates = [
             OpenTransaction(
                 topic,
@@ -355,8 +350,9 @@ def run_find_hanging(args: argparse.Namespace) -> int:
             ids = sorted({listing.transactional_id for listings in coordinators.values() for listing in listings})
             if ids:
                 described = _call("DescribeTransactions", admin.describe_transactions, ids)
-    finally:
-        admin.close()
+        return candidates, coordinators, described
+
+    candidates, coordinators, described = _with_admin(args, find)
     rows = [
         (
             h.topic,

@@ -7,18 +7,29 @@ the CLI and the operator, which talk to brokers with confluent-kafka otherwise; 
   Java's `sasl.jaas.config` with `username="..." password="..."`), PEM trust/certificate/key files and key
   password, hostname verification off for `ssl.endpoint.identification.algorithm=none`, client id, request
   timeout. Keys kafka-python has no equivalent for are left out.
-- `send_to_controller(config, request, timeout_s)`: one request through a KafkaAdminClient made for it (its
+- `admin_call(config, call, timeout_s)`: `call(admin)` on a KafkaAdminClient made for it (request timeout
+  `timeout_s`), closed afterwards. When the call could not reach the cluster (a refused connection, a node that
+  never became ready, a timeout) it is tried again with a new client, `ATTEMPTS` times in all: kafka-python asks
+  one node, possibly a registered broker that is down, for the controller id and does not try another itself. A
+  client that cannot bootstrap at all (no server answered within the timeout) is not made again: that would wait
+  as long again. Either way the caller gets a `KafkaConnectionError`; kafka-python's other errors propagate at
+  once. A timed-out request may have been applied, so callers pass only calls that are safe to repeat (reads, and
+  writes that set a value: quotas, reassignment targets), or calls that catch their own errors.
+- `send_to_controller(config, request, timeout_s)`: one request through `admin_call` (KafkaAdminClient's
   `_send_request_to_controller` is the one way kafka-python offers for a request it has no method for: kafka-python
-  is pinned exactly in pyproject.toml). kafka-python's own errors propagate.
+  is pinned exactly in pyproject.toml).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-__all__ = ["admin_config", "send_to_controller"]
+__all__ = ["ATTEMPTS", "admin_call", "admin_config", "send_to_controller"]
+
+ATTEMPTS = 5
+T = TypeVar("T")
 
 _NAMES = {
     "bootstrap.servers": "bootstrap_servers",
@@ -55,12 +66,32 @@ def admin_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def send_to_controller(config: Mapping[str, Any], request: Any, timeout_s: float) -> Any:
-    """`request`'s response from the controller (a kafka-python request object); kafka-python's errors propagate."""
+def admin_call(config: Mapping[str, Any], call: Callable[[Any], T], timeout_s: float, *, attempts: int = ATTEMPTS) -> T:
+    """`call(admin)`'s result, retried while the cluster cannot be reached (module docstring)."""
     from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 
-    admin = KafkaAdminClient(**{**admin_config(config), "request_timeout_ms": int(timeout_s * 1000)})
-    try:
-        return admin._manager.run(admin._send_request_to_controller, request)
-    finally:
-        admin.close()
+    settings = {**admin_config(config), "request_timeout_ms": int(timeout_s * 1000)}
+    for attempt in range(1, attempts + 1):
+        try:
+            admin = KafkaAdminClient(**settings)
+        except KafkaTimeoutError as exc:
+            # No bootstrap server answered for the whole timeout: another client would wait as long again.
+            raise KafkaConnectionError(str(exc)) from exc
+        except (KafkaConnectionError, ConnectionError) as exc:
+            if attempt == attempts:
+                raise KafkaConnectionError(f"{exc} ({attempts} attempts)") from exc
+            continue
+        try:
+            return call(admin)
+        except (KafkaConnectionError, ConnectionError, KafkaTimeoutError, NodeNotReadyError) as exc:
+            if attempt == attempts:
+                raise KafkaConnectionError(f"{exc} ({attempts} attempts)") from exc
+        finally:
+            admin.close()
+    raise AssertionError("unreachable")
+
+
+def send_to_controller(config: Mapping[str, Any], request: Any, timeout_s: float) -> Any:
+    """`request`'s response from the controller (a kafka-python request object), through `admin_call`."""
+    return admin_call(config, lambda admin: admin._manager.run(admin._send_request_to_controller, request), timeout_s)

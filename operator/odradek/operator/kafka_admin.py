@@ -32,8 +32,7 @@ from confluent_kafka.admin import (
     UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
-from odradek.kafka_python import admin_config as kafka_python_config
-from odradek.kafka_python import send_to_controller
+from odradek.kafka_python import admin_call, send_to_controller
 from odradek.operator.roller import ClusterView, PartitionReplicas
 
 TIMEOUT_S = 15.0
@@ -331,22 +330,14 @@ class KafkaAdmin:
             raise AdminError(code, "reassignment refused for " + ", ".join(f"{k}: {v}" for k, v in failed.items()))
 
     def _kafka_python(self, call: Callable[[Any], Any]) -> Any:
-        """`call(admin)` on a kafka-python KafkaAdminClient with this admin's connection settings."""
-        from kafka.admin import KafkaAdminClient
+        """`call(admin)` on a kafka-python KafkaAdminClient with this admin's connection settings
+        (`odradek.kafka_python.admin_call`: retried while the cluster cannot be reached)."""
         from kafka.errors import KafkaError as KafkaPythonError
 
         try:
-            admin = KafkaAdminClient(
-                **{**kafka_python_config(self._config), "request_timeout_ms": int(TIMEOUT_S * 1000)}
-            )
+            return admin_call(self._config, call, TIMEOUT_S)
         except KafkaPythonError as exc:
             raise AdminError(type(exc).__name__, str(exc)) from exc
-        try:
-            return call(admin)
-        except KafkaPythonError as exc:
-            raise AdminError(type(exc).__name__, str(exc)) from exc
-        finally:
-            admin.close()
 
     # -- client quotas (KafkaUser spec.quotas) ------------------------------------------------------------------
 

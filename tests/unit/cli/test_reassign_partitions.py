@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 from odradek.cli import log_dirs
@@ -217,3 +218,47 @@ def test_topics_describe_shows_a_reassignment_as_kafka_does() -> None:
         "\tTopic: t\tPartition: 0\tLeader: 1\tReplicas: 2,3,1\tIsr: 1,2\tAdding Replicas: 3\tRemoving Replicas: 1",
         "\tTopic: t\tPartition: 1\tLeader: 2\tReplicas: 2,1\tIsr: 2,1",
     ]
+
+
+def test_topics_describe_warns_when_the_reassignments_cannot_be_listed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The partition lines are still printed without Adding/Removing Replicas, but not silently."""
+    from odradek.cli import reassign_partitions, topics
+
+    def unreachable(args: argparse.Namespace) -> dict[object, object]:
+        raise CliError("Cannot reach the controller through b:9092: refused")
+
+    monkeypatch.setattr(reassign_partitions, "list_ongoing", unreachable)
+    views = [topics.TopicView("t", None, (topics.PartitionView(0, 1, (1,), (1,)),), (), 1)]
+    assert topics._with_reassignments(argparse.Namespace(), views) == views
+    err = capsys.readouterr().err
+    assert "partition reassignments not shown" in err and "refused" in err
+
+
+def test_verify_reads_unknown_topics_as_having_no_replicas(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """One Metadata answer for the file's topics; a topic it does not list has no replicas (Kafka's
+    UnknownTopicOrPartition case), the others are compared with their targets."""
+    from types import SimpleNamespace
+
+    from odradek.cli import reassign_partitions as rp
+
+    partition = SimpleNamespace(replicas=[2, 3])
+    metadata = SimpleNamespace(topics={"t": SimpleNamespace(error=None, partitions={0: partition})})
+    probes: list[object] = []
+    monkeypatch.setattr(rp, "probe_metadata", lambda admin, bootstrap: probes.append(admin) or metadata)
+    cluster = rp.Cluster.__new__(rp.Cluster)
+    cluster._args, cluster.admin = argparse.Namespace(bootstrap_server="b:9092"), object()
+    monkeypatch.setattr(cluster, "ongoing", lambda partitions=None: {})
+    plan = tmp_path / "plan.json"
+    entries = [{"topic": "t", "partition": 0, "replicas": [2, 3]}, {"topic": "gone", "partition": 0, "replicas": [1]}]
+    plan.write_text(json.dumps({"version": 1, "partitions": entries}))
+    rp.verify(cluster, argparse.Namespace(reassignment_json_file=str(plan), preserve_throttles=True))
+    assert capsys.readouterr().out.splitlines()[:3] == [
+        "Status of partition reassignment:",
+        "There is no active reassignment of partition gone-0, but replica set is  rather than 1.",
+        "Reassignment of partition t-0 is completed.",
+    ]
+    assert len(probes) == 1, "one Metadata request for every topic of the file"

@@ -64,3 +64,4 @@ def test_configuration_docs_are_generated_from_the_declarations() -> None:
     from odradek.broker.config import docs
 
     assert docs.main(["--check"]) == 0, "run: python -m odradek.broker.config.docs"
+    assert "Broker default: ." not in docs.render_markdown(), "a topic-only key (no broker synonym) says so"

@@ -93,3 +93,42 @@ def test_a_broker_that_is_not_the_controller_answers_not_controller(tmp_path: Pa
         await cluster.store.close()
 
     run(main())
+
+
+def test_the_leaders_alter_partition_completes_a_reassignment_that_keeps_it_in_one_write(tmp_path: Path) -> None:
+    """[1, 2] -> [1, 3]: the leader's AlterPartition that puts 3 in the ISR writes the completed record itself (Kafka's
+    controller does the same), so the pass has nothing left to write; [1, 2] -> [2, 3] (the sender is being removed)
+    waits for the pass, which elects the new leader."""
+
+    async def main() -> None:
+        cluster, node = await four_brokers(tmp_path)
+
+        async def sync() -> None:
+            node.manager.on_image(await cluster.image())
+
+        await node.manager.alter_partition_reassignments([(TOPIC, 0, [1, 3])], sync)
+        moving = await cluster.partition(TOPIC)
+        assert (moving.replicas, moving.adding_replicas, moving.removing_replicas) == ((1, 3, 2), (3,), (2,))
+        await node.settle(await cluster.image())
+        stored = await cluster.tools.alter_partition(
+            TOPIC, 0, 1, moving.leader_epoch, moving.partition_epoch, (1, 2, 3)
+        )
+        assert (stored.replicas, stored.isr, stored.leader, stored.leader_epoch) == ((1, 3), (1, 3), 1, 1)
+        assert (stored.adding_replicas, stored.removing_replicas) == ((), ())
+        assert stored.partition_epoch == moving.partition_epoch + 1
+        assert await cluster.partition(TOPIC) == stored
+        assert await node.settle(await cluster.image()) == 0, "completed by the AlterPartition: nothing to write"
+
+        await node.manager.alter_partition_reassignments([(TOPIC, 0, [3, 4])], sync)
+        moving = await cluster.partition(TOPIC)
+        assert moving.removing_replicas == (1,), "the leader, 1, is being removed"
+        stored = await cluster.tools.alter_partition(
+            TOPIC, 0, 1, moving.leader_epoch, moving.partition_epoch, (1, 3, 4)
+        )
+        assert (stored.isr, stored.adding_replicas, stored.removing_replicas) == ((1, 3, 4), (4,), (1,))
+        assert await node.settle(await cluster.image()) == 1
+        done = await cluster.partition(TOPIC)
+        assert (done.replicas, done.isr, done.leader, done.is_reassigning) == ((3, 4), (3, 4), 3, False)
+        await cluster.store.close()
+
+    run(main())

@@ -75,7 +75,7 @@ def render_markdown() -> str:
     lines += ["", "## Topic keys", "", "| key | type | default | meaning |", "|---|---|---|---|"]
     for key in TOPIC_KEYS:
         synonyms = ", ".join(f"`{name}`" for name in TOPIC_SYNONYMS[key.name])
-        lines.append(_row(key, f" Broker default: {synonyms}."))
+        lines.append(_row(key, f" Broker default: {synonyms}." if synonyms else " No broker default."))
     return "\n".join(lines) + "\n"
 
 

@@ -40,6 +40,7 @@ from odradek.broker.metadata.image import (
     partitions_prefix,
     topic_key,
 )
+from odradek.broker.metadata.partition_change import build
 from odradek.broker.metadata.placement import assign_replicas
 from odradek.broker.metadata.quotas import ClientQuotaRecord, QuotaEntityKey, quota_key
 from odradek.broker.metadata.security import AclRecord, ScramCredentialRecord, acl_key, scram_key
@@ -622,8 +623,8 @@ class Controller:
         """Writes new partition states in one fenced transaction, each compared with the ``mod_revision`` it was
         computed from (``partition_change.build`` keeps it); epochs are the caller's. Returns the store revision of
         the write, 0 (nothing written) if any of them changed meanwhile; NOT_CONTROLLER if the fence no longer
-        holds. At most
-        ``MAX_OPS_PER_TXN`` updates (etcd's ``--max-txn-ops`` default is 128 per branch and per compare list)."""
+        holds. At most ``MAX_OPS_PER_TXN`` updates (etcd's ``--max-txn-ops`` default is 128 per branch and per
+        compare list)."""
         if len(updates) > MAX_OPS_PER_TXN:
             raise ValueError(f"{len(updates)} partition updates in one transaction (at most {MAX_OPS_PER_TXN})")
         if not updates:
@@ -717,7 +718,11 @@ class Controller:
           the leader last saw it; it waits for the next image), also when the CAS itself loses a race;
         - INVALID_REQUEST: the new ISR lacks the leader, has duplicates or names a non-replica;
         - INELIGIBLE_REPLICA: it adds a broker that is not registered.
-        On success the partition epoch grows by one; fields of the record this method does not know are kept."""
+        On success the partition epoch grows by one; fields of the record this method does not know are kept. An
+        ISR that completes a reassignment in progress (``partition_change.build``: every target replica in sync)
+        completes it in the same write when the sender stays the leader, as Kafka's controller does (the removed
+        replicas leave replicas and ISR, the leader epoch grows if any was removed); when the sender is being
+        removed, the controller's next pass completes it with an election."""
         key = partition_key(topic, partition)
         current = await self._store.get(key)
         if current is None:
@@ -746,6 +751,14 @@ class Controller:
         doc = json.loads(current.value)
         doc["isr"] = isr
         doc["partition_epoch"] = partition_epoch + 1
+        if stored.is_reassigning:
+            # Only the sender may stay leader here (it is alive: it sent this); electing another needs the broker
+            # states only the controller's pass has.
+            after = build(stored, lambda broker: broker == leader_id, target_isr=isr)
+            if after is not None and not after.is_reassigning and after.leader == leader_id:
+                doc.update(json.loads(after.to_json()))
+                for name in ("adding_replicas", "removing_replicas"):
+                    doc.pop(name, None)
         value = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
         result = await self._store.txn([Compare.unchanged(key, current.mod_revision)], [Op.put(key, value)], [])
         if not result.succeeded:

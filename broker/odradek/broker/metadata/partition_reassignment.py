@@ -1,7 +1,8 @@
 """Partition reassignment as values (Kafka's ``PartitionReassignmentReplicas`` and ``PartitionReassignmentRevert``).
 
 A reassignment moves a partition from its *original* replicas to a *target* list in three steps (Kafka's KRaft
-controller; ``replication_control.plan_reassignment`` starts it, ``partition_change.build`` completes it):
+controller; ``replication_control.plan_reassignment`` starts it, ``partition_change.build`` completes it, in the
+leader's AlterPartition (``Controller.alter_partition``) when the leader stays, else in the controller's pass):
 
 1. **grow**: the partition record gets ``replicas`` = target followed by the original replicas not in the target
    (the *merged* list), ``adding_replicas`` = target minus original and ``removing_replicas`` = original minus

@@ -17,9 +17,10 @@ One pass (``reconcile``), first step that has work wins, the next image does the
    is on for the topic (topic override, then this broker's and the cluster-wide dynamic configs, then the static
    config), else the partition is offline (leader -1) until an ISR member comes back.
 
-Step 2 also completes partition reassignments (``partition_change.build``): once the ISR holds every target replica
-(the leader's AlterPartition added the last one), the pass writes the target replicas, clears adding/removing and
-elects a new leader if the old one is being removed. AlterPartitionReassignments (``alter_partition_reassignments``,
+Step 2 also completes partition reassignments (``partition_change.build``) that the leader's AlterPartition could
+not complete itself (``Controller.alter_partition`` does when the leader stays): once the ISR holds every target
+replica, the pass writes the target replicas, clears adding/removing and elects a new leader in place of the
+removed one. AlterPartitionReassignments (``alter_partition_reassignments``,
 ``plan_reassignment``: start, change or cancel) and ListPartitionReassignments (``list_reassignments``) are
 Kafka's ``ReplicationControlManager.alterPartitionReassignments``/``listPartitionReassignments``
 (``partition_reassignment`` describes the steps).
