@@ -52,7 +52,7 @@ pytestmark = pytest.mark.skipif(etcd_missing() is not None, reason=str(etcd_miss
 @pytest.fixture
 def brokers() -> int:
     """How many brokers the test's cluster has (parametrized per test): the operator's bootstrap lists exactly
-    these (kafka-python, behind the operator's client-quota requests, leaks a socket per refused connection)."""
+    these, none that never starts."""
     return BROKERS
 
 

@@ -7,14 +7,20 @@ the CLI and the operator, which talk to brokers with confluent-kafka otherwise; 
   Java's `sasl.jaas.config` with `username="..." password="..."`), PEM trust/certificate/key files and key
   password, hostname verification off for `ssl.endpoint.identification.algorithm=none`, client id, request
   timeout. Keys kafka-python has no equivalent for are left out.
-- `admin_call(config, call, timeout_s)`: `call(admin)` on a KafkaAdminClient made for it (request timeout
-  `timeout_s`), closed afterwards. When the call could not reach the cluster (a refused connection, a node that
-  never became ready, a timeout) it is tried again with a new client, `ATTEMPTS` times in all: kafka-python asks
+- `admin_call(config, call, timeout_s)`: `call(admin)` on a KafkaAdminClient made for it (request and bootstrap
+  timeouts `timeout_s`: kafka-python's own bootstrap timeout is 30 s whatever the request timeout), closed
+  afterwards. When the call could not reach the cluster (a refused connection, a node that never became ready, a
+  timeout) it is tried again with a new client, `ATTEMPTS` times in all: kafka-python asks
   one node, possibly a registered broker that is down, for the controller id and does not try another itself. A
   client that cannot bootstrap at all (no server answered within the timeout) is not made again: that would wait
   as long again. Either way the caller gets a `KafkaConnectionError`; kafka-python's other errors propagate at
   once. A timed-out request may have been applied, so callers pass only calls that are safe to repeat (reads, and
   writes that set a value: quotas, reassignment targets), or calls that catch their own errors.
+- Two leaks of kafka-python 3.0.12 are closed here, where every client is made (`_open_admin`): a
+  KafkaAdminClient whose bootstrap fails has already started its network thread, and its `close()` does nothing
+  before `__init__` finished (a thread and its sockets left per failed client); and `KafkaNetSocket.sock_connect`
+  leaves the socket of a refused or timed-out connect to the garbage collector (a ResourceWarning per refused
+  connection). Both fixes are version-specific: kafka-python is pinned exactly.
 - `send_to_controller(config, request, timeout_s)`: one request through `admin_call` (KafkaAdminClient's
   `_send_request_to_controller` is the one way kafka-python offers for a request it has no method for: kafka-python
   is pinned exactly in pyproject.toml).
@@ -68,13 +74,13 @@ def admin_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def admin_call(config: Mapping[str, Any], call: Callable[[Any], T], timeout_s: float, *, attempts: int = ATTEMPTS) -> T:
     """`call(admin)`'s result, retried while the cluster cannot be reached (module docstring)."""
-    from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 
-    settings = {**admin_config(config), "request_timeout_ms": int(timeout_s * 1000)}
+    timeout_ms = int(timeout_s * 1000)
+    settings = {**admin_config(config), "request_timeout_ms": timeout_ms, "bootstrap_timeout_ms": timeout_ms}
     for attempt in range(1, attempts + 1):
         try:
-            admin = KafkaAdminClient(**settings)
+            admin = _open_admin(settings)
         except KafkaTimeoutError as exc:
             # No bootstrap server answered for the whole timeout: another client would wait as long again.
             raise KafkaConnectionError(str(exc)) from exc
@@ -90,6 +96,48 @@ def admin_call(config: Mapping[str, Any], call: Callable[[Any], T], timeout_s: f
         finally:
             admin.close()
     raise AssertionError("unreachable")
+
+
+def _open_admin(settings: Mapping[str, Any]) -> Any:
+    """A KafkaAdminClient for `settings`; if its bootstrap fails, its network thread is stopped before the error
+    propagates (module docstring)."""
+    from kafka.admin import KafkaAdminClient
+
+    _close_sockets_of_failed_connects()
+
+    class _ClosingAdminClient(KafkaAdminClient):  # type: ignore[misc]
+        def __init__(self, **configs: Any) -> None:
+            try:
+                super().__init__(**configs)
+            except BaseException:
+                if hasattr(self, "_net"):  # started: close() needs _closed set to act
+                    self._closed = False
+                    self.close()
+                raise
+
+    return _ClosingAdminClient(**settings)
+
+
+_PATCHED: list[bool] = []
+
+
+def _close_sockets_of_failed_connects() -> None:
+    """Wraps kafka-python's `KafkaNetSocket.sock_connect` once so that the socket of a failed connect is closed."""
+    if _PATCHED:
+        return
+    from kafka.net.inet import KafkaNetSocket
+
+    original = KafkaNetSocket.sock_connect
+
+    async def sock_connect(self: Any, net: Any, sock: Any, sockaddr: Any, timeout_at: Any = None) -> Any:
+        try:
+            return await original(self, net, sock, sockaddr, timeout_at)
+        except BaseException:
+            sock.close()
+            raise
+
+    KafkaNetSocket.sock_connect = sock_connect
+    _PATCHED.append(True)
 
 
 def send_to_controller(config: Mapping[str, Any], request: Any, timeout_s: float) -> Any:

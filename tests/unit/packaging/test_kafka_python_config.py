@@ -4,6 +4,11 @@ admin calls while the cluster cannot be reached (`admin_call`)."""
 
 from __future__ import annotations
 
+import gc
+import os
+import socket
+import threading
+import time
 import warnings
 
 import pytest
@@ -75,7 +80,11 @@ def test_admin_call_retries_with_a_new_client_while_unreachable(
     assert len(flaky.made) == 3
     assert all(c.closed for c in flaky.made if c.called), "every client a call was made on is closed"
     assert flaky.made[-1].called
-    assert flaky.made[-1].settings == {"bootstrap_servers": "b:9092", "request_timeout_ms": 2500}
+    assert flaky.made[-1].settings == {
+        "bootstrap_servers": "b:9092",
+        "request_timeout_ms": 2500,
+        "bootstrap_timeout_ms": 2500,
+    }
 
 
 def test_admin_call_gives_up_after_its_attempts_as_a_connection_error(
@@ -101,10 +110,37 @@ def test_admin_call_does_not_retry_an_error_answer(
 def test_admin_call_does_not_bootstrap_again_after_a_bootstrap_timeout(
     flaky: type[_FlakyAdminClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """kafka-python's constructor waits the whole request timeout for a bootstrap server: once is enough."""
+    """kafka-python's constructor waits the whole bootstrap timeout for a bootstrap server: once is enough."""
     monkeypatch.setattr(flaky, "failures", 1)
     monkeypatch.setattr(flaky, "error", KafkaTimeoutError("Unable to bootstrap from b:9092"))
     monkeypatch.setattr(flaky, "at_construction", True)
     with pytest.raises(KafkaConnectionError, match="Unable to bootstrap"):
         admin_call({}, lambda admin: admin.answer(), 1.0)
     assert len(flaky.made) == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_client_that_cannot_bootstrap_leaves_no_thread_socket_or_warning_behind() -> None:
+    """Against a closed port, with real kafka-python: the client's network thread is stopped and every refused
+    socket closed (kafka-python 3.0.12 leaves both otherwise), within the timeout given, not kafka-python's 30 s."""
+    port = _closed_port()
+    threads, fds = threading.active_count(), len(os.listdir("/proc/self/fd"))
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(2):
+            with pytest.raises(KafkaConnectionError, match="Unable to bootstrap"):
+                admin_call({"bootstrap.servers": f"127.0.0.1:{port}"}, lambda admin: None, 0.5)
+        gc.collect()
+    assert time.monotonic() - started < 10.0
+    deadline = time.monotonic() + 5.0
+    while threading.active_count() > threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == threads
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
