@@ -232,6 +232,21 @@ def wait_for(
         time.sleep(interval)
 
 
+def scrape_samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A Prometheus endpoint's samples on 127.0.0.1:`port`: (name, sorted label pairs) -> value."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def unique_topic(prefix: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in prefix)[:120]
     return f"{safe}-{uuid.uuid4().hex[:8]}"

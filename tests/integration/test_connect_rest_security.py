@@ -38,6 +38,15 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(tmp_path_factory.mktemp("connect-pki"))
 
 
+def pem_stores(pki: Pki, truststore: bool = True, prefix: str = "") -> dict[str, str]:
+    """The worker's PEM keystore (the key and its chain) and, with `truststore`, the CA as its truststore."""
+    keys = {"ssl.keystore.type": "PEM", "ssl.keystore.location": str(pki.keystore)}
+    keys["ssl.key.password"] = pki.key_password
+    if truststore:
+        keys |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(pki.ca_path)}
+    return {prefix + k: v for k, v in keys.items()}
+
+
 def https_worker(workdir: Path, props: dict[str, str], env: dict[str, str] | None = None) -> ConnectProcess:
     worker = ConnectProcess(workdir, "127.0.0.1:9", props)
     worker.extra["listeners"] = f"https://127.0.0.1:{worker.port}"
@@ -48,14 +57,7 @@ def https_worker(workdir: Path, props: dict[str, str], env: dict[str, str] | Non
 @pytest.fixture(scope="module")
 def mtls_worker(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectProcess]:
     """https only, Kafka's listeners.https.-prefixed keys, client certificates required."""
-    props = {
-        "listeners.https.ssl.keystore.type": "PEM",
-        "listeners.https.ssl.keystore.location": str(pki.keystore),
-        "listeners.https.ssl.key.password": pki.key_password,
-        "listeners.https.ssl.truststore.type": "PEM",
-        "listeners.https.ssl.truststore.location": str(pki.ca_path),
-        "listeners.https.ssl.client.authentication": "required",
-    }
+    props = {**pem_stores(pki, prefix="listeners.https."), "listeners.https.ssl.client.authentication": "required"}
     worker = https_worker(tmp_path_factory.mktemp("connect-mtls"), props)
     try:
         yield worker.start()
@@ -67,12 +69,7 @@ def mtls_worker(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def auth_worker(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectProcess]:
     """https with top-level ssl.* keys, no client certificates, basic authentication from a JAAS file."""
     workdir = tmp_path_factory.mktemp("connect-basic")
-    props = {
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": str(pki.keystore),
-        "ssl.key.password": pki.key_password,
-        "rest.extension.classes": BASIC_AUTH_EXTENSION,
-    }
+    props = {**pem_stores(pki, truststore=False), "rest.extension.classes": BASIC_AUTH_EXTENSION}
     worker = https_worker(workdir, props, jaas_env(workdir))
     try:
         yield worker.start()
@@ -129,12 +126,7 @@ def test_https_with_required_client_certificates(mtls_worker: ConnectProcess, pk
 
 def test_http_and_https_listeners_at_once(pki: Pki, tmp_path: Path) -> None:
     """Both listeners serve the API; rest.advertised.listener=https advertises the https one (default: http)."""
-    props = {
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": str(pki.keystore),
-        "ssl.key.password": pki.key_password,
-        "rest.advertised.listener": "https",
-    }
+    props = {**pem_stores(pki, truststore=False), "rest.advertised.listener": "https"}
     worker = ConnectProcess(tmp_path, "127.0.0.1:9", props)
     secure = free_port()
     worker.extra["listeners"] = f"http://127.0.0.1:{worker.port},https://127.0.0.1:{secure}"
@@ -151,13 +143,7 @@ def test_http_and_https_listeners_at_once(pki: Pki, tmp_path: Path) -> None:
 
 def test_forwarding_to_an_https_worker(mtls_worker: ConnectProcess, pki: Pki) -> None:
     """A follower's forwarding client with the worker's own TLS settings reaches the https (mTLS) leader."""
-    props = {
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": str(pki.keystore),
-        "ssl.key.password": pki.key_password,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": str(pki.ca_path),
-    }
+    props = pem_stores(pki)
     context = client_ssl_context(WorkerConfig.parse(props))
     answer = forward(f"https://127.0.0.1:{mtls_worker.port}/", "GET", "/connectors", None, ssl_context=context)
     assert (answer.status, answer.body) == (200, [])
@@ -217,11 +203,7 @@ def jaas_env(workdir: Path) -> dict[str, str]:
 def test_distributed_https_forwarding(broker: BrokerProcess, pki: Pki, tmp_path: Path) -> None:
     prefix = unique_topic("connect-tls")
     props = {
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": str(pki.keystore),
-        "ssl.key.password": pki.key_password,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": str(pki.ca_path),
+        **pem_stores(pki),
         "ssl.client.authentication": "required",
         "rest.extension.classes": BASIC_AUTH_EXTENSION,
     }

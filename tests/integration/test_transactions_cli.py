@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import urllib.request
 import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from it_support import BrokerProcess, broker_env, ck_consume, ck_create_topic, ck_produce, wait_for
-from prometheus_client.parser import text_string_to_metric_families
+from it_support import BrokerProcess, broker_env, ck_consume, ck_create_topic, ck_produce, scrape_samples, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -50,16 +48,6 @@ def _read_committed_end(bootstrap: str, topic: str) -> int:
         return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT_S)[1])
     finally:
         consumer.close()
-
-
-def scrape(broker: BrokerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_list_describe_describe_producers_find_hanging_and_abort(broker: BrokerProcess) -> None:
@@ -112,7 +100,7 @@ def test_list_describe_describe_producers_find_hanging_and_abort(broker: BrokerP
 
     assert _read_committed_end(bootstrap, topic) == 1
     # The metrics while the transaction is open: "open" and "after" are behind the last stable offset.
-    samples = scrape(broker)
+    samples = scrape_samples(broker.metrics_port)
     assert samples[("kafka_cluster_partition_laststableoffsetlag", (("partition", "0"), ("topic", topic)))] == 2
     assert samples[("kafka_server_replicamanager_produceridcount", ())] >= 1  # the transactional producer
     assert samples[("kafka_server_replicamanager_partitionswithlatetransactionscount", ())] == 0
@@ -127,7 +115,8 @@ def test_list_describe_describe_producers_find_hanging_and_abort(broker: BrokerP
     assert [m.value() for m in got] == [b"before", b"after"]
     after = table(bootstrap, "describe-producers", "--topic", topic, "--partition", "0")
     assert all(r[5] == "None" for r in after[1:] if r[0] == producer_id)
-    assert scrape(broker)[("kafka_cluster_partition_laststableoffsetlag", (("partition", "0"), ("topic", topic)))] == 0
+    lso_lag = ("kafka_cluster_partition_laststableoffsetlag", (("partition", "0"), ("topic", topic)))
+    assert scrape_samples(broker.metrics_port)[lso_lag] == 0
 
 
 def test_bad_arguments_are_one_line_errors(broker: BrokerProcess) -> None:

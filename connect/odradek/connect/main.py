@@ -46,6 +46,7 @@ from odradek.connect.rest.security import (
 )
 from odradek.connect.rest.server import build_app
 from odradek.connect.runtime import tracing
+from odradek.connect.runtime.metrics import ConnectCollector
 from odradek.connect.runtime.metrics import serve as serve_metrics
 from odradek.connect.runtime.offsets import FileOffsetBackingStore
 from odradek.connect.runtime.standalone import StandaloneHerder
@@ -144,7 +145,7 @@ class ConnectStandalone:
             loop.add_signal_handler(sig, self.stop_event.set)
         statuses = StatusBackingStore("")
         worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
-        serve_metrics(worker, self.config["metrics.port"], self.config["metrics.host"])
+        serve_metrics(ConnectCollector(worker), self.config["metrics.port"], self.config["metrics.host"])
         herder = StandaloneHerder(worker, self.plugins, statuses, self.config)
         serving = await start_rest(self.config, herder)
         runner = serving.runner
@@ -234,7 +235,7 @@ class ConnectDistributed:
         statuses = KafkaStatusBackingStore("", self._log("status", "status.storage.partitions"))
         offsets = KafkaOffsetBackingStore(self._log("offset", "offset.storage.partitions"))
         worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
-        serve_metrics(worker, self.config["metrics.port"], self.config["metrics.host"])
+        serve_metrics(ConnectCollector(worker), self.config["metrics.port"], self.config["metrics.host"])
         # The REST server is up first (GET /health answers 503 "starting"); the herder needs its URL.
         herder = DistributedHerder(worker, self.plugins, statuses, self.config, "")
         herder.client_ssl = client_ssl_context(self.config)  # forwarding to an https leader

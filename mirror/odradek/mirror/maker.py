@@ -29,11 +29,12 @@ from pathlib import Path
 from odradek.connect.config.providers import ConfigTransformer
 from odradek.connect.config.worker import WORKER_CONFIG, WorkerConfig
 from odradek.connect.plugins import Plugins
+from odradek.connect.runtime.metrics import serve as serve_metrics
 from odradek.connect.runtime.offsets import FileOffsetBackingStore
 from odradek.connect.runtime.standalone import StandaloneHerder
 from odradek.connect.runtime.states import StatusBackingStore
 from odradek.connect.runtime.worker import Worker
-from odradek.mirror.metrics import serve as serve_metrics
+from odradek.mirror.metrics import MirrorCollector
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ class MirrorMaker:
             log.warning("No enabled flows (A->B.enabled=true) for these clusters: nothing to mirror")
         for flow in self.flows:
             self.start_flow(flow)
-        if serve_metrics(self.tasks, self.metrics_port, self.config.metrics_host) is not None:
+        if serve_metrics(MirrorCollector(self.tasks), self.metrics_port, self.config.metrics_host) is not None:
             log.info("MirrorMaker metrics on %s:%d/metrics", self.config.metrics_host, self.metrics_port)
         log.info("Kafka MirrorMaker started")
 

@@ -25,8 +25,8 @@ The value without a suffix is the last one recorded. Windows are Kafka's default
 at least one full sample (30 s), as Kafka's Rate does. A partition appears once a record of it was seen.
 
 The tasks record on their hot paths without a lock (a few attribute updates under the GIL); a scrape may see a record
-half counted, never a torn value. Served by `serve` on mm2.properties' `metrics.port` (0, the default, turns it off)
-at `metrics.host`.
+half counted, never a torn value. Served (Connect's `odradek.connect.runtime.metrics.serve`) on mm2.properties'
+`metrics.port` (0, the default, turns it off) at `metrics.host`.
 """
 
 from __future__ import annotations
@@ -36,11 +36,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["MirrorCheckpointMetrics", "MirrorCollector", "MirrorSourceMetrics", "WindowedStat", "serve"]
+__all__ = ["MirrorCheckpointMetrics", "MirrorCollector", "MirrorSourceMetrics", "WindowedStat"]
 
 SAMPLE_WINDOW_S = 30.0
 SAMPLES = 2
@@ -205,13 +204,3 @@ class MirrorCollector(Collector):
                 for (group, topic, partition), stat in sorted(metrics.latencies.items()):
                     _add_stat(checkpoint, [metrics.source, metrics.target, group, topic, str(partition)], stat)
         yield from (count, rate, byte_count, byte_rate, *ages.values(), *latency.values(), *checkpoint.values())
-
-
-def serve(tasks: Callable[[], Iterable[Any]], port: int, host: str) -> CollectorRegistry | None:
-    """Serve the metrics of the tasks `tasks()` returns on `host:port` (`/metrics`); None when `port` is 0."""
-    if not port:
-        return None
-    registry = CollectorRegistry()
-    registry.register(MirrorCollector(tasks))
-    start_http_server(port, addr=host, registry=registry)
-    return registry

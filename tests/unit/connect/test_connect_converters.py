@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import random
 
 import pytest
 from odradek.connect.api.data import (
@@ -128,6 +129,36 @@ class Text(str):
 )
 def test_schemaless_values_plain_or_not_write_kafkas_json(value: object, expected: bytes) -> None:
     assert json_converter(schemas=False).from_connect_data("t", None, value) == expected
+
+
+def random_value(rng: random.Random, depth: int = 0) -> object:
+    """Schemaless values: mostly plain JSON types, some not (bytes, tuples, int keys, str subclasses) at any depth."""
+    kind = rng.randrange(12 if depth < 4 else 7)
+    scalars: list[object] = [None, True, rng.randrange(-(2**70), 2**70), rng.random() * 1e6, 'x\u00e9"\n', b"\x01"]
+    if kind < 6:
+        return scalars[kind]
+    if kind == 6:
+        return Text("sub")
+    if kind in (7, 8):
+        return [random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if kind == 9:
+        return tuple(random_value(rng, depth + 1) for _ in range(rng.randrange(3)))
+    keys: list[object] = ["a", "b", "c", 1 if kind == 10 else "d"]
+    return {rng.choice(keys): random_value(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+@pytest.mark.parametrize("schemas", [False, True])
+def test_schemaless_fast_path_writes_what_the_full_conversion_writes(schemas: bool) -> None:
+    from odradek.connect.converters.json import _to_json, dumps
+
+    converter, rng = json_converter(schemas=schemas), random.Random(13)
+    for _ in range(2000):
+        value = random_value(rng)
+        if value is None:
+            continue
+        payload = _to_json(None, value, converter.decimal_format, converter.replace_null_with_default)
+        expected = dumps({"schema": None, "payload": payload} if schemas else payload)
+        assert converter.from_connect_data("t", None, value) == expected, value
 
 
 def test_tombstones_and_nulls() -> None:

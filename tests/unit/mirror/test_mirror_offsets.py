@@ -51,6 +51,10 @@ TRANSLATIONS = [
     ([(100, 200), (150, 251)], 100, 200),
     ([(100, 200), (150, 251), (50, 400)], 120, 401),  # upstream rewound (topic re-created): old syncs dropped
     ([(100, 200), (150, 251), (50, 400)], 40, -1),
+    # The syncs of 30 records copied with offset.lag.max=5 (docs/mirror.md): a group at 20 translates through 18
+    # until the last sync (29) arrives, then through 12: the kept syncs are spaced exponentially back from the latest.
+    ([(0, 0), (6, 6), (12, 12), (18, 18), (24, 24)], 20, 19),
+    ([(0, 0), (6, 6), (12, 12), (18, 18), (24, 24), (29, 29)], 20, 13),
 ]
 
 

@@ -1,6 +1,6 @@
-"""What the built-in sink connectors (S3, JDBC, HTTP) share: a connector whose tasks all run its own config, checked
-by its ConfigDef plus the rules between its keys (`ConfigDef.parse_checked` / `validate_checked`), with offsets that
-are the consumer group's alone (any offsets change through the REST API is allowed)."""
+"""What the built-in sink connectors (FileStream, S3, JDBC, HTTP) share: a connector whose tasks all run its own
+config, checked by its ConfigDef plus the rules between its keys (`ConfigDef.parse_checked` / `validate_checked`),
+with offsets that are the consumer group's alone (any offsets change through the REST API is allowed)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,6 @@ from odradek.connect.config.configdef import ConfigDef, ConfigValue
 __all__ = ["CheckedSinkConnector"]
 
 
-def _no_checks(parsed: Mapping[str, Any]) -> dict[str, str]:
-    return {}
-
-
 class CheckedSinkConnector(SinkConnector):
     """Subclasses override `task_class`, `config_def` and `checks` (and `check` when starting needs more than
     parsing: S3 builds its typed config)."""
@@ -27,7 +23,7 @@ class CheckedSinkConnector(SinkConnector):
 
     def checks(self, parsed: Mapping[str, Any]) -> dict[str, str]:
         """Key -> message for each broken rule between keys (none by default)."""
-        return _no_checks(parsed)
+        return {}
 
     def check(self, props: Mapping[str, str]) -> None:
         """Refuse a config the tasks could not run (ConfigException naming the key)."""

@@ -20,11 +20,12 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from odradek.connect import VERSION
-from odradek.connect.api.connector import SinkConnector, SinkTask, SourceConnector, SourceTask, Task, TopicPartition
+from odradek.connect.api.connector import SinkTask, SourceConnector, SourceTask, Task, TopicPartition
 from odradek.connect.api.data import STRING_SCHEMA
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.api.records import SinkRecord, SourceRecord
 from odradek.connect.config.configdef import ConfigDef, ConfigType, Importance, NonEmptyList, Range
+from odradek.connect.connectors.base import CheckedSinkConnector
 from odradek.connect.converters.simple import _text
 
 FILENAME_FIELD = "filename"
@@ -188,28 +189,12 @@ class FileStreamSourceTask(SourceTask):
             self.stream.close()
 
 
-class FileStreamSinkConnector(SinkConnector):
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
+class FileStreamSinkConnector(CheckedSinkConnector):
+    def config_def(self) -> ConfigDef:
         return sink_config_def()
-
-    def start(self, props: dict[str, str]) -> None:
-        self.props = dict(props)
 
     def task_class(self) -> type[Task]:
         return FileStreamSinkTask
-
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [dict(self.props) for _ in range(max_tasks)]
-
-    def stop(self) -> None:
-        pass
-
-    def alter_offsets(self, connector_config: Mapping[str, str], offsets: Mapping[TopicPartition, int | None]) -> bool:
-        # Nothing but the consumer group's offsets to change: always allowed.
-        return True
 
 
 class FileStreamSinkTask(SinkTask):

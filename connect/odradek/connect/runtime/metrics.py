@@ -144,11 +144,12 @@ class ConnectCollector(Collector):
         yield from families.values()
 
 
-def serve(worker: WorkerView, port: int, host: str) -> CollectorRegistry | None:
-    """Serve the worker's metrics on `host:port` (`/metrics`); None when `port` is 0."""
+def serve(collector: Collector, port: int, host: str) -> CollectorRegistry | None:
+    """Serve `collector` (a worker's ConnectCollector, MirrorMaker's MirrorCollector) on `host:port` (`/metrics`), in
+    prometheus_client's HTTP thread; None when `port` is 0."""
     if not port:
         return None
     registry = CollectorRegistry()
-    registry.register(ConnectCollector(worker))
+    registry.register(collector)
     start_http_server(port, addr=host, registry=registry)
     return registry
