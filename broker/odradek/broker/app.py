@@ -29,7 +29,7 @@ import signal
 import sys
 import time as time_module
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from odradek.broker.auth.authorizer import AllowEverythingAuthorizer
 from odradek.broker.auth.inter_broker import inter_broker_client_config
@@ -140,6 +140,7 @@ class RunningBroker:
     replication_control: ReplicationControlManager | None = None
     marker_channel: TransactionMarkerChannelManager | None = None
     txn_verifier: AddPartitionsToTxnManager | None = None
+    time: Time = field(default_factory=SystemTime)  # the services' clock (start's `time`)
 
     async def _cancel_tasks(self) -> None:
         for task in self.tasks:
@@ -155,6 +156,7 @@ class RunningBroker:
                 self.registration,
                 self.config.get_int("controlled.shutdown.max.retries"),
                 self.config.get_int("controlled.shutdown.retry.backoff.ms"),
+                self.time,
             )
         # Resign as group coordinator first: JoinGroup/SyncGroup requests parked for a rebalance are answered
         # NOT_COORDINATOR at once (clients find the coordinator again) instead of holding the shutdown.
@@ -344,6 +346,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         tasks,
         transactions,
     )
+    broker.time = time
     broker.metrics_port = _start_metrics(config, metrics)
     broker.producer_ids = producer_ids
     broker.replication_control = replication_control

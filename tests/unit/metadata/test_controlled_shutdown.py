@@ -3,7 +3,7 @@ store and the controller's loop running (or not)."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 from pathlib import Path
 
 from controller_cluster import Cluster
@@ -11,6 +11,21 @@ from metadata_testing import run
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controlled_shutdown import controlled_shutdown
 from odradek.broker.metadata.replication_control import leaders_of
+from odradek.broker.utils.time import MockTime
+
+
+async def advance_until_done(clock: MockTime, call: asyncio.Task[bool], step_ms: float = 10.0) -> float:
+    """Advance `clock` by `step_ms` at a time (letting the loop run between steps) until `call` ends; how much mock
+    time passed. Bounded: at most 10,000 steps."""
+    start = clock.monotonic_ms()
+    for _ in range(10_000):
+        for _ in range(20):
+            await asyncio.sleep(0)
+        if call.done():
+            return clock.monotonic_ms() - start
+        clock.advance(step_ms)
+        await asyncio.sleep(0.001)  # the controller, on real time, moves leadership meanwhile
+    raise AssertionError("controlled_shutdown did not end")
 
 
 async def cluster_with_cache(tmp_path: Path, brokers: tuple[int, ...]) -> tuple[Cluster, MetadataCache]:
@@ -42,9 +57,21 @@ def test_leadership_moves_away_before_the_broker_stops_and_it_keeps_serving_for_
     async def main() -> None:
         cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
         assert leaders_of(cache.image, 2) == {("t", 0): 0}
-        started = time.monotonic()
-        assert await controlled_shutdown(cache, cluster.registrations[2], 3, 2000, linger_ms=400)
-        assert time.monotonic() - started >= 0.4
+        clock = MockTime()
+        call = asyncio.ensure_future(controlled_shutdown(cache, cluster.registrations[2], 3, 60_000, clock, 30_000))
+        for _ in range(3_000):  # the controller (on real time) moves the leadership; no round times out meanwhile
+            if not leaders_of(cache.image, 2):
+                break
+            await asyncio.sleep(0.01)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not call.done(), "it returned without the linger"
+        clock.advance(29_999)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not call.done(), "the linger is 30 s of its clock"
+        clock.advance(1)
+        assert await asyncio.wait_for(call, 10)
         assert leaders_of(cache.image, 2) == {}
         moved = cache.image.partition("t", 0)
         assert moved is not None and (moved.leader, moved.isr, moved.leader_epoch) == (1, (1,), 1)
@@ -59,7 +86,11 @@ def test_without_a_controller_acting_it_gives_up_after_its_rounds(tmp_path: Path
         cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
         await cluster.nodes[0].manager.stop()
         await cluster.nodes[0].election.stop()  # no controller: nobody moves anything
-        assert not await controlled_shutdown(cache, cluster.registrations[2], 2, 50)
+        clock = MockTime()
+        call = asyncio.ensure_future(controlled_shutdown(cache, cluster.registrations[2], 2, 5_000, clock))
+        waited = await advance_until_done(clock, call, step_ms=100)
+        assert not call.result()
+        assert 10_000 <= waited < 20_000, "two rounds of 5 s of its clock"
         assert leaders_of(cache.image, 2) == {("t", 0): 0}
         await close(cluster, cache)
 
@@ -69,7 +100,7 @@ def test_without_a_controller_acting_it_gives_up_after_its_rounds(tmp_path: Path
 def test_a_broker_alone_stops_at_once_without_marking_its_registration(tmp_path: Path) -> None:
     async def main() -> None:
         cluster, cache = await cluster_with_cache(tmp_path, (1,))
-        assert await controlled_shutdown(cache, cluster.registrations[1], 3, 60_000)
+        assert await controlled_shutdown(cache, cluster.registrations[1], 3, 60_000, MockTime())
         assert not cache.image.brokers[1].shutting_down
         await close(cluster, cache)
 
@@ -84,9 +115,10 @@ def test_when_every_other_broker_is_shutting_down_too_it_stops_without_waiting(t
         cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
         await cluster.nodes[0].manager.stop()  # no controller moving anything either
         await cluster.registrations[1].begin_controlled_shutdown()
-        started = time.monotonic()
-        assert await controlled_shutdown(cache, cluster.registrations[2], 3, 60_000)
-        assert time.monotonic() - started < 5
+        clock = MockTime()
+        call = asyncio.ensure_future(controlled_shutdown(cache, cluster.registrations[2], 3, 60_000, clock))
+        assert await advance_until_done(clock, call) < 60_000
+        assert call.result()
         await close(cluster, cache)
 
     run(main())
@@ -98,9 +130,10 @@ def test_a_broker_that_led_nothing_does_not_linger(tmp_path: Path) -> None:
         await cluster.start(3)  # registered after the topic was created: leads nothing
         await cluster.nodes[0].settle(await cluster.image())
         assert leaders_of(cache.image, 3) == {}
-        started = time.monotonic()
-        assert await controlled_shutdown(cache, cluster.registrations[3], 3, 60_000, linger_ms=60_000)
-        assert time.monotonic() - started < 5
+        clock = MockTime()
+        call = asyncio.ensure_future(controlled_shutdown(cache, cluster.registrations[3], 3, 60_000, clock, 60_000))
+        assert await advance_until_done(clock, call) == 0, "no round waited, no linger"
+        assert call.result()
         await close(cluster, cache)
 
     run(main())

@@ -1,7 +1,7 @@
 import asyncio
 
 import pytest
-from odradek.broker.utils.time import MockTime, SystemTime
+from odradek.broker.utils.time import MockTime, SystemTime, wait_event
 
 
 def test_mock_time_runs_due_timers_in_deadline_order() -> None:
@@ -73,3 +73,39 @@ def test_system_time_schedules_on_the_loop() -> None:
         return clock.monotonic_ms() - start >= 4 and clock.wall_ms() > 1_600_000_000_000
 
     assert asyncio.run(scenario())
+
+
+def test_wait_event_ends_when_the_event_is_set_or_its_time_has_passed_on_the_clock() -> None:
+    async def main() -> None:
+        clock = MockTime()
+        event = asyncio.Event()
+        waiting = asyncio.ensure_future(wait_event(clock, event, 1_000))
+        await asyncio.sleep(0)  # it starts and sets its timer
+        clock.advance(999)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        clock.advance(1)
+        assert await asyncio.wait_for(waiting, 5) is False
+        assert clock.pending_timers == 0
+        set_later = asyncio.ensure_future(wait_event(clock, event, 1_000))
+        await asyncio.sleep(0)
+        event.set()
+        assert await asyncio.wait_for(set_later, 5) is True
+        assert clock.pending_timers == 0, "the timer is cancelled once the event is set"
+        assert await wait_event(clock, event, 1_000) is True
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_wait_event_propagates_the_cancellation() -> None:
+    async def main() -> None:
+        clock = MockTime()
+        waiting = asyncio.ensure_future(wait_event(clock, asyncio.Event(), 1_000))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert clock.pending_timers == 0
+
+    asyncio.run(main())

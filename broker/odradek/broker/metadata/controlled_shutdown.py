@@ -25,7 +25,6 @@ it, a heartbeat later.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from odradek.broker.metadata.cache import MetadataCache
@@ -33,6 +32,7 @@ from odradek.broker.metadata.image import MetadataDelta, MetadataImage
 from odradek.broker.metadata.registration import BrokerRegistration
 from odradek.broker.metadata.replication_control import leaders_of
 from odradek.broker.metadata.store import MetadataStoreError
+from odradek.broker.utils.time import Time, wait_event
 
 __all__ = ["HANDOVER_LINGER_MS", "controlled_shutdown"]
 
@@ -46,11 +46,12 @@ async def controlled_shutdown(
     registration: BrokerRegistration,
     rounds: int,
     round_ms: float,
+    time: Time,
     linger_ms: float = HANDOVER_LINGER_MS,
 ) -> bool:
     """True once the image shows this broker leading nothing (after `linger_ms` more if it led anything that
     moved); False when the rounds ran out (or were skipped because no other broker is registered: then True at
-    once)."""
+    once). Rounds and the linger are measured on `time`."""
     node_id = registration.broker.broker_id
     if not _successors(cache.image, node_id):
         log.info("controlled shutdown: no other broker can lead; nothing to hand over")
@@ -71,12 +72,10 @@ async def controlled_shutdown(
                 log.warning("controlled shutdown: marking the registration failed (%s)", e)
             if not leaders_of(cache.image, node_id) or not _successors(cache.image, node_id):
                 done.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), round_ms / 1000.0)
-            if done.is_set():
+            if await wait_event(time, done, round_ms):
                 log.info("controlled shutdown: leadership moved away or nobody can take it (round %d)", attempt + 1)
                 if led and _successors(cache.image, node_id):
-                    await asyncio.sleep(linger_ms / 1000.0)  # still listed while clients learn the new leaders
+                    await time.sleep(linger_ms)  # still listed while clients learn the new leaders
                 return True
         still = len(leaders_of(cache.image, node_id))
         log.warning(

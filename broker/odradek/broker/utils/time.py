@@ -7,6 +7,7 @@ waits or measures time, so that tests advance time instead of sleeping.
   handle whose `cancel()` is idempotent. Callbacks run on the event loop (SystemTime) or inside `advance`
   (MockTime), never concurrently with each other.
 - `sleep(ms)`: an awaitable pause measured on this clock (periodic tasks use it).
+- `wait_event(time, event, ms)`: wait until an asyncio Event is set or `ms` pass on `time`; True if it was set.
 
 `SystemTime` schedules through the running asyncio loop. `MockTime` holds its timers in a heap: `advance(ms)`
 moves both clocks forward and runs, in deadline order (ties in scheduling order), every timer that falls due,
@@ -126,6 +127,21 @@ class MockTime:
         if monotonic_ms > self._monotonic_ms:
             self._wall_ms += int(monotonic_ms - self._monotonic_ms)
             self._monotonic_ms = monotonic_ms
+
+
+async def wait_event(time: Time, event: asyncio.Event, ms: float) -> bool:
+    """Until `event` is set or `ms` have passed on `time` (asyncio.wait_for's timeout, on the injected clock);
+    whether it was set. A cancellation of the caller propagates."""
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    timer = time.call_later(ms, waiter.cancel)
+    try:
+        await asyncio.wait([waiter])
+    finally:
+        timer.cancel()
+        waiter.cancel()
+    return event.is_set()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
