@@ -22,7 +22,7 @@ check:
 	$(PYTHON) tools/gen_chart_crds.py --check
 
 pytest:
-	$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
 
 # The full fault matrix (slow tests); CI runs only the bounded smoke set.
 slow:

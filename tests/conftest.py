@@ -7,6 +7,8 @@
 - Under CI (`CI=true`, as `.ci/run` runs) a skipped test fails the run: the tests that need a server or a tool skip
   when it is missing (etcd, kcat, Go, Burrow, PostgreSQL, mounts, network namespaces), and on CI that means an
   install step is missing from tools/install-test-deps.sh, which must not pass as green.
+- At the end, child processes still running are listed with their command lines (their temporary paths name the
+  test that started them): every test must stop and reap what it started.
 """
 
 from __future__ import annotations
@@ -37,7 +39,27 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
+def _running_children() -> list[str]:
+    """Command lines of this process's children that are still running (Linux /proc; [] elsewhere)."""
+    pid = os.getpid()
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            children = listing.read().split()
+    except OSError:
+        return []
+    lines = []
+    for child in children:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                lines.append(f"{child}: " + cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip())
+        except OSError:
+            continue  # exited meanwhile
+    return lines
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for line in _running_children():
+        print(f"\nleft running by the tests: {line}")
     if os.environ.get("CI") != "true":
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
