@@ -7,7 +7,13 @@ On disk, `<partition folder>/leader-epoch-checkpoint` in checkpoint format (chec
     0 0          epoch startOffset: the first offset written in that epoch
     3 1500
 
-Entries are strictly increasing in both epoch and start offset. Rewritten atomically on each change.
+Entries are strictly increasing in both epoch and start offset. Rewritten atomically on each change, except an
+`assign(..., flush=False)`, whose caller writes the file later with `flush()` in a worker thread (the replica
+manager's becoming-leader write: nothing of the new epoch is appended before that write has ended).
+
+Two locks: `_lock` guards the entries (held briefly, on any thread), `_flush_lock` serialises file writes and is
+always taken first; a write snapshots the entries under `_lock` and writes outside it, so an update on the event
+loop never waits for a disk, and writes land in the order of their snapshots (the last one is the newest state).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ class LeaderEpochFileCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._epochs: list[int] = []
         self._start_offsets: list[int] = []
         for fields in checkpoint.read_lines(path):
@@ -50,12 +57,17 @@ class LeaderEpochFileCache:
     def earliest_entry(self) -> tuple[int, int] | None:
         return (self._epochs[0], self._start_offsets[0]) if self._epochs else None
 
-    def _flush(self) -> None:
-        checkpoint.write_lines(self.path, (f"{e} {o}" for e, o in zip(self._epochs, self._start_offsets, strict=True)))
+    def flush(self) -> None:
+        """Write the entries as they are now to the checkpoint file (atomically, fsynced: checkpoint.py)."""
+        with self._flush_lock:
+            with self._lock:
+                lines = [f"{e} {o}" for e, o in zip(self._epochs, self._start_offsets, strict=True)]
+            checkpoint.write_lines(self.path, lines)
 
-    def assign(self, epoch: int, start_offset: int) -> bool:
+    def assign(self, epoch: int, start_offset: int, flush: bool = True) -> bool:
         """Record that `epoch` starts at `start_offset`. Entries with an epoch >= `epoch` or a start offset >=
-        `start_offset` are removed first (non-monotonic history). Returns True if the cache changed."""
+        `start_offset` are removed first (non-monotonic history). Returns True if the cache changed; the file is
+        written then unless `flush` is False (the caller calls `flush()` later)."""
         if epoch < 0 or start_offset < 0:
             raise ValueError(f"invalid leader epoch entry ({epoch}, {start_offset})")
         with self._lock:
@@ -66,8 +78,9 @@ class LeaderEpochFileCache:
                 self._start_offsets.pop()
             self._epochs.append(epoch)
             self._start_offsets.append(start_offset)
-            self._flush()
-            return True
+        if flush:
+            self.flush()
+        return True
 
     def end_offset_for(self, requested_epoch: int, log_end_offset: int) -> tuple[int, int]:
         """Kafka's OffsetForLeaderEpoch answer: (epoch, end offset).
@@ -102,7 +115,7 @@ class LeaderEpochFileCache:
             keep = bisect_left(self._start_offsets, end_offset)
             del self._epochs[keep:]
             del self._start_offsets[keep:]
-            self._flush()
+        self.flush()
 
     def truncate_from_start(self, start_offset: int) -> None:
         """Drop entries wholly below the new log start offset; the last entry starting at or before it is kept
@@ -120,13 +133,13 @@ class LeaderEpochFileCache:
             del self._start_offsets[:removed]
             self._epochs.insert(0, epoch)
             self._start_offsets.insert(0, start_offset)
-            self._flush()
+        self.flush()
 
     def clear(self) -> None:
         with self._lock:
             self._epochs.clear()
             self._start_offsets.clear()
-            self._flush()
+        self.flush()
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -109,6 +109,10 @@ class Partition:
     isr_changes: IsrChanges | None = None
     pending_isr: PendingIsr | None = None
     leader_epoch_start_offset: int = 0
+    # The leader epoch made here whose checkpoint write (the replica manager's, in a worker thread) has not ended:
+    # until it has, appends are refused NOT_LEADER_OR_FOLLOWER (retriable), so no record of the epoch reaches the
+    # log, and a flush past it the recovery point, before the epoch's start offset is on disk.
+    leader_epoch_unwritten: int | None = None
     _replicas: dict[int, ReplicaState] = field(default_factory=dict)
     # Held by the replica fetcher's truncation (in a worker thread) and by the replica manager while it makes this
     # replica leader (Kafka's leaderIsrUpdateLock): a leader epoch starts at the log end only once a truncation in
@@ -205,6 +209,8 @@ class Partition:
     def append_records_as_leader(self, records: bytearray, coordinator: bool = False) -> LogAppendInfo:
         """Append validated records at the leader epoch, advance the HW if the ISR allows, and report what moved.
         `coordinator`: written by a coordinator (markers), which the producer-state checks do not refuse."""
+        if self.leader_epoch_unwritten is not None:
+            raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER, "becoming leader: its leader epoch is being written")
         stable = self.last_stable_offset
         origin = LogAppendOrigin.COORDINATOR if coordinator else LogAppendOrigin.CLIENT
         info = self.log.append_as_leader(records, self.state.leader_epoch, origin=origin)

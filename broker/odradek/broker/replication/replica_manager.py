@@ -201,7 +201,9 @@ class ReplicaManager:
         Updates and deletions happen at once; new replicas are pending until their logs are created (in a
         worker thread, chunk by chunk) and are served from the moment their chunk is done. Returns when every
         new replica is served."""
-        removed, new = self._update_assignments(assignments, topics)
+        removed, new, becoming = self._update_assignments(assignments, topics)
+        if becoming:
+            await self._write_leader_epochs(becoming)
         if removed:
             # Before any creation: a topic deleted and re-created under the same name reuses the folder names.
             await self._in_worker(self.logs.delete_logs, removed)
@@ -210,10 +212,12 @@ class ReplicaManager:
 
     def _update_assignments(
         self, assignments: Iterable[ReplicaAssignment], topics: Collection[str] | None
-    ) -> tuple[list[TopicPartition], list[ReplicaAssignment]]:
+    ) -> tuple[list[TopicPartition], list[ReplicaAssignment], list[Partition]]:
         """Apply what needs no file work: update replicas, stop serving removed ones. Returns the partitions whose
-        logs are to be deleted and the assignments of the replicas to be created."""
+        logs are to be deleted, the assignments of the replicas to be created and the partitions made leader whose
+        leader epoch checkpoint is to be written."""
         wanted: set[TopicPartition] = set()
+        becoming: list[Partition] = []
         removed: list[TopicPartition] = []
         new: list[ReplicaAssignment] = []
         configs: dict[str, tuple[Mapping[str, str], LogConfig, ValidationConfig]] = {}
@@ -233,10 +237,11 @@ class ReplicaManager:
             if existing.log.config != config:
                 existing.log.update_config(config)
             self._validation[key] = validation
-            self._transition(key, existing, assignment.state, new=False)
+            if self._transition(key, existing, assignment.state, new=False):
+                becoming.append(existing)
         gone = [key for key in self.partitions if key not in wanted and (topics is None or key[0] in topics)]
         removed += [self._remove_partition(key) for key in gone]
-        return removed, new
+        return removed, new, [p for p in becoming if self.partitions.get((p.topic, p.index)) is p]
 
     def _configs_for(
         self,
@@ -261,8 +266,13 @@ class ReplicaManager:
             for start in range(0, len(pending), CREATE_CHUNK):
                 chunk = pending[start : start + CREATE_CHUNK]
                 logs = await self._in_worker(self._open_logs, chunk)
-                for (assignment, _, validation), log in zip(chunk, logs, strict=True):
-                    self._add_partition(assignment, log, validation)
+                becoming = [
+                    partition
+                    for (assignment, _, validation), log in zip(chunk, logs, strict=True)
+                    if (partition := self._add_partition(assignment, log, validation)) is not None
+                ]
+                if becoming:  # none: `_open_logs` wrote their epochs (a log already holding a later one is kept)
+                    await self._write_leader_epochs(becoming)
         finally:
             for assignment in new:
                 self._pending.pop((assignment.topic, assignment.partition), None)
@@ -281,7 +291,8 @@ class ReplicaManager:
                 _assign_epoch(log, assignment.state.leader_epoch)
         return logs
 
-    def _add_partition(self, assignment: ReplicaAssignment, log: Log, validation: ValidationConfig) -> None:
+    def _add_partition(self, assignment: ReplicaAssignment, log: Log, validation: ValidationConfig) -> Partition | None:
+        """Serve the new replica; returns it if its leader epoch checkpoint is still to be written."""
         key = (assignment.topic, assignment.partition)
         partition = Partition(
             assignment.topic, assignment.partition, assignment.topic_id, self.node_id, log, assignment.state
@@ -291,20 +302,52 @@ class ReplicaManager:
         self.partitions[key] = partition
         self._topic_ids[assignment.topic] = assignment.topic_id
         self._validation[key] = validation
-        self._transition(key, partition, assignment.state, new=True)
+        return partition if self._transition(key, partition, assignment.state, new=True) else None
 
-    def _transition(self, key: TopicPartition, partition: Partition, state: PartitionState, new: bool) -> None:
+    async def _write_leader_epochs(self, partitions: list[Partition]) -> None:
+        """Write the leader epoch checkpoints of the partitions just made leader, all in one worker call, then let
+        them take appends (`Partition.leader_epoch_unwritten`). Kafka writes the file in LeaderEpochFileCache.assign,
+        under the partition's lock, before any append of the epoch; here the in-memory entry is made on the loop
+        and the file written before the first append too, without an fsync per partition on the event loop. A
+        partition whose write failed (its log dir goes offline) keeps refusing appends."""
+        pending = [(partition, partition.leader_epoch_unwritten) for partition in partitions]
+        written = await self._in_worker(self._flush_epoch_caches, [partition for partition, _ in pending])
+        for (partition, epoch), ok in zip(pending, written, strict=True):
+            if ok and partition.leader_epoch_unwritten == epoch:
+                partition.leader_epoch_unwritten = None
+
+    def _flush_epoch_caches(self, partitions: list[Partition]) -> list[bool]:
+        """Worker thread: each partition's leader-epoch-checkpoint written; whether it was."""
+        written: list[bool] = []
+        for partition in partitions:
+            try:
+                with self.logs.guard(partition.log, "leader epoch checkpoint"):
+                    partition.log.epoch_cache.flush()
+            except KafkaStorageError:
+                logger.error(
+                    "%s-%s: its leader epoch checkpoint was not written: its log dir is offline",
+                    partition.topic,
+                    partition.index,
+                )
+                written.append(False)
+            else:
+                written.append(True)
+        return written
+
+    def _transition(self, key: TopicPartition, partition: Partition, state: PartitionState, new: bool) -> bool:
         """Kafka's makeLeader / makeFollower, from the partition record: a new leader epoch (or a new replica)
         makes this replica leader (the fetcher stops, follower tracking restarts, the epoch starts at the log end)
         or follower of the named leader (handed to the fetcher, which truncates first); `leader == -1` (offline)
         serves nothing and fetches nothing. Any change completes the partition's waits that it decides
-        (NOT_LEADER_OR_FOLLOWER when leadership left)."""
+        (NOT_LEADER_OR_FOLLOWER when leadership left). Returns True if the replica leads and its leader epoch
+        checkpoint is still to be written (`_write_leader_epochs`, after the image's transitions)."""
         # Under the partition's lock: a truncation running in a worker thread (the replica fetcher) ends before
         # the role changes, and one starting later sees the new role and skips (Kafka's leaderIsrUpdateLock).
         with partition.leader_isr_update_lock:
             made = self._change_role(key, partition, state, new)
         if made:
             self._complete_delayed(key)
+        return partition.is_leader and partition.leader_epoch_unwritten is not None
 
     def _change_role(self, key: TopicPartition, partition: Partition, state: PartitionState, new: bool) -> bool:
         old = partition.state
@@ -313,8 +356,11 @@ class ReplicaManager:
             if epoch_changed or not partition.is_leader:
                 self._stop_following(key)
                 try:
+                    # In memory only: the file is written for the whole image in one worker call, and appends
+                    # wait for it (`_write_leader_epochs`).
                     with self.logs.guard(partition.log, "leader epoch"):
-                        _assign_epoch(partition.log, state.leader_epoch)
+                        if _assign_epoch(partition.log, state.leader_epoch, flush=False):
+                            partition.leader_epoch_unwritten = state.leader_epoch
                 except KafkaStorageError:
                     logger.error("%s-%s not made leader: its log dir is offline", *key)
                     return False
@@ -845,11 +891,13 @@ class ReplicaManager:
         self.logs.shutdown()
 
 
-def _assign_epoch(log: Log, leader_epoch: int) -> None:
-    """A leader's epoch starts at its log end offset, unless the cache already has it (or a later one)."""
+def _assign_epoch(log: Log, leader_epoch: int, flush: bool = True) -> bool:
+    """A leader's epoch starts at its log end offset, unless the cache already has it (or a later one). Returns
+    True if the cache changed (`flush` False: in memory only)."""
     latest = log.epoch_cache.latest_epoch
     if latest is None or leader_epoch > latest:
-        log.epoch_cache.assign(leader_epoch, log.log_end_offset)
+        return log.epoch_cache.assign(leader_epoch, log.log_end_offset, flush=flush)
+    return False
 
 
 def _fetch_limit(partition: Partition, isolation: FetchIsolation) -> int:
