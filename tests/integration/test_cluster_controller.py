@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cluster_support import start_brokers
+from cluster_support import start_brokers, wait_registered
 from etcd_support import EtcdCluster, etcd_missing, post
 from it_support import REPO, BrokerProcess, ck_admin, unique_topic, wait_for
 
@@ -141,11 +141,7 @@ def test_sigkill_of_the_controller_and_leader_moves_its_partitions_to_in_sync_re
     # leaders put it back in their ISRs once it has caught up (replication), and leadership stays where it is until a
     # preferred election.
     brokers[victim - 1].restart()
-    wait_for(
-        lambda: len(ck_admin(survivor.bootstrap).list_topics(timeout=CLIENT_TIMEOUT_S).brokers) == 3,
-        timeout=SESSION_MS / 1000 + MARGIN_S,
-        what="the restarted broker registered",
-    )
+    wait_registered(survivor.bootstrap, (1, 2, 3), timeout_s=SESSION_MS / 1000 + MARGIN_S)
     time.sleep(1.5)  # a few controller passes
     now = partitions_of(survivor.bootstrap, topic)
     assert all(now[p].leader != victim for p in now)
@@ -169,11 +165,7 @@ def test_sigterm_hands_leadership_over_before_the_broker_exits_and_elect_leaders
         assert now[p].leader not in (leaving, -1) and leaving not in now[p].isrs
     # Back, and in sync again (the test writes what its leader's AlterPartition would): the preferred election.
     brokers[leaving - 1].restart()
-    wait_for(
-        lambda: len(ck_admin(other.bootstrap).list_topics(timeout=CLIENT_TIMEOUT_S).brokers) == 3,
-        timeout=20,
-        what="the restarted broker registered",
-    )
+    wait_registered(other.bootstrap, (1, 2, 3), timeout_s=20)
     for p in led:
         put_back_in_isr(etcd, "/it/term", topic, p, leaving)
     command = ["leader-election", "--bootstrap-server", other.bootstrap]

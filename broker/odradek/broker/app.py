@@ -52,6 +52,7 @@ from odradek.broker.log.manager import LogManager
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controlled_shutdown import controlled_shutdown
 from odradek.broker.metadata.controller import AdminFence, Controller, ControllerError
+from odradek.broker.metadata.departed_brokers import DepartedBrokers
 from odradek.broker.metadata.election import ControllerElection
 from odradek.broker.metadata.image import BrokerImage, Endpoint
 from odradek.broker.metadata.opener import open_store, store_url
@@ -295,7 +296,10 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         txn_verifier=verifier,
         replication_control=replication_control,
         quotas=quotas,
+        time=time,
+        departed_brokers=DepartedBrokers(time),
     )
+    cache.add_listener(services.departed_brokers.on_image)
     cache.add_listener(quota_listener(quotas))
     metrics.watch_quotas(quotas.stats)
     if authorizer is not None:

@@ -223,6 +223,12 @@ def wait(future: concurrent.futures.Future[T], what: str, timeout_s: float = ADM
         raise CliError(f"{what} failed: {describe_kafka_error(exc)}") from None
 
 
+def live_brokers(client: Any) -> set[int]:
+    """The registered brokers' ids (DescribeCluster, as Kafka's tools ask; Metadata's broker list may still name a
+    broker that has just died, metadata/departed_brokers.py)."""
+    return {node.id for node in wait(client.describe_cluster(), "describing the cluster").nodes}
+
+
 def unreachable(bootstrap: str, exc: BaseException) -> CliError:
     return CliError(f"Cannot reach broker at {bootstrap}: {describe_kafka_error(exc)}")
 

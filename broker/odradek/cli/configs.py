@@ -32,6 +32,7 @@ from odradek.cli.common import (
     client_config,
     config_source_name,
     kafka_admin,
+    live_brokers,
     load_properties_file,
     parse_add_config,
     probe_metadata,
@@ -165,7 +166,7 @@ def _describe(args: argparse.Namespace, entity_type: str, name: str) -> int:
 def _describe_all_brokers(args: argparse.Namespace) -> int:
     """Kafka's `--describe --entity-type brokers` without a name: each live broker in turn."""
     admin = admin_client(args)
-    for broker_id in sorted(probe_metadata(admin, args.bootstrap_server).brokers):
+    for broker_id in sorted(live_brokers(admin)):
         views = describe_entries(args, "brokers", str(broker_id))
         print("\n".join(format_describe("brokers", str(broker_id), views, describe_all=args.all)))
     return 0

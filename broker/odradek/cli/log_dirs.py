@@ -22,7 +22,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from odradek.cli.common import ADMIN_TIMEOUT_S, CliError, add_bootstrap_options, admin_client, client_config, wait
+from odradek.cli.common import (
+    ADMIN_TIMEOUT_S,
+    CliError,
+    add_bootstrap_options,
+    admin_client,
+    client_config,
+    live_brokers,
+)
 
 # Kafka's exception classes for the error codes a log dir can carry (Errors.java).
 ERROR_CLASSES = {
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"Invalid broker list: {args.broker_list}") from None
     topics = set(split_list(args.topic_list))
     admin = admin_client(args)  # kept: the future fails if its client is destroyed first
-    cluster = {node.id for node in wait(admin.describe_cluster(), "describing the cluster").nodes}
+    cluster = live_brokers(admin)
     missing = wanted - cluster
     if missing:
         raise CliError(

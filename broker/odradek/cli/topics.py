@@ -33,6 +33,7 @@ from odradek.cli.common import (
     config_source_name,
     describe_kafka_error,
     kafka_admin,
+    live_brokers,
     parse_key_value_args,
     probe_metadata,
     wait,
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         filters = partition_filters(args)
         if filters and args.topics_with_overrides:
             raise CliError("--topics-with-overrides cannot be combined with the partition filters")
-        live = {b for b in probe_metadata(admin, args.bootstrap_server).brokers}
+        live = live_brokers(admin)
         for view in _with_reassignments(args, _describe(admin, names)):
             if args.topics_with_overrides and not view.configs:
                 continue

@@ -52,6 +52,7 @@ from odradek.broker.handlers import (
 )
 from odradek.broker.handlers.context import RequestContext
 from odradek.broker.handlers.dispatch import Encoded
+from odradek.broker.metadata.departed_brokers import DepartedBrokers
 from odradek.broker.metadata.image import BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.headers import RequestHeader
@@ -189,6 +190,7 @@ def services(denied: set[Denial], topics: tuple[str, ...] = ("a", "b", "__consum
         now_ms=lambda: 0,
         metrics=SimpleNamespace(fetched=lambda *args: None, fetch_failed=lambda *args: None),
         quotas=QuotaManagers(MockTime()),
+        departed_brokers=DepartedBrokers(MockTime()),
     )
 
 

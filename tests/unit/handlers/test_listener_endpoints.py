@@ -16,12 +16,21 @@ from odradek.broker.auth.authorizer import AllowEverythingAuthorizer
 from odradek.broker.config.broker import build
 from odradek.broker.handlers import describe_cluster, find_coordinator, metadata
 from odradek.broker.handlers.context import RequestContext
-from odradek.broker.metadata.image import BrokerImage, Endpoint, MetadataImage, PartitionImage, TopicImage
+from odradek.broker.metadata.departed_brokers import DEPARTED_LINGER_MS, DepartedBrokers
+from odradek.broker.metadata.image import (
+    BrokerImage,
+    Endpoint,
+    MetadataDelta,
+    MetadataImage,
+    PartitionImage,
+    TopicImage,
+)
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.headers import RequestHeader
 from odradek.broker.protocol.messages.describe_cluster_request import DescribeClusterRequest
 from odradek.broker.protocol.messages.find_coordinator_request import FindCoordinatorRequest
 from odradek.broker.protocol.messages.metadata_request import MetadataRequest
+from odradek.broker.utils.time import MockTime
 
 BOTH = BrokerImage(
     1, "10.0.0.1", 9092, None, (Endpoint("CLIENT", "c1.example", 19092), Endpoint("INTERNAL", "i1.example", 29092))
@@ -35,7 +44,9 @@ def _topic(name: str, leaders: list[int]) -> TopicImage:
     return TopicImage(name, str(uuid.uuid4()), len(leaders), {}, parts)
 
 
-def services(brokers: tuple[BrokerImage, ...] = (BOTH, INTERNAL_ONLY, LEGACY)) -> Any:
+def services(
+    brokers: tuple[BrokerImage, ...] = (BOTH, INTERNAL_ONLY, LEGACY), departed: DepartedBrokers | None = None
+) -> Any:
     topics = {"t": _topic("t", [1, 2, 3]), "__consumer_offsets": _topic("__consumer_offsets", [1, 2])}
     image = MetadataImage(1, "cluster", {b.broker_id: b for b in brokers}, topics)
     coordinator = SimpleNamespace(partition_for=lambda group: 0 if group == "on-1" else 1)
@@ -47,11 +58,13 @@ def services(brokers: tuple[BrokerImage, ...] = (BOTH, INTERNAL_ONLY, LEGACY)) -
         authorizer=AllowEverythingAuthorizer(),
         group_coordinator=coordinator,
         replica_manager=None,
+        departed_brokers=DepartedBrokers(MockTime()) if departed is None else departed,
     )
 
 
-def context(api_key: int, version: int, listener: str) -> RequestContext:
-    return RequestContext(RequestHeader(api_key, version, 1, "c"), "127.0.0.1", 1, listener, services())
+def context(api_key: int, version: int, listener: str, svc: Any = None) -> RequestContext:
+    svc = services() if svc is None else svc
+    return RequestContext(RequestHeader(api_key, version, 1, "c"), "127.0.0.1", 1, listener, svc)
 
 
 def run(result: Awaitable[Any]) -> Any:
@@ -108,3 +121,41 @@ def test_find_coordinator_answers_with_the_request_listener() -> None:
     assert [(c.node_id, c.host, c.port) for c in internal] == [(1, "i1.example", 29092), (2, "i2.example", 29093)]
     legacy = run(find_coordinator.handle(FindCoordinatorRequest(key="on-1"), context(10, 2, "INTERNAL")))
     assert (legacy.host, legacy.port) == ("i1.example", 29092)
+
+
+def test_a_broker_that_just_left_the_image_is_listed_in_metadata_for_the_linger_only() -> None:
+    """metadata/departed_brokers.py: a broker whose registration expired stays among Metadata's brokers (with the
+    endpoint of the request's listener) for DEPARTED_LINGER_MS, so clients see the new leaders before it goes;
+    its partitions are leaderless meanwhile, as the image says."""
+    clock = MockTime()
+    departed = DepartedBrokers(clock)
+    before = services().metadata.image
+    svc = services((BOTH, LEGACY), departed)
+    after = svc.metadata.image
+    departed.on_image(after, MetadataDelta(before, after, frozenset(), frozenset({2})))
+
+    def listed() -> list[Any]:
+        response = run(metadata.handle(MetadataRequest(topics=None), context(3, 12, "INTERNAL", svc)))
+        partitions = next(t for t in response.topics if t.name == "t").partitions
+        assert partitions[1].leader_id == -1, "the departed broker leads nothing"
+        return [(b.node_id, b.host, b.port) for b in response.brokers]
+
+    lingering = [(1, "i1.example", 29092), (2, "i2.example", 29093), (3, "10.0.0.3", 9094)]
+    assert listed() == lingering
+    clock.advance(DEPARTED_LINGER_MS - 1)
+    assert listed() == lingering
+    clock.advance(1)
+    assert listed() == [(1, "i1.example", 29092), (3, "10.0.0.3", 9094)]
+
+
+def test_a_departed_broker_that_registers_again_is_listed_once_as_registered() -> None:
+    clock = MockTime()
+    departed = DepartedBrokers(clock)
+    full = services().metadata.image
+    without = services((BOTH, LEGACY)).metadata.image
+    departed.on_image(without, MetadataDelta(full, without, frozenset(), frozenset({2})))
+    moved = BrokerImage(2, "10.0.0.9", 9092, None, (Endpoint("INTERNAL", "moved.example", 29099),))
+    back = services((BOTH, moved, LEGACY)).metadata.image
+    departed.on_image(back, MetadataDelta(without, back, frozenset(), frozenset({2})))
+    assert [b.host for b in departed.listed(back)] == ["10.0.0.1", "10.0.0.9", "10.0.0.3"]
+    assert [b.broker_id for b in departed.listed(without)] == [1, 3], "no longer remembered as departed"

@@ -24,6 +24,7 @@ from odradek.broker.auth.authorizer import (
 from odradek.broker.auth.mechanisms import ListenerSasl
 from odradek.broker.auth.principal import ANONYMOUS, KafkaPrincipal
 from odradek.broker.config.broker import BrokerConfig, SecurityProtocol
+from odradek.broker.metadata.departed_brokers import DepartedBrokers
 from odradek.broker.metadata.image import BrokerImage, Endpoint
 from odradek.broker.metadata.replication_control import ReplicationControlManager
 from odradek.broker.metrics.broker import BrokerMetrics
@@ -85,6 +86,8 @@ class BrokerServices:
     # The controller's partition decisions (ElectLeaders); None in handler tests without one.
     replication_control: ReplicationControlManager | None = None
     quotas: QuotaManagers = field(default_factory=lambda: QuotaManagers(SystemTime()))
+    # Brokers listed in Metadata a moment after they left the image (a metadata listener of their own).
+    departed_brokers: DepartedBrokers = field(default_factory=DepartedBrokers)
 
     @property
     def controller_id(self) -> int:

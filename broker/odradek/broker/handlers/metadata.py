@@ -18,7 +18,8 @@ TOPIC_AUTHORIZATION_FAILED. Authorized operations (v8+) are the allowed bits of 
 operations, when asked for.
 Partitions without a live leader (leader -1 after the controller found no in-sync replica to elect, or a leader
 whose registration is gone) are LEADER_NOT_AVAILABLE with leader -1, as Kafka answers; `offline_replicas` lists the
-replicas whose broker is not registered.
+replicas whose broker is not registered. A broker whose registration just ended is still listed among the brokers
+for a moment (metadata/departed_brokers.py: clients learn the new leaders before it disappears).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ async def handle(request: MetadataRequest, ctx: RequestContext) -> MetadataRespo
     else:
         topics = await _requested(request, ctx)
     image = services.metadata.image
-    brokers = sorted(image.brokers.values(), key=lambda b: b.broker_id)
+    brokers = services.departed_brokers.listed(image)  # a broker that just died stays listed a moment
     endpoints = [(b, ctx.endpoint(b)) for b in brokers]
     response = MetadataResponse(
         brokers=[
