@@ -1,13 +1,15 @@
 """The test kubelet's own tests (tests/e2e/kubelet): pods of a StatefulSet run as processes on their own loopback
 addresses, report readiness from their probes, come back (same address, same claim) when deleted, keep running an
 older revision under OnDelete until deleted, and a container that exits is restarted with its restart count; the
-text a pod sees (command, mounted ConfigMap) has the pod's address, host name and host paths.
+text a pod sees (command, mounted ConfigMap) has the pod's address, host name and host paths. A Deployment's pods
+run, roll to a new template within maxSurge/maxUnavailable, scale down and come back when deleted.
 
 The processes are small `python -c` programs in the broker image (images.py), so these run in seconds.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +174,89 @@ def test_an_exited_container_restarts_and_sees_its_config_map(kube_api: KubeApi,
     folder = next((kubelet.workdir / "pods" / "default").glob("job-*"))
     assert f"state={folder}/volumes/state/state" in logs, logs
     assert "host=job env=s3cret name=job" in logs, logs
+
+
+def deployment(replicas: int, version: str = "1") -> dict[str, Any]:
+    labels = {"app": "api"}
+    server = SERVER.replace("path = '/data/starts'", "path = '/tmp/starts'")
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"version": version}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "api",
+                            "image": IMAGE,
+                            "command": ["python", "-c", server],
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                            "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 1},
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def replace_spec(kube_api: KubeApi, manifest: dict[str, Any]) -> None:
+    stored = kube_api.get("deployments", "default", manifest["metadata"]["name"])
+    manifest["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"]
+    kube_api.store.update(kube_api.resource("deployments"), "default", manifest["metadata"]["name"], manifest)
+
+
+def api_pods(kube_api: KubeApi) -> list[dict[str, Any]]:
+    return [p for p in kube_api.list("pods", "default") if p["metadata"]["labels"].get("app") == "api"]
+
+
+def test_deployment_pods_run_roll_within_the_surge_scale_down_and_come_back(
+    kube_api: KubeApi, kubelet: Kubelet
+) -> None:
+    kube_api.create(deployment(2))
+    first = eventually(lambda: (pods := [p for p in api_pods(kube_api) if ready(kube_api, p["metadata"]["name"])])
+                       and len(pods) == 2 and pods, timeout=40)  # fmt: skip
+    names = sorted(p["metadata"]["name"] for p in first)
+    revision = first[0]["metadata"]["labels"]["pod-template-hash"]
+    assert all(name.startswith(f"api-{revision}-") and len(name) == len(f"api-{revision}-") + 5 for name in names)
+    assert first[0]["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+    status = eventually(lambda: (d := kube_api.get("deployments", "default", "api")["status"]) and
+                        d.get("readyReplicas") == 2 and d)  # fmt: skip
+    assert status["updatedReplicas"] == 2 and status["conditions"][0] == {
+        "type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}  # fmt: skip
+    waited = kube_api.kubectl("rollout", "status", "deployment/api", "--timeout=30s", timeout=40)
+    assert waited.returncode == 0, waited.stderr
+
+    # a new template rolls: never more than replicas + maxSurge pods, never fewer than replicas ready
+    replace_spec(kube_api, deployment(2, version="2"))
+    seen_total, seen_ready = [], []
+    for _ in range(600):  # bounded: 60 s
+        pods = api_pods(kube_api)
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        seen_total.append(len(live))
+        seen_ready.append(sum(1 for p in pods if ready(kube_api, p["metadata"]["name"])))
+        rolled = [p for p in live if p["metadata"]["labels"]["pod-template-hash"] != revision]
+        if len(live) == 2 and len(rolled) == 2 and all(ready(kube_api, p["metadata"]["name"]) for p in rolled):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"not rolled: {[p['metadata']['name'] for p in api_pods(kube_api)]}")
+    assert max(seen_total) <= 3, seen_total
+    assert min(seen_ready) >= 2, seen_ready
+
+    # scale down, then a deleted pod comes back
+    replace_spec(kube_api, deployment(1, version="2"))
+    [survivor] = eventually(lambda: len(pods := api_pods(kube_api)) == 1 and pods, timeout=30)
+    deleted = kube_api.kubectl("delete", "pod", survivor["metadata"]["name"])
+    assert deleted.returncode == 0, deleted.stderr
+    gone = survivor["metadata"]["uid"]
+    eventually(lambda: any(p["metadata"]["uid"] != gone and ready(kube_api, p["metadata"]["name"])
+                           for p in api_pods(kube_api)), timeout=40)  # fmt: skip
 
 
 def test_rewriter_resolves_pod_names_and_mount_paths() -> None:

@@ -55,12 +55,17 @@ def containerfile_exec(name: str, path: Path = CONTAINERFILE) -> tuple[str, ...]
 
 
 def python_bin(folder: Path) -> str:
-    """A folder with `python` and `python3` that are this interpreter (what the broker image has on PATH)."""
+    """A folder with `python` and `python3` that are this interpreter and the `odradek` command (what the broker
+    image has on PATH: pip installs the console script of pyproject.toml's [project.scripts])."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("python", "python3"):
         link = folder / name
         if not link.exists():
             link.symlink_to(sys.executable)
+    script = folder / "odradek"
+    if not script.exists():
+        script.write_text(f"#!{sys.executable}\nimport sys\nfrom odradek.cli.main import main\nsys.exit(main())\n")
+        script.chmod(0o755)
     return str(folder)
 
 

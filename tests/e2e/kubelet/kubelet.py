@@ -1,8 +1,9 @@
 """The test kubelet: runs the pods stored in the fake API server as local processes on loopback, reports their
-status from their probes, and plays the StatefulSet controller (statefulsets.py). Test-only; one per test.
+status from their probes, and plays the StatefulSet and Deployment controllers (statefulsets.py, deployments.py).
+Test-only; one per test.
 
     kubelet = Kubelet(kube_api, tmp_path / "kubelet")
-    kubelet.start()                 # a thread: watches pods and StatefulSets, probes, restarts
+    kubelet.start()                 # a thread: watches pods, StatefulSets and Deployments, probes, restarts
     kubelet.pod_ip("default", "c1-kafka-0")             # a pod's loopback address (network.py), before it exists
     kubelet.service_servers("default", "c1-kafka-bootstrap", 9092)   # "ip:9092,..." of the ready endpoints
     kubelet.stop()                  # every process terminated (SIGTERM, then SIGKILL after the grace period)
@@ -64,7 +65,7 @@ from fake_apiserver.errors import ApiError
 from fake_apiserver.server import FakeApiServer
 from fake_apiserver.store import now
 
-from . import statefulsets
+from . import deployments, statefulsets
 from .images import LocalImage, default_images
 from .network import AddressPlan, Rewriter
 
@@ -78,6 +79,7 @@ KILL_WAIT_S = 10.0  # after SIGKILL, how long a process may take to be reaped
 STOP_BOUND_S = GRACE_CAP_S + KILL_WAIT_S + 5.0  # one pod's `_terminate`, at most
 LOOP_JOIN_S = 30.0
 EVENTS_PER_TICK = 200  # per watch: a stream of events (its own status patches among them) cannot starve the pods
+WATCHED = ("pods", "statefulsets", "deployments")  # pod events start and stop runs; the others reconcile
 
 
 @dataclass
@@ -215,32 +217,26 @@ class Kubelet:
 
     # -- the loop ----------------------------------------------------------------------------------------------
     def _loop(self) -> None:
-        pods = self.api.watch_in_thread("pods")
-        sets = self.api.watch_in_thread("statefulsets")
+        watchers = {resource: self.api.watch_in_thread(resource) for resource in WATCHED}
         next_resync = 0.0
         try:
             while not self._stop.is_set():
                 dirty = False
-                for watcher_name in ("pods", "sets"):
-                    watcher = pods if watcher_name == "pods" else sets
+                for resource in WATCHED:
                     for _ in range(EVENTS_PER_TICK):
                         try:
-                            event = watcher.events.get(timeout=TICK_S / 2)
+                            event = watchers[resource].events.get(timeout=TICK_S / len(WATCHED))
                         except queue.Empty:
                             break
                         if event is None:  # the watch ended (compact): subscribe again, ADDED for everything
-                            self.api.unwatch(watcher)
-                            watcher = self.api.watch_in_thread("pods" if watcher_name == "pods" else "statefulsets")
-                            if watcher_name == "pods":
-                                pods = watcher
-                            else:
-                                sets = watcher
+                            self.api.unwatch(watchers[resource])
+                            watchers[resource] = self.api.watch_in_thread(resource)
                             continue
                         dirty = True
-                        if watcher_name == "pods" and event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                        if resource == "pods" and event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
                             self._on_pod(event["type"], event["object"])
                 if dirty or time.monotonic() >= next_resync:
-                    self._guard(self._sync_statefulsets)
+                    self._guard(self._sync_workloads)
                     next_resync = time.monotonic() + RESYNC_S
                 self._guard(self._start_wanted)
                 with self._lock:
@@ -248,8 +244,8 @@ class Kubelet:
                 for run in runs:
                     self._guard(lambda run=run: self._tend(run))
         finally:
-            self.api.unwatch(pods)
-            self.api.unwatch(sets)
+            for watcher in watchers.values():
+                self.api.unwatch(watcher)
 
     def _guard(self, step: Any) -> None:
         try:
@@ -257,9 +253,11 @@ class Kubelet:
         except Exception as exc:  # the kubelet must go on; the test sees what failed in `errors`
             self.errors.append(f"{type(exc).__name__}: {exc}")
 
-    def _sync_statefulsets(self) -> None:
+    def _sync_workloads(self) -> None:
         for statefulset in self.api.list("statefulsets"):
             statefulsets.reconcile(self.api, statefulset)
+        for deployment in self.api.list("deployments"):
+            deployments.reconcile(self.api, deployment)
 
     def _on_pod(self, kind: str, pod: Json) -> None:
         uid = pod["metadata"]["uid"]
