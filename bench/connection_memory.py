@@ -10,12 +10,15 @@ For each security protocol (plaintext, sasl_plaintext, ssl, sasl_ssl) a broker o
 broker_process, wrapped by bench/memory_probe.py) gets `--cycles` cycles: N connections opened one after the other
 from this process (TLS handshake where the protocol has TLS; SaslHandshake v1 + SaslAuthenticate v1 with PLAIN
 where it has SASL; then one ApiVersions each, with a client id of its own per connection under
-`--distinct-client-ids`), held, all closed, 2 s of quiet, then the probe's figures: VmRSS, glibc's heap (mallinfo2:
-bytes in use and free inside the arenas), live Python objects (gc.get_objects() after gc.collect(), per type),
-and with `--tracemalloc` the traced size and a snapshot whose top growth against the first cycle's is printed
-(tracemalloc slows the broker and its own bookkeeping costs RSS: read RSS from runs without it). `--trim` calls
-malloc_trim(0) in the broker after the last cycle and prints the RSS it gives back. `--env K=V` sets an
-environment variable of the broker (MALLOC_ARENA_MAX=2). A JSON goes to bench/out/connection-memory-*.json.
+`--distinct-client-ids`), held, all closed, `--settle` seconds of quiet (7: the broker trims its heap 5 s after TLS
+connections close, odradek.broker.utils.heap), then the probe's figures: the objects only the cyclic garbage
+collector could free (what closed connections left in reference cycles, collected by that probe), VmRSS, glibc's
+heap (mallinfo2: bytes in use and free inside the arenas), pymalloc's arenas, live Python objects
+(gc.get_objects() after gc.collect(), per type), and with `--tracemalloc` the traced size and a snapshot whose top
+growth against the first cycle's is printed (tracemalloc slows the broker and its own bookkeeping costs RSS: read
+RSS from runs without it). `--trim` calls malloc_trim(0) in the broker after the last cycle and prints the RSS it
+gives back. `--env K=V` sets an environment variable of the broker (MALLOC_ARENA_MAX=2). A JSON goes to
+bench/out/connection-memory-*.json.
 
 What a leak looks like: live objects or traced bytes growing by about N times something per cycle. What
 fragmentation looks like: objects and traced bytes back at their baseline, RSS higher, the growth inside glibc's
@@ -44,7 +47,6 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from security_support import PLAIN_JAAS, Pki, tls_overrides
 
 PROTOCOLS = ("plaintext", "sasl_plaintext", "ssl", "sasl_ssl")
-SETTLE_S = 2.0
 
 
 def probe(port: int, command: str) -> dict[str, Any]:
@@ -151,7 +153,7 @@ def run_protocol(protocol: str, args: argparse.Namespace, pki: Pki, work: Path) 
         wait_probe(probe_port)
         # One connection first, so that what every first connection builds once (imports, caches) is in the baseline.
         open_connection(port, tls, sasl, b"warm-up").close()
-        time.sleep(SETTLE_S)
+        time.sleep(args.settle)
         baseline = probe(probe_port, "stats")
         print(f"{protocol:>15} baseline: {summary(baseline)}", flush=True)
         for cycle in range(args.cycles):
@@ -167,8 +169,10 @@ def run_protocol(protocol: str, args: argparse.Namespace, pki: Pki, work: Path) 
                 for sock in held:
                     with contextlib.suppress(OSError):
                         sock.close()
-            time.sleep(SETTLE_S)
+            time.sleep(args.settle)
+            garbage = probe(probe_port, "garbage")  # before `stats`, whose gc.collect() would free it unseen
             after = probe(probe_port, "stats")
+            after["cyclic_garbage"] = garbage
             if args.malloc_info:
                 probe(probe_port, f"malloc_info {args.malloc_info}/{protocol}-{cycle}.xml")
             if args.tracemalloc:
@@ -178,7 +182,8 @@ def run_protocol(protocol: str, args: argparse.Namespace, pki: Pki, work: Path) 
             cycles.append({"opened_s": opened_s, "held": with_connections, "closed": after})
             print(
                 f"{protocol:>15} cycle {cycle}: {args.connections} opened in {opened_s:5.1f} s; held: "
-                f"RSS {with_connections['rss_kib'] / 1024:.1f} MiB; closed: {summary(after)}",
+                f"RSS {with_connections['rss_kib'] / 1024:.1f} MiB; closed: {summary(after)}; "
+                f"{garbage['collected']:,} objects in reference cycles",
                 flush=True,
             )
         trim = probe(probe_port, "trim") if args.trim else None
@@ -229,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distinct-client-ids", action="store_true", help="a client id of its own per connection")
     parser.add_argument("--tracemalloc", action="store_true", help="trace the broker's allocations (slower)")
     parser.add_argument("--trim", action="store_true", help="malloc_trim(0) in the broker after the last cycle")
+    parser.add_argument(
+        "--settle", type=float, default=7.0, help="seconds of quiet after closing (the broker trims after 5 s)"
+    )
     parser.add_argument("--malloc-info", metavar="DIR", help="write glibc's malloc_info XML after each cycle")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="broker environment")
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ Runs `python -m odradek.broker [broker arguments]` in this process, with a daemo
   `stats`          VmRSS (KiB), glibc's mallinfo2 (arena bytes in use and free), tracemalloc's traced size, and
                    the count of live objects per type (gc.get_objects(), after gc.collect()), top 60
   `snapshot PATH`  a tracemalloc snapshot written to PATH (only when tracemalloc is tracing: PYTHONTRACEMALLOC=N)
+  `garbage`        gc.collect() with DEBUG_SAVEALL: how many objects only the cyclic collector could free, by type
   `malloc_info PATH` glibc's malloc_info XML (per arena: free chunks by size, system bytes) written to PATH
   `trim`           glibc's malloc_trim(0), VmRSS before and after
 
@@ -122,6 +123,16 @@ def handle(line: str) -> dict[str, Any]:
         gc.collect()
         tracemalloc.take_snapshot().dump(argument)
         return {"path": argument}
+    if command == "garbage":
+        # What only the cyclic collector frees: the objects of reference cycles (kept for counting, then dropped).
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            found = gc.collect()
+            kinds = Counter(_type_name(type(o)) for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        return {"collected": found, "types": dict(kinds.most_common(40))}
     if command == "malloc_info":
         _libc.fopen.restype = ctypes.c_void_p
         _libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
