@@ -53,6 +53,7 @@ from odradek.broker.config.definitions import ConfigValue
 from odradek.broker.protocol.errors import ProtocolError
 from odradek.broker.protocol.frames import Chunk, FileRegion, StreamedRecords
 from odradek.broker.quota.connection_quotas import ConnectionQuotas
+from odradek.broker.utils.heap import HeapTrimmer
 from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger(__name__)
@@ -209,11 +210,14 @@ class KafkaServer:
         channel: ChannelBuilder | None = None,
         time: Time | None = None,
         connection_quotas: ConnectionQuotas | None = None,
+        heap_trimmer: HeapTrimmer | None = None,
     ) -> None:
         self._dispatch = dispatcher
         self._time: Time = time or SystemTime()
         # Shared by the servers of every listener (the broker-wide and per-address counts span listeners).
         self._connection_quotas = connection_quotas or ConnectionQuotas()
+        # Told of every closed TLS connection: their buffers' freed pages stay in the C heap otherwise (utils.heap).
+        self._heap_trimmer = heap_trimmer
         self._limits = limits
         self._listener = listener
         self._channel: ChannelBuilder = channel or PlaintextChannelBuilder()
@@ -369,6 +373,9 @@ class KafkaServer:
         except BaseException:
             self._connection_quotas.release(self._listener, host)
             raise
+        finally:
+            if self._heap_trimmer is not None:
+                self._heap_trimmer.connection_closed()  # served and closed, or failed in its handshake
         if not handed_over:
             self._connection_quotas.release(self._listener, host)
 
