@@ -356,8 +356,10 @@ class KafkaServer:
             self._connections.pop(info.connection_id, None)
             self.on_connection_count(len(self._connections))
             writer.close()
-            with contextlib.suppress(Exception):
+            try:
                 await writer.wait_closed()
+            except Exception as exc:  # a reset peer: the protocol's closed future keeps the exception, whose
+                exc.__traceback__ = None  # traceback would hold this frame and the writer in a cycle (see _serve)
 
     async def _handshake(self, transport: asyncio.Transport, context: ssl.SSLContext, early: list[bytes]) -> None:
         """The server side of a TLS handshake on a new connection (reading paused until it starts, so no byte of
@@ -413,6 +415,7 @@ class KafkaServer:
             log.info(
                 "Failed authentication with /%s on listener %s (SSL handshake failed: %s)", host, self._listener, exc
             )
+            exc.__traceback__ = None  # `starting` holds it, and its traceback this frame, which holds `starting`
             transport.close()
             return False
         except NoMatchingRule as exc:

@@ -6,6 +6,7 @@ ends, served or refused in its handshake, asks the heap trimmer for a trim (util
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import ssl
 import struct
@@ -175,3 +176,41 @@ def test_every_ended_tls_connection_asks_for_a_heap_trim(pki: Pki, loop_name: st
     assert heap.pending and trims == []
     time.advance(5_000)
     assert trims == [1] and not heap.pending
+
+
+@pytest.mark.parametrize("loop_name", ["uvloop"])
+def test_refused_handshakes_leave_nothing_for_the_cyclic_collector(pki: Pki, loop_name: str) -> None:
+    """A failed handshake's exception stays in the start_tls task; its traceback must not hold the frame that holds
+    the task (a cycle that kept the TLS object and its buffers until a collection). On uvloop, the broker's loop on
+    Linux: CPython 3.11's own asyncio SSLProtocol keeps a failed handshake in a cycle of its own (its transport,
+    futures and handles, measured here), which the collector frees; nothing the server can break."""
+    counts: dict[str, int] = {}
+
+    def live_tls_objects() -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is ssl.SSLObject)
+
+    async def main() -> None:
+        server = tls_server(pki, [])
+        port = await server.start("127.0.0.1", 0)
+        try:
+            counts["before"] = live_tls_objects()
+            for _ in range(5):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)  # plaintext on the TLS port
+                writer.write(struct.pack(">i", 8) + bytes(8))
+                assert await asyncio.wait_for(reader.read(), 10) == b""
+                writer.close()
+            deadline = asyncio.get_running_loop().time() + 5
+            while live_tls_objects() > counts["before"] and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            counts["after"] = live_tls_objects()
+        finally:
+            await server.stop(1.0)
+
+    gc.collect()
+    gc.disable()
+    try:
+        run_on(loop_name, main)
+    finally:
+        gc.enable()
+        gc.collect()
+    assert counts["after"] == counts["before"], counts

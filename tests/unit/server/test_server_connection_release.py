@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
+import struct
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -69,4 +71,33 @@ def test_closed_connections_leave_nothing_for_the_cyclic_collector(
 
     run_on(loop_name, body)
     assert counts["open"] == counts["before"] + 5
+    assert counts["closed"] == counts["before"], counts
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_connections_reset_by_the_peer_leave_nothing_for_the_cyclic_collector(
+    no_cyclic_collector: None, loop_name: str
+) -> None:
+    """A reset (RST) fails the writer's wait_closed with ConnectionResetError, which the protocol's closed future
+    keeps: its traceback must not hold the serving frame."""
+    counts: dict[str, int] = {}
+
+    async def body(server: KafkaServer, port: int, _: Any) -> None:
+        counts["before"] = live(ConnectionInfo)
+        sockets = []
+        for i in range(5):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
+            sock.sendall(frame(i))
+            sockets.append(sock)
+        await wait_until(lambda: server.connection_count == 5)
+        await asyncio.sleep(0.2)  # the requests answered: the server has written to each socket
+        for sock in sockets:
+            sock.close()
+        await wait_until(lambda: server.connection_count == 0)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        counts["closed"] = live(ConnectionInfo)
+
+    run_on(loop_name, body)
     assert counts["closed"] == counts["before"], counts
