@@ -17,7 +17,9 @@ heap (mallinfo2: bytes in use and free inside the arenas), pymalloc's arenas, li
 (gc.get_objects() after gc.collect(), per type), and with `--tracemalloc` the traced size and a snapshot whose top
 growth against the first cycle's is printed (tracemalloc slows the broker and its own bookkeeping costs RSS: read
 RSS from runs without it). `--trim` calls malloc_trim(0) in the broker after the last cycle and prints the RSS it
-gives back. `--env K=V` sets an environment variable of the broker (MALLOC_ARENA_MAX=2). A JSON goes to
+gives back. `--env K=V` sets an environment variable of the broker (MALLOC_ARENA_MAX=2). `--ping`: while
+settling, ApiVersions round trips every 2 ms on a plaintext connection, their maximum in the first second (the closes
+themselves) and after it (the trim included). A JSON goes to
 bench/out/connection-memory-*.json.
 
 What a leak looks like: live objects or traced bytes growing by about N times something per cycle. What
@@ -92,6 +94,20 @@ def open_connection(port: int, context: ssl.SSLContext | None, sasl: bool, clien
     if (code := _error_code(read_frame(sock))) != 0:
         raise RuntimeError(f"ApiVersions answered error {code}")
     return sock
+
+
+def ping_for(port: int, seconds: float) -> list[tuple[float, float]]:
+    """ApiVersions on one plaintext connection every 2 ms for `seconds`: (seconds since the start, round trip ms)."""
+    samples: list[tuple[float, float]] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        start = time.monotonic()
+        while (now := time.monotonic()) - start < seconds:
+            began = time.perf_counter()
+            sock.sendall(request_frame(18, 0, 4, b"", b"ping"))
+            read_frame(sock)
+            samples.append((now - start, (time.perf_counter() - began) * 1000))
+            time.sleep(0.002)
+    return samples
 
 
 def overrides(protocol: str, pki: Pki) -> dict[str, str]:
@@ -169,7 +185,17 @@ def run_protocol(protocol: str, args: argparse.Namespace, pki: Pki, work: Path) 
                 for sock in held:
                     with contextlib.suppress(OSError):
                         sock.close()
-            time.sleep(args.settle)
+            if args.ping:
+                samples = ping_for(int(bootstrap.rsplit(":", 1)[1]), args.settle)
+                late = sorted(ms for t, ms in samples if t >= 1.0) or [0.0]
+                pings = {
+                    "count": len(samples),
+                    "max_first_second_ms": max((ms for t, ms in samples if t < 1.0), default=0.0),
+                    "max_after_ms": late[-1],
+                    "median_after_ms": late[len(late) // 2],
+                }
+            else:
+                time.sleep(args.settle)
             garbage = probe(probe_port, "garbage")  # before `stats`, whose gc.collect() would free it unseen
             after = probe(probe_port, "stats")
             after["cyclic_garbage"] = garbage
@@ -180,6 +206,15 @@ def run_protocol(protocol: str, args: argparse.Namespace, pki: Pki, work: Path) 
                 probe(probe_port, f"snapshot {path}")
                 snapshots.append(path)
             cycles.append({"opened_s": opened_s, "held": with_connections, "closed": after})
+            if args.ping:
+                cycles[-1]["pings"] = pings
+                print(
+                    f"{protocol:>15} cycle {cycle}: ApiVersions round trips after the closes (the trim runs at 5 s): "
+                    f"max {pings['max_first_second_ms']:.1f} ms in the first second, then max "
+                    f"{pings['max_after_ms']:.1f} ms, median {pings['median_after_ms']:.2f} ms "
+                    f"({pings['count']} pings)",
+                    flush=True,
+                )
             print(
                 f"{protocol:>15} cycle {cycle}: {args.connections} opened in {opened_s:5.1f} s; held: "
                 f"RSS {with_connections['rss_kib'] / 1024:.1f} MiB; closed: {summary(after)}; "
@@ -236,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trim", action="store_true", help="malloc_trim(0) in the broker after the last cycle")
     parser.add_argument(
         "--settle", type=float, default=7.0, help="seconds of quiet after closing (the broker trims after 5 s)"
+    )
+    parser.add_argument(
+        "--ping", action="store_true", help="ApiVersions every 2 ms while settling: does the trim stall the broker?"
     )
     parser.add_argument("--malloc-info", metavar="DIR", help="write glibc's malloc_info XML after each cycle")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="broker environment")
