@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import logging
 from collections.abc import Callable
 
@@ -36,7 +35,7 @@ TRIM_DELAY_MS = 5_000
 def glibc_malloc_trim() -> Callable[[], None] | None:
     """glibc's `malloc_trim(0)` as a callable, or None where the C library has none."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the process's own symbols, the C library's among them (no ldconfig lookup)
     except OSError:
         return None
     trim = getattr(libc, "malloc_trim", None)
