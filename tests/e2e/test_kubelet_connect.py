@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_operator_kopf import REPO, broker, run_operator  # noqa: F401  (broker: the fixture)
+from test_operator_kopf import REPO, free_port, run_operator, start_broker, stop_broker
 
 fake_apiserver = pytest.importorskip("fake_apiserver.fixture")
 KubeApi = fake_apiserver.KubeApi
@@ -42,6 +42,16 @@ READY_TIMEOUT_S = 150  # two Connect workers joining their group on a shared two
 
 
 @pytest.fixture
+def broker(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = start_broker(tmp_path, port, {"listeners": f"PLAINTEXT://127.0.0.1:{port}"})
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop_broker(proc)
+
+
+@pytest.fixture
 def rest(kubelet: Kubelet) -> Iterator[ServiceProxy]:
     proxy = ServiceProxy(lambda: kubelet.service_servers("default", f"{CONNECT}-connect-api", 8083).split(",")[0])
     try:
@@ -51,7 +61,7 @@ def rest(kubelet: Kubelet) -> Iterator[ServiceProxy]:
 
 
 @pytest.fixture
-def operator(kube_api: KubeApi, broker: str, rest: ServiceProxy, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:  # noqa: F811
+def operator(kube_api: KubeApi, broker: str, rest: ServiceProxy, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("ODRADEK_OPERATOR_CONNECT_URL", f"http://{rest.address}")
     yield from run_operator(kube_api, monkeypatch, broker)
 
@@ -81,7 +91,7 @@ def test_kafka_connect_workers_run_in_pods_and_a_kafka_connector_moves_records(
     broker: str,
     rest: ServiceProxy,
     operator: Any,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     connect = example("kafka-connect.yaml")
     connect["spec"]["bootstrapServers"] = broker

@@ -86,6 +86,7 @@ from odradek.broker.txn.api import ProducerIdGenerator, TransactionConfig, TxnMa
 from odradek.broker.txn.coordinator import TransactionCoordinator
 from odradek.broker.txn.producer_id_manager import ProducerIdManager
 from odradek.broker.txn.transaction_log import TRANSACTION_STATE_TOPIC
+from odradek.broker.utils.heap import HeapTrimmer, glibc_malloc_trim
 from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger("odradek.broker")
@@ -142,6 +143,7 @@ class RunningBroker:
     marker_channel: TransactionMarkerChannelManager | None = None
     txn_verifier: AddPartitionsToTxnManager | None = None
     time: Time = field(default_factory=SystemTime)  # the services' clock (start's `time`)
+    heap_trimmer: HeapTrimmer | None = None
 
     async def _cancel_tasks(self) -> None:
         for task in self.tasks:
@@ -183,6 +185,8 @@ class RunningBroker:
             started = time_module.monotonic()
             await step()
             log.info("shutdown: %s stopped in %.3f s", name, time_module.monotonic() - started)
+        if self.heap_trimmer is not None:
+            self.heap_trimmer.close()  # the listeners are closed: no trim is due any more
         await self.store.close()
 
 
@@ -320,9 +324,12 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         max_unauthenticated_bytes=config.get_int("sasl.server.max.receive.size"),
     )
     connection_quotas = _connection_quotas(config, time)
+    heap_trimmer = HeapTrimmer(time, glibc_malloc_trim())  # after TLS connections close (utils.heap)
     servers, ports = [], []
     for listener in config.listeners:
-        server = KafkaServer(dispatcher, limits, listener.name, channels[listener.name], time, connection_quotas)
+        server = KafkaServer(
+            dispatcher, limits, listener.name, channels[listener.name], time, connection_quotas, heap_trimmer
+        )
         server.on_connection_count = _connection_gauge(metrics, listener.name)
         ports.append(await server.start(listener.host, listener.port, serve=False))
         servers.append(server)
@@ -352,6 +359,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     )
     broker.time = time
     broker.metrics_port = _start_metrics(config, metrics)
+    broker.heap_trimmer = heap_trimmer
     broker.producer_ids = producer_ids
     broker.replication_control = replication_control
     broker.marker_channel = channel

@@ -53,6 +53,7 @@ from odradek.broker.config.definitions import ConfigValue
 from odradek.broker.protocol.errors import ProtocolError
 from odradek.broker.protocol.frames import Chunk, FileRegion, StreamedRecords
 from odradek.broker.quota.connection_quotas import ConnectionQuotas
+from odradek.broker.utils.heap import HeapTrimmer
 from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger(__name__)
@@ -209,11 +210,14 @@ class KafkaServer:
         channel: ChannelBuilder | None = None,
         time: Time | None = None,
         connection_quotas: ConnectionQuotas | None = None,
+        heap_trimmer: HeapTrimmer | None = None,
     ) -> None:
         self._dispatch = dispatcher
         self._time: Time = time or SystemTime()
         # Shared by the servers of every listener (the broker-wide and per-address counts span listeners).
         self._connection_quotas = connection_quotas or ConnectionQuotas()
+        # Told of every closed TLS connection: their buffers' freed pages stay in the C heap otherwise (utils.heap).
+        self._heap_trimmer = heap_trimmer
         self._limits = limits
         self._listener = listener
         self._channel: ChannelBuilder = channel or PlaintextChannelBuilder()
@@ -352,8 +356,10 @@ class KafkaServer:
             self._connections.pop(info.connection_id, None)
             self.on_connection_count(len(self._connections))
             writer.close()
-            with contextlib.suppress(Exception):
+            try:
                 await writer.wait_closed()
+            except Exception as exc:  # a reset peer: the protocol's closed future keeps the exception, whose
+                exc.__traceback__ = None  # traceback would hold this frame and the writer in a cycle (see _serve)
 
     async def _handshake(self, transport: asyncio.Transport, context: ssl.SSLContext, early: list[bytes]) -> None:
         """The server side of a TLS handshake on a new connection (reading paused until it starts, so no byte of
@@ -369,6 +375,9 @@ class KafkaServer:
         except BaseException:
             self._connection_quotas.release(self._listener, host)
             raise
+        finally:
+            if self._heap_trimmer is not None:
+                self._heap_trimmer.connection_closed()  # served and closed, or failed in its handshake
         if not handed_over:
             self._connection_quotas.release(self._listener, host)
 
@@ -406,6 +415,7 @@ class KafkaServer:
             log.info(
                 "Failed authentication with /%s on listener %s (SSL handshake failed: %s)", host, self._listener, exc
             )
+            exc.__traceback__ = None  # `starting` holds it, and its traceback this frame, which holds `starting`
             transport.close()
             return False
         except NoMatchingRule as exc:
@@ -456,10 +466,15 @@ class KafkaServer:
         finally:
             responses.flush()
             read_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await read_task
-        if read_task.done() and not read_task.cancelled() and read_task.exception() is not None:
-            raise ConnectionClosed(str(read_task.exception()))
+            # Waited for, never awaited: awaiting a failed task raises its exception again, and the traceback then
+            # holds this frame, which holds the task, which holds the exception. That cycle kept every closed
+            # connection (transport, streams, TLS object and buffers: some 300 KiB with TLS) until the cyclic
+            # garbage collector came by (bench/connection_memory.py counts what it finds).
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([read_task])
+        error = read_task.exception() if read_task.done() and not read_task.cancelled() else None
+        if error is not None:
+            raise ConnectionClosed(str(error))
 
     async def _respond(
         self, writer: asyncio.StreamWriter, responses: _ResponseBuffer, chunks: Sequence[Chunk], zero_copy: bool
