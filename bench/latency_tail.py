@@ -207,11 +207,11 @@ def one_run(
     work = Path(tempfile.mkdtemp(prefix=f"odradek-tail-{name}-"))
     metrics_port = free_port()
     probe_out = work / "probe.json"
-    launcher = (str(HERE / "broker_probe.py"), str(probe_out)) if variant.probe else ("-m", "odradek.broker")
+    program = (str(HERE / "broker_probe.py"), str(probe_out)) if variant.probe else ("-m", "odradek.broker")
     overrides = (f"metrics.port={metrics_port}", *variant.overrides)
     try:
         rtt = floor_loopback_rtt(rtt_rounds)
-        with broker_process(work / "logs", work / "broker.log", overrides=overrides, launcher=launcher) as (
+        with broker_process(work / "logs", work / "broker.log", overrides=overrides, program=program) as (
             bootstrap,
             pid,
         ):

@@ -256,24 +256,25 @@ def broker_process(
     overrides: Sequence[str] = (),
     stop_timeout_s: float = 15.0,
     extra_listeners: Sequence[str] = (),
-    launcher: Sequence[str] = ("-m", "odradek.broker"),
+    program: Sequence[str] = ("-m", "odradek.broker"),
+    env_overrides: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """A broker from `checkout`'s sources (its broker/ first on PYTHONPATH, whatever `pip install -e` points at) on
     a free port, with extra `key=value` overrides and `NAME://host:port` listeners after the PLAINTEXT one; yields
-    (bootstrap of the PLAINTEXT listener, pid) and stops it (SIGTERM) at the end. `launcher` is what follows the
-    interpreter on the command line, before the broker's arguments (e.g. a wrapper script such as
-    bench/broker_probe.py and its own arguments)."""
+    (bootstrap of the PLAINTEXT listener, pid) and stops it (SIGTERM) at the end. `program`: what the interpreter
+    runs, given the broker's arguments (bench/memory_probe.py wraps the broker); `env_overrides`: extra environment
+    variables of the broker process (MALLOC_ARENA_MAX, PYTHONTRACEMALLOC)."""
     port = free_port()
     listeners = ",".join([f"PLAINTEXT://127.0.0.1:{port}", *extra_listeners])
     cmd = [
-        sys.executable, *launcher,
+        sys.executable, *program,
         "--override", f"log.dirs={data_dir}",
         "--override", f"listeners={listeners}",
         "--override", "metrics.port=0",
     ]  # fmt: skip
     for override in overrides:
         cmd += ["--override", override]
-    env = dict(os.environ)
+    env = {**os.environ, **(env_overrides or {})}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout / "broker"), env.get("PYTHONPATH")]))
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -85,7 +85,7 @@ from odradek.broker.txn.api import ProducerIdGenerator, TransactionConfig, TxnMa
 from odradek.broker.txn.coordinator import TransactionCoordinator
 from odradek.broker.txn.producer_id_manager import ProducerIdManager
 from odradek.broker.txn.transaction_log import TRANSACTION_STATE_TOPIC
-from odradek.broker.utils.heap import freeze_start_up_heap
+from odradek.broker.utils.garbage_collector import freeze_start_up_heap
 from odradek.broker.utils.time import SystemTime, Time
 
 log = logging.getLogger("odradek.broker")

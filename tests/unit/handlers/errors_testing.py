@@ -45,7 +45,7 @@ BROKER_CONFIG = {
     "group.min.session.timeout.ms": "10",
     "shutdown.timeout.ms": "1000",
     # gc.freeze() is process-wide: right for a broker process, wrong for pytest's, whose objects of earlier tests it
-    # would keep forever (tests/unit/utils/test_heap.py covers the key).
+    # would keep forever (tests/unit/utils/test_garbage_collector.py covers the key).
     "gc.freeze.on.start": "false",
 }
 

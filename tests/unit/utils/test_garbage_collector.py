@@ -1,6 +1,7 @@
-"""utils/heap.py and `gc.freeze.on.start` (issue 15 item 8): a broker started with the key (the default) has
-frozen its start-up heap before it serves, so full collections no longer scan it; with the key off nothing is
-frozen. The broker runs in this process (app.start on a temp log dir, an ephemeral port, no metrics endpoint)."""
+"""utils/garbage_collector.py and `gc.freeze.on.start` (issue 15 item 8): a broker started with the key (the
+default) has frozen its start-up heap before it serves, so full collections no longer scan it; with the key off
+nothing is frozen. The broker runs in this process (app.start on a temp log dir, an ephemeral port, no metrics
+endpoint)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from odradek.broker.app import start
 from odradek.broker.config.broker import load
-from odradek.broker.utils.heap import freeze_start_up_heap
+from odradek.broker.utils.garbage_collector import freeze_start_up_heap
 
 
 @pytest.fixture(autouse=True)
