@@ -8,6 +8,9 @@
   `LAG_THRESHOLD_MS` late (a stall), with the CPU time the loop's thread used meanwhile: about the stall's length
   if the loop was busy running callbacks, about nothing if the thread was not running (waiting for a CPU, for the
   GIL, or in a blocking system call);
+- writes: `os.write` is wrapped, and every call on the loop's thread that took more than `LAG_THRESHOLD_MS` is
+  recorded with the thread's CPU time in it (log appends are os.write()s to the page cache: one that takes
+  milliseconds with no CPU blocked in the kernel, e.g. on the file system's journal or on dirty-page writeback);
 - a watchdog thread looks at the loop every millisecond and, when it has not come back for `WATCHDOG_MS`, takes the
   loop thread's Python stack once per stall (what a busy loop was running; a thread that is not running shows
   where it waits).
@@ -15,6 +18,7 @@
 Times are `time.perf_counter_ns()` (CLOCK_MONOTONIC on Linux, the same clock in every process of the machine), so
 the benchmark can line the events up with its own send times. The events go to OUT.json when the broker exits:
 {"gc": [[gen, start_ns, duration_ns, collected], ...], "lag": [[start_ns, late_ns, thread_cpu_ns], ...],
+"writes": [[start_ns, duration_ns, thread_cpu_ns, bytes], ...], "stacks": [[at_ns, [frame, ...]], ...],
 "gc_counts": [...]}.
 The probes cost the broker a little (a 1 kHz timer, two clock reads per collection): compare probe rounds with
 each other, and judge the tail on rounds without them.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import sys
 import threading
 import time
@@ -71,6 +76,20 @@ def main(out: Path, argv: list[str]) -> int:
             gcs.append([int(info["generation"]), started[0], now - started[0], int(info["collected"])])
 
     gc.callbacks.append(on_gc)
+    writes: list[list[int]] = []
+    real_write = os.write
+
+    def timed_write(fd: int, data: Any) -> int:
+        if threading.get_ident() != main_id:
+            return real_write(fd, data)
+        before, cpu_before = time.perf_counter_ns(), time.thread_time_ns()
+        written = real_write(fd, data)
+        took = time.perf_counter_ns() - before
+        if took > LAG_THRESHOLD_MS * 1e6:
+            writes.append([before, took, time.thread_time_ns() - cpu_before, written])
+        return written
+
+    os.write = timed_write
     original_run = app.run
 
     async def lag_probe() -> None:
@@ -97,7 +116,8 @@ def main(out: Path, argv: list[str]) -> int:
     try:
         run = broker_main.main(argv)
     finally:
-        out.write_text(json.dumps({"gc": gcs, "lag": lags, "stacks": stacks, "gc_counts": list(gc.get_count())}))
+        found = {"gc": gcs, "lag": lags, "writes": writes, "stacks": stacks, "gc_counts": list(gc.get_count())}
+        out.write_text(json.dumps(found))
     return int(run) if isinstance(run, int) else 0
 
 

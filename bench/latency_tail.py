@@ -1,28 +1,36 @@
 #!/usr/bin/env python3
 """The publish-to-ack tail after a bulk load, not after an os.sync() (issue 15 item 8).
 
-    python bench/latency_tail.py                     # 3 rounds of: default broker, gc-default broker
-    python bench/latency_tail.py --quick             # smoke run (100,000 records, 2 s of LAT, 1 round)
-    python bench/latency_tail.py --variants default,probe --rounds 2   # attribution rounds (see below)
+    python bench/latency_tail.py              # 3 rounds of default, poll-thread, sync-first, gc-default (~5 min)
+    python bench/latency_tail.py --quick      # smoke run: 100,000 records, 2 s of LAT, 1 round
+    python bench/latency_tail.py --variants probe,probe-gc-default --rounds 2   # where the time goes (see below)
+    python bench/latency_tail.py --variants default --py-spy /tmp/spy   # + py-spy raw stacks of the broker in LAT
 
 Each run starts a fresh broker (bench/run.py's `broker_process`, a temp log dir), produces 1,000,000 records of
 100 B (acks=all, default batching) and consumes them (assign mode, from the start), and then, with no os.sync()
-in between (the writeback of those pages is still going on, as in the issue's side-by-side run), measures 10 s of
-an open-loop producer at 1,000 records/s of 100 B, acks=all, linger.ms=0: publish-to-ack per record, from
-produce() to the delivery callback (`run.latency_samples`). p50 / p99 / p99.9 / max are printed with their ratio
-to the loopback RTT floor (`run.floor_loopback_rtt`, measured again before every run, so side by side), and each
-variant's median with its ratio to the first variant's in the same rounds (alternating order, reversed every other
-round). Target: p99 under 1 ms on one node.
+in between (the writeback of those pages may still be going on, as in the issue's side-by-side run), measures 10 s
+of an open-loop producer at 1,000 records/s of 100 B, acks=all, linger.ms=0: publish-to-ack per record, from
+produce() to the delivery callback (`run.latency_samples`). p50 / p99 / p99.9 / max are printed with the p99's
+ratio to the loopback RTT p99 (`run.floor_loopback_rtt`, measured again before every run), and each variant's
+median with its ratio to the first variant's, from alternating rounds (order reversed every other round). Target:
+p99 under 1 ms on one node. Per run it also prints the broker's event-loop thread's CPU time, its time runnable
+but waiting for a CPU and its preemptions during LAT, and the same for the client's busiest threads
+(/proc/<pid>/task/<tid>/schedstat): on a shared machine the tail follows the loop thread's wait for a CPU.
 
 Variants (`--variants`, comma-separated; the first is the reference):
-  default      the broker as configured by default.
-  gc-default   `gc.freeze.on.start=false`: Python's garbage collector left at the interpreter's defaults.
-  probe        the default broker under bench/broker_probe.py: every garbage collection and every event-loop stall
-               over 0.5 ms is recorded in the broker, the broker's Produce quantiles are scraped once a second,
-               and each record slower than 1 ms is attributed to what overlapped it (a collection, a stall, or
-               neither: the client, the kernel or the other processes of the machine).
-  probe-gc-default   `probe` with `gc.freeze.on.start=false`.
-  nosync-hw    `replica.high.watermark.checkpoint.interval.ms` raised to an hour (no 5 s checkpoint during LAT).
+  default       the broker as configured; the client of bench/run.py's LAT (one thread sending and polling in a
+                tight loop between sends: at 1,000 records/s it keeps a core busy).
+  poll-thread   the same broker; the client sleeps until each send and a second thread blocks in poll().
+  sync-first    default, with os.sync() between the bulk and LAT (what bench/run.py does): the writeback share.
+  gc-default    `gc.freeze.on.start=false`: the garbage collector as before issue 15 item 8.
+  nosync-hw     `replica.high.watermark.checkpoint.interval.ms` an hour (no checkpoint fsync every 5 s in LAT).
+  nagle-off     the client with `socket.nagle.disable=true`.
+  probe         default under bench/broker_probe.py: every collection, every loop stall over 0.5 ms (with the loop
+                thread's CPU time in it: busy running callbacks, or not running), every log append's os.write() over
+                0.5 ms, and the loop thread's stack whenever it is 3 ms late are recorded in the broker; the broker's
+                Produce quantiles are scraped once a second; each record slower than 1 ms is attributed to what
+                overlapped it. The probes cost a little: compare probe rounds with probe rounds.
+  probe-gc-default, probe-poll-thread, probe-sync-first: `probe` with that change.
 A JSON with every run goes to bench/out/latency-tail-*.json.
 """
 
@@ -83,6 +91,7 @@ VARIANTS = {
     "nagle-off": Variant(client=(("socket.nagle.disable", "true"),)),
     "sync-first": Variant(sync_first=True),
     "poll-thread-sync-first": Variant(poll_thread=True, sync_first=True),
+    "probe-sync-first": Variant(probe=True, sync_first=True),
 }
 
 
@@ -147,12 +156,18 @@ def attribute(samples: list[tuple[int, float]], probe: dict[str, Any], marks: di
     gcs = [g for g in probe["gc"] if start <= g[1] <= end]
     lags = [g for g in probe["lag"] if start <= g[0] <= end]
     slow = [(sent, sent + int(ms * 1e6)) for sent, ms in samples if ms > SLOW_MS]
-    counts = {"slow": len(slow), "gc0": 0, "gc1": 0, "gc2": 0, "stall": 0, "neither": 0}
+    writes = [w for w in probe.get("writes", []) if start <= w[0] <= end]
+    counts = {"slow": len(slow), "gc0": 0, "gc1": 0, "gc2": 0, "write": 0, "stall": 0, "neither": 0}
     for begin, finish in slow:
         hit = False
         for gen, g_start, g_dur, _ in gcs:
             if g_start < finish and g_start + g_dur > begin:
                 counts[f"gc{gen}"] += 1
+                hit = True
+                break
+        for w_start, took, _, _ in writes:
+            if w_start < finish and w_start + took > begin:
+                counts["write"] += 1
                 hit = True
                 break
         for l_start, late, _ in lags:
@@ -175,6 +190,12 @@ def attribute(samples: list[tuple[int, float]], probe: dict[str, Any], marks: di
         return passed[-1] if passed else "start-up"
 
     return {
+        "slow_writes_during_lat": {
+            "count": len(writes),
+            "total_ms": round(sum(w[1] for w in writes) / 1e6, 1),
+            "max_ms": round(max((w[1] / 1e6 for w in writes), default=0.0), 3),
+            "cpu_ms": round(sum(w[2] for w in writes) / 1e6, 1),
+        },
         "stall_stacks": sorted(([n, k] for k, n in stall_stacks.items()), reverse=True)[:8],
         "gc_gen2": [[phase(g[1]), round(g[2] / 1e6, 3), g[3]] for g in probe["gc"] if g[0] == 2],
         "gc_whole_run": {
@@ -299,6 +320,7 @@ def print_run(round_no: int, result: dict[str, Any]) -> None:
         print(f"    broker gen-2 collections [phase, ms, collected]: {a['gc_gen2']}", flush=True)
         print(f"    broker gc over the whole run (start-up, bulk, LAT; ms): {a['gc_whole_run']}", flush=True)
         print(f"    broker loop stalls > 0.5 ms during LAT: {a['stalls_during_lat']}", flush=True)
+        print(f"    log appends' os.write() > 0.5 ms during LAT: {a['slow_writes_during_lat']}", flush=True)
         broker = [round(x, 3) for x in result["broker_produce_p99_ms_per_second"]]
         for count, stack in a["stall_stacks"]:
             print(f"      {count:4d} x loop thread at: {stack}", flush=True)
@@ -308,10 +330,12 @@ def print_run(round_no: int, result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 100,000 records, 2 s of LAT, 1 round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default="default,gc-default", help=f"comma-separated, of {sorted(VARIANTS)}")
-    parser.add_argument("--records", type=int, default=1_000_000, help="bulk produce+consume before LAT")
-    parser.add_argument("--seconds", type=float, default=10.0, help="LAT duration")
+    parser.add_argument("--rounds", type=int, help="default 3 (quick: 1)")
+    parser.add_argument(
+        "--variants", default="default,poll-thread,sync-first,gc-default", help=f"comma-separated: {sorted(VARIANTS)}"
+    )
+    parser.add_argument("--records", type=int, help="bulk records before LAT (default 1,000,000; quick: 100,000)")
+    parser.add_argument("--seconds", type=float, help="LAT duration (default 10; quick: 2)")
     parser.add_argument("--out", type=Path, default=HERE / "out")
     parser.add_argument(
         "--py-spy", type=Path, help="record the broker during LAT with py-spy: FILE-<variant>-*.txt, raw stacks"
@@ -321,9 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; known: {sorted(VARIANTS)}")
-    records, seconds, rounds, rtt_rounds = args.records, args.seconds, args.rounds, 5_000
-    if args.quick:
-        records, seconds, rounds, rtt_rounds = 100_000, 2.0, 1, 1_000
+    records, seconds, rounds, rtt_rounds = (100_000, 2.0, 1, 1_000) if args.quick else (1_000_000, 10.0, 3, 5_000)
+    records = records if args.records is None else args.records
+    seconds = seconds if args.seconds is None else args.seconds
+    rounds = rounds if args.rounds is None else args.rounds
     print(json.dumps(machine()), flush=True)
     runs: list[dict[str, Any]] = []
     for round_no in range(rounds):
