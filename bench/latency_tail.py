@@ -30,7 +30,7 @@ Variants (`--variants`, comma-separated; the first is the reference):
                 0.5 ms, and the loop thread's stack whenever it is 3 ms late are recorded in the broker; the broker's
                 Produce quantiles are scraped once a second; each record slower than 1 ms is attributed to what
                 overlapped it. The probes cost a little: compare probe rounds with probe rounds.
-  probe-gc-default, probe-poll-thread, probe-sync-first: `probe` with that change.
+  probe-gc-default, probe-poll-thread, probe-sync-first, probe-nosync-hw: `probe` with that change.
 A JSON with every run goes to bench/out/latency-tail-*.json.
 """
 
@@ -92,6 +92,7 @@ VARIANTS = {
     "sync-first": Variant(sync_first=True),
     "poll-thread-sync-first": Variant(poll_thread=True, sync_first=True),
     "probe-sync-first": Variant(probe=True, sync_first=True),
+    "probe-nosync-hw": Variant(("replica.high.watermark.checkpoint.interval.ms=3600000",), probe=True),
 }
 
 
