@@ -590,8 +590,26 @@ def consume_workload(
     }
 
 
-def latency_workload(bootstrap: str, topic: str, seconds: float, rate: int = 1000) -> dict[str, float]:
-    samples: list[float] = []
+def latency_samples(
+    bootstrap: str,
+    topic: str,
+    seconds: float,
+    rate: int = 1000,
+    extra: dict[str, Any] | None = None,
+    *,
+    poll_thread: bool = False,
+    before_close: Callable[[], None] | None = None,
+) -> list[tuple[int, float]]:
+    """Open loop: `rate` records/s of 100 B for `seconds`, each sent at its due time whatever the acks before it
+    (acks=all, linger.ms=0, plus `extra` producer settings). Returns per record (send time as
+    `time.perf_counter_ns()`, publish-to-ack latency in ms: produce() to the delivery callback).
+
+    Two client shapes: by default one thread sends and polls tightly between sends (poll(0) in a loop when the next
+    send is under 1 ms away: at 1,000 records/s that thread keeps a core busy); with `poll_thread` a second thread
+    blocks in poll() (librdkafka wakes it when a delivery report arrives) and the sender sleeps until each due time,
+    so the client burns no core of its own. `before_close` runs once the last record is acked, while the producer
+    and its threads still exist."""
+    samples: list[tuple[int, float]] = []
     sent_at: dict[int, int] = {}
     failures: list[str] = []
 
@@ -601,7 +619,8 @@ def latency_workload(bootstrap: str, topic: str, seconds: float, rate: int = 100
             failures.append(str(err))
             return
         key = int(msg.key())
-        samples.append((now - sent_at.pop(key)) / 1e6)
+        sent = sent_at.pop(key)
+        samples.append((sent, (now - sent) / 1e6))
 
     producer = Producer(
         {
@@ -610,6 +629,7 @@ def latency_workload(bootstrap: str, topic: str, seconds: float, rate: int = 100
             "acks": "all",
             "linger.ms": 0,
             "on_delivery": on_delivery,
+            **(extra or {}),
         }
     )
     # Warm up the connection and metadata so the first sample is not a connect.
@@ -619,17 +639,41 @@ def latency_workload(bootstrap: str, topic: str, seconds: float, rate: int = 100
     samples.clear()
     payload = b"l" * 100
     total = int(seconds * rate)
+    done = threading.Event()
+    poller = threading.Thread(target=lambda: [producer.poll(0.1) for _ in iter(done.is_set, True)], daemon=True)
+    if poll_thread:
+        poller.start()
     start = time.perf_counter()
     for i in range(total):
         due = start + i / rate
         while (ahead := due - time.perf_counter()) > 0:
-            producer.poll(ahead if ahead > 0.001 else 0)
+            if poll_thread:
+                time.sleep(ahead)
+            else:
+                producer.poll(ahead if ahead > 0.001 else 0)
         sent_at[i] = time.perf_counter_ns()
         producer.produce(topic, payload, key=str(i).encode())
-        producer.poll(0)
+        if not poll_thread:
+            producer.poll(0)
+    deadline = time.monotonic() + 30
+    while len(samples) + len(failures) < total and time.monotonic() < deadline:
+        if poll_thread:
+            time.sleep(0.01)
+        else:
+            producer.poll(0.01)
+    if before_close is not None:
+        before_close()
+    done.set()
+    if poll_thread:
+        poller.join(10)
     producer.flush(30)
     if failures:
         raise RuntimeError(f"latency run: {len(failures)} failures ({failures[0]})")
+    return samples
+
+
+def latency_workload(bootstrap: str, topic: str, seconds: float, rate: int = 1000) -> dict[str, float]:
+    samples = [ms for _, ms in latency_samples(bootstrap, topic, seconds, rate)]
     p50, p99, p999 = quantiles(samples, 0.50, 0.99, 0.999)
     return {"records": len(samples), "p50_ms": p50, "p99_ms": p99, "p999_ms": p999, "max_ms": max(samples)}
 

@@ -86,6 +86,7 @@ from odradek.broker.txn.api import ProducerIdGenerator, TransactionConfig, TxnMa
 from odradek.broker.txn.coordinator import TransactionCoordinator
 from odradek.broker.txn.producer_id_manager import ProducerIdManager
 from odradek.broker.txn.transaction_log import TRANSACTION_STATE_TOPIC
+from odradek.broker.utils.garbage_collector import freeze_start_up_heap
 from odradek.broker.utils.heap import HeapTrimmer, glibc_malloc_trim
 from odradek.broker.utils.time import SystemTime, Time
 
@@ -374,6 +375,8 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
             node_id,
             2 * session_s,
         )
+    if config.get_bool("gc.freeze.on.start"):  # last, so that everything made at start-up is frozen
+        log.info("garbage collector: %d start-up objects frozen", freeze_start_up_heap())
     for server in servers:
         await server.serve()
     log.info(

@@ -44,6 +44,9 @@ BROKER_CONFIG = {
     "group.initial.rebalance.delay.ms": "0",
     "group.min.session.timeout.ms": "10",
     "shutdown.timeout.ms": "1000",
+    # gc.freeze() is process-wide: right for a broker process, wrong for pytest's, whose objects of earlier tests it
+    # would keep forever (tests/unit/utils/test_garbage_collector.py covers the key).
+    "gc.freeze.on.start": "false",
 }
 
 _API_KEY_BY_MODULE = {info.request.__name__: key for key, info in APIS.items()}

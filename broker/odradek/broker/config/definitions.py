@@ -754,6 +754,14 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
     ),
     ConfigKey("metrics.host", T.STRING, "127.0.0.1", "Address of the Prometheus /metrics endpoint."),
     ConfigKey(
+        "gc.freeze.on.start",
+        T.BOOLEAN,
+        True,
+        "Once started (before serving requests), run Python's garbage collector once and freeze every object then "
+        "alive (gc.freeze()), so that later full collections skip the start-up heap (modules, codecs, configs): "
+        "they took 25 to 55 ms of the event loop each without it (bench/RESULTS.md, latency tail).",
+    ),
+    ConfigKey(
         "metadata.store.url",
         T.STRING,
         "",
