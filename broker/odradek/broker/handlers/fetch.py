@@ -148,6 +148,7 @@ def _encode(
 ) -> Encoded:
     """The response body as chunks: each partition's records are its file slice, written by the codec as a region."""
     metrics = ctx.services.metrics
+    read: dict[str, list[int]] = {}  # topic -> [partitions read, bytes]: the metrics, once per topic
     responses: list[FetchableTopicResponse] = []
     pending = iter(results)
     for name, topic_id, partition, error in slots:
@@ -174,10 +175,16 @@ def _encode(
                         AbortedTransaction(producer_id=producer_id, first_offset=first_offset)
                         for producer_id, first_offset in result.aborted_transactions
                     ]
-                metrics.fetched(name, result.size)
+                counts = read.get(name)
+                if counts is None:
+                    counts = read[name] = [0, 0]
+                counts[0] += 1
+                counts[1] += result.size
             else:
                 metrics.fetch_failed(name)
         responses[-1].partitions.append(data)
+    for name, (partitions, size) in read.items():
+        metrics.fetched(name, size, partitions)
     body = RegionWriter()
     fetch_response.encode(body, FetchResponse(responses=responses), ctx.version)
     return Encoded(body.chunks())

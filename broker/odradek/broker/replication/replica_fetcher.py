@@ -428,6 +428,9 @@ class ReplicaFetcherThread:
     ) -> None:
         """Append a fetch's complete batches. An empty log whose start is inside the first batch is restarted at
         that batch's base first, in the worker (`start_at`), and the batches appended then."""
+        if not answer.records:
+            self._caught_up(partition, state, answer)
+            return
         batches = complete_batches(answer.records)
         with self.replicas.storage_guard(partition, "follower append"):
             restart = self._append(partition, state, batches, answer.high_watermark, answer.log_start_offset)
@@ -442,6 +445,20 @@ class ReplicaFetcherThread:
             self._append(partition, state, batches, answer.high_watermark, answer.log_start_offset)
             if partition.log.log_end_offset >= log_start:  # appended (else it truncates again)
                 partition.log.maybe_increment_log_start_offset(log_start)
+
+    def _caught_up(self, partition: Partition, state: PartitionFetchState, answer: FetchedPartition) -> None:
+        """An answer without records (an idle partition's): nothing to append (Kafka's appendAsFollower returns
+        at once for no batches); only what moved is applied, the HW and the log start, each when it changed."""
+        log = partition.log
+        leader_hw = answer.high_watermark
+        if leader_hw >= 0 and min(leader_hw, log.log_end_offset) != log.high_watermark:
+            partition.update_follower_high_watermark(leader_hw)
+        if log.log_start_offset < answer.log_start_offset <= log.log_end_offset:
+            with self.replicas.storage_guard(partition, "follower log start"):
+                log.maybe_increment_log_start_offset(answer.log_start_offset)
+        state.fetch_offset = log.log_end_offset
+        state.leader_behind_retries = 0
+        self.replicas.fetch_lag((partition.topic, partition.index), leader_hw - state.fetch_offset)
 
     def _append(
         self, partition: Partition, state: PartitionFetchState, batches: bytes, leader_hw: int, leader_start: int
