@@ -35,7 +35,15 @@ from odradek.broker.replication.api import (
     ProduceEntry,
     ProduceResult,
 )
-from odradek.broker.replication.leader_end_point import BrokerEndPoint, EpochEndOffset, EpochRequest, FetchedPartition
+from odradek.broker.replication.fetch_session import FetchSessionResponse, session_key
+from odradek.broker.replication.leader_end_point import (
+    BrokerEndPoint,
+    EpochEndOffset,
+    EpochRequest,
+    FetchAnswer,
+    FetchedPartition,
+    FetchRequestData,
+)
 from odradek.broker.replication.partition import PartitionError, PartitionState
 from odradek.broker.replication.replica_manager import ReplicaAssignment, ReplicaManager
 from odradek.broker.utils.time import MockTime
@@ -43,6 +51,7 @@ from odradek.broker.utils.time import MockTime
 TOPIC = "r"
 KEY = (TOPIC, 0)
 LAG_MS = 10_000
+FETCH_VERSION = 12  # the handler's rules for a Fetch naming topics by name
 
 
 class Cluster:
@@ -55,6 +64,7 @@ class Cluster:
         self.epoch_answer: Callable[[EpochRequest], EpochEndOffset] | None = None
         self.alters: list[AlterPartitionItem] = []
         self.managers: dict[int, ReplicaManager] = {}
+        self.endpoints: dict[tuple[int, int], DirectEndPoint] = {}  # (follower, leader) -> the latest made
         for broker_id in broker_ids:
             config = build([{"log.dirs": str(root / str(broker_id)), "replica.lag.time.max.ms": str(LAG_MS)}])
             logs = LogManager.open([root / str(broker_id)], log_config({}, config))
@@ -147,24 +157,45 @@ class DirectEndPoint:
 
     def __init__(self, cluster: Cluster, source: int, follower: int) -> None:
         self.cluster, self.source, self.follower = cluster, source, follower
+        self.requests: list[FetchRequestData] = []  # what the follower sent, and the leader answered
+        self.answers: list[FetchSessionResponse] = []
+        cluster.endpoints[(follower, source)] = self
 
     async def _gate(self) -> None:
         blocked = self.cluster.blocked.get(self.follower)
         if blocked is not None:
             await blocked.wait()
 
-    async def fetch(self, params: FetchParams, partitions: Sequence[FetchPartition]) -> list[FetchedPartition]:
+    async def fetch(self, params: FetchParams, request: FetchRequestData) -> FetchAnswer:
+        """As the Fetch handler serves it (v12: topics by name): the leader's fetch session context says what is
+        read and what is answered."""
         await self._gate()
-        results = await self.cluster.managers[self.source].fetch(params, partitions)
+        leader = self.cluster.managers[self.source]
+        self.requests.append(request)
+        context = leader.fetch_manager.new_context(
+            FETCH_VERSION,
+            request.metadata,
+            params.is_from_follower,
+            request.to_send,
+            [session_key(p, uses_topic_ids=False) for p in request.to_forget],
+        )
+        partitions = context.partitions()
+        results = await leader.fetch(params, partitions)
         if self.follower in self.cluster.blocked:  # cut while the fetch waited at the leader: the answer is lost
             await self._gate()
             raise ConnectionResetError("cut off")
-        return [
-            FetchedPartition(
-                r.error, r.high_watermark, r.log_start_offset, r.records.read_bytes() if r.records else b""
-            )
-            for r in results
-        ]
+        answer = context.update_and_generate_response_data(list(zip(partitions, results, strict=True)))
+        self.answers.append(answer)
+        return FetchAnswer(
+            answer.error,
+            answer.session_id,
+            {
+                (p.topic, p.partition): FetchedPartition(
+                    r.error, r.high_watermark, r.log_start_offset, r.records.read_bytes() if r.records else b""
+                )
+                for p, r in answer.partitions
+            },
+        )
 
     async def fetch_epoch_end_offsets(self, requests: Sequence[EpochRequest]) -> list[EpochEndOffset]:
         await self._gate()

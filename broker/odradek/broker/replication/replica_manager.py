@@ -80,6 +80,7 @@ from odradek.broker.replication.api import (
 from odradek.broker.replication.broker_blocking_sender import PLAINTEXT, ChannelSecurity
 from odradek.broker.replication.delayed_fetch import DelayedFetch, FetchKey
 from odradek.broker.replication.delayed_produce import DelayedProduce, ProducePartitionStatus, settle
+from odradek.broker.replication.fetch_session import FetchManager, FetchSessionCache
 from odradek.broker.replication.leader_end_point import BrokerEndPoint, RemoteLeaderEndPoint
 from odradek.broker.replication.partition import OffsetMove, Partition, PartitionError, PartitionState, PendingIsr
 from odradek.broker.replication.purgatory import DelayedOperationPurgatory
@@ -157,6 +158,14 @@ class ReplicaManager:
         self._alter_tasks: set[asyncio.Task[None]] = set()
         self._isr_expiration: TimerHandle | None = None
         self.fetchers = ReplicaFetcherManager(self, endpoints or self._remote_endpoint, self._fetcher_config(), time)
+        # KIP-227 sessions of the fetches this broker answers (clients' and followers'): the Fetch handler's
+        sessions = FetchSessionCache(
+            config.get_int("max.incremental.fetch.session.cache.slots"),
+            config.get_int("min.incremental.fetch.session.eviction.ms"),
+            metrics.fetch_session_evicted,
+        )
+        self.fetch_manager = FetchManager(time, sessions)
+        metrics.watch_fetch_sessions(lambda: sessions.size, lambda: sessions.total_partitions)
         self.halt = halt
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
