@@ -35,7 +35,7 @@ from odradek.broker.replication.api import (
     ProduceEntry,
     ProduceResult,
 )
-from odradek.broker.replication.fetch_session import FetchSessionResponse, session_key
+from odradek.broker.replication.fetch_session import FetchMetadata, FetchSessionResponse, session_key
 from odradek.broker.replication.leader_end_point import (
     BrokerEndPoint,
     EpochEndOffset,
@@ -499,5 +499,56 @@ def test_an_image_older_than_the_applied_isr_change_is_ignored(tmp_path: Path) -
         await c.managers[1].apply_assignments([ReplicaAssignment(TOPIC, 0, c.topic_id, c.configs, before)])
         partition = c.managers[1].get_partition(*KEY)
         assert (partition.state.isr, partition.state.partition_epoch) == ((1, 2), 1)
+
+    run(tmp_path, (1, 2, 3), body)
+
+
+def test_followers_fetch_in_incremental_sessions(tmp_path: Path) -> None:
+    """KIP-227 between brokers: after the first full Fetch, an idle follower's requests name no partition and the
+    leader's answers hold none; a produce makes the partition appear in the answer that carries it and in the next
+    request (its offset moved); a leader that lost the session answers FETCH_SESSION_ID_NOT_FOUND and the follower
+    opens a new one with a full request, replication going on."""
+
+    async def body(c: Cluster) -> None:
+        await c.publish(state(1, (1, 2, 3)))
+        produced = c.produce(1, 3)
+        await c.run_until(produced.done)
+        await c.run_for(4_000)
+        leader = c.managers[1]
+        cache = leader.fetch_manager.cache
+        assert cache.size == 2 and all(s.privileged for s in cache.sessions.values())
+        assert cache.total_partitions == 2
+        endpoint = c.endpoints[(2, 1)]
+        assert endpoint.requests[0].metadata.epoch == 0 and len(endpoint.requests[0].to_send) == 1
+        idle = endpoint.requests[-3:]
+        assert all(r.metadata.epoch > 0 and r.to_send == () and r.to_forget == () for r in idle)
+        quiet = endpoint.answers[-2:]  # the HW reached 3 a little before
+        assert all(a.partitions == [] and a.session_id == idle[0].metadata.session_id for a in quiet)
+        sent = len(endpoint.requests)
+        produced = c.produce(1, 2)
+        await c.run_until(lambda: produced.done() and hw(c, 2) == 5 and hw(c, 3) == 5)
+        carrying = [a for a in endpoint.answers[sent - 1 :] if a.partitions and a.partitions[0][1].size > 0]
+        assert len(carrying) == 1
+        assert any(r.to_send and r.to_send[0].fetch_offset == 5 for r in endpoint.requests[sent:])
+        # The leader forgets every session (as after a restart): one error, one full request, then a new session.
+        for session_id in list(cache.sessions):
+            cache.remove(session_id)
+        await c.run_for(1_500)
+        lost = [a for a in endpoint.answers[sent:] if a.error is ErrorCode.FETCH_SESSION_ID_NOT_FOUND]
+        assert len(lost) == 1
+        assert cache.size == 2
+        produced = c.produce(1, 1)
+        await c.run_until(lambda: produced.done() and hw(c, 2) == 6 and hw(c, 3) == 6)
+        assert produced.result()[0].error is ErrorCode.NONE
+        assert c.log_bytes(2, 6) == c.log_bytes(1, 6) == c.log_bytes(3, 6)
+        # A request lost on the way back (the leader moved the session on): the next one is full, closing it.
+        in_flight = endpoint.requests[-1].metadata
+        assert in_flight.epoch > 0
+        c.block(2)
+        await c.run_for(1_000)
+        sent = len(endpoint.requests)
+        c.release(2)
+        await c.run_for(2_500)
+        assert endpoint.requests[sent].metadata == FetchMetadata(in_flight.session_id, 0)
 
     run(tmp_path, (1, 2, 3), body)
