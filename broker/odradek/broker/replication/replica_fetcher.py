@@ -427,7 +427,9 @@ class ReplicaFetcherThread:
             self.session.handle_error()
             raise
         if not self.session.handle_response(answer.error, answer.session_id, answer.partitions.keys()):
-            if answer.error not in SESSION_ERRORS:  # a session error: the next request is full, at once
+            # A session error: the next request is full, sent at once. Anything else (another top-level error, or
+            # an answer naming partitions the session does not hold) backs off, so that it cannot loop hot.
+            if answer.error not in SESSION_ERRORS:
                 logger.info("%s: fetch from broker %s: %s; backing off", self.name, self.source_broker, answer.error)
                 self._delay(states.values(), answer.error)
             return
