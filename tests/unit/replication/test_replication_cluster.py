@@ -52,6 +52,7 @@ TOPIC = "r"
 KEY = (TOPIC, 0)
 LAG_MS = 10_000
 FETCH_VERSION = 12  # the handler's rules for a Fetch naming topics by name
+BACKOFF_MS = 1_000  # replica.fetch.backoff.ms's default
 
 
 class Cluster:
@@ -552,3 +553,42 @@ def test_followers_fetch_in_incremental_sessions(tmp_path: Path) -> None:
         assert endpoint.requests[sent].metadata == FetchMetadata(in_flight.session_id, 0)
 
     run(tmp_path, (1, 2, 3), body)
+
+
+@pytest.mark.parametrize(
+    ("answer", "delayed"),
+    [
+        (FetchAnswer(ErrorCode.INVALID_FETCH_SESSION_EPOCH), False),  # a session error: a full request at once
+        (FetchAnswer(ErrorCode.FETCH_SESSION_ID_NOT_FOUND), False),
+        (FetchAnswer(ErrorCode.NONE, 5, {("elsewhere", 0): FetchedPartition(ErrorCode.NONE)}), True),  # not ours
+        (FetchAnswer(ErrorCode.UNKNOWN_SERVER_ERROR), True),
+    ],
+)
+def test_an_answer_the_session_cannot_use_is_retried_as_full(
+    tmp_path: Path, answer: FetchAnswer, delayed: bool
+) -> None:
+    async def body(c: Cluster) -> None:
+        await c.publish(state(1, (1, 2)))
+        await c.run_until(lambda: bool(c.endpoints[(2, 1)].answers) and c.endpoints[(2, 1)].answers[-1].session_id)
+        endpoint = c.endpoints[(2, 1)]
+        real = endpoint.fetch
+        sent: list[FetchRequestData] = []
+
+        async def once(params: FetchParams, request: FetchRequestData) -> FetchAnswer:
+            sent.append(request)
+            endpoint.fetch = real  # type: ignore[method-assign]
+            return answer
+
+        endpoint.fetch = once  # type: ignore[method-assign]
+        before = len(endpoint.requests)
+        await c.run_until(lambda: bool(sent), step_ms=10)
+        assert sent[0].metadata.epoch > 0
+        (fetcher,) = c.managers[2].fetchers.fetchers.values()
+        now = c.time.monotonic_ms()
+        assert (fetcher.states[KEY].delayed_until_ms > now) is delayed
+        await c.run_until(lambda: len(endpoint.requests) > before, step_ms=10)
+        assert (c.time.monotonic_ms() - now >= BACKOFF_MS) is delayed
+        following = endpoint.requests[before]
+        assert following.metadata.epoch == 0 and [p.partition for p in following.to_send] == [0]  # full
+
+    run(tmp_path, (1, 2), body)
