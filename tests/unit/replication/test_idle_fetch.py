@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
-from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition
+from odradek.broker.replication.api import AppendOrigin, FetchIsolation, FetchParams, FetchPartition, ProduceEntry
 from odradek.broker.replication.partition import Partition
+from odradek.broker.replication.replica_manager import ReplicaManager
 
 if TYPE_CHECKING:
     from conftest import Replicas
@@ -67,3 +68,30 @@ def test_an_unchanged_fetcher_lag_leaves_the_gauge_alone() -> None:
     assert metrics._fetcher_lag.lags is lags
     metrics.fetcher_lag("t", 0, 0)
     assert metrics._fetcher_lag.lags == {("t", 0): 0}
+
+
+def test_an_idle_fetch_is_watched_without_a_second_look(replicas: Replicas, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing readable: the DelayedFetch is not tried when it is watched (the read just found nothing, with no
+    await since); some data short of min_bytes: it is (Kafka's tryCompleteElseWatch)."""
+    looked: list[str] = []
+    original = ReplicaManager.bytes_available
+
+    def counted(self: ReplicaManager, params: FetchParams, request: FetchPartition) -> int | None:
+        looked.append(request.topic)
+        return original(self, params, request)
+
+    monkeypatch.setattr(ReplicaManager, "bytes_available", counted)
+
+    async def scenario() -> None:
+        consumer = FetchParams(-1, 500, 1 << 20, 1 << 20, FetchIsolation.HIGH_WATERMARK)
+        idle = asyncio.create_task(replicas.manager.fetch(consumer, [FetchPartition("t", 0, 0, 1 << 20)]))
+        await replicas.settle()
+        assert not idle.done() and looked == []
+        await replicas.manager.produce([ProduceEntry("t", 1, replicas.batch())], 1, 1000, AppendOrigin.CLIENT)
+        short = asyncio.create_task(replicas.manager.fetch(consumer, [FetchPartition("t", 1, 0, 1 << 20)]))
+        await replicas.settle()
+        assert not short.done() and looked == ["t"]
+        replicas.time.advance(500)
+        assert (await idle)[0].size == 0 and (await short)[0].size > 0
+
+    asyncio.run(scenario())

@@ -610,7 +610,12 @@ class ReplicaManager:
         ):
             return results
         operation = DelayedFetch(params, requests, self)
-        self.fetch_purgatory.try_complete_else_watch(operation, operation.keys)
+        if any(result.size for result in results):  # some data, short of min_bytes: as Kafka, try it once more
+            self.fetch_purgatory.try_complete_else_watch(operation, operation.keys)
+        else:
+            # Nothing readable at all, found with no await since: its try could only say the same (each
+            # partition's read was a whole one, min_one included), so it is watched without one.
+            self.fetch_purgatory.watch(operation, operation.keys)
         return await operation.future
 
     def read_all(
