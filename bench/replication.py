@@ -4,6 +4,7 @@
     python bench/replication.py                 # W1 3 x 1,000,000; W2 2 x 512 MiB; 20 + 20 failovers; 1,000 idle
     python bench/replication.py --quick         # W1 2 x 100,000; W2 2 x 64 MiB; 3 + 3 failovers; 100 idle, 10 s
     python bench/replication.py --profile DIR   # also py-spy every cluster broker during one more RF=3 W1 run
+                                                # and during one more idle sample after the measured one
     python bench/replication.py --skip-throughput / --skip-failover / --skip-idle
 
 Processes: one single-node broker (bench/run.py's `broker_process`: embedded metadata store, free 127.0.0.1 port)
@@ -441,7 +442,7 @@ def sample_cpu(pids: dict[str, int], seconds: float) -> dict[str, float]:
     return {n: 100 * (after[n] - before[n]) / elapsed for n in after if n in before}
 
 
-def idle_cpu(cluster: LocalCluster, partitions: int, seconds: float) -> dict[str, Any]:
+def idle_cpu(cluster: LocalCluster, partitions: int, seconds: float, profile: Path | None = None) -> dict[str, Any]:
     pids = {**cluster_pids(cluster), "etcd": cluster.etcd.pid}
     time.sleep(5)
     base = sample_cpu(pids, seconds)
@@ -473,6 +474,10 @@ def idle_cpu(cluster: LocalCluster, partitions: int, seconds: float) -> dict[str
         + f"; load {load[1]:.1f}",
         flush=True,
     )
+    if profile is not None:  # after the measured sample, so that py-spy's own cost is not in it
+        profile.mkdir(parents=True, exist_ok=True)
+        with py_spy(cluster_pids(cluster), profile, "idle"):
+            time.sleep(seconds)
     return {
         "partitions": partitions,
         "seconds": seconds,
@@ -586,7 +591,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="a librdkafka setting for the W1/W2 producers of every variant (repeat it)",
     )
-    parser.add_argument("--profile", type=Path, help="py-spy the cluster brokers during one more RF=3 run into DIR")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the cluster brokers during one more RF=3 run and one more idle sample into DIR",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (broker logs) at the end")
     parser.add_argument("--data-dir", type=Path, help="parent of the temp folder (broker logs, the cluster)")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="directory for the JSON result")
@@ -640,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["failover"] = failovers(cluster, sizes.failovers, signals, args.client_debug)
             if not args.skip_idle:
                 try:
-                    results["idle"] = idle_cpu(cluster, sizes.idle_partitions, sizes.idle_seconds)
+                    results["idle"] = idle_cpu(cluster, sizes.idle_partitions, sizes.idle_seconds, args.profile)
                 except Exception as exc:  # recorded and reported: the figures measured before it still count
                     results["idle_error"] = f"{type(exc).__name__}: {exc}"
                     print(f"idle CPU failed: {results['idle_error']}", file=sys.stderr, flush=True)

@@ -84,6 +84,7 @@ from odradek.broker.protocol.messages.sync_group_request import SyncGroupRequest
 from odradek.broker.protocol.primitives import Reader
 from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.replication.api import FetchResult, ProduceResult
+from odradek.broker.replication.fetch_session import FetchManager, FetchSessionCache
 from odradek.broker.utils.time import MockTime
 
 T, G, C = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.CLUSTER
@@ -183,7 +184,11 @@ def services(denied: set[Denial], topics: tuple[str, ...] = ("a", "b", "__consum
         metadata=SimpleNamespace(image=image),
         authorizer=DenySome(denied),
         group_coordinator=tripwire,
-        replica_manager=SimpleNamespace(has_pending=False, **{n: getattr(tripwire, n) for n in ANSWERS}),
+        replica_manager=SimpleNamespace(
+            has_pending=False,
+            fetch_manager=FetchManager(MockTime(), FetchSessionCache(1000, 120_000)),
+            **{n: getattr(tripwire, n) for n in ANSWERS},
+        ),
         controller=tripwire,
         calls=tripwire.calls,
         sync_replicas=sync_replicas,

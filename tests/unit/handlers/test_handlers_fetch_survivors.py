@@ -18,8 +18,8 @@ from test_partition_data_errors import (  # noqa: F401 (fixtures)
 
 
 def test_session_epoch_0_opens_a_full_fetch_and_1_needs_a_session(client: BrokerClient) -> None:  # noqa: F811
-    """session_id 0 with epoch 0 is a full fetch (a client opening a session; none is kept, it is answered like a
-    sessionless one), epoch 1 without a session is FETCH_SESSION_ID_NOT_FOUND (kills `session_epoch > 0` ->
+    """session_id 0 with epoch 0 is a full fetch (a client opening a session: every partition answered), epoch 1
+    without a session is FETCH_SESSION_ID_NOT_FOUND (kills `session_epoch > 0` ->
     `>= 0` / `> 1`)."""
     name = new_topic(client)
     full = client.call(fetch_request(name, session_id=0, session_epoch=0), 12)

@@ -224,7 +224,7 @@ def test_fetch_by_topic_id(client: BrokerClient) -> None:
 
 
 def test_fetch_with_a_session_is_fetch_session_id_not_found(client: BrokerClient) -> None:
-    """No fetch sessions (KIP-227) are kept: a session id or a later epoch is answered at the top level."""
+    """An incremental fetch naming a session the broker does not hold (KIP-227) is answered at the top level."""
     name = new_topic(client)
     for kwargs in ({"session_id": 7, "session_epoch": 1}, {"session_id": 0, "session_epoch": 3}):
         response = client.call(fetch_request(name, **kwargs), 12)

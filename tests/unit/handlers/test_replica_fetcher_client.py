@@ -17,7 +17,13 @@ from odradek.broker.protocol.messages import create_topics_request as ct
 from odradek.broker.protocol.messages import produce_request as pr
 from odradek.broker.records.builder import build_batch
 from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition
-from odradek.broker.replication.leader_end_point import BrokerEndPoint, EpochRequest, RemoteLeaderEndPoint
+from odradek.broker.replication.leader_end_point import (
+    BrokerEndPoint,
+    EpochRequest,
+    FetchedPartition,
+    FetchRequestData,
+    RemoteLeaderEndPoint,
+)
 
 
 def free_port() -> int:
@@ -38,6 +44,14 @@ def client(broker: InProcessBroker) -> Iterator[BrokerClient]:
     yield from client_for(broker)
 
 
+async def sessionless(endpoint: RemoteLeaderEndPoint, params: FetchParams, part: FetchPartition) -> FetchedPartition:
+    answer = await endpoint.fetch(params, FetchRequestData.sessionless([part]))
+    if answer.error is not ErrorCode.NONE:
+        return FetchedPartition(answer.error)
+    assert list(answer.partitions) == [(part.topic, part.partition)] and answer.session_id == 0
+    return answer.partitions[(part.topic, part.partition)]
+
+
 def test_fetch_and_epochs_through_the_inter_broker_client(broker: InProcessBroker, client: BrokerClient) -> None:
     name = unique("repl-client")
     topic = ct.CreatableTopic(name=name, num_partitions=1, replication_factor=1)
@@ -54,25 +68,25 @@ def test_fetch_and_epochs_through_the_inter_broker_client(broker: InProcessBroke
         endpoint = RemoteLeaderEndPoint(source, 7, 10_000, topic_ids.get)
         consumer = FetchParams(-1, 0, 1, 1 << 20, FetchIsolation.HIGH_WATERMARK)
         try:
-            (fetched,) = await endpoint.fetch(consumer, [FetchPartition(name, 0, 0, 1 << 20)])
+            fetched = await sessionless(endpoint, consumer, FetchPartition(name, 0, 0, 1 << 20))
             assert endpoint._sender._version(1, (4, 16)) == 16  # topics named by id on the wire
             assert (fetched.error, fetched.high_watermark, fetched.log_start_offset) == (ErrorCode.NONE, 3, 0)
             assert len(fetched.records) == len(records) and fetched.records[61:] == records[61:]
             (epoch,) = await endpoint.fetch_epoch_end_offsets([EpochRequest(name, 0, -1, 0)])
             assert (epoch.error, epoch.leader_epoch, epoch.end_offset) == (ErrorCode.NONE, 0, 3)
             follower = FetchParams(7, 0, 1, 1 << 20, FetchIsolation.LOG_END)
-            (refused,) = await endpoint.fetch(follower, [FetchPartition(name, 0, 0, 1 << 20)])
+            refused = await sessionless(endpoint, follower, FetchPartition(name, 0, 0, 1 << 20))
             assert refused.error is ErrorCode.NOT_LEADER_OR_FOLLOWER  # broker 7 is no replica
-            (future,) = await endpoint.fetch(consumer, [FetchPartition(name, 0, 0, 1 << 20, 5)])
+            future = await sessionless(endpoint, consumer, FetchPartition(name, 0, 0, 1 << 20, 5))
             assert future.error is ErrorCode.UNKNOWN_LEADER_EPOCH
             await endpoint.close()
-            (again,) = await endpoint.fetch(consumer, [FetchPartition(name, 0, 3, 1 << 20)])
+            again = await sessionless(endpoint, consumer, FetchPartition(name, 0, 3, 1 << 20))
             assert (again.error, again.records) == (ErrorCode.NONE, b"")  # reconnected
         finally:
             await endpoint.close()
         nowhere = RemoteLeaderEndPoint(BrokerEndPoint(2, "127.0.0.1", free_port()), 7, 2_000, topic_ids.get)
         with pytest.raises(OSError):
-            await nowhere.fetch(consumer, [FetchPartition(name, 0, 0, 1 << 20)])
+            await sessionless(nowhere, consumer, FetchPartition(name, 0, 0, 1 << 20))
         assert uuid.UUID(int=0) != created.topic_id
 
     asyncio.run(scenario())

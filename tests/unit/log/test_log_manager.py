@@ -1,6 +1,7 @@
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from log_batches import simple_batch
@@ -109,6 +110,32 @@ def test_flush_dirty_after_roll(tmp_path: Path) -> None:
         assert log.recovery_point == 0
         assert manager.flush_dirty(NOW) == 1
         assert log.recovery_point == 2
+    finally:
+        manager.shutdown()
+
+
+def test_the_flush_pass_guards_only_the_logs_it_flushes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The every-second pass over 1,000 idle partitions was 12 % of an idle broker's profile (a path and a message
+    per log for the guard): logs with nothing to flush are decided from memory."""
+    batch = simple_batch(1)
+    manager = LogManager.open([tmp_path], LogConfig(segment_bytes=len(batch)))
+    try:
+        idle = [manager.get_or_create_log("idle", p) for p in range(5)]
+        rolled = manager.get_or_create_log("rolled", 0)
+        for _ in range(3):
+            rolled.append_as_leader(bytearray(batch), 0, now_ms=NOW)
+        guarded: list[str] = []
+        original = LogManager.guard
+
+        def counted(self: LogManager, log: Any, message: str) -> Any:
+            guarded.append(log.dir.name)
+            return original(self, log, message)
+
+        monkeypatch.setattr(LogManager, "guard", counted)
+        assert manager.flush_dirty(NOW) == 1
+        assert guarded == ["rolled-0"] and rolled.recovery_point == 2
+        assert manager.flush_dirty(NOW) == 0 and guarded == ["rolled-0"]
+        assert all(log.recovery_point == 0 for log in idle)
     finally:
         manager.shutdown()
 

@@ -35,7 +35,15 @@ from odradek.broker.replication.api import (
     ProduceEntry,
     ProduceResult,
 )
-from odradek.broker.replication.leader_end_point import BrokerEndPoint, EpochEndOffset, EpochRequest, FetchedPartition
+from odradek.broker.replication.fetch_session import FetchMetadata, FetchSessionResponse, session_key
+from odradek.broker.replication.leader_end_point import (
+    BrokerEndPoint,
+    EpochEndOffset,
+    EpochRequest,
+    FetchAnswer,
+    FetchedPartition,
+    FetchRequestData,
+)
 from odradek.broker.replication.partition import PartitionError, PartitionState
 from odradek.broker.replication.replica_manager import ReplicaAssignment, ReplicaManager
 from odradek.broker.utils.time import MockTime
@@ -43,6 +51,8 @@ from odradek.broker.utils.time import MockTime
 TOPIC = "r"
 KEY = (TOPIC, 0)
 LAG_MS = 10_000
+FETCH_VERSION = 12  # the handler's rules for a Fetch naming topics by name
+BACKOFF_MS = 1_000  # replica.fetch.backoff.ms's default
 
 
 class Cluster:
@@ -55,6 +65,7 @@ class Cluster:
         self.epoch_answer: Callable[[EpochRequest], EpochEndOffset] | None = None
         self.alters: list[AlterPartitionItem] = []
         self.managers: dict[int, ReplicaManager] = {}
+        self.endpoints: dict[tuple[int, int], DirectEndPoint] = {}  # (follower, leader) -> the latest made
         for broker_id in broker_ids:
             config = build([{"log.dirs": str(root / str(broker_id)), "replica.lag.time.max.ms": str(LAG_MS)}])
             logs = LogManager.open([root / str(broker_id)], log_config({}, config))
@@ -147,24 +158,45 @@ class DirectEndPoint:
 
     def __init__(self, cluster: Cluster, source: int, follower: int) -> None:
         self.cluster, self.source, self.follower = cluster, source, follower
+        self.requests: list[FetchRequestData] = []  # what the follower sent, and the leader answered
+        self.answers: list[FetchSessionResponse] = []
+        cluster.endpoints[(follower, source)] = self
 
     async def _gate(self) -> None:
         blocked = self.cluster.blocked.get(self.follower)
         if blocked is not None:
             await blocked.wait()
 
-    async def fetch(self, params: FetchParams, partitions: Sequence[FetchPartition]) -> list[FetchedPartition]:
+    async def fetch(self, params: FetchParams, request: FetchRequestData) -> FetchAnswer:
+        """As the Fetch handler serves it (v12: topics by name): the leader's fetch session context says what is
+        read and what is answered."""
         await self._gate()
-        results = await self.cluster.managers[self.source].fetch(params, partitions)
+        leader = self.cluster.managers[self.source]
+        self.requests.append(request)
+        context = leader.fetch_manager.new_context(
+            FETCH_VERSION,
+            request.metadata,
+            params.is_from_follower,
+            request.to_send,
+            [session_key(p, uses_topic_ids=False) for p in request.to_forget],
+        )
+        partitions = context.partitions()
+        results = await leader.fetch(params, partitions)
         if self.follower in self.cluster.blocked:  # cut while the fetch waited at the leader: the answer is lost
             await self._gate()
             raise ConnectionResetError("cut off")
-        return [
-            FetchedPartition(
-                r.error, r.high_watermark, r.log_start_offset, r.records.read_bytes() if r.records else b""
-            )
-            for r in results
-        ]
+        answer = context.update_and_generate_response_data(list(zip(partitions, results, strict=True)))
+        self.answers.append(answer)
+        return FetchAnswer(
+            answer.error,
+            answer.session_id,
+            {
+                (p.topic, p.partition): FetchedPartition(
+                    r.error, r.high_watermark, r.log_start_offset, r.records.read_bytes() if r.records else b""
+                )
+                for p, r in answer.partitions
+            },
+        )
 
     async def fetch_epoch_end_offsets(self, requests: Sequence[EpochRequest]) -> list[EpochEndOffset]:
         await self._gate()
@@ -470,3 +502,93 @@ def test_an_image_older_than_the_applied_isr_change_is_ignored(tmp_path: Path) -
         assert (partition.state.isr, partition.state.partition_epoch) == ((1, 2), 1)
 
     run(tmp_path, (1, 2, 3), body)
+
+
+def test_followers_fetch_in_incremental_sessions(tmp_path: Path) -> None:
+    """KIP-227 between brokers: after the first full Fetch, an idle follower's requests name no partition and the
+    leader's answers hold none; a produce makes the partition appear in the answer that carries it and in the next
+    request (its offset moved); a leader that lost the session answers FETCH_SESSION_ID_NOT_FOUND and the follower
+    opens a new one with a full request, replication going on."""
+
+    async def body(c: Cluster) -> None:
+        await c.publish(state(1, (1, 2, 3)))
+        produced = c.produce(1, 3)
+        await c.run_until(produced.done)
+        await c.run_for(4_000)
+        leader = c.managers[1]
+        cache = leader.fetch_manager.cache
+        assert cache.size == 2 and all(s.privileged for s in cache.sessions.values())
+        assert cache.total_partitions == 2
+        endpoint = c.endpoints[(2, 1)]
+        assert endpoint.requests[0].metadata.epoch == 0 and len(endpoint.requests[0].to_send) == 1
+        idle = endpoint.requests[-3:]
+        assert all(r.metadata.epoch > 0 and r.to_send == () and r.to_forget == () for r in idle)
+        quiet = endpoint.answers[-2:]  # the HW reached 3 a little before
+        assert all(a.partitions == [] and a.session_id == idle[0].metadata.session_id for a in quiet)
+        sent = len(endpoint.requests)
+        produced = c.produce(1, 2)
+        await c.run_until(lambda: produced.done() and hw(c, 2) == 5 and hw(c, 3) == 5)
+        carrying = [a for a in endpoint.answers[sent - 1 :] if a.partitions and a.partitions[0][1].size > 0]
+        assert len(carrying) == 1
+        assert any(r.to_send and r.to_send[0].fetch_offset == 5 for r in endpoint.requests[sent:])
+        # The leader forgets every session (as after a restart): one error, one full request, then a new session.
+        for session_id in list(cache.sessions):
+            cache.remove(session_id)
+        await c.run_for(1_500)
+        lost = [a for a in endpoint.answers[sent:] if a.error is ErrorCode.FETCH_SESSION_ID_NOT_FOUND]
+        assert len(lost) == 1
+        assert cache.size == 2
+        produced = c.produce(1, 1)
+        await c.run_until(lambda: produced.done() and hw(c, 2) == 6 and hw(c, 3) == 6)
+        assert produced.result()[0].error is ErrorCode.NONE
+        assert c.log_bytes(2, 6) == c.log_bytes(1, 6) == c.log_bytes(3, 6)
+        # A request lost on the way back (the leader moved the session on): the next one is full, closing it.
+        in_flight = endpoint.requests[-1].metadata
+        assert in_flight.epoch > 0
+        c.block(2)
+        await c.run_for(1_000)
+        sent = len(endpoint.requests)
+        c.release(2)
+        await c.run_for(2_500)
+        assert endpoint.requests[sent].metadata == FetchMetadata(in_flight.session_id, 0)
+
+    run(tmp_path, (1, 2, 3), body)
+
+
+@pytest.mark.parametrize(
+    ("answer", "delayed"),
+    [
+        (FetchAnswer(ErrorCode.INVALID_FETCH_SESSION_EPOCH), False),  # a session error: a full request at once
+        (FetchAnswer(ErrorCode.FETCH_SESSION_ID_NOT_FOUND), False),
+        (FetchAnswer(ErrorCode.NONE, 5, {("elsewhere", 0): FetchedPartition(ErrorCode.NONE)}), True),  # not ours
+        (FetchAnswer(ErrorCode.UNKNOWN_SERVER_ERROR), True),
+    ],
+)
+def test_an_answer_the_session_cannot_use_is_retried_as_full(
+    tmp_path: Path, answer: FetchAnswer, delayed: bool
+) -> None:
+    async def body(c: Cluster) -> None:
+        await c.publish(state(1, (1, 2)))
+        await c.run_until(lambda: bool(c.endpoints[(2, 1)].answers) and c.endpoints[(2, 1)].answers[-1].session_id)
+        endpoint = c.endpoints[(2, 1)]
+        real = endpoint.fetch
+        sent: list[FetchRequestData] = []
+
+        async def once(params: FetchParams, request: FetchRequestData) -> FetchAnswer:
+            sent.append(request)
+            endpoint.fetch = real  # type: ignore[method-assign]
+            return answer
+
+        endpoint.fetch = once  # type: ignore[method-assign]
+        before = len(endpoint.requests)
+        await c.run_until(lambda: bool(sent), step_ms=10)
+        assert sent[0].metadata.epoch > 0
+        (fetcher,) = c.managers[2].fetchers.fetchers.values()
+        now = c.time.monotonic_ms()
+        assert (fetcher.states[KEY].delayed_until_ms > now) is delayed
+        await c.run_until(lambda: len(endpoint.requests) > before, step_ms=10)
+        assert (c.time.monotonic_ms() - now >= BACKOFF_MS) is delayed
+        following = endpoint.requests[before]
+        assert following.metadata.epoch == 0 and [p.partition for p in following.to_send] == [0]  # full
+
+    run(tmp_path, (1, 2), body)

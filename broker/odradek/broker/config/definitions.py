@@ -706,6 +706,26 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         at_least(0),
     ),
     ConfigKey(
+        "max.incremental.fetch.session.cache.slots",
+        T.INT,
+        1_000,
+        "Fetch sessions (KIP-227) this broker keeps at most: an incremental Fetch names only the partitions whose "
+        "fetch position changed and is answered only with the partitions that have records, a new high watermark "
+        "or log start offset, or an error. When the cache is full, a new session evicts a stale one (unused for "
+        "min.incremental.fetch.session.eviction.ms), else one less valuable (a follower's session may evict a "
+        "consumer's; a larger one a smaller one not created within that time); otherwise the client fetches "
+        "without a session.",
+        at_least(0),
+    ),
+    ConfigKey(
+        "min.incremental.fetch.session.eviction.ms",
+        T.INT,
+        120_000,
+        "Time a fetch session is protected from eviction by a larger or a follower's session after its creation, "
+        "and the time without use after which any new session may evict it.",
+        at_least(0),
+    ),
+    ConfigKey(
         "replica.fetch.backoff.ms",
         T.INT,
         1_000,

@@ -42,7 +42,6 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("socket.connection.setup.timeout.ms", "long", "10000", "read-only"),
             ("socket.connection.setup.timeout.max.ms", "long", "30000", "read-only"),
             ("early.start.listeners", "string", None, "read-only"),
-            ("max.incremental.fetch.session.cache.slots", "int", "1000", "read-only"),
             ("fetch.purgatory.purge.interval.requests", "int", "1000", "read-only"),
             ("producer.purgatory.purge.interval.requests", "int", "1000", "read-only"),
             ("delete.records.purgatory.purge.interval.requests", "int", "1", "read-only"),

@@ -6,9 +6,12 @@
   always gets at least one batch, so a batch larger than the limits still makes progress (Kafka's KIP-74 rule).
 - Record data is not copied: each partition's slice of its segment file (`FileRecords`) is encoded as a file
   region (`protocol.frames.RegionWriter`) and goes out with sendfile.
-- Fetch sessions (KIP-227) are declined the way Kafka declines them when its session cache is full: every
-  response carries session id 0, so clients keep sending full fetch requests. An incremental fetch naming a
-  session (id != 0 or epoch > 0) gets FETCH_SESSION_ID_NOT_FOUND.
+- Fetch sessions (KIP-227, v7+): the request's session id and epoch pick its context (`replication.fetch_session`:
+  sessionless, full, incremental or a session error: FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH,
+  FETCH_SESSION_TOPIC_ID_ERROR); the context says which partitions are read (an incremental request's: the
+  session's, updated by the request's partitions and forgotten topics) and which are sent (an incremental
+  response's: those with records, a new high watermark or log start offset, or an error). Sessions of consumers and
+  followers share the cache (`max.incremental.fetch.session.cache.slots`, followers' privileged).
 - Authorization (Kafka's order): a consumer needs READ on each topic, a follower CLUSTER_ACTION on the cluster
   (refused: every partition TOPIC_AUTHORIZATION_FAILED); unknown topic ids answer UNKNOWN_TOPIC_ID first.
 - isolation_level 1 (read_committed) reads up to the log's last stable offset and gets the aborted transactions
@@ -38,7 +41,6 @@ from odradek.broker.handlers.quotas import record_request_quota, throttle_larger
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.frames import RegionWriter
 from odradek.broker.protocol.messages import fetch_response
-from odradek.broker.protocol.messages.fetch_request import FetchPartition as FetchPartitionRequest
 from odradek.broker.protocol.messages.fetch_request import FetchRequest
 from odradek.broker.protocol.messages.fetch_response import (
     AbortedTransaction,
@@ -46,8 +48,15 @@ from odradek.broker.protocol.messages.fetch_response import (
     FetchResponse,
     PartitionData,
 )
-from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition, FetchResult
+from odradek.broker.replication.api import NO_TOPIC_ID, FetchIsolation, FetchParams, FetchPartition, FetchResult
 from odradek.broker.replication.conversion import down_convert
+from odradek.broker.replication.fetch_session import (
+    TOPIC_IDS_FROM,
+    FetchMetadata,
+    FetchSessionResponse,
+    FetchUpdate,
+    SessionKey,
+)
 
 API_KEY = 1
 VERSIONS = (0, 16)
@@ -56,29 +65,40 @@ RECORD_BATCH_FROM = 4  # below: the client reads message format v0 (Fetch v0-1) 
 
 
 async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchResponse:
-    if request.session_id != 0 or request.session_epoch > 0:
-        return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
     replica_id = _replica_id(request, ctx.version)
     image = ctx.services.metadata.image
-    named: list[tuple[str, uuid.UUID, FetchPartitionRequest]] = []
+
+    def topic_name(topic_id: uuid.UUID) -> str | None:
+        found = image.topic_by_id(str(topic_id))
+        return found.name if found is not None else None
+
+    by_id = ctx.version >= TOPIC_IDS_FROM
+    fetch_data: list[FetchPartition] = []
     for topic in request.topics:
-        name = topic.topic
-        if ctx.version >= 13:
-            found = image.topic_by_id(str(topic.topic_id))
-            name = found.name if found is not None else ""
-        named += [(name, topic.topic_id, part) for part in topic.partitions]
-    readable = _readable_topics(ctx, replica_id, {name for name, _, _ in named if name})
-    wanted: list[FetchPartition] = []
-    slots: list[tuple[str, uuid.UUID, int, ErrorCode | None]] = []
-    for name, topic_id, part in named:
-        error = _refusal(name, readable)
-        slots.append((name, topic_id, part.partition, error))
-        if error is None:
-            wanted.append(
-                FetchPartition(
-                    name, part.partition, part.fetch_offset, part.partition_max_bytes, part.current_leader_epoch
-                )
+        name, topic_id = (topic_name(topic.topic_id) or "", topic.topic_id) if by_id else (topic.topic, NO_TOPIC_ID)
+        fetch_data += [
+            FetchPartition(
+                name, part.partition, part.fetch_offset, part.partition_max_bytes, part.current_leader_epoch, topic_id
             )
+            for part in topic.partitions
+        ]
+    to_forget: list[SessionKey] = [
+        (forgotten.topic_id if by_id else forgotten.topic, index)
+        for forgotten in request.forgotten_topics_data
+        for index in forgotten.partitions
+    ]
+    context = ctx.services.replica_manager.fetch_manager.new_context(
+        ctx.version,
+        FetchMetadata(request.session_id, request.session_epoch),
+        replica_id >= 0,
+        fetch_data,
+        to_forget,
+        topic_name,
+    )
+    partitions = context.partitions()
+    readable = _readable_topics(ctx, replica_id, {p.topic for p in partitions if p.topic})
+    refusals = [_refusal(p.topic, readable) for p in partitions]
+    wanted = [p for p, error in zip(partitions, refusals, strict=True) if error is None]
     max_bytes = request.max_bytes
     if replica_id < 0:  # Kafka caps a consumer's fetch to what its quota allows over the whole quota window
         max_bytes = int(
@@ -95,10 +115,19 @@ async def handle(request: FetchRequest, ctx: RequestContext) -> Encoded | FetchR
     if replica_id < 0:
         throttle_ms = _throttle(ctx, results)
         if throttle_ms > 0:  # KIP-219: answered at once without data, the connection muted
-            return FetchResponse(throttle_time_ms=throttle_ms, session_id=0)
+            throttled = context.throttled_response()
+            return FetchResponse(
+                throttle_time_ms=throttle_ms, error_code=throttled.error, session_id=throttled.session_id
+            )
     else:
         ctx.throttle.request_recorded = True  # a follower's fetch is a cluster action: exempt from the request quota
-    return _encode(ctx, slots, results)
+    pending = iter(results)
+    updates = [
+        (part, FetchResult(error) if error is not None else next(pending))
+        for part, error in zip(partitions, refusals, strict=True)
+    ]
+    _count(ctx, updates, refusals)
+    return _encode(ctx, context.update_and_generate_response_data(updates))
 
 
 def _throttle(ctx: RequestContext, results: Sequence[FetchResult]) -> int:
@@ -141,43 +170,53 @@ def _replica_id(request: FetchRequest, version: int) -> int:
     return request.replica_id
 
 
-def _encode(
-    ctx: RequestContext,
-    slots: list[tuple[str, uuid.UUID, int, ErrorCode | None]],
-    results: Sequence[FetchResult],
-) -> Encoded:
+def _count(ctx: RequestContext, updates: list[FetchUpdate], refusals: list[ErrorCode | None]) -> None:
+    """Every partition read counts (Kafka's TotalFetchRequestsPerSec marks each read), sent or not; the metrics
+    are added once per topic (per-partition label lookups were most of an idle follower fetch's metrics cost)."""
+    metrics = ctx.services.metrics
+    read: dict[str, list[int]] = {}  # topic -> [partitions read, bytes]
+    for (part, result), refusal in zip(updates, refusals, strict=True):
+        if refusal is not None:
+            continue
+        if result.error is ErrorCode.NONE:
+            counts = read.get(part.topic)
+            if counts is None:
+                counts = read[part.topic] = [0, 0]
+            counts[0] += 1
+            counts[1] += result.size
+        else:
+            metrics.fetch_failed(part.topic)
+    for name, (count, size) in read.items():
+        metrics.fetched(name, size, count)
+
+
+def _encode(ctx: RequestContext, answer: FetchSessionResponse) -> Encoded:
     """The response body as chunks: each partition's records are its file slice, written by the codec as a region."""
     metrics = ctx.services.metrics
     responses: list[FetchableTopicResponse] = []
-    pending = iter(results)
-    for name, topic_id, partition, error in slots:
-        if not responses or responses[-1].topic != name or responses[-1].topic_id != topic_id:
-            responses.append(FetchableTopicResponse(topic=name, topic_id=topic_id))
-        data = PartitionData(partition_index=partition, records=b"")
-        if error is not None:
-            data.error_code = error
-        else:
-            result = next(pending)
-            data.error_code = result.error
-            data.high_watermark = result.high_watermark
-            data.last_stable_offset = result.last_stable_offset
-            data.log_start_offset = result.log_start_offset
-            if result.error is ErrorCode.NONE:
-                if result.records is not None:
-                    data.records = (
-                        result.records
-                        if ctx.version >= RECORD_BATCH_FROM
-                        else down_convert(result.records, 0 if ctx.version <= 1 else 1, name, metrics.fetch_converted)
-                    )
-                if result.aborted_transactions is not None:
-                    data.aborted_transactions = [
-                        AbortedTransaction(producer_id=producer_id, first_offset=first_offset)
-                        for producer_id, first_offset in result.aborted_transactions
-                    ]
-                metrics.fetched(name, result.size)
-            else:
-                metrics.fetch_failed(name)
+    for part, result in answer.partitions:
+        name = part.topic
+        if not responses or responses[-1].topic != name or responses[-1].topic_id != part.topic_id:
+            responses.append(FetchableTopicResponse(topic=name, topic_id=part.topic_id))
+        data = PartitionData(partition_index=part.partition, records=b"")
+        data.error_code = result.error
+        data.high_watermark = result.high_watermark
+        data.last_stable_offset = result.last_stable_offset
+        data.log_start_offset = result.log_start_offset
+        if result.error is ErrorCode.NONE:
+            if result.records is not None:
+                data.records = (
+                    result.records
+                    if ctx.version >= RECORD_BATCH_FROM
+                    else down_convert(result.records, 0 if ctx.version <= 1 else 1, name, metrics.fetch_converted)
+                )
+            if result.aborted_transactions is not None:
+                data.aborted_transactions = [
+                    AbortedTransaction(producer_id=producer_id, first_offset=first_offset)
+                    for producer_id, first_offset in result.aborted_transactions
+                ]
         responses[-1].partitions.append(data)
     body = RegionWriter()
-    fetch_response.encode(body, FetchResponse(responses=responses), ctx.version)
+    response = FetchResponse(error_code=answer.error, session_id=answer.session_id, responses=responses)
+    fetch_response.encode(body, response, ctx.version)
     return Encoded(body.chunks())

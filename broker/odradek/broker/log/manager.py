@@ -242,6 +242,8 @@ class LogManager:
         return [d for d in self.log_dirs if not self.failure_channel.is_offline(d)]
 
     def online_logs(self) -> list[Log]:
+        if not self.failure_channel.has_offline:  # no Path built per log while every dir is online
+            return list(self.all_logs())
         return [log for log in self.all_logs() if not self.failure_channel.is_offline(log.dir.parent)]
 
     def is_offline(self, log: Log) -> bool:
@@ -312,13 +314,17 @@ class LogManager:
         now = now_ms() if now_ms_value is None else now_ms_value
         flushed = 0
         for log in self.online_logs():
+            # Decided from memory first: the guard (a path and a message per log) only around an actual flush, so
+            # that the every-second pass costs little with many idle partitions.
+            due = now - log.last_flush_ms >= log.config.flush_ms
+            if not due and log.recovery_point >= log.active_segment.base_offset:
+                continue
             with self.guard(log, "flush"):
-                if now - log.last_flush_ms >= log.config.flush_ms:
+                if due:
                     log.flush()
-                    flushed += 1
-                elif log.recovery_point < log.active_segment.base_offset:
+                else:
                     log.flush(log.active_segment.base_offset)
-                    flushed += 1
+                flushed += 1
         return flushed
 
     def cleaner_checkpoint_path(self, log: Log) -> Path:

@@ -20,6 +20,11 @@
 - `kafka_server_replicafetchermanager_maxlag{clientId="Replica"}`: the largest lag in messages of any partition
   this broker follows (the leader's high watermark minus the follower's fetch offset), fed by the replica fetchers
   through `fetcher_lag` / `fetcher_lag_removed`.
+- `kafka_server_fetchsessioncache_{numincrementalfetchsessions,numincrementalfetchpartitionscached}`: gauges of
+  the fetch session cache (KIP-227; Kafka's FetchSessionCache NumIncrementalFetchSessions and
+  NumIncrementalFetchPartitionsCached), read at scrape time (`watch_fetch_sessions`), and
+  `kafka_server_fetchsessioncache_incrementalfetchsessionevictions_total` (IncrementalFetchSessionEvictionsPerSec),
+  fed through `fetch_session_evicted`.
 - `kafka_server_socket_server_metrics_connection_count{listener}`.
 - Transactions: `kafka_server_replicamanager_{produceridcount,partitionswithlatetransactionscount}`,
   `kafka_cluster_partition_laststableoffsetlag{topic,partition}` (from the partitions), and the transaction
@@ -185,6 +190,26 @@ class _PartitionCollector(Collector):
         )
 
 
+class _FetchSessionCacheCollector(Collector):
+    """Kafka's FetchSessionCache gauges (the JMX exporter's names): sessions held and partitions cached."""
+
+    def __init__(self) -> None:
+        self.sessions: Callable[[], int] = lambda: 0
+        self.partitions: Callable[[], int] = lambda: 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "kafka_server_fetchsessioncache_numincrementalfetchsessions",
+            "Incremental fetch sessions in the fetch session cache",
+            value=self.sessions(),
+        )
+        yield GaugeMetricFamily(
+            "kafka_server_fetchsessioncache_numincrementalfetchpartitionscached",
+            "Partitions cached over all incremental fetch sessions",
+            value=self.partitions(),
+        )
+
+
 class _FetcherLagCollector(Collector):
     """Kafka's ReplicaFetcherManager MaxLag: the largest per-partition lag the fetchers last reported.
 
@@ -195,7 +220,9 @@ class _FetcherLagCollector(Collector):
         self.lags: dict[tuple[str, int], int] = {}
 
     def set(self, topic: str, partition: int, lag: int) -> None:
-        self.lags = {**self.lags, (topic, partition): max(0, lag)}
+        key, value = (topic, partition), max(0, lag)
+        if self.lags.get(key) != value:  # the copy only on a change: an idle follower reports the same lag each fetch
+            self.lags = {**self.lags, key: value}
 
     def remove(self, topic: str, partition: int) -> None:
         if (topic, partition) in self.lags:
@@ -295,6 +322,13 @@ class BrokerMetrics:
         )
         self._fetcher_lag = _FetcherLagCollector()
         r.register(self._fetcher_lag)
+        self.fetch_session_evictions = Counter(
+            "kafka_server_fetchsessioncache_incrementalfetchsessionevictions",
+            "Fetch sessions evicted from the fetch session cache",
+            registry=r,
+        )
+        self._fetch_sessions = _FetchSessionCacheCollector()
+        r.register(self._fetch_sessions)
         self._partitions: Callable[[], Iterable[PartitionStats]] = lambda: ()
         # The labelled children of the per-request and per-append counters, looked up once per label set:
         # `labels()` costs more than the increment, and these are counted for every request and every append.
@@ -339,6 +373,13 @@ class BrokerMetrics:
         response minus the follower's next fetch offset (negative values count as 0)."""
         self._fetcher_lag.set(topic, partition, lag)
 
+    def watch_fetch_sessions(self, sessions: Callable[[], int], partitions: Callable[[], int]) -> None:
+        """The fetch session cache's size and cached partitions, read at scrape time."""
+        self._fetch_sessions.sessions, self._fetch_sessions.partitions = sessions, partitions
+
+    def fetch_session_evicted(self) -> None:
+        self.fetch_session_evictions.inc()
+
     def fetcher_lag_removed(self, topic: str, partition: int) -> None:
         """The partition is no longer followed here (became leader, deleted, moved away)."""
         self._fetcher_lag.remove(topic, partition)
@@ -371,10 +412,12 @@ class BrokerMetrics:
             self.total_produce.labels(label).inc()
             self.failed_produce.labels(label).inc()
 
-    def fetched(self, topic: str, size: int) -> None:
+    def fetched(self, topic: str, size: int, partitions: int = 1) -> None:
+        """`partitions` of `topic` were read, `size` bytes in all (a fetch response adds its topics once each:
+        per-partition label lookups were most of an idle follower fetch's metrics cost)."""
         for label in (topic, ""):
             self.bytes_out.labels(label).inc(size)
-            self.total_fetch.labels(label).inc()
+            self.total_fetch.labels(label).inc(partitions)
 
     def produce_converted(self, topic: str, records: int) -> None:
         for label in (topic, ""):

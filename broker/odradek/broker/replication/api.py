@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import os
+import uuid
 from dataclasses import dataclass
 
 from odradek.broker.protocol.errors import ErrorCode
@@ -112,13 +113,20 @@ class FetchParams:
         return self.replica_id >= 0
 
 
+NO_TOPIC_ID = uuid.UUID(int=0)
+
+
 @dataclass(frozen=True, slots=True)
 class FetchPartition:
+    """One partition of a fetch. `topic_id` is the topic's id when the fetch names topics by id (Fetch v13+; the
+    fetch session keys its partitions by it), else NO_TOPIC_ID; `topic` is "" for an id this broker does not know."""
+
     topic: str
     partition: int
     fetch_offset: int
     max_bytes: int
     current_leader_epoch: int = -1
+    topic_id: uuid.UUID = NO_TOPIC_ID
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ offset for TXN_COMMITTED. Completes when
   Kafka accumulates them), reach `min_bytes`;
 - a partition answers an error (not led here any more, deleted, fenced epoch, offset out of range);
 - `max_wait_ms` passes.
-On completion it reads every partition again (honouring the response-wide max_bytes) and answers that.
+On completion it reads every partition again (honouring the response-wide max_bytes) and answers that, as Kafka's
+DelayedFetch.onComplete does (readFromLog only: a follower's fetch offsets were recorded by the first read, and
+are not recorded again).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """The follower's view of a partition leader (Kafka's LeaderEndPoint), and the broker-to-broker client behind it.
 
 `LeaderEndPoint` is what a `ReplicaFetcherThread` needs of its source broker: one Fetch for all its partitions and
-OffsetForLeaderEpoch for truncation, in replication/api terms. `RemoteLeaderEndPoint` (Kafka's RemoteLeaderEndPoint
+OffsetForLeaderEpoch for truncation, in replication/api terms. The Fetch carries the fetcher's fetch session
+(`fetch_session_handler.FetchRequestData`: KIP-227 session id and epoch, the partitions named, those forgotten) and
+its answer (`FetchAnswer`) holds only the partitions the leader sent: in an incremental session, those with
+records, a new high watermark or log start offset, or an error. `RemoteLeaderEndPoint` (Kafka's RemoteLeaderEndPoint
 over BrokerBlockingSender) speaks the Kafka protocol through a `broker_blocking_sender.BrokerBlockingSender` (one
 asyncio connection, the broker's own generated codecs, `replica.socket.timeout.ms` on connect and on each answer,
 which must exceed `replica.fetch.wait.max.ms`, as in Kafka): Fetch and OffsetForLeaderEpoch at the highest
@@ -13,13 +16,13 @@ fetcher backs off `replica.fetch.backoff.ms` in between).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.protocol.messages.fetch_request import FetchPartition as WireFetchPartition
-from odradek.broker.protocol.messages.fetch_request import FetchRequest, FetchTopic, ReplicaState
+from odradek.broker.protocol.messages.fetch_request import FetchRequest, FetchTopic, ForgottenTopic, ReplicaState
 from odradek.broker.protocol.messages.fetch_response import FetchResponse
 from odradek.broker.protocol.messages.offset_for_leader_epoch_request import (
     OffsetForLeaderEpochRequest,
@@ -27,7 +30,7 @@ from odradek.broker.protocol.messages.offset_for_leader_epoch_request import (
     OffsetForLeaderTopic,
 )
 from odradek.broker.protocol.messages.offset_for_leader_epoch_response import OffsetForLeaderEpochResponse
-from odradek.broker.replication.api import FetchParams, FetchPartition, TopicPartition
+from odradek.broker.replication.api import NO_TOPIC_ID, FetchParams, TopicPartition
 from odradek.broker.replication.broker_blocking_sender import (
     PLAINTEXT,
     BrokerBlockingSender,
@@ -35,12 +38,16 @@ from odradek.broker.replication.broker_blocking_sender import (
     ChannelSecurity,
     ConnectionFailed,
 )
+from odradek.broker.replication.fetch_session import INVALID_SESSION_ID
+from odradek.broker.replication.fetch_session_handler import FetchRequestData
 
 __all__ = [
     "BrokerEndPoint",
     "ConnectionFailed",
     "EpochEndOffset",
     "EpochRequest",
+    "FetchAnswer",
+    "FetchRequestData",
     "FetchedPartition",
     "LeaderEndPoint",
     "RemoteLeaderEndPoint",
@@ -64,6 +71,16 @@ class FetchedPartition:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchAnswer:
+    """A Fetch response: its top-level error (a session error, or every partition's when the request failed as a
+    whole), the session id it names, and the partitions it holds."""
+
+    error: ErrorCode
+    session_id: int = INVALID_SESSION_ID
+    partitions: Mapping[TopicPartition, FetchedPartition] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class EpochRequest:
     topic: str
     partition: int
@@ -81,8 +98,8 @@ class EpochEndOffset:
 
 
 class LeaderEndPoint(Protocol):
-    async def fetch(self, params: FetchParams, partitions: Sequence[FetchPartition]) -> list[FetchedPartition]:
-        """One Fetch for `partitions` (answers in the same order); raises OSError/TimeoutError on I/O failure."""
+    async def fetch(self, params: FetchParams, request: FetchRequestData) -> FetchAnswer:
+        """One Fetch in the request's session; raises OSError/TimeoutError on I/O failure."""
         ...
 
     async def fetch_epoch_end_offsets(self, requests: Sequence[EpochRequest]) -> list[EpochEndOffset]:
@@ -113,13 +130,14 @@ class RemoteLeaderEndPoint:
             security,
         )
 
-    async def fetch(self, params: FetchParams, partitions: Sequence[FetchPartition]) -> list[FetchedPartition]:
+    async def fetch(self, params: FetchParams, request: FetchRequestData) -> FetchAnswer:
         def build(version: int) -> FetchRequest:
+            by_id = version >= TOPIC_IDS_FROM
             topics: list[FetchTopic] = []
-            for p in partitions:
+            for p in request.to_send:
                 if not topics or topics[-1].topic != p.topic:
-                    topic_id = self._topic_ids(p.topic) if version >= TOPIC_IDS_FROM else None
-                    topics.append(FetchTopic(topic=p.topic, topic_id=topic_id or uuid.UUID(int=0)))
+                    topic_id = self._topic_ids(p.topic) if by_id else None
+                    topics.append(FetchTopic(topic=p.topic, topic_id=topic_id or NO_TOPIC_ID))
                 topics[-1].partitions.append(
                     WireFetchPartition(
                         partition=p.partition,
@@ -128,29 +146,37 @@ class RemoteLeaderEndPoint:
                         partition_max_bytes=p.max_bytes,
                     )
                 )
-            request = FetchRequest(
+            forgotten: list[ForgottenTopic] = []
+            for p in request.to_forget:
+                if not forgotten or forgotten[-1].topic != p.topic:
+                    topic_id = self._topic_ids(p.topic) if by_id else None
+                    forgotten.append(ForgottenTopic(topic=p.topic, topic_id=topic_id or NO_TOPIC_ID))
+                forgotten[-1].partitions.append(p.partition)
+            wire = FetchRequest(
                 max_wait_ms=params.max_wait_ms,
                 min_bytes=params.min_bytes,
                 max_bytes=params.max_bytes,
                 isolation_level=0,
-                session_id=0,
-                session_epoch=-1,
+                session_id=request.metadata.session_id,
+                session_epoch=request.metadata.epoch,
                 topics=topics,
+                forgotten_topics_data=forgotten,
             )
             if version >= REPLICA_STATE_FROM:
-                request.replica_state = ReplicaState(replica_id=params.replica_id, replica_epoch=-1)
+                wire.replica_state = ReplicaState(replica_id=params.replica_id, replica_epoch=-1)
             else:
-                request.replica_id = params.replica_id
-            return request
+                wire.replica_id = params.replica_id
+            return wire
 
         version, response = await self._sender.request(FETCH, FETCH_VERSIONS, build)
         assert isinstance(response, FetchResponse)
         if response.error_code != ErrorCode.NONE:
-            return [FetchedPartition(ErrorCode(response.error_code))] * len(partitions)
+            return FetchAnswer(ErrorCode(response.error_code), response.session_id)
+        by_id = version >= TOPIC_IDS_FROM
+        names = {self._topic_ids(topic): topic for topic, _ in request.session} if by_id else {}
         answers: dict[TopicPartition, FetchedPartition] = {}
-        names = {self._topic_ids(p.topic): p.topic for p in partitions} if version >= TOPIC_IDS_FROM else {}
         for topic in response.responses:
-            name = names.get(topic.topic_id, "") if version >= TOPIC_IDS_FROM else topic.topic
+            name = names.get(topic.topic_id, "") if by_id else topic.topic
             for part in topic.partitions:
                 answers[(name, part.partition_index)] = FetchedPartition(
                     ErrorCode(part.error_code),
@@ -158,8 +184,7 @@ class RemoteLeaderEndPoint:
                     part.log_start_offset,
                     bytes(part.records) if isinstance(part.records, (bytes, bytearray, memoryview)) else b"",
                 )
-        missing = FetchedPartition(ErrorCode.UNKNOWN_SERVER_ERROR)
-        return [answers.get((p.topic, p.partition), missing) for p in partitions]
+        return FetchAnswer(ErrorCode.NONE, response.session_id, answers)
 
     async def fetch_epoch_end_offsets(self, requests: Sequence[EpochRequest]) -> list[EpochEndOffset]:
         def build(_version: int) -> OffsetForLeaderEpochRequest:

@@ -241,7 +241,8 @@ class Partition:
         self, replica_id: int, fetch_offset: int, leader_log_end_offset: int, now_ms: float
     ) -> None:
         """A follower fetched from `fetch_offset` while the leader's LEO was `leader_log_end_offset` (Kafka's
-        Replica.updateFetchStateOrThrow, then maybeExpandIsr and maybeIncrementLeaderHW)."""
+        Replica.updateFetchStateOrThrow, then maybeExpandIsr and, if the follower's LEO changed,
+        maybeIncrementLeaderHW)."""
         replica = self._replicas.get(replica_id)
         if replica is None:
             raise PartitionError(ErrorCode.NOT_LEADER_OR_FOLLOWER, f"replica {replica_id} is not a replica")
@@ -249,11 +250,13 @@ class Partition:
             replica.last_caught_up_time_ms = max(replica.last_caught_up_time_ms, now_ms)
         elif fetch_offset >= replica.last_fetch_leader_log_end_offset:
             replica.last_caught_up_time_ms = max(replica.last_caught_up_time_ms, replica.last_fetch_time_ms)
+        moved = replica.log_end_offset != fetch_offset
         replica.log_end_offset = fetch_offset
         replica.last_fetch_leader_log_end_offset = leader_log_end_offset
         replica.last_fetch_time_ms = now_ms
         self.maybe_expand_isr(replica_id)
-        self.maybe_advance_high_watermark()
+        if moved:  # Kafka's rule: the HW can only move through this follower when its LEO did (idle fetches skip it)
+            self.maybe_advance_high_watermark()
 
     def record_follower_fetch(self, replica_id: int, fetch_offset: int, now_ms: float = 0.0) -> None:
         """A follower fetched from `fetch_offset` with the leader's LEO as it is now."""

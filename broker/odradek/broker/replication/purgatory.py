@@ -85,12 +85,18 @@ class DelayedOperationPurgatory(Generic[Key]):
         completes it. True if it completed in this call."""
         if operation.try_complete():
             return True
+        self.watch(operation, keys)
+        return False
+
+    def watch(self, operation: DelayedOperation[Any], keys: Iterable[Key]) -> None:
+        """Watch `operation` under `keys` without trying it first: for a caller that has just found, with no await
+        since, that it cannot complete (everything runs on one event loop, so nothing moved meanwhile; Kafka tries
+        again after watching only because its request threads race with the events)."""
         watched = tuple(keys)
         for key in watched:
             self._watchers.setdefault(key, {})[operation] = None
         self._keys[operation] = watched
         operation.set_timer(self._time.call_later(operation.delay_ms, self._expire, operation))
-        return False
 
     def check_and_complete(self, key: Key) -> int:
         """Something moved on `key`: complete the operations watching it that can complete now. Returns how many."""

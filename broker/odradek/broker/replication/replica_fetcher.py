@@ -14,7 +14,14 @@ One round (`do_work`):
    - a follower without any epoch truncates to its HW without asking.
 2. One Fetch for all FETCHING partitions (replica id = this broker, current leader epoch = the epoch the
    partition was added at), long-polling: `replica.fetch.wait.max.ms`, `replica.fetch.min.bytes`,
-   `replica.fetch.response.max.bytes` for the response, `replica.fetch.max.bytes` per partition. Per partition:
+   `replica.fetch.response.max.bytes` for the response, `replica.fetch.max.bytes` per partition, in an incremental
+   fetch session (KIP-227, `fetch_session_handler.FetchSessionHandler`, as Kafka's fetchers): once the leader has
+   opened one, a request names only the partitions added or whose fetch offset or epoch changed and forgets those
+   no longer fetched (delayed, truncating, removed), and the answer holds only the partitions with records, a new
+   HW or log start, or an error; an idle partition costs neither side any encoding. A session error answered at
+   the top level makes the next request full, at once; another top-level error delays every partition. Per
+   partition answered:
+   - NONE without records: the HW and log start offset, each only when it changed;
    - NONE: the complete batches are appended (`Log.append_as_follower`: the leader's offsets and epochs, producer
      state with origin REPLICATION, the epoch cache from batch epochs); HW = min(leader's HW, LEO); the log start
      offset follows the leader's; an empty log whose start is inside the first batch restarts at that batch's
@@ -67,6 +74,7 @@ from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import complete_prefix_length
 from odradek.broker.replication.api import FetchIsolation, FetchParams, FetchPartition, TopicPartition
 from odradek.broker.replication.broker_blocking_sender import AuthenticationFailed
+from odradek.broker.replication.fetch_session_handler import FetchSessionHandler
 from odradek.broker.replication.leader_end_point import EpochRequest, FetchedPartition, LeaderEndPoint
 from odradek.broker.replication.partition import Partition
 from odradek.broker.utils.file_work import FileWork
@@ -112,6 +120,14 @@ LEADER_BEHIND = frozenset(
     {ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.UNKNOWN_LEADER_EPOCH, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
 )
 LEADER_BEHIND_FIRST_RETRY_MS = 25
+# Top-level Fetch errors about the session only: the session handler makes the next request full, sent at once.
+SESSION_ERRORS = frozenset(
+    {
+        ErrorCode.FETCH_SESSION_ID_NOT_FOUND,
+        ErrorCode.INVALID_FETCH_SESSION_EPOCH,
+        ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR,
+    }
+)
 
 SHUTDOWN_CANCEL_ROUNDS = 50  # cancellations tried at shutdown, each followed by a wait of:
 SHUTDOWN_CANCEL_WAIT_S = 0.1
@@ -217,6 +233,7 @@ class ReplicaFetcherThread:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._file_work = FileWork()  # truncations in a worker thread; `shutdown` waits for them
+        self.session = FetchSessionHandler(source_broker)  # KIP-227: this fetcher's session at its leader
 
     # ---- partitions --------------------------------------------------------------------------------------
 
@@ -392,11 +409,10 @@ class ReplicaFetcherThread:
 
     async def _fetch(self, states: Mapping[TopicPartition, PartitionFetchState]) -> None:
         config = self.config
-        keys = list(states)
-        requests = [
-            FetchPartition(key[0], key[1], states[key].fetch_offset, config.fetch_max_bytes, states[key].leader_epoch)
-            for key in keys
-        ]
+        wanted = {
+            key: FetchPartition(key[0], key[1], state.fetch_offset, config.fetch_max_bytes, state.leader_epoch)
+            for key, state in states.items()
+        }
         params = FetchParams(
             config.replica_id,
             config.fetch_wait_max_ms,
@@ -404,30 +420,45 @@ class ReplicaFetcherThread:
             config.fetch_response_max_bytes,
             FetchIsolation.LOG_END,
         )
-        answers = await self.leader.fetch(params, requests)
-        for key, request, answer in zip(keys, requests, answers, strict=True):
-            state = states[key]
-            if self.states.get(key) is not state or state.fetch_offset != request.fetch_offset:
+        request = self.session.build(wanted)
+        try:
+            answer = await self.leader.fetch(params, request)
+        except BaseException:  # failed or cancelled: the leader may or may not have moved the session on
+            self.session.handle_error()
+            raise
+        if not self.session.handle_response(answer.error, answer.session_id, answer.partitions.keys()):
+            # A session error: the next request is full, sent at once. Anything else (another top-level error, or
+            # an answer naming partitions the session does not hold) backs off, so that it cannot loop hot.
+            if answer.error not in SESSION_ERRORS:
+                logger.info("%s: fetch from broker %s: %s; backing off", self.name, self.source_broker, answer.error)
+                self._delay(states.values(), answer.error)
+            return
+        for key, fetched in answer.partitions.items():
+            state = states.get(key)
+            if state is None or self.states.get(key) is not state or state.fetch_offset != wanted[key].fetch_offset:
                 continue
             partition = self.replicas.follower_partition(key, state.leader_epoch)
             if partition is None:
                 continue
-            if answer.error is ErrorCode.NONE:
+            if fetched.error is ErrorCode.NONE:
                 try:
-                    await self._append_fetched(key, partition, state, answer)
+                    await self._append_fetched(key, partition, state, fetched)
                 except KafkaStorageError as exc:
                     self._failed(key, state, exc)
-            elif answer.error is ErrorCode.OFFSET_OUT_OF_RANGE:
-                await self._out_of_range(key, partition, state, answer.log_start_offset)
+            elif fetched.error is ErrorCode.OFFSET_OUT_OF_RANGE:
+                await self._out_of_range(key, partition, state, fetched.log_start_offset)
             else:
-                logger.info("%s: fetch of %s-%s: %s; backing off", self.name, *key, answer.error.name)
-                self._delay([state], answer.error)
+                logger.info("%s: fetch of %s-%s: %s; backing off", self.name, *key, fetched.error.name)
+                self._delay([state], fetched.error)
 
     async def _append_fetched(
         self, key: TopicPartition, partition: Partition, state: PartitionFetchState, answer: FetchedPartition
     ) -> None:
         """Append a fetch's complete batches. An empty log whose start is inside the first batch is restarted at
         that batch's base first, in the worker (`start_at`), and the batches appended then."""
+        if not answer.records:
+            self._caught_up(partition, state, answer)
+            return
         batches = complete_batches(answer.records)
         with self.replicas.storage_guard(partition, "follower append"):
             restart = self._append(partition, state, batches, answer.high_watermark, answer.log_start_offset)
@@ -442,6 +473,20 @@ class ReplicaFetcherThread:
             self._append(partition, state, batches, answer.high_watermark, answer.log_start_offset)
             if partition.log.log_end_offset >= log_start:  # appended (else it truncates again)
                 partition.log.maybe_increment_log_start_offset(log_start)
+
+    def _caught_up(self, partition: Partition, state: PartitionFetchState, answer: FetchedPartition) -> None:
+        """An answer without records (an idle partition's): nothing to append (Kafka's appendAsFollower returns
+        at once for no batches); only what moved is applied, the HW and the log start, each when it changed."""
+        log = partition.log
+        leader_hw = answer.high_watermark
+        if leader_hw >= 0 and min(leader_hw, log.log_end_offset) != log.high_watermark:
+            partition.update_follower_high_watermark(leader_hw)
+        if log.log_start_offset < answer.log_start_offset <= log.log_end_offset:
+            with self.replicas.storage_guard(partition, "follower log start"):
+                log.maybe_increment_log_start_offset(answer.log_start_offset)
+        state.fetch_offset = log.log_end_offset
+        state.leader_behind_retries = 0
+        self.replicas.fetch_lag((partition.topic, partition.index), leader_hw - state.fetch_offset)
 
     def _append(
         self, partition: Partition, state: PartitionFetchState, batches: bytes, leader_hw: int, leader_start: int

@@ -80,6 +80,7 @@ from odradek.broker.replication.api import (
 from odradek.broker.replication.broker_blocking_sender import PLAINTEXT, ChannelSecurity
 from odradek.broker.replication.delayed_fetch import DelayedFetch, FetchKey
 from odradek.broker.replication.delayed_produce import DelayedProduce, ProducePartitionStatus, settle
+from odradek.broker.replication.fetch_session import FetchManager, FetchSessionCache
 from odradek.broker.replication.leader_end_point import BrokerEndPoint, RemoteLeaderEndPoint
 from odradek.broker.replication.partition import OffsetMove, Partition, PartitionError, PartitionState, PendingIsr
 from odradek.broker.replication.purgatory import DelayedOperationPurgatory
@@ -157,6 +158,14 @@ class ReplicaManager:
         self._alter_tasks: set[asyncio.Task[None]] = set()
         self._isr_expiration: TimerHandle | None = None
         self.fetchers = ReplicaFetcherManager(self, endpoints or self._remote_endpoint, self._fetcher_config(), time)
+        # KIP-227 sessions of the fetches this broker answers (clients' and followers'): the Fetch handler's
+        sessions = FetchSessionCache(
+            config.get_int("max.incremental.fetch.session.cache.slots"),
+            config.get_int("min.incremental.fetch.session.eviction.ms"),
+            metrics.fetch_session_evicted,
+        )
+        self.fetch_manager = FetchManager(time, sessions)
+        metrics.watch_fetch_sessions(lambda: sessions.size, lambda: sessions.total_partitions)
         self.halt = halt
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
@@ -592,7 +601,7 @@ class ReplicaManager:
     async def fetch(self, params: FetchParams, requests: Sequence[FetchPartition]) -> list[FetchResult]:
         """Read every partition at `params.isolation`; answer at once with an error, `min_bytes` or more, or no
         wait allowed; otherwise wait in the fetch purgatory (at most `max_wait_ms`) and answer a fresh read."""
-        results = self.read_all(params, requests)
+        results = self.read_all(params, requests, update_fetch_state=True)
         if (
             params.max_wait_ms <= 0
             or not requests
@@ -601,16 +610,32 @@ class ReplicaManager:
         ):
             return results
         operation = DelayedFetch(params, requests, self)
-        self.fetch_purgatory.try_complete_else_watch(operation, operation.keys)
+        if any(result.size for result in results):  # some data, short of min_bytes: as Kafka, try it once more
+            self.fetch_purgatory.try_complete_else_watch(operation, operation.keys)
+        else:
+            # Nothing readable at all, found with no await since: its try could only say the same (each
+            # partition's read was a whole one, min_one included), so it is watched without one.
+            self.fetch_purgatory.watch(operation, operation.keys)
         return await operation.future
 
-    def read_all(self, params: FetchParams, requests: Sequence[FetchPartition]) -> list[FetchResult]:
-        """One pass over the fetch's partitions, honouring the response-wide max_bytes (first one always gets data)."""
+    def read_all(
+        self, params: FetchParams, requests: Sequence[FetchPartition], update_fetch_state: bool = False
+    ) -> list[FetchResult]:
+        """One pass over the fetch's partitions, honouring the response-wide max_bytes (first one always gets data).
+
+        `update_fetch_state`: a follower's fetch offsets are recorded (the first read of a fetch, Kafka's
+        fetchMessages); a delayed fetch's completion reads again without recording them (DelayedFetch.onComplete
+        calls only readFromLog), so an expired idle long-poll does not do the follower bookkeeping twice."""
         results = []
         budget = params.max_bytes
         for request in requests:
             result = self.read_partition(
-                request, max(budget, 0), budget == params.max_bytes, params.isolation, params.replica_id
+                request,
+                max(budget, 0),
+                budget == params.max_bytes,
+                params.isolation,
+                params.replica_id,
+                update_fetch_state,
             )
             budget -= result.size
             results.append(result)
@@ -623,9 +648,11 @@ class ReplicaManager:
         min_one: bool,
         isolation: FetchIsolation,
         replica_id: int = CONSUMER_REPLICA_ID,
+        update_fetch_state: bool = True,
     ) -> FetchResult:
         """Read one partition; a follower's read (`replica_id` >= 0) also records its fetch offset (its LEO)
-        and time, which may expand the ISR and advance the HW (the answer carries the HW after that)."""
+        and time, which may expand the ISR and advance the HW (the answer carries the HW after that), unless
+        `update_fetch_state` is False."""
         try:
             partition = self.get_leader(request.topic, request.partition, request.current_leader_epoch)
             if replica_id >= 0 and not partition.is_replica(replica_id):
@@ -641,7 +668,7 @@ class ReplicaManager:
                     return FetchResult(ErrorCode.UNKNOWN_SERVER_ERROR)
                 size = 0
             data = partition.log.read(request.fetch_offset, size, limit, min_one)
-            if replica_id >= 0:
+            if replica_id >= 0 and update_fetch_state:
                 partition.update_follower_fetch_state(
                     replica_id, request.fetch_offset, leader_log_end, self.time.monotonic_ms()
                 )
