@@ -291,6 +291,8 @@ def bulk_apply(env: Environment, work: Path, count: int, profile: Path | None) -
         kubectl.wait(10)
         if profiler:
             profiler.stop()
+    if profile:
+        profile_summary(profile / "operator-bulk.txt")
     all_ready_s = time.perf_counter() - began
     cpu_s = env.operator.cpu_s() - cpu_before
     names = listed_topics(operator_client(env.kube_api, env.kubelet))
@@ -307,6 +309,28 @@ def bulk_apply(env: Environment, work: Path, count: int, profile: Path | None) -
         "operator_peak_rss_mb": env.operator.peak_rss_mb(),
         "missing_on_broker": len(missing),
     }
+
+
+def profile_summary(path: Path, top: int = 14) -> list[tuple[str, float]]:
+    """From py-spy's raw output (one `frame;frame;... count` line per stack, a `thread (...)` frame first): the
+    operator's own frames (odradek/operator) and the library calls they make, each with its inclusive share of all
+    samples, largest first; printed."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        frames = stack.split(";")
+        seen = {f for i, f in enumerate(frames) if "operator/" in f or (i and "operator/" in frames[i - 1])}
+        for frame in seen:
+            counts[frame] = counts.get(frame, 0) + int(count)
+    shares = sorted(((frame, n / max(total, 1)) for frame, n in counts.items()), key=lambda x: -x[1])[:top]
+    print(f"  py-spy of the operator ({total} samples, inclusive share of each):", flush=True)
+    for frame, share in shares:
+        print(f"    {share:6.1%}  {frame}", flush=True)
+    return shares
 
 
 def kubectl_command(kube_api: KubeApi) -> list[str]:

@@ -119,6 +119,19 @@ def plan_topic(
     )
 
 
+CLAIM_METADATA = ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp")
+
+
+def claim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What `conflict` reads of a KafkaTopic, copied out of its body: metadata name, namespace, uid,
+    creationTimestamp, deletionTimestamp and labels, and spec.topicName. The operator keeps one per KafkaTopic in
+    memory (main.topic_claims, a kopf index), so `conflict(body, claims)` answers as `conflict(body, bodies)`."""
+    meta = body.get("metadata") or {}
+    kept: dict[str, Any] = {key: meta.get(key) for key in CLAIM_METADATA if meta.get(key) is not None}
+    kept["labels"] = dict(meta.get("labels") or {})
+    return {"metadata": kept, "spec": {"topicName": (body.get("spec") or {}).get("topicName")}}
+
+
 def conflict(body: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> str | None:
     """The KafkaTopic that manages this one's topic if it is not this one: of all resources of the same cluster
     naming the same topic, the oldest (creationTimestamp, then name) wins, as in Strimzi."""
