@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Operator benchmark (issue 12): KafkaTopics at scale, apply-to-Ready latency, a rolling restart under load.
 
-    python bench/operator.py                  # 1,000 topics, 2 x 50 sequential applies, a 3-broker roll
-    python bench/operator.py --quick          # 50 topics, 2 x 10 applies, no roll
+    python bench/operator.py                  # 1,000 topics, 3 x 50 sequential applies, a 3-broker roll
+    python bench/operator.py --quick          # 50 topics, 3 x 10 applies (resync 30 s), no roll
     python bench/operator.py --profile DIR    # also py-spy the operator during the bulk apply (raw stacks in DIR)
-    python bench/operator.py --skip-topics / --skip-roll / --topics N / --applies N
+    python bench/operator.py --skip-topics / --skip-roll / --skip-resync / --topics N / --applies N
+    python bench/operator.py --operator-tree DIR   # another checkout's operator (a baseline), same everything else
 
 Everything runs against the project's test-only Kubernetes stand-ins (tests/e2e/README.md): the fake API server
 (in this process, its own thread) driven by the real kubectl, and the test kubelet (this process, its own thread)
@@ -26,6 +27,9 @@ topics  examples/kafka-cluster.yaml as ONE broker and one etcd member (SCRAM lis
            window and its peak RSS; then confluent-kafka `list_topics` (as the operator's SCRAM super-user) must
            list every topic.
         3. `applies` sequential applies again, now with `topics` KafkaTopics managed (side by side with 1).
+        4. `applies` sequential applies spread over the window in which the `topics` KafkaTopics' resync timers
+           fire (ODRADEK_RESYNC_SECONDS, `--resync-seconds`, after the bulk apply); the resyncs that ran meanwhile
+           are counted in the operator's log.
 roll    examples/kafka-cluster.yaml as it is (three brokers, three etcd members, min.insync.replicas 2) and
         examples/kafka-topic.yaml (6 partitions, RF 3). An acks=all idempotent producer (the e2e test's
         `KeptProducing`) runs while a broker config change (`kubectl patch`, as tests/e2e/test_kubelet_cluster.py)
@@ -62,7 +66,7 @@ from confluent_kafka.admin import AdminClient  # noqa: E402
 from fake_apiserver.fixture import KubeApi, eventually  # noqa: E402
 from kubelet import Kubelet  # noqa: E402
 from odradek.operator.resources.cluster import REPLICATION_PORT  # noqa: E402
-from run import machine, process_cpu_s, quantiles, write_result  # noqa: E402
+from run import machine, own_cpu_s, process_cpu_s, quantiles, write_result  # noqa: E402
 from test_kubelet_cluster import (  # noqa: E402
     CLUSTER,
     READY_TIMEOUT_S,
@@ -99,6 +103,14 @@ QUICK = Sizes(50, 10, False)
 # ---------------------------------------------------------------- the operator as its own process
 
 
+def machine_busy_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (/proc/stat's `cpu` line; idle and iowait
+    are not busy)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - fields[3] - fields[4]) / tick, sum(fields) / tick
+
+
 def status_kb(pid: int, field: str) -> int:
     """A `kB` field of /proc/<pid>/status (VmRSS, VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -111,11 +123,12 @@ class OperatorProcess:
     """`python -m kopf run --standalone --namespace=default -m odradek.operator.main` of this checkout, against
     `kube_api`, reaching the brokers at `bootstrap` (ODRADEK_OPERATOR_BOOTSTRAP); output in `<work>/operator.log`."""
 
-    def __init__(self, work: Path, kube_api: KubeApi, bootstrap: str, tree: Path = REPO) -> None:
+    def __init__(self, work: Path, kube_api: KubeApi, bootstrap: str, tree: Path, resync_s: float) -> None:
         self.log = work / "operator.log"
         env = worker_env()
         env["PYTHONPATH"] = os.pathsep.join([str(tree / "operator"), str(tree / "broker"), env["PYTHONPATH"]])
         env.update({"KUBECONFIG": str(kube_api.kubeconfig), "ODRADEK_OPERATOR_BOOTSTRAP": bootstrap})
+        env["ODRADEK_RESYNC_SECONDS"] = str(resync_s)
         command = [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace=default"]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
@@ -134,6 +147,10 @@ class OperatorProcess:
     def alive(self) -> None:
         if self.proc.poll() is not None:
             raise RuntimeError(f"the operator exited with {self.proc.returncode}:\n{self.tail()}")
+
+    def timer_runs(self) -> int:
+        """KafkaTopic resyncs (kopf timer runs) so far, counted in the operator's log."""
+        return self.log.read_text(errors="replace").count("Timer 'topic_reconcile' succeeded")
 
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
@@ -165,7 +182,7 @@ class Environment:
 
 
 @contextlib.contextmanager
-def environment(work: Path, cluster: dict[str, Any], tree: Path) -> Iterator[Environment]:
+def environment(work: Path, cluster: dict[str, Any], tree: Path, resync_s: float) -> Iterator[Environment]:
     """A fresh fake API server, test kubelet and operator process with `cluster` applied and Ready; all stopped
     afterwards (the kubelet leaves no process; its errors are raised)."""
     work.mkdir(parents=True)
@@ -179,7 +196,7 @@ def environment(work: Path, cluster: dict[str, Any], tree: Path) -> Iterator[Env
         bootstrap = ",".join(
             f"{kubelet.pod_ip('default', f'{CLUSTER}-kafka-{i}')}:{REPLICATION_PORT}" for i in range(brokers)
         )
-        operator = OperatorProcess(work, kube_api, bootstrap, tree)
+        operator = OperatorProcess(work, kube_api, bootstrap, tree, resync_s)
         try:
             began = time.perf_counter()
             start_cluster(kube_api, kubelet, cluster)
@@ -212,13 +229,16 @@ def is_ready(resource: dict[str, Any] | None) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
-def sequential_applies(env: Environment, prefix: str, count: int) -> dict[str, Any]:
-    """`count` KafkaTopics applied one at a time (`kubectl apply -f -`), each waited for until Ready=True."""
+def sequential_applies(env: Environment, prefix: str, count: int, spacing_s: float = 0.0) -> dict[str, Any]:
+    """`count` KafkaTopics applied one at a time (`kubectl apply -f -`), each waited for until Ready=True; an apply
+    starts `spacing_s` after the one before started (or when it is Ready, if later)."""
     total_s: list[float] = []
     after_kubectl_s: list[float] = []
     timed_out = False
+    first = time.perf_counter()
     for i in range(count):
         name = f"{prefix}-{i:03d}"
+        time.sleep(max(0.0, first + i * spacing_s - time.perf_counter()))
         began = time.perf_counter()
         applied = env.kube_api.kubectl("apply", "-f", "-", input=yaml.safe_dump(kafka_topic(name)))
         if applied.returncode != 0:
@@ -255,6 +275,7 @@ def bulk_apply(env: Environment, work: Path, count: int, profile: Path | None) -
     manifest = work / "topics.yaml"
     manifest.write_text(yaml.safe_dump_all([kafka_topic(f"bulk-{i:04d}") for i in range(count)]))
     rss_before, cpu_before = env.operator.rss_mb(), env.operator.cpu_s()
+    machine_before, own_before = machine_busy_s(), own_cpu_s()
     profiler = Profiler(env.operator.pid, profile / "operator-bulk.txt") if profile else None
     began = time.perf_counter()
     kubectl = subprocess.Popen(
@@ -295,6 +316,9 @@ def bulk_apply(env: Environment, work: Path, count: int, profile: Path | None) -
         profile_summary(profile / "operator-bulk.txt")
     all_ready_s = time.perf_counter() - began
     cpu_s = env.operator.cpu_s() - cpu_before
+    machine_after = machine_busy_s()
+    busy = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1e-9)
+    own_s = own_cpu_s() - own_before
     names = listed_topics(operator_client(env.kube_api, env.kubelet))
     missing = [i for i in range(count) if f"bulk-{i:04d}" not in names]
     return {
@@ -308,6 +332,9 @@ def bulk_apply(env: Environment, work: Path, count: int, profile: Path | None) -
         "operator_rss_sampled_peak_mb": peak_rss,
         "operator_peak_rss_mb": env.operator.peak_rss_mb(),
         "missing_on_broker": len(missing),
+        "began": began,
+        "machine_busy": busy,
+        "bench_process_cpu_s": own_s,
     }
 
 
@@ -349,9 +376,11 @@ def listed_topics(config: dict[str, Any]) -> set[str]:
     return set(admin.list_topics(timeout=30).topics)
 
 
-def run_topics(work: Path, sizes: Sizes, profile: Path | None, tree: Path) -> dict[str, Any]:
+def run_topics(
+    work: Path, sizes: Sizes, profile: Path | None, tree: Path, resync_s: float, skip_resync: bool
+) -> dict[str, Any]:
     print("KafkaTopics (one broker)", flush=True)
-    with environment(work / "topics", secured_single_broker(), tree) as env:
+    with environment(work / "topics", secured_single_broker(), tree, resync_s) as env:
         result: dict[str, Any] = {"operator_rss_idle_mb": env.operator.rss_mb()}
         result["idle"] = sequential_applies(env, "idle", sizes.applies)
         report_applies(f"{sizes.applies} applies, idle operator", result["idle"])
@@ -361,8 +390,24 @@ def run_topics(work: Path, sizes: Sizes, profile: Path | None, tree: Path) -> di
         report_applies(f"{sizes.applies} applies, {sizes.topics} managed", result["loaded"])
         ratio = result["loaded"]["p99_s"] / result["idle"]["p99_s"]
         print(f"  p99 with {sizes.topics} topics managed / idle: {ratio:.2f} x", flush=True)
+        if not skip_resync:
+            result["resync"] = resync_series(env, result["bulk"], sizes, resync_s)
         result["operator_peak_rss_mb"] = env.operator.peak_rss_mb()
         result["operator_cpu_total_s"] = env.operator.cpu_s()
+    return result
+
+
+def resync_series(env: Environment, bulk: dict[str, Any], sizes: Sizes, resync_s: float) -> dict[str, Any]:
+    """Sequential applies while the bulk topics' resync timers run. kopf fires each (`initial_delay` and `idle` both
+    resync_s) about resync_s after the topic's last change (its Ready status), so the applies are spread over that
+    window: from resync_s after the bulk apply began until 10 s after resync_s past the last Ready."""
+    time.sleep(max(0.0, bulk["began"] + resync_s - time.perf_counter()))
+    timers_before = env.operator.timer_runs()
+    spacing = (bulk["all_ready_s"] + 10.0) / sizes.applies
+    result = sequential_applies(env, "resync", sizes.applies, spacing)
+    result["timer_runs_meanwhile"] = env.operator.timer_runs() - timers_before
+    report_applies(f"{sizes.applies} applies, during the resync of the {sizes.topics}", result)
+    print(f"  ({result['timer_runs_meanwhile']} KafkaTopic resyncs ran meanwhile)", flush=True)
     return result
 
 
@@ -389,15 +434,20 @@ def report_bulk(bulk: dict[str, Any]) -> None:
         f"{bulk['operator_rss_before_mb']:.0f} MB before the apply)",
         flush=True,
     )
+    print(
+        f"  meanwhile: the machine {bulk['machine_busy']:.0%} busy (all cores), this process (fake API server, test "
+        f"kubelet, the Ready poll) {bulk['bench_process_cpu_s']:.1f} CPU s",
+        flush=True,
+    )
     print(f"  on the broker: {count - bulk['missing_on_broker']} of {count} topics listed", flush=True)
 
 
 # ---------------------------------------------------------------- rolling restart
 
 
-def run_roll(work: Path, tree: Path) -> dict[str, Any]:
+def run_roll(work: Path, tree: Path, resync_s: float) -> dict[str, Any]:
     print("Rolling restart (three brokers)", flush=True)
-    with environment(work / "roll", example("kafka-cluster.yaml"), tree) as env:
+    with environment(work / "roll", example("kafka-cluster.yaml"), tree, resync_s) as env:
         kube_api = env.kube_api
         applied = kube_api.kubectl("apply", "-f", str(REPO / "examples" / "kafka-topic.yaml"))
         if applied.returncode != 0:
@@ -452,6 +502,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="py-spy the operator during the bulk apply into this folder")
     parser.add_argument("--out", type=Path, default=HERE / "out")
     parser.add_argument(
+        "--resync-seconds",
+        type=float,
+        help="the operator's ODRADEK_RESYNC_SECONDS (default: 120, the operator's own; --quick: 30); the third "
+        "apply series waits for it",
+    )
+    parser.add_argument("--skip-resync", action="store_true", help="no third apply series (no wait for the resync)")
+    parser.add_argument(
         "--operator-tree",
         type=Path,
         default=REPO,
@@ -461,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     sizes = Sizes(args.topics or sizes.topics, args.applies or sizes.applies, sizes.roll and not args.skip_roll)
+    resync_s = args.resync_seconds or (30.0 if args.quick else 120.0)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"machine": machine(), "sizes": {"topics": sizes.topics, "applies": sizes.applies}}
@@ -468,9 +526,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="odradek-opbench-"))
     try:
         if not args.skip_topics:
-            result["topics"] = run_topics(work, sizes, args.profile, args.operator_tree)
+            result["topics"] = run_topics(work, sizes, args.profile, args.operator_tree, resync_s, args.skip_resync)
         if sizes.roll:
-            result["roll"] = run_roll(work, args.operator_tree)
+            result["roll"] = run_roll(work, args.operator_tree, resync_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     write_result(args.out, "operator", result)

@@ -121,6 +121,8 @@ def test_reconcile_creates_then_is_idempotent() -> None:
     assert ready(status)["status"] == "True"
     assert status["observedGeneration"] == 1 and status["topicId"] == "id-orders" and status["topicName"] == "orders"
     assert admin.mutations() == ["create_topic"]
+    # after the create only the id is read back (DescribeTopics), not the configs the create has just set
+    assert [m for m, _ in admin.calls] == ["describe_topic", "create_topic", "topic_id"]
     resource["status"] = status
     admin.calls.clear()
     again = topic.reconcile_topic(resource, admin)
