@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -150,7 +151,7 @@ class OperatorProcess:
 
     def timer_runs(self) -> int:
         """KafkaTopic resyncs (kopf timer runs) so far, counted in the operator's log."""
-        return self.log.read_text(errors="replace").count("Timer 'topic_reconcile' succeeded")
+        return len(re.findall(r"Timer 'topic_\w+' succeeded", self.log.read_text(errors="replace")))
 
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:]

@@ -4,7 +4,10 @@ reconcilers' status into the patch, and keep the finalizer (TemporaryError) when
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -90,6 +93,28 @@ def test_rivals_come_from_the_index_not_from_listing_every_kafkatopic() -> None:
     # the winner, with the same index, manages the topic
     patch = kopf.Patch()
     main.topic_reconcile(body=kopf.Body(older), patch=patch, memo=memo(kube, admin), topic_claims=index)
+    assert patch["status"]["conditions"][0]["status"] == "True" and "orders" in admin.topics
+
+
+def test_resyncs_run_in_the_resync_pool_not_in_kopfs_executor() -> None:
+    # a thousand topics' timers fire together: in kopf's executor a create waited behind all of them
+    admin, patch = FakeAdmin(), kopf.Patch()
+    state = memo(kube_with_cluster(), admin)
+    state.resync_pool = ThreadPoolExecutor(1, thread_name_prefix="odradek-resync")
+    threads: list[str] = []
+    describe = admin.describe_topic
+
+    def recording(name: str) -> Any:
+        threads.append(threading.current_thread().name)
+        return describe(name)
+
+    admin.describe_topic = recording  # type: ignore[method-assign]
+    body = topic_body(**{"odradek.io/cluster": "c1"})
+    try:
+        asyncio.run(main.topic_resync(body=body, patch=patch, memo=state, topic_claims={}))
+    finally:
+        state.resync_pool.shutdown()
+    assert threads == ["odradek-resync_0"]
     assert patch["status"]["conditions"][0]["status"] == "True" and "orders" in admin.topics
 
 
