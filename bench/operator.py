@@ -278,13 +278,15 @@ def bulk_apply(env: Environment, work: Path, count: int, profile: Path | None) -
     rss_before, cpu_before = env.operator.rss_mb(), env.operator.cpu_s()
     machine_before, own_before = machine_busy_s(), own_cpu_s()
     profiler = Profiler(env.operator.pid, profile / "operator-bulk.txt") if profile else None
+    kubectl_log = work / "kubectl-apply.log"  # a file, not a pipe: 1,000 objects' warnings could fill a pipe
     began = time.perf_counter()
-    kubectl = subprocess.Popen(
-        [*kubectl_command(env.kube_api), "apply", "-f", str(manifest)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=kubectl_env(env.kube_api),
-    )
+    with open(kubectl_log, "wb") as log:
+        kubectl = subprocess.Popen(
+            [*kubectl_command(env.kube_api), "apply", "-f", str(manifest)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=kubectl_env(env.kube_api),
+        )
     kubectl_s: float | None = None
     ready, first_ready_s, peak_rss = 0, None, rss_before
     timeout_s = max(300.0, count * 0.6)
@@ -294,19 +296,23 @@ def bulk_apply(env: Environment, work: Path, count: int, profile: Path | None) -
             if kubectl_s is None and kubectl.poll() is not None:
                 kubectl_s = now - began
                 if kubectl.returncode != 0:
-                    raise RuntimeError(kubectl.stderr.read().decode() if kubectl.stderr else "kubectl apply failed")
+                    raise RuntimeError(kubectl_log.read_text(errors="replace")[-3000:])
             topics = env.kube_api.list("kafkatopics", "default")
             ready = sum(1 for t in topics if t["metadata"]["name"].startswith("bulk-") and is_ready(t))
             peak_rss = max(peak_rss, env.operator.rss_mb())
             if ready and first_ready_s is None:
                 first_ready_s = now - began
             if ready >= count and kubectl_s is not None:
-                break
+                break  # `now` is when all were seen Ready
             if now - began > timeout_s:
                 print(f"  only {ready} of {count} Ready after {timeout_s:.0f} s", flush=True)
                 break
             env.operator.alive()
             time.sleep(0.25)
+        # taken before py-spy is stopped, which takes a while
+        all_ready_s = now - began
+        cpu_s = env.operator.cpu_s() - cpu_before
+        machine_after, own_s = machine_busy_s(), own_cpu_s() - own_before
     finally:
         if kubectl.poll() is None:
             kubectl.kill()
@@ -315,11 +321,7 @@ def bulk_apply(env: Environment, work: Path, count: int, profile: Path | None) -
             profiler.stop()
     if profile:
         profile_summary(profile / "operator-bulk.txt")
-    all_ready_s = time.perf_counter() - began
-    cpu_s = env.operator.cpu_s() - cpu_before
-    machine_after = machine_busy_s()
     busy = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1e-9)
-    own_s = own_cpu_s() - own_before
     names = listed_topics(operator_client(env.kube_api, env.kubelet))
     missing = [i for i in range(count) if f"bulk-{i:04d}" not in names]
     return {

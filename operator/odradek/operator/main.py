@@ -4,8 +4,8 @@ Each handler reads its resource, calls a reconcile function (topic, user, cluste
 returns; nothing else. Reconciles happen on create, update and resume (an operator restart), and again on a timer
 (RESYNC_S, Strimzi's full reconciliation) so that changes made outside Kubernetes are reverted and a cluster's
 Ready follows its pods. KafkaTopics' timer reconciles run in a thread pool of their own (topic_resync), so that
-creates and updates never wait behind thousands of resyncs. Deletion of a KafkaTopic or KafkaUser waits on the operator's finalizer
-`kafka.odradek.io/finalizer` until Kafka has been cleaned.
+creates and updates never wait behind thousands of resyncs. Deletion of a KafkaTopic or KafkaUser waits on the
+operator's finalizer `kafka.odradek.io/finalizer` until Kafka has been cleaned.
 
 Environment: ODRADEK_BROKER_IMAGE (brokers' default image), ODRADEK_OPERATOR_BOOTSTRAP (how the operator reaches a
 cluster, a format string with {cluster} and {namespace}; default the bootstrap Service's replication port, so
