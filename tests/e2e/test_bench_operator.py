@@ -1,5 +1,5 @@
 """Smoke run of bench/operator.py at tiny sizes (5 KafkaTopics at once, 3 x 3 sequential applies, resyncs every 8 s,
-no roll; about 40 s): the script runs against the fake API server, the test kubelet and an operator process of this
+no roll; about 50 s): the script runs against the fake API server, the test kubelet and an operator process of this
 checkout, prints its figures with their targets and writes its JSON, and the topics it applied exist on the
 broker."""
 
