@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import threading
 import time
 import uuid
@@ -176,6 +177,69 @@ def consume(config: dict[str, Any], topic: str, group: str, timeout_s: float = 3
         consumer.close()
 
 
+BROKER_PODS = f"odradek.io/cluster={CLUSTER},odradek.io/component=broker"
+
+
+class KeptProducing:
+    """An acks=all idempotent producer in a thread of its own, producing 100 B records to `topic` (poll every
+    20 ms) until the `with` block ends, then flushing (at most 130 s). `delivered` counts acknowledgements,
+    `failed` holds the delivery errors, `acked_at` each acknowledgement's time.monotonic()."""
+
+    def __init__(self, config: dict[str, Any], topic: str) -> None:
+        self.config, self.topic = config, topic
+        self.delivered = 0
+        self.failed: list[Any] = []
+        self.acked_at: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="producer")
+
+    def __enter__(self) -> KeptProducing:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(150)
+
+    def _run(self) -> None:
+        producer = confluent_kafka.Producer(
+            {**self.config, "acks": "all", "enable.idempotence": True, "message.timeout.ms": 30000, "linger.ms": 5}
+        )
+
+        def report(err: Any, _msg: Any) -> None:
+            if err is None:
+                self.delivered += 1
+                self.acked_at.append(time.monotonic())
+            else:
+                self.failed.append(err)
+
+        while not self._stop.is_set():
+            producer.produce(self.topic, b"r" * 100, on_delivery=report)
+            producer.poll(0.02)
+        producer.flush(130)
+
+    def longest_stall(self) -> float:
+        """The longest pause between two acknowledgements, in seconds."""
+        return max((b - a for a, b in itertools.pairwise(self.acked_at)), default=0.0)
+
+
+def broker_uids(kube_api: KubeApi, brokers: int) -> dict[int, str]:
+    return {i: kube_api.get("pods", "default", f"{CLUSTER}-kafka-{i}")["metadata"]["uid"] for i in range(brokers)}
+
+
+def roll(kube_api: KubeApi, config: dict[str, Any]) -> None:
+    """A broker config change on the KafkaCluster (`kubectl patch --type=merge`): the operator rolls the brokers."""
+    patch = json.dumps({"spec": {"kafka": {"config": config}}})
+    patched = kube_api.kubectl("patch", "kafkacluster", CLUSTER, "--type=merge", "-p", patch)
+    assert patched.returncode == 0, patched.stderr
+
+
+def rolled(kube_api: KubeApi, before: dict[int, str]) -> bool:
+    """Whether every broker pod of `before` (index -> uid) has been replaced."""
+    pods = [kube_api.get("pods", "default", f"{CLUSTER}-kafka-{i}") for i in before]
+    return all(pod and pod["metadata"]["uid"] != before[i] for i, pod in zip(before, pods, strict=True))
+
+
 def test_three_brokers_topic_and_rolling_restart(kube_api: KubeApi, kubelet: Kubelet, operator: Any) -> None:
     # The example as it is: SCRAM listener, ACLs, and the brokers replicating over REPLICATION (SASL_PLAINTEXT,
     # SCRAM-SHA-512 as the operator's user): an acks=all produce with min.insync.replicas 2 needs the followers.
@@ -192,53 +256,21 @@ def test_three_brokers_topic_and_rolling_restart(kube_api: KubeApi, kubelet: Kub
     assert consume(client, "orders", "reader") == value
 
     # a config change rolls the brokers, one at a time, while an acks=all producer goes on
-    before = {i: kube_api.get("pods", "default", f"{CLUSTER}-kafka-{i}")["metadata"]["uid"] for i in range(BROKERS)}
-    delivered, failed, acked_at = [0], [], []
-    stop = threading.Event()
-
-    def keep_producing() -> None:
-        producer = confluent_kafka.Producer(
-            {**client, "acks": "all", "enable.idempotence": True, "message.timeout.ms": 30000, "linger.ms": 5}
-        )
-
-        def report(err: Any, _msg: Any) -> None:
-            if err is None:
-                delivered[0] += 1
-                acked_at.append(time.monotonic())
-            else:
-                failed.append(err)
-
-        while not stop.is_set():
-            producer.produce("orders", b"r" * 100, on_delivery=report)
-            producer.poll(0.02)
-        producer.flush(130)
-
-    producing = threading.Thread(target=keep_producing, name="producer")
-    producing.start()
-    try:
-        eventually(lambda: delivered[0] > 50, timeout=30)
-        patch = '{"spec": {"kafka": {"config": {"log.retention.hours": 100}}}}'
-        patched = kube_api.kubectl("patch", "kafkacluster", CLUSTER, "--type=merge", "-p", patch)
-        assert patched.returncode == 0, patched.stderr
-
-        def rolled() -> bool:
-            pods = [kube_api.get("pods", "default", f"{CLUSTER}-kafka-{i}") for i in range(BROKERS)]
-            return all(pod and pod["metadata"]["uid"] != before[i] for i, pod in enumerate(pods))
-
-        eventually(rolled, timeout=240, interval=1)
+    before = broker_uids(kube_api, BROKERS)
+    with KeptProducing(client, "orders") as producing:
+        eventually(lambda: producing.delivered > 50, timeout=30)
+        roll(kube_api, {"log.retention.hours": 100})
+        eventually(lambda: rolled(kube_api, before), timeout=240, interval=1)
         # the last broker's replacement becomes ready after the roll (the cluster's Ready follows on a timer)
-        waited = kube_api.kubectl("wait", "pod", "-l", "odradek.io/cluster=my-cluster,odradek.io/component=broker",
-                                  "--for=condition=Ready", "--timeout=90s", timeout=105)  # fmt: skip
+        waited = kube_api.kubectl("wait", "pod", "-l", BROKER_PODS, "--for=condition=Ready", "--timeout=90s",
+                                  timeout=105)  # fmt: skip
         assert waited.returncode == 0, (waited.stderr, diagnostics(kube_api, kubelet))
-        count = delivered[0]
-        eventually(lambda: delivered[0] > count + 50, timeout=30)
-    finally:
-        stop.set()
-        producing.join(150)
-    assert failed == [], (failed[:5], diagnostics(kube_api, kubelet))
+        count = producing.delivered
+        eventually(lambda: producing.delivered > count + 50, timeout=30)
+    assert producing.failed == [], (producing.failed[:5], diagnostics(kube_api, kubelet))
     # zero failures alone does not show availability: the idempotent producer's retries outlast even all three
     # brokers restarted at once (tried: 0 failures, but a 16 s stall; one at a time: about 2 s)
-    stall = max(b - a for a, b in itertools.pairwise(acked_at))
+    stall = producing.longest_stall()
     assert stall < MAX_STALL_S, f"acknowledgements stopped for {stall:.1f}s during the roll"
     statefulset = kube_api.get("statefulsets", "default", f"{CLUSTER}-kafka")
     assert statefulset["status"]["currentRevision"] == statefulset["status"]["updateRevision"]

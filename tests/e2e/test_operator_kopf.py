@@ -114,12 +114,17 @@ def stop_broker(proc: subprocess.Popen[bytes]) -> None:
         raise
 
 
-def run_operator(kube_api: KubeApi, monkeypatch: pytest.MonkeyPatch, bootstrap: str) -> Iterator[Any]:
-    """The operator fixtures' body: the CRDs applied, the operator run in-process (KopfRunner) against this API
-    server, reaching Kafka at `bootstrap` (ODRADEK_OPERATOR_BOOTSTRAP); yields the runner, fails on its exception."""
+def apply_crds(kube_api: KubeApi) -> None:
+    """crds/*.yaml applied with kubectl (the operator's CRDs, as a user installs them without the chart)."""
     for crd in sorted((REPO / "crds").glob("*.yaml")):
         applied = kube_api.kubectl("apply", "-f", str(crd))
         assert applied.returncode == 0, applied.stderr
+
+
+def run_operator(kube_api: KubeApi, monkeypatch: pytest.MonkeyPatch, bootstrap: str) -> Iterator[Any]:
+    """The operator fixtures' body: the CRDs applied, the operator run in-process (KopfRunner) against this API
+    server, reaching Kafka at `bootstrap` (ODRADEK_OPERATOR_BOOTSTRAP); yields the runner, fails on its exception."""
+    apply_crds(kube_api)
     monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
     monkeypatch.setenv("ODRADEK_OPERATOR_BOOTSTRAP", bootstrap)
     args = ["run", "--standalone", "--namespace=default", "-m", "odradek.operator.main"]

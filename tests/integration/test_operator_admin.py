@@ -65,6 +65,9 @@ def test_topic_created_reverted_grown_refused_and_deleted(admin: KafkaAdmin) -> 
     state = admin.describe_topic(name)
     assert state is not None and (state.partitions, state.replicas) == (2, 1)
     assert state.config == {"retention.ms": "3600000"}
+    # the id written after the create comes from DescribeTopics alone (KafkaAdmin.topic_id)
+    assert state.topic_id and status["topicId"] == state.topic_id == admin.topic_id(name)
+    assert admin.topic_id(f"missing-{name}") is None
 
     admin.alter_topic_config(name, {"segment.bytes": "1048576", "retention.ms": "1000"}, [])
     assert ready(topic.reconcile_topic(body, admin))["status"] == "True"

@@ -83,6 +83,7 @@ class AdminError(Exception):
 
 class ClusterAdmin(Protocol):
     def describe_topic(self, name: str) -> TopicState | None: ...
+    def topic_id(self, name: str) -> str | None: ...
     def create_topic(
         self, name: str, partitions: int | None, replicas: int | None, config: Mapping[str, str]
     ) -> None: ...
@@ -136,6 +137,10 @@ def _error(exc: BaseException) -> AdminError:
     return AdminError("UNKNOWN", str(exc))
 
 
+def _topic_id(description: Any) -> str | None:
+    return str(description.topic_id) if description.topic_id is not None else None
+
+
 def _wait(future: Any) -> Any:
     try:
         return future.result(timeout=TIMEOUT_S)
@@ -169,20 +174,31 @@ class KafkaAdmin:
         self._client = AdminClient(dict(config))
 
     def describe_topic(self, name: str) -> TopicState | None:
+        description = self._describe(name)
+        if description is None:
+            return None
+        partitions = sorted(description.partitions, key=lambda p: p.id)
+        assignment = tuple(tuple(int(node.id) for node in p.replicas) for p in partitions)  # DescribeTopics: Nodes
+        return TopicState(name, _topic_id(description), self._topic_config(name), assignment)
+
+    def topic_id(self, name: str) -> str | None:
+        """The topic's id from DescribeTopics alone (no DescribeConfigs): what a reconcile that has just created
+        the topic still needs for its status. None when the topic is unknown or has no id."""
+        description = self._describe(name)
+        return None if description is None else _topic_id(description)
+
+    def _describe(self, name: str) -> Any:
+        """DescribeTopics of one topic: its TopicDescription, None when Kafka does not know it."""
         # DescribeTopics, not list_topics(topic=...): the AdminClient's metadata requests for a named topic ask for
         # auto-creation (librdkafka treats the admin handle as a producer), which would bring a deleted topic back
         futures = self._client.describe_topics(TopicCollection([name]), request_timeout=TIMEOUT_S)
         try:
-            description = futures[name].result(timeout=TIMEOUT_S)
+            return futures[name].result(timeout=TIMEOUT_S)
         except KafkaException as exc:
             error = _error(exc)
             if error.code in ("UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_OR_PARTITION"):
                 return None
             raise error from exc
-        partitions = sorted(description.partitions, key=lambda p: p.id)
-        topic_id = str(description.topic_id) if description.topic_id is not None else None
-        assignment = tuple(tuple(int(node.id) for node in p.replicas) for p in partitions)  # DescribeTopics: Nodes
-        return TopicState(name, topic_id, self._topic_config(name), assignment)
 
     def _topic_config(self, name: str) -> dict[str, str]:
         resource = ConfigResource(ResourceType.TOPIC, name)

@@ -35,6 +35,7 @@ class FakeAdmin:
     def mutations(self) -> list[str]:
         reads = (
             "describe_topic",
+            "topic_id",
             "describe_acls",
             "cluster_view",
             "describe_user_quotas",
@@ -100,6 +101,11 @@ class FakeAdmin:
     def describe_topic(self, name: str) -> TopicState | None:
         self._call("describe_topic", name)
         return self.topics.get(name)
+
+    def topic_id(self, name: str) -> str | None:
+        self._call("topic_id", name)
+        known = self.topics.get(name)
+        return known.topic_id if known else None
 
     def create_topic(self, name: str, partitions: int | None, replicas: int | None, config: Mapping[str, str]) -> None:
         self._call("create_topic", (name, partitions, replicas, dict(config)))

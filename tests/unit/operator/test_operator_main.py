@@ -4,7 +4,10 @@ reconcilers' status into the patch, and keep the finalizer (TemporaryError) when
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -49,7 +52,10 @@ def topic_body(**labels: str) -> kopf.Body:
 def test_topic_handler_uses_the_labelled_clusters_admin() -> None:
     admin, patch = FakeAdmin(), kopf.Patch()
     main.topic_reconcile(
-        body=topic_body(**{"odradek.io/cluster": "c1"}), patch=patch, memo=memo(kube_with_cluster(), admin)
+        body=topic_body(**{"odradek.io/cluster": "c1"}),
+        patch=patch,
+        memo=memo(kube_with_cluster(), admin),
+        topic_claims={},
     )
     assert patch["status"]["conditions"][0]["status"] == "True"
     assert admin.topics["orders"].partitions == 2
@@ -58,14 +64,67 @@ def test_topic_handler_uses_the_labelled_clusters_admin() -> None:
 def test_credentials_come_from_the_operator_secret() -> None:
     admin, patch = FakeAdmin(), kopf.Patch()
     state = memo(kube_with_cluster("pw"), admin, ("odradek-operator", "pw"))
-    main.topic_reconcile(body=topic_body(**{"strimzi.io/cluster": "c1"}), patch=patch, memo=state)
+    main.topic_reconcile(body=topic_body(**{"strimzi.io/cluster": "c1"}), patch=patch, memo=state, topic_claims={})
     assert "orders" in admin.topics
+
+
+def test_rivals_come_from_the_index_not_from_listing_every_kafkatopic() -> None:
+    # an older KafkaTopic of c1 for the same Kafka topic, known only through the index: listing KafkaTopics in a
+    # reconcile (N lists of N objects for N topics, bench/operator.py) must not come back
+    kube = kube_with_cluster()
+
+    def no_list(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        raise AssertionError(f"a reconcile listed {args}")
+
+    kube.list = no_list  # type: ignore[method-assign]
+    older = dict(topic_body(**{"odradek.io/cluster": "c1"}))
+    older["metadata"] = {**older["metadata"], "name": "orders-first", "uid": "u0", "creationTimestamp": "2026-01-01"}
+    older["spec"] = {"topicName": "orders"}
+    newer = dict(topic_body(**{"odradek.io/cluster": "c1"}))
+    newer["metadata"] = {**newer["metadata"], "creationTimestamp": "2026-02-01"}
+    first, second = main.topic_claims(body=kopf.Body(older)), main.topic_claims(body=kopf.Body(newer))
+    assert first.keys() == second.keys() == {("kafka", "orders")}  # one key per Kafka topic name
+    index = {("kafka", "orders"): [*first.values(), *second.values()]}  # kopf collects a key's values
+    admin, patch = FakeAdmin(), kopf.Patch()
+    main.topic_reconcile(body=kopf.Body(newer), patch=patch, memo=memo(kube, admin), topic_claims=index)
+    ready = patch["status"]["conditions"][0]
+    assert (ready["reason"], ready["message"]) == ("ResourceConflict", "Managed by kafka/orders-first")
+    assert admin.topics == {}
+    # the winner, with the same index, manages the topic
+    patch = kopf.Patch()
+    main.topic_reconcile(body=kopf.Body(older), patch=patch, memo=memo(kube, admin), topic_claims=index)
+    assert patch["status"]["conditions"][0]["status"] == "True" and "orders" in admin.topics
+
+
+def test_resyncs_run_in_the_resync_pool_not_in_kopfs_executor() -> None:
+    # a thousand topics' timers fire together: in kopf's executor a create waited behind all of them
+    admin, patch = FakeAdmin(), kopf.Patch()
+    state = memo(kube_with_cluster(), admin)
+    state.resync_pool = ThreadPoolExecutor(1, thread_name_prefix="odradek-resync")
+    threads: list[str] = []
+    describe = admin.describe_topic
+
+    def recording(name: str) -> Any:
+        threads.append(threading.current_thread().name)
+        return describe(name)
+
+    admin.describe_topic = recording  # type: ignore[method-assign]
+    body = topic_body(**{"odradek.io/cluster": "c1"})
+    try:
+        asyncio.run(main.topic_resync(body=body, patch=patch, memo=state, topic_claims={}))
+    finally:
+        state.resync_pool.shutdown()
+    assert threads == ["odradek-resync_0"]
+    assert patch["status"]["conditions"][0]["status"] == "True" and "orders" in admin.topics
 
 
 def test_unknown_cluster_gives_no_admin() -> None:
     patch = kopf.Patch()
     main.topic_reconcile(
-        body=topic_body(**{"odradek.io/cluster": "nope"}), patch=patch, memo=memo(FakeKube(), FakeAdmin())
+        body=topic_body(**{"odradek.io/cluster": "nope"}),
+        patch=patch,
+        memo=memo(FakeKube(), FakeAdmin()),
+        topic_claims={},
     )
     assert patch["status"]["conditions"][0]["reason"] == "NoCluster"
 
@@ -90,6 +149,6 @@ def test_a_replication_factor_change_in_progress_is_looked_at_again_soon() -> No
     raw = dict(topic_body(**{"odradek.io/cluster": "c1"}))
     raw["spec"] = {"partitions": 2, "replicas": 2}
     with pytest.raises(kopf.TemporaryError) as raised:
-        main.topic_reconcile(body=kopf.Body(raw), patch=patch, memo=memo(kube_with_cluster(), admin))
+        main.topic_reconcile(body=kopf.Body(raw), patch=patch, memo=memo(kube_with_cluster(), admin), topic_claims={})
     assert raised.value.delay == main.REASSIGNMENT_CHECK_S
     assert patch["status"]["conditions"][0]["reason"] == "ReplicationFactorChangeInProgress"

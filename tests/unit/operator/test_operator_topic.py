@@ -121,6 +121,8 @@ def test_reconcile_creates_then_is_idempotent() -> None:
     assert ready(status)["status"] == "True"
     assert status["observedGeneration"] == 1 and status["topicId"] == "id-orders" and status["topicName"] == "orders"
     assert admin.mutations() == ["create_topic"]
+    # after the create only the id is read back (DescribeTopics), not the configs the create has just set
+    assert [m for m, _ in admin.calls] == ["describe_topic", "create_topic", "topic_id"]
     resource["status"] = status
     admin.calls.clear()
     again = topic.reconcile_topic(resource, admin)
@@ -167,6 +169,27 @@ def test_conflict_oldest_wins() -> None:
     other_cluster = body("orders-c", topicName="orders")
     other_cluster["metadata"]["labels"] = {"strimzi.io/cluster": "elsewhere"}
     assert topic.conflict(other_cluster, [older, newer, other_cluster]) is None
+
+
+def test_claims_decide_conflicts_as_the_bodies_do() -> None:
+    # the operator keeps only claims of the other KafkaTopics (main.topic_claims): the same answers as whole bodies
+    older = body("orders-a", topicName="orders", partitions=3, config={"retention.ms": 1})
+    newer = body("orders-b", topicName="orders")
+    newer["metadata"]["creationTimestamp"] = "2026-02-01T00:00:00Z"
+    gone = body("orders-0", topicName="orders")
+    gone["metadata"]["creationTimestamp"] = "2025-01-01T00:00:00Z"
+    gone["metadata"]["deletionTimestamp"] = "2026-03-01T00:00:00Z"
+    strimzi = body("orders-s", topicName="orders")
+    strimzi["metadata"]["labels"] = {"strimzi.io/cluster": "my-cluster"}
+    strimzi["metadata"]["creationTimestamp"] = "2025-06-01T00:00:00Z"
+    by_name = body("orders")  # metadata.name is the topic name
+    everyone = [older, newer, gone, strimzi, by_name]
+    claims = [topic.claim(b) for b in everyone]
+    assert all("partitions" not in c["spec"] and "generation" not in c["metadata"] for c in claims)
+    for me in everyone:
+        assert topic.conflict(me, claims) == topic.conflict(me, everyone)
+    assert topic.conflict(newer, claims) == "kafka/orders-s"  # strimzi.io/cluster names the same cluster
+    assert topic.conflict(by_name, claims) == "kafka/orders-s"
 
 
 @pytest.mark.parametrize(
