@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from controller_cluster import Cluster
 from metadata_testing import run
 from odradek.broker.metadata.cache import MetadataCache
 from odradek.broker.metadata.controlled_shutdown import controlled_shutdown
 from odradek.broker.metadata.replication_control import leaders_of
+from odradek.broker.metadata.store import MetadataStoreError
 from odradek.broker.utils.time import MockTime
 
 
@@ -134,6 +136,30 @@ def test_a_broker_that_led_nothing_does_not_linger(tmp_path: Path) -> None:
         call = asyncio.ensure_future(controlled_shutdown(cache, cluster.registrations[3], 3, 60_000, clock, 60_000))
         assert await advance_until_done(clock, call) == 0, "no round waited, no linger"
         assert call.result()
+        await close(cluster, cache)
+
+    run(main())
+
+
+def test_an_unreachable_store_ends_the_controlled_shutdown_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole cluster deleted at once loses its etcd members with its brokers: marking the registration fails after
+    the store's own retries, and waiting more rounds would only take the broker past its grace period."""
+
+    async def main() -> None:
+        cluster, cache = await cluster_with_cache(tmp_path, (1, 2))
+        calls: list[int] = []
+
+        async def unreachable() -> bool:
+            calls.append(1)
+            raise MetadataStoreError("no endpoint answered in time")
+
+        monkeypatch.setattr(cluster.registrations[2], "begin_controlled_shutdown", unreachable)
+        clock = MockTime()
+        call = asyncio.ensure_future(controlled_shutdown(cache, cluster.registrations[2], 3, 60_000, clock))
+        assert await advance_until_done(clock, call) == 0, "no round waited"
+        assert call.result() is False and calls == [1]
         await close(cluster, cache)
 
     run(main())

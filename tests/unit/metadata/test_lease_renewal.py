@@ -7,8 +7,8 @@ import asyncio
 import logging
 
 import pytest
-from odradek.broker.metadata.lease import keep_lease_alive
-from odradek.broker.metadata.store import LeaseNotFoundError
+from odradek.broker.metadata.lease import keep_lease_alive, revoke_at_shutdown
+from odradek.broker.metadata.store import LeaseNotFoundError, MetadataStoreError
 
 
 class FakeStore:
@@ -61,3 +61,27 @@ def test_holding_no_lease_only_tries_to_acquire_quietly(caplog: pytest.LogCaptur
         assert run_ticks(store, [0], 5) >= 1
     assert store.keepalives == [], "no keepalive for lease 0"
     assert "lost" not in caplog.text
+
+
+class RevokingStore:
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.revoked: list[int] = []
+
+    async def revoke(self, lease_id: int) -> None:
+        if self.answer == "hang":
+            await asyncio.Event().wait()
+        if self.answer == "error":
+            raise MetadataStoreError("no endpoint answered in time")
+        self.revoked.append(lease_id)
+
+
+@pytest.mark.parametrize(("answer", "revoked"), [("ok", True), ("error", False), ("hang", False)])
+def test_a_revoke_at_shutdown_is_bounded(answer: str, revoked: bool) -> None:
+    store = RevokingStore(answer)
+
+    async def main() -> bool:
+        return await asyncio.wait_for(revoke_at_shutdown(store, 7, timeout_s=0.05), 5)  # type: ignore[arg-type]
+
+    assert asyncio.run(main()) is revoked
+    assert store.revoked == ([7] if revoked else [])

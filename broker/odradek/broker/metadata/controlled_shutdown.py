@@ -8,6 +8,9 @@ on metadata images (a cache listener, no polling), until the image shows it lead
 ``controlled.shutdown.max.retries`` rounds of ``controlled.shutdown.retry.backoff.ms``, marking the registration
 again at each round (it may have registered anew meanwhile); then it stops whether or not that happened.
 
+When the metadata store cannot be reached (marking the registration fails after the store's own retries), nobody
+can move anything: the broker stops at once instead of waiting its rounds out.
+
 With no other broker able to lead (none registered, or every other one fenced or shutting down too, as when a
 whole cluster is stopped at once) there is nobody to hand anything to: the broker stops at once, and stops waiting
 as soon as that becomes true during a round.
@@ -69,7 +72,11 @@ async def controlled_shutdown(
             try:
                 await registration.begin_controlled_shutdown()
             except MetadataStoreError as e:
-                log.warning("controlled shutdown: marking the registration failed (%s)", e)
+                # The store did not answer for a whole request timeout (every endpoint tried): no controller can
+                # act on anything now, and each further round would cost as long again, past the process's grace
+                # period (a whole cluster deleted at once loses its etcd pods with its brokers).
+                log.warning("controlled shutdown: the metadata store cannot be reached (%s); stopping at once", e)
+                return False
             if not leaders_of(cache.image, node_id) or not _successors(cache.image, node_id):
                 done.set()
             if await wait_event(time, done, round_ms):

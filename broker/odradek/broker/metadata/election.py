@@ -23,7 +23,7 @@ import logging
 from collections.abc import Sequence
 
 from odradek.broker.metadata.image import CONTROLLER_KEY
-from odradek.broker.metadata.lease import keep_lease_alive
+from odradek.broker.metadata.lease import keep_lease_alive, revoke_at_shutdown
 from odradek.broker.metadata.store import (
     CompactedError,
     Compare,
@@ -146,8 +146,7 @@ class ControllerElection:
         self._task = self._watch_task = None
         self._claim_revision = 0
         if self.lease_id:
-            with contextlib.suppress(MetadataStoreError):
-                await self._store.revoke(self.lease_id)
+            await revoke_at_shutdown(self._store, self.lease_id)
             self.lease_id = 0
 
 

@@ -26,7 +26,7 @@ import logging
 from odradek.broker.metadata.controller import Controller
 from odradek.broker.metadata.errors import ControllerError
 from odradek.broker.metadata.image import BrokerImage, broker_key
-from odradek.broker.metadata.lease import keep_lease_alive
+from odradek.broker.metadata.lease import keep_lease_alive, revoke_at_shutdown
 from odradek.broker.metadata.store import Compare, MetadataStore, MetadataStoreError, Op
 from odradek.broker.protocol.errors import ErrorCode
 
@@ -131,6 +131,5 @@ class BrokerRegistration:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.lease_id:
-            with contextlib.suppress(MetadataStoreError):
-                await self._store.revoke(self.lease_id)
+            await revoke_at_shutdown(self._store, self.lease_id)
             self.lease_id = 0
