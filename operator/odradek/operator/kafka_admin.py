@@ -74,6 +74,18 @@ class AclRule:
     permission: str
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerConfigEntry:
+    """One key of a BROKER resource as DescribeConfigs answers it (with synonyms): the value in force (None when
+    sensitive or unset), its source and every synonym as (name, value, source), highest precedence first. Sources
+    are Kafka's names: DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG, DEFAULT_CONFIG."""
+
+    name: str
+    value: str | None
+    source: str
+    synonyms: tuple[tuple[str, str | None, str], ...] = ()
+
+
 class AdminError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -100,6 +112,8 @@ class ClusterAdmin(Protocol):
     def broker_ids(self) -> tuple[int, ...]: ...
     def list_reassignments(self, topic: str | None = None) -> dict[tuple[str, int], tuple[int, ...]]: ...
     def alter_reassignments(self, targets: Mapping[tuple[str, int], Sequence[int]]) -> None: ...
+    def describe_broker_configs(self, broker: str) -> dict[str, BrokerConfigEntry]: ...
+    def alter_broker_configs(self, broker: str, set_: Mapping[str, str], delete: Iterable[str]) -> None: ...
 
 
 _RESOURCES = {
@@ -141,6 +155,14 @@ def _wait(future: Any) -> Any:
         return future.result(timeout=TIMEOUT_S)
     except Exception as exc:
         raise _error(exc) from exc
+
+
+def _source_name(source: Any) -> str:
+    """confluent-kafka's ConfigSource (an int in ConfigEntry, the enum elsewhere) as Kafka's name."""
+    try:
+        return str(ConfigSource(int(getattr(source, "value", source))).name)
+    except ValueError:
+        return "UNKNOWN"
 
 
 def admin_config(bootstrap: str, credentials: tuple[str, str] | None) -> dict[str, Any]:
@@ -297,6 +319,35 @@ class KafkaAdmin:
                 if entry is not None and entry.value is not None:
                     min_isr[resource.name] = int(entry.value)
         return ClusterView(partitions, min_isr, controller_id=int(metadata.controller_id))
+
+    def describe_broker_configs(self, broker: str) -> dict[str, BrokerConfigEntry]:
+        """DescribeConfigs of the BROKER resource `broker` (a broker id, or "" for the cluster-wide default, which
+        lists only the keys set there), with synonyms."""
+        resource = ConfigResource(ResourceType.BROKER, broker)
+        futures = self._client.describe_configs([resource], request_timeout=TIMEOUT_S, include_synonyms=True)
+        entries = _wait(futures[resource])
+        return {
+            name: BrokerConfigEntry(
+                name,
+                None if entry.value is None else str(entry.value),
+                _source_name(entry.source),
+                tuple(
+                    (str(s.name), None if s.value is None else str(s.value), _source_name(s.source))
+                    for s in (entry.synonyms or {}).values()
+                ),
+            )
+            for name, entry in entries.items()
+        }
+
+    def alter_broker_configs(self, broker: str, set_: Mapping[str, str], delete: Iterable[str]) -> None:
+        """IncrementalAlterConfigs of the BROKER resource `broker` ("": the cluster-wide default): SET then DELETE
+        ops; nothing is sent when both are empty."""
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in sorted(set_.items())]
+        entries += [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in sorted(delete)]
+        if not entries:
+            return
+        resource = ConfigResource(ResourceType.BROKER, broker, incremental_configs=entries)
+        _wait(self._client.incremental_alter_configs([resource], request_timeout=TIMEOUT_S)[resource])
 
     def broker_ids(self) -> tuple[int, ...]:
         """The live (registered) brokers' ids, sorted (DescribeCluster)."""
