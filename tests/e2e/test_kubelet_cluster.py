@@ -203,12 +203,12 @@ def test_three_brokers_topic_and_rolling_restart(kube_api: KubeApi, kubelet: Kub
 
     # a dynamic key is applied to the running brokers (IncrementalAlterConfigs), with no restart
     before = {i: kube_api.get("pods", "default", f"{CLUSTER}-kafka-{i}")["metadata"]["uid"] for i in range(BROKERS)}
-    patch = '{"spec": {"kafka": {"config": {"log.retention.hours": 100}}}}'
+    patch = '{"spec": {"kafka": {"config": {"log.retention.ms": 360000000}}}}'  # log.retention.hours: read-only
     patched = kube_api.kubectl("patch", "kafkacluster", CLUSTER, "--type=merge", "-p", patch)
     assert patched.returncode == 0, patched.stderr
     dynamic_default = confluent_kafka.admin.ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
     for broker in range(BROKERS):
-        eventually(lambda b=broker: broker_config(client, b, "log.retention.hours") == ("100", dynamic_default),
+        eventually(lambda b=broker: broker_config(client, b, "log.retention.ms") == ("360000000", dynamic_default),
                    timeout=60, interval=1)  # fmt: skip
     uids = {i: kube_api.get("pods", "default", f"{CLUSTER}-kafka-{i}")["metadata"]["uid"] for i in range(BROKERS)}
     assert uids == before, "a dynamic config change restarted a broker"

@@ -139,8 +139,9 @@ class DynamicUpdate:
 
 
 def update_dynamic_config(cluster: model.ClusterModel, kube: KubeApi, admin: ClusterAdmin | None) -> DynamicUpdate:
-    """Apply spec.kafka.config's dynamic keys to the running brokers with IncrementalAlterConfigs (config_diff.py)
-    when they differ from what the ConfigMap's annotation says was applied last; no broker is asked otherwise.
+    """Apply server.properties' dynamic keys (spec.kafka.config's: none of the operator's own keys is dynamic) to
+    the running brokers with IncrementalAlterConfigs (config_diff.py) when they differ from what the ConfigMap's
+    annotation says was applied last; no broker is asked otherwise.
     A cluster without a ConfigMap yet is new: its brokers start from server.properties, which has every key."""
     wanted = model.dynamic_config_hash(cluster)
     existing = kube.get("v1", "ConfigMap", cluster.namespace, model.config_map_name(cluster))
@@ -151,10 +152,11 @@ def update_dynamic_config(cluster: model.ClusterModel, kube: KubeApi, admin: Clu
         return DynamicUpdate(wanted)
     if admin is None:
         return DynamicUpdate(applied or "", error="the cluster cannot be reached: no admin client")
+    desired = model.broker_properties(cluster)  # the operator's keys too: one rule for every key of the file
     try:
         brokers = admin.broker_ids()
         ops = config_diff.dynamic_updates(
-            cluster.config,
+            desired,
             admin.describe_broker_configs(config_diff.CLUSTER_DEFAULT),
             {broker: admin.describe_broker_configs(str(broker)) for broker in brokers},
         )
@@ -163,7 +165,7 @@ def update_dynamic_config(cluster: model.ClusterModel, kube: KubeApi, admin: Clu
         if ops:
             # a broker that started while a now-removed key was in the spec still runs its old value
             after = {broker: admin.describe_broker_configs(str(broker)) for broker in brokers}
-            if restore := config_diff.restore_defaults(cluster.config, after):
+            if restore := config_diff.restore_defaults(desired, after):
                 admin.alter_broker_configs(restore.resource, restore.set, restore.delete)
                 ops.append(restore)
     except AdminError as exc:

@@ -406,8 +406,9 @@ def config_hash(cluster: ClusterModel) -> str:
 
 
 def dynamic_config_hash(cluster: ClusterModel) -> str:
-    """sha256 of spec.kafka.config's dynamic keys: what the ConfigMap's DYNAMIC_CONFIG_ANNOTATION compares."""
-    dynamic = {k: v for k, v in cluster.config.items() if k in DYNAMIC_KEYS}
+    """sha256 of server.properties' dynamic keys: what the ConfigMap's DYNAMIC_CONFIG_ANNOTATION compares (with
+    `config_hash`, which covers the others, every key of the file is in one of the two)."""
+    dynamic = {k: v for k, v in broker_properties(cluster).items() if k in DYNAMIC_KEYS}
     return hashlib.sha256(broker_config.render_properties(dynamic, "").encode()).hexdigest()[:16]
 
 
