@@ -20,6 +20,7 @@ check:
 	lint-imports
 	$(PYTHON) tools/gen_protocol.py --check
 	$(PYTHON) tools/gen_chart_crds.py --check
+	$(PYTHON) tools/gen_update_modes.py --check
 
 pytest:
 	$(PYTHON) -m pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)

@@ -9,10 +9,12 @@ brings up three brokers (and the three operator-managed etcd members of its `met
 - The example KafkaUser logs in through the bootstrap Service's SCRAM listener with the password from its Secret and
   may do exactly what its ACLs say: produce to and consume from `orders` in a group `orders-app-*`, not produce to
   another topic, not consume in another group.
-- A config change rolls the brokers one at a time (each pod deleted by the operator, recreated by the StatefulSet
-  controller, restarted by the kubelet) while an acks=all idempotent producer keeps producing: zero failed
-  deliveries, and no pause between acknowledgements of MAX_STALL_S or more (the retries of an idempotent producer
-  would hide even a restart of every broker at once behind zero failures).
+- A change of a dynamic (cluster-wide) config key reaches every broker without a restart: DescribeConfigs shows it
+  as DYNAMIC_DEFAULT_BROKER_CONFIG and the pods keep their uids.
+- A change of a read-only config key rolls the brokers one at a time (each pod deleted by the operator, recreated
+  by the StatefulSet controller, restarted by the kubelet) while an acks=all idempotent producer keeps producing:
+  zero failed deliveries, and no pause between acknowledgements of MAX_STALL_S or more (the retries of an
+  idempotent producer would hide even a restart of every broker at once behind zero failures).
 
 The operator reaches the brokers through ODRADEK_OPERATOR_BOOTSTRAP, set to the brokers' replication addresses (the
 pods' loopback addresses are known before the pods exist: network.py); clients use the bootstrap Service's ready
@@ -147,6 +149,14 @@ def describe(config: dict[str, Any], name: str) -> Any:
         raise
 
 
+def broker_config(config: dict[str, Any], broker: int, key: str) -> tuple[str | None, int]:
+    """(value, source) of `key` on broker `broker` (DescribeConfigs)."""
+    admin = confluent_kafka.admin.AdminClient(config)
+    resource = confluent_kafka.admin.ConfigResource(confluent_kafka.admin.ResourceType.BROKER, str(broker))
+    entry = admin.describe_configs([resource], request_timeout=10)[resource].result(timeout=15)[key]
+    return entry.value, int(entry.source)
+
+
 def produce(config: dict[str, Any], topic: str, value: bytes) -> int | None:
     """None when the record is acknowledged, else the delivery error's code."""
     producer = confluent_kafka.Producer({**config, "acks": "all", "message.timeout.ms": 15000})
@@ -228,7 +238,8 @@ def broker_uids(kube_api: KubeApi, brokers: int) -> dict[int, str]:
 
 
 def roll(kube_api: KubeApi, config: dict[str, Any]) -> None:
-    """A broker config change on the KafkaCluster (`kubectl patch --type=merge`): the operator rolls the brokers."""
+    """A broker config change on the KafkaCluster (`kubectl patch --type=merge`): the operator rolls the brokers
+    if a read-only key changed, and applies dynamic keys to the running brokers."""
     patch = json.dumps({"spec": {"kafka": {"config": config}}})
     patched = kube_api.kubectl("patch", "kafkacluster", CLUSTER, "--type=merge", "-p", patch)
     assert patched.returncode == 0, patched.stderr
@@ -255,11 +266,19 @@ def test_three_brokers_topic_and_rolling_restart(kube_api: KubeApi, kubelet: Kub
     assert produce(client, "orders", value) is None
     assert consume(client, "orders", "reader") == value
 
-    # a config change rolls the brokers, one at a time, while an acks=all producer goes on
+    # a dynamic key is applied to the running brokers (IncrementalAlterConfigs), with no restart
     before = broker_uids(kube_api, BROKERS)
+    roll(kube_api, {"log.retention.ms": 360000000})  # a config change; log.retention.hours would be read-only
+    dynamic_default = confluent_kafka.admin.ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+    for broker in range(BROKERS):
+        eventually(lambda b=broker: broker_config(client, b, "log.retention.ms") == ("360000000", dynamic_default),
+                   timeout=60, interval=1)  # fmt: skip
+    assert broker_uids(kube_api, BROKERS) == before, "a dynamic config change restarted a broker"
+
+    # a read-only key rolls the brokers, one at a time, while an acks=all producer goes on
     with KeptProducing(client, "orders") as producing:
         eventually(lambda: producing.delivered > 50, timeout=30)
-        roll(kube_api, {"log.retention.hours": 100})
+        roll(kube_api, {"num.partitions": 2})
         eventually(lambda: rolled(kube_api, before), timeout=240, interval=1)
         # the last broker's replacement becomes ready after the roll (the cluster's Ready follows on a timer)
         waited = kube_api.kubectl("wait", "pod", "-l", BROKER_PODS, "--for=condition=Ready", "--timeout=90s",

@@ -5,22 +5,27 @@ StandardAuthorizer on. The Kubernetes side is a dictionary of applied objects.
 Checked: a topic created with its partitions and configs; a config changed outside Kubernetes reverted; partitions
 increased, a decrease refused with nothing changed; the topic deleted. A user's Secret written with a generated
 password that logs in with SCRAM-SHA-512; the user may produce to the topic its ACLs name and not to another; an
-ACL removed from the spec removed from the broker; deletion removes the credential and the ACLs.
+ACL removed from the spec removed from the broker; deletion removes the credential and the ACLs. A KafkaCluster's
+dynamic config keys applied to the running broker without a restart (reconcile_cluster with this KafkaAdmin).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from confluent_kafka import KafkaError, KafkaException, Producer
 from it_support import CLIENT_TIMEOUT_S, wait_for
 from kube_fakes import FakeKube
-from odradek.operator import topic, user
+from odradek.operator import cluster, topic, user
 from odradek.operator.kafka_admin import KafkaAdmin, admin_config
+from odradek.operator.resources import cluster as model
 from security_support import SCRAM_USERS, SecureBroker
 
 pytestmark = pytest.mark.integration
@@ -155,3 +160,50 @@ def test_user_secret_login_and_acls(broker: SecureBroker, admin: KafkaAdmin) -> 
     assert admin.describe_user_quotas(username) == {}
     with pytest.raises((KafkaException, AssertionError)):
         assert produce(broker, username, password, allowed) is None
+
+
+def test_dynamic_broker_config_applied_without_restart_and_read_only_key_rolls(
+    broker: SecureBroker, admin: KafkaAdmin
+) -> None:
+    """reconcile_cluster against the real broker: spec.kafka.config's cluster-wide keys reach it through
+    IncrementalAlterConfigs (DescribeConfigs: DYNAMIC_DEFAULT_BROKER_CONFIG) with the pods' config hash unchanged and
+    the broker process the same; removed keys go back to their default; a read-only key changes the hash (a roll)."""
+    example = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "kafka-cluster.yaml").read_text())
+    example["metadata"].update({"namespace": "kafka", "uid": "uid-cluster", "generation": 1})
+    base = {"default.replication.factor": 1, "offsets.topic.replication.factor": 1}
+    kube, pid = FakeKube(), broker.pid
+    (broker_id,) = admin.broker_ids()
+
+    def reconcile(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        doc = copy.deepcopy(example)
+        doc["spec"]["kafka"]["config"] = {**base, **config}
+        status = cluster.reconcile_cluster(doc, kube, admin=admin)
+        sts = kube.get("apps/v1", "StatefulSet", "kafka", "my-cluster-kafka") or {}
+        return status, str(sts["spec"]["template"]["metadata"]["annotations"][model.CONFIG_HASH_ANNOTATION])
+
+    def described(key: str) -> tuple[str | None, str]:
+        entry = admin.describe_broker_configs(str(broker_id))[key]
+        return entry.value, entry.source
+
+    _, first_hash = reconcile({})
+    dynamic = {"log.retention.ms": 3600000, "compression.type": "lz4", "message.max.bytes": 2000000}
+    status, second_hash = reconcile(dynamic)
+    assert second_hash == first_hash, "a dynamic-only change must not roll the brokers"
+    assert "log.retention.ms=3600000" in status["dynamicConfigUpdate"]["applied"]
+    for key, value in dynamic.items():
+        assert described(key) == (str(value), "DYNAMIC_DEFAULT_BROKER_CONFIG"), key
+    assert broker.alive() and broker.pid == pid  # applied live: the broker was not restarted
+
+    _, third_hash = reconcile({"log.retention.ms": 3600000})  # two keys removed: DELETE, back to the defaults
+    assert third_hash == first_hash
+    assert described("compression.type") == ("producer", "DEFAULT_CONFIG")
+    assert described("message.max.bytes") == ("1048588", "DEFAULT_CONFIG")
+    assert described("log.retention.ms") == ("3600000", "DYNAMIC_DEFAULT_BROKER_CONFIG")
+
+    _, rolled_hash = reconcile({"log.retention.ms": 3600000, "num.partitions": 3})  # read-only: needs a restart
+    assert rolled_hash != first_hash
+    assert described("num.partitions")[1] != "DYNAMIC_DEFAULT_BROKER_CONFIG"
+
+    reconcile({})  # leave the broker's defaults as they were for the other tests
+    assert admin.describe_broker_configs("") == {}
+    assert broker.alive() and broker.pid == pid

@@ -9,6 +9,12 @@ instead of stalling. While brokers are being rolled, `rollingUpdate` says how ma
 last; a rollout held back by min.insync.replicas is a Warning with reason RollingUpdateBlocked naming the
 partitions.
 
+Dynamic broker configs (Strimzi's dynamic update, `update_dynamic_config` and config_diff.py): a change of
+spec.kafka.config's dynamic keys (resources/update_modes.py) is applied to the running brokers with
+IncrementalAlterConfigs and written to server.properties without changing the pods' config hash, so nothing
+rolls; `dynamicConfigUpdate` in the status says what was applied and when. A change of a read-only key changes the
+hash and rolls. A dynamic update that fails is a Warning DynamicConfigUpdateFailed, retried on the next reconcile.
+
 Scale-down (`scale_down`, deciding with `reassignment.plan_scale_down`): while the brokers that a smaller
 `spec.kafka.replicas` removes hold replicas, the StatefulSet keeps its current size and the status says why
 (Warning ScaleDownBlocked naming brokers and topics; Ready False ScaleDownBlocked); with the annotation
@@ -24,10 +30,11 @@ import dataclasses
 import datetime
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from odradek.operator import conditions as c
-from odradek.operator import reassignment, roller
+from odradek.operator import config_diff, reassignment, roller
 from odradek.operator.cluster_ca import ensure_tls
 from odradek.operator.kafka_admin import AdminError, ClusterAdmin
 from odradek.operator.kube import KubeApi
@@ -39,6 +46,7 @@ log = logging.getLogger(__name__)
 
 REVISION_LABEL = "controller-revision-hash"  # set by the StatefulSet controller on each pod
 ROLLING_UPDATE_BLOCKED = "RollingUpdateBlocked"
+DYNAMIC_UPDATE_FAILED = "DynamicConfigUpdateFailed"
 UNSATISFIABLE_MIN_ISR = "MinIsrUnsatisfiable"
 
 
@@ -119,6 +127,60 @@ def roll(
     return conditions, {"pendingBrokers": decision.pending, "lastAction": last}
 
 
+@dataclass(frozen=True, slots=True)
+class DynamicUpdate:
+    """What `update_dynamic_config` did: `applied` is the dynamic_config_hash the running brokers now have (for the
+    ConfigMap's annotation; "" when unknown, so that the next reconcile tries again), `done` describes the ops
+    applied (empty: none), `error` why they could not be."""
+
+    applied: str
+    done: str = ""
+    error: str = ""
+
+
+def update_dynamic_config(cluster: model.ClusterModel, kube: KubeApi, admin: ClusterAdmin | None) -> DynamicUpdate:
+    """Apply server.properties' dynamic keys (spec.kafka.config's: none of the operator's own keys is dynamic) to
+    the running brokers with IncrementalAlterConfigs (config_diff.py) when they differ from what the ConfigMap's
+    annotation says was applied last; no broker is asked otherwise.
+    A cluster without a ConfigMap yet is new: its brokers start from server.properties, which has every key."""
+    wanted = model.dynamic_config_hash(cluster)
+    existing = kube.get("v1", "ConfigMap", cluster.namespace, model.config_map_name(cluster))
+    if existing is None:
+        return DynamicUpdate(wanted)
+    applied = ((existing.get("metadata") or {}).get("annotations") or {}).get(model.DYNAMIC_CONFIG_ANNOTATION)
+    if applied == wanted:
+        return DynamicUpdate(wanted)
+    if admin is None:
+        return DynamicUpdate(applied or "", error="the cluster cannot be reached: no admin client")
+    desired = model.broker_properties(cluster)  # the operator's keys too: one rule for every key of the file
+    try:
+        brokers = admin.broker_ids()
+        ops = config_diff.dynamic_updates(
+            desired,
+            admin.describe_broker_configs(config_diff.CLUSTER_DEFAULT),
+            {broker: admin.describe_broker_configs(str(broker)) for broker in brokers},
+        )
+        for item in ops:
+            admin.alter_broker_configs(item.resource, item.set, item.delete)
+        if ops:
+            # a broker that started while a now-removed key was in the spec still runs its old value
+            after = {broker: admin.describe_broker_configs(str(broker)) for broker in brokers}
+            if restore := config_diff.restore_defaults(desired, after):
+                admin.alter_broker_configs(restore.resource, restore.set, restore.delete)
+                ops.append(restore)
+    except AdminError as exc:
+        log.warning("cluster %s/%s: dynamic update of broker configuration failed: %s", *_names(cluster), exc)
+        return DynamicUpdate(applied or "", error=str(exc))
+    done = config_diff.describe_ops(ops)
+    if done:
+        log.info("cluster %s/%s: dynamic update of broker configuration, without restart: %s", *_names(cluster), done)
+    return DynamicUpdate(wanted, done)
+
+
+def _names(cluster: model.ClusterModel) -> tuple[str, str]:
+    return cluster.namespace, cluster.name
+
+
 def scale_down(
     cluster: model.ClusterModel, kube: KubeApi, admin: ClusterAdmin | None, metadata: Mapping[str, Any]
 ) -> reassignment.ScaleDown:
@@ -168,7 +230,8 @@ def reconcile_cluster(
     # A held scale-down applies the current broker count (everything else as the spec says); the status below
     # reports the spec's count and why it is not there yet.
     applied = dataclasses.replace(cluster, replicas=shrink.replicas) if shrink.held else cluster
-    for manifest in model.manifests(applied, _operator_password(cluster, kube), tls):
+    dynamic = update_dynamic_config(cluster, kube, admin)  # before the ConfigMap: it records what was applied
+    for manifest in model.manifests(applied, _operator_password(cluster, kube), tls, dynamic.applied):
         kube.apply(manifest)
     statefulset = kube.get("apps/v1", "StatefulSet", cluster.namespace, model.statefulset_name(cluster)) or {}
     ready_brokers = int((statefulset.get("status") or {}).get("readyReplicas") or 0)
@@ -184,6 +247,8 @@ def reconcile_cluster(
     warnings = roll_conditions[::-1]  # a blocked rollout first: it is what needs attention now
     if blocked:
         warnings.insert(0, c.warning(c.SCALE_DOWN_BLOCKED, shrink.reason))
+    if dynamic.error:
+        warnings.append(c.warning(DYNAMIC_UPDATE_FAILED, f"dynamic update of broker configuration: {dynamic.error}"))
     if impossible := impossible_settings(cluster):
         warnings.append(c.warning("ImpossibleSetting", "; ".join(impossible)))
     if warnings:
@@ -193,4 +258,7 @@ def reconcile_cluster(
     fields: dict[str, Any] = {"readyBrokers": ready_brokers, "listeners": model.listener_status(cluster, ca_pem)}
     if rolling is not None:
         fields["rollingUpdate"] = rolling
+    if dynamic.done:
+        # kept by the status merge patch until the next dynamic update replaces it
+        fields["dynamicConfigUpdate"] = {"lastTransitionTime": c.now_rfc3339(), "applied": dynamic.done}
     return c.status(body, result, **fields)

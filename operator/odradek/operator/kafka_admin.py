@@ -74,6 +74,18 @@ class AclRule:
     permission: str
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerConfigEntry:
+    """One key of a BROKER resource as DescribeConfigs answers it: the value in force (None when sensitive or unset)
+    and its source, in Kafka's names: DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG,
+    DEFAULT_CONFIG. No synonyms: confluent-kafka keys them by name, so one key set in two layers (a dynamic default
+    over server.properties) shows once, and nothing here needs them."""
+
+    name: str
+    value: str | None
+    source: str
+
+
 class AdminError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -101,6 +113,8 @@ class ClusterAdmin(Protocol):
     def broker_ids(self) -> tuple[int, ...]: ...
     def list_reassignments(self, topic: str | None = None) -> dict[tuple[str, int], tuple[int, ...]]: ...
     def alter_reassignments(self, targets: Mapping[tuple[str, int], Sequence[int]]) -> None: ...
+    def describe_broker_configs(self, broker: str) -> dict[str, BrokerConfigEntry]: ...
+    def alter_broker_configs(self, broker: str, set_: Mapping[str, str], delete: Iterable[str]) -> None: ...
 
 
 _RESOURCES = {
@@ -146,6 +160,14 @@ def _wait(future: Any) -> Any:
         return future.result(timeout=TIMEOUT_S)
     except Exception as exc:
         raise _error(exc) from exc
+
+
+def _source_name(source: Any) -> str:
+    """confluent-kafka's ConfigSource (an int in ConfigEntry, the enum elsewhere) as Kafka's name."""
+    try:
+        return str(ConfigSource(int(getattr(source, "value", source))).name)
+    except ValueError:
+        return "UNKNOWN"
 
 
 def admin_config(bootstrap: str, credentials: tuple[str, str] | None) -> dict[str, Any]:
@@ -314,6 +336,68 @@ class KafkaAdmin:
                     min_isr[resource.name] = int(entry.value)
         return ClusterView(partitions, min_isr, controller_id=int(metadata.controller_id))
 
+    def describe_broker_configs(self, broker: str) -> dict[str, BrokerConfigEntry]:
+        """DescribeConfigs of the BROKER resource `broker`: a broker id (confluent-kafka, which sends it to that
+        broker), or "" for the cluster-wide default, which lists only the keys set there (kafka-python: librdkafka
+        refuses an empty resource name)."""
+        if broker == "":
+            return self._describe_cluster_default()
+        resource = ConfigResource(ResourceType.BROKER, broker)
+        entries = _wait(self._client.describe_configs([resource], request_timeout=TIMEOUT_S)[resource])
+        return {
+            name: BrokerConfigEntry(name, None if entry.value is None else str(entry.value), _source_name(entry.source))
+            for name, entry in entries.items()
+        }
+
+    def alter_broker_configs(self, broker: str, set_: Mapping[str, str], delete: Iterable[str]) -> None:
+        """IncrementalAlterConfigs of the BROKER resource `broker` ("": the cluster-wide default, through
+        kafka-python as `describe_broker_configs`): SET and DELETE ops; nothing is sent when both are empty."""
+        ops: list[tuple[str, str | None, AlterConfigOpType]] = [
+            (k, v, AlterConfigOpType.SET) for k, v in sorted(set_.items())
+        ]
+        ops += [(k, None, AlterConfigOpType.DELETE) for k in sorted(delete)]
+        if not ops:
+            return
+        if broker == "":
+            self._alter_cluster_default(ops)
+            return
+        entries = [ConfigEntry(k, v, incremental_operation=op) for k, v, op in ops]
+        resource = ConfigResource(ResourceType.BROKER, broker, incremental_configs=entries)
+        _wait(self._client.incremental_alter_configs([resource], request_timeout=TIMEOUT_S)[resource])
+
+    def _describe_cluster_default(self) -> dict[str, BrokerConfigEntry]:
+        from kafka.protocol.admin import DescribeConfigsRequest as Request
+
+        wanted = Request.DescribeConfigsResource(
+            resource_type=int(ResourceType.BROKER.value), resource_name="", configuration_keys=None
+        )
+        response = self._quota_request(Request(resources=[wanted], include_synonyms=False, include_documentation=False))
+        out: dict[str, BrokerConfigEntry] = {}
+        for result in response.results:
+            if result.error_code:
+                code = _KAFKA_PYTHON_ERRORS.get(result.error_code, str(result.error_code))
+                raise AdminError(code, str(result.error_message))
+            for config in result.configs:
+                source = _source_name(config.config_source)
+                out[str(config.name)] = BrokerConfigEntry(str(config.name), config.value, source)
+        return out
+
+    def _alter_cluster_default(self, ops: Sequence[tuple[str, str | None, AlterConfigOpType]]) -> None:
+        from kafka.protocol.admin import IncrementalAlterConfigsRequest as Request
+
+        configs = [
+            Request.AlterConfigsResource.AlterableConfig(name=k, config_operation=int(op.value), value=v)
+            for k, v, op in ops
+        ]
+        resource = Request.AlterConfigsResource(
+            resource_type=int(ResourceType.BROKER.value), resource_name="", configs=configs
+        )
+        response = self._quota_request(Request(resources=[resource], validate_only=False))
+        for result in response.responses:
+            if result.error_code:
+                code = _KAFKA_PYTHON_ERRORS.get(result.error_code, str(result.error_code))
+                raise AdminError(code, str(result.error_message))
+
     def broker_ids(self) -> tuple[int, ...]:
         """The live (registered) brokers' ids, sorted (DescribeCluster)."""
         described = _wait(self._client.describe_cluster(request_timeout=TIMEOUT_S))
@@ -390,7 +474,8 @@ class KafkaAdmin:
                 raise AdminError(code, str(entry.error_message))
 
     def _quota_request(self, request: Any) -> Any:
-        """One request through kafka-python (odradek.kafka_python) with this admin's connection settings."""
+        """One request through kafka-python (odradek.kafka_python) with this admin's connection settings (client
+        quotas, and the cluster-wide default broker config)."""
         from kafka.errors import KafkaError as KafkaPythonError
 
         try:
@@ -399,4 +484,10 @@ class KafkaAdmin:
             raise AdminError(type(exc).__name__, str(exc)) from exc
 
 
-_KAFKA_PYTHON_ERRORS = {29: "TOPIC_AUTHORIZATION_FAILED", 31: "CLUSTER_AUTHORIZATION_FAILED", 42: "INVALID_REQUEST"}
+_KAFKA_PYTHON_ERRORS = {
+    29: "TOPIC_AUTHORIZATION_FAILED",
+    31: "CLUSTER_AUTHORIZATION_FAILED",
+    40: "INVALID_CONFIG",
+    42: "INVALID_REQUEST",
+    44: "POLICY_VIOLATION",
+}

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from kube_fakes import FakeKube, secret_value
-from odradek.operator.kafka_admin import AclRule, AdminError, TopicState
+from odradek.operator.kafka_admin import AclRule, AdminError, BrokerConfigEntry, TopicState
 from odradek.operator.roller import ClusterView
 
 __all__ = ["FakeAdmin", "FakeKube", "secret_value"]
@@ -26,6 +26,10 @@ class FakeAdmin:
         self.brokers: tuple[int, ...] = (0,)
         # (topic, partition) -> target replicas of a reassignment in progress; `finish_reassignments` ends them
         self.reassigning: dict[tuple[str, int], tuple[int, ...]] = {}
+        # dynamic broker configs as the brokers keep them: resource ("" = cluster-wide default, or a broker id) ->
+        # key -> value; `static` is each broker's server.properties as it started (key -> value)
+        self.broker_configs: dict[str, dict[str, str]] = {}
+        self.static: dict[int, dict[str, str]] = {}
 
     def _call(self, method: str, arg: Any) -> None:
         self.calls.append((method, arg))
@@ -41,6 +45,7 @@ class FakeAdmin:
             "describe_user_quotas",
             "broker_ids",
             "list_reassignments",
+            "describe_broker_configs",
         )
         return [m for m, _ in self.calls if m not in reads]
 
@@ -59,6 +64,31 @@ class FakeAdmin:
     def broker_ids(self) -> tuple[int, ...]:
         self._call("broker_ids", None)
         return self.brokers
+
+    def describe_broker_configs(self, broker: str) -> dict[str, BrokerConfigEntry]:
+        """As Kafka: resource "" lists the keys set there; a broker's lists the keys set anywhere (the tests' keys
+        only), each from the highest layer that has it."""
+        self._call("describe_broker_configs", broker)
+        default = self.broker_configs.get("", {})
+        if broker == "":
+            return {k: BrokerConfigEntry(k, v, "DYNAMIC_DEFAULT_BROKER_CONFIG") for k, v in default.items()}
+        layers = (
+            (self.broker_configs.get(broker, {}), "DYNAMIC_BROKER_CONFIG"),
+            (default, "DYNAMIC_DEFAULT_BROKER_CONFIG"),
+            (self.static.get(int(broker), {}), "STATIC_BROKER_CONFIG"),
+        )
+        out: dict[str, BrokerConfigEntry] = {}
+        for layer, source in reversed(layers):
+            out.update({k: BrokerConfigEntry(k, v, source) for k, v in layer.items()})
+        return out
+
+    def alter_broker_configs(self, broker: str, set_: Mapping[str, str], delete: Iterable[str]) -> None:
+        delete = sorted(delete)
+        self._call("alter_broker_configs", (broker, dict(set_), delete))
+        layer = self.broker_configs.setdefault(broker, {})
+        for key in delete:
+            layer.pop(key, None)
+        layer.update(set_)
 
     def list_reassignments(self, topic: str | None = None) -> dict[tuple[str, int], tuple[int, ...]]:
         self._call("list_reassignments", topic)

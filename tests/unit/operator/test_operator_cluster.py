@@ -314,3 +314,78 @@ def test_a_drain_reassigns_then_scales_down_once_no_reassignment_is_left() -> No
     admin.finish_reassignments()
     cluster.reconcile_cluster(drain, kube, admin=admin)
     assert broker_replicas(kube) == 2
+
+
+# -- dynamic broker configs (config_diff.py: the diff itself) ----------------------------------------------------
+
+
+def configured(**config: Any) -> dict[str, Any]:
+    doc = body()
+    doc["spec"]["kafka"]["config"].update({k.replace("_", "."): v for k, v in config.items()})
+    return doc
+
+
+def template_hash(kube: FakeKube) -> str:
+    sts = kube.objects[("StatefulSet", "kafka", "my-cluster-kafka")]
+    return str(sts["spec"]["template"]["metadata"]["annotations"][model.CONFIG_HASH_ANNOTATION])
+
+
+def server_properties(kube: FakeKube) -> list[str]:
+    return str(kube.objects[("ConfigMap", "kafka", "my-cluster-kafka-config")]["data"]["server.properties"]).split("\n")
+
+
+MIN_ISR = {"min.insync.replicas": "2"}  # the example's
+
+
+def dynamic_admin() -> FakeAdmin:
+    admin = healthy_admin()
+    admin.brokers = (0, 1, 2)
+    return admin
+
+
+def test_a_dynamic_key_is_applied_to_the_running_brokers_without_a_roll() -> None:
+    kube, admin = rolling_kube({0: "rev-2", 1: "rev-2", 2: "rev-2"}), dynamic_admin()
+    before = template_hash(kube)
+    status = cluster.reconcile_cluster(configured(log_retention_ms=1000, compression_type="lz4"), kube, admin=admin)
+    # every dynamic key of the spec goes to the cluster-wide default (the example's min.insync.replicas too)
+    changes = {"compression.type": "lz4", "log.retention.ms": "1000", "min.insync.replicas": "2"}
+    assert ("alter_broker_configs", ("", changes, [])) in admin.calls
+    assert admin.broker_configs[""] == changes
+    assert template_hash(kube) == before and kube.deleted == []  # no roll
+    assert {"log.retention.ms=1000", "compression.type=lz4"} <= set(server_properties(kube))  # a restart keeps them
+    assert (
+        "cluster-wide default: compression.type=lz4, log.retention.ms=1000" in status["dynamicConfigUpdate"]["applied"]
+    )
+    assert condition(status, "Ready")["status"] == "True"
+    # applied once: the next reconcile asks the brokers nothing
+    admin.calls.clear()
+    status = cluster.reconcile_cluster(configured(log_retention_ms=1000, compression_type="lz4"), kube, admin=admin)
+    assert admin.calls == [] and "dynamicConfigUpdate" not in status
+
+
+def test_a_removed_dynamic_key_is_deleted_and_a_stale_static_value_set_back_to_its_default() -> None:
+    kube, admin = rolling_kube({0: "rev-2", 1: "rev-2", 2: "rev-2"}), dynamic_admin()
+    cluster.reconcile_cluster(configured(log_retention_ms=1000, message_max_bytes=2000000), kube, admin=admin)
+    # broker 2 restarted meanwhile: its server.properties had both keys
+    admin.static[2] = {"log.retention.ms": "1000", "message.max.bytes": "2000000"}
+    status = cluster.reconcile_cluster(configured(log_retention_ms=1000), kube, admin=admin)
+    assert ("alter_broker_configs", ("", {}, ["message.max.bytes"])) in admin.calls
+    assert ("alter_broker_configs", ("", {"message.max.bytes": "1048588"}, [])) in admin.calls  # Kafka's default
+    assert admin.broker_configs[""] == {"log.retention.ms": "1000", "message.max.bytes": "1048588", **MIN_ISR}
+    assert "message.max.bytes=" not in "\n".join(server_properties(kube)) and kube.deleted == []
+    assert "-message.max.bytes" in status["dynamicConfigUpdate"]["applied"]
+
+
+def test_a_read_only_key_rolls_and_a_failed_dynamic_update_warns_and_is_retried() -> None:
+    kube, admin = rolling_kube({0: "rev-2", 1: "rev-2", 2: "rev-2"}), dynamic_admin()
+    before = template_hash(kube)
+    cluster.reconcile_cluster(configured(num_partitions=6), kube, admin=admin)
+    assert template_hash(kube) != before, "num.partitions is read-only: the pods roll"
+    assert "alter_broker_configs" not in admin.mutations()
+    admin.fail["alter_broker_configs"] = cluster.AdminError("POLICY_VIOLATION", "no")
+    status = cluster.reconcile_cluster(configured(num_partitions=6, log_retention_ms=5), kube, admin=admin)
+    warning = condition(status, "Warning")
+    assert warning["reason"] == cluster.DYNAMIC_UPDATE_FAILED and "POLICY_VIOLATION" in warning["message"]
+    del admin.fail["alter_broker_configs"]
+    cluster.reconcile_cluster(configured(num_partitions=6, log_retention_ms=5), kube, admin=admin)
+    assert admin.broker_configs[""] == {"log.retention.ms": "5", **MIN_ISR}

@@ -213,17 +213,31 @@ def test_pod_template_rack_resources_metrics() -> None:
     assert {"name": "metrics", "containerPort": 9404} in pod["spec"]["containers"][0]["ports"]
 
 
-def test_config_change_changes_the_pod_template_hash() -> None:
+def _template_hash(doc: dict[str, Any]) -> str:
+    annotations = model.stateful_set(model.from_resource(doc))["spec"]["template"]["metadata"]["annotations"]
+    return str(annotations[model.CONFIG_HASH_ANNOTATION])
+
+
+def test_a_read_only_config_change_changes_the_pod_template_hash() -> None:
     one = model.stateful_set(model.from_resource(resource()))
     doc = resource()
-    doc["spec"]["kafka"]["config"]["log.retention.ms"] = 1000
-    two = model.stateful_set(model.from_resource(doc))
-    key = model.CONFIG_HASH_ANNOTATION
-    assert (
-        one["spec"]["template"]["metadata"]["annotations"][key]
-        != two["spec"]["template"]["metadata"]["annotations"][key]
-    )
+    doc["spec"]["kafka"]["config"]["num.partitions"] = 6  # read-only: needs a restart
+    assert _template_hash(doc) != _template_hash(resource())
     assert model.stateful_set(model.from_resource(resource())) == one  # pure: same spec, same manifest
+
+
+def test_a_dynamic_config_change_keeps_the_pod_template_hash_and_reaches_server_properties() -> None:
+    doc = resource()
+    for key, value in {"log.retention.ms": 1000, "compression.type": "lz4", "message.max.bytes": 2000000}.items():
+        doc["spec"]["kafka"]["config"][key] = value
+    assert _template_hash(doc) == _template_hash(resource())  # cluster-wide keys: applied live, no roll
+    properties = model.config_map(model.from_resource(doc))["data"]["server.properties"]
+    assert "log.retention.ms=1000" in properties.splitlines()  # a later restart keeps it
+    assert "compression.type=lz4" in properties.splitlines()
+    annotation = model.DYNAMIC_CONFIG_ANNOTATION
+    dynamic_one = model.config_map(model.from_resource(resource()))["metadata"]["annotations"][annotation]
+    dynamic_two = model.config_map(model.from_resource(doc))["metadata"]["annotations"][annotation]
+    assert dynamic_one != dynamic_two
 
 
 def test_services_pdb_and_external_listeners() -> None:

@@ -37,6 +37,7 @@ from typing import Any
 
 from odradek.operator.resources import broker_config
 from odradek.operator.resources.certificates import ClusterTls
+from odradek.operator.resources.update_modes import DYNAMIC_KEYS
 
 KAFKA_GROUP = "kafka.odradek.io"
 API_VERSION = f"{KAFKA_GROUP}/v1"
@@ -57,6 +58,8 @@ CONFIG_DIR = "/etc/odradek"
 DATA_ROOT = "/var/lib/odradek"
 CONFIG_HASH_ANNOTATION = "odradek.io/config-hash"
 CERTIFICATES_HASH_ANNOTATION = "odradek.io/certificates-hash"
+# on the ConfigMap: dynamic_config_hash of the settings last applied to the running brokers (cluster.py)
+DYNAMIC_CONFIG_ANNOTATION = "odradek.io/dynamic-config-hash"
 BROKER_CERTS_DIR = "/etc/odradek/broker-certs"
 CLIENTS_CA_DIR = "/etc/odradek/clients-ca"
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -395,15 +398,31 @@ def server_properties(cluster: ClusterModel) -> str:
 
 
 def config_hash(cluster: ClusterModel) -> str:
-    """sha256 of server.properties and the image: a change rolls the pods (the pod template's annotation)."""
-    return hashlib.sha256((server_properties(cluster) + cluster.image).encode()).hexdigest()[:16]
+    """sha256 of server.properties without its dynamic keys (update_modes.py), and the image: a change rolls the
+    pods (the pod template's annotation). A dynamic key's change is applied to the running brokers instead
+    (cluster.py, IncrementalAlterConfigs), so it leaves this hash, and the pods, as they are."""
+    static = {k: v for k, v in broker_properties(cluster).items() if k not in DYNAMIC_KEYS}
+    return hashlib.sha256((broker_config.render_properties(static, "") + cluster.image).encode()).hexdigest()[:16]
 
 
-def config_map(cluster: ClusterModel) -> dict[str, Any]:
+def dynamic_config_hash(cluster: ClusterModel) -> str:
+    """sha256 of server.properties' dynamic keys: what the ConfigMap's DYNAMIC_CONFIG_ANNOTATION compares (with
+    `config_hash`, which covers the others, every key of the file is in one of the two)."""
+    dynamic = {k: v for k, v in broker_properties(cluster).items() if k in DYNAMIC_KEYS}
+    return hashlib.sha256(broker_config.render_properties(dynamic, "").encode()).hexdigest()[:16]
+
+
+def config_map(cluster: ClusterModel, applied_dynamic: str | None = None) -> dict[str, Any]:
+    """`applied_dynamic`: the dynamic_config_hash the running brokers have (None: this cluster's, as for brokers
+    that start from this server.properties; "": unknown)."""
+    metadata = _metadata(cluster, config_map_name(cluster))
+    applied = dynamic_config_hash(cluster) if applied_dynamic is None else applied_dynamic
+    annotations = {DYNAMIC_CONFIG_ANNOTATION: applied}
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **annotations}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(cluster, config_map_name(cluster)),
+        "metadata": metadata,
         "data": {"server.properties": server_properties(cluster)},
     }
 
@@ -756,9 +775,11 @@ def tls_secrets(cluster: ClusterModel, tls: ClusterTls) -> list[dict[str, Any]]:
     ]
 
 
-def manifests(cluster: ClusterModel, operator_password: str, tls: ClusterTls | None = None) -> list[dict[str, Any]]:
+def manifests(
+    cluster: ClusterModel, operator_password: str, tls: ClusterTls | None = None, applied_dynamic: str | None = None
+) -> list[dict[str, Any]]:
     """Every child of the cluster, in the order to apply them (what pods mount exists before the pods). `tls` is
-    required when the cluster has TLS listeners (`cluster_ca.ensure_tls`)."""
+    required when the cluster has TLS listeners (`cluster_ca.ensure_tls`); `applied_dynamic` as `config_map`'s."""
     if cluster.needs_tls and tls is None:
         raise ValueError("a cluster with TLS listeners needs its certificates")
     out: list[dict[str, Any]] = [*etcd_manifests(cluster)]
@@ -766,7 +787,7 @@ def manifests(cluster: ClusterModel, operator_password: str, tls: ClusterTls | N
         out.append(credentials_secret(cluster, operator_password))
     if tls is not None and cluster.needs_tls:
         out += tls_secrets(cluster, tls)
-    out += [config_map(cluster), headless_service(cluster), bootstrap_service(cluster)]
+    out += [config_map(cluster, applied_dynamic), headless_service(cluster), bootstrap_service(cluster)]
     out += external_bootstrap_services(cluster)
     digest = tls.digest if tls is not None and cluster.needs_tls else None
     out += [pod_disruption_budget(cluster), stateful_set(cluster, digest)]
