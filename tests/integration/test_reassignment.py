@@ -345,3 +345,69 @@ def _cancel_scenario(brokers: dict[int, BrokerProcess], bootstrap: str, tmp_path
     # The partition keeps serving on its original replicas.
     ck_produce(live, topic, [b"after"], extra={"acks": "all"})
     assert [m.value() for m in ck_consume(live, topic, 11, timeout=60)] == [b"x"] * 10 + [b"after"]
+
+
+THROTTLE_BPS = 300_000  # --throttle: bytes/s on each side
+MOVED_BYTES = 3_000_000  # 3 000 records of 1 000 bytes
+
+
+def test_a_throttled_move_is_bounded_by_the_throttle_and_verify_clears_it(
+    broker_factory: Factory, etcd: EtcdCluster, tmp_path: Path
+) -> None:
+    """`--throttle 300000` on 3 MB: the new replica is in sync no sooner than the throttle allows (Kafka's
+    SimpleRate lets the first 1 MB fetch through at once, then about 300 KB/s: ~6.7 s at the least; asserted >= 4 s),
+    while the same move without a throttle, after --verify cleared the throttles, is quick."""
+    brokers = three_brokers(broker_factory, etcd.url("/it/throttle"))
+    with logs_on_failure(brokers):
+        _throttle_scenario(brokers, tmp_path)
+
+
+def _move_seconds(bootstrap: str, topic: str, plan: Path, target: list[int], *throttle: str) -> float:
+    plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": target}]}))
+    started = time.monotonic()
+    executed = odradek(
+        "reassign-partitions", "--bootstrap-server", bootstrap, "--execute", "--reassignment-json-file", str(plan),
+        *throttle,
+    )  # fmt: skip
+    assert executed.returncode == 0, executed.stderr
+    wait_for(
+        lambda: replicas_and_isr(bootstrap, topic)[1] == sorted(target),
+        timeout=MOVE_TIMEOUT_S,
+        interval=0.1,
+        what=f"ISR {target}",
+    )
+    return time.monotonic() - started
+
+
+def _throttle_scenario(brokers: dict[int, BrokerProcess], tmp_path: Path) -> None:
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    bootstrap = ",".join(b.bootstrap for b in brokers.values())
+    value = b"t" * 1000
+    throttled, free = create_topic(bootstrap, [[1]]), create_topic(bootstrap, [[1]])
+    for topic in (throttled, free):
+        ck_produce(bootstrap, topic, [value] * (MOVED_BYTES // len(value)), extra={"acks": "all"})
+
+    slow = _move_seconds(bootstrap, throttled, tmp_path / "slow.json", [1, 2], "--throttle", str(THROTTLE_BPS))
+    admin = ck_admin(bootstrap)
+
+    def described(kind: ResourceType, name: str, key: str) -> str:
+        resource = ConfigResource(kind, name)
+        return str(admin.describe_configs([resource])[resource].result(timeout=CLIENT_TIMEOUT_S)[key].value or "")
+
+    assert described(ResourceType.BROKER, "1", "leader.replication.throttled.rate") == str(THROTTLE_BPS)
+    assert described(ResourceType.TOPIC, throttled, "follower.replication.throttled.replicas") == "0:2"
+    verify = odradek("reassign-partitions", "--bootstrap-server", bootstrap, "--verify",
+                     "--reassignment-json-file", str(tmp_path / "slow.json"))  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    assert f"Clearing topic-level throttles on topic {throttled}" in verify.stdout
+    assert described(ResourceType.BROKER, "1", "leader.replication.throttled.rate") == str(2**63 - 1)
+    assert described(ResourceType.BROKER, "2", "follower.replication.throttled.rate") == str(2**63 - 1)
+    assert described(ResourceType.TOPIC, throttled, "leader.replication.throttled.replicas") == ""
+
+    quick = _move_seconds(bootstrap, free, tmp_path / "quick.json", [1, 3])
+    assert slow >= 4.0, f"a {MOVED_BYTES} B move throttled at {THROTTLE_BPS} B/s took {slow:.1f} s"
+    assert quick < slow / 2, f"unthrottled {quick:.1f} s against throttled {slow:.1f} s"
+    for broker in (brokers[2], brokers[3]):
+        topic = throttled if broker is brokers[2] else free
+        assert len(ck_consume(broker.bootstrap, topic, MOVED_BYTES // len(value), timeout=60)) == 3000

@@ -66,6 +66,7 @@ from odradek.broker.publisher import BrokerMetadataPublisher, inter_broker_endpo
 from odradek.broker.quota.connection_quotas import ConnectionQuotas, parse_overrides
 from odradek.broker.quota.manager import QuotaManagers
 from odradek.broker.quota.rate import MetricConfig
+from odradek.broker.quota.replication_quota_manager import ReplicationQuotaManagers
 from odradek.broker.replication.add_partitions_to_txn_manager import (
     AddPartitionsToTxnManager,
     RemoteTxnVerificationSender,
@@ -261,6 +262,12 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         rebalance_interval_ms=config.get_int("leader.imbalance.check.interval.seconds") * 1000.0,
         imbalance_percentage=config.get_int("leader.imbalance.per.broker.percentage"),
     )
+    replication_quotas = ReplicationQuotaManagers(
+        node_id,
+        time,
+        config.get_int("replication.quota.window.num"),
+        config.get_int("replication.quota.window.size.seconds"),
+    )
     manager = ReplicaManager(
         node_id,
         config,
@@ -270,7 +277,10 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         alter_partition=ControllerAlterPartitionManager(controller),
         halt=halt,
         security=security,
+        leader_quota=replication_quotas.leader,
+        follower_quota=replication_quotas.follower,
     )
+    metrics.watch_replication_quotas(replication_quotas.byte_rates)
     cache = MetadataCache(store)
     coordinator = group_coordinator(config, manager, cache, time)
     markers = ReplicaTxnMarkerWriter(
@@ -309,7 +319,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     metrics.watch_quotas(quotas.stats)
     if authorizer is not None:
         cache.add_listener(acl_listener(authorizer))
-    publisher = BrokerMetadataPublisher(node_id, config, manager)
+    publisher = BrokerMetadataPublisher(node_id, config, manager, replication_quotas)
     publisher.add_config_listener(services.update_config)
     publisher.register_coordinator(OFFSETS_TOPIC, coordinator)
     publisher.register_coordinator(TRANSACTION_STATE_TOPIC, transactions)

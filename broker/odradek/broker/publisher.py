@@ -7,7 +7,10 @@ into
 1. **dynamic broker configs**: when the delta touches the cluster-wide default (``/configs/brokers/<default>``)
    or this broker's own resource, the static configuration is layered under both (``dynamic_config``), set on the
    replica manager and handed to every config listener (the request handlers' services). A changed ``log.*``
-   default changes every topic's LogConfig, so the next step then looks at every topic;
+   default changes every topic's LogConfig, so the next step then looks at every topic. The replication
+   throttles' rates (``leader/follower.replication.throttled.rate``) are set from the configs in force, and each
+   touched topic's throttled replica lists (``*.replication.throttled.replicas``) are applied for this broker
+   (Kafka's BrokerConfigHandler and TopicConfigHandler over ``ReplicationQuotaManagers``);
 2. **leader and follower transitions**: the replica manager is told the assignments of the topics the delta
    touched (``replica_assignments``) and creates, updates and deletes local replicas to match. It is awaited:
    logs are created in a worker thread, and the cache publishes the next image only after this one;
@@ -32,6 +35,11 @@ from typing import Protocol
 from odradek.broker.config.broker import BrokerConfig
 from odradek.broker.config.dynamic import load_dynamic
 from odradek.broker.metadata.image import MetadataDelta, MetadataImage
+from odradek.broker.quota.replication_quota_manager import (
+    FOLLOWER_THROTTLED_RATE,
+    LEADER_THROTTLED_RATE,
+    ReplicationQuotaManagers,
+)
 from odradek.broker.replication.leader_end_point import BrokerEndPoint
 from odradek.broker.replication.partition import PartitionState
 from odradek.broker.replication.replica_manager import ReplicaAssignment
@@ -85,8 +93,15 @@ class ReplicaManagerView(Protocol):
 class BrokerMetadataPublisher:
     """Register it with ``MetadataCache.add_listener(publisher.publish)`` before the cache starts."""
 
-    def __init__(self, node_id: int, static_config: BrokerConfig, replica_manager: ReplicaManagerView) -> None:
+    def __init__(
+        self,
+        node_id: int,
+        static_config: BrokerConfig,
+        replica_manager: ReplicaManagerView,
+        replication_quotas: ReplicationQuotaManagers | None = None,
+    ) -> None:
         self.node_id = node_id
+        self._replication_quotas = replication_quotas
         self.static_config = static_config
         self.config = static_config
         self._replica_manager = replica_manager
@@ -111,6 +126,7 @@ class BrokerMetadataPublisher:
         if delta.changed_broker_configs & {"", str(self.node_id)}:
             topics = None  # ... unless a dynamic log.* default changed every topic's config
             self._update_config(dynamic_config(self.static_config, image, self.node_id))
+        self._update_replication_quotas(image, topics)
         self._full_pass = True
         # Before the transitions: a partition made follower here is fetched from its leader's address.
         self._replica_manager.update_brokers(inter_broker_endpoints(image, self.config.inter_broker_listener[0]))
@@ -130,6 +146,18 @@ class BrokerMetadataPublisher:
             self.node_id,
             dict(config.dynamic_broker),
         )
+
+    def _update_replication_quotas(self, image: MetadataImage, topics: Collection[str] | None) -> None:
+        """The throttles' rates from the configs in force, and the throttled replicas of `topics` (all: None)."""
+        quotas = self._replication_quotas
+        if quotas is None:
+            return
+        quotas.update_rates(self.config.get_int(LEADER_THROTTLED_RATE), self.config.get_int(FOLLOWER_THROTTLED_RATE))
+        if topics is None:
+            quotas.retain_topics(image.topics.keys())
+        for topic in image.topics if topics is None else topics:
+            found = image.topics.get(topic)
+            quotas.update_topic(topic, None if found is None else found.configs)
 
     def _update_coordinator(self, topic: str, image: MetadataImage) -> None:
         coordinator, elected = self._coordinators[topic], self._elected[topic]

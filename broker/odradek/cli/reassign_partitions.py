@@ -13,8 +13,8 @@ Exactly one action, with Kafka's required and permitted flags (anything else is 
   (`Unknown broker id N`); prints the current assignment of those partitions (`Save this to use as the
   --reassignment-json-file option during rollback`); with `--throttle`, sets Kafka's throttle configs (topic
   `leader.replication.throttled.replicas` = partition:source, `follower.replication.throttled.replicas` =
-  partition:destination, broker `leader/follower.replication.throttled.rate` on every broker involved; accepted by
-  the broker but not enforced: docs/not-implemented.md); then AlterPartitionReassignments and
+  partition:destination, broker `leader/follower.replication.throttled.rate` on every broker involved; enforced by
+  the brokers: docs/cluster.md, "Replication throttles"); then AlterPartitionReassignments and
   `Successfully started partition reassignment(s) for t-0,t-1`.
 - `--verify --reassignment-json-file F [--preserve-throttles]`: `Status of partition reassignment:` then per
   partition `Reassignment of partition t-0 is completed.` / `... is still in progress.` / `There is no active
@@ -124,7 +124,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--broker-list", metavar="IDS", help='brokers to place partitions on, e.g. "1,2,3"')
     parser.add_argument("--disable-rack-aware", action="store_true", help="ignore racks in --generate")
     parser.add_argument("--additional", action="store_true", help="execute beside reassignments in progress")
-    parser.add_argument("--throttle", type=int, default=-1, metavar="B/s", help="inter-broker throttle (not enforced)")
+    parser.add_argument("--throttle", type=int, default=-1, metavar="B/s", help="inter-broker throttle")
     parser.add_argument(
         "--replica-alter-log-dirs-throttle", type=int, default=-1, metavar="B/s", help="log dir throttle (not enforced)"
     )

@@ -192,9 +192,13 @@ def test_stored_configs_load_leniently() -> None:
 def test_dynamic_keys_are_kafkas_dynamic_log_config() -> None:
     """Exactly the first broker synonym of each topic key is dynamic (cluster-wide), as Kafka's DynamicLogConfig;
     the keys Kafka can alter but Odradek cannot yet are read-only here and listed. (Kafka's keys with no effect
-    here keep Kafka's update mode: test_kafka_keys.py.)"""
+    here keep Kafka's update mode: test_kafka_keys.py.) Besides them, the replication throttles' rates (Kafka's
+    DynamicConfig.Broker), applied live by the publisher."""
     dynamic = {k.name: k.update_mode for k in BROKER_KEYS if k.dynamic and k.name not in NO_EFFECT_NAMES}
-    assert dynamic == {synonyms[0]: UpdateMode.CLUSTER_WIDE for synonyms in TOPIC_SYNONYMS.values() if synonyms}
+    expected = {synonyms[0]: UpdateMode.CLUSTER_WIDE for synonyms in TOPIC_SYNONYMS.values() if synonyms}
+    expected["leader.replication.throttled.rate"] = UpdateMode.CLUSTER_WIDE
+    expected["follower.replication.throttled.rate"] = UpdateMode.CLUSTER_WIDE
+    assert dynamic == expected
     assert all(not BROKER_BY_NAME[name].dynamic for name in KAFKA_UPDATE_MODES_NOT_LIVE)
 
 
@@ -213,8 +217,14 @@ def _other_value(key: ConfigKey) -> ConfigValue:
     return key.default - 1 if key.default in (LONG_MAX, 2**31 - 1) else key.default + 1
 
 
+# The replication throttles' rates feed the quota managers (tests/unit/publisher), not a LogConfig.
+THROTTLE_RATES = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
+
+
 @pytest.mark.parametrize(
-    "key", [k for k in BROKER_KEYS if k.dynamic and k.name not in NO_EFFECT_NAMES], ids=lambda k: k.name
+    "key",
+    [k for k in BROKER_KEYS if k.dynamic and k.name not in NO_EFFECT_NAMES and k.name not in THROTTLE_RATES],
+    ids=lambda k: k.name,
 )
 def test_every_dynamic_key_reaches_log_config(key: ConfigKey) -> None:
     """The live effect: app.py recomputes each partition's LogConfig from the layered config on every change."""

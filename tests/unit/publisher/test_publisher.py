@@ -4,6 +4,7 @@ config updates out. A fake replica manager and a fake coordinator record what th
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 
@@ -11,8 +12,10 @@ import pytest
 from odradek.broker.config.broker import BrokerConfig, build
 from odradek.broker.metadata.image import MetadataDelta, MetadataImage, PartitionImage, TopicImage
 from odradek.broker.publisher import BrokerMetadataPublisher, replica_assignments
+from odradek.broker.quota.replication_quota_manager import ReplicationQuotaManagers
 from odradek.broker.replication.leader_end_point import BrokerEndPoint
 from odradek.broker.replication.replica_manager import ReplicaAssignment
+from odradek.broker.utils.time import MockTime
 
 NODE = 1
 OFFSETS = "__consumer_offsets"
@@ -78,7 +81,8 @@ class Harness:
         self.static = build([{"node.id": str(NODE)}])
         self.manager = FakeReplicaManager(self.static)
         self.coordinator = FakeCoordinator()
-        self.publisher = BrokerMetadataPublisher(NODE, self.static, self.manager)
+        self.quotas = ReplicationQuotaManagers(NODE, MockTime())
+        self.publisher = BrokerMetadataPublisher(NODE, self.static, self.manager, self.quotas)
         self.publisher.register_coordinator(OFFSETS, self.coordinator)
         self.configs: list[BrokerConfig] = []
         self.publisher.add_config_listener(self.configs.append)
@@ -192,3 +196,27 @@ def test_another_brokers_configs_change_nothing_here() -> None:
     assert h.configs == []
     assert h.manager.calls[-1][1] == frozenset()
     assert h.manager.config is h.static
+
+
+# ---- replication throttles ---------------------------------------------------------------------------------
+
+
+def test_throttle_rates_and_throttled_replicas_reach_the_replication_quotas() -> None:
+    h = Harness()
+    throttled = {"leader.replication.throttled.replicas": "0:1,1:2", "follower.replication.throttled.replicas": "1:1"}
+    a, b = topic("a", {0: (1, 0), 1: (2, 0)}, throttled), topic("b", {0: (1, 0)})
+    h.publish(image(1, a, b), topics=["a", "b"])
+    assert h.quotas.leader.is_throttled("a", 0) and not h.quotas.leader.is_throttled("a", 1)
+    assert h.quotas.follower.is_throttled("a", 1) and not h.quotas.follower.is_throttled("b", 0)
+    assert h.quotas.leader.upper_bound == math.inf  # no rate set: unbounded
+    rates = {"1": {"leader.replication.throttled.rate": "1000", "follower.replication.throttled.rate": "2000"}}
+    h.publish(image(2, a, b, broker_configs=rates), configs=["1"])
+    assert (h.quotas.leader.upper_bound, h.quotas.follower.upper_bound) == (1000, 2000)
+    cleared = topic("a", {0: (1, 0), 1: (2, 0)})  # reassign-partitions --verify removes both lists
+    h.publish(image(3, cleared, b, broker_configs=rates), topics=["a"])
+    assert not h.quotas.leader.is_throttled("a", 0) and not h.quotas.follower.is_throttled("a", 1)
+    h.publish(image(4, cleared, b), configs=["1"])  # the rates removed
+    assert h.quotas.leader.upper_bound == math.inf and h.quotas.follower.upper_bound == math.inf
+    h.publish(image(5, a, b), topics=["a"])
+    h.publish(image(6, b), topics=["a"])  # deleted: its throttles go
+    assert not h.quotas.leader.is_throttled("a", 0)

@@ -25,6 +25,7 @@ from odradek.broker.log.log import Log
 from odradek.broker.log.manager import LogManager
 from odradek.broker.metrics.broker import BrokerMetrics
 from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.quota.replication_quota_manager import ReplicationQuotaManagers
 from odradek.broker.records.builder import build_batch
 from odradek.broker.replication.alter_partition_manager import AlterPartitionItem, AlterPartitionResult
 from odradek.broker.replication.api import (
@@ -56,7 +57,13 @@ BACKOFF_MS = 1_000  # replica.fetch.backoff.ms's default
 
 
 class Cluster:
-    def __init__(self, root: Path, broker_ids: Sequence[int], configs: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        broker_ids: Sequence[int],
+        configs: dict[str, str] | None = None,
+        broker_configs: dict[str, str] | None = None,
+    ) -> None:
         self.time = MockTime()
         self.topic_id = uuid.uuid4()
         self.configs = configs or {}
@@ -65,9 +72,19 @@ class Cluster:
         self.epoch_answer: Callable[[EpochRequest], EpochEndOffset] | None = None
         self.alters: list[AlterPartitionItem] = []
         self.managers: dict[int, ReplicaManager] = {}
+        self.quotas: dict[int, ReplicationQuotaManagers] = {}  # each broker's replication throttles (unbounded)
         self.endpoints: dict[tuple[int, int], DirectEndPoint] = {}  # (follower, leader) -> the latest made
         for broker_id in broker_ids:
-            config = build([{"log.dirs": str(root / str(broker_id)), "replica.lag.time.max.ms": str(LAG_MS)}])
+            config = build(
+                [
+                    {
+                        "log.dirs": str(root / str(broker_id)),
+                        "replica.lag.time.max.ms": str(LAG_MS),
+                        **(broker_configs or {}),
+                    }
+                ]
+            )
+            quotas = self.quotas[broker_id] = ReplicationQuotaManagers(broker_id, self.time)
             logs = LogManager.open([root / str(broker_id)], log_config({}, config))
             manager = ReplicaManager(
                 broker_id,
@@ -77,6 +94,8 @@ class Cluster:
                 self.time,
                 endpoints=self._endpoint_factory(broker_id),
                 alter_partition=FakeAlterPartition(self),
+                leader_quota=quotas.leader,
+                follower_quota=quotas.follower,
             )
             manager.start_isr_expiration()
             self.managers[broker_id] = manager

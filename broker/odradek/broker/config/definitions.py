@@ -217,8 +217,8 @@ TOPIC_KEYS: tuple[ConfigKey, ...] = (
         "follower.replication.throttled.replicas",
         T.LIST,
         [],
-        "Replicas (partition:broker, or *) whose follower side a replication throttle would limit (accepted, no "
-        "effect here: docs/not-implemented.md).",
+        "Replicas (partition:broker, or *) whose follower side follower.replication.throttled.rate limits: the "
+        "new replicas of a reassignment, on the brokers named.",
         validator=throttled_replicas,
     ),
     _key(
@@ -232,8 +232,8 @@ TOPIC_KEYS: tuple[ConfigKey, ...] = (
         "leader.replication.throttled.replicas",
         T.LIST,
         [],
-        "Replicas (partition:broker, or *) whose leader side a replication throttle would limit (accepted, no "
-        "effect here: docs/not-implemented.md).",
+        "Replicas (partition:broker, or *) whose leader side leader.replication.throttled.rate limits: the "
+        "existing replicas of a reassignment, on the brokers named.",
         validator=throttled_replicas,
     ),
     _key(
@@ -724,6 +724,39 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         "Time a fetch session is protected from eviction by a larger or a follower's session after its creation, "
         "and the time without use after which any new session may evict it.",
         at_least(0),
+    ),
+    ConfigKey(
+        "leader.replication.throttled.rate",
+        T.LONG,
+        LONG_MAX,
+        "Bytes/s a leader serves to followers out of the ISR for the replicas of leader.replication.throttled."
+        "replicas (topic key): above it their fetches get no data for those partitions (docs/cluster.md, "
+        '"Replication throttles"); reassign-partitions --throttle sets it (as do AlterConfigs clients).',
+        at_least(0),
+        UpdateMode.CLUSTER_WIDE,
+    ),
+    ConfigKey(
+        "follower.replication.throttled.rate",
+        T.LONG,
+        LONG_MAX,
+        "Bytes/s a follower fetches for its out-of-sync replicas of follower.replication.throttled.replicas (topic "
+        'key): above it those partitions are left out of its fetches (docs/cluster.md, "Replication throttles").',
+        at_least(0),
+        UpdateMode.CLUSTER_WIDE,
+    ),
+    ConfigKey(
+        "replication.quota.window.num",
+        T.INT,
+        11,
+        "Samples the replication throttles' byte rates are measured over.",
+        at_least(1),
+    ),
+    ConfigKey(
+        "replication.quota.window.size.seconds",
+        T.INT,
+        1,
+        "Length of one replication throttle sample, in seconds.",
+        at_least(1),
     ),
     ConfigKey(
         "replica.fetch.backoff.ms",

@@ -93,16 +93,12 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("replica.selector.class", "string", None, "read-only"),
             ("inter.broker.protocol.version", "string", "3.9-IV0", "read-only"),
             ("controller.socket.timeout.ms", "int", "30000", "read-only"),
-            ("leader.replication.throttled.rate", "long", LONG_MAX, "cluster-wide"),
-            ("follower.replication.throttled.rate", "long", LONG_MAX, "cluster-wide"),
             ("replica.alter.log.dirs.io.max.bytes.per.second", "long", LONG_MAX, "cluster-wide"),
         ),
     ),
     (
         "quotas (QuotaConfigs)",
         (
-            ("replication.quota.window.num", "int", "11", "read-only"),
-            ("replication.quota.window.size.seconds", "int", "1", "read-only"),
             ("alter.log.dirs.replication.quota.window.num", "int", "11", "read-only"),
             ("alter.log.dirs.replication.quota.window.size.seconds", "int", "1", "read-only"),
             ("controller.quota.window.num", "int", "11", "read-only"),

@@ -92,7 +92,7 @@ def _topic_value(name: str, overrides: Mapping[str, str], broker: BrokerConfig) 
 def log_config(overrides: Mapping[str, str], broker: BrokerConfig) -> LogConfig:
     values = {key.name: _topic_value(key.name, overrides, broker) for key in TOPIC_KEYS}
     policy = values.pop("cleanup.policy")
-    for name in THROTTLED_REPLICAS_KEYS:  # replication quotas, not the log's (and not enforced)
+    for name in THROTTLED_REPLICAS_KEYS:  # replication throttles (quota/), not the log's
         values.pop(name)
     assert isinstance(policy, list)
     fields = {name.replace(".", "_"): value for name, value in values.items()}

@@ -34,6 +34,10 @@
   `kafka_server_request_request_time` (percent of one second), and `kafka_server_{produce,fetch,request}_throttle_time`
   (mean ms over the quota window), labelled `user` and `client_id` ("" for the side a quota is not kept per); only
   while a quota of that type exists (`watch_quotas`).
+- Replication throttles, Kafka's `kafka.server:type=LeaderReplication,name=byte-rate` and
+  `kafka.server:type=FollowerReplication,name=byte-rate`: `kafka_server_leaderreplication_byte_rate` and
+  `kafka_server_followerreplication_byte_rate` (bytes/s of the throttled replicas' traffic, served as leader and
+  fetched as follower; `watch_replication_quotas`).
 - kafka_exporter's `kafka_topic_*` (from the partitions, with `watch_partitions`) and `kafka_consumergroup_*`
   (from the group coordinator, with `watch_groups`) series: see `consumer_lag`.
 """
@@ -277,6 +281,19 @@ class _QuotaCollector(Collector):
         yield from families.values()
 
 
+class _ReplicationQuotaCollector(Collector):
+    def __init__(self, source: Callable[[], Iterable[tuple[str, float]]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        for group, rate in self.source():
+            family = GaugeMetricFamily(
+                f"kafka_server_{group.lower()}_byte_rate", f"{group} throttled replication bytes/s"
+            )
+            family.add_metric([], rate)
+            yield family
+
+
 def _topic_counter(registry: CollectorRegistry, name: str, doc: str) -> Counter:
     return Counter(f"kafka_server_brokertopicmetrics_{name}", doc, ["topic"], registry=registry)
 
@@ -353,6 +370,10 @@ class BrokerMetrics:
     def watch_quotas(self, source: Callable[[], Iterable[QuotaStats]]) -> None:
         """Report the client quota sensors `source` yields (called at every scrape, from the metrics thread)."""
         self.registry.register(_QuotaCollector(source))
+
+    def watch_replication_quotas(self, source: Callable[[], Iterable[tuple[str, float]]]) -> None:
+        """Report the replication throttles' byte rates `source` yields as (group, bytes/s), at every scrape."""
+        self.registry.register(_ReplicationQuotaCollector(source))
 
     # ---- replication (called by the partition leaders and the replica fetchers) ----------------------------
 

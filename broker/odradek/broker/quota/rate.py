@@ -9,6 +9,8 @@ Semantics copied from Kafka 3.x's SampledStat and Rate:
 - A rate is the sum of the samples divided by the elapsed time since the oldest sample's start, where fewer than
   ``samples - 1`` full windows count as ``samples - 1`` (so a first burst is not measured over a few
   milliseconds), and never less than 1 ms.
+- A ``SimpleRate`` (the replication quotas' sensor) measures over the elapsed time since the oldest sample's start
+  but at least one window: a first burst counts at once against the quota (Kafka's SimpleRate).
 """
 
 from __future__ import annotations
@@ -113,6 +115,18 @@ class Rate:
     def measure(self, now_ms: float) -> float:
         total = self.stat.total(now_ms)
         return total / (self.window_size_ms(now_ms) / 1000.0)
+
+
+class SimpleRate(Rate):
+    """Units per second over the elapsed time since the oldest sample's start, at least one window (Kafka's
+    SimpleRate: ReplicationQuotaManager's sensor)."""
+
+    __slots__ = ()
+
+    def window_size_ms(self, now_ms: float) -> float:
+        self.stat.purge_obsolete(now_ms)
+        elapsed = now_ms - self.stat.oldest_start_ms(now_ms)
+        return max(elapsed, float(self.stat.config.window_ms))
 
 
 class Avg:

@@ -75,6 +75,13 @@ class FetchSessionHandler:
         self.session_partitions.update(remaining)
         return FetchRequestData(self.next_metadata, (*added, *altered), tuple(removed), dict(self.session_partitions))
 
+    def would_forget(self, next_partitions: Collection[TopicPartition]) -> bool:
+        """Whether fetching `next_partitions` would forget partitions the open session holds (such a request is sent
+        even with nothing else in it, as Kafka's fetcher does, so that the leader stops answering for them)."""
+        if self.next_metadata.is_full:
+            return False
+        return any(key not in next_partitions for key in self.session_partitions)
+
     def handle_response(self, error: ErrorCode, session_id: int, answered: Collection[TopicPartition]) -> bool:
         """The response's top-level error, session id and the partitions it holds; False if its partitions must
         not be used."""

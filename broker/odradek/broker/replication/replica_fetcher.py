@@ -53,6 +53,14 @@ successful fetch starts the doubling again (Kafka waits the whole backoff, 1 s b
 first produce to a new RF>1 partition, and the first after a failover, waited for it; bench/RESULTS.md,
 "Replication").
 
+Replication throttle (`follower.replication.throttled.rate` over `follower.replication.throttled.replicas`, the
+`quota`: replica_quota.py), Kafka's shouldFollowerThrottle: while the quota is exceeded, a partition whose replica
+here is throttled and not in sync (its last fetch left it behind the leader's HW, or it has not fetched yet) is
+left out of the fetch, so the session forgets it and names it again with its position once it is back under the
+rate; the bytes appended for throttled partitions, in sync or not, are recorded against the quota. When every
+ready partition is left out and the session has nothing to forget, the round waits `replica.fetch.backoff.ms`
+(Kafka's fetcher with an empty request) or until a partition is added.
+
 No polling: with nothing to fetch the task waits for a partition to be added or for the end of a delay, and the
 Fetch itself waits at the leader.
 """
@@ -77,6 +85,7 @@ from odradek.broker.replication.broker_blocking_sender import AuthenticationFail
 from odradek.broker.replication.fetch_session_handler import FetchSessionHandler
 from odradek.broker.replication.leader_end_point import EpochRequest, FetchedPartition, LeaderEndPoint
 from odradek.broker.replication.partition import Partition
+from odradek.broker.replication.replica_quota import UNBOUNDED, ReplicaQuota
 from odradek.broker.utils.file_work import FileWork
 from odradek.broker.utils.time import Time
 
@@ -140,6 +149,12 @@ class PartitionFetchState:
     state: FetchState = FetchState.TRUNCATING
     delayed_until_ms: float = 0.0
     leader_behind_retries: int = 0  # LEADER_BEHIND answers since the last successful fetch (sets the delay)
+    lag: int | None = None  # the leader's HW minus the fetch offset after the last fetch (None: none yet)
+
+    @property
+    def is_replica_in_sync(self) -> bool:
+        """Kafka's PartitionFetchState.isReplicaInSync: caught up to the leader's HW at the last fetch."""
+        return self.lag is not None and self.lag <= 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +236,10 @@ class ReplicaFetcherThread:
         replicas: FollowerReplicas,
         config: FetcherConfig,
         time: Time,
+        quota: ReplicaQuota = UNBOUNDED,
     ) -> None:
         self.name = name
+        self.quota = quota
         self.source_broker = source_broker
         self.leader = leader
         self.replicas = replicas
@@ -294,16 +311,29 @@ class ReplicaFetcherThread:
         truncating = {k: s for k, s in ready.items() if s.state is FetchState.TRUNCATING}
         if truncating:
             await self._guarded(self._truncate(truncating), truncating)
-        fetching = {k: s for k, s in ready.items() if s.state is FetchState.FETCHING and self.states.get(k) is s}
-        if fetching:
+        fetching = {
+            k: s
+            for k, s in ready.items()
+            if s.state is FetchState.FETCHING and self.states.get(k) is s and not self._should_follower_throttle(k, s)
+        }
+        if fetching or self.session.would_forget(fetching):
             await self._guarded(self._fetch(fetching), fetching)
+        elif any(s.state is FetchState.FETCHING for s in ready.values()) and not truncating:
+            await self._wait_for_work(now, now + self.config.fetch_backoff_ms)  # all throttled: Kafka's backoff
         # A round answered at once (data ready, or errors) must still let the rest of the loop run.
         await asyncio.sleep(0)
 
-    async def _wait_for_work(self, now: float) -> None:
-        """Until a partition is added, or the earliest delay ends."""
+    def _should_follower_throttle(self, key: TopicPartition, state: PartitionFetchState) -> bool:
+        """Kafka's shouldFollowerThrottle: not in sync, throttled here, over the quota (in-sync replicas never are,
+        so that a throttle cannot shrink the ISR)."""
+        quota = self.quota
+        return not state.is_replica_in_sync and quota.is_throttled(*key) and quota.is_quota_exceeded()
+
+    async def _wait_for_work(self, now: float, until_ms: float | None = None) -> None:
+        """Until a partition is added, or the earliest delay (or `until_ms`) ends."""
         self._changed.clear()
-        delays = [s.delayed_until_ms for s in self.states.values()]
+        delays = [s.delayed_until_ms for s in self.states.values() if s.delayed_until_ms > now]
+        delays += [] if until_ms is None else [until_ms]
         waiter = asyncio.ensure_future(self._changed.wait())
         sleeper = asyncio.ensure_future(self.time.sleep(min(delays) - now)) if delays else None
         try:
@@ -486,6 +516,7 @@ class ReplicaFetcherThread:
                 log.maybe_increment_log_start_offset(answer.log_start_offset)
         state.fetch_offset = log.log_end_offset
         state.leader_behind_retries = 0
+        state.lag = max(leader_hw - state.fetch_offset, 0)
         self.replicas.fetch_lag((partition.topic, partition.index), leader_hw - state.fetch_offset)
 
     def _append(
@@ -502,11 +533,14 @@ class ReplicaFetcherThread:
             logger.warning("%s: %s; truncating again", self.name, exc)
             state.state = FetchState.TRUNCATING
             return None
+        if self.quota.is_throttled(partition.topic, partition.index):
+            self.quota.record(len(batches))  # in sync or not: all replication of throttled replicas counts
         log = partition.log
         if log.log_start_offset < leader_start <= log.log_end_offset:
             log.maybe_increment_log_start_offset(leader_start)
         state.fetch_offset = log.log_end_offset
         state.leader_behind_retries = 0
+        state.lag = max(leader_hw - state.fetch_offset, 0)
         self.replicas.fetch_lag((partition.topic, partition.index), leader_hw - state.fetch_offset)
         return None
 

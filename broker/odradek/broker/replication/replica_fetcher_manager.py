@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from odradek.broker.replication.api import TopicPartition
 from odradek.broker.replication.leader_end_point import BrokerEndPoint, LeaderEndPoint
 from odradek.broker.replication.replica_fetcher import FetcherConfig, FollowerReplicas, ReplicaFetcherThread
+from odradek.broker.replication.replica_quota import UNBOUNDED, ReplicaQuota
 from odradek.broker.utils.time import Time
 
 EndPointFactory = Callable[[BrokerEndPoint], LeaderEndPoint]
@@ -25,9 +26,15 @@ FetcherKey = tuple[int, int]  # (source broker, fetcher id)
 
 class ReplicaFetcherManager:
     def __init__(
-        self, replicas: FollowerReplicas, endpoints: EndPointFactory, config: FetcherConfig, time: Time
+        self,
+        replicas: FollowerReplicas,
+        endpoints: EndPointFactory,
+        config: FetcherConfig,
+        time: Time,
+        quota: ReplicaQuota = UNBOUNDED,
     ) -> None:
         self.replicas = replicas
+        self.quota = quota  # the follower's replication throttle, shared by every fetcher
         self.endpoints = endpoints
         self.config = config
         self.time = time
@@ -75,6 +82,7 @@ class ReplicaFetcherManager:
                     self.replicas,
                     self.config,
                     self.time,
+                    self.quota,
                 )
                 self.fetchers[fetcher_key] = fetcher
                 fetcher.start()

@@ -86,6 +86,7 @@ from odradek.broker.replication.partition import OffsetMove, Partition, Partitio
 from odradek.broker.replication.purgatory import DelayedOperationPurgatory
 from odradek.broker.replication.replica_fetcher import FetcherConfig
 from odradek.broker.replication.replica_fetcher_manager import EndPointFactory, ReplicaFetcherManager
+from odradek.broker.replication.replica_quota import UNBOUNDED, ReplicaQuota
 from odradek.broker.utils.file_work import FileWork
 from odradek.broker.utils.time import Time, TimerHandle
 
@@ -133,12 +134,16 @@ class ReplicaManager:
         alter_partition: AlterPartitionManager | None = None,
         halt: Callable[[str], None] | None = None,
         security: ChannelSecurity = PLAINTEXT,
+        leader_quota: ReplicaQuota = UNBOUNDED,
+        follower_quota: ReplicaQuota = UNBOUNDED,
     ) -> None:
         """`endpoints` builds the follower's connection to a leader (default: `RemoteLeaderEndPoint` over
         `security`, the inter-broker listener's); `alter_partition` changes ISRs (None: ISRs stay as the metadata
         says); `halt(reason)` ends the process once a log dir failed (None: the dir's partitions stay offline, for
-        tests)."""
+        tests); `leader_quota` throttles what followers out of the ISR fetch from here, `follower_quota` what the
+        fetchers fetch for replicas out of sync (replica_quota.py)."""
         self.security = security
+        self.leader_quota = leader_quota
         self.node_id = node_id
         self.config = config
         self.logs = logs
@@ -157,7 +162,9 @@ class ReplicaManager:
         self._topic_ids: dict[str, uuid.UUID] = {}  # of the local replicas' topics (Fetch v13+ names topics by id)
         self._alter_tasks: set[asyncio.Task[None]] = set()
         self._isr_expiration: TimerHandle | None = None
-        self.fetchers = ReplicaFetcherManager(self, endpoints or self._remote_endpoint, self._fetcher_config(), time)
+        self.fetchers = ReplicaFetcherManager(
+            self, endpoints or self._remote_endpoint, self._fetcher_config(), time, follower_quota
+        )
         # KIP-227 sessions of the fetches this broker answers (clients' and followers'): the Fetch handler's
         sessions = FetchSessionCache(
             config.get_int("max.incremental.fetch.session.cache.slots"),
@@ -608,7 +615,7 @@ class ReplicaManager:
             or sum(result.size for result in results) >= params.min_bytes
             or any(result.error is not ErrorCode.NONE for result in results)
         ):
-            return results
+            return self._record_leader_throttled(params, requests, results)
         operation = DelayedFetch(params, requests, self)
         if any(result.size for result in results):  # some data, short of min_bytes: as Kafka, try it once more
             self.fetch_purgatory.try_complete_else_watch(operation, operation.keys)
@@ -616,7 +623,27 @@ class ReplicaManager:
             # Nothing readable at all, found with no await since: its try could only say the same (each
             # partition's read was a whole one, min_one included), so it is watched without one.
             self.fetch_purgatory.watch(operation, operation.keys)
-        return await operation.future
+        return self._record_leader_throttled(params, requests, await operation.future)
+
+    def _record_leader_throttled(
+        self, params: FetchParams, requests: Sequence[FetchPartition], results: list[FetchResult]
+    ) -> list[FetchResult]:
+        """A follower's fetch answered: the bytes of its throttled partitions count against the leader's
+        replication quota, in sync or not (Kafka's KafkaApis: quotas.leader.record(sizeOfThrottledPartitions))."""
+        if params.replica_id >= 0:
+            quota = self.leader_quota
+            pairs = zip(requests, results, strict=True)
+            quota.record(sum(r.size for q, r in pairs if quota.is_throttled(q.topic, q.partition)))
+        return results
+
+    def should_leader_throttle(self, partition: Partition, replica_id: int) -> bool:
+        """Kafka's shouldLeaderThrottle: the follower is out of the ISR, its replica throttled, the quota exceeded."""
+        quota = self.leader_quota
+        return (
+            replica_id not in partition.state.isr
+            and quota.is_throttled(partition.topic, partition.index)
+            and quota.is_quota_exceeded()
+        )
 
     def read_all(
         self, params: FetchParams, requests: Sequence[FetchPartition], update_fetch_state: bool = False
@@ -667,7 +694,10 @@ class ReplicaManager:
                 if partition.log.read(request.fetch_offset, 0, limit).slice is not None:
                     return FetchResult(ErrorCode.UNKNOWN_SERVER_ERROR)
                 size = 0
-            data = partition.log.read(request.fetch_offset, size, limit, min_one)
+            # A throttled follower gets no records; its offset is still checked (out of range answered as always)
+            # and its fetch state recorded, as Kafka's readFromLog answers an empty FetchDataInfo.
+            throttled = replica_id >= 0 and self.should_leader_throttle(partition, replica_id)
+            data = partition.log.read(request.fetch_offset, 0 if throttled else size, limit, min_one and not throttled)
             if replica_id >= 0 and update_fetch_state:
                 partition.update_follower_fetch_state(
                     replica_id, request.fetch_offset, leader_log_end, self.time.monotonic_ms()
@@ -676,7 +706,7 @@ class ReplicaManager:
             return FetchResult(exc.error_code)
         except OffsetOutOfRange:
             return self._out_of_range(request)
-        segment_slice = data.slice
+        segment_slice = None if throttled else data.slice
         records = None
         if segment_slice is not None and segment_slice.size > 0:
             records = FileRecords(segment_slice.file.fileno(), segment_slice.position, segment_slice.size)
@@ -704,6 +734,8 @@ class ReplicaManager:
             partition = self.get_leader(request.topic, request.partition, request.current_leader_epoch)
             if params.replica_id >= 0 and not partition.is_replica(params.replica_id):
                 return None
+            if params.replica_id >= 0 and self.should_leader_throttle(partition, params.replica_id):
+                return 0  # a throttled partition adds nothing towards min_bytes (Kafka's DelayedFetch, case H)
             limit = _fetch_limit(partition, params.isolation)
             return partition.log.read(request.fetch_offset, max(request.max_bytes, 0), limit).size
         except (PartitionError, OffsetOutOfRange):
