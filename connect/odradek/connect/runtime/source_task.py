@@ -70,6 +70,7 @@ class WorkerSourceTask(WorkerTask):
         self.last_commit = time.monotonic()
         self.records_sent = 0
         self.records_polled = 0
+        self.fast_records = 0  # records converted by `_convert_fast`
         # The offset key of the last record's source partition: tasks send runs of records of one partition, and
         # the key (a JSON text) costs more to build than the rest of the record's bookkeeping.
         self._last_partition: dict[str, Any] | None = None
@@ -142,6 +143,39 @@ class WorkerSourceTask(WorkerTask):
             return None
         return out, key, value, headers
 
+    def fast_path(self) -> bool:
+        """Whether `_send` may convert records without the operator: no transformations to apply.
+
+        Converters are functions of their input, so a record whose direct conversion raised is converted again,
+        from the start, by `_convert` (the operator's retries, tolerance and reporting, exactly as on the
+        per-record path). Transformations are left out because they may keep state."""
+        return not self.setup.chain.stages
+
+    def _convert_fast(self, record: SourceRecord) -> tuple[SourceRecord, bytes | None, bytes | None, list[Any]] | None:
+        """`_convert` for an empty chain (which returns the record itself): the converters called directly."""
+        s = self.setup
+        topic = record.topic
+        try:
+            key = s.key_converter.from_connect_data(topic, record.key_schema, record.key)
+            value = s.value_converter.from_connect_data(topic, record.value_schema, record.value)
+            headers = (
+                [
+                    (h.key, s.header_converter.from_connect_header(topic, h.key, h.schema, h.value))
+                    for h in record.headers
+                ]
+                if record.headers
+                else []
+            )
+        except Exception:
+            failed = True
+        else:
+            failed = False
+        if failed:
+            # Outside the except clause, so that the operator's exception has no __context__ from this attempt.
+            return self._convert(record)
+        self.fast_records += 1
+        return record, key, value, headers
+
     def _partition_key(self, partition: Mapping[str, Any] | None) -> str:
         """offset_key of `partition`, reused while records keep the same (equal) source partition."""
         partition = partition or {}
@@ -152,7 +186,7 @@ class WorkerSourceTask(WorkerTask):
 
     def _send(self, record: SourceRecord) -> None:
         partition_key = self._partition_key(record.source_partition)
-        converted = self._convert(record)
+        converted = self._convert_fast(record) if self.fast_path() else self._convert(record)
         submitted = self.submitted.submit(partition_key, record.source_offset)
         if converted is None:
             submitted.acked = True
