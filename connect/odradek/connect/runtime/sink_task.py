@@ -29,6 +29,7 @@ from typing import Any
 from odradek.connect.api.connector import SinkTask, TopicPartition
 from odradek.connect.api.errors import ConnectException, RetriableException
 from odradek.connect.api.records import Header, SinkRecord
+from odradek.connect.converters.simple import direct_reading
 from odradek.connect.runtime import tracing
 from odradek.connect.runtime.errors import ConsumedRecord, ErrorContext, Stage, Tolerated, class_name
 from odradek.connect.runtime.states import TargetState
@@ -239,6 +240,9 @@ class WorkerSinkTask(WorkerTask):
             s.value_converter.to_connect_data,
             s.header_converter.to_connect_header,
         )
+        # StringConverter / ByteArrayConverter read inline (converters.simple.direct_reading): no call, no
+        # SchemaAndValue per record part.
+        key_direct, value_direct = direct_reading(s.key_converter), direct_reading(s.value_converter)
         keep_consumed = self.errant_reporter is not None
         pending, in_flight, timestamp_types = self.pending, self.in_flight, _TIMESTAMP_TYPES
         out: list[SinkRecord] = []
@@ -255,8 +259,18 @@ class WorkerSinkTask(WorkerTask):
                 last_topic = topic
             try:
                 raw_key, raw_value, raw_headers = msg.key(), msg.value(), msg.headers()
-                key = key_to(topic, raw_key)
-                value = value_to(topic, raw_value)
+                if key_direct is None:
+                    key = key_to(topic, raw_key)
+                    key_schema, key_value = key.schema, key.value
+                else:
+                    key_schema, encoding = key_direct
+                    key_value = raw_key.decode(encoding) if encoding and raw_key is not None else raw_key
+                if value_direct is None:
+                    value = value_to(topic, raw_value)
+                    value_schema, value_value = value.schema, value.value
+                else:
+                    value_schema, encoding = value_direct
+                    value_value = raw_value.decode(encoding) if encoding and raw_value is not None else raw_value
                 headers = (
                     tuple(Header(k, sv.schema, sv.value) for k, v in raw_headers for sv in (header_to(topic, k, v),))
                     if raw_headers
@@ -278,10 +292,10 @@ class WorkerSinkTask(WorkerTask):
                 SinkRecord(
                     topic,
                     partition,
-                    key.schema,
-                    key.value,
-                    value.schema,
-                    value.value,
+                    key_schema,
+                    key_value,
+                    value_schema,
+                    value_value,
                     ts if ts_type != 0 else None,
                     headers,
                     offset,

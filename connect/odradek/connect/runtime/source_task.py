@@ -214,7 +214,9 @@ class WorkerSourceTask(WorkerTask):
             self.setup.on_topic(msg.topic())
             self._commit_record(record, msg)
 
-        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": headers, "on_delivery": delivered}
+        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered}
+        if headers:  # no headers and an empty list make the same record; the list costs librdkafka a conversion
+            kwargs["headers"] = headers
         if transformed.kafka_partition is not None:
             kwargs["partition"] = transformed.kafka_partition
         if transformed.timestamp is not None:
