@@ -181,6 +181,9 @@ class MirrorSourceTask(SourceTask):
         self.outstanding = 0
         self.sync_lock = threading.Lock()
         self.remote_topics: dict[str, str] = {}
+        # One source partition map per partition, shared by its records (nothing changes them: the runtime copies
+        # what it keeps), instead of a new dict per record.
+        self.source_partitions: dict[tuple[str, int], dict[str, str | int]] = {}
         self.gaps = 0
 
     def version(self) -> str:
@@ -282,7 +285,11 @@ class MirrorSourceTask(SourceTask):
         """A consumed record as the SourceRecord for its remote topic (Kafka's MirrorSourceTask.convertRecord)."""
         topic, partition = message.topic(), message.partition()
         timestamp_type, timestamp = message.timestamp()
-        headers = tuple(Header(key, OPTIONAL_BYTES_SCHEMA, value) for key, value in message.headers() or ())
+        raw_headers = message.headers()
+        headers = tuple(Header(key, OPTIONAL_BYTES_SCHEMA, value) for key, value in raw_headers) if raw_headers else ()
+        source_partition = self.source_partitions.get((topic, partition))
+        if source_partition is None:
+            source_partition = self.source_partitions[(topic, partition)] = self.source_partition(topic, partition)
         return SourceRecord(
             topic=self.remote_topic(topic),
             kafka_partition=partition,
@@ -292,7 +299,7 @@ class MirrorSourceTask(SourceTask):
             value=message.value(),
             timestamp=timestamp if timestamp_type != 0 else None,
             headers=headers,
-            source_partition=self.source_partition(topic, partition),
+            source_partition=source_partition,
             source_offset={"offset": message.offset()},
         )
 
@@ -323,6 +330,11 @@ class MirrorSourceTask(SourceTask):
                 self.delayed[key] = sync
 
     def fire_pending_offset_syncs(self) -> None:
+        if not self.pending and not self.outstanding:
+            # Called per copied record: with no sync to send and none awaiting its delivery report there is
+            # nothing to produce and nothing for poll() to serve (read without the lock: both are changed by this
+            # thread, or, for `outstanding`, by delivery reports that this thread's poll() runs).
+            return
         topic = self.offset_syncs_topic
         while True:
             with self.sync_lock:

@@ -179,7 +179,13 @@ def random_messages(rng: random.Random, n: int, bad: float) -> list[FakeMessage]
     return out
 
 
-def sink_setup(value_converter: Any, tolerate: bool, reporters: list[Any], chain: TransformationChain) -> TaskSetup:
+def sink_setup(
+    value_converter: Any,
+    tolerate: bool,
+    reporters: list[Any],
+    chain: TransformationChain,
+    topics: set[str] | None = None,
+) -> TaskSetup:
     return TaskSetup(
         ConnectorTaskId("c", 0),
         {"topics": "a,b", "errors.deadletterqueue.topic.name": "dlq"} if tolerate else {"topics": "a,b"},
@@ -193,7 +199,7 @@ def sink_setup(value_converter: Any, tolerate: bool, reporters: list[Any], chain
         60_000,
         1000,
         lambda tid, event, trace: None,
-        lambda topic: None,
+        (topics if topics is not None else set()).add,
     )
 
 
@@ -218,8 +224,8 @@ def run_sink(
     messages: list[FakeMessage], fast: bool, tolerate: bool, value_converter: Any, batch: int = 50
 ) -> dict[str, Any]:
     """Convert and deliver `messages` in consume() batches; what a test compares between the two paths."""
-    recorder, dlq = RecordingReporter(), dlq_reporter()
-    setup = sink_setup(value_converter, tolerate, [recorder, dlq], TransformationChain())
+    recorder, dlq, topics = RecordingReporter(), dlq_reporter(), set[str]()
+    setup = sink_setup(value_converter, tolerate, [recorder, dlq], TransformationChain(), topics)
     sink = ListSink()
     task = WorkerSinkTask(setup, TargetState.STARTED, sink)  # type: ignore[arg-type]
     task.assigned = {("a", 0), ("a", 1), ("b", 0)}
@@ -246,6 +252,7 @@ def run_sink(
         "dlq": dlq.producer.sent,
         "failure": failure,
         "fast_batches": task.fast_batches,
+        "topics": topics,  # what the worker's topic tracking was told
     }
 
 
@@ -258,7 +265,7 @@ def test_sink_fast_path_equals_per_record_path_with_tolerated_failures(seed: int
     assert fast["fast_batches"] == 6 and slow["fast_batches"] == 0
     fast.pop("fast_batches"), slow.pop("fast_batches")
     assert fast == slow
-    assert fast["failure"] is None and len(fast["records"]) > 200
+    assert fast["failure"] is None and len(fast["records"]) > 200 and fast["topics"] == {"a", "b"}
     if converter is not ByteArrayConverter:  # keys fail StringConverter everywhere; values as the converter reads
         assert fast["reports"] and len(fast["dlq"]) == len(fast["reports"])
 
@@ -323,7 +330,9 @@ def random_source_records(rng: random.Random, n: int, bad: float) -> list[Source
     for i in range(n):
         # ByteArrayConverter refuses a str; with failures asked for, the middle record is always one.
         failing = rng.random() < bad or (bad > 0 and i == n // 2)
-        value: Any = f"not bytes {i}" if failing else f"v{i}".encode()
+        value: Any = f"not bytes {i}" if failing else rng.choice([f"v{i}".encode(), None, bytearray(b"ba")])
+        # ByteArrayConverter also refuses a schema other than BYTES; None (schemaless) is accepted.
+        schema = OPTIONAL_STRING_SCHEMA if rng.random() < bad / 2 else rng.choice([OPTIONAL_BYTES_SCHEMA, None])
         headers: tuple[Header, ...] = ()
         if rng.random() < 0.4:
             headers = (Header("h", OPTIONAL_STRING_SCHEMA, rng.choice(["x", "1", None])),)
@@ -333,7 +342,7 @@ def random_source_records(rng: random.Random, n: int, bad: float) -> list[Source
                 rng.choice([None, 0, 1]),
                 OPTIONAL_STRING_SCHEMA,
                 rng.choice([None, f"k{i}"]),
-                OPTIONAL_BYTES_SCHEMA,
+                schema,
                 value,
                 rng.choice([None, 1000 + i]),
                 headers,
@@ -405,3 +414,33 @@ def test_source_fast_path_is_taken_for_every_convertible_record(tmp_path: Path) 
     records = random_source_records(random.Random(3), 100, bad=0.0)
     result = run_source(tmp_path, records, True, False)
     assert result["fast_records"] == 100 and len(result["sent"]) == 100
+
+
+def test_source_fast_path_passes_bytes_without_calling_byte_array_converter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Any] = []
+    original = ByteArrayConverter.from_connect_data
+    monkeypatch.setattr(ByteArrayConverter, "from_connect_data", lambda self, *a: calls.append(a) or original(self, *a))
+    records = random_source_records(random.Random(4), 100, bad=0.0)
+    result = run_source(tmp_path, records, True, False)
+    # Only the bytearray values are converted (to bytes); bytes and None pass, with a BYTES schema or none.
+    copied = [r.value for r in records if type(r.value) is bytearray]
+    assert result["fast_records"] == 100 and [value for _, _, value in calls] == copied and copied
+    calls.clear()
+    assert run_source(tmp_path, records, False, False)["sent"] == result["sent"] and len(calls) == 100
+
+
+@pytest.mark.parametrize("converter", [StringConverter, ByteArrayConverter])
+def test_sink_fast_path_reads_string_and_bytes_without_calling_the_converter(
+    converter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Any] = []
+    original = converter.to_connect_data
+    monkeypatch.setattr(converter, "to_connect_data", lambda self, *a: calls.append(a) or original(self, *a))
+    messages = random_messages(random.Random(5), 100, bad=0.0)
+    fast = run_sink(messages, True, False, converter())
+    # The key converter is a StringConverter too: no call for either part.
+    assert fast["fast_batches"] == 2 and calls == [] and len(fast["records"]) == 100
+    slow = run_sink(messages, False, False, converter())
+    assert slow["records"] == fast["records"] and len(calls) >= 100

@@ -23,8 +23,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from odradek.connect.api.connector import SourceTask
+from odradek.connect.api.data import Type
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.api.records import SourceRecord
+from odradek.connect.converters.simple import passes_bytes
 from odradek.connect.runtime import tracing
 from odradek.connect.runtime.errors import Stage, Tolerated
 from odradek.connect.runtime.offsets import (
@@ -71,6 +73,9 @@ class WorkerSourceTask(WorkerTask):
         self.records_sent = 0
         self.records_polled = 0
         self.fast_records = 0  # records converted by `_convert_fast`
+        # ByteArrayConverter's bytes are the record's own (converters.simple.passes_bytes): no call per record.
+        self._key_passes_bytes = passes_bytes(setup.key_converter)
+        self._value_passes_bytes = passes_bytes(setup.value_converter)
         # The offset key of the last record's source partition: tasks send runs of records of one partition, and
         # the key (a JSON text) costs more to build than the rest of the record's bookkeeping.
         self._last_partition: dict[str, Any] | None = None
@@ -156,8 +161,20 @@ class WorkerSourceTask(WorkerTask):
         s = self.setup
         topic = record.topic
         try:
-            key = s.key_converter.from_connect_data(topic, record.key_schema, record.key)
-            value = s.value_converter.from_connect_data(topic, record.value_schema, record.value)
+            key, schema = record.key, record.key_schema
+            if not (
+                self._key_passes_bytes
+                and (key is None or type(key) is bytes)
+                and (schema is None or schema.type is Type.BYTES)
+            ):
+                key = s.key_converter.from_connect_data(topic, schema, key)
+            value, schema = record.value, record.value_schema
+            if not (
+                self._value_passes_bytes
+                and (value is None or type(value) is bytes)
+                and (schema is None or schema.type is Type.BYTES)
+            ):
+                value = s.value_converter.from_connect_data(topic, schema, value)
             headers = (
                 [
                     (h.key, s.header_converter.from_connect_header(topic, h.key, h.schema, h.value))
