@@ -267,6 +267,8 @@ class MirrorSourceTask(SourceTask):
             if self.stopping.is_set():
                 return None
             messages = poll_batch(self.consumer, MAX_RECORDS_PER_POLL, timeout_s)
+        if self.outstanding and self.sync_producer is not None:
+            self.sync_producer.poll(0)  # the delivery reports of offset syncs (see fire_pending_offset_syncs)
         records = []
         now_ms = time.time() * 1000
         metrics = self.metrics
@@ -330,10 +332,10 @@ class MirrorSourceTask(SourceTask):
                 self.delayed[key] = sync
 
     def fire_pending_offset_syncs(self) -> None:
-        if not self.pending and not self.outstanding:
-            # Called per copied record: with no sync to send and none awaiting its delivery report there is
-            # nothing to produce and nothing for poll() to serve (read without the lock: both are changed by this
-            # thread, or, for `outstanding`, by delivery reports that this thread's poll() runs).
+        if not self.pending:
+            # Called per copied record, and most have no sync to send. The delivery reports of syncs already sent
+            # are served once per poll() batch and by commit(), not per record. (Read without the lock: `pending`
+            # is changed only by this thread.)
             return
         topic = self.offset_syncs_topic
         while True:
@@ -361,6 +363,7 @@ class MirrorSourceTask(SourceTask):
             self.pending.update(self.delayed)
             self.delayed.clear()
         self.fire_pending_offset_syncs()
+        self.sync_producer.poll(0)
         if self.stopping.is_set():
             self.sync_producer.flush(5.0)  # the worker's final commit runs after stop()
 

@@ -5,7 +5,9 @@ auto commit off and `auto.offset.reset=earliest` (Kafka's sink defaults), then t
 connector's `consumer.override.*` settings. Per consumed record: KEY_CONVERTER, VALUE_CONVERTER,
 HEADER_CONVERTER, then TRANSFORMATION, each through the RetryWithToleranceOperator; a tolerated failure sends the
 raw record to the reporters (log, DLQ) and skips it. Each poll's batch goes to `put` (also when empty, as in Kafka,
-so tasks can flush on their own timers).
+so tasks can flush on their own timers). Without transformations the batch takes a fast path (`_convert_batch`):
+the converters are called directly (StringConverter and ByteArrayConverter read inline) and only a record whose
+conversion raised goes through the operator, from its first stage, so results, reports and failures are the same.
 
 `put` raising RetriableException: the consumer's partitions are paused and the same batch is redelivered after
 `context.timeout(ms)` (default 1 s) until it succeeds or the task stops; any other exception fails the task

@@ -3,6 +3,8 @@
 Per record: the SMT chain (stage TRANSFORMATION), then the key, value and header converters (KEY_CONVERTER,
 VALUE_CONVERTER, HEADER_CONVERTER), each through the RetryWithToleranceOperator. A record dropped by an SMT or
 skipped by a tolerated error counts as done at once (its offset may be committed, as Kafka's recordDropped).
+Without transformations a record takes a fast path (`_convert_fast`): the converters are called directly (bytes
+passed as they are by ByteArrayConverter), and only a record whose conversion raised goes through the operator.
 
 Offsets: every record is registered in `SubmittedRecords` when sent; the producer's delivery callback marks it
 acked and calls `commit_record`. Every `offset.flush.interval.ms`, and when the task stops, the offsets whose
