@@ -5,6 +5,8 @@ producer, and the REST API's latency while the tasks run at full speed.
     python bench/connect.py                 # 2 rounds, 1,000,000 records of 100 B (about 10 minutes)
     python bench/connect.py --quick         # 1 round of 100,000 records
     python bench/connect.py --profile DIR   # also py-spy the worker in the first round (raw stacks in DIR)
+    python bench/connect.py --base-tree /tmp/main-checkout   # each Connect variant also with that tree's code
+    python bench/connect.py --switch-interval 0.001          # the workers' GIL switch interval (default 0.005 s)
 
 One broker (bench/run.py's `broker_process`) and one moto S3 server (tests/s3_support.py, its own process) for the
 whole run. A 4-partition input topic is filled once with `--records` values of 100 bytes (a JSON object of ASCII
@@ -46,18 +48,29 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # s3_support: the tests' moto server
 
+import run
 from confluent_kafka import Consumer, Producer, TopicPartition
 from odradek.connect.runtime.sink_task import MAX_BATCH
 from odradek.connect.runtime.source_task import PRODUCER_DEFAULTS
 from run import HERE, MIB, broker_process, create_topic, free_port, own_cpu_s, process_cpu_s, settle, write_result
 from s3_support import MotoServer
-from worker_support import LatencyProbe, Profiler, Progress, RuntimeProcess, http, scrape, write_properties
+from worker_support import (
+    LatencyProbe,
+    Profiler,
+    Progress,
+    RuntimeProcess,
+    http,
+    scrape,
+    switch_interval_site,
+    write_properties,
+)
 
 SIZE = 100
 PARTITIONS = 4
 S3_FLUSH_SIZE = 10_000
 SINKS = ("file-1", "file-4", "s3-1", "s3-4")
 VARIANTS = ("consumer", *SINKS, "producer", "file-source")
+BASE = "@base"  # variant suffix: the same run with --base-tree's packages
 
 
 def payload(i: int) -> bytes:
@@ -144,8 +157,18 @@ def plain_producer(bootstrap: str, topic: str, source: Path, records: int) -> di
 
 
 class Bench:
-    def __init__(self, work: Path, bootstrap: str, moto: MotoServer, records: int, profile: Path | None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        bootstrap: str,
+        moto: MotoServer,
+        records: int,
+        profile: Path | None,
+        base_tree: Path | None = None,
+        site: Path | None = None,
+    ) -> None:
         self.work, self.bootstrap, self.moto, self.records, self.profile = work, bootstrap, moto, records, profile
+        self.base_tree, self.site = base_tree, site
         self.input = "bench-connect-input"
         self.source_file = work / "source.txt"
         self.runs = 0
@@ -159,6 +182,7 @@ class Bench:
         self.moto.client().create_bucket(Bucket="bench")
 
     def connector_config(self, variant: str, name: str, run_dir: Path) -> dict[str, str]:
+        variant = variant.removesuffix(BASE)
         if variant == "file-source":
             topic = f"bench-connect-source-{self.runs}"
             create_topic(self.bootstrap, topic)
@@ -180,7 +204,7 @@ class Bench:
 
     def connect_run(self, variant: str, round_no: int) -> dict[str, Any]:
         self.runs += 1
-        name = f"bench-{variant}-{self.runs}"
+        name = f"bench-{variant.removesuffix(BASE)}-{self.runs}"
         run_dir = self.work / name
         run_dir.mkdir()
         rest_port, metrics_port = free_port(), free_port()
@@ -197,7 +221,10 @@ class Bench:
                 "metrics.host": "127.0.0.1",
             },
         )
-        worker = RuntimeProcess(run_dir, "worker", "connect-standalone", [worker_props], "Kafka Connect started")
+        repo = self.base_tree if variant.endswith(BASE) and self.base_tree else run.REPO
+        worker = RuntimeProcess(
+            run_dir, "worker", "connect-standalone", [worker_props], "Kafka Connect started", repo, self.site
+        )
         worker.start()
         rest, metrics = f"http://127.0.0.1:{rest_port}", f"http://127.0.0.1:{metrics_port}/metrics"
         profiler: Profiler | None = None
@@ -207,7 +234,7 @@ class Bench:
             status, body = http("POST", rest + "/connectors", {"name": name, "config": config})
             if status != 201:
                 raise RuntimeError(f"POST /connectors: {status} {body}")
-            source = variant == "file-source"
+            source = variant.removesuffix(BASE) == "file-source"
             started, done = (
                 ("kafka_connect_source_task_metrics_source_record_poll_total", "kafka_connect_source_task_metrics_"
                  "source_record_write_total") if source else
@@ -222,7 +249,7 @@ class Bench:
                 cpu["start"] = process_cpu_s(worker.pid)
                 if self.profile is not None and round_no == 0:
                     self.profile.mkdir(parents=True, exist_ok=True)
-                    profiler = Profiler(worker.pid, self.profile / f"connect-{variant}.txt")
+                    profiler = Profiler(worker.pid, self.profile / f"connect-{variant.replace('@', '-')}.txt")
 
             def count() -> int:
                 figures = scrape(metrics)
@@ -275,6 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", help="comma-separated subset of " + ",".join(VARIANTS))
     parser.add_argument("--profile", type=Path, help="py-spy the worker of each first-round run into this directory")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="directory for the JSON result")
+    parser.add_argument(
+        "--base-tree",
+        type=Path,
+        help="another checkout (e.g. a git worktree of main): each Connect variant also runs as <variant>@base "
+        "with that tree's packages, in the same rounds",
+    )
+    parser.add_argument(
+        "--switch-interval", type=float, help="sys.setswitchinterval(S) in the workers (a sitecustomize.py)"
+    )
     args = parser.parse_args(argv)
     records = args.records or (100_000 if args.quick else 1_000_000)
     rounds = args.rounds or (1 if args.quick else 2)
@@ -282,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}")
+    if args.base_tree:
+        variants = [w for v in variants for w in ((v, v + BASE) if v not in ("consumer", "producer") else (v,))]
 
     work = Path(tempfile.mkdtemp(prefix="odradek-bench-connect-"))
     moto = MotoServer(work / "moto")
@@ -289,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         moto.start()
         with broker_process(work / "logs", work / "broker.log") as (bootstrap, broker_pid):
-            bench = Bench(work, bootstrap, moto, records, args.profile)
+            site = switch_interval_site(work / "site", args.switch_interval) if args.switch_interval else None
+            bench = Bench(work, bootstrap, moto, records, args.profile, args.base_tree, site)
             print(f"filling {bench.input} with {records:,} records of {SIZE} B in {PARTITIONS} partitions", flush=True)
             bench.prepare()
             for round_no in range(rounds):
@@ -322,13 +361,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"median {variant:>12} {medians[variant]:>10,.0f} records/s {medians[variant] * SIZE / MIB:6.1f} MB/s")
     ratios: dict[str, float] = {}
     for variant in variants:
-        base = "producer" if variant == "file-source" else "consumer"
+        base = "producer" if variant.removesuffix(BASE) == "file-source" else "consumer"
         if variant in ("consumer", "producer") or base not in medians:
             continue
         ratios[variant] = medians[variant] / medians[base]
-        target = variant in ("file-1", "s3-1", "file-source")
+        target = variant.removesuffix(BASE) in ("file-1", "s3-1", "file-source")
         verdict = f" (target >= 0.7: {'yes' if ratios[variant] >= 0.7 else 'NO'})" if target else ""
         print(f"ratio {variant} / {base} = {ratios[variant]:.3f}{verdict}")
+    for variant in variants:
+        mine, theirs = [r for r in runs if r["variant"] == variant], [r for r in runs if r["variant"] == variant + BASE]
+        if theirs:
+            cpu = statistics.median(r["cpu_us_per_record"] for r in mine)
+            cpu_base = statistics.median(r["cpu_us_per_record"] for r in theirs)
+            print(
+                f"{variant}: {medians[variant] / medians[variant + BASE]:.2f} x the rate of {variant + BASE}, "
+                f"CPU {cpu:.1f} vs {cpu_base:.1f} us/record"
+            )
     rest_p99 = max((r["rest"]["p99_ms"] for r in runs if "rest" in r), default=float("nan"))
     if runs and any("rest" in r for r in runs):
         print(f"REST p99, worst run: {rest_p99:.1f} ms (target < 50 ms: {'yes' if rest_p99 < 50 else 'NO'})")

@@ -4,6 +4,7 @@
     python bench/mirror.py                  # 2 rounds, 1,000,000 records of 100 B; latency 10 s at 10,000/s
     python bench/mirror.py --quick          # 1 round of 100,000 records; latency 3 s
     python bench/mirror.py --profile DIR    # also py-spy the mirror-maker process in the first round
+    python bench/mirror.py --base-tree DIR  # mirror and mirror-lat also as mirror@base with that checkout's code
 
 Two brokers (bench/run.py's `broker_process`): cluster A (source) and B (target). Per round, in alternating order:
 
@@ -42,6 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import run
 from confluent_kafka import Consumer, Producer, TopicPartition
 from odradek.connect.runtime.source_task import PRODUCER_DEFAULTS
 from run import HERE, MIB, broker_process, create_topic, process_cpu_s, quantiles, settle, write_result
@@ -51,6 +53,7 @@ SIZE = 100
 BATCH = 500
 RATE = 10_000
 VARIANTS = ("plain", "mirror", "plain-lat", "mirror-lat")
+BASE = "@base"  # variant suffix: the same run with --base-tree's packages
 
 
 def stamped(i: int) -> bytes:
@@ -201,11 +204,21 @@ def latency_run(source: str, target: str, topic: str, remote: str, seconds: floa
 
 
 class Bench:
-    def __init__(self, work: Path, a: str, b: str, records: int, seconds: float, profile: Path | None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        a: str,
+        b: str,
+        records: int,
+        seconds: float,
+        profile: Path | None,
+        base_tree: Path | None = None,
+    ) -> None:
         self.work, self.a, self.b, self.records, self.seconds, self.profile = work, a, b, records, seconds, profile
+        self.base_tree = base_tree
         self.runs = 0
 
-    def mirror_process(self, topic: str) -> RuntimeProcess:
+    def mirror_process(self, topic: str, base: bool = False) -> RuntimeProcess:
         run_dir = self.work / f"mirror-{self.runs}"
         run_dir.mkdir()
         props = write_properties(
@@ -224,10 +237,13 @@ class Bench:
                 "refresh.topics.interval.seconds": "5",
             },
         )
-        return RuntimeProcess(run_dir, "mirror", "mirror-maker", [props], "Kafka MirrorMaker started").start()
+        repo = self.base_tree if base and self.base_tree else run.REPO
+        return RuntimeProcess(run_dir, "mirror", "mirror-maker", [props], "Kafka MirrorMaker started", repo).start()
 
     def run(self, variant: str, round_no: int) -> dict[str, Any]:
         self.runs += 1
+        base = variant.endswith(BASE)
+        variant = variant.removesuffix(BASE)
         topic = f"bench-mirror-{variant}-{self.runs}"
         create_topic(self.a, topic)
         if variant == "plain":
@@ -238,15 +254,15 @@ class Bench:
         if variant == "mirror":
             fill(self.a, topic, self.records)
             settle()
-            return self.mirror_throughput(topic, round_no)
+            return self.mirror_throughput(topic, round_no, base)
         if variant == "plain-lat":
             create_topic(self.b, "copy." + topic)
             return self.plain_latency(topic)
-        return self.mirror_latency(topic, round_no)
+        return self.mirror_latency(topic, round_no, base)
 
-    def mirror_throughput(self, topic: str, round_no: int) -> dict[str, Any]:
+    def mirror_throughput(self, topic: str, round_no: int, base: bool = False) -> dict[str, Any]:
         probe = Consumer({"bootstrap.servers": self.b, "log_level": 0, "group.id": "bench-probe"})
-        mirror = self.mirror_process(topic)
+        mirror = self.mirror_process(topic, base)
         profiler: Profiler | None = None
         cpu: dict[str, float] = {}
 
@@ -255,7 +271,7 @@ class Bench:
             cpu["start"] = process_cpu_s(mirror.pid)
             if self.profile is not None and round_no == 0:
                 self.profile.mkdir(parents=True, exist_ok=True)
-                profiler = Profiler(mirror.pid, self.profile / "mirror.txt")
+                profiler = Profiler(mirror.pid, self.profile / ("mirror-base.txt" if base else "mirror.txt"))
 
         try:
             progress = Progress(lambda: high_watermark(probe, "A." + topic), self.records).run(on_start)
@@ -288,10 +304,10 @@ class Bench:
             if child.is_alive():
                 child.kill()
 
-    def mirror_latency(self, topic: str, round_no: int) -> dict[str, Any]:
+    def mirror_latency(self, topic: str, round_no: int, base: bool = False) -> dict[str, Any]:
         # A first record, so the mirror creates the remote topic and is copying before the clock starts.
         fill(self.a, topic, 1)
-        mirror = self.mirror_process(topic)
+        mirror = self.mirror_process(topic, base)
         probe = Consumer({"bootstrap.servers": self.b, "log_level": 0, "group.id": "bench-probe"})
         try:
             deadline = time.monotonic() + 60
@@ -314,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", help="comma-separated subset of " + ",".join(VARIANTS))
     parser.add_argument("--profile", type=Path, help="py-spy the mirror process in the first round into this dir")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="directory for the JSON result")
+    parser.add_argument(
+        "--base-tree",
+        type=Path,
+        help="another checkout (e.g. a git worktree of main): mirror and mirror-lat also run as <variant>@base with "
+        "that tree's packages, in the same rounds",
+    )
     args = parser.parse_args(argv)
     records = args.records or (100_000 if args.quick else 1_000_000)
     rounds = args.rounds or (1 if args.quick else 2)
@@ -321,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v for v in (args.variants.split(",") if args.variants else VARIANTS) if v]
     if set(variants) - set(VARIANTS):
         parser.error(f"unknown variants {sorted(set(variants) - set(VARIANTS))}")
+    if args.base_tree:
+        variants = [w for v in variants for w in ((v, v + BASE) if v.startswith("mirror") else (v,))]
 
     work = Path(tempfile.mkdtemp(prefix="odradek-bench-mirror-"))
     runs: list[dict[str, Any]] = []
@@ -329,12 +353,12 @@ def main(argv: list[str] | None = None) -> int:
             broker_process(work / "a", work / "a.log") as (a, _a_pid),
             broker_process(work / "b", work / "b.log") as (b, _b_pid),
         ):
-            bench = Bench(work, a, b, records, seconds, args.profile)
+            bench = Bench(work, a, b, records, seconds, args.profile, args.base_tree)
             for round_no in range(rounds):
                 for variant in variants if round_no % 2 == 0 else list(reversed(variants)):
                     result = bench.run(variant, round_no)
                     runs.append({"variant": variant, "round": round_no, **result})
-                    if variant.endswith("-lat"):
+                    if variant.removesuffix(BASE).endswith("-lat"):
                         print(
                             f"round {round_no} {variant:>10}: {RATE:,} records/s, latency p50 {result['p50_ms']:.1f}"
                             f" ms p99 {result['p99_ms']:.1f} ms p99.9 {result['p999_ms']:.1f} ms max "
@@ -355,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     medians: dict[str, Any] = {}
     for variant in variants:
         mine = [r for r in runs if r["variant"] == variant]
-        if variant.endswith("-lat"):
+        if variant.removesuffix(BASE).endswith("-lat"):
             medians[variant] = {k: statistics.median(r[k] for r in mine) for k in ("p50_ms", "p99_ms")}
             m = medians[variant]
             target = f" (target < 100 ms: {'yes' if m['p99_ms'] < 100 else 'NO'})" if variant == "mirror-lat" else ""
@@ -368,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     if "plain" in medians and "mirror" in medians:
         ratio = medians["mirror"] / medians["plain"]
         print(f"ratio mirror / plain = {ratio:.3f} (target >= 0.7: {'yes' if ratio >= 0.7 else 'NO'})")
+    if "plain" in medians and "mirror" + BASE in medians:
+        base_ratio = medians["mirror" + BASE] / medians["plain"]
+        print(f"ratio mirror{BASE} / plain = {base_ratio:.3f}")
+        cpu = {v: statistics.median(r["mirror_cores"] / r["records_per_s"] * 1e6 for r in runs if r["variant"] == v)
+               for v in ("mirror", "mirror" + BASE)}  # fmt: skip
+        print(f"mirror CPU {cpu['mirror']:.1f} us/record, mirror{BASE} {cpu['mirror' + BASE]:.1f} us/record")
     write_result(args.out, "mirror", {"records": records, "size": SIZE, "latency_rate": RATE, "runs": runs,
                                       "medians": medians, "ratio": ratio})  # fmt: skip
     return 0

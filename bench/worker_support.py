@@ -1,7 +1,8 @@
 """What bench/connect.py and bench/mirror.py share: a Connect-runtime process of this checkout and its metrics.
 
 `worker_env()` puts this checkout's broker/, connect/ and mirror/ first on PYTHONPATH (whatever `pip install -e`
-points at). `RuntimeProcess` runs `python -m odradek.cli <command> <config files>`, waits (bounded) for its "started"
+points at), or another checkout's (`--base-tree` of both benches: the same run measures both trees).
+`RuntimeProcess` runs `python -m odradek.cli <command> <config files>`, waits (bounded) for its "started"
 line in `<workdir>/<name>.out` and stops it (SIGTERM, then SIGKILL). `scrape(url)` sums a Prometheus text
 exposition per metric name (labels dropped). `Profiler` runs `py-spy record --format raw` on a pid until stopped.
 """
@@ -26,9 +27,12 @@ from run import REPO, quantiles
 START_TIMEOUT_S = 60.0
 
 
-def worker_env() -> dict[str, str]:
+def worker_env(repo: Path = REPO, site: Path | None = None) -> dict[str, str]:
+    """The environment of a runtime process: `repo`'s packages first on PYTHONPATH (another checkout of the project
+    to compare against, e.g. a `git worktree` of main), after `site` (a directory with a sitecustomize.py) if given."""
     env = dict(os.environ)
-    paths = [str(REPO / "broker"), str(REPO / "connect"), str(REPO / "mirror"), env.get("PYTHONPATH")]
+    paths = [str(site) if site else None, str(repo / "broker"), str(repo / "connect"), str(repo / "mirror")]
+    paths.append(env.get("PYTHONPATH"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     return env
 
@@ -41,8 +45,18 @@ def write_properties(path: Path, props: dict[str, str]) -> Path:
 class RuntimeProcess:
     """`python -m odradek.cli <command> <files...>` with its output in `<workdir>/<name>.out`."""
 
-    def __init__(self, workdir: Path, name: str, command: str, files: list[Path], started: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        name: str,
+        command: str,
+        files: list[Path],
+        started: str,
+        repo: Path = REPO,
+        site: Path | None = None,
+    ) -> None:
         self.workdir, self.name, self.command, self.files, self.started = workdir, name, command, files, started
+        self.repo, self.site = repo, site
         self.out_path = workdir / f"{name}.out"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -58,7 +72,7 @@ class RuntimeProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=worker_env(),
+                env=worker_env(self.repo, self.site),
                 cwd=self.workdir,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -202,3 +216,11 @@ class Profiler:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+def switch_interval_site(directory: Path, seconds: float) -> Path:
+    """A directory whose sitecustomize.py sets `sys.setswitchinterval(seconds)` in every process started with it
+    first on PYTHONPATH (bench/connect.py --switch-interval: the GIL hand-over interval of the worker)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "sitecustomize.py").write_text(f"import sys\n\nsys.setswitchinterval({seconds!r})\n")
+    return directory

@@ -181,6 +181,9 @@ class MirrorSourceTask(SourceTask):
         self.outstanding = 0
         self.sync_lock = threading.Lock()
         self.remote_topics: dict[str, str] = {}
+        # One source partition map per partition, shared by its records (nothing changes them: the runtime copies
+        # what it keeps), instead of a new dict per record.
+        self.source_partitions: dict[tuple[str, int], dict[str, str | int]] = {}
         self.gaps = 0
 
     def version(self) -> str:
@@ -264,6 +267,8 @@ class MirrorSourceTask(SourceTask):
             if self.stopping.is_set():
                 return None
             messages = poll_batch(self.consumer, MAX_RECORDS_PER_POLL, timeout_s)
+        if self.outstanding and self.sync_producer is not None:
+            self.sync_producer.poll(0)  # the delivery reports of offset syncs (see fire_pending_offset_syncs)
         records = []
         now_ms = time.time() * 1000
         metrics = self.metrics
@@ -282,7 +287,11 @@ class MirrorSourceTask(SourceTask):
         """A consumed record as the SourceRecord for its remote topic (Kafka's MirrorSourceTask.convertRecord)."""
         topic, partition = message.topic(), message.partition()
         timestamp_type, timestamp = message.timestamp()
-        headers = tuple(Header(key, OPTIONAL_BYTES_SCHEMA, value) for key, value in message.headers() or ())
+        raw_headers = message.headers()
+        headers = tuple(Header(key, OPTIONAL_BYTES_SCHEMA, value) for key, value in raw_headers) if raw_headers else ()
+        source_partition = self.source_partitions.get((topic, partition))
+        if source_partition is None:
+            source_partition = self.source_partitions[(topic, partition)] = self.source_partition(topic, partition)
         return SourceRecord(
             topic=self.remote_topic(topic),
             kafka_partition=partition,
@@ -292,7 +301,7 @@ class MirrorSourceTask(SourceTask):
             value=message.value(),
             timestamp=timestamp if timestamp_type != 0 else None,
             headers=headers,
-            source_partition=self.source_partition(topic, partition),
+            source_partition=source_partition,
             source_offset={"offset": message.offset()},
         )
 
@@ -323,6 +332,11 @@ class MirrorSourceTask(SourceTask):
                 self.delayed[key] = sync
 
     def fire_pending_offset_syncs(self) -> None:
+        if not self.pending:
+            # Called per copied record, and most have no sync to send. The delivery reports of syncs already sent
+            # are served once per poll() batch and by commit(), not per record. (Read without the lock: `pending`
+            # is changed only by this thread.)
+            return
         topic = self.offset_syncs_topic
         while True:
             with self.sync_lock:
@@ -349,6 +363,7 @@ class MirrorSourceTask(SourceTask):
             self.pending.update(self.delayed)
             self.delayed.clear()
         self.fire_pending_offset_syncs()
+        self.sync_producer.poll(0)
         if self.stopping.is_set():
             self.sync_producer.flush(5.0)  # the worker's final commit runs after stop()
 

@@ -100,6 +100,38 @@ def test_offset_syncs_sent_when_due_and_delayed_ones_at_commit() -> None:
     assert len(producer.sent) == 3
 
 
+class DeferredProducer(FakeProducer):
+    """Delivery reports wait for poll(), as librdkafka's do; counts the polls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports: list[Any] = []
+        self.polls = 0
+
+    def produce(self, topic: str, key: bytes, value: bytes, partition: int, on_delivery: Any) -> None:
+        super().produce(topic, key, value, partition, lambda err, msg: self.reports.append(on_delivery))
+
+    def poll(self, _timeout: float) -> int:
+        self.polls += 1
+        done, self.reports = self.reports, []
+        for report in done:
+            report(None, None)
+        return len(done)
+
+
+def test_offset_sync_reports_are_served_without_a_poll_per_record() -> None:
+    task = MirrorSourceTask()
+    task.mirror = MirrorConfig.parse({**BASE, "offset.lag.max": "1"})
+    task.sync_producer = producer = DeferredProducer()
+    for upstream in range(40):
+        task.commit_record(task.convert(FakeMessage("orders", 0, upstream)), FakeMessage("A.orders", 0, upstream))
+    # A sync every second record (offset.lag.max=1): each is sent, with one poll after it, none for the others.
+    assert [s.upstream_offset for s in producer.sent] == list(range(0, 40, 2))
+    assert producer.polls == len(producer.sent) and task.outstanding == 0
+    task.commit()  # the last record's delayed sync, and every report served
+    assert producer.sent[-1].upstream_offset == 39 and task.outstanding == 0
+
+
 def test_topics_replicated_exclude_internal_and_cycles() -> None:
     config = MirrorConfig.parse(BASE)
     assert should_replicate_topic(config, "orders")

@@ -211,8 +211,13 @@ class FileStreamSinkTask(SinkTask):
 
     def put(self, records: list[SinkRecord]) -> None:
         assert self.out is not None
-        for record in records:
-            self.out.write(("null" if record.value is None else _text(record.value)) + "\n")
+        if not records:
+            return
+        # One write per batch; a str value (StringConverter's) is its own text, as `_text` would return it.
+        self.out.write(
+            "\n".join("null" if v is None else v if type(v) is str else _text(v) for v in (r.value for r in records))
+            + "\n"
+        )
 
     def flush(self, current_offsets: Mapping[TopicPartition, int]) -> None:
         if self.out is not None:

@@ -33,6 +33,8 @@ from odradek.connect.config.configdef import ConfigDef, ConfigType, Importance, 
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # the common case first (str() of a str is itself)
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, bytes | bytearray):
@@ -104,6 +106,28 @@ class StringConverter:
 
     def to_connect_header(self, topic: str, header_key: str, value: bytes | None) -> SchemaAndValue:
         return self.to_connect_data(topic, value)
+
+
+def direct_reading(converter: object) -> tuple[Schema, str | None] | None:
+    """How a sink task may read a record part without calling `converter.to_connect_data` (no SchemaAndValue).
+
+    `(schema, encoding)` for StringConverter (the value is `raw.decode(encoding)`, None for None) and
+    `(OPTIONAL_BYTES_SCHEMA, None)` for ByteArrayConverter (the value is the bytes themselves): exactly what their
+    `to_connect_data` returns, except that a decode error is raised as UnicodeDecodeError, upon which the caller
+    must convert the record through `to_connect_data` (its DataException). None for any other converter, subclasses
+    included (they may override `to_connect_data`)."""
+    if type(converter) is StringConverter:
+        return OPTIONAL_STRING_SCHEMA, converter.encoding
+    if type(converter) is ByteArrayConverter:
+        return OPTIONAL_BYTES_SCHEMA, None
+    return None
+
+
+def passes_bytes(converter: object) -> bool:
+    """Whether `converter.from_connect_data(topic, schema, value)` is `value` itself when `value` is None or of type
+    bytes and `schema` None or of type BYTES: true of ByteArrayConverter (not of subclasses), so a source task may
+    skip the call for such values (Mirror's records)."""
+    return type(converter) is ByteArrayConverter
 
 
 class ByteArrayConverter:

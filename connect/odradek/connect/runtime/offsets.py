@@ -128,7 +128,10 @@ class SubmittedRecords:
 
     def submit(self, partition_key: str, offset: Mapping[str, Any] | None) -> SubmittedRecord:
         record = SubmittedRecord(partition_key, dict(offset) if offset is not None else None)
-        self.pending.setdefault(partition_key, collections.deque()).append(record)
+        queue = self.pending.get(partition_key)
+        if queue is None:  # not setdefault: its default argument would be a new deque per record
+            queue = self.pending[partition_key] = collections.deque()
+        queue.append(record)
         return record
 
     def committable(self) -> dict[str, dict[str, Any]]:

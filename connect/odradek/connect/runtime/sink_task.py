@@ -5,7 +5,9 @@ auto commit off and `auto.offset.reset=earliest` (Kafka's sink defaults), then t
 connector's `consumer.override.*` settings. Per consumed record: KEY_CONVERTER, VALUE_CONVERTER,
 HEADER_CONVERTER, then TRANSFORMATION, each through the RetryWithToleranceOperator; a tolerated failure sends the
 raw record to the reporters (log, DLQ) and skips it. Each poll's batch goes to `put` (also when empty, as in Kafka,
-so tasks can flush on their own timers).
+so tasks can flush on their own timers). Without transformations the batch takes a fast path (`_convert_batch`):
+the converters are called directly (StringConverter and ByteArrayConverter read inline) and only a record whose
+conversion raised goes through the operator, from its first stage, so results, reports and failures are the same.
 
 `put` raising RetriableException: the consumer's partitions are paused and the same batch is redelivered after
 `context.timeout(ms)` (default 1 s) until it succeeds or the task stops; any other exception fails the task
@@ -29,6 +31,7 @@ from typing import Any
 from odradek.connect.api.connector import SinkTask, TopicPartition
 from odradek.connect.api.errors import ConnectException, RetriableException
 from odradek.connect.api.records import Header, SinkRecord
+from odradek.connect.converters.simple import direct_reading
 from odradek.connect.runtime import tracing
 from odradek.connect.runtime.errors import ConsumedRecord, ErrorContext, Stage, Tolerated, class_name
 from odradek.connect.runtime.states import TargetState
@@ -108,6 +111,7 @@ class WorkerSinkTask(WorkerTask):
         self.records_read = 0
         self.commits_completed = 0
         self.commits_skipped = 0
+        self.fast_batches = 0  # consume() batches converted by the fast path of _convert_batch
         self.closing = False
         self.group_id = f"connect-{self.id.connector}"
 
@@ -185,7 +189,7 @@ class WorkerSinkTask(WorkerTask):
                 # Fetched just before the pause took effect: rewind so they are read again on resume.
                 self._rewind(messages)
                 continue
-            batch = [r for r in (self._convert(m) for m in messages) if r is not None]
+            batch = self._convert_batch(messages)
             traced = [m.headers() or () for m in messages if m.error() is None] if tracing.enabled() else []
             with tracing.put_span(self.id.connector, self.id.task, self.group_id, traced):
                 self._deliver(batch)
@@ -213,17 +217,121 @@ class WorkerSinkTask(WorkerTask):
         for (topic, partition), offset in first.items():
             self.consumer.seek(KafkaTopicPartition(topic, partition, offset))
 
+    def fast_path(self) -> bool:
+        """Whether `_convert_batch` may convert records without the operator (no transformations to apply).
+
+        Converters are functions of their input, so a record whose direct conversion raised is converted again,
+        from the start, on the per-record path (`_convert_stages`): retries, tolerance, log and DLQ reporting are
+        exactly the operator's. Transformations are left out because they may keep state (a second apply of a
+        stage that already ran once would not be the same)."""
+        return not self.setup.chain.stages
+
+    def _convert_batch(self, messages: list[Any]) -> list[SinkRecord]:
+        """The SinkRecords of one consume(): `_convert` per message, or the same conversion without the operator.
+
+        The fast path calls the converters directly, builds a header tuple only for records with headers, keeps
+        the raw record (for an ErrantRecordReporter) only when one exists, and names each topic to `on_topic`
+        once per run of records of that topic (it only adds the topic to a set). On any exception from a
+        converter the record goes through `_convert_stages`, as every record does on the per-record path."""
+        if not self.fast_path():
+            return [r for r in map(self._convert, messages) if r is not None]
+        self.fast_batches += 1
+        s = self.setup
+        key_to, value_to, header_to = (
+            s.key_converter.to_connect_data,
+            s.value_converter.to_connect_data,
+            s.header_converter.to_connect_header,
+        )
+        # StringConverter / ByteArrayConverter read inline (converters.simple.direct_reading): no call, no
+        # SchemaAndValue per record part.
+        key_direct, value_direct = direct_reading(s.key_converter), direct_reading(s.value_converter)
+        keep_consumed = self.errant_reporter is not None
+        pending, in_flight, timestamp_types = self.pending, self.in_flight, _TIMESTAMP_TYPES
+        out: list[SinkRecord] = []
+        last_topic = None
+        for msg in messages:
+            if msg.error() is not None:
+                self._consumer_error(msg)
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            self.records_read += 1
+            pending[(topic, partition)] = offset + 1
+            if topic != last_topic:
+                s.on_topic(topic)
+                last_topic = topic
+            try:
+                raw_key, raw_value, raw_headers = msg.key(), msg.value(), msg.headers()
+                if key_direct is None:
+                    key = key_to(topic, raw_key)
+                    key_schema, key_value = key.schema, key.value
+                else:
+                    key_schema, encoding = key_direct
+                    key_value = raw_key.decode(encoding) if encoding and raw_key is not None else raw_key
+                if value_direct is None:
+                    value = value_to(topic, raw_value)
+                    value_schema, value_value = value.schema, value.value
+                else:
+                    value_schema, encoding = value_direct
+                    value_value = raw_value.decode(encoding) if encoding and raw_value is not None else raw_value
+                headers = (
+                    tuple(Header(k, sv.schema, sv.value) for k, v in raw_headers for sv in (header_to(topic, k, v),))
+                    if raw_headers
+                    else ()
+                )
+            except Exception:
+                failed = True
+            else:
+                failed = False
+            if failed:
+                # Outside the except clause: the per-record path's own exception must not get this one as its
+                # __context__ (the DLQ's stack trace header would differ).
+                record = self._convert_stages(msg, topic, partition, offset)
+                if record is not None:
+                    out.append(record)
+                continue
+            ts_type, ts = msg.timestamp()
+            out.append(
+                SinkRecord(
+                    topic,
+                    partition,
+                    key_schema,
+                    key_value,
+                    value_schema,
+                    value_value,
+                    ts if ts_type != 0 else None,
+                    headers,
+                    offset,
+                    timestamp_types.get(ts_type, "CreateTime"),
+                    topic,
+                    partition,
+                    offset,
+                )
+            )
+            if keep_consumed:
+                in_flight[(topic, partition, offset)] = ConsumedRecord(
+                    topic, partition, offset, raw_key, raw_value, tuple(raw_headers or ())
+                )
+        return out
+
+    def _consumer_error(self, msg: Any) -> None:
+        if msg.error().fatal():
+            raise ConnectException(f"Consumer failed: {msg.error()}")
+        log.warning("%s consumer error: %s", self, msg.error())
+
     def _convert(self, msg: Any) -> SinkRecord | None:
+        """One message through the per-record path: bookkeeping, then `_convert_stages`."""
         if msg.error() is not None:
-            if msg.error().fatal():
-                raise ConnectException(f"Consumer failed: {msg.error()}")
-            log.warning("%s consumer error: %s", self, msg.error())
+            self._consumer_error(msg)
             return None
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         tp = (topic, partition)
         self.records_read += 1
         self.pending[tp] = offset + 1
         self.setup.on_topic(topic)
+        return self._convert_stages(msg, topic, partition, offset)
+
+    def _convert_stages(self, msg: Any, topic: str, partition: int, offset: int) -> SinkRecord | None:
+        """KEY_CONVERTER, VALUE_CONVERTER, HEADER_CONVERTER and TRANSFORMATION, each through the operator."""
         consumed = ConsumedRecord(topic, partition, offset, msg.key(), msg.value(), tuple(msg.headers() or ()))
         ctx = {**self.error_context(), "consumed": consumed}
         s, op = self.setup, self.setup.operator
@@ -268,7 +376,8 @@ class WorkerSinkTask(WorkerTask):
         transformed = op.execute(Stage.TRANSFORMATION, s.chain, lambda: s.chain.apply(record), ctx)
         if transformed is None or isinstance(transformed, Tolerated):
             return None
-        self.in_flight[(topic, partition, offset)] = consumed
+        if self.errant_reporter is not None:  # only report_errant reads it
+            self.in_flight[(topic, partition, offset)] = consumed
         return transformed
 
     def _deliver(self, batch: list[SinkRecord]) -> None:

@@ -3,6 +3,8 @@
 Per record: the SMT chain (stage TRANSFORMATION), then the key, value and header converters (KEY_CONVERTER,
 VALUE_CONVERTER, HEADER_CONVERTER), each through the RetryWithToleranceOperator. A record dropped by an SMT or
 skipped by a tolerated error counts as done at once (its offset may be committed, as Kafka's recordDropped).
+Without transformations a record takes a fast path (`_convert_fast`): the converters are called directly (bytes
+passed as they are by ByteArrayConverter), and only a record whose conversion raised goes through the operator.
 
 Offsets: every record is registered in `SubmittedRecords` when sent; the producer's delivery callback marks it
 acked and calls `commit_record`. Every `offset.flush.interval.ms`, and when the task stops, the offsets whose
@@ -23,8 +25,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from odradek.connect.api.connector import SourceTask
+from odradek.connect.api.data import Type
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.api.records import SourceRecord
+from odradek.connect.converters.simple import passes_bytes
 from odradek.connect.runtime import tracing
 from odradek.connect.runtime.errors import Stage, Tolerated
 from odradek.connect.runtime.offsets import (
@@ -70,6 +74,10 @@ class WorkerSourceTask(WorkerTask):
         self.last_commit = time.monotonic()
         self.records_sent = 0
         self.records_polled = 0
+        self.fast_records = 0  # records converted by `_convert_fast`
+        # ByteArrayConverter's bytes are the record's own (converters.simple.passes_bytes): no call per record.
+        self._key_passes_bytes = passes_bytes(setup.key_converter)
+        self._value_passes_bytes = passes_bytes(setup.value_converter)
         # The offset key of the last record's source partition: tasks send runs of records of one partition, and
         # the key (a JSON text) costs more to build than the rest of the record's bookkeeping.
         self._last_partition: dict[str, Any] | None = None
@@ -142,6 +150,51 @@ class WorkerSourceTask(WorkerTask):
             return None
         return out, key, value, headers
 
+    def fast_path(self) -> bool:
+        """Whether `_send` may convert records without the operator: no transformations to apply.
+
+        Converters are functions of their input, so a record whose direct conversion raised is converted again,
+        from the start, by `_convert` (the operator's retries, tolerance and reporting, exactly as on the
+        per-record path). Transformations are left out because they may keep state."""
+        return not self.setup.chain.stages
+
+    def _convert_fast(self, record: SourceRecord) -> tuple[SourceRecord, bytes | None, bytes | None, list[Any]] | None:
+        """`_convert` for an empty chain (which returns the record itself): the converters called directly."""
+        s = self.setup
+        topic = record.topic
+        try:
+            key, schema = record.key, record.key_schema
+            if not (
+                self._key_passes_bytes
+                and (key is None or type(key) is bytes)
+                and (schema is None or schema.type is Type.BYTES)
+            ):
+                key = s.key_converter.from_connect_data(topic, schema, key)
+            value, schema = record.value, record.value_schema
+            if not (
+                self._value_passes_bytes
+                and (value is None or type(value) is bytes)
+                and (schema is None or schema.type is Type.BYTES)
+            ):
+                value = s.value_converter.from_connect_data(topic, schema, value)
+            headers = (
+                [
+                    (h.key, s.header_converter.from_connect_header(topic, h.key, h.schema, h.value))
+                    for h in record.headers
+                ]
+                if record.headers
+                else []
+            )
+        except Exception:
+            failed = True
+        else:
+            failed = False
+        if failed:
+            # Outside the except clause, so that the operator's exception has no __context__ from this attempt.
+            return self._convert(record)
+        self.fast_records += 1
+        return record, key, value, headers
+
     def _partition_key(self, partition: Mapping[str, Any] | None) -> str:
         """offset_key of `partition`, reused while records keep the same (equal) source partition."""
         partition = partition or {}
@@ -152,7 +205,7 @@ class WorkerSourceTask(WorkerTask):
 
     def _send(self, record: SourceRecord) -> None:
         partition_key = self._partition_key(record.source_partition)
-        converted = self._convert(record)
+        converted = self._convert_fast(record) if self.fast_path() else self._convert(record)
         submitted = self.submitted.submit(partition_key, record.source_offset)
         if converted is None:
             submitted.acked = True
@@ -180,7 +233,9 @@ class WorkerSourceTask(WorkerTask):
             self.setup.on_topic(msg.topic())
             self._commit_record(record, msg)
 
-        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": headers, "on_delivery": delivered}
+        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered}
+        if headers:  # no headers and an empty list make the same record; the list costs librdkafka a conversion
+            kwargs["headers"] = headers
         if transformed.kafka_partition is not None:
             kwargs["partition"] = transformed.kafka_partition
         if transformed.timestamp is not None:
