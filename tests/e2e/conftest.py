@@ -3,7 +3,8 @@
 `kube_api` (fake_apiserver/fixture.py) is the fixture: a fresh fake API server per test, its kubeconfig, the real
 kubectl bound to it and direct read helpers. pytest puts this folder on sys.path, so tests import
 `fake_apiserver.fixture` for `KubeApi` and `eventually`. `kubelet` is a test kubelet (kubelet/kubelet.py) on that
-server, stopped after the test with no process left and no error recorded.
+server, stopped after the test with no process left and no error recorded. `broker` is a single broker process on
+loopback (PLAINTEXT, test_operator_kopf.start_broker), its bootstrap address, stopped after the test.
 """
 
 import warnings
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from fake_apiserver.fixture import KubeApi, kube_api
 from kubelet import Kubelet
+from test_operator_kopf import free_port, start_broker, stop_broker
 
 with warnings.catch_warnings():
     # kafka-python 3.0.12 (behind the operator's client-quota requests, imported lazily there) reads its schemas with
@@ -36,3 +38,13 @@ def kubelet(kube_api: KubeApi, tmp_path: Path) -> Iterator[Kubelet]:
 
 
 __all__ = ["kube_api", "kubelet"]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = start_broker(tmp_path, port, {"listeners": f"PLAINTEXT://127.0.0.1:{port}"})
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop_broker(proc)

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_operator_kopf import REPO, free_port, run_operator, start_broker, stop_broker
+from test_operator_kopf import REPO, run_operator
 
 fake_apiserver = pytest.importorskip("fake_apiserver.fixture")
 KubeApi = fake_apiserver.KubeApi
@@ -39,16 +39,6 @@ from kubelet.proxy import ServiceProxy  # noqa: E402
 CONNECT = "my-connect"  # examples/kafka-connect.yaml
 CONNECTOR = "orders-to-file"  # examples/kafka-connector.yaml
 READY_TIMEOUT_S = 150  # two Connect workers joining their group on a shared two-core machine
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = start_broker(tmp_path, port, {"listeners": f"PLAINTEXT://127.0.0.1:{port}"})
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop_broker(proc)
 
 
 @pytest.fixture

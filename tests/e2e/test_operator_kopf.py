@@ -93,16 +93,6 @@ def start_broker(tmp_path: Path, port: int, overrides: dict[str, str]) -> subpro
             time.sleep(0.1)
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = start_broker(tmp_path, port, {"listeners": f"PLAINTEXT://127.0.0.1:{port}"})
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop_broker(proc)
-
-
 def stop_broker(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM, SIGKILL after 30 s; reaped either way (a Popen dropped while its process runs is a leaked broker)."""
     proc.terminate()
