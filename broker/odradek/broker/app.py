@@ -227,9 +227,10 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     dirs = config.log_dirs
     logs = await asyncio.to_thread(LogManager.open, dirs, log_config({}, config))
     store = await open_store(store_url(config.get_str("metadata.store.url"), dirs))
-    session_s = config.get_int("broker.session.timeout.ms") / 1000.0
     heartbeat_ms = config.get_int("broker.heartbeat.interval.ms")
-    election = ControllerElection(store, node_id, session_s, heartbeat_ms / 1000.0)
+    session_s = config.get_int("broker.session.timeout.ms") / 1000.0
+    lease_s = lease_ttl(store, session_s, heartbeat_ms / 1000.0)
+    election = ControllerElection(store, node_id, lease_s, heartbeat_ms / 1000.0)
     await election.start()
     controller = Controller(
         store,
@@ -347,7 +348,7 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     advertised = _advertised(config, ports)
     first = advertised[0]
     me = BrokerImage(node_id, first.host, first.port, config.rack, tuple(advertised), True, logs.had_clean_shutdown)
-    registration = BrokerRegistration(store, controller, me, session_s, heartbeat_ms / 1000.0)
+    registration = BrokerRegistration(store, controller, me, lease_s, heartbeat_ms / 1000.0)
     await registration.start()
     await cache.start()
     await replication_control.start()
@@ -398,6 +399,16 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         controller.controller_id,
     )
     return broker
+
+
+def lease_ttl(store: MetadataStore, session_s: float, heartbeat_s: float) -> float:
+    """The TTL of the registration and controller leases: gone at most ``broker.session.timeout.ms`` after the last
+    heartbeat (``MetadataStore.lease_ttl_within``: etcd ends leases up to 0.5 s after their whole-second TTL), as
+    Kafka's controller fences a broker at its session timeout. When that TTL would not outlast two heartbeat
+    intervals (a session timeout close to the heartbeat interval), the session timeout itself is the TTL, so that
+    keepalives still fit in it."""
+    ttl_s = store.lease_ttl_within(session_s)
+    return ttl_s if ttl_s >= 2 * heartbeat_s else session_s
 
 
 async def _await_unfenced(cache: MetadataCache, node_id: int, timeout_s: float) -> bool:

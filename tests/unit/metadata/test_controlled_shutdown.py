@@ -134,7 +134,9 @@ def test_a_broker_that_led_nothing_does_not_linger(tmp_path: Path) -> None:
         assert leaders_of(cache.image, 3) == {}
         clock = MockTime()
         call = asyncio.ensure_future(controlled_shutdown(cache, cluster.registrations[3], 3, 60_000, clock, 60_000))
-        assert await advance_until_done(clock, call) == 0, "no round waited, no linger"
+        # The registration's store write takes real time, during which the helper may advance a 10 ms step or a few:
+        # what must not pass is a round (60 s) or the linger (60 s).
+        assert await advance_until_done(clock, call) < 1_000, "no round waited, no linger"
         assert call.result()
         await close(cluster, cache)
 

@@ -856,7 +856,9 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         9000,
         "TTL of the lease that holds this broker's registration (and its controller claim) in the metadata store: "
         "a broker that stops renewing it for this long is gone, and the controller moves its leaderships and "
-        "removes it from every ISR.",
+        "removes it from every ISR. With etcd, whose TTLs are whole seconds and which looks for expired leases "
+        "every 0.5 s, the TTL is the longest that still ends within this time (9000: 8 s, so 8.0-8.5 s after the "
+        "last renewal), unless that would not outlast two broker.heartbeat.interval.ms.",
         at_least(1000),
     ),
     ConfigKey(

@@ -281,6 +281,9 @@ class EmbeddedMetadataStore:
 
     # -- leases --------------------------------------------------------------------------------------------
 
+    def lease_ttl_within(self, deadline_s: float) -> float:
+        return deadline_s  # leases end on the timer at their TTL, to the clock's precision
+
     async def grant_lease(self, ttl_s: float) -> int:
         self._check_open()
         if ttl_s <= 0:

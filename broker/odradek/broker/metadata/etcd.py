@@ -77,11 +77,22 @@ from odradek.broker.metadata.store import (
     prefix_end,
 )
 
-__all__ = ["EtcdMetadataStore", "EtcdWatch"]
+__all__ = ["ETCD_LEASE_EXPIRY_CHECK_S", "EtcdMetadataStore", "EtcdWatch", "etcd_lease_ttl"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def etcd_lease_ttl(deadline_s: float) -> int:
+    """The whole-second etcd TTL for a lease that must end within ``deadline_s`` seconds of its last keepalive.
+
+    etcd revokes a lease up to ``ETCD_LEASE_EXPIRY_CHECK_S`` after its TTL, so the TTL is ``deadline_s`` less that,
+    rounded down: a broker whose ``broker.session.timeout.ms`` is 9000 gets TTL 8 and is fenced 8.0-8.5 s after its
+    last heartbeat, never after the configured timeout (Kafka's controller fences at the session timeout). At least 1.
+    """
+    return max(1, math.floor(deadline_s - ETCD_LEASE_EXPIRY_CHECK_S + 1e-6))
+
 
 _TARGETS = {
     CompareTarget.VALUE: ("VALUE", "value"),
@@ -96,6 +107,9 @@ _RESULTS = {
     CompareResult.LESS: "LESS",
 }
 _WATCH_BACKOFF_S = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
+# etcd's lessor looks for expired leases every 500 ms (lessor.go's run loop), so a lease of TTL t is revoked between
+# t and t + 0.5 s after its last keepalive; TTLs are whole seconds.
+ETCD_LEASE_EXPIRY_CHECK_S = 0.5
 
 
 # etcd's refusals of a request too large to apply (INVALID_ARGUMENT, nothing applied): --max-txn-ops and
@@ -322,6 +336,9 @@ class EtcdMetadataStore:
         return watch
 
     # -- leases --------------------------------------------------------------------------------------------
+
+    def lease_ttl_within(self, deadline_s: float) -> float:
+        return float(etcd_lease_ttl(deadline_s))
 
     async def grant_lease(self, ttl_s: float) -> int:
         if ttl_s <= 0:

@@ -328,6 +328,11 @@ class MetadataStore(Protocol):
         """A new lease that expires ``ttl_s`` seconds from now unless kept alive."""
         ...
 
+    def lease_ttl_within(self, deadline_s: float) -> float:
+        """The TTL to grant so that a lease not kept alive is gone at most ``deadline_s`` after its last keepalive
+        (where it can be: at least the store's smallest TTL). A store that ends leases late asks for less."""
+        ...
+
     async def keepalive(self, lease_id: int) -> float:
         """Renews the lease to its full TTL and returns the TTL; ``LeaseNotFoundError`` if it is gone."""
         ...
