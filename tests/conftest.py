@@ -8,7 +8,8 @@
   when it is missing (etcd, kcat, Go, Burrow, PostgreSQL, mounts, network namespaces), and on CI that means an
   install step is missing from tools/install-test-deps.sh, which must not pass as green.
 - At the end, child processes still running are listed with their command lines (their temporary paths name the
-  test that started them): every test must stop and reap what it started.
+  test that started them), and children that exited unreaped (zombies: a Popen dropped without wait()) with the
+  test after which each was first seen: every test must stop and reap what it started.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -39,21 +41,61 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-def _running_children() -> list[str]:
-    """Command lines of this process's children that are still running (Linux /proc; [] elsewhere)."""
+def _children() -> list[str]:
+    """PIDs of this process's children, from every thread's list (Linux /proc; [] elsewhere)."""
     pid = os.getpid()
+    children: list[str] = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as listing:
-            children = listing.read().split()
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return []
-    lines = []
-    for child in children:
+    for tid in threads:
         try:
-            with open(f"/proc/{child}/cmdline", "rb") as cmdline:
-                lines.append(f"{child}: " + cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip())
+            with open(f"/proc/{pid}/task/{tid}/children") as listing:
+                children.extend(listing.read().split())
         except OSError:
-            continue  # exited meanwhile
+            continue  # the thread ended meanwhile
+    return children
+
+
+def _describe(child: str) -> str | None:
+    """``<pid>: <command line>``, or ``<pid>: zombie (<name>)`` for a child that exited and was never reaped (a
+    dropped Popen: its command line is gone, /proc/<pid>/stat keeps the name); None if it is gone."""
+    try:
+        with open(f"/proc/{child}/stat", "rb") as stat:
+            fields = stat.read().decode(errors="replace")
+        with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+            command = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None
+    name, _, rest = fields.partition("(")[2].rpartition(")")
+    if rest.split()[:1] == ["Z"]:
+        return f"{child}: zombie ({name})"
+    return f"{child}: {command}"
+
+
+# The zombie children seen so far, each with the test after which it was first seen: a child is a zombie from its
+# exit until something waits for it, so the test that dropped its Popen is this one or one shortly before.
+_ZOMBIES: dict[str, str] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield
+    for child in _children():
+        if child not in _ZOMBIES:
+            description = _describe(child)
+            if description is not None and " zombie (" in description:
+                _ZOMBIES[child] = f"{description}, first seen after {item.nodeid}"
+
+
+def _running_children() -> list[str]:
+    """What this process's children still running are (command lines, or zombies with where they were first seen)."""
+    lines = []
+    for child in _children():
+        description = _describe(child)
+        if description is not None:
+            lines.append(_ZOMBIES.get(child, description))
     return lines
 
 

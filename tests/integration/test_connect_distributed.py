@@ -143,7 +143,9 @@ def produce(bootstrap: str, topic: str, start: int, count: int) -> set[str]:
     return set(values)
 
 
-@pytest.mark.parametrize("protocol", ["sessioned", "eager"])
+# Kafka's default protocol (sessioned) by default; the eager one, which takes the same path with a full revocation
+# per rebalance, in the slow set (`make slow`: 34 s).
+@pytest.mark.parametrize("protocol", ["sessioned", pytest.param("eager", marks=pytest.mark.slow)])
 def test_three_workers_share_tasks_survive_a_kill_and_rebalance_onto_a_new_worker(
     broker: BrokerProcess, workers: Callable[..., DistributedConnectProcess], tmp_path: Path, protocol: str
 ) -> None:
