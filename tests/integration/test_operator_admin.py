@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,44 @@ def test_topic_created_reverted_grown_refused_and_deleted(admin: KafkaAdmin) -> 
     topic.delete_topic(body, admin)
     wait_for(lambda: admin.describe_topic(name) is None, what="topic deleted")
     topic.delete_topic(body, admin)  # again: already gone is fine
+
+
+def test_concurrent_reconciles_share_requests_and_keep_per_topic_outcomes(admin: KafkaAdmin) -> None:
+    """Twelve KafkaTopics reconciled in twelve threads at once (kopf's executor does this for a bulk apply): their
+    CreateTopics, DescribeTopics and DescribeConfigs go out in shared requests (KafkaAdmin's GroupCalls), and one
+    topic's refusal (a config the broker rejects) fails only that topic."""
+    prefix = f"bulk-{uuid.uuid4().hex[:6]}"
+    bodies = [resource("KafkaTopic", f"{prefix}-{i}", {"partitions": 1 + i % 3, "replicas": 1}) for i in range(11)]
+    bodies.append(resource("KafkaTopic", f"{prefix}-bad", {"partitions": 1, "config": {"cleanup.policy": "shred"}}))
+    before = (admin.create_topics.requests, admin.describe_topics.requests)
+    statuses: dict[str, dict[str, Any]] = {}
+    start = threading.Barrier(len(bodies))
+
+    def reconcile(body: dict[str, Any]) -> None:
+        start.wait(CLIENT_TIMEOUT_S)
+        statuses[body["metadata"]["name"]] = topic.reconcile_topic(body, admin)
+
+    threads = [threading.Thread(target=reconcile, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(3 * CLIENT_TIMEOUT_S)
+        assert not thread.is_alive()
+    for i in range(11):
+        name = f"{prefix}-{i}"
+        assert ready(statuses[name])["status"] == "True", statuses[name]
+        state = admin.describe_topic(name)
+        assert state is not None and state.partitions == 1 + i % 3 and statuses[name]["topicId"] == state.topic_id
+    refused = ready(statuses[f"{prefix}-bad"])
+    assert (refused["status"], refused["reason"]) == ("False", "InvalidConfig"), refused
+    assert admin.describe_topic(f"{prefix}-bad") is None
+    creates = admin.create_topics.requests - before[0]
+    describes = admin.describe_topics.requests - before[1]
+    # 12 creates and 12 describes (each reconcile describes first, then reads the created topic's id): shared
+    assert creates < 12 and describes < 24, (creates, describes)
+    assert admin.create_topics.largest > 1 and admin.describe_topics.largest > 1
+    for i in range(11):
+        admin.delete_topic(f"{prefix}-{i}")
 
 
 def produce(broker: SecureBroker, username: str, password: str, topic_name: str) -> int | None:

@@ -33,6 +33,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 from odradek.kafka_python import admin_call, send_to_controller
+from odradek.operator.batching import GroupCall
 from odradek.operator.roller import ClusterView, PartitionReplicas
 
 TIMEOUT_S = 15.0
@@ -59,6 +60,15 @@ class TopicState:
     def replicas(self) -> int:
         """The replication factor as Kafka's TopicCommand shows it: partition 0's replica count."""
         return len(self.assignment[0]) if self.assignment else 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewTopicArgs:
+    """What a CreateTopics entry asks besides the name (-1: the broker's default), hashable for `GroupCall`."""
+
+    partitions: int
+    replicas: int
+    config: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -194,6 +204,15 @@ class KafkaAdmin:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self._config = dict(config)
         self._client = AdminClient(dict(config))
+        # The per-topic calls every KafkaTopic reconcile makes, each a group commit (batching.GroupCall): the
+        # reconciles in flight together share one DescribeTopics, one DescribeConfigs and one CreateTopics request.
+        # A caller may wait for the request in flight before its own: twice the request timeout, and a little.
+        wait_s = 2 * TIMEOUT_S + 5
+        self.describe_topics: GroupCall[str, None, Any] = GroupCall("describe-topics", self._describe_many, wait_s)
+        self.describe_configs: GroupCall[str, None, dict[str, str]] = GroupCall(
+            "describe-topic-configs", self._configs_many, wait_s
+        )
+        self.create_topics: GroupCall[str, NewTopicArgs, None] = GroupCall("create-topics", self._create_many, wait_s)
 
     def describe_topic(self, name: str) -> TopicState | None:
         description = self._describe(name)
@@ -211,29 +230,58 @@ class KafkaAdmin:
 
     def _describe(self, name: str) -> Any:
         """DescribeTopics of one topic: its TopicDescription, None when Kafka does not know it."""
+        return self.describe_topics(name, None)
+
+    def _describe_many(self, items: Sequence[tuple[str, None]]) -> dict[str, Any]:
         # DescribeTopics, not list_topics(topic=...): the AdminClient's metadata requests for a named topic ask for
         # auto-creation (librdkafka treats the admin handle as a producer), which would bring a deleted topic back
-        futures = self._client.describe_topics(TopicCollection([name]), request_timeout=TIMEOUT_S)
-        try:
-            return futures[name].result(timeout=TIMEOUT_S)
-        except KafkaException as exc:
-            error = _error(exc)
-            if error.code in ("UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_OR_PARTITION"):
-                return None
-            raise error from exc
+        names = [name for name, _ in items]
+        futures = self._client.describe_topics(TopicCollection(names), request_timeout=TIMEOUT_S)
+        outcomes: dict[str, Any] = {}
+        for name in names:
+            try:
+                outcomes[name] = futures[name].result(timeout=TIMEOUT_S)
+            except KafkaException as exc:
+                error = _error(exc)
+                unknown = error.code in ("UNKNOWN_TOPIC_OR_PART", "UNKNOWN_TOPIC_OR_PARTITION")
+                outcomes[name] = None if unknown else error
+            except Exception as exc:
+                outcomes[name] = _error(exc)
+        return outcomes
 
     def _topic_config(self, name: str) -> dict[str, str]:
-        resource = ConfigResource(ResourceType.TOPIC, name)
-        entries = _wait(self._client.describe_configs([resource], request_timeout=TIMEOUT_S)[resource])
-        return {
-            key: str(entry.value)
-            for key, entry in entries.items()
-            if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and entry.value is not None
-        }
+        return self.describe_configs(name, None)
+
+    def _configs_many(self, items: Sequence[tuple[str, None]]) -> dict[str, dict[str, str] | BaseException]:
+        resources = {name: ConfigResource(ResourceType.TOPIC, name) for name, _ in items}
+        futures = self._client.describe_configs(list(resources.values()), request_timeout=TIMEOUT_S)
+        outcomes: dict[str, dict[str, str] | BaseException] = {}
+        for name, resource in resources.items():
+            try:
+                entries = _wait(futures[resource])
+            except AdminError as exc:
+                outcomes[name] = exc
+                continue
+            outcomes[name] = {
+                key: str(entry.value)
+                for key, entry in entries.items()
+                if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and entry.value is not None
+            }
+        return outcomes
 
     def create_topic(self, name: str, partitions: int | None, replicas: int | None, config: Mapping[str, str]) -> None:
-        topic = NewTopic(name, partitions if partitions else -1, replicas if replicas else -1, config=dict(config))
-        _wait(self._client.create_topics([topic], request_timeout=TIMEOUT_S)[name])
+        self.create_topics(name, NewTopicArgs(partitions or -1, replicas or -1, tuple(sorted(config.items()))))
+
+    def _create_many(self, items: Sequence[tuple[str, NewTopicArgs]]) -> dict[str, BaseException | None]:
+        topics = [NewTopic(name, a.partitions, a.replicas, config=dict(a.config)) for name, a in items]
+        futures = self._client.create_topics(topics, request_timeout=TIMEOUT_S)
+        outcomes: dict[str, BaseException | None] = {}
+        for name, _ in items:
+            try:
+                outcomes[name] = _wait(futures[name])
+            except AdminError as exc:
+                outcomes[name] = exc
+        return outcomes
 
     def create_partitions(self, name: str, total: int) -> None:
         _wait(self._client.create_partitions([NewPartitions(name, total)], request_timeout=TIMEOUT_S)[name])
