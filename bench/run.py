@@ -315,8 +315,17 @@ def create_topic(
 # ---------------------------------------------------------------- workloads
 
 
-def produce_workload(bootstrap: str, topic: str, records: int, size: int, extra: dict[str, Any]) -> dict[str, float]:
-    """Produce `records` values of `size` bytes as fast as the producer accepts them; time until all acked."""
+def produce_workload(
+    bootstrap: str, topic: str, records: int, size: int, extra: dict[str, Any], *, warm_up: bool = False
+) -> dict[str, float]:
+    """Produce `records` values of `size` bytes as fast as the producer accepts them; time until all acked.
+
+    `warm_up`: first produce one record and wait for its acknowledgement, outside the clock (its time is returned
+    as `startup_s`), so the rate is the steady state. An idempotent librdkafka producer (2.10 and later) asks for its
+    producer id before any broker connection is up (the bootstrap connection is dropped once the cluster's brokers
+    are known), and its PID state machine then retries only on a 500 ms timer: with the warm-up inside the clock,
+    a 1,000,000-record run at 1.4 M records/s spends a third of its time waiting for that timer (bench/RESULTS.md,
+    "Idempotent produce (issue 9)")."""
     failures: list[str] = []
 
     def on_error(err: Any, _msg: Any) -> None:
@@ -335,6 +344,14 @@ def produce_workload(bootstrap: str, topic: str, records: int, size: int, extra:
     )
     payload = os.urandom(size)
     produce, poll = producer.produce, producer.poll
+    startup_s = 0.0
+    if warm_up:
+        started = time.perf_counter()
+        produce(topic, payload)
+        producer.flush(60)
+        startup_s = time.perf_counter() - started
+        if failures or len(producer):
+            raise RuntimeError(f"warm-up record to {topic}: {failures[:1]}, {len(producer)} pending")
     start = time.perf_counter()
     for i in range(records):
         while True:
@@ -356,6 +373,7 @@ def produce_workload(bootstrap: str, topic: str, records: int, size: int, extra:
         "seconds": elapsed,
         "records_per_s": records / elapsed,
         "mb_per_s": records * size / MIB / elapsed,
+        **({"startup_s": startup_s} if warm_up else {}),
     }
 
 
@@ -396,16 +414,21 @@ def alternating_rounds(
     prefix: str,
     workload: Callable[[str, str, str], dict[str, Any]],
     describe: Callable[[dict[str, Any]], str] = lambda result: "",
+    *,
+    checkout: Path = REPO,
+    first_round: int = 0,
+    label: str = "",
 ) -> list[dict[str, Any]]:
-    """Every variant once per round on one broker process, in reversed order every other round (so neither the warm
-    broker nor the page cache favours one): a fresh topic each run, `settle()` before it, and the broker's CPU time
-    around it. `workload(variant, bootstrap, topic)` returns the run's figures (with `records_per_s`); `describe`
-    adds to the progress line. Returns the runs: variant, round, the figures, broker_cpu_s."""
+    """Every variant once per round on one broker process (from `checkout`'s sources), in reversed order every
+    other round (so neither the warm broker nor the page cache favours one): a fresh topic each run, `settle()`
+    before it, and the broker's CPU time around it. `workload(variant, bootstrap, topic)` returns the run's figures
+    (with `records_per_s`); `describe` adds to the progress line, `label` (a tree's name) goes before it. Rounds are
+    numbered from `first_round`. Returns the runs: variant, round, the figures, broker_cpu_s."""
     runs: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix=f"odradek-{prefix}-"))
     try:
-        with broker_process(work / "logs", work / "broker.log") as (bootstrap, pid):
-            for round_no in range(rounds):
+        with broker_process(work / "logs", work / "broker.log", checkout=checkout) as (bootstrap, pid):
+            for round_no in range(first_round, first_round + rounds):
                 for name in list(variants) if round_no % 2 == 0 else list(reversed(variants)):
                     topic = f"{prefix}-{name}-{round_no}"
                     create_topic(bootstrap, topic)
@@ -415,7 +438,7 @@ def alternating_rounds(
                     broker_cpu = process_cpu_s(pid) - cpu_before
                     runs.append({"variant": name, "round": round_no, **result, "broker_cpu_s": broker_cpu})
                     print(
-                        f"round {round_no} {name:>15}: {result['records_per_s']:>12,.0f} records/s, broker CPU "
+                        f"{label}round {round_no} {name:>15}: {result['records_per_s']:>12,.0f} records/s, broker CPU "
                         f"{broker_cpu / records * 1e6:.2f} s per million records{describe(result)}",
                         flush=True,
                     )
@@ -423,6 +446,50 @@ def alternating_rounds(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return runs
+
+
+def tree_rounds(
+    trees: dict[str, Path],
+    variants: Sequence[str],
+    rounds: int,
+    records: int,
+    prefix: str,
+    workload: Callable[[str, str, str], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str] = lambda result: "",
+) -> list[dict[str, Any]]:
+    """`alternating_rounds` on a fresh broker from each tree (name -> checkout) per round, the trees' order
+    reversed every other round, so a comparison of two trees (a `--baseline` checkout and this one) is measured
+    side by side under the same load. Returns the runs, each with its `tree`."""
+    runs: list[dict[str, Any]] = []
+    names = list(trees)
+    for round_no in range(rounds):
+        for tree in names if round_no % 2 == 0 else list(reversed(names)):
+            for run in alternating_rounds(
+                variants,
+                1,
+                records,
+                prefix,
+                workload,
+                describe,
+                checkout=trees[tree],
+                first_round=round_no,
+                label=f"{tree:>9} ",
+            ):
+                runs.append({"tree": tree, **run})
+    return runs
+
+
+def tree_medians(runs: list[dict[str, Any]], variants: Sequence[str], key: str) -> dict[str, dict[str, float]]:
+    """The median of `key` per tree and variant (runs from `tree_rounds`)."""
+    import statistics
+
+    return {
+        tree: {
+            name: statistics.median(r[key] for r in runs if r["tree"] == tree and r["variant"] == name)
+            for name in variants
+        }
+        for tree in dict.fromkeys(r["tree"] for r in runs)
+    }
 
 
 def median_rates(runs: list[dict[str, Any]], variants: Sequence[str]) -> dict[str, float]:

@@ -23,12 +23,13 @@ class ProducerIds:
 
 class MarkerWriter:
     """`written`: (producer id, producer epoch, commit, partitions) of each call; a partition in `errors` answers
-    its error, the others NONE; with `block`, calls never answer."""
+    its error, the others NONE; with `block`, calls never answer; with a `gate`, they answer once it is set."""
 
     def __init__(self) -> None:
         self.written: list[tuple[int, int, bool, tuple[TopicPartition, ...]]] = []
         self.errors: dict[TopicPartition, ErrorCode] = {}
         self.block = False
+        self.gate: asyncio.Event | None = None
 
     async def write_markers(
         self,
@@ -40,5 +41,7 @@ class MarkerWriter:
     ) -> Mapping[TopicPartition, ErrorCode]:
         if self.block:
             await asyncio.get_running_loop().create_future()  # never answers
+        if self.gate is not None:
+            await self.gate.wait()
         self.written.append((producer_id, producer_epoch, commit, tuple(partitions)))
         return {tp: self.errors.get(tp, ErrorCode.NONE) for tp in partitions}

@@ -118,6 +118,51 @@ async def test_requests_during_the_completion_get_concurrent_transactions() -> N
     assert state(coordinator)[0] == "CompleteCommit"
 
 
+async def test_the_next_transaction_waits_for_the_completion_of_the_previous_one() -> None:
+    """A producer's AddPartitionsToTxn right after its EndTxn was answered (markers still being written) waits for
+    the completion instead of getting CONCURRENT_TRANSACTIONS (which costs the client a 20 ms retry backoff)."""
+    coordinator, _, markers, _ = await started()
+    _, pid, epoch = await coordinator.init_producer_id(TID, 1000, -1, -1)
+    await coordinator.add_partitions(TID, pid, epoch, [("t", 0)])
+    markers.gate = asyncio.Event()
+    assert await coordinator.end_transaction(TID, pid, epoch, True) is E.NONE  # answered once PrepareCommit is written
+    assert state(coordinator)[0] == "PrepareCommit"
+    add = asyncio.ensure_future(coordinator.add_partitions(TID, pid, epoch, [("t", 1)]))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not add.done()
+    assert await coordinator.add_partitions(TID, pid + 1, epoch, [("t", 1)]) is E.INVALID_PRODUCER_ID_MAPPING
+    markers.gate.set()
+    assert await add is E.NONE
+    assert markers.written == [(pid, epoch, True, (("t", 0),))]
+    assert state(coordinator)[0] == "Ongoing"
+    assert coordinator.describe(TID).partitions == (("t", 1),)
+
+
+async def test_a_completion_that_takes_longer_than_the_wait_gets_concurrent_transactions() -> None:
+    from odradek.broker.txn.transaction_state_manager import COMPLETION_WAIT_MS
+
+    coordinator, time, markers, _ = await started()
+    _, pid, epoch = await coordinator.init_producer_id(TID, 1000, -1, -1)
+    await coordinator.add_partitions(TID, pid, epoch, [("t", 0)])
+    markers.gate = asyncio.Event()
+    assert await coordinator.end_transaction(TID, pid, epoch, False) is E.NONE
+    add = asyncio.ensure_future(coordinator.add_partitions(TID, pid, epoch, [("t", 0)]))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    time.advance(COMPLETION_WAIT_MS - 1)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not add.done()
+    time.advance(1)
+    assert await add is E.CONCURRENT_TRANSACTIONS
+    assert state(coordinator)[0] == "PrepareAbort"
+    markers.gate.set()
+    await coordinator.wait_idle()
+    assert state(coordinator)[0] == "CompleteAbort"
+    assert await coordinator.add_partitions(TID, pid, epoch, [("t", 0)]) is E.NONE
+
+
 async def test_a_transaction_past_its_timeout_is_fenced_and_aborted() -> None:
     coordinator, time, markers, _ = await started()
     _, pid, epoch = await coordinator.init_producer_id(TID, 5000, -1, -1)

@@ -15,6 +15,13 @@ TRANSACTION_COORDINATOR_FENCED or INVALID_PRODUCER_EPOCH stops the completion (a
 load finding PrepareCommit/PrepareAbort does the same (the previous coordinator died before completing): the new
 leader of the `__transaction_state` partition re-sends every marker, at its own (higher) coordinator epoch.
 
+An AddPartitionsToTxn that arrives while the id's previous transaction is still being completed (its producer
+starting the next transaction right after EndTxn was answered) waits up to `COMPLETION_WAIT_MS` for the
+completion before it is checked: Kafka answers it CONCURRENT_TRANSACTIONS and the client retries after its backoff
+(20 ms in librdkafka and the Java producer), while the completion itself takes well under a millisecond on one
+broker. The answer is the one the client's retry would get; a completion still running after the wait gets
+CONCURRENT_TRANSACTIONS as before.
+
 Timers (on the runtime's injected Time, cancelled when the partition is resigned): an Ongoing transaction has a
 timer at its start + `transaction.timeout.ms`; when it fires the producer is fenced (epoch + 1) and the
 transaction aborted at the new epoch, as Kafka's abortTimedOutTransactions does. Every
@@ -29,6 +36,7 @@ INVALID_TRANSACTION_TIMEOUT.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,8 +60,15 @@ from odradek.broker.txn.transaction_log import (
     encode_key,
     encode_value,
 )
+from odradek.broker.utils.time import wait_event
 
 log = logging.getLogger("odradek.broker.txn")
+
+# How long an AddPartitionsToTxn waits for the completion of the id's previous transaction (markers, then
+# CompleteCommit/CompleteAbort) before it is answered CONCURRENT_TRANSACTIONS: no longer than the clients' own
+# retry backoff for that error (librdkafka's and the Java producer's 20 ms), so waiting never answers later than a
+# retry would have.
+COMPLETION_WAIT_MS = 20
 
 S = TransactionState
 NO_PRODUCER_ID = -1
@@ -170,6 +185,8 @@ class TransactionStateManager:
         # the ids whose Complete write failed and waits to be retried.
         self.unknown_destination: dict[str, int] = {}
         self.log_append_retry: set[str] = set()
+        # The completions running, by transactional id: set when the completion ends (done, fenced or resigned).
+        self.completions: dict[str, asyncio.Event] = {}
 
     # ==== the shard ============================================================================================
 
@@ -325,8 +342,16 @@ class TransactionStateManager:
     async def add_partitions(
         self, transactional_id: str, producer_id: int, epoch: int, partitions: Iterable[TopicPartition]
     ) -> ErrorCode:
-        """Kafka's handleAddPartitionsToTransaction: the transaction becomes (or stays) Ongoing with them."""
+        """Kafka's handleAddPartitionsToTransaction: the transaction becomes (or stays) Ongoing with them. While
+        the previous transaction of this producer is being completed, waits for that first (`COMPLETION_WAIT_MS`)."""
         checked = self._check_producer(transactional_id, producer_id, epoch)
+        completion = self.completions.get(transactional_id)
+        completing = checked is ErrorCode.CONCURRENT_TRANSACTIONS or (
+            not isinstance(checked, ErrorCode) and checked.state in (S.PREPARE_COMMIT, S.PREPARE_ABORT)
+        )
+        if completion is not None and completing:
+            await wait_event(self.context.time, completion, COMPLETION_WAIT_MS)
+            checked = self._check_producer(transactional_id, producer_id, epoch)  # done, or still concurrent
         if isinstance(checked, ErrorCode):
             return checked
         txn = checked
@@ -403,7 +428,17 @@ class TransactionStateManager:
         return error
 
     def _start_completion(self, txn: TransactionMetadata) -> None:
-        self.context.spawn(self._complete(txn), f"completing the transaction of {txn.transactional_id}")
+        done = self.completions[txn.transactional_id] = asyncio.Event()
+        self.context.spawn(self._tracked(txn, done), f"completing the transaction of {txn.transactional_id}")
+
+    async def _tracked(self, txn: TransactionMetadata, done: asyncio.Event) -> None:
+        """`_complete`, with `done` set (and `completions` cleared) however it ends, cancellation included."""
+        try:
+            await self._complete(txn)
+        finally:
+            done.set()
+            if self.completions.get(txn.transactional_id) is done:
+                del self.completions[txn.transactional_id]
 
     async def _complete(self, txn: TransactionMetadata) -> None:
         """Write the markers of a PrepareCommit/PrepareAbort transaction, then its Complete state."""
