@@ -6,7 +6,7 @@
 
 The script starts a broker (bench/run.py's `broker_process`) and, in each round, produces the same number of
 100-byte records to a fresh one-partition topic once per variant: idempotent (`enable.idempotence=true`, run.py's
-`produce_workload`) and transactional with transactions of 100 and of 1,000 records (`transactional.id`: begin,
+`produce_workload`) and transactional with transactions of 100, 1,000 and 10,000 records (`transactional.id`: begin,
 produce N records, commit; the time runs from the end of InitProducerId until the last commit returned, so it
 includes every AddPartitionsToTxn, EndTxn and its markers). The idempotent run's clock likewise starts once its
 first record is acknowledged (`produce_workload(warm_up=True)`): both leave out the producer's start, which for the
@@ -47,7 +47,7 @@ from run import (
 )
 
 SIZE = 100
-TRANSACTION_SIZES = (100, 1000)
+TRANSACTION_SIZES = (100, 1000, 10000)
 VARIANTS = ("idempotent", *(f"txn-{n}" for n in TRANSACTION_SIZES))
 
 
