@@ -1,0 +1,139 @@
+"""The protocol migration of a group (issue 15 item 3, Kafka's `group.consumer.migration.policy`): what is served so
+far. A ConsumerGroupHeartbeat into a non-empty classic group is refused with GROUP_ID_NOT_FOUND and the reason of
+Kafka's validateOnlineUpgrade, in its order (policy, embedded protocol, size); the conversion itself is not
+implemented (docs/not-implemented.md). The member metadata record carries Kafka's ClassicMemberMetadata tag, so a
+converted group's classic members survive a reload once the conversion writes them.
+
+The real GroupCoordinator on an in-memory __consumer_offsets and a MockTime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from dataclasses import replace
+
+import pytest
+from odradek.broker.coordinator.memory import InMemoryCoordinatorLog
+from odradek.broker.group.config import ConsumerGroupMigrationPolicy as P
+from odradek.broker.group.consumer_group import ClassicMemberMetadata, ConsumerGroupMember
+from odradek.broker.group.consumer_group_manager import ConsumerHeartbeat
+from odradek.broker.group.consumer_group_records import decode_member_metadata, encode_member_metadata
+from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator, JoinRequest
+from odradek.broker.protocol.errors import ErrorCode
+from odradek.broker.utils.time import MockTime
+
+pytestmark = pytest.mark.timeout(30)
+
+E = ErrorCode
+PREFIX = "Cannot upgrade classic group g to consumer group because"
+
+
+def subscription() -> bytes:
+    """ConsumerProtocolSubscription v1: topics ["t"], no user data, no owned partitions."""
+    return struct.pack(">hih", 1, 1, 1) + b"t" + struct.pack(">ii", -1, 0)
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def classic_group(
+    policy: P, protocol_type: str, members: int, max_size: int = 2**31 - 1
+) -> tuple[GroupCoordinator, MockTime]:
+    """A coordinator holding classic group "g" with `members` members joined (generation 1)."""
+    time = MockTime()
+    config = GroupConfig(consumer_migration_policy=policy, consumer_max_size=max_size)
+    c = GroupCoordinator(config, InMemoryCoordinatorLog(), lambda: 1, time, lambda: {"t": ("00" * 16, 3)})
+    c.on_elected(0, 0)
+    await c.wait_loaded()
+    tasks = []
+    for i in range(members):
+        request = JoinRequest(
+            "g", "", None, f"c{i}", "/127.0.0.1", 10_000, 30_000, protocol_type, [("range", subscription())]
+        )
+        first = await c.join_group(request)
+        assert first.error is E.MEMBER_ID_REQUIRED
+        tasks.append(asyncio.create_task(c.join_group(replace(request, member_id=first.member_id))))
+    await settle()
+    time.advance(10_000)  # the initial rebalance delay ends
+    await settle()
+    for task in tasks:
+        assert (await task).error is E.NONE
+    return c, time
+
+
+async def heartbeat_join(c: GroupCoordinator) -> tuple[ErrorCode, str | None]:
+    result = await c.consumer_group_heartbeat(
+        ConsumerHeartbeat("g", "new", 0, rebalance_timeout_ms=30_000, subscribed_topic_names=("t",))
+    )
+    return result.error, result.message
+
+
+# (policy, protocol type, members, consumer group max size) -> the refusal's reason
+REFUSALS = [
+    (P.DISABLED, "consumer", 1, 10, f"{PREFIX} online upgrade is disabled."),
+    (P.DOWNGRADE, "consumer", 1, 10, f"{PREFIX} online upgrade is disabled."),
+    (P.DISABLED, "connect", 1, 10, f"{PREFIX} online upgrade is disabled."),  # the policy is checked first
+    (P.UPGRADE, "connect", 1, 10, f"{PREFIX} the group does not use the consumer embedded protocol."),
+    (P.BIDIRECTIONAL, "connect", 1, 10, f"{PREFIX} the group does not use the consumer embedded protocol."),
+    (P.BIDIRECTIONAL, "consumer", 2, 1, f"{PREFIX} the group size exceeds the consumer group maximum size."),
+    (P.UPGRADE, "consumer", 2, 2, f"{PREFIX} the online upgrade of a non-empty group is not implemented."),
+    (P.BIDIRECTIONAL, "consumer", 1, 10, f"{PREFIX} the online upgrade of a non-empty group is not implemented."),
+]
+
+
+@pytest.mark.parametrize(("policy", "protocol_type", "members", "max_size", "reason"), REFUSALS)
+async def test_a_heartbeat_into_a_non_empty_classic_group_is_refused_with_kafkas_reason(
+    policy: P, protocol_type: str, members: int, max_size: int, reason: str
+) -> None:
+    c, _ = await classic_group(policy, protocol_type, members, max_size)
+    assert await heartbeat_join(c) == (E.GROUP_ID_NOT_FOUND, reason)
+    group = c.group("g")
+    assert group is not None and len(group.members) == members, "the classic group is left as it was"
+    c.close()
+
+
+# policy -> (upgrade enabled, downgrade enabled), as Kafka's ConsumerGroupMigrationPolicy
+POLICIES = [
+    ("bidirectional", True, True),
+    ("UPGRADE", True, False),
+    ("Downgrade", False, True),
+    (" disabled ", False, False),
+]
+
+
+@pytest.mark.parametrize(("text", "upgrade", "downgrade"), POLICIES)
+def test_policy_names_and_what_they_allow(text: str, upgrade: bool, downgrade: bool) -> None:
+    policy = P.parse(text)
+    assert (policy.upgrade_enabled, policy.downgrade_enabled) == (upgrade, downgrade)
+
+
+def test_unknown_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"migration\.policy"):
+        P.parse("sideways")
+    assert GroupConfig().consumer_migration_policy is P.BIDIRECTIONAL  # Kafka 4.0's default
+
+
+def test_classic_member_metadata_round_trips_in_the_member_record() -> None:
+    classic = ClassicMemberMetadata(45_000, (("range", subscription()), ("cooperative-sticky", b"\x00\x01")))
+    member = ConsumerGroupMember(
+        "m", client_id="c", client_host="/h", subscribed_topic_names=("t",), classic_member_metadata=classic
+    )
+    value = encode_member_metadata(member)
+    # the tag section: one field, tag 0, then SessionTimeoutMs first
+    plain = encode_member_metadata(member.with_changes(classic_member_metadata=None))
+    assert plain.endswith(b"\x00") and value[: len(plain) - 1] == plain[:-1]
+    assert value[len(plain) - 1 : len(plain) + 1] == b"\x01\x00"
+    decoded = decode_member_metadata(ConsumerGroupMember("m"), value)
+    assert decoded == member and decoded.uses_classic_protocol
+    assert not decode_member_metadata(ConsumerGroupMember("m"), plain).uses_classic_protocol
+
+
+def test_unknown_tags_of_the_member_record_are_skipped() -> None:
+    member = ConsumerGroupMember("m", client_id="c", client_host="/h", subscribed_topic_names=("t",))
+    plain = encode_member_metadata(member)
+    # a later Kafka's tags 6 and 7 (opaque bytes) at the end of the value
+    with_unknown = plain[:-1] + b"\x02\x06\x03abc\x07\x02xy"
+    assert decode_member_metadata(ConsumerGroupMember("m"), with_unknown) == member
