@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -137,3 +138,107 @@ def test_unknown_tags_of_the_member_record_are_skipped() -> None:
     # a later Kafka's tags 6 and 7 (opaque bytes) at the end of the value
     with_unknown = plain[:-1] + b"\x02\x06\x03abc\x07\x02xy"
     assert decode_member_metadata(ConsumerGroupMember("m"), with_unknown) == member
+
+
+# ==== the conversion of a stable classic group (not wired yet) ===================================================
+
+T_ID = str(uuid.UUID(int=7))
+TOPICS = {"t": (T_ID, 3)}
+
+
+def assignment(partitions: list[int], topic: str = "t") -> bytes:
+    """ConsumerProtocolAssignment v0: [(topic, [partitions])], no user data."""
+    body = struct.pack(">hih", 0, 1, len(topic)) + topic.encode() + struct.pack(">i", len(partitions))
+    return body + b"".join(struct.pack(">i", p) for p in partitions) + struct.pack(">i", -1)
+
+
+def _with_missing_topic(partitions: list[int]) -> bytes:
+    """ConsumerProtocolAssignment v0 with "t" and a topic the cluster does not have."""
+    parts = b"".join(struct.pack(">i", p) for p in partitions)
+    body = struct.pack(">hih", 0, 2, 1) + b"t" + struct.pack(">i", len(partitions)) + parts
+    body += struct.pack(">h", 4) + b"gone" + struct.pack(">ii", 1, 0)
+    return body + struct.pack(">i", -1)
+
+
+async def stable_classic_group(
+    storage: InMemoryCoordinatorLog, assignor: str = "range"
+) -> tuple[GroupCoordinator, dict[str, list[int]]]:
+    """Two members joined and synced: generation 1, the leader gave partitions 0-1 and 2 (plus a topic that does
+    not exist, which the conversion drops)."""
+    time = MockTime()
+    c = GroupCoordinator(GroupConfig(), storage, lambda: 1, time, lambda: dict(TOPICS))
+    c.on_elected(0, 0)
+    await c.wait_loaded()
+    tasks = []
+    for i in range(2):
+        request = JoinRequest(
+            "g", "", None, f"c{i}", "/h", 10_000 + i, 30_000, "consumer", [(assignor, subscription())]
+        )
+        first = await c.join_group(request)
+        tasks.append(asyncio.create_task(c.join_group(replace(request, member_id=first.member_id))))
+    await settle()
+    time.advance(10_000)
+    await settle()
+    joined = [await t for t in tasks]
+    ids = sorted(j.member_id for j in joined)
+    plan = {ids[0]: [0, 1], ids[1]: [2]}
+    given = [(m, assignment(p)) for m, p in plan.items()]
+    given[0] = (ids[0], _with_missing_topic(plan[ids[0]]))
+    leader = next(j for j in joined if j.member_id == j.leader)
+    syncs = [
+        asyncio.create_task(
+            c.sync_group("g", j.generation_id, j.member_id, None, "consumer", assignor, given if j is leader else [])
+        )
+        for j in joined
+    ]
+    for sync in syncs:
+        assert (await sync).error is E.NONE
+    return c, plan
+
+
+async def test_a_stable_classic_group_converts_with_its_members_as_classic_members_and_reloads() -> None:
+    from odradek.broker.group.consumer_group_conversion import consumer_group_from_classic
+
+    storage = InMemoryCoordinatorLog()
+    c, plan = await stable_classic_group(storage)
+    classic = c.group("g")
+    assert classic is not None and classic.generation_id == 1
+    group, records = consumer_group_from_classic(classic, TOPICS)
+    assert (group.group_epoch, group.target_assignment_epoch) == (1, 1)
+    assert {m: set(member.assigned.get(T_ID, ())) for m, member in group.members.items()} == {
+        m: set(p) for m, p in plan.items()
+    }
+    for member in group.members.values():
+        assert member.uses_classic_protocol and member.subscribed_topic_names == ("t",)
+        assert (member.member_epoch, member.previous_member_epoch) == (1, 1)
+        assert member.classic_member_metadata is not None
+        assert member.classic_member_metadata.session_timeout_ms in (10_000, 10_001)
+        assert group.target[member.member_id] == member.assigned
+    assert group.state.value == "Stable"
+    assert records[0][1] is None, "the classic group's record is replaced by a tombstone first"
+    c.close()
+    # written to __consumer_offsets, the records reload as the consumer group (and no classic group)
+    await storage.append(0, records)
+    c2 = GroupCoordinator(GroupConfig(), storage, lambda: 1, MockTime(), lambda: dict(TOPICS))
+    c2.on_elected(0, 0)
+    await c2.wait_loaded()
+    assert c2.group("g") is None
+    loaded = c2._shard("g").consumer_groups.groups["g"]
+    assert loaded.members == group.members and loaded.target == group.target
+    assert (loaded.group_epoch, loaded.target_assignment_epoch) == (1, 1)
+    assert loaded.owner == group.owner
+    c2.close()
+
+
+async def test_a_custom_assignor_or_another_protocol_type_is_not_converted() -> None:
+    from odradek.broker.group.consumer_group_conversion import ConversionError, consumer_group_from_classic
+
+    c, _ = await stable_classic_group(InMemoryCoordinatorLog(), assignor="my-assignor")
+    classic = c.group("g")
+    assert classic is not None
+    with pytest.raises(ConversionError, match="custom assignor"):
+        consumer_group_from_classic(classic, TOPICS)
+    classic.protocol_type = "connect"
+    with pytest.raises(ConversionError, match="embedded protocol"):
+        consumer_group_from_classic(classic, TOPICS)
+    c.close()
