@@ -242,3 +242,16 @@ async def test_a_custom_assignor_or_another_protocol_type_is_not_converted() -> 
     with pytest.raises(ConversionError, match="embedded protocol"):
         consumer_group_from_classic(classic, TOPICS)
     c.close()
+
+
+def test_the_policy_key_is_a_broker_config_with_kafkas_values() -> None:
+    from odradek.broker.config.broker import build
+    from odradek.broker.config.definitions import ConfigError
+
+    assert build([{}]).get_str("group.consumer.migration.policy") == "bidirectional"
+    for text in ("UPGRADE", "downgrade", "Disabled", "bidirectional"):
+        assert P.parse(
+            build([{"group.consumer.migration.policy": text}]).get_str("group.consumer.migration.policy") or ""
+        )
+    with pytest.raises(ConfigError, match=r"group\.consumer\.migration\.policy"):
+        build([{"group.consumer.migration.policy": "sideways"}])
