@@ -40,6 +40,7 @@ from odradek.broker.config.broker import BrokerConfig, SecurityProtocol
 from odradek.broker.config.definitions import ConfigError, assignor_name
 from odradek.broker.config.dynamic import dynamic_refusal
 from odradek.broker.config.topic import log_config, parse_topic_configs
+from odradek.broker.group.config import ConsumerGroupMigrationPolicy
 from odradek.broker.group.coordinator import GroupConfig, GroupCoordinator
 from odradek.broker.group.offsets_topic import OFFSETS_TOPIC, partition_for
 from odradek.broker.handlers import all_handlers
@@ -463,6 +464,9 @@ def group_coordinator(
         consumer_session_timeout_ms=config.get_int("group.consumer.session.timeout.ms"),
         consumer_max_size=config.get_int("group.consumer.max.size"),
         consumer_assignors=_consumer_assignors(config.get("group.consumer.assignors")),
+        consumer_migration_policy=ConsumerGroupMigrationPolicy.parse(
+            config.get_str("group.consumer.migration.policy") or "bidirectional"
+        ),
     )
     storage = PartitionRecordLog(manager, OFFSETS_TOPIC, lambda: config.get_int("offsets.commit.timeout.ms"))
 

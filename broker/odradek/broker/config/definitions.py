@@ -977,6 +977,20 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         ),
     ),
     ConfigKey(
+        "group.consumer.migration.policy",
+        T.STRING,
+        "bidirectional",
+        "Which online conversions of a non-empty group between the classic and the consumer protocol are allowed: "
+        "bidirectional, upgrade, downgrade or disabled (any case). The conversion of a non-empty group is not "
+        "implemented yet (docs/not-implemented.md): the policy picks the refusal's message; an empty group always "
+        "changes protocol.",
+        lambda value: (
+            None
+            if isinstance(value, str) and value.strip().lower() in ("bidirectional", "upgrade", "downgrade", "disabled")
+            else "the policies are bidirectional, upgrade, downgrade and disabled"
+        ),
+    ),
+    ConfigKey(
         "offsets.topic.num.partitions",
         T.INT,
         50,

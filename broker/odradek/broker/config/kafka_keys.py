@@ -118,10 +118,7 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
     (
         # The group.consumer.* keys Odradek implements are declared in definitions.py (issue 15 item 3).
         "KIP-848 consumer groups (GroupCoordinatorConfig)",
-        (
-            ("group.coordinator.rebalance.protocols", "list", "classic,consumer", "read-only"),
-            ("group.consumer.migration.policy", "string", "disabled", "read-only"),
-        ),
+        (("group.coordinator.rebalance.protocols", "list", "classic,consumer", "read-only"),),
     ),
     (
         "transactions (TransactionLogConfigs, TransactionStateManagerConfigs)",

@@ -68,6 +68,16 @@ class ConsumerGroupState(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class ClassicMemberMetadata:
+    """What a member still speaking the classic protocol inside a consumer group keeps of its JoinGroup (the
+    ClassicMemberMetadata tag of ConsumerGroupMemberMetadataValue): its session timeout and its supported
+    protocols, (assignor name, embedded ConsumerProtocol subscription bytes) in the member's order."""
+
+    session_timeout_ms: int
+    supported_protocols: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ConsumerGroupMember:
     """A member as persisted: metadata (ConsumerGroupMemberMetadataValue) and its current assignment
     (ConsumerGroupCurrentMemberAssignmentValue). `assigned` and `pending_revocation` are disjoint."""
@@ -86,6 +96,12 @@ class ConsumerGroupMember:
     server_assignor: str | None = None
     assigned: Assignment = field(default_factory=dict)
     pending_revocation: Assignment = field(default_factory=dict)
+    # None for a member speaking the consumer protocol; set for a classic member of a converted group
+    classic_member_metadata: ClassicMemberMetadata | None = None
+
+    @property
+    def uses_classic_protocol(self) -> bool:
+        return self.classic_member_metadata is not None
 
     def owned(self) -> dict[str, frozenset[int]]:
         """Every partition the member may still hold: assigned plus pending revocation."""

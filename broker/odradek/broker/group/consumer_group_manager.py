@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from odradek.broker.coordinator.runtime import Record, ShardContext
 from odradek.broker.group.api import GroupListing, group_write_error
 from odradek.broker.group.assignors import ASSIGNORS, MemberSubscription
+from odradek.broker.group.classic_group import CONSUMER_PROTOCOL_TYPE, ClassicGroup
 from odradek.broker.group.config import GroupConfig
 from odradek.broker.group.consumer_group import (
     JOIN_GROUP_MEMBER_EPOCH,
@@ -258,9 +259,7 @@ class ConsumerGroupManager:
         classic = self.classic.groups.get(group_id)
         if classic is not None:
             if classic.members or classic.pending_members:
-                # Kafka converts a non-empty classic group only when its members' protocols allow the online
-                # upgrade; that migration is not implemented (docs/not-implemented.md).
-                raise _Reject(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
+                raise _Reject(ErrorCode.GROUP_ID_NOT_FOUND, self._online_upgrade_refusal(classic))
             # An empty classic group becomes a consumer group (Kafka's upgrade of an empty group): its record
             # is replaced, its committed offsets stay.
             self.classic.unload(classic, ErrorCode.UNKNOWN_MEMBER_ID)
@@ -268,6 +267,21 @@ class ConsumerGroupManager:
             log.info("classic group %s is empty: converted to a consumer group", group_id)
         group = self.groups[group_id] = ConsumerGroup(group_id)
         return group
+
+    def _online_upgrade_refusal(self, classic: ClassicGroup) -> str:
+        """Why a ConsumerGroupHeartbeat may not convert the non-empty classic group: Kafka's validateOnlineUpgrade
+        checks in its order (the policy, the embedded protocol, the size), then the conversion itself, which is
+        not implemented here (docs/not-implemented.md). Every refusal is GROUP_ID_NOT_FOUND, as Kafka's."""
+        group_id = classic.group_id
+        prefix = f"Cannot upgrade classic group {group_id} to consumer group because"
+        if not self.config.consumer_migration_policy.upgrade_enabled:
+            return f"{prefix} online upgrade is disabled."
+        # (a group with pending members only has no protocol type yet)
+        if classic.protocol_type is not None and classic.protocol_type != CONSUMER_PROTOCOL_TYPE:
+            return f"{prefix} the group does not use the consumer embedded protocol."
+        if len(classic.members) + len(classic.pending_members) > self.config.consumer_max_size:
+            return f"{prefix} the group size exceeds the consumer group maximum size."
+        return f"{prefix} the online upgrade of a non-empty group is not implemented."
 
     def _join_or_heartbeat(self, request: ConsumerHeartbeat, records: list[Record]) -> ConsumerHeartbeatResult:
         epoch = request.member_epoch
@@ -631,6 +645,7 @@ def _metadata(m: ConsumerGroupMember) -> tuple[object, ...]:
         m.subscribed_topic_regex,
         m.rebalance_timeout_ms,
         m.server_assignor,
+        m.classic_member_metadata,
     )
 
 

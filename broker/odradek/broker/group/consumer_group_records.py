@@ -3,7 +3,9 @@
 - 3 ConsumerGroupMetadata (key: group): `Epoch int32` (tagged fields of later Kafkas are skipped);
 - 5 ConsumerGroupMemberMetadata (group, member): `InstanceId string?, RackId string?, ClientId, ClientHost,
   SubscribedTopicNames [string], SubscribedTopicRegex string?, RebalanceTimeoutMs int32, ServerAssignor string?`
-  (tag 0, ClassicMemberMetadata, is not written and skipped when read);
+  tagged field 0, ClassicMemberMetadata (a classic member of a converted group; absent for the others):
+  `SessionTimeoutMs int32, SupportedProtocols [Name string, Metadata bytes]` (Kafka 4.0's layout; unknown tags
+  are skipped);
 - 6 ConsumerGroupTargetAssignmentMetadata (group): `AssignmentEpoch int32`;
 - 7 ConsumerGroupTargetAssignmentMember (group, member): `TopicPartitions [TopicId uuid, Partitions [int32]]`;
 - 8 ConsumerGroupCurrentMemberAssignment (group, member): `MemberEpoch int32, PreviousMemberEpoch int32,
@@ -20,17 +22,27 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from odradek.broker.group.consumer_group import Assignment, ConsumerGroupMember, MemberState, normalize
+from odradek.broker.group.consumer_group import (
+    Assignment,
+    ClassicMemberMetadata,
+    ConsumerGroupMember,
+    MemberState,
+    normalize,
+)
 from odradek.broker.group.offsets_topic import OffsetsTopicFormatError
 from odradek.broker.protocol.errors import ProtocolError
 from odradek.broker.protocol.primitives import (
     Reader,
     w_compact_array_len,
+    w_compact_bytes,
     w_compact_nullable_string,
     w_compact_string,
     w_string,
+    w_tagged_fields,
     w_uvarint,
 )
+
+CLASSIC_MEMBER_METADATA_TAG = 0
 
 METADATA = 3
 PARTITION_METADATA = 4
@@ -128,8 +140,34 @@ def encode_member_metadata(m: ConsumerGroupMember) -> bytes:
     w_compact_nullable_string(w, m.subscribed_topic_regex)
     _int32(w, m.rebalance_timeout_ms)
     w_compact_nullable_string(w, m.server_assignor)
-    w_uvarint(w, 0)
+    tags: list[tuple[int, bytearray]] = []
+    if m.classic_member_metadata is not None:
+        tags.append((CLASSIC_MEMBER_METADATA_TAG, _classic_metadata(m.classic_member_metadata)))
+    w_tagged_fields(w, tags)
     return bytes(w)
+
+
+def _classic_metadata(c: ClassicMemberMetadata) -> bytearray:
+    w = bytearray()
+    _int32(w, c.session_timeout_ms)
+    w_compact_array_len(w, len(c.supported_protocols))
+    for name, metadata in c.supported_protocols:
+        w_compact_string(w, name)
+        w_compact_bytes(w, metadata)
+        w_uvarint(w, 0)
+    w_uvarint(w, 0)
+    return w
+
+
+def _read_classic_metadata(r: Reader) -> ClassicMemberMetadata:
+    session_timeout = r.int32()
+    protocols = []
+    for _ in range(max(r.compact_array_len(), 0)):
+        name = r.compact_string()
+        protocols.append((name, bytes(r.compact_bytes())))
+        r.skip_tagged_fields()
+    r.skip_tagged_fields()
+    return ClassicMemberMetadata(session_timeout, tuple(protocols))
 
 
 def encode_target_member(assignment: Assignment) -> bytes:
@@ -178,6 +216,13 @@ def decode_member_metadata(member: ConsumerGroupMember, data: bytes | memoryview
         regex = r.compact_nullable_string()
         rebalance_timeout = r.int32()
         assignor = r.compact_nullable_string()
+        classic: ClassicMemberMetadata | None = None
+        for _ in range(r.uvarint()):
+            tag, end = r.tag_header()
+            if tag == CLASSIC_MEMBER_METADATA_TAG:
+                classic = _read_classic_metadata(r)
+                r.tag_end(end)
+            r.pos = end
     except ProtocolError as exc:
         raise OffsetsTopicFormatError(f"bad ConsumerGroupMemberMetadataValue: {exc}") from None
     return member.with_changes(
@@ -189,6 +234,7 @@ def decode_member_metadata(member: ConsumerGroupMember, data: bytes | memoryview
         subscribed_topic_regex=regex,
         rebalance_timeout_ms=rebalance_timeout,
         server_assignor=assignor,
+        classic_member_metadata=classic,
     )
 
 
