@@ -6,7 +6,7 @@ producer, and the REST API's latency while the tasks run at full speed.
     python bench/connect.py --quick         # 1 round of 100,000 records
     python bench/connect.py --profile DIR   # also py-spy the worker in the first round (raw stacks in DIR)
     python bench/connect.py --base-tree /tmp/main-checkout   # each Connect variant also with that tree's code
-    python bench/connect.py --switch-interval 0.001          # the workers' GIL switch interval (default 0.005 s)
+    python bench/connect.py --switch-interval 0.001          # the workers' GIL switch interval (default theirs, 1 ms)
 
 One broker (bench/run.py's `broker_process`) and one moto S3 server (tests/s3_support.py, its own process) for the
 whole run. A 4-partition input topic is filled once with `--records` values of 100 bytes (a JSON object of ASCII
