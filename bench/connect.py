@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # s3_sup
 
 import run
 from confluent_kafka import Consumer, Producer, TopicPartition
+from odradek.connect.runtime.clients import CONSUMER_FETCH_DEFAULTS
 from odradek.connect.runtime.sink_task import MAX_BATCH
 from odradek.connect.runtime.source_task import PRODUCER_DEFAULTS
 from run import HERE, MIB, broker_process, create_topic, free_port, own_cpu_s, process_cpu_s, settle, write_result
@@ -101,6 +102,10 @@ def plain_consumer(bootstrap: str, topic: str, records: int) -> dict[str, float]
             "log_level": 0,
             "group.id": f"bench-plain-{uuid.uuid4().hex[:6]}",
             "enable.auto.commit": False,
+            # The tasks' fetch settings: with librdkafka's 1 s fetch.queue.backoff.ms the plain loop itself idled
+            # whenever it drained slower than the fetches filled its queue (171,000 records/s in some runs, 1.5 M in
+            # others).
+            **CONSUMER_FETCH_DEFAULTS,
         }
     )
     consumer.list_topics(topic, timeout=30)
