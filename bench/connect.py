@@ -6,7 +6,7 @@ producer, and the REST API's latency while the tasks run at full speed.
     python bench/connect.py --quick         # 1 round of 100,000 records
     python bench/connect.py --profile DIR   # also py-spy the worker in the first round (raw stacks in DIR)
     python bench/connect.py --base-tree /tmp/main-checkout   # each Connect variant also with that tree's code
-    python bench/connect.py --switch-interval 0.001          # the workers' GIL switch interval (default 0.005 s)
+    python bench/connect.py --switch-interval 0.001          # the workers' GIL switch interval (default theirs, 1 ms)
 
 One broker (bench/run.py's `broker_process`) and one moto S3 server (tests/s3_support.py, its own process) for the
 whole run. A 4-partition input topic is filled once with `--records` values of 100 bytes (a JSON object of ASCII
@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # s3_sup
 
 import run
 from confluent_kafka import Consumer, Producer, TopicPartition
+from odradek.connect.runtime.clients import CONSUMER_FETCH_DEFAULTS
 from odradek.connect.runtime.sink_task import MAX_BATCH
 from odradek.connect.runtime.source_task import PRODUCER_DEFAULTS
 from run import HERE, MIB, broker_process, create_topic, free_port, own_cpu_s, process_cpu_s, settle, write_result
@@ -101,6 +102,10 @@ def plain_consumer(bootstrap: str, topic: str, records: int) -> dict[str, float]
             "log_level": 0,
             "group.id": f"bench-plain-{uuid.uuid4().hex[:6]}",
             "enable.auto.commit": False,
+            # The tasks' fetch settings: with librdkafka's 1 s fetch.queue.backoff.ms the plain loop itself idled
+            # whenever it drained slower than the fetches filled its queue (171,000 records/s in some runs, 1.5 M in
+            # others).
+            **CONSUMER_FETCH_DEFAULTS,
         }
     )
     consumer.list_topics(topic, timeout=30)

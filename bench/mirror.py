@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run
 from confluent_kafka import Consumer, Producer, TopicPartition
+from odradek.connect.runtime.clients import CONSUMER_FETCH_DEFAULTS
 from odradek.connect.runtime.source_task import PRODUCER_DEFAULTS
 from run import HERE, MIB, broker_process, create_topic, process_cpu_s, quantiles, settle, write_result
 from worker_support import Profiler, Progress, RuntimeProcess, write_properties
@@ -85,6 +86,7 @@ def copy_loop(source: str, target: str, topic: str, remote: str, records: int, s
             "log_level": 0,
             "group.id": f"bench-copy-{uuid.uuid4().hex[:6]}",
             "enable.auto.commit": False,
+            **CONSUMER_FETCH_DEFAULTS,  # the mirror task's fetch settings (bench/connect.py's plain consumer says why)
         }
     )
     producer = Producer({"bootstrap.servers": target, "log_level": 0, **PRODUCER_DEFAULTS})

@@ -220,7 +220,13 @@ class Profiler:
 
 def switch_interval_site(directory: Path, seconds: float) -> Path:
     """A directory whose sitecustomize.py sets `sys.setswitchinterval(seconds)` in every process started with it
-    first on PYTHONPATH (bench/connect.py --switch-interval: the GIL hand-over interval of the worker)."""
+    first on PYTHONPATH (bench/connect.py --switch-interval: the GIL hand-over interval of the worker; without it the
+    worker's own default applies, 1 ms since ODRADEK_SWITCH_INTERVAL_MS)."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "sitecustomize.py").write_text(f"import sys\n\nsys.setswitchinterval({seconds!r})\n")
+    # The processes set the interval from ODRADEK_SWITCH_INTERVAL_MS when they start (odradek.connect.runtime.gil),
+    # which would undo a bare setswitchinterval here: set both (a tree from before that variable reads neither).
+    (directory / "sitecustomize.py").write_text(
+        f"import os\nimport sys\n\nsys.setswitchinterval({seconds!r})\n"
+        f"os.environ['ODRADEK_SWITCH_INTERVAL_MS'] = {str(seconds * 1000)!r}\n"
+    )
     return directory

@@ -46,6 +46,7 @@ from odradek.connect.rest.security import (
 )
 from odradek.connect.rest.server import build_app
 from odradek.connect.runtime import tracing
+from odradek.connect.runtime.gil import SwitchIntervalError, configure_switch_interval
 from odradek.connect.runtime.metrics import ConnectCollector
 from odradek.connect.runtime.metrics import serve as serve_metrics
 from odradek.connect.runtime.offsets import FileOffsetBackingStore
@@ -179,9 +180,10 @@ def standalone_main(argv: Sequence[str]) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     tracing.configure_from_environment()
     try:
+        configure_switch_interval(os.environ)
         process = ConnectStandalone(load_properties(args.worker_properties), args.connector_configs)
         return asyncio.run(process.run())
-    except (StartupError, ConfigException, OSError) as exc:
+    except (StartupError, ConfigException, OSError, SwitchIntervalError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
 
@@ -290,9 +292,10 @@ def distributed_main(argv: Sequence[str]) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     tracing.configure_from_environment()
     try:
+        configure_switch_interval(os.environ)
         process = ConnectDistributed(load_properties(args.worker_properties))
         return asyncio.run(process.run())
-    except (StartupError, ConfigException, OSError) as exc:
+    except (StartupError, ConfigException, OSError, SwitchIntervalError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,6 +16,7 @@ from odradek.connect.api.errors import ConnectException
 from odradek.connect.config.configdef import ConfigException
 from odradek.connect.config.properties import load_properties
 from odradek.connect.runtime import tracing
+from odradek.connect.runtime.gil import SwitchIntervalError, configure_switch_interval
 from odradek.mirror.maker import MirrorMaker, MirrorMakerConfig, MirrorMakerConfigError
 
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(message)s (%(name)s)"
@@ -37,6 +39,7 @@ def mirror_maker_main(argv: Sequence[str]) -> int:
         signal.signal(sig, on_signal)
     maker: MirrorMaker | None = None
     try:
+        configure_switch_interval(os.environ)
         config = MirrorMakerConfig(load_properties(args.config))
         offsets_dir = Path(args.offsets_dir) if args.offsets_dir else Path(args.config).resolve().parent
         maker = MirrorMaker(config, args.clusters, offsets_dir)
@@ -44,7 +47,7 @@ def mirror_maker_main(argv: Sequence[str]) -> int:
         while not stop.wait(1.0):
             pass
         return 0
-    except (MirrorMakerConfigError, ConfigException, ConnectException, OSError) as exc:
+    except (MirrorMakerConfigError, ConfigException, ConnectException, OSError, SwitchIntervalError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     finally:

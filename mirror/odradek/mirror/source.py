@@ -35,6 +35,7 @@ from odradek.connect.api.connector import SourceConnector, SourceTask, Task
 from odradek.connect.api.data import OPTIONAL_BYTES_SCHEMA
 from odradek.connect.api.records import Header, SourceRecord
 from odradek.connect.config.configdef import ConfigDef
+from odradek.connect.runtime.clients import CONSUMER_FETCH_DEFAULTS
 from odradek.mirror import VERSION, admin
 from odradek.mirror.config import (
     TASK_ASSIGNED_PARTITIONS,
@@ -200,6 +201,7 @@ class MirrorSourceTask(SourceTask):
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
+            **CONSUMER_FETCH_DEFAULTS,  # no 1 s pause after librdkafka's pre-fetch queue was full
             **config.client("source", "consumer"),
         }
         self.consumer = Consumer(consumer_config)

@@ -126,7 +126,9 @@ def fake_consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def make_task(sink: RecordingSink, messages: list[FakeMessage]) -> tuple[WorkerSinkTask, list[Any]]:
+def make_task(
+    sink: RecordingSink, messages: list[FakeMessage], client_config: dict[str, Any] | None = None
+) -> tuple[WorkerSinkTask, list[Any]]:
     events: list[Any] = []
     key, value = StringConverter(), StringConverter()
     setup = TaskSetup(
@@ -138,7 +140,7 @@ def make_task(sink: RecordingSink, messages: list[FakeMessage]) -> tuple[WorkerS
         SimpleHeaderConverter(),
         TransformationChain(),
         RetryWithToleranceOperator(0, 100, False, []),
-        {},
+        dict(client_config or {}),
         60_000,
         1000,
         lambda tid, event, trace: events.append((event, trace)),
@@ -173,6 +175,18 @@ def test_records_put_then_offsets_committed_on_stop() -> None:
     assert consumer.commits == [[("t", 0, 3)]] and consumer.closed
     assert consumer.config["group.id"] == "connect-c" and consumer.config["enable.auto.commit"] is False
     assert [e for e, _ in events] == [StatusEvent.STARTUP, StatusEvent.SHUTDOWN]
+
+
+@pytest.mark.parametrize(("client_config", "backoff_ms"), [({}, 10), ({"fetch.queue.backoff.ms": 500}, 500)])
+def test_consumer_refetches_soon_after_its_queue_was_full(client_config: dict[str, Any], backoff_ms: int) -> None:
+    """librdkafka's default waits 1 s after its pre-fetch queue was full: a task slower than the fetches sat idle in
+    consume() most of each second (100,000 records/s in bench/connect.py); the worker's settings still win."""
+    task, _ = make_task(RecordingSink(), [], client_config)
+    task.start()
+    wait(lambda: FakeConsumer.instances and FakeConsumer.instances[-1].assigned, "consumer created")
+    assert FakeConsumer.instances[-1].config["fetch.queue.backoff.ms"] == backoff_ms
+    task.stop()
+    assert task.await_stop(TIMEOUT_S)
 
 
 def test_retriable_put_is_redelivered() -> None:

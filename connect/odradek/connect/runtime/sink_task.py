@@ -1,7 +1,8 @@
 """WorkerSinkTask: confluent_kafka.Consumer -> converters -> transformations -> put; offsets via pre_commit.
 
 The consumer is in group `connect-<connector>` (Kafka's name), subscribed to `topics` or to `topics.regex`, with
-auto commit off and `auto.offset.reset=earliest` (Kafka's sink defaults), then the worker's `consumer.*` and the
+auto commit off and `auto.offset.reset=earliest` (Kafka's sink defaults), `CONSUMER_FETCH_DEFAULTS` (no 1 s pause
+after librdkafka's pre-fetch queue was full), then the worker's `consumer.*` and the
 connector's `consumer.override.*` settings. Per consumed record: KEY_CONVERTER, VALUE_CONVERTER,
 HEADER_CONVERTER, then TRANSFORMATION, each through the RetryWithToleranceOperator; a tolerated failure sends the
 raw record to the reporters (log, DLQ) and skips it. Each poll's batch goes to `put` (also when empty, as in Kafka,
@@ -33,13 +34,19 @@ from odradek.connect.api.errors import ConnectException, RetriableException
 from odradek.connect.api.records import Header, SinkRecord
 from odradek.connect.converters.simple import direct_reading
 from odradek.connect.runtime import tracing
+from odradek.connect.runtime.clients import CONSUMER_FETCH_DEFAULTS
 from odradek.connect.runtime.errors import ConsumedRecord, ErrorContext, Stage, Tolerated, class_name
 from odradek.connect.runtime.states import TargetState
 from odradek.connect.runtime.worker_task import TaskSetup, WorkerTask
 
 log = logging.getLogger(__name__)
 
-CONSUMER_DEFAULTS = {"enable.auto.commit": False, "auto.offset.reset": "earliest", "enable.partition.eof": False}
+CONSUMER_DEFAULTS = {
+    "enable.auto.commit": False,
+    "auto.offset.reset": "earliest",
+    "enable.partition.eof": False,
+    **CONSUMER_FETCH_DEFAULTS,
+}
 POLL_TIMEOUT_S = 0.5
 MAX_BATCH = 500
 DEFAULT_RETRY_BACKOFF_MS = 1000
