@@ -277,6 +277,8 @@ def test_transactional_producer_settings() -> None:
     assert config["transactional.id"] == "grp-src-0"
     assert config["enable.idempotence"] is True and config["acks"] == "all"
     assert config["linger.ms"] == "7" and config["partitioner"] == "murmur2_random"
+    # librdkafka refuses message.timeout.ms > transaction.timeout.ms on a transactional producer
+    assert config["message.timeout.ms"] == config["transaction.timeout.ms"] == 60000
 
 
 def test_each_poll_batch_is_one_transaction_with_its_offsets() -> None:
@@ -346,3 +348,20 @@ def test_interval_boundary_commits_several_polls_at_once() -> None:
     calls = TxnProducer.instances[0].calls
     assert [c[0] for c in calls[:7]] == ["init", "begin", "produce", "produce", "produce", "produce", "produce"]
     assert calls[6] == ("produce", "offs", b'["src",{"p":1}]', b'{"n":21}') and calls[7] == ("commit",)
+
+
+@pytest.mark.parametrize(("support", "isolation"), [("disabled", None), ("preparing", "read_committed")])
+def test_offsets_topic_is_read_committed_with_exactly_once(support: str, isolation: str | None) -> None:
+    from odradek.connect.main import ConnectDistributed
+
+    worker = ConnectDistributed(
+        {
+            "bootstrap.servers": "127.0.0.1:9",
+            "config.storage.topic": "c",
+            "offset.storage.topic": "o",
+            "status.storage.topic": "s",
+            "exactly.once.source.support": support,
+        }
+    )
+    assert worker._log("offset", "offset.storage.partitions").consumer_config.get("isolation.level") == isolation
+    assert "isolation.level" not in worker._log("config", None).consumer_config
