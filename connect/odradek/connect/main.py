@@ -145,6 +145,10 @@ class ConnectStandalone:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_event.set)
         statuses = StatusBackingStore("")
+        if self.config.exactly_once_read_committed:
+            log.warning(
+                "exactly.once.source.support is a distributed worker's setting: this standalone worker ignores it"
+            )
         worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
         serve_metrics(ConnectCollector(worker), self.config["metrics.port"], self.config["metrics.host"])
         herder = StandaloneHerder(worker, self.plugins, statuses, self.config)
@@ -213,10 +217,14 @@ class ConnectDistributed:
             int(self.config[partitions_key]) if partitions_key else 1,
             int(self.config[f"{prefix}.storage.replication.factor"]),
         )
+        consumer = client_config(self.config, "consumer", {})
+        if prefix == "offset" and self.config.exactly_once_read_committed:
+            # KIP-618: offsets written in an aborted transaction are never read.
+            consumer["isolation.level"] = "read_committed"
         return KafkaBasedLog(
             spec,
             client_config(self.config, "producer", {}),
-            client_config(self.config, "consumer", {}),
+            consumer,
             client_config(self.config, "admin", {}),
         )
 
@@ -236,7 +244,8 @@ class ConnectDistributed:
             loop.add_signal_handler(sig, stop_event.set)
         statuses = KafkaStatusBackingStore("", self._log("status", "status.storage.partitions"))
         offsets = KafkaOffsetBackingStore(self._log("offset", "offset.storage.partitions"))
-        worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer)
+        transactional = offsets if self.config.exactly_once_source_enabled else None
+        worker = Worker("", self.config, self.plugins, offsets, statuses, self.transformer, transactional)
         serve_metrics(ConnectCollector(worker), self.config["metrics.port"], self.config["metrics.host"])
         # The REST server is up first (GET /health answers 503 "starting"); the herder needs its URL.
         herder = DistributedHerder(worker, self.plugins, statuses, self.config, "")

@@ -465,3 +465,25 @@ def test_a_blocked_task_does_not_stall_the_api(api_factory: Callable[..., Api]) 
         assert time.monotonic() - started < 5.0
     finally:
         SLOW_POLL_RELEASE.set()
+
+
+def test_exactly_once_required_is_refused_400_without_an_enabled_worker(
+    api_factory: Callable[..., Api], tmp_path: Path
+) -> None:
+    """KIP-618 preflight checks answered 400 on create (a standalone worker never has exactly-once enabled)."""
+    api = api_factory()
+    config = source_config(tmp_path, **{"exactly.once.support": "required"})
+    code, body, _ = api("PUT", "/connectors/eos/config", config)
+    assert code == 400, body
+    assert body["message"].splitlines()[:2] == [
+        "Connector configuration is invalid and contains the following 1 error(s):",
+        "This worker does not have exactly-once source support enabled.",
+    ]
+    code, body, _ = api("PUT", "/connectors/eos/config", {**config, "exactly.once.support": "requested"})
+    assert code == 201, body
+    code, body, _ = api(
+        "PUT", "/connectors/eos2/config", source_config(tmp_path, **{"transaction.boundary": "connector"})
+    )
+    assert code == 400 and "connector-defined transaction boundaries" in body["message"], body
+    code, infos, _ = api("PUT", "/connector-plugins/FileStreamSource/config/validate", {**config, "name": "eos"})
+    assert code == 200 and infos["error_count"] == 1

@@ -19,6 +19,7 @@ Raising `RetriableException` from `put` makes the worker retry the same batch; a
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -112,7 +113,32 @@ class Connector(abc.ABC):
         return self.config().validate(connector_configs)
 
 
+class ExactlyOnceSupport(enum.Enum):
+    """What a source connector says of exactly-once delivery with a given config (Kafka's ExactlyOnceSupport)."""
+
+    SUPPORTED = "SUPPORTED"
+    UNSUPPORTED = "UNSUPPORTED"
+
+
+class ConnectorTransactionBoundaries(enum.Enum):
+    """Whether a source connector can define its own transaction boundaries (Kafka's ConnectorTransactionBoundaries)."""
+
+    SUPPORTED = "SUPPORTED"
+    UNSUPPORTED = "UNSUPPORTED"
+
+
 class SourceConnector(Connector):
+    def exactly_once_support(self, connector_config: Mapping[str, str]) -> ExactlyOnceSupport | None:
+        """KIP-618: whether this connector can deliver exactly once with `connector_config`.
+
+        None (the default) means the connector does not say; `exactly.once.support=required` then fails validation,
+        `requested` does not."""
+        return None
+
+    def can_define_transaction_boundaries(self, connector_config: Mapping[str, str]) -> ConnectorTransactionBoundaries:
+        """KIP-618: whether `transaction.boundary=connector` is usable (default UNSUPPORTED)."""
+        return ConnectorTransactionBoundaries.UNSUPPORTED
+
     def alter_offsets(
         self, connector_config: Mapping[str, str], offsets: Mapping[tuple[tuple[str, Any], ...], dict[str, Any] | None]
     ) -> bool:

@@ -10,11 +10,17 @@ keys first, then the connector's own (its `config()` and `validate()`), with Kaf
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from odradek.connect.api.connector import Connector
+from odradek.connect.api.connector import (
+    Connector,
+    ConnectorTransactionBoundaries,
+    ExactlyOnceSupport,
+    SourceConnector,
+)
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.config.configdef import (
     ConfigDef,
@@ -33,10 +39,17 @@ from odradek.connect.config.configdef import (
 from odradek.connect.plugins import CONNECTOR_TYPES, PluginDesc, Plugins, PluginType
 from odradek.connect.transforms.base import TransformationChain, TransformationStage
 
+log = logging.getLogger(__name__)
+
 COMMON_GROUP = "Common"
 TRANSFORMS_GROUP = "Transforms"
 PREDICATES_GROUP = "Predicates"
 ERROR_GROUP = "Error Handling"
+EXACTLY_ONCE_GROUP = "Exactly Once Support"
+EXACTLY_ONCE_SUPPORT_CONFIG = "exactly.once.support"
+TRANSACTION_BOUNDARY_CONFIG = "transaction.boundary"
+TRANSACTION_BOUNDARY_INTERVAL_CONFIG = "transaction.boundary.interval.ms"
+OFFSETS_TOPIC_CONFIG = "offsets.storage.topic"
 
 
 def _unique_aliases(name: str, value: Any) -> None:
@@ -310,6 +323,81 @@ def _sink(defn: ConfigDef) -> ConfigDef:
     )
 
 
+def _non_negative_or_null(name: str, value: Any) -> None:
+    if value is not None and value < 0:
+        raise ConfigException(name, value, "Value must be at least 0")
+
+
+def _source(defn: ConfigDef) -> ConfigDef:
+    """Kafka's SourceConnectorConfig keys of KIP-618 (exactly-once source, distributed workers)."""
+    g = EXACTLY_ONCE_GROUP
+    return (
+        defn.define(
+            EXACTLY_ONCE_SUPPORT_CONFIG,
+            ConfigType.STRING,
+            "requested",
+            ValidString.in_case_insensitive("requested", "required"),
+            Importance.MEDIUM,
+            'Permitted values are requested, required. If set to "required", forces a preflight check for the '
+            "connector to ensure that it can provide exactly-once semantics with the given configuration. Some "
+            "connectors may be capable of providing exactly-once semantics but not signal to Connect that they "
+            "support this; in that case, documentation for the connector should be consulted carefully before "
+            'creating it, and the value for this property should be set to "requested". Additionally, if the '
+            'value is set to "required" but the worker that performs preflight validation does not have '
+            "exactly-once support enabled for source connectors, requests to create or validate the connector "
+            "will fail.",
+            g,
+            1,
+            Width.SHORT,
+            "Exactly once support",
+        )
+        .define(
+            TRANSACTION_BOUNDARY_CONFIG,
+            ConfigType.STRING,
+            "poll",
+            ValidString.in_case_insensitive("poll", "interval", "connector"),
+            Importance.MEDIUM,
+            "Permitted values are: poll, interval, connector. If set to 'poll', a new producer transaction will be "
+            "started and committed for every batch of records that each task from this connector provides to "
+            "Connect. If set to 'interval', commits transactions only after a user-defined time interval has "
+            "passed (transaction.boundary.interval.ms). 'connector' (the connector's TransactionContext) is not "
+            "implemented by this worker and is refused (docs/not-implemented.md).",
+            g,
+            2,
+            Width.SHORT,
+            "Transaction Boundary",
+        )
+        .define(
+            TRANSACTION_BOUNDARY_INTERVAL_CONFIG,
+            ConfigType.LONG,
+            None,
+            LambdaValidator(_non_negative_or_null, "[0,...] or null"),
+            Importance.LOW,
+            "If 'transaction.boundary' is set to 'interval', determines the interval for producer transaction "
+            "commits by connector tasks. If unset, defaults to the value of the worker-level "
+            "'offset.flush.interval.ms' property. It has no effect if a different transaction.boundary is "
+            "specified.",
+            g,
+            3,
+            Width.SHORT,
+            "Transaction boundary interval",
+        )
+        .define(
+            OFFSETS_TOPIC_CONFIG,
+            ConfigType.STRING,
+            None,
+            None,
+            Importance.LOW,
+            "The name of a separate offsets topic to use for this connector. Not implemented by this worker: a "
+            "value is refused (docs/not-implemented.md); offsets go to the worker's offset.storage.topic.",
+            g,
+            4,
+            Width.LONG,
+            "Offsets topic",
+        )
+    )
+
+
 def config_string(value: Any) -> str:
     """A JSON config value as the string Kafka's Map<String, String> would hold (`true`, not Python's `True`)."""
     if isinstance(value, bool):
@@ -324,7 +412,9 @@ def string_config(config: Mapping[str, Any]) -> dict[str, str]:
 
 def base_config_def(connector_type: PluginType | None) -> ConfigDef:
     defn = _common(ConfigDef())
-    return _sink(defn) if connector_type is PluginType.SINK else defn
+    if connector_type is PluginType.SINK:
+        return _sink(defn)
+    return _source(defn) if connector_type is PluginType.SOURCE else defn
 
 
 def _prefixed(defn: ConfigDef, prefix: str, group: str, source: ConfigDef) -> None:
@@ -467,8 +557,72 @@ def _extra_errors(connector_type: PluginType | None, props: Mapping[str, Any], v
             )
 
 
-def validate(plugins: Plugins, props: Mapping[str, Any]) -> ValidationResult:
-    """Kafka's AbstractHerder.validateConnectorConfig; raises ConnectException when connector.class is unusable."""
+def _source_errors(
+    connector: SourceConnector, props: Mapping[str, Any], values: dict[str, ConfigValue], exactly_once_enabled: bool
+) -> None:
+    """KIP-618's preflight checks of Kafka's DistributedHerder (validateSourceConnectorExactlyOnceSupport,
+    validateSourceConnectorTransactionBoundary), with this worker's refusals of what it does not implement."""
+    raw = string_config(props)
+    support = values[EXACTLY_ONCE_SUPPORT_CONFIG]
+    if not support.errors and str(support.value).lower() == "required":
+        if not exactly_once_enabled:
+            support.errors.append("This worker does not have exactly-once source support enabled.")
+        try:
+            declared = connector.exactly_once_support(raw)
+        except Exception as exc:
+            log.error("Failed while validating connector support for exactly-once semantics", exc_info=exc)
+            support.errors.append(_unexpected(exc))
+        else:
+            if declared is None:
+                support.errors.append(
+                    "The connector does not implement the API required for preflight validation of exactly-once "
+                    "source support. Please consult the documentation for the connector to determine whether it "
+                    "supports exactly-once semantics, and then consider reconfiguring the connector to use the "
+                    'value "requested" for this property (which will disable this preflight check and allow the '
+                    "connector to be created)."
+                )
+            elif declared is not ExactlyOnceSupport.SUPPORTED:
+                support.errors.append(
+                    "The connector does not support exactly-once semantics with the provided configuration."
+                )
+    boundary = values[TRANSACTION_BOUNDARY_CONFIG]
+    if not boundary.errors and str(boundary.value).lower() == "connector":
+        try:
+            can = connector.can_define_transaction_boundaries(raw)
+        except Exception as exc:
+            log.error("Failed while validating connector support for defining transaction boundaries", exc_info=exc)
+            boundary.errors.append(_unexpected(exc))
+        else:
+            if can is not ConnectorTransactionBoundaries.SUPPORTED:
+                boundary.errors.append(
+                    "The connector does not support connector-defined transaction boundaries with the given "
+                    "configuration. Please reconfigure it to use a different transaction boundary definition."
+                )
+            else:
+                boundary.errors.append(
+                    "Connector-defined transaction boundaries (transaction.boundary=connector, the task's "
+                    "TransactionContext) are not implemented by this worker; use poll or interval "
+                    "(docs/not-implemented.md)."
+                )
+    topic = values[OFFSETS_TOPIC_CONFIG]
+    if topic.value not in (None, ""):
+        topic.errors.append(
+            "A separate offsets topic per connector (offsets.storage.topic) is not implemented by this worker: "
+            "remove it to use the worker's offset.storage.topic (docs/not-implemented.md)."
+        )
+
+
+def _unexpected(exc: BaseException) -> str:
+    message = str(exc).strip()
+    if message:
+        return f"An unexpected error occurred during validation: {message}"
+    return "An unexpected error occurred during validation; please see the worker logs for more details."
+
+
+def validate(plugins: Plugins, props: Mapping[str, Any], exactly_once_enabled: bool = False) -> ValidationResult:
+    """Kafka's AbstractHerder.validateConnectorConfig; raises ConnectException when connector.class is unusable.
+
+    `exactly_once_enabled`: the worker's `exactly.once.source.support` is `enabled` (distributed mode only)."""
     class_name = props.get("connector.class")
     if not class_name:
         raise ConnectException(f"Connector config {dict(props)} contains no connector type")
@@ -478,6 +632,8 @@ def validate(plugins: Plugins, props: Mapping[str, Any]) -> ValidationResult:
     values = {v.name: v for v in framework.validate(props)}
     _extra_errors(connector_type, props, values)
     connector: Connector = desc.cls()
+    if isinstance(connector, SourceConnector):
+        _source_errors(connector, props, values, exactly_once_enabled)
     own_def = connector.config()
     own_values = connector.validate({k: v for k, v in props.items() if k in own_def.keys or k not in framework.keys})
     all_values = list(values.values()) + [v for v in own_values if v.name not in values]

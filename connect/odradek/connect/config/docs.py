@@ -53,8 +53,13 @@ def render_markdown() -> str:
     prefixes = ", ".join(f"`{p}*`" for p in WORKER_PREFIXES)
     lines = [HEADER.format(prefixes=prefixes), "## Worker", ""]
     lines += _table(WORKER_CONFIG)
-    common = base_config_def(PluginType.SOURCE)
+    common = base_config_def(None)
     lines += ["## Connectors (all)", "", *_table(common)]
+    lines += [
+        "## Source connectors (in addition)",
+        "",
+        *_table(base_config_def(PluginType.SOURCE), frozenset(common.keys)),
+    ]
     lines += ["## Sink connectors (in addition)", "", *_table(base_config_def(PluginType.SINK), frozenset(common.keys))]
     plugins = Plugins(entry_points=False)
     lines += ["## Built-in plugins", ""]

@@ -394,6 +394,20 @@ WORKER_CONFIG = (
         "The algorithms the leader accepts on signed internal requests.",
     )
     .define(
+        "exactly.once.source.support",
+        ConfigType.STRING,
+        "disabled",
+        ValidString.in_case_insensitive("disabled", "preparing", "enabled"),
+        Importance.HIGH,
+        "Distributed mode (KIP-618): whether to enable exactly-once support for source connectors in the cluster "
+        "by using transactions to write source records and their source offsets, and by fencing out the previous "
+        "instance of each task (its transactional.id) before the new one runs. To enable exactly-once source "
+        "support on a new cluster, set this property to 'enabled'. To enable support on an existing cluster, "
+        "first set to 'preparing' on every worker in the cluster, then set to 'enabled'. A rolling upgrade may be "
+        "used for both changes. 'preparing' and 'enabled' read the offsets topic with "
+        "isolation.level=read_committed. A standalone worker ignores it (docs/connect.md, Exactly-once source).",
+    )
+    .define(
         "session.timeout.ms",
         ConfigType.INT,
         10000,
@@ -466,9 +480,19 @@ class WorkerConfig:
     def prefixed(self, prefix: str) -> dict[str, str]:
         return {k[len(prefix) :]: v for k, v in self.raw.items() if k.startswith(prefix)}
 
+    @property
+    def exactly_once_source_enabled(self) -> bool:
+        """`exactly.once.source.support=enabled`: source tasks use transactional producers (distributed mode)."""
+        return str(self.values["exactly.once.source.support"]).lower() == "enabled"
+
+    @property
+    def exactly_once_read_committed(self) -> bool:
+        """`preparing` or `enabled`: the offsets topic is read with isolation.level=read_committed."""
+        return str(self.values["exactly.once.source.support"]).lower() in ("preparing", "enabled")
+
 
 # Keys of Kafka's distributed mode not served in this version, accepted without the unknown-key warning.
-_DISTRIBUTED_KEYS = frozenset({"exactly.once.source.support", "worker.sync.timeout.ms", "worker.unsync.backoff.ms"})
+_DISTRIBUTED_KEYS = frozenset({"worker.sync.timeout.ms", "worker.unsync.backoff.ms"})
 
 
 def _distributed_key(key: str) -> bool:

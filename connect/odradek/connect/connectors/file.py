@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from odradek.connect import VERSION
-from odradek.connect.api.connector import SinkTask, SourceConnector, SourceTask, Task, TopicPartition
+from odradek.connect.api.connector import (
+    ExactlyOnceSupport,
+    SinkTask,
+    SourceConnector,
+    SourceTask,
+    Task,
+    TopicPartition,
+)
 from odradek.connect.api.data import STRING_SCHEMA
 from odradek.connect.api.errors import ConnectException
 from odradek.connect.api.records import SinkRecord, SourceRecord
@@ -98,6 +105,10 @@ class FileStreamSourceConnector(SourceConnector):
 
     def stop(self) -> None:
         pass
+
+    def exactly_once_support(self, connector_config: Mapping[str, str]) -> ExactlyOnceSupport:
+        # Kafka's rule: a file can be read again from a committed position, standard input cannot.
+        return ExactlyOnceSupport.SUPPORTED if connector_config.get("file") else ExactlyOnceSupport.UNSUPPORTED
 
     def alter_offsets(self, connector_config: Mapping[str, str], offsets: Mapping[Any, Any]) -> bool:
         for partition, offset in offsets.items():

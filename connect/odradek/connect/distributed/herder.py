@@ -123,6 +123,9 @@ class DistributedHerder(StandaloneHerder):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def exactly_once_source_enabled(self) -> bool:
+        return self.config.exactly_once_source_enabled
+
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def attach(self, config_store: KafkaConfigBackingStore, member: WorkerGroupMember) -> None:
@@ -506,7 +509,7 @@ class DistributedHerder(StandaloneHerder):
 
         def here() -> tuple[bool, dict[str, Any]]:
             try:
-                result = validate(self.plugins, config)
+                result = validate(self.plugins, config, self.exactly_once_source_enabled())
             except ConnectException as exc:
                 raise BadRequestException(str(exc)) from exc
             if result.error_count:

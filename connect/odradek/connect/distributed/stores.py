@@ -453,15 +453,30 @@ class KafkaOffsetBackingStore:
         return None if text is None else dict(json.loads(text))
 
     def set(self, values: Mapping[str, Mapping[str, Any] | None]) -> None:
-        for key, value in values.items():
-            data = None if value is None else json.dumps(dict(value), separators=(",", ":"), sort_keys=True).encode()
-            self.log.send(key.encode("utf-8"), data)
-            with self._lock:  # visible at once to this worker's tasks, as Kafka's store updates its cache
-                if data is None:
+        for key, data in self.records(values):
+            self.log.send(key, data)
+        self.cache(values)
+        self.log.flush()
+
+    @property
+    def topic(self) -> str:
+        """The offsets topic (`offset.storage.topic`), which exactly-once source tasks write in their transactions."""
+        spec = getattr(self.log, "spec", None)
+        return str(spec.name) if spec is not None else ""
+
+    @staticmethod
+    def records(values: Mapping[str, Mapping[str, Any] | None]) -> list[tuple[bytes, bytes | None]]:
+        """(key, value) of the offsets topic records for `values` (see the module docstring)."""
+        return [(key.encode("utf-8"), None if value is None else _compact_json(value)) for key, value in values.items()]
+
+    def cache(self, values: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Make written offsets visible at once to this worker's tasks, as Kafka's store updates its cache."""
+        with self._lock:
+            for key, value in values.items():
+                if value is None:
                     self._data.pop(key, None)
                 else:
-                    self._data[key] = data.decode()
-        self.log.flush()
+                    self._data[key] = _compact_json(value).decode()
 
     def connector_offsets(self, connector: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         with self._lock:
@@ -475,6 +490,10 @@ class KafkaOffsetBackingStore:
             if owner == connector:
                 out.append((partition, dict(json.loads(value))))
         return out
+
+
+def _compact_json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True).encode()
 
 
 def _canonical(data: bytes) -> str:

@@ -47,6 +47,21 @@ class OffsetBackingStore(Protocol):
     def connector_offsets(self, connector: str) -> list[tuple[dict[str, Any], dict[str, Any]]]: ...
 
 
+class TransactionalOffsetStore(OffsetBackingStore, Protocol):
+    """An offsets topic that exactly-once source tasks write through their own transactional producer."""
+
+    @property
+    def topic(self) -> str: ...
+
+    def records(self, values: Mapping[str, Mapping[str, Any] | None]) -> list[tuple[bytes, bytes | None]]:
+        """The topic's (key, value) records for `values`."""
+        ...
+
+    def cache(self, values: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Make offsets of a committed transaction visible to this worker's readers at once."""
+        ...
+
+
 class FileOffsetBackingStore:
     """The offset file (see module docstring); thread-safe; `set` persists before returning."""
 

@@ -83,11 +83,17 @@ class WorkerSourceTask(WorkerTask):
         self._last_partition: dict[str, Any] | None = None
         self._last_partition_key = ""
 
+    def producer_config(self) -> dict[str, Any]:
+        return {**PRODUCER_DEFAULTS, "client.id": f"connector-producer-{self.id}", **self.setup.client_config}
+
     def initialize_and_start(self) -> None:
         from confluent_kafka import Producer
 
-        config = {**PRODUCER_DEFAULTS, "client.id": f"connector-producer-{self.id}", **self.setup.client_config}
-        self.producer = Producer(config)
+        self.producer = Producer(self.producer_config())
+        self.start_task()
+
+    def start_task(self) -> None:
+        """The task's initialize() and start(), once the producer exists."""
         reader = OffsetStorageReaderImpl(self.store, self.id.connector)
         self.task.initialize(SourceTaskContextImpl(self.setup.task_config, reader))
         self.task.start(dict(self.setup.task_config))

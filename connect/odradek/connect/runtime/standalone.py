@@ -141,9 +141,13 @@ class StandaloneHerder:
 
     # -- config writes --------------------------------------------------------------------------------------
 
+    def exactly_once_source_enabled(self) -> bool:
+        """KIP-618 is distributed mode's: a standalone worker has no exactly-once source support."""
+        return False
+
     def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            return validate(self.plugins, config).infos
+            return validate(self.plugins, config, self.exactly_once_source_enabled()).infos
         except ConnectException as exc:
             raise BadRequestException(str(exc)) from exc
 
@@ -153,7 +157,7 @@ class StandaloneHerder:
         """Create or replace; returns (created, ConnectorInfo). 400 on invalid config, 409 on a refused duplicate."""
         config = string_config(config)
         try:
-            result = validate(self.plugins, config)
+            result = validate(self.plugins, config, self.exactly_once_source_enabled())
         except ConnectException as exc:
             raise BadRequestException(str(exc)) from exc
         if result.error_count:

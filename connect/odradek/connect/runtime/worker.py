@@ -30,8 +30,9 @@ from odradek.connect.runtime.errors import (
     RetryWithToleranceOperator,
     format_trace,
 )
+from odradek.connect.runtime.exactly_once_source_task import ExactlyOnceWorkerSourceTask
 from odradek.connect.runtime.metrics import StartupCounts
-from odradek.connect.runtime.offsets import OffsetBackingStore
+from odradek.connect.runtime.offsets import OffsetBackingStore, TransactionalOffsetStore
 from odradek.connect.runtime.sink_task import WorkerSinkTask
 from odradek.connect.runtime.source_task import WorkerSourceTask
 from odradek.connect.runtime.states import ConnectorTaskId, State, StatusBackingStore, StatusEvent, TargetState
@@ -87,8 +88,12 @@ class Worker:
         offsets: OffsetBackingStore,
         statuses: StatusBackingStore,
         transformer: ConfigTransformer,
+        transactional_offsets: TransactionalOffsetStore | None = None,
     ) -> None:
+        """`transactional_offsets`: the offsets topic when `exactly.once.source.support=enabled` (distributed mode):
+        source tasks then run as ExactlyOnceWorkerSourceTask, writing their offsets to it in their transactions."""
         self.worker_id = worker_id
+        self.transactional_offsets = transactional_offsets
         self.config = config
         self.plugins = plugins
         self.offsets = offsets
@@ -258,6 +263,9 @@ class Worker:
             worker_task: WorkerTask
             if sink:
                 worker_task = WorkerSinkTask(setup, target, task)
+            elif isinstance(task, SourceTask) and self.transactional_offsets is not None:
+                group_id = str(self.config["group.id"])
+                worker_task = ExactlyOnceWorkerSourceTask(setup, target, task, self.transactional_offsets, group_id)
             elif isinstance(task, SourceTask):
                 worker_task = WorkerSourceTask(setup, target, task, self.offsets)
             else:
