@@ -122,7 +122,7 @@ def oauthbearer_validator(
             f"{', '.join(sorted(JWKS_VALIDATORS))}"
         )
     url = config.listener_get(listener, "sasl.oauthbearer.jwks.endpoint.url")
-    if not isinstance(url, str) or not url.startswith(("file:", "https:", "http:")):
+    if not isinstance(url, str) or not url.startswith(("file:", "https:")):
         raise ConfigError(
             f"Listener {listener}: {handler} needs sasl.oauthbearer.jwks.endpoint.url, a file: or https: URL"
         )

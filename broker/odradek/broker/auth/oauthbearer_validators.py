@@ -188,8 +188,8 @@ def _integer(text: Any) -> int:
 
 
 def fetch_jwks(url: str, timeout_s: float = 10.0) -> bytes:
-    """Blocking: the JWKS document at a `file:` or `https:` (or `http:`, for tests on loopback) URL."""
-    if not url.startswith(("file:", "https:", "http:")):
+    """Blocking: the JWKS document at a `file:` or `https:` URL (Kafka accepts only these two)."""
+    if not url.startswith(("file:", "https:")):
         raise ValueError(f"sasl.oauthbearer.jwks.endpoint.url must be a file: or https: URL, not {url!r}")
     with urllib.request.urlopen(url, timeout=timeout_s) as response:  # the scheme is checked above
         body: bytes = response.read(4 * 1024 * 1024)
