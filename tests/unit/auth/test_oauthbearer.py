@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from odradek.broker.auth.authenticator import Authenticator
+from odradek.broker.auth.mechanisms import ListenerSasl, listener_sasl
 from odradek.broker.auth.oauthbearer import (
     OAuthBearerClientInitialResponse,
     OAuthBearerSaslServer,
@@ -23,7 +24,8 @@ from odradek.broker.auth.oauthbearer_validators import (
     OAuthBearerUnsecuredValidator,
 )
 from odradek.broker.auth.sasl import SaslAuthenticationError
-from odradek.broker.config.broker import SecurityProtocol
+from odradek.broker.config.broker import SecurityProtocol, build
+from odradek.broker.config.definitions import ConfigError
 
 NOW_S = 1_800_000_000
 NOW_MS = NOW_S * 1000
@@ -276,3 +278,95 @@ def test_session_lifetime_is_bounded_by_the_token(max_reauth_ms: int, token_s: i
     assert authenticator.principal.name == "alice"
     assert authenticator.session_lifetime_ms == expected
     assert authenticator.session_expiration_ms == 500.0 + expected
+
+
+def test_reauthentication_with_a_new_token_on_the_same_connection() -> None:
+    """KIP-368 with OAUTHBEARER: a fresh token for the same principal renews the session (bounded by its exp);
+    another principal's token is refused ("Cannot change principals") and fails the connection."""
+    authenticator = Authenticator(SecurityProtocol.SASL_PLAINTEXT)
+    authenticator.handshake(1, server(), 60_000)
+    authenticator.evaluate(initial(unsecured({**GOOD, "exp": NOW_S + 30})), "127.0.0.1", "SASL", now_ms=0.0)
+    assert authenticator.session_lifetime_ms == 30_000  # the token ends before connections.max.reauth.ms
+    assert authenticator.may_reauthenticate(20_000.0)
+    authenticator.reauthenticate(1, server(), 60_000, 20_000.0)
+    authenticator.evaluate(initial(unsecured({**GOOD, "exp": NOW_S + 3600})), "127.0.0.1", "SASL", now_ms=20_000.0)
+    assert authenticator.complete and authenticator.principal.name == "alice"
+    assert authenticator.session_expiration_ms == 80_000.0  # now connections.max.reauth.ms bounds it
+    authenticator.reauthenticate(1, server(), 60_000, 40_000.0)
+    with pytest.raises(SaslAuthenticationError, match="Cannot change principals"):
+        authenticator.evaluate(initial(unsecured({**GOOD, "sub": "bob"})), "127.0.0.1", "SASL", now_ms=40_000.0)
+    assert not authenticator.complete
+
+
+def oauth_listener(overrides: dict[str, str]) -> ListenerSasl:
+    base = {
+        "listeners": "A://127.0.0.1:1,PLAINTEXT://127.0.0.1:3",
+        "listener.security.protocol.map": "A:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.name.a.sasl.enabled.mechanisms": "OAUTHBEARER",
+    }
+    return listener_sasl(build([{**base, **overrides}]), "A")
+
+
+HANDLER = "listener.name.a.oauthbearer.sasl.server.callback.handler.class"
+SELECTION_CASES: list[tuple[dict[str, str], type | str]] = [
+    ({}, OAuthBearerUnsecuredValidator),
+    (
+        {
+            HANDLER: "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+            "listener.name.a.sasl.oauthbearer.jwks.endpoint.url": "file:/etc/jwks.json",
+        },
+        OAuthBearerJwksValidator,
+    ),
+    (
+        {
+            HANDLER: "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerValidatorCallbackHandler",
+            "sasl.oauthbearer.jwks.endpoint.url": "https://idp/jwks",
+        },
+        OAuthBearerJwksValidator,
+    ),
+    ({HANDLER: "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"}, "needs"),
+    (
+        {
+            HANDLER: "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+            "sasl.oauthbearer.jwks.endpoint.url": "http://idp/jwks",
+        },
+        "needs",
+    ),
+    ({HANDLER: "com.example.MyHandler"}, "not accepted|accepted: unset"),
+    (
+        {"listener.name.a.oauthbearer.sasl.jaas.config": "com.sun.security.auth.module.JndiLoginModule required;"},
+        "not accepted",
+    ),
+    (
+        {
+            "listener.name.a.oauthbearer.sasl.jaas.config": (
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+                'unsecuredValidatorAllowableClockSkewMs="soon";'
+            )
+        },
+        "non-negative integer",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), SELECTION_CASES)
+def test_validator_chosen_as_kafka_chooses_it(overrides: dict[str, str], expected: type | str) -> None:
+    if isinstance(expected, str):
+        with pytest.raises(ConfigError, match=expected):
+            oauth_listener(overrides)
+        return
+    sasl = oauth_listener(overrides)
+    assert isinstance(sasl.oauthbearer, expected)
+    assert (sasl.jwks is not None) == (expected is OAuthBearerJwksValidator)
+    assert isinstance(sasl.server("OAUTHBEARER", lambda m, u: None), OAuthBearerSaslServer)
+
+
+def test_unsecured_options_from_the_listener_jaas_entry() -> None:
+    jaas = (
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+        'unsecuredValidatorPrincipalClaimName="user" unsecuredValidatorRequiredScope="a,b" '
+        'unsecuredValidatorAllowableClockSkewMs="2500";'
+    )
+    validator = oauth_listener({"listener.name.a.oauthbearer.sasl.jaas.config": jaas}).oauthbearer
+    assert isinstance(validator, OAuthBearerUnsecuredValidator)
+    assert (validator.principal_claim, validator.required_scope, validator.skew_ms) == ("user", {"a", "b"}, 2500)
