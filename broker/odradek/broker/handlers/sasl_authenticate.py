@@ -27,13 +27,18 @@ async def handle(request: SaslAuthenticateRequest, ctx: RequestContext) -> SaslA
             error_code=ErrorCode.ILLEGAL_SASL_STATE,
             error_message="SaslAuthenticate request received after successful authentication",
         )
+    reauthentication = authenticator.previous_principal is not None
     try:
         answer = authenticator.evaluate(
             bytes(request.auth_bytes), ctx.client_host, ctx.listener, ctx.services.time.monotonic_ms()
         )
     except SaslAuthenticationError as exc:
+        if reauthentication:
+            ctx.services.metrics.reauthenticated(ctx.listener, succeeded=False)
         log_authentication_failure(ctx.client_host, ctx.connection_id, str(exc))
         await ctx.services.time.sleep(ctx.services.config.get_int("connection.failed.authentication.delay.ms"))
         return SaslAuthenticateResponse(error_code=ErrorCode.SASL_AUTHENTICATION_FAILED, error_message=str(exc))
+    if reauthentication and authenticator.complete:
+        ctx.services.metrics.reauthenticated(ctx.listener, succeeded=True)
     lifetime_ms = authenticator.session_lifetime_ms if authenticator.complete else 0
     return SaslAuthenticateResponse(error_code=ErrorCode.NONE, auth_bytes=answer, session_lifetime_ms=lifetime_ms)
