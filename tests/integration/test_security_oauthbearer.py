@@ -295,3 +295,18 @@ def test_librdkafka_reauthenticates_with_its_token_on_the_same_connection(jwks_b
         assert (broker["connects"], broker["disconnects"], broker["state"]) == (1, 0, "UP")
     finally:
         consumer.close()
+
+
+def test_unreachable_jwks_refuses_logins_and_the_broker_runs(tmp_path: Path) -> None:
+    missing = (tmp_path / "no-such-jwks.json").as_uri()
+    overrides = {
+        "listener.name.client.oauthbearer.sasl.server.callback.handler.class": (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+        ),
+        "listener.name.client.sasl.oauthbearer.jwks.endpoint.url": missing,
+    }
+    for broker in _broker(tmp_path / "broker", overrides):
+        errors = _errors(broker.bootstrap, with_token(signed(claims())))
+        assert any("no JWKS from" in e.str() for e in errors), [e.str() for e in errors]
+        assert broker.alive()
+        assert f"JWKS from {missing} could not be retrieved" in broker.output()
