@@ -28,7 +28,7 @@ import pytest
 from fuzz_support import REPO, atheris_available, regression_inputs
 
 HERE = Path(__file__).resolve().parent
-HARNESSES = ("request_decode", "record_batch", "segment_recovery")
+HARNESSES = ("request_decode", "record_batch", "segment_recovery", "oauthbearer")
 SLOW = os.environ.get("ODRADEK_SLOW") == "1"
 ATHERIS_RUNS = 0 if SLOW else 200_000  # 0: no run limit, only the time limit
 ATHERIS_SECONDS = 240 if SLOW else 10

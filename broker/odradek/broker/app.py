@@ -221,6 +221,8 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
         for listener in config.listeners
         if listener.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
     }
+    for listener_security in sasl.values():
+        await listener_security.start()  # the first JWKS fetch, off the loop, before any listener serves
     bootstrap_users = parse_bootstrap_credentials(config.get_str("sasl.scram.bootstrap.credentials"))
     security = inter_broker_security(config)
     authorizer = configured_authorizer(config)

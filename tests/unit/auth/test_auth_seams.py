@@ -162,6 +162,12 @@ class RecordingMetrics:
     def request_done(self, *args: Any) -> None:
         pass
 
+    def reauthenticated(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def expired_connection_killed(self, *args: Any) -> None:
+        pass
+
     def request_failed(self, *args: Any) -> None:
         pass
 

@@ -57,6 +57,18 @@ class FakeConnection:
 
 
 class Metrics:
+    """The re-authentication metrics the dispatcher and the SASL handlers report, by listener (the rest ignored)."""
+
+    def __init__(self) -> None:
+        self.reauthentications: list[tuple[str, bool]] = []
+        self.killed: list[str] = []
+
+    def reauthenticated(self, listener: str, succeeded: bool) -> None:
+        self.reauthentications.append((listener, succeeded))
+
+    def expired_connection_killed(self, listener: str) -> None:
+        self.killed.append(listener)
+
     def request_done(self, *args: Any) -> None:
         pass
 
@@ -369,3 +381,37 @@ def test_the_keys_are_declared_and_typed() -> None:
     assert declared_key("listener.name.client.plain.connections.max.reauth") is None
     with pytest.raises(ConfigError):
         build([{"connections.max.reauth.ms": "soon"}])
+
+
+def test_reauthentication_metrics() -> None:
+    """Kafka's successful-/failed-reauthentication-total and expired-connections-killed-count, by listener."""
+    broker = Broker()
+    metrics = broker.services.metrics
+    connection = authenticated(broker)
+    assert metrics.reauthentications == []  # a first authentication is no re-authentication
+    for _ in range(3):
+        broker.time.advance(LIFETIME_MS * 8 // 10)
+        assert broker.plain(connection, "alice", "a-pw").error_code == ErrorCode.NONE
+    broker.time.advance(LIFETIME_MS * 8 // 10)
+    assert broker.plain(connection, "alice", "wrong").error_code == ErrorCode.SASL_AUTHENTICATION_FAILED
+    assert metrics.reauthentications == [(LISTENER, True)] * 3 + [(LISTENER, False)]
+    expiring = authenticated(broker)
+    broker.time.advance(LIFETIME_MS + 1)
+    with pytest.raises(SessionExpired):
+        broker.api_versions(expiring)
+    assert metrics.killed == [LISTENER]
+
+
+def test_reauthentication_metrics_under_kafka_names() -> None:
+    from odradek.broker.metrics.broker import BrokerMetrics
+    from prometheus_client import generate_latest
+
+    metrics = BrokerMetrics()
+    metrics.reauthenticated("SASL", succeeded=True)
+    metrics.reauthenticated("SASL", succeeded=True)
+    metrics.reauthenticated("SASL", succeeded=False)
+    metrics.expired_connection_killed("SASL")
+    text = generate_latest(metrics.registry).decode()
+    assert 'kafka_server_socket_server_metrics_successful_reauthentication_total{listener="SASL"} 2.0' in text
+    assert 'kafka_server_socket_server_metrics_failed_reauthentication_total{listener="SASL"} 1.0' in text
+    assert 'kafka_server_socket_server_metrics_expired_connections_killed_count{listener="SASL"} 1.0' in text

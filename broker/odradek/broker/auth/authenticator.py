@@ -99,8 +99,10 @@ class IllegalAuthenticationTransition(Exception):
 class Authenticator:
     """One connection's authentication; `principal` is ANONYMOUS until `succeeded` names another. During a SASL
     exchange `sasl_server` is the mechanism's server (set by SaslHandshake) and `max_reauth_ms` its mechanism's
-    session lifetime (>= 0; 0: the session never ends), which SaslAuthenticate v1+ answers once the exchange is
-    complete. `mechanism` is the one the session authenticated with (a re-authentication must use it too). Times
+    connections.max.reauth.ms (>= 0; 0: no limit); `session_lifetime_ms` is what the last completed exchange
+    gave the session (that bounded by the credential's lifetime, an OAUTHBEARER token's exp), which
+    SaslAuthenticate v1+ answers. `mechanism` is the one the session authenticated with (a re-authentication must
+    use it too). Times
     are the injected clock's monotonic milliseconds: `session_expiration_ms` is when the SASL session ends (None:
     never), `reauthentication_started_ms` when the last re-authentication began; `previous_principal` is set while
     a re-authentication runs."""
@@ -111,6 +113,7 @@ class Authenticator:
     sasl_server: SaslServer | None = None
     mechanism: str = ""
     max_reauth_ms: int = 0
+    session_lifetime_ms: int = 0
     session_expiration_ms: float | None = None
     reauthentication_started_ms: float | None = None
     previous_principal: KafkaPrincipal | None = None
@@ -193,7 +196,7 @@ class Authenticator:
             raise
         if principal is not None:
             self.succeeded(principal)
-            self._start_session(now_ms)
+            self._start_session(now_ms, server.credential_lifetime_ms)
         return answer
 
     def _principal(self, server: SaslServer, client_address: str, listener: str) -> KafkaPrincipal:
@@ -222,9 +225,17 @@ class Authenticator:
         self._move(AuthenticationEvent.FAILED)
         self.sasl_server = None
 
-    def _start_session(self, now_ms: float) -> None:
-        """Kafka's calcCompletionTimesAndReturnSessionLifetimeMs, for mechanisms without credential lifetimes."""
-        self.session_expiration_ms = now_ms + self.max_reauth_ms if self.max_reauth_ms > 0 else None
+    def _start_session(self, now_ms: float, credential_lifetime_ms: int | None) -> None:
+        """Kafka's calcCompletionTimesAndReturnSessionLifetimeMs: the session lasts connections.max.reauth.ms, or
+        the credential's remaining lifetime, whichever is shorter (never less than 0); neither set: forever."""
+        limits = [limit for limit in (credential_lifetime_ms,) if limit is not None]
+        if self.max_reauth_ms > 0:
+            limits.append(self.max_reauth_ms)
+        if not limits:
+            self.session_lifetime_ms, self.session_expiration_ms = 0, None
+            return
+        self.session_lifetime_ms = max(0, min(limits))
+        self.session_expiration_ms = now_ms + self.session_lifetime_ms
 
     def _move(self, event: AuthenticationEvent) -> None:
         target = TRANSITIONS.get((self.state, event))

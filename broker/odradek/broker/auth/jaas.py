@@ -6,8 +6,8 @@ requisite, sufficient, optional; a value is a double-quoted string (`\\` escapes
 For PLAIN, Kafka's PlainLoginModule options `user_<name>="<password>"` are the users the broker accepts
 (`username`/`password` are the broker's own client credentials, used between brokers).
 
-Only Kafka's PlainLoginModule and ScramLoginModule are accepted: a JAAS value naming any other class (for example
-JndiLoginModule or LdapLoginModule, CVE-2023-25194 and CVE-2025-27819) is a ConfigError.
+Only Kafka's PlainLoginModule, ScramLoginModule and OAuthBearerLoginModule are accepted: a JAAS value naming any
+other class (for example JndiLoginModule or LdapLoginModule, CVE-2023-25194 and CVE-2025-27819) is a ConfigError.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from odradek.broker.config.definitions import ConfigError
 
 PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
-ACCEPTED_MODULES = frozenset({PLAIN_LOGIN_MODULE, SCRAM_LOGIN_MODULE})
+OAUTHBEARER_LOGIN_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
+ACCEPTED_MODULES = frozenset({PLAIN_LOGIN_MODULE, SCRAM_LOGIN_MODULE, OAUTHBEARER_LOGIN_MODULE})
 FLAGS = frozenset({"required", "requisite", "sufficient", "optional"})
 
 
@@ -99,3 +100,8 @@ def plain_users(entries: list[AppConfigurationEntry]) -> dict[str, str]:
         for name, value in entry.options.items()
         if name.startswith("user_") and len(name) > len("user_")
     }
+
+
+def login_module_options(entries: list[AppConfigurationEntry], module: str) -> dict[str, str]:
+    """The options of the entries of one login module (for OAuthBearerLoginModule: the unsecuredValidator* ones)."""
+    return {name: value for entry in entries if entry.login_module == module for name, value in entry.options.items()}

@@ -20,6 +20,7 @@ class PlainSaslServer:
     """`passwords` maps user names to their passwords (from the listener's PlainLoginModule `user_<name>` options)."""
 
     mechanism = PLAIN
+    credential_lifetime_ms: int | None = None
 
     def __init__(self, passwords: Mapping[str, str]) -> None:
         self._passwords = passwords

@@ -2,7 +2,8 @@
 
 A mechanism server is sans-I/O: `evaluate(token)` takes one client token and returns the server's answer (possibly
 empty), raising `SaslAuthenticationError` with the message the client is shown; once `complete`, the
-`authorization_id` names the user (`User:<authorization id>` is the connection's principal). A server that raised
+`authorization_id` names the user (`User:<authorization id>` is the connection's principal) and
+`credential_lifetime_ms` bounds the session (KIP-368; None for passwords). A server that raised
 is done: the connection is failed and closed.
 """
 
@@ -13,7 +14,8 @@ from typing import Protocol
 PLAIN = "PLAIN"
 SCRAM_SHA_256 = "SCRAM-SHA-256"
 SCRAM_SHA_512 = "SCRAM-SHA-512"
-SUPPORTED_MECHANISMS = (PLAIN, SCRAM_SHA_256, SCRAM_SHA_512)
+OAUTHBEARER = "OAUTHBEARER"
+SUPPORTED_MECHANISMS = (PLAIN, SCRAM_SHA_256, SCRAM_SHA_512, OAUTHBEARER)
 
 # Kafka's SaslAuthenticationException message when an authorization id differs from the user name
 # (CVE-2017-12610: a client must not act as another user).
@@ -30,6 +32,11 @@ class SaslServer(Protocol):
 
     @property
     def complete(self) -> bool: ...
+
+    @property
+    def credential_lifetime_ms(self) -> int | None:
+        """Once complete, how long the credential stays valid (an OAUTHBEARER token's exp - now); None: forever."""
+        ...
 
     @property
     def authorization_id(self) -> str:

@@ -318,6 +318,8 @@ class ScramSaslServer:
 
     _STEPS: Mapping[ScramState, Callable[[ScramSaslServer, str], str]]
 
+    credential_lifetime_ms: int | None = None
+
     @property
     def mechanism(self) -> str:
         return self._mechanism.name

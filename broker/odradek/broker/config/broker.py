@@ -304,7 +304,8 @@ def build(raw_layers: Iterable[Mapping[str, str]]) -> BrokerConfig:
 LISTENER_PREFIX = "listener.name."
 JAAS_KEY = "sasl.jaas.config"
 REAUTH_KEY = "connections.max.reauth.ms"
-MECHANISM_KEYS = (JAAS_KEY, REAUTH_KEY)  # also `listener.name.<listener>.<mechanism>.<key>`
+CALLBACK_HANDLER_KEY = "sasl.server.callback.handler.class"
+MECHANISM_KEYS = (JAAS_KEY, REAUTH_KEY, CALLBACK_HANDLER_KEY)  # also `listener.name.<listener>.<mechanism>.<key>`
 
 
 def listener_prefix(listener: str) -> str:

@@ -461,15 +461,16 @@ SECURITY_KEYS: tuple[ConfigKey, ...] = (
         "sasl.enabled.mechanisms",
         T.LIST,
         ["GSSAPI"],
-        "SASL mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI, Kafka's default, is "
-        "not implemented and is ignored).",
+        "SASL mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (GSSAPI, Kafka's "
+        "default, is not implemented and is ignored).",
     ),
     _listener_key(
         "sasl.jaas.config",
         T.PASSWORD,
         None,
         'JAAS entries for the SASL mechanisms; PLAIN users are the PlainLoginModule options user_<name>="<password>". '
-        "Only Kafka's PlainLoginModule and ScramLoginModule are accepted.",
+        "Only Kafka's PlainLoginModule, ScramLoginModule and OAuthBearerLoginModule (whose unsecuredValidator* "
+        "options configure the unsecured validator) are accepted.",
     ),
     _listener_key(
         "connections.max.reauth.ms",
@@ -479,6 +480,61 @@ SECURITY_KEYS: tuple[ConfigKey, ...] = (
         "re-authenticate on the same connection before it ends; a connection whose session ended without "
         "re-authentication is closed at its next request. 0: sessions never end. Also per listener and mechanism "
         "as listener.name.<listener>.<mechanism in lower case>.connections.max.reauth.ms.",
+    ),
+    _listener_key(
+        "sasl.server.callback.handler.class",
+        T.CLASS,
+        None,
+        "OAUTHBEARER's token validator, usually set as listener.name.<listener>.oauthbearer."
+        "sasl.server.callback.handler.class: unset, Kafka's unsecured validator (unsigned tokens, for development "
+        "only); org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler (or its older "
+        "...oauthbearer.secured. name): signed tokens checked against sasl.oauthbearer.jwks.endpoint.url. No other "
+        "class is accepted.",
+    ),
+    _listener_key(
+        "sasl.oauthbearer.jwks.endpoint.url",
+        T.STRING,
+        None,
+        "The JWKS (https: or file: URL) whose keys verify OAUTHBEARER token signatures (RS256, ES256).",
+    ),
+    _listener_key(
+        "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+        T.LONG,
+        3_600_000,
+        "How often the JWKS is fetched again (also at once, rate-limited, for a token with an unknown kid).",
+        at_least(0),
+    ),
+    _listener_key(
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+        T.LONG,
+        100,
+        "The shortest time between two JWKS fetches (after a failure or for unknown kids).",
+        at_least(0),
+    ),
+    _listener_key(
+        "sasl.oauthbearer.expected.audience",
+        T.LIST,
+        [],
+        "When set, an OAUTHBEARER token's aud claim must hold one of these.",
+    ),
+    _listener_key(
+        "sasl.oauthbearer.expected.issuer",
+        T.STRING,
+        None,
+        "When set, an OAUTHBEARER token's iss claim must equal it.",
+    ),
+    _listener_key(
+        "sasl.oauthbearer.sub.claim.name", T.STRING, "sub", "The claim naming an OAUTHBEARER token's principal."
+    ),
+    _listener_key(
+        "sasl.oauthbearer.scope.claim.name", T.STRING, "scope", "The claim holding an OAUTHBEARER token's scope."
+    ),
+    _listener_key(
+        "sasl.oauthbearer.clock.skew.seconds",
+        T.INT,
+        30,
+        "Clock skew allowed when checking a signed OAUTHBEARER token's exp, iat and nbf.",
+        at_least(0),
     ),
     ConfigKey(
         "sasl.server.max.receive.size",

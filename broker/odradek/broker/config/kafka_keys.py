@@ -205,10 +205,10 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
         ),
     ),
     (
-        # Kerberos (GSSAPI), OAUTHBEARER and custom SASL login/callback classes are out of scope for the security
-        # work (which implements PLAIN and SCRAM): their keys are accepted with no effect, kept apart from the
+        # Kerberos (GSSAPI), OAUTHBEARER's client-side token retrieval and custom SASL login classes are out of scope
+        # (the broker serves PLAIN, SCRAM and OAUTHBEARER): their keys are accepted with no effect, kept apart from the
         # security keys so that a merge with that work stays easy.
-        "SASL mechanisms Odradek does not serve: Kerberos, OAUTHBEARER, custom login and callback classes",
+        "SASL features Odradek does not serve: Kerberos, OAUTHBEARER token retrieval, custom login classes",
         (
             ("sasl.kerberos.kinit.cmd", "string", "/usr/bin/kinit", "read-only"),
             ("sasl.kerberos.min.time.before.relogin", "long", "60000", "read-only"),
@@ -226,17 +226,8 @@ KAFKA_KEY_GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("sasl.login.refresh.window.jitter", "double", "0.05", "read-only"),
             ("sasl.login.retry.backoff.max.ms", "long", "10000", "read-only"),
             ("sasl.login.retry.backoff.ms", "long", "100", "read-only"),
-            ("sasl.oauthbearer.clock.skew.seconds", "int", "30", "read-only"),
-            ("sasl.oauthbearer.expected.audience", "list", None, "read-only"),
-            ("sasl.oauthbearer.expected.issuer", "string", None, "read-only"),
-            ("sasl.oauthbearer.jwks.endpoint.refresh.ms", "long", "3600000", "read-only"),
             ("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", "long", "10000", "read-only"),
-            ("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", "long", "100", "read-only"),
-            ("sasl.oauthbearer.jwks.endpoint.url", "string", None, "read-only"),
-            ("sasl.oauthbearer.scope.claim.name", "string", "scope", "read-only"),
-            ("sasl.oauthbearer.sub.claim.name", "string", "sub", "read-only"),
             ("sasl.oauthbearer.token.endpoint.url", "string", None, "read-only"),
-            ("sasl.server.callback.handler.class", "class", None, "read-only"),
             ("sasl.client.callback.handler.class", "class", None, "read-only"),
         ),
     ),

@@ -165,6 +165,7 @@ class Dispatcher:
                 authenticator.principal,
                 now_ms - expiry,
             )
+            self._services.metrics.expired_connection_killed(connection.listener)
             raise SessionExpired(f"SASL session of connection {connection.connection_id} expired")
 
     @staticmethod
@@ -185,13 +186,18 @@ class Dispatcher:
         header). A failure has no error response to carry it: after the failed-authentication delay the
         connection is closed (the authenticator is FAILED)."""
         authenticator = connection.authenticator
+        reauthentication = authenticator.previous_principal is not None
         try:
             now_ms = self._services.time.monotonic_ms()
             answer = authenticator.evaluate(bytes(frame), connection.peer_host, connection.listener, now_ms)
         except SaslAuthenticationError as exc:
+            if reauthentication:
+                self._services.metrics.reauthenticated(connection.listener, succeeded=False)
             log_authentication_failure(connection.peer_host, connection.connection_id, str(exc))
             await self._services.time.sleep(self._services.config.get_int("connection.failed.authentication.delay.ms"))
             return None
+        if reauthentication and authenticator.complete:
+            self._services.metrics.reauthenticated(connection.listener, succeeded=True)
         return [answer]
 
     def _unsupported_api_versions(self, header: RequestHeader) -> Sequence[Chunk]:

@@ -26,6 +26,12 @@
   `kafka_server_fetchsessioncache_incrementalfetchsessionevictions_total` (IncrementalFetchSessionEvictionsPerSec),
   fed through `fetch_session_evicted`.
 - `kafka_server_socket_server_metrics_connection_count{listener}`.
+- Re-authentication (KIP-368), Kafka's socket-server-metrics as Strimzi's rules name them:
+  `kafka_server_socket_server_metrics_{successful,failed}_reauthentication_total{listener}` (counters, Kafka's
+  successful-reauthentication-total and failed-reauthentication-total) and
+  `kafka_server_socket_server_metrics_expired_connections_killed_count{listener}` (Kafka's
+  expired-connections-killed-count: connections closed because their SASL session ended without
+  re-authentication); fed by the SASL handlers and the dispatcher (`reauthenticated`, `expired_connection_killed`).
 - Transactions: `kafka_server_replicamanager_{produceridcount,partitionswithlatetransactionscount}`,
   `kafka_cluster_partition_laststableoffsetlag{topic,partition}` (from the partitions), and the transaction
   coordinator's series of `transactions.TransactionCoordinatorCollector` (`watch_transactions`).
@@ -330,6 +336,24 @@ class BrokerMetrics:
             ["listener"],
             registry=r,
         )
+        self.successful_reauthentication = Counter(
+            "kafka_server_socket_server_metrics_successful_reauthentication",
+            "Re-authentications that succeeded (KIP-368)",
+            ["listener"],
+            registry=r,
+        )
+        self.failed_reauthentication = Counter(
+            "kafka_server_socket_server_metrics_failed_reauthentication",
+            "Re-authentications that failed (the connection is closed)",
+            ["listener"],
+            registry=r,
+        )
+        self.expired_connections_killed = Gauge(
+            "kafka_server_socket_server_metrics_expired_connections_killed_count",
+            "Connections closed because their SASL session ended without re-authentication",
+            ["listener"],
+            registry=r,
+        )
         self._latency = _LatencyCollector()
         r.register(self._latency)
         self.isr_shrinks = Counter("kafka_server_replicamanager_isrshrinks", "ISR shrinks", registry=r)
@@ -415,6 +439,13 @@ class BrokerMetrics:
 
     def request_failed(self, request: str) -> None:
         self.errors.labels(request).inc()
+
+    def reauthenticated(self, listener: str, succeeded: bool) -> None:
+        """A re-authentication ended, well or not."""
+        (self.successful_reauthentication if succeeded else self.failed_reauthentication).labels(listener).inc()
+
+    def expired_connection_killed(self, listener: str) -> None:
+        self.expired_connections_killed.labels(listener).inc()
 
     def produced(self, topic: str, messages: int, size: int) -> None:
         counters = self._produce_counters.get(topic)
