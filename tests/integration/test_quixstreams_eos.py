@@ -19,7 +19,6 @@ It runs as a subprocess with that venv's python; the checks use Odradek's own co
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -75,7 +74,11 @@ class QuixApp:
     def start(self) -> None:
         with self.out_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(self.python), str(APP)], env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.out_path.parent
+                [str(self.python), str(APP)],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.out_path.parent,
             )
 
     def kill(self) -> None:
@@ -101,40 +104,39 @@ class QuixApp:
             self.proc.wait(timeout=STOP_TIMEOUT_S)
 
 
-class OutputReader:
-    """All partitions of a topic from offset 0 at one isolation level; records accumulate across `read_to_end`s."""
+Output = list[tuple[int, int, dict[str, Any]]]  # (partition, offset, value) in log order per partition
 
-    def __init__(self, bootstrap: str, topic: str, isolation: str) -> None:
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "isolation.level": isolation,
-            }
-        )
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-        self.records: list[tuple[int, int, dict[str, Any]]] = []  # (partition, offset, value)
 
-    def read_to_end(self, timeout: float = 30.0) -> list[tuple[int, int, dict[str, Any]]]:
-        """Read until every partition reports its end (the LSO for read_committed) once; bounded by `timeout`."""
-        at_end: set[int] = set()
+def _read_output(bootstrap: str, topic: str, isolation: str, timeout: float = 30.0) -> Output:
+    """Every record of every partition from offset 0 up to the end at the time of the read (the LSO for
+    read_committed): a new consumer each time, since librdkafka reports a partition's end once per assignment."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": isolation,
+        }
+    )
+    records: Output = []
+    at_end: set[int] = set()
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
         deadline = time.monotonic() + timeout
         while len(at_end) < PARTITIONS and time.monotonic() < deadline:
-            msg = self.consumer.poll(0.2)
+            msg = consumer.poll(0.2)
             if msg is None:
                 continue
             if msg.error() is not None:
                 assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
                 at_end.add(msg.partition())
                 continue
-            at_end.discard(msg.partition())
-            self.records.append((msg.partition(), msg.offset(), json.loads(msg.value())))
-        return self.records
-
-    def close(self) -> None:
-        self.consumer.close()
+            records.append((msg.partition(), msg.offset(), json.loads(msg.value())))
+    finally:
+        consumer.close()
+    assert len(at_end) == PARTITIONS, f"{topic} ({isolation}): only {sorted(at_end)} read to the end in {timeout} s"
+    return records
 
 
 def _produce(bootstrap: str, topic: str, seqs: range, pause_s: float = 0.0) -> None:
@@ -149,7 +151,7 @@ def _produce(bootstrap: str, topic: str, seqs: range, pause_s: float = 0.0) -> N
     assert producer.flush(30) == 0
 
 
-def _assert_exactly_once(records: list[tuple[int, int, dict[str, Any]]], produced: int) -> None:
+def _assert_exactly_once(records: Output, produced: int) -> None:
     """One output per input seq; per key, in log order, seqs ascending and counts 1, 2, 3, ..."""
     values = [value for _, _, value in sorted(records, key=lambda r: (r[0], r[1]))]
     seqs = Counter(value["seq"] for value in values)
@@ -183,6 +185,7 @@ def quix_app(venv_python: Path, broker: BrokerProcess, tmp_path: Path) -> Iterat
         "INPUT_TOPIC": f"quix-in-{suffix}",
         "OUTPUT_TOPIC": f"quix-out-{suffix}",
         "TRANSACTION_TIMEOUT_MS": "10000",
+        "SESSION_TIMEOUT_MS": "6000",
     }
     app = QuixApp(venv_python, tmp_path, env)
     try:
@@ -196,47 +199,39 @@ def test_quixstreams_exactly_once_survives_sigkill(broker: BrokerProcess, quix_a
     source, sink, group = env["INPUT_TOPIC"], env["OUTPUT_TOPIC"], env["GROUP"]
     ck_create_topic(bootstrap, source, partitions=PARTITIONS)
     ck_create_topic(bootstrap, sink, partitions=PARTITIONS)
-    committed = OutputReader(bootstrap, sink, "read_committed")
+
+    def committed_output(count: int) -> Output | None:
+        quix_app.assert_running()
+        records = _read_output(bootstrap, sink, "read_committed")
+        return records if len(records) >= count else None
+
+    _produce(bootstrap, source, range(FIRST))
+    quix_app.start()
+    first = wait_for(lambda: committed_output(FIRST), timeout=TIMEOUT_S, interval=0.5, what="the first output")
+    _assert_exactly_once(first, FIRST)
+    wait_for(lambda: _committed_at_end(bootstrap, group, source), timeout=TIMEOUT_S, what="the committed offsets")
+
+    # More input while the application runs; SIGKILL it once some of that is committed: mid-stream.
+    producing = threading.Thread(target=_produce, args=(bootstrap, source, range(FIRST, FIRST + SECOND), 0.05))
+    producing.start()
     try:
-        _produce(bootstrap, source, range(FIRST))
-        quix_app.start()
-
-        def committed_output(count: int) -> bool:
-            quix_app.assert_running()
-            return len(committed.read_to_end()) >= count
-
-        wait_for(lambda: committed_output(FIRST), timeout=TIMEOUT_S, interval=0.5, what="the first output")
-        _assert_exactly_once(committed.read_to_end(), FIRST)
-        wait_for(lambda: _committed_at_end(bootstrap, group, source), timeout=TIMEOUT_S, what="committed offsets")
-
-        # More input while the application runs; SIGKILL it once some of it is committed, mid-stream.
-        producing = threading.Thread(
-            target=_produce, args=(bootstrap, source, range(FIRST, FIRST + SECOND), 0.05), daemon=True
-        )
-        producing.start()
         wait_for(lambda: committed_output(FIRST + 60), timeout=TIMEOUT_S, interval=0.1, what="output mid-stream")
         quix_app.kill()
         assert producing.is_alive(), "the input ended before the kill: not mid-stream"
-        # A new machine: the counts can only come back from the changelog topic.
+        # As on a new machine: the counts can only come back from the changelog topic.
         shutil.rmtree(quix_app.state_dir)
         quix_app.start()
-        producing.join(TIMEOUT_S)
-        assert not producing.is_alive()
-
-        total = FIRST + SECOND
-        wait_for(lambda: committed_output(total), timeout=TIMEOUT_S, interval=0.5, what="all the output")
-        time.sleep(1.0)  # nothing more may arrive (a duplicate would)
-        _assert_exactly_once(committed.read_to_end(), total)
-        wait_for(lambda: _committed_at_end(bootstrap, group, source), timeout=TIMEOUT_S, what="committed offsets")
-
-        uncommitted = OutputReader(bootstrap, sink, "read_uncommitted")
-        try:
-            everything = {(p, o): value for p, o, value in uncommitted.read_to_end()}
-        finally:
-            uncommitted.close()
-        assert all(everything.get((p, o)) == value for p, o, value in committed.records)
-        print(f"read_uncommitted saw {len(everything) - total} aborted output record(s) read_committed never returned")
     finally:
-        committed.close()
-        with contextlib.suppress(Exception):
-            quix_app.stop()
+        producing.join(TIMEOUT_S)
+    assert not producing.is_alive()
+
+    total = FIRST + SECOND
+    wait_for(lambda: committed_output(total), timeout=TIMEOUT_S, interval=0.5, what="all the output")
+    time.sleep(1.0)  # nothing more may arrive (a duplicate would)
+    committed = _read_output(bootstrap, sink, "read_committed")
+    _assert_exactly_once(committed, total)
+    wait_for(lambda: _committed_at_end(bootstrap, group, source), timeout=TIMEOUT_S, what="the committed offsets")
+
+    everything = {(p, o): value for p, o, value in _read_output(bootstrap, sink, "read_uncommitted")}
+    assert all(everything.get((p, o)) == value for p, o, value in committed)
+    print(f"read_uncommitted saw {len(everything) - total} aborted output record(s) that read_committed never returned")
