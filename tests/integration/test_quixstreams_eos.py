@@ -46,6 +46,7 @@ KEYS = [f"k{i}" for i in range(7)]
 FIRST = 300  # records before the first check
 SECOND = 900  # records produced while the application is killed and restarted
 TIMEOUT_S = 120.0
+COMMIT_INTERVAL_S = 0.5  # the application's commit_interval (quixstreams' default is 5 s)
 STOP_TIMEOUT_S = 30.0
 
 
@@ -186,6 +187,7 @@ def quix_app(venv_python: Path, broker: BrokerProcess, tmp_path: Path) -> Iterat
         "OUTPUT_TOPIC": f"quix-out-{suffix}",
         "TRANSACTION_TIMEOUT_MS": "10000",
         "SESSION_TIMEOUT_MS": "6000",
+        "COMMIT_INTERVAL_S": str(COMMIT_INTERVAL_S),
     }
     app = QuixApp(venv_python, tmp_path, env)
     try:
@@ -216,6 +218,7 @@ def test_quixstreams_exactly_once_survives_sigkill(broker: BrokerProcess, quix_a
     producing.start()
     try:
         wait_for(lambda: committed_output(FIRST + 60), timeout=TIMEOUT_S, interval=0.1, what="output mid-stream")
+        time.sleep(COMMIT_INTERVAL_S / 2)  # into the next transaction (input arrives every ~0.05 s): likely open
         quix_app.kill()
         assert producing.is_alive(), "the input ended before the kill: not mid-stream"
         # As on a new machine: the counts can only come back from the changelog topic.
