@@ -11,6 +11,7 @@ install:
 
 install-test:
 	bash tools/install-test-deps.sh
+	PYTHON=$(PYTHON) bash tools/install-quixstreams-venv.sh
 	$(PYTHON) -m pip install -q -e '.[test]'
 
 check:

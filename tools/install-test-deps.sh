@@ -6,9 +6,10 @@
 # tests/postgres_support.py), and old clients for issue 15 (tests/integration/test_old_clients.py): Debian's Go
 # toolchain with sarama 1.22 and segmentio kafka-go 0.2 (compiled offline from /usr/share/gocode, GO111MODULE=off),
 # and Burrow 1.2.1 with a ZooKeeper for its own locks (the zookeeper package's jars, run by the test with java; no
-# service is started).
+# service is started), and python3-venv (Debian's python3 makes no venv without it: tools/install-quixstreams-venv.sh,
+# run next by `make install-test`, puts quixstreams in one of its own).
 set -euo pipefail
-packages=(kcat prometheus etcd-server postgresql golang-go golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev burrow zookeeper)
+packages=(kcat prometheus etcd-server postgresql golang-go golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev burrow zookeeper python3-venv)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
