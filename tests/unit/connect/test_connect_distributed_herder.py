@@ -104,3 +104,28 @@ def test_perform_assignment_encodes_kafkas_assignment_for_each_member(herder: Di
     }
     again = {m: deserialize_assignment(b) for m, b in herder.perform_assignment("m1", SESSIONED, running).items()}
     assert all(a.is_empty() for a in again.values())
+
+
+def test_the_config_topics_replay_before_attach_is_left_to_start() -> None:
+    """At start-up the config store replays its topic into the herder before main.py attaches it (the member needs
+    the herder); those callbacks used to assert in `_mirror`. They are ignored: start() mirrors the whole state."""
+    config = WorkerConfig.parse({"config.storage.topic": "c", "offset.storage.topic": "o", "status.storage.topic": "s"})
+    plugins = Plugins(())
+    statuses = KafkaStatusBackingStore("w1:8083", MemoryLog())
+    worker = Worker("w1:8083", config, plugins, KafkaOffsetBackingStore(MemoryLog()), statuses, ConfigTransformer({}))
+    herder = DistributedHerder(worker, plugins, statuses, config, "http://w1:8083/")
+    log = MemoryLog()
+    writer = KafkaConfigBackingStore(log, herder)
+    writer.start()
+    herder.config_store = writer
+    writer.put_connector_config("c", SINK)
+    writer.put_task_configs("c", [SINK])
+    writer.put_restart_request("c", True, False)
+    fresh = DistributedHerder(worker, plugins, statuses, config, "http://w1:8083/")
+    replaying = KafkaConfigBackingStore(log, fresh)
+    replaying.start()  # replays the connector config (and restart request) before any attach
+    assert not fresh.events, "nothing queued from the replay"
+    fresh.config_store = replaying
+    with fresh.lock:
+        fresh._mirror()
+    assert "c" in fresh.configs, "the state is there once attached"

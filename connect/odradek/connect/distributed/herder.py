@@ -341,21 +341,29 @@ class DistributedHerder(StandaloneHerder):
     # -- config events (queued by the config topic's reader, handled on the herder thread) ---------------------
 
     def on_connector_config_update(self, name: str) -> None:
+        if self.config_store is None:
+            return  # the config topic's replay at start-up, before attach(): start() mirrors the whole state
         with self.lock:
             self._mirror()
         self.events.append(("connector", name, None))
 
     def on_task_config_update(self, name: str) -> None:
+        if self.config_store is None:
+            return  # the config topic's replay at start-up, before attach(): start() mirrors the whole state
         with self.lock:
             self._mirror()
         self.events.append(("tasks", name, None))
 
     def on_target_state_change(self, name: str) -> None:
+        if self.config_store is None:
+            return  # the config topic's replay at start-up, before attach(): start() mirrors the whole state
         with self.lock:
             self._mirror()
         self.events.append(("target", name, None))
 
     def on_restart_request(self, name: str, include_tasks: bool, only_failed: bool) -> None:
+        if self.config_store is None:
+            return  # a restart request replayed at start-up is history (Kafka acts on requests read after start)
         self.events.append(("restart", name, (include_tasks, only_failed)))
 
     def _handle(self, kind: str, name: str, arg: Any) -> None:
