@@ -45,7 +45,9 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in docs if doc["kind"] == kind]
 
 
-@pytest.mark.parametrize("values", [{}, {"watchAnyNamespace": True}, {"watchNamespaces": ["a", "b"]}])
+@pytest.mark.parametrize(
+    "values", [{}, {"watchAnyNamespace": True}, {"watchNamespaces": ["a", "b"]}, {"prometheusRule": {"enabled": True}}]
+)
 def test_lint_clean(values: dict[str, Any]) -> None:
     report = helm.lint(CHART, values, strict=True)
     assert report["errors"] == []
@@ -54,12 +56,20 @@ def test_lint_clean(values: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("version", ["1.25.0", "1.37.0"])
 @pytest.mark.parametrize(
-    "values", [{}, {"watchAnyNamespace": True, "logLevel": "debug"}, {"crds": {"install": False, "keep": False}}]
+    "values",
+    [
+        {},
+        {"watchAnyNamespace": True, "logLevel": "debug"},
+        {"crds": {"install": False, "keep": False}},
+        {"prometheusRule": {"enabled": True}},
+    ],
 )
 def test_rendered_manifests_are_valid(version: str, values: dict[str, Any]) -> None:
     docs = render(values)
     assert {d["kind"] for d in docs} >= {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
     for doc in docs:
+        if doc["kind"] == "PrometheusRule":
+            continue  # the Prometheus Operator's CRD kind, unknown to kubernetes-validate: promtool checks its rules
         kubernetes_validate.validate(doc, version, strict=True)
 
 
@@ -161,3 +171,7 @@ def test_values_schema_refuses_bad_values() -> None:
         chart.validate_schema({"crds": {"install": "yes"}})
     with pytest.raises(helm.HelmValuesError):
         chart.validate_schema({"crds": {"instal": True}})
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"prometheusRule": {"for": "five minutes"}})
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"prometheusRule": {"consumerLagThreshold": -1}})
