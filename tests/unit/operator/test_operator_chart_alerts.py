@@ -33,6 +33,7 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 # (series, alert, expected alerts' labels and summary at 6m): each alert fires on its series, not on the others'.
+EXPIRY = 'strimzi_certificate_expiration_timestamp_ms{cluster="c",resource_namespace="k",type="cluster-ca",pod="op"}'
 CASES: list[tuple[list[dict[str, str]], str, list[dict[str, str]]]] = [
     (
         [{"series": 'kafka_server_replicamanager_underreplicatedpartitions{namespace="k",pod="b0"}', "values": "2x10"}],
@@ -115,6 +116,21 @@ CASES: list[tuple[list[dict[str, str]], str, list[dict[str, str]]]] = [
     ),
     ([{"series": 'up{job="kafka-brokers",instance="b0:9404"}', "values": "1x10"}], "KafkaBrokerDown", []),
     ([{"series": 'up{job="other",instance="x:1"}', "values": "0x10"}], "KafkaBrokerDown", []),
+    # expiry at 29 days after the start (2505600000 ms): inside the 30 days; at 31 days (2678400000 ms): not
+    (
+        [{"series": EXPIRY, "values": "2505600000x10"}],
+        "KafkaCertificateExpiry",
+        [
+            {
+                "severity": "warning",
+                "cluster": "c",
+                "resource_namespace": "k",
+                "type": "cluster-ca",
+                "summary": "The cluster-ca of k/c expires in 29 days",
+            }
+        ],
+    ),
+    ([{"series": EXPIRY, "values": "2678400000x10"}], "KafkaCertificateExpiry", []),
 ]
 
 
