@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odradek.operator import conditions as c
-from odradek.operator import config_diff, reassignment, roller
+from odradek.operator import config_diff, reassignment, roller, telemetry
 from odradek.operator.cluster_ca import ensure_tls
 from odradek.operator.kafka_admin import AdminError, ClusterAdmin
 from odradek.operator.kube import KubeApi
@@ -226,6 +226,11 @@ def reconcile_cluster(
     except model.InvalidCluster as exc:
         return c.status(body, [c.not_ready(exc.reason, str(exc))])
     tls = ensure_tls(kube, cluster, now or datetime.datetime.now(datetime.UTC)) if cluster.needs_tls else None
+    if tls is not None:
+        for ca_type, ca in (("cluster-ca", tls.cluster_ca), ("clients-ca", tls.clients_ca)):
+            telemetry.certificate_expiration(
+                cluster.namespace, cluster.name, ca_type, ca.certificate.not_valid_after_utc
+            )
     shrink = scale_down(cluster, kube, admin, body.get("metadata") or {})
     # A held scale-down applies the current broker count (everything else as the spec says); the status below
     # reports the spec's count and why it is not there yet.

@@ -21,6 +21,7 @@ error), status ERROR on an exception.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -49,6 +50,15 @@ DURATION = Histogram(
 )
 RESOURCES = Gauge("strimzi_resources", "Resources the operator manages", _LABELS, registry=REGISTRY)
 PAUSED = Gauge("strimzi_resources_paused", "Managed resources with reconciliation paused", _LABELS, registry=REGISTRY)
+# Strimzi's name and labels: type is cluster-ca or clients-ca; the value is the CA certificate's notAfter in ms since
+# the epoch, set on every reconcile of a KafkaCluster with TLS and removed when the KafkaCluster is deleted.
+CERTIFICATE_EXPIRATION = Gauge(
+    "strimzi_certificate_expiration_timestamp_ms",
+    "When a cluster's CA certificate expires (ms since the epoch)",
+    ["cluster", "resource_namespace", "type"],
+    registry=REGISTRY,
+)
+CA_TYPES = ("cluster-ca", "clients-ca")
 
 WAITING_REASONS = frozenset({c.PODS_NOT_READY})  # NotReady while things start is progress, not failure
 _managed: dict[tuple[str, str], dict[str, bool]] = {}  # (kind, namespace) -> name -> paused
@@ -132,9 +142,19 @@ def _track(kind: str, namespace: str, name: str, paused: bool) -> None:
 
 
 def forget(kind: str, namespace: str, name: str) -> None:
-    """The resource is gone (deleted): no longer counted as managed."""
+    """The resource is gone (deleted): no longer counted as managed (a KafkaCluster's certificate expiries go too)."""
     _managed.get((kind, namespace), {}).pop(name, None)
     _publish(kind, namespace)
+    if kind == "KafkaCluster":
+        for ca_type in CA_TYPES:
+            with contextlib.suppress(KeyError):  # a cluster without TLS never had the series
+                CERTIFICATE_EXPIRATION.remove(name, namespace, ca_type)
+
+
+def certificate_expiration(namespace: str, cluster: str, ca_type: str, not_after: datetime.datetime) -> None:
+    """Publish when the `ca_type` (one of CA_TYPES) CA certificate of `cluster` expires."""
+    assert ca_type in CA_TYPES, ca_type
+    CERTIFICATE_EXPIRATION.labels(cluster, namespace, ca_type).set(round(not_after.timestamp() * 1000))
 
 
 def _publish(kind: str, namespace: str) -> None:

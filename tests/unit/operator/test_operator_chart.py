@@ -1,6 +1,7 @@
 """The Helm chart charts/odradek-operator: linted and rendered with the Helm SDK (helm-python-sdk), every rendered
 manifest valid for the oldest and newest Kubernetes that kubernetes-validate bundles, RBAC covering exactly what
-the operator builds, the chart's CRDs the ones of crds/ (tools/gen_chart_crds.py), values checked by the schema."""
+the operator builds, the chart's CRD templates the ones of crds/ (tools/gen_chart_crds.py), values checked by the
+schema."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in docs if doc["kind"] == kind]
 
 
-@pytest.mark.parametrize("values", [{}, {"watchAnyNamespace": True}, {"watchNamespaces": ["a", "b"]}])
+@pytest.mark.parametrize(
+    "values", [{}, {"watchAnyNamespace": True}, {"watchNamespaces": ["a", "b"]}, {"prometheusRule": {"enabled": True}}]
+)
 def test_lint_clean(values: dict[str, Any]) -> None:
     report = helm.lint(CHART, values, strict=True)
     assert report["errors"] == []
@@ -52,11 +55,21 @@ def test_lint_clean(values: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("version", ["1.25.0", "1.37.0"])
-@pytest.mark.parametrize("values", [{}, {"watchAnyNamespace": True, "logLevel": "debug"}])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"watchAnyNamespace": True, "logLevel": "debug"},
+        {"crds": {"install": False, "keep": False}},
+        {"prometheusRule": {"enabled": True}},
+    ],
+)
 def test_rendered_manifests_are_valid(version: str, values: dict[str, Any]) -> None:
     docs = render(values)
     assert {d["kind"] for d in docs} >= {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
     for doc in docs:
+        if doc["kind"] == "PrometheusRule":
+            continue  # the Prometheus Operator's CRD kind, unknown to kubernetes-validate: promtool checks its rules
         kubernetes_validate.validate(doc, version, strict=True)
 
 
@@ -81,7 +94,9 @@ def test_rbac_namespaced_by_default_cluster_wide_on_request() -> None:
     wide = render({"watchAnyNamespace": True})
     assert by_kind(wide, "RoleBinding") == []
     assert len(by_kind(wide, "ClusterRoleBinding")) == 2
-    none = render({"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "mine"}})
+    none = render(
+        {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "mine"}, "crds": {"install": False}}
+    )
     assert {d["kind"] for d in none} == {"Deployment"}
 
 
@@ -104,12 +119,31 @@ def test_rbac_covers_what_the_operator_builds_and_no_wildcards() -> None:
         assert "patch" in granted[("kafka.odradek.io", f"{plural}/status")]
 
 
-def test_chart_crds_are_the_generated_copies() -> None:
+def test_chart_crds_are_the_generated_templates() -> None:
     tool = gen_tool()
     assert tool.stale() == []
-    chart = helm.Chart.load(CHART)
-    names = sorted(Path(c["name"]).name for c in chart.crds)
-    assert names == sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
+    assert helm.Chart.load(CHART).crds == []  # no plain crds/: Helm would install those and never upgrade them
+    crds = by_kind(render(), "CustomResourceDefinition")
+    source = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml"))]
+    by_name = {c["metadata"]["name"]: c for c in crds}
+    assert sorted(by_name) == sorted(s["metadata"]["name"] for s in source)
+    for want in source:
+        have = by_name[want["metadata"]["name"]]
+        assert have["spec"] == want["spec"]
+        assert have["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert have["metadata"]["labels"] == want["metadata"]["labels"]
+
+
+def test_crds_switch_off_and_keep_off() -> None:
+    assert by_kind(render({"crds": {"install": False}}), "CustomResourceDefinition") == []
+    assert {d["kind"] for d in render({"crds": {"install": False}})} >= {"Deployment", "ClusterRole"}
+    for crd in by_kind(render({"crds": {"keep": False}}), "CustomResourceDefinition"):
+        assert "annotations" not in crd["metadata"]
+
+
+def test_gen_refuses_a_template_action_in_a_source() -> None:
+    with pytest.raises(ValueError, match="template action"):
+        gen_tool().template("x.yaml", "metadata:\n  name: '{{ .Values.x }}'\n")
 
 
 def test_gen_check_finds_stale_missing_and_extra(tmp_path: Path) -> None:
@@ -133,3 +167,11 @@ def test_values_schema_refuses_bad_values() -> None:
         chart.validate_schema({"logLevel": "loud"})
     with pytest.raises(helm.HelmValuesError):
         chart.validate_schema({"watchNamespaces": ["Not_A_Namespace"]})
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"crds": {"install": "yes"}})
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"crds": {"instal": True}})
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"prometheusRule": {"for": "five minutes"}})
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"prometheusRule": {"consumerLagThreshold": -1}})

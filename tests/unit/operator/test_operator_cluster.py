@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from odradek.operator import cluster
+from odradek.operator import cluster, telemetry
 from odradek.operator.resources import certificates as certs
 from odradek.operator.resources import cluster as model
 from odradek.operator.roller import ClusterView, PartitionReplicas
@@ -389,3 +389,17 @@ def test_a_read_only_key_rolls_and_a_failed_dynamic_update_warns_and_is_retried(
     del admin.fail["alter_broker_configs"]
     cluster.reconcile_cluster(configured(num_partitions=6, log_retention_ms=5), kube, admin=admin)
     assert admin.broker_configs[""] == {"log.retention.ms": "5", **MIN_ISR}
+
+
+def test_a_tls_clusters_ca_expiry_is_a_metric_until_the_cluster_is_deleted() -> None:
+    def expiry(ca_type: str) -> float | None:
+        labels = {"cluster": "my-cluster", "resource_namespace": "kafka", "type": ca_type}
+        return telemetry.REGISTRY.get_sample_value("strimzi_certificate_expiration_timestamp_ms", labels)
+
+    kube = FakeKube()
+    cluster.reconcile_cluster(tls_body(), kube, now=NOW)
+    for ca_type, secret in (("cluster-ca", "my-cluster-cluster-ca-cert"), ("clients-ca", "my-cluster-clients-ca-cert")):
+        ca = certs.CertificateAuthority(secret_bytes(kube, secret, "ca.crt"), b"")
+        assert expiry(ca_type) == ca.certificate.not_valid_after_utc.timestamp() * 1000
+    telemetry.forget("KafkaCluster", "kafka", "my-cluster")
+    assert expiry("cluster-ca") is None and expiry("clients-ca") is None
