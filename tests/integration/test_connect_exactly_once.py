@@ -141,7 +141,9 @@ def _run(
         worker.cleanup()
 
 
-@pytest.mark.parametrize("boundary", ["poll", "interval"])
+# The default boundary (poll) by default; the interval boundary, whose timing the unit tests cover on a clock, in
+# the slow set (`make slow`, about 35 s).
+@pytest.mark.parametrize("boundary", ["poll", pytest.param("interval", marks=pytest.mark.slow)])
 def test_exactly_once_source_killed_and_restarted_has_no_duplicate_and_no_gap(
     tmp_path: Path, broker: BrokerProcess, boundary: str
 ) -> None:
