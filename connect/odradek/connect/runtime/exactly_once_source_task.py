@@ -139,23 +139,8 @@ class ExactlyOnceWorkerSourceTask(WorkerSourceTask):
         self.producer.init_transactions(TRANSACTION_TIMEOUT_S)
         self.start_task()
 
-    def execute(self) -> None:
-        while not self.stopping:
-            if self.paused():
-                self.producer.poll(0)
-                self.wait_while_paused()
-                continue
-            records = self.task.poll()
-            if records:
-                self.records_polled += len(records)
-            for record in records or ():
-                if self.stopping:
-                    break
-                self._send(record)
-            self.producer.poll(0)
-            self._raise_send_error()
-            if self.boundaries.should_commit_after_batch(self.clock_ms()):
-                self.commit_offsets()
+    def commit_due(self) -> bool:
+        return self.boundaries.should_commit_after_batch(self.clock_ms())
 
     def _produce(self, topic: str, kwargs: dict[str, Any]) -> None:
         self._begin()

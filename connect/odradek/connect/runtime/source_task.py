@@ -120,8 +120,13 @@ class WorkerSourceTask(WorkerTask):
                 self._send(record)
             self.producer.poll(0)
             self._raise_send_error()
-            if time.monotonic() - self.last_commit >= self.setup.offset_flush_interval_ms / 1000:
+            if self.commit_due():
                 self.commit_offsets()
+
+    def commit_due(self) -> bool:
+        """Whether to commit after this poll's batch: every `offset.flush.interval.ms` (the exactly-once task
+        commits at its transaction boundary instead)."""
+        return time.monotonic() - self.last_commit >= self.setup.offset_flush_interval_ms / 1000
 
     def _convert(self, record: SourceRecord) -> tuple[SourceRecord, bytes | None, bytes | None, list[Any]] | None:
         """The transformed record and its bytes, or None when an SMT dropped it or a tolerated error skipped it."""
