@@ -224,9 +224,11 @@ def test_broker_registration_keeps_alive_and_reregisters(tmp_path: Path) -> None
             assert 4 in await controller.live_brokers(), "keepalives hold the lease past its TTL"
             await store.revoke(first)
             assert 4 not in await controller.live_brokers()
+            # Wait for both: the new registration's key is visible to another task as soon as register_broker's
+            # write lands, before `_register` resumes and records its lease id (a CI run once saw the key first).
             for _ in range(40):
                 await asyncio.sleep(0.05)
-                if 4 in await controller.live_brokers():
+                if registration.lease_id != first and 4 in await controller.live_brokers():
                     break
             assert registration.lease_id != first and 4 in await controller.live_brokers()
         finally:
