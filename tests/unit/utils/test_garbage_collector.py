@@ -26,7 +26,9 @@ def unfrozen() -> Iterator[None]:
 def test_freeze_start_up_heap_moves_live_objects_out_of_the_collected_generations() -> None:
     kept = [[] for _ in range(1000)]  # tracked containers alive now
     frozen = freeze_start_up_heap()
-    assert frozen == gc.get_freeze_count() >= len(kept)
+    # A frozen object freed meanwhile (by another thread, e.g. one an earlier test left ending) leaves the count:
+    # CI saw 459,831 frozen and 459,830 counted right after.
+    assert frozen >= gc.get_freeze_count() >= len(kept)
     gc.collect()
     collected = {id(x) for x in gc.get_objects()}  # the three generations a collection scans
     assert not any(id(x) in collected for x in kept)
