@@ -3,6 +3,7 @@ delivery failures failing the task (errors.tolerance=none) or skipped (all), SMT
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -258,3 +259,12 @@ def test_offsets_of_interleaved_and_reused_partitions_are_kept_apart(tmp_path: P
     task.stop()
     assert task.await_stop(TIMEOUT_S)
     assert [reader.offset({"p": p}) for p in (1, 2, 3, 4)] == [{"n": 3}, {"n": 2}, {"n": 5}, {"n": 4}]
+
+
+def test_source_task_producers_partition_keys_as_kafka_connects_java_producer(tmp_path: Path) -> None:
+    """Every source task's producer uses Java's default partitioner (librdkafka's `murmur2_random`), so a keyed
+    record lands where Kafka Connect would put it, with exactly-once on or off; a worker's `producer.*` still wins."""
+    task, _, _ = make_task(tmp_path, CountingSource())
+    assert task.producer_config()["partitioner"] == "murmur2_random"
+    task.setup = dataclasses.replace(task.setup, client_config={"partitioner": "consistent_random"})
+    assert task.producer_config()["partitioner"] == "consistent_random"

@@ -3,9 +3,10 @@
 
 Producer: the source-task producer settings (source_task.PRODUCER_DEFAULTS, then the worker's `producer.*`, then the
 connector's `producer.override.*`), then, not overridable: `transactional.id=<group.id>-<connector>-<task>` (Kafka's
-DistributedConfig.transactionalProducerId), `enable.idempotence=true`, `acks=all`, and `partitioner=murmur2_random`
-(Java's default partitioner, the one the worker's offsets-topic writer uses: an offset key lands on the partition
-the worker's own writes and Java workers pick, so compaction keeps the latest); `transaction.timeout.ms` 60000
+DistributedConfig.transactionalProducerId), `enable.idempotence=true` and `acks=all`. PRODUCER_DEFAULTS'
+`partitioner=murmur2_random` (Java's default partitioner, the one the worker's offsets-topic writer uses) puts an
+offset key on the partition the worker's own writes and Java workers pick, so compaction keeps the latest;
+`transaction.timeout.ms` 60000
 (Kafka's default) and, unless set, `message.timeout.ms` equal to it (librdkafka requires it not to exceed it).
 
 Life of a transaction: `init_transactions()` at start fences the previous instance of the same task (any worker):
@@ -110,7 +111,6 @@ class ExactlyOnceWorkerSourceTask(WorkerSourceTask):
     def producer_config(self) -> dict[str, Any]:
         config = {
             **PRODUCER_DEFAULTS,
-            "partitioner": "murmur2_random",
             "client.id": f"connector-producer-{self.id}",
             **self.setup.client_config,
             "transactional.id": self.transactional_id,

@@ -42,7 +42,11 @@ from odradek.connect.runtime.worker_task import TaskSetup, WorkerTask
 
 log = logging.getLogger(__name__)
 
+# Kafka Connect's producer settings for source tasks; `partitioner=murmur2_random` is the Java producer's default
+# partitioner, so a keyed record lands on the partition Kafka Connect would write it to (librdkafka's default,
+# consistent_random, hashes keys with CRC32), with exactly-once or without.
 PRODUCER_DEFAULTS = {
+    "partitioner": "murmur2_random",
     "acks": "all",
     "max.in.flight.requests.per.connection": 1,
     "message.timeout.ms": 2147483647,
