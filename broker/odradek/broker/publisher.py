@@ -85,8 +85,11 @@ class ReplicaManagerView(Protocol):
         self, assignments: Iterable[ReplicaAssignment], topics: Collection[str] | None = None
     ) -> None: ...
 
-    def update_brokers(self, brokers: Mapping[int, BrokerEndPoint]) -> None:
-        """The inter-broker addresses of the registered brokers (followers fetch from them)."""
+    def update_brokers(
+        self, brokers: Mapping[int, BrokerEndPoint], isr_eligible: Collection[int] | None = None
+    ) -> None:
+        """The inter-broker addresses of the registered brokers (followers fetch from them), and which of them
+        may join an ISR (unfenced, not shutting down)."""
         ...
 
 
@@ -129,7 +132,10 @@ class BrokerMetadataPublisher:
         self._update_replication_quotas(image, topics)
         self._full_pass = True
         # Before the transitions: a partition made follower here is fetched from its leader's address.
-        self._replica_manager.update_brokers(inter_broker_endpoints(image, self.config.inter_broker_listener[0]))
+        self._replica_manager.update_brokers(
+            inter_broker_endpoints(image, self.config.inter_broker_listener[0]),
+            [b for b, broker in image.brokers.items() if broker.active],
+        )
         await self._replica_manager.apply_assignments(replica_assignments(image, topics), topics)
         self._full_pass = False
         for topic in self._coordinators:

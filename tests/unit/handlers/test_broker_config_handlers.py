@@ -38,7 +38,7 @@ class NoReplicas:
         self.config = config
         self.partitions: dict[tuple[str, int], object] = {}
 
-    def update_brokers(self, brokers: object) -> None:
+    def update_brokers(self, brokers: object, isr_eligible: object = None) -> None:
         return None
 
     async def apply_assignments(self, assignments: Iterable[ReplicaAssignment], topics: object = None) -> None:

@@ -363,6 +363,18 @@ def test_alter_partition_is_a_cas_with_alter_partition_semantics(tmp_path: Path)
         )
         expanded = await controller.alter_partition("t", 0, leader, 0, 1, [leader])
         assert (expanded.isr, expanded.partition_epoch) == ((leader,), 2)
+        # Adding a broker that is fenced or in controlled shutdown: INELIGIBLE_REPLICA too (KIP-841).
+        for flag in ("fenced", "shutting_down"):
+            kv = await store.get(broker_key(others[0]))
+            assert kv is not None
+            registration = json.loads(kv.value)
+            await store.put(broker_key(others[0]), json.dumps({**registration, flag: True}).encode())
+            await expect_error(
+                ErrorCode.INELIGIBLE_REPLICA, controller.alter_partition("t", 0, leader, 0, 2, [leader, others[0]])
+            )
+            await store.put(broker_key(others[0]), kv.value)
+        back = await controller.alter_partition("t", 0, leader, 0, 2, [leader, others[0]])
+        assert back.isr == (leader, others[0])
 
     with_cluster(tmp_path, body)
 

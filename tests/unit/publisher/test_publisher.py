@@ -33,9 +33,13 @@ class FakeReplicaManager:
         self.broken: set[tuple[str, int]] = set()
         self.fail_next = False
         self.brokers: dict[int, object] = {}
+        self.isr_eligible: set[int] | None = None
 
-    def update_brokers(self, brokers: Mapping[int, BrokerEndPoint]) -> None:
+    def update_brokers(
+        self, brokers: Mapping[int, BrokerEndPoint], isr_eligible: Collection[int] | None = None
+    ) -> None:
         self.brokers = dict(brokers)
+        self.isr_eligible = None if isr_eligible is None else set(isr_eligible)
 
     async def apply_assignments(
         self, assignments: Iterable[ReplicaAssignment], topics: Collection[str] | None = None

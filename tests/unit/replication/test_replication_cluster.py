@@ -326,6 +326,29 @@ def test_isr_shrinks_after_the_lag_time_and_expands_after_catch_up(tmp_path: Pat
     run(tmp_path, (1, 2, 3), body)
 
 
+def test_a_caught_up_follower_that_may_not_join_the_isr_stays_out_until_it_may(tmp_path: Path) -> None:
+    """KIP-841: a broker fenced or in controlled shutdown keeps fetching but is not added back to the ISR (a CI run
+    saw a broker in its controlled shutdown re-added by the new leader during its linger)."""
+
+    async def body(c: Cluster) -> None:
+        await c.publish(state(1, (1, 2, 3)))
+        c.block(3)
+        done = c.produce(1, 2)
+        await c.run_until(lambda: c.record is not None and c.record.isr == (1, 2), max_ms=3 * LAG_MS)
+        c.managers[1].update_brokers({}, isr_eligible=(1, 2))  # broker 3 shutting down, as the image says
+        c.release(3)
+        await c.run_until(done.done)
+        await c.run_until(lambda: leo(c, 3) == leo(c, 1))
+        await c.run_for(LAG_MS)
+        assert c.record is not None and c.record.isr == (1, 2)
+        assert [a.new_isr for a in c.alters] == [(1, 2)], "no AlterPartition for an ineligible replica"
+        c.managers[1].update_brokers({}, isr_eligible=(1, 2, 3))  # eligible again
+        c.produce(1, 1)
+        await c.run_until(lambda: c.record is not None and c.record.isr == (1, 2, 3))
+
+    run(tmp_path, (1, 2, 3), body)
+
+
 def scraped(metrics: BrokerMetrics) -> dict[str, float]:
     """Unlabelled (or single-row) samples by name, as Prometheus would read them."""
     out: dict[str, float] = {}

@@ -717,7 +717,8 @@ class Controller:
         - INVALID_UPDATE_VERSION: the stored partition epoch is not `partition_epoch` (the record changed since
           the leader last saw it; it waits for the next image), also when the CAS itself loses a race;
         - INVALID_REQUEST: the new ISR lacks the leader, has duplicates or names a non-replica;
-        - INELIGIBLE_REPLICA: it adds a broker that is not registered.
+        - INELIGIBLE_REPLICA: it adds a broker that is not registered, is fenced or is in controlled shutdown
+          (KIP-841).
         On success the partition epoch grows by one; fields of the record this method does not know are kept. An
         ISR that completes a reassignment in progress (``partition_change.build``: every target replica in sync)
         completes it in the same write when the sender stays the leader, as Kafka's controller does (the removed
@@ -748,6 +749,13 @@ class Controller:
             missing = sorted(b for b in added if b not in registered)
             if missing:
                 raise ControllerError(ErrorCode.INELIGIBLE_REPLICA, f"brokers {missing} are not registered")
+            # KIP-841: a fenced broker or one in controlled shutdown may not join an ISR (it would be taken out
+            # again by the controller's next pass, and meanwhile count towards min.insync.replicas).
+            ineligible = sorted(b for b in added if registered[b].fenced or registered[b].shutting_down)
+            if ineligible:
+                raise ControllerError(
+                    ErrorCode.INELIGIBLE_REPLICA, f"brokers {ineligible} are fenced or in controlled shutdown"
+                )
         doc = json.loads(current.value)
         doc["isr"] = isr
         doc["partition_epoch"] = partition_epoch + 1

@@ -63,6 +63,10 @@ class IsrChanges(Protocol):
         """Send AlterPartition for `partition` (its `pending_isr` is set); the answer comes back through
         `Partition.apply_alter_result`."""
 
+    def is_isr_eligible(self, broker_id: int) -> bool:
+        """Whether `broker_id` may join an ISR: registered, not fenced, not in controlled shutdown (Kafka's
+        Partition.isReplicaIsrEligible, KIP-841)."""
+
 
 @dataclass(slots=True)
 class PartitionState:
@@ -263,7 +267,9 @@ class Partition:
         self.update_follower_fetch_state(replica_id, fetch_offset, self.log.log_end_offset, now_ms)
 
     def maybe_expand_isr(self, replica_id: int) -> None:
-        """Add a follower outside the ISR whose LEO reached the HW and the start of this leader epoch."""
+        """Add a follower outside the ISR whose LEO reached the HW and the start of this leader epoch, unless its
+        broker may not join an ISR (fenced, shutting down: a broker in its controlled shutdown keeps fetching
+        until it stops, and must not come back into the ISRs it was taken out of)."""
         if not self.is_leader or self.pending_isr is not None or self.isr_changes is None:
             return
         if replica_id in self.state.isr:
@@ -272,7 +278,11 @@ class Partition:
         if replica is None:
             return
         leo = replica.log_end_offset
-        if leo >= self.high_watermark and leo >= self.leader_epoch_start_offset:
+        if (
+            leo >= self.high_watermark
+            and leo >= self.leader_epoch_start_offset
+            and self.isr_changes.is_isr_eligible(replica_id)
+        ):
             self._send_isr((*self.state.isr, replica_id))
 
     def out_of_sync_replicas(self, now_ms: float, lag_time_max_ms: int) -> list[int]:

@@ -159,6 +159,7 @@ class ReplicaManager:
         self._file_work = FileWork()  # log creation and deletion in worker threads; `stop` waits for it
         self._cleaner = LogCleaner()
         self.alter_partition = alter_partition
+        self._isr_eligible: frozenset[int] | None = None
         self._topic_ids: dict[str, uuid.UUID] = {}  # of the local replicas' topics (Fetch v13+ names topics by id)
         self._alter_tasks: set[asyncio.Task[None]] = set()
         self._isr_expiration: TimerHandle | None = None
@@ -202,9 +203,17 @@ class ReplicaManager:
             security=self.security,
         )
 
-    def update_brokers(self, brokers: Mapping[int, BrokerEndPoint]) -> None:
-        """The inter-broker addresses of the registered brokers (the publisher, before each assignment)."""
+    def update_brokers(
+        self, brokers: Mapping[int, BrokerEndPoint], isr_eligible: Collection[int] | None = None
+    ) -> None:
+        """The inter-broker addresses of the registered brokers (the publisher, before each assignment), and
+        which of them may join an ISR (None: all of them)."""
         self.fetchers.update_brokers({b: e for b, e in brokers.items() if b != self.node_id})
+        self._isr_eligible = frozenset(brokers if isr_eligible is None else isr_eligible)
+
+    def is_isr_eligible(self, broker_id: int) -> bool:
+        """IsrChanges: registered, unfenced and not shutting down as of the last image (before any image: all)."""
+        return self._isr_eligible is None or broker_id in self._isr_eligible
 
     # ---- metadata ----------------------------------------------------------------------------------------
 
