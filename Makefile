@@ -22,6 +22,9 @@ check:
 	$(PYTHON) tools/gen_protocol.py --check
 	$(PYTHON) tools/gen_chart_crds.py --check
 	$(PYTHON) tools/gen_update_modes.py --check
+	@# pytest imports test modules by basename (rootdir, no packages): two with one name break collection.
+	@dups=$$(find tests -name 'test_*.py' -printf '%f\n' | sort | uniq -d); \
+	if [ -n "$$dups" ]; then echo "test module basenames must be unique under tests/: $$dups"; exit 1; fi
 
 pytest:
 	$(PYTHON) -m pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
