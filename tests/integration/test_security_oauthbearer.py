@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,13 +20,11 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 from it_support import CLIENT_TIMEOUT_S, ck_consume, ck_produce, is_closed, raw_call, raw_connect, unique_topic
+from jwt_support import OTHER_RSA, jwks, signed, unsecured
 from odradek.broker.protocol.messages.api_versions_request import ApiVersionsRequest
 from odradek.broker.protocol.messages.sasl_authenticate_request import SaslAuthenticateRequest
 from odradek.broker.protocol.messages.sasl_handshake_request import SaslHandshakeRequest
 from security_support import SecureBroker
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "auth"))
-from test_oauthbearer import OTHER_RSA, jwks, signed, unsecured
 
 AUDIENCE, ISSUER = "kafka", "https://idp.test"
 REAUTH_MS = 3000
