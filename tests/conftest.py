@@ -9,14 +9,17 @@
   install step is missing from tools/install-test-deps.sh, which must not pass as green.
 - At the end, child processes still running are listed with their command lines (their temporary paths name the
   test that started them), and children that exited unreaped (zombies: a Popen dropped without wait()) with the
-  test after which each was first seen: every test must stop and reap what it started.
+  test after which each was first seen: every test must stop and reap what it started. Under CI, any such child
+  fails the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import os
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -75,18 +78,36 @@ def _describe(child: str) -> str | None:
 
 
 # The zombie children seen so far, each with the test after which it was first seen: a child is a zombie from its
-# exit until something waits for it, so the test that dropped its Popen is this one or one shortly before.
+# exit until something waits for it, so the test that dropped its Popen is this one or one shortly before. A child
+# seen running after an earlier test (one that outlived the test that started it) is named with that command line
+# and test as well.
 _ZOMBIES: dict[str, str] = {}
+_RUNNING: dict[str, str] = {}  # child -> "<command line>, running after <test>", from the first sighting
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     yield
     for child in _children():
-        if child not in _ZOMBIES:
-            description = _describe(child)
-            if description is not None and " zombie (" in description:
-                _ZOMBIES[child] = f"{description}, first seen after {item.nodeid}"
+        if child in _ZOMBIES:
+            continue
+        description = _describe(child)
+        if description is None:
+            continue
+        if " zombie (" not in description:
+            _RUNNING.setdefault(child, f"{description.partition(': ')[2]}, running after {item.nodeid}")
+            continue
+        _ZOMBIES[child] = f"{description}, first seen after {item.nodeid}{_popen_args(int(child))}"
+        if child in _RUNNING:
+            _ZOMBIES[child] += f" (earlier: {_RUNNING[child]})"
+
+
+def _popen_args(pid: int) -> str:
+    """The command of a live Popen object for `pid` (the one nobody waited for), if the process holds one."""
+    for obj in gc.get_objects():
+        if isinstance(obj, subprocess.Popen) and obj.pid == pid:
+            return f", a Popen of {obj.args!r}"
+    return ""
 
 
 def _running_children() -> list[str]:
@@ -100,10 +121,14 @@ def _running_children() -> list[str]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    for line in _running_children():
+    left = _running_children()
+    for line in left:
         print(f"\nleft running by the tests: {line}")
     if os.environ.get("CI") != "true":
         return
+    if left and session.exitstatus == 0:
+        print(f"CI: {len(left)} child process(es) left running or unreaped by the tests count as a failure")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter is not None else []
     if skipped and session.exitstatus == 0:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from odradek.faults import netns
+from odradek.faults import netns, processes
 from odradek.faults.nemesis import DiskFull, can_mount
 from odradek.faults.processes import ProcessId
 
@@ -53,6 +53,29 @@ def test_stop_kills_a_process_that_ignores_sigterm() -> None:
         proc.wait(5)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_a_child_that_exits_between_the_reap_and_the_read_is_reaped_not_left_a_zombie(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race CI's end-of-run ResourceWarning came from: `alive()` polled the child while it still ran, read its
+    /proc state after it died (a zombie), said "gone", and nobody polled it again."""
+    process = processes.launch([sys.executable, "-c", "pass"], start_new_session=True)
+    real_reap = processes.reap
+    calls: list[int] = []
+
+    def late_reap(pid: int) -> None:  # the first reap runs "before" the exit: it collects nothing
+        calls.append(pid)
+        if len(calls) > 1:
+            real_reap(pid)
+
+    monkeypatch.setattr(processes, "reap", late_reap)
+    deadline = time.monotonic() + 10
+    while (state := process.state()) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert state == "Z", "the child should be an unreaped zombie by now"
+    assert not process.alive()
+    assert process.pid not in processes._CHILDREN and process.state() == "-", "reaped, not left a zombie"
 
 
 @pytest.mark.skipif(can_mount() is not None, reason=str(can_mount()))

@@ -43,7 +43,12 @@ class ProcessId:
     def alive(self) -> bool:
         reap(self.pid)
         stat = _stat(self.pid)
-        return stat is not None and stat[1] != "Z" and int(stat[20]) == self.start_time
+        if stat is not None and stat[1] == "Z":
+            # It exited between the reap and the read: collect it now, or nobody will (a caller that sees it gone
+            # forgets the pid, and the zombie stays until the test process ends).
+            reap(self.pid)
+            return False
+        return stat is not None and int(stat[20]) == self.start_time
 
     def signal(self, signum: int) -> bool:
         """Send `signum` if the process is still ours; False if it was gone."""
