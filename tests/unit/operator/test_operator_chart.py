@@ -197,9 +197,11 @@ def test_grafana_dashboard_configmap_is_the_dashboard_file_and_off_by_default() 
     assert config_map["metadata"]["name"] == "odradek-operator-grafana-dashboards"
     assert config_map["metadata"]["namespace"] == "kafka"
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"  # what Grafana's sidecar looks for
-    source = (CHART / "dashboards" / "odradek-kafka.json").read_text()
-    assert config_map["data"] == {"odradek-kafka.json": source.rstrip("\n")}
+    files = {path.name: path.read_text().rstrip("\n") for path in (CHART / "dashboards").glob("*.json")}
+    assert sorted(files) == ["odradek-kafka.json", "odradek-operator.json"]
+    assert config_map["data"] == files
     assert json.loads(config_map["data"]["odradek-kafka.json"])["uid"] == "odradek-kafka"
+    assert json.loads(config_map["data"]["odradek-operator.json"])["uid"] == "odradek-operator"
     values = {"enabled": True, "namespace": "monitoring", "label": "dash", "labelValue": "yes"}
     [moved] = by_kind(render({"grafanaDashboard": values}), "ConfigMap")
     assert moved["metadata"]["namespace"] == "monitoring"
