@@ -30,6 +30,9 @@ topics  examples/kafka-cluster.yaml as ONE broker and one etcd member (SCRAM lis
         4. `applies` sequential applies spread over the window in which the `topics` KafkaTopics' resync timers
            fire (ODRADEK_RESYNC_SECONDS, `--resync-seconds`, after the bulk apply); the resyncs that ran meanwhile
            are counted in the operator's log.
+        5. the resync's own cost, nothing else happening, over two resync periods: the operator's CPU seconds,
+           timer runs, KafkaTopic PATCHes (status writes) and the broker's DescribeConfigs and Metadata requests,
+           per period (`resync_cost`).
 roll    examples/kafka-cluster.yaml as it is (three brokers, three etcd members, min.insync.replicas 2) and
         examples/kafka-topic.yaml (6 partitions, RF 3). An acks=all idempotent producer (the e2e test's
         `KeptProducing`) runs while a broker config change (`kubectl patch`, as tests/e2e/test_kubelet_cluster.py)
@@ -52,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +154,9 @@ class OperatorProcess:
             raise RuntimeError(f"the operator exited with {self.proc.returncode}:\n{self.tail()}")
 
     def timer_runs(self) -> int:
-        """KafkaTopic resyncs (kopf timer runs) so far, counted in the operator's log."""
-        return len(re.findall(r"Timer 'topic_\w+' succeeded", self.log.read_text(errors="replace")))
+        """KafkaTopic resync timer runs so far, counted in the operator's log: one per KafkaTopic per period with a
+        timer per KafkaTopic (`topic_resync`, before), one per KafkaCluster per period since (`topics_resync`)."""
+        return len(re.findall(r"Timer 'topics?_resync' succeeded", self.log.read_text(errors="replace")))
 
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
@@ -395,6 +400,8 @@ def run_topics(
         print(f"  p99 with {sizes.topics} topics managed / idle: {ratio:.2f} x", flush=True)
         if not skip_resync:
             result["resync"] = resync_series(env, result["bulk"], sizes, resync_s)
+            result["resync_cost"] = resync_cost(env, sizes, resync_s)
+            report_resync_cost(sizes.topics, result["resync_cost"])
         result["operator_peak_rss_mb"] = env.operator.peak_rss_mb()
         result["operator_cpu_total_s"] = env.operator.cpu_s()
     return result
@@ -412,6 +419,60 @@ def resync_series(env: Environment, bulk: dict[str, Any], sizes: Sizes, resync_s
     report_applies(f"{sizes.applies} applies, during the resync of the {sizes.topics}", result)
     print(f"  ({result['timer_runs_meanwhile']} KafkaTopic resyncs ran meanwhile)", flush=True)
     return result
+
+
+RESYNC_PERIODS = 2
+
+
+def resync_cost(env: Environment, sizes: Sizes, resync_s: float) -> dict[str, Any]:
+    """What resyncing the managed KafkaTopics costs with nothing else happening: over RESYNC_PERIODS resync
+    periods right after the third apply series (every KafkaTopic is resynced once per period whatever the design),
+    the operator's CPU seconds, its timer runs, the KafkaTopic PATCHes the fake API server served and the broker's
+    DescribeConfigs and Metadata requests (its /metrics, kafka_network_requestmetrics_requests_total), per period."""
+    pod = env.kubelet.pod_ip("default", f"{CLUSTER}-kafka-0")
+    window = RESYNC_PERIODS * resync_s
+    cpu, timers, patches, kafka = env.operator.cpu_s(), env.operator.timer_runs(), topic_patches(env), served(pod)
+    time.sleep(window)
+    env.operator.alive()
+    after = served(pod)
+    per = 1.0 / RESYNC_PERIODS
+    return {
+        "topics": sizes.topics + 3 * sizes.applies,
+        "window_s": window,
+        "operator_cpu_s_per_period": (env.operator.cpu_s() - cpu) * per,
+        "timer_runs_per_period": (env.operator.timer_runs() - timers) * per,
+        "topic_patches_per_period": (topic_patches(env) - patches) * per,
+        "kafka_requests_per_period": {api: (after.get(api, 0.0) - kafka.get(api, 0.0)) * per for api in after},
+    }
+
+
+def topic_patches(env: Environment) -> int:
+    """KafkaTopic PATCH requests (the resyncs' status writes) the fake API server has served."""
+    return sum(1 for method, path, _ in list(env.kube_api.requests) if method == "PATCH" and "/kafkatopics/" in path)
+
+
+def served(pod_ip: str) -> dict[str, float]:
+    """DescribeConfigs and Metadata requests the broker at `pod_ip` has served (its metrics port, 9404)."""
+    with urllib.request.urlopen(f"http://{pod_ip}:9404/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counts: dict[str, float] = {"DescribeConfigs": 0.0, "Metadata": 0.0}
+    for api, value in re.findall(
+        r'^kafka_network_requestmetrics_requests_total\{request="(\w+)",[^}]*\} (\S+)$', text, re.M
+    ):
+        if api in counts:
+            counts[api] += float(value)
+    return counts
+
+
+def report_resync_cost(topics: int, cost: dict[str, Any]) -> None:
+    kafka = cost["kafka_requests_per_period"]
+    print(
+        f"  resync of {cost['topics']} KafkaTopics ({topics} + the applies'), per period, nothing else happening: "
+        f"operator {cost['operator_cpu_s_per_period']:.2f} CPU s, {cost['timer_runs_per_period']:.0f} timer runs, "
+        f"{cost['topic_patches_per_period']:.0f} KafkaTopic PATCHes, {kafka['DescribeConfigs']:.0f} DescribeConfigs "
+        f"and {kafka['Metadata']:.0f} Metadata requests",
+        flush=True,
+    )
 
 
 def report_applies(label: str, applies: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ class FakeKube:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.applied: list[str] = []
         self.deleted: list[str] = []
+        self.status_patches: list[str] = []
 
     def put(self, obj: Mapping[str, Any]) -> None:
         meta = obj["metadata"]
@@ -48,6 +49,12 @@ class FakeKube:
         obj = self.objects.get((kind, namespace, name))
         if obj is not None:  # as the API server does for a pod: deletion starts, the object stays for a while
             obj.setdefault("metadata", {})["deletionTimestamp"] = "2026-12-01T00:00:00Z"
+
+    def patch_status(self, api_version: str, kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        obj = self.objects.get((kind, namespace, name))
+        if obj is not None:
+            self.status_patches.append(f"{kind}/{name}")
+            obj["status"] = {**(obj.get("status") or {}), **status}
 
 
 def secret_value(secret: Mapping[str, Any], key: str) -> str:

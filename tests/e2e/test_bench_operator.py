@@ -46,4 +46,9 @@ def test_operator_bench_smoke(tmp_path: Path) -> None:
     assert result["topics"]["idle"]["applies"] == result["topics"]["loaded"]["applies"] == 3
     # the third series ran while the 5 (+ 6) topics' resyncs (every 8 s) did
     assert result["topics"]["resync"]["applies"] == 3 and result["topics"]["resync"]["timer_runs_meanwhile"] > 0
+    # two idle resync periods: the 14 topics' resync is one timer run and one DescribeConfigs per period
+    cost = result["topics"]["resync_cost"]
+    assert cost["topics"] == 14 and cost["operator_cpu_s_per_period"] > 0, cost
+    assert 0 < cost["timer_runs_per_period"] <= 1.5, cost
+    assert 0 < cost["kafka_requests_per_period"]["DescribeConfigs"] <= 1.5, cost
     assert "roll" not in result

@@ -1,6 +1,7 @@
 """The operator's chart installed, upgraded and uninstalled with the Helm SDK into the fake API server (tests/e2e,
 `kube_api`): the three CRDs, the Deployment, the ServiceAccount and the RBAC; an upgrade to watchAnyNamespace swaps
-the RoleBinding for a ClusterRoleBinding and the Deployment's args; uninstall keeps the CRDs (crds.keep); an upgrade
+the RoleBinding for a ClusterRoleBinding and the Deployment's args, and grafanaDashboard.enabled adds the dashboards'
+ConfigMap; uninstall keeps the CRDs (crds.keep); an upgrade
 upgrades a changed CRD (the CRDs are templates); crds.install: false renders none."""
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ def test_install_upgrade_uninstall(kube_api: KubeApi) -> None:
     assert kube_api.get("rolebindings", "default", "odradek-operator-namespaced") is not None
     assert kube_api.get("clusterrolebindings", None, "odradek-operator-namespaced") is None
 
-    config.upgrade(str(CHART), "odradek-operator", {"watchAnyNamespace": True}, timeout=30)
+    assert kube_api.get("configmaps", "default", "odradek-operator-grafana-dashboards") is None  # off by default
+    values = {"watchAnyNamespace": True, "grafanaDashboard": {"enabled": True}}
+    config.upgrade(str(CHART), "odradek-operator", values, timeout=30)
+    dashboards = kube_api.get("configmaps", "default", "odradek-operator-grafana-dashboards")
+    assert dashboards is not None and dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert sorted(dashboards["data"]) == ["odradek-kafka.json", "odradek-operator.json"]
     deployment = kube_api.get("deployments", "default", "odradek-operator")
     assert deployment is not None
     assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == ["--all-namespaces"]
@@ -41,6 +47,7 @@ def test_install_upgrade_uninstall(kube_api: KubeApi) -> None:
 
     config.uninstall("odradek-operator", timeout=30)
     assert kube_api.get("deployments", "default", "odradek-operator") is None
+    assert kube_api.get("configmaps", "default", "odradek-operator-grafana-dashboards") is None
     assert kube_api.get("customresourcedefinitions", None, "kafkatopics.kafka.odradek.io") is not None
 
 

@@ -105,6 +105,7 @@ class AdminError(Exception):
 
 class ClusterAdmin(Protocol):
     def describe_topic(self, name: str) -> TopicState | None: ...
+    def describe_topic_states(self, names: Sequence[str]) -> dict[str, TopicState | AdminError | None]: ...
     def topic_id(self, name: str) -> str | None: ...
     def create_topic(
         self, name: str, partitions: int | None, replicas: int | None, config: Mapping[str, str]
@@ -165,6 +166,13 @@ def _topic_id(description: Any) -> str | None:
     return str(description.topic_id) if description.topic_id is not None else None
 
 
+def _state(name: str, description: Any, config: Mapping[str, str]) -> TopicState:
+    """A TopicState from a DescribeTopics TopicDescription and the topic's own configs."""
+    partitions = sorted(description.partitions, key=lambda p: p.id)
+    assignment = tuple(tuple(int(node.id) for node in p.replicas) for p in partitions)  # DescribeTopics: Nodes
+    return TopicState(name, _topic_id(description), config, assignment)
+
+
 def _wait(future: Any) -> Any:
     try:
         return future.result(timeout=TIMEOUT_S)
@@ -213,14 +221,35 @@ class KafkaAdmin:
             "describe-topic-configs", self._configs_many, wait_s
         )
         self.create_topics: GroupCall[str, NewTopicArgs, None] = GroupCall("create-topics", self._create_many, wait_s)
+        self.resync_requests = 0  # describe_topic_states calls (each one DescribeTopics + one DescribeConfigs)
 
     def describe_topic(self, name: str) -> TopicState | None:
         description = self._describe(name)
         if description is None:
             return None
-        partitions = sorted(description.partitions, key=lambda p: p.id)
-        assignment = tuple(tuple(int(node.id) for node in p.replicas) for p in partitions)  # DescribeTopics: Nodes
-        return TopicState(name, _topic_id(description), self._topic_config(name), assignment)
+        return _state(name, description, self._topic_config(name))
+
+    def describe_topic_states(self, names: Sequence[str]) -> dict[str, TopicState | AdminError | None]:
+        """Every named topic as `describe_topic` answers it (None: unknown, an AdminError: Kafka's error for that
+        topic alone), from ONE DescribeTopics and ONE DescribeConfigs request for all of them: a cluster's periodic
+        resync (topic.resync_topics). Sent directly, not through the group calls: one caller already has them all."""
+        self.resync_requests += 1
+        described = self._describe_many([(name, None) for name in names])
+        known = [(name, None) for name in names if described.get(name) is not None]
+        known = [(name, arg) for name, arg in known if not isinstance(described[name], AdminError)]
+        configs = self._configs_many(known) if known else {}
+        out: dict[str, TopicState | AdminError | None] = {}
+        for name in names:
+            description, config = described.get(name), configs.get(name)
+            if description is None or isinstance(description, AdminError):
+                out[name] = description
+            elif config is None:
+                out[name] = AdminError("UNKNOWN", f"no DescribeConfigs answer for topic {name}")
+            elif isinstance(config, BaseException):
+                out[name] = config if isinstance(config, AdminError) else _error(config)
+            else:
+                out[name] = _state(name, description, config)
+        return out
 
     def topic_id(self, name: str) -> str | None:
         """The topic's id from DescribeTopics alone (no DescribeConfigs): what a reconcile that has just created

@@ -27,6 +27,9 @@ class KubeApi(Protocol):
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
     def list(self, api_version: str, kind: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]: ...
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None: ...
+    def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None: ...
 
 
 def api_client() -> Any:
@@ -73,5 +76,18 @@ class Kube:
         """Deletes the object; one already gone is no error (a retried reconcile)."""
         try:
             self._resource(api_version, kind).delete(name=name, namespace=namespace)
+        except NotFoundError:
+            return
+
+    def patch_status(self, api_version: str, kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merges `status` into the object's status (a JSON merge patch of the status subresource, as kopf writes a
+        handler's status); an object already gone is no error."""
+        try:
+            self._resource(api_version, kind).status.patch(
+                body={"status": dict(status)},
+                name=name,
+                namespace=namespace,
+                content_type="application/merge-patch+json",
+            )
         except NotFoundError:
             return

@@ -26,6 +26,7 @@ Decisions written down (docs/operator.md):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,22 @@ def claim(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"metadata": kept, "spec": {"topicName": (body.get("spec") or {}).get("topicName")}}
 
 
+SNAPSHOT_DROPPED_ANNOTATIONS = ("kafka.odradek.io/last-handled-configuration",)
+
+
+def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A KafkaTopic's metadata, spec and status copied out of its body (without managedFields and kopf's copy of
+    the last handled spec): what the operator keeps of every KafkaTopic for its cluster's resync."""
+    meta = {k: copy.deepcopy(v) for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in SNAPSHOT_DROPPED_ANNOTATIONS}
+    meta["annotations"] = annotations
+    return {
+        "metadata": meta,
+        "spec": copy.deepcopy(dict(body.get("spec") or {})),
+        "status": copy.deepcopy(dict(body.get("status") or {})),
+    }
+
+
 def conflict(body: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> str | None:
     """The KafkaTopic that manages this one's topic if it is not this one: of all resources of the same cluster
     naming the same topic, the oldest (creationTimestamp, then name) wins, as in Strimzi."""
@@ -163,6 +180,22 @@ def reconcile_topic(
 ) -> dict[str, Any]:
     """Bring the topic to its spec; returns the status to write. `admin` is None when the KafkaCluster is not
     known (no label, or its credentials are not there yet)."""
+    early = precheck(body, admin, others)
+    if early is not None or admin is None:
+        return early or {}
+    spec = topic_spec(body)
+    try:
+        observed = admin.describe_topic(spec.name)
+    except AdminError as exc:
+        return _kafka_error(body, spec, exc)
+    return converge(body, admin, observed)
+
+
+def precheck(
+    body: Mapping[str, Any], admin: ClusterAdmin | None, others: Sequence[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """The status of a KafkaTopic that Kafka is not asked about (paused, unmanaged, no cluster, a conflict lost, no
+    AdminClient), or None when the topic is to be brought to its spec."""
     meta = body.get("metadata") or {}
     spec = topic_spec(body)
     if paused(meta):
@@ -178,8 +211,14 @@ def reconcile_topic(
     if admin is None:
         message = f"KafkaCluster {cluster_of(meta)} is not ready to be managed (no bootstrap or credentials yet)"
         return c.status(body, [c.not_ready(c.NO_CLUSTER, message)], topicName=spec.name)
+    return None
+
+
+def converge(body: Mapping[str, Any], admin: ClusterAdmin, observed: TopicState | None) -> dict[str, Any]:
+    """Bring the topic to its spec from `observed` (Kafka's answer about it; None: it does not exist); returns the
+    status to write."""
+    spec = topic_spec(body)
     try:
-        observed = admin.describe_topic(spec.name)
         brokers: tuple[int, ...] = ()
         ongoing: list[int] = []
         # The last status is read back on purpose: while an increase is in progress Metadata already lists the
@@ -213,9 +252,58 @@ def reconcile_topic(
             topic_id = observed.topic_id if observed else None
             return c.status(body, [plan.in_progress], topicName=spec.name, **_id(topic_id))
     except AdminError as exc:
-        reason = c.INVALID_CONFIG if exc.code in ("INVALID_CONFIG", "POLICY_VIOLATION") else c.KAFKA_ERROR
-        return c.status(body, [c.not_ready(reason, str(exc))], topicName=spec.name)
+        return _kafka_error(body, spec, exc)
     return c.status(body, [c.ready()], topicName=spec.name, **_id(observed.topic_id if observed else created_id))
+
+
+def resync_topics(
+    bodies: Sequence[Mapping[str, Any]],
+    admin: ClusterAdmin | None,
+    rivals: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> list[tuple[Mapping[str, Any], dict[str, Any]]]:
+    """The periodic reconcile of every KafkaTopic of one cluster at once (Strimzi's full reconciliation, batched):
+    ONE `describe_topic_states` (a DescribeTopics and a DescribeConfigs request) for every topic to be brought to its
+    spec, then each is converged from its own answer, as `reconcile_topic` would. A topic whose answer is an error
+    gets it in its status, the others are unaffected. Resources being deleted are left to their finalizer, and
+    those whose status does not describe their spec yet (`settled`) to their create or update handler: a resync
+    must not converge a topic to a spec older than the one that handler is applying.
+    `rivals` are the claims (`claim`) of the KafkaTopics of the namespace by Kafka topic name, for the conflict
+    check. Returns (body, status) per resource."""
+    live = [body for body in bodies if settled(body) and not (body.get("metadata") or {}).get("deletionTimestamp")]
+    out: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
+    to_describe: list[Mapping[str, Any]] = []
+    for body in live:
+        early = precheck(body, admin, rivals.get(topic_spec(body).name, ()))
+        if early is not None:
+            out.append((body, early))
+        else:
+            to_describe.append(body)
+    if admin is None or not to_describe:
+        return out
+    names = sorted({topic_spec(body).name for body in to_describe})
+    try:
+        observed = admin.describe_topic_states(names)
+    except AdminError as exc:
+        return out + [(body, _kafka_error(body, topic_spec(body), exc)) for body in to_describe]
+    for body in to_describe:
+        answer = observed.get(topic_spec(body).name)
+        if isinstance(answer, AdminError):
+            out.append((body, _kafka_error(body, topic_spec(body), answer)))
+        else:
+            out.append((body, converge(body, admin, answer)))
+    return out
+
+
+def settled(body: Mapping[str, Any]) -> bool:
+    """Whether the resource's status describes its current spec (status.observedGeneration is metadata.generation):
+    its last create, update or resume reconcile has finished."""
+    generation = (body.get("metadata") or {}).get("generation")
+    return generation is not None and (body.get("status") or {}).get("observedGeneration") == generation
+
+
+def _kafka_error(body: Mapping[str, Any], spec: TopicSpec, exc: AdminError) -> dict[str, Any]:
+    reason = c.INVALID_CONFIG if exc.code in ("INVALID_CONFIG", "POLICY_VIOLATION") else c.KAFKA_ERROR
+    return c.status(body, [c.not_ready(reason, str(exc))], topicName=spec.name)
 
 
 def in_progress(status: Mapping[str, Any]) -> bool:

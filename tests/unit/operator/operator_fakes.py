@@ -39,6 +39,7 @@ class FakeAdmin:
     def mutations(self) -> list[str]:
         reads = (
             "describe_topic",
+            "describe_topic_states",
             "topic_id",
             "describe_acls",
             "cluster_view",
@@ -131,6 +132,11 @@ class FakeAdmin:
     def describe_topic(self, name: str) -> TopicState | None:
         self._call("describe_topic", name)
         return self.topics.get(name)
+
+    def describe_topic_states(self, names: Sequence[str]) -> dict[str, TopicState | AdminError | None]:
+        """One call for all `names`; a failure injected for `describe_topic:<name>` is that topic's answer alone."""
+        self._call("describe_topic_states", tuple(names))
+        return {name: self.fail.get(f"describe_topic:{name}") or self.topics.get(name) for name in names}
 
     def topic_id(self, name: str) -> str | None:
         self._call("topic_id", name)

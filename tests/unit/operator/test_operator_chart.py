@@ -6,6 +6,7 @@ schema."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,14 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    "values", [{}, {"watchAnyNamespace": True}, {"watchNamespaces": ["a", "b"]}, {"prometheusRule": {"enabled": True}}]
+    "values",
+    [
+        {},
+        {"watchAnyNamespace": True},
+        {"watchNamespaces": ["a", "b"]},
+        {"prometheusRule": {"enabled": True}},
+        {"grafanaDashboard": {"enabled": True}},
+    ],
 )
 def test_lint_clean(values: dict[str, Any]) -> None:
     report = helm.lint(CHART, values, strict=True)
@@ -62,6 +70,7 @@ def test_lint_clean(values: dict[str, Any]) -> None:
         {"watchAnyNamespace": True, "logLevel": "debug"},
         {"crds": {"install": False, "keep": False}},
         {"prometheusRule": {"enabled": True}},
+        {"grafanaDashboard": {"enabled": True, "namespace": "monitoring", "annotations": {"grafana_folder": "Kafka"}}},
     ],
 )
 def test_rendered_manifests_are_valid(version: str, values: dict[str, Any]) -> None:
@@ -175,3 +184,25 @@ def test_values_schema_refuses_bad_values() -> None:
         chart.validate_schema({"prometheusRule": {"for": "five minutes"}})
     with pytest.raises(helm.HelmValuesError):
         chart.validate_schema({"prometheusRule": {"consumerLagThreshold": -1}})
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"grafanaDashboard": {"enabled": "on"}})
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"grafanaDashboard": {"label": "not a label"}})
+
+
+def test_grafana_dashboard_configmap_is_the_dashboard_file_and_off_by_default() -> None:
+    # the metrics its panels query are checked on a real broker: tests/integration/test_grafana_dashboard_metrics.py
+    assert [d for d in by_kind(render(), "ConfigMap") if "grafana" in d["metadata"]["name"]] == []
+    [config_map] = by_kind(render({"grafanaDashboard": {"enabled": True}}), "ConfigMap")
+    assert config_map["metadata"]["name"] == "odradek-operator-grafana-dashboards"
+    assert config_map["metadata"]["namespace"] == "kafka"
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"  # what Grafana's sidecar looks for
+    files = {path.name: path.read_text().rstrip("\n") for path in (CHART / "dashboards").glob("*.json")}
+    assert sorted(files) == ["odradek-kafka.json", "odradek-operator.json"]
+    assert config_map["data"] == files
+    assert json.loads(config_map["data"]["odradek-kafka.json"])["uid"] == "odradek-kafka"
+    assert json.loads(config_map["data"]["odradek-operator.json"])["uid"] == "odradek-operator"
+    values = {"enabled": True, "namespace": "monitoring", "label": "dash", "labelValue": "yes"}
+    [moved] = by_kind(render({"grafanaDashboard": values}), "ConfigMap")
+    assert moved["metadata"]["namespace"] == "monitoring"
+    assert moved["metadata"]["labels"]["dash"] == "yes" and "grafana_dashboard" not in moved["metadata"]["labels"]

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import kopf
@@ -96,26 +97,68 @@ def test_rivals_come_from_the_index_not_from_listing_every_kafkatopic() -> None:
     assert patch["status"]["conditions"][0]["status"] == "True" and "orders" in admin.topics
 
 
-def test_resyncs_run_in_the_resync_pool_not_in_kopfs_executor() -> None:
-    # a thousand topics' timers fire together: in kopf's executor a create waited behind all of them
-    admin, patch = FakeAdmin(), kopf.Patch()
-    state = memo(kube_with_cluster(), admin)
+def cluster_body() -> kopf.Body:
+    return kopf.Body(
+        {"apiVersion": "kafka.odradek.io/v1", "kind": "KafkaCluster", "metadata": {"name": "c1", "namespace": "kafka"}}
+    )
+
+
+def indexed(bodies: list[dict[str, Any]]) -> tuple[dict[Any, list[Any]], dict[Any, list[Any]]]:
+    """kopf's two KafkaTopic indexes over `bodies` (kopf collects each key's values)."""
+    topics: dict[Any, list[Any]] = {}
+    claims: dict[Any, list[Any]] = {}
+    for raw in bodies:
+        for key, value in main.cluster_topics(body=kopf.Body(raw)).items():
+            topics.setdefault(key, []).append(value)
+        for key, value in main.topic_claims(body=kopf.Body(raw)).items():
+            claims.setdefault(key, []).append(value)
+    return topics, claims
+
+
+def test_a_clusters_resync_is_one_describe_in_the_resync_pool_and_writes_changed_statuses_only() -> None:
+    # a thousand topics' timers fired together: in kopf's executor a create waited behind all of them, and each
+    # cost its own DescribeTopics and DescribeConfigs; now one timer per cluster, one describe for all its topics
+    admin, kube = FakeAdmin(), kube_with_cluster()
+    state = memo(kube, admin)
     state.resync_pool = ThreadPoolExecutor(1, thread_name_prefix="odradek-resync")
+    bodies = []
+    for i in range(4):
+        raw = dict(topic_body(**{"odradek.io/cluster": "c1"}))
+        raw["metadata"] = {**raw["metadata"], "name": f"t{i}", "uid": f"u{i}"}
+        raw["spec"] = {"partitions": 2, "config": {"retention.ms": 7}}
+        raw["status"] = {"observedGeneration": 1}  # as if created while the brokers were down: NotReady KafkaError
+        kube.put(raw)
+        bodies.append(raw)
+    other = dict(topic_body(**{"odradek.io/cluster": "c2"}))  # another cluster's: not this resync's
+    topics, claims = indexed([*bodies, other])
     threads: list[str] = []
-    describe = admin.describe_topic
+    describe = admin.describe_topic_states
 
-    def recording(name: str) -> Any:
+    def recording(names: Any) -> Any:
         threads.append(threading.current_thread().name)
-        return describe(name)
+        return describe(names)
 
-    admin.describe_topic = recording  # type: ignore[method-assign]
-    body = topic_body(**{"odradek.io/cluster": "c1"})
+    admin.describe_topic_states = recording  # type: ignore[method-assign]
     try:
-        asyncio.run(main.topic_resync(body=body, patch=patch, memo=state, topic_claims={}))
+        resync = main.topics_resync(body=cluster_body(), memo=state, cluster_topics=topics, topic_claims=claims)
+        asyncio.run(resync)
+        assert threads == ["odradek-resync_0"]
+        assert [arg for m, arg in admin.calls if m.startswith("describe")] == [("t0", "t1", "t2", "t3")]
+        assert sorted(admin.topics) == ["t0", "t1", "t2", "t3"]
+        assert kube.status_patches == [f"KafkaTopic/t{i}" for i in range(4)]
+        for i in range(4):
+            assert kube.get("", "KafkaTopic", "kafka", f"t{i}")["status"]["conditions"][0]["status"] == "True"
+        # the next period with nothing changed: one describe again, no status written; a drifted config is fixed
+        admin.topics["t2"] = replace(admin.topics["t2"], config={"retention.ms": "1"})
+        topics, claims = indexed([kube.get("", "KafkaTopic", "kafka", f"t{i}") or {} for i in range(4)])
+        admin.calls.clear()
+        resync = main.topics_resync(body=cluster_body(), memo=state, cluster_topics=topics, topic_claims=claims)
+        asyncio.run(resync)
     finally:
         state.resync_pool.shutdown()
-    assert threads == ["odradek-resync_0"]
-    assert patch["status"]["conditions"][0]["status"] == "True" and "orders" in admin.topics
+    assert [m for m, _ in admin.calls] == ["describe_topic_states", "alter_topic_config"]
+    assert admin.topics["t2"].config == {"retention.ms": "7"}
+    assert kube.status_patches == [f"KafkaTopic/t{i}" for i in range(4)]
 
 
 def test_unknown_cluster_gives_no_admin() -> None:

@@ -254,3 +254,86 @@ def test_condition_transition_time_changes_only_with_status() -> None:
     same = conditions.render([conditions.ready()], first, "t2")
     flipped = conditions.render([conditions.not_ready("KafkaError", "x")], same, "t3")
     assert [c["lastTransitionTime"] for c in (first[0], same[0], flipped[0])] == ["t1", "t1", "t3"]
+
+
+def reconciled(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource as its create handler left it: a status for its generation."""
+    resource["status"] = {"observedGeneration": resource["metadata"]["generation"], "conditions": []}
+    return resource
+
+
+def topic_state(name: str, partitions: int = 1, **config: str) -> TopicState:
+    return TopicState(name, f"id-{name}", config, tuple((0,) for _ in range(partitions)))
+
+
+def test_resync_describes_every_topic_of_a_cluster_at_once_and_fixes_each_drift() -> None:
+    admin = FakeAdmin()
+    bodies = [reconciled(body(f"t{i}", partitions=1, config={"retention.ms": 7})) for i in range(5)]
+    for i in range(5):  # t0 and t3 changed behind the operator's back, t4 deleted from Kafka
+        admin.topics[f"t{i}"] = topic_state(f"t{i}", **{"retention.ms": "1" if i in (0, 3) else "7"})
+    del admin.topics["t4"]
+    results = topic.resync_topics(bodies, admin, {})
+    assert [m for m, _ in admin.calls if m.startswith("describe")] == ["describe_topic_states"]
+    assert admin.calls[0] == ("describe_topic_states", ("t0", "t1", "t2", "t3", "t4"))
+    assert [ready(status)["status"] for _, status in results] == ["True"] * 5
+    assert [b["metadata"]["name"] for b, _ in results] == [f"t{i}" for i in range(5)]
+    assert {name: s.config for name, s in admin.topics.items()} == {f"t{i}": {"retention.ms": "7"} for i in range(5)}
+    fixed = sorted(arg[0] for m, arg in admin.calls if m == "alter_topic_config")
+    assert fixed == ["t0", "t3"] and [arg[0] for m, arg in admin.calls if m == "create_topic"] == ["t4"]
+    assert [s["topicId"] for _, s in results] == [f"id-t{i}" for i in range(5)]
+
+
+def test_resync_errors_stay_with_their_topic() -> None:
+    admin = FakeAdmin()
+    bodies = [reconciled(body(name, partitions=1)) for name in ("a", "b", "c")]
+    for name in ("a", "b", "c"):
+        admin.topics[name] = topic_state(name)
+    admin.fail["describe_topic:b"] = AdminError("TOPIC_AUTHORIZATION_FAILED", "denied")
+    outcome = {b["metadata"]["name"]: ready(s) for b, s in topic.resync_topics(bodies, admin, {})}
+    assert {name: r["status"] for name, r in outcome.items()} == {"a": "True", "b": "False", "c": "True"}
+    assert outcome["b"]["reason"] == "KafkaError" and "denied" in outcome["b"]["message"]
+    admin.fail = {"describe_topic_states": AdminError("BROKER_NOT_AVAILABLE", "down")}  # the whole request failed
+    assert {ready(s)["reason"] for _, s in topic.resync_topics(bodies, admin, {})} == {"KafkaError"}
+
+
+def test_resync_asks_nothing_of_paused_unmanaged_deleted_and_conflicting_topics() -> None:
+    admin = FakeAdmin()
+    paused, unmanaged, deleted = reconciled(body("p")), reconciled(body("u")), reconciled(body("d"))
+    paused["metadata"]["annotations"] = {"odradek.io/pause-reconciliation": "true"}
+    unmanaged["metadata"]["annotations"] = {"odradek.io/managed": "false"}
+    deleted["metadata"]["deletionTimestamp"] = "2026-03-01T00:00:00Z"
+    older, loser = body("orders-a", topicName="orders"), reconciled(body("orders-b", topicName="orders"))
+    loser["metadata"]["creationTimestamp"] = "2026-02-01T00:00:00Z"
+    rivals = {"orders": [topic.claim(older), topic.claim(loser)]}
+    results = {
+        b["metadata"]["name"]: s for b, s in topic.resync_topics([paused, unmanaged, deleted, loser], admin, rivals)
+    }
+    assert sorted(results) == ["orders-b", "p", "u"]  # the resource being deleted is its finalizer's
+    assert ready(results["orders-b"])["reason"] == "ResourceConflict"
+    assert results["p"]["conditions"][0]["type"] == "ReconciliationPaused"
+    assert admin.calls == []
+
+
+def test_snapshot_keeps_what_a_reconcile_reads_and_drops_kopfs_copy() -> None:
+    resource = body("orders", partitions=2)
+    resource["metadata"]["annotations"] = {
+        "kafka.odradek.io/last-handled-configuration": "{...}",
+        "odradek.io/managed": "false",
+    }
+    resource["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    resource["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    kept = topic.snapshot(resource)
+    assert kept["metadata"]["annotations"] == {"odradek.io/managed": "false"}
+    assert "managedFields" not in kept["metadata"] and kept["spec"] == {"partitions": 2}
+    assert kept["status"] == resource["status"] and kept["status"] is not resource["status"]
+
+
+def test_resync_leaves_a_topic_whose_spec_its_handler_has_not_finished_applying() -> None:
+    # generation 2 is being applied by the update handler: converging the resync's copy could apply an older spec
+    admin = FakeAdmin()
+    admin.topics["new"] = topic_state("new")
+    changed = reconciled(body("changed", partitions=1))
+    changed["metadata"]["generation"] = 2
+    created = body("new", partitions=1)  # no status yet: its create handler runs
+    assert topic.resync_topics([changed, created], admin, {}) == [] and admin.calls == []
+    assert topic.settled(reconciled(body("x"))) and not topic.settled(changed) and not topic.settled(created)
