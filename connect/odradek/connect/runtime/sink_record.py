@@ -35,6 +35,7 @@ from odradek.connect.runtime.errors import ConsumedRecord, RetryWithToleranceOpe
 from odradek.connect.runtime.worker_task import TaskSetup
 
 TIMESTAMP_TYPES = {0: "NoTimestampType", 1: "CreateTime", 2: "LogAppendTime"}
+_UNSET: Any = object()  # a conversion not computed yet
 _FIELDS = tuple(f.name for f in dataclasses.fields(SinkRecord))
 
 
@@ -121,12 +122,14 @@ class LazySinkRecord(SinkRecord):
     holds `_d`), never by calling the class: `LazySinkRecord(**fields)` (what `dataclasses.replace` does) returns a
     plain SinkRecord."""
 
-    __slots__ = ("_hc", "_kc", "_m", "_vc")
+    # `_m` in a slot (set for every record); the conversions a record computes go to its `__dict__`, made on the
+    # first one only, and read as the class's `_UNSET` until then (no AttributeError per first read).
+    __slots__ = ("__dict__", "_m")
     _d: RecordDecoder  # set by each decoder's record_class
     _m: Any  # the Message
-    _kc: SchemaAndValue  # the key's, value's conversion and the headers, once computed (not for direct parts)
-    _vc: SchemaAndValue
-    _hc: tuple[Header, ...]
+    _kc: Any = _UNSET  # the key's and value's SchemaAndValue and the headers, once computed (not for direct parts)
+    _vc: Any = _UNSET
+    _hc: Any = _UNSET
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # dataclasses.replace and copies: an eager record
         return SinkRecord(*args, **kwargs)
@@ -169,22 +172,16 @@ class LazySinkRecord(SinkRecord):
     # Converted parts --------------------------------------------------------------------------------------
 
     def _key(self) -> SchemaAndValue:
-        try:
-            return self._kc
-        except AttributeError:
-            pass
-        converted = self._d.key(self._m)
-        _set_kc(self, converted)
-        return converted
+        converted = self._kc
+        if converted is _UNSET:
+            converted = self.__dict__["_kc"] = self._d.key(self._m)
+        return converted  # type: ignore[no-any-return]
 
     def _value(self) -> SchemaAndValue:
-        try:
-            return self._vc
-        except AttributeError:
-            pass
-        converted = self._d.value(self._m)
-        _set_vc(self, converted)
-        return converted
+        converted = self._vc
+        if converted is _UNSET:
+            converted = self.__dict__["_vc"] = self._d.value(self._m)
+        return converted  # type: ignore[no-any-return]
 
     @property
     def key(self) -> Any:
@@ -234,13 +231,10 @@ class LazySinkRecord(SinkRecord):
 
     @property
     def headers(self) -> tuple[Header, ...]:
-        try:
-            return self._hc
-        except AttributeError:
-            pass
-        converted = self._d.headers(self._m)
-        _set_hc(self, converted)
-        return converted
+        converted = self._hc
+        if converted is _UNSET:
+            converted = self.__dict__["_hc"] = self._d.headers(self._m)
+        return converted  # type: ignore[no-any-return]
 
     # SinkRecord's value semantics ---------------------------------------------------------------------------
 
@@ -270,9 +264,7 @@ class LazySinkRecord(SinkRecord):
 
 
 _new = object.__new__
-_slots: dict[str, Any] = dict(vars(LazySinkRecord))  # the slots' member descriptors: C-level stores
-_set_m, _set_kc = _slots["_m"].__set__, _slots["_kc"].__set__
-_set_vc, _set_hc = _slots["_vc"].__set__, _slots["_hc"].__set__
+_set_m = vars(LazySinkRecord)["_m"].__set__  # the slot's member descriptor: a C-level store
 
 
 def lazy_record(msg: Any, decoder: RecordDecoder) -> LazySinkRecord:
