@@ -226,7 +226,7 @@ class FileStreamSinkTask(SinkTask):
             return
         # One write per batch; a str value (StringConverter's) is its own text, as `_text` would return it.
         self.out.write(
-            "\n".join("null" if v is None else v if type(v) is str else _text(v) for v in (r.value for r in records))
+            "\n".join([v if type(v) is str else "null" if v is None else _text(v) for v in [r.value for r in records]])
             + "\n"
         )
 

@@ -198,14 +198,18 @@ class S3SinkTask(SinkTask):
 
     def put(self, records: list[SinkRecord]) -> None:
         failed: set[TopicPartition] = set()
+        writers = self.writers
         for record in records:
-            tp = (record.topic, record.kafka_partition or 0)
+            # Each field read once per record (a runtime's record may compute them on access).
+            tp, offset = (record.topic, record.kafka_partition or 0), record.kafka_offset
             if tp in failed:
                 continue
-            writer = self.writers.setdefault(tp, TopicPartitionWriter())
-            if writer.next_offset is not None and record.kafka_offset < writer.next_offset:
+            writer = writers.get(tp)
+            if writer is None:
+                writer = writers[tp] = TopicPartitionWriter()
+            if writer.next_offset is not None and offset < writer.next_offset:
                 continue  # redelivered after a rewind that overlaps what is already buffered
-            if not self._write(tp, writer, record):
+            if not self._write(tp, writer, record, offset):
                 failed.add(tp)
         now = self.wallclock_ms()
         if self.next_scheduled is not None and now >= self.next_scheduled:
@@ -217,24 +221,24 @@ class S3SinkTask(SinkTask):
             # Give S3 a moment before the records are read again (bounded, interruptible by stop()).
             self.stopping.wait(self.config.retry_backoff_ms / 1000)
 
-    def _write(self, tp: TopicPartition, writer: TopicPartitionWriter, record: SinkRecord) -> bool:
-        """Add one record, rotating before (time) or after (size) it; False when an upload failed."""
+    def _write(self, tp: TopicPartition, writer: TopicPartitionWriter, record: SinkRecord, offset: int) -> bool:
+        """Add one record (at `offset`), rotating before (time) or after (size) it; False when an upload failed."""
         if record.value is None:
             if self.config.ignore_nulls:
-                writer.next_offset = record.kafka_offset + 1
+                writer.next_offset = offset + 1
                 if writer.record_count == 0:
                     writer.committed = writer.next_offset
                 return True
             raise ConnectException(
                 f"Null valued records are not writeable with current behavior.on.null.values 'settings' "
-                f"({record.topic}-{tp[1]}@{record.kafka_offset})"
+                f"({tp[0]}-{tp[1]}@{offset})"
             )
         try:
             encoded = self.partitioner.encode_partition(record)
             timestamp = self.extract(record) if self.config.rotate_interval_ms > 0 else None
             data = self.record_writer.encode(record)
         except DataException as exc:
-            self._errant(writer, record, exc)
+            self._errant(writer, record, exc, offset)
             return True
         if self._rotate_on_time(writer, encoded, timestamp) and not self._commit(tp, writer):
             return False
@@ -243,20 +247,20 @@ class S3SinkTask(SinkTask):
         writer.current_encoded = encoded
         open_file = writer.files.get(encoded)
         if open_file is None:
-            open_file = writer.files[encoded] = OpenFile(record.kafka_offset)
+            open_file = writer.files[encoded] = OpenFile(offset)
         open_file.data += data
         writer.record_count += 1
-        writer.next_offset = record.kafka_offset + 1
+        writer.next_offset = offset + 1
         return not (writer.record_count >= self.config.flush_size and not self._commit(tp, writer))
 
-    def _errant(self, writer: TopicPartitionWriter, record: SinkRecord, exc: DataException) -> None:
+    def _errant(self, writer: TopicPartitionWriter, record: SinkRecord, exc: DataException, offset: int) -> None:
         """A record that cannot be partitioned or encoded: to the error reporter (DLQ) and skipped, or the task
         fails when the connector has none (errors.tolerance does not cover put(), as in Kafka)."""
         reporter = self.context.errant_record_reporter() if self.context is not None else None
         if reporter is None:
             raise exc
         reporter.report(record, exc)
-        writer.next_offset = record.kafka_offset + 1
+        writer.next_offset = offset + 1
         if writer.record_count == 0:
             writer.committed = writer.next_offset
 

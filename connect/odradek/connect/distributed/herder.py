@@ -84,6 +84,9 @@ FORWARD_TIMEOUT_S = 60.0
 POLL_TIMEOUT_MS = 1000
 TICK_S = 0.05
 RECONFIGURE_BACKOFF_S = 1.0
+# KIP-618: how long a task held for a pending fencing waits for the leader's own fencing round (it follows the task
+# configs it writes) before this worker asks for one with PUT /connectors/{c}/fence, and between such requests.
+FENCE_REQUEST_DELAY_S = 5.0
 
 
 class DistributedHerder(StandaloneHerder):
@@ -120,6 +123,11 @@ class DistributedHerder(StandaloneHerder):
         self.protocol_in_use: ConnectProtocolCompatibility | None = None
         self.rejoin_at: float | None = None
         self.retry_at: dict[str, float] = {}
+        # KIP-618: local tasks not started because their connector is pending fencing, when to ask the leader for a
+        # fencing round, and (on the leader) the previous generation's task count of a round that failed.
+        self.held_tasks: set[ConnectorTaskId] = set()
+        self.fence_at: dict[str, float] = {}
+        self.unfenced_counts: dict[str, int] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -174,6 +182,10 @@ class DistributedHerder(StandaloneHerder):
                     if time.monotonic() >= at:
                         del self.retry_at[name]
                         self._reconfigure(name)
+                for name, at in list(self.fence_at.items()):
+                    if time.monotonic() >= at:
+                        del self.fence_at[name]
+                        self._request_fencing(name)
             except Exception as exc:  # keep the herder alive: the next tick retries
                 log.error("Uncaught error in the herder thread", exc_info=exc)
                 time.sleep(RECONFIGURE_BACKOFF_S)
@@ -333,7 +345,16 @@ class DistributedHerder(StandaloneHerder):
     def _start_task_here(self, task_id: ConnectorTaskId) -> None:
         configs = self.task_configs.get(task_id.connector, [])
         if task_id in self.worker.tasks or task_id.task >= len(configs) or task_id.connector not in self.configs:
+            self.held_tasks.discard(task_id)
             return
+        if self._fencing_pending(task_id.connector):
+            # KIP-618: no task of a new generation starts before the previous one is fenced (the task count record).
+            if task_id not in self.held_tasks:
+                log.info("Task %s waits for the zombie fencing of connector %s", task_id, task_id.connector)
+            self.held_tasks.add(task_id)
+            self.fence_at.setdefault(task_id.connector, time.monotonic() + FENCE_REQUEST_DELAY_S)
+            return
+        self.held_tasks.discard(task_id)
         target = self.targets.get(task_id.connector, TargetState.STARTED)
         self.started_configs[task_id] = configs[task_id.task]
         self.worker.start_task(task_id, self.configs[task_id.connector], configs[task_id.task], target)
@@ -360,6 +381,11 @@ class DistributedHerder(StandaloneHerder):
         with self.lock:
             self._mirror()
         self.events.append(("target", name, None))
+
+    def on_task_count_record(self, name: str) -> None:
+        if self.config_store is None:
+            return  # replayed at start-up: the assignment starts the tasks
+        self.events.append(("fenced", name, None))
 
     def on_restart_request(self, name: str, include_tasks: bool, only_failed: bool) -> None:
         if self.config_store is None:
@@ -393,17 +419,27 @@ class DistributedHerder(StandaloneHerder):
                     self._start_connector_here(name)
             elif kind == "tasks":
                 configs = self.task_configs.get(name, [])
+                # KIP-618: every task of an exactly-once source connector restarts with a new generation (as
+                # Kafka's herder does for any connector): the fencing round fences all the previous one's ids.
+                restart_all = self._exactly_once_source(name)
                 for task_id in local_tasks:
                     running = self.worker.tasks.get(task_id)
                     if task_id.task >= len(configs):
                         self.worker.stop_and_await_tasks([task_id])
                         self.assigned_tasks.discard(task_id)
-                    elif running is None or self.started_configs.get(task_id) != configs[task_id.task]:
+                        self.held_tasks.discard(task_id)
+                    elif restart_all or running is None or self.started_configs.get(task_id) != configs[task_id.task]:
                         self.worker.stop_and_await_tasks([task_id])
                         self._start_task_here(task_id)
                 self.member.request_rejoin()
             elif kind == "target":
                 self._apply_target(name, local_tasks)
+            elif kind == "fenced":
+                for task_id in sorted(t for t in self.held_tasks if t.connector == name):
+                    if task_id in self.assigned_tasks:
+                        self._start_task_here(task_id)
+                    else:
+                        self.held_tasks.discard(task_id)
             elif kind == "restart":
                 include_tasks, only_failed = arg
                 self._restart_local(name, local_tasks, include_tasks, only_failed)
@@ -479,9 +515,93 @@ class DistributedHerder(StandaloneHerder):
             self.retry_at[name] = time.monotonic() + RECONFIGURE_BACKOFF_S
 
     def _write_tasks(self, name: str, configs: list[dict[str, str]]) -> None:
+        """The leader writes a connector's task configs; for an exactly-once source connector, then the fencing
+        round (`_fence_round`): the previous generation's transactional ids fenced, then the task count record that
+        lets the new tasks start. A failed round leaves the tasks held until a PUT /connectors/{c}/fence succeeds."""
         assert self.config_store is not None
         with self.write_lock:
+            previous = len(self.config_store.state.tasks.get(name, []))
             self.config_store.put_task_configs(name, configs)
+            if not self._exactly_once_source(name):
+                return
+            try:
+                self._fence_round(name, previous)
+            except ConnectException as exc:
+                log.warning("Zombie fencing for %s failed; its tasks wait for a fence request: %s", name, exc)
+
+    # -- KIP-618 zombie fencing -----------------------------------------------------------------------------------
+
+    def _exactly_once_source(self, name: str) -> bool:
+        assert self.config_store is not None
+        config = self.config_store.state.connectors.get(name)
+        return self.exactly_once_source_enabled() and config is not None and self.connector_type(config) == "source"
+
+    def _fencing_pending(self, name: str) -> bool:
+        """Whether tasks of `name` must wait: an exactly-once source connector whose latest task configs no task
+        count record followed yet (Kafka's ClusterConfigState.pendingFencing)."""
+        assert self.config_store is not None
+        return self._exactly_once_source(name) and name in self.config_store.state.pending_fencing
+
+    def _fence_round(self, name: str, previous: int = 0) -> int:
+        """On the leader, with the write lock (Kafka's fenceZombieSourceTasks): when the connector is pending
+        fencing, fence the transactional ids of its previous generation (the last task count record's tasks, or
+        `previous`, the count committed before the configs just written, if larger), then write the task count
+        record of the current configs. Not when the previous and the new generation are one task each (the new
+        task's init_transactions fences the old one) or there was none. Returns the number of ids fenced."""
+        assert self.config_store is not None
+        store = self.config_store
+        store.log.read_to_end()
+        with store.lock:
+            if name not in store.state.pending_fencing or name not in store.state.connectors:
+                return 0
+            record = store.state.task_count_records.get(name)
+            count = len(store.state.tasks.get(name, []))
+            raw_config = dict(store.state.connectors[name])
+        prior = max(record or 0, previous, self.unfenced_counts.get(name, 0))
+        fenced = 0
+        if prior > 0 and not (prior == 1 and count == 1):
+            self.unfenced_counts[name] = prior
+            self.worker.fence_zombies(name, prior, raw_config)
+            fenced = prior
+        store.put_task_count_record(name, count)
+        self.unfenced_counts.pop(name, None)
+        log.info("Zombie fencing round for %s: %d transactional ids fenced, task count record %d", name, fenced, count)
+        return fenced
+
+    def fence_zombie_source_tasks(self, name: str, signature: InternalRequestSignature | None = None) -> None:
+        """The internal PUT /connectors/{c}/fence: a fencing round on the leader (forwarded there by a follower)."""
+
+        def here() -> None:
+            if self._sessioned():
+                self._verify(signature)
+            with self.lock:
+                config = self._require(name)
+            if self.connector_type(config) != "source":
+                raise BadRequestException(f"Connector {name} is not a source connector")
+            with self.write_lock:
+                self._fence_round(name)
+
+        data = signature.body if signature is not None else None
+        self._leader_call("PUT", f"/connectors/{quote(name, safe='')}/fence", None, here, data, signature)
+
+    def _request_fencing(self, name: str) -> None:
+        """Held tasks waited FENCE_REQUEST_DELAY_S: ask the leader for a fencing round (again later if it fails)."""
+        with self.lock:
+            held = any(t.connector == name and t in self.assigned_tasks for t in self.held_tasks)
+        if not held or not self._fencing_pending(name):
+            return
+        try:
+            signature = None
+            if self._sessioned() and not self._is_leader():
+                assert self.config_store is not None
+                key = self.config_store.state.session_key
+                if key is None:
+                    raise ConnectException("no session key read from the config topic yet")
+                signature = sign(str(self.config["inter.worker.signature.algorithm"]), key.key, b"")
+            self.fence_zombie_source_tasks(name, signature)
+        except ConnectException as exc:
+            log.warning("Fence request for %s failed (retrying): %s", name, exc)
+            self.fence_at[name] = time.monotonic() + FENCE_REQUEST_DELAY_S
 
     # -- forwarding to the leader ----------------------------------------------------------------------------
 

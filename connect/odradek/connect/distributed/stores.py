@@ -14,7 +14,10 @@ Config topic (values: JsonConverter with schemas, as Kafka writes them):
 - `target-state-<name>`: `{"state": string, "state.v2": optional string}`; STOPPED is written `state=PAUSED,
   state.v2=STOPPED` so older readers see PAUSED (Kafka's rule);
 - `restart-connector-<name>`: `{"include-tasks": boolean, "only-failed": boolean}` (KIP-745);
-- `session-key`: `{"key": string (base64), "algorithm": string, "creation-timestamp": int64}` (KIP-507).
+- `session-key`: `{"key": string (base64), "algorithm": string, "creation-timestamp": int64}` (KIP-507);
+- `tasks-fencing-<name>`: `{"task-count": int32}` (KIP-618's task count record), written by the leader once the
+  transactional ids of the connector's previous task generation are fenced. A `commit-<name>` read makes the
+  connector "pending fencing" (and its task config generation one more) until a task count record follows it.
 Offsets topic: key `["<connector>",{partition}]`, value `{offset}`, schemaless JSON; null value deletes.
 Status topic: `status-connector-<c>` / `status-task-<c>-<n>`: `{"state": string, "trace": optional string,
 "worker_id": string, "generation": int32}`; null when the connector is deleted.
@@ -220,6 +223,7 @@ TARGET_STATE_V1 = struct_of([("state", STRING), ("state.v2", optional_of(STRING)
 RESTART_V0 = struct_of(
     [("include-tasks", primitive(SchemaType.BOOLEAN)), ("only-failed", primitive(SchemaType.BOOLEAN))]
 )
+TASK_COUNT_V0 = struct_of([("task-count", primitive(SchemaType.INT32))])
 SESSION_KEY_V0 = struct_of(
     [("key", STRING), ("algorithm", STRING), ("creation-timestamp", primitive(SchemaType.INT64))]
 )
@@ -271,6 +275,11 @@ class ClusterConfigState:
     targets: dict[str, TargetState] = field(default_factory=dict)
     tasks: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     session_key: SessionKey | None = None
+    # KIP-618: the last task count record per connector, the number of task config commits read per connector
+    # (its generation, from 0) and the connectors whose latest commit no task count record followed yet.
+    task_count_records: dict[str, int] = field(default_factory=dict)
+    task_config_generations: dict[str, int] = field(default_factory=dict)
+    pending_fencing: set[str] = field(default_factory=set)
 
     def task_ids(self) -> list[ConnectorTaskId]:
         return [
@@ -289,6 +298,8 @@ class ConfigUpdateListener(Protocol):
     def on_target_state_change(self, name: str) -> None: ...
 
     def on_restart_request(self, name: str, include_tasks: bool, only_failed: bool) -> None: ...
+
+    def on_task_count_record(self, name: str) -> None: ...
 
 
 class KafkaConfigBackingStore:
@@ -323,6 +334,9 @@ class KafkaConfigBackingStore:
                     self.state.connectors.pop(name, None)
                     self.state.tasks.pop(name, None)
                     self.state.targets.pop(name, None)
+                    self.state.task_count_records.pop(name, None)
+                    self.state.task_config_generations.pop(name, None)
+                    self.state.pending_fencing.discard(name)
                 else:
                     self.state.connectors[name] = {str(k): str(v) for k, v in payload["properties"].items()}
                     self.state.targets.setdefault(name, TargetState.STARTED)
@@ -338,6 +352,9 @@ class KafkaConfigBackingStore:
                 pending = self._pending.pop(name, {})
                 if all(i in pending for i in range(count)):
                     self.state.tasks[name] = [pending[i] for i in range(count)]
+                    generations = self.state.task_config_generations
+                    generations[name] = generations.get(name, -1) + 1
+                    self.state.pending_fencing.add(name)
                     notify = lambda: self.listener.on_task_config_update(name)  # noqa: E731
                 else:
                     log.error(
@@ -356,6 +373,12 @@ class KafkaConfigBackingStore:
                         str(payload["algorithm"]),
                         int(payload["creation-timestamp"]),
                     )
+            elif text.startswith("tasks-fencing-"):
+                name = text[len("tasks-fencing-") :]
+                if payload is not None:
+                    self.state.task_count_records[name] = int(payload["task-count"])
+                    self.state.pending_fencing.discard(name)
+                    notify = lambda: self.listener.on_task_count_record(name)  # noqa: E731
             elif text.startswith("restart-connector-"):
                 name = text[len("restart-connector-") :]
                 if payload is not None:
@@ -372,6 +395,9 @@ class KafkaConfigBackingStore:
                 dict(self.state.targets),
                 {k: [dict(c) for c in v] for k, v in self.state.tasks.items()},
                 self.state.session_key,
+                dict(self.state.task_count_records),
+                dict(self.state.task_config_generations),
+                set(self.state.pending_fencing),
             )
 
     # -- writes (the leader only) --
@@ -398,6 +424,10 @@ class KafkaConfigBackingStore:
         ]
         records.append((f"commit-{name}", encode(COMMIT_V0, {"tasks": len(configs)})))
         self._write(records)
+
+    def put_task_count_record(self, name: str, count: int) -> None:
+        """KIP-618: the connector's previous task generation is fenced; its current `count` tasks may start."""
+        self._write([(f"tasks-fencing-{name}", encode(TASK_COUNT_V0, {"task-count": count}))])
 
     def put_target_state(self, name: str, target: TargetState) -> None:
         self._write([(f"target-state-{name}", target_state_value(target))])

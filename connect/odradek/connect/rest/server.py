@@ -14,8 +14,9 @@ Endpoints: GET / ; GET /health ; GET, POST /connectors ; GET, DELETE /connectors
 /connectors/{c}/topics/reset ; GET, PATCH, DELETE /connectors/{c}/offsets ; GET /connector-plugins ; GET
 /connector-plugins/{p}/config ; PUT /connector-plugins/{p}/config/validate ; GET /admin/loggers ; GET, PUT
 /admin/loggers/{name}; the internal POST /connectors/{c}/tasks (distributed mode: a worker running a connector
-submits its task configs to the leader; 404 on a standalone worker). PUT /connectors/{c}/fence (KIP-618) answers
-404.
+submits its task configs to the leader; 404 on a standalone worker) and the internal PUT /connectors/{c}/fence
+(KIP-618: the leader fences the connector's previous task generation if it is pending, 204; 404 for an unknown
+connector or on a standalone worker, 400 for a sink connector, signed as POST /tasks in a sessioned group).
 
 Forwarding (distributed mode): a follower forwards config writes to the leader with `?forward=false`; the herder
 reads that flag from `FORWARDED` (a context variable set here, copied into the herder call's thread) and answers a
@@ -305,6 +306,13 @@ async def put_task_configs(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def fence_zombies(request: web.Request) -> web.Response:
+    raw = await request.read()
+    signature = InternalRequestSignature.from_headers(request.headers, raw)
+    await call(herder_of(request).fence_zombie_source_tasks, request.match_info["connector"], signature)
+    return web.Response(status=204)
+
+
 async def get_tasks_config(request: web.Request) -> web.Response:
     return json_response(await call(herder_of(request).tasks_config, request.match_info["connector"]))
 
@@ -425,6 +433,7 @@ def build_app(
             web.put(c + "/stop", stop),
             web.get(c + "/tasks", get_tasks),
             web.post(c + "/tasks", put_task_configs),
+            web.put(c + "/fence", fence_zombies),
             web.get(c + "/tasks-config", get_tasks_config),
             web.get(c + "/tasks/{task}/status", get_task_status),
             web.post(c + "/tasks/{task}/restart", restart_task),

@@ -35,11 +35,22 @@ from odradek.connect.api.records import Header, SinkRecord
 from odradek.connect.converters.simple import direct_reading
 from odradek.connect.runtime import tracing
 from odradek.connect.runtime.clients import CONSUMER_FETCH_DEFAULTS
-from odradek.connect.runtime.errors import ConsumedRecord, ErrorContext, Stage, Tolerated, class_name
+from odradek.connect.runtime.errors import (
+    ConsumedRecord,
+    ErrorContext,
+    Stage,
+    ToleranceExceeded,
+    Tolerated,
+    class_name,
+)
+from odradek.connect.runtime.sink_record import LazySinkRecord, RecordDecoder, lazy_record
 from odradek.connect.runtime.states import TargetState
 from odradek.connect.runtime.worker_task import TaskSetup, WorkerTask
 
 log = logging.getLogger(__name__)
+
+_new = object.__new__
+_set_m = vars(LazySinkRecord)["_m"].__set__  # the slot's member descriptor: a C-level store
 
 CONSUMER_DEFAULTS = {
     "enable.auto.commit": False,
@@ -119,6 +130,8 @@ class WorkerSinkTask(WorkerTask):
         self.commits_completed = 0
         self.commits_skipped = 0
         self.fast_batches = 0  # consume() batches converted by the fast path of _convert_batch
+        self.lazy_batches = 0  # of which as LazySinkRecords
+        self.decoder = RecordDecoder(setup, self.error_context)
         self.closing = False
         self.group_id = f"connect-{self.id.connector}"
 
@@ -233,6 +246,69 @@ class WorkerSinkTask(WorkerTask):
         stage that already ran once would not be the same)."""
         return not self.setup.chain.stages
 
+    def lazy(self) -> bool:
+        """Whether the fast path hands out LazySinkRecords (runtime/sink_record.py): under errors.tolerance=none,
+        where a conversion failing when the task reads a field fails the task as the eager conversion would."""
+        return not self.setup.operator.tolerate_all
+
+    def _lazy_batch(self, messages: list[Any]) -> list[SinkRecord]:
+        """The fast path's LazySinkRecords: per message only the record (two slot stores); the offsets, the
+        topics and the read count per batch, from the Messages' accessors mapped in C. A batch holding an error
+        message (rare) or kept for an ErrantRecordReporter takes `_lazy_batch_per_record`."""
+        self.fast_batches += 1
+        self.lazy_batches += 1
+        if not messages:
+            return []
+        kind = type(messages[0])  # confluent_kafka.Message: a consume() batch holds nothing else
+        if self.errant_reporter is not None or any(map(kind.error, messages)):
+            return self._lazy_batch_per_record(messages)
+        new, set_m, cls = _new, _set_m, self.decoder.record_class
+        out: list[SinkRecord] = []
+        append = out.append
+        for msg in messages:
+            record = new(cls)
+            set_m(record, msg)
+            append(record)
+        # The last offset per partition (a dict keeps the last value given for a key), with the Messages' own
+        # methods (one type per batch) mapped in C.
+        topics, partitions, offsets = (
+            map(kind.topic, messages),
+            map(kind.partition, messages),
+            map(kind.offset, messages),
+        )
+        last = dict(zip(zip(topics, partitions, strict=True), offsets, strict=True))
+        pending = self.pending
+        for tp, offset in last.items():
+            pending[tp] = offset + 1
+        for topic in sorted({topic for topic, _ in last}):
+            self.setup.on_topic(topic)
+        self.records_read += len(out)
+        return out
+
+    def _lazy_batch_per_record(self, messages: list[Any]) -> list[SinkRecord]:
+        """`_lazy_batch` one message at a time: error messages skipped (a fatal one fails the task), the raw
+        records kept for the ErrantRecordReporter."""
+        decoder, pending, in_flight = self.decoder, self.pending, self.in_flight
+        keep_consumed = self.errant_reporter is not None
+        out: list[SinkRecord] = []
+        last_topic = None
+        for msg in messages:
+            if msg.error() is not None:
+                self._consumer_error(msg)
+                continue
+            out.append(lazy_record(msg, decoder))
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            pending[(topic, partition)] = offset + 1
+            if topic != last_topic:
+                self.setup.on_topic(topic)
+                last_topic = topic
+            if keep_consumed:
+                in_flight[(topic, partition, offset)] = ConsumedRecord(
+                    topic, partition, offset, msg.key(), msg.value(), tuple(msg.headers() or ())
+                )
+        self.records_read += len(out)
+        return out
+
     def _convert_batch(self, messages: list[Any]) -> list[SinkRecord]:
         """The SinkRecords of one consume(): `_convert` per message, or the same conversion without the operator.
 
@@ -242,6 +318,8 @@ class WorkerSinkTask(WorkerTask):
         converter the record goes through `_convert_stages`, as every record does on the per-record path."""
         if not self.fast_path():
             return [r for r in map(self._convert, messages) if r is not None]
+        if self.lazy():
+            return self._lazy_batch(messages)
         self.fast_batches += 1
         s = self.setup
         key_to, value_to, header_to = (
@@ -396,6 +474,8 @@ class WorkerSinkTask(WorkerTask):
                 self.current.update({tp: o for tp, o in self.pending.items() if tp in self.assigned})
                 self.pending.clear()
                 return
+            except ToleranceExceeded:
+                raise  # a LazySinkRecord's conversion failed in put(): the task fails as the eager conversion's would
             except RetriableException as exc:
                 log.warning(
                     "%s RetriableException from SinkTask; redelivering the batch in %d ms: %s",

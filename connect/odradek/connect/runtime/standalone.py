@@ -456,6 +456,10 @@ class StandaloneHerder:
         """The internal POST /connectors/{c}/tasks of distributed mode: not served by a standalone worker."""
         raise NotFoundException("Task configs can only be submitted to a distributed worker")
 
+    def fence_zombie_source_tasks(self, name: str, signature: Any = None) -> None:
+        """The internal PUT /connectors/{c}/fence of distributed mode (KIP-618): not served by a standalone worker."""
+        raise NotFoundException("Zombie fencing is only performed by a distributed worker")
+
     def plugin_list(self, connectors_only: bool) -> list[dict[str, str]]:
         types = CONNECTOR_TYPES if connectors_only else tuple(PluginType)
         out = []

@@ -22,6 +22,7 @@ from odradek.connect.config.connector import base_config_def, build_transformati
 from odradek.connect.config.providers import ConfigTransformer
 from odradek.connect.config.worker import WorkerConfig
 from odradek.connect.plugins import CONNECTOR_TYPES, Plugins, PluginType
+from odradek.connect.runtime import zombie_fencing
 from odradek.connect.runtime.clients import client_config
 from odradek.connect.runtime.errors import (
     DeadLetterQueueReporter,
@@ -94,6 +95,7 @@ class Worker:
         source tasks then run as ExactlyOnceWorkerSourceTask, writing their offsets to it in their transactions."""
         self.worker_id = worker_id
         self.transactional_offsets = transactional_offsets
+        self.fence_producers: Callable[[Mapping[str, Any], list[str]], None] = zombie_fencing.fence_producers
         self.config = config
         self.plugins = plugins
         self.offsets = offsets
@@ -279,6 +281,14 @@ class Worker:
         self.tasks[task_id] = worker_task
         worker_task.start()
         return True
+
+    def fence_zombies(self, connector: str, task_count: int, raw_connector_config: Mapping[str, str]) -> None:
+        """KIP-618 (Kafka's Worker.fenceZombies): fence the transactional ids of tasks 0..task_count-1 of a source
+        connector, with its producer settings (runtime/zombie_fencing.py). Raises ConnectException on failure."""
+        connector_config = self.transformer.transform(dict(raw_connector_config))
+        config = client_config(self.config, "producer", connector_config)
+        ids = zombie_fencing.transactional_ids(str(self.config["group.id"]), connector, task_count)
+        self.fence_producers(config, ids)
 
     def _task_status(self, task_id: ConnectorTaskId, event: StatusEvent, trace: str | None) -> None:
         if event is StatusEvent.SHUTDOWN and self.tasks.get(task_id) is None:
