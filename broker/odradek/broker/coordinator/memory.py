@@ -6,7 +6,8 @@ triples that tests may put there directly (read as non-transactional records). A
 offset, as a control batch does. An append takes its offsets at once (so appends keep the order of the calls, as
 the real log does) and then completes after one event-loop turn; with `hold_acks` set it completes only when the
 test calls `release(i)` for it, in any order, which is how a slow acknowledgement of an earlier append lets a
-later one complete first. `fail` makes appends fail with that error and write nothing.
+later one complete first. `fail` makes appends fail with that error and write nothing. `batches` counts
+the records of each append call (a marker counts 0), so tests see how writes were coalesced.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ class InMemoryCoordinatorLog:
         self.fail: ErrorCode | None = None
         self.hold_acks = False
         self.held: list[asyncio.Future[None]] = []
+        self.batches: list[int] = []  # records per append call, in call order (0: a marker)
 
     async def append(
         self, partition: int, records: Sequence[Record], producer: TxnProducer | None = None
     ) -> tuple[ErrorCode, int]:
+        self.batches.append(len(records))
         if self.fail is not None:
             return self.fail, -1
         log = self.records.setdefault(partition, [])
@@ -43,6 +46,7 @@ class InMemoryCoordinatorLog:
     async def append_marker(
         self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
     ) -> tuple[ErrorCode, int]:
+        self.batches.append(0)
         if self.fail is not None:
             return self.fail, -1
         log = self.records.setdefault(partition, [])
