@@ -519,11 +519,13 @@ class KafkaServer:
         self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None], info: ConnectionInfo
     ) -> None:
         authenticator = info.authenticator
+        idle = _IdleWatch(self._limits.idle_timeout_s)
         try:
             while not self._closing:
                 await info.unmuted.wait()
-                async with asyncio.timeout(self._limits.idle_timeout_s):
-                    head = await reader.readexactly(4)
+                idle.since = idle.loop.time()  # waiting for the next frame from now on
+                head = await reader.readexactly(4)
+                idle.since = None
                 size = _SIZE.unpack(head)[0]
                 # Before authentication the cap is sasl.server.max.receive.size (CVE-2022-34917), and a bare SASL
                 # token (after SaslHandshake v0) may be shorter than a request header.
@@ -535,7 +537,12 @@ class KafkaServer:
                     raise ConnectionClosed(f"invalid request size {size} (limit {key}={limit})")
                 body = await reader.readexactly(size)
                 await frames.put(memoryview(body))
+        except asyncio.CancelledError:
+            if idle.expired:
+                raise TimeoutError from None  # connections.max.idle.ms, as asyncio.timeout would raise it
+            raise
         finally:
+            idle.stop()
             with contextlib.suppress(asyncio.QueueFull):
                 frames.put_nowait(None)
 
@@ -582,6 +589,41 @@ class KafkaServer:
         if sent < region.size:
             timeout_ms = int(self._limits.idle_timeout_s * 1000)
             await asyncio.to_thread(_sendfile_rest, fd, region, sent, timeout_ms)
+
+
+class _IdleWatch:
+    """connections.max.idle.ms for one connection's reader task: the task is cancelled (and raises TimeoutError)
+    once it has waited `idle_s` for the next frame. One timer per connection, checked every `idle_s` and re-armed
+    for what is left, instead of an `asyncio.timeout` (a timer set and cancelled) around every frame's read."""
+
+    __slots__ = ("_handle", "_idle_s", "_task", "expired", "loop", "since")
+
+    def __init__(self, idle_s: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._idle_s = idle_s
+        self.since: float | None = None  # loop time the wait for the next frame began; None while not waiting
+        self.expired = False
+        self._handle: asyncio.TimerHandle | None = self.loop.call_later(idle_s, self._check)
+
+    def _check(self) -> None:
+        since = self.since
+        waited = 0.0 if since is None else self.loop.time() - since
+        if since is not None and waited >= self._idle_s:
+            self._handle = None
+            self.expired = True
+            if self._task is not None:
+                self._task.cancel()
+            return
+        self._handle = self.loop.call_later(self._idle_s - waited, self._check)
+
+    def stop(self) -> None:
+        """Cancel the timer and drop the task: a failed task's traceback holds the frame that holds this watch,
+        which must not hold the task back (a cycle only the cyclic collector would free)."""
+        self._task = None
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
