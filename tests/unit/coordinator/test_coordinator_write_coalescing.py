@@ -1,14 +1,17 @@
 """ShardContext's write queue (issue 15 item 7): the appends requested in one event-loop turn go to the log as one
 batch, each answered with its own records' last offset once the batch is durable, replayed in log order; a failed
 batch fails every request in it; a resign before the flush fails them all; transactional batches and markers keep
-their own batch and their place; requests of a later turn make a later batch."""
+their own batch and their place; requests of a later turn make a later batch. Every test runs over a plain
+CoordinatorLog (the flush is a task awaiting `append`) and over a NowaitCoordinatorLog (the broker's: the flush is a
+callback, a batch's outcome is final at once or a future)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
-from odradek.broker.coordinator.memory import InMemoryCoordinatorLog
+from odradek.broker.coordinator.memory import InMemoryCoordinatorLog, InMemoryNowaitCoordinatorLog
 from odradek.broker.coordinator.runtime import CoordinatorRuntime, LogEntry, ShardContext, TxnProducer
 from odradek.broker.protocol.errors import ErrorCode
 from test_runtime import RecordingShard, make
@@ -17,9 +20,21 @@ pytestmark = pytest.mark.timeout(10)
 E = ErrorCode
 
 
+@pytest.fixture(params=["task", "nowait"], autouse=True)
+def log_kind(request: pytest.FixtureRequest) -> Iterator[None]:
+    global LOG_CLASS
+    LOG_CLASS = InMemoryCoordinatorLog if request.param == "task" else InMemoryNowaitCoordinatorLog
+    yield
+    LOG_CLASS = InMemoryCoordinatorLog
+
+
+LOG_CLASS: type[InMemoryCoordinatorLog] = InMemoryCoordinatorLog
+
+
 async def loaded() -> tuple[CoordinatorRuntime[RecordingShard], InMemoryCoordinatorLog, ShardContext]:
-    log = InMemoryCoordinatorLog()
+    log = LOG_CLASS()
     runtime, _ = make(log)
+    assert (runtime._nowait is not None) is (LOG_CLASS is InMemoryNowaitCoordinatorLog)
     runtime.on_elected(0)
     await runtime.wait_loaded()
     return runtime, log, runtime.shard(0).context
@@ -157,3 +172,32 @@ async def test_a_cancelled_flush_answers_its_requests() -> None:
     runtime.close()  # cancels the flush task waiting for the acks
     assert await pending == [(E.NOT_LEADER_OR_FOLLOWER, -1)] * 2
     await runtime.wait_idle()
+
+
+async def test_a_log_that_raises_fails_the_batch_and_the_next_one_is_written(caplog: pytest.LogCaptureFixture) -> None:
+    runtime, log, context = await loaded()
+    original = log.append_nowait if isinstance(log, InMemoryNowaitCoordinatorLog) else log.append
+    calls = 0
+
+    def broken(partition: int, records: object, producer: object = None) -> object:
+        nonlocal calls
+        calls += 1
+        raise OSError("disk on fire")
+
+    async def broken_async(partition: int, records: object, producer: object = None) -> object:
+        return broken(partition, records, producer)
+
+    if isinstance(log, InMemoryNowaitCoordinatorLog):
+        log.append_nowait = broken  # type: ignore[method-assign,assignment]
+    else:
+        log.append = broken_async  # type: ignore[method-assign,assignment]
+    with caplog.at_level("ERROR", "odradek.broker.coordinator"):
+        results = await asyncio.gather(context.write([(b"a", b"1")]), context.write([(b"b", b"2")]))
+        await runtime.wait_idle()
+    assert results == [(E.NOT_LEADER_OR_FOLLOWER, -1)] * 2 and calls == 1
+    assert any("disk on fire" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    if isinstance(log, InMemoryNowaitCoordinatorLog):
+        log.append_nowait = original  # type: ignore[method-assign,assignment]
+    else:
+        log.append = original  # type: ignore[method-assign,assignment]
+    assert await context.write([(b"c", b"3")]) == (E.NONE, 0)

@@ -45,11 +45,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.utils.time import Time, TimerHandle
@@ -108,6 +109,25 @@ class CoordinatorLog(Protocol):
     def read(self, partition: int) -> Iterator[LogEntry]:
         """Every record and transaction marker of the partition up to its high watermark, in offset order."""
         ...
+
+
+AppendOutcome = tuple[ErrorCode, int] | asyncio.Future[tuple[ErrorCode, int]]
+"""What a `NowaitCoordinatorLog` append gives: (error, last offset) when final, else the future of it."""
+
+
+@runtime_checkable
+class NowaitCoordinatorLog(Protocol):
+    """A CoordinatorLog that can also append without a coroutine (the broker's PartitionRecordLog): the batch is
+    in the log when the call returns, and the outcome is final at once when no replica has to acknowledge it.
+    The runtime's flush then runs as a plain callback and answers the requests in the same turn."""
+
+    def append_nowait(
+        self, partition: int, records: Sequence[Record], producer: TxnProducer | None = None
+    ) -> AppendOutcome: ...
+
+    def append_marker_nowait(
+        self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
+    ) -> AppendOutcome: ...
 
 
 class CoordinatorError(Exception):
@@ -268,16 +288,19 @@ class ShardContext:
         self._queue.append(write)
         if not self._flush_pending:
             self._flush_pending = True
-            self._runtime._spawn(self._flush(), f"appending to partition {self.partition}")
+            if self._runtime._nowait is not None:
+                asyncio.get_running_loop().call_soon(self._flush_nowait, self._runtime._nowait)
+            else:
+                self._runtime._spawn(self._flush(), f"appending to partition {self.partition}")
 
-    async def _flush(self) -> None:
-        """Write the queue (its state when this task runs: the requests of the turn that started it, and any
-        made since) to the log in request order, then answer each request."""
+    def _take_runs(self) -> list[list[_Write]] | None:
+        """The queue as batches (consecutive plain writes together), emptied; None (every request answered
+        NOT_LEADER_OR_FOLLOWER) if this context no longer owns its partition."""
         self._flush_pending = False
         queue, self._queue = self._queue, []
         if not self.active:
             _answer(queue, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
-            return
+            return None
         runs: list[list[_Write]] = []
         for write in queue:
             plain = write.producer is None and write.marker is None
@@ -285,6 +308,53 @@ class ShardContext:
                 runs[-1].append(write)
             else:
                 runs.append([write])
+        return runs
+
+    def _flush_nowait(self, log_: NowaitCoordinatorLog) -> None:
+        """The flush over a NowaitCoordinatorLog, as a callback: every batch appended now in queue order; the
+        requests of a batch whose outcome is final are answered (and replayed) at once, the others when their
+        acknowledgement arrives."""
+        runs = self._take_runs()
+        for run in runs or ():
+            first = run[0]
+            try:
+                if first.marker is not None:
+                    outcome = log_.append_marker_nowait(self.partition, *first.marker)
+                else:
+                    records = first.records if len(run) == 1 else [r for write in run for r in write.records]
+                    if not records:
+                        outcome = (ErrorCode.NONE, -1)
+                    elif first.producer is None:
+                        outcome = log_.append_nowait(self.partition, records)
+                    else:
+                        outcome = log_.append_nowait(self.partition, records, first.producer)
+            except Exception:
+                log.exception("%s: appending to partition %d failed", self._runtime.name, self.partition)
+                _answer(run, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
+                continue
+            if isinstance(outcome, tuple):
+                self._complete(run, *outcome)
+            else:
+                self._runtime._acks.add(outcome)
+                outcome.add_done_callback(functools.partial(self._acknowledged, run))
+
+    def _acknowledged(self, run: list[_Write], outcome: asyncio.Future[tuple[ErrorCode, int]]) -> None:
+        self._runtime._acks.discard(outcome)
+        if outcome.cancelled():
+            _answer(run, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
+        elif (exc := outcome.exception()) is not None:
+            log.error("%s: appending to partition %d failed", self._runtime.name, self.partition, exc_info=exc)
+            _answer(run, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
+        else:
+            self._complete(run, *outcome.result())
+
+    async def _flush(self) -> None:
+        """The flush over a plain CoordinatorLog, as a task: the queue (its state when this task runs: the
+        requests of the turn that started it, and any made since) to the log in request order, then each request
+        answered."""
+        runs = self._take_runs()
+        if not runs:
+            return
         # Each batch goes into the log before the first suspension of its append (CoordinatorLog.append), so
         # starting them in queue order keeps that order in the log; their acknowledgements are awaited together.
         if len(runs) == 1:
@@ -300,6 +370,10 @@ class ShardContext:
         except BaseException:
             _answer(run, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
             raise
+        self._complete(run, error, last_offset)
+
+    def _complete(self, run: list[_Write], error: ErrorCode, last_offset: int) -> None:
+        """The log's answer for the batch of `run`: replayed and answered, or every request failed."""
         if error is ErrorCode.NONE:
             self._replay(run, last_offset)
             return
@@ -363,6 +437,9 @@ class CoordinatorRuntime(Generic[ShardT]):
         self._partitions: dict[int, _Partition[ShardT]] = {}
         self._contexts: dict[int, ShardContext] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # A log that appends without a coroutine: flushes are callbacks; their acknowledgements still awaited.
+        self._nowait = log if isinstance(log, NowaitCoordinatorLog) else None
+        self._acks: set[asyncio.Future[tuple[ErrorCode, int]]] = set()
         # (monotonic ms when finished, duration ms) of the last loads, for the partition-load-time metrics
         self._load_times: deque[tuple[float, float]] = deque(maxlen=256)
 
@@ -509,14 +586,18 @@ class CoordinatorRuntime(Generic[ShardT]):
     async def wait_idle(self) -> None:
         """Wait for the loads and background writes in progress (including writes they start)."""
         while True:
-            pending = [e.load for e in self._partitions.values() if e.load is not None] + list(self._background)
+            pending: list[asyncio.Future[Any]] = [e.load for e in self._partitions.values() if e.load is not None]
+            pending += list(self._background)
+            pending += list(self._acks)
             if not pending:
                 return
             await asyncio.gather(*pending, return_exceptions=True)
 
     def close(self) -> None:
-        """Resign every partition and cancel the background writes still running."""
+        """Resign every partition and cancel the background writes and the waits for acknowledgements."""
         for entry in list(self._partitions.values()):
             self._unload(entry)
         for task in list(self._background):
             task.cancel()
+        for ack in list(self._acks):  # their requests are answered NOT_LEADER_OR_FOLLOWER (_acknowledged)
+            ack.cancel()
