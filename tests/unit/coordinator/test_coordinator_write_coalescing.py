@@ -35,6 +35,7 @@ async def loaded() -> tuple[CoordinatorRuntime[RecordingShard], InMemoryCoordina
     log = LOG_CLASS()
     runtime, _ = make(log)
     assert (runtime._nowait is not None) is (LOG_CLASS is InMemoryNowaitCoordinatorLog)
+    runtime.direct_writes = False  # every request waits for the end of its turn (the adaptive mode: below)
     runtime.on_elected(0)
     await runtime.wait_loaded()
     return runtime, log, runtime.shard(0).context

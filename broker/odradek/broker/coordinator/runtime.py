@@ -22,7 +22,10 @@ transactions; a coordinator supplies a shard factory, and the runtime owns every
   as one batch; a transactional batch or a marker stays a batch of its own, in its place. Each request is
   answered when its batch is durable, with its own records' last offset; a failed batch fails every request in
   it; a resign before the flush fails them all. One log append, batch header, CRC and HW move per turn instead
-  of one per request.
+  of one per request. Adaptive over the broker's log (a `NowaitCoordinatorLog`): while requests come one per
+  turn (one producer's transaction, one committer) each is written at once, so a lone writer never waits for
+  the end of a turn; the second request of a turn switches the context to coalescing until a flush carries a
+  single request again (Kafka 4.1's adaptive `append.linger.ms=-1` likewise flushes when nothing else is queued).
 - Write-then-replay (Kafka's runtime: records first, state from the records): `ShardContext.write` appends
   records and, once they are durable (acknowledged by the ISR), replays exactly those records into the shard at
   their offsets through `CoordinatorShard.replay`, the code a load runs; `write_marker` appends a transaction
@@ -238,6 +241,12 @@ class ShardContext:
     # Appends requested and not handed to the log yet, in request order (their place in the log).
     _queue: list[_Write] = field(default_factory=list, repr=False)
     _flush_pending: bool = field(default=False, repr=False)
+    # Adaptive coalescing (over a NowaitCoordinatorLog): while requests come one per turn, each is written at once
+    # (no wait for the end of the turn); a second request in a turn that already wrote one at once is queued, and
+    # from then on the first of each turn too, until a flush carries a single request again.
+    _direct: bool = field(default=True, repr=False)
+    _wrote_this_turn: bool = field(default=False, repr=False)
+    _switched: bool = field(default=False, repr=False)
 
     @property
     def active(self) -> bool:
@@ -279,10 +288,24 @@ class ShardContext:
             return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1
         if not write.records and write.marker is None and not self._queue:
             return ErrorCode.NONE, -1
-        waiter: asyncio.Future[tuple[ErrorCode, int]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[tuple[ErrorCode, int]] = loop.create_future()
         write.waiter = waiter
+        nowait = self._runtime._nowait
+        if nowait is not None and not self._flush_pending:
+            if self._wrote_this_turn:
+                self._switched = True  # two requests in one turn: coalesce from the flush of this one on
+            elif self._direct and self._runtime.direct_writes:
+                self._wrote_this_turn = True
+                loop.call_soon(self._turn_ended)
+                self._queue.append(write)
+                self._flush_nowait(nowait)  # the answer is usually there at once: the await does not suspend
+                return await waiter
         self._enqueue(write)
         return await waiter
+
+    def _turn_ended(self) -> None:
+        self._wrote_this_turn = False
 
     def _enqueue(self, write: _Write) -> None:
         self._queue.append(write)
@@ -314,6 +337,9 @@ class ShardContext:
         """The flush over a NowaitCoordinatorLog, as a callback: every batch appended now in queue order; the
         requests of a batch whose outcome is final are answered (and replayed) at once, the others when their
         acknowledgement arrives."""
+        # A flush of one request (not the one that switched to coalescing): back to writing at once.
+        self._direct = len(self._queue) == 1 and not self._switched
+        self._switched = False
         runs = self._take_runs()
         for run in runs or ():
             first = run[0]
@@ -439,6 +465,7 @@ class CoordinatorRuntime(Generic[ShardT]):
         self._background: set[asyncio.Task[None]] = set()
         # A log that appends without a coroutine: flushes are callbacks; their acknowledgements still awaited.
         self._nowait = log if isinstance(log, NowaitCoordinatorLog) else None
+        self.direct_writes = True  # adaptive coalescing (ShardContext); False: every request waits for the turn's end
         self._acks: set[asyncio.Future[tuple[ErrorCode, int]]] = set()
         # (monotonic ms when finished, duration ms) of the last loads, for the partition-load-time metrics
         self._load_times: deque[tuple[float, float]] = deque(maxlen=256)
