@@ -65,6 +65,13 @@ REGION_CHUNK_BYTES = 256 * 1024  # a file region sent through a non-plaintext tr
 # that the first of a run of pipelined responses waits for at most a few requests' handling, not the whole run.
 COALESCE_BYTES = 256 * 1024
 COALESCE_RESPONSES = 16
+# Requests whose handling is a coordinator write (OffsetCommit, TxnOffsetCommit): answered two loop turns later (the
+# coordinator's write queue is flushed at the end of the turn, coordinator/runtime.py), so the responses buffered
+# before such a request, when it was already waiting to be handled (pipelined), are held for it instead of leaving
+# one per turn; at most COALESCE_RESPONSES of them and HOLD_BEHIND_WRITE_S after the hold began.
+HOLD_BEHIND_WRITE = frozenset({8, 28})
+HOLD_BEHIND_WRITE_S = 0.010
+_API_KEY = struct.Struct(">h")
 
 
 class ChannelBuilder(Protocol):
@@ -446,6 +453,9 @@ class KafkaServer:
                     break
                 self._busy.add(info.connection_id)
                 try:
+                    if responses.count and len(frame) >= _API_KEY.size:
+                        # A pipelined request (read while earlier responses wait in the buffer).
+                        responses.holding = _API_KEY.unpack_from(frame)[0] in HOLD_BEHIND_WRITE
                     chunks = await self._dispatch(frame, info)
                     if chunks is not None and not writer.is_closing():
                         await self._respond(writer, responses, chunks, info.zero_copy)
@@ -454,6 +464,7 @@ class KafkaServer:
                 except ProtocolError as exc:
                     raise ConnectionClosed(f"malformed request: {exc}") from exc
                 finally:
+                    responses.holding = False
                     self._busy.discard(info.connection_id)
                 if info.authenticator.state is AuthenticationState.FAILED:
                     await responses.flush_and_drain()
@@ -508,11 +519,13 @@ class KafkaServer:
         self, reader: asyncio.StreamReader, frames: asyncio.Queue[memoryview | None], info: ConnectionInfo
     ) -> None:
         authenticator = info.authenticator
+        idle = _IdleWatch(self._limits.idle_timeout_s)
         try:
             while not self._closing:
                 await info.unmuted.wait()
-                async with asyncio.timeout(self._limits.idle_timeout_s):
-                    head = await reader.readexactly(4)
+                idle.since = idle.loop.time()  # waiting for the next frame from now on
+                head = await reader.readexactly(4)
+                idle.since = None
                 size = _SIZE.unpack(head)[0]
                 # Before authentication the cap is sasl.server.max.receive.size (CVE-2022-34917), and a bare SASL
                 # token (after SaslHandshake v0) may be shorter than a request header.
@@ -524,7 +537,12 @@ class KafkaServer:
                     raise ConnectionClosed(f"invalid request size {size} (limit {key}={limit})")
                 body = await reader.readexactly(size)
                 await frames.put(memoryview(body))
+        except asyncio.CancelledError:
+            if idle.expired:
+                raise TimeoutError from None  # connections.max.idle.ms, as asyncio.timeout would raise it
+            raise
         finally:
+            idle.stop()
             with contextlib.suppress(asyncio.QueueFull):
                 frames.put_nowait(None)
 
@@ -573,6 +591,41 @@ class KafkaServer:
             await asyncio.to_thread(_sendfile_rest, fd, region, sent, timeout_ms)
 
 
+class _IdleWatch:
+    """connections.max.idle.ms for one connection's reader task: the task is cancelled (and raises TimeoutError)
+    once it has waited `idle_s` for the next frame. One timer per connection, checked every `idle_s` and re-armed
+    for what is left, instead of an `asyncio.timeout` (a timer set and cancelled) around every frame's read."""
+
+    __slots__ = ("_handle", "_idle_s", "_task", "expired", "loop", "since")
+
+    def __init__(self, idle_s: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._idle_s = idle_s
+        self.since: float | None = None  # loop time the wait for the next frame began; None while not waiting
+        self.expired = False
+        self._handle: asyncio.TimerHandle | None = self.loop.call_later(idle_s, self._check)
+
+    def _check(self) -> None:
+        since = self.since
+        waited = 0.0 if since is None else self.loop.time() - since
+        if since is not None and waited >= self._idle_s:
+            self._handle = None
+            self.expired = True
+            if self._task is not None:
+                self._task.cancel()
+            return
+        self._handle = self.loop.call_later(self._idle_s - waited, self._check)
+
+    def stop(self) -> None:
+        """Cancel the timer and drop the task: a failed task's traceback holds the frame that holds this watch,
+        which must not hold the task back (a cycle only the cyclic collector would free)."""
+        self._task = None
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
     """Hand received bytes to a protocol, buffered (uvloop's TLS protocol) or not (asyncio's)."""
     if isinstance(protocol, asyncio.BufferedProtocol) or hasattr(protocol, "get_buffer"):
@@ -615,16 +668,24 @@ class _ResponseBuffer:
     """A connection's in-memory responses not written yet, each as its size prefix and chunks, in request order.
     The first `add` of a loop turn schedules `flush` for the end of the turn (`call_soon`), so the responses to
     pipelined requests handled in that turn leave in one `writelines` (one send) instead of one write and drain
-    each; a request that waits (a long-poll Fetch) lets the turn end, so earlier responses never wait for it."""
+    each; a request that waits (a long-poll Fetch) lets the turn end, so earlier responses never wait for it.
 
-    __slots__ = ("_chunks", "_scheduled", "_writer", "count", "size")
+    Except behind a pipelined coordinator write (`holding`, set by the serve loop: HOLD_BEHIND_WRITE): such a
+    request is answered a turn or two later, so a run of pipelined OffsetCommits would otherwise leave one response
+    per send. While one is handled, the end of the turn does not write; the buffer is written when a request that
+    does not hold ends a turn, when COALESCE_RESPONSES are buffered (the serve loop), or HOLD_BEHIND_WRITE_S after
+    the hold began (a timer), whichever comes first."""
+
+    __slots__ = ("_chunks", "_hold_timer", "_scheduled", "_writer", "count", "holding", "size")
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
         self._chunks: list[bytes | bytearray | memoryview] = []
         self._scheduled: asyncio.Handle | None = None
+        self._hold_timer: asyncio.TimerHandle | None = None
         self.size = 0
         self.count = 0
+        self.holding = False
 
     def add(self, chunks: Sequence[Chunk]) -> None:
         total = 0
@@ -635,12 +696,22 @@ class _ResponseBuffer:
         self.size += total + 4
         self.count += 1
         if self._scheduled is None:
-            self._scheduled = asyncio.get_running_loop().call_soon(self.flush)
+            self._scheduled = asyncio.get_running_loop().call_soon(self._turn_end)
+
+    def _turn_end(self) -> None:
+        self._scheduled = None
+        if not self.holding:
+            self.flush()
+        elif self._hold_timer is None:
+            self._hold_timer = asyncio.get_running_loop().call_later(HOLD_BEHIND_WRITE_S, self.flush)
 
     def flush(self) -> None:
         if self._scheduled is not None:
             self._scheduled.cancel()
             self._scheduled = None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
         if self._chunks:
             chunks, self._chunks, self.size, self.count = self._chunks, [], 0, 0
             if not self._writer.is_closing():

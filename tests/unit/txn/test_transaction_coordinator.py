@@ -108,7 +108,11 @@ async def test_requests_during_the_completion_get_concurrent_transactions() -> N
     await coordinator.add_partitions(TID, pid, epoch, [("t", 0)])
     log.hold_acks = True
     end = asyncio.ensure_future(coordinator.end_transaction(TID, pid, epoch, True))
-    await asyncio.sleep(0)
+    for _ in range(10):  # the PrepareCommit write reaches the log at the end of the turn (coalesced appends)
+        if log.held:
+            break
+        await asyncio.sleep(0)
+    assert len(log.held) == 1
     assert await coordinator.add_partitions(TID, pid, epoch, [("t", 1)]) is E.CONCURRENT_TRANSACTIONS
     assert (await coordinator.init_producer_id(TID, 1000, -1, -1))[0] is E.CONCURRENT_TRANSACTIONS
     log.hold_acks = False

@@ -15,14 +15,24 @@ transactions; a coordinator supplies a shard factory, and the runtime owns every
   "unknown epoch" (callers that do not track epochs).
 - Appends go through `CoordinatorLog` (the partition's leader append, acks=all); a context that no longer owns
   its partition refuses to append (NOT_LEADER_OR_FOLLOWER, which coordinators map to NOT_COORDINATOR).
+- Appends are coalesced (Kafka's CoordinatorRuntime batches its writes; `group.coordinator.append.linger.ms`
+  there, one event-loop turn here, so no added wait): the appends a partition's context is asked for in one
+  turn (ten members' OffsetCommits handled in that turn, a group record, a background write) go to its write
+  queue, and one flush task, run after the rest of the turn, appends the plain records of consecutive requests
+  as one batch; a transactional batch or a marker stays a batch of its own, in its place. Each request is
+  answered when its batch is durable, with its own records' last offset; a failed batch fails every request in
+  it; a resign before the flush fails them all. One log append, batch header, CRC and HW move per turn instead
+  of one per request. Adaptive over the broker's log (a `NowaitCoordinatorLog`): while requests come one per
+  turn (one producer's transaction, one committer) each is written at once, so a lone writer never waits for
+  the end of a turn; the second request of a turn switches the context to coalescing until a flush carries a
+  single request again (Kafka 4.1's adaptive `append.linger.ms=-1` likewise flushes when nothing else is queued).
 - Write-then-replay (Kafka's runtime: records first, state from the records): `ShardContext.write` appends
   records and, once they are durable (acknowledged by the ISR), replays exactly those records into the shard at
   their offsets through `CoordinatorShard.replay`, the code a load runs; `write_marker` appends a transaction
   marker and then replays it (`replay_end_transaction`). A failed write changes no state. So the state a shard
   builds while serving equals the state a reload of its log builds.
-- Log order is request order: a background write (`ShardContext.append_in_background`) takes its place in the
-  partition when it is requested, not when its task runs. Its records wait in the context and go into the log
-  ahead of any record requested after them (the next append carries them, or the background task does). Without
+- Log order is request order: every append, a background write (`ShardContext.append_in_background`) too,
+  takes its place in the write queue when it is requested, and the queue goes to the log in that order. Without
   this a record computed before a tombstone (a group that became Empty, then DeleteGroups in the same loop turn)
   could land after it and revive the group on the next load.
 - Timers (`CoordinatorTimer`, keyed: scheduling a key again replaces its timer) run on the injected `Time`, so
@@ -38,11 +48,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.utils.time import Time, TimerHandle
@@ -101,6 +112,25 @@ class CoordinatorLog(Protocol):
     def read(self, partition: int) -> Iterator[LogEntry]:
         """Every record and transaction marker of the partition up to its high watermark, in offset order."""
         ...
+
+
+AppendOutcome = tuple[ErrorCode, int] | asyncio.Future[tuple[ErrorCode, int]]
+"""What a `NowaitCoordinatorLog` append gives: (error, last offset) when final, else the future of it."""
+
+
+@runtime_checkable
+class NowaitCoordinatorLog(Protocol):
+    """A CoordinatorLog that can also append without a coroutine (the broker's PartitionRecordLog): the batch is
+    in the log when the call returns, and the outcome is final at once when no replica has to acknowledge it.
+    The runtime's flush then runs as a plain callback and answers the requests in the same turn."""
+
+    def append_nowait(
+        self, partition: int, records: Sequence[Record], producer: TxnProducer | None = None
+    ) -> AppendOutcome: ...
+
+    def append_marker_nowait(
+        self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
+    ) -> AppendOutcome: ...
 
 
 class CoordinatorError(Exception):
@@ -175,18 +205,48 @@ class PartitionStatus(enum.Enum):
     ACTIVE = "active"
 
 
+@dataclass(eq=False, slots=True)
+class _Write:
+    """One append requested from a context and not in the log yet (an entry of its write queue).
+
+    Plain records (`producer` and `marker` None) share a batch with the plain records queued next to them; a
+    transactional batch or a marker is a batch of its own. `replay`: the records (or the marker) are replayed
+    into the shard once durable (`ShardContext.write`/`write_marker`). `waiter` gets (error, last offset of these
+    records); a background write has none and `description` names it in the log if it fails."""
+
+    records: Sequence[Record]
+    replay: bool
+    waiter: asyncio.Future[tuple[ErrorCode, int]] | None
+    producer: TxnProducer | None = None
+    marker: tuple[int, int, int, bool] | None = None  # producer id, producer epoch, coordinator epoch, commit
+    description: str = ""
+
+
 @dataclass(eq=False)
 class ShardContext:
-    """What a shard may use of the runtime: its partition, the clock, timers, appends and background writes."""
+    """What a shard may use of the runtime: its partition, the clock, timers, appends and background writes.
+
+    Appends are coalesced (Kafka's CoordinatorRuntime batches the records of its write operations): every append
+    requested in one event-loop turn joins the context's write queue, and one task (the flush, started by the
+    first of them, run after the rest of the turn) writes the queue to the log in request order, the plain
+    records of consecutive requests as ONE batch. Each request is answered when its batch is durable (the log's
+    acks=all), with the last offset of its own records; a failed batch fails every request in it, and a context
+    that lost its partition before the flush fails them all with NOT_LEADER_OR_FOLLOWER."""
 
     partition: int
     leader_epoch: int
     time: Time
     timer: CoordinatorTimer
     _runtime: CoordinatorRuntime[Any] = field(repr=False)
-    # Background records requested but not in the log yet, with what each is for (their place is before any
-    # record requested after them: the next append carries them).
-    _deferred: list[tuple[list[Record], str]] = field(default_factory=list, repr=False)
+    # Appends requested and not handed to the log yet, in request order (their place in the log).
+    _queue: list[_Write] = field(default_factory=list, repr=False)
+    _flush_pending: bool = field(default=False, repr=False)
+    # Adaptive coalescing (over a NowaitCoordinatorLog): while requests come one per turn, each is written at once
+    # (no wait for the end of the turn); a second request in a turn that already wrote one at once is queued, and
+    # from then on the first of each turn too, until a flush carries a single request again.
+    _direct: bool = field(default=True, repr=False)
+    _wrote_this_turn: bool = field(default=False, repr=False)
+    _switched: bool = field(default=False, repr=False)
 
     @property
     def active(self) -> bool:
@@ -194,68 +254,196 @@ class ShardContext:
         return self._runtime._contexts.get(self.partition) is self
 
     async def append(self, records: Sequence[Record]) -> tuple[ErrorCode, int]:
-        """Append plain records (after the background records requested before them); (error, last offset)."""
-        if not self.active:
-            return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1
-        deferred, self._deferred = self._deferred, []
-        batch = [record for carried, _ in deferred for record in carried] + list(records)
-        if not batch:
-            return ErrorCode.NONE, -1
-        error, last_offset = await self._runtime.log.append(self.partition, batch)
-        if error is not ErrorCode.NONE:
-            for _, description in deferred:
-                log.warning("%s: background write failed: %s: %s", self._runtime.name, description, error.name)
-        return error, last_offset
+        """Append plain records (after the records requested before them); (error, last offset of these
+        records). No records: nothing is appended, (NONE, -1) once the appends requested before are written."""
+        return await self._request(_Write(records, False, None))
 
     def append_in_background(self, records: Sequence[Record], description: str) -> None:
         """Append `records` without waiting: they take their place in the log now (see the module docstring);
         a failure is logged."""
-        self._deferred.append((list(records), f"{description} (partition {self.partition})"))
-        self._runtime._spawn(self._flush_deferred(), f"{description} (partition {self.partition})")
-
-    async def _flush_deferred(self) -> None:
-        if self._deferred and self.active:
-            await self.append(())
+        if self.active:
+            self._enqueue(_Write(list(records), False, None, description=f"{description} (partition {self.partition})"))
 
     async def write(self, records: Sequence[Record], producer: TxnProducer | None = None) -> tuple[ErrorCode, int]:
-        """Append `records` (transactional for `producer` if given) and, once durable, replay them into the shard
-        at their offsets; (error, last offset). A failed append replays nothing."""
-        if producer is None:
-            error, last_offset = await self.append(records)
-        else:
-            await self._flush_deferred()  # a transactional batch cannot carry them: they go first, on their own
-            if not self.active:
-                return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1
-            error, last_offset = await self._runtime.log.append(self.partition, records, producer)
-        if error is not ErrorCode.NONE or not records:
-            return error, last_offset
-        shard = self._runtime._published_shard(self)
-        if shard is not None:
-            producer_id = NO_PRODUCER_ID if producer is None else producer.producer_id
-            first_offset = last_offset - len(records) + 1
-            for i, (key, value) in enumerate(records):
-                shard.replay(first_offset + i, producer_id, key, value)
-        return error, last_offset
+        """Append `records` (transactional for `producer` if given: a batch of its own) and, once durable, replay
+        them into the shard at their offsets; (error, last offset). A failed append replays nothing."""
+        return await self._request(_Write(records, True, None, producer))
 
     async def write_marker(
         self, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
     ) -> tuple[ErrorCode, int]:
         """Append the transaction marker of `producer_id` and, once durable, replay it into the shard."""
-        await self._flush_deferred()
-        if not self.active:
-            return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1
-        error, offset = await self._runtime.log.append_marker(
-            self.partition, producer_id, producer_epoch, coordinator_epoch, commit
+        return await self._request(
+            _Write((), True, None, marker=(producer_id, producer_epoch, coordinator_epoch, commit))
         )
-        if error is ErrorCode.NONE:
-            shard = self._runtime._published_shard(self)
-            if shard is not None:
-                shard.replay_end_transaction(producer_id, commit)
-        return error, offset
 
     def spawn(self, write: Coroutine[Any, Any, None], description: str) -> None:
         """Run `write` in the background, tracked by the runtime (errors are logged, close() cancels it)."""
         self._runtime._spawn(write, f"{description} (partition {self.partition})")
+
+    # ---- the write queue ----------------------------------------------------------------------------------
+
+    async def _request(self, write: _Write) -> tuple[ErrorCode, int]:
+        if not self.active:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1
+        if not write.records and write.marker is None and not self._queue:
+            return ErrorCode.NONE, -1
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[tuple[ErrorCode, int]] = loop.create_future()
+        write.waiter = waiter
+        nowait = self._runtime._nowait
+        if nowait is not None and not self._flush_pending:
+            if self._wrote_this_turn:
+                self._switched = True  # two requests in one turn: coalesce from the flush of this one on
+            elif self._direct and self._runtime.direct_writes:
+                self._wrote_this_turn = True
+                loop.call_soon(self._turn_ended)
+                self._queue.append(write)
+                self._flush_nowait(nowait)  # the answer is usually there at once: the await does not suspend
+                return await waiter
+        self._enqueue(write)
+        return await waiter
+
+    def _turn_ended(self) -> None:
+        self._wrote_this_turn = False
+
+    def _enqueue(self, write: _Write) -> None:
+        self._queue.append(write)
+        if not self._flush_pending:
+            self._flush_pending = True
+            if self._runtime._nowait is not None:
+                asyncio.get_running_loop().call_soon(self._flush_nowait, self._runtime._nowait)
+            else:
+                self._runtime._spawn(self._flush(), f"appending to partition {self.partition}")
+
+    def _take_runs(self) -> list[list[_Write]] | None:
+        """The queue as batches (consecutive plain writes together), emptied; None (every request answered
+        NOT_LEADER_OR_FOLLOWER) if this context no longer owns its partition."""
+        self._flush_pending = False
+        queue, self._queue = self._queue, []
+        if not self.active:
+            _answer(queue, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
+            return None
+        runs: list[list[_Write]] = []
+        for write in queue:
+            plain = write.producer is None and write.marker is None
+            if plain and runs and runs[-1][0].producer is None and runs[-1][0].marker is None:
+                runs[-1].append(write)
+            else:
+                runs.append([write])
+        return runs
+
+    def _flush_nowait(self, log_: NowaitCoordinatorLog) -> None:
+        """The flush over a NowaitCoordinatorLog, as a callback: every batch appended now in queue order; the
+        requests of a batch whose outcome is final are answered (and replayed) at once, the others when their
+        acknowledgement arrives."""
+        # A flush of one request (not the one that switched to coalescing): back to writing at once.
+        self._direct = len(self._queue) == 1 and not self._switched
+        self._switched = False
+        runs = self._take_runs()
+        for run in runs or ():
+            first = run[0]
+            try:
+                if first.marker is not None:
+                    outcome = log_.append_marker_nowait(self.partition, *first.marker)
+                else:
+                    records = first.records if len(run) == 1 else [r for write in run for r in write.records]
+                    if not records:
+                        outcome = (ErrorCode.NONE, -1)
+                    elif first.producer is None:
+                        outcome = log_.append_nowait(self.partition, records)
+                    else:
+                        outcome = log_.append_nowait(self.partition, records, first.producer)
+            except Exception:
+                log.exception("%s: appending to partition %d failed", self._runtime.name, self.partition)
+                _answer(run, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
+                continue
+            if isinstance(outcome, tuple):
+                self._complete(run, *outcome)
+            else:
+                self._runtime._acks.add(outcome)
+                outcome.add_done_callback(functools.partial(self._acknowledged, run))
+
+    def _acknowledged(self, run: list[_Write], outcome: asyncio.Future[tuple[ErrorCode, int]]) -> None:
+        self._runtime._acks.discard(outcome)
+        if outcome.cancelled():
+            _answer(run, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
+        elif (exc := outcome.exception()) is not None:
+            log.error("%s: appending to partition %d failed", self._runtime.name, self.partition, exc_info=exc)
+            _answer(run, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
+        else:
+            self._complete(run, *outcome.result())
+
+    async def _flush(self) -> None:
+        """The flush over a plain CoordinatorLog, as a task: the queue (its state when this task runs: the
+        requests of the turn that started it, and any made since) to the log in request order, then each request
+        answered."""
+        runs = self._take_runs()
+        if not runs:
+            return
+        # Each batch goes into the log before the first suspension of its append (CoordinatorLog.append), so
+        # starting them in queue order keeps that order in the log; their acknowledgements are awaited together.
+        if len(runs) == 1:
+            await self._write_run(runs[0])
+        else:
+            await asyncio.gather(*(self._write_run(run) for run in runs))
+
+    async def _write_run(self, run: list[_Write]) -> None:
+        """One batch: the plain records of `run`, or its one transactional batch or marker. Whatever happens (a
+        cancelled flush, an exception from the log), every request of the run is answered."""
+        try:
+            error, last_offset = await self._append_run(run)
+        except BaseException:
+            _answer(run, ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
+            raise
+        self._complete(run, error, last_offset)
+
+    def _complete(self, run: list[_Write], error: ErrorCode, last_offset: int) -> None:
+        """The log's answer for the batch of `run`: replayed and answered, or every request failed."""
+        if error is ErrorCode.NONE:
+            self._replay(run, last_offset)
+            return
+        for write in run:
+            if write.description:
+                log.warning("%s: background write failed: %s: %s", self._runtime.name, write.description, error.name)
+        _answer(run, error, -1)
+
+    async def _append_run(self, run: list[_Write]) -> tuple[ErrorCode, int]:
+        first, log_ = run[0], self._runtime.log
+        if first.marker is not None:
+            return await log_.append_marker(self.partition, *first.marker)
+        records = first.records if len(run) == 1 else [r for write in run for r in write.records]
+        if not records:
+            return ErrorCode.NONE, -1
+        if first.producer is None:
+            return await log_.append(self.partition, records)
+        return await log_.append(self.partition, records, first.producer)
+
+    def _replay(self, run: list[_Write], last_offset: int) -> None:
+        """Replay the durable writes of `run` (its batch ends at `last_offset`) and answer each request with the
+        last offset of its own records."""
+        shard = self._runtime._published_shard(self)
+        offset = last_offset - sum(len(write.records) for write in run) + 1
+        for write in run:
+            if write.marker is not None:
+                if shard is not None:
+                    shard.replay_end_transaction(write.marker[0], write.marker[3])
+                mine = last_offset
+            else:
+                if write.replay and shard is not None:
+                    producer_id = NO_PRODUCER_ID if write.producer is None else write.producer.producer_id
+                    for i, (key, value) in enumerate(write.records):
+                        shard.replay(offset + i, producer_id, key, value)
+                offset += len(write.records)
+                mine = offset - 1 if write.records else -1
+            if write.waiter is not None and not write.waiter.done():
+                write.waiter.set_result((ErrorCode.NONE, mine))
+
+
+def _answer(writes: list[_Write], error: ErrorCode, last_offset: int) -> None:
+    for write in writes:
+        if write.waiter is not None and not write.waiter.done():
+            write.waiter.set_result((error, last_offset))
 
 
 @dataclass(eq=False)
@@ -275,6 +463,10 @@ class CoordinatorRuntime(Generic[ShardT]):
         self._partitions: dict[int, _Partition[ShardT]] = {}
         self._contexts: dict[int, ShardContext] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # A log that appends without a coroutine: flushes are callbacks; their acknowledgements still awaited.
+        self._nowait = log if isinstance(log, NowaitCoordinatorLog) else None
+        self.direct_writes = True  # adaptive coalescing (ShardContext); False: every request waits for the turn's end
+        self._acks: set[asyncio.Future[tuple[ErrorCode, int]]] = set()
         # (monotonic ms when finished, duration ms) of the last loads, for the partition-load-time metrics
         self._load_times: deque[tuple[float, float]] = deque(maxlen=256)
 
@@ -421,14 +613,18 @@ class CoordinatorRuntime(Generic[ShardT]):
     async def wait_idle(self) -> None:
         """Wait for the loads and background writes in progress (including writes they start)."""
         while True:
-            pending = [e.load for e in self._partitions.values() if e.load is not None] + list(self._background)
+            pending: list[asyncio.Future[Any]] = [e.load for e in self._partitions.values() if e.load is not None]
+            pending += list(self._background)
+            pending += list(self._acks)
             if not pending:
                 return
             await asyncio.gather(*pending, return_exceptions=True)
 
     def close(self) -> None:
-        """Resign every partition and cancel the background writes still running."""
+        """Resign every partition and cancel the background writes and the waits for acknowledgements."""
         for entry in list(self._partitions.values()):
             self._unload(entry)
         for task in list(self._background):
             task.cancel()
+        for ack in list(self._acks):  # their requests are answered NOT_LEADER_OR_FOLLOWER (_acknowledged)
+            ack.cancel()

@@ -18,15 +18,16 @@ followers fetch again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, Sequence
 
-from odradek.broker.coordinator.runtime import LogEntry, TxnProducer
+from odradek.broker.coordinator.runtime import AppendOutcome, LogEntry, TxnProducer
 from odradek.broker.log.log import OffsetOutOfRange
 from odradek.broker.protocol.errors import ErrorCode
 from odradek.broker.records.batch import complete_prefix_length, iter_batches
 from odradek.broker.records.builder import BuiltBatch, build_control_batch, build_coordinator_batch
 from odradek.broker.records.record import ABORT, COMMIT, iter_records, read_control_record
-from odradek.broker.replication.api import AppendOrigin, ProduceEntry
+from odradek.broker.replication.api import AppendOrigin, ProduceEntry, ProduceResult
 from odradek.broker.replication.partition import PartitionError
 from odradek.broker.replication.replica_manager import ReplicaManager
 
@@ -43,6 +44,20 @@ class PartitionRecordLog:
     async def append(
         self, partition: int, records: Sequence[tuple[bytes, bytes | None]], producer: TxnProducer | None = None
     ) -> tuple[ErrorCode, int]:
+        result = self.append_nowait(partition, records, producer)
+        return result if isinstance(result, tuple) else await result
+
+    async def append_marker(
+        self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
+    ) -> tuple[ErrorCode, int]:
+        result = self.append_marker_nowait(partition, producer_id, producer_epoch, coordinator_epoch, commit)
+        return result if isinstance(result, tuple) else await result
+
+    def append_nowait(
+        self, partition: int, records: Sequence[tuple[bytes, bytes | None]], producer: TxnProducer | None = None
+    ) -> AppendOutcome:
+        """`append` without a coroutine (the coordinator runtime's flush): appended now; (error, last offset) at
+        once when final (one replica: always), else a future of it."""
         now = self.manager.time.wall_ms()
         if producer is None:
             batch = build_coordinator_batch(records, now)
@@ -50,20 +65,24 @@ class PartitionRecordLog:
             batch = build_coordinator_batch(
                 records, now, producer.producer_id, producer.producer_epoch, transactional=True
             )
-        return await self._produce(partition, batch)
+        return self._produce(partition, batch)
 
-    async def append_marker(
+    def append_marker_nowait(
         self, partition: int, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool
-    ) -> tuple[ErrorCode, int]:
+    ) -> AppendOutcome:
         now = self.manager.time.wall_ms()
-        return await self._produce(
+        return self._produce(
             partition, build_control_batch(commit, producer_id, producer_epoch, coordinator_epoch, 0, now)
         )
 
-    async def _produce(self, partition: int, batch: BuiltBatch) -> tuple[ErrorCode, int]:
+    def _produce(self, partition: int, batch: BuiltBatch) -> AppendOutcome:
         entry = ProduceEntry(self.topic, partition, batch)
-        (result,) = await self.manager.produce([entry], -1, self.timeout_ms(), AppendOrigin.COORDINATOR)
-        return result.error, result.last_offset
+        results = self.manager.produce_nowait([entry], -1, self.timeout_ms(), AppendOrigin.COORDINATOR)
+        if isinstance(results, list):
+            return results[0].error, results[0].last_offset
+        outcome: asyncio.Future[tuple[ErrorCode, int]] = asyncio.get_running_loop().create_future()
+        results.add_done_callback(lambda done: _first_result(done, outcome))
+        return outcome
 
     def read(self, partition: int) -> Iterator[LogEntry]:
         try:
@@ -92,3 +111,15 @@ class PartitionRecordLog:
                         if record.offset >= offset:
                             yield LogEntry(record.offset, record.key, record.value, pid, epoch, txn)
                 offset = header.next_offset
+
+
+def _first_result(done: asyncio.Future[list[ProduceResult]], outcome: asyncio.Future[tuple[ErrorCode, int]]) -> None:
+    if outcome.done():
+        return
+    if done.cancelled():
+        outcome.cancel()
+    elif (exc := done.exception()) is not None:
+        outcome.set_exception(exc)
+    else:
+        result = done.result()[0]
+        outcome.set_result((result.error, result.last_offset))

@@ -507,17 +507,28 @@ class ReplicaManager:
         """Append each entry (in order) and return one final result per entry: at once for acks 0 and 1; for
         acks=all (-1) once every appended partition's HW passed its append, it failed, or `timeout_ms` ran out
         (REQUEST_TIMED_OUT for the partitions still waiting)."""
+        if acks not in VALID_ACKS:
+            # Kafka's ReplicaManager.appendRecords: nothing is appended, every partition gets the same answer.
+            return [INVALID_ACKS_RESULT] * len(entries)
+        results = self.produce_nowait(entries, acks, timeout_ms, origin)
+        return results if isinstance(results, list) else await results
+
+    def produce_nowait(
+        self, entries: Sequence[ProduceEntry], acks: int, timeout_ms: int, origin: AppendOrigin
+    ) -> list[ProduceResult] | asyncio.Future[list[ProduceResult]]:
+        """`produce` without a coroutine (the coordinators' appends): the entries are appended now; the results at
+        once if they are final (acks 0 or 1, a failure, or an HW already past the append), else the future of the
+        wait for the ISR."""
         if origin is AppendOrigin.REPLICATION:
             raise ValueError("replicated records are appended by the replica fetcher, not produced")
         if acks not in VALID_ACKS:
-            # Kafka's ReplicaManager.appendRecords: nothing is appended, every partition gets the same answer.
             return [INVALID_ACKS_RESULT] * len(entries)
         statuses = [self._append(entry, acks, origin) for entry in entries]
         if acks != -1 or settle(statuses, self):
             return [status.result for status in statuses]
         operation = DelayedProduce(max(timeout_ms, 0), statuses, self)
         self.produce_purgatory.try_complete_else_watch(operation, operation.waiting_keys)
-        return await operation.future
+        return operation.future
 
     def _append(self, entry: ProduceEntry, acks: int, origin: AppendOrigin) -> ProducePartitionStatus:
         """Validate and append one partition's records; the status says what acks=all must wait for."""
