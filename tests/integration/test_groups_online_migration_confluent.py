@@ -49,13 +49,15 @@ def mbroker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]
 class Member:
     """A consumer of either protocol that records what it processed and commits each record."""
 
-    def __init__(self, name: str, broker: BrokerProcess, group: str, topic: str, protocol: str) -> None:
+    def __init__(
+        self, name: str, broker: BrokerProcess, group: str, topic: str, protocol: str, strategy: str = "range"
+    ) -> None:
         self.name = name
         self.protocol = protocol
         self.records: list[bytes] = []
         self.assignment: set[int] = set()
         extra: dict[str, Any] = (
-            {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "partition.assignment.strategy": "range"}
+            {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "partition.assignment.strategy": strategy}
             if protocol == "classic"
             else {}
         )
@@ -171,12 +173,12 @@ def step(members: list[Member], feeder: Feeder, what: str) -> None:
 
 
 def replace_one_by_one(
-    everyone: list[Member], feeder: Feeder, broker: BrokerProcess, group: str, topic: str, protocol: str
+    everyone: list[Member], feeder: Feeder, broker: BrokerProcess, group: str, topic: str, protocol: str, strategy: str
 ) -> None:
     """Close each live member in turn and start one of `protocol` in its place (added to `everyone`)."""
     for i, old in enumerate([m for m in everyone if not m.closed]):
         old.close()
-        new = Member(f"{protocol}-{i}", broker, group, topic, protocol)
+        new = Member(f"{protocol}-{i}", broker, group, topic, protocol, strategy)
         everyone.append(new)
         step(everyone, feeder, f"{old.name} replaced by {new.name}")
 
@@ -185,18 +187,23 @@ def live_protocols(everyone: list[Member]) -> list[str]:
     return sorted(m.protocol for m in everyone if not m.closed)
 
 
-def test_a_rolling_upgrade_to_the_consumer_protocol_and_back_loses_no_record(mbroker: BrokerProcess) -> None:
+# the classic consumers' assignor: eager (they revoke everything before rejoining) or cooperative (they report what
+# they own and revoke only what moves: the consumer group's revocation step)
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_a_rolling_upgrade_to_the_consumer_protocol_and_back_loses_no_record(
+    mbroker: BrokerProcess, strategy: str
+) -> None:
     topic = unique_group("migrate-t")
     group = unique_group("migrate-g")
     ck_create_topic(mbroker.bootstrap, topic, PARTITIONS)
     feeder = Feeder(mbroker, topic)
-    members = [Member(f"classic-{i}", mbroker, group, topic, "classic") for i in range(3)]
+    members = [Member(f"classic-{i}", mbroker, group, topic, "classic", strategy) for i in range(3)]
     try:
         step(members, feeder, "three classic consumers")
         assert group_type(mbroker, group) == ConsumerGroupType.CLASSIC
 
         # upgrade: one consumer at a time restarts with group.protocol=consumer
-        replace_one_by_one(members, feeder, mbroker, group, topic, "consumer")
+        replace_one_by_one(members, feeder, mbroker, group, topic, "consumer", strategy)
         assert group_type(mbroker, group) == ConsumerGroupType.CONSUMER
         assert live_protocols(members) == ["consumer"] * 3
         cli = [sys.executable, "-m", "odradek.cli", "consumer-groups", "--bootstrap-server", mbroker.bootstrap]
@@ -209,7 +216,7 @@ def test_a_rolling_upgrade_to_the_consumer_protocol_and_back_loses_no_record(mbr
             assert [line.split()[0] for line in only.stdout.splitlines() if line.startswith(group)] == expected
 
         # downgrade: one at a time back to group.protocol=classic
-        replace_one_by_one(members, feeder, mbroker, group, topic, "classic")
+        replace_one_by_one(members, feeder, mbroker, group, topic, "classic", strategy)
         assert group_type(mbroker, group) == ConsumerGroupType.CLASSIC
         assert live_protocols(members) == ["classic"] * 3
 
