@@ -17,6 +17,7 @@ import contextlib
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -160,6 +161,16 @@ def group_type(broker: BrokerProcess, group: str) -> Any:
     return found[0]
 
 
+def group_members_metric(broker: BrokerProcess, group: str) -> str:
+    """kafka_consumergroup_members of the group, as the broker's /metrics reports it."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    prefix = "kafka_consumergroup_members{"
+    lines = [ln for ln in text.splitlines() if ln.startswith(prefix) and f'consumergroup="{group}"' in ln]
+    assert len(lines) == 1, lines
+    return lines[0].split()[-1]
+
+
 def consumed(members: list[Member]) -> set[bytes]:
     return {r for m in members for r in m.records}
 
@@ -206,6 +217,7 @@ def test_a_rolling_upgrade_to_the_consumer_protocol_and_back_loses_no_record(
         replace_one_by_one(members, feeder, mbroker, group, topic, "consumer", strategy)
         assert group_type(mbroker, group) == ConsumerGroupType.CONSUMER
         assert live_protocols(members) == ["consumer"] * 3
+        assert group_members_metric(mbroker, group) in ("3", "3.0"), "the lag metrics cover the consumer group"
         cli = [sys.executable, "-m", "odradek.cli", "consumer-groups", "--bootstrap-server", mbroker.bootstrap]
         listed = subprocess.run([*cli, "--list", "--type"], capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0, listed.stderr
@@ -219,6 +231,7 @@ def test_a_rolling_upgrade_to_the_consumer_protocol_and_back_loses_no_record(
         replace_one_by_one(members, feeder, mbroker, group, topic, "classic", strategy)
         assert group_type(mbroker, group) == ConsumerGroupType.CLASSIC
         assert live_protocols(members) == ["classic"] * 3
+        assert group_members_metric(mbroker, group) in ("3", "3.0")
 
         feeder.stop()
         pump(members, feeder, lambda: feeder.acked <= consumed(members), "every acknowledged record")

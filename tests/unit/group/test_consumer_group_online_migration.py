@@ -486,3 +486,17 @@ async def test_a_reload_after_the_downgrade_is_a_classic_group() -> None:
     assert classic is not None and set(classic.members) == set(classic_ids) and classic.generation_id == 2
     assert classic.protocol_name == "range" and classic.state is GroupState.STABLE
     c2.close()
+
+
+async def test_the_lag_metrics_snapshot_covers_the_group_in_either_form() -> None:
+    c, _, plan = await stable_classic_group(InMemoryCoordinatorLog())
+    first = next(iter(plan))
+    assert await c.commit_offsets("g", 1, first, None, [OffsetCommitEntry("t", 0, 5)]) == [E.NONE]
+
+    def snapshot() -> list[tuple[str, int, dict[tuple[str, int], int]]]:
+        return [(g.group, g.members, dict(g.offsets)) for g in c.group_offsets()]
+
+    assert snapshot() == [("g", 2, {("t", 0): 5})]
+    await hb(c, "new", 0)
+    assert snapshot() == [("g", 3, {("t", 0): 5})], "the consumer group, with its classic members"
+    c.close()
