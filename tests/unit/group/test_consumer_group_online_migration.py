@@ -500,3 +500,26 @@ async def test_the_lag_metrics_snapshot_covers_the_group_in_either_form() -> Non
     await hb(c, "new", 0)
     assert snapshot() == [("g", 3, {("t", 0): 5})], "the consumer group, with its classic members"
     c.close()
+
+
+async def test_a_static_classic_member_restarting_takes_its_own_place() -> None:
+    c, _, _ = await stable_classic_group(InMemoryCoordinatorLog())
+    await hb(c, "new", 0)
+    group = consumer_group(c)
+    joined = await c.join_group(join_request(group_instance_id="i1"))  # no MEMBER_ID_REQUIRED for a static member
+    assert joined.error is E.NONE
+    old_id = joined.member_id
+    epoch = group.group_epoch
+    target = group.target[old_id]
+    # it restarts: a JoinGroup with no member id and its instance id replaces the old member, no new group epoch
+    again = await c.join_group(join_request(group_instance_id="i1"))
+    assert again.error is E.NONE and again.member_id != old_id
+    assert old_id not in group.members and group.members[again.member_id].instance_id == "i1"
+    assert group.group_epoch == epoch and group.target[again.member_id] == target
+    # the old incarnation is fenced; another member id with the instance id too
+    assert c.heartbeat("g", old_id, "i1", again.generation_id) is E.FENCED_INSTANCE_ID
+    assert (await c.join_group(join_request(old_id, group_instance_id="i1"))).error is E.FENCED_INSTANCE_ID
+    # an admin removal names the instance only
+    error, errors = c.leave_group("g", [LeaveMember("", "i1")])
+    assert (error, errors) == (E.NONE, [E.NONE]) and again.member_id not in group.members
+    c.close()
