@@ -1,11 +1,11 @@
 """`odradek consumer-groups`: list, describe, delete consumer groups and reset or delete their offsets,
 as kafka-consumer-groups.sh.
 
-Exactly one action: `--list [--state [states]]`, `--describe` (offsets by default, or `--members` / `--state`,
-each with `--verbose`), `--delete`, `--reset-offsets` (dry run unless `--execute`), `--delete-offsets`. Option
-rules, messages and table layouts are Kafka's (see group_views for the formats). Differences, by convention of
-this CLI: errors go to stderr as `Error: ...` and make the exit code 1 (Kafka prints them on stdout and exits 0);
-`--timeout` defaults to 30000 ms (Kafka: 5000).
+Exactly one action: `--list [--state [states]] [--type [types]]`, `--describe` (offsets by default, or
+`--members` / `--state`, each with `--verbose`), `--delete`, `--reset-offsets` (dry run unless `--execute`),
+`--delete-offsets`. Option rules, messages and table layouts are Kafka's (see group_views for the formats).
+Differences, by convention of this CLI: errors go to stderr as `Error: ...` and make the exit code 1 (Kafka prints
+them on stdout and exits 0); `--timeout` defaults to 30000 ms (Kafka: 5000).
 
 Broker calls, all through confluent-kafka's AdminClient: ListGroups, DescribeGroups, OffsetFetch
 (list_consumer_group_offsets), OffsetCommit (alter_consumer_group_offsets), DeleteGroups, ListOffsets and
@@ -66,6 +66,10 @@ def add_parser(subparsers: Any) -> None:
         "--state", nargs="?", const="", default=None, metavar="STATES",
         help="describe: group state; list: show states, optionally only these (e.g. stable,empty)",
     )  # fmt: skip
+    parser.add_argument(
+        "--type", nargs="?", const="", default=None, metavar="TYPES",
+        help="list: show group types (Classic, Consumer), optionally only these (e.g. consumer)",
+    )  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="describe: more columns")
     parser.add_argument("--dry-run", action="store_true", help="reset: only show the new offsets (the default)")
     parser.add_argument("--execute", action="store_true", help="reset: commit the new offsets")
@@ -120,8 +124,10 @@ def run(args: argparse.Namespace) -> int:
     if chosen.warn_no_execute:
         print(views.NO_EXECUTE_WARNING, file=sys.stderr)
     service = GroupService(args)
+    if args.type is not None and chosen.action != "list":
+        raise CliError("Option(s) [type] are unavailable given other options on the command line")
     if chosen.action == "list":
-        return service.list_groups(args.state)
+        return service.list_groups(args.state, args.type)
     if chosen.action == "describe":
         return service.describe(args)
     if chosen.action == "delete":
@@ -153,12 +159,15 @@ class GroupService:
         except KafkaException as exc:
             raise CliError(f"{what} failed: {describe_kafka_error(exc)}") from None
 
-    def group_listings(self) -> list[tuple[str, str]]:
-        """(group id, Kafka state name) of every consumer group, sorted by id."""
+    def group_listings(self) -> list[tuple[str, str, str]]:
+        """(group id, Kafka state name, Kafka type name) of every consumer group, sorted by id."""
         result = self._wait(self.admin.list_consumer_groups(request_timeout=self.timeout_s), "listing consumer groups")
         for error in result.errors or ():
             raise CliError(f"listing consumer groups failed: {describe_kafka_error(error)}")
-        return sorted((g.group_id, views.state_name(g.state)) for g in result.valid or ())
+        listed = result.valid or ()
+        return sorted(
+            (g.group_id, views.state_name(g.state), views.type_name(getattr(g, "type", None))) for g in listed
+        )
 
     def describe_groups(self, groups: Sequence[str]) -> dict[str, Any]:
         """ConsumerGroupDescription per group; None for a group the coordinator does not know (GROUP_ID_NOT_FOUND)."""
@@ -228,16 +237,21 @@ class GroupService:
         }
 
     def group_ids(self, args: argparse.Namespace) -> list[str]:
-        return [g for g, _ in self.group_listings()] if args.all_groups else list(dict.fromkeys(args.group))
+        return [g for g, _, _ in self.group_listings()] if args.all_groups else list(dict.fromkeys(args.group))
 
     # -- --list -----------------------------------------------------------------------------------------------
 
-    def list_groups(self, state: str | None) -> int:
+    def list_groups(self, state: str | None, group_type: str | None = None) -> int:
         listings = self.group_listings()
         if state is not None and state != "":
             wanted = views.parse_states(state)
-            listings = [(g, s) for g, s in listings if s in wanted]
-        print(views.format_group_list(listings, with_state=state is not None), end="")
+            listings = [row for row in listings if row[1] in wanted]
+        if group_type is not None and group_type != "":
+            types = views.parse_types(group_type)
+            listings = [row for row in listings if row[2] in types]
+        rows = [(g, s) for g, s, _ in listings]
+        types_shown = {g: t for g, _, t in listings} if group_type is not None else None
+        print(views.format_group_list(rows, with_state=state is not None, types=types_shown), end="")
         return 0
 
     # -- --describe -------------------------------------------------------------------------------------------

@@ -78,6 +78,27 @@ def state_name(state: object) -> str:
     return "Unknown"
 
 
+GROUP_TYPES = ("Classic", "Consumer")
+
+
+def type_name(group_type: object) -> str:
+    """Kafka's name of a group type (GroupType.toString) given as confluent-kafka's ConsumerGroupType."""
+    name = getattr(group_type, "name", None)
+    if isinstance(name, str):
+        return {t.upper(): t for t in GROUP_TYPES}.get(name.upper(), "Unknown")
+    return "Unknown"
+
+
+def parse_types(text: str) -> frozenset[str]:
+    """`--type classic,consumer` (case-insensitive) into Kafka's type names."""
+    parts = [p for p in text.split(",") if p.strip()]
+    by_upper = {t.upper(): t for t in GROUP_TYPES}
+    types = {by_upper.get(p.strip().upper()) for p in parts}
+    if None in types or not types:
+        raise CliError(f"Invalid types list '{text}'. Valid types are: {', '.join(t.lower() for t in GROUP_TYPES)}")
+    return frozenset(t for t in types if t is not None)
+
+
 def parse_states(text: str) -> frozenset[str]:
     """`--state stable,empty` (case-insensitive, Kafka names) into canonical state names."""
     parts = text.split(",")
@@ -498,13 +519,25 @@ def format_state(view: StateView, verbose: bool = False) -> str:
     return "\n" + line(head) + "\n" + line([view.group, coordinator, strategy, view.state, view.members]) + "\n"
 
 
-def format_group_list(groups: Sequence[tuple[str, str]], with_state: bool) -> str:
-    """`--list`: one id per line; with `--state`, Kafka's GROUP/STATE table (trailing padding kept)."""
-    if not with_state:
+def format_group_list(
+    groups: Sequence[tuple[str, str]], with_state: bool, types: Mapping[str, str] | None = None
+) -> str:
+    """`--list`: one id per line; with `--state` and/or `--type` (`types`: group -> type name), Kafka's
+    GROUP [TYPE] [STATE] table (trailing padding kept)."""
+    if not with_state and types is None:
         return "".join(f"{g}\n" for g, _ in groups)
     width = max([15] + [len(g) for g, _ in groups]) + 10
-    lines = [f"{'GROUP':<{width}} {'STATE':<20}"] + [f"{g:<{width}} {s:<20}" for g, s in groups]
-    return "".join(line + "\n" for line in lines)
+
+    def line(group: str, group_type: str, state: str) -> str:
+        text = f"{group:<{width}}"
+        if types is not None:
+            text += f" {group_type:<20}"
+        if with_state:
+            text += f" {state:<20}"
+        return text + "\n"
+
+    rows = [line(g, (types or {}).get(g, "Unknown"), s) for g, s in groups]
+    return line("GROUP", "TYPE", "STATE") + "".join(rows)
 
 
 # -- reset and delete text -------------------------------------------------------------------------------------

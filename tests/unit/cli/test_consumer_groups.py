@@ -518,3 +518,33 @@ def test_rdkafka_admin_reports_a_request_error_and_bad_config() -> None:
     assert time.monotonic() - started < 10
     with pytest.raises(CliError, match=r"^Invalid client configuration no\.such\.key=1: No such configuration"):
         rdkafka_admin.delete_consumer_group_offsets({"no.such.key": "1"}, "g", [("t", 0)], timeout_s=0.5)
+
+
+def test_format_group_list_with_types() -> None:
+    groups = [("a", "Stable"), ("a-much-longer-group-id", "Empty")]
+    types = {"a": "Consumer", "a-much-longer-group-id": "Classic"}
+    width = len("a-much-longer-group-id") + 10
+    fmt = f"%-{width}s %-20s\n"
+    assert views.format_group_list(groups, with_state=False, types=types) == (
+        fmt % ("GROUP", "TYPE") + fmt % ("a", "Consumer") + fmt % ("a-much-longer-group-id", "Classic")
+    )
+    fmt = f"%-{width}s %-20s %-20s\n"  # Kafka's --list --type --state: GROUP TYPE STATE
+    assert views.format_group_list(groups, with_state=True, types=types) == (
+        fmt % ("GROUP", "TYPE", "STATE")
+        + fmt % ("a", "Consumer", "Stable")
+        + fmt % ("a-much-longer-group-id", "Classic", "Empty")
+    )
+
+
+def test_parse_types_and_type_names() -> None:
+    from confluent_kafka import ConsumerGroupType
+
+    assert views.parse_types("consumer") == {"Consumer"}
+    assert views.parse_types(" CLASSIC,consumer,") == {"Classic", "Consumer"}
+    for bad in ("", "share", "classic,nope"):
+        with pytest.raises(CliError, match="Invalid types list"):
+            views.parse_types(bad)
+    assert views.type_name(ConsumerGroupType.CONSUMER) == "Consumer"
+    assert views.type_name(ConsumerGroupType.CLASSIC) == "Classic"
+    assert views.type_name(ConsumerGroupType.UNKNOWN) == "Unknown"
+    assert views.type_name(None) == "Unknown"

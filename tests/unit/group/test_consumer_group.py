@@ -296,8 +296,9 @@ async def test_list_describe_delete_and_classic_side_by_side() -> None:
     assert d.error is E.NONE and d.assignor == "uniform" and d.members[0].member.member_id == "a"
     assert c.consumer_group_describe("nope").error is E.GROUP_ID_NOT_FOUND
     assert await c.delete_groups(["g"]) == [E.NON_EMPTY_GROUP]
-    # a classic JoinGroup on a non-empty consumer group
-    join = JoinRequest("g", "", None, "c", "/h", 10_000, 10_000, "consumer", [("range", b"")])
+    # a classic JoinGroup of another protocol type on a non-empty consumer group (a consumer-type one joins it
+    # as a classic member: tests/unit/group/test_consumer_group_migration.py)
+    join = JoinRequest("g", "", None, "c", "/h", 10_000, 10_000, "connect", [("range", b"")])
     assert (await c.join_group(join)).error is E.INCONSISTENT_GROUP_PROTOCOL
     await hb(c, "a", -1)
     assert await c.delete_groups(["g"]) == [E.NONE]

@@ -1,8 +1,8 @@
-"""The protocol migration of a group (issue 15 item 3, Kafka's `group.consumer.migration.policy`): what is served so
-far. A ConsumerGroupHeartbeat into a non-empty classic group is refused with GROUP_ID_NOT_FOUND and the reason of
-Kafka's validateOnlineUpgrade, in its order (policy, embedded protocol, size); the conversion itself is not
-implemented (docs/not-implemented.md). The member metadata record carries Kafka's ClassicMemberMetadata tag, so a
-converted group's classic members survive a reload once the conversion writes them.
+"""The protocol migration of a group (issue 15 item 3, Kafka's `group.consumer.migration.policy`): the refusals. A
+ConsumerGroupHeartbeat into a non-empty classic group that may not be upgraded is refused with GROUP_ID_NOT_FOUND
+and the reason of Kafka's validateOnlineUpgrade, in its order (policy, embedded protocol, size). The member
+metadata record carries Kafka's ClassicMemberMetadata tag, so a converted group's classic members survive a
+reload. The online upgrade and downgrade themselves: test_consumer_group_online_migration.py.
 
 The real GroupCoordinator on an in-memory __consumer_offsets and a MockTime.
 """
@@ -80,8 +80,6 @@ REFUSALS = [
     (P.UPGRADE, "connect", 1, 10, f"{PREFIX} the group does not use the consumer embedded protocol."),
     (P.BIDIRECTIONAL, "connect", 1, 10, f"{PREFIX} the group does not use the consumer embedded protocol."),
     (P.BIDIRECTIONAL, "consumer", 2, 1, f"{PREFIX} the group size exceeds the consumer group maximum size."),
-    (P.UPGRADE, "consumer", 2, 2, f"{PREFIX} the online upgrade of a non-empty group is not implemented."),
-    (P.BIDIRECTIONAL, "consumer", 1, 10, f"{PREFIX} the online upgrade of a non-empty group is not implemented."),
 ]
 
 
@@ -140,7 +138,7 @@ def test_unknown_tags_of_the_member_record_are_skipped() -> None:
     assert decode_member_metadata(ConsumerGroupMember("m"), with_unknown) == member
 
 
-# ==== the conversion of a stable classic group (not wired yet) ===================================================
+# ==== the conversion of a stable classic group ===================================================================
 
 T_ID = str(uuid.UUID(int=7))
 TOPICS = {"t": (T_ID, 3)}

@@ -1037,9 +1037,9 @@ BROKER_KEYS: tuple[ConfigKey, ...] = (
         T.STRING,
         "bidirectional",
         "Which online conversions of a non-empty group between the classic and the consumer protocol are allowed: "
-        "bidirectional, upgrade, downgrade or disabled (any case). The conversion of a non-empty group is not "
-        "implemented yet (docs/not-implemented.md): the policy picks the refusal's message; an empty group always "
-        "changes protocol.",
+        "bidirectional, upgrade, downgrade or disabled (any case). Upgrade: a consumer-protocol member joining a "
+        "classic group converts it, its members staying as classic members; downgrade: the last consumer-protocol "
+        "member leaving converts it back (docs/groups.md). An empty group always changes protocol.",
         lambda value: (
             None
             if isinstance(value, str) and value.strip().lower() in ("bidirectional", "upgrade", "downgrade", "disabled")

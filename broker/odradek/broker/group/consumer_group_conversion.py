@@ -1,12 +1,11 @@
-"""A stable classic group as a consumer group (Kafka's ConsumerGroup.fromClassicGroup and the records
-convertToConsumerGroup writes): the first step of the online upgrade (KIP-848 "Online migration").
+"""The online migration of a group between the protocols (KIP-848 "Online migration"): a classic group as a
+consumer group (Kafka's ConsumerGroup.fromClassicGroup and the records convertToConsumerGroup writes), and a
+consumer group left with classic members only as a classic group (ClassicGroup.fromConsumerGroup and the records
+convertToClassicGroup writes). Both functions are pure: they read the group and the cluster's topics and return
+the new group and the records, leaving the old group untouched; `consumer_group_manager.py` decides when.
 
-Not wired into the coordinator yet: the converted group's classic members would need their JoinGroup, SyncGroup,
-Heartbeat and LeaveGroup answered by the consumer group (Kafka's classicGroup*ToConsumerGroup), which is not
-implemented (docs/not-implemented.md). The function is pure: it reads the classic group and the cluster's topics
-and returns the new group and the records, leaving the classic group untouched.
-
-The conversion, with Kafka's values:
+The upgrade, with Kafka's values (the group may be rebalancing: its members' last assignments are taken, which
+no two members share; members that joined the rebalance with nothing get nothing):
 - group epoch = target assignment epoch = the classic generation;
 - each member: epoch and previous epoch = the generation, state STABLE, its client id/host, instance id and
   rebalance timeout, its subscription (topic names of the ConsumerProtocolSubscription it sent for the group's
@@ -16,6 +15,14 @@ The conversion, with Kafka's values:
 - records: the classic group's tombstone, then member metadata of every member, the group epoch, the target of
   every member, the target assignment epoch and the current assignment of every member (Kafka's
   createConsumerGroupRecords order).
+
+The downgrade: a Stable classic group at generation = the group epoch, protocol type `consumer`, its members the
+remaining classic members (in the consumer group's order: the first is the leader) with their session timeouts,
+rebalance timeouts and supported protocols, the protocol the members vote for, and as each member's assignment its
+target assignment, as a ConsumerProtocolAssignment of the version of its subscription for that protocol. Records:
+the consumer group's tombstones (current assignments, targets, the target assignment epoch, member metadata, the
+group epoch: Kafka's createGroupTombstoneRecords order), then the classic group's record. The coordinator then
+starts a rebalance, so the members rejoin and their leader assigns.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from odradek.broker.coordinator.runtime import Record
-from odradek.broker.group.classic_group import CONSUMER_PROTOCOL_TYPE, ClassicGroup, parse_subscription_topics
+from odradek.broker.group.classic_group import CONSUMER_PROTOCOL_TYPE, ClassicGroup, Member, parse_subscription_topics
 from odradek.broker.group.consumer_group import (
     ClassicMemberMetadata,
     ConsumerGroup,
@@ -44,11 +51,14 @@ from odradek.broker.group.consumer_group_records import (
     encode_member_metadata,
     encode_target_member,
 )
-from odradek.broker.group.offsets_topic import GroupKey, encode_group_key
+from odradek.broker.group.offsets_topic import GroupKey, encode_group_key, encode_group_value
 from odradek.broker.group.state import GroupState
 from odradek.broker.protocol.errors import ProtocolError
 from odradek.broker.protocol.messages import consumer_protocol_assignment
 from odradek.broker.protocol.primitives import Reader
+
+Topics = Mapping[str, tuple[str, int]]
+"""topic name -> (topic id, partition count)"""
 
 # The client-side assignors Kafka's upgrade accepts (ConsumerGroup.fromClassicGroup refuses a custom one: the
 # server-side assignors cannot take over its decisions).
@@ -88,8 +98,8 @@ def consumer_group_from_classic(
     a member's embedded protocol is malformed."""
     if classic.protocol_type != CONSUMER_PROTOCOL_TYPE:
         raise ConversionError("the group does not use the consumer embedded protocol")
-    if classic.state is not GroupState.STABLE or classic.protocol_name is None:
-        raise ConversionError("the group is not stable")
+    if classic.protocol_name is None or not classic.members or classic.state is GroupState.DEAD:
+        raise ConversionError("the group has no generation yet")
     protocol = classic.protocol_name
     if protocol not in SUPPORTED_CLASSIC_ASSIGNORS:
         raise ConversionError(
@@ -100,7 +110,7 @@ def consumer_group_from_classic(
     group = ConsumerGroup(classic.group_id, group_epoch=generation, target_assignment_epoch=generation)
     for old in classic.members.values():
         try:
-            subscribed = tuple(sorted(set(parse_subscription_topics(old.metadata(protocol)))))
+            subscribed = tuple(sorted(set(parse_subscription_topics(_subscription(old, protocol)))))
         except (KeyError, ValueError) as exc:
             raise ConversionError("the embedded consumer protocol is malformed") from exc
         assigned = decode_assignment(old.assignment, topics)
@@ -140,3 +150,91 @@ def consumer_group_from_classic(
         for m in members
     ]
     return group, records
+
+
+def _subscription(member: Member, protocol: str) -> bytes:
+    """The member's subscription for the group's protocol (a member that joined a rebalance with other protocols
+    only: its first one)."""
+    if protocol in member.protocol_names():
+        return member.metadata(protocol)
+    return member.protocols[0][1] if member.protocols else b""
+
+
+def encode_assignment(assignment: Mapping[str, frozenset[int]], topics: Topics, version: int) -> bytes:
+    """topic id -> partitions as a ConsumerProtocolAssignment of `version` (capped at the highest known; the int16
+    version first, as ConsumerProtocol.serializeAssignment writes it); topics the cluster no longer has are left
+    out."""
+    names = {topic_id: name for name, (topic_id, _) in topics.items()}
+    version = max(0, min(version, consumer_protocol_assignment.MAX_VERSION))
+    body = consumer_protocol_assignment.ConsumerProtocolAssignment(
+        assigned_partitions=[
+            consumer_protocol_assignment.TopicPartition(topic=names[topic_id], partitions=sorted(parts))
+            for topic_id, parts in sorted(assignment.items())
+            if topic_id in names
+        ]
+    )
+    out = bytearray(version.to_bytes(2, "big", signed=True))
+    consumer_protocol_assignment.encode(out, body, version)
+    return bytes(out)
+
+
+def embedded_version(metadata: bytes) -> int:
+    """The version a ConsumerProtocolSubscription starts with (0 for bytes too short to say)."""
+    return int.from_bytes(metadata[:2], "big", signed=True) if len(metadata) >= 2 else 0
+
+
+def classic_group_from_consumer(
+    group: ConsumerGroup, leaving: frozenset[str], topics: Topics, partition: int, now_ms: int
+) -> tuple[ClassicGroup, list[Record]]:
+    """The classic group the consumer group becomes once the members `leaving` are gone (module doc). Raises
+    ConversionError when a remaining member does not speak the classic protocol or the members share no
+    protocol."""
+    classic = ClassicGroup(
+        group.group_id,
+        partition,
+        state=GroupState.STABLE,
+        generation_id=group.group_epoch,
+        protocol_type=CONSUMER_PROTOCOL_TYPE,
+        current_state_timestamp=now_ms,
+    )
+    for m in group.members.values():
+        if m.member_id in leaving:
+            continue
+        meta = m.classic_member_metadata
+        if meta is None:
+            raise ConversionError(f"member {m.member_id} uses the consumer protocol")
+        classic.add(
+            Member(
+                m.member_id,
+                m.instance_id,
+                m.client_id,
+                m.client_host,
+                m.rebalance_timeout_ms,
+                meta.session_timeout_ms,
+                CONSUMER_PROTOCOL_TYPE,
+                list(meta.supported_protocols),
+                is_new=False,
+            )
+        )
+    try:
+        classic.protocol_name = classic.select_protocol()
+    except ValueError as exc:
+        raise ConversionError(str(exc)) from None
+    for member in classic.members.values():
+        version = embedded_version(member.metadata(classic.protocol_name))
+        member.assignment = encode_assignment(group.target.get(member.member_id, {}), topics, version)
+    records = consumer_group_tombstones(group)
+    records.append((encode_group_key(GroupKey(group.group_id)), encode_group_value(classic.to_record())))
+    return classic, records
+
+
+def consumer_group_tombstones(group: ConsumerGroup) -> list[Record]:
+    """Every record of the consumer group as a tombstone, in Kafka's createGroupTombstoneRecords order."""
+    gid = group.group_id
+    members = list(group.members)
+    records: list[Record] = [(encode_key(ConsumerGroupKey(CURRENT_MEMBER_ASSIGNMENT, gid, m)), None) for m in members]
+    records += [(encode_key(ConsumerGroupKey(TARGET_ASSIGNMENT_MEMBER, gid, m)), None) for m in members]
+    records.append((encode_key(ConsumerGroupKey(TARGET_ASSIGNMENT_METADATA, gid)), None))
+    records += [(encode_key(ConsumerGroupKey(MEMBER_METADATA, gid, m)), None) for m in members]
+    records.append((encode_key(ConsumerGroupKey(METADATA, gid)), None))
+    return records

@@ -15,8 +15,19 @@ A heartbeat is answered at once (no long-poll): validated, applied to the group 
    no longer is before it gets anything new, and gets a partition only once no other member holds it.
 
 Timers (on the shard's CoordinatorTimer): `("cg-session", group, member)` the session
-(`group.consumer.session.timeout.ms`, restarted by every heartbeat; its expiry removes the member), and
-`("cg-revoke", group, member)` the member's rebalance timeout while it owes a revocation (expiry fences it).
+(`group.consumer.session.timeout.ms`, or a classic member's own session timeout; restarted by every heartbeat; its
+expiry removes the member), and `("cg-revoke", group, member)` the member's rebalance timeout while it owes a
+revocation (expiry fences it); classic members also have `("cg-join", ...)` and `("cg-sync", ...)`
+(`consumer_group_classic.py`).
+
+Online migration (KIP-848; `group.consumer.migration.policy`, Kafka's validateOnlineUpgrade/-Downgrade):
+- upgrade: a joining heartbeat (epoch 0) into a non-empty classic group converts it
+  (`consumer_group_conversion.consumer_group_from_classic`) when the policy allows it, the group uses the consumer
+  embedded protocol and fits `group.consumer.max.size`; the conversion's records and the heartbeat's go in one
+  append; the classic members stay, as classic members (`consumer_group_classic.py` answers them);
+- downgrade: a member fenced (leaving with epoch -1, expired, a classic LeaveGroup) that leaves only classic
+  members turns the group back into a classic group (`classic_group_from_consumer`) when the policy allows it and
+  the group fits `group.max.size`; the classic group then rebalances.
 
 Regular expressions are Python's `re` (Kafka uses RE2J; the common syntax is the same), matched whole against the
 names of non-internal topics.
@@ -47,6 +58,12 @@ from odradek.broker.group.consumer_group import (
     MemberState,
     normalize,
     reconcile,
+)
+from odradek.broker.group.consumer_group_classic import ClassicMemberRequests
+from odradek.broker.group.consumer_group_conversion import (
+    ConversionError,
+    classic_group_from_consumer,
+    consumer_group_from_classic,
 )
 from odradek.broker.group.consumer_group_records import (
     CURRENT_MEMBER_ASSIGNMENT,
@@ -140,6 +157,7 @@ class ConsumerGroupManager:
         self.topics = topics
         self.timer = context.timer
         self.groups: dict[str, ConsumerGroup] = {}
+        self.classic_members = ClassicMemberRequests(self)
 
     @property
     def default_assignor(self) -> str:
@@ -193,7 +211,7 @@ class ConsumerGroupManager:
             group.rebuild_owners()
             group.subscription_metadata = self._subscription_metadata(group, topics)
             for member in group.members.values():
-                self._schedule_session(group, member.member_id)
+                self.schedule_session(group, member.member_id)
 
     def on_unloaded(self) -> None:
         self.groups.clear()
@@ -209,9 +227,11 @@ class ConsumerGroupManager:
             else:
                 result = self._join_or_heartbeat(request, records)
         except _Reject as exc:
-            return ConsumerHeartbeatResult(exc.error, exc.message)
+            result = ConsumerHeartbeatResult(exc.error, exc.message)
         except FencedMemberError as exc:
-            return ConsumerHeartbeatResult(exc.error)
+            result = ConsumerHeartbeatResult(exc.error)
+        # Records of a refused heartbeat are what it changed before the refusal (an upgrade then a full group):
+        # the state in memory has changed, so they are written all the same.
         if records:
             error, _ = await self.context.append(records)
             if error is not ErrorCode.NONE:
@@ -258,20 +278,51 @@ class ConsumerGroupManager:
             return group
         classic = self.classic.groups.get(group_id)
         if classic is not None:
-            if classic.members or classic.pending_members:
-                raise _Reject(ErrorCode.GROUP_ID_NOT_FOUND, self._online_upgrade_refusal(classic))
+            if classic.members:
+                return self._upgrade(classic, records)
             # An empty classic group becomes a consumer group (Kafka's upgrade of an empty group): its record
-            # is replaced, its committed offsets stay.
+            # is replaced, its committed offsets stay; ids given out to pending members are forgotten.
             self.classic.unload(classic, ErrorCode.UNKNOWN_MEMBER_ID)
             records.append((encode_group_key(GroupKey(group_id)), None))
             log.info("classic group %s is empty: converted to a consumer group", group_id)
         group = self.groups[group_id] = ConsumerGroup(group_id)
         return group
 
-    def _online_upgrade_refusal(self, classic: ClassicGroup) -> str:
-        """Why a ConsumerGroupHeartbeat may not convert the non-empty classic group: Kafka's validateOnlineUpgrade
-        checks in its order (the policy, the embedded protocol, the size), then the conversion itself, which is
-        not implemented here (docs/not-implemented.md). Every refusal is GROUP_ID_NOT_FOUND, as Kafka's."""
+    def _upgrade(self, classic: ClassicGroup, records: list[Record]) -> ConsumerGroup:
+        """Kafka's convertToConsumerGroup: the classic group becomes a consumer group whose members are classic
+        members; parked JoinGroup and SyncGroup requests are answered REBALANCE_IN_PROGRESS (they rejoin, now into
+        the consumer group)."""
+        refusal = self._online_upgrade_refusal(classic)
+        if refusal is not None:
+            raise _Reject(ErrorCode.GROUP_ID_NOT_FOUND, refusal)
+        if len(classic.members) >= self.config.consumer_max_size:
+            # the joining member would not fit: Kafka refuses it after the conversion and reverts the conversion
+            raise _Reject(ErrorCode.GROUP_MAX_SIZE_REACHED, self._full_message())
+        try:
+            group, conversion = consumer_group_from_classic(classic, self.topics())
+        except ConversionError as exc:
+            prefix = f"Cannot upgrade classic group {classic.group_id} to consumer group because"
+            raise _Reject(ErrorCode.GROUP_ID_NOT_FOUND, f"{prefix} {exc}.") from None
+        self.classic.unload(classic, ErrorCode.REBALANCE_IN_PROGRESS)
+        records += conversion
+        self.groups[group.group_id] = group
+        for member in group.members.values():
+            self.schedule_session(group, member.member_id)
+        log.info(
+            "classic group %s (generation %d, %d members) converted to a consumer group",
+            group.group_id,
+            classic.generation_id,
+            len(group.members),
+        )
+        return group
+
+    def _full_message(self) -> str:
+        return f"The consumer group has reached its maximum capacity of {self.config.consumer_max_size}."
+
+    def _online_upgrade_refusal(self, classic: ClassicGroup) -> str | None:
+        """Why a ConsumerGroupHeartbeat may not convert the non-empty classic group (None: it may): Kafka's
+        validateOnlineUpgrade checks in its order (the policy, the embedded protocol, the size). Every refusal is
+        GROUP_ID_NOT_FOUND, as Kafka's."""
         group_id = classic.group_id
         prefix = f"Cannot upgrade classic group {group_id} to consumer group because"
         if not self.config.consumer_migration_policy.upgrade_enabled:
@@ -279,9 +330,9 @@ class ConsumerGroupManager:
         # (a group with pending members only has no protocol type yet)
         if classic.protocol_type is not None and classic.protocol_type != CONSUMER_PROTOCOL_TYPE:
             return f"{prefix} the group does not use the consumer embedded protocol."
-        if len(classic.members) + len(classic.pending_members) > self.config.consumer_max_size:
+        if len(classic.members) > self.config.consumer_max_size:
             return f"{prefix} the group size exceeds the consumer group maximum size."
-        return f"{prefix} the online upgrade of a non-empty group is not implemented."
+        return None
 
     def _join_or_heartbeat(self, request: ConsumerHeartbeat, records: list[Record]) -> ConsumerHeartbeatResult:
         epoch = request.member_epoch
@@ -304,10 +355,7 @@ class ConsumerGroupManager:
                 member, is_new = self._static_join(group, request, member_id, records)
             elif member is None:
                 if len(group.members) >= self.config.consumer_max_size:
-                    raise _Reject(
-                        ErrorCode.GROUP_MAX_SIZE_REACHED,
-                        f"The consumer group has reached its maximum capacity of {self.config.consumer_max_size}.",
-                    )
+                    raise _Reject(ErrorCode.GROUP_MAX_SIZE_REACHED, self._full_message())
                 member = ConsumerGroupMember(member_id, instance_id=None)
                 is_new = True
         else:
@@ -333,6 +381,35 @@ class ConsumerGroupManager:
             else member.rebalance_timeout_ms,
             server_assignor=request.server_assignor if request.server_assignor is not None else member.server_assignor,
         )
+        previous, reconciled = self.update_and_reconcile(group, member, updated, is_new, owned, records)
+        self.schedule_session(group, member_id)
+        self._schedule_revocation(group, reconciled, changed=reconciled is not previous)
+        send_assignment = (
+            joining
+            or reconciled.assigned != member.assigned
+            or (request.owned is not None and normalize(request.owned) != reconciled.assigned)
+        )
+        return ConsumerHeartbeatResult(
+            ErrorCode.NONE,
+            member_id=member_id,
+            member_epoch=reconciled.member_epoch,
+            heartbeat_interval_ms=self.config.consumer_heartbeat_interval_ms,
+            assignment=reconciled.assigned if send_assignment else None,
+        )
+
+    def update_and_reconcile(
+        self,
+        group: ConsumerGroup,
+        member: ConsumerGroupMember,
+        updated: ConsumerGroupMember,
+        is_new: bool,
+        owned: Assignment | None,
+        records: list[Record],
+    ) -> tuple[ConsumerGroupMember, ConsumerGroupMember]:
+        """Steps 2-4 of a heartbeat (or of a classic member's JoinGroup): store the member's new metadata, bump
+        the group epoch if its subscription (or a subscribed topic) changed, recompute the target if behind, and
+        reconcile the member; (the member before reconciliation, after it)."""
+        member_id = updated.member_id
         metadata_changed = is_new or _metadata(updated) != _metadata(member)
         subscription_changed = is_new or (
             updated.subscribed_topic_names != member.subscribed_topic_names
@@ -361,20 +438,7 @@ class ConsumerGroupManager:
                     encode_current_assignment(reconciled),
                 )
             )
-        self._schedule_session(group, member_id)
-        self._schedule_revocation(group, reconciled, changed=reconciled is not previous)
-        send_assignment = (
-            joining
-            or reconciled.assigned != member.assigned
-            or (request.owned is not None and normalize(request.owned) != reconciled.assigned)
-        )
-        return ConsumerHeartbeatResult(
-            ErrorCode.NONE,
-            member_id=member_id,
-            member_epoch=reconciled.member_epoch,
-            heartbeat_interval_ms=self.config.consumer_heartbeat_interval_ms,
-            assignment=reconciled.assigned if send_assignment else None,
-        )
+        return previous, reconciled
 
     def _static_join(
         self, group: ConsumerGroup, request: ConsumerHeartbeat, member_id: str, records: list[Record]
@@ -393,12 +457,17 @@ class ConsumerGroupManager:
                 ErrorCode.UNRELEASED_INSTANCE_ID,
                 f"Static member {old.member_id} with instance id {request.instance_id} is not released yet.",
             )
-        # The new member takes the old one's place: its assignment and target, no new group epoch.
+        return self.replace_static_member(group, old, member_id, records), False
+
+    def replace_static_member(
+        self, group: ConsumerGroup, old: ConsumerGroupMember, member_id: str, records: list[Record]
+    ) -> ConsumerGroupMember:
+        """The member `member_id` takes the place of the static member `old`: its assignment and target, at epoch
+        0, without a new group epoch."""
         target = group.target.get(old.member_id, {})
-        self._remove_member_records(group, old.member_id, records)
+        self.remove_member_records(group, old.member_id, records)
         group.remove_member(old.member_id)
-        self.timer.cancel(("cg-session", group.group_id, old.member_id))
-        self.timer.cancel(("cg-revoke", group.group_id, old.member_id))
+        self.cancel_member_timers(group.group_id, old.member_id)
         replacement = old.with_changes(member_id=member_id, member_epoch=0, previous_member_epoch=-1)
         group.update_member(replacement)
         group.target[member_id] = target
@@ -411,7 +480,7 @@ class ConsumerGroupManager:
             )
         )
         log.info("static member %s of group %s replaced %s", member_id, group.group_id, old.member_id)
-        return replacement, False
+        return replacement
 
     @staticmethod
     def _check_epoch(member: ConsumerGroupMember, epoch: int, owned: Assignment | None) -> None:
@@ -456,7 +525,7 @@ class ConsumerGroupManager:
             log.info("static member %s of group %s left temporarily", member.member_id, group.group_id)
         else:
             log.info("member %s is leaving group %s", member.member_id, group.group_id)
-            self._remove_member(group, member.member_id, records)
+            self.fence(group, [member.member_id], records)
         return ConsumerHeartbeatResult(
             ErrorCode.NONE,
             member_id=member.member_id,
@@ -466,11 +535,64 @@ class ConsumerGroupManager:
 
     # ==== group changes ========================================================================================
 
+    def fence(self, group: ConsumerGroup, member_ids: Sequence[str], records: list[Record]) -> None:
+        """Kafka's consumerGroupFenceMember(s): the members leave; if only classic members remain and the policy
+        allows a downgrade, the group becomes a classic group (which rebalances), else the members are removed."""
+        if self._online_downgrade_allowed(group, frozenset(member_ids)):
+            self._downgrade(group, frozenset(member_ids), records)
+            return
+        for member_id in member_ids:
+            self._remove_member(group, member_id, records)
+
+    def _online_downgrade_allowed(self, group: ConsumerGroup, leaving: frozenset[str]) -> bool:
+        """Kafka's validateOnlineDowngradeWithFencedMembers, in its order."""
+        remaining = [m for m in group.members.values() if m.member_id not in leaving]
+        if not all(m.uses_classic_protocol for m in remaining):
+            return False
+        if not remaining:
+            log.debug("skip downgrading consumer group %s to a classic group: it is empty", group.group_id)
+            return False
+        if not self.config.consumer_migration_policy.downgrade_enabled:
+            log.info("cannot downgrade consumer group %s to a classic group: online downgrade disabled", group.group_id)
+            return False
+        if len(remaining) > self.config.max_size:
+            log.info("cannot downgrade consumer group %s: larger than group.max.size", group.group_id)
+            return False
+        return True
+
+    def _downgrade(self, group: ConsumerGroup, leaving: frozenset[str], records: list[Record]) -> None:
+        """Kafka's convertToClassicGroup: the consumer group's records are replaced by the classic group's, the
+        classic group takes the id and rebalances."""
+        try:
+            classic, conversion = classic_group_from_consumer(
+                group, leaving, self.topics(), self.context.partition, self.context.time.wall_ms()
+            )
+        except ConversionError as exc:
+            log.warning("cannot downgrade consumer group %s to a classic group: %s", group.group_id, exc)
+            for member_id in leaving:
+                self._remove_member(group, member_id, records)
+            return
+        for member_id in group.members:
+            self.cancel_member_timers(group.group_id, member_id)
+        group.dead = True
+        del self.groups[group.group_id]
+        records += conversion
+        log.info(
+            "consumer group %s converted to a classic group (generation %d, %d members)",
+            group.group_id,
+            classic.generation_id,
+            len(classic.members),
+        )
+        self.classic.adopt(classic, f"downgrade of group {group.group_id} from consumer to classic")
+
+    def cancel_member_timers(self, group_id: str, member_id: str) -> None:
+        for kind in ("cg-session", "cg-revoke", "cg-join", "cg-sync"):
+            self.timer.cancel((kind, group_id, member_id))
+
     def _remove_member(self, group: ConsumerGroup, member_id: str, records: list[Record]) -> None:
         """Remove the member, bump the group epoch and recompute the target (records appended)."""
-        self.timer.cancel(("cg-session", group.group_id, member_id))
-        self.timer.cancel(("cg-revoke", group.group_id, member_id))
-        self._remove_member_records(group, member_id, records)
+        self.cancel_member_timers(group.group_id, member_id)
+        self.remove_member_records(group, member_id, records)
         group.remove_member(member_id)
         topics = self.topics()
         group.subscription_metadata = self._subscription_metadata(group, topics)
@@ -478,7 +600,7 @@ class ConsumerGroupManager:
         self._compute_target(group, topics, records)
 
     @staticmethod
-    def _remove_member_records(group: ConsumerGroup, member_id: str, records: list[Record]) -> None:
+    def remove_member_records(group: ConsumerGroup, member_id: str, records: list[Record]) -> None:
         for record_type in (CURRENT_MEMBER_ASSIGNMENT, TARGET_ASSIGNMENT_MEMBER, MEMBER_METADATA):
             records.append((encode_key(ConsumerGroupKey(record_type, group.group_id, member_id)), None))
 
@@ -534,11 +656,13 @@ class ConsumerGroupManager:
 
     # ==== timers ===============================================================================================
 
-    def _schedule_session(self, group: ConsumerGroup, member_id: str) -> None:
+    def schedule_session(self, group: ConsumerGroup, member_id: str) -> None:
+        member = group.members.get(member_id)
+        classic = None if member is None else member.classic_member_metadata
         self.timer.schedule(
             ("cg-session", group.group_id, member_id),
-            self.config.consumer_session_timeout_ms,
-            self._expire,
+            self.config.consumer_session_timeout_ms if classic is None else classic.session_timeout_ms,
+            self.expire_member,
             group,
             member_id,
             "failed its session timeout",
@@ -552,20 +676,16 @@ class ConsumerGroupManager:
             self.timer.cancel(key)
         elif changed or not self.timer.is_scheduled(key):
             timeout = member.rebalance_timeout_ms if member.rebalance_timeout_ms > 0 else 300_000
-            self.timer.schedule(key, timeout, self._expire, group, member.member_id, "did not revoke in time")
+            self.timer.schedule(key, timeout, self.expire_member, group, member.member_id, "did not revoke in time")
 
-    def _expire(self, group: ConsumerGroup, member_id: str, why: str) -> None:
+    def expire_member(self, group: ConsumerGroup, member_id: str, why: str) -> None:
         if self.groups.get(group.group_id) is not group or member_id not in group.members:
             return
         log.info("member %s of group %s %s; removing it", member_id, group.group_id, why)
         records: list[Record] = []
-        self._remove_member(group, member_id, records)
-        self.context.spawn(self._store(group.group_id, records), f"removing member {member_id}")
-
-    async def _store(self, group_id: str, records: Sequence[Record]) -> None:
-        error, _ = await self.context.append(records)
-        if error is not ErrorCode.NONE:
-            log.warning("could not store consumer group %s: %s", group_id, error.name)
+        self.fence(group, [member_id], records)
+        # in the log before any record requested after it (a later heartbeat's epoch must not come first)
+        self.context.append_in_background(records, f"removing member {member_id} of group {group.group_id}")
 
     # ==== OffsetCommit validation, admin =======================================================================
 
@@ -579,7 +699,9 @@ class ConsumerGroupManager:
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
         if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH if new_protocol else ErrorCode.ILLEGAL_GENERATION
+            # a classic member's generation is its member epoch: ILLEGAL_GENERATION, as Kafka answers it
+            stale = new_protocol and not member.uses_classic_protocol
+            return ErrorCode.STALE_MEMBER_EPOCH if stale else ErrorCode.ILLEGAL_GENERATION
         return ErrorCode.NONE
 
     def validate_fetch(self, group_id: str, member_id: str, member_epoch: int) -> ErrorCode:

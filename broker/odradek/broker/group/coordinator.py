@@ -137,12 +137,14 @@ class GroupCoordinator:
             shard = self._shard(request.group_id)
         except CoordinatorError as exc:
             return JoinResult(exc.error, request.member_id)
-        if request.group_id in shard.consumer_groups.groups:
-            # A classic member joining a KIP-848 group: an empty one becomes a classic group (Kafka's downgrade of
-            # an empty group); classic members inside a consumer group (Kafka's online migration) are not served.
+        consumer_group = shard.consumer_groups.groups.get(request.group_id)
+        if consumer_group is not None:
+            # A classic member joining a KIP-848 group: a non-empty one takes it as a classic member (Kafka's
+            # classicGroupJoinToConsumerGroup); an empty one becomes a classic group (Kafka's downgrade of an empty
+            # group).
+            if consumer_group.members:
+                return await shard.consumer_groups.classic_members.join(request)
             error = await shard.consumer_groups.delete_empty(request.group_id)
-            if error is ErrorCode.NON_EMPTY_GROUP:
-                return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, request.member_id)
             if error is not ErrorCode.NONE:
                 return JoinResult(error, request.member_id)
         return await shard.groups.join_group(request)
@@ -177,6 +179,10 @@ class GroupCoordinator:
             shard = self._shard(group_id)
         except CoordinatorError as exc:
             return SyncResult(exc.error)
+        if group_id in shard.consumer_groups.groups:  # a classic member of a KIP-848 group
+            return shard.consumer_groups.classic_members.sync(
+                group_id, generation_id, member_id, group_instance_id, protocol_type, protocol_name
+            )
         return await shard.groups.sync_group(
             group_id, generation_id, member_id, group_instance_id, protocol_type, protocol_name, assignments
         )
@@ -186,6 +192,9 @@ class GroupCoordinator:
             shard = self._shard(group_id)
         except CoordinatorError as exc:
             return exc.error
+        if group_id in shard.consumer_groups.groups:  # a classic member of a KIP-848 group
+            classic_members = shard.consumer_groups.classic_members
+            return classic_members.heartbeat(group_id, member_id, group_instance_id, generation_id)
         return shard.groups.heartbeat(group_id, member_id, group_instance_id, generation_id)
 
     def leave_group(self, group_id: str, leaving: list[LeaveMember]) -> tuple[ErrorCode, list[ErrorCode]]:
@@ -194,6 +203,8 @@ class GroupCoordinator:
             shard = self._shard(group_id)
         except CoordinatorError as exc:
             return exc.error, [exc.error] * len(leaving)
+        if group_id in shard.consumer_groups.groups:  # classic members of a KIP-848 group
+            return shard.consumer_groups.classic_members.leave(group_id, leaving)
         return shard.groups.leave_group(group_id, leaving)
 
     # ==== offsets ==============================================================================================

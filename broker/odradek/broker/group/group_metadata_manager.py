@@ -131,6 +131,14 @@ class GroupMetadataManager:
         self._cancel_group_timers(group)
         self.groups.pop(group.group_id, None)
 
+    def adopt(self, group: ClassicGroup, reason: str) -> None:
+        """A classic group made from a consumer group (the online downgrade, Kafka's convertToClassicGroup) takes
+        its id: its members get session timers and it rebalances, so that they rejoin and their leader assigns."""
+        self.groups[group.group_id] = group
+        for member in group.members.values():
+            self._heartbeat(group, member)
+        self._prepare_rebalance(group, reason)
+
     # ==== JoinGroup ============================================================================================
 
     async def join_group(self, request: JoinRequest) -> JoinResult:
