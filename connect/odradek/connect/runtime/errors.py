@@ -69,6 +69,11 @@ class ConsumedRecord:
     value: bytes | None
     headers: tuple[tuple[str, bytes | None], ...] = ()
 
+    @classmethod
+    def of(cls, msg: Any) -> ConsumedRecord:
+        """The record of a consumed confluent_kafka Message."""
+        return cls(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), tuple(msg.headers() or ()))
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorContext:

@@ -73,31 +73,24 @@ class RecordDecoder:
 
     def _again(self, stage: Stage, executing: Any, operation: Callable[[], Any], msg: Any) -> Any:
         """A conversion that raised, run again through the operator: its retries, then ToleranceExceeded."""
-        consumed = ConsumedRecord(
-            msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), tuple(msg.headers() or ())
-        )
-        out = self.operator.execute(stage, executing, operation, {**self.context(), "consumed": consumed})
+        out = self.operator.execute(stage, executing, operation, {**self.context(), "consumed": ConsumedRecord.of(msg)})
         if isinstance(out, Tolerated):  # not under tolerance none; kept total for a changed operator
             raise RuntimeError("a lazily converted record's failure was tolerated")
         return out
 
     def key(self, msg: Any) -> SchemaAndValue:
-        topic, raw = msg.topic(), msg.key()
-        converter = self.key_converter
-        try:
-            return converter.to_connect_data(topic, raw)
-        except Exception:
-            pass  # run again after the except clause: the operator's exception gets no __context__ from this one
-        return self._again(Stage.KEY_CONVERTER, converter, lambda: converter.to_connect_data(topic, raw), msg)  # type: ignore[no-any-return]
+        return self._data(Stage.KEY_CONVERTER, self.key_converter, msg, msg.key())
 
     def value(self, msg: Any) -> SchemaAndValue:
-        topic, raw = msg.topic(), msg.value()
-        converter = self.value_converter
+        return self._data(Stage.VALUE_CONVERTER, self.value_converter, msg, msg.value())
+
+    def _data(self, stage: Stage, converter: Any, msg: Any, raw: bytes | None) -> SchemaAndValue:
+        topic = msg.topic()
         try:
-            return converter.to_connect_data(topic, raw)
+            return converter.to_connect_data(topic, raw)  # type: ignore[no-any-return]
         except Exception:
-            pass
-        return self._again(Stage.VALUE_CONVERTER, converter, lambda: converter.to_connect_data(topic, raw), msg)  # type: ignore[no-any-return]
+            pass  # run again after the except clause: the operator's exception gets no __context__ from this one
+        return self._again(stage, converter, lambda: converter.to_connect_data(topic, raw), msg)  # type: ignore[no-any-return]
 
     def headers(self, msg: Any) -> tuple[Header, ...]:
         raw = msg.headers()
@@ -188,15 +181,7 @@ class LazySinkRecord(SinkRecord):
         d = self._d
         if d.key_direct is None:
             return self._key().value
-        raw = self._m.key()
-        encoding = d.key_encoding
-        if encoding is None or raw is None:
-            return raw
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            pass
-        return self._key().value  # the converter's DataException, through the operator
+        return _direct(self._m.key(), d.key_encoding, self._key)
 
     @property
     def key_schema(self) -> Any:
@@ -211,15 +196,7 @@ class LazySinkRecord(SinkRecord):
         d = self._d
         if d.value_direct is None:
             return self._value().value
-        raw = self._m.value()
-        encoding = d.value_encoding
-        if encoding is None or raw is None:
-            return raw
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            pass
-        return self._value().value
+        return _direct(self._m.value(), d.value_encoding, self._value)
 
     @property
     def value_schema(self) -> Any:
@@ -261,6 +238,18 @@ class LazySinkRecord(SinkRecord):
 
     def new_record(self, **changes: Any) -> Any:
         return dataclasses.replace(self.eager(), **changes)
+
+
+def _direct(raw: bytes | None, encoding: str | None, converted: Callable[[], SchemaAndValue]) -> Any:
+    """A part read by a StringConverter (`encoding`) or ByteArrayConverter (None) without calling it; an
+    undecodable one through `converted` (the converter's DataException, through the operator)."""
+    if encoding is None or raw is None:
+        return raw
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        pass
+    return converted().value
 
 
 _new = object.__new__

@@ -43,7 +43,7 @@ from odradek.connect.runtime.errors import (
     Tolerated,
     class_name,
 )
-from odradek.connect.runtime.sink_record import LazySinkRecord, RecordDecoder, lazy_record
+from odradek.connect.runtime.sink_record import TIMESTAMP_TYPES, LazySinkRecord, RecordDecoder, lazy_record
 from odradek.connect.runtime.states import TargetState
 from odradek.connect.runtime.worker_task import TaskSetup, WorkerTask
 
@@ -61,7 +61,6 @@ CONSUMER_DEFAULTS = {
 POLL_TIMEOUT_S = 0.5
 MAX_BATCH = 500
 DEFAULT_RETRY_BACKOFF_MS = 1000
-_TIMESTAMP_TYPES = {0: "NoTimestampType", 1: "CreateTime", 2: "LogAppendTime"}
 
 
 class ErrantRecordReporterImpl:
@@ -303,9 +302,7 @@ class WorkerSinkTask(WorkerTask):
                 self.setup.on_topic(topic)
                 last_topic = topic
             if keep_consumed:
-                in_flight[(topic, partition, offset)] = ConsumedRecord(
-                    topic, partition, offset, msg.key(), msg.value(), tuple(msg.headers() or ())
-                )
+                in_flight[(topic, partition, offset)] = ConsumedRecord.of(msg)
         self.records_read += len(out)
         return out
 
@@ -331,7 +328,7 @@ class WorkerSinkTask(WorkerTask):
         # SchemaAndValue per record part.
         key_direct, value_direct = direct_reading(s.key_converter), direct_reading(s.value_converter)
         keep_consumed = self.errant_reporter is not None
-        pending, in_flight, timestamp_types = self.pending, self.in_flight, _TIMESTAMP_TYPES
+        pending, in_flight, timestamp_types = self.pending, self.in_flight, TIMESTAMP_TYPES
         out: list[SinkRecord] = []
         last_topic = None
         for msg in messages:
@@ -393,9 +390,7 @@ class WorkerSinkTask(WorkerTask):
                 )
             )
             if keep_consumed:
-                in_flight[(topic, partition, offset)] = ConsumedRecord(
-                    topic, partition, offset, raw_key, raw_value, tuple(raw_headers or ())
-                )
+                in_flight[(topic, partition, offset)] = ConsumedRecord.of(msg)
         return out
 
     def _consumer_error(self, msg: Any) -> None:
@@ -417,7 +412,7 @@ class WorkerSinkTask(WorkerTask):
 
     def _convert_stages(self, msg: Any, topic: str, partition: int, offset: int) -> SinkRecord | None:
         """KEY_CONVERTER, VALUE_CONVERTER, HEADER_CONVERTER and TRANSFORMATION, each through the operator."""
-        consumed = ConsumedRecord(topic, partition, offset, msg.key(), msg.value(), tuple(msg.headers() or ()))
+        consumed = ConsumedRecord.of(msg)
         ctx = {**self.error_context(), "consumed": consumed}
         s, op = self.setup, self.setup.operator
         key = op.execute(
@@ -453,7 +448,7 @@ class WorkerSinkTask(WorkerTask):
             ts if ts_type != 0 else None,
             headers,
             kafka_offset=offset,
-            timestamp_type=_TIMESTAMP_TYPES.get(ts_type, "CreateTime"),
+            timestamp_type=TIMESTAMP_TYPES.get(ts_type, "CreateTime"),
             original_topic=topic,
             original_kafka_partition=partition,
             original_kafka_offset=offset,
