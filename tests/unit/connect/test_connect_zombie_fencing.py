@@ -204,6 +204,16 @@ def test_sink_connectors_are_not_fenced_and_their_tasks_not_held() -> None:
     assert ("start", "k-0") in cluster.events
 
 
+def assign_and_start(h: Any, count: int) -> list[ConnectorTaskId]:
+    """Connector c's tasks 0..count-1 assigned to this worker and started here (as a rebalance would)."""
+    tasks = [ConnectorTaskId("c", i) for i in range(count)]
+    with h.lock:
+        h.assigned_tasks.update(tasks)
+        for task_id in tasks:
+            h._start_task_here(task_id)
+    return tasks
+
+
 def test_a_new_generations_tasks_wait_for_the_count_record() -> None:
     """Ordering before task start: a worker holds the tasks of a connector pending fencing, and starts them when
     the task count record (written after the fencing) is read."""
@@ -213,11 +223,7 @@ def test_a_new_generations_tasks_wait_for_the_count_record() -> None:
     h = cluster.herder
     cluster.store.put_task_configs("c", configs(2))  # the leader's commit
     cluster.drain()
-    tasks = [ConnectorTaskId("c", 0), ConnectorTaskId("c", 1)]
-    with h.lock:
-        h.assigned_tasks.update(tasks)
-        for task_id in tasks:
-            h._start_task_here(task_id)
+    tasks = assign_and_start(h, 2)
     assert [e for e in cluster.events if e[0] == "start"] == []
     assert h.held_tasks == set(tasks) and "c" in h.fence_at  # a fence request is scheduled
     cluster.store.put_task_count_record("c", 2)  # the leader's record, after its fencing round
@@ -339,11 +345,7 @@ def test_every_local_task_restarts_held_on_a_new_generation_even_with_an_unchang
     cluster.store.put_task_configs("c", configs(2))
     cluster.store.put_task_count_record("c", 2)
     cluster.drain()
-    tasks = [ConnectorTaskId("c", 0), ConnectorTaskId("c", 1)]
-    with h.lock:
-        h.assigned_tasks.update(tasks)
-        for task_id in tasks:
-            h._start_task_here(task_id)
+    tasks = assign_and_start(h, 2)
     assert [e[1] for e in cluster.events if e[0] == "start"] == ["c-0", "c-1"]
     stopped: list[Any] = []
 

@@ -501,13 +501,7 @@ class DistributedHerder(StandaloneHerder):
                 return
         try:
             data = json.dumps(new).encode()
-            signature = None
-            if self._sessioned() and not self._is_leader():
-                assert self.config_store is not None
-                key = self.config_store.state.session_key
-                if key is None:
-                    raise ConnectException("no session key read from the config topic yet")
-                signature = sign(str(self.config["inter.worker.signature.algorithm"]), key.key, data)
+            signature = self._forward_signature(data)
             path = f"/connectors/{quote(name, safe='')}/tasks"
             self._leader_call("POST", path, new, lambda: self._write_tasks(name, new), data, signature)
         except ConnectException as exc:
@@ -584,6 +578,17 @@ class DistributedHerder(StandaloneHerder):
         data = signature.body if signature is not None else None
         self._leader_call("PUT", f"/connectors/{quote(name, safe='')}/fence", None, here, data, signature)
 
+    def _forward_signature(self, body: bytes) -> InternalRequestSignature | None:
+        """The signature of `body` for a request forwarded to the leader in a sessioned group (None when this worker
+        is the leader or the group is not sessioned); ConnectException before the session key was read."""
+        if not self._sessioned() or self._is_leader():
+            return None
+        assert self.config_store is not None
+        key = self.config_store.state.session_key
+        if key is None:
+            raise ConnectException("no session key read from the config topic yet")
+        return sign(str(self.config["inter.worker.signature.algorithm"]), key.key, body)
+
     def _request_fencing(self, name: str) -> None:
         """Held tasks waited FENCE_REQUEST_DELAY_S: ask the leader for a fencing round (again later if it fails)."""
         with self.lock:
@@ -591,14 +596,7 @@ class DistributedHerder(StandaloneHerder):
         if not held or not self._fencing_pending(name):
             return
         try:
-            signature = None
-            if self._sessioned() and not self._is_leader():
-                assert self.config_store is not None
-                key = self.config_store.state.session_key
-                if key is None:
-                    raise ConnectException("no session key read from the config topic yet")
-                signature = sign(str(self.config["inter.worker.signature.algorithm"]), key.key, b"")
-            self.fence_zombie_source_tasks(name, signature)
+            self.fence_zombie_source_tasks(name, self._forward_signature(b""))
         except ConnectException as exc:
             log.warning("Fence request for %s failed (retrying): %s", name, exc)
             self.fence_at[name] = time.monotonic() + FENCE_REQUEST_DELAY_S
