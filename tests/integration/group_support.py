@@ -7,6 +7,7 @@
 - `describe_group`: DescribeGroups v5 over a raw socket with Odradek's codecs (members, instance ids, state).
 - `stabilized_generations`: the generations the coordinator logged for a group ("stabilized group G generation N"
   in the broker's output), the broker-side record of every completed rebalance.
+- `group_metric_lines`: a group's samples of one metric on /metrics; `listed_group`: its ListConsumerGroups entry.
 
 Client settings shared by all three clients: the broker's smallest session timeout (6 s), heartbeats every
 300 ms (rebalances are noticed quickly), and a 10 s max poll interval, which is also the rebalance timeout, so a
@@ -16,12 +17,14 @@ member that stops polling holds a rebalance up for at most 10 s.
 from __future__ import annotations
 
 import re
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from it_support import CLIENT_TIMEOUT_S, BrokerProcess, raw_call, raw_connect
+from it_support import CLIENT_TIMEOUT_S, BrokerProcess, ck_admin, raw_call, raw_connect
 
 GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": "0"}
 SESSION_TIMEOUT_MS = 6000
@@ -122,3 +125,23 @@ def assert_split(assignments: list[set[int]], partitions: int) -> None:
     assert all(assignments), f"a member has no partitions: {assignments}"
     flat = [p for a in assignments for p in a]
     assert sorted(flat) == list(range(partitions)), f"not a split of {partitions} partitions: {assignments}"
+
+
+def group_metric_lines(broker: BrokerProcess, name: str, group: str) -> list[str]:
+    """The samples of metric `name` for consumer group `group` on the broker's /metrics endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return [line for line in text.splitlines() if line.startswith(name + "{") and f'consumergroup="{group}"' in line]
+
+
+def listed_group(broker: BrokerProcess, group: str, timeout_s: float = 30.0) -> Any:
+    """The group's ListConsumerGroups entry (confluent-kafka's ConsumerGroupListing), waited for up to `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    admin = ck_admin(broker.bootstrap)  # kept: a future outlives no admin client
+    while True:
+        result = admin.list_consumer_groups(request_timeout=10).result(timeout=15)
+        found = [g for g in result.valid if g.group_id == group]
+        if found or time.monotonic() > deadline:
+            assert found, f"group {group} not listed"
+            return found[0]
+        time.sleep(0.2)

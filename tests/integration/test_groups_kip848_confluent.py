@@ -14,14 +14,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupType, KafkaException, TopicPartition
-from group_support import committed_offsets, end_offsets, produce_spread, unique_group
-from it_support import BrokerProcess, ck_admin, ck_create_topic
+from group_support import committed_offsets, end_offsets, group_metric_lines, listed_group, produce_spread, unique_group
+from it_support import BrokerProcess, ck_create_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -105,24 +104,6 @@ def pump(members: list[Member], until: Any, what: str, timeout: float = WAIT_S) 
     raise AssertionError(f"timed out waiting for {what}: {[(m.name, sorted(m.assignment)) for m in members]}")
 
 
-def metric_lines(broker: BrokerProcess, name: str, group: str) -> list[str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return [line for line in text.splitlines() if line.startswith(name + "{") and f'consumergroup="{group}"' in line]
-
-
-def consumer_group_listing(broker: BrokerProcess, group: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    admin = ck_admin(broker.bootstrap)  # kept: a future outlives no admin client
-    while True:
-        result = admin.list_consumer_groups(request_timeout=10).result(timeout=15)
-        found = [g for g in result.valid if g.group_id == group]
-        if found or time.monotonic() > deadline:
-            assert found, f"group {group} not listed"
-            return found[0]
-        time.sleep(0.2)
-
-
 def test_three_consumers_share_a_topic_exactly_once_while_members_come_and_go(kbroker: BrokerProcess) -> None:
     topic = unique_group("kip848-t")
     group = unique_group("kip848-g")
@@ -164,9 +145,9 @@ def test_three_consumers_share_a_topic_exactly_once_while_members_come_and_go(kb
         assert group in listed.stdout
 
         # the lag metric covers the group
-        lag = metric_lines(kbroker, "kafka_consumergroup_lag", group)
+        lag = group_metric_lines(kbroker, "kafka_consumergroup_lag", group)
         assert len(lag) == PARTITIONS and all(line.endswith(" 0.0") or line.endswith(" 0") for line in lag), lag
-        assert metric_lines(kbroker, "kafka_consumergroup_members", group)[0].split()[-1] in ("2", "2.0")
+        assert group_metric_lines(kbroker, "kafka_consumergroup_members", group)[0].split()[-1] in ("2", "2.0")
     finally:
         for m in members:
             m.close()
@@ -180,14 +161,14 @@ def test_group_and_commits_survive_a_broker_restart(kbroker: BrokerProcess) -> N
     member = Member("r1", kbroker, group, topic)
     try:
         pump([member], lambda: len(member.records) == 10, "10 records")
-        before = consumer_group_listing(kbroker, group)
+        before = listed_group(kbroker, group, WAIT_S)
         assert before.type == ConsumerGroupType.CONSUMER and before.state == ConsumerGroupState.STABLE
     finally:
         member.close()
     kbroker.stop()
     kbroker.restart()
     # Replayed from __consumer_offsets: still a consumer group (offsets alone would make an Empty classic group).
-    after = consumer_group_listing(kbroker, group)
+    after = listed_group(kbroker, group, WAIT_S)
     assert after.type == ConsumerGroupType.CONSUMER and after.state == ConsumerGroupState.EMPTY
     committed = committed_offsets(kbroker.bootstrap, group, topic, 2)
     assert committed == end_offsets(kbroker.bootstrap, topic, 2)

@@ -17,14 +17,13 @@ import contextlib
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupType, KafkaException, Producer, TopicPartition
-from group_support import unique_group
-from it_support import BrokerProcess, ck_admin, ck_create_topic
+from group_support import group_metric_lines, listed_group, unique_group
+from it_support import BrokerProcess, ck_create_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -153,20 +152,9 @@ def balanced(members: list[Member]) -> Callable[[], bool]:
     return check
 
 
-def group_type(broker: BrokerProcess, group: str) -> Any:
-    admin = ck_admin(broker.bootstrap)
-    result = admin.list_consumer_groups(request_timeout=10).result(timeout=15)
-    found = [g.type for g in result.valid if g.group_id == group]
-    assert found, f"group {group} not listed"
-    return found[0]
-
-
 def group_members_metric(broker: BrokerProcess, group: str) -> str:
     """kafka_consumergroup_members of the group, as the broker's /metrics reports it."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    prefix = "kafka_consumergroup_members{"
-    lines = [ln for ln in text.splitlines() if ln.startswith(prefix) and f'consumergroup="{group}"' in ln]
+    lines = group_metric_lines(broker, "kafka_consumergroup_members", group)
     assert len(lines) == 1, lines
     return lines[0].split()[-1]
 
@@ -211,11 +199,11 @@ def test_a_rolling_upgrade_to_the_consumer_protocol_and_back_loses_no_record(
     members = [Member(f"classic-{i}", mbroker, group, topic, "classic", strategy) for i in range(3)]
     try:
         step(members, feeder, "three classic consumers")
-        assert group_type(mbroker, group) == ConsumerGroupType.CLASSIC
+        assert listed_group(mbroker, group).type == ConsumerGroupType.CLASSIC
 
         # upgrade: one consumer at a time restarts with group.protocol=consumer
         replace_one_by_one(members, feeder, mbroker, group, topic, "consumer", strategy)
-        assert group_type(mbroker, group) == ConsumerGroupType.CONSUMER
+        assert listed_group(mbroker, group).type == ConsumerGroupType.CONSUMER
         assert live_protocols(members) == ["consumer"] * 3
         assert group_members_metric(mbroker, group) in ("3", "3.0"), "the lag metrics cover the consumer group"
         cli = [sys.executable, "-m", "odradek.cli", "consumer-groups", "--bootstrap-server", mbroker.bootstrap]
@@ -229,7 +217,7 @@ def test_a_rolling_upgrade_to_the_consumer_protocol_and_back_loses_no_record(
 
         # downgrade: one at a time back to group.protocol=classic
         replace_one_by_one(members, feeder, mbroker, group, topic, "classic", strategy)
-        assert group_type(mbroker, group) == ConsumerGroupType.CLASSIC
+        assert listed_group(mbroker, group).type == ConsumerGroupType.CLASSIC
         assert live_protocols(members) == ["classic"] * 3
         assert group_members_metric(mbroker, group) in ("3", "3.0")
 
