@@ -18,15 +18,15 @@ idle KafkaCluster reconcile asks its brokers nothing).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from fake_apiserver.fixture import KubeApi, eventually
+from kafka_records_support import mirror_maker2_resource, read_values
 from kubelet import Kubelet
 from odradek.connect.config.properties import parse_properties
 from test_operator_kopf import run_operator
@@ -52,32 +52,6 @@ def broker_dns(cluster: str) -> str:
     return f"{cluster}-kafka-0.{cluster}-kafka-brokers.default.svc:9092"
 
 
-def mirror_maker(source: str, target: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "kafka.odradek.io/v1",
-        "kind": "KafkaMirrorMaker2",
-        "metadata": {"name": MIRROR},
-        "spec": {
-            "connectCluster": "target",
-            "clusters": [
-                {"alias": "source", "bootstrapServers": source},
-                {"alias": "target", "bootstrapServers": target, "config": {"offset.flush.interval.ms": 500}},
-            ],
-            "mirrors": [
-                {
-                    "sourceCluster": "source",
-                    "targetCluster": "target",
-                    "topicsPattern": "orders.*",
-                    "sourceConnector": {
-                        "tasksMax": 1,
-                        "config": {"replication.factor": 1, "offset-syncs.topic.replication.factor": 1},
-                    },
-                }
-            ],
-        },
-    }
-
-
 def apply(kube_api: KubeApi, *documents: dict[str, Any]) -> None:
     applied = kube_api.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
     assert applied.returncode == 0, applied.stderr
@@ -86,24 +60,6 @@ def apply(kube_api: KubeApi, *documents: dict[str, Any]) -> None:
 def ready(kube_api: KubeApi, plural: str, name: str) -> dict[str, Any]:
     obj = kube_api.get(plural, "default", name) or {}
     return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
-
-
-def read_all(bootstrap: str, topic: str, at_least: int, timeout: float) -> list[bytes]:
-    """The values of partition 0 of `topic` from the start, once there are `at_least` (or what there is at
-    `timeout`)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.monotonic_ns()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})  # fmt: skip
-    values: list[bytes] = []
-    try:
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        deadline = time.monotonic() + timeout
-        while len(values) < at_least and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                values.append(bytes(message.value() or b""))
-    finally:
-        consumer.close()
-    return values
 
 
 def produce(bootstrap: str, values: list[bytes]) -> None:
@@ -136,13 +92,13 @@ def test_mirror_maker_2_copies_between_two_kafka_clusters_in_pods(
     before = [f"order-{i}".encode() for i in range(RECORDS)]
     produce(source, before)
 
-    apply(kube_api, mirror_maker(broker_dns("source"), broker_dns("target")))
+    apply(kube_api, mirror_maker2_resource(MIRROR, broker_dns("source"), broker_dns("target"), "orders.*"))
     pod = f"{MIRROR}-mirrormaker2-0"
     try:
         waited = kube_api.kubectl("wait", f"kafkamirrormaker2/{MIRROR}", "--for=condition=Ready", "--timeout=60s",
                                   timeout=75)  # fmt: skip
         assert waited.returncode == 0, waited.stderr
-        copied = read_all(target, f"source.{TOPIC}", RECORDS, COPY_TIMEOUT_S)
+        copied = read_values(target, f"source.{TOPIC}", 1, RECORDS, COPY_TIMEOUT_S)
         assert copied == before
     except AssertionError:
         status = kube_api.get("kafkamirrormaker2s", "default", MIRROR)
@@ -155,7 +111,7 @@ def test_mirror_maker_2_copies_between_two_kafka_clusters_in_pods(
     eventually(lambda: kube_api.get("pods", "default", pod) is None, timeout=60)
     eventually(lambda: not any(p.startswith(f"{MIRROR}-") for p in kubelet_pods(kube_api)), timeout=30)
     produce(source, [b"after-delete"])
-    assert read_all(target, f"source.{TOPIC}", RECORDS + 1, QUIET_S) == before  # nothing copies any more
+    assert read_values(target, f"source.{TOPIC}", 1, RECORDS + 1, QUIET_S) == before  # nothing copies any more
 
 
 def kubelet_pods(kube_api: KubeApi) -> list[str]:
@@ -169,7 +125,7 @@ def operator_alone(kube_api: KubeApi, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 @pytest.mark.timeout(120)
 def test_mirror_maker_2_children_readiness_and_deletion(kube_api: KubeApi, operator_alone: Any) -> None:
-    apply(kube_api, mirror_maker(broker_dns("source"), broker_dns("target")))
+    apply(kube_api, mirror_maker2_resource(MIRROR, broker_dns("source"), broker_dns("target"), "orders.*"))
     statefulset = eventually(lambda: kube_api.get("statefulsets", "default", f"{MIRROR}-mirrormaker2"), timeout=60)
     config_map = kube_api.get("configmaps", "default", f"{MIRROR}-mirrormaker2-config")
     assert config_map is not None

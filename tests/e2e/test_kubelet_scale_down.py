@@ -26,10 +26,11 @@ from typing import Any
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, Producer, TopicCollection, TopicPartition
+from confluent_kafka import Producer, TopicCollection
 from confluent_kafka.admin import AdminClient
 from etcd_support import etcd_missing
 from fake_apiserver.fixture import KubeApi, eventually
+from kafka_records_support import read_values
 from kubelet import Kubelet
 from test_operator_kopf import run_operator
 
@@ -117,21 +118,6 @@ def statefulset_replicas(kube_api: KubeApi) -> int:
     return int(((kube_api.get("statefulsets", "default", f"{CLUSTER}-kafka") or {}).get("spec") or {})["replicas"])
 
 
-def read_back(bootstrap: str, topic: str, partitions: int, expected: int) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
-    values: list[bytes] = []
-    try:
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        deadline = time.monotonic() + 60
-        while len(values) < expected and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                values.append(bytes(message.value() or b""))
-    finally:
-        consumer.close()
-    return values
-
-
 def patch(kube_api: KubeApi, resource: str, body: dict[str, Any]) -> None:
     patched = kube_api.kubectl("patch", resource, "--type=merge", "-p", json.dumps(body))
     assert patched.returncode == 0, patched.stderr
@@ -182,4 +168,4 @@ def test_scale_down_drains_the_removed_broker_before_its_pod_goes(
     eventually(lambda: (kube_api.get("kafkaclusters", "default", CLUSTER) or {})["status"]["readyBrokers"] == 2, 60)
     wait_ready(kube_api, f"kafkacluster/{CLUSTER}", 60)
     remaining = kubelet.service_servers("default", f"{CLUSTER}-kafka-bootstrap", 9092)
-    assert sorted(read_back(remaining, "spread", 3, RECORDS)) == sorted(values)
+    assert sorted(read_values(remaining, "spread", 3, RECORDS, 60)) == sorted(values)

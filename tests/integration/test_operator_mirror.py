@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from it_support import BrokerProcess, ck_create_topic, unique_topic, wait_for
+from kafka_records_support import mirror_maker2_resource
 from mirror_support import MirrorProcess, produce_records, read_partition, source_records, topic_names
 from odradek.connect.config.properties import load_properties
 from odradek.operator.resources import mirror as model
@@ -24,33 +24,6 @@ def mirrors() -> Iterator[list[MirrorProcess]]:
             process.cleanup()
 
 
-def resource(source: str, target: str, topic: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "kafka.odradek.io/v1",
-        "kind": "KafkaMirrorMaker2",
-        "metadata": {"name": "m", "namespace": "kafka"},
-        "spec": {
-            "connectCluster": "target",
-            "clusters": [
-                {"alias": "source", "bootstrapServers": source},
-                {"alias": "target", "bootstrapServers": target, "config": {"offset.flush.interval.ms": 500}},
-            ],
-            "mirrors": [
-                {
-                    "sourceCluster": "source",
-                    "targetCluster": "target",
-                    "topicsPattern": topic,
-                    "sourceConnector": {
-                        "tasksMax": 1,
-                        "config": {"replication.factor": 1, "offset-syncs.topic.replication.factor": 1},
-                    },
-                    "heartbeatConnector": {"config": {"heartbeats.topic.replication.factor": 1}},
-                }
-            ],
-        },
-    }
-
-
 def test_the_resources_properties_mirror_a_topic(
     broker_factory: Callable[..., BrokerProcess], mirrors: list[MirrorProcess], tmp_path: Path
 ) -> None:
@@ -59,7 +32,8 @@ def test_the_resources_properties_mirror_a_topic(
     ck_create_topic(source.bootstrap, topic, 1)
     records = source_records(1, 20)
     produce_records(source.bootstrap, topic, records)
-    text = model.mm2_properties(model.from_resource(resource(source.bootstrap, target.bootstrap, topic)))
+    resource = mirror_maker2_resource("m", source.bootstrap, target.bootstrap, topic, "kafka", heartbeats=True)
+    text = model.mm2_properties(model.from_resource(resource))
     written = tmp_path / "operator-mm2.properties"
     written.write_text(text, encoding="utf-8")
     props = load_properties(written)
