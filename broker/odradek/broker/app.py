@@ -343,7 +343,14 @@ async def start(config: BrokerConfig, time: Time | None = None) -> RunningBroker
     servers, ports = [], []
     for listener in config.listeners:
         server = KafkaServer(
-            dispatcher, limits, listener.name, channels[listener.name], time, connection_quotas, heap_trimmer
+            dispatcher,
+            limits,
+            listener.name,
+            channels[listener.name],
+            time,
+            connection_quotas,
+            heap_trimmer,
+            hold_behind=registry.coordinator_writes(),
         )
         server.on_connection_count = _connection_gauge(metrics, listener.name)
         ports.append(await server.start(listener.host, listener.port, serve=False))

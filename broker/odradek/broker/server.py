@@ -65,11 +65,11 @@ REGION_CHUNK_BYTES = 256 * 1024  # a file region sent through a non-plaintext tr
 # that the first of a run of pipelined responses waits for at most a few requests' handling, not the whole run.
 COALESCE_BYTES = 256 * 1024
 COALESCE_RESPONSES = 16
-# Requests whose handling is a coordinator write (OffsetCommit, TxnOffsetCommit): answered two loop turns later (the
-# coordinator's write queue is flushed at the end of the turn, coordinator/runtime.py), so the responses buffered
-# before such a request, when it was already waiting to be handled (pipelined), are held for it instead of leaving
-# one per turn; at most COALESCE_RESPONSES of them and HOLD_BEHIND_WRITE_S after the hold began.
-HOLD_BEHIND_WRITE = frozenset({8, 28})
+# Requests whose handling is a coordinator write (`hold_behind`: the registry's coordinator_writes, OffsetCommit and
+# TxnOffsetCommit): answered two loop turns later (the coordinator's write queue is flushed at the end of the turn,
+# coordinator/runtime.py), so the responses buffered before such a request, when it was already waiting to be
+# handled (pipelined), are held for it instead of leaving one per turn; at most COALESCE_RESPONSES of them and
+# HOLD_BEHIND_WRITE_S after the hold began.
 HOLD_BEHIND_WRITE_S = 0.010
 _API_KEY = struct.Struct(">h")
 
@@ -218,8 +218,10 @@ class KafkaServer:
         time: Time | None = None,
         connection_quotas: ConnectionQuotas | None = None,
         heap_trimmer: HeapTrimmer | None = None,
+        hold_behind: frozenset[int] = frozenset(),
     ) -> None:
         self._dispatch = dispatcher
+        self._hold_behind = hold_behind
         self._time: Time = time or SystemTime()
         # Shared by the servers of every listener (the broker-wide and per-address counts span listeners).
         self._connection_quotas = connection_quotas or ConnectionQuotas()
@@ -455,7 +457,7 @@ class KafkaServer:
                 try:
                     if responses.count and len(frame) >= _API_KEY.size:
                         # A pipelined request (read while earlier responses wait in the buffer).
-                        responses.holding = _API_KEY.unpack_from(frame)[0] in HOLD_BEHIND_WRITE
+                        responses.holding = _API_KEY.unpack_from(frame)[0] in self._hold_behind
                     chunks = await self._dispatch(frame, info)
                     if chunks is not None and not writer.is_closing():
                         await self._respond(writer, responses, chunks, info.zero_copy)
@@ -670,7 +672,7 @@ class _ResponseBuffer:
     pipelined requests handled in that turn leave in one `writelines` (one send) instead of one write and drain
     each; a request that waits (a long-poll Fetch) lets the turn end, so earlier responses never wait for it.
 
-    Except behind a pipelined coordinator write (`holding`, set by the serve loop: HOLD_BEHIND_WRITE): such a
+    Except behind a pipelined coordinator write (`holding`, set by the serve loop: `hold_behind`): such a
     request is answered a turn or two later, so a run of pipelined OffsetCommits would otherwise leave one response
     per send. While one is handled, the end of the turn does not write; the buffer is written when a request that
     does not hold ends a turn, when COALESCE_RESPONSES are buffered (the serve loop), or HOLD_BEHIND_WRITE_S after

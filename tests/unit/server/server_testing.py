@@ -133,12 +133,15 @@ def run_with_server(
     body: Callable[[KafkaServer, int, FakeDispatcher], Coroutine[Any, Any, None]],
     dispatcher: FakeDispatcher | None = None,
     limits: ServerLimits | None = None,
+    hold_behind: frozenset[int] = frozenset(),
 ) -> None:
-    """Start a server with `dispatcher`, run `body(server, port, dispatcher)`, stop the server; 30 s at most."""
+    """Start a server with `dispatcher`, run `body(server, port, dispatcher)`, stop the server; 30 s at most.
+    `hold_behind`: the API keys whose pipelined requests hold the responses before them (KafkaServer's)."""
     fake = dispatcher or FakeDispatcher()
 
     async def main() -> None:
-        server = KafkaServer(fake, limits or ServerLimits(max_request_bytes=1024, idle_timeout_s=30.0, read_ahead=8))
+        limits_ = limits or ServerLimits(max_request_bytes=1024, idle_timeout_s=30.0, read_ahead=8)
+        server = KafkaServer(fake, limits_, hold_behind=hold_behind)
         port = await server.start("127.0.0.1", 0)
         try:
             await body(server, port, fake)

@@ -9,6 +9,8 @@ import struct
 from collections.abc import Iterator, Sequence
 
 import pytest
+from odradek.broker.handlers import all_handlers
+from odradek.broker.handlers.registry import Registry
 from odradek.broker.server import COALESCE_RESPONSES, HOLD_BEHIND_WRITE_S, Chunk, KafkaServer, ServerLimits
 from server_testing import Client, FakeDispatcher, answer, frame, run_with_server
 
@@ -59,7 +61,14 @@ def test_a_waiting_request_does_not_hold_back_the_responses_before_it(writes: li
         release.set()
         assert [await client.response() for _ in range(2)] == [(2, b""), (3, b"")]
 
-    run_with_server(body, FakeDispatcher(second_waits), LIMITS)
+    run_with_server(body, FakeDispatcher(second_waits), LIMITS, COORDINATOR_WRITES)
+
+
+COORDINATOR_WRITES = Registry(all_handlers()).coordinator_writes()  # what app.py gives every server
+
+
+def test_the_coordinator_writes_are_offset_commit_and_txn_offset_commit() -> None:
+    assert {8, 28} == COORDINATOR_WRITES
 
 
 def commit_frame(correlation_id: int, api_key: int = 8) -> bytes:
@@ -87,7 +96,7 @@ def test_responses_are_held_behind_pipelined_coordinator_writes(writes: list[int
         assert sum(writes) == 80 and max(writes) == 2 * COALESCE_RESPONSES
         assert len(writes) <= 5
 
-    run_with_server(body, FakeDispatcher(answered_next_turn), LIMITS)
+    run_with_server(body, FakeDispatcher(answered_next_turn), LIMITS, COORDINATOR_WRITES)
 
 
 def test_other_requests_that_wait_do_not_hold_responses(writes: list[int]) -> None:
@@ -100,7 +109,7 @@ def test_other_requests_that_wait_do_not_hold_responses(writes: list[int]) -> No
         assert [await client.response() for _ in range(40)] == [(i, b"") for i in range(40)]
         assert len(writes) >= 20
 
-    run_with_server(body, FakeDispatcher(answered_next_turn), LIMITS)
+    run_with_server(body, FakeDispatcher(answered_next_turn), LIMITS, COORDINATOR_WRITES)
 
 
 def test_a_held_response_leaves_within_the_hold_time(writes: list[int]) -> None:
@@ -125,4 +134,4 @@ def test_a_held_response_leaves_within_the_hold_time(writes: list[int]) -> None:
         release.set()
         assert await client.response() == (2, b"")
 
-    run_with_server(body, FakeDispatcher(second_waits), LIMITS)
+    run_with_server(body, FakeDispatcher(second_waits), LIMITS, COORDINATOR_WRITES)

@@ -30,6 +30,9 @@ from odradek.broker.protocol.messages.offset_commit_response import (
 
 API_KEY = 8
 VERSIONS = (0, 9)
+# Answered after a coordinator write, a loop turn or two later (coordinator/runtime.py flushes its queue at the end
+# of the turn): the server holds the responses pipelined before it for it (registry.coordinator_writes).
+COORDINATOR_WRITE = True
 
 
 async def handle(request: OffsetCommitRequest, ctx: RequestContext) -> OffsetCommitResponse:

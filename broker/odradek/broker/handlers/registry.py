@@ -1,4 +1,5 @@
-"""The handler registry: one module per API key, each declaring `API_KEY`, `VERSIONS` and `handle`.
+"""The handler registry: one module per API key, each declaring `API_KEY`, `VERSIONS` and `handle` (and
+`COORDINATOR_WRITE = True` where the answer waits for a coordinator write: `coordinator_writes`).
 
 ApiVersions is built from this registry, so the broker advertises exactly what is implemented. Registering an
 API key twice is an error. `VERSIONS` is the advertised range, and every version in it is served (Produce v0, which
@@ -26,6 +27,7 @@ class HandlerSpec:
     handle: Handle
     request_module: apis.MessageModule
     response_module: apis.MessageModule
+    coordinator_write: bool = False
 
     def serves(self, version: int) -> bool:
         return self.min_version <= version <= self.max_version
@@ -50,7 +52,12 @@ class Registry:
             handle=module.handle,
             request_module=apis.request_message(api_key),
             response_module=apis.response_message(api_key),
+            coordinator_write=bool(getattr(module, "COORDINATOR_WRITE", False)),
         )
+
+    def coordinator_writes(self) -> frozenset[int]:
+        """The API keys answered after a coordinator write (the server's `hold_behind`)."""
+        return frozenset(spec.api_key for spec in self._specs.values() if spec.coordinator_write)
 
     def get(self, api_key: int) -> HandlerSpec | None:
         return self._specs.get(api_key)

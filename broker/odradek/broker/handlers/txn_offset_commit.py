@@ -25,6 +25,9 @@ from odradek.broker.protocol.messages.txn_offset_commit_response import (
 
 API_KEY = 28
 VERSIONS = (0, 3)
+# Answered after a coordinator write, a loop turn or two later (coordinator/runtime.py flushes its queue at the end
+# of the turn): the server holds the responses pipelined before it for it (registry.coordinator_writes).
+COORDINATOR_WRITE = True
 
 
 async def handle(request: TxnOffsetCommitRequest, ctx: RequestContext) -> TxnOffsetCommitResponse:

@@ -507,9 +507,6 @@ class ReplicaManager:
         """Append each entry (in order) and return one final result per entry: at once for acks 0 and 1; for
         acks=all (-1) once every appended partition's HW passed its append, it failed, or `timeout_ms` ran out
         (REQUEST_TIMED_OUT for the partitions still waiting)."""
-        if acks not in VALID_ACKS:
-            # Kafka's ReplicaManager.appendRecords: nothing is appended, every partition gets the same answer.
-            return [INVALID_ACKS_RESULT] * len(entries)
         results = self.produce_nowait(entries, acks, timeout_ms, origin)
         return results if isinstance(results, list) else await results
 
@@ -522,6 +519,7 @@ class ReplicaManager:
         if origin is AppendOrigin.REPLICATION:
             raise ValueError("replicated records are appended by the replica fetcher, not produced")
         if acks not in VALID_ACKS:
+            # Kafka's ReplicaManager.appendRecords: nothing is appended, every partition gets the same answer.
             return [INVALID_ACKS_RESULT] * len(entries)
         statuses = [self._append(entry, acks, origin) for entry in entries]
         if acks != -1 or settle(statuses, self):
