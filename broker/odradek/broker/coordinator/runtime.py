@@ -347,7 +347,7 @@ class ShardContext:
                 if first.marker is not None:
                     outcome = log_.append_marker_nowait(self.partition, *first.marker)
                 else:
-                    records = first.records if len(run) == 1 else [r for write in run for r in write.records]
+                    records = _batch_records(run)
                     if not records:
                         outcome = (ErrorCode.NONE, -1)
                     elif first.producer is None:
@@ -412,7 +412,7 @@ class ShardContext:
         first, log_ = run[0], self._runtime.log
         if first.marker is not None:
             return await log_.append_marker(self.partition, *first.marker)
-        records = first.records if len(run) == 1 else [r for write in run for r in write.records]
+        records = _batch_records(run)
         if not records:
             return ErrorCode.NONE, -1
         if first.producer is None:
@@ -438,6 +438,11 @@ class ShardContext:
                 mine = offset - 1 if write.records else -1
             if write.waiter is not None and not write.waiter.done():
                 write.waiter.set_result((ErrorCode.NONE, mine))
+
+
+def _batch_records(run: list[_Write]) -> Sequence[Record]:
+    """The records of one batch: a run's plain writes together (or its one transactional write's)."""
+    return run[0].records if len(run) == 1 else [r for write in run for r in write.records]
 
 
 def _answer(writes: list[_Write], error: ErrorCode, last_offset: int) -> None:
