@@ -313,8 +313,14 @@ class Group:
 
 
 def first_join(conn: Conn, request: JoinGroupRequest, version: int = 5) -> Any:
-    """JoinGroup with member id "": for a dynamic member at v4+, take MEMBER_ID_REQUIRED's id and join again."""
+    """JoinGroup with member id "": for a dynamic member at v4+, take MEMBER_ID_REQUIRED's id and join again. While
+    the coordinator is still loading its partition (a broker just started: COORDINATOR_LOAD_IN_PROGRESS, retriable)
+    the join is retried, as every client does, for at most 10 s (a CI run once joined before the load ended)."""
+    deadline = time.monotonic() + 10
     response = conn.call(JOIN_GROUP, version, request)
+    while response.error_code == E.COORDINATOR_LOAD_IN_PROGRESS and time.monotonic() < deadline:
+        time.sleep(0.05)
+        response = conn.call(JOIN_GROUP, version, request)
     if response.error_code == E.MEMBER_ID_REQUIRED and request.group_instance_id is None:
         assert response.member_id, "MEMBER_ID_REQUIRED without a member id"
         request.member_id = response.member_id
